@@ -1,0 +1,159 @@
+"""Books apply rate: decoded ITCH messages per second through ``Books.apply_batch`` on one core.
+
+The feed is generated here (ingest's simulator is timed separately in bench_ingest.py) from a realistic
+TotalView mix: adds and deletes dominate, replaces next, then cancels, executions and trade prints, with
+order prices clustered a few ticks around each symbol's mid and a steady-state live book per symbol.
+Messages are fed in packet-sized batches, as the feed handler does. Generation is not timed.
+
+    .venv/bin/python benchmarks/bench_books.py --messages 500000 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+from ingest.messages import (
+    AddOrder,
+    CrossTrade,
+    Message,
+    OrderCancel,
+    OrderDelete,
+    OrderExecuted,
+    OrderExecutedWithPrice,
+    OrderReplace,
+    StockDirectory,
+    Trade,
+    TradingAction,
+)
+from normalize import Books
+
+TICK = 100  # $0.01 in 4-implied-decimal units
+
+
+def directory(locate: int) -> StockDirectory:
+    return StockDirectory(locate, 0, 0, f"S{locate:04d}", "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1",
+                          "N", 0, "N")
+
+
+def generate(n_messages: int, n_symbols: int, live_per_symbol: int, seed: int) -> list[Message]:
+    """A feed of ``n_messages`` after the directory, shaped like a TotalView day's message mix."""
+    rng = random.Random(seed)
+    msgs: list[Message] = [directory(loc) for loc in range(1, n_symbols + 1)]
+    mid = {loc: rng.randrange(1_000, 50_000) * TICK for loc in range(1, n_symbols + 1)}
+    live: dict[int, list[int]] = {loc: [] for loc in mid}  # locate -> live refs (swap-remove)
+    orders: dict[int, list[int]] = {}  # ref -> [locate, side, price, shares]
+    next_ref, match, ts = 1, 1, 34_200_000_000_000
+
+    def remove(loc: int, ref: int) -> None:
+        refs = live[loc]
+        i = refs.index(ref) if refs[-1] != ref else len(refs) - 1
+        refs[i] = refs[-1]
+        refs.pop()
+        del orders[ref]
+
+    def quote_price(loc: int, side: int) -> int:
+        away = min(int(rng.expovariate(0.35)), 40)  # most adds at or next to the inside
+        return mid[loc] - (1 + away) * TICK if side == 0 else mid[loc] + (1 + away) * TICK
+
+    while len(msgs) < n_messages + n_symbols:
+        ts += rng.randrange(1_000, 20_000)
+        loc = rng.randrange(1, n_symbols + 1)
+        refs = live[loc]
+        x = rng.random()
+        want_add = len(refs) < live_per_symbol // 2 or (len(refs) < 2 * live_per_symbol and x < 0.42)
+        if not refs or want_add:
+            side = rng.randrange(2)
+            price, shares = quote_price(loc, side), 100 * rng.randrange(1, 10)
+            orders[next_ref] = [loc, side, price, shares]
+            refs.append(next_ref)
+            msgs.append(AddOrder(loc, 0, ts, next_ref, "BS"[side], shares, f"S{loc:04d}", price,
+                                 "MPID" if rng.random() < 0.03 else None))
+            next_ref += 1
+            continue
+        ref = refs[rng.randrange(len(refs))]
+        o = orders[ref]
+        y = rng.random()
+        if y < 0.70:
+            msgs.append(OrderDelete(loc, 0, ts, ref))
+            remove(loc, ref)
+        elif y < 0.85:
+            price, shares = quote_price(loc, o[1]), 100 * rng.randrange(1, 10)
+            msgs.append(OrderReplace(loc, 0, ts, ref, next_ref, shares, price))
+            remove(loc, ref)
+            orders[next_ref] = [loc, o[1], price, shares]
+            refs.append(next_ref)
+            next_ref += 1
+        elif y < 0.90:
+            n = min(o[3], 100 * rng.randrange(1, 4))
+            msgs.append(OrderCancel(loc, 0, ts, ref, n))
+            o[3] -= n
+            if o[3] == 0:
+                remove(loc, ref)
+        elif y < 0.96:
+            n = min(o[3], 100 * rng.randrange(1, 4))
+            match += 1
+            if rng.random() < 0.9:
+                msgs.append(OrderExecuted(loc, 0, ts, ref, n, match))
+            else:
+                msgs.append(OrderExecutedWithPrice(loc, 0, ts, ref, n, match, "YN"[rng.random() < 0.2], o[2]))
+            o[3] -= n
+            if o[3] == 0:
+                remove(loc, ref)
+            mid[loc] += TICK * rng.choice((-1, 0, 1))
+        elif y < 0.995:
+            match += 1
+            msgs.append(Trade(loc, 0, ts, 0, "B", 100 * rng.randrange(1, 5), f"S{loc:04d}", mid[loc], match))
+        elif y < 0.998:
+            match += 1
+            msgs.append(CrossTrade(loc, 0, ts, 100 * rng.randrange(0, 50), f"S{loc:04d}", mid[loc], match, "O"))
+        else:
+            msgs.append(TradingAction(loc, 0, ts, f"S{loc:04d}", "HT"[rng.random() < 0.5], " ", "    "))
+    return msgs
+
+
+def batches(msgs: list[Message], size: int) -> list[list[Message]]:
+    return [msgs[i:i + size] for i in range(0, len(msgs), size)]
+
+
+def run_once(packets: list[list[Message]]) -> tuple[float, Books]:
+    books = Books()
+    apply_batch = books.apply_batch
+    start = time.perf_counter()
+    for packet in packets:
+        apply_batch(packet)
+    return time.perf_counter() - start, books
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--messages", type=int, default=500_000, help="order/trade messages to generate")
+    p.add_argument("--symbols", type=int, default=1_000, help="stock locates in the feed")
+    p.add_argument("--live", type=int, default=40, help="steady-state live orders per symbol")
+    p.add_argument("--batch", type=int, default=32, help="messages per apply_batch call (one MoldUDP64 packet)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs; the median is reported")
+    p.add_argument("--seed", type=int, default=1)
+    a = p.parse_args(argv)
+
+    msgs = generate(a.messages, a.symbols, a.live, a.seed)
+    packets = batches(msgs, a.batch)
+    kinds: dict[str, int] = {}
+    for m in msgs:
+        kinds[type(m).__name__] = kinds.get(type(m).__name__, 0) + 1
+    print(f"{len(msgs):,} messages in {len(packets):,} batches of {a.batch}: "
+          + ", ".join(f"{k} {v / len(msgs):.1%}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
+    rates = []
+    for i in range(a.runs):
+        elapsed, books = run_once(packets)
+        rates.append(len(msgs) / elapsed)
+        print(f"run {i + 1}: {rates[-1]:,.0f} msg/s")
+    bad = {k: v for k, v in books.counters.items() if v and k not in ("messages", "system_events")}
+    print(f"median {statistics.median(rates):,.0f} msg/s over {a.runs} runs; trade prints {books.trades_total:,}; "
+          f"live orders at end {books.order_count:,}; counters {bad}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Decode + book update from a capture file on one core: the batched path (ingest.batch + normalize.kernel).
+
+    .venv/bin/python benchmarks/bench_capture.py [--messages 2000000] [--runs 5] [--symbols 10000]
+
+Writes a capture (2-byte big-endian length + ITCH 5.0 message, as ``tickfan record`` does) of the
+simulator's stream to a temporary file (untimed; the simulator's directory and opening book first), then
+times, per run, on a fresh ``KernelBooks``: reading the file, framing, field decode and the book kernel.
+Prints the median msg/s of the whole and each stage's share of the time. The kernels are compiled (or
+loaded from numba's cache) before timing; that one-off cost is printed too. ``--check`` also applies the
+same capture to the reference ``normalize.Books`` (slow) and asserts the published arrays are equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from ingest.batch import decode_columns, frame, read_capture
+from ingest.simulator import ExchangeSimulator
+from normalize.kernel import KernelBooks, warm_up
+
+PUBLISHED = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume",
+             "exchange_time", "seq", "depth_seq", "halted", "known")
+
+
+def write_capture(path: str, messages: int, symbols: int, seed: int) -> int:
+    sim = ExchangeSimulator(symbols, seed=seed)
+    n = 0
+    with open(path, "wb") as f:
+        left = messages
+        while left > 0:
+            chunk = sim.generate_encoded(min(left, 200_000))
+            f.write(b"".join(len(m).to_bytes(2, "big") + m for m in chunk))
+            left -= len(chunk)
+            n += len(chunk)
+    return n
+
+
+def run_once(path: str) -> tuple[KernelBooks, int, dict[str, float]]:
+    books = KernelBooks()  # tables start small and double as the book fills (growth is timed too)
+    t0 = time.perf_counter()
+    buf, size = read_capture(path)
+    t1 = time.perf_counter()
+    offsets, counts = frame(buf, size)
+    t2 = time.perf_counter()
+    cols = decode_columns(buf, offsets)
+    t3 = time.perf_counter()
+    books.apply_columns(cols, buf)
+    t4 = time.perf_counter()
+    return books, counts.messages, {"read": t1 - t0, "frame": t2 - t1, "decode": t3 - t2, "book": t4 - t3}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2_000_000, help="messages in the capture (default %(default)s)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs; medians are reported")
+    parser.add_argument("--symbols", type=int, default=10_000, help="simulated symbols (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--check", action="store_true", help="also compare with normalize.Books (slow)")
+    args = parser.parse_args()
+
+    print(f"compile/load kernels: {warm_up():.2f} s (once per process; cached on disk by numba)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.itch")
+        t = time.perf_counter()
+        n = write_capture(path, args.messages, args.symbols, args.seed)
+        print(f"capture: {n:,} messages, {os.path.getsize(path):,} bytes, written in "
+              f"{time.perf_counter() - t:.1f} s (untimed)", flush=True)
+        totals: list[float] = []
+        stages: dict[str, list[float]] = {}
+        books = None
+        for run in range(args.runs):
+            books, framed, times = run_once(path)
+            assert framed == n, (framed, n)
+            total = sum(times.values())
+            totals.append(total)
+            for stage, took in times.items():
+                stages.setdefault(stage, []).append(took)
+            print(f"run {run + 1}/{args.runs}: {n / total:,.0f} msg/s  "
+                  + "  ".join(f"{k} {v * 1e3:.0f} ms" for k, v in times.items()), flush=True)
+        if args.check and books is not None:
+            from ingest.capture import iter_messages
+            from ingest.itch import decode
+            from normalize import Books
+
+            ref = Books()
+            with open(path, "rb") as f:
+                ref.apply_batch([decode(m) for m in iter_messages(f)])
+            for name in PUBLISHED:
+                assert np.array_equal(getattr(ref, name), getattr(books, name)), name
+            assert ref.counters == books.counters and ref.trades_total == books.trades_total
+            print("check: published arrays, counters and trade count equal normalize.Books")
+
+    med = statistics.median(totals)
+    print(f"\nmedian of {args.runs} runs, {n:,} messages, {args.symbols:,} symbols, one core:")
+    print(f"  read + frame + decode + book   {n / med:>12,.0f} msg/s   ({med * 1e9 / n:.0f} ns/msg)")
+    for stage, runs in stages.items():
+        m = statistics.median(runs)
+        print(f"  {stage:<6} {m * 1e3:8.1f} ms  {100 * m / med:5.1f}%  ({m * 1e9 / n:5.1f} ns/msg)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Ingest-side throughput on one core: simulator generation, MoldUDP64+ITCH decode, book update.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--messages 300000] [--runs 5]
+
+Packets are built in memory from the simulator's stream first, so each stage is timed on its own, then
+decode + book update together (what the feed handler does per datagram). Prints the median of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from ingest.moldudp64 import PacketBuilder
+from ingest.session import FeedSession
+from ingest.simulator import ExchangeSimulator
+from normalize import Books
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=300_000, help="messages per run (default %(default)s)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per stage; the median is reported")
+    parser.add_argument("--symbols", type=int, default=10_000, help="simulated symbols (default %(default)s)")
+    args = parser.parse_args()
+
+    gen, dec, full = [], [], []
+    for run in range(args.runs):
+        sim = ExchangeSimulator(args.symbols, seed=run + 1)
+        warm = sim.generate_encoded(args.symbols * 10)  # directory and opening book, untimed
+        t = time.perf_counter()
+        raw = sim.generate_encoded(args.messages)
+        gen.append(args.messages / (time.perf_counter() - t))
+
+        builder = PacketBuilder("BENCH")
+        packets = [p for m in warm + raw if (p := builder.add(m)) is not None]
+        tail = builder.flush()
+        if tail:
+            packets.append(tail)
+        n = len(warm) + len(raw)
+
+        session = FeedSession()
+        t = time.perf_counter()
+        for p in packets:
+            session.on_packet(p)
+        dec.append(n / (time.perf_counter() - t))
+        assert session.counters["messages"] == n, session.counters
+
+        session, books = FeedSession(), Books()
+        t = time.perf_counter()
+        for p in packets:
+            books.apply_batch(session.on_packet(p))
+        full.append(n / (time.perf_counter() - t))
+        print(f"run {run + 1}/{args.runs}: generate {gen[-1]:,.0f}/s  decode {dec[-1]:,.0f}/s  "
+              f"decode+book {full[-1]:,.0f}/s", flush=True)
+
+    print(f"\nmedian of {args.runs} runs, {args.messages:,} messages each, {args.symbols:,} symbols:")
+    print(f"  simulator generation (ITCH bytes)      {statistics.median(gen):>12,.0f} msg/s")
+    print(f"  MoldUDP64 + ITCH decode (FeedSession)  {statistics.median(dec):>12,.0f} msg/s")
+    print(f"  decode + book update                   {statistics.median(full):>12,.0f} msg/s")
+
+
+if __name__ == "__main__":
+    main()

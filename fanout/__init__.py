@@ -1,0 +1,25 @@
+"""Fan-out: books in, Protobuf frames out to subscribed WebSocket clients.
+
+Takes in: a ``normalize.Books`` read in the same process (its per-symbol ``seq`` / ``depth_seq`` versions
+and its ring of trade prints) and client messages (``tickfan.v1.ClientMessage``: subscribe, unsubscribe,
+ping) over WebSocket at ``/v1/stream``.
+
+Gives out: ``tickfan.v1.ServerMessage`` frames, binary protobuf, or canonical proto3 JSON text with
+``?format=json``: ``Subscribed`` acks, ``Snapshot``, conflated ``QuoteBatch``/``DepthBatch`` updates,
+``TradeBatch`` prints, ``Heartbeat``, ``Pong`` and ``Error`` (codes ``bad_message``, ``unknown_symbol``,
+``unknown_channel``, ``too_many_symbols``, ``too_large``).
+
+Guarantees:
+- a newly subscribed symbol's snapshot reaches the client before any update of it;
+- conflation is newest-wins: a client that cannot be written to is given, when it drains, the newest state
+  of each symbol it missed, never a backlog; a symbol's ``seq`` never goes backwards on a connection;
+- each changed symbol is encoded once per flush, whatever the number of subscribers; a client's frame is
+  a concatenation of shared bytes (byte-identical to protobuf's own serialization);
+- per-client state is bounded by its subscription (at most ``max_symbols`` per channel, one owed entry
+  per subscribed symbol), and messages are bounded by ``max_message_bytes``;
+- a bad or slow client cannot hurt others: bad input is answered with an error frame and counted, send
+  failures are caught and counted per client, and writes never wait on a client.
+
+Modules: ``encode`` (entries and frames, pure), ``hub`` (subscriptions, conflation, flush; pure),
+``protocol`` (one connection's state machine; pure), ``server`` (the picows asyncio adapter).
+"""

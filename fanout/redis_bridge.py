@@ -1,0 +1,254 @@
+"""Across hosts through Redis: the ingest host publishes book changes, fan-out nodes elsewhere subscribe.
+
+``RedisPublisher`` (on the host that owns the books): every interval, the symbols whose version moved are
+written to ``quote:{SYMBOL}`` hashes (exact decimal strings, for internal services) and published, encoded
+once, as a ``ServerMessage`` of quotes on the sharded channel of the symbol's partition
+(``tickfan:quotes:{p}``, SPUBLISH), so a hot partition does not sit on one Redis shard with everything else.
+The directory (``tickfan:symbols``: ticker -> "locate:partition") lets remote nodes resolve tickers.
+
+``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
+partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
+applies published quotes into its own arrays; the fan-out diffs and encodes them as usual. Depth and trade
+prints do not travel over Redis yet: those channels are empty on a Redis-fed node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import redis.asyncio as aioredis
+
+from normalize import MAX_LOCATES
+from normalize.prices import parse_price
+from normalize.source import BookSource
+from normalize.trades import TradePrints
+from snapshots.quote import quote_record
+from tickfan_proto import stream_pb2 as pb
+
+from .encode import TAG_QUOTES, build_quote, entry, wrap
+
+log = logging.getLogger("tickfan.redis")
+DIRECTORY = "tickfan:symbols"
+CHANNEL = "tickfan:quotes:{}"
+DEFAULT_PARTITIONS = 16
+DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def partition_of(symbol: str, partitions: int) -> int:
+    return zlib.crc32(symbol.encode()) % partitions
+
+
+class RedisPublisher:
+    def __init__(self, books: BookSource, url: str, *, partitions: int = DEFAULT_PARTITIONS,
+                 interval: float = 0.05) -> None:
+        self.books = books
+        self.redis = aioredis.from_url(url)
+        self.partitions = partitions
+        self.interval = interval
+        self.published = books.seq.copy()
+        self.announced: set[str] = set()
+        self.counters = {"publishes": 0, "quotes": 0, "errors": 0}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.redis.ping()  # fail at start, not later, when Redis is not there
+        self._task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.redis.aclose()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.publish_once()
+            except Exception:  # Redis down: keep the node serving, try again next interval
+                self.counters["errors"] += 1
+                log.warning("publishing to Redis failed", exc_info=self.counters["errors"] == 1)
+
+    async def publish_once(self) -> int:
+        books = self.books
+        high = books.high_locate + 1
+        moved = np.flatnonzero(books.seq[:high] != self.published[:high])
+        moved = moved[books.known[moved]]
+        if not len(moved):
+            return 0
+        by_partition: dict[int, list[bytes]] = {}
+        pipe = self.redis.pipeline(transaction=False)
+        new_names: dict[str, str] = {}
+        for loc in moved.tolist():
+            q = build_quote(books, loc)
+            p = partition_of(q.symbol, self.partitions)
+            by_partition.setdefault(p, []).append(entry(q.SerializeToString()))
+            rec = quote_record(books, loc)
+            fields: dict[str | bytes, str | bytes] = {k: "" if v is None else str(v) for k, v in rec.items()}
+            pipe.hset(f"quote:{q.symbol}", mapping=fields)  # type: ignore[arg-type]
+            if q.symbol not in self.announced:
+                new_names[q.symbol] = f"{loc}:{p}"
+        if new_names:
+            pipe.hset(DIRECTORY, mapping=new_names)  # type: ignore[arg-type]
+        for p, entries in by_partition.items():
+            pipe.spublish(CHANNEL.format(p), wrap(TAG_QUOTES, entries))
+        await pipe.execute()
+        self.announced.update(new_names)
+        self.published[moved] = books.seq[moved]
+        self.counters["publishes"] += 1
+        self.counters["quotes"] += len(moved)
+        return len(moved)
+
+
+class RedisBooks:
+    """A ``BookSource`` fed from Redis (see the module docstring)."""
+
+    def __init__(self, url: str, *, watched: Callable[[], npt.NDArray[np.int32]] | None = None) -> None:
+        n = MAX_LOCATES
+        self.redis = aioredis.from_url(url)
+        self.bid_price = np.zeros(n, np.int64)
+        self.bid_size = np.zeros(n, np.int64)
+        self.ask_price = np.zeros(n, np.int64)
+        self.ask_size = np.zeros(n, np.int64)
+        self.last_price = np.zeros(n, np.int64)
+        self.last_size = np.zeros(n, np.int64)
+        self.volume = np.zeros(n, np.int64)
+        self.exchange_time = np.zeros(n, np.int64)
+        self.seq = np.zeros(n, np.int64)
+        self.depth_seq = np.zeros(n, np.int64)
+        self.halted = np.zeros(n, np.bool_)
+        self.stale = np.zeros(n, np.bool_)
+        self.known = np.zeros(n, np.bool_)
+        self.symbol_of: list[str | None] = [None] * n
+        self.locate_of: dict[str, int] = {}
+        self.partition: dict[int, int] = {}
+        self.high_locate = 0
+        self.counters: dict[str, int] = {"quotes_applied": 0, "partitions_subscribed": 0, "seeded": 0}
+        # which locates clients watch (the hub's subscription counts); set after the hub exists
+        self.watched = watched
+        self._subscribed: set[int] = set()
+        self._seeded: set[int] = set()
+        self._pubsub = self.redis.pubsub()
+        self._directory_at = time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def trades_total(self) -> int:
+        return 0
+
+    def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]:
+        return []
+
+    def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
+        empty = np.zeros(0, np.int64)
+        return TradePrints(empty, empty, empty, empty, empty, empty), cursor, 0
+
+    async def start(self) -> None:
+        await self.redis.ping()
+        await self.load_directory()
+        self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._listen())]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.redis.aclose()
+
+    async def load_directory(self) -> None:
+        for raw_sym, raw in (await self.redis.hgetall(DIRECTORY)).items():
+            sym = _text(raw_sym)
+            loc_s, _, part_s = _text(raw).partition(":")
+            loc = int(loc_s)
+            if self.symbol_of[loc] is None:
+                self.symbol_of[loc] = sym
+                self.locate_of[sym] = loc
+                self.partition[loc] = int(part_s)
+                self.known[loc] = True
+                self.high_locate = max(self.high_locate, loc)
+
+    async def _follow(self) -> None:
+        """Subscribe to the partitions of watched symbols and seed new ones from their hashes."""
+        while True:
+            try:
+                await self._follow_once()
+            except Exception:
+                log.warning("following Redis partitions failed", exc_info=True)
+            await asyncio.sleep(0.05)
+
+    async def _follow_once(self) -> None:
+        if self.watched is None:
+            return
+        want = np.flatnonzero(self.watched()[: self.high_locate + 1] > 0).tolist()
+        new = [loc for loc in want if loc not in self._seeded]
+        parts = {self.partition[loc] for loc in new if loc in self.partition} - self._subscribed
+        if parts:
+            await self._pubsub.ssubscribe(*(CHANNEL.format(p) for p in sorted(parts)))
+            self._subscribed |= parts
+            self.counters["partitions_subscribed"] = len(self._subscribed)
+        for loc in new:  # after subscribing, so no update falls between the seed and the stream
+            sym = self.symbol_of[loc]
+            h = await self.redis.hgetall(f"quote:{sym}")
+            if h:
+                self._apply_record({_text(k): _text(v) for k, v in h.items()}, loc)
+            self._seeded.add(loc)
+            self.counters["seeded"] += 1
+        now = time.monotonic()
+        if now - self._directory_at >= DIRECTORY_REFRESH:  # symbols listed later on the origin
+            self._directory_at = now
+            await self.load_directory()
+
+    async def _listen(self) -> None:
+        while True:
+            if not self._subscribed:
+                await asyncio.sleep(0.05)
+                continue
+            msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if msg is None or msg.get("type") != "smessage":
+                continue
+            batch = pb.ServerMessage.FromString(msg["data"])
+            for q in batch.quotes.quotes:
+                self._apply_quote(q)
+
+    def _apply_quote(self, q: pb.Quote) -> None:
+        loc = self.locate_of.get(q.symbol)
+        if loc is None or q.seq <= self.seq[loc]:
+            return  # unknown yet, or older than what we hold (a seed raced the stream)
+        self.bid_price[loc], self.bid_size[loc] = q.bid_price, q.bid_size
+        self.ask_price[loc], self.ask_size[loc] = q.ask_price, q.ask_size
+        self.last_price[loc], self.last_size[loc] = q.last_price, q.last_size
+        self.volume[loc], self.exchange_time[loc] = q.volume, q.exchange_time_ns
+        self.halted[loc], self.stale[loc] = q.halted, q.stale
+        self.seq[loc] = q.seq
+        self.counters["quotes_applied"] += 1
+
+    def _apply_record(self, rec: dict[str, str], loc: int) -> None:
+        seq = int(rec.get("seq") or 0)
+        if seq <= self.seq[loc]:
+            return
+
+        def price(key: str) -> int:
+            return parse_price(rec[key]) if rec.get(key) else 0
+
+        self.bid_price[loc], self.bid_size[loc] = price("bid_price"), int(rec.get("bid_size") or 0)
+        self.ask_price[loc], self.ask_size[loc] = price("ask_price"), int(rec.get("ask_size") or 0)
+        self.last_price[loc], self.last_size[loc] = price("last_price"), int(rec.get("last_size") or 0)
+        self.volume[loc] = int(rec.get("volume") or 0)
+        self.exchange_time[loc] = int(rec.get("exchange_time_ns") or 0)
+        self.halted[loc] = rec.get("halted") == "True"
+        self.stale[loc] = rec.get("stale") == "True"
+        self.seq[loc] = seq

@@ -1,0 +1,76 @@
+"""Symbol partitions (pure): which ingest process owns which symbols.
+
+One busy ticker must not starve the rest, so ingest can run as several processes, each applying only its
+partition's symbols. The hottest symbols get partitions of their own (in the order given); every other
+symbol goes to one of the remaining partitions by a stable hash of its ticker (CRC-32, the same in every
+process and every run). Every process still reads and sequences the whole feed (MoldUDP64 sequencing and
+gap recovery are per session, not per symbol) but decodes and applies only its own symbols' messages: a
+message of another partition costs one byte lookup.
+
+The map is configuration: ``--partitions N --partition K --hot TSLA,NVDA`` or a JSON file
+``{"partitions": 4, "hot": ["TSLA", "NVDA"]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_HOT = ("TSLA", "NVDA", "AAPL")
+
+
+class PartitionMap:
+    def __init__(self, partitions: int, hot: Sequence[str] = ()) -> None:
+        hot = [h.strip().upper() for h in hot if h.strip()]
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        if len(set(hot)) != len(hot):
+            raise ValueError(f"a hot symbol is listed twice: {hot}")
+        if hot and len(hot) >= partitions:
+            raise ValueError(f"{len(hot)} hot symbols need at least {len(hot) + 1} partitions "
+                             "(one each, and one or more for everything else)")
+        self.partitions = partitions
+        self.hot = {sym: i for i, sym in enumerate(hot)}
+
+    @classmethod
+    def from_file(cls, path: Path) -> PartitionMap:
+        spec = json.loads(path.read_text())
+        return cls(int(spec["partitions"]), spec.get("hot", []))
+
+    @classmethod
+    def default(cls, partitions: int) -> PartitionMap:
+        """What the demo uses: the hottest names alone, as many as leave half the partitions for the rest."""
+        return cls(partitions, DEFAULT_HOT[: max(0, min(len(DEFAULT_HOT), partitions // 2))])
+
+    def partition_of(self, symbol: str) -> int:
+        own = self.hot.get(symbol)
+        if own is not None:
+            return own
+        shared = self.partitions - len(self.hot)
+        return len(self.hot) + zlib.crc32(symbol.encode()) % shared
+
+    def describe(self) -> str:
+        parts = [f"{i}: {sym}" for sym, i in self.hot.items()]
+        rest = range(len(self.hot), self.partitions)
+        parts.append(f"{rest.start}..{rest.stop - 1}: all other symbols by CRC-32" if len(rest) > 1
+                     else f"{rest.start}: all other symbols")
+        return "; ".join(parts)
+
+
+class PartitionFilter:
+    """The accept mask of one partition, learnt from the stock directory as it arrives."""
+
+    def __init__(self, pmap: PartitionMap, partition: int) -> None:
+        if not 0 <= partition < pmap.partitions:
+            raise ValueError(f"partition must be in 0..{pmap.partitions - 1}")
+        self.map = pmap
+        self.partition = partition
+        # 1 = this partition applies the locate's messages; unknown locates (no directory yet) are refused
+        self.accept = bytearray(65_536)
+
+    def learn(self, locate: int, symbol: str) -> bool:
+        mine = self.map.partition_of(symbol) == self.partition
+        self.accept[locate] = 1 if mine else 0
+        return mine

@@ -1,0 +1,624 @@
+"""The exchange side of the wire, for demos, tests and load: ``tickfan simulate``.
+
+``ExchangeSimulator`` (pure) writes a trading day's worth of ITCH 5.0 messages: system events, a stock
+directory for every symbol, trading actions, an opening book, then an endless mix of adds (with and without
+MPID), executions (with and without price), cancels, deletes, replaces, trades, crosses, broken trades and
+the odd halt. Activity per symbol follows a Zipf-like law, so a handful of names (TSLA, NVDA, AAPL, ...)
+are hot; prices random-walk on penny ticks with realistic spreads. Every execute, cancel, delete and
+replace refers to an order that is live at that moment, and the simulated book never crosses.
+
+``serve`` (the asyncio adapter) paces the messages onto UDP in MoldUDP64 packets at a given rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from . import glimpse, itch
+from .clock import ns_since_midnight
+from .messages import (
+    AddOrder,
+    Message,
+    StockDirectory,
+    SystemEvent,
+    TradingAction,
+)
+from .moldudp64 import MAX_PAYLOAD, MoldError, PacketBuilder, decode_request, end_of_session, heartbeat
+from .udp import parse_hostport, send_packet, sender_socket
+
+HOT_TICKERS = (
+    "TSLA", "NVDA", "AAPL", "AMD", "AMZN", "MSFT", "META", "SPY", "QQQ", "GOOGL", "NFLX", "PLTR", "INTC",
+    "SOFI", "F", "BAC", "NIO", "GME", "AMC", "COIN", "MARA", "UBER", "DIS", "BABA", "T", "PFE", "XOM",
+    "JPM", "WMT", "KO",
+)
+# A plausible price for the hot names, in dollars; the rest get a log-normal draw.
+HOT_PRICES = (250, 120, 190, 160, 180, 420, 500, 560, 480, 170, 650, 25, 30, 8, 12, 40, 5, 25, 4, 200,
+              20, 70, 110, 80, 17, 28, 115, 200, 80, 60)
+TICK = 100  # one cent in ITCH Price(4) units
+MPIDS = ("GSCO", "MSCO", "CDRG", "VIRT", "JPMS", "UBSS")
+MAX_LIVE_ORDERS = 48  # per symbol; keeps the simulated book (and the handler's) bounded
+MIN_SIDE = 3  # orders a side keeps before anything else happens to the symbol
+LOCATE_BATCH = 8192
+ORDER_BATCH = 4096
+HALT_EVENTS = 50_000  # a halt lasts this many events: a few seconds at demo rates
+
+
+def fixed_universe(symbols: int) -> list[str]:
+    """Tickers by locate - 1: the hot names first, then unique synthetic 3-5 letter names."""
+    names = list(HOT_TICKERS[:symbols])
+    seen = set(names)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    i = 0
+    while len(names) < symbols:
+        n, chars = i, []
+        for _ in range(3 + i % 3):
+            n, r = divmod(n * 7 + 11, 26)
+            chars.append(letters[r])
+        i += 1
+        name = "".join(chars)
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    return names
+
+
+class ExchangeSimulator:
+    def __init__(self, symbols: int = 10_000, *, seed: int = 1, zipf: float = 1.1,
+                 clock: Callable[[], int] = ns_since_midnight) -> None:
+        if not 1 <= symbols <= 65_535:
+            raise ValueError("symbols must be between 1 and 65535 (ITCH locates are 16-bit)")
+        self.tickers = fixed_universe(symbols)
+        self.clock = clock
+        rng = np.random.default_rng(seed)
+        self._rng = rng
+        # Python's Mersenne Twister: one C call per draw, far cheaper than numpy scalars per message
+        self.rand = random.Random(seed).random
+        n = symbols
+        ranks = np.arange(1, n + 1, dtype=np.float64)
+        weights = 1.0 / ranks**zipf
+        self._cdf = np.cumsum(weights / weights.sum())
+        self._locates: list[int] = []  # drawn in batches; the next one is self._locates[self._li]
+        self._li = 0
+        self._draws = 0  # locates drawn so far: the simulator's clock for halts
+        self._order_draws: list[tuple[int, int]] = []
+        prices = np.exp(rng.normal(np.log(30.0), 1.0, n)).clip(1.0, 900.0)
+        prices[: len(HOT_PRICES)] = HOT_PRICES[:n]
+        # mid in cents; half-spread in ticks: 1 cent for the liquid head, wider down the tail
+        self.mid = [int(p * 100) * TICK for p in prices]
+        self.half_spread = [max(1, min(10, int(1 + r / 400))) * TICK for r in range(n)]
+        # live orders: ref -> [locate, side, price, shares]; per locate the list of its live refs (FIFO)
+        self.orders: dict[int, list[int]] = {}
+        self.by_locate: list[list[int]] = [[] for _ in range(n + 1)]
+        # the same refs split by side, at 2 * locate + side: the touch is found without a side test
+        self.by_side: list[list[int]] = [[] for _ in range(2 * n + 2)]
+        self.best_bid = [0] * (n + 1)
+        self.best_ask = [0] * (n + 1)
+        self.halted: dict[int, int] = {}  # locate -> value of ``_draws`` from which trading resumes
+        self.next_ref = 1
+        self.next_match = 1
+        self.recent_matches: list[int] = []
+        self.generated = 0
+        self._opening: list[Message] | None = None
+        self._stock8 = [b""] + [t.encode().ljust(8) for t in self.tickers]
+
+    # ---------------------------------------------------------------- the opening
+    def opening(self) -> list[Message]:
+        """System events, directory, trading actions and a two-sided opening book for every symbol."""
+        ts = self.clock()
+        out: list[Message] = [SystemEvent(0, 0, ts, "O"), SystemEvent(0, 0, ts, "S")]
+        for locate, name in enumerate(self.tickers, start=1):
+            etp = "Y" if name in ("SPY", "QQQ") else "N"
+            out.append(StockDirectory(locate, 0, ts, name, "Q", "N", 100, "N", "E" if etp == "Y" else "C",
+                                      "Z", "P", "N", "N", "1", etp, 0, "N"))
+            out.append(TradingAction(locate, 0, ts, name, "T", " ", ""))
+        out.append(SystemEvent(0, 0, ts, "Q"))
+        for locate in range(1, len(self.tickers) + 1):
+            for level in range(3):
+                for side in (0, 1):
+                    ref, shares, price = self._add(locate, side, level)
+                    out.append(AddOrder(locate, 0, ts, ref, "BS"[side], shares, self.tickers[locate - 1], price))
+        return out
+
+    def snapshot(self) -> list[bytes]:
+        """The whole current state as ITCH bytes (directory, trading actions, live orders) for a rebuild."""
+        ts = self.clock()
+        out: list[bytes] = []
+        for locate, name in enumerate(self.tickers, start=1):
+            out.append(itch.encode(StockDirectory(locate, 0, ts, name, "Q", "N", 100, "N", "C", "Z", "P", "N",
+                                                  "N", "1", "N", 0, "N")))
+            state = "H" if locate in self.halted else "T"
+            out.append(itch.encode(TradingAction(locate, 0, ts, name, state, " ", "")))
+        for ref, (locate, side, price, shares) in self.orders.items():
+            out.append(itch.encode(AddOrder(locate, 0, ts, ref, "BS"[side], shares, self.tickers[locate - 1], price)))
+        return out
+
+    # ---------------------------------------------------------------- book keeping
+    def _draw_locates(self) -> list[int]:
+        """The next batch of active symbols, Zipf-distributed (one numpy call per 8,192 events)."""
+        draws = np.searchsorted(self._cdf, self._rng.random(LOCATE_BATCH), side="right") + 1
+        self._draws += LOCATE_BATCH
+        locates: list[int] = np.minimum(draws, len(self.tickers)).tolist()
+        return locates
+
+    def _draw_orders(self) -> list[tuple[int, int]]:
+        """A batch of new orders' (distance from the touch in price units, shares), drawn by numpy.
+
+        Depth is exponential (mean 1.5 ticks, half the orders at the touch); sizes are mostly round lots.
+        """
+        rng, n = self._rng, ORDER_BATCH
+        offsets = (rng.exponential(1.5, n).astype(np.int64) * TICK).tolist()
+        shares = np.where(rng.random(n) < 0.8, 100 * rng.integers(1, 10, n), rng.integers(1, 100, n)).tolist()
+        return list(zip(offsets, shares, strict=True))
+
+    def _add(self, locate: int, side: int, depth: int | None = None) -> tuple[int, int, int]:
+        """Book a new order near the touch without crossing; returns (order ref, shares, price)."""
+        draws = self._order_draws
+        if not draws:
+            draws = self._order_draws = self._draw_orders()
+        off, shares = draws.pop()
+        if depth is not None:
+            off = depth * TICK
+        if side == 0:
+            price = self.mid[locate - 1] - self.half_spread[locate - 1] - off
+            ask = self.best_ask[locate]
+            if ask and price >= ask:
+                price = ask - TICK
+            if price < TICK:
+                price = TICK
+            if price > self.best_bid[locate]:
+                self.best_bid[locate] = price
+        else:
+            price = self.mid[locate - 1] + self.half_spread[locate - 1] + off
+            bid = self.best_bid[locate]
+            if bid and price <= bid:
+                price = bid + TICK
+            best = self.best_ask[locate]
+            if not best or price < best:
+                self.best_ask[locate] = price
+        ref = self.next_ref
+        self.next_ref = ref + 1
+        self.orders[ref] = [locate, side, price, shares]
+        self.by_locate[locate].append(ref)
+        self.by_side[2 * locate + side].append(ref)
+        return ref, shares, price
+
+    def _remove(self, ref: int) -> None:
+        locate, side, price, _ = self.orders.pop(ref)
+        self.by_locate[locate].remove(ref)
+        same_side = self.by_side[2 * locate + side]
+        same_side.remove(ref)
+        orders = self.orders
+        if side == 0:
+            if price == self.best_bid[locate]:
+                self.best_bid[locate] = max([orders[x][2] for x in same_side], default=0)
+        elif price == self.best_ask[locate]:
+            self.best_ask[locate] = min([orders[x][2] for x in same_side], default=0)
+
+    def _best_order(self, locate: int) -> int | None:
+        """A live order at the best price of a random side (executions happen at the top)."""
+        side = 0 if self.rand() < 0.5 else 1
+        best = self.best_bid[locate] if side == 0 else self.best_ask[locate]
+        orders = self.orders
+        for ref in self.by_side[2 * locate + side]:
+            if orders[ref][2] == best:
+                return ref
+        return None
+
+    def _match(self) -> int:
+        m = self.next_match
+        self.next_match += 1
+        if len(self.recent_matches) < 256:
+            self.recent_matches.append(m)
+        else:
+            self.recent_matches[m % 256] = m
+        return m
+
+    # ---------------------------------------------------------------- the stream
+    def generate(self, n: int) -> list[Message]:
+        """The next ``n`` messages as NamedTuples (tests and tools; the feed itself uses ``generate_encoded``)."""
+        return [itch.decode(b) for b in self.generate_encoded(n)]
+
+    def generate_encoded(self, n: int) -> list[bytes]:
+        """The next ``n`` messages as ITCH bytes, packed straight from the simulator's state.
+
+        Packing directly (no message objects, no generic encoder), random numbers drawn by numpy in
+        batches, is what lets one core generate some 150,000-190,000 messages a second.
+        """
+        if self._opening is None:
+            self._opening = self.opening()
+        out: list[bytes] = []
+        ts = self.clock()
+        if self._opening:
+            # stamped as they go out, like everything else: the opening at a low rate takes seconds
+            out.extend(itch.encode(m._replace(timestamp=ts)) for m in self._opening[:n])
+            del self._opening[:n]
+        hi, lo = (ts >> 32) & 0xFFFF, ts & 0xFFFFFFFF
+        event = self._event
+        append = out.append
+        locates, li = self._locates, self._li
+        k = len(out)
+        while k < n:
+            if li >= len(locates):
+                locates, li = self._draw_locates(), 0
+                if self.halted:  # halts are checked once a batch: no per-message cost
+                    resumed = self._resume(hi, lo, n - k)
+                    out += resumed
+                    k += len(resumed)
+                    continue
+            msg = event(locates[li], hi, lo)
+            li += 1
+            if msg is not None:
+                append(msg)
+                k += 1
+        self._locates, self._li = locates, li
+        self.generated += k
+        return out
+
+    def _resume(self, hi: int, lo: int, room: int) -> list[bytes]:
+        """Trading resumes ('T') for halts that are over, at most ``room`` of them (the rest wait)."""
+        out: list[bytes] = []
+        for locate, resume_at in list(self.halted.items()):
+            if resume_at <= self._draws and len(out) < room:
+                del self.halted[locate]
+                out.append(_PH(b"H", locate, 0, hi, lo, self._stock8[locate], b"T", b" ", b"    "))
+        return out
+
+    def _event(self, locate: int, hi: int, lo: int) -> bytes | None:
+        r = self.rand
+        halted_now = self.halted
+        # the price walk: a tick up or down now and then
+        u = r()
+        if u < 0.08:
+            mid = self.mid[locate - 1] + (TICK if u < 0.04 else -TICK)
+            self.mid[locate - 1] = mid if mid > 10 * TICK else 10 * TICK
+        live = self.by_locate[locate]
+        halted = locate in halted_now
+        if not halted and len(live) < MAX_LIVE_ORDERS:
+            # a real book is never one-sided for long: a thin side is replenished first
+            by_side = self.by_side
+            thin = 0 if len(by_side[2 * locate]) < MIN_SIDE else 1 if len(by_side[2 * locate + 1]) < MIN_SIDE else -1
+            if thin >= 0:
+                ref, shares, price = self._add(locate, thin)
+                return _PA(b"A", locate, 0, hi, lo, ref, _SIDE[thin], shares, self._stock8[locate], price)
+        if halted:
+            # a halted book keeps its resting orders (no trading, the odd cancel): it is not drained
+            if not live or r() > 0.1:
+                return None
+            ref = live[int(r() * len(live))]
+            o = self.orders[ref]
+            if o[3] <= 1:
+                return None
+            cut = 1 + int(r() * (o[3] - 1))
+            o[3] -= cut
+            return _PX(b"X", locate, 0, hi, lo, ref, cut)
+        x = r()
+        if x < 0.40 and len(live) < MAX_LIVE_ORDERS:
+            side = 0 if r() < 0.5 else 1
+            ref, shares, price = self._add(locate, side)
+            if r() < 0.12:
+                return _PF(b"F", locate, 0, hi, lo, ref, _SIDE[side], shares, self._stock8[locate], price,
+                           _MPID[int(r() * len(_MPID))])
+            return _PA(b"A", locate, 0, hi, lo, ref, _SIDE[side], shares, self._stock8[locate], price)
+        if not live:
+            side = 0 if r() < 0.5 else 1
+            ref, shares, price = self._add(locate, side)
+            return _PA(b"A", locate, 0, hi, lo, ref, _SIDE[side], shares, self._stock8[locate], price)
+        if x < 0.62 or (x < 0.5 and len(live) >= MAX_LIVE_ORDERS):
+            ref = live[int(r() * min(len(live), 8))]  # the oldest go first
+            self._remove(ref)
+            return _PD(b"D", locate, 0, hi, lo, ref)
+        if x < 0.72:
+            ref = live[int(r() * len(live))]
+            o = self.orders[ref]
+            if o[3] <= 1:
+                self._remove(ref)
+                return _PD(b"D", locate, 0, hi, lo, ref)
+            cut = 1 + int(r() * (o[3] - 1))
+            o[3] -= cut
+            return _PX(b"X", locate, 0, hi, lo, ref, cut)
+        if x < 0.80:
+            ref = live[int(r() * len(live))]
+            side = self.orders[ref][1]
+            self._remove(ref)
+            new_ref, shares, price = self._add(locate, side)
+            return _PU(b"U", locate, 0, hi, lo, ref, new_ref, shares, price)
+        if x < 0.92:
+            best_ref = self._best_order(locate)
+            if best_ref is None:
+                return None
+            o = self.orders[best_ref]
+            shares = min(o[3], 100 * (1 + int(r() * 3)))
+            o[3] -= shares
+            price = o[2]
+            if o[3] <= 0:
+                self._remove(best_ref)
+            match = self._match()
+            if r() < 0.15:
+                return _PC(b"C", locate, 0, hi, lo, best_ref, shares, match, b"Y" if r() < 0.9 else b"N", price)
+            return _PE(b"E", locate, 0, hi, lo, best_ref, shares, match)
+        if x < 0.985:
+            bid, ask = self.best_bid[locate], self.best_ask[locate]
+            price = (bid + ask) // 2 // TICK * TICK if bid and ask else self.mid[locate - 1]
+            return _PP(b"P", locate, 0, hi, lo, 0, b"B" if r() < 0.5 else b"S", 1 + int(r() * 500),
+                       self._stock8[locate], price, self._match())
+        if x < 0.993:
+            return _PQ(b"Q", locate, 0, hi, lo, 100 * (1 + int(r() * 50)), self._stock8[locate],
+                       self.mid[locate - 1], self._match(), b"I")
+        if x < 0.996 and self.recent_matches:
+            return _PB(b"B", locate, 0, hi, lo, self.recent_matches[int(r() * len(self.recent_matches))])
+        if x < 0.9965 and len(halted_now) < 4:
+            halted_now[locate] = self._draws + HALT_EVENTS
+            return _PH(b"H", locate, 0, hi, lo, self._stock8[locate], b"H", b" ", b"LUDP")
+        return None
+
+
+_PA, _PF, _PD, _PX, _PU, _PE, _PC, _PP, _PQ, _PB, _PH = (
+    itch.STRUCTS[t].pack for t in (b"A", b"F", b"D", b"X", b"U", b"E", b"C", b"P", b"Q", b"B", b"H"))
+_SIDE = (b"B", b"S")
+_MPID = tuple(m.encode() for m in MPIDS)
+
+
+# ==================================================================== the UDP adapter
+
+class Burst(NamedTuple):
+    """Multiply the rate by ``factor`` from ``start`` for ``seconds`` (the open at 9:30 ET, say)."""
+
+    factor: float
+    start: float
+    seconds: float
+
+    def factor_at(self, elapsed: float) -> float:
+        return self.factor if self.start <= elapsed < self.start + self.seconds else 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> Burst:
+        """'10@5+5': ten times the rate, from 5 s after the start, for 5 s."""
+        try:
+            factor, rest = text.split("@")
+            start, seconds = rest.split("+")
+            burst = cls(float(factor), float(start), float(seconds))
+        except ValueError:
+            raise ValueError(f"expected FACTOR@START+SECONDS, e.g. 10@5+5, got {text!r}") from None
+        if burst.factor <= 0 or burst.start < 0 or burst.seconds <= 0:
+            raise ValueError(f"burst needs factor > 0, start >= 0, seconds > 0: {text!r}")
+        return burst
+
+
+class Rewinder(asyncio.DatagramProtocol):
+    """The MoldUDP64 re-request server: answers (session, sequence, count) from a bounded history.
+
+    A request for messages that have left the history gets no answer (as with a real rewinder), so the
+    requester times out and marks its books stale; it is counted here as ``out_of_history``.
+    """
+
+    def __init__(self, session: str, history: int, max_payload: int = MAX_PAYLOAD) -> None:
+        self.session = session
+        self.history: deque[bytes] = deque(maxlen=history)
+        self.next_seq = 1  # sequence number of the next message appended
+        self.max_payload = max_payload
+        self.transport: asyncio.DatagramTransport | None = None
+        self.counters = {"requests": 0, "answered": 0, "messages_resent": 0, "out_of_history": 0,
+                         "bad_requests": 0}
+
+    def append(self, message: bytes) -> None:
+        self.history.append(message)
+        self.next_seq += 1
+
+    @property
+    def first_seq(self) -> int:
+        return self.next_seq - len(self.history)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, int]) -> None:
+        self.counters["requests"] += 1
+        try:
+            session, seq, count = decode_request(data)
+        except MoldError:
+            self.counters["bad_requests"] += 1
+            return
+        if session != self.session or count == 0 or seq >= self.next_seq:
+            self.counters["bad_requests"] += 1
+            return
+        if seq < self.first_seq:
+            self.counters["out_of_history"] += 1
+            return
+        end = min(seq + min(count, 0xFFFE), self.next_seq)
+        builder = PacketBuilder(self.session, first_seq=seq, max_payload=self.max_payload)
+        base = self.first_seq
+        assert self.transport is not None
+        for i in range(seq - base, end - base):
+            packet = builder.add(self.history[i])
+            if packet is not None:
+                self.transport.sendto(packet, addr)
+        tail = builder.flush()
+        if tail is not None:
+            self.transport.sendto(tail, addr)
+        self.counters["answered"] += 1
+        self.counters["messages_resent"] += end - seq
+
+
+END_OF_SESSION_REPEATS = 5
+
+
+async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int = 10_000, seed: int = 1,
+                session: str = "TICKFAN001", duration: float | None = None, stop: asyncio.Event | None = None,
+                max_payload: int = MAX_PAYLOAD, progress: Callable[[int, float, int], None] | None = None,
+                simulator: ExchangeSimulator | None = None, interface: str = "127.0.0.1",
+                rewinder: tuple[str, int] | None = None, history: int = 200_000,
+                on_rewinder: Callable[[Rewinder], None] | None = None,
+                snapshot: tuple[str, int] | None = None, burst: Burst | None = None) -> int:
+    """Send the simulated feed at ``rate`` messages/s to every target (lines A, B, ...) until ``duration``
+    or ``stop``; serve re-requests on ``rewinder`` from the last ``history`` messages. Returns messages sent.
+
+    Pacing is a token bucket checked about every millisecond: each tick sends every message owed since
+    the start, packed into MTU-sized packets, so the average rate is exact and nothing sleeps per message.
+    """
+    if rate <= 0:
+        raise ValueError("rate must be positive")
+    sim = simulator or ExchangeSimulator(symbols, seed=seed)
+    socks = [sender_socket(host, port, interface=interface) for host, port in targets]
+    rw: Rewinder | None = None
+    rw_transport: asyncio.DatagramTransport | None = None
+    if rewinder is not None:
+        rw = Rewinder(session, history, max_payload)
+        rw_transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: rw, local_addr=rewinder)
+        if on_rewinder is not None:
+            on_rewinder(rw)
+    builder = PacketBuilder(session, max_payload=max_payload)
+    keep = rw.append if rw is not None else None
+    snapshot_server: asyncio.Server | None = None
+    if snapshot is not None:
+        async def send_snapshot(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # Taken between two ticks of the send loop, when every generated message has been sent:
+            # the state and builder.next_seq agree.
+            try:
+                writer.write(b"".join(glimpse.frame(m) for m in sim.snapshot()))
+                writer.write(glimpse.end_of_snapshot(builder.next_seq))
+                await writer.drain()
+            finally:
+                writer.close()
+
+        snapshot_server = await asyncio.start_server(send_snapshot, snapshot[0], snapshot[1])
+    stop = stop or asyncio.Event()
+    start = time.monotonic()
+    sent = packets = 0
+    due = 0.0  # messages owed since the start, integrating the (possibly bursting) rate
+    last_tick = start
+    last_progress = start
+    last_packet = start
+
+    def send(packet: bytes) -> None:
+        for sock in socks:
+            send_packet(sock, packet)
+
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if duration is not None and now - start >= duration:
+                break
+            current = rate * burst.factor_at(now - start) if burst is not None else rate
+            due += (now - last_tick) * current
+            last_tick = now
+            owed = min(int(due) - sent, max(1, int(current * 0.05)))
+            if owed < 0:
+                due = sent  # could not keep up: do not bank the shortfall, carry on at the asked rate
+            if owed > 0:
+                for msg in sim.generate_encoded(owed):
+                    if keep is not None:
+                        keep(msg)
+                    packet = builder.add(msg)
+                    if packet is not None:
+                        send(packet)
+                        packets += 1
+                tail = builder.flush()
+                if tail is not None:
+                    send(tail)
+                    packets += 1
+                sent += owed
+                last_packet = now
+            elif now - last_packet >= 1.0:
+                send(heartbeat(session, builder.next_seq))
+                last_packet = now
+            if progress is not None and now - last_progress >= 1.0:
+                progress(sent, sent / max(now - start, 1e-9), packets)
+                last_progress = now
+            await asyncio.sleep(0.001)
+    finally:
+        try:
+            # MoldUDP64 servers keep announcing End of Session: a receiver that lost the tail of the
+            # stream (or the first announcement) learns the final sequence number and re-requests.
+            eos = end_of_session(session, builder.next_seq)
+            for _ in range(END_OF_SESSION_REPEATS):
+                send(eos)
+                await asyncio.sleep(0.02)
+        finally:
+            for sock in socks:
+                sock.close()
+            if rw_transport is not None or snapshot_server is not None:
+                # Linger a moment so late re-requests for the session's tail can still be answered.
+                await asyncio.sleep(0.2 if duration is not None else 0)
+            if rw_transport is not None:
+                rw_transport.close()
+            if snapshot_server is not None:
+                snapshot_server.close()
+    return sent
+
+
+# ==================================================================== CLI
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", action="append", metavar="HOST:PORT",
+                        help="where to send; a multicast group (224.0.0.0/4) sends multicast; repeat for redundant "
+                             "lines A and B carrying the same session (default 127.0.0.1:30001)")
+    parser.add_argument("--rewinder", default=None, metavar="HOST:PORT",
+                        help="serve MoldUDP64 re-requests on this UDP address (default: no rewinder)")
+    parser.add_argument("--burst", default=None, metavar="FACTOR@START+SECONDS",
+                        help="a burst: e.g. 10@5+5 sends ten times --rate from 5 s in, for 5 s (the market open)")
+    parser.add_argument("--snapshot", default=None, metavar="HOST:PORT",
+                        help="serve GLIMPSE-style book snapshots over TCP on this address (default: none)")
+    parser.add_argument("--history", type=int, default=200_000,
+                        help="messages the rewinder keeps for re-requests (default %(default)s)")
+    parser.add_argument("--rate", type=float, default=20_000, help="ITCH messages per second (default %(default)s)")
+    parser.add_argument("--symbols", type=int, default=10_000, help="number of symbols (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+    parser.add_argument("--session", default="TICKFAN001",
+                        help="MoldUDP64 session name, <= 10 chars (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--interface", default="127.0.0.1",
+                        help="local interface address multicast leaves from (default %(default)s: this host only)")
+    parser.add_argument("--max-payload", type=int, default=MAX_PAYLOAD,
+                        help="max UDP payload bytes per packet (default %(default)s: fits one Ethernet frame)")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def main(args: argparse.Namespace) -> int:
+    import signal
+
+    import uvloop
+
+    try:
+        targets = [parse_hostport(t) for t in (args.target or ["127.0.0.1:30001"])]
+        rewinder = parse_hostport(args.rewinder) if args.rewinder else None
+        snapshot = parse_hostport(args.snapshot) if args.snapshot else None
+        burst = Burst.parse(args.burst) if args.burst else None
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        print(f"tickfan simulate: {exc}", file=sys.stderr)
+        return 2
+    if args.rate <= 0 or not 1 <= args.symbols <= 65535 or len(args.session) > 10:
+        print("tickfan simulate: need --rate > 0, 1 <= --symbols <= 65535, --session <= 10 chars",
+              file=sys.stderr)
+        return 2
+
+    def show(sent: int, rate: float, packets: int) -> None:
+        print(f"\rsent {sent:>12,} messages  {rate:>10,.0f} msg/s  {packets:>10,} packets",
+              end="", file=sys.stderr, flush=True)
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        sent = await serve(targets, rate=args.rate, symbols=args.symbols, seed=args.seed,
+                           session=args.session, duration=args.duration, stop=stop,
+                           max_payload=args.max_payload, progress=None if args.quiet else show,
+                           interface=args.interface, rewinder=rewinder, history=args.history,
+                           snapshot=snapshot, burst=burst)
+        if not args.quiet:
+            print(f"\nsent {sent:,} messages", file=sys.stderr)
+        return 0
+
+    return uvloop.run(run())
+

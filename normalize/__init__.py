@@ -1,0 +1,18 @@
+"""normalize: decoded ITCH messages in, books out.
+
+Takes: ``ingest.messages`` NamedTuples in feed order; ``Books.apply_batch`` is the feed handler's sink (one
+MoldUDP64 packet's messages per call), ``Books.rebuild`` takes a snapshot after a skipped gap.
+Gives: per-symbol top of book (best bid/ask price and size, last trade, cumulative volume, exchange time,
+halted/stale/known flags) in numpy int64/bool arrays indexed by stock locate; a per-symbol version ``seq``
+(and ``depth_seq`` for price levels) that consumers diff against their own copy to find what changed; a
+bounded ring of trade prints read by cursor (``trades_since``); price levels for depth (``levels``).
+Guarantees: exact integer prices (4 implied decimals, never floats); a version never goes backwards and
+moves once per message that changed what it covers; a bad message (unknown or reused order reference,
+bad side, shares or price, impossible locate) is counted in ``Books.counters`` and changes nothing, and
+``apply``/``apply_batch`` never raise on feed content. Pure: no I/O, no asyncio.
+"""
+
+from .book import ASK, BID, MAX_LOCATES, Books
+from .trades import TradePrints
+
+__all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]

@@ -1,0 +1,72 @@
+"""HTTP snapshot endpoint (ASGI, Starlette) over the in-process books.
+
+``GET /v1/quotes?symbols=AAPL,MSFT`` answers ``{"quotes": [...]}``; ``GET /v1/depth?symbol=AAPL&levels=10``
+answers one symbol's price levels, best first. Errors are JSON
+``{"error": {"code": ..., "message": ..., "symbols": [...]}}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from normalize.source import BookSource
+
+from .quote import depth_record, quote_record
+
+MAX_SYMBOLS_PER_REQUEST = 1000
+MAX_DEPTH_LEVELS = 50
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def error_response(status: int, code: str, message: str, symbols: list[str] | None = None) -> Response:
+    return _json({"error": {"code": code, "message": message, "symbols": symbols or []}}, status)
+
+
+def create_app(books: BookSource, extra_routes: list[Route] | None = None) -> Starlette:
+    async def quotes(request: Request) -> Response:
+        raw = request.query_params.get("symbols")
+        if raw is None or not raw.strip():
+            return error_response(400, "missing_symbols", "give symbols=AAPL,MSFT")
+        wanted = [s.strip().upper() for s in raw.split(",") if s.strip()]
+        if len(wanted) > MAX_SYMBOLS_PER_REQUEST:
+            return error_response(
+                400, "too_many_symbols", f"at most {MAX_SYMBOLS_PER_REQUEST} symbols per request"
+            )
+        locate_of = books.locate_of
+        unknown = [s for s in wanted if s not in locate_of]
+        if unknown:
+            return error_response(404, "unknown_symbol", f"unknown symbol(s): {', '.join(unknown)}", unknown)
+        return _json({"quotes": [quote_record(books, locate_of[s]) for s in wanted]})
+
+    async def depth(request: Request) -> Response:
+        symbol = (request.query_params.get("symbol") or "").strip().upper()
+        if not symbol:
+            return error_response(400, "missing_symbol", "give symbol=AAPL")
+        raw_levels = request.query_params.get("levels", "10")
+        if not raw_levels.isdigit() or not 1 <= int(raw_levels) <= MAX_DEPTH_LEVELS:
+            return error_response(400, "bad_levels", f"levels must be 1..{MAX_DEPTH_LEVELS}")
+        locate = books.locate_of.get(symbol)
+        if locate is None:
+            return error_response(404, "unknown_symbol", f"unknown symbol: {symbol}", [symbol])
+        return _json(depth_record(books, locate, int(raw_levels)))
+
+    async def health(request: Request) -> Response:
+        return _json({"status": "ok", "symbols": len(books.locate_of)})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error_response(404, "not_found", f"no route {request.url.path}")
+
+    return Starlette(
+        routes=[Route("/v1/quotes", quotes), Route("/v1/depth", depth), Route("/healthz", health),
+                *(extra_routes or [])],
+        exception_handlers={404: not_found},
+    )

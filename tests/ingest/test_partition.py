@@ -1,0 +1,81 @@
+"""Partitions: hot symbols alone, the rest by a stable hash; each process applies only its own symbols."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.moldudp64 import PacketBuilder
+from ingest.partition import PartitionFilter, PartitionMap
+from ingest.session import FeedSession
+from ingest.simulator import ExchangeSimulator, fixed_universe
+from normalize import Books
+
+
+def test_hot_symbols_get_their_own_partitions() -> None:
+    pmap = PartitionMap(4, ["tsla", "NVDA"])
+    assert pmap.partition_of("TSLA") == 0 and pmap.partition_of("NVDA") == 1
+    others = {pmap.partition_of(s) for s in fixed_universe(2000)[2:]}
+    assert others == {2, 3}  # everything else shares what is left
+    assert PartitionMap(4, ["TSLA", "NVDA"]).partition_of("MSFT") == pmap.partition_of("MSFT")  # stable
+
+
+@pytest.mark.parametrize("n,hot", [(0, []), (2, ["A", "B"]), (3, ["A", "A"])])
+def test_bad_maps_are_refused(n: int, hot: list[str]) -> None:
+    with pytest.raises(ValueError):
+        PartitionMap(n, hot)
+
+
+def test_map_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "partitions.json"
+    path.write_text(json.dumps({"partitions": 3, "hot": ["TSLA"]}))
+    pmap = PartitionMap.from_file(path)
+    assert pmap.partitions == 3 and pmap.partition_of("TSLA") == 0
+    assert PartitionMap.default(4).hot == {"TSLA": 0, "NVDA": 1}
+
+
+def test_partitions_together_build_exactly_the_full_books() -> None:
+    sim = ExchangeSimulator(60, seed=11)
+    raw = sim.generate_encoded(40_000)
+    builder = PacketBuilder("P")
+    packets = [p for m in raw if (p := builder.add(m)) is not None]
+    packets.append(builder.flush() or b"")
+
+    def build(partition: PartitionFilter | None) -> tuple[Books, FeedSession]:
+        books, session = Books(), FeedSession(partition=partition)
+        for p in packets:
+            books.apply_batch(session.on_packet(p))
+        return books, session
+
+    full, _ = build(None)
+    pmap = PartitionMap(4, ["TSLA", "NVDA"])
+    names = sim.tickers
+    for k in range(4):
+        books, session = build(PartitionFilter(pmap, k))
+        mine = np.array([False] + [pmap.partition_of(s) == k for s in names] + [False] * (65_536 - len(names) - 1),
+                        dtype=bool)
+        assert session.counters["other_partition"] > 0 and session.counters["gaps"] == 0
+        assert set(books.locate_of) == {s for s in names if pmap.partition_of(s) == k}
+        for field in ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "volume", "seq"):
+            ours, ref = getattr(books, field), getattr(full, field)
+            np.testing.assert_array_equal(ours[mine], ref[mine], err_msg=f"partition {k} {field}")
+            assert not ours[~mine].any(), f"partition {k} applied another partition's {field}"
+
+
+def test_a_snapshot_rebuild_keeps_only_the_partitions_symbols() -> None:
+    from ingest import itch
+    from ingest.handler import FeedHandler
+
+    sim = ExchangeSimulator(40, seed=12)
+    sim.generate_encoded(5_000)
+    snapshot = [itch.decode(m) for m in sim.snapshot()]
+    pmap = PartitionMap(3, ["TSLA"])
+    handler = FeedHandler(lambda msgs: None, FeedSession(partition=PartitionFilter(pmap, 0)))
+    kept = handler._mine(snapshot)
+    books = Books()
+    books.rebuild(kept)
+    assert set(books.locate_of) == {"TSLA"}
+    assert {m.locate for m in kept} == {1} and len(kept) < len(snapshot)

@@ -1,0 +1,148 @@
+"""The exchange simulator: every message type, consistent order references, real UDP delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from ingest import itch
+from ingest.handler import open_feeds
+from ingest.messages import (
+    AddOrder,
+    BrokenTrade,
+    CrossTrade,
+    Message,
+    OrderCancel,
+    OrderDelete,
+    OrderExecuted,
+    OrderExecutedWithPrice,
+    OrderReplace,
+    StockDirectory,
+    SystemEvent,
+    Trade,
+    TradingAction,
+)
+from ingest.simulator import HOT_TICKERS, ExchangeSimulator, fixed_universe, serve
+
+
+def test_universe_is_unique_and_hot_first() -> None:
+    names = fixed_universe(10_000)
+    assert len(set(names)) == 10_000
+    assert names[:3] == list(HOT_TICKERS[:3]) == ["TSLA", "NVDA", "AAPL"]
+    assert all(1 <= len(n) <= 8 and n.isalpha() for n in names)
+
+
+@pytest.fixture(scope="module")
+def day() -> list[Message]:
+    """A short trading day: enough messages for the rare types (halts, crosses, broken trades)."""
+    return ExchangeSimulator(200, seed=3).generate(120_000)
+
+
+def test_every_type_appears_and_references_are_live(day: list[Message]) -> None:
+    msgs = day
+    kinds = {type(m).__name__ + ("F" if isinstance(m, AddOrder) and m.attribution else "") for m in msgs}
+    assert kinds >= {"SystemEvent", "StockDirectory", "TradingAction", "AddOrder", "AddOrderF", "OrderExecuted",
+                     "OrderExecutedWithPrice", "OrderCancel", "OrderDelete", "OrderReplace", "Trade",
+                     "CrossTrade", "BrokenTrade"}
+    assert sum(isinstance(m, StockDirectory) for m in msgs) == 200
+    live: dict[int, int] = {}
+    for m in msgs:
+        if isinstance(m, AddOrder):
+            assert m.order_ref not in live
+            live[m.order_ref] = m.shares
+        elif isinstance(m, OrderExecuted | OrderExecutedWithPrice):
+            assert live[m.order_ref] >= m.executed_shares
+            live[m.order_ref] -= m.executed_shares
+            if live[m.order_ref] == 0:
+                del live[m.order_ref]
+        elif isinstance(m, OrderCancel):
+            assert live[m.order_ref] > m.cancelled_shares
+            live[m.order_ref] -= m.cancelled_shares
+        elif isinstance(m, OrderDelete):
+            del live[m.order_ref]
+        elif isinstance(m, OrderReplace):
+            del live[m.original_order_ref]
+            assert m.new_order_ref not in live
+            live[m.new_order_ref] = m.shares
+
+
+def test_the_day_opens_in_order(day: list[Message]) -> None:
+    events = [m.event_code for m in day[:500] if isinstance(m, SystemEvent)]
+    assert events == ["O", "S", "Q"]
+    directory = [m for m in day if isinstance(m, StockDirectory)]
+    assert [m.locate for m in directory] == list(range(1, 201))
+    assert [m.stock for m in directory] == fixed_universe(200)
+    first_add = next(i for i, m in enumerate(day) if isinstance(m, AddOrder))
+    assert all(isinstance(m, SystemEvent | StockDirectory | TradingAction) for m in day[:first_add])
+    last = day[first_add - 1]
+    assert isinstance(last, SystemEvent) and last.event_code == "Q"
+
+
+def test_prices_are_on_penny_ticks_and_the_book_never_crosses(day: list[Message]) -> None:
+    book: dict[int, dict[int, tuple[str, int, int]]] = {}  # locate -> ref -> (side, price, shares)
+    for m in day:
+        if isinstance(m, AddOrder | OrderReplace):
+            if isinstance(m, OrderReplace):
+                side, ref = book[m.locate].pop(m.original_order_ref)[0], m.new_order_ref
+            else:
+                side, ref = m.side, m.order_ref
+            assert m.price % 100 == 0 and m.price > 0
+            orders = book.setdefault(m.locate, {})
+            other = [o[1] for o in orders.values() if o[0] != side]
+            if other:
+                assert (m.price < min(other)) if side == "B" else (m.price > max(other)), m
+            orders[ref] = (side, m.price, m.shares)
+        elif isinstance(m, OrderDelete):
+            del book[m.locate][m.order_ref]
+        elif isinstance(m, OrderExecuted | OrderExecutedWithPrice | OrderCancel):
+            side, price, left = book[m.locate][m.order_ref]
+            left -= m.cancelled_shares if isinstance(m, OrderCancel) else m.executed_shares
+            if left:
+                book[m.locate][m.order_ref] = (side, price, left)
+            else:
+                del book[m.locate][m.order_ref]
+        elif isinstance(m, Trade | CrossTrade):
+            assert (m.price if isinstance(m, Trade) else m.cross_price) % 100 == 0
+    assert max(len(orders) for orders in book.values()) <= 48  # bounded per symbol
+
+
+def test_hot_names_are_busiest_and_halts_resume(day: list[Message]) -> None:
+    activity = Counter(m.locate for m in day if isinstance(m, AddOrder))
+    head, middle, tail = (sum(activity[loc] for loc in range(start, start + 5)) for start in (1, 10, 150))
+    assert head > middle > tail  # TSLA, NVDA, AAPL, ... then NFLX and its neighbours, then the long tail
+    halts = [(i, m.locate) for i, m in enumerate(day) if isinstance(m, TradingAction) and m.trading_state == "H"]
+    assert halts
+    for i, locate in halts[:2]:
+        assert any(isinstance(m, TradingAction) and m.locate == locate and m.trading_state == "T" for m in day[i:])
+    matches: set[int] = set()
+    for m in day:
+        if isinstance(m, BrokenTrade):
+            assert m.match_number in matches  # breaks an earlier trade
+        elif isinstance(m, OrderExecuted | OrderExecutedWithPrice | Trade | CrossTrade):
+            matches.add(m.match_number)
+
+
+def test_encoded_stream_decodes() -> None:
+    sim = ExchangeSimulator(50, seed=5)
+    raw = sim.generate_encoded(5_000)
+    assert all(itch.encode(itch.decode(r)) == r for r in raw)
+
+
+def test_udp_delivery_without_gaps() -> None:
+    async def scenario() -> None:
+        got: list[Message] = []
+        handler = await open_feeds([("127.0.0.1", 0)], got.extend)
+        port = handler.lines[0].get_extra_info("sockname")[1]
+        try:
+            sent = await serve([("127.0.0.1", port)], rate=20_000, symbols=100, seed=2, duration=0.5)
+            await asyncio.sleep(0.2)
+        finally:
+            handler.close()
+        c = handler.session.counters
+        assert sent > 5_000
+        assert c["messages"] == sent and c["gaps"] == 0 and c["malformed_packets"] == 0
+        assert handler.session.ended
+
+    asyncio.run(scenario())

@@ -1,0 +1,90 @@
+"""Books published through shared memory: partition writers, one reader, the same books as one process."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+
+from ingest.moldudp64 import PacketBuilder
+from ingest.partition import PartitionFilter, PartitionMap
+from ingest.session import FeedSession
+from ingest.simulator import ExchangeSimulator
+from normalize import Books
+from normalize.shared import BookView, SharedBookState
+
+FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "halted", "known")
+
+
+def packets(symbols: int, n: int, seed: int) -> list[bytes]:
+    sim = ExchangeSimulator(symbols, seed=seed)
+    builder = PacketBuilder("SHM")
+    out = [p for m in sim.generate_encoded(n) if (p := builder.add(m)) is not None]
+    tail = builder.flush()
+    return out + ([tail] if tail else [])
+
+
+def feed(books: Books, session: FeedSession, stream: list[bytes]) -> None:
+    for p in stream:
+        books.apply_batch(session.on_packet(p))
+
+
+def assert_view_equals(view: BookView, full: Books) -> None:
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(view, name), getattr(full, name), err_msg=name)
+    assert view.locate_of == full.locate_of
+    for loc in full.locate_of.values():
+        for side in (0, 1):
+            assert view.levels(loc, side, 10) == full.levels(loc, side, 10)
+
+
+def test_partition_writers_and_a_reader_see_the_single_process_books() -> None:
+    stream = packets(80, 30_000, seed=21)
+    full = Books()
+    feed(full, FeedSession(), stream)
+    state = SharedBookState.create()
+    try:
+        pmap = PartitionMap(3, ["TSLA"])
+        for k in range(3):
+            feed(Books(shared=state.arrays, writer=k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
+        view = BookView(SharedBookState.attach(state.name))
+        assert view.sync() > 0
+        assert_view_equals(view, full)
+        assert view.sync() == 0  # nothing moved since
+        assert int(state.arrays["generation"][:3].sum()) % 2 == 0  # every writer finished its packets
+    finally:
+        state.close()
+
+
+def _writer(name: str, k: int, stream: list[bytes]) -> None:
+    state = SharedBookState.attach(name)
+    pmap = PartitionMap(2, ["TSLA"])
+    feed(Books(shared=state.arrays, writer=k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
+    state.close()
+
+
+def test_a_reader_syncing_while_writers_in_other_processes_write() -> None:
+    stream = packets(60, 40_000, seed=22)
+    full = Books()
+    feed(full, FeedSession(), stream)
+    state = SharedBookState.create()
+    try:
+        ctx = mp.get_context("fork")
+        writers = [ctx.Process(target=_writer, args=(state.name, k, stream)) for k in range(2)]
+        for w in writers:
+            w.start()
+        view = BookView(SharedBookState.attach(state.name))
+        seqs = view.seq.copy()
+        while any(w.is_alive() for w in writers):
+            view.sync()
+            assert (view.seq >= seqs).all(), "a version went backwards"
+            seqs = view.seq.copy()
+            ok = (view.bid_price > 0) & (view.ask_price > 0)
+            assert (view.bid_price[ok] < view.ask_price[ok]).all(), "a torn or crossed quote was handed on"
+        for w in writers:
+            w.join()
+            assert w.exitcode == 0
+        view.sync()
+        assert_view_equals(view, full)
+    finally:
+        state.close()

@@ -1,0 +1,3 @@
+from tickfan.cli import main
+
+raise SystemExit(main())

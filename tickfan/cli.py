@@ -1,0 +1,60 @@
+"""The ``tickfan`` command: one subcommand per role, each with ``--help``.
+
+Subcommand modules are imported only when chosen, so ``tickfan --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help). Each module has add_arguments(parser) and main(args) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("tickfan.demo", "run simulator, feed handler, books, snapshot HTTP and fan-out on localhost"),
+    "node": ("tickfan.node", "run feed handler, books, snapshot HTTP and fan-out (no simulator)"),
+    "ingest": ("tickfan.node", "the same as node: a feed handler with books, snapshot HTTP and fan-out"),
+    "simulate": ("ingest.simulator", "emit ITCH 5.0 in MoldUDP64 packets over UDP (an exchange simulator)"),
+    "record": ("ingest.replay:record", "capture a live feed to a length-prefixed ITCH 5.0 file"),
+    "replay": ("ingest.replay:replay", "play a capture (or a Nasdaq ITCH 5.0 file) back onto UDP"),
+    "watch": ("tickfan.watch", "show live quotes from a fan-out node as a table in the terminal"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tickfan",
+        description="Market-data fan-out: ITCH 5.0 over MoldUDP64 in, Protobuf over WebSockets out.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        args = parser.parse_args(argv)  # prints help or a usage error and exits
+        parser.print_help()
+        return 2
+    name = argv[0]
+    # "module" offers add_arguments() and main(); "module:name" offers add_<name>_arguments() and <name>_main(),
+    # for a module that holds several commands.
+    module_name, _, prefix = COMMANDS[name][0].partition(":")
+    module = importlib.import_module(module_name)
+    add = getattr(module, f"add_{prefix}_arguments" if prefix else "add_arguments")
+    run = getattr(module, f"{prefix}_main" if prefix else "main")
+    sub = argparse.ArgumentParser(prog=f"tickfan {name}", description=COMMANDS[name][1])
+    add(sub)
+    args = sub.parse_args(argv[1:])
+    try:
+        return int(run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

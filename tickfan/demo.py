@@ -1,0 +1,213 @@
+"""``tickfan demo``: the whole market-data path on localhost in one command.
+
+Starts a node (feed handler, books, snapshot HTTP, fan-out) in this process, then the exchange simulator
+as a child process sending ITCH 5.0 in MoldUDP64 over UDP to the node. The node binds first so that it
+sees the simulator's stock directory from the very first packet. Ctrl-C, SIGTERM or ``--duration`` stop
+both; the child also dies with us if we are killed outright (PR_SET_PDEATHSIG), so nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from normalize.shared import SharedBookState
+from tickfan.node import Node, add_node_arguments, node_config, print_endpoints, run_until_stopped
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_node_arguments(parser)
+    parser.add_argument("--rate", type=float, default=20_000,
+                        help="simulated feed rate in ITCH messages/s (default %(default)s)")
+    parser.add_argument("--symbols", type=int, default=10_000,
+                        help="number of simulated symbols (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="simulator random seed (default %(default)s)")
+    parser.add_argument("--partitions", type=int, default=None, metavar="N",
+                        help="run ingest as N worker processes by symbol partition (hot symbols alone, see --hot), "
+                             "their books shared with this node through shared memory; the feed becomes "
+                             "multicast on --interface")
+    parser.add_argument("--fanout-workers", type=int, default=1, metavar="N",
+                        help="fan-out processes sharing the WebSocket port (SO_REUSEPORT), all reading the books "
+                             "from shared memory (default %(default)s; one per core scales the fan-out)")
+    parser.add_argument("--hot", default=None, metavar="SYM,SYM",
+                        help="with --partitions: symbols that get a worker each (default TSLA,NVDA,AAPL, at most "
+                             "half the partitions)")
+    parser.add_argument("--no-simulator", action="store_true",
+                        help="listen to an outside feed (--feed, --rewinder, --snapshot) instead of starting the "
+                             "built-in simulator")
+    parser.add_argument("--no-rewinder", action="store_true",
+                        help="run without recovery services (by default the simulator serves MoldUDP64 "
+                             "re-requests on UDP and book snapshots on TCP, both on the first feed port + 1, "
+                             "and the node recovers gaps and rebuilds stale books from them)")
+
+
+def simulator_command(args: argparse.Namespace) -> list[str]:
+    cmd = [sys.executable, "-m", "tickfan", "simulate"]
+    for host, port in args.feed:
+        cmd += ["--target", f"{host}:{port}"]
+    if args.rewinder is not None:
+        cmd += ["--rewinder", f"{args.rewinder[0]}:{args.rewinder[1]}"]
+    if args.snapshot is not None:
+        cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
+    cmd += ["--rate", str(args.rate), "--symbols", str(args.symbols), "--seed", str(args.seed), "--quiet",
+            "--interface", args.interface]
+    if args.duration is not None:
+        cmd += ["--duration", str(args.duration + 5)]  # outlive the node a little; we stop it ourselves
+    return cmd
+
+
+async def _main(args: argparse.Namespace) -> int:
+    args.feed = args.feed or [("127.0.0.1", 30001)]
+    if not args.no_rewinder and not args.no_simulator:
+        # the simulator's recovery services, next to the first line: UDP re-requests and TCP snapshots
+        args.rewinder = args.rewinder or ("127.0.0.1", args.feed[0][1] + 1)
+        args.snapshot = args.snapshot or ("127.0.0.1", args.feed[0][1] + 1)
+    shared: SharedBookState | None = None
+    workers: list[subprocess.Popen[str]] = []  # ingest workers
+    fanouts: list[subprocess.Popen[str]] = []  # extra fan-out workers
+    if args.fanout_workers > 1 and not args.partitions:
+        args.partitions = 1  # several fan-out processes read books from shared memory: ingest publishes there
+    if args.partitions:
+        # Partitioned ingest: every worker must see every packet, so the feed goes out as multicast on
+        # loopback; the workers publish their books into one shared-memory block this node serves.
+        shared = SharedBookState.create(f"tickfan-{os.getpid()}")
+        port = args.feed[0][1]
+        args.feed = [(MULTICAST_GROUP, port)]
+        try:
+            workers = start_workers(args, shared.name)
+        except RuntimeError as exc:
+            print(f"tickfan demo: {exc}", file=sys.stderr)
+            stop_all(workers)
+            shared.close()
+            return 1
+        args.attach = shared.name
+    if args.fanout_workers > 1:
+        args.reuse_port = True
+        try:
+            fanouts = start_fanout_workers(args, shared.name if shared else "", args.fanout_workers - 1)
+        except RuntimeError as exc:
+            print(f"tickfan demo: {exc}", file=sys.stderr)
+            stop_all(workers)
+            if shared is not None:
+                shared.close()
+            return 1
+    node = Node(node_config(args))
+    try:
+        await node.start()
+    except OSError as exc:
+        print(f"tickfan demo: cannot start the node: {exc}", file=sys.stderr)
+        stop_all(fanouts + workers)
+        if shared is not None:
+            shared.close()
+        return 1
+    simulator = None
+    if args.no_simulator:
+        print("tickfan demo is up, listening to an outside feed", flush=True)
+    else:
+        simulator = subprocess.Popen(simulator_command(args), preexec_fn=_die_with_parent)
+        print(f"tickfan demo is up: {args.symbols:,} simulated symbols at {args.rate:,.0f} msg/s", flush=True)
+    print_endpoints(node)
+    if workers:
+        pmap = node_config(args).partition
+        print(f"  ingest: {len(workers)} worker processes ({pmap[0].describe() if pmap else ''}), "
+              f"books in shared memory {shared.name if shared else ''}", flush=True)
+    if fanouts:
+        print(f"  fan-out: {len(fanouts) + 1} processes share the WebSocket port", flush=True)
+    print("  try:  tickfan watch AAPL TSLA NVDA      (Ctrl-C stops the demo)", flush=True)
+    failed = False
+
+    def check_simulator() -> None:
+        nonlocal failed
+        for name, proc in [("simulator", simulator), *(("ingest worker", w) for w in workers),
+                           *(("fan-out worker", f) for f in fanouts)]:
+            if proc is not None and proc.poll() not in (None, 0) and not failed:
+                failed = True
+                print(f"\ntickfan demo: {name} exited with code {proc.returncode}", file=sys.stderr)
+
+    try:
+        await run_until_stopped(node, duration=args.duration, quiet=args.quiet, on_tick=check_simulator)
+    finally:
+        if simulator is not None and simulator.poll() is None:
+            simulator.terminate()
+            try:
+                simulator.wait(5)
+            except subprocess.TimeoutExpired:
+                simulator.kill()
+                simulator.wait()
+        stop_all(fanouts + workers)
+        await node.close()
+        if shared is not None:
+            shared.close()
+    return 1 if failed else 0
+
+
+MULTICAST_GROUP = "239.192.77.7"
+
+
+def start_workers(args: argparse.Namespace, shm_name: str) -> list[subprocess.Popen[str]]:
+    """One ``tickfan ingest --publish`` process per partition; returns once each is listening."""
+    workers = []
+    for k in range(args.partitions):
+        cmd = [sys.executable, "-m", "tickfan", "ingest", "--publish", shm_name, "--partitions", str(args.partitions),
+               "--partition", str(k), "--interface", args.interface, "--quiet"]
+        if args.hot:
+            cmd += ["--hot", args.hot]
+        for host, port in args.feed:
+            cmd += ["--feed", f"{host}:{port}"]
+        if args.rewinder:
+            cmd += ["--rewinder", f"{args.rewinder[0]}:{args.rewinder[1]}"]
+        if args.snapshot:
+            cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
+        workers.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent))
+    for w in workers:
+        assert w.stdout is not None
+        line = w.stdout.readline()  # the worker prints once its feed sockets are bound
+        if "is up" not in line:
+            raise RuntimeError(f"an ingest worker did not start (exit code {w.poll()})")
+    return workers
+
+
+def start_fanout_workers(args: argparse.Namespace, shm_name: str, count: int) -> list[subprocess.Popen[str]]:
+    """Extra fan-out processes on the same WebSocket port (SO_REUSEPORT), reading the shared books."""
+    workers = []
+    for _ in range(count):
+        cmd = [sys.executable, "-m", "tickfan", "node", "--attach", shm_name, "--reuse-port", "--no-http",
+               "--ws", f"{args.ws[0]}:{args.ws[1]}", "--flush-ms", str(args.flush_ms), "--quiet"]
+        workers.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent))
+    for w in workers:
+        assert w.stdout is not None
+        if "is up" not in w.stdout.readline():
+            raise RuntimeError(f"a fan-out worker did not start (exit code {w.poll()})")
+    return workers
+
+
+def stop_all(procs: list[subprocess.Popen[str]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def main(args: argparse.Namespace) -> int:
+    import uvloop
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return uvloop.run(_main(args))

@@ -1,0 +1,86 @@
+"""Prometheus metrics of a node, read from the hops' own counters at scrape time.
+
+Nothing is counted twice and nothing is counted on the hot path for Prometheus' sake: the feed session, the
+books and the fan-out already keep counters; this collector turns them into metric families when
+``/metrics`` is scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from tickfan.node import Node
+
+LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+
+
+class NodeCollector(Collector):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def collect(self) -> Iterator[Metric]:
+        node = self.node
+        if node.feed is not None:
+            feed = CounterMetricFamily("tickfan_feed_events", "Feed session events by kind", labels=["kind"])
+            for kind, value in node.feed.session.counters.items():
+                feed.add_metric([kind], value)
+            yield feed
+            yield GaugeMetricFamily("tickfan_feed_stale", "1 while the books cannot be vouched for",
+                                    value=1 if node.feed.session.needs_rebuild else 0)
+        books = CounterMetricFamily("tickfan_book_events", "Book events by kind", labels=["kind"])
+        for kind, value in node.books.counters.items():
+            books.add_metric([kind], value)
+        yield books
+        yield GaugeMetricFamily("tickfan_symbols", "Symbols in the stock directory", value=len(node.books.locate_of))
+        stats = node.fanout.stats
+        yield GaugeMetricFamily("tickfan_connections", "Open WebSocket connections", value=stats.clients)
+        subs = GaugeMetricFamily("tickfan_subscriptions", "Subscribed (client, symbol) pairs", labels=["channel"])
+        hub = node.fanout.hub
+        subs.add_metric(["quotes"], int(hub.quotes.count.sum()))
+        subs.add_metric(["depth"], int(hub.depth.count.sum()))
+        subs.add_metric(["trades"], int(hub.trade_count.sum()))
+        yield subs
+        for name, help_text, value in (
+            ("tickfan_connections", "WebSocket connections accepted", stats.connections_total),
+            ("tickfan_frames_sent", "WebSocket frames written", stats.frames_sent),
+            ("tickfan_bytes_sent", "WebSocket payload bytes written", stats.bytes_sent),
+            ("tickfan_updates_sent", "Symbol updates delivered inside frames", stats.updates_sent),
+            ("tickfan_conflated_updates", "Updates skipped for clients that could not take them (newest sent later)",
+             hub.stats.conflated_skips),
+            ("tickfan_slow_consumer_disconnects", "Clients cut off for not reading", stats.slow_disconnects),
+            ("tickfan_errors_sent", "Error frames sent to clients", stats.errors_sent),
+            ("tickfan_rate_limited", "Client messages refused by the rate limit", stats.rate_limited),
+            ("tickfan_flushes", "Conflation flushes", hub.stats.flushes),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+        yield self._latency()
+
+    def _latency(self) -> Metric:
+        """End-to-end latency (exchange timestamp -> flush) over the recent samples the hub keeps."""
+        hub = self.node.fanout.hub
+        n = min(hub.latency_count, len(hub.latency_ns))
+        samples = hub.latency_ns[:n] / 1e6
+        counts = [int(np.count_nonzero(samples <= b)) for b in LATENCY_BUCKETS_MS]
+        buckets = [(str(b), c) for b, c in zip(LATENCY_BUCKETS_MS, counts, strict=True)] + [("+Inf", n)]
+        return HistogramMetricFamily("tickfan_e2e_latency_ms",
+                                     "Exchange timestamp to frame written, recent samples, milliseconds",
+                                     buckets=buckets, sum_value=float(samples.sum()))
+
+
+def metrics_endpoint(node: Node) -> Callable[[Request], Awaitable[Response]]:
+    registry = CollectorRegistry()
+    registry.register(NodeCollector(node))
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return metrics

@@ -1,0 +1,381 @@
+"""A market-data node: feed handler -> books -> snapshot HTTP and WebSocket fan-out, in one process.
+
+``tickfan node`` listens to an outside feed (or the simulator that ``tickfan demo`` starts beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.routing import Route
+
+from fanout.redis_bridge import RedisBooks, RedisPublisher
+from fanout.server import FanoutServer
+from ingest.handler import FeedHandler, open_feeds
+from ingest.messages import Message
+from ingest.partition import PartitionFilter, PartitionMap
+from ingest.udp import parse_hostport
+from normalize import Books
+from normalize.shared import BookView, SharedBookState
+from snapshots.http import create_app
+from tickfan.metrics import metrics_endpoint
+
+log = logging.getLogger("tickfan.node")
+
+
+@dataclass
+class NodeConfig:
+    feeds: list[tuple[str, int]] = field(default_factory=lambda: [("127.0.0.1", 30001)])
+    rewinder: tuple[str, int] | None = None
+    snapshot: tuple[str, int] | None = None
+    recovery_timeout: float = 2.0
+    http: tuple[str, int] = ("127.0.0.1", 8000)
+    ws: tuple[str, int] = ("127.0.0.1", 8765)
+    flush_interval: float = 0.05
+    session: str | None = None
+    interface: str = "127.0.0.1"
+    # (map, this node's partition) when ingest is split over several processes
+    partition: tuple[PartitionMap, int] | None = None
+    # shared-memory books: a worker publishes into them (no HTTP/WebSocket), a reader serves them (no feed)
+    publish: str | None = None
+    attach: str | None = None
+    # a fan-out worker among several on one port; only the first serves HTTP
+    reuse_port: bool = False
+    serve_http: bool = True
+    # across hosts: publish book changes to Redis, or serve books that another host publishes there
+    redis: str | None = None
+    from_redis: str | None = None
+    # apply in-sequence packets through the batched decoder and numba book kernel
+    batched: bool = False
+
+
+class _EmbeddedHTTPServer(uvicorn.Server):
+    """uvicorn inside our loop: the node owns signals, so uvicorn must not capture them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.shared: SharedBookState | None = None
+        self.view: BookView | None = None
+        self.redis_books: RedisBooks | None = None
+        self.publisher: RedisPublisher | None = None
+        if config.from_redis:
+            self.redis_books = RedisBooks(config.from_redis)
+            self.books: Books | BookView | RedisBooks = self.redis_books
+        elif config.attach:
+            self.shared = SharedBookState.attach(config.attach)
+            self.view = BookView(self.shared)
+            self.books = self.view
+        elif config.batched and not config.publish:
+            from normalize.kernel import KernelBooks, warm_up
+
+            warm_up()  # compile or load the kernels now, not on the first packet
+            self.books = KernelBooks()
+        elif config.publish:
+            self.shared = SharedBookState.attach(config.publish)
+            writer = config.partition[1] if config.partition else 0
+            self.books = Books(shared=self.shared.arrays, writer=writer)
+        else:
+            self.books = Books()
+        self.fanout = FanoutServer(
+            self.books, host=config.ws[0], port=config.ws[1], flush_interval=config.flush_interval,
+            before_flush=self.view.sync if self.view is not None else None,
+            poll_interval=0.005 if self.view is not None or self.redis_books else None,
+            reuse_port=config.reuse_port,
+        )
+        if self.redis_books is not None:
+            quotes = self.fanout.hub.quotes
+            self.redis_books.watched = lambda: quotes.count
+        if config.redis:
+            self.publisher = RedisPublisher(self.books, config.redis)
+        self.feed: FeedHandler | None = None
+        self._http: _EmbeddedHTTPServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.redis_books is not None:
+            await self.redis_books.start()
+        elif self.view is None:
+            await self._start_feed()
+        if self.publisher is not None:
+            await self.publisher.start()
+        if self.config.publish:
+            return  # a worker: its books are served by a reader node
+        await self._start_serving()
+
+    async def _start_feed(self) -> None:
+        books = self.books
+        assert isinstance(books, Books)
+        apply, notify = books.apply_batch, self.fanout.notify
+
+        def sink(messages: list[Message]) -> None:
+            apply(messages)
+            notify()
+
+        raw_sink = None
+        apply_bytes = getattr(books, "apply_bytes", None)
+        if apply_bytes is not None:
+            def raw_sink(blocks: bytes) -> None:
+                apply_bytes(blocks)
+                notify()
+
+        self.feed = await open_feeds(
+            self.config.feeds, sink, session=self.config.session,
+            interface=self.config.interface, rewinder=self.config.rewinder, on_stale=books.set_stale_all,
+            recovery_timeout=self.config.recovery_timeout, snapshot=self.config.snapshot,
+            on_snapshot=books.rebuild,
+            partition=PartitionFilter(*self.config.partition) if self.config.partition else None,
+            raw_sink=raw_sink,
+        )
+
+    async def _start_serving(self) -> None:
+        await self.fanout.start()
+        if not self.config.serve_http:
+            return
+        http_config = uvicorn.Config(
+            create_app(self.books, [Route("/metrics", metrics_endpoint(self))]),
+            host=self.config.http[0],
+            port=self.config.http[1],
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self._http = _EmbeddedHTTPServer(http_config)
+        self._http_task = asyncio.create_task(self._http.serve())
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()  # raises the bind error, if any
+                raise RuntimeError(f"snapshot HTTP server on {self.config.http} exited at start")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_task, 5)
+        await self.fanout.close()
+        if self.feed is not None:
+            self.feed.close()
+        if self.publisher is not None:
+            await self.publisher.close()
+        if self.redis_books is not None:
+            await self.redis_books.close()
+        if self.shared is not None:
+            self.view = None
+            self.shared.close()
+
+    def endpoints(self) -> dict[str, str]:
+        hh, hp = self.config.http
+        wh, wp = self.config.ws
+        lines = ", ".join(f"udp://{h}:{p}" for h, p in self.config.feeds)
+        rewinder = self.config.rewinder
+        return {
+            "feed (UDP, MoldUDP64/ITCH 5.0)": lines,
+            "rewinder (MoldUDP64 re-request)": f"udp://{rewinder[0]}:{rewinder[1]}" if rewinder else "none",
+            "book snapshots (GLIMPSE-style)": (f"tcp://{self.config.snapshot[0]}:{self.config.snapshot[1]}"
+                                               if self.config.snapshot else "none"),
+            "snapshots (HTTP)": f"http://{hh}:{hp}/v1/quotes?symbols=AAPL,TSLA",
+            "metrics (Prometheus)": f"http://{hh}:{hp}/metrics",
+            "stream (WebSocket, Protobuf)": f"ws://{wh}:{wp}/v1/stream",
+            "stream (WebSocket, JSON)": f"ws://{wh}:{wp}/v1/stream?format=json",
+        }
+
+
+class StatusLine:
+    """Rates from counter deltas between two calls: what the demo prints once a second."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._last = self._sample()
+
+    def _sample(self) -> tuple[float, int, int, int]:
+        feed = self.node.feed
+        messages = feed.session.counters.get("messages", 0) if feed is not None else 0
+        stats = self.node.fanout.stats
+        return time.monotonic(), messages, stats.updates_sent, stats.frames_sent
+
+    def render(self) -> str:
+        now = self._sample()
+        dt = max(now[0] - self._last[0], 1e-9)
+        msg_rate = (now[1] - self._last[1]) / dt
+        upd_rate = (now[2] - self._last[2]) / dt
+        frame_rate = (now[3] - self._last[3]) / dt
+        self._last = now
+        stats = self.node.fanout.stats
+        p50, p99 = self.node.fanout.latency_percentiles()
+        feed = self.node.feed
+        counters = feed.session.counters if feed is not None else {}
+        state = feed.session.state.value if feed is not None else "-"
+        return (
+            f"feed {msg_rate:>9,.0f} msg/s {state} | gaps {counters.get('gaps', 0)} "
+            f"recovered {counters.get('messages_recovered', 0):,} malformed {counters.get('malformed_packets', 0)}"
+            f" | out {upd_rate:>9,.0f} upd/s "
+            f"{frame_rate:>6,.0f} frames/s | clients {stats.clients} | e2e p50 {p50:.1f} ms p99 {p99:.1f} ms"
+        )
+
+
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--feed", type=parse_hostport, action="append", metavar="HOST:PORT",
+                        help="UDP address to receive MoldUDP64 on; a multicast group is joined; repeat for "
+                             "redundant lines A and B, the first copy of each message wins "
+                             "(default 127.0.0.1:30001)")
+    parser.add_argument("--rewinder", type=parse_hostport, default=None, metavar="HOST:PORT",
+                        help="MoldUDP64 re-request server to recover gaps from (default: none; "
+                             "the demo's simulator serves one)")
+    parser.add_argument("--snapshot", type=parse_hostport, default=None, metavar="HOST:PORT",
+                        help="TCP snapshot server to rebuild stale books from (default: none; the demo's "
+                             "simulator serves one)")
+    parser.add_argument("--recovery-timeout", type=float, default=2.0, metavar="SECONDS",
+                        help="give up on a gap after this long and mark the books stale (default %(default)s)")
+    parser.add_argument("--http", type=parse_hostport, default=("127.0.0.1", 8000), metavar="HOST:PORT",
+                        help="snapshot HTTP listen address (default %(default)s)")
+    parser.add_argument("--ws", type=parse_hostport, default=("127.0.0.1", 8765), metavar="HOST:PORT",
+                        help="WebSocket fan-out listen address (default %(default)s)")
+    parser.add_argument("--interface", default="127.0.0.1",
+                        help="local interface address to join a multicast feed on (default %(default)s)")
+    parser.add_argument("--flush-ms", type=float, default=50.0,
+                        help="upper bound of the conflation flush interval in ms (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop cleanly after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--quiet", action="store_true", help="no live status line")
+    parser.add_argument("--batched", action="store_true",
+                        help="decode and apply in-sequence packets in batches (numpy decoder + numba book kernel, "
+                             "~2M msg/s per core) instead of one message at a time")
+    parser.add_argument("--redis", default=None, metavar="URL",
+                        help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
+                             "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_node_arguments(parser)
+    parser.add_argument("--partitions", type=int, default=None, metavar="N",
+                        help="ingest is split over N processes by symbol; this node applies only --partition's "
+                             "symbols (default: one process applies everything)")
+    parser.add_argument("--partition", type=int, default=0, metavar="K", help="this node's partition, 0..N-1")
+    parser.add_argument("--hot", default=None, metavar="SYM,SYM",
+                        help="symbols that get a partition each, in order (default: TSLA,NVDA,AAPL, as many as "
+                             "leave half the partitions for the rest)")
+    parser.add_argument("--publish", default=None, metavar="NAME",
+                        help="worker mode: publish this partition's books into shared memory NAME (made by a "
+                             "reader or the demo) instead of serving HTTP and WebSocket")
+    parser.add_argument("--attach", default=None, metavar="NAME",
+                        help="reader mode: serve the books ingest workers publish in shared memory NAME (no feed)")
+    parser.add_argument("--from-redis", default=None, metavar="URL",
+                        help="a fan-out node with no feed: serve the books another node publishes to Redis")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="share the WebSocket port with other fan-out workers (SO_REUSEPORT)")
+    parser.add_argument("--no-http", action="store_true", help="serve no HTTP (another worker does)")
+    parser.add_argument("--partition-map", type=Path, default=None, metavar="FILE",
+                        help='JSON partition map, e.g. {"partitions": 4, "hot": ["TSLA", "NVDA"]}')
+    parser.add_argument("--session", default=None,
+                        help="accept only this MoldUDP64 session name (default: the first one seen)")
+
+
+def node_config(args: argparse.Namespace) -> NodeConfig:
+    if args.flush_ms <= 0:
+        raise SystemExit("tickfan: --flush-ms must be positive")
+    partition = None
+    try:
+        if getattr(args, "partition_map", None) is not None:
+            partition = (PartitionMap.from_file(args.partition_map), getattr(args, "partition", 0))
+        elif getattr(args, "partitions", None):
+            hot = args.hot.split(",") if args.hot else None
+            pmap = PartitionMap(args.partitions, hot) if hot is not None else PartitionMap.default(args.partitions)
+            partition = (pmap, getattr(args, "partition", 0))
+        if partition is not None:
+            PartitionFilter(*partition)  # validates K against N
+    except (ValueError, KeyError, OSError) as exc:
+        raise SystemExit(f"tickfan: bad partition map: {exc}") from None
+    return NodeConfig(partition=partition, publish=getattr(args, "publish", None),
+                      reuse_port=getattr(args, "reuse_port", False), serve_http=not getattr(args, "no_http", False),
+                      redis=getattr(args, "redis", None), from_redis=getattr(args, "from_redis", None),
+                      batched=getattr(args, "batched", False),
+                      attach=getattr(args, "attach", None), feeds=args.feed or [("127.0.0.1", 30001)],
+                      rewinder=args.rewinder,
+                      snapshot=args.snapshot,
+                      recovery_timeout=args.recovery_timeout, http=args.http, ws=args.ws,
+                      flush_interval=args.flush_ms / 1000.0,
+                      session=getattr(args, "session", None), interface=args.interface)
+
+
+async def run_until_stopped(node: Node, *, duration: float | None, quiet: bool,
+                            on_tick: Any = None) -> None:
+    """Serve until Ctrl-C, SIGTERM or the duration ends, printing the status line once a second."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    status = StatusLine(node)
+    tty = sys.stderr.isatty()
+    ticks = 0
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        ticks += 1
+        if on_tick is not None:
+            on_tick()
+        if not quiet:
+            line = status.render()
+            if tty:
+                print("\r" + line, end="", file=sys.stderr, flush=True)
+            elif ticks % 5 == 0:
+                print(line, file=sys.stderr, flush=True)
+    if tty and not quiet:
+        print(file=sys.stderr)
+
+
+def print_endpoints(node: Node) -> None:
+    for name, url in node.endpoints().items():
+        print(f"  {name:<34} {url}", flush=True)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    node = Node(node_config(args))
+    try:
+        await node.start()
+    except OSError as exc:
+        print(f"tickfan node: cannot start: {exc}", file=sys.stderr)
+        return 1
+    if node.config.publish:
+        pmap, k = node.config.partition or (PartitionMap(1), 0)
+        print(f"tickfan ingest worker is up: partition {k} of {pmap.partitions}, publishing into shared "
+              f"memory {node.config.publish}", flush=True)
+        try:
+            await run_until_stopped(node, duration=args.duration, quiet=True)
+        finally:
+            await node.close()
+        return 0
+    print("tickfan node is up:", flush=True)
+    if node.config.partition is not None:
+        pmap, k = node.config.partition
+        print(f"  partition {k} of {pmap.partitions} ({pmap.describe()})", flush=True)
+    print_endpoints(node)
+    try:
+        await run_until_stopped(node, duration=args.duration, quiet=args.quiet)
+    finally:
+        await node.close()
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    import uvloop
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return uvloop.run(_main(args))
