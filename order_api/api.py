@@ -1,0 +1,219 @@
+"""The order API (ASGI, Starlette): thin HTTP around the ledger. Every refusal is a 4xx with a code.
+
+Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/ledger, GET /openapi.json,
+GET /healthz. Users authenticate with ``Authorization: Bearer <JWT>`` (see tickfan/auth.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+import redis.exceptions
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from order_api.db import Ledger
+from order_api.model import ApiError, money, parse_order
+from order_api.openapi import openapi_document
+from order_api.outbox import OutboxRelay
+from order_api.quotes import QuoteSource
+from order_api.views import order_json
+from tickfan.auth import AuthError, bearer, verify_token
+
+log = logging.getLogger("tickfan.order_api")
+MAX_BODY = 16 * 1024
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return json_response({"error": {"code": code, "message": message}}, status)
+
+
+@dataclass
+class Services:
+    ledger: Ledger
+    quotes: QuoteSource
+    relay: OutboxRelay | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+Handler = Callable[[Request, str], Awaitable[Response]]
+
+
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Resolve the bearer token to a user, and turn every refusal into its 4xx/503 with a code."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            user = verify_token(bearer(request.headers.get("authorization")), key=request.app.state.jwt_key)
+        except AuthError as e:
+            return error_response(401, e.code, str(e))
+        try:
+            return await handler(request, user)
+        except ApiError as e:
+            return error_response(e.status, e.code, e.message)
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError,
+                asyncpg.exceptions.CannotConnectNowError) as e:
+            log.warning("ledger unavailable: %s", e)
+            return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
+        except redis.exceptions.ConnectionError as e:
+            log.warning("quotes unavailable: %s", e)
+            return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
+
+    return endpoint
+
+
+def services(request: Request) -> Services:
+    s: Services = request.app.state.services
+    return s
+
+
+def order_id_of(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params["order_id"])
+    except ValueError as e:
+        raise ApiError(404, "order_not_found", "no such order") from e
+
+
+async def place_order(request: Request, user: str) -> Response:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "body_too_large", f"order bodies are at most {MAX_BODY} bytes")
+    req = parse_order(body)
+    s = services(request)
+    quote = await s.quotes.quote(req.symbol)
+    order, created = await s.ledger.place(user, req, quote)
+    return json_response(order_json(order), 201 if created else 200)
+
+
+async def get_order(request: Request, user: str) -> Response:
+    order = await services(request).ledger.get_order(user, order_id_of(request))
+    if order is None:
+        raise ApiError(404, "order_not_found", "no such order")
+    return json_response(order_json(order))
+
+
+async def list_orders(request: Request, user: str) -> Response:
+    status = request.query_params.get("status")
+    limit = _int_param(request, "limit", 100, 1, 1000)
+    rows = await services(request).ledger.orders(user, limit=limit, status=status)
+    return json_response({"orders": [order_json(r) for r in rows]})
+
+
+async def cancel_order(request: Request, user: str) -> Response:
+    order = await services(request).ledger.cancel(user, order_id_of(request))
+    return json_response(order_json(order), 200 if order["status"] == "cancelled" else 202)
+
+
+async def portfolio(request: Request, user: str) -> Response:
+    s = services(request)
+    account = await s.ledger.account(user)
+    positions = await s.ledger.positions(user)
+    quotes = await s.quotes.quotes(p["symbol"] for p in positions)
+    holdings, total_value = [], 0
+    for p in positions:
+        q = quotes.get(p["symbol"])
+        shares = int(p["qty"]) + int(p["qty_held"])
+        price = (q.bid or q.last) if q is not None else 0
+        value = shares * price
+        total_value += value
+        holdings.append({
+            "symbol": p["symbol"], "qty": shares, "qty_available": int(p["qty"]), "qty_held": int(p["qty_held"]),
+            "cost_basis": money(int(p["cost"])), "price": money(price) if price else None,
+            "market_value": money(value) if price else None,
+            "unrealized_pnl": money(value - int(p["cost"])) if price else None,
+        })
+    cash = int(account["cash"]) if account else 0
+    held = int(account["cash_held"]) if account else 0
+    return json_response({
+        "user_id": user, "cash": money(cash), "cash_held": money(held), "buying_power": money(cash),
+        "holdings": holdings, "market_value": money(total_value), "equity": money(cash + held + total_value),
+    })
+
+
+async def journal(request: Request, user: str) -> Response:
+    limit = _int_param(request, "limit", 100, 1, 1000)
+    before_text = request.query_params.get("before")
+    before = _int_param(request, "before", 0, 1, 2**62) if before_text is not None else None
+    rows = await services(request).ledger.journal(user, limit=limit, before=before)
+    return json_response({"entries": [{
+        "id": int(r["id"]), "txn_id": str(r["txn_id"]), "kind": r["kind"], "account": r["account"],
+        "asset": r["asset"], "amount": money(int(r["amount"])) if r["asset"] == "USD" else int(r["amount"]),
+        "order_id": str(r["order_id"]) if r["order_id"] else None, "exec_id": r["exec_id"],
+        "created_at": r["created_at"].isoformat()} for r in rows]})
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise ApiError(400, "invalid_parameter", f"{name} must be an integer") from e
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_parameter", f"{name} must be between {low} and {high}")
+    return value
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(openapi_document())
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        for pool in services(request).ledger.pools:
+            await pool.fetchval("SELECT 1")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        return error_response(503, "ledger_unavailable", str(e))
+    return json_response({"status": "ok"})
+
+
+def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
+               redis_client: aioredis.Redis | None = None, relay: bool = True) -> Starlette:
+    """The ASGI app. With ``redis_client`` and ``relay`` it also runs the outbox relay for every shard."""
+    svc = Services(ledger, quotes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if relay and redis_client is not None:
+            svc.relay = OutboxRelay(ledger, redis_client)
+            svc.tasks.append(asyncio.create_task(svc.relay.run()))
+        try:
+            yield
+        finally:
+            if svc.relay is not None:
+                svc.relay.stop()
+            for t in svc.tasks:
+                t.cancel()
+            for t in svc.tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+    app = Starlette(routes=[
+        Route("/v1/orders", authenticated(place_order), methods=["POST"]),
+        Route("/v1/orders", authenticated(list_orders), methods=["GET"]),
+        Route("/v1/orders/{order_id}", authenticated(get_order), methods=["GET"]),
+        Route("/v1/orders/{order_id}", authenticated(cancel_order), methods=["DELETE"]),
+        Route("/v1/portfolio", authenticated(portfolio), methods=["GET"]),
+        Route("/v1/ledger", authenticated(journal), methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ], lifespan=lifespan)
+    app.state.services = svc
+    app.state.jwt_key = jwt_key
+    return app

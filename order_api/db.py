@@ -1,0 +1,460 @@
+"""The ledger on PostgreSQL (asyncpg): every money movement in one transaction, with its journal and outbox.
+
+Concurrency: each transaction that touches a user's money first takes that user's ``accounts`` row with
+``SELECT ... FOR UPDATE`` (then, if needed, the order and position rows, always in that order, so there is
+no deadlock). All of one user's placements, cancels and fills are thereby serialised, while different users
+never wait for each other. We chose row locks over SERIALIZABLE because the contention is exactly "one user's
+money", which a row lock names precisely: no transaction is ever aborted for a false conflict, so there is no
+retry loop to get wrong, and an idempotency race is settled by the same lock (the second request sees the
+first one's order). CHECK constraints (no negative cash, shares or holds) are the last line of defence.
+
+Sharding: users live on ``shard_of(user_id, len(dsns))``; every shard is a database with the same schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from order_api import ledger
+from order_api.ledger import Entry
+from order_api.model import (
+    OPEN,
+    TERMINAL,
+    ApiError,
+    OrderRequest,
+    Quote,
+    Rules,
+    Status,
+    money,
+    pre_trade,
+    reserve_price,
+    shard_of,
+    transition,
+)
+from order_api.views import order_update_frame
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+NOTIFY_CHANNEL = "tickfan_outbox"
+DEFAULT_DSNS = ("postgresql://postgres@127.0.0.1:5432/tickfan_0", "postgresql://postgres@127.0.0.1:5432/tickfan_1")
+
+Row = Mapping[str, Any]
+
+
+# ---------------------------------------------------------------- migrations
+
+
+async def create_databases(dsns: Sequence[str]) -> list[str]:
+    """Create each shard's database if it does not exist (through the server's ``postgres`` database)."""
+    created = []
+    for dsn in dsns:
+        base, _, name = dsn.rpartition("/")
+        name = name.split("?")[0]
+        conn = await asyncpg.connect(f"{base}/postgres")
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+                created.append(name)
+        finally:
+            await conn.close()
+    return created
+
+
+async def migrate(dsns: Sequence[str]) -> list[tuple[str, str]]:
+    """Apply every migration not yet applied, each in its own transaction, on every shard."""
+    await create_databases(dsns)
+    applied = []
+    files = sorted(MIGRATIONS.glob("*.sql"))
+    for dsn in dsns:
+        conn = await asyncpg.connect(dsn)
+        try:
+            # One migrator per shard at a time (the demo and a test run may start together).
+            await conn.execute("SELECT pg_advisory_lock(7470001)")
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, "
+                               "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for f in files:
+                if f.stem in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(f.read_text())
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", f.stem)
+                applied.append((dsn, f.stem))
+        finally:
+            await conn.close()
+    return applied
+
+
+# ---------------------------------------------------------------- the ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """What one applied execution did, for the caller to log or push."""
+
+    order: Row
+    qty: int
+    price: int
+
+
+class Ledger:
+    """The shards' connection pools and every transaction on them."""
+
+    def __init__(self, pools: Sequence[asyncpg.Pool], *, rules: Rules | None = None, fee_bps: int = 0) -> None:
+        self.pools = list(pools)
+        self.rules = rules or Rules()
+        self.fee_bps = fee_bps
+
+    @classmethod
+    async def connect(cls, dsns: Sequence[str], *, min_size: int = 1, max_size: int = 10,
+                      rules: Rules | None = None, fee_bps: int = 0) -> Ledger:
+        pools = []
+        try:
+            for dsn in dsns:
+                pools.append(await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size))
+        except BaseException:
+            for p in pools:
+                await p.close()
+            raise
+        return cls(pools, rules=rules, fee_bps=fee_bps)
+
+    async def close(self) -> None:
+        for p in self.pools:
+            await p.close()
+
+    def pool_for(self, user: str) -> asyncpg.Pool:
+        return self.pools[shard_of(user, len(self.pools))]
+
+    # -- writing helpers (inside a transaction)
+
+    @staticmethod
+    async def _post(conn: asyncpg.Connection, kind: str, entries: list[Entry], *, order_id: uuid.UUID | None = None,
+                    exec_id: str | None = None) -> None:
+        """Append one balanced journal transaction and move the cached balances by the same amounts."""
+        txn = uuid.uuid4()
+        await conn.executemany(
+            "INSERT INTO journal (txn_id, kind, user_id, account, asset, amount, order_id, exec_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [(txn, kind, e.user_id, e.account, e.asset, e.amount, order_id, exec_id) for e in entries])
+        for e in entries:
+            if e.user_id == ledger.HOUSE:
+                continue
+            if e.account in ("cash", "cash_held"):
+                await conn.execute(f"UPDATE accounts SET {e.account} = {e.account} + $2 WHERE user_id = $1",
+                                   e.user_id, e.amount)
+            else:
+                # UPDATE first: INSERT .. ON CONFLICT would check a negative amount against CHECK (qty >= 0)
+                # before it sees the conflict. The account lock makes update-then-insert race free.
+                column = "qty" if e.account == "shares" else "qty_held"
+                moved = await conn.fetchval(
+                    f"UPDATE positions SET {column} = {column} + $3 WHERE user_id = $1 AND symbol = $2 RETURNING 1",
+                    e.user_id, e.asset, e.amount)
+                if not moved:
+                    await conn.execute(f"INSERT INTO positions (user_id, symbol, {column}) VALUES ($1, $2, $3)",
+                                       e.user_id, e.asset, e.amount)
+
+    @staticmethod
+    async def _announce(conn: asyncpg.Connection, order: Row, *, execute: str | None = None, last_qty: int = 0,
+                        last_price: int = 0) -> None:
+        """Outbox rows for this change: the user's order update, and work for the execution workers."""
+        user = order["user_id"]
+        rows = [(user, "order_update", order_update_frame(order, last_qty=last_qty, last_price=last_price))]
+        if execute is not None:
+            rows.append((user, "execution", orjson.dumps(
+                {"action": execute, "order_id": str(order["order_id"]), "user_id": user})))
+        await conn.executemany("INSERT INTO outbox (user_id, topic, payload) VALUES ($1, $2, $3)", rows)
+        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+    @staticmethod
+    async def _lock_account(conn: asyncpg.Connection, user: str) -> Row | None:
+        row: Row | None = await conn.fetchrow("SELECT * FROM accounts WHERE user_id = $1 FOR UPDATE", user)
+        return row
+
+    # -- operations
+
+    async def deposit(self, user: str, amount: int) -> Row:
+        if amount <= 0:
+            raise ApiError(422, "invalid_amount", "a deposit must be positive")
+        async with self.pool_for(user).acquire() as conn, conn.transaction():
+            await conn.execute("INSERT INTO accounts (user_id) VALUES ($1) ON CONFLICT DO NOTHING", user)
+            await self._lock_account(conn, user)
+            await self._post(conn, "deposit", ledger.deposit(user, amount))
+            row: Row = await conn.fetchrow("SELECT * FROM accounts WHERE user_id = $1", user)
+            return row
+
+    async def place(self, user: str, req: OrderRequest, quote: Quote | None) -> tuple[Row, bool]:
+        """Validate, hold, record the order and its outbox events, atomically. Returns (order, created);
+        a retry with the same idempotency key returns the first order with created False."""
+        async with self.pool_for(user).acquire() as conn, conn.transaction():
+            account = await self._lock_account(conn, user)
+            existing = await conn.fetchrow(
+                "SELECT * FROM orders WHERE user_id = $1 AND idempotency_key = $2", user, req.idempotency_key)
+            if existing is not None:
+                if existing["fingerprint"] != req.fingerprint():
+                    raise ApiError(409, "idempotency_conflict",
+                                   "this idempotency_key was already used for a different order")
+                return existing, False
+            pre_trade(req, quote, self.rules)
+            assert quote is not None
+            order_id = uuid.uuid4()
+            if req.side == "buy":
+                price = reserve_price(req, quote, self.rules)
+                held = req.qty * price
+                if account is None or account["cash"] < held:
+                    have = 0 if account is None else account["cash"]
+                    raise ApiError(422, "insufficient_funds",
+                                   f"buying power {ledger_money(have)} is less than {ledger_money(held)} needed")
+                entries = ledger.hold_cash(user, held)
+            else:
+                price, held = 0, req.qty
+                pos = None if account is None else await conn.fetchrow(
+                    "SELECT qty FROM positions WHERE user_id = $1 AND symbol = $2 FOR UPDATE", user, req.symbol)
+                if pos is None or pos["qty"] < req.qty:
+                    have = 0 if pos is None else pos["qty"]
+                    raise ApiError(422, "insufficient_shares", f"{have} {req.symbol} shares available to sell")
+                entries = ledger.hold_shares(user, req.symbol, req.qty)
+            order: Row = await conn.fetchrow(
+                "INSERT INTO orders (order_id, user_id, idempotency_key, fingerprint, symbol, side, type, tif, qty, "
+                "limit_price, reserve_price, held, status) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
+                order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif,
+                req.qty, req.limit_price, price, held, Status.ACCEPTED.value)
+            await self._post(conn, "hold", entries, order_id=order_id)
+            await self._announce(conn, order, execute="new")
+            return order, True
+
+    async def cancel(self, user: str, order_id: uuid.UUID) -> Row:
+        """Cancel an order: at once if no market maker has it yet, else ask for it (the MM's answer decides)."""
+        async with self.pool_for(user).acquire() as conn, conn.transaction():
+            await self._lock_account(conn, user)
+            order: Row | None = await conn.fetchrow(
+                "SELECT * FROM orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE", order_id, user)
+            if order is None:
+                raise ApiError(404, "order_not_found", "no such order")
+            status = Status(order["status"])
+            if status in TERMINAL:
+                raise ApiError(409, "order_not_open", f"the order is already {status}")
+            if status is Status.ACCEPTED:
+                return await self._finish(conn, order, Status.CANCELLED, "cancelled by the user")
+            if order["cancel_requested"]:
+                return order
+            order = await conn.fetchrow(
+                "UPDATE orders SET cancel_requested = true, version = version + 1, updated_at = now() "
+                "WHERE order_id = $1 RETURNING *", order_id)
+            await self._announce(conn, order, execute="cancel")
+            return order
+
+    async def _finish(self, conn: asyncpg.Connection, order: Row, status: Status, reason: str) -> Row:
+        """Close an open order (cancelled or rejected): release whatever it still holds."""
+        transition(Status(order["status"]), status)
+        user, held = order["user_id"], int(order["held"])
+        if held:
+            entries = (ledger.release_cash(user, held) if order["side"] == "buy"
+                       else ledger.release_shares(user, order["symbol"], held))
+            await self._post(conn, "release", entries, order_id=order["order_id"])
+        row: Row = await conn.fetchrow(
+            "UPDATE orders SET status = $2, held = 0, reason = $3, version = version + 1, updated_at = now() "
+            "WHERE order_id = $1 RETURNING *", order["order_id"], status.value, reason)
+        await self._announce(conn, row)
+        return row
+
+    # -- the execution side
+
+    async def find_order(self, order_id: uuid.UUID) -> Row | None:
+        """An order by id on whichever shard holds it (execution reports do not carry the user)."""
+        for pool in self.pools:
+            row: Row | None = await pool.fetchrow("SELECT * FROM orders WHERE order_id = $1", order_id)
+            if row is not None:
+                return row
+        return None
+
+    async def get_order(self, user: str, order_id: uuid.UUID) -> Row | None:
+        row: Row | None = await self.pool_for(user).fetchrow(
+            "SELECT * FROM orders WHERE order_id = $1 AND user_id = $2", order_id, user)
+        return row
+
+    async def mark_routed(self, user: str, order_id: uuid.UUID) -> Row | None:
+        """accepted -> routed before the order is sent (so a cancel can no longer close it locally).
+        Returns the order if it should be sent now (routed, still open), None if it must not be sent."""
+        async with self.pool_for(user).acquire() as conn, conn.transaction():
+            await self._lock_account(conn, user)
+            order: Row | None = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+            if order is None or Status(order["status"]) not in OPEN:
+                return None
+            if order["status"] != Status.ACCEPTED:
+                return order  # re-sent after a crash or a reconcile: same ClOrdID, same terms
+            row: Row = await conn.fetchrow(
+                "UPDATE orders SET status = 'routed', version = version + 1, updated_at = now() "
+                "WHERE order_id = $1 RETURNING *", order_id)
+            await self._announce(conn, row)
+            return row
+
+    async def reject(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
+        async with self.pool_for(user).acquire() as conn, conn.transaction():
+            await self._lock_account(conn, user)
+            order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+            if order is None or Status(order["status"]) in TERMINAL:
+                return None
+            if int(order["filled_qty"]):
+                return await self._finish(conn, order, Status.CANCELLED, reason)
+            return await self._finish(conn, order, Status.REJECTED, reason)
+
+    async def cancelled(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
+        async with self.pool_for(user).acquire() as conn, conn.transaction():
+            await self._lock_account(conn, user)
+            order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+            if order is None or Status(order["status"]) in TERMINAL:
+                return None
+            return await self._finish(conn, order, Status.CANCELLED, reason)
+
+    async def fill(self, user: str, order_id: uuid.UUID, exec_id: str, qty: int, price: int,
+                   *, leaves_done: bool = False) -> Fill | None:
+        """Apply one execution, idempotently by ExecID: release, move cash and shares, journal, order state.
+        ``leaves_done``: the market maker says nothing of the order remains open (an IOC's rest is cancelled).
+        Returns None for an execution already applied."""
+        async with self.pool_for(user).acquire() as conn, conn.transaction():
+            await self._lock_account(conn, user)
+            order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+            if order is None:
+                raise LookupError(f"execution {exec_id} for unknown order {order_id}")
+            inserted = await conn.fetchval(
+                "INSERT INTO executions (order_id, exec_id, qty, price) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT DO NOTHING RETURNING 1", order_id, exec_id, qty, price)
+            if not inserted:
+                return None
+            status = Status(order["status"])
+            if status in TERMINAL:
+                raise ValueError(f"execution {exec_id} for order {order_id} which is already {status}")
+            if qty <= 0 or int(order["filled_qty"]) + qty > int(order["qty"]):
+                raise ValueError(f"execution {exec_id} of {qty} overfills order {order_id}")
+            sym = order["symbol"]
+            if order["side"] == "buy":
+                entries = ledger.buy_fill(user, sym, qty, price, int(order["reserve_price"]))
+                used = qty * int(order["reserve_price"])
+            else:
+                entries = ledger.sell_fill(user, sym, qty, price)
+                used = qty
+            await self._post(conn, "fill", entries, order_id=order_id, exec_id=exec_id)
+            if order["side"] == "buy":
+                await conn.execute("UPDATE positions SET cost = cost + $3 WHERE user_id = $1 AND symbol = $2",
+                                   user, sym, qty * price)
+            else:
+                await self._reduce_cost(conn, user, sym, qty)
+                fee = ledger.fee_for(qty * price, self.fee_bps)
+                if fee:
+                    await self._post(conn, "fee", ledger.fee(user, fee), order_id=order_id, exec_id=exec_id)
+            filled = int(order["filled_qty"]) + qty
+            new = transition(status, Status.FILLED if filled == int(order["qty"]) else Status.PARTIALLY_FILLED)
+            row: Row = await conn.fetchrow(
+                "UPDATE orders SET status = $2, filled_qty = $3, filled_notional = filled_notional + $4, "
+                "held = held - $5, version = version + 1, updated_at = now() WHERE order_id = $1 RETURNING *",
+                order_id, new.value, filled, qty * price, used)
+            await self._announce(conn, row, last_qty=qty, last_price=price)
+            if new is Status.PARTIALLY_FILLED and leaves_done:
+                row = await self._finish(conn, row, Status.CANCELLED, "the rest was not filled (ioc)")
+            elif new is Status.FILLED and int(row["held"]):
+                # A buy filled below its reserve price already returned the difference per fill; nothing
+                # should remain, but release any remainder rather than strand it.
+                entries = ledger.release_cash(user, int(row["held"]))
+                await self._post(conn, "release", entries, order_id=order_id)
+                row = await conn.fetchrow("UPDATE orders SET held = 0 WHERE order_id = $1 RETURNING *", order_id)
+            return Fill(row, qty, price)
+
+    @staticmethod
+    async def _reduce_cost(conn: asyncpg.Connection, user: str, symbol: str, sold: int) -> None:
+        # Average cost: the sold shares take their proportional share of the basis with them.
+        await conn.execute(
+            "UPDATE positions SET cost = CASE WHEN qty + qty_held + $3 = 0 THEN 0 "
+            "ELSE cost - (cost * $3) / (qty + qty_held + $3) END WHERE user_id = $1 AND symbol = $2",
+            user, symbol, sold)
+
+    async def open_orders(self, *, older_than: float = 0.0, limit: int = 500) -> list[Row]:
+        """Open orders not touched for ``older_than`` seconds, on every shard (for reconciliation sweeps)."""
+        out: list[Row] = []
+        for pool in self.pools:
+            out.extend(await pool.fetch(
+                "SELECT * FROM orders WHERE status IN ('accepted', 'routed', 'partially_filled') "
+                "AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2",
+                older_than, limit))
+        return out
+
+    async def touch(self, user: str, order_id: uuid.UUID) -> None:
+        """Note that an open order was just reconciled, so the sweep moves on to others."""
+        await self.pool_for(user).execute("UPDATE orders SET updated_at = now() WHERE order_id = $1", order_id)
+
+    # -- reading
+
+    async def account(self, user: str) -> Row | None:
+        row: Row | None = await self.pool_for(user).fetchrow("SELECT * FROM accounts WHERE user_id = $1", user)
+        return row
+
+    async def positions(self, user: str) -> list[Row]:
+        rows: list[Row] = await self.pool_for(user).fetch(
+            "SELECT * FROM positions WHERE user_id = $1 AND qty + qty_held > 0 ORDER BY symbol", user)
+        return rows
+
+    async def orders(self, user: str, *, limit: int = 100, status: str | None = None) -> list[Row]:
+        rows: list[Row] = await self.pool_for(user).fetch(
+            "SELECT * FROM orders WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) "
+            "ORDER BY created_at DESC LIMIT $3", user, status, limit)
+        return rows
+
+    async def journal(self, user: str, *, limit: int = 100, before: int | None = None) -> list[Row]:
+        rows: list[Row] = await self.pool_for(user).fetch(
+            "SELECT * FROM journal WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) "
+            "ORDER BY id DESC LIMIT $3", user, before, limit)
+        return rows
+
+    # -- invariants
+
+    async def check(self) -> list[str]:
+        """Every ledger invariant on every shard; an empty list means the books are right to the unit."""
+        problems: list[str] = []
+        for shard, pool in enumerate(self.pools):
+            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                for q, what in INVARIANTS:
+                    for r in await conn.fetch(q):
+                        problems.append(f"shard {shard}: {what}: {dict(r)}")
+        return problems
+
+
+def ledger_money(amount: int) -> str:
+    return money(int(amount))
+
+
+INVARIANTS: list[tuple[str, str]] = [
+    ("SELECT txn_id, asset, sum(amount) AS total FROM journal GROUP BY txn_id, asset HAVING sum(amount) <> 0",
+     "journal transaction does not balance"),
+    ("SELECT a.user_id, a.cash, coalesce(j.total, 0) AS journal FROM accounts a LEFT JOIN "
+     "(SELECT user_id, sum(amount) AS total FROM journal WHERE account = 'cash' GROUP BY user_id) j "
+     "USING (user_id) WHERE a.cash <> coalesce(j.total, 0)", "cash differs from its journal"),
+    ("SELECT a.user_id, a.cash_held, coalesce(j.total, 0) AS journal FROM accounts a LEFT JOIN "
+     "(SELECT user_id, sum(amount) AS total FROM journal WHERE account = 'cash_held' GROUP BY user_id) j "
+     "USING (user_id) WHERE a.cash_held <> coalesce(j.total, 0)", "cash held differs from its journal"),
+    ("SELECT p.user_id, p.symbol, p.qty, p.qty_held, j.shares, j.held FROM positions p FULL JOIN "
+     "(SELECT user_id, asset AS symbol, sum(amount) FILTER (WHERE account = 'shares') AS shares, "
+     "sum(amount) FILTER (WHERE account = 'shares_held') AS held FROM journal "
+     "WHERE account IN ('shares', 'shares_held') GROUP BY user_id, asset) j USING (user_id, symbol) "
+     "WHERE coalesce(p.qty, 0) <> coalesce(j.shares, 0) OR coalesce(p.qty_held, 0) <> coalesce(j.held, 0)",
+     "position differs from its journal"),
+    ("SELECT a.user_id, a.cash_held, coalesce(o.held, 0) AS open_holds FROM accounts a LEFT JOIN "
+     "(SELECT user_id, sum(held) AS held FROM orders WHERE side = 'buy' AND status IN "
+     "('accepted', 'routed', 'partially_filled') GROUP BY user_id) o USING (user_id) "
+     "WHERE a.cash_held <> coalesce(o.held, 0)", "cash held differs from open buy orders' holds"),
+    ("SELECT p.user_id, p.symbol, p.qty_held, coalesce(o.held, 0) AS open_holds FROM positions p LEFT JOIN "
+     "(SELECT user_id, symbol, sum(held) AS held FROM orders WHERE side = 'sell' AND status IN "
+     "('accepted', 'routed', 'partially_filled') GROUP BY user_id, symbol) o USING (user_id, symbol) "
+     "WHERE p.qty_held <> coalesce(o.held, 0)", "shares held differ from open sell orders' holds"),
+    ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected') AND held <> 0",
+     "a closed order still holds something"),
+    ("SELECT o.order_id, o.filled_qty, coalesce(e.qty, 0) AS executed FROM orders o LEFT JOIN "
+     "(SELECT order_id, sum(qty) AS qty FROM executions GROUP BY order_id) e USING (order_id) "
+     "WHERE o.filled_qty <> coalesce(e.qty, 0)", "filled quantity differs from its executions"),
+    ("SELECT user_id, cash FROM accounts WHERE cash < 0 OR cash_held < 0", "negative cash"),
+]

@@ -1,0 +1,218 @@
+"""The trading domain, pure: order requests, their validation, the order lifecycle and the hold rules.
+
+Money and prices share ITCH's fixed point: integers of 1/10,000 of a dollar. A fill of ``qty`` shares at
+``price`` costs exactly ``qty * price`` in the same unit, so the ledger never rounds and never loses a cent
+(or the hundredth of one that sub-dollar stocks trade in). JSON shows them as exact decimal strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+import msgspec
+
+from normalize.prices import PRICE_SCALE, format_price, parse_price
+
+MAX_QTY = 1_000_000
+MAX_KEY = 128
+SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ.-")
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    ROUTED = "routed"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+OPEN = frozenset({Status.ACCEPTED, Status.ROUTED, Status.PARTIALLY_FILLED})
+TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED})
+
+# The lifecycle as an explicit machine (h11-style): anything not listed is a bug, not a drift.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.ACCEPTED: frozenset({Status.ROUTED, Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED,
+                               Status.REJECTED}),
+    Status.ROUTED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.REJECTED}),
+    Status.PARTIALLY_FILLED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED}),
+    Status.FILLED: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.REJECTED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, old: Status, new: Status) -> None:
+        super().__init__(f"illegal order transition {old} -> {new}")
+        self.old, self.new = old, new
+
+
+def transition(old: Status, new: Status) -> Status:
+    if new not in TRANSITIONS[old]:
+        raise IllegalTransition(old, new)
+    return new
+
+
+class ApiError(Exception):
+    """A refused request: HTTP ``status`` and a machine-readable ``code``; nothing was written."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class OrderBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/orders`` as the client sends it; prices are decimal strings."""
+
+    symbol: str
+    side: Literal["buy", "sell"]
+    qty: int
+    idempotency_key: str
+    type: Literal["market", "limit"] = "market"
+    limit_price: str | None = None
+    time_in_force: Literal["day", "ioc"] = "day"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A validated order: symbol upper-cased, limit price as a fixed-point integer."""
+
+    symbol: str
+    side: str
+    qty: int
+    type: str
+    limit_price: int | None
+    tif: str
+    idempotency_key: str
+
+    def fingerprint(self) -> str:
+        """What makes two requests "the same body" for idempotency (the key itself excluded)."""
+        text = f"{self.symbol}|{self.side}|{self.qty}|{self.type}|{self.limit_price}|{self.tif}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_order(raw: bytes) -> OrderRequest:
+    """Decode and validate a JSON order body; raises :class:`ApiError` (422/400) with a precise code."""
+    try:
+        body = msgspec.json.decode(raw, type=OrderBody)
+    except msgspec.ValidationError as e:
+        raise ApiError(422, "invalid_order", str(e)) from e
+    except msgspec.DecodeError as e:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from e
+    return validate(body)
+
+
+def validate(body: OrderBody) -> OrderRequest:
+    symbol = body.symbol.strip().upper()
+    if not symbol or len(symbol) > 8 or not set(symbol) <= SYMBOL_CHARS:
+        raise ApiError(422, "invalid_symbol", f"not a ticker symbol: {body.symbol!r}")
+    if body.qty <= 0:
+        raise ApiError(422, "invalid_quantity", "qty must be a positive whole number of shares")
+    if body.qty > MAX_QTY:
+        raise ApiError(422, "invalid_quantity", f"qty must be at most {MAX_QTY}")
+    key = body.idempotency_key
+    if not key or len(key) > MAX_KEY:
+        raise ApiError(422, "invalid_idempotency_key", f"idempotency_key must be 1-{MAX_KEY} characters")
+    limit: int | None = None
+    if body.type == "limit":
+        if body.limit_price is None:
+            raise ApiError(422, "missing_limit_price", "a limit order needs limit_price")
+        try:
+            limit = parse_price(body.limit_price)
+        except ValueError as e:
+            raise ApiError(422, "invalid_limit_price", str(e)) from e
+        if limit <= 0:
+            raise ApiError(422, "invalid_limit_price", "limit_price must be positive")
+    elif body.limit_price is not None:
+        raise ApiError(422, "unexpected_limit_price", "a market order takes no limit_price")
+    return OrderRequest(symbol, body.side, body.qty, body.type, limit, body.time_in_force, key)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What pre-trade checks need of the current snapshot; prices fixed-point, 0 when the side is empty."""
+
+    bid: int
+    ask: int
+    last: int
+    halted: bool
+    stale: bool
+
+    @property
+    def reference(self) -> int:
+        """The price collars are measured from: the mid when both sides exist, else the last trade."""
+        if self.bid and self.ask:
+            return (self.bid + self.ask) // 2
+        return self.last or self.bid or self.ask
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Pre-trade configuration. ``collar_bps``: how far from the reference a limit may be, and how far above
+    the ask a market buy is protected (market buys are sent as limits at that price, so a fill can never cost
+    more than was held)."""
+
+    collar_bps: int = 1_000  # 10 %
+    market_open: bool = True
+
+
+def reserve_price(req: OrderRequest, quote: Quote, rules: Rules) -> int:
+    """The per-share price held for a buy (and sent as its limit): the limit itself, or the collar above the ask."""
+    if req.limit_price is not None:
+        return req.limit_price
+    ref = quote.ask or quote.reference
+    return ref + ceil_div(ref * rules.collar_bps, 10_000)
+
+
+def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
+    """Refuse what must not reach the market: closed market, unknown or halted symbol, a limit off its collar."""
+    if not rules.market_open:
+        raise ApiError(422, "market_closed", "the market is closed")
+    if quote is None:
+        raise ApiError(422, "unknown_symbol", f"no such symbol: {req.symbol}")
+    if quote.halted:
+        raise ApiError(422, "symbol_halted", f"{req.symbol} is halted")
+    if quote.stale:
+        raise ApiError(503, "quote_unavailable", f"the price of {req.symbol} cannot be vouched for right now")
+    ref = quote.reference
+    if ref <= 0:
+        raise ApiError(422, "no_market", f"{req.symbol} has no price to trade against")
+    if req.type == "market" and req.side == "sell" and not quote.bid:
+        raise ApiError(422, "no_market", f"{req.symbol} has no bid")
+    if req.limit_price is not None:
+        band = ref * rules.collar_bps // 10_000
+        if not ref - band <= req.limit_price <= ref + band:
+            raise ApiError(422, "limit_off_collar",
+                           f"limit {format_price(req.limit_price)} is outside {format_price(ref - band)}"
+                           f"-{format_price(ref + band)} ({rules.collar_bps / 100:g}% around {format_price(ref)})")
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def shard_of(user_id: str, shards: int) -> int:
+    """The ledger shard holding a user: stable across processes and releases (CRC-32, not hash())."""
+    return zlib.crc32(user_id.encode()) % shards
+
+
+def money(amount: int) -> str:
+    """Fixed-point money as an exact decimal string."""
+    return format_price(amount)
+
+
+def parse_money(text: str) -> int:
+    try:
+        value = parse_price(text)
+    except ValueError as e:
+        raise ApiError(422, "invalid_amount", str(e)) from e
+    return value
+
+
+__all__ = ["PRICE_SCALE", "ApiError", "OrderRequest", "Quote", "Rules", "Status", "parse_order", "pre_trade",
+           "reserve_price", "shard_of", "transition"]

@@ -1,0 +1,78 @@
+"""The OpenAPI 3.1 document of the order API: request schemas come from the msgspec structs that validate them."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from order_api.model import OrderBody
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+ORDER = {"$ref": "#/components/schemas/Order"}
+
+
+def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
+    out: dict[str, Any] = dict(ok)
+    for c in codes:
+        out[str(c)] = {"description": "refused; nothing was written",
+                       "content": {"application/json": {"schema": ERROR}}}
+    return out
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    (body,), components = msgspec.json.schema_components([OrderBody], ref_template="#/components/schemas/{name}")
+    order_id = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+    components.update({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string", "description": "machine-readable, e.g. insufficient_funds"},
+                           "message": {"type": "string"}}}}},
+        "Order": {"type": "object", "properties": {
+            "order_id": {"type": "string", "format": "uuid"}, "idempotency_key": {"type": "string"},
+            "symbol": {"type": "string"}, "side": {"enum": ["buy", "sell"]}, "type": {"enum": ["market", "limit"]},
+            "time_in_force": {"enum": ["day", "ioc"]}, "qty": {"type": "integer"},
+            "limit_price": {"type": ["string", "null"], "description": "exact decimal"},
+            "status": {"enum": ["accepted", "routed", "partially_filled", "filled", "cancelled", "rejected"]},
+            "filled_qty": {"type": "integer"}, "avg_fill_price": {"type": ["string", "null"]},
+            "cancel_requested": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
+            "version": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+    })
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tickfan order API", "version": "1",
+                 "description": "Money and prices are exact decimal strings (4 decimals)."},
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/orders": {
+                "post": {"summary": "Place an order (idempotent by idempotency_key)",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                         "responses": _responses({
+                             "201": {"description": "accepted", "content": {"application/json": {"schema": ORDER}}},
+                             "200": {"description": "the same key was used before: the first order",
+                                     "content": {"application/json": {"schema": ORDER}}}},
+                             400, 401, 409, 413, 422, 503)},
+                "get": {"summary": "The user's orders, newest first",
+                        "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}},
+                                       {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                        "responses": _responses({"200": {"description": "orders"}}, 400, 401)}},
+            "/v1/orders/{order_id}": {
+                "get": {"summary": "One order", "parameters": [order_id],
+                        "responses": _responses({"200": {"description": "the order", "content": {
+                            "application/json": {"schema": ORDER}}}}, 401, 404)},
+                "delete": {"summary": "Cancel an order", "parameters": [order_id],
+                           "responses": _responses({
+                               "200": {"description": "cancelled at once (it had not reached a market maker)"},
+                               "202": {"description": "cancel requested from the market maker"}}, 401, 404, 409)}},
+            "/v1/portfolio": {"get": {"summary": "Cash, holdings, market value and unrealised P&L",
+                                      "responses": _responses({"200": {"description": "portfolio"}}, 401)}},
+            "/v1/ledger": {"get": {"summary": "The user's journal entries, newest first",
+                                   "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                                                  {"name": "before", "in": "query", "schema": {"type": "integer"}}],
+                                   "responses": _responses({"200": {"description": "entries"}}, 400, 401)}},
+        },
+    }
