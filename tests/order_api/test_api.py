@@ -115,7 +115,8 @@ def test_authentication_is_required_and_checked() -> None:
             assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
             r = await c.get("/v1/portfolio", headers={"authorization": "Basic abc"})
             assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
-            r = await c.get("/v1/portfolio", headers={"authorization": f"Bearer {mint_token('x', key="another-signing-key-of-32-bytes-or-more")}"})
+            forged = mint_token("x", key="another-signing-key-of-32-bytes-or-more")
+            r = await c.get("/v1/portfolio", headers={"authorization": f"Bearer {forged}"})
             assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"
             old = mint_token("x", key=KEY, ttl=10, now=1_000_000)
             r = await c.get("/v1/portfolio", headers={"authorization": f"Bearer {old}"})
