@@ -70,7 +70,11 @@ class OutboxRelay:
                 if self._stop.is_set():
                     return
             wake = asyncio.Event()
-            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+
+            def notified(*_: object) -> None:
+                wake.set()
+
+            await conn.add_listener(NOTIFY_CHANNEL, notified)
             try:
                 while not self._stop.is_set():
                     wake.clear()
@@ -80,6 +84,7 @@ class OutboxRelay:
                         await asyncio.wait_for(wake.wait(), self.poll_interval)
             finally:
                 with contextlib.suppress(Exception):
+                    await conn.remove_listener(NOTIFY_CHANNEL, notified)
                     await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK + shard)
 
     async def drain(self, conn: asyncpg.Connection) -> int:

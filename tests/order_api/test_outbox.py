@@ -1,0 +1,88 @@
+"""The outbox relay against real PostgreSQL and a real (private) Redis: published in order, nothing lost
+while Redis is down, each row marked once it is out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import redis.asyncio as aioredis
+
+from order_api.model import OrderRequest
+from order_api.outbox import OutboxRelay, stream_of
+from order_api.views import order_channel
+from tickfan_proto import stream_pb2
+
+from .pg import QUOTES, open_ledger, run, user
+from .private_redis import PrivateRedis
+
+
+def buy(key: str) -> OrderRequest:
+    return OrderRequest("AAPL", "buy", 1, "market", None, "day", key)
+
+
+async def wait_for(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout / 0.02)):
+        if await pred():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart() -> None:
+    async def go() -> None:
+        ledger = await open_ledger()
+        with PrivateRedis() as server:
+            client = aioredis.from_url(server.url)
+            relay = OutboxRelay(ledger, client, poll_interval=0.05)
+            task = asyncio.create_task(relay.run())
+            u = user()
+            pubsub = client.pubsub()
+            try:
+                await ledger.deposit(u, 10_000 * 10_000)
+                await pubsub.subscribe(order_channel(u))
+                o, _ = await ledger.place(u, buy(uuid.uuid4().hex), QUOTES["AAPL"])
+                stream = stream_of(u)
+                await wait_for(lambda: _xlen(client, stream, 1))
+                (entry_id, fields), = await client.xrange(stream)
+                assert fields[b"action"] == b"new" and fields[b"order_id"] == str(o["order_id"]).encode()
+                msg = None
+                while msg is None:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                update = stream_pb2.ServerMessage.FromString(msg["data"]).order_update
+                assert update.order_id == str(o["order_id"]) and update.status == "accepted" and update.version == 1
+
+                # Redis goes away: orders are still accepted (the ledger is the source of truth) and wait.
+                server.stop()
+                o2, _ = await ledger.place(u, buy(uuid.uuid4().hex), QUOTES["AAPL"])
+                await asyncio.sleep(0.5)
+                pool = ledger.pool_for(u)
+                pending = await pool.fetchval(
+                    "SELECT count(*) FROM outbox WHERE user_id = $1 AND published_at IS NULL", u)
+                assert pending == 2  # the second order's update and its execution work
+                server.start()  # an empty Redis, as after a restart of a server that keeps nothing on disk
+                await wait_for(lambda: _xlen(client, stream, 1))
+                (_, fields), = await client.xrange(stream)
+                assert fields[b"order_id"] == str(o2["order_id"]).encode()
+                await wait_for(lambda: _none_pending(pool, u))
+            finally:
+                relay.stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 10)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                await client.aclose()
+                await ledger.close()
+    run(go())
+
+
+async def _xlen(client: aioredis.Redis, stream: str, n: int) -> bool:
+    try:
+        return int(await client.xlen(stream)) >= n
+    except aioredis.ConnectionError:
+        return False
+
+
+async def _none_pending(pool, u: str) -> bool:  # type: ignore[no-untyped-def]
+    return not await pool.fetchval("SELECT count(*) FROM outbox WHERE user_id = $1 AND published_at IS NULL", u)
