@@ -54,12 +54,13 @@ class Services:
 Handler = Callable[[Request, str], Awaitable[Response]]
 
 
-def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def authenticated(handler: Handler, service: OrderService) -> Callable[[Request], Awaitable[Response]]:
     """Resolve the bearer token to a user, and turn every refusal into its 4xx/503 with a code."""
 
     async def endpoint(request: Request) -> Response:
+        request.state.services = service.services
         try:
-            user = verify_token(bearer(request.headers.get("authorization")), key=request.app.state.jwt_key)
+            user = verify_token(bearer(request.headers.get("authorization")), key=service.jwt_key)
         except AuthError as e:
             return error_response(401, e.code, str(e))
         try:
@@ -78,7 +79,7 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 def services(request: Request) -> Services:
-    s: Services = request.app.state.services
+    s: Services = request.state.services
     return s
 
 
@@ -174,46 +175,72 @@ async def openapi(request: Request) -> Response:
     return json_response(openapi_document())
 
 
-async def healthz(request: Request) -> Response:
-    try:
-        for pool in services(request).ledger.pools:
-            await pool.fetchval("SELECT 1")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-        return error_response(503, "ledger_unavailable", str(e))
-    return json_response({"status": "ok"})
+def healthz_of(service: OrderService) -> Callable[[Request], Awaitable[Response]]:
+    async def healthz(request: Request) -> Response:
+        try:
+            for pool in service.services.ledger.pools:
+                await pool.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            return error_response(503, "ledger_unavailable", str(e))
+        return json_response({"status": "ok"})
+    return healthz
+
+
+class OrderService:
+    """The order API's state and routes, mountable beside other routes (the node serves them next to the
+    snapshots on one port in the demo) or as an app of its own (:func:`create_app`)."""
+
+    def __init__(self, ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
+                 redis_client: aioredis.Redis | None = None, relay: bool = True) -> None:
+        self.services = Services(ledger, quotes)
+        self.jwt_key = jwt_key
+        self.redis_client = redis_client if relay else None
+
+    def routes(self) -> list[Route]:
+        def bind(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+            return authenticated(handler, self)
+
+        return [
+            Route("/v1/orders", bind(place_order), methods=["POST"]),
+            Route("/v1/orders", bind(list_orders), methods=["GET"]),
+            Route("/v1/orders/{order_id}", bind(get_order), methods=["GET"]),
+            Route("/v1/orders/{order_id}", bind(cancel_order), methods=["DELETE"]),
+            Route("/v1/portfolio", bind(portfolio), methods=["GET"]),
+            Route("/v1/ledger", bind(journal), methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+        ]
+
+    async def start(self) -> None:
+        """Run the outbox relay for every shard (if this service has Redis)."""
+        if self.redis_client is not None:
+            svc = self.services
+            svc.relay = OutboxRelay(svc.ledger, self.redis_client)
+            svc.tasks.append(asyncio.create_task(svc.relay.run()))
+
+    async def close(self) -> None:
+        svc = self.services
+        if svc.relay is not None:
+            svc.relay.stop()
+        for t in svc.tasks:
+            t.cancel()
+        for t in svc.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        svc.tasks.clear()
 
 
 def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
                redis_client: aioredis.Redis | None = None, relay: bool = True) -> Starlette:
-    """The ASGI app. With ``redis_client`` and ``relay`` it also runs the outbox relay for every shard."""
-    svc = Services(ledger, quotes)
+    """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay."""
+    service = OrderService(ledger, quotes, jwt_key=jwt_key, redis_client=redis_client, relay=relay)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if relay and redis_client is not None:
-            svc.relay = OutboxRelay(ledger, redis_client)
-            svc.tasks.append(asyncio.create_task(svc.relay.run()))
+        await service.start()
         try:
             yield
         finally:
-            if svc.relay is not None:
-                svc.relay.stop()
-            for t in svc.tasks:
-                t.cancel()
-            for t in svc.tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            await service.close()
 
-    app = Starlette(routes=[
-        Route("/v1/orders", authenticated(place_order), methods=["POST"]),
-        Route("/v1/orders", authenticated(list_orders), methods=["GET"]),
-        Route("/v1/orders/{order_id}", authenticated(get_order), methods=["GET"]),
-        Route("/v1/orders/{order_id}", authenticated(cancel_order), methods=["DELETE"]),
-        Route("/v1/portfolio", authenticated(portfolio), methods=["GET"]),
-        Route("/v1/ledger", authenticated(journal), methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-    ], lifespan=lifespan)
-    app.state.services = svc
-    app.state.jwt_key = jwt_key
-    return app
+    return Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"])],
+                     lifespan=lifespan)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 from normalize.prices import parse_price
+from normalize.source import BookSource
 from order_api.model import Quote
 
 
@@ -52,6 +53,29 @@ class RedisQuotes:
         out = {}
         for s, h in zip(names, await pipe.execute(), strict=True):
             q = quote_from_hash(h)
+            if q is not None:
+                out[s] = q
+        return out
+
+
+class BookQuotes:
+    """Straight from the books of this process (the demo serves the order API inside the node)."""
+
+    def __init__(self, books: BookSource) -> None:
+        self.books = books
+
+    async def quote(self, symbol: str) -> Quote | None:
+        loc = self.books.locate_of.get(symbol)
+        if loc is None:
+            return None
+        b = self.books
+        return Quote(bid=int(b.bid_price[loc]), ask=int(b.ask_price[loc]), last=int(b.last_price[loc]),
+                     halted=bool(b.halted[loc]), stale=bool(b.stale[loc]))
+
+    async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
+        out = {}
+        for s in symbols:
+            q = await self.quote(s)
             if q is not None:
                 out[s] = q
         return out
