@@ -190,44 +190,52 @@ class Ledger:
 
     async def place(self, user: str, req: OrderRequest, quote: Quote | None) -> tuple[Row, bool]:
         """Validate, hold, record the order and its outbox events, atomically. Returns (order, created);
-        a retry with the same idempotency key returns the first order with created False."""
-        async with self.pool_for(user).acquire() as conn, conn.transaction():
-            account = await self._lock_account(conn, user)
-            existing = await conn.fetchrow(
-                "SELECT * FROM orders WHERE user_id = $1 AND idempotency_key = $2", user, req.idempotency_key)
-            if existing is not None:
-                if existing["fingerprint"] != req.fingerprint():
-                    raise ApiError(409, "idempotency_conflict",
-                                   "this idempotency_key was already used for a different order")
-                return existing, False
+        a retry with the same idempotency key returns the first order with created False.
+
+        The checks that need no database run here; the rest is one call of ``place_order`` (migration 002):
+        one round trip, one transaction, under the user's account row lock."""
+        try:
             pre_trade(req, quote, self.rules)
-            assert quote is not None
-            order_id = uuid.uuid4()
-            if req.side == "buy":
-                price = reserve_price(req, quote, self.rules)
-                held = req.qty * price
-                if account is None or account["cash"] < held:
-                    have = 0 if account is None else account["cash"]
-                    raise ApiError(422, "insufficient_funds",
-                                   f"buying power {ledger_money(have)} is less than {ledger_money(held)} needed")
-                entries = ledger.hold_cash(user, held)
-            else:
-                price, held = 0, req.qty
-                pos = None if account is None else await conn.fetchrow(
-                    "SELECT qty FROM positions WHERE user_id = $1 AND symbol = $2 FOR UPDATE", user, req.symbol)
-                if pos is None or pos["qty"] < req.qty:
-                    have = 0 if pos is None else pos["qty"]
-                    raise ApiError(422, "insufficient_shares", f"{have} {req.symbol} shares available to sell")
-                entries = ledger.hold_shares(user, req.symbol, req.qty)
-            order: Row = await conn.fetchrow(
-                "INSERT INTO orders (order_id, user_id, idempotency_key, fingerprint, symbol, side, type, tif, qty, "
-                "limit_price, reserve_price, held, status) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
+        except ApiError:
+            # A retry of an order placed before the price moved off its collar is still that order.
+            existing = await self.pool_for(user).fetchrow(
+                "SELECT * FROM orders WHERE user_id = $1 AND idempotency_key = $2", user, req.idempotency_key)
+            if existing is None:
+                raise
+            if existing["fingerprint"] != req.fingerprint():
+                raise ApiError(409, "idempotency_conflict",
+                               "this idempotency_key was already used for a different order") from None
+            return existing, False
+        assert quote is not None
+        order_id = uuid.uuid4()
+        if req.side == "buy":
+            price = reserve_price(req, quote, self.rules)
+            held = req.qty * price
+            entries = ledger.hold_cash(user, held)
+        else:
+            price, held = 0, req.qty
+            entries = ledger.hold_shares(user, req.symbol, req.qty)
+        shown = {"order_id": order_id, "symbol": req.symbol, "side": req.side, "type": req.type,
+                 "status": Status.ACCEPTED.value, "qty": req.qty, "filled_qty": 0, "filled_notional": 0,
+                 "limit_price": req.limit_price, "reason": "", "version": 1}
+        work = orjson.dumps({"action": "new", "order_id": str(order_id), "user_id": user})
+        try:
+            row: Row = await self.pool_for(user).fetchrow(
+                "SELECT * FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif,
-                req.qty, req.limit_price, price, held, Status.ACCEPTED.value)
-            await self._post(conn, "hold", entries, order_id=order_id)
-            await self._announce(conn, order, execute="new")
-            return order, True
+                req.qty, req.limit_price, price, held, [e.account for e in entries], [e.asset for e in entries],
+                [e.amount for e in entries], order_update_frame(shown), work)
+        except asyncpg.RaiseError as e:
+            code = str(e.args[0]) if e.args else str(e)
+            have = int(getattr(e, "detail", None) or 0)
+            if code == "idempotency_conflict":
+                raise ApiError(409, code, "this idempotency_key was already used for a different order") from None
+            if code == "insufficient_funds":
+                raise ApiError(422, code, f"buying power {money(have)} is less than {money(held)} needed") from None
+            if code == "insufficient_shares":
+                raise ApiError(422, code, f"{have} {req.symbol} shares available to sell") from None
+            raise
+        return row, row["order_id"] == order_id
 
     async def cancel(self, user: str, order_id: uuid.UUID) -> Row:
         """Cancel an order: at once if no market maker has it yet, else ask for it (the MM's answer decides)."""

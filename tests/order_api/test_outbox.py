@@ -44,8 +44,9 @@ def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart() -> N
                 await pubsub.subscribe(order_channel(u))
                 o, _ = await ledger.place(u, buy(uuid.uuid4().hex), QUOTES["AAPL"])
                 stream = stream_of(u)
-                await wait_for(lambda: _xlen(client, stream, 1))
-                (entry_id, fields), = await client.xrange(stream)
+                # other tests' pending outbox rows go out too: look for this user's work only
+                await wait_for(lambda: _has_work(client, stream, u, 1))
+                (fields,) = await _work_of(client, stream, u)
                 assert fields[b"action"] == b"new" and fields[b"order_id"] == str(o["order_id"]).encode()
                 msg = None
                 while msg is None:
@@ -62,8 +63,8 @@ def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart() -> N
                     "SELECT count(*) FROM outbox WHERE user_id = $1 AND published_at IS NULL", u)
                 assert pending == 2  # the second order's update and its execution work
                 server.start()  # an empty Redis, as after a restart of a server that keeps nothing on disk
-                await wait_for(lambda: _xlen(client, stream, 1))
-                (_, fields), = await client.xrange(stream)
+                await wait_for(lambda: _has_work(client, stream, u, 1))
+                (fields,) = await _work_of(client, stream, u)
                 assert fields[b"order_id"] == str(o2["order_id"]).encode()
                 await wait_for(lambda: _none_pending(pool, u))
             finally:
@@ -77,9 +78,13 @@ def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart() -> N
     run(go())
 
 
-async def _xlen(client: aioredis.Redis, stream: str, n: int) -> bool:
+async def _work_of(client: aioredis.Redis, stream: str, u: str) -> list[dict[bytes, bytes]]:
+    return [f for _, f in await client.xrange(stream) if f[b"user_id"] == u.encode()]
+
+
+async def _has_work(client: aioredis.Redis, stream: str, u: str, n: int) -> bool:
     try:
-        return int(await client.xlen(stream)) >= n
+        return len(await _work_of(client, stream, u)) >= n
     except aioredis.ConnectionError:
         return False
 
