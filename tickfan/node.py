@@ -105,6 +105,7 @@ class Node:
             self.publisher = RedisPublisher(self.books, config.redis)
         self.feed: FeedHandler | None = None
         self._http: _EmbeddedHTTPServer | None = None
+        self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self._http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -148,7 +149,7 @@ class Node:
         if not self.config.serve_http:
             return
         http_config = uvicorn.Config(
-            create_app(self.books, [Route("/metrics", metrics_endpoint(self))]),
+            create_app(self.books, [Route("/metrics", metrics_endpoint(self)), *self.extra_routes]),
             host=self.config.http[0],
             port=self.config.http[1],
             log_level="warning",
