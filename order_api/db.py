@@ -103,6 +103,13 @@ class Fill:
     price: int
 
 
+async def _light_reset(conn: asyncpg.Connection) -> None:
+    """What a released connection needs here: no session state is ever left behind except an interrupted
+    transaction. asyncpg's default reset costs a round trip per release (a third of a placement's time)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class Ledger:
     """The shards' connection pools and every transaction on them."""
 
@@ -117,7 +124,8 @@ class Ledger:
         pools = []
         try:
             for dsn in dsns:
-                pools.append(await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size))
+                pools.append(await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size,
+                                                       reset=_light_reset))
         except BaseException:
             for p in pools:
                 await p.close()
