@@ -1,0 +1,321 @@
+"""The trading commands: ``tickfan migrate | api | token | deposit | trade | execute``.
+
+Configuration is flags first, then environment: ``TICKFAN_DATABASE_URLS`` (comma-separated, one DSN per
+shard), ``TICKFAN_REDIS_URL``, ``TICKFAN_JWT_SECRET``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from order_api.db import DEFAULT_DSNS, Ledger, migrate
+from order_api.model import TERMINAL, Rules, Status, money, parse_money
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def dsns_of(args: argparse.Namespace) -> list[str]:
+    if args.db:
+        return list(args.db)
+    env = os.environ.get("TICKFAN_DATABASE_URLS")
+    return [d.strip() for d in env.split(",") if d.strip()] if env else list(DEFAULT_DSNS)
+
+
+def add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", action="append", metavar="DSN",
+                        help="PostgreSQL DSN of a ledger shard, repeated once per shard in shard order (default "
+                             "$TICKFAN_DATABASE_URLS or two shards tickfan_0, tickfan_1 on 127.0.0.1:5432)")
+
+
+def add_redis(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis", default=os.environ.get("TICKFAN_REDIS_URL", DEFAULT_REDIS), metavar="URL",
+                        help="Redis for the execution streams, order updates and quotes (default %(default)s)")
+
+
+def add_rules(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--collar-bps", type=int, default=1_000,
+                        help="limit collar and market-buy protection, in basis points of the reference price "
+                             "(default %(default)s = 10%%)")
+    parser.add_argument("--market-closed", action="store_true",
+                        help="refuse new orders with market_closed (market hours; the demo keeps it open)")
+    parser.add_argument("--fee-bps", type=int, default=0,
+                        help="fee on sell proceeds in basis points, journalled as 'fee' (default %(default)s)")
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _run(coro: Any) -> int:
+    with contextlib.suppress(ImportError):
+        import uvloop
+        return int(uvloop.run(coro))
+    return int(asyncio.run(coro))
+
+
+# ---------------------------------------------------------------- migrate
+
+
+def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
+    add_db(parser)
+
+
+def migrate_main(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        applied = await migrate(dsns_of(args))
+        for dsn, version in applied:
+            print(f"applied {version} on {dsn}")
+        print(f"ledger schema up to date on {len(dsns_of(args))} shard(s)")
+        return 0
+    return _run(go())
+
+
+# ---------------------------------------------------------------- token
+
+
+def add_token_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("user", help="user id (the token's subject)")
+    parser.add_argument("--ttl", type=float, default=24 * 3600, help="validity in seconds (default %(default)s)")
+
+
+def token_main(args: argparse.Namespace) -> int:
+    from tickfan.auth import mint_token
+    try:
+        print(mint_token(args.user, ttl=args.ttl))
+    except ValueError as e:
+        print(f"tickfan token: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ---------------------------------------------------------------- deposit
+
+
+def add_deposit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("user", help="user id")
+    parser.add_argument("amount", help="dollars, an exact decimal (e.g. 100000 or 2500.50)")
+    add_db(parser)
+
+
+def deposit_main(args: argparse.Namespace) -> int:
+    from order_api.model import ApiError
+
+    async def go() -> int:
+        try:
+            amount = parse_money(args.amount)
+        except ApiError as e:
+            print(f"tickfan deposit: {e.message}", file=sys.stderr)
+            return 2
+        ledger = await Ledger.connect(dsns_of(args), max_size=2)
+        try:
+            account = await ledger.deposit(args.user, amount)
+        except ApiError as e:
+            print(f"tickfan deposit: {e.message}", file=sys.stderr)
+            return 2
+        finally:
+            await ledger.close()
+        print(f"deposited {money(amount)} to {args.user}: cash {money(account['cash'])}, "
+              f"held {money(account['cash_held'])}")
+        return 0
+    return _run(go())
+
+
+# ---------------------------------------------------------------- api
+
+
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="listen port (default %(default)s)")
+    add_db(parser)
+    add_redis(parser)
+    add_rules(parser)
+    parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
+
+
+async def build_api(args: argparse.Namespace) -> Any:
+    import redis.asyncio as aioredis
+
+    from order_api.api import create_app
+    from order_api.quotes import RedisQuotes
+
+    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed)
+    ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
+    client = aioredis.from_url(args.redis)
+    return create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay)
+
+
+def api_main(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _logging()
+
+    async def go() -> int:
+        await migrate(dsns_of(args))
+        app = await build_api(args)
+        # httptools: the C HTTP parser (uvicorn's pure-Python h11 fallback costs a third of the ceiling)
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on",
+                                access_log=False, http="httptools")
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if serving.done():
+            serving.result()  # the bind error, if any
+            return 1
+        print(f"order API on http://{args.host}:{args.port} (OpenAPI: /openapi.json)", flush=True)
+        await serving
+        return 0
+    return _run(go())
+
+
+# ---------------------------------------------------------------- execute
+
+
+def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
+    add_db(parser)
+    add_redis(parser)
+    parser.add_argument("--market-maker", default="127.0.0.1:9878", metavar="HOST:PORT",
+                        help="FIX 4.4 market maker to route to (default %(default)s)")
+    parser.add_argument("--partitions", default=None, metavar="P,P",
+                        help="execution stream partitions this worker consumes (default: all)")
+    parser.add_argument("--name", default=None, help="consumer name in the stream group (default: host-random)")
+    parser.add_argument("--quiet", action="store_true", help="no status line every 5 s")
+
+
+def execute_main(args: argparse.Namespace) -> int:
+    import redis.asyncio as aioredis
+
+    from order_api.execution import ExecutionWorker
+    from order_api.outbox import STREAM_PARTITIONS
+
+    _logging()
+    host, _, port = args.market_maker.rpartition(":")
+    parts = [int(p) for p in args.partitions.split(",")] if args.partitions else None
+    if parts is not None and any(not 0 <= p < STREAM_PARTITIONS for p in parts):
+        print(f"tickfan execute: partitions are 0..{STREAM_PARTITIONS - 1}", file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        await migrate(dsns_of(args))
+        ledger = await Ledger.connect(dsns_of(args), max_size=10)
+        client = aioredis.from_url(args.redis)
+        worker = ExecutionWorker(ledger, client, fix_host=host or "127.0.0.1", fix_port=int(port),
+                                 name=args.name, partitions=parts)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        print(f"execution worker {worker.name}: streams {', '.join(worker.streams)} -> FIX {args.market_maker}",
+              flush=True)
+
+        async def status() -> None:
+            while True:
+                await asyncio.sleep(5)
+                c = worker.counters
+                print(f"sent {c['sent']} fills {c['fills']} dup {c['duplicate_fills']} cancels {c['cancels_sent']} "
+                      f"reconciled {c['status_requests']} dead {c['dead_lettered']}", flush=True)
+
+        ticker = asyncio.create_task(status() if not args.quiet else asyncio.sleep(0))
+        try:
+            await worker.run()
+        finally:
+            ticker.cancel()
+            await ledger.close()
+            await client.aclose()
+        return 0
+    return _run(go())
+
+
+# ---------------------------------------------------------------- trade
+
+
+def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("user", help="user id (a dev token is minted for it with $TICKFAN_JWT_SECRET)")
+    parser.add_argument("side", choices=["buy", "sell"])
+    parser.add_argument("symbol")
+    parser.add_argument("qty", type=int)
+    parser.add_argument("--limit", default=None, metavar="PRICE", help="limit price (default: a market order)")
+    parser.add_argument("--tif", choices=["day", "ioc"], default="day", help="time in force (default %(default)s)")
+    parser.add_argument("--api", default="http://127.0.0.1:8000", help="order API (default %(default)s)")
+    parser.add_argument("--stream", default="ws://127.0.0.1:8765", help="WebSocket stream (default %(default)s)")
+    parser.add_argument("--key", default=None, help="idempotency key (default: a new one; reuse it to retry)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the order to finish")
+
+
+def trade_main(args: argparse.Namespace) -> int:
+    return _run(trade(args))
+
+
+async def trade(args: argparse.Namespace) -> int:
+    """Place an order through the API and print each update as it arrives on the WebSocket `orders` channel."""
+    import httpx
+    import websockets
+
+    from tickfan.auth import mint_token
+    from tickfan_proto import stream_pb2
+
+    token = mint_token(args.user)
+    body: dict[str, Any] = {"symbol": args.symbol.upper(), "side": args.side, "qty": args.qty,
+                            "idempotency_key": args.key or uuid.uuid4().hex, "time_in_force": args.tif,
+                            "type": "limit" if args.limit else "market"}
+    if args.limit:
+        body["limit_price"] = args.limit
+    headers = {"authorization": f"Bearer {token}"}
+    started = time.monotonic()
+    async with websockets.connect(f"{args.stream}/?token={token}", max_size=2**22) as ws:
+        sub = stream_pb2.ClientMessage()
+        sub.subscribe.channels.append("orders")
+        await ws.send(sub.SerializeToString())
+        async with httpx.AsyncClient(base_url=args.api, timeout=10) as http:
+            r = await http.post("/v1/orders", json=body, headers=headers)
+        if r.status_code >= 400:
+            err = r.json().get("error", {})
+            print(f"refused ({r.status_code} {err.get('code')}): {err.get('message')}", file=sys.stderr)
+            return 1
+        order = r.json()
+        print(f"{order['status']:<16} {order['side']} {order['qty']} {order['symbol']} "
+              f"order {order['order_id']} (ack in {1000 * (time.monotonic() - started):.1f} ms)", flush=True)
+        if order["status"] in {s.value for s in TERMINAL}:
+            return 0
+        deadline = started + args.timeout
+        seen = 1
+        while time.monotonic() < deadline:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+            if isinstance(raw, str):
+                continue
+            msg = stream_pb2.ServerMessage.FromString(raw)
+            kind = msg.WhichOneof("kind")
+            if kind == "error":
+                print(f"stream error {msg.error.code}: {msg.error.message}", file=sys.stderr)
+                continue
+            if kind != "order_update" or msg.order_update.order_id != order["order_id"]:
+                continue
+            u = msg.order_update
+            if u.version <= seen:
+                continue
+            seen = u.version
+            fill = f" {u.last_fill_qty} @ {money(u.last_fill_price)}" if u.last_fill_qty else ""
+            avg = f" (filled {u.filled_qty}/{u.qty}, avg {money(u.avg_fill_price)})" if u.filled_qty else ""
+            reason = f": {u.reason}" if u.reason else ""
+            print(f"{u.status:<16}{fill}{avg}{reason}  +{1000 * (time.monotonic() - started):.1f} ms", flush=True)
+            if Status(u.status) in TERMINAL:
+                return 0 if u.status == "filled" else 1
+    print(f"no final state within {args.timeout:g} s; see GET /v1/orders/{order['order_id']}", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - `tickfan` is the entry point
+    from tickfan.cli import main as tickfan_main
+    return tickfan_main(argv)

@@ -1,0 +1,351 @@
+"""Execution workers (`tickfan execute`): orders from the outbox streams to a market maker over FIX 4.4, and
+its execution reports back into the ledger.
+
+Guarantees, and how:
+- **Never lost.** Work is acknowledged on the stream only after it is done; a worker that dies leaves its
+  entries pending and another claims them (XAUTOCLAIM). Redis keeps nothing on disk, so a sweep also re-queues
+  any order still ``accepted`` after a few seconds, from the ledger, which is the source of truth.
+- **Never filled twice.** Fills are applied by ExecID in one transaction (see ``Ledger.fill``). An order is
+  always sent under ClOrdID = its order id with the same terms, so a re-send after a crash or a reconnect is
+  the same order to the market maker, never a second one.
+- **Reconciled.** Open orders not heard of for a while get an OrderStatusRequest; the market maker answers by
+  re-sending their executions (PossResend, original ExecIDs), which the ledger applies at most once; an order
+  the market maker never received is sent again.
+- **Bounded failure.** A circuit breaker stops taking work while the market maker is down, reconnects back
+  off exponentially, and work that keeps failing (or reports the ledger refuses) goes to the dead-letter
+  stream ``tickfan:exec:dead`` for manual action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from order_api.db import Ledger, Row
+from order_api.fix import CancelRequest, ExecutionReport, NewOrder, StatusRequest
+from order_api.fix_client import FixClient, FixUnavailable
+from order_api.model import OPEN, Status
+from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
+from order_api.resilience import Backoff, CircuitBreaker
+
+log = logging.getLogger("tickfan.execute")
+GROUP = "exec"
+DEAD_LETTER = "tickfan:exec:dead"
+UNKNOWN_ORDER = "unknown order"
+
+
+class Retry(Exception):
+    """Work that could not be done now (market maker unreachable): left pending, retried with backoff."""
+
+
+def order_of(cl_ord_id: str) -> uuid.UUID:
+    """Our ClOrdIDs are the order id, or ``{order id}:c{n}`` for a cancel request."""
+    return uuid.UUID(cl_ord_id.partition(":")[0])
+
+
+def new_order_for(order: Row) -> NewOrder:
+    """The FIX order for a ledger order. Buys always carry a limit: market buys are sent at the price their
+    cash was held at (the collar), so no fill can cost more than was reserved."""
+    buy = order["side"] == "buy"
+    limit = int(order["reserve_price"]) if buy else (int(order["limit_price"]) if order["limit_price"] else None)
+    return NewOrder(cl_ord_id=str(order["order_id"]), symbol=order["symbol"], side=order["side"], qty=int(order["qty"]),
+                    ord_type="limit" if limit is not None else "market", limit_price=limit, tif=order["tif"])
+
+
+class ExecutionWorker:
+    def __init__(self, ledger: Ledger, client: aioredis.Redis, *, fix_host: str = "127.0.0.1", fix_port: int = 9878,
+                 name: str | None = None, partitions: Sequence[int] | None = None,
+                 stream_partitions: int = STREAM_PARTITIONS, claim_idle_ms: int = 3_000,
+                 reconcile_every: float = 1.0, reconcile_age: float = 2.0, max_attempts: int = 20,
+                 relay: bool = True) -> None:
+        self.ledger, self.redis = ledger, client
+        self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        self.partitions = list(partitions if partitions is not None else range(stream_partitions))
+        self.streams = [STREAM.format(p) for p in self.partitions]
+        self.stream_partitions = stream_partitions
+        self.fix_host, self.fix_port = fix_host, fix_port
+        self.claim_idle_ms = claim_idle_ms
+        self.reconcile_every, self.reconcile_age = reconcile_every, reconcile_age
+        self.max_attempts = max_attempts
+        self.breaker = CircuitBreaker(failure_threshold=3, reset_timeout=2.0)
+        self.backoff = Backoff(base=0.05, cap=2.0)
+        self.fix: FixClient | None = None
+        self.relay = OutboxRelay(ledger, client) if relay else None
+        self._stop = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._attempts: dict[bytes, int] = {}
+        self._users: dict[uuid.UUID, str] = {}
+        self.counters = {"sent": 0, "cancels_sent": 0, "reports": 0, "fills": 0, "duplicate_fills": 0,
+                         "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0, "retries": 0}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ---------------------------------------------------------------- running
+
+    async def run(self) -> None:
+        await self._ensure_groups()
+        tasks = [asyncio.create_task(self._keep_connected(), name="fix"),
+                 asyncio.create_task(self._consume(), name="consume"),
+                 asyncio.create_task(self._reconcile_loop(), name="reconcile")]
+        if self.relay is not None:
+            tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+        try:
+            await self._stop.wait()
+        finally:
+            if self.relay is not None:
+                self.relay.stop()
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            if self.fix is not None:
+                with contextlib.suppress(Exception):
+                    await self.fix.close()
+
+    async def _ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except redis.exceptions.ResponseError as e:
+                if "BUSYGROUP" not in str(e):
+                    raise
+
+    async def _keep_connected(self) -> None:
+        """Hold one FIX session to the market maker, reconnecting with exponential backoff."""
+        attempt = 0
+        while not self._stop.is_set():
+            if self.fix is None or not self.fix.connected:
+                self._connected.clear()
+                client = FixClient(self.fix_host, self.fix_port, sender_comp_id=f"TF-{self.name}"[:32],
+                                   target_comp_id="MM1", on_report=self.on_report,
+                                   on_disconnect=self._on_disconnect)
+                try:
+                    await client.connect()
+                except (FixUnavailable, OSError) as e:
+                    self.breaker.record_failure(time.monotonic())
+                    delay = self.backoff.delay(attempt)
+                    attempt += 1
+                    log.warning("market maker %s:%d unavailable (%s); retrying in %.2f s",
+                                self.fix_host, self.fix_port, e, delay)
+                    await self._sleep(delay)
+                    continue
+                attempt = 0
+                self.fix = client
+                self.breaker.record_success()
+                self._connected.set()
+                log.info("FIX session up with %s:%d", self.fix_host, self.fix_port)
+                # What happened while we were away: ask about every open order now, not at the next sweep.
+                await self._reconcile(older_than=0.0)
+            await self._sleep(0.05)
+
+    def _on_disconnect(self, *_: Any) -> None:
+        self._connected.clear()
+        self.breaker.record_failure(time.monotonic())
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    # ---------------------------------------------------------------- the streams
+
+    async def _consume(self) -> None:
+        pending_first = True
+        last_claim = 0.0
+        while not self._stop.is_set():
+            if not self.breaker.allow(time.monotonic()) or not self._connected.is_set():
+                await self._sleep(0.05)
+                continue
+            try:
+                now = time.monotonic()
+                if now - last_claim >= self.claim_idle_ms / 1000:
+                    last_claim = now
+                    await self._claim_abandoned()
+                # Our own unacknowledged entries first (after a failure), then new ones.
+                start = "0" if pending_first else ">"
+                # RESP2 (redis-py's default): [[stream, [(id, fields), ...]], ...]
+                batches = cast(list[Any], await self.redis.xreadgroup(
+                    GROUP, self.name, dict.fromkeys(self.streams, start), count=100,
+                    block=None if pending_first else 200))
+                got = sum(len(entries) for _, entries in batches or [])
+                pending_first = False
+                for stream, entries in batches or []:
+                    for entry_id, fields in entries:
+                        if not await self._handle(stream, entry_id, fields):
+                            pending_first = True
+                if pending_first and got:
+                    await self._sleep(self.backoff.delay(min(self.counters["retries"], 6)))
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as e:
+                log.warning("execution streams unavailable: %s", e)
+                await self._sleep(1.0)
+                with contextlib.suppress(Exception):
+                    await self._ensure_groups()
+                pending_first = True
+
+    async def _claim_abandoned(self) -> None:
+        """Take over entries a dead worker had read but never acknowledged."""
+        for stream in self.streams:
+            start = "0-0"
+            while True:
+                res = await self.redis.xautoclaim(stream, GROUP, self.name, self.claim_idle_ms, start, count=100)
+                start = res[0]
+                if start in (b"0-0", "0-0"):
+                    break
+
+    async def _handle(self, stream: bytes | str, entry_id: bytes, fields: Mapping[bytes, bytes]) -> bool:
+        """Do one piece of work; True when it is finished (acknowledged), False to retry it later."""
+        try:
+            action = fields[b"action"].decode()
+            oid = uuid.UUID(fields[b"order_id"].decode())
+            user = fields[b"user_id"].decode()
+            self._users[oid] = user
+            if action == "new":
+                await self._send_new(user, oid)
+            elif action == "cancel":
+                await self._send_cancel(user, oid)
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        except (Retry, FixUnavailable, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+            self.counters["retries"] += 1
+            attempts = self._attempts[entry_id] = self._attempts.get(entry_id, 0) + 1
+            if attempts < self.max_attempts:
+                log.info("work %s retried later (%s)", entry_id, e)
+                return False
+            await self._dead_letter("retries_exhausted", str(e), stream=stream, entry=fields)
+        except (KeyError, ValueError) as e:
+            await self._dead_letter("bad_work", str(e), stream=stream, entry=fields)
+        await self.redis.xack(stream, GROUP, entry_id)
+        self._attempts.pop(entry_id, None)
+        return True
+
+    async def _send_new(self, user: str, oid: uuid.UUID) -> None:
+        fix = self._fix()
+        order = await self.ledger.mark_routed(user, oid)
+        if order is None:
+            return  # cancelled before it was routed, or already closed
+        await fix.send_new_order(new_order_for(order))
+        self.counters["sent"] += 1
+
+    async def _send_cancel(self, user: str, oid: uuid.UUID) -> None:
+        fix = self._fix()
+        order = await self.ledger.get_order(user, oid)
+        if order is None or Status(order["status"]) not in OPEN or not order["cancel_requested"]:
+            return
+        await fix.send_cancel(CancelRequest(cl_ord_id=f"{oid}:c{order['version']}", orig_cl_ord_id=str(oid),
+                                            symbol=order["symbol"], side=order["side"], qty=int(order["qty"])))
+        self.counters["cancels_sent"] += 1
+
+    def _fix(self) -> FixClient:
+        if self.fix is None or not self.fix.connected:
+            raise Retry("no FIX session")
+        return self.fix
+
+    async def _dead_letter(self, reason: str, detail: str, **what: Any) -> None:
+        self.counters["dead_lettered"] += 1
+        log.error("dead-lettered (%s): %s %s", reason, detail, what)
+        body = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in what.items() if k != "entry"}
+        if "entry" in what:
+            body.update({k.decode(): v.decode() for k, v in what["entry"].items()})
+        await self.redis.xadd(DEAD_LETTER, {"reason": reason, "detail": detail, "worker": self.name,
+                                            "body": orjson.dumps(body, default=str)}, maxlen=100_000)
+
+    # ---------------------------------------------------------------- execution reports
+
+    async def on_report(self, report: ExecutionReport) -> None:
+        """Apply one execution report to the ledger (idempotent); anything the ledger refuses is dead-lettered."""
+        self.counters["reports"] += 1
+        try:
+            await self._apply(report)
+        except (LookupError, ValueError) as e:
+            await self._dead_letter("report_refused", str(e), report=_report_fields(report))
+
+    async def _apply(self, r: ExecutionReport) -> None:
+        target = r.orig_cl_ord_id if r.exec_type == "4" and r.orig_cl_ord_id else r.cl_ord_id
+        oid = order_of(target)
+        user = self._users.get(oid)
+        if user is None:
+            order = await self.ledger.find_order(oid)
+            if order is None:
+                raise LookupError(f"execution report for unknown order {oid}")
+            user = self._users[oid] = order["user_id"]
+        if r.exec_type == "F":
+            fill = await self.ledger.fill(user, oid, r.exec_id, int(r.last_qty), int(r.last_px))
+            self.counters["fills" if fill is not None else "duplicate_fills"] += 1
+        elif r.exec_type == "4":
+            await self.ledger.cancelled(user, oid, r.text or "cancelled by the market maker")
+        elif r.exec_type == "8":
+            await self.ledger.reject(user, oid, r.text or "rejected by the market maker")
+        elif r.exec_type == "I":
+            await self._reconciled(user, oid, r)
+
+    async def _reconciled(self, user: str, oid: uuid.UUID, r: ExecutionReport) -> None:
+        order = await self.ledger.get_order(user, oid)
+        if order is None or Status(order["status"]) not in OPEN:
+            return
+        if r.ord_status == "8" and UNKNOWN_ORDER in (r.text or "").lower():
+            if int(order["filled_qty"]) == 0 and self.fix is not None and self.fix.connected:
+                # It never reached the market maker (we died between routing and sending): send it now.
+                routed = await self.ledger.mark_routed(user, oid)
+                if routed is not None:
+                    await self.fix.send_new_order(new_order_for(routed))
+                    self.counters["resent"] += 1
+            else:
+                await self.ledger.cancelled(user, oid, "the market maker no longer knows the order")
+        elif r.ord_status == "4":
+            await self.ledger.cancelled(user, oid, r.text or "cancelled by the market maker")
+        elif r.ord_status == "8":
+            await self.ledger.reject(user, oid, r.text or "rejected by the market maker")
+        elif r.ord_status == "2" and int(r.cum_qty) != int(order["filled_qty"]):
+            raise ValueError(f"market maker says {oid} is filled ({r.cum_qty}) but the ledger has "
+                             f"{order['filled_qty']}")
+
+    # ---------------------------------------------------------------- reconciliation
+
+    async def _reconcile_loop(self) -> None:
+        while not self._stop.is_set():
+            await self._sleep(self.reconcile_every)
+            if self._connected.is_set():
+                try:
+                    await self._reconcile(older_than=self.reconcile_age)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, FixUnavailable,
+                        redis.exceptions.ConnectionError) as e:
+                    log.warning("reconcile failed: %s", e)
+
+    def _mine(self, user: str) -> bool:
+        return stream_of(user, self.stream_partitions) in self.streams
+
+    async def _reconcile(self, *, older_than: float) -> None:
+        for order in await self.ledger.open_orders(older_than=older_than):
+            user, oid = order["user_id"], order["order_id"]
+            if not self._mine(user):
+                continue
+            self._users[oid] = user
+            if order["status"] == Status.ACCEPTED:
+                # Its stream entry is gone (Redis restarted) or never came: queue the work again.
+                await self.redis.xadd(stream_of(user, self.stream_partitions),
+                                      {"action": "new", "order_id": str(oid), "user_id": user, "requeued": "1"})
+                self.counters["requeued"] += 1
+            elif self.fix is not None and self.fix.connected:
+                await self.fix.request_status(StatusRequest(cl_ord_id=str(oid), symbol=order["symbol"],
+                                                            side=order["side"]))
+                self.counters["status_requests"] += 1
+                if order["cancel_requested"]:
+                    await self._send_cancel(user, oid)
+            await self.ledger.touch(user, oid)
+
+
+def _report_fields(r: ExecutionReport) -> dict[str, Any]:
+    return {k: getattr(r, k) for k in ("cl_ord_id", "orig_cl_ord_id", "order_id", "exec_id", "exec_type",
+                                       "ord_status", "symbol", "side", "last_qty", "last_px", "cum_qty", "text")}

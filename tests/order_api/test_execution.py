@@ -1,0 +1,203 @@
+"""Orders through the whole asynchronous path against real PostgreSQL, a real (private) Redis and the FIX
+market-maker simulator over TCP: filled exactly once, through dropped connections, a killed worker and a
+Redis restart, with every ledger invariant holding at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+
+from order_api.db import Ledger
+from order_api.execution import ExecutionWorker
+from order_api.marketmaker import Faults, MarketMaker, StaticQuoteProvider
+from order_api.model import OrderRequest
+from order_api.views import order_channel
+from tickfan_proto import stream_pb2
+
+from .pg import QUOTES, TEST_DSNS, open_ledger, run, user
+from .private_redis import PrivateRedis
+
+DOLLAR = 10_000
+TERMINAL = ("filled", "cancelled", "rejected")
+
+
+def mm_quotes() -> StaticQuoteProvider:
+    q = StaticQuoteProvider()
+    for sym, quote in QUOTES.items():
+        if not quote.halted:
+            q.set(sym, quote.bid, 300, quote.ask, 300)
+    return q
+
+
+def market_buy(qty: int, symbol: str = "AAPL") -> OrderRequest:
+    return OrderRequest(symbol, "buy", qty, "market", None, "day", uuid.uuid4().hex)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "") -> None:
+    for _ in range(int(timeout / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not reached within {timeout} s: {what}")
+
+
+async def all_done(ledger: Ledger, ids: list[tuple[str, uuid.UUID]]) -> bool:
+    for u, oid in ids:
+        o = await ledger.get_order(u, oid)
+        if o is None or o["status"] not in TERMINAL:
+            return False
+    return True
+
+
+async def executions_per_order(ledger: Ledger, ids: list[tuple[str, uuid.UUID]]) -> dict[uuid.UUID, int]:
+    out = {}
+    for u, oid in ids:
+        out[oid] = int(await ledger.pool_for(u).fetchval(
+            "SELECT coalesce(sum(qty), 0) FROM executions WHERE order_id = $1", oid))
+    return out
+
+
+@asynccontextmanager
+async def stack(faults: Faults | None = None) -> AsyncIterator[tuple[Ledger, MarketMaker, PrivateRedis]]:
+    ledger = await open_ledger(max_size=20)
+    mm = MarketMaker(mm_quotes(), port=0, faults=faults or Faults(), seed=3, fill_interval=0.002)
+    await mm.start()
+    server = PrivateRedis().start()
+    try:
+        yield ledger, mm, server
+    finally:
+        await mm.stop()
+        server.stop()
+        await ledger.close()
+
+
+@asynccontextmanager
+async def worker(ledger: Ledger, mm: MarketMaker, server: PrivateRedis, name: str) -> AsyncIterator[ExecutionWorker]:
+    client = aioredis.from_url(server.url)
+    w = ExecutionWorker(ledger, client, fix_port=mm.port, name=name, claim_idle_ms=500, reconcile_every=0.3,
+                        reconcile_age=0.5)
+    task = asyncio.create_task(w.run())
+    try:
+        yield w
+    finally:
+        w.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+        await client.aclose()
+
+
+async def place_many(ledger: Ledger, users: list[str], per_user: int, qty: int = 3) -> list[tuple[str, uuid.UUID]]:
+    ids = []
+    for i in range(per_user):
+        for u in users:
+            sym = "AAPL" if i % 2 else "MSFT"
+            o, _ = await ledger.place(u, market_buy(qty, sym), QUOTES[sym])
+            ids.append((u, o["order_id"]))
+    return ids
+
+
+def test_orders_fill_once_and_every_update_reaches_the_owner_in_order() -> None:
+    async def go() -> None:
+        async with stack(Faults(max_fill_qty=2)) as (ledger, mm, server):
+            users = [user("x") for _ in range(4)]
+            for u in users:
+                await ledger.deposit(u, 100_000 * DOLLAR)
+            listener = aioredis.from_url(server.url)
+            pubsub = listener.pubsub()
+            await pubsub.subscribe(*(order_channel(u) for u in users))
+            async with worker(ledger, mm, server, "w1"):
+                ids = await place_many(ledger, users, 5)
+                await eventually(lambda: all_done(ledger, ids), what="all orders filled")
+            assert {(await ledger.get_order(u, oid))["status"] for u, oid in ids} == {"filled"}  # type: ignore[index]
+            assert set((await executions_per_order(ledger, ids)).values()) == {3}
+            assert await ledger.check() == []
+            # the owner's channel carried accepted, routed, then fills (max 2 shares each), versions 1, 2, 3, ...
+            updates: dict[str, list[stream_pb2.OrderUpdate]] = {}
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while loop.time() < deadline:
+                m = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+                if m is None:
+                    finals = [seq[-1].status for seq in updates.values()]
+                    if len(updates) == len(ids) and set(finals) == {"filled"}:
+                        break
+                    continue
+                u = stream_pb2.ServerMessage.FromString(m["data"]).order_update
+                assert m["channel"].decode() == order_channel(next(x for x, o in ids if str(o) == u.order_id))
+                updates.setdefault(u.order_id, []).append(u)
+            assert len(updates) == len(ids)
+            for seq in updates.values():
+                assert [u.version for u in seq] == list(range(1, len(seq) + 1))
+                assert [u.status for u in seq][:2] == ["accepted", "routed"] and seq[-1].status == "filled"
+                assert sum(u.last_fill_qty for u in seq) == 3
+            await pubsub.aclose()
+            await listener.aclose()
+    run(go())
+
+
+def test_dropped_fix_connections_lose_nothing_and_fill_nothing_twice() -> None:
+    async def go() -> None:
+        async with stack(Faults(drop_after=7, max_fill_qty=1, latency_ms=5)) as (ledger, mm, server):
+            users = [user("d") for _ in range(3)]
+            for u in users:
+                await ledger.deposit(u, 100_000 * DOLLAR)
+            async with worker(ledger, mm, server, "w1") as w:
+                ids = await place_many(ledger, users, 4)
+                await eventually(lambda: all_done(ledger, ids), timeout=60, what="orders done despite drops")
+                assert mm.counters["drops"] > 0
+            per_order = await executions_per_order(ledger, ids)
+            for u, oid in ids:
+                o = await ledger.get_order(u, oid)
+                assert o is not None and o["status"] == "filled" and per_order[oid] == 3
+            assert await ledger.check() == []
+            assert w.counters["dead_lettered"] == 0
+    run(go())
+
+
+def test_a_killed_worker_and_a_redis_restart_lose_no_order() -> None:
+    async def go() -> None:
+        async with stack(Faults(latency_ms=300)) as (ledger, mm, server):
+            users = [user("k") for _ in range(3)]
+            for u in users:
+                await ledger.deposit(u, 100_000 * DOLLAR)
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            db = [a for d in TEST_DSNS for a in ("--db", d)]
+            victim = subprocess.Popen(
+                [sys.executable, "-m", "tickfan", "execute", *db, "--redis", server.url, "--market-maker",
+                 f"127.0.0.1:{mm.port}", "--name", "victim", "--quiet"], env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                assert victim.stdout is not None and "execution worker victim" in victim.stdout.readline()
+                ids = await place_many(ledger, users, 3)
+
+                async def some_routed() -> bool:
+                    rows = [await ledger.get_order(u, oid) for u, oid in ids]
+                    return any(r is not None and r["status"] != "accepted" for r in rows)
+                await eventually(some_routed, what="the victim routed something")
+                victim.send_signal(signal.SIGKILL)  # mid-order: reports for its orders are still in flight
+                victim.wait(10)
+            finally:
+                if victim.poll() is None:
+                    victim.kill()
+            # Redis restarts empty (it keeps nothing on disk): the streams and their pending entries are gone.
+            server.stop()
+            more = await place_many(ledger, users, 1)
+            server.start()
+            async with worker(ledger, mm, server, "rescuer") as w:
+                await eventually(lambda: all_done(ledger, ids + more), timeout=60, what="all orders done")
+            per_order = await executions_per_order(ledger, ids + more)
+            for u, oid in ids + more:
+                o = await ledger.get_order(u, oid)
+                assert o is not None and o["status"] == "filled" and per_order[oid] == 3
+            assert w.counters["requeued"] + w.counters["status_requests"] > 0
+            assert await ledger.check() == []
+    run(go())
