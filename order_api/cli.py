@@ -246,13 +246,21 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", default=None, metavar="PRICE", help="limit price (default: a market order)")
     parser.add_argument("--tif", choices=["day", "ioc"], default="day", help="time in force (default %(default)s)")
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="order API (default %(default)s)")
-    parser.add_argument("--stream", default="ws://127.0.0.1:8765", help="WebSocket stream (default %(default)s)")
+    parser.add_argument("--stream", default="ws://127.0.0.1:8765/v1/stream",
+                        help="WebSocket stream (default %(default)s)")
     parser.add_argument("--key", default=None, help="idempotency key (default: a new one; reuse it to retry)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the order to finish")
 
 
 def trade_main(args: argparse.Namespace) -> int:
-    return _run(trade(args))
+    import httpx
+    import websockets
+
+    try:
+        return _run(trade(args))
+    except (OSError, websockets.exceptions.WebSocketException, httpx.HTTPError) as e:
+        print(f"tickfan trade: cannot reach the platform ({args.api}, {args.stream}): {e}", file=sys.stderr)
+        return 1
 
 
 async def trade(args: argparse.Namespace) -> int:
@@ -271,19 +279,22 @@ async def trade(args: argparse.Namespace) -> int:
         body["limit_price"] = args.limit
     headers = {"authorization": f"Bearer {token}"}
     started = time.monotonic()
-    async with websockets.connect(f"{args.stream}/?token={token}", max_size=2**22) as ws:
+    sep = "&" if "?" in args.stream else "?"
+    async with websockets.connect(f"{args.stream}{sep}token={token}", max_size=2**22) as ws:
         sub = stream_pb2.ClientMessage()
         sub.subscribe.channels.append("orders")
         await ws.send(sub.SerializeToString())
         async with httpx.AsyncClient(base_url=args.api, timeout=10) as http:
+            posted = time.monotonic()
             r = await http.post("/v1/orders", json=body, headers=headers)
+            acked = time.monotonic()
         if r.status_code >= 400:
             err = r.json().get("error", {})
             print(f"refused ({r.status_code} {err.get('code')}): {err.get('message')}", file=sys.stderr)
             return 1
         order = r.json()
         print(f"{order['status']:<16} {order['side']} {order['qty']} {order['symbol']} "
-              f"order {order['order_id']} (ack in {1000 * (time.monotonic() - started):.1f} ms)", flush=True)
+              f"order {order['order_id']} (acknowledged in {1000 * (acked - posted):.1f} ms)", flush=True)
         if order["status"] in {s.value for s in TERMINAL}:
             return 0
         deadline = started + args.timeout
@@ -309,7 +320,7 @@ async def trade(args: argparse.Namespace) -> int:
             fill = f" {u.last_fill_qty} @ {money(u.last_fill_price)}" if u.last_fill_qty else ""
             avg = f" (filled {u.filled_qty}/{u.qty}, avg {money(u.avg_fill_price)})" if u.filled_qty else ""
             reason = f": {u.reason}" if u.reason else ""
-            print(f"{u.status:<16}{fill}{avg}{reason}  +{1000 * (time.monotonic() - started):.1f} ms", flush=True)
+            print(f"{u.status:<16}{fill}{avg}{reason}  +{1000 * (time.monotonic() - posted):.1f} ms", flush=True)
             if Status(u.status) in TERMINAL:
                 return 0 if u.status == "filled" else 1
     print(f"no final state within {args.timeout:g} s; see GET /v1/orders/{order['order_id']}", file=sys.stderr)

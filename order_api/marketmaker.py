@@ -770,6 +770,10 @@ class MarketMaker:
             self._conn_tasks.add(task)
         try:
             await conn.run()
+        except asyncio.CancelledError:
+            # Shutting down. A start_server handler task that ends cancelled is reported by asyncio (3.11)
+            # as an "Exception in callback" with a traceback; ending normally is what stop() means.
+            pass
         finally:
             self.connections.discard(conn)
             if task is not None:

@@ -19,6 +19,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("ingest.replay:record", "capture a live feed to a length-prefixed ITCH 5.0 file"),
     "replay": ("ingest.replay:replay", "play a capture (or a Nasdaq ITCH 5.0 file) back onto UDP"),
     "watch": ("tickfan.watch", "show live quotes from a fan-out node as a table in the terminal"),
+    "migrate": ("order_api.cli:migrate", "create the ledger databases (one per shard) and apply schema migrations"),
+    "api": ("order_api.cli:api", "run the order API (HTTP + JWT) and the outbox relay"),
+    "token": ("order_api.cli:token", "mint a development bearer token (JWT) for a user"),
+    "deposit": ("order_api.cli:deposit", "journal a deposit into a user's cash (an operator's command)"),
+    "trade": ("order_api.cli:trade", "place an order and print its updates as they arrive on the WebSocket"),
+    "execute": ("order_api.cli:execute", "run an execution worker: outbox streams -> FIX market maker -> ledger"),
+    "market-maker": ("order_api.marketmaker", "run the FIX 4.4 market-maker simulator (fills at the live book)"),
 }
 
 

@@ -19,6 +19,7 @@ import sys
 
 from normalize.shared import SharedBookState
 from tickfan.node import Node, add_node_arguments, node_config, print_endpoints, run_until_stopped
+from tickfan.trading import TradingStack, add_trading_arguments
 
 _PR_SET_PDEATHSIG = 1
 
@@ -48,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-simulator", action="store_true",
                         help="listen to an outside feed (--feed, --rewinder, --snapshot) instead of starting the "
                              "built-in simulator")
+    add_trading_arguments(parser)
     parser.add_argument("--no-rewinder", action="store_true",
                         help="run without recovery services (by default the simulator serves MoldUDP64 "
                              "re-requests on UDP and book snapshots on TCP, both on the first feed port + 1, "
@@ -105,10 +107,18 @@ async def _main(args: argparse.Namespace) -> int:
                 shared.close()
             return 1
     node = Node(node_config(args))
+    trading = None if args.no_trading else TradingStack(args)
     try:
+        if trading is not None:
+            # The order API is served by the node, beside the snapshots, reading quotes from its books.
+            node.extra_routes = (await trading.prepare(node.books)).routes()
         await node.start()
-    except OSError as exc:
-        print(f"tickfan demo: cannot start the node: {exc}", file=sys.stderr)
+        if trading is not None:
+            await trading.start(args.http)
+    except (OSError, RuntimeError) as exc:
+        print(f"tickfan demo: cannot start: {exc}", file=sys.stderr)
+        if trading is not None:
+            await trading.close()
         stop_all(fanouts + workers)
         if shared is not None:
             shared.close()
@@ -126,6 +136,11 @@ async def _main(args: argparse.Namespace) -> int:
               f"books in shared memory {shared.name if shared else ''}", flush=True)
     if fanouts:
         print(f"  fan-out: {len(fanouts) + 1} processes share the WebSocket port", flush=True)
+    if trading is not None:
+        seeded = f" (seeded {', '.join(trading.seeded)} with $100,000)" if trading.seeded else ""
+        print(f"  order API                          http://{args.http[0]}:{args.http[1]}/v1/orders{seeded}",
+              flush=True)
+        print("  try:  tickfan trade alice buy AAPL 10", flush=True)
     print("  try:  tickfan watch AAPL TSLA NVDA      (Ctrl-C stops the demo)", flush=True)
     failed = False
 
@@ -136,6 +151,10 @@ async def _main(args: argparse.Namespace) -> int:
             if proc is not None and proc.poll() not in (None, 0) and not failed:
                 failed = True
                 print(f"\ntickfan demo: {name} exited with code {proc.returncode}", file=sys.stderr)
+        problem = trading.failed() if trading is not None else None
+        if problem and not failed:
+            failed = True
+            print(f"\ntickfan demo: {problem}", file=sys.stderr)
 
     try:
         await run_until_stopped(node, duration=args.duration, quiet=args.quiet, on_tick=check_simulator)
@@ -148,6 +167,8 @@ async def _main(args: argparse.Namespace) -> int:
                 simulator.kill()
                 simulator.wait()
         stop_all(fanouts + workers)
+        if trading is not None:
+            await trading.close()
         await node.close()
         if shared is not None:
             shared.close()

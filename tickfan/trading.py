@@ -1,0 +1,103 @@
+"""The trading side of ``tickfan demo``: ledger migrations, seeded users, the order API mounted in the node beside
+the snapshots, the outbox relay, a FIX market-maker simulator and an execution worker as child processes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from order_api.api import OrderService
+from order_api.cli import DEFAULT_REDIS, dsns_of
+from order_api.db import Ledger, migrate
+from order_api.model import Rules
+from order_api.quotes import BookQuotes
+
+SEED_USERS = ("alice", "bob")
+SEED_CASH = 100_000 * 10_000  # $100,000 in 1/10,000 dollars
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-trading", action="store_true",
+                        help="market data only: no ledger, order API, market maker or execution worker")
+    parser.add_argument("--db", action="append", metavar="DSN",
+                        help="ledger shard DSN, repeated per shard (default $TICKFAN_DATABASE_URLS or two shards "
+                             "tickfan_0, tickfan_1 on 127.0.0.1:5432)")
+    parser.add_argument("--trading-redis", default=os.environ.get("TICKFAN_REDIS_URL", DEFAULT_REDIS),
+                        metavar="URL", help="Redis for execution streams and order updates (default %(default)s)")
+    parser.add_argument("--market-maker", default="127.0.0.1:9878", metavar="HOST:PORT",
+                        help="where the demo's FIX market-maker simulator listens (default %(default)s)")
+
+
+class TradingStack:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.ledger: Ledger | None = None
+        self.redis: aioredis.Redis | None = None
+        self.service: OrderService | None = None
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.seeded: list[str] = []
+
+    async def prepare(self, books: Any) -> OrderService:
+        """Before the node starts: migrate, seed, and build the order API to mount beside the snapshots."""
+        dsns = dsns_of(self.args)
+        await migrate(dsns)
+        self.ledger = await Ledger.connect(dsns, rules=Rules(), max_size=10)
+        for user in SEED_USERS:
+            if await self.ledger.account(user) is None:
+                await self.ledger.deposit(user, SEED_CASH)
+                self.seeded.append(user)
+        self.redis = aioredis.from_url(self.args.trading_redis)
+        self.service = OrderService(self.ledger, BookQuotes(books), redis_client=self.redis, relay=True)
+        return self.service
+
+    async def start(self, http: tuple[str, int]) -> None:
+        """After the node serves: the outbox relay, then the market maker and one execution worker."""
+        assert self.service is not None
+        await self.service.start()
+        mm_host, _, mm_port = self.args.market_maker.rpartition(":")
+        py = [sys.executable, "-m", "tickfan"]
+        db = [a for d in (self.args.db or []) for a in ("--db", d)]
+        self.children.append(subprocess.Popen(
+            [*py, "market-maker", "--listen", f"{mm_host}:{mm_port}",
+             "--quotes-url", f"http://{http[0]}:{http[1]}", "--status-interval", "0"],
+            preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL))
+        self.children.append(subprocess.Popen(
+            [*py, "execute", "--market-maker", self.args.market_maker, "--redis", self.args.trading_redis, *db,
+             "--quiet"], preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL))
+
+    def failed(self) -> str | None:
+        for name, proc in zip(("market maker", "execution worker"), self.children, strict=False):
+            if proc.poll() not in (None, 0):
+                return f"{name} exited with code {proc.returncode}"
+        return None
+
+    async def close(self) -> None:
+        for p in self.children:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.children:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if self.service is not None:
+            await self.service.close()
+        if self.ledger is not None:
+            await self.ledger.close()
+        if self.redis is not None:
+            await self.redis.aclose()
