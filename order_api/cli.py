@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from order_api.db import DEFAULT_DSNS, Ledger, migrate
-from order_api.model import TERMINAL, Rules, Status, money, parse_money
+from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -47,7 +47,10 @@ def add_rules(parser: argparse.ArgumentParser) -> None:
                         help="limit collar and market-buy protection, in basis points of the reference price "
                              "(default %(default)s = 10%%)")
     parser.add_argument("--market-closed", action="store_true",
-                        help="refuse new orders with market_closed (market hours; the demo keeps it open)")
+                        help="refuse every new order with market_closed (a trading halt of the whole platform)")
+    parser.add_argument("--market-hours", type=parse_hours, default=None, metavar="HH:MM-HH:MM",
+                        help="accept orders only in these hours, exchange time (America/New_York), weekdays; "
+                             "e.g. 09:30-16:00 (default: always open, as in the demo)")
     parser.add_argument("--fee-bps", type=int, default=0,
                         help="fee on sell proceeds in basis points, journalled as 'fee' (default %(default)s)")
 
@@ -148,7 +151,7 @@ async def build_api(args: argparse.Namespace) -> Any:
     from order_api.api import create_app
     from order_api.quotes import RedisQuotes
 
-    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed)
+    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed, hours=args.market_hours)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
     client = aioredis.from_url(args.redis)
     return create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay)

@@ -7,17 +7,20 @@ Money and prices share ITCH's fixed point: integers of 1/10,000 of a dollar. A f
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from normalize.prices import PRICE_SCALE, format_price, parse_price
 
 MAX_QTY = 1_000_000
+EXCHANGE_TZ = ZoneInfo("America/New_York")
 MAX_KEY = 128
 SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ.-")
 
@@ -159,6 +162,28 @@ class Rules:
 
     collar_bps: int = 1_000  # 10 %
     market_open: bool = True
+    # Regular session in exchange time (America/New_York), weekdays only; None: always open (the demo).
+    hours: tuple[dt.time, dt.time] | None = None
+
+    def is_open(self, now: dt.datetime | None = None) -> bool:
+        if not self.market_open:
+            return False
+        if self.hours is None:
+            return True
+        local = (now or dt.datetime.now(dt.UTC)).astimezone(EXCHANGE_TZ)
+        return local.weekday() < 5 and self.hours[0] <= local.time() < self.hours[1]
+
+
+def parse_hours(text: str) -> tuple[dt.time, dt.time]:
+    """``09:30-16:00`` (exchange time) as a pair of times."""
+    try:
+        start, _, end = text.partition("-")
+        hours = (dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip()))
+    except ValueError as e:
+        raise ValueError(f"market hours must look like 09:30-16:00, not {text!r}") from e
+    if hours[0] >= hours[1]:
+        raise ValueError(f"market hours must end after they start: {text!r}")
+    return hours
 
 
 def reserve_price(req: OrderRequest, quote: Quote, rules: Rules) -> int:
@@ -171,7 +196,7 @@ def reserve_price(req: OrderRequest, quote: Quote, rules: Rules) -> int:
 
 def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
     """Refuse what must not reach the market: closed market, unknown or halted symbol, a limit off its collar."""
-    if not rules.market_open:
+    if not rules.is_open():
         raise ApiError(422, "market_closed", "the market is closed")
     if quote is None:
         raise ApiError(422, "unknown_symbol", f"no such symbol: {req.symbol}")
