@@ -201,3 +201,33 @@ def test_a_killed_worker_and_a_redis_restart_lose_no_order() -> None:
             assert w.counters["requeued"] + w.counters["status_requests"] > 0
             assert await ledger.check() == []
     run(go())
+
+
+def test_market_maker_down_then_up_and_refused_reports_go_to_dead_letters() -> None:
+    from order_api.execution import DEAD_LETTER
+    from order_api.fix import ExecType, ExecutionReport, OrdStatus
+
+    async def go() -> None:
+        async with stack() as (ledger, mm, server):
+            u = user("down")
+            await ledger.deposit(u, 100_000 * DOLLAR)
+            await mm.set_down(True)
+            async with worker(ledger, mm, server, "w1") as w:
+                ids = await place_many(ledger, [u], 3)
+                await asyncio.sleep(1.0)
+                # nothing can be routed while the market maker refuses connections: the orders wait, held
+                assert {(await ledger.get_order(x, oid))["status"] for x, oid in ids} == {"accepted"}  # type: ignore[index]
+                assert w.breaker.state().name != "CLOSED"
+                await mm.set_down(False)
+                await eventually(lambda: all_done(ledger, ids), what="filled once the market maker is back")
+                # a report the ledger must refuse (an overfill) is not applied: it goes to the dead letters
+                oid = ids[0][1]
+                await w.on_report(ExecutionReport(
+                    cl_ord_id=str(oid), orig_cl_ord_id=None, order_id="X", exec_id="bogus", exec_type=ExecType.TRADE,
+                    ord_status=OrdStatus.FILLED, symbol="MSFT", side="buy", last_qty=5, last_px=4_100_400,
+                    leaves_qty=0, cum_qty=8, avg_px=4_100_400, text="", poss_resend=False))
+                dead = await w.redis.xrange(DEAD_LETTER)
+                assert any(b"bogus" in f[b"body"] for _, f in dead)
+            assert set((await executions_per_order(ledger, ids)).values()) == {3}
+            assert await ledger.check() == []
+    run(go())
