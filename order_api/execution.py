@@ -67,7 +67,7 @@ class ExecutionWorker:
     def __init__(self, ledger: Ledger, client: aioredis.Redis, *, fix_host: str = "127.0.0.1", fix_port: int = 9878,
                  name: str | None = None, partitions: Sequence[int] | None = None,
                  stream_partitions: int = STREAM_PARTITIONS, claim_idle_ms: int = 3_000,
-                 reconcile_every: float = 1.0, reconcile_age: float = 2.0, max_attempts: int = 20,
+                 reconcile_every: float = 2.0, reconcile_age: float = 5.0, max_attempts: int = 20,
                  relay: bool = True) -> None:
         self.ledger, self.redis = ledger, client
         self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
@@ -172,7 +172,8 @@ class ExecutionWorker:
                 now = time.monotonic()
                 if now - last_claim >= self.claim_idle_ms / 1000:
                     last_claim = now
-                    await self._claim_abandoned()
+                    if await self._claim_abandoned():
+                        pending_first = True
                 # Our own unacknowledged entries first (after a failure), then new ones.
                 start = "0" if pending_first else ">"
                 # RESP2 (redis-py's default): [[stream, [(id, fields), ...]], ...]
@@ -183,6 +184,9 @@ class ExecutionWorker:
                 pending_first = False
                 for stream, entries in batches or []:
                     for entry_id, fields in entries:
+                        if fields is None:  # trimmed from the stream while pending: nothing left to do
+                            await self.redis.xack(stream, GROUP, entry_id)
+                            continue
                         if not await self._handle(stream, entry_id, fields):
                             pending_first = True
                 if pending_first and got:
@@ -194,15 +198,18 @@ class ExecutionWorker:
                     await self._ensure_groups()
                 pending_first = True
 
-    async def _claim_abandoned(self) -> None:
-        """Take over entries a dead worker had read but never acknowledged."""
+    async def _claim_abandoned(self) -> int:
+        """Take over entries a dead worker had read but never acknowledged; returns how many."""
+        claimed = 0
         for stream in self.streams:
             start = "0-0"
             while True:
                 res = await self.redis.xautoclaim(stream, GROUP, self.name, self.claim_idle_ms, start, count=100)
-                start = res[0]
+                start, entries = res[0], res[1]
+                claimed += len(entries)
                 if start in (b"0-0", "0-0"):
                     break
+        return claimed
 
     async def _handle(self, stream: bytes | str, entry_id: bytes, fields: Mapping[bytes, bytes]) -> bool:
         """Do one piece of work; True when it is finished (acknowledged), False to retry it later."""
