@@ -131,7 +131,7 @@ class ExecutionWorker:
                 self._connected.clear()
                 client = FixClient(self.fix_host, self.fix_port, sender_comp_id=f"TF-{self.name}"[:32],
                                    target_comp_id="MM1", on_report=self.on_report,
-                                   on_disconnect=self._on_disconnect)
+                                   on_disconnect=self._on_disconnect, heartbeat_interval=2)
                 try:
                     await client.connect()
                 except (FixUnavailable, OSError) as e:
@@ -293,6 +293,9 @@ class ExecutionWorker:
         elif r.exec_type == "4":
             await self.ledger.cancelled(user, oid, r.text or "cancelled by the market maker")
         elif r.exec_type == "8":
+            if r.order_id == "NONE":
+                # A refused duplicate ClOrdID with different terms: about that message, not the live order.
+                raise ValueError(f"market maker refused a re-send of {oid}: {r.text}")
             await self.ledger.reject(user, oid, r.text or "rejected by the market maker")
         elif r.exec_type == "I":
             await self._reconciled(user, oid, r)

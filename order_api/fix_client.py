@@ -76,6 +76,7 @@ class FixClient:
         self._closing = False
         self._torn_down = False
         self._in_callback = False
+        self._was_active = False
 
     # ------------------------------------------------------------------ public
 
@@ -123,7 +124,7 @@ class FixClient:
             return
         self._closing = True
         loop = asyncio.get_running_loop()
-        if self.session.state in (SessionState.ACTIVE, SessionState.LOGON_SENT):
+        if self.session.state is SessionState.ACTIVE:
             self.session.logout("client closing", loop.time())
             with contextlib.suppress(OSError, RuntimeError):
                 self._write_pending()
@@ -153,7 +154,7 @@ class FixClient:
             self._write_pending()
             await self._writer.drain()
         except (OSError, RuntimeError) as e:
-            await self._teardown(f"write failed: {e}", notify=True)
+            await self._teardown(f"write failed: {e}", notify=self._was_active)
             raise FixUnavailable(f"send to {self.host}:{self.port} failed: {e}") from e
 
     async def _read_loop(self) -> None:
@@ -190,6 +191,7 @@ class FixClient:
             if isinstance(ev, Received):
                 await self._on_message(ev.message)
             elif isinstance(ev, LoggedOn):
+                self._was_active = True
                 if self._logged_on is not None and not self._logged_on.done():
                     self._logged_on.set_result(None)
             elif isinstance(ev, RejectReceived):
@@ -199,7 +201,8 @@ class FixClient:
                 if self._logged_on is not None and not self._logged_on.done():
                     self._logged_on.set_exception(FixUnavailable(ev.reason))
                     self._logged_on.exception()  # retrieved here: connect() may already have given up
-                await self._teardown(ev.reason, notify=not self._closing)
+                # a session that never logged on ends in connect()'s FixUnavailable, not in on_disconnect
+                await self._teardown(ev.reason, notify=self._was_active and not self._closing)
 
     async def _on_message(self, msg: FixMessage) -> None:
         assert self.session is not None
