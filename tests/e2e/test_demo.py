@@ -60,7 +60,7 @@ def demo() -> Iterator[dict[str, Any]]:
          "--snapshot", f"127.0.0.1:{ports['snapshot']}",
          "--http", f"127.0.0.1:{ports['http']}",
          "--ws", f"127.0.0.1:{ports['ws']}", "--rate", "1000", "--symbols", "300",
-         "--duration", "120", "--quiet"],
+         "--duration", "120", "--quiet", "--no-trading"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
     base = f"http://127.0.0.1:{ports['http']}"
