@@ -49,9 +49,30 @@ def mint_token(user_id: str, *, key: str | None = None, ttl: float = 24 * 3600.0
 
 
 def verify_token(token: str, *, key: str | None = None) -> str:
-    """The user id a valid token names; raises :class:`AuthError` otherwise."""
+    """The user id a valid token names; raises :class:`AuthError` otherwise.
+
+    A client sends the same token with every request: a verified one is remembered (with its expiry, which is
+    still checked every time), so the HMAC and JSON work is done once per token, not once per order."""
+    signing = signing_key(key)
+    hit = _verified.get((token, signing))
+    if hit is not None:
+        if hit[1] > time.time():
+            return hit[0]
+        del _verified[(token, signing)]
+    user, expires = _verify(token, signing)
+    if len(_verified) >= _CACHE_SIZE:
+        _verified.pop(next(iter(_verified)))  # oldest first: a dict keeps insertion order
+    _verified[(token, signing)] = (user, expires)
+    return user
+
+
+_CACHE_SIZE = 65_536
+_verified: dict[tuple[str, str], tuple[str, float]] = {}
+
+
+def _verify(token: str, key: str) -> tuple[str, float]:
     try:
-        claims = jwt.decode(token, signing_key(key), algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
     except jwt.ExpiredSignatureError as e:
         raise AuthError("token_expired", "the bearer token has expired") from e
     except jwt.InvalidTokenError as e:
@@ -59,7 +80,7 @@ def verify_token(token: str, *, key: str | None = None) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not USER_ID.match(sub):
         raise AuthError("invalid_token", "the token's subject is not a valid user id")
-    return sub
+    return sub, float(claims["exp"])
 
 
 def bearer(header: str | None) -> str:
