@@ -60,6 +60,8 @@ def verify_token(token: str, *, key: str | None = None) -> str:
             return hit[0]
         del _verified[(token, signing)]
     user, expires = _verify(token, signing)
+    if expires <= time.time():
+        raise AuthError("token_expired", "the bearer token has expired")
     if len(_verified) >= _CACHE_SIZE:
         _verified.pop(next(iter(_verified)))  # oldest first: a dict keeps insertion order
     _verified[(token, signing)] = (user, expires)
