@@ -106,6 +106,8 @@ async def _main(args: argparse.Namespace) -> int:
             if shared is not None:
                 shared.close()
             return 1
+    if not args.no_trading:
+        args.orders_redis = args.trading_redis  # the node serves the `orders` channel from the same Redis
     node = Node(node_config(args))
     trading = None if args.no_trading else TradingStack(args)
     try:
