@@ -1,8 +1,10 @@
 """One client connection's protocol state (pure, sans-I/O, in the style of h11/wsproto).
 
-``receive`` takes one complete WebSocket message (bytes in binary mode, str in JSON mode) and returns a
-``Reply``: messages to send, subscription changes for the hub to apply, and whether to close. Nothing here
-touches a socket. Bad input is answered with an ``Error`` and leaves the subscription as it was.
+``open`` takes the upgrade request's credentials once (an ``Authorization: Bearer`` header or a ``token`` query
+parameter) and decides who the connection is: a user, or anonymous. ``receive`` takes one complete WebSocket
+message (bytes in binary mode, str in JSON mode) and returns a ``Reply``: messages to send, subscription changes
+for the hub to apply, the orders-channel events for the adapter to act on, and whether to close. Nothing here
+touches a socket or Redis. Bad input is answered with an ``Error`` and leaves the subscription as it was.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from dataclasses import dataclass, field
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from tickfan.auth import AuthError, bearer, verify_token
 from tickfan_proto import stream_pb2 as pb
 
-CHANNELS = ("quotes", "trades", "depth")
+CHANNELS = ("quotes", "trades", "depth")  # per symbol, served by the hub
+ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
+ALL_CHANNELS = (*CHANNELS, ORDERS)
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_POLICY_VIOLATION = 1008
 
@@ -26,6 +31,9 @@ class Reply:
     # channel -> locates newly added / removed by this message
     subscribed: dict[str, list[int]] = field(default_factory=dict)
     unsubscribed: dict[str, list[int]] = field(default_factory=dict)
+    # the orders channel: start / stop delivering this user's order updates to this connection
+    orders_subscribe: str | None = None
+    orders_unsubscribe: str | None = None
     close: tuple[int, str] | None = None
 
 
@@ -36,8 +44,15 @@ def error_message(code: str, message: str, symbols: list[str] | None = None) -> 
 class ClientProtocol:
     def __init__(self, resolve: Callable[[str], int | None], *, json_mode: bool = False,
                  max_message_bytes: int = 65_536, max_symbols: int = 1_000,
-                 max_messages_per_second: float = 20.0, burst: int = 40) -> None:
+                 max_messages_per_second: float = 20.0, burst: int = 40,
+                 verify: Callable[[str], str] = verify_token, orders_enabled: bool = False) -> None:
+        """``verify`` turns a bearer token into a user id or raises ``AuthError``; ``orders_enabled`` says whether
+        this node serves the orders channel at all (it needs Redis)."""
         self.resolve = resolve
+        self.verify = verify
+        self.orders_enabled = orders_enabled
+        self.user: str | None = None  # the authenticated user, None when anonymous
+        self.orders = False  # subscribed to the orders channel
         self.json_mode = json_mode
         self.max_message_bytes = max_message_bytes
         self.max_symbols = max_symbols
@@ -50,6 +65,22 @@ class ClientProtocol:
         self._tokens = float(burst)
         self._last = 0.0
         self.rate_limited = 0
+
+    def open(self, authorization: str | None = None, token: str | None = None) -> Reply:
+        """The upgrade request's credentials, once, before any message. The header wins over the query parameter.
+
+        No credentials: anonymous, silently. Bad ones (malformed, forged, expired): still connected and anonymous
+        (prices only), told at once with an ``Error`` carrying the ``AuthError`` code (``invalid_token``,
+        ``token_expired``, ``unauthenticated`` for a non-Bearer header), so the client can fix its token.
+        """
+        reply = Reply()
+        if authorization is None and token is None:
+            return reply
+        try:
+            self.user = self.verify(bearer(authorization) if authorization is not None else token or "")
+        except AuthError as exc:
+            reply.messages.append(error_message(exc.code, f"{exc}; connected anonymously (prices only)"[:300]))
+        return reply
 
     def receive(self, payload: bytes | str, now: float = 0.0) -> Reply:
         """Handle one client message received at ``now`` (seconds, any monotonic clock)."""
@@ -105,10 +136,10 @@ class ClientProtocol:
 
     def _channels(self, requested: list[str], reply: Reply) -> list[str] | None:
         channels = requested or ["quotes"]
-        bad = [c for c in channels if c not in CHANNELS]
+        bad = [c for c in channels if c not in ALL_CHANNELS]
         if bad:
             reply.messages.append(error_message(
-                "unknown_channel", f"unknown channel(s) {', '.join(bad)}; channels are {', '.join(CHANNELS)}"))
+                "unknown_channel", f"unknown channel(s) {', '.join(bad)}; channels are {', '.join(ALL_CHANNELS)}"))
             return None
         return list(dict.fromkeys(channels))
 
@@ -116,6 +147,24 @@ class ClientProtocol:
         channels = self._channels(list(sub.channels), reply)
         if channels is None:
             return
+        if ORDERS in channels:
+            # refused as a whole, like an unknown channel: nothing else in the message changes anything
+            if self.user is None:
+                reply.messages.append(error_message(
+                    "unauthenticated", "the orders channel needs a bearer token (Authorization header or "
+                                       "`token` query parameter on the WebSocket upgrade)"))
+                return
+            if not self.orders_enabled:
+                reply.messages.append(error_message(
+                    "orders_unavailable", "this node does not serve the orders channel"))
+                return
+            channels.remove(ORDERS)
+            if not self.orders:
+                self.orders = True
+                reply.orders_subscribe = self.user
+            if not channels:  # orders alone: symbols are ignored
+                reply.messages.append(self.subscribed_message())
+                return
         wanted = list(dict.fromkeys(s.strip().upper() for s in sub.symbols))
         known: list[tuple[str, int]] = []
         unknown: list[str] = []
@@ -140,21 +189,27 @@ class ClientProtocol:
                 current[s] = loc
             if new:
                 reply.subscribed[channel] = [loc for _, loc in new]
-        reply.messages.append(self._subscribed_message())
+        reply.messages.append(self.subscribed_message())
 
     def _unsubscribe(self, unsub: pb.Unsubscribe, reply: Reply) -> None:
         channels = self._channels(list(unsub.channels), reply)
         if channels is None:
             return
+        if ORDERS in channels:
+            channels.remove(ORDERS)
+            if self.orders:
+                self.orders = False
+                reply.orders_unsubscribe = self.user
         for channel in channels:
             current = self.subscriptions[channel]
             gone = [current.pop(s) for s in dict.fromkeys(x.strip().upper() for x in unsub.symbols)
                     if s in current]
             if gone:
                 reply.unsubscribed[channel] = gone
-        reply.messages.append(self._subscribed_message())
+        reply.messages.append(self.subscribed_message())
 
-    def _subscribed_message(self) -> pb.ServerMessage:
+    def subscribed_message(self) -> pb.ServerMessage:
+        """The full current subscription (also re-sent when the orders channel is live again after an outage)."""
         symbols = sorted(set().union(*(set(v) for v in self.subscriptions.values())))
-        channels = [c for c in CHANNELS if self.subscriptions[c]]
+        channels = [c for c in CHANNELS if self.subscriptions[c]] + ([ORDERS] if self.orders else [])
         return pb.ServerMessage(subscribed=pb.Subscribed(symbols=symbols, channels=channels))

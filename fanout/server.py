@@ -11,6 +11,7 @@ import itertools
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -27,9 +28,11 @@ from picows import (
 )
 
 from normalize.source import BookSource
+from tickfan.auth import verify_token
 from tickfan_proto import stream_pb2 as pb
 
 from .hub import Hub, Subscriber
+from .orders import OrderRelay
 from .protocol import ClientProtocol, Reply, error_message
 
 log = logging.getLogger("tickfan.fanout")
@@ -37,6 +40,10 @@ WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client 
 WRITE_BUFFER_MAX = 4 * 1024 * 1024  # a client whose queue passes this (replies it does not read) is dropped
 SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
 CLOSE_SLOW_CONSUMER = 1008
+WRITE_BATCH = 1000  # clients written between two turns of the event loop in one flush
+# order updates (and orders errors) held for a client that cannot be written to; never dropped: past this the
+# client is disconnected (1008, "slow consumer: ...") rather than silently miss one
+ORDER_QUEUE_MAX = 1000
 
 
 @dataclass
@@ -52,6 +59,8 @@ class FanoutStats:
     rate_limited: int = 0
     # updates a paused (slow) client was not given in a flush: it gets the newest state when it drains
     conflated_skips: int = 0
+    order_frames_sent: int = 0  # orders-channel frames written (order updates and orders errors)
+    order_queue_disconnects: int = 0  # clients cut off with more than ``order_queue_max`` order frames unread
 
 
 def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
@@ -61,17 +70,27 @@ def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
 
 
 class _Client(WSListener):
-    def __init__(self, server: FanoutServer, json_mode: bool) -> None:
+    def __init__(self, server: FanoutServer, json_mode: bool, authorization: str | None = None,
+                 token: str | None = None) -> None:
         self.server = server
         self.sub = Subscriber(next(server._ids), json=json_mode)
         self.protocol = ClientProtocol(server.books.locate_of.get, json_mode=json_mode,
                                        max_message_bytes=server.max_message_bytes, max_symbols=server.max_symbols,
-                                       max_messages_per_second=server.max_messages_per_second)
+                                       max_messages_per_second=server.max_messages_per_second,
+                                       verify=server.verify, orders_enabled=server.orders is not None)
         self.paused_since: float | None = None
         self.transport: WSTransport | None = None
         self._parts: list[bytes] = []
         self._parts_size = 0
         self._parts_type: WSMsgType | None = None
+        self._credentials = (authorization, token)
+        # replies waiting behind an orders subscription that Redis has not confirmed yet (see ``_apply``)
+        self._held: list[Reply] | None = None
+        self._order_queue: deque[bytes | str] = deque()  # order frames for while the client is paused
+
+    @property
+    def json(self) -> bool:
+        return self.sub.json
 
     # picows callbacks -----------------------------------------------------------
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -85,19 +104,33 @@ class _Client(WSListener):
         self.server._clients[self.sub.id] = self
         self.server.stats.clients = len(self.server._clients)
         self.server.stats.connections_total += 1
+        authorization, token = self._credentials
+        self._credentials = (None, None)
+        self._apply(transport, self.protocol.open(authorization, token))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.server._clients.pop(self.sub.id, None)
+        self.server._paused.discard(self)
         self.server.hub.remove(self.sub)
         self.server.stats.clients = len(self.server._clients)
+        self._held = None
+        self._order_queue.clear()
+        user, orders = self.protocol.user, self.server.orders
+        if user is not None and orders is not None:
+            orders.remove(user, self)  # idempotent; also covers a subscription still held
 
     def pause_writing(self) -> None:
         self.sub.writable = False
         self.paused_since = time.monotonic()
+        self.server._paused.add(self)
 
     def resume_writing(self) -> None:
         self.sub.writable = True
         self.paused_since = None
+        self.server._paused.discard(self)
+        queue, transport = self._order_queue, self.transport
+        while queue and self.sub.writable and transport is not None and not transport.is_disconnected:
+            self._order_raw(transport, queue.popleft())  # order updates first: the flush brings prices later
 
     def drop_slow(self, why: str) -> None:
         """Disconnect a client that does not read: it would otherwise hold memory and never catch up."""
@@ -150,7 +183,22 @@ class _Client(WSListener):
             self.server.stats.rate_limited += 1
 
     def _apply(self, transport: WSTransport, reply: Reply) -> None:
+        """Act on a reply. One that subscribes to orders is held, with every later one, until Redis confirms the
+        user's SUBSCRIBE (``orders_ready``): the ``Subscribed`` ack then means no later update can be missed."""
+        if self._held is not None:
+            self._held.append(reply)
+            return
+        orders = self.server.orders
+        if reply.orders_subscribe is not None and orders is not None:
+            self._held = [reply]
+            orders.add(reply.orders_subscribe, self)  # calls orders_ready now or soon
+            return
+        self._apply_now(transport, reply)
+
+    def _apply_now(self, transport: WSTransport, reply: Reply) -> None:
         server = self.server
+        if reply.orders_unsubscribe is not None and server.orders is not None:
+            server.orders.remove(reply.orders_unsubscribe, self)
         for channel, locates in reply.unsubscribed.items():
             server.hub.unsubscribe(self.sub, channel, locates)
         for channel, locates in reply.subscribed.items():
@@ -165,6 +213,41 @@ class _Client(WSListener):
             code, reason = reply.close
             transport.send_close(WSCloseCode(code), reason.encode())
             transport.disconnect()
+
+    # the orders channel (OrdersSink, called by the OrderRelay) ----------------------------------------------
+    def orders_ready(self, live: bool) -> None:
+        """Redis confirmed (or cannot now confirm) this user's channel: release the held replies; when the channel
+        is live again after an outage, re-send the ``Subscribed`` ack to say so."""
+        transport = self.transport
+        if transport is None or transport.is_disconnected:
+            self._held = None
+            return
+        held, self._held = self._held, None
+        if held is None:
+            if live and self.protocol.orders:
+                self._send(transport, self.protocol.subscribed_message())
+            return
+        self._apply_now(transport, held[0])
+        for reply in held[1:]:
+            self._apply(transport, reply)  # may hold again (a later orders subscription)
+
+    def order_frame(self, frame: bytes | str) -> None:
+        """One orders-channel frame: written now, or queued while the client is paused; never dropped while
+        the client is connected (past ``order_queue_max`` queued, the client is disconnected instead)."""
+        transport = self.transport
+        if transport is None or transport.is_disconnected:
+            return
+        if self.sub.writable and not self._order_queue:
+            self._order_raw(transport, frame)
+        elif len(self._order_queue) >= self.server.order_queue_max:
+            self.server.stats.order_queue_disconnects += 1
+            self.drop_slow(f"over {self.server.order_queue_max} order updates unread")
+        else:
+            self._order_queue.append(frame)
+
+    def _order_raw(self, transport: WSTransport, frame: bytes | str) -> None:
+        self.server.stats.order_frames_sent += 1
+        self._raw(transport, frame)
 
     def _send(self, transport: WSTransport, message: pb.ServerMessage) -> None:
         if message.WhichOneof("kind") == "error":
@@ -191,10 +274,16 @@ class FanoutServer:
                  slow_client_timeout: float = 10.0, write_buffer_high: int = WRITE_BUFFER_HIGH,
                  write_buffer_max: int = WRITE_BUFFER_MAX, socket_send_buffer: int = SOCKET_SEND_BUFFER,
                  min_flush_interval: float = 0.002, before_flush: Callable[[], object] | None = None,
-                 poll_interval: float | None = None, reuse_port: bool = False) -> None:
+                 poll_interval: float | None = None, reuse_port: bool = False, orders: OrderRelay | None = None,
+                 verify: Callable[[str], str] = verify_token, order_queue_max: int = ORDER_QUEUE_MAX) -> None:
         """``before_flush`` runs first in every flush (a shared-memory reader syncs its books there);
-        ``poll_interval`` flushes that often without being notified (books written by other processes)."""
+        ``poll_interval`` flushes that often without being notified (books written by other processes).
+        ``orders``: the orders channel's Redis relay (started and closed with the server; None: no orders
+        channel); ``verify``: bearer token -> user id (``tickfan.auth.verify_token``)."""
         self.books = books
+        self.orders = orders
+        self.verify = verify
+        self.order_queue_max = order_queue_max
         self.host = host
         self.port = port
         self.path = path
@@ -217,6 +306,7 @@ class FanoutServer:
         self.stats = FanoutStats()
         self._ids = itertools.count(1)
         self._clients: dict[int, _Client] = {}
+        self._paused: set[_Client] = set()  # clients whose transport asked us to stop writing
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
 
@@ -229,8 +319,11 @@ class FanoutServer:
         url = urlsplit(request.path.decode("latin-1"))
         if url.path != self.path:
             return None  # picows answers 404
-        fmt = parse_qs(url.query).get("format", ["protobuf"])[0]
-        return _Client(self, json_mode=fmt == "json")
+        query = parse_qs(url.query, keep_blank_values=True)
+        fmt = query.get("format", ["protobuf"])[0]
+        token = query.get("token", [None])[0]
+        return _Client(self, json_mode=fmt == "json", authorization=request.headers.get("Authorization"),
+                       token=token)
 
     async def start(self) -> None:
         self._server = await ws_create_server(
@@ -242,6 +335,8 @@ class FanoutServer:
         if self.port == 0:
             self.port = self.bound_port
         self._flusher = asyncio.create_task(self._flush_loop())
+        if self.orders is not None:
+            await self.orders.start()
 
     async def close(self) -> None:
         if self._flusher is not None:
@@ -258,6 +353,8 @@ class FanoutServer:
                 client.transport.disconnect()
         if self._server is not None:
             await self._server.wait_closed()
+        if self.orders is not None:
+            await self.orders.close()
 
     def notify(self) -> None:
         """The books changed (the feed handler calls this after each packet): flush soon."""
@@ -290,7 +387,7 @@ class FanoutServer:
                 if self.before_flush is not None:
                     self.before_flush()
                 if self._clients:
-                    self._write(self._clients)
+                    await self._write(self._clients)
                 else:
                     self.hub.flush()  # keep versions current so a first subscriber starts from now
                 now = time.monotonic()
@@ -302,10 +399,14 @@ class FanoutServer:
             except Exception:  # the flush loop is the node's heartbeat: never let it die
                 log.exception("flush failed")
 
-    def _write(self, clients_of: dict[int, _Client]) -> None:
+    async def _write(self, clients_of: dict[int, _Client]) -> None:
+        """Write this flush's frames; every ``WRITE_BATCH`` clients, let the loop run (the feed's datagrams
+        must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
         stats = self.stats
         before = self.hub.stats.updates
-        for sub, frames in self.hub.flush():
+        for i, (sub, frames) in enumerate(self.hub.flush()):
+            if i and not i % WRITE_BATCH:
+                await asyncio.sleep(0)
             client = clients_of.get(sub.id)
             if client is None or client.transport is None:
                 continue
@@ -320,7 +421,7 @@ class FanoutServer:
 
     def _drop_stuck(self, now: float) -> None:
         limit = self.slow_client_timeout
-        for client in [c for c in self._clients.values() if c.paused_since is not None]:
+        for client in [c for c in self._paused if c.paused_since is not None]:
             assert client.paused_since is not None
             if now - client.paused_since > limit:
                 client.drop_slow(f"not reading for {limit:g} s")

@@ -62,7 +62,33 @@ class NodeCollector(Collector):
             ("tickfan_flushes", "Conflation flushes", hub.stats.flushes),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
+        yield from self._orders()
         yield self._latency()
+
+    def _orders(self) -> Iterator[Metric]:
+        """The WebSocket orders channel (only on a node started with ``--orders-redis``)."""
+        relay = self.node.fanout.orders
+        if relay is None:
+            return
+        stats, fanout = relay.stats, self.node.fanout.stats
+        yield GaugeMetricFamily("tickfan_orders_subscribers", "Connections subscribed to the orders channel",
+                                value=relay.subscribers)
+        yield GaugeMetricFamily("tickfan_orders_users", "Users whose Redis order channel this node subscribes to",
+                                value=relay.users)
+        yield GaugeMetricFamily("tickfan_orders_redis_up", "1 while the orders channel's Redis connection is up",
+                                value=1 if stats.up else 0)
+        for name, help_text, value in (
+            ("tickfan_order_updates_received", "Order updates read from Redis", stats.received),
+            ("tickfan_order_updates_delivered", "Order updates handed to connections (one per connection)",
+             stats.delivered),
+            ("tickfan_order_updates_bad", "Payloads on an order channel that were not an order update (dropped)",
+             stats.bad_payloads),
+            ("tickfan_orders_redis_outages", "Times the orders channel lost (or could not reach) Redis",
+             stats.outages),
+            ("tickfan_orders_queue_disconnects", "Clients cut off with too many order updates unread",
+             fanout.order_queue_disconnects),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
 
     def _latency(self) -> Metric:
         """End-to-end latency (exchange timestamp -> flush) over the recent samples the hub keeps."""

@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 from starlette.routing import Route
 
+from fanout.orders import OrderRelay
 from fanout.redis_bridge import RedisBooks, RedisPublisher
 from fanout.server import FanoutServer
 from ingest.handler import FeedHandler, open_feeds
@@ -57,6 +58,8 @@ class NodeConfig:
     from_redis: str | None = None
     # apply in-sequence packets through the batched decoder and numba book kernel
     batched: bool = False
+    # the WebSocket `orders` channel: users' order updates from this Redis (tickfan:orders:{user}); None: off
+    orders_redis: str | None = None
 
 
 class _EmbeddedHTTPServer(uvicorn.Server):
@@ -97,6 +100,7 @@ class Node:
             before_flush=self.view.sync if self.view is not None else None,
             poll_interval=0.005 if self.view is not None or self.redis_books else None,
             reuse_port=config.reuse_port,
+            orders=OrderRelay(config.orders_redis) if config.orders_redis and not config.publish else None,
         )
         if self.redis_books is not None:
             quotes = self.fanout.hub.quotes
@@ -194,6 +198,7 @@ class Node:
             "metrics (Prometheus)": f"http://{hh}:{hp}/metrics",
             "stream (WebSocket, Protobuf)": f"ws://{wh}:{wp}/v1/stream",
             "stream (WebSocket, JSON)": f"ws://{wh}:{wp}/v1/stream?format=json",
+            **({"orders channel (from Redis)": self.config.orders_redis} if self.config.orders_redis else {}),
         }
 
 
@@ -281,6 +286,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the WebSocket port with other fan-out workers (SO_REUSEPORT)")
     parser.add_argument("--no-http", action="store_true", help="serve no HTTP (another worker does)")
+    parser.add_argument("--orders-redis", default=None, metavar="URL",
+                        help="serve the WebSocket `orders` channel: users' order updates published on this Redis "
+                             "(tickfan:orders:{user}), e.g. redis://127.0.0.1:6379/0 (default: off)")
     parser.add_argument("--partition-map", type=Path, default=None, metavar="FILE",
                         help='JSON partition map, e.g. {"partitions": 4, "hot": ["TSLA", "NVDA"]}')
     parser.add_argument("--session", default=None,
@@ -305,7 +313,7 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
     return NodeConfig(partition=partition, publish=getattr(args, "publish", None),
                       reuse_port=getattr(args, "reuse_port", False), serve_http=not getattr(args, "no_http", False),
                       redis=getattr(args, "redis", None), from_redis=getattr(args, "from_redis", None),
-                      batched=getattr(args, "batched", False),
+                      batched=getattr(args, "batched", False), orders_redis=getattr(args, "orders_redis", None),
                       attach=getattr(args, "attach", None), feeds=args.feed or [("127.0.0.1", 30001)],
                       rewinder=args.rewinder,
                       snapshot=args.snapshot,

@@ -1,0 +1,121 @@
+"""The trading flow end to end through `tickfan demo`: `tickfan trade` places a buy over HTTP and prints its
+updates as they arrive on the WebSocket `orders` channel, through the ledger, the outbox, Redis Streams, an
+execution worker and the FIX market maker, all real processes on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import websockets
+
+from order_api.db import Ledger
+from tickfan.auth import mint_token
+from tickfan_proto import stream_pb2
+
+from .helpers import free_port, wait_healthy
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+DSNS = [f"{SERVER}/tickfan_e2e_0", f"{SERVER}/tickfan_e2e_1"]
+KEY = "e2e-signing-key-that-is-long-enough-for-hs256"
+REDIS = "redis://127.0.0.1:6379/3"
+
+
+async def _drop_databases() -> None:
+    conn = await asyncpg.connect(f"{SERVER}/postgres")
+    try:
+        for dsn in DSNS:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[dict[str, Any]]:
+    asyncio.run(_drop_databases())
+    ports = {"feed": free_port(socket.SOCK_DGRAM), "rewinder": free_port(socket.SOCK_DGRAM), "snapshot": free_port(),
+             "http": free_port(), "ws": free_port(), "mm": free_port()}
+    env = {**os.environ, "TICKFAN_JWT_SECRET": KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickfan", "demo", "--feed", f"127.0.0.1:{ports['feed']}",
+         "--rewinder", f"127.0.0.1:{ports['rewinder']}", "--snapshot", f"127.0.0.1:{ports['snapshot']}",
+         "--http", f"127.0.0.1:{ports['http']}", "--ws", f"127.0.0.1:{ports['ws']}",
+         "--market-maker", f"127.0.0.1:{ports['mm']}", "--trading-redis", REDIS,
+         *(a for d in DSNS for a in ("--db", d)),
+         "--rate", "2000", "--symbols", "300", "--duration", "120", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{ports['http']}"
+    try:
+        wait_healthy(base, proc, 300)
+        yield {"proc": proc, "http": base, "ws": f"ws://127.0.0.1:{ports['ws']}/v1/stream", "env": env}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_a_buy_and_its_fill_arrive_on_the_websocket(demo: dict[str, Any]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tickfan", "trade", "alice", "buy", "AAPL", "10", "--api", demo["http"],
+         "--stream", demo["ws"], "--timeout", "40"],
+        capture_output=True, text=True, cwd=ROOT, env=demo["env"], timeout=90)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("accepted") and "buy 10 AAPL" in lines[0]
+    # every later line came from the WebSocket `orders` channel
+    assert any(line.startswith("routed") for line in lines[1:]), out.stdout
+    assert lines[-1].startswith("filled") and "filled 10/10" in lines[-1], out.stdout
+
+    headers = {"authorization": f"Bearer {mint_token('alice', key=KEY)}"}
+    portfolio = httpx.get(f"{demo['http']}/v1/portfolio", headers=headers, timeout=5).json()
+    assert [(h["symbol"], h["qty"]) for h in portfolio["holdings"]] == [("AAPL", 10)]
+    spent = 100_000 * 10_000 - int(portfolio["cash"].replace(".", ""))
+    assert spent == int(portfolio["holdings"][0]["cost_basis"].replace(".", "")) > 0
+
+
+def test_orders_channel_is_refused_without_a_token_and_prices_still_flow(demo: dict[str, Any]) -> None:
+    async def go() -> None:
+        async with websockets.connect(demo["ws"]) as ws:
+            sub = stream_pb2.ClientMessage()
+            sub.subscribe.channels.append("orders")
+            await ws.send(sub.SerializeToString())
+            prices = stream_pb2.ClientMessage()
+            prices.subscribe.symbols.append("AAPL")
+            await ws.send(prices.SerializeToString())
+            kinds = []
+            for _ in range(20):
+                msg = stream_pb2.ServerMessage.FromString(await asyncio.wait_for(ws.recv(), 10))
+                kinds.append(msg.WhichOneof("kind"))
+                if msg.WhichOneof("kind") == "error":
+                    assert msg.error.code == "unauthenticated"
+                if "error" in kinds and "snapshot" in kinds:
+                    break
+            assert "error" in kinds and "snapshot" in kinds
+    asyncio.run(go())
+
+
+def test_ledger_balances_and_the_demo_stops_cleanly(demo: dict[str, Any]) -> None:
+    async def check() -> list[str]:
+        ledger = await Ledger.connect(DSNS, max_size=2)
+        try:
+            return await ledger.check()
+        finally:
+            await ledger.close()
+
+    assert asyncio.run(check()) == []
+    proc: subprocess.Popen[str] = demo["proc"]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
