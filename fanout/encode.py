@@ -39,6 +39,20 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
+class Headers:
+    """``tag + varint(n)`` for one oneof tag, memoised by body length ``n`` (a frame is header + body)."""
+
+    def __init__(self, tag: bytes) -> None:
+        self.tag = tag
+        self._cache: dict[int, bytes] = {}
+
+    def __getitem__(self, n: int) -> bytes:
+        h = self._cache.get(n)
+        if h is None:
+            h = self._cache[n] = self.tag + varint(n)
+        return h
+
+
 def wrap(tag: bytes, entries: Iterable[bytes], trailer: bytes = b"") -> bytes:
     """ServerMessage{<oneof tag>: Batch{repeated field 1: entries, then any other batch fields}}, by
     concatenation."""
@@ -155,6 +169,7 @@ class EntryCache:
     def __init__(self, build: Callable[[int], Any], size: int) -> None:
         self.build = build
         self.entries: list[bytes] = [b""] * size
+        self.lengths: npt.NDArray[np.int64] = np.zeros(size, np.int64)  # len(entries[loc])
         self.seq_of: npt.NDArray[np.int64] = np.zeros(size, np.int64)
         self.exchange_time: npt.NDArray[np.int64] = np.zeros(size, np.int64)
         self._json: dict[int, str] = {}
@@ -167,7 +182,8 @@ class EntryCache:
         for loc in locates.tolist() if isinstance(locates, np.ndarray) else locates:
             m = build(loc)
             self._messages[loc] = m
-            self.entries[loc] = entry(m.SerializeToString())
+            e = self.entries[loc] = entry(m.SerializeToString())
+            self.lengths[loc] = len(e)
             self.seq_of[loc] = m.seq
             self.exchange_time[loc] = m.exchange_time_ns
             self._json.pop(loc, None)

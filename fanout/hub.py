@@ -11,9 +11,9 @@ subscriber that is stuck (counted).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ from .encode import (
     TAG_SNAPSHOT,
     TAG_TRADES,
     EntryCache,
+    Headers,
     TradeEncoder,
     build_depth,
     build_quote,
@@ -37,8 +38,6 @@ from .encode import (
 )
 
 LATENCY_SAMPLES = 65_536
-SHARED_FRAME_MAX_SYMBOLS = 64  # clients owing the same few symbols share one frame
-Frames = list[tuple["Subscriber", list[bytes | str]]]
 
 
 @dataclass(eq=False)
@@ -47,11 +46,10 @@ class Subscriber:
     json: bool = False
     # channel -> subscribed locates
     channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set()})
-    # state channel -> locates owed (newest state to be sent)
-    owed: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set()})
-    # state channel -> {locate: version already given in a snapshot}, so a flush does not repeat it
-    snap_seq: dict[str, dict[int, int]] = field(default_factory=lambda: {"quotes": {}, "depth": {}})
     writable: bool = True
+    # the hub's bookkeeping: this subscriber's row, and per state channel its edges (locate -> edge index)
+    slot: int = -1
+    edges: dict[str, dict[int, int]] = field(default_factory=lambda: {"quotes": {}, "depth": {}})
 
 
 @dataclass
@@ -67,7 +65,15 @@ class HubStats:
 
 
 class StateChannel:
-    """One conflated per-symbol channel: its subscribers, versions seen, and encoded entries."""
+    """One conflated per-symbol channel: its subscriptions, versions seen, and encoded entries.
+
+    Subscriptions are *edges* (subscriber slot, locate) in flat numpy arrays, each with an ``owed`` flag
+    and the version a snapshot already gave. A flush marks every live edge of a changed symbol owed in one
+    vectorised step, drops what a snapshot already carried, and groups the owed edges by subscriber with
+    one sort; Python then runs once per owing subscriber (its frame, shared with every subscriber owing
+    exactly the same symbols), never once per (subscriber, symbol). A subscriber that cannot be written to
+    keeps its edges owed, so when it drains it gets the newest state of each, once.
+    """
 
     def __init__(self, name: str, versions: npt.NDArray[np.int64], build: Callable[[int], Any], *,
                  tag: bytes, json_key: str, json_inner: str, snapshot: Callable[[list[bytes]], bytes],
@@ -80,11 +86,53 @@ class StateChannel:
         self.json_inner = json_inner
         self.snapshot_frame = snapshot
         self.snapshot_json = snapshot_json
-        self.subs: dict[int, set[Subscriber]] = {}
+        self.headers = Headers(tag)
         self.count: npt.NDArray[np.int32] = np.zeros(size, np.int32)
         self.published: npt.NDArray[np.int64] = versions.copy()
-        self.owing: set[Subscriber] = set()
+        self._changed: npt.NDArray[np.bool_] = np.zeros(size, np.bool_)
+        # edges: [0, self.high) is in use; dead edges (unsubscribed) are on the free list
+        capacity = 1024
+        self.edge_slot: npt.NDArray[np.int64] = np.zeros(capacity, np.int64)
+        self.edge_loc: npt.NDArray[np.int64] = np.zeros(capacity, np.int64)
+        self.edge_snap: npt.NDArray[np.int64] = np.zeros(capacity, np.int64)
+        self.live: npt.NDArray[np.bool_] = np.zeros(capacity, np.bool_)
+        self.owed: npt.NDArray[np.bool_] = np.zeros(capacity, np.bool_)
+        self.high = 0
+        self._free: list[int] = []
+        self.any_owed = False
 
+    # ------------------------------------------------------------------ edges
+    def add_edge(self, slot: int, loc: int) -> int:
+        if self._free:
+            e = self._free.pop()
+        else:
+            if self.high == len(self.live):
+                self._grow()
+            e = self.high
+            self.high += 1
+        self.edge_slot[e] = slot
+        self.edge_loc[e] = loc
+        self.edge_snap[e] = 0
+        self.live[e] = True
+        self.owed[e] = False
+        self.count[loc] += 1
+        return e
+
+    def drop_edge(self, e: int) -> None:
+        self.count[self.edge_loc[e]] -= 1
+        self.live[e] = False
+        self.owed[e] = False
+        self._free.append(e)
+
+    def _grow(self) -> None:
+        n = 2 * len(self.live)
+        for name in ("edge_slot", "edge_loc", "edge_snap", "live", "owed"):
+            old = getattr(self, name)
+            new = np.zeros(n, old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    # ------------------------------------------------------------------ the flush
     def changed(self, high: int) -> npt.NDArray[np.int64]:
         """Watched symbols whose version moved since the last flush (and remember the new versions)."""
         now = self.versions[:high]
@@ -96,49 +144,139 @@ class StateChannel:
         return moved[self.count[moved] > 0]
 
     def mark(self, locates: npt.NDArray[np.int64]) -> None:
-        name, owing, subs_of = self.name, self.owing, self.subs
-        for loc in locates.tolist():
-            for sub in subs_of[loc]:
-                sub.owed[name].add(loc)
-                owing.add(sub)
+        """Every live edge of these symbols is owed."""
+        if not len(locates) or not self.high:
+            return
+        flag = self._changed
+        flag[locates] = True
+        n = self.high
+        self.owed[:n] |= flag[self.edge_loc[:n]]  # dead edges' locates may be flagged: live filters them
+        self.owed[:n] &= self.live[:n]
+        flag[locates] = False
+        self.any_owed = True
 
-    def frames(self, stats: HubStats) -> list[tuple[Subscriber, bytes | str]]:
-        """One frame per writable owing subscriber; the stuck ones keep owing."""
-        name = self.name
+    def frames(self, stats: HubStats, subscriber_of: list[Subscriber | None]
+               ) -> tuple[list[Subscriber], list[bytes | str]]:
+        """One frame per writable owing subscriber (parallel lists); the stuck ones keep owing.
+
+        The owed entries, grouped by subscriber, are joined once into one buffer, so a subscriber's frame
+        is a header plus one slice of it; subscribers owing exactly the same symbols share the frame
+        object. Nothing per subscriber is a container the garbage collector has to track.
+        """
+        subs_out: list[Subscriber] = []
+        frames_out: list[bytes | str] = []
+        if not self.any_owed:
+            return subs_out, frames_out
+        n = self.high
+        idx = np.flatnonzero(self.owed[:n])
+        if not len(idx):
+            self.any_owed = False
+            return subs_out, frames_out
         cache = self.cache
-        entries, seq_of = cache.entries, cache.seq_of
-        shared: dict[tuple[bool, frozenset[int]], bytes | str] = {}
-        out: list[tuple[Subscriber, bytes | str]] = []
-        still: set[Subscriber] = set()
-        for sub in self.owing:
-            owed = sub.owed[name]
+        locs = self.edge_loc[idx]
+        # what a snapshot already gave is not owed (versions only grow)
+        fresh = cache.seq_of[locs] > self.edge_snap[idx]
+        if not fresh.all():
+            self.owed[idx[~fresh]] = False
+            idx, locs = idx[fresh], locs[fresh]
+            if not len(idx):
+                self.any_owed = False
+                return subs_out, frames_out
+        # group by subscriber slot (ascending locates inside a group, so equal sets have equal keys)
+        keys = np.sort((self.edge_slot[idx] << 16) | locs)
+        slots = keys >> 16
+        loc16 = (keys & 0xFFFF).astype(np.uint16)
+        starts = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
+        ends = np.append(starts[1:], len(keys))
+        offsets = np.concatenate(([0], np.cumsum(cache.lengths[loc16])))
+        locs_l = loc16.tolist()
+        entries = cache.entries
+        blob = b"".join([entries[loc] for loc in locs_l])
+        raw = loc16.tobytes()
+        heads = self.headers
+        shared: dict[bytes, bytes] = {}
+        shared_json: dict[bytes, str] = {}
+        stuck: list[int] = []
+        updates = skips = 0
+        for slot, a, b, x, y in zip(slots[starts].tolist(), starts.tolist(), ends.tolist(),
+                                    offsets[starts].tolist(), offsets[ends].tolist(), strict=True):
+            sub = subscriber_of[slot]
+            if sub is None:
+                continue
             if not sub.writable:
-                stats.conflated_skips += len(owed)
-                still.add(sub)
+                skips += b - a
+                stuck.append(slot)
                 continue
-            snap = sub.snap_seq[name]
-            if snap:
-                owed = {loc for loc in owed if loc not in snap or seq_of[loc] > snap[loc]}
-                snap.clear()
-            sub.owed[name] = set()
-            if not owed:
-                continue
-            key = None
-            frame: bytes | str | None = None
-            if len(owed) <= SHARED_FRAME_MAX_SYMBOLS:
-                key = (sub.json, frozenset(owed))
+            key = raw[2 * a:2 * b]
+            if sub.json:
+                text = shared_json.get(key)
+                if text is None:
+                    text = shared_json[key] = wrap_json(self.json_key, self.json_inner,
+                                                        [cache.json(loc) for loc in locs_l[a:b]])
+                frames_out.append(text)
+            else:
                 frame = shared.get(key)
-            if frame is None:
-                if sub.json:
-                    frame = wrap_json(self.json_key, self.json_inner, (cache.json(loc) for loc in owed))
-                else:
-                    frame = wrap(self.tag, (entries[loc] for loc in owed))
-                if key is not None:
-                    shared[key] = frame
-            stats.updates += len(owed)
-            out.append((sub, frame))
-        self.owing = still
-        return out
+                if frame is None:
+                    frame = shared[key] = heads[y - x] + blob[x:y]
+                frames_out.append(frame)
+            subs_out.append(sub)
+            updates += b - a
+        # the written subscribers owe nothing now; the stuck ones keep their edges owed
+        if stuck:
+            keep = np.isin(self.edge_slot[idx], np.array(stuck, np.int64))
+            self.owed[idx[~keep]] = False
+        else:
+            self.owed[idx] = False
+            self.any_owed = False
+        stats.updates += updates
+        stats.conflated_skips += skips
+        return subs_out, frames_out
+
+
+class FlushResult(Sequence[tuple[Subscriber, Sequence[bytes | str]]]):
+    """What a flush gives: per subscriber, its frames. Kept as parallel lists, and iterated as
+    (subscriber, frames) pairs made on the fly, so a flush over tens of thousands of subscribers leaves
+    no per-subscriber objects alive for the garbage collector to scan and promote."""
+
+    __slots__ = ("subs", "frames", "single")
+
+    def __init__(self, subs: list[Subscriber], frames: list[Any], single: bool) -> None:
+        self.subs = subs
+        self.frames = frames  # one frame each (single) or a list of frames each
+        self.single = single
+
+    def __len__(self) -> int:
+        return len(self.subs)
+
+    def __iter__(self) -> Iterator[tuple[Subscriber, Sequence[bytes | str]]]:
+        if self.single:
+            return zip(self.subs, map(_one, self.frames), strict=True)
+        return zip(self.subs, self.frames, strict=True)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[Subscriber, Sequence[bytes | str]]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[Subscriber, Sequence[bytes | str]]]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return list(self)[i]
+        return self.subs[i], ([self.frames[i]] if self.single else self.frames[i])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _one(frame: bytes | str) -> tuple[bytes | str]:
+    return (frame,)
+
+
+EMPTY: FlushResult = FlushResult([], [], True)
 
 
 class Hub:
@@ -154,6 +292,8 @@ class Hub:
             json_inner="books", snapshot=lambda e: wrap(TAG_DEPTH, e, DEPTH_SNAPSHOT_FLAG),
             snapshot_json=lambda j: wrap_json("depth", "books", j, ',"snapshot":true'), size=size)
         self.state_channels = {"quotes": self.quotes, "depth": self.depth}
+        self.subscriber_of: list[Subscriber | None] = []  # by slot
+        self._free_slots: list[int] = []
         self.trade_subs: dict[int, set[Subscriber]] = {}
         self.trade_count: npt.NDArray[np.int32] = np.zeros(size, np.int32)
         self.trade_encoder = TradeEncoder(books)
@@ -163,64 +303,81 @@ class Hub:
         self.latency_count = 0
 
     # ------------------------------------------------------------------ subscriptions
-    def _tables(self, channel: str) -> tuple[dict[int, set[Subscriber]], npt.NDArray[np.int32]]:
-        state = self.state_channels.get(channel)
-        if state is not None:
-            return state.subs, state.count
-        return self.trade_subs, self.trade_count
+    def _slot(self, sub: Subscriber) -> int:
+        if sub.slot < 0:
+            if self._free_slots:
+                sub.slot = self._free_slots.pop()
+                self.subscriber_of[sub.slot] = sub
+            else:
+                sub.slot = len(self.subscriber_of)
+                self.subscriber_of.append(sub)
+        return sub.slot
 
     def subscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
-        table, count = self._tables(channel)
         mine = sub.channels[channel]
+        state = self.state_channels.get(channel)
+        if state is not None:
+            slot = self._slot(sub)
+            edges = sub.edges[channel]
+            for loc in locates:
+                if loc in mine:
+                    continue
+                mine.add(loc)
+                edges[loc] = state.add_edge(slot, loc)
+            return
         for loc in locates:
             if loc in mine:
                 continue
             mine.add(loc)
-            table.setdefault(loc, set()).add(sub)
-            count[loc] += 1
+            self.trade_subs.setdefault(loc, set()).add(sub)
+            self.trade_count[loc] += 1
 
     def unsubscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
-        table, count = self._tables(channel)
         mine = sub.channels[channel]
+        state = self.state_channels.get(channel)
         for loc in locates:
             if loc not in mine:
                 continue
             mine.discard(loc)
-            subs = table[loc]
+            if state is not None:
+                state.drop_edge(sub.edges[channel].pop(loc))
+                continue
+            subs = self.trade_subs[loc]
             subs.discard(sub)
             if not subs:
-                del table[loc]
-            count[loc] -= 1
-            if channel in sub.owed:
-                sub.owed[channel].discard(loc)
-                sub.snap_seq[channel].pop(loc, None)
+                del self.trade_subs[loc]
+            self.trade_count[loc] -= 1
 
     def remove(self, sub: Subscriber) -> None:
         for channel in sub.channels:
             self.unsubscribe(sub, channel, list(sub.channels[channel]))
-        for state in self.state_channels.values():
-            state.owing.discard(sub)
+        if sub.slot >= 0:
+            self.subscriber_of[sub.slot] = None
+            self._free_slots.append(sub.slot)
+            sub.slot = -1
 
     def snapshot(self, sub: Subscriber, locates: list[int], channel: str = "quotes") -> bytes | str:
         """The snapshot frame of these symbols as they are now; later flushes send only newer versions."""
         state = self.state_channels[channel]
         cache = state.cache
         cache.refresh(locates)
-        snap = sub.snap_seq[channel]
+        edges = sub.edges[channel]
         for loc in locates:
-            snap[loc] = int(cache.seq_of[loc])
+            e = edges.get(loc)
+            if e is not None:
+                state.edge_snap[e] = int(cache.seq_of[loc])
         if sub.json:
             return state.snapshot_json([cache.json(loc) for loc in locates])
         return state.snapshot_frame([cache.entries[loc] for loc in locates])
 
     # ------------------------------------------------------------------ the flush
-    def flush(self) -> Frames:
+    def flush(self) -> FlushResult:
         """Encode what changed once, and return each writable subscriber's frames for this flush."""
         books = self.books
         stats = self.stats
         stats.flushes += 1
         high = min(books.high_locate + 1, self.size)
-        per_sub: dict[Subscriber, list[bytes | str]] = {}
+        parts: list[tuple[list[Subscriber], list[bytes | str]]] = []
         for state in self.state_channels.values():
             watched = state.changed(high)
             if len(watched):
@@ -228,23 +385,39 @@ class Hub:
                 if state is self.quotes:
                     self._sample_latency(watched)
                 state.mark(watched)
-            if state.owing:
-                for sub, frame in state.frames(stats):
-                    per_sub.setdefault(sub, []).append(frame)
-        self._add_trades(per_sub)
-        out = list(per_sub.items())
-        stats.frames += sum(len(frames) for _, frames in out)
-        return out
+            subs, frames = state.frames(stats, self.subscriber_of)
+            if subs:
+                parts.append((subs, frames))
+        trades = self._trade_frames()
+        if trades[0]:
+            parts.append(trades)
+        stats.frames += sum(len(p[0]) for p in parts)
+        if not parts:
+            return EMPTY
+        if len(parts) == 1:
+            return FlushResult(parts[0][0], parts[0][1], True)
+        per_sub: dict[Subscriber, list[bytes | str]] = {}
+        for subs, frames in parts:
+            for sub, frame in zip(subs, frames, strict=True):
+                got = per_sub.get(sub)
+                if got is None:
+                    per_sub[sub] = [frame]
+                else:
+                    got.append(frame)
+        return FlushResult(list(per_sub), list(per_sub.values()), False)
 
-    def _add_trades(self, per_sub: dict[Subscriber, list[bytes | str]]) -> None:
+    def _trade_frames(self) -> tuple[list[Subscriber], list[bytes | str]]:
         """Trades are not conflated: each watcher gets this flush's prints, or skips them if it is stuck."""
         books = self.books
+        subs_out: list[Subscriber] = []
+        frames_out: list[bytes | str] = []
+        out = (subs_out, frames_out)
         if books.trades_total == self.trade_cursor:
-            return
+            return out
         prints, self.trade_cursor, lost = books.trades_since(self.trade_cursor)
         self.stats.trades_lost += lost
         if not self.trade_subs:
-            return
+            return out
         by_symbol = self.trade_encoder.encode(prints, self.trade_count)
         watchers: dict[Subscriber, list[int]] = {}
         for loc in by_symbol:
@@ -259,7 +432,9 @@ class Hub:
             else:
                 frame = wrap(TAG_TRADES, (by_symbol[loc][0] for loc in locs))
             self.stats.trade_prints += sum(len(by_symbol[loc][1]) for loc in locs)
-            per_sub.setdefault(sub, []).append(frame)
+            subs_out.append(sub)
+            frames_out.append(frame)
+        return out
 
     def _sample_latency(self, locates: npt.NDArray[np.int64]) -> None:
         """Exchange time -> this flush, per encoded symbol (per symbol, not per client: the frames share it)."""
