@@ -1,11 +1,18 @@
 """Feed handler: the asyncio adapter around ``FeedSession`` (thin I/O).
 
 Datagrams from every line (A/B) and from the re-request server go to one session, which keeps them in
-sequence; the messages it yields go to the sink (normally ``normalize.Books.apply_batch``). Re-requests the
-session asks for are sent from a dedicated unicast socket to the rewinder, whose answers come back to that
-same socket. A timer lets the session retry and, past its recovery timeout, give up on a hole; the
-``on_stale`` callback then tells the books they can no longer be vouched for. A failing sink is counted
-and logged, never fatal.
+sequence; the messages it yields go to the sink (normally ``normalize.Books.apply_batch``), or, for batched
+books (``raw_sink``, e.g. ``KernelBooks.apply_bytes``), undecoded blocks gathered into one call per turn of
+the event loop. Re-requests the session asks for are sent from a dedicated unicast socket to the rewinder,
+whose answers come back to that same socket. A timer lets the session retry and, past its recovery timeout,
+give up on a hole; the ``on_stale`` callback then tells the books they can no longer be vouched for. A
+failing sink is counted and logged, never fatal.
+
+Reading comes first: each socket is read until it is empty (up to ``READ_BATCH`` datagrams a turn), and
+the batched books are given at most ``FLUSH_BYTES`` a turn, so under a burst the backlog waits in a bounded
+queue here (``MAX_QUEUED_BYTES``, far more than the kernel's receive buffer, which ``net.core.rmem_max``
+caps) rather than overflowing the socket. When that queue is full, datagrams are dropped before they are
+sequenced (``dropped_datagrams``), exactly as a full socket would drop them: the gap is then recovered.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import glimpse
 from .messages import Message, StockDirectory
@@ -29,19 +37,51 @@ log = logging.getLogger("tickfan.ingest")
 Sink = Callable[[list[Message]], None]
 RCVBUF_BYTES = 8 << 20
 POLL_INTERVAL = 0.02
+READ_BATCH = 1024  # datagrams read from one socket per turn of the loop, at most
+FLUSH_BYTES = 256 << 10  # bytes of blocks given to the batched books per turn (~8,000 messages, a few ms)
+MAX_QUEUED_BYTES = 64 << 20  # blocks sequenced and waiting for the batched books (~2M messages)
+MAX_DATAGRAM = 65536
 
 
-class FeedHandler(asyncio.DatagramProtocol):
+class Line:
+    """One UDP socket read by the handler (a feed line, or the re-request socket); transport-like enough for
+    ``get_extra_info("sockname")`` and ``close()``."""
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop,
+                 on_readable: Callable[[socket.socket], None]) -> None:
+        self.sock = sock
+        self._loop = loop
+        self._closed = False
+        loop.add_reader(sock.fileno(), on_readable, sock)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            return self.sock
+        if name == "sockname":
+            return self.sock.getsockname()
+        return default
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(Exception):  # the loop may already be closed
+                self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
+class FeedHandler:
     def __init__(self, sink: Sink, session: FeedSession, *, rewinder: tuple[str, int] | None = None,
                  on_stale: Callable[[bool], None] | None = None, snapshot: tuple[str, int] | None = None,
                  on_snapshot: Callable[[list[Message]], None] | None = None,
                  raw_sink: Callable[[bytes], object] | None = None) -> None:
         self.sink = sink
-        # batched consumers (``KernelBooks.apply_bytes``) take in-sequence packets' blocks undecoded, gathered
-        # over one turn of the event loop: every datagram ready now goes in one call
-        self.raw_sink = raw_sink
-        self._raw: list[bytes] = []
-        self._raw_flush_scheduled = False
+        # batched consumers take blocks undecoded, from a session made with raw=True (without it, e.g. with a
+        # partition filter, decoded messages go to ``sink`` as usual)
+        self.raw_sink = raw_sink if session.raw else None
+        self._queue: list[bytes] = []
+        self._queued_bytes = 0
+        self._flush_scheduled = False
+        self.dropped_datagrams = 0  # dropped unsequenced because the batched books were too far behind
         self.session = session
         self.rewinder = rewinder
         self.on_stale = on_stale
@@ -51,23 +91,37 @@ class FeedHandler(asyncio.DatagramProtocol):
         self.rebuild_failures = 0
         self._rebuilding: asyncio.Task[None] | None = None
         self.sink_errors = 0
-        self.lines: list[asyncio.DatagramTransport] = []
-        self.request_transport: asyncio.DatagramTransport | None = None
+        self.lines: list[Line] = []
+        self.request_line: Line | None = None
         self._stale = False
         self._last_log = 0.0
         self._poller: asyncio.Task[None] | None = None
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, int]) -> None:
+    # ------------------------------------------------------------------ input
+    def readable(self, sock: socket.socket) -> None:
+        """A socket has datagrams: read them all (up to ``READ_BATCH``), then let the books have a turn."""
+        recv = sock.recv
+        on_datagram = self.datagram_received
+        for _ in range(READ_BATCH):
+            try:
+                data = recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # e.g. ICMP port unreachable on the request socket
+                log.debug("feed socket error: %s", exc)
+                break
+            on_datagram(data)
+
+    def datagram_received(self, data: bytes, addr: object = None) -> None:
         session = self.session
         if self.raw_sink is not None:
+            if self._queued_bytes >= MAX_QUEUED_BYTES:
+                self.dropped_datagrams += 1  # as a full socket buffer would: the gap is recovered later
+                return
             blocks = session.take_raw(data)
             if blocks is not None:
-                self._raw.append(blocks)
-                if not self._raw_flush_scheduled:
-                    self._raw_flush_scheduled = True
-                    asyncio.get_running_loop().call_soon(self.flush_raw)
+                self._enqueue(blocks)
                 return
-            self.flush_raw()  # keep order: what was gathered goes before anything on the general path
         gaps = session.counters["gaps"]
         messages = session.on_packet(data, time.monotonic())
         if session.counters["gaps"] != gaps:
@@ -76,12 +130,40 @@ class FeedHandler(asyncio.DatagramProtocol):
         if session.state is State.RECOVERING:
             self._send_requests()
 
-    def flush_raw(self) -> None:
-        self._raw_flush_scheduled = False
-        if not self._raw:
+    # ------------------------------------------------------------------ output
+    def _enqueue(self, blocks: bytes) -> None:
+        self._queue.append(blocks)
+        self._queued_bytes += len(blocks)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush_raw)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Blocks sequenced but not yet given to the batched books."""
+        return self._queued_bytes
+
+    def flush_raw(self, limit: int = FLUSH_BYTES) -> None:
+        """Give the batched books up to ``limit`` bytes of what is queued, in order; come back for the rest
+        next turn, after the sockets have been read again."""
+        self._flush_scheduled = False
+        queue = self._queue
+        if not queue:
             return
-        batch = b"".join(self._raw)
-        self._raw.clear()
+        taken = 0
+        n = 0
+        while n < len(queue) and (n == 0 or taken + len(queue[n]) <= limit):
+            taken += len(queue[n])
+            n += 1
+        batch = queue[0] if n == 1 else b"".join(queue[:n])
+        del queue[:n]
+        self._queued_bytes -= taken
+        if queue:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush_raw)
+        self._apply(batch)
+
+    def _apply(self, batch: bytes) -> None:
         assert self.raw_sink is not None
         try:
             self.raw_sink(batch)
@@ -89,7 +171,17 @@ class FeedHandler(asyncio.DatagramProtocol):
             self.sink_errors += 1
             log.exception("batched sink failed on %d bytes", len(batch))
 
+    def _flush_all(self) -> None:
+        if self._queue:
+            batch = b"".join(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._apply(batch)
+
     def _deliver(self, messages: list[Message]) -> None:
+        if self.raw_sink is not None:
+            for blocks in self.session.take_ready():
+                self._enqueue(blocks)
         if messages:
             try:
                 self.sink(messages)
@@ -122,6 +214,9 @@ class FeedHandler(asyncio.DatagramProtocol):
             finally:
                 w.close()
             assert reader.next_seq is not None
+            # blocks still queued for the batched books came before the snapshot: it supersedes them
+            self._queue.clear()
+            self._queued_bytes = 0
             self.on_snapshot(self._mine(reader.messages))
             held = session.rebuilt(reader.next_seq, time.monotonic())
             self.rebuilds += 1
@@ -155,10 +250,14 @@ class FeedHandler(asyncio.DatagramProtocol):
 
     def _send_requests(self) -> None:
         requests = self.session.take_requests()
-        if not requests or self.rewinder is None or self.request_transport is None:
+        if not requests or self.rewinder is None or self.request_line is None:
             return
+        sock = self.request_line.sock
         for r in requests:
-            self.request_transport.sendto(encode_request(r.session, r.first_seq, r.message_count), self.rewinder)
+            try:
+                sock.sendto(encode_request(r.session, r.first_seq, r.message_count), self.rewinder)
+            except OSError as exc:  # a lost request is a lost datagram: the session retries
+                log.debug("re-request not sent: %s", exc)
 
     async def _poll(self) -> None:
         while True:
@@ -178,28 +277,32 @@ class FeedHandler(asyncio.DatagramProtocol):
                         else "no rewinder configured")
             self._last_log = now
 
-    def error_received(self, exc: Exception) -> None:
-        log.warning("feed socket error: %s", exc)
-
     def close(self) -> None:
+        """Stop listening; what has been sequenced and queued is given to the books first."""
         if self._poller is not None:
             self._poller.cancel()
         if self._rebuilding is not None:
             self._rebuilding.cancel()
-        for t in self.lines:
-            t.close()
-        if self.request_transport is not None:
-            self.request_transport.close()
+        for line in self.lines:
+            line.close()
+        if self.request_line is not None:
+            self.request_line.close()
+        if self.raw_sink is not None:
+            self._flush_all()
+
+
+def _rcvbuf(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+    except OSError:
+        pass  # best effort: the kernel caps it at net.core.rmem_max
 
 
 def bind_feed_socket(host: str, port: int, *, interface: str = "127.0.0.1") -> socket.socket:
     """A UDP socket bound to (host, port); a multicast group is joined on ``interface``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
-        except OSError:
-            pass  # best effort: the kernel caps it at net.core.rmem_max
+        _rcvbuf(sock)
         if is_multicast(host):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
@@ -221,24 +324,29 @@ async def open_feeds(lines: Sequence[tuple[str, int]], sink: Sink, *, session: s
                      on_snapshot: Callable[[list[Message]], None] | None = None,
                      partition: PartitionFilter | None = None,
                      raw_sink: Callable[[bytes], object] | None = None) -> FeedHandler:
-    """Listen on every line of one MoldUDP64 session (A/B: the first copy of each message wins)."""
+    """Listen on every line of one MoldUDP64 session (A/B: the first copy of each message wins).
+
+    With ``raw_sink`` (and no partition), in-sequence messages go to it as undecoded blocks; ``sink`` then
+    only sees what a partition filter or a snapshot needs decoded.
+    """
     loop = asyncio.get_running_loop()
-    feed_session = FeedSession(session, recovery_timeout=recovery_timeout, partition=partition)
+    feed_session = FeedSession(session, recovery_timeout=recovery_timeout, partition=partition,
+                               raw=raw_sink is not None and partition is None)
     handler = FeedHandler(sink, feed_session, rewinder=rewinder, on_stale=on_stale, snapshot=snapshot,
                           on_snapshot=on_snapshot, raw_sink=raw_sink)
     try:
         for host, port in lines:
-            sock = bind_feed_socket(host, port, interface=interface)
-            transport, _ = await loop.create_datagram_endpoint(lambda: handler, sock=sock)
-            handler.lines.append(transport)
+            handler.lines.append(Line(bind_feed_socket(host, port, interface=interface), loop, handler.readable))
         if rewinder is not None:
-            handler.request_transport, _ = await loop.create_datagram_endpoint(
-                lambda: handler, local_addr=("0.0.0.0" if rewinder[0] not in ("127.0.0.1", "localhost")
-                                             else "127.0.0.1", 0))
-            answers = handler.request_transport.get_extra_info("socket")
-            if answers is not None:  # re-sent packets arrive in bursts of a window of requests
-                with contextlib.suppress(OSError):
-                    answers.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                _rcvbuf(sock)  # answers arrive in bursts of a window of requests
+                sock.bind(("127.0.0.1" if rewinder[0] in ("127.0.0.1", "localhost") else "0.0.0.0", 0))
+                sock.setblocking(False)
+            except BaseException:
+                sock.close()
+                raise
+            handler.request_line = Line(sock, loop, handler.readable)
     except BaseException:
         handler.close()
         raise
@@ -247,11 +355,11 @@ async def open_feeds(lines: Sequence[tuple[str, int]], sink: Sink, *, session: s
 
 
 async def open_feed(host: str, port: int, sink: Sink, *, session: str | None = None,
-                    interface: str = "127.0.0.1") -> tuple[asyncio.DatagramTransport, FeedHandler]:
+                    interface: str = "127.0.0.1") -> tuple[Line, FeedHandler]:
     """Listen on one line (unicast, or a multicast group joined on ``interface``); no rewinder.
 
-    Port 0 binds an ephemeral port: read it from ``transport.get_extra_info("sockname")``. Close with
-    ``handler.close()`` (which also stops the recovery timer), not just the transport.
+    Port 0 binds an ephemeral port: read it from ``line.get_extra_info("sockname")``. Close with
+    ``handler.close()`` (which also stops the recovery timer), not just the line.
     """
     handler = await open_feeds([(host, port)], sink, session=session, interface=interface)
     return handler.lines[0], handler

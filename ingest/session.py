@@ -1,4 +1,4 @@
-"""MoldUDP64 feed session state (pure, sans-I/O): datagrams in, decoded messages in sequence order out.
+"""MoldUDP64 feed session state (pure, sans-I/O): datagrams in, messages in sequence order out.
 
 The session is an explicit state machine:
 
@@ -8,32 +8,66 @@ The session is an explicit state machine:
                                                   |    for until rebuilt from a snapshot)
                                                   +--begin_rebuild()--> REBUILDING --rebuilt(seq)--> IN_SYNC
 
-In sync, each packet's new messages are decoded and returned at once. On a gap the session keeps what
-arrives beyond the hole (bounded by ``max_pending``) and asks, through ``take_requests``, for the missing
-range to be re-sent by the re-request server ("rewinder"); re-sent packets go through ``on_packet`` like
-any other, from any line, and whichever copy of a sequence number comes first wins (A/B arbitration is
-this same rule). Time is passed in (``now``), never read, so the machine can be tested step by step.
-Nothing here raises on bad input: every problem has its own counter.
+In sync, each packet's new messages are given out at once. On a gap the session keeps the packets that
+arrive beyond the hole, whole and undecoded (bounded by ``max_pending`` messages), and asks, through
+``take_requests``, for the missing ranges to be re-sent by the re-request server ("rewinder"): a window of
+requests at a time, each new hole as soon as it is seen, the window sliding on as answers arrive, and the
+same window again only if nothing has arrived for ``retry_interval``. Re-sent packets go through
+``on_packet`` like any other, from any line, and whichever copy of a sequence number comes first wins (A/B
+arbitration is this same rule). Holding and releasing cost O(log n) per packet, never per message, so a
+handler that falls behind under a burst catches up instead of falling further behind. A hole that gets no
+answer for ``recovery_timeout`` is given up on. Time is passed in (``now``), never read, so the machine can
+be tested step by step. Nothing here raises on bad input: every problem has its own counter.
+
+Output comes in one of two forms, fixed at construction:
+
+- decoded messages (the default): ``on_packet``, ``poll``, ``rebuilt`` and ``abort_rebuild`` return them;
+- ``raw=True``, for batched books (``KernelBooks.apply_bytes``): those methods return nothing, and
+  ``take_ready`` gives the applicable messages as undecoded blocks (length-prefixed ITCH, as in a capture),
+  in sequence order; ``take_raw`` is the fast path for the packet that simply continues the stream.
 """
 
 from __future__ import annotations
 
 import enum
+import heapq
 from collections import deque
 from typing import NamedTuple
 
 from .itch import DECODERS, STRUCTS, decode_directory
 from .messages import Message, StockDirectory
-from .moldudp64 import END_OF_SESSION_COUNT, HEADER, HEADER_SIZE, HEARTBEAT_COUNT, MoldError, decode_packet
+from .moldudp64 import END_OF_SESSION_COUNT, HEADER, HEADER_SIZE, HEARTBEAT_COUNT
 from .partition import PartitionFilter
 
 MAX_MISSING_RANGES = 1024
 MAX_REQUEST = 1000  # messages per re-request packet: a rewinder answers with a bounded burst
 MAX_IN_FLIGHT = 32  # re-request packets outstanding at once
+WINDOW = MAX_REQUEST * MAX_IN_FLIGHT  # messages asked for and not yet arrived, at most
 
 
 def _decode_directory(data: bytes, off: int) -> StockDirectory:
     return decode_directory(STRUCTS[b"R"].unpack_from(data, off))
+
+
+def _skip(payload: bytes, n: int) -> bytes:
+    """``payload`` (well-framed length-prefixed messages) without its first ``n`` messages."""
+    pos = 0
+    for _ in range(n):
+        pos += 2 + ((payload[pos] << 8) | payload[pos + 1])
+    return payload[pos:]
+
+
+def _framing_error(data: bytes, count: int) -> str | None:
+    """None if ``data`` (a whole packet) holds exactly ``count`` length-prefixed messages, else why not."""
+    pos = HEADER_SIZE
+    end = len(data)
+    for _ in range(count):
+        if pos + 2 > end:
+            return "truncated_block"
+        pos += 2 + ((data[pos] << 8) | data[pos + 1])
+        if pos > end:
+            return "truncated_block"
+    return None if pos == end else "count_mismatch"
 
 
 class Gap(NamedTuple):
@@ -68,10 +102,13 @@ _DIRECTORY_SIZE = STRUCTS[b"R"].size
 
 class FeedSession:
     def __init__(self, session: str | None = None, *, recovery_timeout: float = 2.0,
-                 retry_interval: float = 0.2, max_pending: int = 500_000,
-                 partition: PartitionFilter | None = None) -> None:
+                 retry_interval: float = 0.2, max_pending: int = 2_000_000,
+                 partition: PartitionFilter | None = None, raw: bool = False) -> None:
+        if raw and partition is not None:
+            raise ValueError("raw output carries every symbol: a partition needs decoded output")
         # with a partition, only its symbols' messages are decoded and returned (all are sequenced)
         self.partition = partition
+        self.raw = raw
         # None: adopt the first session name seen (a feed carries one session per day).
         self.session = session
         # the session as it appears on the wire (compared per packet on the hot path)
@@ -85,11 +122,18 @@ class FeedSession:
         self.missing: deque[Gap] = deque(maxlen=MAX_MISSING_RANGES)
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self.last_error: str | None = None
-        # while recovering: seq -> raw message bytes received beyond the hole
-        self._pending: dict[int, bytes] = {}
-        self._hole_since = 0.0
+        # packets held beyond a hole, whole: first sequence -> (message count, length-prefixed messages), and
+        # a heap of those first sequences (the held packet to release next is always on top)
+        self._held: dict[int, tuple[int, bytes]] = {}
+        self._starts: list[int] = []
+        self._held_messages = 0
+        # holes seen beyond the first one, [first, end) in sequence order, to ask for before the front reaches
+        self._holes: deque[tuple[int, int]] = deque(maxlen=MAX_MISSING_RANGES)
+        self._ready: list[bytes] = []  # raw output not yet taken
+        self._hole_since = 0.0  # when the current recovery began
+        self._last_progress = 0.0  # when the front of the hole last moved
         self._last_request = -1.0
-        self._requested_until = 0  # end (exclusive) of the range last asked for
+        self._requested_until = 0  # every missing message below this has been asked for (since the last retry)
         self._last_packet_seq = 0  # first sequence of the previous data packet
         self._requests: list[Request] = []
         # the sequence number after the highest one known to exist (from packets and heartbeats)
@@ -98,6 +142,11 @@ class FeedSession:
         self.needs_rebuild = False
         # seconds from each gap's detection to its last message applied, most recent last
         self.recovery_seconds: deque[float] = deque(maxlen=256)
+
+    @property
+    def held_messages(self) -> int:
+        """Messages held beyond a hole (bounded by ``max_pending``)."""
+        return self._held_messages
 
     # ------------------------------------------------------------------ input
     def take_raw(self, data: bytes) -> bytes | None:
@@ -133,13 +182,19 @@ class FeedSession:
             self._known_end = self.next_seq
         return data[HEADER_SIZE:]
 
+    def take_ready(self) -> list[bytes]:
+        """Raw output: the blocks made applicable since the last call, in sequence order (empty unless raw)."""
+        out, self._ready = self._ready, []
+        return out
+
     def on_packet(self, data: bytes, now: float = 0.0) -> list[Message]:
-        """Decode one datagram; return the messages it makes applicable, in sequence order."""
+        """Take one datagram; return the messages it makes applicable, in sequence order (raw: none, see
+        ``take_ready``)."""
         c = self.counters
         c["packets"] += 1
         c["bytes"] += len(data)
         expected = self.next_seq
-        if self.state is State.IN_SYNC and expected is not None and self.partition is None \
+        if self.state is State.IN_SYNC and expected is not None and self.partition is None and not self.raw \
                 and len(data) >= HEADER_SIZE:
             # The hot path: a packet that continues the stream, framed and decoded in one walk.
             raw_session, seq, count = HEADER.unpack_from(data)
@@ -157,20 +212,27 @@ class FeedSession:
                         self._known_end = end
                     return out
                 # malformed: the general path below counts it
-        try:
-            packet = decode_packet(data)
-        except MoldError as exc:
-            c["malformed_packets"] += 1
-            self.last_error = f"{exc.code}: {exc}"
-            return []
-        if self.session is None:
-            self.session = packet.session
-            self._raw_session = data[:10]
-        elif packet.session != self.session:
-            c["unknown_session"] += 1
-            self.last_error = f"packet from session {packet.session!r}, expected {self.session!r}"
-            return []
-        seq, count = packet.seq, packet.message_count
+        if len(data) < HEADER_SIZE:
+            return self._malformed("truncated_header", f"packet of {len(data)} bytes is shorter than the header")
+        raw_session, seq, count = HEADER.unpack_from(data)
+        if count == HEARTBEAT_COUNT or count == END_OF_SESSION_COUNT:
+            if len(data) != HEADER_SIZE:
+                return self._malformed("count_mismatch", f"count {count:#x} packet carries extra bytes")
+        else:
+            error = _framing_error(data, count)
+            if error is not None:
+                return self._malformed(error, f"{count} messages do not frame the packet's {len(data)} bytes")
+        if raw_session != self._raw_session:
+            try:
+                name = raw_session.decode("ascii").rstrip(" ")
+            except UnicodeDecodeError:
+                return self._malformed("bad_session", "session name is not ASCII")
+            if self.session is not None and name != self.session:
+                c["unknown_session"] += 1
+                self.last_error = f"packet from session {name!r}, expected {self.session!r}"
+                return []
+            self.session = name
+            self._raw_session = raw_session
         if count == HEARTBEAT_COUNT or count == END_OF_SESSION_COUNT:
             if count == HEARTBEAT_COUNT:
                 c["heartbeats"] += 1
@@ -181,45 +243,56 @@ class FeedSession:
             if expected is None:
                 self.next_seq = seq
             elif seq > self._known_end:
+                self._beyond(max(self._known_end, expected), seq, now)
                 self._known_end = seq
-                if self.state is not State.RECOVERING and seq > expected:
+                if self.state is not State.RECOVERING and self.state is not State.REBUILDING and seq > expected:
                     self._open_gap(expected, seq, now)
             return []
         if expected is None:
             expected = self.next_seq = seq
         if seq < self._last_packet_seq:
             # reordered, re-sent, or a sequence that jumped back: its own counter, whatever happens next
-            self.counters["sequence_backwards"] += 1
+            c["sequence_backwards"] += 1
         self._last_packet_seq = seq
         end = seq + count
-        if end > self._known_end:
-            self._known_end = end
         if end <= expected:
             c["duplicate_packets"] += 1
             c["duplicate_messages"] += count
             return []
-        if self.state is State.REBUILDING:
-            self._hold(packet.data, packet.blocks, seq, expected)
+        if end > self._known_end:
+            if seq > self._known_end >= expected:
+                self._beyond(self._known_end, seq, now)
+            self._known_end = end
+        payload = data[HEADER_SIZE:]
+        state = self.state
+        if state is State.REBUILDING:
+            self._hold(payload, seq, count)
             return []
-        if self.state is not State.RECOVERING and seq <= expected:
+        if state is State.RECOVERING:
+            self._hold(payload, seq, count)
+            return self._drain(now) if seq <= expected else []
+        if seq <= expected:  # in sync (or stale): it continues the stream
             skip = expected - seq
             if skip:
                 c["duplicate_messages"] += skip
+                payload = _skip(payload, skip)
             self.next_seq = end
-            return self._decode(packet.data, packet.blocks, skip)
-        # Out of order: hold what is new beyond next_seq, then apply whatever became contiguous.
-        self._hold(packet.data, packet.blocks, seq, expected)
-        if self.state is not State.RECOVERING:
-            self._open_gap(expected, seq, now)
-        return self._drain(now)
+            return self._emit([payload], count - skip)
+        # a hole before it: hold it, ask for the hole
+        self._hold(payload, seq, count)
+        self._open_gap(expected, seq, now)
+        return []
 
     def poll(self, now: float) -> list[Message]:
-        """Let time pass: retry requests, and give up on a hole that outlived the recovery timeout."""
+        """Let time pass: retry requests if nothing has arrived for a while, and give up on a hole that has
+        had no answer for the recovery timeout."""
         if self.state is not State.RECOVERING:
             return []
-        if now - self._hole_since >= self.recovery_timeout:
+        quiet_since = max(self._hole_since, self._last_progress)
+        if now - quiet_since >= self.recovery_timeout:
             return self._give_up(now)
-        if now - self._last_request >= self.retry_interval:
+        if now - max(self._last_request, self._last_progress) >= self.retry_interval:
+            self._requested_until = 0  # whatever was asked for and has not come is asked for again
             self._request(now)
         return []
 
@@ -231,6 +304,7 @@ class FeedSession:
         """A snapshot is being fetched: hold live messages (bounded) instead of applying them."""
         self.state = State.REBUILDING
         self._requests.clear()
+        self._ready.clear()  # superseded by the snapshot
 
     def rebuilt(self, next_seq: int, now: float = 0.0) -> list[Message]:
         """The books now hold a snapshot taken just before ``next_seq``: continue from there.
@@ -238,85 +312,128 @@ class FeedSession:
         Returns the held messages from ``next_seq`` on, in order; a hole among them is recovered as usual.
         """
         self.next_seq = next_seq
-        self._pending = {s: m for s, m in self._pending.items() if s >= next_seq}
         self.needs_rebuild = False
         self.state = State.RECOVERING
-        self._hole_since = now
-        out = self._drain(now)
-        if self.state is State.RECOVERING and (self._pending or self.next_seq < self._known_end):
+        self._hole_since = self._last_progress = now
+        self._requested_until = 0
+        out = self._drain(now, duplicates=False)
+        if self.state is State.RECOVERING:
             self._request(now)
-        else:
-            self.state = State.IN_SYNC
         return out
 
     def abort_rebuild(self, now: float = 0.0) -> list[Message]:
         """The snapshot could not be had: release what was held and stay stale."""
         self.state = State.RECOVERING
-        self._hole_since = now - self.recovery_timeout  # held holes are already past their chance
+        # held holes are already past their chance
+        self._hole_since = self._last_progress = now - self.recovery_timeout
         return self.poll(now)
 
     # ------------------------------------------------------------------ recovery
     def _open_gap(self, expected: int, seq: int, now: float) -> None:
         self.counters["gaps"] += 1
         self.missing.append(Gap(expected, seq - expected))
-        if self.state is not State.RECOVERING:
-            self.state = State.RECOVERING
-            self._hole_since = now
-            self._last_request = -1.0
+        self.state = State.RECOVERING
+        self._hole_since = self._last_progress = now
+        self._last_request = -1.0
+        self._requested_until = 0
+        self._holes.clear()
         self.next_seq = expected
         self._request(now)
 
-    def _hold(self, data: bytes, blocks: list[tuple[int, int]], seq: int, expected: int) -> None:
-        pending = self._pending
-        dup = 0
-        for i, (off, n) in enumerate(blocks):
-            s = seq + i
-            if s < expected or s in pending:
-                dup += 1
-                continue
-            if len(pending) >= self.max_pending:
-                self.counters["pending_overflow"] += 1
-                continue
-            pending[s] = data[off:off + n]
-        if dup:
-            self.counters["duplicate_messages"] += dup
+    def _beyond(self, first: int, end: int, now: float) -> None:
+        """Messages [first, end) are missing beyond what is known: while recovering, a new hole to ask for."""
+        if self.state is not State.RECOVERING:
+            return
+        self.counters["gaps"] += 1
+        self.missing.append(Gap(first, end - first))
+        self._holes.append((first, end))
+        self._request(now)
 
-    def _drain(self, now: float) -> list[Message]:
-        pending = self._pending
-        nxt = self.next_seq
-        assert nxt is not None
-        run: list[bytes] = []
-        while nxt in pending:
-            run.append(pending.pop(nxt))
-            nxt += 1
+    def _hold(self, payload: bytes, seq: int, count: int) -> None:
+        held = self._held
+        old = held.get(seq)
+        if old is not None:
+            if old[0] >= count:  # the same packet again (or a shorter copy): nothing new
+                self.counters["duplicate_messages"] += count
+                return
+            self._held_messages -= old[0]
+        elif seq > (self.next_seq or 0) and self._held_messages + count > self.max_pending:
+            # full: this packet is dropped, and will be asked for again when the front reaches it
+            self.counters["pending_overflow"] += count
+            return
+        else:
+            heapq.heappush(self._starts, seq)
+        held[seq] = (count, payload)
+        self._held_messages += count
+
+    def _drain(self, now: float, *, duplicates: bool = True) -> list[Message]:
+        """Release every held packet that continues the stream from ``next_seq``."""
+        held, starts = self._held, self._starts
+        first = self.next_seq
+        assert first is not None
+        nxt = first
+        chunks: list[bytes] = []
+        dup = 0
+        while starts and starts[0] <= nxt:
+            s = heapq.heappop(starts)
+            count, payload = held.pop(s)
+            self._held_messages -= count
+            end = s + count
+            if end <= nxt:
+                dup += count
+                continue
+            if s < nxt:
+                dup += nxt - s
+                payload = _skip(payload, nxt - s)
+            chunks.append(payload)
+            nxt = end
+        if dup and duplicates:
+            self.counters["duplicate_messages"] += dup
         self.next_seq = nxt
-        recovered = self._decode_raw(run)
-        if not pending and nxt >= self._known_end:
-            if self.state is State.RECOVERING:
+        released = nxt - first
+        if self.state is State.RECOVERING:
+            self.counters["messages_recovered"] += released
+            holes = self._holes
+            while holes and holes[0][1] <= nxt:
+                holes.popleft()
+            if not held and nxt >= self._known_end:
                 self.state = State.STALE if self.needs_rebuild else State.IN_SYNC
                 self.counters["recoveries"] += 1
                 self.recovery_seconds.append(now - self._hole_since)
-        elif run and self.state is State.RECOVERING and nxt >= self._requested_until:
-            self._request(now)  # what we asked for has come: the next hole, straight away
-        self.counters["messages_recovered"] += len(run)
-        return recovered
+                self._holes.clear()
+            elif released:
+                self._last_progress = now
+                self._request(now)  # the window slides on
+        return self._emit(chunks, released) if chunks else []
 
     def _request(self, now: float) -> None:
+        """Ask for missing ranges in sequence order, keeping at most ``WINDOW`` messages asked for beyond
+        ``next_seq`` (a rewinder's answers come in a burst: an unbounded window would overflow the socket
+        buffer they arrive in); no request smaller than ``MAX_REQUEST`` unless a hole is smaller."""
         nxt = self.next_seq
         if nxt is None:
             return
-        hole_end = min(self._pending) if self._pending else self._known_end
-        # a window of requests in flight at once: one at a time, a big hole (a burst) refills at the pace of
-        # one round trip per 1,000 messages, slower than the live feed grows behind it
-        start = nxt
-        for _ in range(MAX_IN_FLIGHT):
-            count = min(hole_end - start, MAX_REQUEST)
-            if count <= 0:
+        limit = nxt + WINDOW
+        start = max(nxt, self._requested_until)
+        if start >= limit or (start > nxt and limit - start < MAX_REQUEST):
+            return
+        # the hole at the front ends at the first held packet (or at the end of what is known) ...
+        ranges = [(nxt, self._starts[0] if self._starts else self._known_end)]
+        # ... and further holes seen since
+        ranges += [h for h in self._holes if h[0] >= ranges[0][1]]
+        sent = 0
+        for first, end in ranges:
+            first = max(first, start)
+            while first < end and first < limit and sent < MAX_IN_FLIGHT:
+                count = min(end - first, MAX_REQUEST, limit - first)
+                self._requests.append(Request(self.session or "", first, count))
+                sent += 1
+                first += count
+                start = first
+            if start >= limit or sent >= MAX_IN_FLIGHT:
                 break
-            self._requests.append(Request(self.session or "", start, count))
-            self.counters["requests_sent"] += 1
-            start += count
-        if start > nxt:
+        if sent:
+            self.counters["requests_sent"] += sent
             self._requested_until = start
             self._last_request = now
 
@@ -324,35 +441,61 @@ class FeedSession:
         """Skip the hole: from here on the books cannot be vouched for until rebuilt."""
         nxt = self.next_seq
         assert nxt is not None
-        first = min(self._pending) if self._pending else max(self._known_end, nxt)
+        first = self._starts[0] if self._starts else max(self._known_end, nxt)
         self.counters["recovery_failures"] += 1
         self.counters["messages_missed"] += first - nxt
         self.needs_rebuild = True
         self.next_seq = first
         self.state = State.STALE
         out = self._drain(now)
-        if self._pending:  # another hole behind this one: keep recovering it, on a fresh clock
+        if self._held or (self.next_seq or 0) < self._known_end:
+            # another hole behind this one: keep recovering it, on a fresh clock
             self.state = State.RECOVERING
-            self._hole_since = now
+            self._hole_since = self._last_progress = now
+            self._requested_until = 0
             self._request(now)
         else:
             self.state = State.STALE
         return out
 
+    def _malformed(self, code: str, message: str) -> list[Message]:
+        self.counters["malformed_packets"] += 1
+        self.last_error = f"{code}: {message}"
+        return []
+
+    def _emit(self, chunks: list[bytes], count: int) -> list[Message]:
+        """Give out in-sequence blocks: kept for ``take_ready`` (raw), or decoded."""
+        if self.raw:
+            self._ready += chunks
+            self.counters["messages"] += count
+            return []
+        if len(chunks) == 1:
+            return self._decode(chunks[0])
+        out: list[Message] = []
+        for chunk in chunks:
+            out += self._decode(chunk)
+        return out
+
     # ------------------------------------------------------------------ decoding
-    def _decode(self, data: bytes, blocks: list[tuple[int, int]], skip: int) -> list[Message]:
+    def _decode(self, payload: bytes) -> list[Message]:
+        """Decode well-framed length-prefixed messages (a packet's, checked when it came), keeping only this
+        partition's symbols if there is a partition."""
         out: list[Message] = []
         append = out.append
         decoders = DECODERS
         bad_type = truncated = 0
         part = self.partition
         accept = part.accept if part is not None else None
-        for off, n in blocks[skip:] if skip else blocks:
+        pos, end = 0, len(payload)
+        while pos < end:
+            n = (payload[pos] << 8) | payload[pos + 1]
+            off = pos + 2
+            pos = off + n
             if accept is not None and n >= 3:
-                t = data[off]
+                t = payload[off]
                 if t == _DIRECTORY:
                     if n == _DIRECTORY_SIZE:
-                        msg = _decode_directory(data, off)
+                        msg = _decode_directory(payload, off)
                         assert part is not None
                         if part.learn(msg.locate, msg.stock):
                             append(msg)
@@ -361,10 +504,10 @@ class FeedSession:
                     else:
                         truncated += 1
                     continue
-                if t != _SYSTEM_EVENT and not accept[(data[off + 1] << 8) | data[off + 2]]:
+                if t != _SYSTEM_EVENT and not accept[(payload[off + 1] << 8) | payload[off + 2]]:
                     self.counters["other_partition"] += 1
                     continue
-            entry = decoders.get(data[off]) if n else None
+            entry = decoders.get(payload[off]) if n else None
             if entry is None:
                 if n:
                     bad_type += 1
@@ -375,7 +518,7 @@ class FeedSession:
             if n != size:
                 truncated += 1
                 continue
-            append(build(unpack(data, off)))
+            append(build(unpack(payload, off)))
         self._count(len(out), bad_type, truncated)
         return out
 
@@ -417,15 +560,6 @@ class FeedSession:
             return None
         self._count(len(out), bad_type, truncated)
         return out
-
-    def _decode_raw(self, raw: list[bytes]) -> list[Message]:
-        """Held messages, through the one decode loop (recovery is rare: one copy is fine here)."""
-        blocks: list[tuple[int, int]] = []
-        off = 0
-        for m in raw:
-            blocks.append((off, len(m)))
-            off += len(m)
-        return self._decode(b"".join(raw), blocks, 0)
 
     def _count(self, good: int, bad_type: int, truncated: int) -> None:
         c = self.counters

@@ -17,7 +17,6 @@ import asyncio
 import random
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -401,8 +400,14 @@ class Rewinder(asyncio.DatagramProtocol):
     """
 
     def __init__(self, session: str, history: int, max_payload: int = MAX_PAYLOAD) -> None:
+        if history <= 0:
+            raise ValueError("history must be positive")
         self.session = session
-        self.history: deque[bytes] = deque(maxlen=history)
+        # a ring indexed by sequence number: O(1) to append and to look up (a deque is O(n) to index, which
+        # made answering from a long history slower than the feed it serves)
+        self._ring: list[bytes] = [b""] * history
+        self._held = 0  # messages in the ring
+        self.capacity = history
         self.next_seq = 1  # sequence number of the next message appended
         self.max_payload = max_payload
         self.transport: asyncio.DatagramTransport | None = None
@@ -410,12 +415,18 @@ class Rewinder(asyncio.DatagramProtocol):
                          "bad_requests": 0}
 
     def append(self, message: bytes) -> None:
-        self.history.append(message)
+        self._ring[self.next_seq % self.capacity] = message
         self.next_seq += 1
+        if self._held < self.capacity:
+            self._held += 1
 
     @property
     def first_seq(self) -> int:
-        return self.next_seq - len(self.history)
+        return self.next_seq - self._held
+
+    def message(self, seq: int) -> bytes:
+        """Message ``seq`` as re-sent (``first_seq <= seq < next_seq``)."""
+        return self._ring[seq % self.capacity]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -435,10 +446,10 @@ class Rewinder(asyncio.DatagramProtocol):
             return
         end = min(seq + min(count, 0xFFFE), self.next_seq)
         builder = PacketBuilder(self.session, first_seq=seq, max_payload=self.max_payload)
-        base = self.first_seq
+        message = self.message
         assert self.transport is not None
-        for i in range(seq - base, end - base):
-            packet = builder.add(self.history[i])
+        for s in range(seq, end):
+            packet = builder.add(message(s))
             if packet is not None:
                 self.transport.sendto(packet, addr)
         tail = builder.flush()
