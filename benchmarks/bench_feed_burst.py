@@ -2,11 +2,18 @@
 
     .venv/bin/python benchmarks/bench_feed_burst.py [--rate 100000] [--factor 10] [--before 5] [--burst 5] [--after 5]
 
-The live simulator cannot generate a million messages a second, so the sender process generates the whole
-session first (untimed: about 40 s for 6M messages), then sends it paced: --rate msg/s, --factor times that
-during the burst, stamping each packet's messages with the send time, with a rewinder over everything.
-The feed handler runs here on the batched path (``KernelBooks.apply_bytes``) and must end with every
-message applied (lost ones recovered from the rewinder). Latency is stamp -> book updated, per batch.
+The live simulator cannot generate a million messages a second, so the session is generated first (untimed:
+about 40 s for 6M messages, cached in --cache-dir for the next run) and sent as pre-built packets by a sender
+process: --rate msg/s, --factor times that during the burst, each packet's messages stamped (ITCH timestamp)
+with the moment it is sent. A rewinder runs in a process of its own over the whole session and re-sends a
+message with the stamp it was first sent with, so a lost-and-recovered message's latency counts its loss.
+
+The feed handler runs here on the batched path (``KernelBooks``: frame + decode + book in numpy/numba, as
+``tickfan`` does) and must end with every message applied, lost ones recovered from the rewinder. Latency
+is per message (one in --sample, by its position in each batch): stamp (= the packet's send, i.e. its
+arrival over loopback) -> its batch applied to the books, grouped by the phase the message was sent in.
+At the end the books are compared with books built from the generated session directly: every published
+array, the live orders and the counters must be equal.
 """
 
 from __future__ import annotations
@@ -14,18 +21,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import socket
 import sys
 import time
+from multiprocessing.sharedctypes import RawArray
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ingest.batch import decode_buffer, read_capture  # noqa: E402
 from ingest.clock import ns_since_midnight  # noqa: E402
 from ingest.handler import open_feeds  # noqa: E402
 from ingest.session import State  # noqa: E402
+
+SESSION = "BURST"
+SEED = 5
+FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "halted",
+          "round_lot", "known")
 
 
 def free_udp_port() -> int:
@@ -34,141 +50,265 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def sender(target: int, rewinder_port: int, schedule: list[tuple[float, float]], symbols: int, ready: mp.Event,
-           go: mp.Event, done: mp.Queue) -> None:  # type: ignore[type-arg]
+def session_file(cache_dir: str, symbols: int, total: int) -> Path:
+    """The generated session as a capture (length-prefixed ITCH): generated once, then reused."""
+    path = Path(cache_dir) / f"tickfan-burst-{symbols}-{total}-{SEED}.itch"
+    if not path.exists():
+        from ingest.simulator import ExchangeSimulator
+
+        t = time.monotonic()
+        print(f"generating {total:,} messages (untimed, once; cached as {path}) ...", flush=True)
+        messages = ExchangeSimulator(symbols, seed=SEED).generate_encoded(total)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(b"".join(len(m).to_bytes(2, "big") + m for m in messages))
+        tmp.replace(path)
+        print(f"  generated in {time.monotonic() - t:.0f} s", flush=True)
+    return path
+
+
+def read_messages(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    out: list[bytes] = []
+    pos, end = 0, len(data)
+    while pos < end:
+        n = (data[pos] << 8) | data[pos + 1]
+        out.append(data[pos + 2:pos + 2 + n])
+        pos += 2 + n
+    return out
+
+
+def rewinder_main(path: Path, sent_ns: Any, port: int, ready: Any) -> None:
+    """The re-request server, in a process of its own (as at an exchange): re-sent messages keep the stamp
+    their first copy was sent with."""
     import uvloop
 
+    from ingest.simulator import Rewinder
+
+    messages = read_messages(path)
+    sent = np.frombuffer(sent_ns, np.int64)
+
+    class Stamped(Rewinder):
+        def message(self, seq: int) -> bytes:
+            m = super().message(seq)
+            t = int(sent[seq])
+            return m[:5] + t.to_bytes(6, "big") + m[11:] if t else m
+
+    rw = Stamped(SESSION, len(messages) + 1)
+    for m in messages:
+        rw.append(m)
+
+    async def serve() -> None:
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: rw, local_addr=("127.0.0.1", port))
+        ready.set()
+        await asyncio.Event().wait()  # until terminated
+
+    uvloop.run(serve())
+
+
+def sender_main(target: int, schedule: list[tuple[float, float]], drops: tuple[float, int], path: Path,
+                sent_ns: Any, ready: Any, go: Any, done: Any) -> None:
     from ingest.moldudp64 import PacketBuilder, end_of_session
-    from ingest.simulator import ExchangeSimulator, Rewinder
     from ingest.udp import send_packet, sender_socket
 
-    total = int(sum(rate * secs for rate, secs in schedule))
-    sim = ExchangeSimulator(symbols, seed=5)
-    messages = sim.generate_encoded(total)  # untimed, like everything up to ``ready``
-    builder = PacketBuilder("BURST")
-    packets: list[tuple[bytearray, np.ndarray, int]] = []  # (packet, timestamp byte positions, messages)
-    pending: list[int] = []
+    messages = read_messages(path)
+    builder = PacketBuilder(SESSION)
+    packets: list[tuple[bytearray, np.ndarray, int, int]] = []  # (packet, timestamp byte positions, seq, n)
     for m in messages:
         full = builder.add(m)
         if full is not None:
             packets.append(_stampable(full))
-        pending.append(len(m))
     tail = builder.flush()
     if tail is not None:
         packets.append(_stampable(tail))
-    rw = Rewinder("BURST", len(messages) + 10)
-    for m in messages:  # the rewinder answers from the whole session (re-sent stamps are generation time)
-        rw.append(m)
-    del messages, pending
+    del messages
+    sent_arr = np.frombuffer(sent_ns, np.int64)
+    sock = sender_socket("127.0.0.1", target)
     ready.set()
     go.wait()
 
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: rw, local_addr=("127.0.0.1", rewinder_port))
-        sock = sender_socket("127.0.0.1", target)
-        sent = 0
-        i = 0
-        start = time.monotonic()
-        phase_start, due = start, 0.0
-        for rate, secs in schedule:
-            phase_end = phase_start + secs
-            while time.monotonic() < phase_end and i < len(packets):
-                owed = due + (time.monotonic() - phase_start) * rate - sent
-                budget = 4000  # per tick: stamps stay fresh and the loop answers re-requests in between
-                while owed > 0 and budget > 0 and i < len(packets):
-                    packet, where, n = packets[i]
-                    ts = ns_since_midnight()
-                    view = np.frombuffer(packet, np.uint8)
-                    view[where] = np.tile(np.frombuffer(ts.to_bytes(6, "big"), np.uint8), n)
+    sent = i = 0
+    start = time.monotonic()
+    start_ns = ns_since_midnight()
+    phase_start = start
+    phases: list[tuple[int, float]] = []
+    drop_every, drop_packets = drops
+    dropped = 0
+    for k, (rate, secs) in enumerate(schedule):
+        phase_end = phase_start + secs
+        last = k == len(schedule) - 1
+        next_drop = phase_start + drop_every / 2 if k == 1 and drop_packets else float("inf")
+        base = sent  # a shortfall is not banked into the next phase
+        while i < len(packets):
+            now = time.monotonic()
+            if now >= phase_end and not last:
+                break
+            owed = base + (now - phase_start) * rate - sent
+            if owed <= 0:
+                time.sleep(0.0001)
+                continue
+            while owed > 0 and i < len(packets):
+                packet, where, seq, n = packets[i]
+                ts = ns_since_midnight()
+                view = np.frombuffer(packet, np.uint8)
+                view[where] = np.tile(np.frombuffer(ts.to_bytes(6, "big"), np.uint8), n)
+                sent_arr[seq:seq + n] = ts
+                if now >= next_drop:  # lost on purpose: the handler must recover it under the burst
+                    dropped += 1
+                    if dropped % drop_packets == 0:
+                        next_drop += drop_every
+                else:
                     send_packet(sock, bytes(packet))
-                    i += 1
-                    sent += n
-                    owed -= n
-                    budget -= n
-                await asyncio.sleep(0)
-            due += secs * rate
-            phase_start = phase_end
-        send_packet(sock, end_of_session("BURST", rw.next_seq))
-        done.put((sent, time.monotonic() - start))
-        await asyncio.sleep(20)  # keep answering re-requests while the handler catches up
-        transport.close()
-
-    uvloop.run(run())
+                i += 1
+                sent += n
+                owed -= n
+        phases.append((sent - base, time.monotonic() - phase_start))
+        phase_start = max(phase_end, time.monotonic())
+    eos = end_of_session(SESSION, packets[i - 1][2] + packets[i - 1][3] if i else 1)
+    for _ in range(5):  # as the simulator does: a lost End of Session is announced again
+        send_packet(sock, eos)
+        time.sleep(0.02)
+    done.put((sent, time.monotonic() - start, start_ns, phases, dropped))
 
 
-def _stampable(packet: bytes) -> tuple[bytearray, np.ndarray, int]:
+def _stampable(packet: bytes) -> tuple[bytearray, np.ndarray, int, int]:
     """A packet and the positions of its messages' 6 timestamp bytes, to stamp it just before sending."""
+    seq = int.from_bytes(packet[10:18], "big")
     count = int.from_bytes(packet[18:20], "big")
     pos, starts = 20, []
     for _ in range(count):
         starts.append(pos + 2 + 5)  # length prefix, then type(1) locate(2) tracking(2), then the timestamp
         pos += 2 + int.from_bytes(packet[pos:pos + 2], "big")
     where = (np.array(starts, np.int64)[:, None] + np.arange(6)).ravel()
-    return bytearray(packet), where, count
+    return bytearray(packet), where, seq, count
 
 
-async def run(args: argparse.Namespace) -> None:
+def reference_books(path: Path) -> Any:
+    """Books built from the generated session directly, with no network and no loss."""
+    from normalize.kernel import KernelBooks
+
+    books = KernelBooks()
+    buf, size = read_capture(path)
+    chunk = 32 << 20
+    pos = 0
+    while pos < size:
+        pos += books.apply_bytes(buf[pos:min(pos + chunk, size)].tobytes())
+    return books
+
+
+def compare_books(got: Any, want: Any) -> list[str]:
+    """Every difference between two books, except the ITCH timestamps (the sender re-stamps at send time)."""
+    diffs = [name for name in FIELDS if not np.array_equal(getattr(got, name), getattr(want, name))]
+    if got.live_orders() != want.live_orders():
+        diffs.append("live orders")
+    if got.counters != want.counters:
+        diffs.append(f"counters {got.counters} != {want.counters}")
+    if got.symbol_of != want.symbol_of:
+        diffs.append("symbol names")
+    return diffs
+
+
+async def run(args: argparse.Namespace) -> bool:
     from normalize.kernel import KernelBooks, warm_up
 
+    schedule = [(args.rate, args.before), (args.rate * args.factor, args.burst), (args.rate, args.after)]
+    total = int(sum(rate * secs for rate, secs in schedule))
+    path = session_file(args.cache_dir, args.symbols, total)
     warm_up()
     books = KernelBooks()
-    lat_t: list[float] = []
-    lat: list[int] = []
-    counts: list[int] = []
+    stride = args.sample
+    lat_chunks: list[np.ndarray] = []  # (stamp, latency) pairs, one in ``stride`` messages
+    batches: list[tuple[float, int]] = []
 
-    def raw_sink(blocks: bytes) -> None:
-        books.apply_bytes(blocks)
-        now = time.monotonic()
-        lat_t.append(now)
-        # the newest stamp in the batch: its last message's timestamp
-        lat.append(ns_since_midnight() - int(books.exchange_time[: books.high_locate + 1].max()))
-        counts.append(0)
+    def raw_sink(blocks: bytes) -> None:  # what ``KernelBooks.apply_bytes`` does, keeping the stamps
+        buf, cols, counts = decode_buffer(blocks)
+        books.frame_counters["unknown_types"] += counts.unknown_types
+        books.frame_counters["bad_lengths"] += counts.bad_lengths
+        books.apply_columns(cols, buf)
+        now = ns_since_midnight()
+        stamps = cols.timestamp[::stride]
+        lat_chunks.append(np.stack((stamps, now - stamps)))
+        batches.append((time.monotonic(), cols.messages))
 
     rewinder = ("127.0.0.1", free_udp_port())
-    handler = await open_feeds([("127.0.0.1", 0)], books.apply_batch, rewinder=rewinder, recovery_timeout=60.0,
-                               raw_sink=raw_sink)
+    handler = await open_feeds([("127.0.0.1", 0)], books.apply_batch, rewinder=rewinder,
+                               recovery_timeout=args.recovery_timeout, raw_sink=raw_sink)
     port = handler.lines[0].get_extra_info("sockname")[1]
-    schedule = [(args.rate, args.before), (args.rate * args.factor, args.burst), (args.rate, args.after)]
-    ready, go, done = mp.Event(), mp.Event(), mp.Queue()
-    proc = mp.get_context("fork").Process(target=sender, args=(port, rewinder[1], schedule, args.symbols, ready,
-                                                               go, done))
+    sent_ns = RawArray("q", total + 2)  # message seq -> the stamp it was sent with (for the rewinder)
+    ctx = mp.get_context("fork")
+    ready, go, done = ctx.Event(), ctx.Event(), ctx.Queue()
+    rw_ready = ctx.Event()
+    rw_proc = ctx.Process(target=rewinder_main, args=(path, sent_ns, rewinder[1], rw_ready), daemon=True)
+    rw_proc.start()
+    proc = ctx.Process(target=sender_main, args=(port, schedule, (args.drop_every, args.drop_packets), path,
+                                                 sent_ns, ready, go, done), daemon=True)
     proc.start()
-    print(f"generating {int(sum(r * s for r, s in schedule)):,} messages in the sender (untimed) ...", flush=True)
-    while not ready.is_set():
-        await asyncio.sleep(0.5)
+    print("building packets in the sender, loading the rewinder (untimed) ...", flush=True)
+    while not (ready.is_set() and rw_ready.is_set()):
+        if not (proc.is_alive() and rw_proc.is_alive()):
+            raise SystemExit(f"the sender or the rewinder died (exit codes {proc.exitcode}, {rw_proc.exitcode})")
+        await asyncio.sleep(0.2)
     start = time.monotonic()
     go.set()
+    session = handler.session
+    c = session.counters
     while done.empty():
         if not proc.is_alive():
             raise SystemExit(f"the sender died (exit code {proc.exitcode})")
         await asyncio.sleep(0.5)
-        c = handler.session.counters
-        print(f"  t={time.monotonic() - start:5.1f}s applied {c['messages']:>10,}  gaps {c['gaps']:>4}  "
-              f"recovered {c['messages_recovered']:>9,}  {handler.session.state.value}", flush=True)
-    sent, span = done.get()
-    deadline = time.monotonic() + 60
-    while (handler.session.state is State.RECOVERING or not handler.session.ended) and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+        if args.verbose:
+            print(f"  t={time.monotonic() - start:5.1f}s sequenced {(session.next_seq or 1) - 1:>10,}  "
+                  f"gaps {c['gaps']:>4}  recovered {c['messages_recovered']:>9,}  {session.state.value}", flush=True)
+    sent, span, start_ns, phases_sent, dropped = done.get()
+    deadline = time.monotonic() + 120
+    while (session.state is State.RECOVERING or not session.ended or (session.next_seq or 1) <= sent) \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     caught_up = time.monotonic() - start
     handler.close()
-    proc.terminate()
-    c = handler.session.counters
-    t = np.array(lat_t) - start
-    ms = np.array(lat) / 1e6
-    print(f"\nsent {sent:,} messages in {span:.1f} s: {args.rate:,.0f} msg/s, {args.factor:g}x for {args.burst:g} s")
-    phases = [("before", 0, args.before), ("burst", args.before, args.before + args.burst),
-              ("after", args.before + args.burst, caught_up)]
-    for name, lo, hi in phases:
-        sel = (t >= lo) & (t < hi)
-        if sel.any():
-            print(f"  {name:<7} stamp -> book updated: p50 {np.percentile(ms[sel], 50):8.2f} ms   "
-                  f"p99 {np.percentile(ms[sel], 99):8.2f} ms")
-    total = (handler.session.next_seq or 1) - 1
-    print(f"  sequenced {total:,}; applied {c['messages']:,}; gaps {c['gaps']}; recovered {c['messages_recovered']:,}"
-          f" via {c['requests_sent']} requests; missed {c['messages_missed']}; all caught up at {caught_up:.1f} s")
-    ok = c["messages_missed"] == 0 and total == sent and c["recovery_failures"] == 0
-    print("  LOSSLESS after recovery" if ok else "  NOT lossless")
+    for p in (proc, rw_proc):
+        p.terminate()
+        p.join()
+
+    sequenced = (session.next_seq or 1) - 1
+    print(f"\nsent {sent:,} messages in {span:.1f} s ({dropped} packets of them lost on purpose); handler caught "
+          f"up at {caught_up:.1f} s")
+    lat = np.concatenate(lat_chunks, axis=1) if lat_chunks else np.zeros((2, 0), np.int64)
+    when = (lat[0] - start_ns) / 1e9  # send time of each sampled message, from the sender's start
+    ms = lat[1] / 1e6
+    bt = np.array([t for t, _ in batches]) - start
+    bn = np.array([n for _, n in batches])
+    names = (f"before ({args.rate:,.0f}/s asked)", f"burst ({args.rate * args.factor:,.0f}/s asked)",
+             f"after ({args.rate:,.0f}/s asked)")
+    edges = np.cumsum([0.0, *(s for _, s in phases_sent)])
+    edges[-1] = max(edges[-1], 1e9)
+    print(f"  {'phase':<27} {'sent msg/s':>11} {'applied msg/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    results = []
+    for k, name in enumerate(names):
+        n_sent, secs = phases_sent[k]
+        lo, hi = edges[k], edges[k + 1]
+        sel = (when >= lo) & (when < hi)
+        hi_applied = min(hi, edges[k] + secs)
+        applied = bn[(bt >= lo) & (bt < hi_applied)].sum() / max(hi_applied - lo, 1e-9)
+        p50, p99, mx = (np.percentile(ms[sel], 50), np.percentile(ms[sel], 99), ms[sel].max()) if sel.any() \
+            else (float("nan"),) * 3
+        results.append((p50, p99))
+        print(f"  {name:<27} {n_sent / secs:>11,.0f} {applied:>14,.0f} {p50:>8.2f} {p99:>8.2f} {mx:>8.1f}")
+    print(f"  sequenced {sequenced:,}; gaps {c['gaps']}; recovered {c['messages_recovered']:,} via "
+          f"{c['requests_sent']} requests; missed {c['messages_missed']}; recovery failures "
+          f"{c['recovery_failures']}; held overflow {c['pending_overflow']}")
+    times = sorted(session.recovery_seconds)
+    if times:
+        print(f"  recoveries {c['recoveries']}: longest {times[-1] * 1000:.0f} ms")
+    lossless = c["messages_missed"] == 0 and sequenced == sent and c["recovery_failures"] == 0 \
+        and not session.needs_rebuild
+    print("  comparing with books built from the session directly ...", flush=True)
+    want = reference_books(path) if sent == total else None
+    diffs = compare_books(books, want) if want is not None else ["not every message was sent"]
+    print("  books EQUAL" if not diffs else f"  books DIFFER: {diffs}")
+    ok = lossless and not diffs
+    print("  LOSSLESS after recovery" if lossless else "  NOT lossless")
+    return ok
 
 
 def main() -> None:
@@ -179,10 +319,20 @@ def main() -> None:
     parser.add_argument("--burst", type=float, default=5.0)
     parser.add_argument("--after", type=float, default=5.0)
     parser.add_argument("--symbols", type=int, default=10_000)
+    parser.add_argument("--recovery-timeout", type=float, default=2.0,
+                        help="the handler's recovery timeout, s (default: the handler's own default, 2)")
+    parser.add_argument("--drop-every", type=float, default=0.5, metavar="SECONDS",
+                        help="with --drop-packets: lose packets on purpose this often during the burst")
+    parser.add_argument("--drop-packets", type=int, default=0, metavar="N",
+                        help="packets lost on purpose each time (default 0: none; ~30 messages a packet)")
+    parser.add_argument("--sample", type=int, default=16, help="measure the latency of one message in N")
+    parser.add_argument("--cache-dir", default="/tmp", help="where the generated session is kept between runs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress twice a second")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(run(args))
+    ok = uvloop.run(run(args))
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

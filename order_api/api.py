@@ -29,7 +29,7 @@ from order_api.openapi import openapi_document
 from order_api.outbox import OutboxRelay
 from order_api.quotes import QuoteSource
 from order_api.views import order_json
-from tickfan.auth import AuthError, bearer, verify_token
+from tickfan.auth import AuthError, bearer, signing_key, verify_token
 
 log = logging.getLogger("tickfan.order_api")
 MAX_BODY = 16 * 1024
@@ -193,7 +193,7 @@ class OrderService:
     def __init__(self, ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
                  redis_client: aioredis.Redis | None = None, relay: bool = True) -> None:
         self.services = Services(ledger, quotes)
-        self.jwt_key = jwt_key
+        self.jwt_key = signing_key(jwt_key)  # resolved once, not per request
         self.redis_client = redis_client if relay else None
 
     def routes(self) -> list[Route]:

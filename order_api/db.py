@@ -13,8 +13,9 @@ Sharding: users live on ``shard_of(user_id, len(dsns))``; every shard is a datab
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import asyncpg
 import orjson
 
 from order_api import ledger
+from order_api.batching import Placement, ShardBatcher
 from order_api.ledger import Entry
 from order_api.model import (
     OPEN,
@@ -41,7 +43,6 @@ from order_api.model import (
 from order_api.views import order_update_frame
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-NOTIFY_CHANNEL = "tickfan_outbox"
 DEFAULT_DSNS = ("postgresql://postgres@127.0.0.1:5432/tickfan_0", "postgresql://postgres@127.0.0.1:5432/tickfan_1")
 
 Row = Mapping[str, Any]
@@ -117,6 +118,11 @@ class Ledger:
         self.pools = list(pools)
         self.rules = rules or Rules()
         self.fee_bps = fee_bps
+        # placements go to their shard's batcher (order_api/batching.py)
+        self._batchers = [ShardBatcher(p) for p in self.pools]
+        # called with the shard number after a transaction that may have written outbox rows has ended: the
+        # outbox relay of this process wakes at once (no NOTIFY: see migration 003)
+        self.outbox_hooks: list[Callable[[int], None]] = []
 
     @classmethod
     async def connect(cls, dsns: Sequence[str], *, min_size: int = 1, max_size: int = 10,
@@ -138,6 +144,21 @@ class Ledger:
 
     def pool_for(self, user: str) -> asyncpg.Pool:
         return self.pools[shard_of(user, len(self.pools))]
+
+    def _outboxed(self, user: str) -> None:
+        shard = shard_of(user, len(self.pools))
+        for hook in self.outbox_hooks:
+            hook(shard)
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, user: str) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction on the user's shard that may announce changes; the relay is woken once it has ended
+        (committed or not: a wake with nothing to publish costs one empty read)."""
+        try:
+            async with self.pool_for(user).acquire() as conn, conn.transaction():
+                yield conn
+        finally:
+            self._outboxed(user)
 
     # -- writing helpers (inside a transaction)
 
@@ -177,7 +198,6 @@ class Ledger:
             rows.append((user, "execution", orjson.dumps(
                 {"action": execute, "order_id": str(order["order_id"]), "user_id": user})))
         await conn.executemany("INSERT INTO outbox (user_id, topic, payload) VALUES ($1, $2, $3)", rows)
-        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
     @staticmethod
     async def _lock_account(conn: asyncpg.Connection, user: str) -> Row | None:
@@ -200,8 +220,9 @@ class Ledger:
         """Validate, hold, record the order and its outbox events, atomically. Returns (order, created);
         a retry with the same idempotency key returns the first order with created False.
 
-        The checks that need no database run here; the rest is one call of ``place_order`` (migration 002):
-        one round trip, one transaction, under the user's account row lock."""
+        The checks that need no database run here; the rest happens in PostgreSQL under the user's account row
+        lock, in one transaction with the other orders of its batch (``place_orders``, migration 004; see
+        order_api/batching.py), or alone (``place_order``, migration 002)."""
         try:
             pre_trade(req, quote, self.rules)
         except ApiError:
@@ -227,27 +248,27 @@ class Ledger:
                  "status": Status.ACCEPTED.value, "qty": req.qty, "filled_qty": 0, "filled_notional": 0,
                  "limit_price": req.limit_price, "reason": "", "version": 1}
         work = orjson.dumps({"action": "new", "order_id": str(order_id), "user_id": user})
-        try:
-            row: Row = await self.pool_for(user).fetchrow(
-                "SELECT * FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-                order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif,
-                req.qty, req.limit_price, price, held, [e.account for e in entries], [e.asset for e in entries],
-                [e.amount for e in entries], order_update_frame(shown), work)
-        except asyncpg.RaiseError as e:
-            code = str(e.args[0]) if e.args else str(e)
-            have = int(getattr(e, "detail", None) or 0)
-            if code == "idempotency_conflict":
-                raise ApiError(409, code, "this idempotency_key was already used for a different order") from None
-            if code == "insufficient_funds":
-                raise ApiError(422, code, f"buying power {money(have)} is less than {money(held)} needed") from None
-            if code == "insufficient_shares":
-                raise ApiError(422, code, f"{have} {req.symbol} shares available to sell") from None
-            raise
-        return row, row["order_id"] == order_id
+        a, b = entries
+        placed = await self._batchers[shard_of(user, len(self.pools))].place(Placement(
+            order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif,
+            req.qty, req.limit_price, price, held, (a.account, b.account), (a.asset, b.asset), (a.amount, b.amount),
+            order_update_frame(shown), work))
+        code, have = placed.code, placed.have
+        if code == "idempotency_conflict":
+            raise ApiError(409, code, "this idempotency_key was already used for a different order")
+        if code == "insufficient_funds":
+            raise ApiError(422, code, f"buying power {money(have)} is less than {money(held)} needed")
+        if code == "insufficient_shares":
+            raise ApiError(422, code, f"{have} {req.symbol} shares available to sell")
+        row: Row = placed.order
+        created = row["order_id"] == order_id
+        if created:
+            self._outboxed(user)
+        return row, created
 
     async def cancel(self, user: str, order_id: uuid.UUID) -> Row:
         """Cancel an order: at once if no market maker has it yet, else ask for it (the MM's answer decides)."""
-        async with self.pool_for(user).acquire() as conn, conn.transaction():
+        async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order: Row | None = await conn.fetchrow(
                 "SELECT * FROM orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE", order_id, user)
@@ -298,7 +319,7 @@ class Ledger:
     async def mark_routed(self, user: str, order_id: uuid.UUID) -> Row | None:
         """accepted -> routed before the order is sent (so a cancel can no longer close it locally).
         Returns the order if it should be sent now (routed, still open), None if it must not be sent."""
-        async with self.pool_for(user).acquire() as conn, conn.transaction():
+        async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order: Row | None = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
             if order is None or Status(order["status"]) not in OPEN:
@@ -312,7 +333,7 @@ class Ledger:
             return row
 
     async def reject(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
-        async with self.pool_for(user).acquire() as conn, conn.transaction():
+        async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
             if order is None or Status(order["status"]) in TERMINAL:
@@ -322,7 +343,7 @@ class Ledger:
             return await self._finish(conn, order, Status.REJECTED, reason)
 
     async def cancelled(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
-        async with self.pool_for(user).acquire() as conn, conn.transaction():
+        async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
             if order is None or Status(order["status"]) in TERMINAL:
@@ -334,7 +355,7 @@ class Ledger:
         """Apply one execution, idempotently by ExecID: release, move cash and shares, journal, order state.
         ``leaves_done``: the market maker says nothing of the order remains open (an IOC's rest is cancelled).
         Returns None for an execution already applied."""
-        async with self.pool_for(user).acquire() as conn, conn.transaction():
+        async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
             if order is None:

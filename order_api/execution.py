@@ -43,6 +43,7 @@ log = logging.getLogger("tickfan.execute")
 GROUP = "exec"
 DEAD_LETTER = "tickfan:exec:dead"
 UNKNOWN_ORDER = "unknown order"
+MISMATCHES_BEFORE_DEAD_LETTER = 3  # status answers in a row that disagree with the ledger
 
 
 class Retry(Exception):
@@ -85,6 +86,7 @@ class ExecutionWorker:
         self._stop = asyncio.Event()
         self._connected = asyncio.Event()
         self._attempts: dict[bytes, int] = {}
+        self._mismatches: dict[uuid.UUID, int] = {}  # order -> status answers in a row that disagreed
         self._users: dict[uuid.UUID, str] = {}
         self.counters = {"sent": 0, "cancels_sent": 0, "reports": 0, "fills": 0, "duplicate_fills": 0,
                          "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0, "retries": 0}
@@ -305,8 +307,12 @@ class ExecutionWorker:
         if order is None or Status(order["status"]) not in OPEN:
             return
         if r.ord_status == "8" and UNKNOWN_ORDER in (r.text or "").lower():
-            if int(order["filled_qty"]) == 0 and self.fix is not None and self.fix.connected:
-                # It never reached the market maker (we died between routing and sending): send it now.
+            if int(order["filled_qty"]) == 0:
+                # It never reached the market maker (we died between routing and sending): send it now. With
+                # the session gone again meanwhile, the next reconnect's reconciliation asks once more; an
+                # order that never reached the market must not be cancelled for a dropped connection.
+                if self.fix is None or not self.fix.connected:
+                    return
                 routed = await self.ledger.mark_routed(user, oid)
                 if routed is not None:
                     await self.fix.send_new_order(new_order_for(routed))
@@ -318,8 +324,18 @@ class ExecutionWorker:
         elif r.ord_status == "8":
             await self.ledger.reject(user, oid, r.text or "rejected by the market maker")
         elif r.ord_status == "2" and int(r.cum_qty) != int(order["filled_qty"]):
-            raise ValueError(f"market maker says {oid} is filled ({r.cum_qty}) but the ledger has "
-                             f"{order['filled_qty']}")
+            # The answer re-sends every trade before it, but trades of a session that has just dropped may
+            # still be on their way into the ledger: only a mismatch that outlives a few reconciliations (or
+            # a ledger ahead of the market maker) needs a person.
+            seen = self._mismatches[oid] = self._mismatches.get(oid, 0) + 1
+            if int(r.cum_qty) < int(order["filled_qty"]) or seen >= MISMATCHES_BEFORE_DEAD_LETTER:
+                self._mismatches.pop(oid, None)
+                raise ValueError(f"market maker says {oid} is filled ({r.cum_qty}) but the ledger has "
+                                 f"{order['filled_qty']}")
+            log.info("status of %s: filled %s at the market maker, %s in the ledger; asked again at the next "
+                     "reconciliation", oid, r.cum_qty, order["filled_qty"])
+            return
+        self._mismatches.pop(oid, None)
 
     # ---------------------------------------------------------------- reconciliation
 

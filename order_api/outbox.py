@@ -18,7 +18,7 @@ import asyncpg
 import orjson
 import redis.asyncio as aioredis
 
-from order_api.db import NOTIFY_CHANNEL, Ledger
+from order_api.db import Ledger
 from order_api.views import order_channel
 
 log = logging.getLogger("tickfan.outbox")
@@ -27,6 +27,10 @@ STREAM_PARTITIONS = 4
 STREAM_MAXLEN = 1_000_000
 RELAY_LOCK = 7470100  # + shard number
 BATCH = 500
+# No LISTEN/NOTIFY: a NOTIFY serialises every committing transaction (migration 003). The ledger of the process
+# running the relay wakes it directly; rows from other processes (another API, an execution worker whose relay
+# is a standby) are found by polling the pending-rows index, an empty index scan, this often.
+POLL_INTERVAL = 0.02
 
 
 def stream_of(user_id: str, partitions: int = STREAM_PARTITIONS) -> str:
@@ -35,14 +39,24 @@ def stream_of(user_id: str, partitions: int = STREAM_PARTITIONS) -> str:
 
 class OutboxRelay:
     def __init__(self, ledger: Ledger, client: aioredis.Redis, *, partitions: int = STREAM_PARTITIONS,
-                 poll_interval: float = 0.5) -> None:
+                 poll_interval: float = POLL_INTERVAL) -> None:
+        """``poll_interval``: how soon rows written by *other* processes are seen (this process's own ledger
+        wakes the relay at once through ``Ledger.outbox_hooks``)."""
         self.ledger, self.redis, self.partitions = ledger, client, partitions
         self.poll_interval = poll_interval
         self.published = 0
         self._stop = asyncio.Event()
+        self._wake = [asyncio.Event() for _ in ledger.pools]
+        ledger.outbox_hooks.append(self.wake)
+
+    def wake(self, shard: int) -> None:
+        """Outbox rows were committed on ``shard`` (called by the ledger after its transaction)."""
+        self._wake[shard].set()
 
     def stop(self) -> None:
         self._stop.set()
+        for event in self._wake:
+            event.set()
 
     async def run(self) -> None:
         await asyncio.gather(*(self._run_shard(i) for i in range(len(self.ledger.pools))))
@@ -69,12 +83,7 @@ class OutboxRelay:
                     await asyncio.wait_for(self._stop.wait(), 1.0)
                 if self._stop.is_set():
                     return
-            wake = asyncio.Event()
-
-            def notified(*_: object) -> None:
-                wake.set()
-
-            await conn.add_listener(NOTIFY_CHANNEL, notified)
+            wake = self._wake[shard]
             try:
                 while not self._stop.is_set():
                     wake.clear()
@@ -84,7 +93,6 @@ class OutboxRelay:
                         await asyncio.wait_for(wake.wait(), self.poll_interval)
             finally:
                 with contextlib.suppress(Exception):
-                    await conn.remove_listener(NOTIFY_CHANNEL, notified)
                     await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK + shard)
 
     async def drain(self, conn: asyncpg.Connection) -> int:

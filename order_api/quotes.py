@@ -3,6 +3,8 @@ ingest keeps in Redis for internal services (see fanout/redis_bridge.py), or a f
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -39,11 +41,50 @@ def quote_from_hash(raw: Mapping[Any, Any]) -> Quote | None:
 
 
 class RedisQuotes:
-    def __init__(self, client: aioredis.Redis) -> None:
+    """Quotes read from Redis, each symbol's kept for ``max_age`` seconds.
+
+    Pre-trade checks read the quote of every order; a busy symbol's orders within ``max_age`` share one read
+    (a Redis round trip was a tenth of a placement's CPU). Ingest itself publishes a symbol's hash at most
+    every few milliseconds, and a buy is held at the collar above the ask, so a quote this young is as good
+    for the checks as a fresh one. ``max_age=0`` reads every time."""
+
+    def __init__(self, client: aioredis.Redis, *, max_age: float = 0.05) -> None:
         self.redis = client
+        self.max_age = max_age
+        self._cache: dict[str, tuple[float, Quote | None]] = {}
+        # one read in flight per symbol: the orders that find a quote expired together wait for the same read
+        self._reading: dict[str, asyncio.Future[Quote | None]] = {}
 
     async def quote(self, symbol: str) -> Quote | None:
-        return quote_from_hash(await self.redis.hgetall(f"quote:{symbol}"))
+        hit = self._cache.get(symbol)
+        if hit is not None and time.monotonic() - hit[0] < self.max_age:
+            return hit[1]
+        reading = self._reading.get(symbol)
+        while reading is not None:
+            try:
+                return await asyncio.shield(reading)
+            except asyncio.CancelledError:
+                if not reading.cancelled():
+                    raise  # this request itself was cancelled
+                reading = self._reading.get(symbol)  # the reader's request was: read again
+        reading = self._reading[symbol] = asyncio.get_running_loop().create_future()
+        try:
+            q = quote_from_hash(await self.redis.hgetall(f"quote:{symbol}"))
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise
+        except Exception as e:
+            reading.set_exception(e)
+            reading.exception()  # retrieved here: nobody else may be waiting
+            raise
+        finally:
+            del self._reading[symbol]
+        if self.max_age > 0:
+            if len(self._cache) > 20_000:
+                self._cache.clear()  # bounded: unknown symbols must not grow it without end
+            self._cache[symbol] = (time.monotonic(), q)
+        reading.set_result(q)
+        return q
 
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         names = list(symbols)

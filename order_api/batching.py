@@ -1,0 +1,157 @@
+"""Placements in batches per shard (the ``place_orders`` function of migration 004).
+
+Natural batching, no timer: an order waits only while its shard's previous calls are running, and then goes
+with every other order that arrived meanwhile. At low load each batch holds one order and costs what a
+single placement costs; under load a batch grows, and a placement's PostgreSQL cost per order (the round
+trip, the plan, the commit and its WAL flush) falls with it. A batch that fails as a whole for a reason
+other than the connection (it should not: every refusal is a result row) is placed again order by order,
+so one order's problem is never another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+MAX_BATCH = 256  # orders per call: bounds one transaction's lock set and a batch's wait for its slowest order
+IN_FLIGHT = 2  # calls running at once per shard: one executing while the next one's results travel
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One order's arguments for place_order / place_orders (entries: exactly two hold entries)."""
+
+    order_id: uuid.UUID
+    user: str
+    key: str
+    fingerprint: str
+    symbol: str
+    side: str
+    type: str
+    tif: str
+    qty: int
+    limit_price: int | None
+    reserve: int
+    held: int
+    accounts: tuple[str, str]
+    assets: tuple[str, str]
+    amounts: tuple[int, int]
+    update: bytes
+    work: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """The answer for one order: the order row (new or the idempotent first one), or a refusal code and the
+    amount available (cash or shares)."""
+
+    order: Any  # asyncpg Record of the orders table, None when refused
+    code: str | None
+    have: int
+
+
+SINGLE = ("SELECT * FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+BATCH = ("SELECT idx, code, have, placed FROM place_orders($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+         "$14, $15, $16, $17)")
+
+
+class ShardBatcher:
+    """Collects the placements for one shard and places them in batches on its pool."""
+
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH, in_flight: int = IN_FLIGHT) -> None:
+        self.pool = pool
+        self.max_batch = max_batch
+        self.in_flight = in_flight
+        self._queue: list[tuple[Placement, asyncio.Future[Placed]]] = []
+        self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batches = 0
+        self.orders = 0
+
+    async def place(self, p: Placement) -> Placed:
+        fut: asyncio.Future[Placed] = asyncio.get_running_loop().create_future()
+        self._queue.append((p, fut))
+        if self._running < self.in_flight:
+            self._running += 1
+            # let every request already in this turn of the loop join the batch
+            asyncio.get_running_loop().call_soon(self._start)
+        return await fut
+
+    def _start(self) -> None:
+        task = asyncio.ensure_future(self._run())
+        self._tasks.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+                await self._place(batch)
+        finally:
+            self._running -= 1
+
+    async def _place(self, batch: list[tuple[Placement, asyncio.Future[Placed]]]) -> None:
+        self.batches += 1
+        self.orders += len(batch)
+        results: list[Placed | BaseException]
+        try:
+            if len(batch) == 1:
+                results = [await self._single(batch[0][0])]
+            else:
+                try:
+                    results = await self._batch([p for p, _ in batch])
+                except asyncpg.PostgresError:
+                    results = [await self._single_or_error(p) for p, _ in batch]
+        except BaseException as e:  # the connection, or cancellation: every waiter learns of it
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            if fut.done():
+                continue  # its request was cancelled; the order stands (a retry finds it by its key)
+            if isinstance(result, BaseException):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+
+    async def _single_or_error(self, p: Placement) -> Placed | BaseException:
+        try:
+            placed: Placed = await self._single(p)
+        except asyncpg.PostgresError as e:
+            error: BaseException = e
+            return error
+        return placed
+
+    async def _single(self, p: Placement) -> Placed:
+        try:
+            row = await self.pool.fetchrow(
+                SINGLE, p.order_id, p.user, p.key, p.fingerprint, p.symbol, p.side, p.type, p.tif, p.qty,
+                p.limit_price, p.reserve, p.held, list(p.accounts), list(p.assets), list(p.amounts), p.update,
+                p.work)
+        except asyncpg.RaiseError as e:
+            code = str(e.args[0]) if e.args else str(e)
+            if code not in ("idempotency_conflict", "insufficient_funds", "insufficient_shares"):
+                raise
+            return Placed(None, code, int(getattr(e, "detail", None) or 0))
+        return Placed(row, None, 0)
+
+    async def _batch(self, ps: Sequence[Placement]) -> list[Placed | BaseException]:
+        rows = await self.pool.fetch(
+            BATCH, [p.order_id for p in ps], [p.user for p in ps], [p.key for p in ps],
+            [p.fingerprint for p in ps], [p.symbol for p in ps], [p.side for p in ps], [p.type for p in ps],
+            [p.tif for p in ps], [p.qty for p in ps], [p.limit_price for p in ps], [p.reserve for p in ps],
+            [p.held for p in ps], [a for p in ps for a in p.accounts], [a for p in ps for a in p.assets],
+            [a for p in ps for a in p.amounts], [p.update for p in ps], [p.work for p in ps])
+        out: list[Placed | BaseException] = [RuntimeError("place_orders returned no row for this order")] * len(ps)
+        for r in rows:
+            code = r["code"]
+            out[r["idx"] - 1] = Placed(None, code, int(r["have"] or 0)) if code else Placed(r["placed"], None, 0)
+        return out
