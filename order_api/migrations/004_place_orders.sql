@@ -65,8 +65,19 @@ BEGIN
         VALUES (p_order_ids[i], u, p_keys[i], p_fingerprints[i], p_symbols[i], p_sides[i], p_types[i], p_tifs[i],
                 p_qtys[i], p_limits[i], p_reserves[i], p_helds[i], 'accepted')
         RETURNING * INTO placed;
-        PERFORM post_entries('hold', ARRAY[u, u], p_accounts[2 * i - 1 : 2 * i], p_assets[2 * i - 1 : 2 * i],
-                             p_amounts[2 * i - 1 : 2 * i], p_order_ids[i], NULL);
+        -- the two hold entries, and the cached balances moved by the same amounts in one row update
+        INSERT INTO journal (txn_id, kind, user_id, account, asset, amount, order_id)
+        SELECT txn.id, 'hold', u, p_accounts[j], p_assets[j], p_amounts[j], p_order_ids[i]
+        FROM (SELECT gen_random_uuid() AS id) AS txn, generate_series(2 * i - 1, 2 * i) AS j;
+        IF p_accounts[2 * i - 1] = 'cash' AND p_accounts[2 * i] = 'cash_held' THEN
+            UPDATE accounts SET cash = cash + p_amounts[2 * i - 1], cash_held = cash_held + p_amounts[2 * i]
+            WHERE user_id = u;
+        ELSIF p_accounts[2 * i - 1] = 'shares' AND p_accounts[2 * i] = 'shares_held' THEN
+            UPDATE positions SET qty = qty + p_amounts[2 * i - 1], qty_held = qty_held + p_amounts[2 * i]
+            WHERE user_id = u AND symbol = p_symbols[i];
+        ELSE
+            RAISE EXCEPTION 'place_orders: order % does not carry a hold pair', i;
+        END IF;
         INSERT INTO outbox (user_id, topic, payload)
         VALUES (u, 'order_update', p_updates[i]), (u, 'execution', p_works[i]);
         RETURN NEXT;
