@@ -29,7 +29,7 @@ def test_partitioned_demo_serves_every_partition_and_stops_cleanly() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tickfan", "demo", "--partitions", "3", "--hot", "TSLA", "--feed",
          f"127.0.0.1:{feed}", "--http", f"127.0.0.1:{http}", "--ws", f"127.0.0.1:{ws}", "--rate", "2000",
-         "--symbols", "300", "--duration", "90", "--quiet", "--no-rewinder"],
+         "--symbols", "300", "--duration", "90", "--quiet", "--no-rewinder", "--no-trading"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
     try:
@@ -78,7 +78,7 @@ def test_fanout_workers_share_the_port_and_every_client_streams() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tickfan", "demo", "--fanout-workers", "2", "--feed", f"127.0.0.1:{feed}",
          "--http", f"127.0.0.1:{http}", "--ws", f"127.0.0.1:{ws}", "--rate", "2000", "--symbols", "300",
-         "--duration", "90", "--quiet", "--no-rewinder"],
+         "--duration", "90", "--quiet", "--no-rewinder", "--no-trading"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
     try:

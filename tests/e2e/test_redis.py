@@ -31,7 +31,7 @@ def test_remote_fanout_node_serves_from_redis_alone() -> None:
     origin = subprocess.Popen(
         [sys.executable, "-m", "tickfan", "demo", "--feed", f"127.0.0.1:{feed}", "--http", f"127.0.0.1:{http}",
          "--ws", f"127.0.0.1:{ws}", "--rate", "2000", "--symbols", "200", "--duration", "90", "--quiet",
-         "--no-rewinder", "--redis", REDIS],
+         "--no-rewinder", "--no-trading", "--redis", REDIS],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
     remote = None
