@@ -23,7 +23,6 @@ import asyncio
 import multiprocessing as mp
 import os
 import random
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ingest.clock import ns_since_midnight  # noqa: E402
 from ingest.simulator import fixed_universe  # noqa: E402
+from tickfan.limits import raise_open_files  # noqa: E402
 from tickfan_proto import stream_pb2 as pb  # noqa: E402
 
 QUOTES_TAG = 0x12  # ServerMessage.quotes, field 2, length-delimited
@@ -44,11 +44,8 @@ CONNECT_CONCURRENCY = 64  # handshakes in flight per client process (listen back
 
 
 def raise_nofile() -> int:
-    """Raise this process's open-files soft limit to its hard limit (no privilege needed); returns it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    """Raise this process's open-files limit as far as it may (the servers it starts inherit it)."""
+    return raise_open_files(1 << 20)
 
 
 def watchlist(rng: random.Random, universe: list[str], weights: list[float], size: tuple[int, int]) -> list[str]:

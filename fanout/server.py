@@ -29,6 +29,7 @@ from picows import (
 
 from normalize.source import BookSource
 from tickfan.auth import verify_token
+from tickfan.limits import raise_open_files
 from tickfan_proto import stream_pb2 as pb
 
 from .hub import Hub, Subscriber
@@ -44,6 +45,7 @@ WRITE_BATCH = 1000  # clients written between two turns of the event loop in one
 # order updates (and orders errors) held for a client that cannot be written to; never dropped: past this the
 # client is disconnected (1008, "slow consumer: ...") rather than silently miss one
 ORDER_QUEUE_MAX = 1000
+OPEN_FILES_WANTED = 1 << 20  # a file per client: as many as the kernel allows this process
 
 
 @dataclass
@@ -326,6 +328,7 @@ class FanoutServer:
                        token=token)
 
     async def start(self) -> None:
+        raise_open_files(OPEN_FILES_WANTED)
         self._server = await ws_create_server(
             self._listener, self.host, self.port,
             max_frame_size=max(4 * self.max_message_bytes, 1 << 22),
