@@ -355,8 +355,13 @@ class ExchangeSimulator:
         if x < 0.996 and self.recent_matches:
             return _PB(b"B", locate, 0, hi, lo, self.recent_matches[int(r() * len(self.recent_matches))])
         if x < 0.9965 and len(halted_now) < 4:
-            halted_now[locate] = self._draws + HALT_EVENTS
-            return _PH(b"H", locate, 0, hi, lo, self._stock8[locate], b"H", b" ", b"LUDP")
+            # the halted name is drawn uniformly, not by activity: halts are news about one company, and a hot
+            # name halted on every few thousand of its own messages would be halted half the session
+            victim = 1 + int(r() * len(self.mid))
+            if victim in halted_now:
+                return None
+            halted_now[victim] = self._draws + HALT_EVENTS
+            return _PH(b"H", victim, 0, hi, lo, self._stock8[victim], b"H", b" ", b"LUDP")
         return None
 
 
