@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ingest.udp import parse_hostport
 from order_api.db import DEFAULT_DSNS, Ledger, migrate
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
 
@@ -187,7 +188,7 @@ def api_main(args: argparse.Namespace) -> int:
 def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
     add_redis(parser)
-    parser.add_argument("--market-maker", default="127.0.0.1:9878", metavar="HOST:PORT",
+    parser.add_argument("--market-maker", type=parse_hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="FIX 4.4 market maker to route to (default %(default)s)")
     parser.add_argument("--partitions", default=None, metavar="P,P",
                         help="execution stream partitions this worker consumes (default: all)")
@@ -202,7 +203,7 @@ def execute_main(args: argparse.Namespace) -> int:
     from order_api.outbox import STREAM_PARTITIONS
 
     _logging()
-    host, _, port = args.market_maker.rpartition(":")
+    host, port = args.market_maker
     parts = [int(p) for p in args.partitions.split(",")] if args.partitions else None
     if parts is not None and any(not 0 <= p < STREAM_PARTITIONS for p in parts):
         print(f"tickfan execute: partitions are 0..{STREAM_PARTITIONS - 1}", file=sys.stderr)
@@ -212,12 +213,12 @@ def execute_main(args: argparse.Namespace) -> int:
         await migrate(dsns_of(args))
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
         client = aioredis.from_url(args.redis)
-        worker = ExecutionWorker(ledger, client, fix_host=host or "127.0.0.1", fix_port=int(port),
+        worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
                                  name=args.name, partitions=parts)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
-        print(f"execution worker {worker.name}: streams {', '.join(worker.streams)} -> FIX {args.market_maker}",
+        print(f"execution worker {worker.name}: streams {', '.join(worker.streams)} -> FIX {host}:{port}",
               flush=True)
 
         async def status() -> None:

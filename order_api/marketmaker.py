@@ -59,6 +59,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
+from ingest.udp import parse_hostport
+
 from .fix import (
     MSG_SEQ_NUM,
     MSG_TYPE,
@@ -825,19 +827,6 @@ class MarketMaker:
 # ============================================================================================ the command
 
 
-def _hostport(text: str) -> tuple[str, int]:
-    host, sep, port = str(text).rpartition(":")
-    if not sep:
-        host, port = "", str(text)
-    try:
-        number = int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}") from None
-    if not 0 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range in {text!r}")
-    return host.strip("[]") or DEFAULT_HOST, number
-
-
 def _rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -873,7 +862,7 @@ def _schedule(text: str) -> tuple[float, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("Signals: SIGUSR1 toggles 'down' (refuse connections), SIGUSR2 drops every connection now. "
                      "See order_api/FIX.md for the FIX dialect.")
-    parser.add_argument("--listen", type=_hostport, default=(DEFAULT_HOST, DEFAULT_PORT), metavar="HOST:PORT",
+    parser.add_argument("--listen", type=parse_hostport, default=(DEFAULT_HOST, DEFAULT_PORT), metavar="HOST:PORT",
                         help=f"where to accept FIX 4.4 connections (default {DEFAULT_HOST}:{DEFAULT_PORT})")
     parser.add_argument("--comp-id", default=DEFAULT_COMP_ID,
                         help="our SenderCompID; initiators must target it (default %(default)s)")

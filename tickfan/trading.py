@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from ingest.udp import parse_hostport
 from order_api.api import OrderService
 from order_api.cli import DEFAULT_REDIS, dsns_of
 from order_api.db import Ledger, migrate
@@ -38,7 +39,7 @@ def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
                              "tickfan_0, tickfan_1 on 127.0.0.1:5432)")
     parser.add_argument("--trading-redis", default=os.environ.get("TICKFAN_REDIS_URL", DEFAULT_REDIS),
                         metavar="URL", help="Redis for execution streams and order updates (default %(default)s)")
-    parser.add_argument("--market-maker", default="127.0.0.1:9878", metavar="HOST:PORT",
+    parser.add_argument("--market-maker", type=parse_hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="where the demo's FIX market-maker simulator listens (default %(default)s)")
 
 
@@ -68,7 +69,7 @@ class TradingStack:
         """After the node serves: the outbox relay, then the market maker and one execution worker."""
         assert self.service is not None
         await self.service.start()
-        mm_host, _, mm_port = self.args.market_maker.rpartition(":")
+        mm_host, mm_port = self.args.market_maker
         py = [sys.executable, "-m", "tickfan"]
         db = [a for d in (self.args.db or []) for a in ("--db", d)]
         self.children.append(subprocess.Popen(
@@ -76,7 +77,7 @@ class TradingStack:
              "--quotes-url", f"http://{http[0]}:{http[1]}", "--status-interval", "0"],
             preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL))
         self.children.append(subprocess.Popen(
-            [*py, "execute", "--market-maker", self.args.market_maker, "--redis", self.args.trading_redis, *db,
+            [*py, "execute", "--market-maker", f"{mm_host}:{mm_port}", "--redis", self.args.trading_redis, *db,
              "--quiet"], preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL))
 
     def failed(self) -> str | None:
