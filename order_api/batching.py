@@ -24,7 +24,7 @@ IN_FLIGHT = 2  # calls running at once per shard: one executing while the next o
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """One order's arguments for place_order / place_orders (entries: exactly two hold entries)."""
+    """One order's arguments for place_orders (entries: exactly two hold entries)."""
 
     order_id: uuid.UUID
     user: str
@@ -55,7 +55,6 @@ class Placed:
     have: int
 
 
-SINGLE = ("SELECT * FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
 BATCH = ("SELECT idx, code, have, placed FROM place_orders($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
          "$14, $15, $16, $17)")
 
@@ -98,15 +97,15 @@ class ShardBatcher:
     async def _place(self, batch: list[tuple[Placement, asyncio.Future[Placed]]]) -> None:
         self.batches += 1
         self.orders += len(batch)
+        placements = [p for p, _ in batch]
         results: list[Placed | BaseException]
         try:
-            if len(batch) == 1:
-                results = [await self._single(batch[0][0])]
-            else:
-                try:
-                    results = await self._batch([p for p, _ in batch])
-                except asyncpg.PostgresError:
-                    results = [await self._single_or_error(p) for p, _ in batch]
+            try:
+                results = await self._batch(placements)
+            except asyncpg.PostgresError:
+                if len(placements) == 1:
+                    raise
+                results = [await self._alone(p) for p in placements]
         except BaseException as e:  # the connection, or cancellation: every waiter learns of it
             for _, fut in batch:
                 if not fut.done():
@@ -122,26 +121,13 @@ class ShardBatcher:
             else:
                 fut.set_result(result)
 
-    async def _single_or_error(self, p: Placement) -> Placed | BaseException:
+    async def _alone(self, p: Placement) -> Placed | BaseException:
+        """One order of a batch that failed as a whole, placed in a batch of its own."""
         try:
-            placed: Placed = await self._single(p)
+            return (await self._batch([p]))[0]
         except asyncpg.PostgresError as e:
             error: BaseException = e
             return error
-        return placed
-
-    async def _single(self, p: Placement) -> Placed:
-        try:
-            row = await self.pool.fetchrow(
-                SINGLE, p.order_id, p.user, p.key, p.fingerprint, p.symbol, p.side, p.type, p.tif, p.qty,
-                p.limit_price, p.reserve, p.held, list(p.accounts), list(p.assets), list(p.amounts), p.update,
-                p.work)
-        except asyncpg.RaiseError as e:
-            code = str(e.args[0]) if e.args else str(e)
-            if code not in ("idempotency_conflict", "insufficient_funds", "insufficient_shares"):
-                raise
-            return Placed(None, code, int(getattr(e, "detail", None) or 0))
-        return Placed(row, None, 0)
 
     async def _batch(self, ps: Sequence[Placement]) -> list[Placed | BaseException]:
         rows = await self.pool.fetch(

@@ -121,7 +121,7 @@ class Ledger:
         # placements go to their shard's batcher (order_api/batching.py)
         self._batchers = [ShardBatcher(p) for p in self.pools]
         # called with the shard number after a transaction that may have written outbox rows has ended: the
-        # outbox relay of this process wakes at once (no NOTIFY: see migration 003)
+        # outbox relay of this process wakes at once (no NOTIFY: see migration 004)
         self.outbox_hooks: list[Callable[[int], None]] = []
 
     @classmethod
@@ -222,7 +222,7 @@ class Ledger:
 
         The checks that need no database run here; the rest happens in PostgreSQL under the user's account row
         lock, in one transaction with the other orders of its batch (``place_orders``, migration 004; see
-        order_api/batching.py), or alone (``place_order``, migration 002)."""
+        order_api/batching.py)."""
         try:
             pre_trade(req, quote, self.rules)
         except ApiError:

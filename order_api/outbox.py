@@ -27,7 +27,7 @@ STREAM_PARTITIONS = 4
 STREAM_MAXLEN = 1_000_000
 RELAY_LOCK = 7470100  # + shard number
 BATCH = 500
-# No LISTEN/NOTIFY: a NOTIFY serialises every committing transaction (migration 003). The ledger of the process
+# No LISTEN/NOTIFY: a NOTIFY serialises every committing transaction (migration 004). The ledger of the process
 # running the relay wakes it directly; rows from other processes (another API, an execution worker whose relay
 # is a standby) are found by polling the pending-rows index, an empty index scan, this often.
 POLL_INTERVAL = 0.02
