@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 from ingest.batch import decode_columns, frame, read_capture
-from ingest.simulator import ExchangeSimulator
 from normalize.kernel import KernelBooks, warm_up
+from venue.simulator import ExchangeSimulator
 
 PUBLISHED = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume",
              "exchange_time", "seq", "depth_seq", "halted", "known")

@@ -34,10 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.clock import ns_since_midnight  # noqa: E402
-from ingest.simulator import fixed_universe  # noqa: E402
-from tickfan.limits import raise_open_files  # noqa: E402
 from tickfan_proto import stream_pb2 as pb  # noqa: E402
+from venue.simulator import fixed_universe  # noqa: E402
+from vocab.clock import ns_since_midnight  # noqa: E402
+from vocab.limits import raise_open_files  # noqa: E402
 
 QUOTES_TAG = 0x12  # ServerMessage.quotes, field 2, length-delimited
 CONNECT_CONCURRENCY = 64  # handshakes in flight per client process (listen backlogs are ~100 by default)

@@ -34,9 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ingest.batch import decode_buffer, read_capture  # noqa: E402
-from ingest.clock import ns_since_midnight  # noqa: E402
 from ingest.handler import open_feeds  # noqa: E402
 from ingest.session import State  # noqa: E402
+from vocab.clock import ns_since_midnight  # noqa: E402
 
 SESSION = "BURST"
 SEED = 5
@@ -54,7 +54,7 @@ def session_file(cache_dir: str, symbols: int, total: int) -> Path:
     """The generated session as a capture (length-prefixed ITCH): generated once, then reused."""
     path = Path(cache_dir) / f"tickfan-burst-{symbols}-{total}-{SEED}.itch"
     if not path.exists():
-        from ingest.simulator import ExchangeSimulator
+        from venue.simulator import ExchangeSimulator
 
         t = time.monotonic()
         print(f"generating {total:,} messages (untimed, once; cached as {path}) ...", flush=True)
@@ -83,7 +83,7 @@ def rewinder_main(path: Path, sent_ns: Any, port: int, ready: Any) -> None:
     their first copy was sent with."""
     import uvloop
 
-    from ingest.simulator import Rewinder
+    from venue.simulator import Rewinder
 
     messages = read_messages(path)
     sent = np.frombuffer(sent_ns, np.int64)

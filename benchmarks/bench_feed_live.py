@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.clock import ns_since_midnight  # noqa: E402
 from ingest.handler import open_feeds  # noqa: E402
 from ingest.messages import Message  # noqa: E402
 from ingest.session import State  # noqa: E402
 from normalize import Books  # noqa: E402
+from vocab.clock import ns_since_midnight  # noqa: E402
 
 
 def free_udp_port() -> int:

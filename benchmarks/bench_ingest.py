@@ -14,8 +14,8 @@ import time
 
 from ingest.moldudp64 import PacketBuilder
 from ingest.session import FeedSession
-from ingest.simulator import ExchangeSimulator
 from normalize import Books
+from venue.simulator import ExchangeSimulator
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from order_api.db import Ledger  # noqa: E402
-from tickfan.auth import mint_token  # noqa: E402
+from vocab.auth import mint_token  # noqa: E402
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 DSNS = [f"{SERVER}/tickfan_bench_0", f"{SERVER}/tickfan_bench_1"]

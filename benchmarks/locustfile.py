@@ -20,9 +20,9 @@ import gevent
 import websocket  # websocket-client: synchronous, cooperates with Locust's gevent
 from locust import User, between, events, task
 
-from ingest.clock import ns_since_midnight
-from ingest.simulator import fixed_universe
 from tickfan_proto import stream_pb2 as pb
+from venue.simulator import fixed_universe
+from vocab.clock import ns_since_midnight
 
 UNIVERSE = fixed_universe(10_000)
 WEIGHTS = [1.0 / (rank + 1) ** 1.1 for rank in range(len(UNIVERSE))]

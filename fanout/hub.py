@@ -18,9 +18,9 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from ingest.clock import ns_since_midnight
 from normalize import MAX_LOCATES
 from normalize.source import BookSource
+from vocab.clock import ns_since_midnight
 
 from .encode import (
     DEPTH_SNAPSHOT_FLAG,

@@ -36,16 +36,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tickfan_proto import stream_pb2 as pb
+from vocab.keys import ORDER_CHANNEL_PREFIX, order_channel
 
 log = logging.getLogger("tickfan.orders")
-
-ORDER_CHANNEL_PREFIX = "tickfan:orders:"
-
-
-def order_channel(user_id: str) -> str:
-    """The Redis pub/sub channel of one user's order updates (the trading side PUBLISHes there)."""
-    return ORDER_CHANNEL_PREFIX + user_id
-
 
 class OrdersSink(Protocol):
     """One connection subscribed to its user's orders (the server's client object)."""

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from tickfan.auth import AuthError, bearer, verify_token
 from tickfan_proto import stream_pb2 as pb
+from vocab.auth import AuthError, bearer, verify_token
 
 CHANNELS = ("quotes", "trades", "depth")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis

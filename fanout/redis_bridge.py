@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -26,18 +25,20 @@ import numpy.typing as npt
 import redis.asyncio as aioredis
 
 from normalize import MAX_LOCATES
-from normalize.prices import parse_price
 from normalize.source import BookSource
 from normalize.trades import TradePrints
 from snapshots.quote import quote_record
 from tickfan_proto import stream_pb2 as pb
+from vocab.keys import QUOTE_PARTITIONS, QUOTES_CHANNEL, SYMBOLS, quote_key
+from vocab.partition import crc32_partition
+from vocab.prices import parse_price
 
 from .encode import TAG_QUOTES, build_quote, entry, wrap
 
 log = logging.getLogger("tickfan.redis")
-DIRECTORY = "tickfan:symbols"
-CHANNEL = "tickfan:quotes:{}"
-DEFAULT_PARTITIONS = 16
+DIRECTORY = SYMBOLS
+CHANNEL = QUOTES_CHANNEL
+DEFAULT_PARTITIONS = QUOTE_PARTITIONS
 DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
 
 
@@ -46,7 +47,7 @@ def _text(value: bytes | str) -> str:
 
 
 def partition_of(symbol: str, partitions: int) -> int:
-    return zlib.crc32(symbol.encode()) % partitions
+    return crc32_partition(symbol, partitions)
 
 
 class RedisPublisher:
@@ -97,7 +98,7 @@ class RedisPublisher:
             by_partition.setdefault(p, []).append(entry(q.SerializeToString()))
             rec = quote_record(books, loc)
             fields: dict[str | bytes, str | bytes] = {k: "" if v is None else str(v) for k, v in rec.items()}
-            pipe.hset(f"quote:{q.symbol}", mapping=fields)  # type: ignore[arg-type]
+            pipe.hset(quote_key(q.symbol), mapping=fields)  # type: ignore[arg-type]
             if q.symbol not in self.announced:
                 new_names[q.symbol] = f"{loc}:{p}"
         if new_names:
@@ -202,7 +203,9 @@ class RedisBooks:
             self.counters["partitions_subscribed"] = len(self._subscribed)
         for loc in new:  # after subscribing, so no update falls between the seed and the stream
             sym = self.symbol_of[loc]
-            h = await self.redis.hgetall(f"quote:{sym}")
+            if sym is None:  # a watched locate always has a ticker; nothing to seed otherwise
+                continue
+            h = await self.redis.hgetall(quote_key(sym))
             if h:
                 self._apply_record({_text(k): _text(v) for k, v in h.items()}, loc)
             self._seeded.add(loc)

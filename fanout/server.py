@@ -28,9 +28,9 @@ from picows import (
 )
 
 from normalize.source import BookSource
-from tickfan.auth import verify_token
-from tickfan.limits import raise_open_files
 from tickfan_proto import stream_pb2 as pb
+from vocab.auth import verify_token
+from vocab.limits import raise_open_files
 
 from .hub import Hub, Subscriber
 from .orders import OrderRelay
@@ -281,7 +281,7 @@ class FanoutServer:
         """``before_flush`` runs first in every flush (a shared-memory reader syncs its books there);
         ``poll_interval`` flushes that often without being notified (books written by other processes).
         ``orders``: the orders channel's Redis relay (started and closed with the server; None: no orders
-        channel); ``verify``: bearer token -> user id (``tickfan.auth.verify_token``)."""
+        channel); ``verify``: bearer token -> user id (``vocab.auth.verify_token``)."""
         self.books = books
         self.orders = orders
         self.verify = verify

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from vocab.framing import frame
+
 CHUNK = 1 << 20
 
 
@@ -45,8 +47,7 @@ class CaptureWriter:
         self.bytes = 0
 
     def write(self, message: bytes) -> None:
-        self.f.write(len(message).to_bytes(2, "big"))
-        self.f.write(message)
+        self.f.write(frame(message))
         self.messages += 1
         self.bytes += 2 + len(message)
 

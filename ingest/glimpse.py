@@ -9,15 +9,13 @@ the snapshot; the real-time feed from that sequence on completes it.
 
 from __future__ import annotations
 
+from vocab.framing import frame
+
 from .itch import ItchError, decode
 from .messages import Message
 
 END_OF_SNAPSHOT = ord("G")
 END_OF_SNAPSHOT_LENGTH = 21
-
-
-def frame(message: bytes) -> bytes:
-    return len(message).to_bytes(2, "big") + message
 
 
 def end_of_snapshot(next_seq: int) -> bytes:

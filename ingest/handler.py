@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from vocab.addr import is_multicast
+
 from . import glimpse
 from .messages import Message, StockDirectory
 from .moldudp64 import encode_request
 from .partition import PartitionFilter
 from .session import FeedSession, State
-from .udp import is_multicast
 
 log = logging.getLogger("tickfan.ingest")
 Sink = Callable[[list[Message]], None]

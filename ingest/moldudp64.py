@@ -12,6 +12,8 @@ import struct
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from vocab.framing import frame, frame_all
+
 HEADER = struct.Struct(">10sQH")
 HEADER_SIZE = HEADER.size  # 20
 REQUEST = struct.Struct(">10sQH")
@@ -58,11 +60,7 @@ def session_bytes(session: str) -> bytes:
 
 def encode_packet(session: str, seq: int, messages: Iterable[bytes]) -> bytes:
     msgs = list(messages)
-    parts = [HEADER.pack(session_bytes(session), seq, len(msgs))]
-    for m in msgs:
-        parts.append(len(m).to_bytes(2, "big"))
-        parts.append(m)
-    return b"".join(parts)
+    return HEADER.pack(session_bytes(session), seq, len(msgs)) + frame_all(msgs)
 
 
 def heartbeat(session: str, next_seq: int) -> bytes:
@@ -138,8 +136,7 @@ class PacketBuilder:
             out = self.flush()
         if not self._pending:
             self._first = self.next_seq
-        self._pending.append(len(message).to_bytes(2, "big"))
-        self._pending.append(message)
+        self._pending.append(frame(message))
         self._size += need
         self.next_seq += 1
         return out
@@ -147,7 +144,7 @@ class PacketBuilder:
     def flush(self) -> bytes | None:
         if not self._pending:
             return None
-        count = len(self._pending) // 2
+        count = len(self._pending)
         packet = HEADER.pack(self._session, self._first, count) + b"".join(self._pending)
         self._pending.clear()
         self._size = HEADER_SIZE
@@ -155,4 +152,4 @@ class PacketBuilder:
 
     @property
     def pending(self) -> int:
-        return len(self._pending) // 2
+        return len(self._pending)

@@ -14,9 +14,10 @@ The map is configuration: ``--partitions N --partition K --hot TSLA,NVDA`` or a 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
+
+from vocab.partition import crc32_partition
 
 DEFAULT_HOT = ("TSLA", "NVDA", "AAPL")
 
@@ -49,7 +50,7 @@ class PartitionMap:
         if own is not None:
             return own
         shared = self.partitions - len(self.hot)
-        return len(self.hot) + zlib.crc32(symbol.encode()) % shared
+        return len(self.hot) + crc32_partition(symbol, shared)
 
     def describe(self) -> str:
         parts = [f"{i}: {sym}" for sym, i in self.hot.items()]

@@ -1,32 +1,11 @@
-"""UDP plumbing shared by everything that sends or receives the feed: addresses and sender sockets."""
+"""UDP plumbing shared by everything that sends the feed: sender sockets (addresses are ``vocab.addr``)."""
 
 from __future__ import annotations
 
-import argparse
-import ipaddress
 import socket
 import time
 
-
-def parse_hostport(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """'HOST:PORT', ':PORT' or 'PORT' -> (host, port); a clear argparse error for anything else."""
-    host, sep, port = str(text).rpartition(":")
-    if not sep:
-        host, port = "", str(text)
-    try:
-        number = int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}") from None
-    if not 0 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range in {text!r}")
-    return (host.strip("[]") or default_host), number
-
-
-def is_multicast(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_multicast
-    except ValueError:
-        return False
+from vocab.addr import is_multicast
 
 
 def sender_socket(host: str, port: int, *, interface: str = "127.0.0.1") -> socket.socket:

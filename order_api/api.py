@@ -29,7 +29,7 @@ from order_api.openapi import openapi_document
 from order_api.outbox import OutboxRelay
 from order_api.quotes import QuoteSource
 from order_api.views import order_json
-from tickfan.auth import AuthError, bearer, signing_key, verify_token
+from vocab.auth import AuthError, bearer, signing_key, verify_token
 
 log = logging.getLogger("tickfan.order_api")
 MAX_BODY = 16 * 1024

@@ -38,10 +38,11 @@ from order_api.fix_client import FixClient, FixUnavailable
 from order_api.model import OPEN, Status
 from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
 from order_api.resilience import Backoff, CircuitBreaker
+from vocab.keys import EXEC_DEAD
 
 log = logging.getLogger("tickfan.execute")
 GROUP = "exec"
-DEAD_LETTER = "tickfan:exec:dead"
+DEAD_LETTER = EXEC_DEAD
 UNKNOWN_ORDER = "unknown order"
 MISMATCHES_BEFORE_DEAD_LETTER = 3  # status answers in a row that disagree with the ledger
 

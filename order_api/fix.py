@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal, TypeVar
 
-from normalize.prices import PRICE_SCALE, format_price
+from vocab.prices import format_price, parse_price
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=StrEnum)
@@ -430,31 +430,6 @@ def decode(data: bytes) -> FixMessage:
 # --------------------------------------------------------------------------------------------- values
 
 
-_PRICE_RE = re.compile(r"^(-?)(\d*)(?:\.(\d*))?$")
-
-
-def format_fix_price(price: int) -> str:
-    """A 4-implied-decimal integer as a FIX Price: 1892500 -> "189.2500"."""
-    return format_price(price)
-
-
-def parse_fix_price(text: str) -> int:
-    """A FIX Price string as a 4-implied-decimal integer, exactly: "189.25" -> 1892500.
-
-    More than 4 decimals are accepted only when the extra digits are zeros; anything else is a ValueError.
-    """
-    m = _PRICE_RE.match(text)
-    if m is None or not (m.group(2) or m.group(3)):
-        raise ValueError(f"not a decimal price: {text!r}")
-    sign, whole, frac = m.group(1), m.group(2) or "0", m.group(3) or ""
-    if len(frac) > 4:
-        if frac[4:].strip("0"):
-            raise ValueError(f"price with more than 4 decimals: {text!r}")
-        frac = frac[:4]
-    value = int(whole) * PRICE_SCALE + int(frac.ljust(4, "0"))
-    return -value if sign else value
-
-
 def parse_fix_qty(text: str) -> int:
     """A FIX Qty as whole shares: "100" or "100.00"; a fractional quantity is a ValueError."""
     whole, dot, frac = text.partition(".")
@@ -501,7 +476,7 @@ def _price(msg: FixMessage, tag: int, *, default: int | None = None) -> int:
             return default
         raise FixFieldError(tag, SessionRejectReason.REQUIRED_TAG_MISSING, f"required tag {tag} missing")
     try:
-        return parse_fix_price(value)
+        return parse_price(value)
     except ValueError as e:
         raise FixFieldError(tag, SessionRejectReason.INCORRECT_DATA_FORMAT, f"tag {tag}: {e}") from None
 
@@ -555,7 +530,7 @@ class NewOrder:
             (SIDE, _SIDE_TO_FIX[self.side]),
             (ORDER_QTY, self.qty),
             (ORD_TYPE, _ORD_TYPE_TO_FIX[self.ord_type]),
-            (PRICE, format_fix_price(self.limit_price) if self.limit_price is not None else None),
+            (PRICE, format_price(self.limit_price) if self.limit_price is not None else None),
             (TIME_IN_FORCE, _TIF_TO_FIX[self.tif]),
             (TRANSACT_TIME, _now_stamp(transact_time)),
         )
@@ -679,10 +654,10 @@ class ExecutionReport:
             (SYMBOL, self.symbol),
             (SIDE, _SIDE_TO_FIX[self.side]),
             (LAST_QTY, self.last_qty),
-            (LAST_PX, format_fix_price(self.last_px)),
+            (LAST_PX, format_price(self.last_px)),
             (LEAVES_QTY, self.leaves_qty),
             (CUM_QTY, self.cum_qty),
-            (AVG_PX, format_fix_price(self.avg_px)),
+            (AVG_PX, format_price(self.avg_px)),
             (TEXT, self.text or None),
         )
 
@@ -818,6 +793,6 @@ __all__ = [
     "BEGIN_STRING", "CancelReject", "CancelRequest", "CxlRejReason", "DecodeErrorKind", "ExecType",
     "ExecutionReport", "FixDecodeError", "FixEncodeError", "FixFieldError", "FixMessage", "FixParser", "MsgType",
     "NewOrder", "OrdStatus", "SessionReject", "SessionRejectReason", "StatusRequest", "checksum", "decode",
-    "encode", "format_fix_price", "heartbeat", "logon", "logout", "parse_fix_price", "parse_fix_qty",
+    "encode", "heartbeat", "logon", "logout", "parse_fix_qty",
     "test_request", "utc_timestamp",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -17,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from normalize.prices import PRICE_SCALE, format_price, parse_price
+from vocab.partition import crc32_partition
+from vocab.prices import PRICE_SCALE, format_price, parse_price
 
 MAX_QTY = 1_000_000
 EXCHANGE_TZ = ZoneInfo("America/New_York")
@@ -223,7 +223,7 @@ def ceil_div(a: int, b: int) -> int:
 
 def shard_of(user_id: str, shards: int) -> int:
     """The ledger shard holding a user: stable across processes and releases (CRC-32, not hash())."""
-    return zlib.crc32(user_id.encode()) % shards
+    return crc32_partition(user_id, shards)
 
 
 def money(amount: int) -> str:

@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
 
 from order_api.db import Ledger
-from order_api.views import order_channel
+from vocab.keys import EXEC_PARTITIONS, EXEC_STREAM, exec_stream, order_channel
+from vocab.partition import crc32_partition
 
 log = logging.getLogger("tickfan.outbox")
-STREAM = "tickfan:exec:{}"
-STREAM_PARTITIONS = 4
+STREAM = EXEC_STREAM
+STREAM_PARTITIONS = EXEC_PARTITIONS
 STREAM_MAXLEN = 1_000_000
 RELAY_LOCK = 7470100  # + shard number
 BATCH = 500
@@ -34,7 +34,7 @@ POLL_INTERVAL = 0.02
 
 
 def stream_of(user_id: str, partitions: int = STREAM_PARTITIONS) -> str:
-    return STREAM.format(zlib.crc32(user_id.encode()) % partitions)
+    return exec_stream(crc32_partition(user_id, partitions))
 
 
 class OutboxRelay:

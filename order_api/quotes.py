@@ -10,9 +10,10 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from normalize.prices import parse_price
 from normalize.source import BookSource
 from order_api.model import Quote
+from vocab.keys import quote_key
+from vocab.prices import parse_price
 
 
 class QuoteSource(Protocol):
@@ -69,7 +70,7 @@ class RedisQuotes:
                 reading = self._reading.get(symbol)  # the reader's request was: read again
         reading = self._reading[symbol] = asyncio.get_running_loop().create_future()
         try:
-            q = quote_from_hash(await self.redis.hgetall(f"quote:{symbol}"))
+            q = quote_from_hash(await self.redis.hgetall(quote_key(symbol)))
         except asyncio.CancelledError:
             reading.cancel()
             raise
@@ -90,7 +91,7 @@ class RedisQuotes:
         names = list(symbols)
         pipe = self.redis.pipeline(transaction=False)
         for s in names:
-            pipe.hgetall(f"quote:{s}")
+            pipe.hgetall(quote_key(s))
         out = {}
         for s, h in zip(names, await pipe.execute(), strict=True):
             q = quote_from_hash(h)

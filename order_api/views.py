@@ -9,13 +9,6 @@ from typing import Any
 from order_api.model import money
 from tickfan_proto import stream_pb2
 
-ORDER_CHANNEL = "tickfan:orders:{}"
-
-
-def order_channel(user_id: str) -> str:
-    """The Redis pub/sub channel a fan-out node listens on for one user's order updates."""
-    return ORDER_CHANNEL.format(user_id)
-
 
 def _avg(row: Mapping[str, Any]) -> int:
     filled = int(row["filled_qty"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from normalize.prices import format_price
 from normalize.source import BookSource
+from vocab.prices import format_price
 
 
 def quote_record(books: BookSource, locate: int) -> dict[str, Any]:

@@ -25,10 +25,10 @@ from fanout.server import FanoutServer
 from ingest.handler import FeedHandler, open_feeds
 from ingest.messages import Message
 from ingest.partition import PartitionFilter, PartitionMap
-from ingest.udp import parse_hostport
 from normalize import Books
 from normalize.shared import BookView, SharedBookState
 from snapshots.http import create_app
+from tickfan.args import hostport
 from tickfan.metrics import metrics_endpoint
 
 log = logging.getLogger("tickfan.node")
@@ -236,21 +236,21 @@ class StatusLine:
 
 
 def add_node_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--feed", type=parse_hostport, action="append", metavar="HOST:PORT",
+    parser.add_argument("--feed", type=hostport, action="append", metavar="HOST:PORT",
                         help="UDP address to receive MoldUDP64 on; a multicast group is joined; repeat for "
                              "redundant lines A and B, the first copy of each message wins "
                              "(default 127.0.0.1:30001)")
-    parser.add_argument("--rewinder", type=parse_hostport, default=None, metavar="HOST:PORT",
+    parser.add_argument("--rewinder", type=hostport, default=None, metavar="HOST:PORT",
                         help="MoldUDP64 re-request server to recover gaps from (default: none; "
                              "the demo's simulator serves one)")
-    parser.add_argument("--snapshot", type=parse_hostport, default=None, metavar="HOST:PORT",
+    parser.add_argument("--snapshot", type=hostport, default=None, metavar="HOST:PORT",
                         help="TCP snapshot server to rebuild stale books from (default: none; the demo's "
                              "simulator serves one)")
     parser.add_argument("--recovery-timeout", type=float, default=2.0, metavar="SECONDS",
                         help="give up on a gap after this long and mark the books stale (default %(default)s)")
-    parser.add_argument("--http", type=parse_hostport, default=("127.0.0.1", 8000), metavar="HOST:PORT",
+    parser.add_argument("--http", type=hostport, default=("127.0.0.1", 8000), metavar="HOST:PORT",
                         help="snapshot HTTP listen address (default %(default)s)")
-    parser.add_argument("--ws", type=parse_hostport, default=("127.0.0.1", 8765), metavar="HOST:PORT",
+    parser.add_argument("--ws", type=hostport, default=("127.0.0.1", 8765), metavar="HOST:PORT",
                         help="WebSocket fan-out listen address (default %(default)s)")
     parser.add_argument("--interface", default="127.0.0.1",
                         help="local interface address to join a multicast feed on (default %(default)s)")

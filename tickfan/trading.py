@@ -14,12 +14,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ingest.udp import parse_hostport
 from order_api.api import OrderService
-from order_api.cli import DEFAULT_REDIS, dsns_of
 from order_api.db import Ledger, migrate
 from order_api.model import Rules
 from order_api.quotes import BookQuotes
+from tickfan.args import hostport
+from tickfan.trading_cli import DEFAULT_REDIS, dsns_of
 
 SEED_USERS = ("alice", "bob")
 SEED_CASH = 100_000 * 10_000  # $100,000 in 1/10,000 dollars
@@ -39,7 +39,7 @@ def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
                              "tickfan_0, tickfan_1 on 127.0.0.1:5432)")
     parser.add_argument("--trading-redis", default=os.environ.get("TICKFAN_REDIS_URL", DEFAULT_REDIS),
                         metavar="URL", help="Redis for execution streams and order updates (default %(default)s)")
-    parser.add_argument("--market-maker", type=parse_hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
+    parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="where the demo's FIX market-maker simulator listens (default %(default)s)")
 
 

@@ -12,9 +12,9 @@ import signal
 import sys
 from typing import Any
 
-from ingest.clock import ns_since_midnight
-from normalize.prices import format_price
 from tickfan_proto import stream_pb2 as pb
+from vocab.clock import ns_since_midnight
+from vocab.prices import format_price
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

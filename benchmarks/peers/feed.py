@@ -33,9 +33,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ingest.clock import ns_since_midnight  # noqa: E402
 from ingest.moldudp64 import PacketBuilder, end_of_session  # noqa: E402
-from ingest.simulator import fixed_universe  # noqa: E402
+from venue.simulator import fixed_universe  # noqa: E402
+from vocab.clock import ns_since_midnight  # noqa: E402
 
 CACHE = ROOT / "build" / "bench"
 SESSION = "BENCHFEED1"
@@ -43,7 +43,7 @@ SESSION = "BENCHFEED1"
 
 def messages(symbols: int, count: int, seed: int = 7) -> list[bytes]:
     """``count`` simulator messages (opening included), from the cache when it has them."""
-    from ingest.simulator import ExchangeSimulator
+    from venue.simulator import ExchangeSimulator
 
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"feed-{symbols}-{seed}-{count}.itch"
@@ -197,7 +197,7 @@ def run(*, mode: str, target: str, rate: float, idle_rate: float, symbols: int, 
     sent (as stamped), so a node that overflowed its receive buffer recovers instead of going stale."""
     import uvloop
 
-    from ingest.simulator import ExchangeSimulator
+    from venue.simulator import ExchangeSimulator
 
     opening = len(ExchangeSimulator(symbols, seed=7).opening())
     msgs = messages(symbols, count)
@@ -207,7 +207,8 @@ def run(*, mode: str, target: str, rate: float, idle_rate: float, symbols: int, 
     books: Any = None
     publisher: Publisher | None = None
     if mode == "udp":
-        from ingest.udp import parse_hostport, sender_socket
+        from ingest.udp import sender_socket
+        from vocab.addr import parse_hostport
 
         host, port = parse_hostport(target)
         sock = sender_socket(host, port)
@@ -226,7 +227,7 @@ def run(*, mode: str, target: str, rate: float, idle_rate: float, symbols: int, 
 
     async def main() -> None:
         from fanout.encode import TAG_QUOTES, build_quote, entry, wrap
-        from ingest.simulator import Rewinder
+        from venue.simulator import Rewinder
 
         rw: Rewinder | None = None
         if publisher is not None:

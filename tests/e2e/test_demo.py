@@ -22,7 +22,7 @@ import pytest
 import websockets
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from ingest.simulator import fixed_universe
+from venue.simulator import fixed_universe
 
 from .helpers import free_port, wait_healthy
 

@@ -20,8 +20,8 @@ import pytest
 import websockets
 
 from order_api.db import Ledger
-from tickfan.auth import mint_token
 from tickfan_proto import stream_pb2
+from vocab.auth import mint_token
 
 from .helpers import free_port, wait_healthy
 

@@ -19,12 +19,13 @@ import redis.asyncio as aioredis
 import websockets
 from google.protobuf import json_format
 
-from fanout.orders import OrderRelay, order_channel
+from fanout.orders import OrderRelay
 from fanout.server import FanoutServer
 from normalize import Books
 from tests.order_api.private_redis import PrivateRedis, free_port
-from tickfan.auth import mint_token
 from tickfan_proto import stream_pb2 as pb
+from vocab.auth import mint_token
+from vocab.keys import order_channel
 
 from .helpers import bump, make_books
 
@@ -42,7 +43,7 @@ def token(user: str, **kw: Any) -> str:
 
 
 def verify(tok: str) -> str:
-    from tickfan.auth import verify_token
+    from vocab.auth import verify_token
     return verify_token(tok, key=KEY)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fanout.protocol import ClientProtocol, Reply
-from tickfan.auth import AuthError
 from tickfan_proto import stream_pb2 as pb
+from vocab.auth import AuthError
 
 LOCATES = {"AAPL": 1, "TSLA": 2}
 TOKENS = {"good-alice": "alice", "good-bob": "bob"}

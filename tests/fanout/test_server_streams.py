@@ -139,7 +139,7 @@ def test_trades_channel_unsubscribe_and_heartbeat_over_the_wire() -> None:
 
 
 def test_latency_samples_are_recorded_per_flush() -> None:
-    from ingest.clock import ns_since_midnight
+    from vocab.clock import ns_since_midnight
 
     async def scenario(server: FanoutServer, books: Books, url: str) -> None:
         async with websockets.connect(url) as ws:

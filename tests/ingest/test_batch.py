@@ -7,7 +7,7 @@ import numpy as np
 from ingest.batch import PAD, decode_buffer, frame
 from ingest.itch import decode, encode
 from ingest.messages import AddOrder, CrossTrade, OrderReplace, StockDirectory, SystemEvent, TradingAction
-from ingest.simulator import ExchangeSimulator
+from venue.simulator import ExchangeSimulator
 
 
 def capture(msgs: list[bytes]) -> bytes:

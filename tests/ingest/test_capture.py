@@ -15,9 +15,9 @@ from ingest import itch
 from ingest.capture import CaptureError, CaptureWriter, iter_messages, timestamp_of
 from ingest.handler import open_feeds
 from ingest.messages import OrderDelete
-from ingest.replay import replay
-from ingest.simulator import ExchangeSimulator
 from normalize import Books
+from venue.replay import replay
+from venue.simulator import ExchangeSimulator
 
 
 def test_capture_format_is_plain_length_prefixed_itch() -> None:

@@ -67,7 +67,7 @@ def test_a_failing_sink_is_counted_not_fatal() -> None:
 
 
 def test_multicast_feed_on_the_loopback_interface() -> None:
-    from ingest.simulator import serve
+    from venue.simulator import serve
 
     async def scenario() -> None:
         got: list[Message] = []

@@ -11,8 +11,8 @@ import pytest
 from ingest.moldudp64 import PacketBuilder
 from ingest.partition import PartitionFilter, PartitionMap
 from ingest.session import FeedSession
-from ingest.simulator import ExchangeSimulator, fixed_universe
 from normalize import Books
+from venue.simulator import ExchangeSimulator, fixed_universe
 
 
 def test_hot_symbols_get_their_own_partitions() -> None:

@@ -9,8 +9,8 @@ import numpy as np
 
 from ingest.handler import FeedHandler, open_feeds
 from ingest.session import State
-from ingest.simulator import serve
 from normalize import Books
+from venue.simulator import serve
 
 from .lossy_relay import start_relay
 

@@ -13,9 +13,9 @@ from ingest.messages import (
     AddOrder,
     Message,
 )
-from ingest.simulator import ExchangeSimulator
 from normalize import Books
 from normalize.kernel import KernelBooks
+from venue.simulator import ExchangeSimulator
 
 from .strategies import directory, messages
 

@@ -9,9 +9,9 @@ import numpy as np
 from ingest.moldudp64 import PacketBuilder
 from ingest.partition import PartitionFilter, PartitionMap
 from ingest.session import FeedSession
-from ingest.simulator import ExchangeSimulator
 from normalize import Books
 from normalize.shared import BookView, SharedBookState
+from venue.simulator import ExchangeSimulator
 
 FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "halted", "known")
 

@@ -11,7 +11,7 @@ import httpx
 import orjson
 
 from order_api.api import create_app
-from tickfan.auth import mint_token
+from vocab.auth import mint_token
 
 from .pg import open_ledger, quotes, run, user
 

@@ -18,10 +18,10 @@ import redis.asyncio as aioredis
 
 from order_api.db import Ledger
 from order_api.execution import ExecutionWorker
-from order_api.marketmaker import Faults, MarketMaker, StaticQuoteProvider
 from order_api.model import OrderRequest
-from order_api.views import order_channel
 from tickfan_proto import stream_pb2
+from venue.marketmaker import Faults, MarketMaker, StaticQuoteProvider
+from vocab.keys import order_channel
 
 from .pg import QUOTES, TEST_DSNS, open_ledger, run, user
 from .private_redis import PrivateRedis

@@ -9,9 +9,9 @@ import pytest
 
 from order_api.fix import ExecType, ExecutionReport, FixMessage, FixParser, NewOrder, StatusRequest, encode
 from order_api.fix_client import FixClient, FixUnavailable
-from order_api.marketmaker import MarketMaker, StaticQuoteProvider
+from venue.marketmaker import MarketMaker, StaticQuoteProvider
 
-from .test_marketmaker import QUOTES, WAIT, Reports, done, market, session
+from tests.venue.test_marketmaker import QUOTES, WAIT, Reports, done, market, session
 
 
 async def _noop(_: ExecutionReport) -> None:

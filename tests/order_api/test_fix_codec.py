@@ -26,11 +26,9 @@ from order_api.fix import (
     checksum,
     decode,
     encode,
-    format_fix_price,
     heartbeat,
     logon,
     logout,
-    parse_fix_price,
     parse_fix_qty,
     test_request,
     utc_timestamp,
@@ -95,25 +93,6 @@ def test_message_access() -> None:
 
 
 # ------------------------------------------------------------------------------- prices and quantities
-
-
-@pytest.mark.parametrize("text,value", [
-    ("189.2500", 1892500), ("189.25", 1892500), ("189", 1890000), ("0.0001", 1), ("189.250000", 1892500),
-    ("-1.5", -15000), (".5", 5000), ("7.", 70000),
-])
-def test_parse_price(text: str, value: int) -> None:
-    assert parse_fix_price(text) == value
-
-
-@pytest.mark.parametrize("text", ["", "-", ".", "1e5", "189.25001", "1,5", "abc", " 1.0", "+1", "1.2.3", "nan"])
-def test_parse_price_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_fix_price(text)
-
-
-@given(st.integers(min_value=-10**15, max_value=10**15))
-def test_price_round_trip(value: int) -> None:
-    assert parse_fix_price(format_fix_price(value)) == value
 
 
 @pytest.mark.parametrize("text,value", [("100", 100), ("100.0", 100), ("100.000", 100), ("0", 0)])

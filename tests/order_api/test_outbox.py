@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 
 from order_api.model import OrderRequest
 from order_api.outbox import OutboxRelay, stream_of
-from order_api.views import order_channel
 from tickfan_proto import stream_pb2
+from vocab.keys import order_channel
 
 from .pg import QUOTES, open_ledger, run, user
 from .private_redis import PrivateRedis

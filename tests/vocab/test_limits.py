@@ -7,7 +7,7 @@ import sys
 
 SCRIPT = """
 import resource
-from tickfan.limits import raise_open_files
+from vocab.limits import raise_open_files
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
 got = raise_open_files()

@@ -14,12 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from . import itch
-from .capture import CaptureError, CaptureWriter, iter_messages, timestamp_of
-from .handler import open_feeds
-from .messages import Message
-from .moldudp64 import MAX_PAYLOAD, PacketBuilder, end_of_session
-from .udp import parse_hostport, send_packet, sender_socket
+from ingest import itch
+from ingest.capture import CaptureError, CaptureWriter, iter_messages, timestamp_of
+from ingest.handler import open_feeds
+from ingest.messages import Message
+from ingest.moldudp64 import MAX_PAYLOAD, PacketBuilder, end_of_session
+from ingest.udp import send_packet, sender_socket
+from vocab.addr import parse_hostport
 
 # ---------------------------------------------------------------- record
 

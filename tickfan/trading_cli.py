@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.udp import parse_hostport
 from order_api.db import DEFAULT_DSNS, Ledger, migrate
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
+from tickfan.args import hostport
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -93,7 +93,7 @@ def add_token_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def token_main(args: argparse.Namespace) -> int:
-    from tickfan.auth import mint_token
+    from vocab.auth import mint_token
     try:
         print(mint_token(args.user, ttl=args.ttl))
     except ValueError as e:
@@ -188,7 +188,7 @@ def api_main(args: argparse.Namespace) -> int:
 def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
     add_redis(parser)
-    parser.add_argument("--market-maker", type=parse_hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
+    parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="FIX 4.4 market maker to route to (default %(default)s)")
     parser.add_argument("--partitions", default=None, metavar="P,P",
                         help="execution stream partitions this worker consumes (default: all)")
@@ -272,8 +272,8 @@ async def trade(args: argparse.Namespace) -> int:
     import httpx
     import websockets
 
-    from tickfan.auth import mint_token
     from tickfan_proto import stream_pb2
+    from vocab.auth import mint_token
 
     token = mint_token(args.user)
     body: dict[str, Any] = {"symbol": args.symbol.upper(), "side": args.side, "qty": args.qty,

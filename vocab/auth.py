@@ -16,7 +16,7 @@ import jwt
 ALGORITHM = "HS256"
 DEV_SECRET = "tickfan-dev-secret-change-me-in-production"
 USER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-log = logging.getLogger("tickfan.auth")
+log = logging.getLogger("vocab.auth")
 _warned = False
 
 

@@ -22,17 +22,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import glimpse, itch
-from .clock import ns_since_midnight
-from .messages import (
+from ingest import glimpse, itch
+from ingest.messages import (
     AddOrder,
     Message,
     StockDirectory,
     SystemEvent,
     TradingAction,
 )
-from .moldudp64 import MAX_PAYLOAD, MoldError, PacketBuilder, decode_request, end_of_session, heartbeat
-from .udp import parse_hostport, send_packet, sender_socket
+from ingest.moldudp64 import MAX_PAYLOAD, MoldError, PacketBuilder, decode_request, end_of_session, heartbeat
+from ingest.udp import send_packet, sender_socket
+from vocab.addr import parse_hostport
+from vocab.clock import ns_since_midnight
+from vocab.framing import frame_all
 
 HOT_TICKERS = (
     "TSLA", "NVDA", "AAPL", "AMD", "AMZN", "MSFT", "META", "SPY", "QQQ", "GOOGL", "NFLX", "PLTR", "INTC",
@@ -500,7 +502,7 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
             # Taken between two ticks of the send loop, when every generated message has been sent:
             # the state and builder.next_seq agree.
             try:
-                writer.write(b"".join(glimpse.frame(m) for m in sim.snapshot()))
+                writer.write(frame_all(sim.snapshot()))
                 writer.write(glimpse.end_of_snapshot(builder.next_seq))
                 await writer.drain()
             finally:

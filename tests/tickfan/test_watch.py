@@ -13,8 +13,8 @@ from fanout.server import FanoutServer
 from normalize import Books
 from tickfan import watch
 
-from .helpers import bump
-from .test_server import run
+from tests.fanout.helpers import bump
+from tests.fanout.test_server import run
 
 
 def parse(*argv: str) -> argparse.Namespace:

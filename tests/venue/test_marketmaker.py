@@ -36,7 +36,8 @@ from order_api.fix import (
     encode,
 )
 from order_api.fix_client import FixClient, FixUnavailable
-from order_api.marketmaker import (
+from snapshots.quote import quote_record
+from venue.marketmaker import (
     DUPLICATE_TERMS,
     UNKNOWN_ORDER,
     BookQuote,
@@ -49,7 +50,6 @@ from order_api.marketmaker import (
     parse_static_quotes,
     quote_from_record,
 )
-from snapshots.quote import quote_record
 
 AAPL = BookQuote(1892500, 300, 1892600, 100)  # 189.25 x 300 / 189.26 x 100
 MSFT = BookQuote(4000000, 50, 4001000, 50)
@@ -705,7 +705,7 @@ def test_every_flag_has_help() -> None:
 @pytest.mark.anyio
 async def test_command_runs_serves_and_stops_on_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "order_api.marketmaker", "--listen", "127.0.0.1:0", "--static-quotes",
+        sys.executable, "-m", "venue.marketmaker", "--listen", "127.0.0.1:0", "--static-quotes",
         "AAPL=189.25x300/189.26x100", "--status-interval", "0.2",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:

@@ -59,9 +59,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
-from ingest.udp import parse_hostport
-
-from .fix import (
+from order_api.fix import (
     MSG_SEQ_NUM,
     MSG_TYPE,
     CancelReject,
@@ -76,9 +74,10 @@ from .fix import (
     OrdStatus,
     SessionRejectReason,
     StatusRequest,
-    parse_fix_price,
 )
-from .fix_session import Closed, FixSession, LoggedOn, Received, RejectReceived, Role, SessionState
+from order_api.fix_session import Closed, FixSession, LoggedOn, Received, RejectReceived, Role, SessionState
+from vocab.addr import parse_hostport
+from vocab.prices import parse_price
 
 log = logging.getLogger("tickfan.marketmaker")
 
@@ -148,7 +147,7 @@ def parse_static_quotes(text: str) -> dict[str, BookQuote]:
             bid, _, ask = rest.partition("/")
             bid_px, _, bid_size = bid.partition("x")
             ask_px, _, ask_size = ask.partition("x")
-            out[sym.strip().upper()] = BookQuote(parse_fix_price(bid_px), int(bid_size), parse_fix_price(ask_px),
+            out[sym.strip().upper()] = BookQuote(parse_price(bid_px), int(bid_size), parse_price(ask_px),
                                                  int(ask_size))
         except ValueError as e:
             raise ValueError(f"expected SYMBOL=BIDxSIZE/ASKxSIZE, got {item!r}: {e}") from None
@@ -261,8 +260,8 @@ def quote_from_record(rec: Mapping[str, object]) -> BookQuote | None:
     if rec.get("halted") or rec.get("stale"):
         return None
     bid, ask = rec.get("bid_price"), rec.get("ask_price")
-    bid_px = parse_fix_price(str(bid)) if bid else 0
-    ask_px = parse_fix_price(str(ask)) if ask else 0
+    bid_px = parse_price(str(bid)) if bid else 0
+    ask_px = parse_price(str(ask)) if ask else 0
     if not bid_px and not ask_px:
         return None
     return BookQuote(bid_px, int(str(rec.get("bid_size") or 0)), ask_px, int(str(rec.get("ask_size") or 0)))
@@ -1003,7 +1002,7 @@ run = main  # the name the issue's brief uses
 
 
 if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="python -m order_api.marketmaker", description=__doc__.splitlines()[0])
+    _parser = argparse.ArgumentParser(prog="python -m venue.marketmaker", description=__doc__.splitlines()[0])
     add_arguments(_parser)
     raise SystemExit(main(_parser.parse_args()))
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tickfan import auth
+from vocab import auth
 
 KEY = "a-test-signing-key-that-is-32-bytes-long"
 

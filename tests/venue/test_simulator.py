@@ -24,7 +24,7 @@ from ingest.messages import (
     Trade,
     TradingAction,
 )
-from ingest.simulator import HOT_TICKERS, ExchangeSimulator, fixed_universe, serve
+from venue.simulator import HOT_TICKERS, ExchangeSimulator, fixed_universe, serve
 
 
 def test_universe_is_unique_and_hot_first() -> None:

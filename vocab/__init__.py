@@ -1,0 +1,17 @@
+"""vocab: the shared vocabulary of tickfan, the bottom layer every other package may import.
+
+Imports no other package of the project (import-linter checks it). Holds the shapes and rules that must
+have exactly one definition, because every hop speaks them:
+
+- ``clock``: the one clock ITCH stamps and latency measurements share;
+- ``prices``: fixed-point prices (4 implied decimals): one parser, one formatter;
+- ``framing``: length-prefixed framing (2-byte big-endian length, then the message), as ITCH files,
+  MoldUDP64 message blocks and GLIMPSE snapshots use it;
+- ``partition``: the CRC-32 partition function (symbols, users, streams: stable across processes);
+- ``keys``: Redis key, channel and stream names, the contract between processes that meet through Redis;
+- ``auth``: bearer tokens (HS256 JWTs) minted and verified;
+- ``addr``: ``HOST:PORT`` parsing (raises ``ValueError``; a CLI turns it into a usage error);
+- ``limits``: process limits a server needs (open files).
+
+Pure, except ``limits`` (a system call) and ``clock`` (reads the wall clock).
+"""

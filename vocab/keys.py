@@ -1,0 +1,38 @@
+"""Redis names: the contract between processes that meet only through Redis.
+
+Market data (written by the node that owns the books, read by fan-out nodes elsewhere and by the order API's
+pre-trade checks) and trading (the outbox relay writes, execution workers and fan-out nodes read). A name is
+spelled here once; every reader and writer imports it.
+"""
+
+from __future__ import annotations
+
+# ---- market data
+SYMBOLS = "tickfan:symbols"              # hash: ticker -> "locate:partition"
+QUOTES_CHANNEL = "tickfan:quotes:{}"     # sharded pub/sub, one per symbol partition: encoded QuoteBatch
+QUOTE_PARTITIONS = 16                    # symbol partitions of the quotes channels
+
+
+def quote_key(symbol: str) -> str:
+    """The hash holding a symbol's current top of book (exact decimal strings)."""
+    return f"quote:{symbol}"
+
+
+def quotes_channel(partition: int) -> str:
+    return QUOTES_CHANNEL.format(partition)
+
+
+# ---- trading
+ORDER_CHANNEL_PREFIX = "tickfan:orders:"  # pub/sub, one per user: encoded ServerMessage order updates
+EXEC_STREAM = "tickfan:exec:{}"           # stream, one per partition of users: work for execution workers
+EXEC_PARTITIONS = 4
+EXEC_DEAD = "tickfan:exec:dead"           # stream: work and reports that could not be applied
+
+
+def order_channel(user_id: str) -> str:
+    """The pub/sub channel carrying one user's order updates to the fan-out nodes."""
+    return ORDER_CHANNEL_PREFIX + user_id
+
+
+def exec_stream(partition: int) -> str:
+    return EXEC_STREAM.format(partition)
