@@ -1,6 +1,76 @@
+"""What every test may use: condition waits, free ports, feed builders, and the hypothesis profile.
+
+Import the plain helpers (``from tests.conftest import eventually, free_port, directory``); fixtures are found by
+pytest as usual. Tests never decide pass/fail by a fixed sleep: they wait for a condition with a deadline
+generous enough for a loaded 2-core machine, and fail with what they last saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import pytest
+from hypothesis import HealthCheck, settings
+
+from ingest.messages import StockDirectory
+
+# No deadlines anywhere: a shared, loaded machine makes an example's run time noise, not a test result.
+settings.register_profile("tickfan", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tickfan")
+
+WAIT = 30.0  # seconds a condition may take on a loaded machine before a test fails
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port free right now (TCP by default; ``socket.SOCK_DGRAM`` for UDP)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Any], timeout: float = WAIT, what: str = "",
+                     state: Callable[[], Any] | None = None, interval: float = 0.02) -> None:
+    """Wait until ``check()`` (plain or awaitable) is true; else fail naming ``what`` and showing ``state()``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() >= deadline:
+            shown = state() if state else None
+            if inspect.isawaitable(shown):
+                shown = await shown
+            raise AssertionError(f"not reached within {timeout:.0f} s: {what}" + (f"; {shown}" if state else ""))
+        await asyncio.sleep(interval)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = WAIT, what: str = "",
+               state: Callable[[], Any] | None = None, interval: float = 0.05) -> None:
+    """``eventually`` for synchronous tests (subprocesses, blocking clients)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not reached within {timeout:.0f} s: {what}" + (f"; {state()}" if state else ""))
+        time.sleep(interval)
+
+
+def directory(locate: int, stock: str, *, timestamp: int = 1, round_lot: int = 100) -> StockDirectory:
+    """A Stock Directory message for a plain Nasdaq common stock."""
+    return StockDirectory(locate, 0, timestamp, stock, "Q", "N", round_lot, "N", "C", "Z ", "P", "N", "N", "1", "N",
+                          0, "N")
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(coro)  # type: ignore[arg-type]

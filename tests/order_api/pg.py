@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import asyncpg
@@ -12,7 +13,9 @@ from order_api.model import Quote, Rules
 from order_api.quotes import StaticQuotes
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
-TEST_DSNS = (f"{SERVER}/tickfan_test_0", f"{SERVER}/tickfan_test_1")
+# TICKFAN_TEST_DB names the test shards, so two checkouts can run their suites side by side on one server.
+_PREFIX = os.environ.get("TICKFAN_TEST_DB", "tickfan_test")
+TEST_DSNS = (f"{SERVER}/{_PREFIX}_0", f"{SERVER}/{_PREFIX}_1")
 _ready = False
 
 QUOTES = {

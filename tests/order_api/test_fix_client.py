@@ -9,9 +9,8 @@ import pytest
 
 from order_api.fix import ExecType, ExecutionReport, FixMessage, FixParser, NewOrder, StatusRequest, encode
 from order_api.fix_client import FixClient, FixUnavailable
-from venue.marketmaker import MarketMaker, StaticQuoteProvider
-
 from tests.venue.test_marketmaker import QUOTES, WAIT, Reports, done, market, session
+from venue.marketmaker import MarketMaker, StaticQuoteProvider
 
 
 async def _noop(_: ExecutionReport) -> None:

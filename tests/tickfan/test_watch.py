@@ -11,10 +11,9 @@ import pytest
 
 from fanout.server import FanoutServer
 from normalize import Books
-from tickfan import watch
-
 from tests.fanout.helpers import bump
 from tests.fanout.test_server import run
+from tickfan import watch
 
 
 def parse(*argv: str) -> argparse.Namespace:
