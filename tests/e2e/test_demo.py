@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,8 @@ import pytest
 import websockets
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from tests.e2e.conftest import Launch
 from venue.simulator import fixed_universe
-
-from .helpers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(180)
@@ -50,26 +47,9 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[dict[str, Any]]:
-    ports = {"feed": free_port(socket.SOCK_DGRAM), "rewinder": free_port(socket.SOCK_DGRAM), "http": free_port(),
-             "snapshot": free_port(),
-             "ws": free_port()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tickfan", "demo",
-         "--feed", f"127.0.0.1:{ports['feed']}", "--rewinder", f"127.0.0.1:{ports['rewinder']}",
-         "--snapshot", f"127.0.0.1:{ports['snapshot']}",
-         "--http", f"127.0.0.1:{ports['http']}",
-         "--ws", f"127.0.0.1:{ports['ws']}", "--rate", "1000", "--symbols", "300",
-         "--duration", "120", "--quiet", "--no-trading"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{ports['http']}"
-    wait_healthy(base, proc, 300)
-    info = {"proc": proc, "http": base, "ws": f"ws://127.0.0.1:{ports['ws']}/v1/stream"}
-    yield info
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+def demo(launch_module_demo: Launch) -> dict[str, Any]:
+    d = launch_module_demo("--rate", "1000", "--duration", "120")
+    return {"proc": d.proc, "http": d.http, "ws": d.ws}
 
 
 async def _frames(ws: Any, server_cls: Any, seconds: float) -> list[Any]:
