@@ -9,24 +9,14 @@ both; the child also dies with us if we are killed outright (PR_SET_PDEATHSIG), 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import logging
 import os
-import signal
-import subprocess
 import sys
 
 from normalize.shared import SharedBookState
 from tickfan.node import Node, add_node_arguments, node_config, print_endpoints, run_until_stopped
+from tickfan.procs import ChildFailed, Children, tickfan_command
 from tickfan.trading import TradingStack, add_trading_arguments
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def simulator_command(args: argparse.Namespace) -> list[str]:
-    cmd = [sys.executable, "-m", "tickfan", "simulate"]
+    cmd = tickfan_command("simulate")
     for host, port in args.feed:
         cmd += ["--target", f"{host}:{port}"]
     if args.rewinder is not None:
@@ -78,8 +68,8 @@ async def _main(args: argparse.Namespace) -> int:
         args.rewinder = args.rewinder or ("127.0.0.1", args.feed[0][1] + 1)
         args.snapshot = args.snapshot or ("127.0.0.1", args.feed[0][1] + 1)
     shared: SharedBookState | None = None
-    workers: list[subprocess.Popen[str]] = []  # ingest workers
-    fanouts: list[subprocess.Popen[str]] = []  # extra fan-out workers
+    children = Children()  # ingest workers, extra fan-out workers, the simulator
+    workers = fanouts = 0
     if args.fanout_workers > 1 and not args.partitions:
         args.partitions = 1  # several fan-out processes read books from shared memory: ingest publishes there
     if args.partitions:
@@ -89,20 +79,20 @@ async def _main(args: argparse.Namespace) -> int:
         port = args.feed[0][1]
         args.feed = [(MULTICAST_GROUP, port)]
         try:
-            workers = start_workers(args, shared.name)
-        except RuntimeError as exc:
+            workers = start_workers(children, args, shared.name)
+        except ChildFailed as exc:
             print(f"tickfan demo: {exc}", file=sys.stderr)
-            stop_all(workers)
+            children.stop_all()
             shared.close()
             return 1
         args.attach = shared.name
     if args.fanout_workers > 1:
         args.reuse_port = True
         try:
-            fanouts = start_fanout_workers(args, shared.name if shared else "", args.fanout_workers - 1)
-        except RuntimeError as exc:
+            fanouts = start_fanout_workers(children, args, shared.name if shared else "", args.fanout_workers - 1)
+        except ChildFailed as exc:
             print(f"tickfan demo: {exc}", file=sys.stderr)
-            stop_all(workers)
+            children.stop_all()
             if shared is not None:
                 shared.close()
             return 1
@@ -121,23 +111,22 @@ async def _main(args: argparse.Namespace) -> int:
         print(f"tickfan demo: cannot start: {exc}", file=sys.stderr)
         if trading is not None:
             await trading.close()
-        stop_all(fanouts + workers)
+        children.stop_all()
         if shared is not None:
             shared.close()
         return 1
-    simulator = None
     if args.no_simulator:
         print("tickfan demo is up, listening to an outside feed", flush=True)
     else:
-        simulator = subprocess.Popen(simulator_command(args), preexec_fn=_die_with_parent)
+        children.start("simulator", simulator_command(args))
         print(f"tickfan demo is up: {args.symbols:,} simulated symbols at {args.rate:,.0f} msg/s", flush=True)
     print_endpoints(node)
     if workers:
         pmap = node_config(args).partition
-        print(f"  ingest: {len(workers)} worker processes ({pmap[0].describe() if pmap else ''}), "
+        print(f"  ingest: {workers} worker processes ({pmap[0].describe() if pmap else ''}), "
               f"books in shared memory {shared.name if shared else ''}", flush=True)
     if fanouts:
-        print(f"  fan-out: {len(fanouts) + 1} processes share the WebSocket port", flush=True)
+        print(f"  fan-out: {fanouts + 1} processes share the WebSocket port", flush=True)
     if trading is not None:
         seeded = f" (seeded {', '.join(trading.seeded)} with $100,000)" if trading.seeded else ""
         print(f"  order API                          http://{args.http[0]}:{args.http[1]}/v1/orders{seeded}",
@@ -146,29 +135,17 @@ async def _main(args: argparse.Namespace) -> int:
     print("  try:  tickfan watch AAPL TSLA NVDA      (Ctrl-C stops the demo)", flush=True)
     failed = False
 
-    def check_simulator() -> None:
+    def check_children() -> None:
         nonlocal failed
-        for name, proc in [("simulator", simulator), *(("ingest worker", w) for w in workers),
-                           *(("fan-out worker", f) for f in fanouts)]:
-            if proc is not None and proc.poll() not in (None, 0) and not failed:
-                failed = True
-                print(f"\ntickfan demo: {name} exited with code {proc.returncode}", file=sys.stderr)
-        problem = trading.failed() if trading is not None else None
+        problem = children.failed() or (trading.failed() if trading is not None else None)
         if problem and not failed:
             failed = True
             print(f"\ntickfan demo: {problem}", file=sys.stderr)
 
     try:
-        await run_until_stopped(node, duration=args.duration, quiet=args.quiet, on_tick=check_simulator)
+        await run_until_stopped(node, duration=args.duration, quiet=args.quiet, on_tick=check_children)
     finally:
-        if simulator is not None and simulator.poll() is None:
-            simulator.terminate()
-            try:
-                simulator.wait(5)
-            except subprocess.TimeoutExpired:
-                simulator.kill()
-                simulator.wait()
-        stop_all(fanouts + workers)
+        children.stop_all()  # the simulator first (started last), then the workers
         if trading is not None:
             await trading.close()
         await node.close()
@@ -180,12 +157,11 @@ async def _main(args: argparse.Namespace) -> int:
 MULTICAST_GROUP = "239.192.77.7"
 
 
-def start_workers(args: argparse.Namespace, shm_name: str) -> list[subprocess.Popen[str]]:
+def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -> int:
     """One ``tickfan ingest --publish`` process per partition; returns once each is listening."""
-    workers = []
     for k in range(args.partitions):
-        cmd = [sys.executable, "-m", "tickfan", "ingest", "--publish", shm_name, "--partitions", str(args.partitions),
-               "--partition", str(k), "--interface", args.interface, "--quiet"]
+        cmd = tickfan_command("ingest", "--publish", shm_name, "--partitions", str(args.partitions),
+                              "--partition", str(k), "--interface", args.interface, "--quiet")
         if args.hot:
             cmd += ["--hot", args.hot]
         for host, port in args.feed:
@@ -194,39 +170,17 @@ def start_workers(args: argparse.Namespace, shm_name: str) -> list[subprocess.Po
             cmd += ["--rewinder", f"{args.rewinder[0]}:{args.rewinder[1]}"]
         if args.snapshot:
             cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
-        workers.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent))
-    for w in workers:
-        assert w.stdout is not None
-        line = w.stdout.readline()  # the worker prints once its feed sockets are bound
-        if "is up" not in line:
-            raise RuntimeError(f"an ingest worker did not start (exit code {w.poll()})")
-    return workers
+        children.start(f"ingest worker {k}", cmd, wait_ready=True)  # up once its feed sockets are bound
+    return int(args.partitions)
 
 
-def start_fanout_workers(args: argparse.Namespace, shm_name: str, count: int) -> list[subprocess.Popen[str]]:
+def start_fanout_workers(children: Children, args: argparse.Namespace, shm_name: str, count: int) -> int:
     """Extra fan-out processes on the same WebSocket port (SO_REUSEPORT), reading the shared books."""
-    workers = []
-    for _ in range(count):
-        cmd = [sys.executable, "-m", "tickfan", "node", "--attach", shm_name, "--reuse-port", "--no-http",
-               "--ws", f"{args.ws[0]}:{args.ws[1]}", "--flush-ms", str(args.flush_ms), "--quiet"]
-        workers.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent))
-    for w in workers:
-        assert w.stdout is not None
-        if "is up" not in w.stdout.readline():
-            raise RuntimeError(f"a fan-out worker did not start (exit code {w.poll()})")
-    return workers
-
-
-def stop_all(procs: list[subprocess.Popen[str]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    for k in range(count):
+        cmd = tickfan_command("node", "--attach", shm_name, "--reuse-port", "--no-http",
+                              "--ws", f"{args.ws[0]}:{args.ws[1]}", "--flush-ms", str(args.flush_ms), "--quiet")
+        children.start(f"fan-out worker {k + 1}", cmd, wait_ready=True)
+    return count
 
 
 def main(args: argparse.Namespace) -> int:

@@ -4,12 +4,7 @@ the snapshots, the outbox relay, a FIX market-maker simulator and an execution w
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import os
-import signal
-import subprocess
-import sys
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -19,16 +14,11 @@ from order_api.db import Ledger, migrate
 from order_api.model import Rules
 from order_api.quotes import BookQuotes
 from tickfan.args import hostport
+from tickfan.procs import Children, tickfan_command
 from tickfan.trading_cli import DEFAULT_REDIS, dsns_of
 
 SEED_USERS = ("alice", "bob")
 SEED_CASH = 100_000 * 10_000  # $100,000 in 1/10,000 dollars
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +39,7 @@ class TradingStack:
         self.ledger: Ledger | None = None
         self.redis: aioredis.Redis | None = None
         self.service: OrderService | None = None
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.children = Children()  # the market maker and one execution worker
         self.seeded: list[str] = []
 
     async def prepare(self, books: Any) -> OrderService:
@@ -70,32 +60,19 @@ class TradingStack:
         assert self.service is not None
         await self.service.start()
         mm_host, mm_port = self.args.market_maker
-        py = [sys.executable, "-m", "tickfan"]
         db = [a for d in (self.args.db or []) for a in ("--db", d)]
-        self.children.append(subprocess.Popen(
-            [*py, "market-maker", "--listen", f"{mm_host}:{mm_port}",
-             "--quotes-url", f"http://{http[0]}:{http[1]}", "--status-interval", "0"],
-            preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL))
-        self.children.append(subprocess.Popen(
-            [*py, "execute", "--market-maker", f"{mm_host}:{mm_port}", "--redis", self.args.trading_redis, *db,
-             "--quiet"], preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL))
+        self.children.start("market maker", tickfan_command(
+            "market-maker", "--listen", f"{mm_host}:{mm_port}", "--quotes-url", f"http://{http[0]}:{http[1]}",
+            "--status-interval", "0"), quiet=True)
+        self.children.start("execution worker", tickfan_command(
+            "execute", "--market-maker", f"{mm_host}:{mm_port}", "--redis", self.args.trading_redis, *db, "--quiet"),
+            quiet=True)
 
     def failed(self) -> str | None:
-        for name, proc in zip(("market maker", "execution worker"), self.children, strict=False):
-            if proc.poll() not in (None, 0):
-                return f"{name} exited with code {proc.returncode}"
-        return None
+        return self.children.failed()
 
     async def close(self) -> None:
-        for p in self.children:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.children:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        self.children.stop_all()
         if self.service is not None:
             await self.service.close()
         if self.ledger is not None:
