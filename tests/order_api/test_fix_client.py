@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from order_api.fix import ExecType, ExecutionReport, FixMessage, FixParser, NewOrder, StatusRequest, encode
-from order_api.fix_client import FixClient, FixUnavailable
+from order_api.fix.client import FixClient, FixUnavailable
 from tests.venue.test_marketmaker import QUOTES, WAIT, Reports, done, market, session
 from venue.marketmaker import MarketMaker, StaticQuoteProvider
 

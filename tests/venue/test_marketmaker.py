@@ -35,8 +35,9 @@ from order_api.fix import (
     StatusRequest,
     encode,
 )
-from order_api.fix_client import FixClient, FixUnavailable
+from order_api.fix.client import FixClient, FixUnavailable
 from snapshots.quote import quote_record
+from tickfan.market_maker import add_arguments
 from venue.marketmaker import (
     DUPLICATE_TERMS,
     UNKNOWN_ORDER,
@@ -46,7 +47,6 @@ from venue.marketmaker import (
     MarketMaker,
     MatchingEngine,
     StaticQuoteProvider,
-    add_arguments,
     parse_static_quotes,
     quote_from_record,
 )
@@ -705,7 +705,7 @@ def test_every_flag_has_help() -> None:
 @pytest.mark.anyio
 async def test_command_runs_serves_and_stops_on_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "venue.marketmaker", "--listen", "127.0.0.1:0", "--static-quotes",
+        sys.executable, "-m", "tickfan", "market-maker", "--listen", "127.0.0.1:0", "--static-quotes",
         "AAPL=189.25x300/189.26x100", "--status-interval", "0.2",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
