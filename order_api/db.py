@@ -450,13 +450,18 @@ class Ledger:
 
     # -- invariants
 
-    async def check(self) -> list[str]:
-        """Every ledger invariant on every shard; an empty list means the books are right to the unit."""
+    async def check(self, users: Sequence[str] | None = None) -> list[str]:
+        """Every ledger invariant on every shard; an empty list means the books are right to the unit.
+
+        ``users`` scopes the check to those users' accounts, positions, orders and journal transactions (a test
+        checks its own users while others trade beside it); None checks everything.
+        """
+        scope = None if users is None else list(users)
         problems: list[str] = []
         for shard, pool in enumerate(self.pools):
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                 for q, what in INVARIANTS:
-                    for r in await conn.fetch(q):
+                    for r in await conn.fetch(q, scope):
                         problems.append(f"shard {shard}: {what}: {dict(r)}")
         return problems
 
@@ -465,33 +470,48 @@ def ledger_money(amount: int) -> str:
     return money(int(amount))
 
 
+def _mine(column: str) -> str:
+    """The scope of :meth:`Ledger.check`: ``$1`` is the users' ids, or NULL for everyone."""
+    return f"($1::text[] IS NULL OR {column} = ANY($1::text[]))"
+
+
 INVARIANTS: list[tuple[str, str]] = [
-    ("SELECT txn_id, asset, sum(amount) AS total FROM journal GROUP BY txn_id, asset HAVING sum(amount) <> 0",
+    # a transaction balances across every account it touches, the counterparty ('') included
+    ("SELECT txn_id, asset, sum(amount) AS total FROM journal WHERE ($1::text[] IS NULL OR txn_id IN "
+     "(SELECT txn_id FROM journal WHERE user_id = ANY($1::text[]))) GROUP BY txn_id, asset HAVING sum(amount) <> 0",
      "journal transaction does not balance"),
     ("SELECT a.user_id, a.cash, coalesce(j.total, 0) AS journal FROM accounts a LEFT JOIN "
      "(SELECT user_id, sum(amount) AS total FROM journal WHERE account = 'cash' GROUP BY user_id) j "
-     "USING (user_id) WHERE a.cash <> coalesce(j.total, 0)", "cash differs from its journal"),
+     f"USING (user_id) WHERE a.cash <> coalesce(j.total, 0) AND {_mine('a.user_id')}",
+     "cash differs from its journal"),
     ("SELECT a.user_id, a.cash_held, coalesce(j.total, 0) AS journal FROM accounts a LEFT JOIN "
      "(SELECT user_id, sum(amount) AS total FROM journal WHERE account = 'cash_held' GROUP BY user_id) j "
-     "USING (user_id) WHERE a.cash_held <> coalesce(j.total, 0)", "cash held differs from its journal"),
+     f"USING (user_id) WHERE a.cash_held <> coalesce(j.total, 0) AND {_mine('a.user_id')}",
+     "cash held differs from its journal"),
     ("SELECT p.user_id, p.symbol, p.qty, p.qty_held, j.shares, j.held FROM positions p FULL JOIN "
      "(SELECT user_id, asset AS symbol, sum(amount) FILTER (WHERE account = 'shares') AS shares, "
      "sum(amount) FILTER (WHERE account = 'shares_held') AS held FROM journal "
      "WHERE account IN ('shares', 'shares_held') GROUP BY user_id, asset) j USING (user_id, symbol) "
-     "WHERE coalesce(p.qty, 0) <> coalesce(j.shares, 0) OR coalesce(p.qty_held, 0) <> coalesce(j.held, 0)",
+     "WHERE (coalesce(p.qty, 0) <> coalesce(j.shares, 0) OR coalesce(p.qty_held, 0) <> coalesce(j.held, 0)) "
+     f"AND {_mine('user_id')}",
      "position differs from its journal"),
     ("SELECT a.user_id, a.cash_held, coalesce(o.held, 0) AS open_holds FROM accounts a LEFT JOIN "
      "(SELECT user_id, sum(held) AS held FROM orders WHERE side = 'buy' AND status IN "
      "('accepted', 'routed', 'partially_filled') GROUP BY user_id) o USING (user_id) "
-     "WHERE a.cash_held <> coalesce(o.held, 0)", "cash held differs from open buy orders' holds"),
+     f"WHERE a.cash_held <> coalesce(o.held, 0) AND {_mine('a.user_id')}",
+     "cash held differs from open buy orders' holds"),
     ("SELECT p.user_id, p.symbol, p.qty_held, coalesce(o.held, 0) AS open_holds FROM positions p LEFT JOIN "
      "(SELECT user_id, symbol, sum(held) AS held FROM orders WHERE side = 'sell' AND status IN "
      "('accepted', 'routed', 'partially_filled') GROUP BY user_id, symbol) o USING (user_id, symbol) "
-     "WHERE p.qty_held <> coalesce(o.held, 0)", "shares held differ from open sell orders' holds"),
-    ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected') AND held <> 0",
+     f"WHERE p.qty_held <> coalesce(o.held, 0) AND {_mine('p.user_id')}",
+     "shares held differ from open sell orders' holds"),
+    ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected') AND held <> 0 "
+     f"AND {_mine('user_id')}",
      "a closed order still holds something"),
     ("SELECT o.order_id, o.filled_qty, coalesce(e.qty, 0) AS executed FROM orders o LEFT JOIN "
      "(SELECT order_id, sum(qty) AS qty FROM executions GROUP BY order_id) e USING (order_id) "
-     "WHERE o.filled_qty <> coalesce(e.qty, 0)", "filled quantity differs from its executions"),
-    ("SELECT user_id, cash FROM accounts WHERE cash < 0 OR cash_held < 0", "negative cash"),
+     f"WHERE o.filled_qty <> coalesce(e.qty, 0) AND {_mine('o.user_id')}",
+     "filled quantity differs from its executions"),
+    (f"SELECT user_id, cash FROM accounts WHERE (cash < 0 OR cash_held < 0) AND {_mine('user_id')}",
+     "negative cash"),
 ]

@@ -34,7 +34,7 @@ import redis.exceptions
 
 from order_api.db import Ledger, Row
 from order_api.fix import CancelRequest, ExecutionReport, NewOrder, StatusRequest
-from order_api.fix_client import FixClient, FixUnavailable
+from order_api.fix.client import FixClient, FixUnavailable
 from order_api.model import OPEN, Status
 from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
 from order_api.resilience import Backoff, CircuitBreaker

@@ -45,6 +45,7 @@ class OutboxRelay:
         self.ledger, self.redis, self.partitions = ledger, client, partitions
         self.poll_interval = poll_interval
         self.published = 0
+        self.errors = 0  # failed attempts (Redis or PostgreSQL away); each is retried after a backoff
         self._stop = asyncio.Event()
         self._wake = [asyncio.Event() for _ in ledger.pools]
         ledger.outbox_hooks.append(self.wake)
@@ -69,6 +70,7 @@ class OutboxRelay:
                 backoff = 0.1
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aioredis.ConnectionError,
                     aioredis.TimeoutError) as e:
+                self.errors += 1
                 log.warning("outbox relay for shard %d: %s; retrying in %.1f s", shard, e, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), backoff)

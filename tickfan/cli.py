@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deposit": ("tickfan.trading_cli:deposit", "journal a deposit into a user's cash (an operator's command)"),
     "trade": ("tickfan.trading_cli:trade", "place an order and print its updates as they arrive on the WebSocket"),
     "execute": ("tickfan.trading_cli:execute", "run an execution worker: outbox streams -> FIX market maker -> ledger"),
-    "market-maker": ("venue.marketmaker", "run the FIX 4.4 market-maker simulator (fills at the live book)"),
+    "market-maker": ("tickfan.market_maker", "run the FIX 4.4 market-maker simulator (fills at the live book)"),
 }
 
 

@@ -20,6 +20,7 @@ import pytest
 import websockets
 
 from order_api.db import Ledger
+from tests.order_api.conftest import PrivateRedis
 from tickfan_proto import stream_pb2
 from vocab.auth import mint_token
 
@@ -27,9 +28,10 @@ from .helpers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "postgresql://postgres@127.0.0.1:5432"
-DSNS = [f"{SERVER}/tickfan_e2e_0", f"{SERVER}/tickfan_e2e_1"]
+# named by TICKFAN_TEST_DB when set, so two checkouts can run this side by side on one server
+_PREFIX = f"{os.environ['TICKFAN_TEST_DB']}_e2e" if os.environ.get("TICKFAN_TEST_DB") else "tickfan_e2e"
+DSNS = [f"{SERVER}/{_PREFIX}_0", f"{SERVER}/{_PREFIX}_1"]
 KEY = "e2e-signing-key-that-is-long-enough-for-hs256"
-REDIS = "redis://127.0.0.1:6379/3"
 
 
 async def _drop_databases() -> None:
@@ -44,6 +46,8 @@ async def _drop_databases() -> None:
 @pytest.fixture(scope="module")
 def demo() -> Iterator[dict[str, Any]]:
     asyncio.run(_drop_databases())
+    # a Redis of its own: execution streams on a shared one would be claimed by another run's workers
+    redis = PrivateRedis().start()
     ports = {"feed": free_port(socket.SOCK_DGRAM), "rewinder": free_port(socket.SOCK_DGRAM), "snapshot": free_port(),
              "http": free_port(), "ws": free_port(), "mm": free_port()}
     env = {**os.environ, "TICKFAN_JWT_SECRET": KEY}
@@ -51,7 +55,7 @@ def demo() -> Iterator[dict[str, Any]]:
         [sys.executable, "-m", "tickfan", "demo", "--feed", f"127.0.0.1:{ports['feed']}",
          "--rewinder", f"127.0.0.1:{ports['rewinder']}", "--snapshot", f"127.0.0.1:{ports['snapshot']}",
          "--http", f"127.0.0.1:{ports['http']}", "--ws", f"127.0.0.1:{ports['ws']}",
-         "--market-maker", f"127.0.0.1:{ports['mm']}", "--trading-redis", REDIS,
+         "--market-maker", f"127.0.0.1:{ports['mm']}", "--trading-redis", redis.url,
          *(a for d in DSNS for a in ("--db", d)),
          "--rate", "2000", "--symbols", "300", "--duration", "120", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
@@ -63,6 +67,7 @@ def demo() -> Iterator[dict[str, Any]]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+        redis.stop()
 
 
 def tradable(http: str) -> str:

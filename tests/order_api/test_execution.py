@@ -11,20 +11,24 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 import redis.asyncio as aioredis
 
 from order_api.db import Ledger
-from order_api.execution import ExecutionWorker
+from order_api.execution import DEAD_LETTER, ExecutionWorker
+from order_api.fix import ExecType, ExecutionReport, OrdStatus
 from order_api.model import OrderRequest
+from tests.conftest import eventually
 from tickfan_proto import stream_pb2
 from venue.marketmaker import Faults, MarketMaker, StaticQuoteProvider
 from vocab.keys import order_channel
 
-from .pg import QUOTES, TEST_DSNS, open_ledger, run, user
-from .private_redis import PrivateRedis
+from .conftest import QUOTES, TEST_DSNS, PrivateRedis, ScopedLedger
+
+pytestmark = [pytest.mark.anyio, pytest.mark.ledger(max_size=20)]
 
 DOLLAR = 10_000
 TERMINAL = ("filled", "cancelled", "rejected")
@@ -40,15 +44,6 @@ def mm_quotes() -> StaticQuoteProvider:
 
 def market_buy(qty: int, symbol: str = "AAPL") -> OrderRequest:
     return OrderRequest(symbol, "buy", qty, "market", None, "day", uuid.uuid4().hex)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "",
-                     state: Callable[[], Awaitable[object]] | None = None) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout} s: {what}" + (f"; {await state()}" if state else ""))
 
 
 async def statuses(ledger: Ledger, ids: list[tuple[str, uuid.UUID]]) -> list[tuple[str, int, str]]:
@@ -77,21 +72,17 @@ async def executions_per_order(ledger: Ledger, ids: list[tuple[str, uuid.UUID]])
 
 
 @asynccontextmanager
-async def stack(faults: Faults | None = None) -> AsyncIterator[tuple[Ledger, MarketMaker, PrivateRedis]]:
-    ledger = await open_ledger(max_size=20)
+async def market(ledger: Ledger, faults: Faults | None = None) -> AsyncIterator[MarketMaker]:
     # Other tests leave open orders in the shared test shards; a worker reconciles every open order it owns,
     # so they would be routed here too and crowd this test's market maker. Close them as an operator would.
     for order in await ledger.open_orders(limit=100_000):
         await ledger.cancelled(order["user_id"], order["order_id"], "closed before an execution test")
     mm = MarketMaker(mm_quotes(), port=0, faults=faults or Faults(), seed=3, fill_interval=0.002)
     await mm.start()
-    server = PrivateRedis().start()
     try:
-        yield ledger, mm, server
+        yield mm
     finally:
         await mm.stop()
-        server.stop()
-        await ledger.close()
 
 
 @asynccontextmanager
@@ -119,130 +110,127 @@ async def place_many(ledger: Ledger, users: list[str], per_user: int, qty: int =
     return ids
 
 
-def test_orders_fill_once_and_every_update_reaches_the_owner_in_order() -> None:
-    async def go() -> None:
-        async with stack(Faults(max_fill_qty=2)) as (ledger, mm, server):
-            users = [user("x") for _ in range(4)]
-            for u in users:
-                await ledger.deposit(u, 100_000 * DOLLAR)
-            listener = aioredis.from_url(server.url)
-            pubsub = listener.pubsub()
-            await pubsub.subscribe(*(order_channel(u) for u in users))
-            async with worker(ledger, mm, server, "w1"):
-                ids = await place_many(ledger, users, 5)
-                await eventually(lambda: all_done(ledger, ids), what="all orders filled")
-            assert {(await ledger.get_order(u, oid))["status"] for u, oid in ids} == {"filled"}  # type: ignore[index]
-            assert set((await executions_per_order(ledger, ids)).values()) == {3}
-            assert await ledger.check() == []
-            # the owner's channel carried accepted, routed, then fills (max 2 shares each), versions 1, 2, 3, ...
-            updates: dict[str, list[stream_pb2.OrderUpdate]] = {}
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 20
-            while loop.time() < deadline:
-                m = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
-                if m is None:
-                    finals = [seq[-1].status for seq in updates.values()]
-                    if len(updates) == len(ids) and set(finals) == {"filled"}:
-                        break
-                    continue
-                u = stream_pb2.ServerMessage.FromString(m["data"]).order_update
-                assert m["channel"].decode() == order_channel(next(x for x, o in ids if str(o) == u.order_id))
-                updates.setdefault(u.order_id, []).append(u)
-            assert len(updates) == len(ids)
-            for seq in updates.values():
-                assert [u.version for u in seq] == list(range(1, len(seq) + 1))
-                assert [u.status for u in seq][:2] == ["accepted", "routed"] and seq[-1].status == "filled"
-                assert sum(u.last_fill_qty for u in seq) == 3
-            await pubsub.aclose()
-            await listener.aclose()
-    run(go())
-
-
-def test_dropped_fix_connections_lose_nothing_and_fill_nothing_twice() -> None:
-    async def go() -> None:
-        async with stack(Faults(drop_after=7, max_fill_qty=1, latency_ms=5)) as (ledger, mm, server):
-            users = [user("d") for _ in range(3)]
-            for u in users:
-                await ledger.deposit(u, 100_000 * DOLLAR)
-            async with worker(ledger, mm, server, "w1") as w:
-                ids = await place_many(ledger, users, 4)
-                await eventually(lambda: all_done(ledger, ids), timeout=60, what="orders done despite drops",
-                                 state=lambda: statuses(ledger, ids))
-                assert mm.counters["drops"] > 0
-            per_order = await executions_per_order(ledger, ids)
-            for u, oid in ids:
-                o = await ledger.get_order(u, oid)
-                assert o is not None and o["status"] == "filled" and per_order[oid] == 3
-            assert await ledger.check() == []
-            assert w.counters["dead_lettered"] == 0
-    run(go())
-
-
-def test_a_killed_worker_and_a_redis_restart_lose_no_order() -> None:
-    async def go() -> None:
-        async with stack(Faults(latency_ms=300)) as (ledger, mm, server):
-            users = [user("k") for _ in range(3)]
-            for u in users:
-                await ledger.deposit(u, 100_000 * DOLLAR)
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            db = [a for d in TEST_DSNS for a in ("--db", d)]
-            victim = subprocess.Popen(
-                [sys.executable, "-m", "tickfan", "execute", *db, "--redis", server.url, "--market-maker",
-                 f"127.0.0.1:{mm.port}", "--name", "victim", "--quiet"], env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            try:
-                assert victim.stdout is not None and "execution worker victim" in victim.stdout.readline()
-                ids = await place_many(ledger, users, 3)
-
-                async def some_routed() -> bool:
-                    rows = [await ledger.get_order(u, oid) for u, oid in ids]
-                    return any(r is not None and r["status"] != "accepted" for r in rows)
-                await eventually(some_routed, what="the victim routed something")
-                victim.send_signal(signal.SIGKILL)  # mid-order: reports for its orders are still in flight
-                victim.wait(10)
-            finally:
-                if victim.poll() is None:
-                    victim.kill()
-            # Redis restarts empty (it keeps nothing on disk): the streams and their pending entries are gone.
-            server.stop()
-            more = await place_many(ledger, users, 1)
-            server.start()
-            async with worker(ledger, mm, server, "rescuer") as w:
-                await eventually(lambda: all_done(ledger, ids + more), timeout=60, what="all orders done")
-            per_order = await executions_per_order(ledger, ids + more)
-            for u, oid in ids + more:
-                o = await ledger.get_order(u, oid)
-                assert o is not None and o["status"] == "filled" and per_order[oid] == 3
-            assert w.counters["requeued"] + w.counters["status_requests"] > 0
-            assert await ledger.check() == []
-    run(go())
-
-
-def test_market_maker_down_then_up_and_refused_reports_go_to_dead_letters() -> None:
-    from order_api.execution import DEAD_LETTER
-    from order_api.fix import ExecType, ExecutionReport, OrdStatus
-
-    async def go() -> None:
-        async with stack() as (ledger, mm, server):
-            u = user("down")
+async def test_orders_fill_once_and_every_update_reaches_the_owner_in_order(
+        ledger: ScopedLedger, private_redis: PrivateRedis) -> None:
+    server = private_redis
+    async with market(ledger, Faults(max_fill_qty=2)) as mm:
+        users = [ledger.user("x") for _ in range(4)]
+        for u in users:
             await ledger.deposit(u, 100_000 * DOLLAR)
-            await mm.set_down(True)
-            async with worker(ledger, mm, server, "w1") as w:
-                ids = await place_many(ledger, [u], 3)
-                await asyncio.sleep(1.0)
-                # nothing can be routed while the market maker refuses connections: the orders wait, held
-                assert {(await ledger.get_order(x, oid))["status"] for x, oid in ids} == {"accepted"}  # type: ignore[index]
-                assert w.breaker.state().name != "CLOSED"
-                await mm.set_down(False)
-                await eventually(lambda: all_done(ledger, ids), what="filled once the market maker is back")
-                # a report the ledger must refuse (an overfill) is not applied: it goes to the dead letters
-                oid = ids[0][1]
-                await w.on_report(ExecutionReport(
-                    cl_ord_id=str(oid), orig_cl_ord_id=None, order_id="X", exec_id="bogus", exec_type=ExecType.TRADE,
-                    ord_status=OrdStatus.FILLED, symbol="MSFT", side="buy", last_qty=5, last_px=4_100_400,
-                    leaves_qty=0, cum_qty=8, avg_px=4_100_400, text="", poss_resend=False))
-                dead = await w.redis.xrange(DEAD_LETTER)
-                assert any(b"bogus" in f[b"body"] for _, f in dead)
-            assert set((await executions_per_order(ledger, ids)).values()) == {3}
-            assert await ledger.check() == []
-    run(go())
+        listener = aioredis.from_url(server.url)
+        pubsub = listener.pubsub()
+        await pubsub.subscribe(*(order_channel(u) for u in users))
+        async with worker(ledger, mm, server, "w1"):
+            ids = await place_many(ledger, users, 5)
+            await eventually(lambda: all_done(ledger, ids), what="all orders filled")
+        assert {(await ledger.get_order(u, oid))["status"] for u, oid in ids} == {"filled"}  # type: ignore[index]
+        assert set((await executions_per_order(ledger, ids)).values()) == {3}
+        assert await ledger.check() == []
+        # the owner's channel carried accepted, routed, then fills (max 2 shares each), versions 1, 2, 3, ...
+        updates: dict[str, list[stream_pb2.OrderUpdate]] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while loop.time() < deadline:
+            m = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if m is None:
+                finals = [seq[-1].status for seq in updates.values()]
+                if len(updates) == len(ids) and set(finals) == {"filled"}:
+                    break
+                continue
+            u = stream_pb2.ServerMessage.FromString(m["data"]).order_update
+            assert m["channel"].decode() == order_channel(next(x for x, o in ids if str(o) == u.order_id))
+            updates.setdefault(u.order_id, []).append(u)
+        assert len(updates) == len(ids)
+        for seq in updates.values():
+            assert [u.version for u in seq] == list(range(1, len(seq) + 1))
+            assert [u.status for u in seq][:2] == ["accepted", "routed"] and seq[-1].status == "filled"
+            assert sum(u.last_fill_qty for u in seq) == 3
+        await pubsub.aclose()
+        await listener.aclose()
+
+
+async def test_dropped_fix_connections_lose_nothing_and_fill_nothing_twice(
+        ledger: ScopedLedger, private_redis: PrivateRedis) -> None:
+    server = private_redis
+    async with market(ledger, Faults(drop_after=7, max_fill_qty=1, latency_ms=5)) as mm:
+        users = [ledger.user("d") for _ in range(3)]
+        for u in users:
+            await ledger.deposit(u, 100_000 * DOLLAR)
+        async with worker(ledger, mm, server, "w1") as w:
+            ids = await place_many(ledger, users, 4)
+            await eventually(lambda: all_done(ledger, ids), timeout=60, what="orders done despite drops",
+                             state=lambda: statuses(ledger, ids))
+            assert mm.counters["drops"] > 0
+        per_order = await executions_per_order(ledger, ids)
+        for u, oid in ids:
+            o = await ledger.get_order(u, oid)
+            assert o is not None and o["status"] == "filled" and per_order[oid] == 3
+        assert await ledger.check() == []
+        assert w.counters["dead_lettered"] == 0
+
+
+async def test_a_killed_worker_and_a_redis_restart_lose_no_order(
+        ledger: ScopedLedger, private_redis: PrivateRedis) -> None:
+    server = private_redis
+    async with market(ledger, Faults(latency_ms=300)) as mm:
+        users = [ledger.user("k") for _ in range(3)]
+        for u in users:
+            await ledger.deposit(u, 100_000 * DOLLAR)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        db = [a for d in TEST_DSNS for a in ("--db", d)]
+        victim = subprocess.Popen(
+            [sys.executable, "-m", "tickfan", "execute", *db, "--redis", server.url, "--market-maker",
+             f"127.0.0.1:{mm.port}", "--name", "victim", "--quiet"], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert victim.stdout is not None and "execution worker victim" in victim.stdout.readline()
+            ids = await place_many(ledger, users, 3)
+
+            async def some_routed() -> bool:
+                rows = [await ledger.get_order(u, oid) for u, oid in ids]
+                return any(r is not None and r["status"] != "accepted" for r in rows)
+            await eventually(some_routed, what="the victim routed something")
+            victim.send_signal(signal.SIGKILL)  # mid-order: reports for its orders are still in flight
+            victim.wait(10)
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+        # Redis restarts empty (it keeps nothing on disk): the streams and their pending entries are gone.
+        server.stop()
+        more = await place_many(ledger, users, 1)
+        server.start()
+        async with worker(ledger, mm, server, "rescuer") as w:
+            await eventually(lambda: all_done(ledger, ids + more), timeout=60, what="all orders done")
+        per_order = await executions_per_order(ledger, ids + more)
+        for u, oid in ids + more:
+            o = await ledger.get_order(u, oid)
+            assert o is not None and o["status"] == "filled" and per_order[oid] == 3
+        assert w.counters["requeued"] + w.counters["status_requests"] > 0
+        assert await ledger.check() == []
+
+
+async def test_market_maker_down_then_up_and_refused_reports_go_to_dead_letters(
+        ledger: ScopedLedger, private_redis: PrivateRedis) -> None:
+    server = private_redis
+    async with market(ledger) as mm:
+        u = ledger.user("down")
+        await ledger.deposit(u, 100_000 * DOLLAR)
+        await mm.set_down(True)
+        async with worker(ledger, mm, server, "w1") as w:
+            ids = await place_many(ledger, [u], 3)
+            await eventually(lambda: w.breaker.state().name != "CLOSED", what="the worker found the market maker down")
+            # nothing can be routed while the market maker refuses connections: the orders wait, held
+            assert {(await ledger.get_order(x, oid))["status"] for x, oid in ids} == {"accepted"}  # type: ignore[index]
+            assert w.breaker.state().name != "CLOSED"
+            await mm.set_down(False)
+            await eventually(lambda: all_done(ledger, ids), what="filled once the market maker is back")
+            # a report the ledger must refuse (an overfill) is not applied: it goes to the dead letters
+            oid = ids[0][1]
+            await w.on_report(ExecutionReport(
+                cl_ord_id=str(oid), orig_cl_ord_id=None, order_id="X", exec_id="bogus", exec_type=ExecType.TRADE,
+                ord_status=OrdStatus.FILLED, symbol="MSFT", side="buy", last_qty=5, last_px=4_100_400,
+                leaves_qty=0, cum_qty=8, avg_px=4_100_400, text="", poss_resend=False))
+            dead = await w.redis.xrange(DEAD_LETTER)
+            assert any(b"bogus" in f[b"body"] for _, f in dead)
+        assert set((await executions_per_order(ledger, ids)).values()) == {3}
+        assert await ledger.check() == []

@@ -7,75 +7,68 @@ import asyncio
 import contextlib
 import uuid
 
+import pytest
 import redis.asyncio as aioredis
 
 from order_api.model import OrderRequest
 from order_api.outbox import OutboxRelay, stream_of
+from tests.conftest import eventually
 from tickfan_proto import stream_pb2
 from vocab.keys import order_channel
 
-from .pg import QUOTES, open_ledger, run, user
-from .private_redis import PrivateRedis
+from .conftest import QUOTES, PrivateRedis, ScopedLedger
 
 
 def buy(key: str) -> OrderRequest:
     return OrderRequest("AAPL", "buy", 1, "market", None, "day", key)
 
 
-async def wait_for(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.02)):
-        if await pred():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
+@pytest.mark.anyio
+async def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart(
+        ledger: ScopedLedger, private_redis: PrivateRedis) -> None:
+    server = private_redis
+    client = aioredis.from_url(server.url)
+    relay = OutboxRelay(ledger, client, poll_interval=0.05)
+    task = asyncio.create_task(relay.run())
+    u = ledger.user()
+    pubsub = client.pubsub()
+    try:
+        await ledger.deposit(u, 10_000 * 10_000)
+        await pubsub.subscribe(order_channel(u))
+        o, _ = await ledger.place(u, buy(uuid.uuid4().hex), QUOTES["AAPL"])
+        stream = stream_of(u)
+        # other tests' pending outbox rows go out too: look for this user's work only
+        await eventually(lambda: _has_work(client, stream, u, 1), what="the first order's work in its stream")
+        (fields,) = await _work_of(client, stream, u)
+        assert fields[b"action"] == b"new" and fields[b"order_id"] == str(o["order_id"]).encode()
+        msg = None
+        while msg is None:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        update = stream_pb2.ServerMessage.FromString(msg["data"]).order_update
+        assert update.order_id == str(o["order_id"]) and update.status == "accepted" and update.version == 1
 
-
-def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart() -> None:
-    async def go() -> None:
-        ledger = await open_ledger()
-        with PrivateRedis() as server:
-            client = aioredis.from_url(server.url)
-            relay = OutboxRelay(ledger, client, poll_interval=0.05)
-            task = asyncio.create_task(relay.run())
-            u = user()
-            pubsub = client.pubsub()
-            try:
-                await ledger.deposit(u, 10_000 * 10_000)
-                await pubsub.subscribe(order_channel(u))
-                o, _ = await ledger.place(u, buy(uuid.uuid4().hex), QUOTES["AAPL"])
-                stream = stream_of(u)
-                # other tests' pending outbox rows go out too: look for this user's work only
-                await wait_for(lambda: _has_work(client, stream, u, 1))
-                (fields,) = await _work_of(client, stream, u)
-                assert fields[b"action"] == b"new" and fields[b"order_id"] == str(o["order_id"]).encode()
-                msg = None
-                while msg is None:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                update = stream_pb2.ServerMessage.FromString(msg["data"]).order_update
-                assert update.order_id == str(o["order_id"]) and update.status == "accepted" and update.version == 1
-
-                # Redis goes away: orders are still accepted (the ledger is the source of truth) and wait.
-                server.stop()
-                o2, _ = await ledger.place(u, buy(uuid.uuid4().hex), QUOTES["AAPL"])
-                await asyncio.sleep(0.5)
-                pool = ledger.pool_for(u)
-                pending = await pool.fetchval(
-                    "SELECT count(*) FROM outbox WHERE user_id = $1 AND published_at IS NULL", u)
-                assert pending == 2  # the second order's update and its execution work
-                server.start()  # an empty Redis, as after a restart of a server that keeps nothing on disk
-                await wait_for(lambda: _has_work(client, stream, u, 1))
-                (fields,) = await _work_of(client, stream, u)
-                assert fields[b"order_id"] == str(o2["order_id"]).encode()
-                await wait_for(lambda: _none_pending(pool, u))
-            finally:
-                relay.stop()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(task, 10)
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-                await client.aclose()
-                await ledger.close()
-    run(go())
+        # Redis goes away: orders are still accepted (the ledger is the source of truth) and wait.
+        server.stop()
+        failed = relay.errors
+        o2, _ = await ledger.place(u, buy(uuid.uuid4().hex), QUOTES["AAPL"])
+        await eventually(lambda: relay.errors > failed, what="the relay tried to publish and failed")
+        pool = ledger.pool_for(u)
+        pending = await pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE user_id = $1 AND published_at IS NULL", u)
+        assert pending == 2  # the second order's update and its execution work
+        server.start()  # an empty Redis, as after a restart of a server that keeps nothing on disk
+        await eventually(lambda: _has_work(client, stream, u, 1), what="the second order's work after the restart")
+        (fields,) = await _work_of(client, stream, u)
+        assert fields[b"order_id"] == str(o2["order_id"]).encode()
+        await eventually(lambda: _none_pending(pool, u), what="nothing left in the outbox")
+        assert await ledger.check() == []
+    finally:
+        relay.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()
+        await client.aclose()
 
 
 async def _work_of(client: aioredis.Redis, stream: str, u: str) -> list[dict[bytes, bytes]]:

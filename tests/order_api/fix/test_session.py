@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from order_api.fix import FixMessage, FixParser, NewOrder, checksum, decode, encode
-from order_api.fix_session import (
+from order_api.fix.session import (
     Closed,
     FixSession,
     FixSessionError,

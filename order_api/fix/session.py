@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .fix import (
+from .codec import (
     HEART_BT_INT,
     MSG_SEQ_NUM,
     MSG_TYPE,
@@ -51,18 +51,20 @@ from .fix import (
     TEXT,
     DecodeErrorKind,
     FixDecodeError,
-    FixFieldError,
     FixMessage,
     FixParser,
+    encode,
+    utc_timestamp,
+)
+from .messages import (
+    FixFieldError,
     MsgType,
     SessionReject,
     SessionRejectReason,
-    encode,
     heartbeat,
     logon,
     logout,
     test_request,
-    utc_timestamp,
 )
 
 TEST_REQUEST_GRACE = 0.2  # fraction of the heartbeat interval allowed for transmission delay

@@ -1,7 +1,8 @@
 """A thin asyncio FIX 4.4 initiator for the execution workers: one TCP connection, one :class:`FixSession`.
 
-The session logic (logon, sequence numbers, heartbeats, dead-peer detection) is in ``fix_session``; this
-module only moves bytes and runs callbacks. What the caller can rely on:
+The session logic (logon, sequence numbers, heartbeats, dead-peer detection) is in ``session``, the byte and
+timer loops in ``connection`` (shared with the market maker's acceptor); this module connects, sends and runs
+the callbacks. What the caller can rely on:
 
 - ``await connect()`` returns once the market maker has answered the Logon, or raises :class:`FixUnavailable`
   (refused, unreachable, timed out, logon refused). A client connects once; make a new one to reconnect.
@@ -23,25 +24,15 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .fix import (
-    MSG_SEQ_NUM,
-    CancelReject,
-    CancelRequest,
-    ExecutionReport,
-    FixFieldError,
-    FixMessage,
-    MsgType,
-    NewOrder,
-    SessionRejectReason,
-    StatusRequest,
-)
-from .fix_session import Closed, FixSession, LoggedOn, Received, RejectReceived, Role, SessionState
+from .codec import FixMessage
+from .connection import FixConnection
+from .messages import CancelReject, CancelRequest, ExecutionReport, FixFieldError, NewOrder, StatusRequest, parse_app
+from .session import Closed, FixSession, LoggedOn, RejectReceived, Role, SessionState
 
 log = logging.getLogger("tickfan.fix")
-READ_SIZE = 64 * 1024
 
 
 class FixUnavailable(Exception):
@@ -68,14 +59,11 @@ class FixClient:
         self.counters = {"reports": 0, "report_errors": 0, "cancel_rejects": 0, "session_rejects": 0,
                          "bad_messages": 0}
         self.close_reason: str | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._conn: FixConnection | None = None
         self._logged_on: asyncio.Future[None] | None = None
         self._done = asyncio.Event()
         self._closing = False
         self._torn_down = False
-        self._in_callback = False
         self._was_active = False
 
     # ------------------------------------------------------------------ public
@@ -89,18 +77,17 @@ class FixClient:
             raise FixUnavailable("this client has already connected once; create a new one")
         loop = asyncio.get_running_loop()
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.connect_timeout)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
+                                                    self.connect_timeout)
         except (OSError, TimeoutError) as e:
             raise FixUnavailable(f"cannot connect to {self.host}:{self.port}: {e or type(e).__name__}") from e
         self.session = FixSession(Role.INITIATOR, self.sender_comp_id, self.target_comp_id,
                                   heartbeat_interval=self.heartbeat_interval, logon_timeout=self.connect_timeout,
                                   logout_timeout=self.logout_timeout, clock=self.clock)
+        self._conn = FixConnection(self.session, reader, writer, self, eof_reason="connection closed by the market "
+                                   "maker", tick_cap=1.0, name="fix")
         self._logged_on = loop.create_future()
-        self.session.start(loop.time())
-        self._write_pending()
-        self._tasks = [asyncio.create_task(self._read_loop(), name="fix-read"),
-                       asyncio.create_task(self._timer_loop(), name="fix-timer")]
+        self._conn.start()
         try:
             await asyncio.wait_for(asyncio.shield(self._logged_on), self.connect_timeout + 1)
         except (FixUnavailable, TimeoutError, asyncio.CancelledError) as e:
@@ -120,14 +107,12 @@ class FixClient:
 
     async def close(self) -> None:
         """Log out (waiting briefly for the answer) and close. Does not call ``on_disconnect``."""
-        if self.session is None or self._torn_down:
+        if self.session is None or self._conn is None or self._torn_down:
             return
         self._closing = True
-        loop = asyncio.get_running_loop()
         if self.session.state is SessionState.ACTIVE:
-            self.session.logout("client closing", loop.time())
             with contextlib.suppress(OSError, RuntimeError):
-                self._write_pending()
+                self._conn.logout("client closing")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._done.wait(), self.logout_timeout)
         await self._teardown("closed by the client", notify=False)
@@ -139,127 +124,70 @@ class FixClient:
 
     # ------------------------------------------------------------------ internals
 
-    def _write_pending(self) -> None:
-        assert self.session is not None and self._writer is not None
-        data = self.session.data_to_send()
-        if data and not self._writer.is_closing():
-            self._writer.write(data)
-
     async def _send_app(self, message: FixMessage) -> None:
-        if not self.connected or self.session is None or self._writer is None:
+        if not self.connected or self._conn is None:
             raise FixUnavailable(f"no FIX session with {self.host}:{self.port}"
                                  + (f" ({self.close_reason})" if self.close_reason else ""))
-        self.session.send(message, asyncio.get_running_loop().time())
         try:
-            self._write_pending()
-            await self._writer.drain()
+            self._conn.send(message)
+            await self._conn.drain()
         except (OSError, RuntimeError) as e:
             await self._teardown(f"write failed: {e}", notify=self._was_active)
             raise FixUnavailable(f"send to {self.host}:{self.port} failed: {e}") from e
 
-    async def _read_loop(self) -> None:
-        assert self._reader is not None and self.session is not None
-        loop = asyncio.get_running_loop()
-        reason = "connection closed by the market maker"
+    # ------------------------------------------------------------------ session events (SessionHandler)
+
+    async def on_logged_on(self, event: LoggedOn) -> None:
+        self._was_active = True
+        if self._logged_on is not None and not self._logged_on.done():
+            self._logged_on.set_result(None)
+
+    async def on_reject(self, event: RejectReceived) -> None:
+        self.counters["session_rejects"] += 1
+        log.warning("market maker rejected our message %d: %s", event.reject.ref_seq_num, event.reject.text)
+
+    async def on_closed(self, event: Closed) -> None:
+        if self._logged_on is not None and not self._logged_on.done():
+            self._logged_on.set_exception(FixUnavailable(event.reason))
+            self._logged_on.exception()  # retrieved here: connect() may already have given up
+        # a session that never logged on ends in connect()'s FixUnavailable, not in on_disconnect
+        await self._teardown(event.reason, notify=self._was_active and not self._closing)
+
+    async def on_message(self, message: FixMessage) -> None:
+        assert self._conn is not None
         try:
-            while not self.session.closed:
-                data = await self._reader.read(READ_SIZE)
-                if not data:
-                    await self._handle(self.session.connection_lost(loop.time(), reason))
-                    break
-                events = self.session.receive_data(data, loop.time())
-                self._write_pending()
-                await self._handle(events)
-        except (OSError, RuntimeError) as e:
-            if not self.session.closed:
-                await self._handle(self.session.connection_lost(loop.time(), f"connection error: {e}"))
-
-    async def _timer_loop(self) -> None:
-        assert self.session is not None
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(OSError, RuntimeError):
-            while not self.session.closed:
-                deadline = self.session.next_deadline()
-                delay = 1.0 if deadline is None else min(max(deadline - loop.time(), 0.0), 1.0)
-                await asyncio.sleep(delay)
-                events = self.session.tick(loop.time())
-                self._write_pending()
-                await self._handle(events)
-
-    async def _handle(self, events: Sequence[object]) -> None:
-        for ev in events:
-            if isinstance(ev, Received):
-                await self._on_message(ev.message)
-            elif isinstance(ev, LoggedOn):
-                self._was_active = True
-                if self._logged_on is not None and not self._logged_on.done():
-                    self._logged_on.set_result(None)
-            elif isinstance(ev, RejectReceived):
-                self.counters["session_rejects"] += 1
-                log.warning("market maker rejected our message %d: %s", ev.reject.ref_seq_num, ev.reject.text)
-            elif isinstance(ev, Closed):
-                if self._logged_on is not None and not self._logged_on.done():
-                    self._logged_on.set_exception(FixUnavailable(ev.reason))
-                    self._logged_on.exception()  # retrieved here: connect() may already have given up
-                # a session that never logged on ends in connect()'s FixUnavailable, not in on_disconnect
-                await self._teardown(ev.reason, notify=self._was_active and not self._closing)
-
-    async def _on_message(self, msg: FixMessage) -> None:
-        assert self.session is not None
-        loop = asyncio.get_running_loop()
-        try:
-            if msg.msg_type == MsgType.EXECUTION_REPORT:
-                report = ExecutionReport.from_fix(msg)
-            elif msg.msg_type == MsgType.ORDER_CANCEL_REJECT:
-                reject = CancelReject.from_fix(msg)
-            else:
-                raise FixFieldError(35, SessionRejectReason.INVALID_MSG_TYPE, f"unsupported MsgType {msg.msg_type}")
+            value = parse_app(message, (ExecutionReport, CancelReject))
         except FixFieldError as e:
             self.counters["bad_messages"] += 1
-            log.warning("bad message from the market maker: %s (%r)", e.text, msg)
-            seq = msg.get(MSG_SEQ_NUM, "0") or "0"
-            if self.session.state in (SessionState.ACTIVE, SessionState.LOGOUT_SENT):
-                self.session.reject(int(seq), e.reason, e.text, loop.time(), ref_tag=e.tag, ref_msg_type=msg.msg_type)
-                self._write_pending()
+            log.warning("bad message from the market maker: %s (%r)", e.text, message)
+            self._conn.reject(message, e)
             return
-        if msg.msg_type == MsgType.EXECUTION_REPORT:
+        if isinstance(value, ExecutionReport):
             self.counters["reports"] += 1
-            self._in_callback = True
             try:
-                await self.on_report(report)
+                await self.on_report(value)
             except Exception:
                 self.counters["report_errors"] += 1
                 log.exception("on_report failed for %s (ExecID %s); a status request will bring it back",
-                              report.cl_ord_id, report.exec_id)
-            finally:
-                self._in_callback = False
-        else:
-            self.counters["cancel_rejects"] += 1
-            if self.on_cancel_reject is None:
-                log.info("cancel %s of %s refused: %s", reject.cl_ord_id, reject.orig_cl_ord_id, reject.text)
-                return
-            try:
-                await self.on_cancel_reject(reject)
-            except Exception:
-                log.exception("on_cancel_reject failed for %s", reject.cl_ord_id)
+                              value.cl_ord_id, value.exec_id)
+            return
+        assert isinstance(value, CancelReject)
+        self.counters["cancel_rejects"] += 1
+        if self.on_cancel_reject is None:
+            log.info("cancel %s of %s refused: %s", value.cl_ord_id, value.orig_cl_ord_id, value.text)
+            return
+        try:
+            await self.on_cancel_reject(value)
+        except Exception:
+            log.exception("on_cancel_reject failed for %s", value.cl_ord_id)
 
     async def _teardown(self, reason: str, *, notify: bool) -> None:
         if self._torn_down:
             return
         self._torn_down = True
         self.close_reason = reason
-        me = asyncio.current_task()
-        for t in self._tasks:
-            # a reader inside on_report finishes it (closing the socket below ends its loop after)
-            if t is not me and not (t.get_name() == "fix-read" and self._in_callback):
-                t.cancel()
-        if self._writer is not None:
-            with contextlib.suppress(OSError, RuntimeError):
-                if self.session is not None:
-                    self._write_pending()  # a final Logout, if the session produced one
-                self._writer.close()
-        if self.session is not None and not self.session.closed:
-            self.session.connection_lost(asyncio.get_running_loop().time(), reason)
+        if self._conn is not None:
+            await self._conn.close(reason)
         self._done.set()
         if notify and self.on_disconnect is not None:
             log.warning("FIX session with %s:%d ended: %s", self.host, self.port, reason)
@@ -269,3 +197,6 @@ class FixClient:
                     await result
             except Exception:
                 log.exception("on_disconnect failed")
+
+
+__all__ = ["FixClient", "FixUnavailable"]

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
 from order_api.fix import ExecType, ExecutionReport, FixMessage, FixParser, NewOrder, StatusRequest, encode
-from order_api.fix_client import FixClient, FixUnavailable
-from tests.venue.test_marketmaker import QUOTES, WAIT, Reports, done, market, session
+from order_api.fix.client import FixClient, FixUnavailable
+from tests.conftest import WAIT, free_port
+from tests.venue.marketmaker.conftest import QUOTES, market
 from venue.marketmaker import MarketMaker, StaticQuoteProvider
+
+from .conftest import Reports, done, session
 
 
 async def _noop(_: ExecutionReport) -> None:
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.anyio

@@ -1,0 +1,148 @@
+"""What the order_api tests share: the test shards on the real PostgreSQL, a ``ledger`` per test with its own users,
+and a private Redis for tests that stop and restart it.
+
+- ``ledger`` (fixture, async tests): a :class:`ScopedLedger` on the test shards, closed after the test. Users
+  come from ``ledger.user(name)``; ``await ledger.check()`` checks every invariant for those users only, so a
+  test is judged by its own work while other tests' orders sit in the same shards. Pool size, fee and rules come
+  from ``@pytest.mark.ledger(max_size=20, fee_bps=1, rules=...)``.
+- ``private_redis`` (fixture): a started :class:`PrivateRedis`, stopped and removed after the test.
+
+The shards are named by ``TICKFAN_TEST_DB`` (two checkouts can run side by side on one server) and recreated once
+per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+
+from order_api.db import Ledger, migrate
+from order_api.model import Quote
+from order_api.quotes import StaticQuotes
+from tests.conftest import free_port, wait_until
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+_PREFIX = os.environ.get("TICKFAN_TEST_DB", "tickfan_test")
+TEST_DSNS = (f"{SERVER}/{_PREFIX}_0", f"{SERVER}/{_PREFIX}_1")
+_ready = False
+
+QUOTES = {
+    "AAPL": Quote(bid=1_899_900, ask=1_900_100, last=1_900_000, halted=False, stale=False),
+    "MSFT": Quote(bid=4_100_000, ask=4_100_400, last=4_100_200, halted=False, stale=False),
+    "HALT": Quote(bid=100_000, ask=101_000, last=100_500, halted=True, stale=False),
+    "PENY": Quote(bid=4_321, ask=4_333, last=4_327, halted=False, stale=False),
+}
+
+
+def quotes() -> StaticQuotes:
+    return StaticQuotes(QUOTES)
+
+
+def user(name: str = "u") -> str:
+    """A user id unique to this test (tests share the test shards)."""
+    return f"{name}-{uuid.uuid4().hex[:10]}"
+
+
+async def fresh_shards() -> None:
+    """Drop and recreate the test databases (first call of the session only), then migrate them."""
+    global _ready
+    if _ready:
+        return
+    conn = await asyncpg.connect(f"{SERVER}/postgres")
+    try:
+        for dsn in TEST_DSNS:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    await migrate(TEST_DSNS)
+    _ready = True
+
+
+class ScopedLedger(Ledger):
+    """A ledger that knows which users its test made: ``check()`` with no argument checks only them."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.users: list[str] = []
+
+    def user(self, name: str = "u") -> str:
+        u = user(name)
+        self.users.append(u)
+        return u
+
+    async def check(self, users: Sequence[str] | None = None) -> list[str]:
+        return await super().check(self.users if users is None else users)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ledger(max_size=10, fee_bps=0, rules=None): how the `ledger` fixture opens")
+
+
+@pytest.fixture
+async def ledger(request: pytest.FixtureRequest) -> AsyncIterator[ScopedLedger]:
+    marker = request.node.get_closest_marker("ledger")
+    kw: dict[str, Any] = {"max_size": 10, **(marker.kwargs if marker else {})}
+    await fresh_shards()
+    book = await ScopedLedger.connect(TEST_DSNS, **kw)
+    assert isinstance(book, ScopedLedger)
+    try:
+        yield book
+    finally:
+        await book.close()
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port (never the shared one): tests stop and restart it at will."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="tickfan-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> PrivateRedis:
+        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._pong, 10, f"redis-server answering on port {self.port}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def __enter__(self) -> PrivateRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    with PrivateRedis() as server:
+        yield server

@@ -1,0 +1,290 @@
+"""The market maker's matching engine, pure: quotes, time and randomness passed in; every call returns the
+reports it causes, in order.
+
+A buy fills at the ask, a sell at the bid; a market order is always marketable while the far side exists, a
+limit order when it crosses it (buy limit >= ask, sell limit <= bid). Each execution fills at most the displayed
+size at the touch (and ``Faults.max_fill_qty``), the rest follows in later executions ``fill_interval`` apart
+while the order stays marketable. The book is a quote, not a depth of orders: displayed size is not consumed,
+it is "refreshed" between executions. A day order that is not marketable rests and is re-checked every
+``recheck_interval``; an IOC order gets one execution at most and its remainder is cancelled at once.
+
+Orders and ClOrdIDs. All initiators are treated as one firm: ClOrdIDs are unique across sessions, so an
+execution worker that takes over another worker's orders (after a crash) can ask about them under its own
+CompID. An order's reports go to the session that last sent a message about it (its ``owner``). A repeated
+NewOrderSingle with the same ClOrdID and the same terms is the same order (answered with an ExecType I status
+report); with different terms it is rejected (ExecType 8, OrderID "NONE", Text "duplicate ClOrdID with different
+terms") and the original order is untouched.
+
+Bounds: at most ``max_orders`` orders are kept (default 100,000). When full, the oldest finished orders
+(filled, cancelled, rejected) are forgotten first; if every order is still open a new one is rejected ("order
+table full"). A forgotten or never-seen ClOrdID answers a status request with OrdStatus 8 and Text "unknown
+order". OrderIDs and ExecIDs carry a random per-process prefix, so an ExecID is never reused across restarts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import re
+import secrets
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field, replace
+
+from order_api.fix import (
+    CancelReject,
+    CancelRequest,
+    CxlRejReason,
+    ExecType,
+    ExecutionReport,
+    NewOrder,
+    OrdStatus,
+    StatusRequest,
+)
+
+from .quotes import BookQuote, QuoteProvider
+
+MAX_ORDERS = 100_000
+SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,7}$")
+UNKNOWN_ORDER = "unknown order"
+DUPLICATE_TERMS = "duplicate ClOrdID with different terms"
+
+Report = ExecutionReport | CancelReject
+
+
+@dataclass
+class Faults:
+    """Injected misbehaviour; every field may be changed while running."""
+
+    latency_ms: float = 0.0          # fixed delay before each execution report
+    jitter_ms: float = 0.0           # plus a uniform random delay in [0, jitter_ms]
+    reject_rate: float = 0.0         # fraction of new orders rejected ("simulated reject")
+    partial_fills: bool = True       # False: each execution fills the whole remainder, whatever the size shown
+    max_fill_qty: int | None = None  # cap on each execution's quantity (forces more partial fills)
+    drop_after: int | None = None    # abort each connection after it has sent this many application messages
+    slow: bool = False               # send no heartbeats and answer no TestRequests
+
+
+OPEN_STATUSES = frozenset({OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED})
+
+
+@dataclass
+class SimOrder:
+    order: NewOrder
+    order_id: str
+    owner: str  # CompID of the session that last sent a message about this order
+    status: OrdStatus = OrdStatus.NEW
+    cum_qty: int = 0
+    notional: int = 0  # sum of qty * px (8 implied decimals)
+    text: str = ""
+    trades: list[ExecutionReport] = field(default_factory=list)
+    next_check: float = 0.0
+
+    @property
+    def open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def leaves_qty(self) -> int:
+        return self.order.qty - self.cum_qty if self.open else 0
+
+    @property
+    def avg_px(self) -> int:
+        """Average fill price, rounded half up to 4 decimals (exact cost: sum of last_qty * last_px)."""
+        return (2 * self.notional + self.cum_qty) // (2 * self.cum_qty) if self.cum_qty else 0
+
+
+class MatchingEngine:
+    """Orders and executions, pure: each call returns the reports it causes, in order."""
+
+    def __init__(self, quotes: QuoteProvider, faults: Faults | None = None, *, rng: random.Random | None = None,
+                 max_orders: int = MAX_ORDERS, fill_interval: float = 0.005, recheck_interval: float = 0.05,
+                 id_prefix: str | None = None) -> None:
+        self.quotes = quotes
+        self.faults = faults or Faults()
+        self.rng = rng or random.Random()
+        self.max_orders = max_orders
+        self.fill_interval = fill_interval
+        self.recheck_interval = recheck_interval
+        self.id_prefix = id_prefix or secrets.token_hex(4)
+        self.orders: OrderedDict[str, SimOrder] = OrderedDict()
+        self.open_count = 0
+        self._finished: deque[str] = deque()  # ClOrdIDs of finished orders, oldest first (eviction order)
+        self._schedule: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._next_order = 0
+        self._next_exec = 0
+        self.counters = dict.fromkeys(("orders", "fills", "filled_qty", "rejects", "cancels", "cancel_rejects",
+                                       "status_requests", "duplicates", "evicted"), 0)
+
+    # ---------------------------------------------------------------- ids and reports
+
+    def _order_id(self) -> str:
+        self._next_order += 1
+        return f"O-{self.id_prefix}-{self._next_order}"
+
+    def _exec_id(self) -> str:
+        self._next_exec += 1
+        return f"X-{self.id_prefix}-{self._next_exec}"
+
+    def _report(self, o: SimOrder, exec_type: ExecType, *, last_qty: int = 0, last_px: int = 0, text: str = "",
+                cl_ord_id: str | None = None, orig_cl_ord_id: str | None = None) -> ExecutionReport:
+        return ExecutionReport(
+            cl_ord_id=cl_ord_id or o.order.cl_ord_id, orig_cl_ord_id=orig_cl_ord_id, order_id=o.order_id,
+            exec_id=self._exec_id(), exec_type=exec_type, ord_status=o.status, symbol=o.order.symbol,
+            side=o.order.side, last_qty=last_qty, last_px=last_px, leaves_qty=o.leaves_qty, cum_qty=o.cum_qty,
+            avg_px=o.avg_px, text=text)
+
+    def status_report(self, o: SimOrder) -> ExecutionReport:
+        return self._report(o, ExecType.ORDER_STATUS, text=o.text)
+
+    # ---------------------------------------------------------------- bookkeeping
+
+    def _finish(self, o: SimOrder, status: OrdStatus, text: str = "") -> None:
+        was_open = o.open
+        o.status = status
+        if text:
+            o.text = text
+        if was_open:
+            self.open_count -= 1
+            self._finished.append(o.order.cl_ord_id)
+
+    def _make_room(self) -> bool:
+        while len(self.orders) >= self.max_orders and self._finished:
+            key = self._finished.popleft()
+            o = self.orders.get(key)
+            if o is not None and not o.open:
+                del self.orders[key]
+                self.counters["evicted"] += 1
+        return len(self.orders) < self.max_orders
+
+    def _schedule_check(self, o: SimOrder, at: float) -> None:
+        o.next_check = at
+        self._seq += 1
+        heapq.heappush(self._schedule, (at, self._seq, o.order.cl_ord_id))
+
+    def _is_current(self, entry: tuple[float, int, str]) -> bool:
+        o = self.orders.get(entry[2])
+        return o is not None and o.open and o.next_check == entry[0]
+
+    # ---------------------------------------------------------------- messages in
+
+    def new_order(self, owner: str, order: NewOrder, now: float) -> list[Report]:
+        existing = self.orders.get(order.cl_ord_id)
+        if existing is not None:
+            self.counters["duplicates"] += 1
+            if existing.order.terms() == order.terms():
+                existing.owner = owner
+                return [self.status_report(existing)]
+            self.counters["rejects"] += 1
+            return [ExecutionReport(order.cl_ord_id, None, "NONE", self._exec_id(), ExecType.REJECTED,
+                                    OrdStatus.REJECTED, order.symbol, order.side, 0, 0, 0, 0, 0, DUPLICATE_TERMS)]
+        self.counters["orders"] += 1
+        o = SimOrder(order, self._order_id(), owner)
+        if not self._make_room():
+            self.counters["rejects"] += 1
+            o.status, o.text = OrdStatus.REJECTED, "order table full"
+            return [self._report(o, ExecType.REJECTED, text=o.text)]
+        self.orders[order.cl_ord_id] = o
+        self.open_count += 1
+        quote = self.quotes.quote(order.symbol) if SYMBOL_RE.match(order.symbol) else None
+        reason = None
+        if quote is None:
+            reason = f"unknown symbol or no quote: {order.symbol}"
+        elif self.faults.reject_rate > 0 and self.rng.random() < self.faults.reject_rate:
+            reason = "simulated reject (fault injection)"
+        elif order.ord_type == "market" and not (quote[2] if order.side == "buy" else quote[0]):
+            reason = f"no {'ask' if order.side == 'buy' else 'bid'} for {order.symbol}"
+        if reason is not None:
+            self.counters["rejects"] += 1
+            self._finish(o, OrdStatus.REJECTED, reason)
+            return [self._report(o, ExecType.REJECTED, text=reason)]
+        reports: list[Report] = [self._report(o, ExecType.NEW)]
+        assert quote is not None
+        reports += self._execute(o, BookQuote(*quote), now)
+        if o.open:
+            if order.tif == "ioc":
+                self.counters["cancels"] += 1
+                self._finish(o, OrdStatus.CANCELED, "IOC: unfilled quantity cancelled")
+                reports.append(self._report(o, ExecType.CANCELED, text=o.text))
+            else:
+                self._schedule_check(o, now + (self.fill_interval if o.cum_qty else self.recheck_interval))
+        return reports
+
+    def cancel(self, owner: str, req: CancelRequest, now: float) -> list[Report]:
+        o = self.orders.get(req.orig_cl_ord_id)
+        if o is None:
+            self.counters["cancel_rejects"] += 1
+            return [CancelReject(req.cl_ord_id, req.orig_cl_ord_id, "NONE", OrdStatus.REJECTED,
+                                 CxlRejReason.UNKNOWN_ORDER, UNKNOWN_ORDER)]
+        o.owner = owner
+        if not o.open:
+            self.counters["cancel_rejects"] += 1
+            return [CancelReject(req.cl_ord_id, req.orig_cl_ord_id, o.order_id, o.status,
+                                 CxlRejReason.TOO_LATE_TO_CANCEL, f"too late to cancel: order is {o.status.name}")]
+        self.counters["cancels"] += 1
+        self._finish(o, OrdStatus.CANCELED, "cancelled on request")
+        return [self._report(o, ExecType.CANCELED, text=o.text, cl_ord_id=req.cl_ord_id,
+                             orig_cl_ord_id=o.order.cl_ord_id)]
+
+    def status(self, owner: str, req: StatusRequest) -> list[Report]:
+        """Every trade of the order again (original ExecIDs, PossResend=Y), then an ExecType I status report."""
+        self.counters["status_requests"] += 1
+        o = self.orders.get(req.cl_ord_id)
+        if o is None:
+            return [ExecutionReport(req.cl_ord_id, None, "NONE", self._exec_id(), ExecType.ORDER_STATUS,
+                                    OrdStatus.REJECTED, req.symbol, req.side, 0, 0, 0, 0, 0, UNKNOWN_ORDER)]
+        o.owner = owner
+        return [*(replace(t, poss_resend=True) for t in o.trades), self.status_report(o)]
+
+    # ---------------------------------------------------------------- executions
+
+    def _execute(self, o: SimOrder, q: BookQuote, now: float) -> list[Report]:
+        buy = o.order.side == "buy"
+        px, size = (q.ask_px, q.ask_size) if buy else (q.bid_px, q.bid_size)
+        if px <= 0 or size <= 0:
+            return []
+        limit = o.order.limit_price
+        if limit is not None and (limit < px if buy else limit > px):
+            return []
+        qty = o.leaves_qty
+        if self.faults.partial_fills:
+            qty = min(qty, size)
+        if self.faults.max_fill_qty:
+            qty = min(qty, self.faults.max_fill_qty)
+        if qty <= 0:
+            return []
+        o.cum_qty += qty
+        o.notional += qty * px
+        if o.cum_qty >= o.order.qty:
+            self._finish(o, OrdStatus.FILLED)
+        else:
+            o.status = OrdStatus.PARTIALLY_FILLED
+        self.counters["fills"] += 1
+        self.counters["filled_qty"] += qty
+        report = self._report(o, ExecType.TRADE, last_qty=qty, last_px=px)
+        o.trades.append(report)
+        return [report]
+
+    def step(self, now: float) -> list[tuple[str, Report]]:
+        """Executions due by ``now``: the next slice of partly filled orders, resting orders now marketable."""
+        out: list[tuple[str, Report]] = []
+        while self._schedule and self._schedule[0][0] <= now:
+            entry = heapq.heappop(self._schedule)
+            if not self._is_current(entry):
+                continue
+            o = self.orders[entry[2]]
+            quote = self.quotes.quote(o.order.symbol)
+            reports = self._execute(o, BookQuote(*quote), now) if quote is not None else []
+            out += [(o.owner, r) for r in reports]
+            if o.open:
+                self._schedule_check(o, now + (self.fill_interval if reports else self.recheck_interval))
+        return out
+
+    def next_wakeup(self) -> float | None:
+        while self._schedule and not self._is_current(self._schedule[0]):
+            heapq.heappop(self._schedule)
+        return self._schedule[0][0] if self._schedule else None
+
+
+__all__ = ["DUPLICATE_TERMS", "MAX_ORDERS", "OPEN_STATUSES", "SYMBOL_RE", "UNKNOWN_ORDER", "Faults", "MatchingEngine",
+           "Report", "SimOrder"]
