@@ -236,13 +236,12 @@ class FanoutServer:
         self._paused: set[_Client] = set()  # clients whose transport asked us to stop writing
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._port = config.port
 
     @property
     def port(self) -> int:
         """The port listened on: the bound one once started (``config.port`` 0 picks a free one)."""
-        if self._server is not None and self._server.sockets:
-            return int(self._server.sockets[0].getsockname()[1])
-        return self.config.port
+        return self._port
 
     @property
     def url(self) -> str:
@@ -265,6 +264,8 @@ class FanoutServer:
             auto_ping_reply_timeout=config.ping_reply_timeout,
             reuse_port=config.reuse_port or None,
         )
+        if self._server.sockets:
+            self._port = int(self._server.sockets[0].getsockname()[1])
         self._flusher = asyncio.create_task(self._flush_loop())
         if self.orders is not None:
             await self.orders.start()
