@@ -157,6 +157,8 @@ class _Client(WSListener):
             self._apply(transport, reply)
 
     def order_frame(self, frame: bytes | str) -> None:
+        if self.transport is None or self.transport.is_disconnected:
+            return  # going: ``connection_lost`` follows
         drop = self.protocol.order_frame(frame)
         if drop is not None:
             self.server.stats.order_queue_disconnects += 1
