@@ -20,7 +20,6 @@ import numpy.typing as npt
 
 from normalize import MAX_LOCATES
 from normalize.source import BookSource
-from vocab.clock import ns_since_midnight
 
 from .encode import (
     DEPTH_SNAPSHOT_FLAG,
@@ -371,8 +370,11 @@ class Hub:
         return state.snapshot_frame([cache.entries[loc] for loc in locates])
 
     # ------------------------------------------------------------------ the flush
-    def flush(self) -> FlushResult:
-        """Encode what changed once, and return each writable subscriber's frames for this flush."""
+    def flush(self, now_ns: int) -> FlushResult:
+        """Encode what changed once, and return each writable subscriber's frames for this flush.
+
+        ``now_ns``: the time of this flush on the books' exchange clock (``vocab.clock.ns_since_midnight``, read
+        by the adapter: this core never reads a clock), for the latency samples."""
         books = self.books
         stats = self.stats
         stats.flushes += 1
@@ -383,7 +385,7 @@ class Hub:
             if len(watched):
                 stats.symbols_encoded += state.cache.refresh(watched)
                 if state is self.quotes:
-                    self._sample_latency(watched)
+                    self._sample_latency(watched, now_ns)
                 state.mark(watched)
             subs, frames = state.frames(stats, self.subscriber_of)
             if subs:
@@ -436,9 +438,9 @@ class Hub:
             frames_out.append(frame)
         return out
 
-    def _sample_latency(self, locates: npt.NDArray[np.int64]) -> None:
+    def _sample_latency(self, locates: npt.NDArray[np.int64], now_ns: int) -> None:
         """Exchange time -> this flush, per encoded symbol (per symbol, not per client: the frames share it)."""
-        lat = ns_since_midnight() - self.quotes.cache.exchange_time[locates]
+        lat = now_ns - self.quotes.cache.exchange_time[locates]
         n = len(lat)
         if n > LATENCY_SAMPLES:
             lat = lat[-LATENCY_SAMPLES:]

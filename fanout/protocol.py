@@ -1,16 +1,36 @@
-"""One client connection's protocol state (pure, sans-I/O, in the style of h11/wsproto).
+"""One client connection's protocol (pure, sans-I/O, in the style of h11/wsproto).
 
-``open`` takes the upgrade request's credentials once (an ``Authorization: Bearer`` header or a ``token`` query
-parameter) and decides who the connection is: a user, or anonymous. ``receive`` takes one complete WebSocket
-message (bytes in binary mode, str in JSON mode) and returns a ``Reply``: messages to send, subscription changes
-for the hub to apply, the orders-channel events for the adapter to act on, and whether to close. Nothing here
-touches a socket or Redis. Bad input is answered with an ``Error`` and leaves the subscription as it was.
+Everything that decides what a connection may do lives here; the socket adapter (``server``) only moves bytes
+and applies what this returns. Nothing here touches a socket, the hub or Redis.
+
+- ``parse_upgrade`` reads the upgrade request's target: the path, ``?format=json``, ``?token=``.
+- ``open`` takes the credentials once (an ``Authorization: Bearer`` header or the ``token`` query parameter)
+  and decides who the connection is: a user, or anonymous (prices only).
+- ``receive_frame`` / ``receive`` take WebSocket frames / complete messages and return a ``Reply``: messages to
+  send, subscription changes for the hub, orders-channel events for the relay, whether to close. Bad input is
+  answered with an ``Error`` and leaves the subscription as it was.
+- The orders channel is gated here: only an authenticated connection may subscribe, and only to its own user's
+  updates. Subscribing is an event (``Reply.orders_subscribe``) for the relay; everything the connection asks
+  after it is held until the relay confirms Redis' SUBSCRIBE (``orders_ready``), so the ``Subscribed`` ack means
+  no later update can be missed. The held replies are bounded by the rate limit over the relay's confirmation
+  timeout (at most ``burst`` + ``max_messages_per_second`` x that timeout).
+- Order updates are never dropped while the connection lives: ``order_frame`` queues them for the adapter to
+  take while it can write (``take_order_frame``); past ``order_queue_max`` unread the connection must go.
+
+States (``ConnectionState``; a call its state does not allow raises ``ClientProtocolError``)::
+
+    CONNECTING --open()--> OPEN --orders subscribe--> AWAITING_ORDERS --orders_ready()--> ORDERS
+    ORDERS --orders unsubscribe--> OPEN
+    any state --close sent / connection_lost()--> CLOSED
 """
 
 from __future__ import annotations
 
+import enum
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -18,11 +38,35 @@ from google.protobuf.message import DecodeError
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError, bearer, verify_token
 
+from .config import FanoutConfig
+
 CHANNELS = ("quotes", "trades", "depth")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
 ALL_CHANNELS = (*CHANNELS, ORDERS)
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_POLICY_VIOLATION = 1008
+
+
+class ConnectionState(enum.Enum):
+    CONNECTING = "connecting"            # upgraded; credentials not taken yet
+    OPEN = "open"                        # prices; the orders channel not delivered
+    AWAITING_ORDERS = "awaiting_orders"  # orders subscription sent to the relay, unconfirmed: replies held
+    ORDERS = "orders"                    # prices and the user's order updates
+    CLOSED = "closed"                    # close sent or connection lost: nothing more in or out
+
+
+_S = ConnectionState
+TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
+    _S.CONNECTING: frozenset({_S.OPEN, _S.CLOSED}),
+    _S.OPEN: frozenset({_S.AWAITING_ORDERS, _S.CLOSED}),
+    _S.AWAITING_ORDERS: frozenset({_S.ORDERS, _S.CLOSED}),
+    _S.ORDERS: frozenset({_S.OPEN, _S.CLOSED}),
+    _S.CLOSED: frozenset(),
+}
+
+
+class ClientProtocolError(Exception):
+    """The protocol was driven in a way its state does not allow (a bug in the adapter, h11's LocalProtocolError)."""
 
 
 @dataclass
@@ -37,35 +81,66 @@ class Reply:
     close: tuple[int, str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """What the upgrade request's target asks for."""
+
+    json_mode: bool
+    token: str | None
+
+
+def parse_upgrade(target: str, path: str) -> Upgrade | None:
+    """The request target (``/v1/stream?format=json&token=...``) of an upgrade; None when not ``path`` (404)."""
+    url = urlsplit(target)
+    if url.path != path:
+        return None
+    query = parse_qs(url.query, keep_blank_values=True)
+    return Upgrade(json_mode=query.get("format", ["protobuf"])[0] == "json", token=query.get("token", [None])[0])
+
+
 def error_message(code: str, message: str, symbols: list[str] | None = None) -> pb.ServerMessage:
     return pb.ServerMessage(error=pb.Error(code=code, message=message, symbols=symbols or []))
 
 
 class ClientProtocol:
-    def __init__(self, resolve: Callable[[str], int | None], *, json_mode: bool = False,
-                 max_message_bytes: int = 65_536, max_symbols: int = 1_000,
-                 max_messages_per_second: float = 20.0, burst: int = 40,
-                 verify: Callable[[str], str] = verify_token, orders_enabled: bool = False) -> None:
-        """``verify`` turns a bearer token into a user id or raises ``AuthError``; ``orders_enabled`` says whether
-        this node serves the orders channel at all (it needs Redis)."""
+    def __init__(self, resolve: Callable[[str], int | None], config: FanoutConfig | None = None, *,
+                 json_mode: bool = False, verify: Callable[[str], str] = verify_token,
+                 orders_enabled: bool = False) -> None:
+        """``resolve``: ticker -> locate (None: unknown). ``verify`` turns a bearer token into a user id or raises
+        ``AuthError``; ``orders_enabled`` says whether this node serves the orders channel at all (it needs Redis)."""
+        config = config or FanoutConfig()
         self.resolve = resolve
         self.verify = verify
         self.orders_enabled = orders_enabled
-        self.user: str | None = None  # the authenticated user, None when anonymous
-        self.orders = False  # subscribed to the orders channel
         self.json_mode = json_mode
-        self.max_message_bytes = max_message_bytes
-        self.max_symbols = max_symbols
+        self.max_message_bytes = config.max_message_bytes
+        self.max_symbols = config.max_symbols
+        self.order_queue_max = config.order_queue_max
+        self.state = ConnectionState.CONNECTING
+        self.user: str | None = None  # the authenticated user, None when anonymous
+        self.orders = False  # subscribed to the orders channel (as the acks say)
         # channel -> {symbol: locate}
         self.subscriptions: dict[str, dict[str, int]] = {c: {} for c in CHANNELS}
-        self.closed = False
+        self.closed = False  # no more input is taken (too large, or closed)
         # token bucket: a client may send ``burst`` messages at once, then ``max_messages_per_second``
-        self.rate = max_messages_per_second
-        self.burst = burst
-        self._tokens = float(burst)
+        self.rate = config.max_messages_per_second
+        self.burst = config.burst
+        self._tokens = float(self.burst)
         self._last = 0.0
         self.rate_limited = 0
+        self._held: list[Reply] = []  # replies behind an unconfirmed orders subscription, in order
+        self._order_out: deque[bytes | str] = deque()  # order frames the adapter has not taken yet
+        # a fragmented message being collected: its parts, their size, and whether it is text
+        self._parts: list[bytes] = []
+        self._parts_size = 0
+        self._parts_text = False
 
+    def _to(self, new: ConnectionState) -> None:
+        if new not in TRANSITIONS[self.state]:
+            raise ClientProtocolError(f"illegal connection transition {self.state.value} -> {new.value}")
+        self.state = new
+
+    # ------------------------------------------------------------------ the connection's life
     def open(self, authorization: str | None = None, token: str | None = None) -> Reply:
         """The upgrade request's credentials, once, before any message. The header wins over the query parameter.
 
@@ -73,6 +148,7 @@ class ClientProtocol:
         (prices only), told at once with an ``Error`` carrying the ``AuthError`` code (``invalid_token``,
         ``token_expired``, ``unauthenticated`` for a non-Bearer header), so the client can fix its token.
         """
+        self._to(ConnectionState.OPEN)
         reply = Reply()
         if authorization is None and token is None:
             return reply
@@ -82,23 +158,60 @@ class ClientProtocol:
             reply.messages.append(error_message(exc.code, f"{exc}; connected anonymously (prices only)"[:300]))
         return reply
 
+    def connection_lost(self) -> str | None:
+        """The socket is gone: drop what is held. Returns the user whose relay subscription to end (if any)."""
+        if self.state is not ConnectionState.CLOSED:
+            self._to(ConnectionState.CLOSED)
+        self.closed = True
+        self._held.clear()
+        self._order_out.clear()
+        self._parts, self._parts_size = [], 0
+        return self.user
+
+    # ------------------------------------------------------------------ input
+    def receive_frame(self, payload: bytes, *, text: bool, fin: bool = True, continuation: bool = False,
+                      now: float = 0.0) -> Reply:
+        """One WebSocket data frame (text or binary, or a continuation of one). A fragmented message is collected
+        until its final fragment, and refused as soon as its fragments pass the size limit (never buffered whole)."""
+        if continuation or not fin:
+            if not continuation:
+                self._parts_text = text
+            self._parts.append(payload)
+            self._parts_size += len(payload)
+            if self._parts_size > self.max_message_bytes:
+                size = self._parts_size
+                self._parts, self._parts_size = [], 0
+                return self.too_large(size)
+            if not fin:
+                return Reply()
+            payload, text = b"".join(self._parts), self._parts_text
+            self._parts, self._parts_size = [], 0
+        if not text:
+            return self.receive(payload, now)
+        try:
+            decoded = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._emit(Reply(messages=[error_message("bad_message", "text frame is not UTF-8")]))
+        return self.receive(decoded, now)
+
     def receive(self, payload: bytes | str, now: float = 0.0) -> Reply:
         """Handle one client message received at ``now`` (seconds, any monotonic clock)."""
-        reply = Reply()
+        if self.state is ConnectionState.CONNECTING:
+            raise ClientProtocolError("a message before open()")
         if self.closed:
-            return reply
+            return Reply()
         self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
         self._last = now
         if self._tokens < 1.0:
             self.rate_limited += 1
-            reply.messages.append(error_message(
-                "rate_limited", f"over {self.rate:g} messages/s (burst {self.burst}); message ignored"))
-            return reply
+            return self._emit(Reply(messages=[error_message(
+                "rate_limited", f"over {self.rate:g} messages/s (burst {self.burst}); message ignored")]))
         self._tokens -= 1.0
         size = len(payload.encode() if isinstance(payload, str) else payload)
         if size > self.max_message_bytes:
             return self.too_large(size)
         msg = pb.ClientMessage()
+        reply = Reply()
         try:
             if isinstance(payload, str):
                 json_format.Parse(payload, msg)
@@ -106,7 +219,7 @@ class ClientProtocol:
                 msg.ParseFromString(payload)
         except (DecodeError, json_format.ParseError, ValueError) as exc:
             reply.messages.append(error_message("bad_message", f"not a ClientMessage: {exc}"[:300]))
-            return reply
+            return self._emit(reply)
         kind = msg.WhichOneof("kind")
         if kind == "subscribe":
             self._subscribe(msg.subscribe, reply)
@@ -117,23 +230,82 @@ class ClientProtocol:
         else:
             reply.messages.append(error_message("bad_message", "ClientMessage has none of subscribe, "
                                                                "unsubscribe, ping"))
-        return reply
+        return self._emit(reply)
 
     def too_large(self, size: int) -> Reply:
-        """A message (or the fragments of one so far) over the limit: answer, then close with 1009.
-
-        The adapter calls this directly for a fragmented message as soon as its fragments pass the limit,
-        so an oversized message is never buffered whole.
-        """
-        reply = Reply()
+        """A message (or the fragments of one so far) over the limit: answer, then close with 1009."""
         if self.closed:
-            return reply
-        reply.messages.append(error_message(
-            "too_large", f"message of {size} bytes is over the {self.max_message_bytes}-byte limit"))
-        reply.close = (CLOSE_MESSAGE_TOO_BIG, "message too big")
+            return Reply()
         self.closed = True
+        return self._emit(Reply(
+            messages=[error_message(
+                "too_large", f"message of {size} bytes is over the {self.max_message_bytes}-byte limit")],
+            close=(CLOSE_MESSAGE_TOO_BIG, "message too big")))
+
+    # ------------------------------------------------------------------ output gate
+    def _emit(self, reply: Reply) -> Reply:
+        """What the adapter may act on now: nothing while an orders subscription is unconfirmed (held, in order);
+        for an orders subscription, only the relay event (the rest, with its ack, waits for ``orders_ready``)."""
+        state = self.state
+        if state is ConnectionState.AWAITING_ORDERS:
+            self._held.append(reply)
+            return Reply()
+        if state is ConnectionState.CLOSED:
+            return Reply()
+        if reply.orders_subscribe is not None:
+            self._to(ConnectionState.AWAITING_ORDERS)
+            user, reply.orders_subscribe = reply.orders_subscribe, None
+            self._held.append(reply)
+            return Reply(orders_subscribe=user)
+        if reply.orders_unsubscribe is not None and state is ConnectionState.ORDERS:
+            self._to(ConnectionState.OPEN)
+        if reply.close is not None:
+            self._to(ConnectionState.CLOSED)
         return reply
 
+    def orders_ready(self, live: bool) -> list[Reply]:
+        """The relay confirmed the user's channel (``live``), or cannot now (an ``orders_unavailable`` frame
+        follows): release the held replies, in order, up to the next orders subscription (held again). When the
+        channel is live again after an outage, the ``Subscribed`` ack is re-sent to say so."""
+        state = self.state
+        if state is ConnectionState.CLOSED:
+            return []
+        if state is not ConnectionState.AWAITING_ORDERS:
+            if state is ConnectionState.ORDERS and live and self.orders:
+                return [Reply(messages=[self.subscribed_message()])]
+            return []
+        self._to(ConnectionState.ORDERS)
+        held, self._held = self._held, []
+        out: list[Reply] = []
+        for i, reply in enumerate(held):
+            if self.state is ConnectionState.AWAITING_ORDERS:
+                self._held.extend(held[i:])  # a later orders subscription: the rest waits for its confirmation
+                break
+            released = self._emit(reply)
+            if released != Reply():
+                out.append(released)
+        return out
+
+    def order_frame(self, frame: bytes | str) -> str | None:
+        """One orders-channel frame (an update or an orders error) for this connection, queued for the adapter
+        (``take_order_frame``). Returns why the connection must be dropped when ``order_queue_max`` frames are
+        already unread: an order update is never silently skipped."""
+        if self.state is ConnectionState.CLOSED:
+            return None
+        if len(self._order_out) >= self.order_queue_max:
+            return f"over {self.order_queue_max} order updates unread"
+        self._order_out.append(frame)
+        return None
+
+    def take_order_frame(self) -> bytes | str | None:
+        """The oldest order frame not yet written, or None."""
+        return self._order_out.popleft() if self._order_out else None
+
+    @property
+    def order_frames_waiting(self) -> int:
+        return len(self._order_out)
+
+    # ------------------------------------------------------------------ subscriptions
     def _channels(self, requested: list[str], reply: Reply) -> list[str] | None:
         channels = requested or ["quotes"]
         bad = [c for c in channels if c not in ALL_CHANNELS]
@@ -161,7 +333,7 @@ class ClientProtocol:
             channels.remove(ORDERS)
             if not self.orders:
                 self.orders = True
-                reply.orders_subscribe = self.user
+                reply.orders_subscribe = self.user  # the owner's channel only: the user the token proved
             if not channels:  # orders alone: symbols are ignored
                 reply.messages.append(self.subscribed_message())
                 return

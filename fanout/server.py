@@ -1,7 +1,10 @@
 """The WebSocket fan-out server: a thin picows adapter around ``Hub`` and ``ClientProtocol``.
 
-picows' ``transport.send`` is a plain synchronous call, so a flush writes every client's frame without a
-coroutine or task per client; its pause/resume-writing callbacks tell the hub which clients can take more.
+It moves bytes: frames in go to the connection's ``ClientProtocol``, whose ``Reply`` it applies (hub
+subscriptions, frames out, relay calls, close); each flush it reads the clock, asks the ``Hub`` for every
+client's frames and writes them. picows' ``transport.send`` is a plain synchronous call, so a flush writes every
+client's frame without a coroutine or task per client; its pause/resume-writing callbacks tell the hub which
+clients can take more.
 """
 
 from __future__ import annotations
@@ -11,10 +14,8 @@ import itertools
 import logging
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
 from google.protobuf import json_format
 from picows import (
@@ -30,21 +31,17 @@ from picows import (
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import verify_token
+from vocab.clock import ns_since_midnight
 from vocab.limits import raise_open_files
 
+from .config import FanoutConfig
 from .hub import Hub, Subscriber
 from .orders import OrderRelay
-from .protocol import ClientProtocol, Reply, error_message
+from .protocol import ClientProtocol, Reply, parse_upgrade
 
 log = logging.getLogger("tickfan.fanout")
-WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client counts as slow (paused)
-WRITE_BUFFER_MAX = 4 * 1024 * 1024  # a client whose queue passes this (replies it does not read) is dropped
-SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
 CLOSE_SLOW_CONSUMER = 1008
 WRITE_BATCH = 1000  # clients written between two turns of the event loop in one flush
-# order updates (and orders errors) held for a client that cannot be written to; never dropped: past this the
-# client is disconnected (1008, "slow consumer: ...") rather than silently miss one
-ORDER_QUEUE_MAX = 1000
 OPEN_FILES_WANTED = 1 << 20  # a file per client: as many as the kernel allows this process
 
 
@@ -72,23 +69,17 @@ def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
 
 
 class _Client(WSListener):
+    """One connection: picows callbacks in, ``ClientProtocol`` decides, this writes what it returns."""
+
     def __init__(self, server: FanoutServer, json_mode: bool, authorization: str | None = None,
                  token: str | None = None) -> None:
         self.server = server
         self.sub = Subscriber(next(server._ids), json=json_mode)
-        self.protocol = ClientProtocol(server.books.locate_of.get, json_mode=json_mode,
-                                       max_message_bytes=server.max_message_bytes, max_symbols=server.max_symbols,
-                                       max_messages_per_second=server.max_messages_per_second,
+        self.protocol = ClientProtocol(server.books.locate_of.get, server.config, json_mode=json_mode,
                                        verify=server.verify, orders_enabled=server.orders is not None)
         self.paused_since: float | None = None
         self.transport: WSTransport | None = None
-        self._parts: list[bytes] = []
-        self._parts_size = 0
-        self._parts_type: WSMsgType | None = None
         self._credentials = (authorization, token)
-        # replies waiting behind an orders subscription that Redis has not confirmed yet (see ``_apply``)
-        self._held: list[Reply] | None = None
-        self._order_queue: deque[bytes | str] = deque()  # order frames for while the client is paused
 
     @property
     def json(self) -> bool:
@@ -98,28 +89,28 @@ class _Client(WSListener):
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
         server = self.server
-        transport.underlying_transport.set_write_buffer_limits(high=server.write_buffer_high)
+        config = server.config
+        transport.underlying_transport.set_write_buffer_limits(high=config.write_buffer_high)
         sock = transport.underlying_transport.get_extra_info("socket")
-        if sock is not None and server.socket_send_buffer:
+        if sock is not None and config.socket_send_buffer:
             # bound the kernel's memory per client too: autotuning would give each one megabytes
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, server.socket_send_buffer)
-        self.server._clients[self.sub.id] = self
-        self.server.stats.clients = len(self.server._clients)
-        self.server.stats.connections_total += 1
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
+        server._clients[self.sub.id] = self
+        server.stats.clients = len(server._clients)
+        server.stats.connections_total += 1
         authorization, token = self._credentials
         self._credentials = (None, None)
         self._apply(transport, self.protocol.open(authorization, token))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.server._clients.pop(self.sub.id, None)
-        self.server._paused.discard(self)
-        self.server.hub.remove(self.sub)
-        self.server.stats.clients = len(self.server._clients)
-        self._held = None
-        self._order_queue.clear()
-        user, orders = self.protocol.user, self.server.orders
-        if user is not None and orders is not None:
-            orders.remove(user, self)  # idempotent; also covers a subscription still held
+        server = self.server
+        server._clients.pop(self.sub.id, None)
+        server._paused.discard(self)
+        server.hub.remove(self.sub)
+        server.stats.clients = len(server._clients)
+        user = self.protocol.connection_lost()
+        if user is not None and server.orders is not None:
+            server.orders.remove(user, self)  # idempotent; also covers a subscription still unconfirmed
 
     def pause_writing(self) -> None:
         self.sub.writable = False
@@ -130,9 +121,7 @@ class _Client(WSListener):
         self.sub.writable = True
         self.paused_since = None
         self.server._paused.discard(self)
-        queue, transport = self._order_queue, self.transport
-        while queue and self.sub.writable and transport is not None and not transport.is_disconnected:
-            self._order_raw(transport, queue.popleft())  # order updates first: the flush brings prices later
+        self._write_orders()  # order updates first: the flush brings prices later
 
     def drop_slow(self, why: str) -> None:
         """Disconnect a client that does not read: it would otherwise hold memory and never catch up."""
@@ -151,53 +140,44 @@ class _Client(WSListener):
             return
         if kind in (WSMsgType.PING, WSMsgType.PONG):
             return  # picows answers pings itself
-        if kind == WSMsgType.CONTINUATION or not frame.fin:
-            # A fragmented message: collect it, within the size limit, until the final fragment.
-            if kind != WSMsgType.CONTINUATION:
-                self._parts_type = kind
-            self._parts.append(frame.get_payload_as_bytes())
-            self._parts_size += frame.payload_size
-            if self._parts_size > self.server.max_message_bytes:
-                size = self._parts_size
-                self._parts, self._parts_size, self._parts_type = [], 0, None
-                self._apply(transport, self.protocol.too_large(size))
-                return
-            if not frame.fin:
-                return
-            payload = b"".join(self._parts)
-            kind = self._parts_type or WSMsgType.BINARY
-            self._parts, self._parts_size, self._parts_type = [], 0, None
-        else:
-            payload = frame.get_payload_as_bytes()
-        if kind == WSMsgType.TEXT:
-            try:
-                self._message(transport, payload.decode("utf-8"))
-            except UnicodeDecodeError:
-                self._send(transport, error_message("bad_message", "text frame is not UTF-8"))
-        else:
-            self._message(transport, payload)
-
-    # protocol glue ---------------------------------------------------------------
-    def _message(self, transport: WSTransport, payload: bytes | str) -> None:
-        limited = self.protocol.rate_limited
-        self._apply(transport, self.protocol.receive(payload, time.monotonic()))
-        if self.protocol.rate_limited != limited:
+        protocol = self.protocol
+        limited = protocol.rate_limited
+        reply = protocol.receive_frame(frame.get_payload_as_bytes(), text=kind == WSMsgType.TEXT, fin=frame.fin,
+                                       continuation=kind == WSMsgType.CONTINUATION, now=time.monotonic())
+        if protocol.rate_limited != limited:
             self.server.stats.rate_limited += 1
+        self._apply(transport, reply)
+
+    # the orders channel (OrdersSink, called by the OrderRelay) ----------------------------------------------
+    def orders_ready(self, live: bool) -> None:
+        transport = self.transport
+        for reply in self.protocol.orders_ready(live):
+            if transport is None or transport.is_disconnected:
+                return
+            self._apply(transport, reply)
+
+    def order_frame(self, frame: bytes | str) -> None:
+        if self.transport is None or self.transport.is_disconnected:
+            return  # going: ``connection_lost`` follows
+        drop = self.protocol.order_frame(frame)
+        if drop is not None:
+            self.server.stats.order_queue_disconnects += 1
+            self.drop_slow(drop)
+            return
+        self._write_orders()
+
+    # writing what the protocol says -------------------------------------------------------------------------
+    def _write_orders(self) -> None:
+        """Write waiting order frames while the client can take them (a write may pause it)."""
+        transport, protocol, stats = self.transport, self.protocol, self.server.stats
+        while self.sub.writable and transport is not None and not transport.is_disconnected:
+            frame = protocol.take_order_frame()
+            if frame is None:
+                return
+            stats.order_frames_sent += 1
+            self._raw(transport, frame)
 
     def _apply(self, transport: WSTransport, reply: Reply) -> None:
-        """Act on a reply. One that subscribes to orders is held, with every later one, until Redis confirms the
-        user's SUBSCRIBE (``orders_ready``): the ``Subscribed`` ack then means no later update can be missed."""
-        if self._held is not None:
-            self._held.append(reply)
-            return
-        orders = self.server.orders
-        if reply.orders_subscribe is not None and orders is not None:
-            self._held = [reply]
-            orders.add(reply.orders_subscribe, self)  # calls orders_ready now or soon
-            return
-        self._apply_now(transport, reply)
-
-    def _apply_now(self, transport: WSTransport, reply: Reply) -> None:
         server = self.server
         if reply.orders_unsubscribe is not None and server.orders is not None:
             server.orders.remove(reply.orders_unsubscribe, self)
@@ -215,41 +195,8 @@ class _Client(WSListener):
             code, reason = reply.close
             transport.send_close(WSCloseCode(code), reason.encode())
             transport.disconnect()
-
-    # the orders channel (OrdersSink, called by the OrderRelay) ----------------------------------------------
-    def orders_ready(self, live: bool) -> None:
-        """Redis confirmed (or cannot now confirm) this user's channel: release the held replies; when the channel
-        is live again after an outage, re-send the ``Subscribed`` ack to say so."""
-        transport = self.transport
-        if transport is None or transport.is_disconnected:
-            self._held = None
-            return
-        held, self._held = self._held, None
-        if held is None:
-            if live and self.protocol.orders:
-                self._send(transport, self.protocol.subscribed_message())
-            return
-        self._apply_now(transport, held[0])
-        for reply in held[1:]:
-            self._apply(transport, reply)  # may hold again (a later orders subscription)
-
-    def order_frame(self, frame: bytes | str) -> None:
-        """One orders-channel frame: written now, or queued while the client is paused; never dropped while
-        the client is connected (past ``order_queue_max`` queued, the client is disconnected instead)."""
-        transport = self.transport
-        if transport is None or transport.is_disconnected:
-            return
-        if self.sub.writable and not self._order_queue:
-            self._order_raw(transport, frame)
-        elif len(self._order_queue) >= self.server.order_queue_max:
-            self.server.stats.order_queue_disconnects += 1
-            self.drop_slow(f"over {self.server.order_queue_max} order updates unread")
-        else:
-            self._order_queue.append(frame)
-
-    def _order_raw(self, transport: WSTransport, frame: bytes | str) -> None:
-        self.server.stats.order_frames_sent += 1
-        self._raw(transport, frame)
+        if reply.orders_subscribe is not None and server.orders is not None:
+            server.orders.add(reply.orders_subscribe, self)  # calls orders_ready now or soon
 
     def _send(self, transport: WSTransport, message: pb.ServerMessage) -> None:
         if message.WhichOneof("kind") == "error":
@@ -263,47 +210,27 @@ class _Client(WSListener):
         else:
             data = frame
             transport.send(WSMsgType.BINARY, data)
-        self.server.stats.frames_sent += 1
-        self.server.stats.bytes_sent += len(data)
-        if transport.underlying_transport.get_write_buffer_size() > self.server.write_buffer_max:
-            self.drop_slow(f"over {self.server.write_buffer_max} bytes unread")
+        stats = self.server.stats
+        stats.frames_sent += 1
+        stats.bytes_sent += len(data)
+        if transport.underlying_transport.get_write_buffer_size() > self.server.config.write_buffer_max:
+            self.drop_slow(f"over {self.server.config.write_buffer_max} bytes unread")
 
 
 class FanoutServer:
-    def __init__(self, books: BookSource, *, host: str = "127.0.0.1", port: int = 8765, path: str = "/v1/stream",
-                 flush_interval: float = 0.05, max_message_bytes: int = 65_536, max_symbols: int = 1_000,
-                 heartbeat_interval: float = 5.0, max_messages_per_second: float = 20.0,
-                 slow_client_timeout: float = 10.0, write_buffer_high: int = WRITE_BUFFER_HIGH,
-                 write_buffer_max: int = WRITE_BUFFER_MAX, socket_send_buffer: int = SOCKET_SEND_BUFFER,
-                 min_flush_interval: float = 0.002, before_flush: Callable[[], object] | None = None,
-                 poll_interval: float | None = None, reuse_port: bool = False, orders: OrderRelay | None = None,
-                 verify: Callable[[str], str] = verify_token, order_queue_max: int = ORDER_QUEUE_MAX) -> None:
-        """``before_flush`` runs first in every flush (a shared-memory reader syncs its books there);
-        ``poll_interval`` flushes that often without being notified (books written by other processes).
-        ``orders``: the orders channel's Redis relay (started and closed with the server; None: no orders
-        channel); ``verify``: bearer token -> user id (``vocab.auth.verify_token``)."""
+    def __init__(self, books: BookSource, config: FanoutConfig | None = None, *,
+                 verify: Callable[[str], str] = verify_token, orders: OrderRelay | None = None,
+                 before_flush: Callable[[], object] | None = None) -> None:
+        """``config``: every setting (``FanoutConfig()`` when None). ``verify``: bearer token -> user id
+        (``vocab.auth.verify_token``). ``orders``: the orders channel's Redis relay (started and closed with the
+        server; None: no orders channel). ``before_flush`` runs first in every flush (a shared-memory reader
+        syncs its books there)."""
         self.books = books
+        self.config = config = config or FanoutConfig()
         self.orders = orders
         self.verify = verify
-        self.order_queue_max = order_queue_max
-        self.host = host
-        self.port = port
-        self.path = path
-        self.flush_interval = flush_interval
-        self.max_message_bytes = max_message_bytes
-        self.max_symbols = max_symbols
-        self.heartbeat_interval = heartbeat_interval
-        self.max_messages_per_second = max_messages_per_second
-        self.slow_client_timeout = slow_client_timeout
-        self.min_flush_interval = min(min_flush_interval, flush_interval)
         self.before_flush = before_flush
-        self.poll_interval = poll_interval or flush_interval
-        # several worker processes can listen on one port (SO_REUSEPORT): the kernel spreads connections
-        self.reuse_port = reuse_port
         self._changed = asyncio.Event()
-        self.write_buffer_high = write_buffer_high
-        self.write_buffer_max = write_buffer_max
-        self.socket_send_buffer = socket_send_buffer
         self.hub = Hub(books)
         self.stats = FanoutStats()
         self._ids = itertools.count(1)
@@ -311,32 +238,36 @@ class FanoutServer:
         self._paused: set[_Client] = set()  # clients whose transport asked us to stop writing
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._port = config.port
 
     @property
-    def bound_port(self) -> int:
-        assert self._server is not None and self._server.sockets
-        return int(self._server.sockets[0].getsockname()[1])
+    def port(self) -> int:
+        """The port listened on: the bound one once started (``config.port`` 0 picks a free one)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}{self.config.path}"
 
     def _listener(self, request: WSUpgradeRequest) -> _Client | None:
-        url = urlsplit(request.path.decode("latin-1"))
-        if url.path != self.path:
+        upgrade = parse_upgrade(request.path.decode("latin-1"), self.config.path)
+        if upgrade is None:
             return None  # picows answers 404
-        query = parse_qs(url.query, keep_blank_values=True)
-        fmt = query.get("format", ["protobuf"])[0]
-        token = query.get("token", [None])[0]
-        return _Client(self, json_mode=fmt == "json", authorization=request.headers.get("Authorization"),
-                       token=token)
+        return _Client(self, json_mode=upgrade.json_mode, authorization=request.headers.get("Authorization"),
+                       token=upgrade.token)
 
     async def start(self) -> None:
+        config = self.config
         raise_open_files(OPEN_FILES_WANTED)
         self._server = await ws_create_server(
-            self._listener, self.host, self.port,
-            max_frame_size=max(4 * self.max_message_bytes, 1 << 22),
-            enable_auto_ping=True, auto_ping_idle_timeout=15, auto_ping_reply_timeout=15,
-            reuse_port=self.reuse_port or None,
+            self._listener, config.host, config.port,
+            max_frame_size=max(4 * config.max_message_bytes, 1 << 22),
+            enable_auto_ping=True, auto_ping_idle_timeout=config.ping_idle_timeout,
+            auto_ping_reply_timeout=config.ping_reply_timeout,
+            reuse_port=config.reuse_port or None,
         )
-        if self.port == 0:
-            self.port = self.bound_port
+        if self._server.sockets:
+            self._port = int(self._server.sockets[0].getsockname()[1])
         self._flusher = asyncio.create_task(self._flush_loop())
         if self.orders is not None:
             await self.orders.start()
@@ -370,17 +301,20 @@ class FanoutServer:
         at least ``min_flush_interval``, at most ``flush_interval``. A quiet feed is delivered immediately;
         a busy one is batched so the flush never takes more than about a third of the core.
         """
-        next_heartbeat = time.monotonic() + self.heartbeat_interval
+        config = self.config
+        heartbeat, flush_interval, poll, floor = (config.heartbeat_interval, config.flush_interval,
+                                                  config.poll_every, config.coalesce_floor)
+        next_heartbeat = time.monotonic() + heartbeat
         last_flush = 0.0
         cost = 0.0
         changed = self._changed
         while True:
             try:
-                await asyncio.wait_for(changed.wait(), self.poll_interval)
+                await asyncio.wait_for(changed.wait(), poll)
             except TimeoutError:
                 pass
             changed.clear()
-            gap = min(self.flush_interval, max(self.min_flush_interval, 2 * cost))
+            gap = min(flush_interval, max(floor, 2 * cost))
             since = time.monotonic() - last_flush
             if since < gap:
                 await asyncio.sleep(gap - since)
@@ -392,12 +326,12 @@ class FanoutServer:
                 if self._clients:
                     await self._write(self._clients)
                 else:
-                    self.hub.flush()  # keep versions current so a first subscriber starts from now
+                    self.hub.flush(ns_since_midnight())  # keep versions current: a first subscriber starts now
                 now = time.monotonic()
                 cost = now - started
                 self._drop_stuck(now)
                 if now >= next_heartbeat:
-                    next_heartbeat = now + self.heartbeat_interval
+                    next_heartbeat = now + heartbeat
                     self._heartbeat()
             except Exception:  # the flush loop is the node's heartbeat: never let it die
                 log.exception("flush failed")
@@ -407,7 +341,7 @@ class FanoutServer:
         must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
         stats = self.stats
         before = self.hub.stats.updates
-        for i, (sub, frames) in enumerate(self.hub.flush()):
+        for i, (sub, frames) in enumerate(self.hub.flush(ns_since_midnight())):
             if i and not i % WRITE_BATCH:
                 await asyncio.sleep(0)
             client = clients_of.get(sub.id)
@@ -423,7 +357,7 @@ class FanoutServer:
         stats.conflated_skips = self.hub.stats.conflated_skips
 
     def _drop_stuck(self, now: float) -> None:
-        limit = self.slow_client_timeout
+        limit = self.config.slow_client_timeout
         for client in [c for c in self._paused if c.paused_since is not None]:
             assert client.paused_since is not None
             if now - client.paused_since > limit:

@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 from starlette.routing import Route
 
+from fanout.config import FanoutConfig
 from fanout.orders import OrderRelay
 from fanout.redis_bridge import RedisBooks, RedisPublisher
 from fanout.server import FanoutServer
@@ -96,10 +97,11 @@ class Node:
         else:
             self.books = Books()
         self.fanout = FanoutServer(
-            self.books, host=config.ws[0], port=config.ws[1], flush_interval=config.flush_interval,
+            self.books,
+            FanoutConfig(host=config.ws[0], port=config.ws[1], flush_interval=config.flush_interval,
+                         poll_interval=0.005 if self.view is not None or self.redis_books else None,
+                         reuse_port=config.reuse_port),
             before_flush=self.view.sync if self.view is not None else None,
-            poll_interval=0.005 if self.view is not None or self.redis_books else None,
-            reuse_port=config.reuse_port,
             orders=OrderRelay(config.orders_redis) if config.orders_redis and not config.publish else None,
         )
         if self.redis_books is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fanout.hub import Hub, Subscriber
 from tickfan_proto import stream_pb2 as pb
 
-from .helpers import bump, make_books
+from .conftest import bump, make_books
+
+NOW = 10**12  # the flush time passed in (ns on the books' exchange clock)
 
 
 def quotes_of(frames: list[bytes | str]) -> list[pb.Quote]:
@@ -21,14 +23,14 @@ def test_two_changes_in_one_flush_give_one_update_with_the_newest() -> None:
     hub = Hub(books, 16)
     a = Subscriber(1)
     hub.subscribe(a, "quotes", [1])
-    hub.flush()
+    hub.flush(NOW)
     bump(books, 1, 1000500)
     bump(books, 1, 1000600)
-    result = hub.flush()
+    result = hub.flush(NOW)
     assert len(result) == 1
     (q,) = quotes_of(result[0][1])
     assert q.bid_price == 1000600 and q.seq == books.seq[1]
-    assert hub.flush() == []  # nothing changed since
+    assert hub.flush(NOW) == []  # nothing changed since
 
 
 def test_a_paused_subscriber_later_gets_only_the_newest() -> None:
@@ -40,12 +42,12 @@ def test_a_paused_subscriber_later_gets_only_the_newest() -> None:
     slow.writable = False
     for price in (1000500, 1000600, 1000700):
         bump(books, 1, price)
-        got = {s.id for s, _ in hub.flush()}
+        got = {s.id for s, _ in hub.flush(NOW)}
         assert got == {2}
     assert hub.stats.conflated_skips >= 3
     slow.writable = True
     bump(books, 2, 2000500)
-    result = dict((s.id, f) for s, f in hub.flush())
+    result = dict((s.id, f) for s, f in hub.flush(NOW))
     qs = {q.symbol: q for q in quotes_of(result[1])}
     assert set(qs) == {"AAPL", "TSLA"} and qs["AAPL"].bid_price == 1000700
     assert [q.symbol for q in quotes_of(result[2])] == ["TSLA"]
@@ -58,7 +60,7 @@ def test_identical_owed_sets_share_one_frame_object() -> None:
     for s in subs:
         hub.subscribe(s, "quotes", [1])
     bump(books, 1, 1000500)
-    frames = [f[0] for _, f in hub.flush()]
+    frames = [f[0] for _, f in hub.flush(NOW)]
     assert len(frames) == 5 and all(f is frames[0] for f in frames)
     assert hub.stats.symbols_encoded == 1
 
@@ -71,9 +73,9 @@ def test_snapshot_then_no_repeat_of_the_same_version() -> None:
     hub.subscribe(s, "quotes", [1])
     snap = pb.ServerMessage.FromString(hub.snapshot(s, [1]))  # type: ignore[arg-type]
     assert snap.snapshot.quotes[0].seq == books.seq[1]
-    assert hub.flush() == []  # the snapshot already carried that version
+    assert hub.flush(NOW) == []  # the snapshot already carried that version
     bump(books, 1, 1000600)
-    (q,) = quotes_of(hub.flush()[0][1])
+    (q,) = quotes_of(hub.flush(NOW)[0][1])
     assert q.seq > snap.snapshot.quotes[0].seq
 
 
@@ -88,7 +90,7 @@ def test_unsubscribed_symbols_stop_and_trades_channel_gets_prints() -> None:
     hub.unsubscribe(s, "quotes", [1])
     bump(books, 1, 1000500)
     books.apply(Trade(2, 0, 9, 0, "B", 300, "TSLA", 2000050, 77))
-    result = hub.flush()
+    result = hub.flush(NOW)
     assert len(result) == 1
     (frame,) = result[0][1]
     msg = pb.ServerMessage.FromString(frame)  # type: ignore[arg-type]
@@ -110,9 +112,24 @@ def test_depth_channel_conflates_level_changes_below_the_top() -> None:
     books.apply(AddOrder(1, 0, 9, 5000, "B", 70, "AAPL", 990000))  # second level: top of book unchanged
     books.apply(AddOrder(1, 0, 9, 5001, "B", 30, "AAPL", 990000))
     assert books.seq[1] == top_seq
-    ((sub, frames),) = hub.flush()
+    ((sub, frames),) = hub.flush(NOW)
     (msg,) = [pb.ServerMessage.FromString(f) for f in frames]  # type: ignore[arg-type]
     assert msg.WhichOneof("kind") == "depth" and not msg.depth.snapshot
     (d,) = msg.depth.books
     assert [(lv.price, lv.size) for lv in d.bids] == [(1000000, 100), (990000, 100)]
     assert d.seq > snap.depth.books[0].seq
+
+
+def test_latency_is_sampled_against_the_time_passed_in() -> None:
+    books = make_books()
+    hub = Hub(books, 16)
+    s = Subscriber(1)
+    hub.subscribe(s, "quotes", [1, 2])
+    hub.flush(NOW)
+    bump(books, 1, 1000500, ts=NOW - 3_000_000)
+    bump(books, 2, 2000500, ts=NOW - 5_000_000)
+    hub.flush(NOW)
+    assert hub.latency_count == 2
+    assert sorted(hub.latency_ns[:2].tolist()) == [3_000_000, 5_000_000]
+    p50, p99 = hub.latency_percentiles()
+    assert p50 == 4.0 and 4.0 < p99 <= 5.0  # milliseconds

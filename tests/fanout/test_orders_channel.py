@@ -17,17 +17,18 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import websockets
-from google.protobuf import json_format
 
+from fanout.config import FanoutConfig
 from fanout.orders import OrderRelay
 from fanout.server import FanoutServer
 from normalize import Books
-from tests.order_api.private_redis import PrivateRedis, free_port
+from tests.conftest import WAIT, eventually, free_port
+from tests.order_api.private_redis import PrivateRedis
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import mint_token
 from vocab.keys import order_channel
 
-from .helpers import bump, make_books
+from .conftest import bump, client_message, config, decode, fanout_server, make_books, until, until_pong
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 KEY = "orders-channel-test-signing-key-32-bytes!"
@@ -50,52 +51,26 @@ def verify(tok: str) -> str:
 Scenario = Callable[[FanoutServer, Books, str, aioredis.Redis], Awaitable[None]]
 
 
-def run(scenario: Scenario, redis_url: str = SHARED_REDIS, **server_kw: Any) -> None:
+def run(scenario: Scenario, redis_url: str = SHARED_REDIS, settings: FanoutConfig | None = None) -> None:
     async def main() -> None:
         books = make_books()
         relay = OrderRelay(redis_url, reconnect_min=0.05, reconnect_max=0.2, confirm_timeout=1.0)
-        server = FanoutServer(books, port=0, flush_interval=0.01, orders=relay, verify=verify, **server_kw)
-        await server.start()
-        publisher = aioredis.from_url(redis_url)
-        try:
-            await scenario(server, books, f"ws://127.0.0.1:{server.port}/v1/stream", publisher)
-        finally:
-            await server.close()
-            await publisher.aclose()
+        async with (fanout_server(books, settings, orders=relay, verify=verify) as server,
+                    aioredis.from_url(redis_url) as publisher):
+            await scenario(server, books, server.url, publisher)
 
     asyncio.run(main())
 
 
-def parse(raw: bytes | str) -> pb.ServerMessage:
-    if isinstance(raw, str):
-        return json_format.Parse(raw, pb.ServerMessage())
-    return pb.ServerMessage.FromString(raw)
-
-
-async def until(ws: Any, kind: str, timeout: float = 3.0) -> pb.ServerMessage:
-    """The next message of ``kind``, skipping others (heartbeats, quotes)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = parse(await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic())))
-        if msg.WhichOneof("kind") == kind:
-            return msg
-
-
-async def order_updates(ws: Any, quiet: float = 0.3) -> list[pb.OrderUpdate]:
-    """Every order update that arrives until the connection has been quiet for ``quiet`` seconds."""
-    got = []
-    while True:
-        try:
-            raw = await asyncio.wait_for(ws.recv(), quiet)
-        except TimeoutError:
-            return got
-        msg = parse(raw)
+async def order_updates(ws: Any, n: int) -> list[pb.OrderUpdate]:
+    """The next ``n`` order updates (skipping other messages), then a ping barrier: nothing more was sent."""
+    got: list[pb.OrderUpdate] = []
+    while len(got) < n:
+        msg = decode(await asyncio.wait_for(ws.recv(), WAIT))
         if msg.WhichOneof("kind") == "order_update":
             got.append(msg.order_update)
-
-
-def client_message(**kw: Any) -> bytes:
-    return bytes(pb.ClientMessage(**kw).SerializeToString())
+    extra = [m for m in await until_pong(ws) if m.WhichOneof("kind") == "order_update"]
+    return got + [m.order_update for m in extra]
 
 
 SUB_ORDERS = client_message(subscribe=pb.Subscribe(channels=["orders"]))
@@ -119,11 +94,12 @@ async def numsub(r: aioredis.Redis, user: str) -> int:
     return int((await r.pubsub_numsub(order_channel(user)))[0][1])
 
 
-async def numsub_becomes(r: aioredis.Redis, user: str, want: int, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (n := await numsub(r, user)) != want:
-        assert time.monotonic() < deadline, f"PUBSUB NUMSUB {order_channel(user)} stayed {n}, wanted {want}"
-        await asyncio.sleep(0.02)
+async def numsub_becomes(r: aioredis.Redis, user: str, want: int) -> None:
+    async def check() -> bool:
+        return await numsub(r, user) == want
+
+    await eventually(check, what=f"PUBSUB NUMSUB {order_channel(user)} == {want}",
+                     state=lambda: numsub(r, user))
 
 
 def test_each_user_gets_exactly_their_own_updates_in_publish_order() -> None:
@@ -142,7 +118,8 @@ def test_each_user_gets_exactly_their_own_updates_in_publish_order() -> None:
                     (alice, "a2", "accepted", 1), (bob, "b1", "rejected", 2), (alice, "a1", "filled", 3)]
             for user, oid, status, version in sent:
                 assert await r.publish(order_channel(user), update(oid, status, version)) == 1
-            got_a, got_b, got_anon = await asyncio.gather(order_updates(a), order_updates(b), order_updates(anon))
+            got_a, got_b = await asyncio.gather(order_updates(a, 4), order_updates(b, 2))
+            got_anon = await order_updates(anon, 0)  # after theirs: anything for anon was written by now
             assert [(u.order_id, u.status) for u in got_a] == [("a1", "accepted"), ("a1", "routed"),
                                                                ("a2", "accepted"), ("a1", "filled")]
             assert [(u.order_id, u.status) for u in got_b] == [("b1", "accepted"), ("b1", "rejected")]
@@ -164,9 +141,9 @@ def test_header_and_query_tokens_both_work_and_every_connection_gets_the_same_by
             assert await numsub(r, alice) == 1  # one Redis subscription per user per node, however many connections
             payload = update("o-1", "accepted", 1)
             await r.publish(order_channel(alice), payload)
-            assert await asyncio.wait_for(h.recv(), 3) == payload  # the publisher's bytes, unchanged
-            assert await asyncio.wait_for(q.recv(), 3) == payload
-            text = await asyncio.wait_for(j.recv(), 3)
+            assert await asyncio.wait_for(h.recv(), WAIT) == payload  # the publisher's bytes, unchanged
+            assert await asyncio.wait_for(q.recv(), WAIT) == payload
+            text = await asyncio.wait_for(j.recv(), WAIT)
             assert isinstance(text, str)
             assert json.loads(text)["orderUpdate"] == {"orderId": "o-1", "symbol": "AAPL", "side": "buy",
                                                        "type": "market", "status": "accepted", "qty": "10",
@@ -183,11 +160,11 @@ def test_unauthenticated_orders_subscription_is_refused_and_quotes_still_stream(
             assert list((await until(ws, "subscribed")).subscribed.channels) == ["quotes"]
             await until(ws, "snapshot")
             await ws.send(SUB_ORDERS)
-            err = parse(await asyncio.wait_for(ws.recv(), 3))
+            err = decode(await asyncio.wait_for(ws.recv(), WAIT))
             assert err.WhichOneof("kind") == "error" and err.error.code == "unauthenticated"
             # with other channels in the same message: refused as a whole, nothing changes
             await ws.send(client_message(subscribe=pb.Subscribe(symbols=["TSLA"], channels=["quotes", "orders"])))
-            assert parse(await asyncio.wait_for(ws.recv(), 3)).error.code == "unauthenticated"
+            assert decode(await asyncio.wait_for(ws.recv(), WAIT)).error.code == "unauthenticated"
             bump(books, 1, 1_000_500)
             server.notify()
             quote = (await until(ws, "quotes")).quotes.quotes[0]
@@ -217,10 +194,10 @@ def test_a_bad_token_connects_anonymously_and_is_told_at_once(how: str, code: st
             scheme = "Basic" if kind == "basic" else "Bearer"
             ws_cm = websockets.connect(url, additional_headers={"Authorization": f"{scheme} {value}"})
         async with ws_cm as ws:
-            first = parse(await asyncio.wait_for(ws.recv(), 3))  # the first frame, before anything is asked
+            first = decode(await asyncio.wait_for(ws.recv(), WAIT))  # the first frame, before anything is asked
             assert first.WhichOneof("kind") == "error" and first.error.code == code, first
             await ws.send(SUB_ORDERS)
-            assert parse(await asyncio.wait_for(ws.recv(), 3)).error.code == "unauthenticated"
+            assert decode(await asyncio.wait_for(ws.recv(), WAIT)).error.code == "unauthenticated"
             await ws.send(client_message(subscribe=pb.Subscribe(symbols=["MSFT"])))
             assert (await until(ws, "snapshot")).snapshot.quotes[0].symbol == "MSFT"  # prices still work
         assert await numsub(r, user) == 0
@@ -239,10 +216,10 @@ def test_the_last_unsubscribe_or_disconnect_unsubscribes_in_redis() -> None:
             async with websockets.connect(f"{url}?token={token(alice)}") as two:
                 await subscribe_orders(two)
                 assert await numsub(r, alice) == 1 and relay.subscribers == 2 and relay.users == 1
-            await asyncio.sleep(0.2)  # two disconnected; one still wants alice's updates
-            assert await numsub(r, alice) == 1 and relay.subscribers == 1
+            await eventually(lambda: relay.subscribers == 1, what="two's disconnect seen by the relay")
+            assert await numsub(r, alice) == 1 and relay.users == 1  # one still wants alice's updates
             await r.publish(order_channel(alice), update("o-1", "accepted", 1))
-            assert [u.order_id for u in await order_updates(one)] == ["o-1"]
+            assert [u.order_id for u in await order_updates(one, 1)] == ["o-1"]
             await one.send(UNSUB_ORDERS)
             ack = await until(one, "subscribed")
             assert "orders" not in ack.subscribed.channels
@@ -285,9 +262,9 @@ def test_redis_outage_error_frame_prices_continue_then_recovery() -> None:
                     assert (await until(b, "error")).error.code == "orders_unavailable"
 
                     private.start()  # the same port: the relay reconnects with backoff and re-subscribes
-                    again = await until(a, "subscribed", timeout=5)  # "live again"
+                    again = await until(a, "subscribed")  # "live again"
                     assert list(again.subscribed.channels) == ["quotes", "orders"]
-                    assert "orders" in (await until(b, "subscribed", timeout=5)).subscribed.channels
+                    assert "orders" in (await until(b, "subscribed")).subscribed.channels
                     async with aioredis.from_url(private.url) as fresh:  # the old client's connection died
                         await fresh.publish(order_channel(alice), update("o-1", "filled", 2))
                         await fresh.publish(order_channel(bob), update("o-2", "accepted", 1))
@@ -326,15 +303,13 @@ def test_a_paused_client_gets_every_order_update_when_it_reads_again() -> None:
             await subscribe_orders(ws)
             for i in range(n):  # ~3 KB each: far more than the socket buffers hold
                 await r.publish(order_channel(alice), update(f"o-{i}", "accepted", 1, reason="x" * 3000))
-            deadline = time.monotonic() + 5
-            while not any(c._order_queue for c in server._clients.values()):  # the client is paused, updates wait
-                assert time.monotonic() < deadline, "the client never paused"
-                await asyncio.sleep(0.01)
-            got = await order_updates(ws, quiet=1.0)
+            await eventually(lambda: any(c.protocol.order_frames_waiting for c in server._clients.values()),
+                             what="the client paused, updates waiting")
+            got = await order_updates(ws, n)
             assert [u.order_id for u in got] == [f"o-{i}" for i in range(n)]
         assert server.stats.order_queue_disconnects == 0
 
-    run(scenario, write_buffer_high=4096, socket_send_buffer=4096, order_queue_max=100)
+    run(scenario, settings=config(write_buffer_high=4096, socket_send_buffer=4096, order_queue_max=100))
 
 
 def test_a_client_past_the_order_queue_limit_is_disconnected_not_silently_skipped() -> None:
@@ -349,7 +324,7 @@ def test_a_client_past_the_order_queue_limit_is_disconnected_not_silently_skippe
                     websockets.connect(f"{url}?token={token(alice)}") as good):
             await subscribe_orders(slow)
             await subscribe_orders(good)
-            reading = asyncio.create_task(order_updates(good, quiet=1.0))  # this one reads as they come
+            reading = asyncio.create_task(order_updates(good, n))  # this one reads as they come
             for i in range(n):
                 await r.publish(order_channel(alice), update(f"o-{i}", "accepted", 1, reason="x" * 3000))
                 await asyncio.sleep(0.005)
@@ -359,11 +334,11 @@ def test_a_client_past_the_order_queue_limit_is_disconnected_not_silently_skippe
             seen = []
             with pytest.raises(websockets.ConnectionClosed):
                 while True:  # what reached the slow client, then the end: never a gap followed by more
-                    msg = parse(await asyncio.wait_for(slow.recv(), 3))
+                    msg = decode(await asyncio.wait_for(slow.recv(), WAIT))
                     if msg.WhichOneof("kind") == "order_update":
                         seen.append(msg.order_update.order_id)
             assert seen == [f"o-{i}" for i in range(len(seen))] and len(seen) < n
         assert server.orders is not None
         await numsub_becomes(r, alice, 0)
 
-    run(scenario, write_buffer_high=4096, socket_send_buffer=4096, order_queue_max=5)
+    run(scenario, settings=config(write_buffer_high=4096, socket_send_buffer=4096, order_queue_max=5))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 
+from fanout.config import FanoutConfig
 from fanout.protocol import ClientProtocol
 from tickfan_proto import stream_pb2 as pb
 
 LOCATES = {"AAPL": 1, "TSLA": 2, "MSFT": 3}
 
 
-def proto(**kw: int) -> ClientProtocol:
-    return ClientProtocol(LOCATES.get, **kw)  # type: ignore[arg-type]
+def proto(**settings: int) -> ClientProtocol:
+    p = ClientProtocol(LOCATES.get, FanoutConfig(**settings))  # type: ignore[arg-type]
+    p.open()
+    return p
 
 
 def sub(*symbols: str, channels: tuple[str, ...] = ()) -> bytes:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fanout.protocol import ClientProtocol, Reply
+from fanout.config import FanoutConfig
+from fanout.protocol import ClientProtocol, ClientProtocolError, ConnectionState, Reply, parse_upgrade
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError
 
@@ -20,8 +21,9 @@ def verify(token: str) -> str:
     return TOKENS[token]
 
 
-def proto(orders_enabled: bool = True) -> ClientProtocol:
-    return ClientProtocol(LOCATES.get, verify=verify, orders_enabled=orders_enabled)
+def proto(orders_enabled: bool = True, **settings: int) -> ClientProtocol:
+    return ClientProtocol(LOCATES.get, FanoutConfig(**settings), verify=verify,  # type: ignore[arg-type]
+                          orders_enabled=orders_enabled)
 
 
 def msg(kind: str, symbols: tuple[str, ...] = (), channels: tuple[str, ...] = ()) -> bytes:
@@ -69,27 +71,124 @@ def test_anonymous_orders_subscription_is_refused_and_nothing_changes() -> None:
     assert p.subscriptions["quotes"] == {"AAPL": 1} and not p.subscriptions["depth"] and not p.orders
 
 
-def test_orders_subscription_is_an_event_for_the_adapter_once() -> None:
+def subscribed_orders(p: ClientProtocol) -> None:
+    r = p.receive(msg("subscribe", (), ("orders",)))
+    assert r.orders_subscribe == p.user and r.messages == []
+    (released,) = p.orders_ready(True)
+    assert ack(released) == ["orders"] and p.state is ConnectionState.ORDERS
+
+
+def test_orders_subscription_is_an_event_for_the_adapter_and_its_ack_waits_for_the_relay() -> None:
     p = proto()
     p.open(token="good-alice")
     r = p.receive(msg("subscribe", ("IGNORED",), ("orders",)))  # symbols are ignored for orders
-    assert r.orders_subscribe == "alice" and r.subscribed == {} and errors(r) == []
-    assert ack(r) == ["orders"] and list(r.messages[-1].subscribed.symbols) == []
+    # only the relay event now: the ack would promise updates that Redis has not confirmed yet
+    assert r == Reply(orders_subscribe="alice") and p.state is ConnectionState.AWAITING_ORDERS
+    assert p.receive(msg("subscribe", ("AAPL",))) == Reply()  # held behind it, in order
+    ping = pb.ClientMessage(ping=pb.Ping(nonce=3)).SerializeToString()
+    assert p.receive(ping) == Reply()
+    first, second, third = p.orders_ready(True)
+    assert ack(first) == ["orders"] and list(first.messages[-1].subscribed.symbols) == []
+    assert second.subscribed == {"quotes": [1]} and ack(second) == ["quotes", "orders"]
+    assert third.messages[0].pong.nonce == 3
+    assert p.state is ConnectionState.ORDERS
     again = p.receive(msg("subscribe", (), ("orders",)))
-    assert again.orders_subscribe is None and ack(again) == ["orders"]
-    both = p.receive(msg("subscribe", ("AAPL",), ("quotes", "orders")))
-    assert both.subscribed == {"quotes": [1]} and both.orders_subscribe is None and ack(both) == ["quotes", "orders"]
+    assert again.orders_subscribe is None and ack(again) == ["quotes", "orders"]  # already: no event
+
+
+def test_a_channel_down_at_subscription_still_releases_the_ack() -> None:
+    p = proto()
+    p.open(token="good-alice")
+    p.receive(msg("subscribe", ("AAPL",), ("quotes", "orders")))
+    (released,) = p.orders_ready(False)  # the relay sends an orders_unavailable frame beside it
+    assert released.subscribed == {"quotes": [1]} and ack(released) == ["quotes", "orders"]
+    assert p.orders_ready(False) == []
+    (live,) = p.orders_ready(True)  # live again after the outage: the ack says so
+    assert ack(live) == ["quotes", "orders"] and live.subscribed == {}
+
+
+def test_unsubscribe_then_subscribe_while_held_waits_for_the_second_confirmation() -> None:
+    p = proto()
+    p.open(token="good-alice")
+    p.receive(msg("subscribe", (), ("orders",)))
+    p.receive(msg("unsubscribe", (), ("orders",)))
+    p.receive(msg("subscribe", (), ("orders",)))
+    first, second, resubscribe = p.orders_ready(True)
+    assert ack(first) == ["orders"] and second.orders_unsubscribe == "alice" and ack(second) == []
+    assert resubscribe == Reply(orders_subscribe="alice") and p.state is ConnectionState.AWAITING_ORDERS
+    (last,) = p.orders_ready(True)
+    assert ack(last) == ["orders"] and p.state is ConnectionState.ORDERS
 
 
 def test_orders_unsubscribe_is_an_event_and_other_channels_are_untouched() -> None:
     p = proto()
     p.open("Bearer good-bob")
     p.receive(msg("subscribe", ("AAPL",), ("quotes", "orders")))
+    p.orders_ready(True)
     quotes_only = p.receive(msg("unsubscribe", ("AAPL",)))  # default channel: quotes, not orders
     assert quotes_only.orders_unsubscribe is None and ack(quotes_only) == ["orders"]
     r = p.receive(msg("unsubscribe", (), ("orders",)))
     assert r.orders_unsubscribe == "bob" and ack(r) == [] and not p.orders
+    assert p.state is ConnectionState.OPEN
     assert p.receive(msg("unsubscribe", (), ("orders",))).orders_unsubscribe is None  # not subscribed: no event
+
+
+def test_order_frames_queue_until_taken_and_past_the_limit_the_connection_must_go() -> None:
+    p = proto(order_queue_max=2)
+    p.open(token="good-alice")
+    subscribed_orders(p)
+    assert p.order_frame(b"one") is None and p.order_frame("two") is None
+    assert p.order_frame(b"three") == "over 2 order updates unread"
+    assert [p.take_order_frame(), p.take_order_frame(), p.take_order_frame()] == [b"one", "two", None]
+    assert p.connection_lost() == "alice" and p.state is ConnectionState.CLOSED
+    assert p.order_frame(b"late") is None and p.take_order_frame() is None  # gone: nothing queued
+    assert p.orders_ready(True) == []
+
+
+def test_illegal_transitions_raise() -> None:
+    p = proto()
+    with pytest.raises(ClientProtocolError):
+        p.receive(msg("subscribe", ("AAPL",)))  # before open()
+    p.open()
+    with pytest.raises(ClientProtocolError):
+        p.open()  # credentials are taken once
+    p.connection_lost()
+    assert p.connection_lost() is None  # idempotent
+    assert p.receive(msg("subscribe", ("AAPL",))) == Reply()  # frames still buffered after the end: ignored
+
+
+def test_a_close_held_behind_the_orders_subscription_goes_out_on_release() -> None:
+    p = proto(max_message_bytes=64)
+    p.open(token="good-alice")
+    p.receive(msg("subscribe", (), ("orders",)))
+    assert p.receive(b"\x00" * 65) == Reply()  # held
+    ack_reply, too_big = p.orders_ready(True)
+    assert errors(too_big) == ["too_large"] and too_big.close == (1009, "message too big")
+    assert p.state is ConnectionState.CLOSED
+
+
+def test_fragments_are_reassembled_and_refused_past_the_limit() -> None:
+    p = proto(max_message_bytes=64)
+    p.open()
+    raw = msg("subscribe", ("AAPL",))
+    assert p.receive_frame(raw[:3], text=False, fin=False) == Reply()
+    assert p.receive_frame(raw[3:], text=False, continuation=True).subscribed == {"quotes": [1]}
+    assert errors(p.receive_frame(b"\xff", text=True)) == ["bad_message"]  # text that is not UTF-8
+    p.receive_frame(b"\x00" * 40, text=False, fin=False)
+    r = p.receive_frame(b"\x00" * 40, text=False, fin=False, continuation=True)
+    assert errors(r) == ["too_large"] and r.close is not None and p.state is ConnectionState.CLOSED
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/v1/stream", (False, None)),
+    ("/v1/stream?format=json", (True, None)),
+    ("/v1/stream?token=abc&format=protobuf", (False, "abc")),
+    ("/v1/stream?token=", (False, "")),
+    ("/v1/other?format=json", None),
+])
+def test_parse_upgrade(target: str, expected: tuple[bool, str | None] | None) -> None:
+    up = parse_upgrade(target, "/v1/stream")
+    assert (None if up is None else (up.json_mode, up.token)) == expected
 
 
 def test_a_node_without_the_orders_channel_says_so() -> None:
@@ -103,5 +202,6 @@ def test_subscribed_message_is_the_full_subscription() -> None:
     p = proto()
     p.open(token="good-alice")
     p.receive(msg("subscribe", ("TSLA",), ("depth", "orders")))
+    p.orders_ready(True)
     m = p.subscribed_message().subscribed
     assert list(m.symbols) == ["TSLA"] and list(m.channels) == ["depth", "orders"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from fanout.config import FanoutConfig
 from fanout.protocol import CLOSE_MESSAGE_TOO_BIG, ClientProtocol, Reply
 from tickfan_proto import stream_pb2 as pb
 
 LOCATES = {"AAPL": 1, "TSLA": 2, "MSFT": 3}
 
 
-def proto(**kw: int) -> ClientProtocol:
-    return ClientProtocol(LOCATES.get, **kw)  # type: ignore[arg-type]
+def proto(**settings: int) -> ClientProtocol:
+    p = ClientProtocol(LOCATES.get, FanoutConfig(**settings))  # type: ignore[arg-type]
+    p.open()
+    return p
 
 
 def send(p: ClientProtocol, msg: pb.ClientMessage) -> Reply:

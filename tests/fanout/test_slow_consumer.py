@@ -7,11 +7,15 @@ import socket
 
 import websockets
 
+from fanout.config import FanoutConfig
 from fanout.protocol import ClientProtocol
 from fanout.server import FanoutServer
-from ingest.messages import AddOrder, StockDirectory
+from ingest.messages import AddOrder
 from normalize import Books
+from tests.conftest import WAIT, directory, eventually
 from tickfan_proto import stream_pb2 as pb
+
+from .conftest import config, serve, subscribe
 
 N = 300
 
@@ -19,18 +23,13 @@ N = 300
 def big_books() -> Books:
     b = Books()
     for loc in range(1, N + 1):
-        b.apply(StockDirectory(loc, 0, 1, f"S{loc}", "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1", "N", 0, "N"))
+        b.apply(directory(loc, f"S{loc}"))
     return b
 
 
 def test_a_client_that_stops_reading_is_disconnected_and_others_are_not() -> None:
-    async def main() -> None:
-        books = big_books()
-        server = FanoutServer(books, port=0, flush_interval=0.01, slow_client_timeout=0.5,
-                              write_buffer_high=32 * 1024, socket_send_buffer=16 * 1024)
-        await server.start()
-        url = f"ws://127.0.0.1:{server.port}/v1/stream"
-        sub = pb.ClientMessage(subscribe=pb.Subscribe(symbols=[f"S{i}" for i in range(1, N + 1)])).SerializeToString()
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        sub = subscribe(*(f"S{i}" for i in range(1, N + 1)))
         ref = [0]
 
         async def churn() -> None:  # every symbol changes every few milliseconds: big frames each flush
@@ -39,6 +38,10 @@ def test_a_client_that_stops_reading_is_disconnected_and_others_are_not() -> Non
                     ref[0] += 1
                     books.apply(AddOrder(loc, 0, 5, ref[0], "B", 1, f"S{loc}", 1_000_000 + ref[0] % 5000))
                 await asyncio.sleep(0.005)
+
+        async def read(ws: websockets.ClientConnection) -> None:
+            while True:
+                await ws.recv()
 
         raw = socket.socket()
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -49,25 +52,25 @@ def test_a_client_that_stops_reading_is_disconnected_and_others_are_not() -> Non
                         websockets.connect(url) as good):
                 await slow.send(sub)
                 await good.send(sub)
-                received = 0
-                for _ in range(400):
-                    await asyncio.wait_for(good.recv(), 5)  # the good client reads everything
-                    received += 1
-                    if server.stats.slow_disconnects:
-                        break
-                assert server.stats.slow_disconnects == 1, server.stats
+                reader = asyncio.create_task(read(good))  # the good client reads everything
+                await eventually(lambda: server.stats.slow_disconnects == 1, what="the slow client cut off",
+                                 state=lambda: server.stats)
+                await eventually(lambda: server.stats.clients == 1, what="only the good client left")
+                assert not reader.done()
+                reader.cancel()
                 for _ in range(5):
-                    await asyncio.wait_for(good.recv(), 5)  # and keeps streaming after
-                assert server.stats.clients == 1
+                    await asyncio.wait_for(good.recv(), WAIT)  # and keeps streaming after
+                assert server.stats.slow_disconnects == 1 and server.stats.clients == 1
         finally:
             churner.cancel()
-            await server.close()
 
-    asyncio.run(main())
+    serve(scenario, config(slow_client_timeout=0.5, write_buffer_high=32 * 1024, socket_send_buffer=16 * 1024),
+          books=big_books())
 
 
 def test_flooding_client_is_rate_limited_then_recovers() -> None:
-    p = ClientProtocol({"AAPL": 1}.get, max_messages_per_second=10, burst=5)
+    p = ClientProtocol({"AAPL": 1}.get, FanoutConfig(max_messages_per_second=10, burst=5))
+    p.open()
     ping = pb.ClientMessage(ping=pb.Ping(nonce=1)).SerializeToString()
     kinds = [p.receive(ping, now=0.0).messages[0].WhichOneof("kind") for _ in range(7)]
     assert kinds == ["pong"] * 5 + ["error"] * 2

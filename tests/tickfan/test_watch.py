@@ -11,8 +11,8 @@ import pytest
 
 from fanout.server import FanoutServer
 from normalize import Books
-from tests.fanout.helpers import bump
-from tests.fanout.test_server import run
+from tests.fanout.conftest import bump
+from tests.fanout.conftest import serve as run
 from tickfan import watch
 
 

@@ -1,0 +1,75 @@
+"""Every knob of one fan-out server, in one frozen value (pure).
+
+``FanoutServer(books, FanoutConfig(port=0, flush_interval=0.01))``: what the server listens on, how often it
+flushes, what it allows a client, and when it gives up on a slow one. Wiring that is not a setting (the books,
+the token verifier, the orders relay, the shared-memory sync hook) is passed to the server beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client counts as slow (paused)
+WRITE_BUFFER_MAX = 4 * 1024 * 1024  # a client whose queue passes this (replies it does not read) is dropped
+SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
+# order updates (and orders errors) held for a client that cannot be written to; never dropped: past this the
+# client is disconnected (1008, "slow consumer: ...") rather than silently miss one
+ORDER_QUEUE_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutConfig:
+    # where: ``port`` 0 picks a free one (``FanoutServer.port`` tells which once started)
+    host: str = "127.0.0.1"
+    port: int = 8765
+    path: str = "/v1/stream"
+    # several worker processes can listen on one port (SO_REUSEPORT): the kernel spreads connections
+    reuse_port: bool = False
+
+    # flushing (seconds): at most ``flush_interval`` after a change, at least ``min_flush_interval`` apart when
+    # busy; ``poll_interval`` (None: ``flush_interval``) flushes unprompted, for books written by other processes
+    flush_interval: float = 0.05
+    min_flush_interval: float = 0.002
+    poll_interval: float | None = None
+    heartbeat_interval: float = 5.0
+
+    # what one client may send
+    max_message_bytes: int = 65_536
+    max_symbols: int = 1_000  # per channel
+    max_messages_per_second: float = 20.0  # token bucket: ``burst`` at once, then this rate
+    burst: int = 40
+
+    # slow consumers: paused past ``write_buffer_high`` bytes queued; dropped past ``write_buffer_max`` bytes,
+    # after ``slow_client_timeout`` seconds paused, or past ``order_queue_max`` order frames unread
+    write_buffer_high: int = WRITE_BUFFER_HIGH
+    write_buffer_max: int = WRITE_BUFFER_MAX
+    socket_send_buffer: int = SOCKET_SEND_BUFFER  # 0: leave the kernel's autotuning
+    slow_client_timeout: float = 10.0
+    order_queue_max: int = ORDER_QUEUE_MAX
+
+    # WebSocket pings (picows): a ping after this many idle seconds, the peer dropped without a pong in as many
+    ping_idle_timeout: float = 15.0
+    ping_reply_timeout: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name in ("flush_interval", "min_flush_interval", "heartbeat_interval", "max_messages_per_second",
+                     "slow_client_timeout", "ping_idle_timeout", "ping_reply_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"FanoutConfig.{name} must be positive, not {getattr(self, name)!r}")
+        for name in ("max_message_bytes", "max_symbols", "burst", "write_buffer_high", "write_buffer_max",
+                     "order_queue_max"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"FanoutConfig.{name} must be at least 1, not {getattr(self, name)!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"FanoutConfig.port out of range: {self.port}")
+        if not self.path.startswith("/"):
+            raise ValueError(f"FanoutConfig.path must start with '/': {self.path!r}")
+
+    @property
+    def coalesce_floor(self) -> float:
+        """The shortest gap between two flushes: never longer than the longest."""
+        return min(self.min_flush_interval, self.flush_interval)
+
+    @property
+    def poll_every(self) -> float:
+        return self.poll_interval or self.flush_interval
