@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 from order_api.db import Ledger
-from tests.order_api.conftest import PrivateRedis
+from tests.conftest import PrivateRedis
 from tickfan_proto import stream_pb2
 from vocab.auth import mint_token
 

@@ -22,8 +22,7 @@ from fanout.config import FanoutConfig
 from fanout.orders import OrderRelay
 from fanout.server import FanoutServer
 from normalize import Books
-from tests.conftest import WAIT, eventually, free_port
-from tests.order_api.private_redis import PrivateRedis
+from tests.conftest import WAIT, PrivateRedis, eventually, free_port
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import mint_token
 from vocab.keys import order_channel

@@ -5,7 +5,7 @@ and a private Redis for tests that stop and restart it.
   come from ``ledger.user(name)``; ``await ledger.check()`` checks every invariant for those users only, so a
   test is judged by its own work while other tests' orders sit in the same shards. Pool size, fee and rules come
   from ``@pytest.mark.ledger(max_size=20, fee_bps=1, rules=...)``.
-- ``private_redis`` (fixture): a started :class:`PrivateRedis`, stopped and removed after the test.
+- ``private_redis`` (fixture, from tests/conftest.py): a private redis-server, stopped and removed after the test.
 
 The shards are named by ``TICKFAN_TEST_DB`` (two checkouts can run side by side on one server) and recreated once
 per test session.
@@ -14,12 +14,8 @@ per test session.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -28,7 +24,6 @@ import pytest
 from order_api.db import Ledger, migrate
 from order_api.model import Quote
 from order_api.quotes import StaticQuotes
-from tests.conftest import free_port, wait_until
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 _PREFIX = os.environ.get("TICKFAN_TEST_DB", "tickfan_test")
@@ -98,51 +93,3 @@ async def ledger(request: pytest.FixtureRequest) -> AsyncIterator[ScopedLedger]:
         yield book
     finally:
         await book.close()
-
-
-class PrivateRedis:
-    """A redis-server of our own on a free port (never the shared one): tests stop and restart it at will."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.dir = tempfile.mkdtemp(prefix="tickfan-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def _pong(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def start(self) -> PrivateRedis:
-        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._pong, 10, f"redis-server answering on port {self.port}")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def __enter__(self) -> PrivateRedis:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    with PrivateRedis() as server:
-        yield server

@@ -21,12 +21,12 @@ from order_api.db import Ledger
 from order_api.execution import DEAD_LETTER, ExecutionWorker
 from order_api.fix import ExecType, ExecutionReport, OrdStatus
 from order_api.model import OrderRequest
-from tests.conftest import eventually
+from tests.conftest import PrivateRedis, eventually
 from tickfan_proto import stream_pb2
 from venue.marketmaker import Faults, MarketMaker, StaticQuoteProvider
 from vocab.keys import order_channel
 
-from .conftest import QUOTES, TEST_DSNS, PrivateRedis, ScopedLedger
+from .conftest import QUOTES, TEST_DSNS, ScopedLedger
 
 pytestmark = [pytest.mark.anyio, pytest.mark.ledger(max_size=20)]
 

@@ -12,11 +12,11 @@ import redis.asyncio as aioredis
 
 from order_api.model import OrderRequest
 from order_api.outbox import OutboxRelay, stream_of
-from tests.conftest import eventually
+from tests.conftest import PrivateRedis, eventually
 from tickfan_proto import stream_pb2
 from vocab.keys import order_channel
 
-from .conftest import QUOTES, PrivateRedis, ScopedLedger
+from .conftest import QUOTES, ScopedLedger
 
 
 def buy(key: str) -> OrderRequest:
