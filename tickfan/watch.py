@@ -59,12 +59,13 @@ def _table(rows: dict[str, dict[str, Any]], symbols: list[str], status: str) -> 
     return table
 
 
-async def _watch(args: argparse.Namespace) -> int:
+async def _watch(args: argparse.Namespace, stop: asyncio.Event | None = None) -> int:
+    """Until ``stop`` is set (Ctrl-C, SIGTERM, ``--duration``, or the caller)."""
     import orjson
     import websockets
 
     symbols = [s.upper() for s in args.symbols]
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

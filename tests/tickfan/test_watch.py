@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 
 import pytest
 
 from fanout.server import FanoutServer
 from normalize import Books
+from tests.conftest import eventually, free_port
 from tests.fanout.conftest import bump
 from tests.fanout.conftest import serve as run
 from tickfan import watch
@@ -23,31 +23,36 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_json_lines_snapshot_then_updates_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
-        async def mutate() -> None:
-            await asyncio.sleep(0.2)
-            bump(books, 1, 1000500)
+    out: list[str] = []
+    err: list[str] = []
 
-        task = asyncio.create_task(mutate())
-        code = await watch._watch(parse("aapl", "NOPE", "--json", "--duration", "0.6", "--url", url))
-        await task
-        assert code == 0
+    def printed(kind: str) -> bool:
+        got = capsys.readouterr()
+        out.append(got.out)
+        err.append(got.err)
+        return f'"type":"{kind}"' in "".join(out)
+
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(watch._watch(parse("aapl", "NOPE", "--json", "--url", url), stop))
+        await eventually(lambda: printed("snapshot"), what="the snapshot line")
+        bump(books, 1, 1000500)
+        await eventually(lambda: printed("quotes"), what="an update line")
+        stop.set()
+        assert await task == 0
 
     run(scenario)
-    out, err = capsys.readouterr()
-    lines = [json.loads(line) for line in out.splitlines()]
+    lines = [json.loads(line) for line in "".join(out).splitlines()]
     assert lines[0] == {"error": "unknown_symbol", "message": "unknown symbol(s): NOPE"}
     snap, update = lines[1], lines[-1]
     assert snap["type"] == "snapshot" and snap["symbol"] == "AAPL" and snap["bid"] == "100.0000"
     assert snap["ask"] == "100.0100" and snap["bid_size"] == 100 and snap["last"] == "-"
     assert update["type"] == "quotes" and update["bid"] == "100.0500" and update["seq"] > snap["seq"]
-    assert "unknown_symbol" in err
+    assert "unknown_symbol" in "".join(err)
 
 
 def test_cannot_connect_exits_non_zero_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again before the client tries it: nothing listens there
+    port = free_port()  # closed again before the client tries it: nothing listens there
     code = watch.main(parse("AAPL", "--json", "--url", f"ws://127.0.0.1:{port}/v1/stream"))
     assert code == 1
     assert "cannot connect" in capsys.readouterr().err
