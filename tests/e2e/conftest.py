@@ -6,6 +6,7 @@ every demo a test started is stopped when the test (or module, for the module-sc
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def wait_healthy(base: str, proc: subprocess.Popen[str], symbols: int, timeout: 
 
 
 def start(command: str, *args: str, symbols: int = 300, ports: dict[str, int] | None = None,
-          trading: bool = False) -> Demo:
+          trading: bool = False, env: dict[str, str] | None = None) -> Demo:
     """``tickfan COMMAND`` on fresh loopback ports (feed, rewinder, snapshot, http, ws; ``ports`` overrides)."""
     p = {"feed": free_port(socket.SOCK_DGRAM), "rewinder": free_port(socket.SOCK_DGRAM), "snapshot": free_port(),
          "http": free_port(), "ws": free_port(), **(ports or {})}
@@ -76,7 +77,8 @@ def start(command: str, *args: str, symbols: int = 300, ports: dict[str, int] | 
             cmd += ["--rewinder", f"127.0.0.1:{p['rewinder']}", "--snapshot", f"127.0.0.1:{p['snapshot']}"]
         if not trading:
             cmd.append("--no-trading")
-    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, **(env or {})})
     return Demo(proc, p)
 
 
@@ -87,8 +89,8 @@ def _factory() -> Iterator[Launch]:
     started: list[Demo] = []
 
     def launch(*args: str, command: str = "demo", symbols: int = 300, ports: dict[str, int] | None = None,
-               trading: bool = False, healthy: bool = True) -> Demo:
-        demo = start(command, *args, symbols=symbols, ports=ports, trading=trading)
+               trading: bool = False, healthy: bool = True, env: dict[str, str] | None = None) -> Demo:
+        demo = start(command, *args, symbols=symbols, ports=ports, trading=trading, env=env)
         started.append(demo)
         if healthy:
             wait_healthy(demo.http, demo.proc, symbols)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,11 +19,10 @@ import pytest
 import websockets
 
 from order_api.db import Ledger
-from tests.conftest import PrivateRedis
+from tests.conftest import PrivateRedis, free_port
+from tests.e2e.conftest import Launch
 from tickfan_proto import stream_pb2
 from vocab.auth import mint_token
-
-from .helpers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -44,30 +42,16 @@ async def _drop_databases() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[dict[str, Any]]:
+def demo(launch_module_demo: Launch) -> Iterator[dict[str, Any]]:
     asyncio.run(_drop_databases())
     # a Redis of its own: execution streams on a shared one would be claimed by another run's workers
-    redis = PrivateRedis().start()
-    ports = {"feed": free_port(socket.SOCK_DGRAM), "rewinder": free_port(socket.SOCK_DGRAM), "snapshot": free_port(),
-             "http": free_port(), "ws": free_port(), "mm": free_port()}
-    env = {**os.environ, "TICKFAN_JWT_SECRET": KEY}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tickfan", "demo", "--feed", f"127.0.0.1:{ports['feed']}",
-         "--rewinder", f"127.0.0.1:{ports['rewinder']}", "--snapshot", f"127.0.0.1:{ports['snapshot']}",
-         "--http", f"127.0.0.1:{ports['http']}", "--ws", f"127.0.0.1:{ports['ws']}",
-         "--market-maker", f"127.0.0.1:{ports['mm']}", "--trading-redis", redis.url,
-         *(a for d in DSNS for a in ("--db", d)),
-         "--rate", "2000", "--symbols", "300", "--duration", "120", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{ports['http']}"
-    try:
-        wait_healthy(base, proc, 300)
-        yield {"proc": proc, "http": base, "ws": f"ws://127.0.0.1:{ports['ws']}/v1/stream", "env": env}
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        redis.stop()
+    with PrivateRedis() as redis:
+        env = {"TICKFAN_JWT_SECRET": KEY}
+        d = launch_module_demo("--market-maker", f"127.0.0.1:{free_port()}", "--trading-redis", redis.url,
+                               *(a for dsn in DSNS for a in ("--db", dsn)), "--rate", "2000", "--duration", "120",
+                               trading=True, env=env)
+        yield {"proc": d.proc, "http": d.http, "ws": d.ws, "env": {**os.environ, **env}}
+        d.stop()
 
 
 def tradable(http: str) -> str:
