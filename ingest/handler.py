@@ -219,17 +219,18 @@ class FeedHandler:
             self._queue.clear()
             self._queued_bytes = 0
             self.on_snapshot(self._mine(reader.messages))
+        except (TimeoutError, OSError, ConnectionError, ValueError) as exc:
+            self.rebuild_failures += 1
+            log.warning("snapshot from %s:%d failed: %s; still stale, retrying", *self.snapshot, exc)
+            self._deliver(session.abort_rebuild(time.monotonic()))
+            await asyncio.sleep(1.0)
+        else:  # the session leaves REBUILDING exactly once: here, or by abort_rebuild above
             held = session.rebuilt(reader.next_seq, time.monotonic())
             self.rebuilds += 1
             log.warning("books rebuilt from a snapshot of %d messages at seq %d", len(reader.messages),
                         reader.next_seq)
             self._deliver(held)
             self._send_requests()
-        except (TimeoutError, OSError, ConnectionError, ValueError) as exc:
-            self.rebuild_failures += 1
-            log.warning("snapshot from %s:%d failed: %s; still stale, retrying", *self.snapshot, exc)
-            self._deliver(session.abort_rebuild(time.monotonic()))
-            await asyncio.sleep(1.0)
         finally:
             self._rebuilding = None
             if session.needs_rebuild and self.on_snapshot is not None:
