@@ -11,16 +11,16 @@ not list raises :class:`FeedSessionError` (a bug in the session or its caller, n
                          |                                      +--gap--> RECOVERING
     IN_SYNC | RECOVERING | STALE --begin_rebuild()--> REBUILDING --rebuilt(seq) / abort_rebuild()--> RECOVERING
 
-In sync, each packet's new messages are given out at once. On a gap the session keeps the packets that
-arrive beyond the hole, whole and undecoded (bounded by ``max_pending`` messages), and asks, through
-``take_requests``, for the missing ranges to be re-sent by the re-request server ("rewinder"): a window of
-requests at a time, each new hole as soon as it is seen, the window sliding on as answers arrive, and the
-same window again only if nothing has arrived for ``retry_interval``. Re-sent packets go through
+In sync, each packet's new messages are given out at once. On a gap the session holds the packets that
+arrive beyond the hole, whole and undecoded (``recovery.HeldPackets``, bounded by ``max_pending`` messages,
+O(log n) per packet so a handler behind under a burst catches up), and asks, through ``take_requests``, for
+the missing ranges to be re-sent by the re-request server ("rewinder"): a window of requests at a time
+(``recovery.plan_requests``), each new hole as soon as it is seen, the window sliding on as answers arrive,
+the same window again only if nothing has arrived for ``retry_interval``. Re-sent packets go through
 ``on_packet`` like any other, from any line, and whichever copy of a sequence number comes first wins (A/B
-arbitration is this same rule). Holding and releasing cost O(log n) per packet, never per message, so a
-handler that falls behind under a burst catches up instead of falling further behind. A hole that gets no
-answer for ``recovery_timeout`` is given up on. Time is passed in (``now``), never read, so the machine can
-be tested step by step. Nothing here raises on bad input: every problem has its own counter.
+arbitration is this same rule). A hole that gets no answer for ``recovery_timeout`` is given up on. Time is
+passed in (``now``), never read, so the machine can be tested step by step. Nothing here raises on bad
+input: every problem has its own counter.
 
 Output comes in one of two forms, fixed at construction:
 
@@ -129,6 +129,14 @@ class FeedSession:
         if new not in TRANSITIONS[self._state]:
             raise FeedSessionError(self._state, new)
         self._state = new
+
+    def _begin_recovery(self, since: float) -> None:
+        """Enter recovery (or start it afresh on the next hole): the clock that times a hole out starts at
+        ``since``, and everything missing is to be asked for again."""
+        if self._state is not State.RECOVERING:
+            self._set_state(State.RECOVERING)
+        self._hole_since = self._last_progress = since
+        self._requested_until = 0
 
     @property
     def held_messages(self) -> int:
@@ -297,11 +305,9 @@ class FeedSession:
         Returns the held messages from ``next_seq`` on, in order; a hole among them is recovered as usual.
         (A caller that fetched the snapshot without ``begin_rebuild``, e.g. while stale, may call it too.)
         """
-        self._set_state(State.RECOVERING)
+        self._begin_recovery(now)
         self.next_seq = next_seq
         self.needs_rebuild = False
-        self._hole_since = self._last_progress = now
-        self._requested_until = 0
         out = self._drain(now, duplicates=False)
         if self._state is State.RECOVERING:
             self._request(now)
@@ -313,19 +319,15 @@ class FeedSession:
         Raises :class:`FeedSessionError` unless a rebuild is under way (``begin_rebuild``)."""
         if self._state is not State.REBUILDING:
             raise FeedSessionError(self._state, State.RECOVERING)
-        self._set_state(State.RECOVERING)
-        # held holes are already past their chance
-        self._hole_since = self._last_progress = now - self.recovery_timeout
+        self._begin_recovery(now - self.recovery_timeout)  # held holes are already past their chance
         return self.poll(now)
 
     # ------------------------------------------------------------------ recovery
     def _open_gap(self, expected: int, seq: int, now: float) -> None:
         self.counters["gaps"] += 1
         self.missing.append(Gap(expected, seq - expected))
-        self._set_state(State.RECOVERING)
-        self._hole_since = self._last_progress = now
+        self._begin_recovery(now)
         self._last_request = -1.0
-        self._requested_until = 0
         self._holes.clear()
         self.next_seq = expected
         self._request(now)
@@ -397,9 +399,8 @@ class FeedSession:
         self.next_seq = first
         out = self._drain(now, recovering=False)
         if self._held or (self.next_seq or 0) < self._known_end:
-            # another hole behind this one: keep recovering it (still RECOVERING), on a fresh clock
-            self._hole_since = self._last_progress = now
-            self._requested_until = 0
+            # another hole behind this one: keep recovering it, on a fresh clock
+            self._begin_recovery(now)
             self._request(now)
         else:
             self._set_state(State.STALE)

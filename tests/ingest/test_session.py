@@ -254,7 +254,7 @@ def test_every_move_the_session_makes_is_in_the_table(arrivals: list[tuple[int, 
             s.abort_rebuild(now)
         else:
             s.rebuilt(s.next_seq or 1, now)
-    for _ in range(3):  # time passes: every hole is filled or given up on
+    for _ in range(len(arrivals) + 1):  # time passes: each poll gives up on one more hole, at most
         now += 1.0
         s.poll(now)
     assert s.state is not State.REBUILDING and (s.state is not State.RECOVERING or s.held_messages == 0)
