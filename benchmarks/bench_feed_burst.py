@@ -83,7 +83,7 @@ def rewinder_main(path: Path, sent_ns: Any, port: int, ready: Any) -> None:
     their first copy was sent with."""
     import uvloop
 
-    from venue.simulator import Rewinder
+    from venue.rewinder import Rewinder
 
     messages = read_messages(path)
     sent = np.frombuffer(sent_ns, np.int64)

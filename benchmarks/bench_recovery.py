@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ingest.handler import open_feeds  # noqa: E402
 from normalize import Books  # noqa: E402
-from venue.simulator import serve  # noqa: E402
+from venue.feed import serve  # noqa: E402
 
 
 class BurstDropper(asyncio.DatagramProtocol):

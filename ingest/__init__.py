@@ -11,9 +11,13 @@ is re-requested and filled in order, or, past the recovery timeout, skipped with
 until a snapshot rebuild. A sink that raises is counted (``sink_errors``) and logged; the feed goes on.
 Nothing is silently wrong.
 
-Modules: ``itch``, ``moldudp64``, ``glimpse``, ``capture`` (pure codecs); ``session`` (the feed-session state
-machine, pure); ``partition`` (symbol partitions, pure); ``handler`` (asyncio adapter); ``simulator``,
-``replay`` (the exchange side: simulated feed, rewinder, snapshots, capture replay); ``udp``, ``clock``.
+Modules: ``itch``, ``moldudp64``, ``glimpse``, ``capture`` (pure codecs); ``batch`` (numpy batch decoder, pure);
+``session`` (the feed-session state machine, pure: states and moves as a table, ``FeedSessionError`` on an
+illegal one), with ``packets`` (packet walking and decoding) and ``recovery`` (held packets, the re-request
+window) beneath it; ``partition`` (symbol partitions, pure); ``handler`` (the asyncio adapter); ``record``
+(a feed written to a capture file); ``udp`` (sender sockets). The exchange side (simulator, rewinder, snapshot
+server, replay) is the venue's (``venue``); the clock is ``vocab.clock``.
 Entry points: ``handler.open_feed(host, port, sink)`` for one line, ``handler.open_feeds(lines, sink, ...)``
-for lines A/B with a rewinder and snapshots; ``session.FeedSession`` for the same logic without sockets.
+for lines A/B with a rewinder and snapshots; ``session.FeedSession`` for the same logic without sockets;
+``record.record(file, lines, stop=...)`` to capture a feed.
 """

@@ -29,7 +29,7 @@ from typing import Any
 from vocab.addr import is_multicast
 
 from . import glimpse
-from .messages import Message, StockDirectory
+from .messages import Message
 from .moldudp64 import encode_request
 from .partition import PartitionFilter
 from .session import FeedSession, State
@@ -218,36 +218,25 @@ class FeedHandler:
             # blocks still queued for the batched books came before the snapshot: it supersedes them
             self._queue.clear()
             self._queued_bytes = 0
-            self.on_snapshot(self._mine(reader.messages))
+            # a snapshot holds every symbol: keep only this partition's, as the live path does
+            part = session.partition
+            self.on_snapshot(reader.messages if part is None else part.keep(reader.messages))
+        except (TimeoutError, OSError, ConnectionError, ValueError) as exc:
+            self.rebuild_failures += 1
+            log.warning("snapshot from %s:%d failed: %s; still stale, retrying", *self.snapshot, exc)
+            self._deliver(session.abort_rebuild(time.monotonic()))
+            await asyncio.sleep(1.0)
+        else:  # the session leaves REBUILDING exactly once: here, or by abort_rebuild above
             held = session.rebuilt(reader.next_seq, time.monotonic())
             self.rebuilds += 1
             log.warning("books rebuilt from a snapshot of %d messages at seq %d", len(reader.messages),
                         reader.next_seq)
             self._deliver(held)
             self._send_requests()
-        except (TimeoutError, OSError, ConnectionError, ValueError) as exc:
-            self.rebuild_failures += 1
-            log.warning("snapshot from %s:%d failed: %s; still stale, retrying", *self.snapshot, exc)
-            self._deliver(session.abort_rebuild(time.monotonic()))
-            await asyncio.sleep(1.0)
         finally:
             self._rebuilding = None
             if session.needs_rebuild and self.on_snapshot is not None:
                 self._deliver([])  # try again
-
-    def _mine(self, messages: list[Message]) -> list[Message]:
-        """A snapshot holds every symbol: keep only this partition's, as the live path does."""
-        part = self.session.partition
-        if part is None:
-            return messages
-        kept: list[Message] = []
-        for m in messages:
-            if isinstance(m, StockDirectory):
-                if part.learn(m.locate, m.stock):
-                    kept.append(m)
-            elif m.locate == 0 or part.accept[m.locate]:
-                kept.append(m)
-        return kept
 
     def _send_requests(self) -> None:
         requests = self.session.take_requests()

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from vocab.partition import crc32_partition
 
+from .messages import Message, StockDirectory
+
 DEFAULT_HOT = ("TSLA", "NVDA", "AAPL")
 
 
@@ -75,3 +77,15 @@ class PartitionFilter:
         mine = self.map.partition_of(symbol) == self.partition
         self.accept[locate] = 1 if mine else 0
         return mine
+
+    def keep(self, messages: Sequence[Message]) -> list[Message]:
+        """This partition's share of decoded messages (e.g. a snapshot, which holds every symbol), learning
+        from the directory entries among them as the live path does; system-wide messages (locate 0) stay."""
+        kept: list[Message] = []
+        for m in messages:
+            if isinstance(m, StockDirectory):
+                if self.learn(m.locate, m.stock):
+                    kept.append(m)
+            elif m.locate == 0 or self.accept[m.locate]:
+                kept.append(m)
+        return kept

@@ -1,23 +1,26 @@
 """MoldUDP64 feed session state (pure, sans-I/O): datagrams in, messages in sequence order out.
 
-The session is an explicit state machine:
+The session is an explicit state machine (h11-style, like ``order_api.fix_session``): the legal moves are the
+table ``TRANSITIONS``, every change of state goes through one method that checks it, and a move the table does
+not list raises :class:`FeedSessionError` (a bug in the session or its caller, never bad input)::
 
-    IN_SYNC --gap--> RECOVERING --hole filled--> IN_SYNC
+    IN_SYNC --gap--> RECOVERING --hole filled--> IN_SYNC (or STALE, if a hole was skipped before)
                          |
-                         +--recovery timeout--> STALE (hole skipped; the books can no longer be vouched
-                                                  |    for until rebuilt from a snapshot)
-                                                  +--begin_rebuild()--> REBUILDING --rebuilt(seq)--> IN_SYNC
+                         +--recovery timeout, no hole left--> STALE (hole skipped; the books can no longer
+                         |                                      |     be vouched for until rebuilt)
+                         |                                      +--gap--> RECOVERING
+    IN_SYNC | RECOVERING | STALE --begin_rebuild()--> REBUILDING --rebuilt(seq) / abort_rebuild()--> RECOVERING
 
-In sync, each packet's new messages are given out at once. On a gap the session keeps the packets that
-arrive beyond the hole, whole and undecoded (bounded by ``max_pending`` messages), and asks, through
-``take_requests``, for the missing ranges to be re-sent by the re-request server ("rewinder"): a window of
-requests at a time, each new hole as soon as it is seen, the window sliding on as answers arrive, and the
-same window again only if nothing has arrived for ``retry_interval``. Re-sent packets go through
+In sync, each packet's new messages are given out at once. On a gap the session holds the packets that
+arrive beyond the hole, whole and undecoded (``recovery.HeldPackets``, bounded by ``max_pending`` messages,
+O(log n) per packet so a handler behind under a burst catches up), and asks, through ``take_requests``, for
+the missing ranges to be re-sent by the re-request server ("rewinder"): a window of requests at a time
+(``recovery.plan_requests``), each new hole as soon as it is seen, the window sliding on as answers arrive,
+the same window again only if nothing has arrived for ``retry_interval``. Re-sent packets go through
 ``on_packet`` like any other, from any line, and whichever copy of a sequence number comes first wins (A/B
-arbitration is this same rule). Holding and releasing cost O(log n) per packet, never per message, so a
-handler that falls behind under a burst catches up instead of falling further behind. A hole that gets no
-answer for ``recovery_timeout`` is given up on. Time is passed in (``now``), never read, so the machine can
-be tested step by step. Nothing here raises on bad input: every problem has its own counter.
+arbitration is this same rule). A hole that gets no answer for ``recovery_timeout`` is given up on. Time is
+passed in (``now``), never read, so the machine can be tested step by step. Nothing here raises on bad
+input: every problem has its own counter.
 
 Output comes in one of two forms, fixed at construction:
 
@@ -30,58 +33,15 @@ Output comes in one of two forms, fixed at construction:
 from __future__ import annotations
 
 import enum
-import heapq
 from collections import deque
-from typing import NamedTuple
 
-from .itch import DECODERS, STRUCTS, decode_directory
-from .messages import Message, StockDirectory
+from .messages import Message
 from .moldudp64 import END_OF_SESSION_COUNT, HEADER, HEADER_SIZE, HEARTBEAT_COUNT
+from .packets import decode_blocks, framing_error, skip_messages, walk_packet
 from .partition import PartitionFilter
+from .recovery import MAX_MISSING_RANGES, Gap, HeldPackets, Request, plan_requests
 
-MAX_MISSING_RANGES = 1024
-MAX_REQUEST = 1000  # messages per re-request packet: a rewinder answers with a bounded burst
-MAX_IN_FLIGHT = 32  # re-request packets outstanding at once
-WINDOW = MAX_REQUEST * MAX_IN_FLIGHT  # messages asked for and not yet arrived, at most
-
-
-def _decode_directory(data: bytes, off: int) -> StockDirectory:
-    return decode_directory(STRUCTS[b"R"].unpack_from(data, off))
-
-
-def _skip(payload: bytes, n: int) -> bytes:
-    """``payload`` (well-framed length-prefixed messages) without its first ``n`` messages."""
-    pos = 0
-    for _ in range(n):
-        pos += 2 + ((payload[pos] << 8) | payload[pos + 1])
-    return payload[pos:]
-
-
-def _framing_error(data: bytes, count: int) -> str | None:
-    """None if ``data`` (a whole packet) holds exactly ``count`` length-prefixed messages, else why not."""
-    pos = HEADER_SIZE
-    end = len(data)
-    for _ in range(count):
-        if pos + 2 > end:
-            return "truncated_block"
-        pos += 2 + ((data[pos] << 8) | data[pos + 1])
-        if pos > end:
-            return "truncated_block"
-    return None if pos == end else "count_mismatch"
-
-
-class Gap(NamedTuple):
-    first_seq: int
-    length: int
-
-
-class Request(NamedTuple):
-    """Ask the rewinder to re-send ``count`` messages from ``first_seq`` of ``session``."""
-
-    session: str
-    first_seq: int
-    message_count: int
-
+__all__ = ["COUNTER_NAMES", "TRANSITIONS", "FeedSession", "FeedSessionError", "Gap", "Request", "State"]
 
 class State(enum.Enum):
     IN_SYNC = "in_sync"
@@ -90,14 +50,34 @@ class State(enum.Enum):
     REBUILDING = "rebuilding"  # live messages are held while a snapshot is fetched
 
 
+# The whole machine: anything not listed is a bug, not a drift. Why each move happens:
+TRANSITIONS: dict[State, frozenset[State]] = {
+    # a hole (in a packet's or a heartbeat's sequence); or a snapshot asked for (a late joiner)
+    State.IN_SYNC: frozenset({State.RECOVERING, State.REBUILDING}),
+    # every hole filled: in sync, or stale if an earlier hole was skipped; the last hole given up on: stale;
+    # a snapshot asked for while another hole is still being recovered
+    State.RECOVERING: frozenset({State.IN_SYNC, State.STALE, State.REBUILDING}),
+    # a new hole (recovered as usual, the session stays flagged); a snapshot asked for
+    State.STALE: frozenset({State.RECOVERING, State.REBUILDING}),
+    # the snapshot applied, or not to be had: what was held is released, its holes recovered as usual
+    State.REBUILDING: frozenset({State.RECOVERING}),
+}
+
+
+class FeedSessionError(Exception):
+    """The session was driven through a move its table does not allow (h11's LocalProtocolError)."""
+
+    def __init__(self, old: State, new: State) -> None:
+        super().__init__(f"illegal feed-session transition {old.value} -> {new.value}")
+        self.old, self.new = old, new
+
+
 COUNTER_NAMES = (
     "packets", "bytes", "messages", "heartbeats", "end_of_session", "duplicate_packets",
     "duplicate_messages", "gaps", "messages_missed", "unknown_session", "malformed_packets",
     "truncated_messages", "unknown_message_types", "requests_sent", "messages_recovered",
     "recoveries", "recovery_failures", "pending_overflow", "other_partition", "sequence_backwards",
 )
-_DIRECTORY, _SYSTEM_EVENT = ord("R"), ord("S")
-_DIRECTORY_SIZE = STRUCTS[b"R"].size
 
 
 class FeedSession:
@@ -114,7 +94,7 @@ class FeedSession:
         # the session as it appears on the wire (compared per packet on the hot path)
         self._raw_session = session.encode("ascii", "replace").ljust(10, b" ")[:10] if session is not None else b""
         self.next_seq: int | None = None
-        self.state = State.IN_SYNC
+        self._state = State.IN_SYNC
         self.ended = False
         self.recovery_timeout = recovery_timeout
         self.retry_interval = retry_interval
@@ -122,11 +102,7 @@ class FeedSession:
         self.missing: deque[Gap] = deque(maxlen=MAX_MISSING_RANGES)
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self.last_error: str | None = None
-        # packets held beyond a hole, whole: first sequence -> (message count, length-prefixed messages), and
-        # a heap of those first sequences (the held packet to release next is always on top)
-        self._held: dict[int, tuple[int, bytes]] = {}
-        self._starts: list[int] = []
-        self._held_messages = 0
+        self._held = HeldPackets(max_pending)  # packets beyond a hole, whole and undecoded
         # holes seen beyond the first one, [first, end) in sequence order, to ask for before the front reaches
         self._holes: deque[tuple[int, int]] = deque(maxlen=MAX_MISSING_RANGES)
         self._ready: list[bytes] = []  # raw output not yet taken
@@ -143,10 +119,29 @@ class FeedSession:
         # seconds from each gap's detection to its last message applied, most recent last
         self.recovery_seconds: deque[float] = deque(maxlen=256)
 
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> State:
+        """Read only: every change goes through ``_set_state``, which checks it against ``TRANSITIONS``."""
+        return self._state
+
+    def _set_state(self, new: State) -> None:
+        if new not in TRANSITIONS[self._state]:
+            raise FeedSessionError(self._state, new)
+        self._state = new
+
+    def _begin_recovery(self, since: float) -> None:
+        """Enter recovery (or start it afresh on the next hole): the clock that times a hole out starts at
+        ``since``, and everything missing is to be asked for again."""
+        if self._state is not State.RECOVERING:
+            self._set_state(State.RECOVERING)
+        self._hole_since = self._last_progress = since
+        self._requested_until = 0
+
     @property
     def held_messages(self) -> int:
         """Messages held beyond a hole (bounded by ``max_pending``)."""
-        return self._held_messages
+        return self._held.messages
 
     # ------------------------------------------------------------------ input
     def take_raw(self, data: bytes) -> bytes | None:
@@ -157,19 +152,15 @@ class FeedSession:
         recovery in progress, bad framing): the caller then uses ``on_packet``, which handles every case.
         """
         expected = self.next_seq
-        if self.state is not State.IN_SYNC or expected is None or self.partition is not None \
+        if self._state is not State.IN_SYNC or expected is None or self.partition is not None \
                 or len(data) <= HEADER_SIZE:
             return None
         raw_session, seq, count = HEADER.unpack_from(data)
         if seq != expected or count in (HEARTBEAT_COUNT, END_OF_SESSION_COUNT) or raw_session != self._raw_session:
             return None
-        pos, end = HEADER_SIZE, len(data)
-        for _ in range(count):  # framing must hold exactly, or the sequence would drift
-            if pos + 2 > end:
-                return None
-            pos += 2 + ((data[pos] << 8) | data[pos + 1])
-        if pos != end:
+        if framing_error(data, count) is not None:  # framing must hold exactly, or the sequence would drift
             return None
+        end = len(data)
         c = self.counters
         c["packets"] += 1
         c["bytes"] += end
@@ -194,12 +185,12 @@ class FeedSession:
         c["packets"] += 1
         c["bytes"] += len(data)
         expected = self.next_seq
-        if self.state is State.IN_SYNC and expected is not None and self.partition is None and not self.raw \
+        if self._state is State.IN_SYNC and expected is not None and self.partition is None and not self.raw \
                 and len(data) >= HEADER_SIZE:
             # The hot path: a packet that continues the stream, framed and decoded in one walk.
             raw_session, seq, count = HEADER.unpack_from(data)
             if seq <= expected < seq + count and count != END_OF_SESSION_COUNT and raw_session == self._raw_session:
-                out = self._walk(data, count, expected - seq)
+                out = walk_packet(data, count, expected - seq, c)
                 if out is not None:
                     if seq < self._last_packet_seq:
                         c["sequence_backwards"] += 1
@@ -219,7 +210,7 @@ class FeedSession:
             if len(data) != HEADER_SIZE:
                 return self._malformed("count_mismatch", f"count {count:#x} packet carries extra bytes")
         else:
-            error = _framing_error(data, count)
+            error = framing_error(data, count)
             if error is not None:
                 return self._malformed(error, f"{count} messages do not frame the packet's {len(data)} bytes")
         if raw_session != self._raw_session:
@@ -245,7 +236,7 @@ class FeedSession:
             elif seq > self._known_end:
                 self._beyond(max(self._known_end, expected), seq, now)
                 self._known_end = seq
-                if self.state is not State.RECOVERING and self.state is not State.REBUILDING and seq > expected:
+                if (self._state is State.IN_SYNC or self._state is State.STALE) and seq > expected:
                     self._open_gap(expected, seq, now)
             return []
         if expected is None:
@@ -264,7 +255,7 @@ class FeedSession:
                 self._beyond(self._known_end, seq, now)
             self._known_end = end
         payload = data[HEADER_SIZE:]
-        state = self.state
+        state = self._state
         if state is State.REBUILDING:
             self._hold(payload, seq, count)
             return []
@@ -275,7 +266,7 @@ class FeedSession:
             skip = expected - seq
             if skip:
                 c["duplicate_messages"] += skip
-                payload = _skip(payload, skip)
+                payload = skip_messages(payload, skip)
             self.next_seq = end
             return self._emit([payload], count - skip)
         # a hole before it: hold it, ask for the hole
@@ -286,7 +277,7 @@ class FeedSession:
     def poll(self, now: float) -> list[Message]:
         """Let time pass: retry requests if nothing has arrived for a while, and give up on a hole that has
         had no answer for the recovery timeout."""
-        if self.state is not State.RECOVERING:
+        if self._state is not State.RECOVERING:
             return []
         quiet_since = max(self._hole_since, self._last_progress)
         if now - quiet_since >= self.recovery_timeout:
@@ -301,8 +292,10 @@ class FeedSession:
         return out
 
     def begin_rebuild(self) -> None:
-        """A snapshot is being fetched: hold live messages (bounded) instead of applying them."""
-        self.state = State.REBUILDING
+        """A snapshot is being fetched: hold live messages (bounded) instead of applying them.
+
+        Raises :class:`FeedSessionError` if a rebuild is already under way."""
+        self._set_state(State.REBUILDING)
         self._requests.clear()
         self._ready.clear()  # superseded by the snapshot
 
@@ -310,39 +303,38 @@ class FeedSession:
         """The books now hold a snapshot taken just before ``next_seq``: continue from there.
 
         Returns the held messages from ``next_seq`` on, in order; a hole among them is recovered as usual.
+        (A caller that fetched the snapshot without ``begin_rebuild``, e.g. while stale, may call it too.)
         """
+        self._begin_recovery(now)
         self.next_seq = next_seq
         self.needs_rebuild = False
-        self.state = State.RECOVERING
-        self._hole_since = self._last_progress = now
-        self._requested_until = 0
         out = self._drain(now, duplicates=False)
-        if self.state is State.RECOVERING:
+        if self._state is State.RECOVERING:
             self._request(now)
         return out
 
     def abort_rebuild(self, now: float = 0.0) -> list[Message]:
-        """The snapshot could not be had: release what was held and stay stale."""
-        self.state = State.RECOVERING
-        # held holes are already past their chance
-        self._hole_since = self._last_progress = now - self.recovery_timeout
+        """The snapshot could not be had: release what was held and stay stale.
+
+        Raises :class:`FeedSessionError` unless a rebuild is under way (``begin_rebuild``)."""
+        if self._state is not State.REBUILDING:
+            raise FeedSessionError(self._state, State.RECOVERING)
+        self._begin_recovery(now - self.recovery_timeout)  # held holes are already past their chance
         return self.poll(now)
 
     # ------------------------------------------------------------------ recovery
     def _open_gap(self, expected: int, seq: int, now: float) -> None:
         self.counters["gaps"] += 1
         self.missing.append(Gap(expected, seq - expected))
-        self.state = State.RECOVERING
-        self._hole_since = self._last_progress = now
+        self._begin_recovery(now)
         self._last_request = -1.0
-        self._requested_until = 0
         self._holes.clear()
         self.next_seq = expected
         self._request(now)
 
     def _beyond(self, first: int, end: int, now: float) -> None:
         """Messages [first, end) are missing beyond what is known: while recovering, a new hole to ask for."""
-        if self.state is not State.RECOVERING:
+        if self._state is not State.RECOVERING:
             return
         self.counters["gaps"] += 1
         self.missing.append(Gap(first, end - first))
@@ -350,54 +342,27 @@ class FeedSession:
         self._request(now)
 
     def _hold(self, payload: bytes, seq: int, count: int) -> None:
-        held = self._held
-        old = held.get(seq)
-        if old is not None:
-            if old[0] >= count:  # the same packet again (or a shorter copy): nothing new
-                self.counters["duplicate_messages"] += count
-                return
-            self._held_messages -= old[0]
-        elif seq > (self.next_seq or 0) and self._held_messages + count > self.max_pending:
-            # full: this packet is dropped, and will be asked for again when the front reaches it
-            self.counters["pending_overflow"] += count
-            return
-        else:
-            heapq.heappush(self._starts, seq)
-        held[seq] = (count, payload)
-        self._held_messages += count
+        refused = self._held.hold(payload, seq, count, self.next_seq or 0)
+        if refused is not None:
+            self.counters[refused] += count
 
-    def _drain(self, now: float, *, duplicates: bool = True) -> list[Message]:
-        """Release every held packet that continues the stream from ``next_seq``."""
-        held, starts = self._held, self._starts
+    def _drain(self, now: float, *, duplicates: bool = True, recovering: bool = True) -> list[Message]:
+        """Release every held packet that continues the stream from ``next_seq``; while ``recovering``, count
+        it as recovered and end the recovery when nothing is missing any more (a hole given up on is not)."""
         first = self.next_seq
         assert first is not None
-        nxt = first
-        chunks: list[bytes] = []
-        dup = 0
-        while starts and starts[0] <= nxt:
-            s = heapq.heappop(starts)
-            count, payload = held.pop(s)
-            self._held_messages -= count
-            end = s + count
-            if end <= nxt:
-                dup += count
-                continue
-            if s < nxt:
-                dup += nxt - s
-                payload = _skip(payload, nxt - s)
-            chunks.append(payload)
-            nxt = end
+        chunks, nxt, dup = self._held.release(first)
         if dup and duplicates:
             self.counters["duplicate_messages"] += dup
         self.next_seq = nxt
         released = nxt - first
-        if self.state is State.RECOVERING:
+        if recovering:
             self.counters["messages_recovered"] += released
             holes = self._holes
             while holes and holes[0][1] <= nxt:
                 holes.popleft()
-            if not held and nxt >= self._known_end:
-                self.state = State.STALE if self.needs_rebuild else State.IN_SYNC
+            if not self._held and nxt >= self._known_end:
+                self._set_state(State.STALE if self.needs_rebuild else State.IN_SYNC)
                 self.counters["recoveries"] += 1
                 self.recovery_seconds.append(now - self._hole_since)
                 self._holes.clear()
@@ -407,55 +372,38 @@ class FeedSession:
         return self._emit(chunks, released) if chunks else []
 
     def _request(self, now: float) -> None:
-        """Ask for missing ranges in sequence order, keeping at most ``WINDOW`` messages asked for beyond
-        ``next_seq`` (a rewinder's answers come in a burst: an unbounded window would overflow the socket
-        buffer they arrive in); no request smaller than ``MAX_REQUEST`` unless a hole is smaller."""
+        """Ask for what is missing beyond ``next_seq``, a window at a time (``recovery.plan_requests``)."""
         nxt = self.next_seq
         if nxt is None:
             return
-        limit = nxt + WINDOW
-        start = max(nxt, self._requested_until)
-        if start >= limit or (start > nxt and limit - start < MAX_REQUEST):
-            return
-        # the hole at the front ends at the first held packet (or at the end of what is known) ...
-        ranges = [(nxt, self._starts[0] if self._starts else self._known_end)]
-        # ... and further holes seen since
-        ranges += [h for h in self._holes if h[0] >= ranges[0][1]]
-        sent = 0
-        for first, end in ranges:
-            first = max(first, start)
-            while first < end and first < limit and sent < MAX_IN_FLIGHT:
-                count = min(end - first, MAX_REQUEST, limit - first)
-                self._requests.append(Request(self.session or "", first, count))
-                sent += 1
-                first += count
-                start = first
-            if start >= limit or sent >= MAX_IN_FLIGHT:
-                break
-        if sent:
-            self.counters["requests_sent"] += sent
-            self._requested_until = start
+        # the hole at the front ends at the first held packet (or at the end of what is known)
+        front_end = self._held.first()
+        requests, self._requested_until = plan_requests(
+            self.session or "", nxt, self._requested_until,
+            self._known_end if front_end is None else front_end, self._holes)
+        if requests:
+            self._requests += requests
+            self.counters["requests_sent"] += len(requests)
             self._last_request = now
 
     def _give_up(self, now: float) -> list[Message]:
         """Skip the hole: from here on the books cannot be vouched for until rebuilt."""
         nxt = self.next_seq
         assert nxt is not None
-        first = self._starts[0] if self._starts else max(self._known_end, nxt)
+        first = self._held.first()
+        if first is None:
+            first = max(self._known_end, nxt)
         self.counters["recovery_failures"] += 1
         self.counters["messages_missed"] += first - nxt
         self.needs_rebuild = True
         self.next_seq = first
-        self.state = State.STALE
-        out = self._drain(now)
+        out = self._drain(now, recovering=False)
         if self._held or (self.next_seq or 0) < self._known_end:
             # another hole behind this one: keep recovering it, on a fresh clock
-            self.state = State.RECOVERING
-            self._hole_since = self._last_progress = now
-            self._requested_until = 0
+            self._begin_recovery(now)
             self._request(now)
         else:
-            self.state = State.STALE
+            self._set_state(State.STALE)
         return out
 
     def _malformed(self, code: str, message: str) -> list[Message]:
@@ -470,101 +418,8 @@ class FeedSession:
             self.counters["messages"] += count
             return []
         if len(chunks) == 1:
-            return self._decode(chunks[0])
+            return decode_blocks(chunks[0], self.counters, self.partition)
         out: list[Message] = []
         for chunk in chunks:
-            out += self._decode(chunk)
+            out += decode_blocks(chunk, self.counters, self.partition)
         return out
-
-    # ------------------------------------------------------------------ decoding
-    def _decode(self, payload: bytes) -> list[Message]:
-        """Decode well-framed length-prefixed messages (a packet's, checked when it came), keeping only this
-        partition's symbols if there is a partition."""
-        out: list[Message] = []
-        append = out.append
-        decoders = DECODERS
-        bad_type = truncated = 0
-        part = self.partition
-        accept = part.accept if part is not None else None
-        pos, end = 0, len(payload)
-        while pos < end:
-            n = (payload[pos] << 8) | payload[pos + 1]
-            off = pos + 2
-            pos = off + n
-            if accept is not None and n >= 3:
-                t = payload[off]
-                if t == _DIRECTORY:
-                    if n == _DIRECTORY_SIZE:
-                        msg = _decode_directory(payload, off)
-                        assert part is not None
-                        if part.learn(msg.locate, msg.stock):
-                            append(msg)
-                        else:
-                            self.counters["other_partition"] += 1
-                    else:
-                        truncated += 1
-                    continue
-                if t != _SYSTEM_EVENT and not accept[(payload[off + 1] << 8) | payload[off + 2]]:
-                    self.counters["other_partition"] += 1
-                    continue
-            entry = decoders.get(payload[off]) if n else None
-            if entry is None:
-                if n:
-                    bad_type += 1
-                else:
-                    truncated += 1
-                continue
-            unpack, size, build = entry
-            if n != size:
-                truncated += 1
-                continue
-            append(build(unpack(payload, off)))
-        self._count(len(out), bad_type, truncated)
-        return out
-
-    def _walk(self, data: bytes, count: int, skip: int) -> list[Message] | None:
-        """Frame and decode a packet's messages in one pass, skipping the first ``skip`` (already applied).
-
-        Returns None, with nothing counted, if the packet's framing is broken (the caller then drops it
-        whole); a bad message inside good framing is counted and skipped, as in ``_decode``.
-        """
-        pos = HEADER_SIZE
-        end = len(data)
-        for _ in range(skip):
-            if pos + 2 > end:
-                return None
-            pos += 2 + ((data[pos] << 8) | data[pos + 1])
-        out: list[Message] = []
-        append = out.append
-        decoders = DECODERS
-        bad_type = truncated = 0
-        for _ in range(count - skip):
-            if pos + 2 > end:
-                return None
-            n = (data[pos] << 8) | data[pos + 1]
-            pos += 2
-            if pos + n > end:
-                return None
-            entry = decoders.get(data[pos]) if n else None
-            if entry is None:
-                if n:
-                    bad_type += 1
-                else:
-                    truncated += 1
-            elif n != entry[1]:
-                truncated += 1
-            else:
-                append(entry[2](entry[0](data, pos)))
-            pos += n
-        if pos != end:
-            return None
-        self._count(len(out), bad_type, truncated)
-        return out
-
-    def _count(self, good: int, bad_type: int, truncated: int) -> None:
-        c = self.counters
-        c["messages"] += good
-        if bad_type:
-            c["unknown_message_types"] += bad_type
-        if truncated:
-            c["truncated_messages"] += truncated

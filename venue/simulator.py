@@ -1,4 +1,4 @@
-"""The exchange side of the wire, for demos, tests and load: ``tickfan simulate``.
+"""The exchange's message generator (pure): a simulated trading day of ITCH 5.0 messages, as bytes.
 
 ``ExchangeSimulator`` (pure) writes a trading day's worth of ITCH 5.0 messages: system events, a stock
 directory for every symbol, trading actions, an opening book, then an endless mix of adds (with and without
@@ -7,22 +7,19 @@ the odd halt. Activity per symbol follows a Zipf-like law, so a handful of names
 are hot; prices random-walk on penny ticks with realistic spreads. Every execute, cancel, delete and
 replace refers to an order that is live at that moment, and the simulated book never crosses.
 
-``serve`` (the asyncio adapter) paces the messages onto UDP in MoldUDP64 packets at a given rate.
+No sockets, no clock reads beyond the injectable ``clock`` that stamps messages: ``venue.feed.serve`` paces
+the stream onto UDP, ``venue.rewinder`` keeps it for re-requests, ``venue.glimpse_server`` sends
+``ExchangeSimulator.snapshot`` to a rebuilding consumer.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import random
-import sys
-import time
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable
 
 import numpy as np
 
-from ingest import glimpse, itch
+from ingest import itch
 from ingest.messages import (
     AddOrder,
     Message,
@@ -30,11 +27,7 @@ from ingest.messages import (
     SystemEvent,
     TradingAction,
 )
-from ingest.moldudp64 import MAX_PAYLOAD, MoldError, PacketBuilder, decode_request, end_of_session, heartbeat
-from ingest.udp import send_packet, sender_socket
-from vocab.addr import parse_hostport
 from vocab.clock import ns_since_midnight
-from vocab.framing import frame_all
 
 HOT_TICKERS = (
     "TSLA", "NVDA", "AAPL", "AMD", "AMZN", "MSFT", "META", "SPY", "QQQ", "GOOGL", "NFLX", "PLTR", "INTC",
@@ -371,272 +364,3 @@ _PA, _PF, _PD, _PX, _PU, _PE, _PC, _PP, _PQ, _PB, _PH = (
     itch.STRUCTS[t].pack for t in (b"A", b"F", b"D", b"X", b"U", b"E", b"C", b"P", b"Q", b"B", b"H"))
 _SIDE = (b"B", b"S")
 _MPID = tuple(m.encode() for m in MPIDS)
-
-
-# ==================================================================== the UDP adapter
-
-class Burst(NamedTuple):
-    """Multiply the rate by ``factor`` from ``start`` for ``seconds`` (the open at 9:30 ET, say)."""
-
-    factor: float
-    start: float
-    seconds: float
-
-    def factor_at(self, elapsed: float) -> float:
-        return self.factor if self.start <= elapsed < self.start + self.seconds else 1.0
-
-    @classmethod
-    def parse(cls, text: str) -> Burst:
-        """'10@5+5': ten times the rate, from 5 s after the start, for 5 s."""
-        try:
-            factor, rest = text.split("@")
-            start, seconds = rest.split("+")
-            burst = cls(float(factor), float(start), float(seconds))
-        except ValueError:
-            raise ValueError(f"expected FACTOR@START+SECONDS, e.g. 10@5+5, got {text!r}") from None
-        if burst.factor <= 0 or burst.start < 0 or burst.seconds <= 0:
-            raise ValueError(f"burst needs factor > 0, start >= 0, seconds > 0: {text!r}")
-        return burst
-
-
-class Rewinder(asyncio.DatagramProtocol):
-    """The MoldUDP64 re-request server: answers (session, sequence, count) from a bounded history.
-
-    A request for messages that have left the history gets no answer (as with a real rewinder), so the
-    requester times out and marks its books stale; it is counted here as ``out_of_history``.
-    """
-
-    def __init__(self, session: str, history: int, max_payload: int = MAX_PAYLOAD) -> None:
-        if history <= 0:
-            raise ValueError("history must be positive")
-        self.session = session
-        # a ring indexed by sequence number: O(1) to append and to look up (a deque is O(n) to index, which
-        # made answering from a long history slower than the feed it serves)
-        self._ring: list[bytes] = [b""] * history
-        self._held = 0  # messages in the ring
-        self.capacity = history
-        self.next_seq = 1  # sequence number of the next message appended
-        self.max_payload = max_payload
-        self.transport: asyncio.DatagramTransport | None = None
-        self.counters = {"requests": 0, "answered": 0, "messages_resent": 0, "out_of_history": 0,
-                         "bad_requests": 0}
-
-    def append(self, message: bytes) -> None:
-        self._ring[self.next_seq % self.capacity] = message
-        self.next_seq += 1
-        if self._held < self.capacity:
-            self._held += 1
-
-    @property
-    def first_seq(self) -> int:
-        return self.next_seq - self._held
-
-    def message(self, seq: int) -> bytes:
-        """Message ``seq`` as re-sent (``first_seq <= seq < next_seq``)."""
-        return self._ring[seq % self.capacity]
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, int]) -> None:
-        self.counters["requests"] += 1
-        try:
-            session, seq, count = decode_request(data)
-        except MoldError:
-            self.counters["bad_requests"] += 1
-            return
-        if session != self.session or count == 0 or seq >= self.next_seq:
-            self.counters["bad_requests"] += 1
-            return
-        if seq < self.first_seq:
-            self.counters["out_of_history"] += 1
-            return
-        end = min(seq + min(count, 0xFFFE), self.next_seq)
-        builder = PacketBuilder(self.session, first_seq=seq, max_payload=self.max_payload)
-        message = self.message
-        assert self.transport is not None
-        for s in range(seq, end):
-            packet = builder.add(message(s))
-            if packet is not None:
-                self.transport.sendto(packet, addr)
-        tail = builder.flush()
-        if tail is not None:
-            self.transport.sendto(tail, addr)
-        self.counters["answered"] += 1
-        self.counters["messages_resent"] += end - seq
-
-
-END_OF_SESSION_REPEATS = 5
-
-
-async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int = 10_000, seed: int = 1,
-                session: str = "TICKFAN001", duration: float | None = None, stop: asyncio.Event | None = None,
-                max_payload: int = MAX_PAYLOAD, progress: Callable[[int, float, int], None] | None = None,
-                simulator: ExchangeSimulator | None = None, interface: str = "127.0.0.1",
-                rewinder: tuple[str, int] | None = None, history: int = 200_000,
-                on_rewinder: Callable[[Rewinder], None] | None = None,
-                snapshot: tuple[str, int] | None = None, burst: Burst | None = None) -> int:
-    """Send the simulated feed at ``rate`` messages/s to every target (lines A, B, ...) until ``duration``
-    or ``stop``; serve re-requests on ``rewinder`` from the last ``history`` messages. Returns messages sent.
-
-    Pacing is a token bucket checked about every millisecond: each tick sends every message owed since
-    the start, packed into MTU-sized packets, so the average rate is exact and nothing sleeps per message.
-    """
-    if rate <= 0:
-        raise ValueError("rate must be positive")
-    sim = simulator or ExchangeSimulator(symbols, seed=seed)
-    socks = [sender_socket(host, port, interface=interface) for host, port in targets]
-    rw: Rewinder | None = None
-    rw_transport: asyncio.DatagramTransport | None = None
-    if rewinder is not None:
-        rw = Rewinder(session, history, max_payload)
-        rw_transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: rw, local_addr=rewinder)
-        if on_rewinder is not None:
-            on_rewinder(rw)
-    builder = PacketBuilder(session, max_payload=max_payload)
-    keep = rw.append if rw is not None else None
-    snapshot_server: asyncio.Server | None = None
-    if snapshot is not None:
-        async def send_snapshot(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            # Taken between two ticks of the send loop, when every generated message has been sent:
-            # the state and builder.next_seq agree.
-            try:
-                writer.write(frame_all(sim.snapshot()))
-                writer.write(glimpse.end_of_snapshot(builder.next_seq))
-                await writer.drain()
-            finally:
-                writer.close()
-
-        snapshot_server = await asyncio.start_server(send_snapshot, snapshot[0], snapshot[1])
-    stop = stop or asyncio.Event()
-    start = time.monotonic()
-    sent = packets = 0
-    due = 0.0  # messages owed since the start, integrating the (possibly bursting) rate
-    last_tick = start
-    last_progress = start
-    last_packet = start
-
-    def send(packet: bytes) -> None:
-        for sock in socks:
-            send_packet(sock, packet)
-
-    try:
-        while not stop.is_set():
-            now = time.monotonic()
-            if duration is not None and now - start >= duration:
-                break
-            current = rate * burst.factor_at(now - start) if burst is not None else rate
-            due += (now - last_tick) * current
-            last_tick = now
-            owed = min(int(due) - sent, max(1, int(current * 0.05)))
-            if owed < 0:
-                due = sent  # could not keep up: do not bank the shortfall, carry on at the asked rate
-            if owed > 0:
-                for msg in sim.generate_encoded(owed):
-                    if keep is not None:
-                        keep(msg)
-                    packet = builder.add(msg)
-                    if packet is not None:
-                        send(packet)
-                        packets += 1
-                tail = builder.flush()
-                if tail is not None:
-                    send(tail)
-                    packets += 1
-                sent += owed
-                last_packet = now
-            elif now - last_packet >= 1.0:
-                send(heartbeat(session, builder.next_seq))
-                last_packet = now
-            if progress is not None and now - last_progress >= 1.0:
-                progress(sent, sent / max(now - start, 1e-9), packets)
-                last_progress = now
-            await asyncio.sleep(0.001)
-    finally:
-        try:
-            # MoldUDP64 servers keep announcing End of Session: a receiver that lost the tail of the
-            # stream (or the first announcement) learns the final sequence number and re-requests.
-            eos = end_of_session(session, builder.next_seq)
-            for _ in range(END_OF_SESSION_REPEATS):
-                send(eos)
-                await asyncio.sleep(0.02)
-        finally:
-            for sock in socks:
-                sock.close()
-            if rw_transport is not None or snapshot_server is not None:
-                # Linger a moment so late re-requests for the session's tail can still be answered.
-                await asyncio.sleep(0.2 if duration is not None else 0)
-            if rw_transport is not None:
-                rw_transport.close()
-            if snapshot_server is not None:
-                snapshot_server.close()
-    return sent
-
-
-# ==================================================================== CLI
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", action="append", metavar="HOST:PORT",
-                        help="where to send; a multicast group (224.0.0.0/4) sends multicast; repeat for redundant "
-                             "lines A and B carrying the same session (default 127.0.0.1:30001)")
-    parser.add_argument("--rewinder", default=None, metavar="HOST:PORT",
-                        help="serve MoldUDP64 re-requests on this UDP address (default: no rewinder)")
-    parser.add_argument("--burst", default=None, metavar="FACTOR@START+SECONDS",
-                        help="a burst: e.g. 10@5+5 sends ten times --rate from 5 s in, for 5 s (the market open)")
-    parser.add_argument("--snapshot", default=None, metavar="HOST:PORT",
-                        help="serve GLIMPSE-style book snapshots over TCP on this address (default: none)")
-    parser.add_argument("--history", type=int, default=200_000,
-                        help="messages the rewinder keeps for re-requests (default %(default)s)")
-    parser.add_argument("--rate", type=float, default=20_000, help="ITCH messages per second (default %(default)s)")
-    parser.add_argument("--symbols", type=int, default=10_000, help="number of symbols (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
-    parser.add_argument("--session", default="TICKFAN001",
-                        help="MoldUDP64 session name, <= 10 chars (default %(default)s)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--interface", default="127.0.0.1",
-                        help="local interface address multicast leaves from (default %(default)s: this host only)")
-    parser.add_argument("--max-payload", type=int, default=MAX_PAYLOAD,
-                        help="max UDP payload bytes per packet (default %(default)s: fits one Ethernet frame)")
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
-
-
-def main(args: argparse.Namespace) -> int:
-    import signal
-
-    import uvloop
-
-    try:
-        targets = [parse_hostport(t) for t in (args.target or ["127.0.0.1:30001"])]
-        rewinder = parse_hostport(args.rewinder) if args.rewinder else None
-        snapshot = parse_hostport(args.snapshot) if args.snapshot else None
-        burst = Burst.parse(args.burst) if args.burst else None
-    except (ValueError, argparse.ArgumentTypeError) as exc:
-        print(f"tickfan simulate: {exc}", file=sys.stderr)
-        return 2
-    if args.rate <= 0 or not 1 <= args.symbols <= 65535 or len(args.session) > 10:
-        print("tickfan simulate: need --rate > 0, 1 <= --symbols <= 65535, --session <= 10 chars",
-              file=sys.stderr)
-        return 2
-
-    def show(sent: int, rate: float, packets: int) -> None:
-        print(f"\rsent {sent:>12,} messages  {rate:>10,.0f} msg/s  {packets:>10,} packets",
-              end="", file=sys.stderr, flush=True)
-
-    async def run() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        sent = await serve(targets, rate=args.rate, symbols=args.symbols, seed=args.seed,
-                           session=args.session, duration=args.duration, stop=stop,
-                           max_payload=args.max_payload, progress=None if args.quiet else show,
-                           interface=args.interface, rewinder=rewinder, history=args.history,
-                           snapshot=snapshot, burst=burst)
-        if not args.quiet:
-            print(f"\nsent {sent:,} messages", file=sys.stderr)
-        return 0
-
-    return uvloop.run(run())
-

@@ -227,7 +227,7 @@ def run(*, mode: str, target: str, rate: float, idle_rate: float, symbols: int, 
 
     async def main() -> None:
         from fanout.encode import TAG_QUOTES, build_quote, entry, wrap
-        from venue.simulator import Rewinder
+        from venue.rewinder import Rewinder
 
         rw: Rewinder | None = None
         if publisher is not None:

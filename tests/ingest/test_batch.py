@@ -6,7 +6,8 @@ import numpy as np
 
 from ingest.batch import PAD, decode_buffer, frame
 from ingest.itch import decode, encode
-from ingest.messages import AddOrder, CrossTrade, OrderReplace, StockDirectory, SystemEvent, TradingAction
+from ingest.messages import AddOrder, CrossTrade, OrderReplace, SystemEvent, TradingAction
+from tests.conftest import directory
 from venue.simulator import ExchangeSimulator
 
 
@@ -65,7 +66,7 @@ def test_wide_fields_and_rare_types() -> None:
         CrossTrade(4, 0, 6, 2**40, "ABC", 123_4500, 2**64 - 2, "O"),
         TradingAction(5, 0, 7, "ABC", "H", " ", "IPO1"),
         SystemEvent(0, 0, 8, "O"),
-        StockDirectory(9, 0, 9, "ABCDEFGH", "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1", "N", 0, "N"),
+        directory(9, "ABCDEFGH", timestamp=9),
     ]
     _, cols, counts = decode_buffer(capture([encode(m) for m in msgs]))
     assert counts.messages == len(msgs)

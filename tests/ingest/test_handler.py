@@ -11,6 +11,10 @@ import pytest
 from ingest import itch, moldudp64
 from ingest.handler import open_feed, open_feeds
 from ingest.messages import Message, OrderDelete
+from ingest.session import State
+from tests.conftest import eventually, free_port
+
+from .reference import RecordingSimulator
 
 
 def test_handler_decodes_real_datagrams_and_survives_garbage() -> None:
@@ -24,10 +28,7 @@ def test_handler_decodes_real_datagrams_and_survives_garbage() -> None:
             tx.sendto(moldudp64.encode_packet("S1", 1, msgs[:3]), ("127.0.0.1", port))
             tx.sendto(b"\x00not a packet", ("127.0.0.1", port))
             tx.sendto(moldudp64.encode_packet("S1", 4, msgs[3:]), ("127.0.0.1", port))
-            for _ in range(200):
-                if len(got) == 5:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: len(got) == 5, what="five messages", state=lambda: got)
         finally:
             tx.close()
             handler.close()
@@ -54,10 +55,7 @@ def test_a_failing_sink_is_counted_not_fatal() -> None:
             for seq in (1, 2):
                 tx.sendto(moldudp64.encode_packet("S1", seq, [itch.encode(OrderDelete(1, 0, 9, seq))]),
                           ("127.0.0.1", port))
-            for _ in range(200):
-                if calls == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: calls == 2, what="two calls of the sink", state=lambda: calls)
         finally:
             tx.close()
             handler.close()
@@ -67,21 +65,23 @@ def test_a_failing_sink_is_counted_not_fatal() -> None:
 
 
 def test_multicast_feed_on_the_loopback_interface() -> None:
-    from venue.simulator import serve
+    from venue.feed import serve
 
     async def scenario() -> None:
         got: list[Message] = []
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        handler = await open_feeds([("239.192.77.1", port)], got.extend, interface="127.0.0.1")
+        port = free_port(socket.SOCK_DGRAM)
+        rewinder = ("127.0.0.1", free_port(socket.SOCK_DGRAM))  # for whatever loopback itself drops
+        sim = RecordingSimulator(20)
+        handler = await open_feeds([("239.192.77.1", port)], got.extend, interface="127.0.0.1", rewinder=rewinder)
         try:
-            sent = await serve([("239.192.77.1", port)], rate=10_000, symbols=20, duration=0.3, interface="127.0.0.1")
-            await asyncio.sleep(0.2)
+            sent = await serve([("239.192.77.1", port)], rate=10_000, simulator=sim, duration=0.3,
+                               interface="127.0.0.1", rewinder=rewinder)
+            await eventually(lambda: handler.session.ended and handler.session.state is State.IN_SYNC,
+                             what="the whole session", state=lambda: handler.session.counters)
         finally:
             handler.close()
-        assert sent > 1_000 and handler.session.counters["messages"] == sent
+        assert sent > 1_000 and sent == len(sim.log)
+        assert [itch.encode(m) for m in got] == sim.log  # every message, once, in order, byte for byte
 
     asyncio.run(scenario())
 
@@ -101,12 +101,9 @@ def test_open_feed_one_line_and_gaps_are_logged_at_most_once_a_second(caplog: py
             # two holes, each filled late (reordering): two gaps within a second, one log line
             for seq in (1, 3, 2, 5, 4, 6):
                 send(seq)
-                await asyncio.sleep(0.005)
             send(7, session="OTHER")
-            for _ in range(200):
-                if handler.session.counters["packets"] == 7:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: handler.session.counters["packets"] == 7, what="seven packets",
+                             state=lambda: handler.session.counters)
         finally:
             tx.close()
             handler.close()

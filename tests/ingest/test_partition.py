@@ -67,14 +67,12 @@ def test_partitions_together_build_exactly_the_full_books() -> None:
 
 def test_a_snapshot_rebuild_keeps_only_the_partitions_symbols() -> None:
     from ingest import itch
-    from ingest.handler import FeedHandler
 
     sim = ExchangeSimulator(40, seed=12)
     sim.generate_encoded(5_000)
     snapshot = [itch.decode(m) for m in sim.snapshot()]
     pmap = PartitionMap(3, ["TSLA"])
-    handler = FeedHandler(lambda msgs: None, FeedSession(partition=PartitionFilter(pmap, 0)))
-    kept = handler._mine(snapshot)
+    kept = PartitionFilter(pmap, 0).keep(snapshot)
     books = Books()
     books.rebuild(kept)
     assert set(books.locate_of) == {"TSLA"}

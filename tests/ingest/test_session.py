@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest import itch, moldudp64
 from ingest.messages import OrderDelete
-from ingest.session import FeedSession, Gap, Request, State
+from ingest.session import TRANSITIONS, FeedSession, FeedSessionError, Gap, Request, State
 
 
 def deletes(first_ref: int, n: int) -> list[bytes]:
@@ -210,3 +211,50 @@ def test_no_input_crashes_the_session(junk: bytes, at: int, patch: bytes) -> Non
     if s.state is State.IN_SYNC:  # and still working: the next packet in sequence is applied
         nxt = s.next_seq
         assert refs(s.on_packet(packet(nxt, 1))) == [nxt]
+
+
+def test_the_transition_table_covers_every_state_and_rebuilding_only_ends_one_way() -> None:
+    assert set(TRANSITIONS) == set(State)
+    assert TRANSITIONS[State.REBUILDING] == {State.RECOVERING}
+    assert all(state not in targets for state, targets in TRANSITIONS.items())  # no silent self-moves
+
+
+def test_an_illegal_move_raises_a_typed_error_and_changes_nothing() -> None:
+    s = FeedSession()
+    s.on_packet(packet(1, 2))
+    with pytest.raises(FeedSessionError) as e:
+        s.abort_rebuild()  # no rebuild under way
+    assert e.value.old is State.IN_SYNC and s.state is State.IN_SYNC
+    s.begin_rebuild()
+    with pytest.raises(FeedSessionError):
+        s.begin_rebuild()  # one snapshot at a time
+    assert s.state is State.REBUILDING
+    with pytest.raises(AttributeError):
+        s.state = State.IN_SYNC  # type: ignore[misc]  # read only: moves go through the table
+    assert refs(s.rebuilt(3)) == [] and s.state is State.IN_SYNC
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 40), st.integers(1, 4), st.floats(0, 0.5)), min_size=1, max_size=30),
+       st.sampled_from([None, "begin", "rebuilt", "abort"]))
+def test_every_move_the_session_makes_is_in_the_table(arrivals: list[tuple[int, int, float]],
+                                                        rebuild: str | None) -> None:
+    """Any arrival order, any timing, a rebuild or not: the session never makes a move its table lacks (the
+    check is in ``_set_state``, which raises)."""
+    s = FeedSession(recovery_timeout=0.3, retry_interval=0.1)
+    now = 0.0
+    for i, (seq, n, dt) in enumerate(arrivals):
+        now += dt
+        s.on_packet(packet(seq, n), now)
+        s.poll(now)
+        if rebuild is not None and i == len(arrivals) // 2 and s.state is not State.REBUILDING:
+            s.begin_rebuild()
+    if s.state is State.REBUILDING:
+        if rebuild == "abort":
+            s.abort_rebuild(now)
+        else:
+            s.rebuilt(s.next_seq or 1, now)
+    for _ in range(len(arrivals) + 1):  # time passes: each poll gives up on one more hole, at most
+        now += 1.0
+        s.poll(now)
+    assert s.state is not State.REBUILDING and (s.state is not State.RECOVERING or s.held_messages == 0)

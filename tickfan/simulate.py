@@ -1,0 +1,77 @@
+"""``tickfan simulate``: the simulated exchange on the wire (the feed on UDP, optionally a rewinder and a
+snapshot server), until Ctrl-C, SIGTERM or ``--duration``. The venue does the work (``venue.feed.serve``);
+this module only reads the command line and reports progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from ingest.moldudp64 import MAX_PAYLOAD
+from tickfan.args import hostport
+from venue.feed import Burst, serve
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", type=hostport, action="append", metavar="HOST:PORT",
+                        help="where to send; a multicast group (224.0.0.0/4) sends multicast; repeat for redundant "
+                             "lines A and B carrying the same session (default 127.0.0.1:30001)")
+    parser.add_argument("--rewinder", type=hostport, default=None, metavar="HOST:PORT",
+                        help="serve MoldUDP64 re-requests on this UDP address (default: no rewinder)")
+    parser.add_argument("--burst", default=None, metavar="FACTOR@START+SECONDS",
+                        help="a burst: e.g. 10@5+5 sends ten times --rate from 5 s in, for 5 s (the market open)")
+    parser.add_argument("--snapshot", type=hostport, default=None, metavar="HOST:PORT",
+                        help="serve GLIMPSE-style book snapshots over TCP on this address (default: none)")
+    parser.add_argument("--history", type=int, default=200_000,
+                        help="messages the rewinder keeps for re-requests (default %(default)s)")
+    parser.add_argument("--rate", type=float, default=20_000, help="ITCH messages per second (default %(default)s)")
+    parser.add_argument("--symbols", type=int, default=10_000, help="number of symbols (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+    parser.add_argument("--session", default="TICKFAN001",
+                        help="MoldUDP64 session name, <= 10 chars (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--interface", default="127.0.0.1",
+                        help="local interface address multicast leaves from (default %(default)s: this host only)")
+    parser.add_argument("--max-payload", type=int, default=MAX_PAYLOAD,
+                        help="max UDP payload bytes per packet (default %(default)s: fits one Ethernet frame)")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def main(args: argparse.Namespace) -> int:
+    import signal
+
+    import uvloop
+
+    targets: list[tuple[str, int]] = args.target or [("127.0.0.1", 30001)]
+    try:
+        burst = Burst.parse(args.burst) if args.burst else None
+    except ValueError as exc:
+        print(f"tickfan simulate: {exc}", file=sys.stderr)
+        return 2
+    if args.rate <= 0 or not 1 <= args.symbols <= 65535 or len(args.session) > 10:
+        print("tickfan simulate: need --rate > 0, 1 <= --symbols <= 65535, --session <= 10 chars",
+              file=sys.stderr)
+        return 2
+
+    def show(sent: int, rate: float, packets: int) -> None:
+        print(f"\rsent {sent:>12,} messages  {rate:>10,.0f} msg/s  {packets:>10,} packets",
+              end="", file=sys.stderr, flush=True)
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        sent = await serve(targets, rate=args.rate, symbols=args.symbols, seed=args.seed,
+                           session=args.session, duration=args.duration, stop=stop,
+                           max_payload=args.max_payload, progress=None if args.quiet else show,
+                           interface=args.interface, rewinder=args.rewinder, history=args.history,
+                           snapshot=args.snapshot, burst=burst)
+        if not args.quiet:
+            print(f"\nsent {sent:,} messages", file=sys.stderr)
+        return 0
+
+    return int(uvloop.run(run()))
