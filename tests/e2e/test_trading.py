@@ -57,7 +57,7 @@ def demo(launch_module_demo: Launch) -> Iterator[dict[str, Any]]:
 def tradable(http: str) -> str:
     """A hot name not halted right now (the simulator halts the odd symbol for a few seconds)."""
     quotes = httpx.get(f"{http}/v1/quotes", params={"symbols": "AAPL,MSFT,NVDA,TSLA,AMZN"}, timeout=5).json()
-    return next(q["symbol"] for q in quotes["quotes"] if not q["halted"] and not q["stale"])
+    return str(next(q["symbol"] for q in quotes["quotes"] if not q["halted"] and not q["stale"]))
 
 
 def test_a_buy_and_its_fill_arrive_on_the_websocket(demo: dict[str, Any]) -> None:
@@ -91,7 +91,9 @@ def test_orders_channel_is_refused_without_a_token_and_prices_still_flow(demo: d
             await ws.send(prices.SerializeToString())
             kinds = []
             for _ in range(20):
-                msg = stream_pb2.ServerMessage.FromString(await asyncio.wait_for(ws.recv(), 10))
+                raw = await asyncio.wait_for(ws.recv(), 10)
+                assert isinstance(raw, bytes)
+                msg = stream_pb2.ServerMessage.FromString(raw)
                 kinds.append(msg.WhichOneof("kind"))
                 if msg.WhichOneof("kind") == "error":
                     assert msg.error.code == "unauthenticated"

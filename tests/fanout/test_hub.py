@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fanout.hub import Hub, Subscriber
 from tickfan_proto import stream_pb2 as pb
 
@@ -10,7 +12,7 @@ from .conftest import bump, make_books
 NOW = 10**12  # the flush time passed in (ns on the books' exchange clock)
 
 
-def quotes_of(frames: list[bytes | str]) -> list[pb.Quote]:
+def quotes_of(frames: Sequence[bytes | str]) -> list[pb.Quote]:
     out: list[pb.Quote] = []
     for f in frames:
         assert isinstance(f, bytes)

@@ -27,8 +27,9 @@ def proto(orders_enabled: bool = True, **settings: int) -> ClientProtocol:
 
 
 def msg(kind: str, symbols: tuple[str, ...] = (), channels: tuple[str, ...] = ()) -> bytes:
-    cls = pb.Subscribe if kind == "subscribe" else pb.Unsubscribe
-    return bytes(pb.ClientMessage(**{kind: cls(symbols=symbols, channels=channels)}).SerializeToString())
+    if kind == "subscribe":
+        return pb.ClientMessage(subscribe=pb.Subscribe(symbols=symbols, channels=channels)).SerializeToString()
+    return pb.ClientMessage(unsubscribe=pb.Unsubscribe(symbols=symbols, channels=channels)).SerializeToString()
 
 
 def errors(reply: Reply) -> list[str]:

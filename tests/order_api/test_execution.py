@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -137,9 +138,9 @@ async def test_orders_fill_once_and_every_update_reaches_the_owner_in_order(
                 if len(updates) == len(ids) and set(finals) == {"filled"}:
                     break
                 continue
-            u = stream_pb2.ServerMessage.FromString(m["data"]).order_update
-            assert m["channel"].decode() == order_channel(next(x for x, o in ids if str(o) == u.order_id))
-            updates.setdefault(u.order_id, []).append(u)
+            upd = stream_pb2.ServerMessage.FromString(m["data"]).order_update
+            assert m["channel"].decode() == order_channel(next(x for x, o in ids if str(o) == upd.order_id))
+            updates.setdefault(upd.order_id, []).append(upd)
         assert len(updates) == len(ids)
         for seq in updates.values():
             assert [u.version for u in seq] == list(range(1, len(seq) + 1))
@@ -230,7 +231,7 @@ async def test_market_maker_down_then_up_and_refused_reports_go_to_dead_letters(
                 cl_ord_id=str(oid), orig_cl_ord_id=None, order_id="X", exec_id="bogus", exec_type=ExecType.TRADE,
                 ord_status=OrdStatus.FILLED, symbol="MSFT", side="buy", last_qty=5, last_px=4_100_400,
                 leaves_qty=0, cum_qty=8, avg_px=4_100_400, text="", poss_resend=False))
-            dead = await w.redis.xrange(DEAD_LETTER)
+            dead = cast(list[tuple[bytes, dict[bytes, bytes]]], await w.redis.xrange(DEAD_LETTER))
             assert any(b"bogus" in f[b"body"] for _, f in dead)
         assert set((await executions_per_order(ledger, ids)).values()) == {3}
         assert await ledger.check() == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -72,7 +73,8 @@ async def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart(
 
 
 async def _work_of(client: aioredis.Redis, stream: str, u: str) -> list[dict[bytes, bytes]]:
-    return [f for _, f in await client.xrange(stream) if f[b"user_id"] == u.encode()]
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(stream))
+    return [f for _, f in entries if f[b"user_id"] == u.encode()]
 
 
 async def _has_work(client: aioredis.Redis, stream: str, u: str, n: int) -> bool:
@@ -82,5 +84,5 @@ async def _has_work(client: aioredis.Redis, stream: str, u: str, n: int) -> bool
         return False
 
 
-async def _none_pending(pool, u: str) -> bool:  # type: ignore[no-untyped-def]
+async def _none_pending(pool, u: str) -> bool:
     return not await pool.fetchval("SELECT count(*) FROM outbox WHERE user_id = $1 AND published_at IS NULL", u)
