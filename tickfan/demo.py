@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 
-from normalize.shared import SharedBookState
+from normalize.replicas.shm import SharedBookState
 from tickfan.node import Node, add_node_arguments, node_config, print_endpoints, run_until_stopped
 from tickfan.trading import TradingStack, add_trading_arguments
 

@@ -1,4 +1,5 @@
-"""Books published through shared memory: partition writers, one reader, the same books as one process."""
+"""The shared-memory replica: partition writers (``ShmPublisher``), one reader (``BookView``), the same books as one
+process."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from ingest.moldudp64 import PacketBuilder
 from ingest.partition import PartitionFilter, PartitionMap
 from ingest.session import FeedSession
 from normalize import Books
-from normalize.shared import BookView, SharedBookState
+from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
+from normalize.row import FIELD_NAMES
 from venue.simulator import ExchangeSimulator
-
-FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "halted", "known")
 
 
 def packets(symbols: int, n: int, seed: int) -> list[bytes]:
@@ -24,13 +24,13 @@ def packets(symbols: int, n: int, seed: int) -> list[bytes]:
     return out + ([tail] if tail else [])
 
 
-def feed(books: Books, session: FeedSession, stream: list[bytes]) -> None:
+def feed(books: Books | ShmPublisher, session: FeedSession, stream: list[bytes]) -> None:
     for p in stream:
         books.apply_batch(session.on_packet(p))
 
 
 def assert_view_equals(view: BookView, full: Books) -> None:
-    for name in FIELDS:
+    for name in FIELD_NAMES:
         np.testing.assert_array_equal(getattr(view, name), getattr(full, name), err_msg=name)
     assert view.locate_of == full.locate_of
     for loc in full.locate_of.values():
@@ -46,7 +46,7 @@ def test_partition_writers_and_a_reader_see_the_single_process_books() -> None:
     try:
         pmap = PartitionMap(3, ["TSLA"])
         for k in range(3):
-            feed(Books(shared=state.arrays, writer=k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
+            feed(ShmPublisher(state, k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
         view = BookView(SharedBookState.attach(state.name))
         assert view.sync() > 0
         assert_view_equals(view, full)
@@ -59,7 +59,7 @@ def test_partition_writers_and_a_reader_see_the_single_process_books() -> None:
 def _writer(name: str, k: int, stream: list[bytes]) -> None:
     state = SharedBookState.attach(name)
     pmap = PartitionMap(2, ["TSLA"])
-    feed(Books(shared=state.arrays, writer=k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
+    feed(ShmPublisher(state, k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
     state.close()
 
 
