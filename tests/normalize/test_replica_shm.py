@@ -6,13 +6,16 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import numpy as np
+import pytest
 
+from ingest.messages import AddOrder
 from ingest.moldudp64 import PacketBuilder
 from ingest.partition import PartitionFilter, PartitionMap
 from ingest.session import FeedSession
 from normalize import Books
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.row import FIELD_NAMES
+from tests.conftest import directory
 from venue.simulator import ExchangeSimulator
 
 
@@ -86,5 +89,44 @@ def test_a_reader_syncing_while_writers_in_other_processes_write() -> None:
             assert w.exitcode == 0
         view.sync()
         assert_view_equals(view, full)
+    finally:
+        state.close()
+
+
+def test_recovery_hooks_publish_under_the_writers_generation() -> None:
+    state = SharedBookState.create()
+    try:
+        pub = ShmPublisher(state, 2)
+        gen = state.arrays["generation"]
+        pub.apply_batch([directory(5, "AAPL"), AddOrder(5, 0, 2, 1, "B", 100, "AAPL", 1_000_000),
+                         AddOrder(5, 0, 3, 2, "S", 100, "AAPL", 1_010_000)])
+        assert gen[2] == 2 and int(state.arrays["owner"][5]) == 2
+        view = BookView(SharedBookState.attach(state.name))
+        view.sync()
+        assert view.locate_of == {"AAPL": 5}
+        assert view.levels(5, 0, 10) == [(1_000_000, 100)] and view.levels(5, 1, 10) == [(1_010_000, 100)]
+        pub.set_stale_all(True)
+        view.sync()
+        assert view.stale[5] and gen[2] == 4
+        pub.rebuild([directory(5, "AAPL"), AddOrder(5, 0, 4, 7, "B", 300, "AAPL", 999_900)])
+        assert gen[2] == 6
+        view.sync()
+        assert not view.stale[5]
+        assert view.levels(5, 0, 10) == [(999_900, 300)] and view.levels(5, 1, 10) == []
+        pub.apply(AddOrder(5, 0, 5, 8, "S", 10, "AAPL", 1_020_000))
+        assert gen[2] == 8
+        view.sync()
+        assert view.levels(5, 1, 10) == [(1_020_000, 10)]
+        assert pub.books.bid_price is not view.bid_price and np.shares_memory(pub.books.bid_price,
+                                                                             state.arrays["bid_price"])
+    finally:
+        state.close()
+
+
+def test_a_writer_number_outside_the_block_is_refused() -> None:
+    state = SharedBookState.create(n=16)
+    try:
+        with pytest.raises(ValueError):
+            ShmPublisher(state, 64)
     finally:
         state.close()
