@@ -27,6 +27,8 @@ from vocab.prices import format_price, parse_price
 from .row import DEPTH_LEVELS, BookRow
 from .source import BookSource
 
+# building a view straight from its tuple skips NamedTuple.__new__'s argument handling: the fan-out builds one
+# per changed symbol per flush, and with ``.item`` reads this keeps build_quote as fast as it was before the view
 _new = tuple.__new__
 
 
@@ -34,10 +36,6 @@ def _text(value: object) -> str:
     if value is None:
         return ""
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _decimal(price: int) -> str | None:
-    return format_price(price) if price else None
 
 
 class QuoteView(NamedTuple):
@@ -65,10 +63,11 @@ class QuoteView(NamedTuple):
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready record: prices as exact strings (None when absent), sizes and times as integers."""
-        rec = self._asdict()
-        for name in _PRICES:
-            rec[name] = _decimal(rec[name])
-        return rec
+        values: list[Any] = list(self)
+        for i in _PRICE_INDEX:
+            price = values[i]
+            values[i] = format_price(price) if price else None
+        return dict(zip(_FIELDS, values, strict=True))
 
     def hash_fields(self) -> dict[str, str]:
         """The Redis hash ``quote:{SYMBOL}``: the record's values as strings, "" for None."""
@@ -107,7 +106,9 @@ class QuoteView(NamedTuple):
         return cls._make(values)
 
 
+_FIELDS = QuoteView._fields
 _PRICES = ("bid_price", "ask_price", "last_price")
+_PRICE_INDEX = tuple(_FIELDS.index(name) for name in _PRICES)
 _KINDS = tuple(typing.get_type_hints(QuoteView).items())  # (name, type) in field order
 
 
@@ -135,10 +136,11 @@ class DepthView(NamedTuple):
     stale: bool
 
     def to_pb(self) -> pb.Depth:
-        return pb.Depth(symbol=self.symbol or "", seq=self.seq,
-                        bids=[pb.Level(price=p, size=n) for p, n in self.bids],
-                        asks=[pb.Level(price=p, size=n) for p, n in self.asks],
-                        exchange_time_ns=self.exchange_time_ns, halted=self.halted, stale=self.stale)
+        symbol, seq, bids, asks, et, halted, stale = self
+        level = pb.Level
+        return pb.Depth(symbol=symbol or "", seq=seq, bids=[level(price=p, size=n) for p, n in bids],
+                        asks=[level(price=p, size=n) for p, n in asks], exchange_time_ns=et, halted=halted,
+                        stale=stale)
 
     def record(self) -> dict[str, Any]:
         rec = self._asdict()
@@ -148,6 +150,6 @@ class DepthView(NamedTuple):
 
 
 def read_depth(books: BookSource, locate: int, levels: int = DEPTH_LEVELS) -> DepthView:
-    return DepthView(books.symbol_of[locate], books.depth_seq.item(locate), books.levels(locate, 0, levels),
-                     books.levels(locate, 1, levels), books.exchange_time.item(locate),
-                     books.halted.item(locate), books.stale.item(locate))
+    return _new(DepthView, (books.symbol_of[locate], books.depth_seq.item(locate), books.levels(locate, 0, levels),
+                            books.levels(locate, 1, levels), books.exchange_time.item(locate),
+                            books.halted.item(locate), books.stale.item(locate)))
