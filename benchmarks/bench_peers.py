@@ -119,7 +119,7 @@ class Server:
                 else:
                     # ingest in its own process, publishing books into shared memory; N fan-out processes
                     # on one port (SO_REUSEPORT) read them
-                    from normalize.shared import SharedBookState
+                    from normalize.replicas.shm import SharedBookState
 
                     self.shared = SharedBookState.create(f"tickfan-bench-{os.getpid()}")
                     self._start([tf, "ingest", "--publish", self.shared.name, "--feed", self.feed_target,

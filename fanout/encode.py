@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from normalize import TradePrints
+from normalize.quote import read_depth, read_quote
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 
@@ -69,20 +70,7 @@ def entry(message_bytes: bytes) -> bytes:
 
 
 def build_quote(books: BookSource, locate: int) -> pb.Quote:
-    return pb.Quote(
-        symbol=books.symbol_of[locate] or "",
-        seq=int(books.seq[locate]),
-        bid_price=int(books.bid_price[locate]),
-        bid_size=int(books.bid_size[locate]),
-        ask_price=int(books.ask_price[locate]),
-        ask_size=int(books.ask_size[locate]),
-        last_price=int(books.last_price[locate]),
-        last_size=int(books.last_size[locate]),
-        volume=int(books.volume[locate]),
-        exchange_time_ns=int(books.exchange_time[locate]),
-        halted=bool(books.halted[locate]),
-        stale=bool(books.stale[locate]),
-    )
+    return read_quote(books, locate).to_pb()
 
 
 _INT64_TYPES = frozenset((FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
@@ -148,15 +136,7 @@ DEPTH_LEVELS = 10
 
 
 def build_depth(books: BookSource, locate: int) -> pb.Depth:
-    return pb.Depth(
-        symbol=books.symbol_of[locate] or "",
-        seq=int(books.depth_seq[locate]),
-        bids=[pb.Level(price=p, size=n) for p, n in books.levels(locate, 0, DEPTH_LEVELS)],
-        asks=[pb.Level(price=p, size=n) for p, n in books.levels(locate, 1, DEPTH_LEVELS)],
-        exchange_time_ns=int(books.exchange_time[locate]),
-        halted=bool(books.halted[locate]),
-        stale=bool(books.stale[locate]),
-    )
+    return read_depth(books, locate, DEPTH_LEVELS).to_pb()
 
 
 class EntryCache:

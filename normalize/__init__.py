@@ -9,7 +9,13 @@ bounded ring of trade prints read by cursor (``trades_since``); price levels for
 Guarantees: exact integer prices (4 implied decimals, never floats); a version never goes backwards and
 moves once per message that changed what it covers; a bad message (unknown or reused order reference,
 bad side, shares or price, impossible locate) is counted in ``Books.counters`` and changes nothing, and
-``apply``/``apply_batch`` never raise on feed content. Pure: no I/O, no asyncio.
+``apply``/``apply_batch`` never raise on feed content. Pure: no I/O, no asyncio (but ``replicas``).
+
+Modules: ``row`` (the published row, declared once), ``source`` (``BookSource``, the read side every edge
+is written against), ``quote`` (the quote view of one locate and all its forms: protobuf, JSON record,
+Redis hash), ``book`` (``Books``, the reference books), ``kernel``/``kernel_loop`` (``KernelBooks``, the
+batched numba path), ``trades`` (the print ring), ``replicas.shm`` and ``replicas.redis`` (the same books
+published to shared memory or Redis, each a publisher and a reader).
 """
 
 from .book import ASK, BID, MAX_LOCATES, Books

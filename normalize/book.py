@@ -41,9 +41,8 @@ Decisions on ITCH content (each one counted, never raised):
 
 from __future__ import annotations
 
-import contextlib
 from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,6 +64,7 @@ from ingest.messages import (
     TradingAction,
 )
 
+from .row import BOOL, BookRow, bind_row, new_row
 from .trades import TradePrints, TradeRing
 
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
@@ -72,9 +72,6 @@ __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 MAX_LOCATES = 65_536
 BID, ASK = 0, 1
 _HALTED = {"T": False, "H": True, "P": True, "Q": True}
-
-I64 = npt.NDArray[np.int64]
-BOOL = npt.NDArray[np.bool_]
 
 COUNTER_NAMES = (
     "messages",             # every message handed to apply/apply_batch
@@ -111,41 +108,17 @@ class _Dispatch(dict[type, Callable[[Any], None]]):
         self._counters["unknown_message"] += 1
 
 
-class Books:
+class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
-    def __init__(self, *, trade_capacity: int = 65_536, shared: dict[str, Any] | None = None,
-                 writer: int = 0) -> None:
-        """``shared``: publish into these arrays (``normalize.shared.SharedBookState.arrays``) as writer
-        number ``writer``, for readers in other processes; by default the arrays are this process's own."""
+    def __init__(self, *, trade_capacity: int = 65_536,
+                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None) -> None:
+        """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
+        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own."""
         n = MAX_LOCATES
-
-        def i64(name: str) -> I64:
-            return shared[name] if shared is not None else np.zeros(n, np.int64)
-
-        def flag(name: str) -> BOOL:
-            return shared[name] if shared is not None else np.zeros(n, np.bool_)
-
-        # published, per locate
-        self.bid_price: I64 = i64("bid_price")
-        self.bid_size: I64 = i64("bid_size")
-        self.ask_price: I64 = i64("ask_price")
-        self.ask_size: I64 = i64("ask_size")
-        self.last_price: I64 = i64("last_price")
-        self.last_size: I64 = i64("last_size")
-        self.volume: I64 = i64("volume")
-        self.exchange_time: I64 = i64("exchange_time")
-        self.seq: I64 = i64("seq")
-        self.depth_seq: I64 = i64("depth_seq")  # +1 per message that changes any price level
-        self.round_lot: I64 = i64("round_lot")
-        self.halted: BOOL = flag("halted")
-        self.stale: BOOL = flag("stale")
-        self.known: BOOL = flag("known")
-        self._shared = shared
-        self._writer = writer
-        self._writing_depth = 0
-        # the locates this Books applies (its directory entries); with shared arrays, other writers own the
-        # other rows, so whole-book operations (stale, rebuild) must touch only these
+        bind_row(self, arrays if arrays is not None else new_row(n))
+        # the locates this Books applies (its directory entries); when the arrays are shared, other writers
+        # own the other rows, so whole-book operations (stale, rebuild) must touch only these
         self._mine: BOOL = np.zeros(n, np.bool_)
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
@@ -192,53 +165,10 @@ class Books:
 
     def apply_batch(self, msgs: Sequence[Message]) -> None:
         """Apply one packet's messages in order (the feed handler's sink)."""
-        if self._shared is not None:
-            self._apply_shared(msgs)
-            return
         dispatch = self._dispatch
         for msg in msgs:
             dispatch[type(msg)](msg)
         self.counters["messages"] += len(msgs)
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Mark this writer busy (odd generation) for readers in other processes; a no-op when not shared."""
-        if self._shared is None or self._writing_depth:
-            self._writing_depth += 1
-            try:
-                yield
-            finally:
-                self._writing_depth -= 1
-            return
-        gen = self._shared["generation"]
-        gen[self._writer] += 1
-        self._writing_depth = 1
-        try:
-            yield
-        finally:
-            self._writing_depth = 0
-            gen[self._writer] += 1
-
-    def _apply_shared(self, msgs: Sequence[Message]) -> None:
-        """The same, bracketed by this writer's generation (odd while writing) and followed by publishing
-        names and depth of what changed, so readers in other processes never take a torn row."""
-        shared = self._shared
-        assert shared is not None
-        with self._writing():
-            before = {m.locate: self._dseq[m.locate] for m in msgs if 0 < m.locate < MAX_LOCATES}
-            dispatch = self._dispatch
-            for msg in msgs:
-                dispatch[type(msg)](msg)
-            self.counters["messages"] += len(msgs)
-            depth, levels, dseq = shared["depth"], self.levels, self._dseq
-            for locate, old in before.items():
-                if dseq[locate] != old:
-                    for side in (BID, ASK):
-                        top = levels(locate, side, 10)
-                        row = depth[locate, side]
-                        row[:] = 0
-                        if top:
-                            row[: len(top)] = top
 
     # ------------------------------------------------------------------ reading
     @property
@@ -288,9 +218,8 @@ class Books:
         """
         changed = self._mine & (self.stale != stale)
         if changed.any():
-            with self._writing():
-                self.stale[changed] = stale
-                self.seq[changed] += 1
+            self.stale[changed] = stale
+            self.seq[changed] += 1
 
     def rebuild(self, snapshot: Iterable[Message]) -> None:
         """Replace every book with a snapshot's (directory, trading actions, live orders), all fresh.
@@ -299,19 +228,16 @@ class Books:
         trades inside the skipped hole. Every known symbol gets a new version so clients see the rebuilt
         state (and the cleared stale flag) in their next update.
         """
-        with self._writing():
-            self.orders.clear()
-            self._sides.clear()
-            mine = self._mine
-            for arr in (self.bid_price, self.bid_size, self.ask_price, self.ask_size):
-                arr[mine] = 0
-            if self._shared is not None:
-                self._shared["depth"][mine] = 0
-            self.apply_batch(list(snapshot))
-            mine = self._mine  # the snapshot's directory may have added some
-            self.stale[mine] = False
-            self.seq[mine] += 1
-            self.depth_seq[mine] += 1
+        self.orders.clear()
+        self._sides.clear()
+        mine = self._mine
+        for arr in (self.bid_price, self.bid_size, self.ask_price, self.ask_size):
+            arr[mine] = 0
+        self.apply_batch(list(snapshot))
+        mine = self._mine  # the snapshot's directory may have added some
+        self.stale[mine] = False
+        self.seq[mine] += 1
+        self.depth_seq[mine] += 1
 
     # ------------------------------------------------------------------ order book
     def _publish(self, key: int, side: Side) -> None:
@@ -582,9 +508,6 @@ class Books:
         self.locate_of[stock] = locate
         self.round_lot[locate] = m.round_lot_size
         self._mine[locate] = True
-        if self._shared is not None:
-            self._shared["names"][locate] = stock.encode("ascii", "replace")[:8]
-            self._shared["owner"][locate] = self._writer
         self._known[locate] = True
         self._seq[locate] += 1  # the name is published with the quote
         self._et[locate] = m.timestamp

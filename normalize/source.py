@@ -1,32 +1,19 @@
-"""``BookSource``: the read side of the books, as the edges (fan-out, snapshots, metrics) see it.
+"""``BookSource``: the read side of the books, as the edges (fan-out, snapshots, metrics, replicas) see it.
 
-Both an in-process ``Books`` and a ``BookView`` over shared memory satisfy it, so the edges are written once.
+The published row (``normalize.row.BookRow``) plus names, counters, depth and trade prints. An in-process
+``Books``, a ``BookView`` over shared memory and a ``RedisBooks`` fed from Redis all satisfy it, so the edges
+are written once.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
+from .row import BookRow
 from .trades import TradePrints
 
 
-class BookSource(Protocol):
-    bid_price: npt.NDArray[np.int64]
-    bid_size: npt.NDArray[np.int64]
-    ask_price: npt.NDArray[np.int64]
-    ask_size: npt.NDArray[np.int64]
-    last_price: npt.NDArray[np.int64]
-    last_size: npt.NDArray[np.int64]
-    volume: npt.NDArray[np.int64]
-    exchange_time: npt.NDArray[np.int64]
-    seq: npt.NDArray[np.int64]
-    depth_seq: npt.NDArray[np.int64]
-    halted: npt.NDArray[np.bool_]
-    stale: npt.NDArray[np.bool_]
-    known: npt.NDArray[np.bool_]
+class BookSource(BookRow, Protocol):
     symbol_of: list[str | None]
     locate_of: dict[str, int]
     high_locate: int

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from normalize.quote import QuoteView
 from vocab.partition import crc32_partition
 from vocab.prices import PRICE_SCALE, format_price, parse_price
 
@@ -145,6 +146,12 @@ class Quote:
     last: int
     halted: bool
     stale: bool
+
+    @classmethod
+    def of(cls, view: QuoteView) -> Quote:
+        """What the checks need of the books' quote view (``normalize.quote``)."""
+        return cls(bid=view.bid_price, ask=view.ask_price, last=view.last_price, halted=view.halted,
+                   stale=view.stale)
 
     @property
     def reference(self) -> int:

@@ -1,5 +1,6 @@
 """Where pre-trade checks and the portfolio read current prices: the snapshot hashes ``quote:{SYMBOL}`` that
-ingest keeps in Redis for internal services (see fanout/redis_bridge.py), or a fixed table."""
+ingest keeps in Redis for internal services (see normalize/replicas/redis.py), the books of this process, or
+a fixed table. Hashes and books are read through the quote view (``normalize.quote``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from normalize.quote import QuoteView, read_quote
 from normalize.source import BookSource
 from order_api.model import Quote
 from vocab.keys import quote_key
-from vocab.prices import parse_price
 
 
 class QuoteSource(Protocol):
@@ -22,23 +23,11 @@ class QuoteSource(Protocol):
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]: ...
 
 
-def _price(v: bytes | str | None) -> int:
-    if not v:
-        return 0
-    return parse_price(v.decode() if isinstance(v, bytes) else v)
-
-
-def _flag(v: bytes | str | None) -> bool:
-    return (v.decode() if isinstance(v, bytes) else (v or "")) in ("True", "true", "1")
-
-
 def quote_from_hash(raw: Mapping[Any, Any]) -> Quote | None:
     """A ``quote:{SYMBOL}`` hash (bytes or str keys) as a Quote; None for a symbol that has none."""
     if not raw:
         return None
-    h = {(k.decode() if isinstance(k, bytes) else k): v for k, v in raw.items()}
-    return Quote(bid=_price(h.get("bid_price")), ask=_price(h.get("ask_price")), last=_price(h.get("last_price")),
-                 halted=_flag(h.get("halted")), stale=_flag(h.get("stale")))
+    return Quote.of(QuoteView.parse(raw))
 
 
 class RedisQuotes:
@@ -110,9 +99,7 @@ class BookQuotes:
         loc = self.books.locate_of.get(symbol)
         if loc is None:
             return None
-        b = self.books
-        return Quote(bid=int(b.bid_price[loc]), ask=int(b.ask_price[loc]), last=int(b.last_price[loc]),
-                     halted=bool(b.halted[loc]), stale=bool(b.stale[loc]))
+        return Quote.of(read_quote(self.books, loc))
 
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         out = {}

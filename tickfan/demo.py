@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from normalize.shared import SharedBookState
+from normalize.replicas.shm import SharedBookState
 from tickfan.node import Node, add_node_arguments, node_config, print_endpoints, run_until_stopped
 from tickfan.procs import ChildFailed, Children, tickfan_command
 from tickfan.trading import TradingStack, add_trading_arguments

@@ -21,13 +21,13 @@ from starlette.routing import Route
 
 from fanout.config import FanoutConfig
 from fanout.orders import OrderRelay
-from fanout.redis_bridge import RedisBooks, RedisPublisher
 from fanout.server import FanoutServer
 from ingest.handler import FeedHandler, open_feeds
 from ingest.messages import Message
 from ingest.partition import PartitionFilter, PartitionMap
 from normalize import Books
-from normalize.shared import BookView, SharedBookState
+from normalize.replicas.redis import RedisBooks, RedisPublisher
+from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from snapshots.http import create_app
 from tickfan.args import hostport
 from tickfan.metrics import metrics_endpoint
@@ -76,6 +76,7 @@ class Node:
         self.config = config
         self.shared: SharedBookState | None = None
         self.view: BookView | None = None
+        self.shm_publisher: ShmPublisher | None = None
         self.redis_books: RedisBooks | None = None
         self.publisher: RedisPublisher | None = None
         if config.from_redis:
@@ -93,7 +94,8 @@ class Node:
         elif config.publish:
             self.shared = SharedBookState.attach(config.publish)
             writer = config.partition[1] if config.partition else 0
-            self.books = Books(shared=self.shared.arrays, writer=writer)
+            self.shm_publisher = ShmPublisher(self.shared, writer)
+            self.books = self.shm_publisher.books
         else:
             self.books = Books()
         self.fanout = FanoutServer(
@@ -128,7 +130,9 @@ class Node:
     async def _start_feed(self) -> None:
         books = self.books
         assert isinstance(books, Books)
-        apply, notify = books.apply_batch, self.fanout.notify
+        # a shared-memory worker applies through its publisher, which brackets each packet for the readers
+        target: Books | ShmPublisher = self.shm_publisher or books
+        apply, notify = target.apply_batch, self.fanout.notify
 
         def sink(messages: list[Message]) -> None:
             apply(messages)
@@ -143,9 +147,9 @@ class Node:
 
         self.feed = await open_feeds(
             self.config.feeds, sink, session=self.config.session,
-            interface=self.config.interface, rewinder=self.config.rewinder, on_stale=books.set_stale_all,
+            interface=self.config.interface, rewinder=self.config.rewinder, on_stale=target.set_stale_all,
             recovery_timeout=self.config.recovery_timeout, snapshot=self.config.snapshot,
-            on_snapshot=books.rebuild,
+            on_snapshot=target.rebuild,
             partition=PartitionFilter(*self.config.partition) if self.config.partition else None,
             raw_sink=raw_sink,
         )

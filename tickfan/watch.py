@@ -12,9 +12,9 @@ import signal
 import sys
 from typing import Any
 
+from normalize.quote import QuoteView
 from tickfan_proto import stream_pb2 as pb
 from vocab.clock import ns_since_midnight
-from vocab.prices import format_price
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,14 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print one JSON line per update instead of a table (for scripts)")
 
 
-def _price(p: int) -> str:
-    return format_price(p) if p else "-"
-
-
 def _row(q: pb.Quote, now: int) -> dict[str, Any]:
+    """One table row: the quote view's record (exact decimal prices), "-" for an empty side."""
+    rec = QuoteView.from_pb(q).record()
     return {
-        "symbol": q.symbol, "bid": _price(q.bid_price), "bid_size": q.bid_size, "ask": _price(q.ask_price),
-        "ask_size": q.ask_size, "last": _price(q.last_price), "last_size": q.last_size, "volume": q.volume,
+        "symbol": q.symbol, "bid": rec["bid_price"] or "-", "bid_size": q.bid_size, "ask": rec["ask_price"] or "-",
+        "ask_size": q.ask_size, "last": rec["last_price"] or "-", "last_size": q.last_size, "volume": q.volume,
         "seq": q.seq, "latency_ms": round((now - q.exchange_time_ns) / 1e6, 1) if q.exchange_time_ns else None,
         "halted": q.halted, "stale": q.stale,
     }

@@ -22,6 +22,7 @@ from ingest.messages import (
     Trade,
     TradingAction,
 )
+from tests.conftest import directory as stock_directory
 
 refs = st.integers(1, 12)  # few references, so most operations hit live orders (and some do not)
 prices = st.integers(99, 103).map(lambda p: p * 10_000) | st.just(0)
@@ -29,7 +30,7 @@ shares = st.integers(1, 400) | st.just(0)
 
 
 def directory(loc: int) -> StockDirectory:
-    return StockDirectory(loc, 0, 0, f"S{loc}", "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1", "N", 0, "N")
+    return stock_directory(loc, f"S{loc}", timestamp=0)
 
 
 def messages(locate_values: Sequence[int], *, attribution: bool = False,
@@ -55,8 +56,7 @@ def messages(locate_values: Sequence[int], *, attribution: bool = False,
     if more:
         kinds += [
             st.builds(lambda c: SystemEvent(0, 0, 11, c), st.sampled_from("OQMC")),
-            st.builds(lambda loc, name, lot: StockDirectory(loc, 0, 12, name, "Q", "N", lot, "N", "C", "Z ", "P",
-                                                            "N", "N", "1", "N", 0, "N"),
+            st.builds(lambda loc, name, lot: stock_directory(loc, name, timestamp=12, round_lot=lot),
                       locates, st.sampled_from(["S1", "S2", "NEW"]), st.sampled_from([1, 100])),
         ]
     return st.one_of(*kinds)

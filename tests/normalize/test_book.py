@@ -19,12 +19,13 @@ from ingest.messages import (
     TradingAction,
 )
 from normalize import Books
+from tests.conftest import directory as stock_directory
 
 L = 7  # the locate under test
 
 
 def directory(locate: int = L, stock: str = "AAPL") -> StockDirectory:
-    return StockDirectory(locate, 0, 1, stock, "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1", "N", 0, "N")
+    return stock_directory(locate, stock)
 
 
 def add(ref: int, side: str, shares: int, price: int, ts: int = 10) -> AddOrder:
@@ -146,8 +147,7 @@ def snapshot(b: Books) -> tuple[object, ...]:
     (AddOrder(L, 0, 1, 1, "B", 10, "AAPL", 1), "duplicate_order_ref"),
     (AddOrder(L, 0, 1, 50, "X", 10, "AAPL", 1), "bad_side"),
     (AddOrder(70_000, 0, 1, 51, "B", 10, "AAPL", 1), "unknown_locate"),
-    (StockDirectory(70_000, 0, 1, "BAD", "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1", "N", 0, "N"),
-     "unknown_locate"),
+    (stock_directory(70_000, "BAD"), "unknown_locate"),
     (AddOrder(0, 0, 1, 52, "B", 10, "AAPL", 1000000), "unknown_locate"),  # locate 0 is never a stock
     (AddOrder(-1, 0, 1, 53, "B", 10, "AAPL", 1000000), "unknown_locate"),
     (Trade(70_000, 0, 1, 0, "B", 10, "AAPL", 1000000, 1), "unknown_locate"),

@@ -5,13 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ingest.messages import AddOrder, OrderExecuted, StockDirectory
+from ingest.messages import AddOrder, OrderExecuted
 from normalize import Books
 from snapshots.http import create_app
-
-
-def directory(locate: int, stock: str) -> StockDirectory:
-    return StockDirectory(locate, 0, 1, stock, "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1", "N", 0, "N")
+from tests.conftest import directory
 
 
 @pytest.fixture

@@ -1,14 +1,15 @@
-"""Across hosts through Redis: the ingest host publishes book changes, fan-out nodes elsewhere subscribe.
+"""The Redis replica, across hosts: the ingest host publishes book changes, fan-out nodes elsewhere subscribe.
 
 ``RedisPublisher`` (on the host that owns the books): every interval, the symbols whose version moved are
-written to ``quote:{SYMBOL}`` hashes (exact decimal strings, for internal services) and published, encoded
-once, as a ``ServerMessage`` of quotes on the sharded channel of the symbol's partition
+written to ``quote:{SYMBOL}`` hashes (``QuoteView.hash_fields``: exact decimal strings, for internal
+services) and published, encoded once, as a ``ServerMessage`` of quotes on the sharded channel of the
+symbol's partition
 (``tickfan:quotes:{p}``, SPUBLISH), so a hot partition does not sit on one Redis shard with everything else.
 The directory (``tickfan:symbols``: ticker -> "locate:partition") lets remote nodes resolve tickers.
 
 ``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
 partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
-applies published quotes into its own arrays; the fan-out diffs and encodes them as usual. Depth and trade
+applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Depth and trade
 prints do not travel over Redis yet: those channels are empty on a Redis-fed node.
 """
 
@@ -18,27 +19,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import numpy.typing as npt
 import redis.asyncio as aioredis
 
-from normalize import MAX_LOCATES
-from normalize.source import BookSource
-from normalize.trades import TradePrints
-from snapshots.quote import quote_record
 from tickfan_proto import stream_pb2 as pb
-from vocab.keys import QUOTE_PARTITIONS, QUOTES_CHANNEL, SYMBOLS, quote_key
+from vocab.keys import QUOTE_PARTITIONS, SYMBOLS, quote_key, quotes_channel
 from vocab.partition import crc32_partition
-from vocab.prices import parse_price
 
-from .encode import TAG_QUOTES, build_quote, entry, wrap
+from ..book import MAX_LOCATES
+from ..quote import QuoteView, read_quote
+from ..row import BookRow, bind_row, new_row
+from ..source import BookSource
+from ..trades import TradePrints
 
 log = logging.getLogger("tickfan.redis")
-DIRECTORY = SYMBOLS
-CHANNEL = QUOTES_CHANNEL
-DEFAULT_PARTITIONS = QUOTE_PARTITIONS
 DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
 
 
@@ -46,12 +43,8 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def partition_of(symbol: str, partitions: int) -> int:
-    return crc32_partition(symbol, partitions)
-
-
 class RedisPublisher:
-    def __init__(self, books: BookSource, url: str, *, partitions: int = DEFAULT_PARTITIONS,
+    def __init__(self, books: BookSource, url: str, *, partitions: int = QUOTE_PARTITIONS,
                  interval: float = 0.05) -> None:
         self.books = books
         self.redis = aioredis.from_url(url)
@@ -89,22 +82,22 @@ class RedisPublisher:
         moved = moved[books.known[moved]]
         if not len(moved):
             return 0
-        by_partition: dict[int, list[bytes]] = {}
+        by_partition: dict[int, list[pb.Quote]] = {}
         pipe = self.redis.pipeline(transaction=False)
         new_names: dict[str, str] = {}
         for loc in moved.tolist():
-            q = build_quote(books, loc)
-            p = partition_of(q.symbol, self.partitions)
-            by_partition.setdefault(p, []).append(entry(q.SerializeToString()))
-            rec = quote_record(books, loc)
-            fields: dict[str | bytes, str | bytes] = {k: "" if v is None else str(v) for k, v in rec.items()}
-            pipe.hset(quote_key(q.symbol), mapping=fields)  # type: ignore[arg-type]
-            if q.symbol not in self.announced:
-                new_names[q.symbol] = f"{loc}:{p}"
+            view = read_quote(books, loc)
+            symbol = view.symbol or ""
+            p = crc32_partition(symbol, self.partitions)
+            by_partition.setdefault(p, []).append(view.to_pb())
+            pipe.hset(quote_key(symbol), mapping=view.hash_fields())  # type: ignore[arg-type]
+            if symbol not in self.announced:
+                new_names[symbol] = f"{loc}:{p}"
         if new_names:
-            pipe.hset(DIRECTORY, mapping=new_names)  # type: ignore[arg-type]
-        for p, entries in by_partition.items():
-            pipe.spublish(CHANNEL.format(p), wrap(TAG_QUOTES, entries))
+            pipe.hset(SYMBOLS, mapping=new_names)  # type: ignore[arg-type]
+        for p, quotes in by_partition.items():
+            batch = pb.ServerMessage(quotes=pb.QuoteBatch(quotes=quotes))
+            pipe.spublish(quotes_channel(p), batch.SerializeToString())
         await pipe.execute()
         self.announced.update(new_names)
         self.published[moved] = books.seq[moved]
@@ -113,25 +106,13 @@ class RedisPublisher:
         return len(moved)
 
 
-class RedisBooks:
+class RedisBooks(BookRow):
     """A ``BookSource`` fed from Redis (see the module docstring)."""
 
     def __init__(self, url: str, *, watched: Callable[[], npt.NDArray[np.int32]] | None = None) -> None:
         n = MAX_LOCATES
         self.redis = aioredis.from_url(url)
-        self.bid_price = np.zeros(n, np.int64)
-        self.bid_size = np.zeros(n, np.int64)
-        self.ask_price = np.zeros(n, np.int64)
-        self.ask_size = np.zeros(n, np.int64)
-        self.last_price = np.zeros(n, np.int64)
-        self.last_size = np.zeros(n, np.int64)
-        self.volume = np.zeros(n, np.int64)
-        self.exchange_time = np.zeros(n, np.int64)
-        self.seq = np.zeros(n, np.int64)
-        self.depth_seq = np.zeros(n, np.int64)
-        self.halted = np.zeros(n, np.bool_)
-        self.stale = np.zeros(n, np.bool_)
-        self.known = np.zeros(n, np.bool_)
+        bind_row(self, new_row(n))
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
         self.partition: dict[int, int] = {}
@@ -171,7 +152,7 @@ class RedisBooks:
         await self.redis.aclose()
 
     async def load_directory(self) -> None:
-        for raw_sym, raw in (await self.redis.hgetall(DIRECTORY)).items():
+        for raw_sym, raw in (await self.redis.hgetall(SYMBOLS)).items():
             sym = _text(raw_sym)
             loc_s, _, part_s = _text(raw).partition(":")
             loc = int(loc_s)
@@ -198,7 +179,7 @@ class RedisBooks:
         new = [loc for loc in want if loc not in self._seeded]
         parts = {self.partition[loc] for loc in new if loc in self.partition} - self._subscribed
         if parts:
-            await self._pubsub.ssubscribe(*(CHANNEL.format(p) for p in sorted(parts)))
+            await self._pubsub.ssubscribe(*(quotes_channel(p) for p in sorted(parts)))
             self._subscribed |= parts
             self.counters["partitions_subscribed"] = len(self._subscribed)
         for loc in new:  # after subscribing, so no update falls between the seed and the stream
@@ -207,7 +188,7 @@ class RedisBooks:
                 continue
             h = await self.redis.hgetall(quote_key(sym))
             if h:
-                self._apply_record({_text(k): _text(v) for k, v in h.items()}, loc)
+                self._apply_record(h, loc)
             self._seeded.add(loc)
             self.counters["seeded"] += 1
         now = time.monotonic()
@@ -231,27 +212,11 @@ class RedisBooks:
         loc = self.locate_of.get(q.symbol)
         if loc is None or q.seq <= self.seq[loc]:
             return  # unknown yet, or older than what we hold (a seed raced the stream)
-        self.bid_price[loc], self.bid_size[loc] = q.bid_price, q.bid_size
-        self.ask_price[loc], self.ask_size[loc] = q.ask_price, q.ask_size
-        self.last_price[loc], self.last_size[loc] = q.last_price, q.last_size
-        self.volume[loc], self.exchange_time[loc] = q.volume, q.exchange_time_ns
-        self.halted[loc], self.stale[loc] = q.halted, q.stale
-        self.seq[loc] = q.seq
+        QuoteView.from_pb(q).write(self, loc)
         self.counters["quotes_applied"] += 1
 
-    def _apply_record(self, rec: dict[str, str], loc: int) -> None:
-        seq = int(rec.get("seq") or 0)
-        if seq <= self.seq[loc]:
-            return
-
-        def price(key: str) -> int:
-            return parse_price(rec[key]) if rec.get(key) else 0
-
-        self.bid_price[loc], self.bid_size[loc] = price("bid_price"), int(rec.get("bid_size") or 0)
-        self.ask_price[loc], self.ask_size[loc] = price("ask_price"), int(rec.get("ask_size") or 0)
-        self.last_price[loc], self.last_size[loc] = price("last_price"), int(rec.get("last_size") or 0)
-        self.volume[loc] = int(rec.get("volume") or 0)
-        self.exchange_time[loc] = int(rec.get("exchange_time_ns") or 0)
-        self.halted[loc] = rec.get("halted") == "True"
-        self.stale[loc] = rec.get("stale") == "True"
-        self.seq[loc] = seq
+    def _apply_record(self, rec: Mapping[bytes | str, bytes | str], loc: int) -> None:
+        """A ``quote:`` hash, unless it is older than what we hold."""
+        view = QuoteView.parse(rec)
+        if view.seq > self.seq[loc]:
+            view.write(self, loc)

@@ -1,19 +1,22 @@
-"""Books published through shared memory: partition writers, one reader, the same books as one process."""
+"""The shared-memory replica: partition writers (``ShmPublisher``), one reader (``BookView``), the same books as one
+process."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 
 import numpy as np
+import pytest
 
+from ingest.messages import AddOrder
 from ingest.moldudp64 import PacketBuilder
 from ingest.partition import PartitionFilter, PartitionMap
 from ingest.session import FeedSession
 from normalize import Books
-from normalize.shared import BookView, SharedBookState
+from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
+from normalize.row import FIELD_NAMES
+from tests.conftest import directory
 from venue.simulator import ExchangeSimulator
-
-FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "halted", "known")
 
 
 def packets(symbols: int, n: int, seed: int) -> list[bytes]:
@@ -24,13 +27,13 @@ def packets(symbols: int, n: int, seed: int) -> list[bytes]:
     return out + ([tail] if tail else [])
 
 
-def feed(books: Books, session: FeedSession, stream: list[bytes]) -> None:
+def feed(books: Books | ShmPublisher, session: FeedSession, stream: list[bytes]) -> None:
     for p in stream:
         books.apply_batch(session.on_packet(p))
 
 
 def assert_view_equals(view: BookView, full: Books) -> None:
-    for name in FIELDS:
+    for name in FIELD_NAMES:
         np.testing.assert_array_equal(getattr(view, name), getattr(full, name), err_msg=name)
     assert view.locate_of == full.locate_of
     for loc in full.locate_of.values():
@@ -46,7 +49,7 @@ def test_partition_writers_and_a_reader_see_the_single_process_books() -> None:
     try:
         pmap = PartitionMap(3, ["TSLA"])
         for k in range(3):
-            feed(Books(shared=state.arrays, writer=k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
+            feed(ShmPublisher(state, k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
         view = BookView(SharedBookState.attach(state.name))
         assert view.sync() > 0
         assert_view_equals(view, full)
@@ -59,7 +62,7 @@ def test_partition_writers_and_a_reader_see_the_single_process_books() -> None:
 def _writer(name: str, k: int, stream: list[bytes]) -> None:
     state = SharedBookState.attach(name)
     pmap = PartitionMap(2, ["TSLA"])
-    feed(Books(shared=state.arrays, writer=k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
+    feed(ShmPublisher(state, k), FeedSession(partition=PartitionFilter(pmap, k)), stream)
     state.close()
 
 
@@ -86,5 +89,44 @@ def test_a_reader_syncing_while_writers_in_other_processes_write() -> None:
             assert w.exitcode == 0
         view.sync()
         assert_view_equals(view, full)
+    finally:
+        state.close()
+
+
+def test_recovery_hooks_publish_under_the_writers_generation() -> None:
+    state = SharedBookState.create()
+    try:
+        pub = ShmPublisher(state, 2)
+        gen = state.arrays["generation"]
+        pub.apply_batch([directory(5, "AAPL"), AddOrder(5, 0, 2, 1, "B", 100, "AAPL", 1_000_000),
+                         AddOrder(5, 0, 3, 2, "S", 100, "AAPL", 1_010_000)])
+        assert gen[2] == 2 and int(state.arrays["owner"][5]) == 2
+        view = BookView(SharedBookState.attach(state.name))
+        view.sync()
+        assert view.locate_of == {"AAPL": 5}
+        assert view.levels(5, 0, 10) == [(1_000_000, 100)] and view.levels(5, 1, 10) == [(1_010_000, 100)]
+        pub.set_stale_all(True)
+        view.sync()
+        assert view.stale[5] and gen[2] == 4
+        pub.rebuild([directory(5, "AAPL"), AddOrder(5, 0, 4, 7, "B", 300, "AAPL", 999_900)])
+        assert gen[2] == 6
+        view.sync()
+        assert not view.stale[5]
+        assert view.levels(5, 0, 10) == [(999_900, 300)] and view.levels(5, 1, 10) == []
+        pub.apply(AddOrder(5, 0, 5, 8, "S", 10, "AAPL", 1_020_000))
+        assert gen[2] == 8
+        view.sync()
+        assert view.levels(5, 1, 10) == [(1_020_000, 10)]
+        assert pub.books.bid_price is not view.bid_price and np.shares_memory(pub.books.bid_price,
+                                                                             state.arrays["bid_price"])
+    finally:
+        state.close()
+
+
+def test_a_writer_number_outside_the_block_is_refused() -> None:
+    state = SharedBookState.create(n=16)
+    try:
+        with pytest.raises(ValueError):
+            ShmPublisher(state, 64)
     finally:
         state.close()

@@ -1,11 +1,14 @@
-"""Published books in shared memory: ingest workers write them, fan-out and snapshot processes read them.
+"""The shared-memory replica: ingest workers publish their books, fan-out and snapshot processes read them.
 
-Layout (one ``multiprocessing.shared_memory`` block, numpy views by name): the published per-locate arrays
-of ``Books`` (tops, last, volume, exchange time, ``seq``, ``depth_seq``, flags), the tickers (8 bytes per
-locate), the best ``DEPTH_LEVELS`` levels a side (``depth[locate, side, level] = (price, size)``), which
-writer owns each locate, and one generation counter per writer.
+Layout (one ``multiprocessing.shared_memory`` block, numpy views by name): the book row
+(``normalize.row``), the tickers (8 bytes per locate), the best ``DEPTH_LEVELS`` levels a side
+(``depth[locate, side, level] = (price, size)``), which writer owns each locate, and one generation counter
+per writer.
 
-Consistency without locks: a writer makes its generation odd before applying a packet and even after.
+The publisher (``ShmPublisher``) applies packets through a ``Books`` whose row arrays ARE the block's, so a
+packet's changes land in place with no copy; ``Books`` itself knows nothing of readers. Consistency without
+locks is the publisher's: it makes its writer's generation odd before a packet and even after, and
+publishes the names and depth of what the packet changed in between.
 A reader (``BookView.sync``) copies the rows that changed into its own arrays, then checks each owning
 writer's generation again; rows of a writer that was mid-packet, or moved on, are copied again, and if that
 writer stays busy they are left for the next sync (their versions stay unpublished, so nothing is lost and
@@ -15,21 +18,21 @@ no torn quote is ever handed on). Readers never block writers.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Sequence
 from multiprocessing import resource_tracker, shared_memory
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from .book import MAX_LOCATES
-from .trades import TradePrints
+from ingest.messages import Message
 
-DEPTH_LEVELS = 10
+from ..book import ASK, BID, MAX_LOCATES, Books
+from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
+from ..trades import TradePrints
+
 _CREATED_HERE: set[str] = set()  # blocks this process created (and so unlinks)
 MAX_WRITERS = 64
-I64_FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume",
-              "exchange_time", "seq", "depth_seq", "round_lot")
-BOOL_FIELDS = ("halted", "stale", "known")
 
 
 class _Field(NamedTuple):
@@ -39,13 +42,12 @@ class _Field(NamedTuple):
 
 
 def _layout(n: int) -> list[_Field]:
-    out = [_Field(f, np.dtype(np.int64), (n,)) for f in I64_FIELDS]
-    out += [_Field("depth", np.dtype(np.int64), (n, 2, DEPTH_LEVELS, 2)),
+    """The book row, then what only this replica carries."""
+    return [*(_Field(f.name, f.dtype, (n,)) for f in ROW_FIELDS),
+            _Field("depth", np.dtype(np.int64), (n, 2, DEPTH_LEVELS, 2)),
             _Field("generation", np.dtype(np.int64), (MAX_WRITERS,)),
             _Field("names", np.dtype("S8"), (n,)),
             _Field("owner", np.dtype(np.int16), (n,))]
-    out += [_Field(f, np.dtype(np.bool_), (n,)) for f in BOOL_FIELDS]
-    return out
 
 
 class SharedBookState:
@@ -100,8 +102,81 @@ class SharedBookState:
             self.shm.close()
 
 
-class BookView:
-    """What fan-out and snapshots read, synced from shared memory: the read side of ``Books``.
+class ShmPublisher:
+    """The writer side: one partition's books, published into the block as writer number ``writer``.
+
+    The feed handler's sink and recovery hooks (``apply_batch``, ``set_stale_all``, ``rebuild``) go through
+    here: each runs under the writer's odd generation and ends by publishing the tickers, owner and depth of
+    the locates it changed, so a reader never takes a row that is half one packet and half the next.
+    """
+
+    def __init__(self, state: SharedBookState, writer: int, *, trade_capacity: int = 65_536) -> None:
+        if not 0 <= writer < MAX_WRITERS:
+            raise ValueError(f"writer must be 0..{MAX_WRITERS - 1}, not {writer}")
+        a = state.arrays
+        self.books = Books(trade_capacity=trade_capacity, arrays={name: a[name] for name in FIELD_NAMES})
+        self.writer = writer
+        self._gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
+        self._depth = a["depth"]
+        self._names = a["names"]
+        self._owner = a["owner"]
+        self._published_name: list[str | None] = [None] * state.size
+
+    def apply(self, msg: Message) -> None:
+        self.apply_batch([msg])
+
+    def apply_batch(self, msgs: Sequence[Message]) -> None:
+        """Apply one packet's messages, then publish the names and depth of the locates they touched."""
+        books, gen, w = self.books, self._gen, self.writer
+        gen[w] += 1
+        try:
+            dseq = books.depth_seq
+            before = {m.locate: dseq.item(m.locate) for m in msgs if 0 < m.locate < MAX_LOCATES}
+            books.apply_batch(msgs)
+            self._publish([loc for loc, old in before.items() if dseq.item(loc) != old], before)
+        finally:
+            gen[w] += 1
+
+    def set_stale_all(self, stale: bool) -> None:
+        gen, w = self._gen, self.writer
+        gen[w] += 1
+        try:
+            self.books.set_stale_all(stale)
+        finally:
+            gen[w] += 1
+
+    def rebuild(self, snapshot: Iterable[Message]) -> None:
+        """``Books.rebuild``, then every changed locate's depth and any new names published."""
+        books, gen, w = self.books, self._gen, self.writer
+        gen[w] += 1
+        try:
+            before = books.depth_seq.copy()
+            books.rebuild(snapshot)
+            changed = np.flatnonzero(books.depth_seq != before).tolist()
+            self._publish(changed, range(1, books.high_locate + 1))
+        finally:
+            gen[w] += 1
+
+    def _publish(self, depth_changed: Iterable[int], touched: Iterable[int]) -> None:
+        levels, depth = self.books.levels, self._depth
+        for locate in depth_changed:
+            for side in (BID, ASK):
+                top = levels(locate, side, DEPTH_LEVELS)
+                row = depth[locate, side]
+                row[:] = 0
+                if top:
+                    row[: len(top)] = top
+        symbol_of, published = self.books.symbol_of, self._published_name
+        for locate in touched:
+            name = symbol_of[locate]
+            if name is not None and name != published[locate]:
+                self._names[locate] = name.encode("ascii", "replace")[:8]
+                self._owner[locate] = self.writer
+                published[locate] = name
+
+
+class BookView(BookRow):
+    """What fan-out and snapshots read, synced from shared memory: the reader side of ``ShmPublisher``.
 
     Its arrays are this process's own copies, refreshed by ``sync`` (call it before each flush), so the
     fan-out's version diffing and encoding work exactly as over an in-process ``Books``.
@@ -111,31 +186,14 @@ class BookView:
         self.state = state
         n = state.size
         a = state.arrays
-        for f in I64_FIELDS:
-            setattr(self, f, np.zeros(n, np.int64))
-        for f in BOOL_FIELDS:
-            setattr(self, f, np.zeros(n, np.bool_))
-        self.bid_price: npt.NDArray[np.int64]
-        self.bid_size: npt.NDArray[np.int64]
-        self.ask_price: npt.NDArray[np.int64]
-        self.ask_size: npt.NDArray[np.int64]
-        self.last_price: npt.NDArray[np.int64]
-        self.last_size: npt.NDArray[np.int64]
-        self.volume: npt.NDArray[np.int64]
-        self.exchange_time: npt.NDArray[np.int64]
-        self.seq: npt.NDArray[np.int64]
-        self.depth_seq: npt.NDArray[np.int64]
-        self.round_lot: npt.NDArray[np.int64]
-        self.halted: npt.NDArray[np.bool_]
-        self.stale: npt.NDArray[np.bool_]
-        self.known: npt.NDArray[np.bool_]
+        bind_row(self, new_row(n))
         self.depth: npt.NDArray[np.int64] = np.zeros((n, 2, DEPTH_LEVELS, 2), np.int64)
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
         self.high_locate = 0
         self.counters: dict[str, int] = {"sync_retries": 0, "rows_deferred": 0}
         self._shared = a
-        self._fields = [(getattr(self, f), a[f]) for f in (*I64_FIELDS, *BOOL_FIELDS)]
+        self._fields = [(getattr(self, f), a[f]) for f in FIELD_NAMES]
 
     def sync(self) -> int:
         """Copy every row whose version moved since the last sync; returns how many rows were copied."""

@@ -1,0 +1,101 @@
+"""The Redis replica against the real Redis: the publisher's hashes, directory and channel messages, and a reader
+that seeds watched symbols from their hashes and then follows the stream."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from fanout.encode import TAG_QUOTES, build_quote, entry, wrap
+from ingest.messages import AddOrder
+from normalize import MAX_LOCATES, Books
+from normalize.quote import read_quote
+from normalize.replicas.redis import RedisBooks, RedisPublisher
+from tests.conftest import directory, eventually
+from vocab.keys import QUOTE_PARTITIONS, SYMBOLS, quote_key, quotes_channel
+from vocab.partition import crc32_partition
+
+REDIS = "redis://127.0.0.1:6379/11"  # a database no other test uses; only this test's keys are touched
+SYMS = {3: "RPLA", 4: "RPLB"}
+
+
+def fill(books: Books) -> None:
+    """After the publisher exists: it publishes what moves from then on."""
+    books.apply_batch([directory(loc, sym) for loc, sym in SYMS.items()])
+    books.apply_batch([AddOrder(3, 0, 5, 1, "B", 100, "RPLA", 1_234_500),
+                       AddOrder(4, 0, 6, 2, "S", 7, "RPLB", 10_000)])
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def books() -> Books:
+    r = redis.Redis.from_url(REDIS)
+    r.delete(*(quote_key(s) for s in SYMS.values()))
+    r.hdel(SYMBOLS, *SYMS.values())
+    yield Books()  # type: ignore[misc]
+    r.delete(*(quote_key(s) for s in SYMS.values()))
+    r.hdel(SYMBOLS, *SYMS.values())
+    r.close()
+
+
+async def test_the_publisher_writes_the_quote_views_forms(books: Books) -> None:
+    pub = RedisPublisher(books, REDIS)
+    listener = aioredis.from_url(REDIS)
+    sub = listener.pubsub()
+    parts = {loc: crc32_partition(sym, QUOTE_PARTITIONS) for loc, sym in SYMS.items()}
+    await sub.ssubscribe(*(quotes_channel(p) for p in sorted(set(parts.values()))))
+    try:
+        fill(books)
+        assert await pub.publish_once() == 2
+        assert await pub.publish_once() == 0  # nothing moved since
+        for loc, sym in SYMS.items():
+            stored = await pub.redis.hgetall(quote_key(sym))
+            assert {k.decode(): v.decode() for k, v in stored.items()} == read_quote(books, loc).hash_fields()
+            assert (await pub.redis.hget(SYMBOLS, sym)).decode() == f"{loc}:{parts[loc]}"
+        got: dict[bytes, bytes] = {}
+
+        async def both() -> bool:
+            msg = await sub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if msg is not None and msg["type"] == "smessage":
+                got[msg["channel"]] = msg["data"]
+            return len(got) == len(set(parts.values()))
+
+        await eventually(both, what="one message per partition")
+        for p in set(parts.values()):
+            locs = [loc for loc in SYMS if parts[loc] == p]
+            # byte-identical to the fan-out's concatenated frames
+            expected = wrap(TAG_QUOTES, [entry(build_quote(books, loc).SerializeToString()) for loc in locs])
+            assert got[quotes_channel(p).encode()] == expected
+    finally:
+        await sub.aclose()  # type: ignore[no-untyped-call]
+        await listener.aclose()
+        await pub.close()
+
+
+async def test_a_reader_seeds_watched_symbols_then_follows_the_stream(books: Books) -> None:
+    pub = RedisPublisher(books, REDIS)
+    fill(books)
+    await pub.publish_once()
+    watched = np.zeros(MAX_LOCATES, np.int32)
+    reader = RedisBooks(REDIS, watched=lambda: watched)
+    await reader.start()
+    try:
+        assert reader.locate_of["RPLA"] == 3 and reader.known[3]
+        watched[3] = 1
+
+        def same(loc: int) -> bool:
+            return read_quote(reader, loc) == read_quote(books, loc)
+
+        await eventually(lambda: same(3), what="RPLA seeded from its hash", state=lambda: read_quote(reader, 3))
+        assert reader.counters["seeded"] >= 1
+        books.apply(AddOrder(3, 0, 9, 10, "B", 50, "RPLA", 1_234_600))
+        await pub.publish_once()
+        await eventually(lambda: same(3), what="RPLA followed on its channel", state=lambda: read_quote(reader, 3))
+        assert reader.counters["quotes_applied"] >= 1
+        assert reader.seq[4] == 0  # nobody watches RPLB: never seeded
+    finally:
+        await reader.close()
+        await pub.close()
