@@ -1,9 +1,10 @@
 """Fan-out: books in, Protobuf frames out to subscribed WebSocket clients.
 
-Takes in: a ``normalize.Books`` read in the same process (its per-symbol ``seq`` / ``depth_seq`` versions
-and its ring of trade prints), client messages (``tickfan.v1.ClientMessage``: subscribe, unsubscribe,
-ping) over WebSocket at ``/v1/stream``, bearer tokens on the upgrade, and users' order updates published on
-Redis (``vocab.keys.order_channel``). Settings: one ``FanoutConfig``.
+Takes in: any ``normalize.source.BookSource`` (in-process books, the shared-memory or Redis replica: its
+per-symbol ``seq`` / ``depth_seq`` versions and its ring of trade prints), client messages
+(``tickfan.v1.ClientMessage``: subscribe, unsubscribe, ping) over WebSocket at ``/v1/stream``, bearer tokens
+on the upgrade, and users' order updates published on Redis (``vocab.keys.order_channel``). Settings: one
+``FanoutConfig``.
 
 Gives out: ``tickfan.v1.ServerMessage`` frames, binary protobuf, or canonical proto3 JSON text with
 ``?format=json``: ``Subscribed`` acks, ``Snapshot``, conflated ``QuoteBatch``/``DepthBatch`` updates,

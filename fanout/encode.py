@@ -19,6 +19,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from normalize import TradePrints
 from normalize.quote import read_depth, read_quote
+from normalize.row import DEPTH_LEVELS
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 
@@ -132,7 +133,6 @@ def to_json(message: Any) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-DEPTH_LEVELS = 10
 
 
 def build_depth(books: BookSource, locate: int) -> pb.Depth:

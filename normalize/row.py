@@ -41,7 +41,7 @@ class BookRow(Protocol):
     last_price: I64 = UNBOUND
     last_size: I64 = UNBOUND
     volume: I64 = UNBOUND  # printed volume (see normalize.book on broken trades)
-    exchange_time: I64 = UNBOUND  # ns since the epoch, of the last event that changed the row
+    exchange_time: I64 = UNBOUND  # ITCH ns since midnight, of the last event that changed the row
     seq: I64 = UNBOUND  # +1 per message that changes any published field
     depth_seq: I64 = UNBOUND  # +1 per message that changes any price level
     round_lot: I64 = UNBOUND

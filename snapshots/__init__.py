@@ -3,8 +3,8 @@
 Takes: any ``normalize.source.BookSource`` (in-process ``Books``, a shared-memory ``BookView``, a Redis-fed
 ``RedisBooks``).
 Gives: ``GET /v1/quotes?symbols=AAPL,MSFT`` -> JSON top of book with exact decimal-string prices, and
-``GET /v1/depth`` (``snapshots.http``); the records are the quote view's own (``normalize.quote``, named
-here by ``snapshots.quote``), so every edge renders a quote the same way.
+``GET /v1/depth`` (``snapshots.http``, Starlette); the records are the quote view's own JSON forms
+(``normalize.quote``), so the snapshot, the Redis hash and the stream render a quote the same way.
 Guarantees: read-only (never changes a book); an unknown symbol is a 404 naming it; prices are exact
 strings, never floats.
 """

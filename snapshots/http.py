@@ -15,9 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from normalize.quote import read_depth, read_quote
 from normalize.source import BookSource
-
-from .quote import depth_record, quote_record
 
 MAX_SYMBOLS_PER_REQUEST = 1000
 MAX_DEPTH_LEVELS = 50
@@ -45,7 +44,7 @@ def create_app(books: BookSource, extra_routes: list[Route] | None = None) -> St
         unknown = [s for s in wanted if s not in locate_of]
         if unknown:
             return error_response(404, "unknown_symbol", f"unknown symbol(s): {', '.join(unknown)}", unknown)
-        return _json({"quotes": [quote_record(books, locate_of[s]) for s in wanted]})
+        return _json({"quotes": [read_quote(books, locate_of[s]).record() for s in wanted]})
 
     async def depth(request: Request) -> Response:
         symbol = (request.query_params.get("symbol") or "").strip().upper()
@@ -57,7 +56,7 @@ def create_app(books: BookSource, extra_routes: list[Route] | None = None) -> St
         locate = books.locate_of.get(symbol)
         if locate is None:
             return error_response(404, "unknown_symbol", f"unknown symbol: {symbol}", [symbol])
-        return _json(depth_record(books, locate, int(raw_levels)))
+        return _json(read_depth(books, locate, int(raw_levels)).record())
 
     async def health(request: Request) -> Response:
         return _json({"status": "ok", "symbols": len(books.locate_of)})

@@ -7,7 +7,7 @@ from google.protobuf import json_format
 from fanout.encode import TAG_QUOTES, TAG_SNAPSHOT, EntryCache, build_quote, varint, wrap, wrap_json
 from tickfan_proto import stream_pb2 as pb
 
-from .helpers import make_books
+from .conftest import make_books
 
 
 def test_varint_matches_protobuf() -> None:

@@ -11,7 +11,7 @@ from fanout.encode import TAG_SNAPSHOT, TAG_TRADES, EntryCache, TradeEncoder, bu
 from ingest.messages import Trade
 from tickfan_proto import stream_pb2 as pb
 
-from .helpers import bump, make_books
+from .conftest import bump, make_books
 
 
 def test_trade_frames_equal_protobuf_serialization_and_parse_back() -> None:

@@ -3,6 +3,8 @@ that seeds watched symbols from their hashes and then follows the stream."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import redis
@@ -21,6 +23,11 @@ REDIS = "redis://127.0.0.1:6379/11"  # a database no other test uses; only this 
 SYMS = {3: "RPLA", 4: "RPLB"}
 
 
+def _text(v: bytes | str | None) -> str:
+    assert v is not None
+    return v.decode() if isinstance(v, bytes) else v
+
+
 def fill(books: Books) -> None:
     """After the publisher exists: it publishes what moves from then on."""
     books.apply_batch([directory(loc, sym) for loc, sym in SYMS.items()])
@@ -31,11 +38,11 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def books() -> Books:
+def books() -> Iterator[Books]:
     r = redis.Redis.from_url(REDIS)
     r.delete(*(quote_key(s) for s in SYMS.values()))
     r.hdel(SYMBOLS, *SYMS.values())
-    yield Books()  # type: ignore[misc]
+    yield Books()
     r.delete(*(quote_key(s) for s in SYMS.values()))
     r.hdel(SYMBOLS, *SYMS.values())
     r.close()
@@ -53,8 +60,8 @@ async def test_the_publisher_writes_the_quote_views_forms(books: Books) -> None:
         assert await pub.publish_once() == 0  # nothing moved since
         for loc, sym in SYMS.items():
             stored = await pub.redis.hgetall(quote_key(sym))
-            assert {k.decode(): v.decode() for k, v in stored.items()} == read_quote(books, loc).hash_fields()
-            assert (await pub.redis.hget(SYMBOLS, sym)).decode() == f"{loc}:{parts[loc]}"
+            assert {_text(k): _text(v) for k, v in stored.items()} == read_quote(books, loc).hash_fields()
+            assert _text(await pub.redis.hget(SYMBOLS, sym)) == f"{loc}:{parts[loc]}"
         got: dict[bytes, bytes] = {}
 
         async def both() -> bool:
@@ -70,7 +77,7 @@ async def test_the_publisher_writes_the_quote_views_forms(books: Books) -> None:
             expected = wrap(TAG_QUOTES, [entry(build_quote(books, loc).SerializeToString()) for loc in locs])
             assert got[quotes_channel(p).encode()] == expected
     finally:
-        await sub.aclose()  # type: ignore[no-untyped-call]
+        await sub.aclose()
         await listener.aclose()
         await pub.close()
 

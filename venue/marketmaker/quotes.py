@@ -19,6 +19,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
+from normalize.quote import QuoteView
 from vocab.prices import parse_price
 
 # The snapshot service's HTTP (tickfan node/demo --http; see tickfan/node.py)
@@ -182,15 +183,11 @@ class HttpQuoteProvider:
 
 
 def quote_from_record(rec: Mapping[str, object]) -> BookQuote | None:
-    """A ``/v1/quotes`` record (see snapshots/quote.py) as a BookQuote; None when halted, stale or empty."""
-    if rec.get("halted") or rec.get("stale"):
+    """A ``/v1/quotes`` record (the quote view's JSON form) as a BookQuote; None when halted, stale or empty."""
+    v = QuoteView.parse(rec)
+    if v.halted or v.stale or not (v.bid_price or v.ask_price):
         return None
-    bid, ask = rec.get("bid_price"), rec.get("ask_price")
-    bid_px = parse_price(str(bid)) if bid else 0
-    ask_px = parse_price(str(ask)) if ask else 0
-    if not bid_px and not ask_px:
-        return None
-    return BookQuote(bid_px, int(str(rec.get("bid_size") or 0)), ask_px, int(str(rec.get("ask_size") or 0)))
+    return BookQuote(v.bid_price, v.bid_size, v.ask_price, v.ask_size)
 
 
 __all__ = ["DEFAULT_QUOTES_URL", "BookQuote", "HttpQuoteProvider", "PrimableQuoteProvider", "QuoteProvider",

@@ -14,8 +14,8 @@ import pytest
 
 from ingest.messages import AddOrder
 from normalize import Books
+from normalize.quote import read_quote
 from order_api.fix import ExecType, NewOrder
-from snapshots.quote import quote_record
 from tests.conftest import directory
 from tests.order_api.fix.conftest import done, session
 from venue.marketmaker import BookQuote, HttpQuoteProvider, MarketMaker, parse_static_quotes, quote_from_record
@@ -42,7 +42,7 @@ def _books() -> Books:
 def snapshot_server() -> Any:
     """A stand-in for ``GET /v1/quotes`` answering with the real snapshot records and error shape."""
     books = _books()
-    records = {s: orjson.loads(orjson.dumps(quote_record(books, loc))) for s, loc in books.locate_of.items()}
+    records = {s: orjson.loads(orjson.dumps(read_quote(books, loc).record())) for s, loc in books.locate_of.items()}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
@@ -75,8 +75,9 @@ def snapshot_server() -> Any:
 
 def test_quote_from_a_real_snapshot_record() -> None:
     books = _books()
-    assert quote_from_record(quote_record(books, books.locate_of["AAPL"])) == BookQuote(1892500, 300, 1892600, 200)
-    assert quote_from_record(quote_record(books, books.locate_of["MSFT"])) is None  # no prices yet
+    aapl = read_quote(books, books.locate_of["AAPL"]).record()
+    assert quote_from_record(aapl) == BookQuote(1892500, 300, 1892600, 200)
+    assert quote_from_record(read_quote(books, books.locate_of["MSFT"]).record()) is None  # no prices yet
     assert quote_from_record({"bid_price": "1.0000", "ask_price": "1.0100", "bid_size": 1, "ask_size": 1,
                               "halted": True}) is None
 
