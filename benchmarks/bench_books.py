@@ -15,33 +15,21 @@ import random
 import statistics
 import time
 
-from ingest.messages import (
-    AddOrder,
-    CrossTrade,
-    Message,
-    OrderCancel,
-    OrderDelete,
-    OrderExecuted,
-    OrderExecutedWithPrice,
-    OrderReplace,
-    StockDirectory,
-    Trade,
-    TradingAction,
-)
+from ingest import messages as im
 from normalize import Books
 
 TICK = 100  # $0.01 in 4-implied-decimal units
 
 
-def directory(locate: int) -> StockDirectory:
-    return StockDirectory(locate, 0, 0, f"S{locate:04d}", "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1",
+def directory(locate: int) -> im.StockDirectory:
+    return im.StockDirectory(locate, 0, 0, f"S{locate:04d}", "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1",
                           "N", 0, "N")
 
 
-def generate(n_messages: int, n_symbols: int, live_per_symbol: int, seed: int) -> list[Message]:
+def generate(n_messages: int, n_symbols: int, live_per_symbol: int, seed: int) -> list[im.Message]:
     """A feed of ``n_messages`` after the directory, shaped like a TotalView day's message mix."""
     rng = random.Random(seed)
-    msgs: list[Message] = [directory(loc) for loc in range(1, n_symbols + 1)]
+    msgs: list[im.Message] = [directory(loc) for loc in range(1, n_symbols + 1)]
     mid = {loc: rng.randrange(1_000, 50_000) * TICK for loc in range(1, n_symbols + 1)}
     live: dict[int, list[int]] = {loc: [] for loc in mid}  # locate -> live refs (swap-remove)
     orders: dict[int, list[int]] = {}  # ref -> [locate, side, price, shares]
@@ -69,7 +57,7 @@ def generate(n_messages: int, n_symbols: int, live_per_symbol: int, seed: int) -
             price, shares = quote_price(loc, side), 100 * rng.randrange(1, 10)
             orders[next_ref] = [loc, side, price, shares]
             refs.append(next_ref)
-            msgs.append(AddOrder(loc, 0, ts, next_ref, "BS"[side], shares, f"S{loc:04d}", price,
+            msgs.append(im.AddOrder(loc, 0, ts, next_ref, "BS"[side], shares, f"S{loc:04d}", price,
                                  "MPID" if rng.random() < 0.03 else None))
             next_ref += 1
             continue
@@ -77,18 +65,18 @@ def generate(n_messages: int, n_symbols: int, live_per_symbol: int, seed: int) -
         o = orders[ref]
         y = rng.random()
         if y < 0.70:
-            msgs.append(OrderDelete(loc, 0, ts, ref))
+            msgs.append(im.OrderDelete(loc, 0, ts, ref))
             remove(loc, ref)
         elif y < 0.85:
             price, shares = quote_price(loc, o[1]), 100 * rng.randrange(1, 10)
-            msgs.append(OrderReplace(loc, 0, ts, ref, next_ref, shares, price))
+            msgs.append(im.OrderReplace(loc, 0, ts, ref, next_ref, shares, price))
             remove(loc, ref)
             orders[next_ref] = [loc, o[1], price, shares]
             refs.append(next_ref)
             next_ref += 1
         elif y < 0.90:
             n = min(o[3], 100 * rng.randrange(1, 4))
-            msgs.append(OrderCancel(loc, 0, ts, ref, n))
+            msgs.append(im.OrderCancel(loc, 0, ts, ref, n))
             o[3] -= n
             if o[3] == 0:
                 remove(loc, ref)
@@ -96,29 +84,29 @@ def generate(n_messages: int, n_symbols: int, live_per_symbol: int, seed: int) -
             n = min(o[3], 100 * rng.randrange(1, 4))
             match += 1
             if rng.random() < 0.9:
-                msgs.append(OrderExecuted(loc, 0, ts, ref, n, match))
+                msgs.append(im.OrderExecuted(loc, 0, ts, ref, n, match))
             else:
-                msgs.append(OrderExecutedWithPrice(loc, 0, ts, ref, n, match, "YN"[rng.random() < 0.2], o[2]))
+                msgs.append(im.OrderExecutedWithPrice(loc, 0, ts, ref, n, match, "YN"[rng.random() < 0.2], o[2]))
             o[3] -= n
             if o[3] == 0:
                 remove(loc, ref)
             mid[loc] += TICK * rng.choice((-1, 0, 1))
         elif y < 0.995:
             match += 1
-            msgs.append(Trade(loc, 0, ts, 0, "B", 100 * rng.randrange(1, 5), f"S{loc:04d}", mid[loc], match))
+            msgs.append(im.Trade(loc, 0, ts, 0, "B", 100 * rng.randrange(1, 5), f"S{loc:04d}", mid[loc], match))
         elif y < 0.998:
             match += 1
-            msgs.append(CrossTrade(loc, 0, ts, 100 * rng.randrange(0, 50), f"S{loc:04d}", mid[loc], match, "O"))
+            msgs.append(im.CrossTrade(loc, 0, ts, 100 * rng.randrange(0, 50), f"S{loc:04d}", mid[loc], match, "O"))
         else:
-            msgs.append(TradingAction(loc, 0, ts, f"S{loc:04d}", "HT"[rng.random() < 0.5], " ", "    "))
+            msgs.append(im.TradingAction(loc, 0, ts, f"S{loc:04d}", "HT"[rng.random() < 0.5], " ", "    "))
     return msgs
 
 
-def batches(msgs: list[Message], size: int) -> list[list[Message]]:
+def batches(msgs: list[im.Message], size: int) -> list[list[im.Message]]:
     return [msgs[i:i + size] for i in range(0, len(msgs), size)]
 
 
-def run_once(packets: list[list[Message]]) -> tuple[float, Books]:
+def run_once(packets: list[list[im.Message]]) -> tuple[float, Books]:
     books = Books()
     apply_batch = books.apply_batch
     start = time.perf_counter()

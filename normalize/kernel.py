@@ -30,21 +30,8 @@ import numpy.typing as npt
 from ingest.batch import Columns, decode_buffer
 from ingest.itch import decode as itch_decode
 from ingest.itch import encode as itch_encode
-from ingest.messages import (
-    AddOrder,
-    BrokenTrade,
-    CrossTrade,
-    Message,
-    OrderCancel,
-    OrderDelete,
-    OrderExecuted,
-    OrderExecutedWithPrice,
-    OrderReplace,
-    StockDirectory,
-    SystemEvent,
-    Trade,
-    TradingAction,
-)
+from ingest.messages import Message, StockDirectory
+from ingest.sample import every_kind
 from vocab.framing import frame, frame_all
 
 from .book import COUNTER_NAMES, MAX_LOCATES, Books
@@ -238,22 +225,5 @@ def warm_up() -> float:
     The batch touches every message kind and outgrows the tiny tables, so growth paths compile too."""
     t = time.perf_counter()
     books = KernelBooks(trade_capacity=4, order_capacity=16, level_capacity=16)
-    books.apply_bytes(frame_all(itch_encode(m) for m in _warm_up_messages()))
+    books.apply_bytes(frame_all(itch_encode(m) for m in every_kind()))
     return time.perf_counter() - t
-
-
-def _warm_up_messages() -> list[Message]:
-    out: list[Message] = [SystemEvent(0, 0, 1, "Q")]
-    for loc in (1, 2):
-        out.append(StockDirectory(loc, 0, 1, f"WARM{loc}", "Q", "N", 100, "N", "C", "Z", "P", "N", "N", "1", "N", 0,
-                                  "N"))
-        out.append(TradingAction(loc, 0, 1, f"WARM{loc}", "T", " ", "    "))
-    for ref in range(1, 41):
-        loc, side = 1 + ref % 2, "B" if ref % 4 < 2 else "S"
-        price = 1_000_000 + (-ref if side == "B" else ref) * 100
-        out.append(AddOrder(loc, 0, 2, ref, side, 100, f"WARM{loc}", price, "MPID" if ref % 5 == 0 else None))
-    out += [OrderExecuted(1, 0, 3, 2, 10, 1), OrderExecutedWithPrice(2, 0, 3, 1, 10, 2, "Y", 999_900),
-            OrderCancel(1, 0, 3, 4, 10), OrderReplace(2, 0, 3, 3, 41, 50, 1_000_500), OrderDelete(1, 0, 3, 6),
-            Trade(1, 0, 4, 0, "B", 100, "WARM1", 1_000_000, 3), CrossTrade(2, 0, 4, 500, "WARM2", 1_000_000, 4, "O"),
-            BrokenTrade(1, 0, 5, 3), TradingAction(1, 0, 6, "WARM1", "H", " ", "    ")]
-    return out

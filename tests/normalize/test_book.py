@@ -5,31 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.messages import (
-    AddOrder,
-    BrokenTrade,
-    CrossTrade,
-    OrderCancel,
-    OrderDelete,
-    OrderExecuted,
-    OrderExecutedWithPrice,
-    OrderReplace,
-    StockDirectory,
-    Trade,
-    TradingAction,
-)
+from ingest import messages as im
 from normalize import Books
 from tests.conftest import directory as stock_directory
 
 L = 7  # the locate under test
 
 
-def directory(locate: int = L, stock: str = "AAPL") -> StockDirectory:
+def directory(locate: int = L, stock: str = "AAPL") -> im.StockDirectory:
     return stock_directory(locate, stock)
 
 
-def add(ref: int, side: str, shares: int, price: int, ts: int = 10) -> AddOrder:
-    return AddOrder(L, 0, ts, ref, side, shares, "AAPL", price)
+def add(ref: int, side: str, shares: int, price: int, ts: int = 10) -> im.AddOrder:
+    return im.AddOrder(L, 0, ts, ref, side, shares, "AAPL", price)
 
 
 def top(b: Books) -> tuple[int, int, int, int]:
@@ -69,30 +57,30 @@ def test_an_add_below_the_top_does_not_bump_seq(books: Books) -> None:
 
 def test_execute_cancel_delete_walk_down_the_levels(books: Books) -> None:
     books.apply_batch([add(1, "B", 100, 1000100), add(2, "B", 300, 1000000), add(3, "S", 100, 1000300)])
-    books.apply(OrderExecuted(L, 0, 20, 1, 40, 501))
+    books.apply(im.OrderExecuted(L, 0, 20, 1, 40, 501))
     assert top(books)[:2] == (1000100, 60)
     assert (books.last_price[L], books.last_size[L], books.volume[L]) == (1000100, 40, 40)
-    books.apply(OrderCancel(L, 0, 21, 1, 60))  # cancels the rest: the level empties
+    books.apply(im.OrderCancel(L, 0, 21, 1, 60))  # cancels the rest: the level empties
     assert top(books)[:2] == (1000000, 300) and books.order(1) is None
-    books.apply(OrderDelete(L, 0, 22, 2))
+    books.apply(im.OrderDelete(L, 0, 22, 2))
     assert top(books) == (0, 0, 1000300, 100)
-    books.apply(OrderExecuted(L, 0, 23, 3, 100, 502))
+    books.apply(im.OrderExecuted(L, 0, 23, 3, 100, 502))
     assert top(books) == (0, 0, 0, 0)
     assert books.volume[L] == 140 and books.last_price[L] == 1000300
 
 
 def test_execute_with_price_prints_only_when_printable(books: Books) -> None:
     books.apply_batch([add(1, "S", 500, 1000300)])
-    books.apply(OrderExecutedWithPrice(L, 0, 30, 1, 100, 601, "N", 1000250))
+    books.apply(im.OrderExecutedWithPrice(L, 0, 30, 1, 100, 601, "N", 1000250))
     assert books.volume[L] == 0 and books.ask_size[L] == 400 and books.last_price[L] == 0
-    books.apply(OrderExecutedWithPrice(L, 0, 31, 1, 100, 602, "Y", 1000250))
+    books.apply(im.OrderExecutedWithPrice(L, 0, 31, 1, 100, 602, "Y", 1000250))
     assert (books.last_price[L], books.last_size[L], books.volume[L]) == (1000250, 100, 100)
     assert books.ask_size[L] == 300
 
 
 def test_replace_moves_the_order_and_keeps_its_side(books: Books) -> None:
     books.apply_batch([add(1, "B", 100, 1000000), add(2, "B", 100, 990000)])
-    books.apply(OrderReplace(L, 0, 40, 1, 11, 700, 980000))
+    books.apply(im.OrderReplace(L, 0, 40, 1, 11, 700, 980000))
     assert books.order(1) is None and books.order(11) == (L, 0, 980000, 700)
     assert top(books)[:2] == (990000, 100)
     assert books.levels(L, 0, 3) == [(990000, 100), (980000, 700)]
@@ -101,9 +89,9 @@ def test_replace_moves_the_order_and_keeps_its_side(books: Books) -> None:
 def test_trades_and_crosses_print_without_touching_the_book(books: Books) -> None:
     books.apply(add(1, "B", 100, 1000000))
     before = top(books)
-    books.apply(Trade(L, 0, 50, 0, "B", 250, "AAPL", 1000050, 700))
-    books.apply(CrossTrade(L, 0, 51, 10_000, "AAPL", 1000100, 701, "O"))
-    books.apply(CrossTrade(L, 0, 52, 0, "AAPL", 1000200, 702, "O"))  # zero-share cross: no print
+    books.apply(im.Trade(L, 0, 50, 0, "B", 250, "AAPL", 1000050, 700))
+    books.apply(im.CrossTrade(L, 0, 51, 10_000, "AAPL", 1000100, 701, "O"))
+    books.apply(im.CrossTrade(L, 0, 52, 0, "AAPL", 1000200, 702, "O"))  # zero-share cross: no print
     assert top(books) == before
     assert (books.last_price[L], books.volume[L]) == (1000100, 10_250)
     prints, cursor, lost = books.trades_since(0)
@@ -114,11 +102,11 @@ def test_trades_and_crosses_print_without_touching_the_book(books: Books) -> Non
 
 def test_halts(books: Books) -> None:
     seq = int(books.seq[L])
-    books.apply(TradingAction(L, 0, 60, "AAPL", "H", " ", "LUDP"))
+    books.apply(im.TradingAction(L, 0, 60, "AAPL", "H", " ", "LUDP"))
     assert books.halted[L] and books.seq[L] == seq + 1
-    books.apply(TradingAction(L, 0, 61, "AAPL", "H", " ", "LUDP"))  # no change, no version
+    books.apply(im.TradingAction(L, 0, 61, "AAPL", "H", " ", "LUDP"))  # no change, no version
     assert books.seq[L] == seq + 1
-    books.apply(TradingAction(L, 0, 62, "AAPL", "T", " ", "    "))
+    books.apply(im.TradingAction(L, 0, 62, "AAPL", "T", " ", "    "))
     assert not books.halted[L] and books.seq[L] == seq + 2
 
 
@@ -126,7 +114,7 @@ def test_trade_ring_reports_what_a_slow_reader_lost() -> None:
     b = Books(trade_capacity=4)
     b.apply(directory())
     for i in range(10):
-        b.apply(Trade(L, 0, i, 0, "B", 1, "AAPL", 1000000 + i, i))
+        b.apply(im.Trade(L, 0, i, 0, "B", 1, "AAPL", 1000000 + i, i))
     prints, cursor, lost = b.trades_since(0)
     assert cursor == 10 and lost == 6 and prints.match_number.tolist() == [6, 7, 8, 9]
     prints, cursor, lost = b.trades_since(10)
@@ -139,30 +127,30 @@ def snapshot(b: Books) -> tuple[object, ...]:
 
 
 @pytest.mark.parametrize("bad,counter", [
-    (OrderExecuted(L, 0, 1, 999, 10, 1), "unknown_order"),
-    (OrderCancel(L, 0, 1, 999, 10), "unknown_order"),
-    (OrderDelete(L, 0, 1, 999), "unknown_order"),
-    (OrderReplace(L, 0, 1, 999, 1000, 10, 1000000), "unknown_order"),
-    (OrderReplace(L, 0, 1, 1, 2, 10, 1000000), "duplicate_order_ref"),
-    (AddOrder(L, 0, 1, 1, "B", 10, "AAPL", 1), "duplicate_order_ref"),
-    (AddOrder(L, 0, 1, 50, "X", 10, "AAPL", 1), "bad_side"),
-    (AddOrder(70_000, 0, 1, 51, "B", 10, "AAPL", 1), "unknown_locate"),
+    (im.OrderExecuted(L, 0, 1, 999, 10, 1), "unknown_order"),
+    (im.OrderCancel(L, 0, 1, 999, 10), "unknown_order"),
+    (im.OrderDelete(L, 0, 1, 999), "unknown_order"),
+    (im.OrderReplace(L, 0, 1, 999, 1000, 10, 1000000), "unknown_order"),
+    (im.OrderReplace(L, 0, 1, 1, 2, 10, 1000000), "duplicate_order_ref"),
+    (im.AddOrder(L, 0, 1, 1, "B", 10, "AAPL", 1), "duplicate_order_ref"),
+    (im.AddOrder(L, 0, 1, 50, "X", 10, "AAPL", 1), "bad_side"),
+    (im.AddOrder(70_000, 0, 1, 51, "B", 10, "AAPL", 1), "unknown_locate"),
     (stock_directory(70_000, "BAD"), "unknown_locate"),
-    (AddOrder(0, 0, 1, 52, "B", 10, "AAPL", 1000000), "unknown_locate"),  # locate 0 is never a stock
-    (AddOrder(-1, 0, 1, 53, "B", 10, "AAPL", 1000000), "unknown_locate"),
-    (Trade(70_000, 0, 1, 0, "B", 10, "AAPL", 1000000, 1), "unknown_locate"),
-    (CrossTrade(70_000, 0, 1, 10, "AAPL", 1000000, 1, "O"), "unknown_locate"),
-    (TradingAction(70_000, 0, 1, "AAPL", "H", " ", "LUDP"), "unknown_locate"),
-    (AddOrder(L, 0, 1, 54, "B", 0, "AAPL", 1000000), "bad_shares"),
-    (AddOrder(L, 0, 1, 55, "S", 10, "AAPL", 0), "bad_price"),
-    (OrderExecuted(L, 0, 1, 1, 0, 1), "bad_shares"),
-    (OrderCancel(L, 0, 1, 1, -5), "bad_shares"),
-    (OrderExecutedWithPrice(L, 0, 1, 999, 10, 1, "Y", 1000000), "unknown_order"),
-    (OrderReplace(L, 0, 1, 1, 1, 10, 1000000), "duplicate_order_ref"),  # a replace onto itself
-    (OrderReplace(L, 0, 1, 1, 60, 0, 1000000), "bad_shares"),
-    (OrderReplace(L, 0, 1, 1, 61, 10, -1), "bad_price"),
-    (Trade(L, 0, 1, 0, "B", 0, "AAPL", 1000000, 1), "bad_shares"),
-    (TradingAction(L, 0, 1, "AAPL", "Z", " ", "    "), "bad_trading_state"),
+    (im.AddOrder(0, 0, 1, 52, "B", 10, "AAPL", 1000000), "unknown_locate"),  # locate 0 is never a stock
+    (im.AddOrder(-1, 0, 1, 53, "B", 10, "AAPL", 1000000), "unknown_locate"),
+    (im.Trade(70_000, 0, 1, 0, "B", 10, "AAPL", 1000000, 1), "unknown_locate"),
+    (im.CrossTrade(70_000, 0, 1, 10, "AAPL", 1000000, 1, "O"), "unknown_locate"),
+    (im.TradingAction(70_000, 0, 1, "AAPL", "H", " ", "LUDP"), "unknown_locate"),
+    (im.AddOrder(L, 0, 1, 54, "B", 0, "AAPL", 1000000), "bad_shares"),
+    (im.AddOrder(L, 0, 1, 55, "S", 10, "AAPL", 0), "bad_price"),
+    (im.OrderExecuted(L, 0, 1, 1, 0, 1), "bad_shares"),
+    (im.OrderCancel(L, 0, 1, 1, -5), "bad_shares"),
+    (im.OrderExecutedWithPrice(L, 0, 1, 999, 10, 1, "Y", 1000000), "unknown_order"),
+    (im.OrderReplace(L, 0, 1, 1, 1, 10, 1000000), "duplicate_order_ref"),  # a replace onto itself
+    (im.OrderReplace(L, 0, 1, 1, 60, 0, 1000000), "bad_shares"),
+    (im.OrderReplace(L, 0, 1, 1, 61, 10, -1), "bad_price"),
+    (im.Trade(L, 0, 1, 0, "B", 0, "AAPL", 1000000, 1), "bad_shares"),
+    (im.TradingAction(L, 0, 1, "AAPL", "Z", " ", "    "), "bad_trading_state"),
     (("not", "an", "ITCH", "message"), "unknown_message"),
 ])
 def test_bad_input_is_counted_and_changes_nothing(books: Books, bad: object, counter: str) -> None:
@@ -179,17 +167,17 @@ def test_bad_input_is_counted_and_changes_nothing(books: Books, bad: object, cou
 def test_over_execution_is_counted_and_removes_the_order(books: Books) -> None:
     books.apply_batch([add(1, "B", 100, 1000000), add(2, "B", 100, 990000)])
     seq = int(books.seq[L])
-    books.apply(OrderExecuted(L, 0, 2, 1, 150, 9))
+    books.apply(im.OrderExecuted(L, 0, 2, 1, 150, 9))
     assert books.counters["over_execution"] == 1 and books.order(1) is None
     # the exchange executed 150: that is the print, whatever our record of the order said
     assert (books.last_price[L], books.last_size[L], books.volume[L]) == (1000000, 150, 150)
     assert top(books)[:2] == (990000, 100) and books.seq[L] == seq + 1
-    books.apply(OrderCancel(L, 0, 3, 2, 101))
+    books.apply(im.OrderCancel(L, 0, 3, 2, 101))
     assert books.counters["over_execution"] == 2 and books.order(2) is None and top(books)[:2] == (0, 0)
 
 
 def test_broken_trades_are_counted(books: Books) -> None:
-    books.apply(BrokenTrade(L, 0, 1, 5))
+    books.apply(im.BrokenTrade(L, 0, 1, 5))
     assert books.counters["broken_trades"] == 1
 
 
@@ -201,7 +189,7 @@ def test_arrays_are_numpy_indexed_by_locate(books: Books) -> None:
 
 
 def test_an_undirectoried_locate_is_applied_and_counted(books: Books) -> None:
-    books.apply(AddOrder(9, 0, 1, 1, "B", 100, "MSFT", 4000000))
+    books.apply(im.AddOrder(9, 0, 1, 1, "B", 100, "MSFT", 4000000))
     assert books.counters["unknown_locate"] == 1 and books.bid_price[9] == 4000000
     assert books.symbol_of[9] is None and not books.known[9] and books.high_locate == L
     books.apply(directory(9, "MSFT"))  # arriving late, it names a book that is already right
@@ -219,15 +207,15 @@ def test_seq_counts_exactly_the_messages_that_change_a_published_field(books: Bo
     assert bumps(add(2, "B", 100, 990000)) == 0  # below the inside
     assert bumps(add(3, "S", 100, 1010000)) == 1
     assert bumps(add(4, "S", 100, 1020000)) == 0
-    assert bumps(OrderCancel(L, 0, 2, 2, 50)) == 0  # away from the inside
-    assert bumps(OrderDelete(L, 0, 2, 4)) == 0
-    assert bumps(OrderExecutedWithPrice(L, 0, 3, 3, 10, 9, "N", 1010000)) == 1  # ask size 100 -> 90
-    assert bumps(OrderExecuted(L, 0, 4, 1, 10, 10)) == 1  # bid size and a print: one version
-    assert bumps(OrderReplace(L, 0, 5, 1, 11, 90, 1000000)) == 0  # same price, same size: nothing moved
-    assert bumps(OrderReplace(L, 0, 5, 11, 12, 91, 1000000)) == 1
-    assert bumps(Trade(L, 0, 6, 0, "S", 5, "AAPL", 1005000, 11)) == 1
-    assert bumps(CrossTrade(L, 0, 7, 0, "AAPL", 1005000, 12, "C")) == 0
-    assert bumps(BrokenTrade(L, 0, 8, 11)) == 0
+    assert bumps(im.OrderCancel(L, 0, 2, 2, 50)) == 0  # away from the inside
+    assert bumps(im.OrderDelete(L, 0, 2, 4)) == 0
+    assert bumps(im.OrderExecutedWithPrice(L, 0, 3, 3, 10, 9, "N", 1010000)) == 1  # ask size 100 -> 90
+    assert bumps(im.OrderExecuted(L, 0, 4, 1, 10, 10)) == 1  # bid size and a print: one version
+    assert bumps(im.OrderReplace(L, 0, 5, 1, 11, 90, 1000000)) == 0  # same price, same size: nothing moved
+    assert bumps(im.OrderReplace(L, 0, 5, 11, 12, 91, 1000000)) == 1
+    assert bumps(im.Trade(L, 0, 6, 0, "S", 5, "AAPL", 1005000, 11)) == 1
+    assert bumps(im.CrossTrade(L, 0, 7, 0, "AAPL", 1005000, 12, "C")) == 0
+    assert bumps(im.BrokenTrade(L, 0, 8, 11)) == 0
     assert top(books) == (1000000, 91, 1010000, 90)
     assert books.exchange_time[L] == 6
 
@@ -236,11 +224,11 @@ def test_the_best_level_emptying_falls_to_the_next_best_on_both_sides(books: Boo
     books.apply_batch([add(1, "S", 100, 1000300), add(2, "S", 200, 1000100), add(3, "S", 50, 1000200),
                        add(4, "B", 70, 999900), add(5, "B", 80, 999800), add(6, "B", 90, 999700)])
     assert top(books) == (999900, 70, 1000100, 200)
-    books.apply(OrderExecuted(L, 0, 2, 2, 150, 1))  # partial: same level, smaller
+    books.apply(im.OrderExecuted(L, 0, 2, 2, 150, 1))  # partial: same level, smaller
     assert top(books)[2:] == (1000100, 50)
-    books.apply(OrderExecuted(L, 0, 3, 2, 50, 2))
+    books.apply(im.OrderExecuted(L, 0, 3, 2, 50, 2))
     assert top(books)[2:] == (1000200, 50)
-    books.apply(OrderReplace(L, 0, 4, 4, 7, 10, 999600))  # the best bid moves behind the others
+    books.apply(im.OrderReplace(L, 0, 4, 4, 7, 10, 999600))  # the best bid moves behind the others
     assert top(books)[:2] == (999800, 80)
     assert books.levels(L, 0, 10) == [(999800, 80), (999700, 90), (999600, 10)]
     assert books.levels(L, 1, 10) == [(1000200, 50), (1000300, 100)]
@@ -251,13 +239,13 @@ def test_the_best_level_emptying_falls_to_the_next_best_on_both_sides(books: Boo
 
 def test_halt_states_and_quotation_only(books: Books) -> None:
     for state, halted in (("P", True), ("T", False), ("Q", True), ("H", True), ("T", False)):
-        books.apply(TradingAction(L, 0, 1, "AAPL", state, " ", "    "))
+        books.apply(im.TradingAction(L, 0, 1, "AAPL", state, " ", "    "))
         assert bool(books.halted[L]) is halted, state
 
 
 def test_broken_trades_leave_the_printed_volume(books: Books) -> None:
-    books.apply(Trade(L, 0, 1, 0, "B", 100, "AAPL", 1000000, 77))
-    books.apply(BrokenTrade(L, 0, 2, 77))
+    books.apply(im.Trade(L, 0, 1, 0, "B", 100, "AAPL", 1000000, 77))
+    books.apply(im.BrokenTrade(L, 0, 2, 77))
     assert books.volume[L] == 100 and books.trades_total == 1 and books.counters["broken_trades"] == 1
 
 
@@ -279,7 +267,7 @@ def test_the_ring_wraps_and_a_reader_catches_up_in_pieces() -> None:
     cursor = 0
     seen: list[int] = []
     for i in range(1, 11):
-        b.apply(Trade(L, 0, i, 0, "B", i, "AAPL", 1000000, i))
+        b.apply(im.Trade(L, 0, i, 0, "B", i, "AAPL", 1000000, i))
         if i % 3 == 0:  # reads every third print, always within the ring
             prints, cursor, lost = b.trades_since(cursor)
             assert lost == 0
@@ -294,7 +282,7 @@ def test_the_ring_wraps_and_a_reader_catches_up_in_pieces() -> None:
     assert len(prints.seq) == 0 and cursor == 10 and lost == 0
     kept, _, _ = b.trades_since(8)  # a contiguous run of the ring
     for i in range(11, 15):
-        b.apply(Trade(L, 0, i, 0, "B", 1, "AAPL", 1000000, i))
+        b.apply(im.Trade(L, 0, i, 0, "B", 1, "AAPL", 1000000, i))
     assert kept.match_number.tolist() == [9, 10]  # prints handed out are copies, not views of the ring
 
 

@@ -11,18 +11,7 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.messages import (
-    AddOrder,
-    CrossTrade,
-    Message,
-    OrderCancel,
-    OrderDelete,
-    OrderExecuted,
-    OrderExecutedWithPrice,
-    OrderReplace,
-    Trade,
-    TradingAction,
-)
+from ingest import messages as im
 from normalize import MAX_LOCATES, Books
 
 from .strategies import directory, messages
@@ -57,37 +46,37 @@ class Reference:
             self.orders[ref] = (o[0], o[1], o[2], o[3] - n)
         return o[0], o[2]
 
-    def apply(self, m: Message) -> None:
-        stock = isinstance(m, (AddOrder, Trade, CrossTrade, TradingAction)) and 0 < m.locate < MAX_LOCATES
-        if isinstance(m, AddOrder):
+    def apply(self, m: im.Message) -> None:
+        stock = isinstance(m, (im.AddOrder, im.Trade, im.CrossTrade, im.TradingAction)) and 0 < m.locate < MAX_LOCATES
+        if isinstance(m, im.AddOrder):
             if stock and m.order_ref not in self.orders and m.side in "BS" and m.shares > 0 and m.price > 0:
                 self.orders[m.order_ref] = (m.locate, "BS".index(m.side), m.price, m.shares)
-        elif isinstance(m, OrderExecuted):
+        elif isinstance(m, im.OrderExecuted):
             t = self._take(m.order_ref, m.executed_shares)
             if t:
                 self._print(t[0], t[1], m.executed_shares)
-        elif isinstance(m, OrderExecutedWithPrice):
+        elif isinstance(m, im.OrderExecutedWithPrice):
             if m.printable == "Y" and m.execution_price <= 0:
                 return
             t = self._take(m.order_ref, m.executed_shares)
             if t and m.printable == "Y":
                 self._print(t[0], m.execution_price, m.executed_shares)
-        elif isinstance(m, OrderCancel):
+        elif isinstance(m, im.OrderCancel):
             self._take(m.order_ref, m.cancelled_shares)
-        elif isinstance(m, OrderDelete):
+        elif isinstance(m, im.OrderDelete):
             self.orders.pop(m.order_ref, None)
-        elif isinstance(m, OrderReplace):
+        elif isinstance(m, im.OrderReplace):
             if (m.original_order_ref in self.orders and m.new_order_ref not in self.orders and m.shares > 0
                     and m.price > 0):
                 loc, side, _, _ = self.orders.pop(m.original_order_ref)
                 self.orders[m.new_order_ref] = (loc, side, m.price, m.shares)
-        elif isinstance(m, Trade):
+        elif isinstance(m, im.Trade):
             if stock and m.shares > 0 and m.price > 0:
                 self._print(m.locate, m.price, m.shares)
-        elif isinstance(m, CrossTrade):
+        elif isinstance(m, im.CrossTrade):
             if stock and m.shares > 0 and m.cross_price > 0:
                 self._print(m.locate, m.cross_price, m.shares)
-        elif isinstance(m, TradingAction):
+        elif isinstance(m, im.TradingAction):
             if stock and m.trading_state in "THPQ":
                 self.halted[m.locate] = m.trading_state != "T"
 
@@ -114,7 +103,7 @@ def published(b: Books, loc: int) -> tuple[int, ...]:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(message, max_size=80), st.booleans())
-def test_books_equal_reference(msgs: list[Message], batched: bool) -> None:
+def test_books_equal_reference(msgs: list[im.Message], batched: bool) -> None:
     books, ref = Books(trade_capacity=16), Reference()
     books.apply_batch([directory(loc) for loc in NAMED])
     state = {loc: (int(books.seq[loc]), published(books, loc)) for loc in LOCATES}
@@ -138,7 +127,7 @@ def test_books_equal_reference(msgs: list[Message], batched: bool) -> None:
             dseq = int(books.depth_seq[loc])
             bumps, changed = dseq - depths[loc][0], depth != depths[loc][1]
             # one version per message that moved a level (a replace may put back exactly what it took)
-            assert bumps == changed or (bumps == 1 and isinstance(m, OrderReplace)), (m, loc)
+            assert bumps == changed or (bumps == 1 and isinstance(m, im.OrderReplace)), (m, loc)
             depths[loc] = (dseq, depth)
     assert books.trades_total == len(ref.prints)
     prints, cursor, lost = books.trades_since(0)
