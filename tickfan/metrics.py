@@ -8,7 +8,7 @@ books and the fan-out already keep counters; this collector turns them into metr
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
@@ -18,13 +18,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 if TYPE_CHECKING:
-    from tickfan.node import Node
+    from fanout.server import FanoutServer
+    from ingest.handler import FeedHandler
+    from normalize.source import BookSource
 
 LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 
 
+class Measured(Protocol):
+    """What the collector reads: a node's edge (its books and fan-out) and the feed behind the books, if any."""
+
+    @property
+    def feed(self) -> FeedHandler | None: ...
+
+    @property
+    def books(self) -> BookSource: ...
+
+    @property
+    def fanout(self) -> FanoutServer: ...
+
+
 class NodeCollector(Collector):
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Measured) -> None:
         self.node = node
 
     def collect(self) -> Iterator[Metric]:
@@ -102,7 +117,7 @@ class NodeCollector(Collector):
                                      buckets=buckets, sum_value=float(samples.sum()))
 
 
-def metrics_endpoint(node: Node) -> Callable[[Request], Awaitable[Response]]:
+def metrics_endpoint(node: Measured) -> Callable[[Request], Awaitable[Response]]:
     registry = CollectorRegistry()
     registry.register(NodeCollector(node))
 

@@ -12,183 +12,65 @@ import logging
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.routing import Route
 
-from fanout.config import FanoutConfig
-from fanout.orders import OrderRelay
 from fanout.server import FanoutServer
-from ingest.handler import FeedHandler, open_feeds
-from ingest.messages import Message
+from ingest.handler import FeedHandler
 from ingest.partition import PartitionFilter, PartitionMap
-from normalize import Books
-from normalize.replicas.redis import RedisBooks, RedisPublisher
-from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
-from snapshots.http import create_app
+from normalize.source import BookSource
 from tickfan.args import hostport
-from tickfan.metrics import metrics_endpoint
+from tickfan.roles import NodeConfig, Roles, build_roles
+
+__all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
+           "print_endpoints", "run_until_stopped"]
 
 log = logging.getLogger("tickfan.node")
 
 
-@dataclass
-class NodeConfig:
-    feeds: list[tuple[str, int]] = field(default_factory=lambda: [("127.0.0.1", 30001)])
-    rewinder: tuple[str, int] | None = None
-    snapshot: tuple[str, int] | None = None
-    recovery_timeout: float = 2.0
-    http: tuple[str, int] = ("127.0.0.1", 8000)
-    ws: tuple[str, int] = ("127.0.0.1", 8765)
-    flush_interval: float = 0.05
-    session: str | None = None
-    interface: str = "127.0.0.1"
-    # (map, this node's partition) when ingest is split over several processes
-    partition: tuple[PartitionMap, int] | None = None
-    # shared-memory books: a worker publishes into them (no HTTP/WebSocket), a reader serves them (no feed)
-    publish: str | None = None
-    attach: str | None = None
-    # a fan-out worker among several on one port; only the first serves HTTP
-    reuse_port: bool = False
-    serve_http: bool = True
-    # across hosts: publish book changes to Redis, or serve books that another host publishes there
-    redis: str | None = None
-    from_redis: str | None = None
-    # apply in-sequence packets through the batched decoder and numba book kernel
-    batched: bool = False
-    # the WebSocket `orders` channel: users' order updates from this Redis (tickfan:orders:{user}); None: off
-    orders_redis: str | None = None
-
-
-class _EmbeddedHTTPServer(uvicorn.Server):
-    """uvicorn inside our loop: the node owns signals, so uvicorn must not capture them."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-
 class Node:
-    def __init__(self, config: NodeConfig) -> None:
-        self.config = config
-        self.shared: SharedBookState | None = None
-        self.view: BookView | None = None
-        self.shm_publisher: ShmPublisher | None = None
-        self.redis_books: RedisBooks | None = None
-        self.publisher: RedisPublisher | None = None
-        if config.from_redis:
-            self.redis_books = RedisBooks(config.from_redis)
-            self.books: Books | BookView | RedisBooks = self.redis_books
-        elif config.attach:
-            self.shared = SharedBookState.attach(config.attach)
-            self.view = BookView(self.shared)
-            self.books = self.view
-        elif config.batched and not config.publish:
-            from normalize.kernel import KernelBooks, warm_up
+    """A node is its roles (``tickfan.roles``), started in order and closed in reverse; nothing else.
 
-            warm_up()  # compile or load the kernels now, not on the first packet
-            self.books = KernelBooks()
-        elif config.publish:
-            self.shared = SharedBookState.attach(config.publish)
-            writer = config.partition[1] if config.partition else 0
-            self.shm_publisher = ShmPublisher(self.shared, writer)
-            self.books = self.shm_publisher.books
-        else:
-            self.books = Books()
-        self.fanout = FanoutServer(
-            self.books,
-            FanoutConfig(host=config.ws[0], port=config.ws[1], flush_interval=config.flush_interval,
-                         poll_interval=0.005 if self.view is not None or self.redis_books else None,
-                         reuse_port=config.reuse_port),
-            before_flush=self.view.sync if self.view is not None else None,
-            orders=OrderRelay(config.orders_redis) if config.orders_redis and not config.publish else None,
-        )
-        if self.redis_books is not None:
-            quotes = self.fanout.hub.quotes
-            self.redis_books.watched = lambda: quotes.count
-        if config.redis:
-            self.publisher = RedisPublisher(self.books, config.redis)
-        self.feed: FeedHandler | None = None
-        self._http: _EmbeddedHTTPServer | None = None
-        self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
-        self._http_task: asyncio.Task[None] | None = None
+    ``build_roles`` picks them from the configuration; pass ``roles`` to run a hand-made set instead.
+    """
+
+    def __init__(self, config: NodeConfig, roles: Roles | None = None) -> None:
+        self.config = config
+        self.roles = roles if roles is not None else build_roles(config)
+
+    @property
+    def books(self) -> BookSource:
+        return self.roles.source.books
+
+    @property
+    def feed(self) -> FeedHandler | None:
+        ingest = self.roles.ingest
+        return ingest.feed if ingest is not None else None
+
+    @property
+    def fanout(self) -> FanoutServer | None:
+        return self.roles.edge.fanout if self.roles.edge is not None else None
+
+    @property
+    def extra_routes(self) -> list[Route]:
+        """Routes served beside the snapshots (the demo mounts the order API here); set before ``start``."""
+        return self.roles.edge.extra_routes if self.roles.edge is not None else []
+
+    @extra_routes.setter
+    def extra_routes(self, routes: list[Route]) -> None:
+        if self.roles.edge is None:
+            raise ValueError("this node serves no HTTP (an ingest worker): no routes to add")
+        self.roles.edge.extra_routes = routes
 
     async def start(self) -> None:
-        if self.redis_books is not None:
-            await self.redis_books.start()
-        elif self.view is None:
-            await self._start_feed()
-        if self.publisher is not None:
-            await self.publisher.start()
-        if self.config.publish:
-            return  # a worker: its books are served by a reader node
-        await self._start_serving()
-
-    async def _start_feed(self) -> None:
-        books = self.books
-        assert isinstance(books, Books)
-        # a shared-memory worker applies through its publisher, which brackets each packet for the readers
-        target: Books | ShmPublisher = self.shm_publisher or books
-        apply, notify = target.apply_batch, self.fanout.notify
-
-        def sink(messages: list[Message]) -> None:
-            apply(messages)
-            notify()
-
-        raw_sink = None
-        apply_bytes = getattr(books, "apply_bytes", None)
-        if apply_bytes is not None:
-            def raw_sink(blocks: bytes) -> None:
-                apply_bytes(blocks)
-                notify()
-
-        self.feed = await open_feeds(
-            self.config.feeds, sink, session=self.config.session,
-            interface=self.config.interface, rewinder=self.config.rewinder, on_stale=target.set_stale_all,
-            recovery_timeout=self.config.recovery_timeout, snapshot=self.config.snapshot,
-            on_snapshot=target.rebuild,
-            partition=PartitionFilter(*self.config.partition) if self.config.partition else None,
-            raw_sink=raw_sink,
-        )
-
-    async def _start_serving(self) -> None:
-        await self.fanout.start()
-        if not self.config.serve_http:
-            return
-        http_config = uvicorn.Config(
-            create_app(self.books, [Route("/metrics", metrics_endpoint(self)), *self.extra_routes]),
-            host=self.config.http[0],
-            port=self.config.http[1],
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
-        self._http = _EmbeddedHTTPServer(http_config)
-        self._http_task = asyncio.create_task(self._http.serve())
-        while not self._http.started:
-            if self._http_task.done():
-                self._http_task.result()  # raises the bind error, if any
-                raise RuntimeError(f"snapshot HTTP server on {self.config.http} exited at start")
-            await asyncio.sleep(0.01)
+        for role in self.roles.in_order():
+            await role.start()
 
     async def close(self) -> None:
-        if self._http is not None and self._http_task is not None:
-            self._http.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._http_task, 5)
-        await self.fanout.close()
-        if self.feed is not None:
-            self.feed.close()
-        if self.publisher is not None:
-            await self.publisher.close()
-        if self.redis_books is not None:
-            await self.redis_books.close()
-        if self.shared is not None:
-            self.view = None
-            self.shared.close()
+        for role in reversed(self.roles.in_order()):
+            await role.close()
 
     def endpoints(self) -> dict[str, str]:
         hh, hp = self.config.http
@@ -207,7 +89,6 @@ class Node:
             **({"orders channel (from Redis)": self.config.orders_redis} if self.config.orders_redis else {}),
         }
 
-
 class StatusLine:
     """Rates from counter deltas between two calls: what the demo prints once a second."""
 
@@ -218,8 +99,10 @@ class StatusLine:
     def _sample(self) -> tuple[float, int, int, int]:
         feed = self.node.feed
         messages = feed.session.counters.get("messages", 0) if feed is not None else 0
-        stats = self.node.fanout.stats
-        return time.monotonic(), messages, stats.updates_sent, stats.frames_sent
+        fanout = self.node.fanout
+        if fanout is None:  # an ingest worker: nothing fans out here
+            return time.monotonic(), messages, 0, 0
+        return time.monotonic(), messages, fanout.stats.updates_sent, fanout.stats.frames_sent
 
     def render(self) -> str:
         now = self._sample()
@@ -228,8 +111,9 @@ class StatusLine:
         upd_rate = (now[2] - self._last[2]) / dt
         frame_rate = (now[3] - self._last[3]) / dt
         self._last = now
-        stats = self.node.fanout.stats
-        p50, p99 = self.node.fanout.latency_percentiles()
+        fanout = self.node.fanout
+        clients = fanout.stats.clients if fanout is not None else 0
+        p50, p99 = fanout.latency_percentiles() if fanout is not None else (0.0, 0.0)
         feed = self.node.feed
         counters = feed.session.counters if feed is not None else {}
         state = feed.session.state.value if feed is not None else "-"
@@ -237,7 +121,7 @@ class StatusLine:
             f"feed {msg_rate:>9,.0f} msg/s {state} | gaps {counters.get('gaps', 0)} "
             f"recovered {counters.get('messages_recovered', 0):,} malformed {counters.get('malformed_packets', 0)}"
             f" | out {upd_rate:>9,.0f} upd/s "
-            f"{frame_rate:>6,.0f} frames/s | clients {stats.clients} | e2e p50 {p50:.1f} ms p99 {p99:.1f} ms"
+            f"{frame_rate:>6,.0f} frames/s | clients {clients} | e2e p50 {p50:.1f} ms p99 {p99:.1f} ms"
         )
 
 

@@ -1,0 +1,275 @@
+"""The parts a node is made of, and the one place that picks them for a configuration.
+
+A node is a short list of roles started in order and closed in reverse:
+
+=================  ==============================================================  =========================
+role               what it is                                                       when
+=================  ==============================================================  =========================
+``IngestRole``     feed handler -> books (``Books``, ``KernelBooks`` when batched,  a feed: not --attach,
+                   a shared-memory ``ShmPublisher``'s books when --publish)          not --from-redis
+``AttachedBooks``  a ``BookView`` over the books ingest workers publish in shm      --attach
+``RemoteBooks``    ``RedisBooks``: the books another host publishes to Redis        --from-redis
+``RedisPublish``   ``RedisPublisher``: the book source's changes out to Redis       --redis
+``EdgeRole``       fan-out (WebSocket, orders relay) + HTTP (snapshots, /metrics)  not --publish
+=================  ==============================================================  =========================
+
+Exactly one of the first three is the node's book source; the publisher reads it, the edge serves it. Roles
+know nothing of each other: ``build_roles`` wires the few hooks between them (the feed tells the fan-out
+that books changed; the Redis reader asks the fan-out which symbols its clients watch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import uvicorn
+from starlette.routing import Route
+
+from fanout.config import FanoutConfig
+from fanout.orders import OrderRelay
+from fanout.server import FanoutServer
+from ingest.handler import FeedHandler, open_feeds
+from ingest.messages import Message
+from ingest.partition import PartitionFilter, PartitionMap
+from normalize import Books
+from normalize.replicas.redis import RedisBooks, RedisPublisher
+from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
+from normalize.source import BookSource
+from snapshots.http import create_app
+from tickfan.metrics import metrics_endpoint
+
+
+@dataclass
+class NodeConfig:
+    feeds: list[tuple[str, int]] = field(default_factory=lambda: [("127.0.0.1", 30001)])
+    rewinder: tuple[str, int] | None = None
+    snapshot: tuple[str, int] | None = None
+    recovery_timeout: float = 2.0
+    http: tuple[str, int] = ("127.0.0.1", 8000)
+    ws: tuple[str, int] = ("127.0.0.1", 8765)
+    flush_interval: float = 0.05
+    session: str | None = None
+    interface: str = "127.0.0.1"
+    # (map, this node's partition) when ingest is split over several processes
+    partition: tuple[PartitionMap, int] | None = None
+    # shared-memory books: a worker publishes into them (no HTTP/WebSocket), a reader serves them (no feed)
+    publish: str | None = None
+    attach: str | None = None
+    # a fan-out worker among several on one port; only the first serves HTTP
+    reuse_port: bool = False
+    serve_http: bool = True
+    # across hosts: publish book changes to Redis, or serve books that another host publishes there
+    redis: str | None = None
+    from_redis: str | None = None
+    # apply in-sequence packets through the batched decoder and numba book kernel
+    batched: bool = False
+    # the WebSocket `orders` channel: users' order updates from this Redis (tickfan:orders:{user}); None: off
+    orders_redis: str | None = None
+
+
+class Role(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class IngestRole:
+    """Feed handler -> books, and (``--publish``) the shared-memory publisher the books live in."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.shared: SharedBookState | None = None
+        self.shm_publisher: ShmPublisher | None = None
+        if config.publish:  # a worker's books are rows of the shared block (the plain engine: readers need it)
+            self.shared = SharedBookState.attach(config.publish)
+            self.shm_publisher = ShmPublisher(self.shared, config.partition[1] if config.partition else 0)
+            self.books: Books = self.shm_publisher.books
+        elif config.batched:
+            from normalize.kernel import KernelBooks, warm_up
+
+            warm_up()  # compile or load the kernels now, not on the first packet
+            self.books = KernelBooks()
+        else:
+            self.books = Books()
+        self.notify: Callable[[], None] = lambda: None  # set by the builder: the edge's "books changed"
+        self.feed: FeedHandler | None = None
+
+    async def start(self) -> None:
+        # a shared-memory worker applies through its publisher, which brackets each packet for the readers
+        target: Books | ShmPublisher = self.shm_publisher or self.books
+        apply, notify = target.apply_batch, self.notify
+
+        def sink(messages: list[Message]) -> None:
+            apply(messages)
+            notify()
+
+        raw_sink = None
+        apply_bytes = getattr(self.books, "apply_bytes", None)
+        if apply_bytes is not None:
+            def raw_sink(blocks: bytes) -> None:
+                apply_bytes(blocks)
+                notify()
+
+        c = self.config
+        self.feed = await open_feeds(
+            c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
+            on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
+            on_snapshot=target.rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
+            raw_sink=raw_sink,
+        )
+
+    async def close(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
+        if self.shared is not None:
+            self.shared.close()
+
+
+class AttachedBooks:
+    """A reader of the books ingest workers publish in shared memory: synced before every fan-out flush."""
+
+    polled = True  # no feed tells the fan-out about changes: it polls
+
+    def __init__(self, name: str) -> None:
+        self.shared = SharedBookState.attach(name)
+        self.books = BookView(self.shared)
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.shared.close()
+
+
+class RemoteBooks:
+    """The books another host publishes to Redis, followed for the symbols this node's clients watch."""
+
+    polled = True
+
+    def __init__(self, url: str) -> None:
+        self.books = RedisBooks(url)
+
+    async def start(self) -> None:
+        await self.books.start()
+
+    async def close(self) -> None:
+        await self.books.close()
+
+
+class RedisPublish:
+    """The book source's changes out to Redis, for fan-out nodes on other hosts."""
+
+    def __init__(self, books: BookSource, url: str) -> None:
+        self.publisher = RedisPublisher(books, url)
+
+    async def start(self) -> None:
+        await self.publisher.start()
+
+    async def close(self) -> None:
+        await self.publisher.close()
+
+
+class _EmbeddedHTTPServer(uvicorn.Server):
+    """uvicorn inside our loop: the node owns signals, so uvicorn must not capture them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+class EdgeRole:
+    """WebSocket fan-out (with the orders relay) and, unless ``serve_http`` is off, the snapshot HTTP app."""
+
+    def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
+                 before_flush: Callable[[], object] | None = None,
+                 feed: Callable[[], FeedHandler | None] = lambda: None) -> None:
+        self.config = config
+        self.books = books
+        self._feed = feed
+        self.fanout = FanoutServer(
+            books,
+            FanoutConfig(host=config.ws[0], port=config.ws[1], flush_interval=config.flush_interval,
+                         poll_interval=0.005 if polled else None, reuse_port=config.reuse_port),
+            before_flush=before_flush,
+            orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
+        )
+        self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
+        self._http: _EmbeddedHTTPServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    @property
+    def feed(self) -> FeedHandler | None:
+        """The feed behind the books, if this process has one (what /metrics reports)."""
+        return self._feed()
+
+    async def start(self) -> None:
+        await self.fanout.start()
+        if not self.config.serve_http:
+            return
+        http_config = uvicorn.Config(
+            create_app(self.books, [Route("/metrics", metrics_endpoint(self)), *self.extra_routes]),
+            host=self.config.http[0],
+            port=self.config.http[1],
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self._http = _EmbeddedHTTPServer(http_config)
+        self._http_task = asyncio.create_task(self._http.serve())
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()  # raises the bind error, if any
+                raise RuntimeError(f"snapshot HTTP server on {self.config.http} exited at start")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_task, 5)
+        await self.fanout.close()
+
+
+@dataclass
+class Roles:
+    """One node's roles: its book source, and whichever of publisher and edge its configuration asks for."""
+
+    source: IngestRole | AttachedBooks | RemoteBooks
+    publisher: RedisPublish | None = None
+    edge: EdgeRole | None = None
+
+    @property
+    def ingest(self) -> IngestRole | None:
+        return self.source if isinstance(self.source, IngestRole) else None
+
+    def in_order(self) -> list[Role]:
+        """Start order: books before anything reads them, the edge last (it binds the ports clients use)."""
+        return [r for r in (self.source, self.publisher, self.edge) if r is not None]
+
+
+def build_roles(config: NodeConfig) -> Roles:
+    """The one place that decides what a node is, from its configuration."""
+    source: IngestRole | AttachedBooks | RemoteBooks
+    if config.from_redis:
+        source = RemoteBooks(config.from_redis)
+    elif config.attach:
+        source = AttachedBooks(config.attach)
+    else:
+        source = IngestRole(config)
+    publisher = RedisPublish(source.books, config.redis) if config.redis else None
+    if config.publish:
+        return Roles(source, publisher)  # a worker: its books are served by a reader node
+    ingest = source if isinstance(source, IngestRole) else None
+    edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
+                    before_flush=source.books.sync if isinstance(source, AttachedBooks) else None,
+                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None)
+    if isinstance(source, IngestRole):
+        source.notify = edge.fanout.notify
+    elif isinstance(source, RemoteBooks):
+        quotes = edge.fanout.hub.quotes
+        source.books.watched = lambda: quotes.count  # follow only the symbols this node's clients watch
+    return Roles(source, publisher, edge)
