@@ -1,6 +1,6 @@
 """MoldUDP64 feed session state (pure, sans-I/O): datagrams in, messages in sequence order out.
 
-The session is an explicit state machine (h11-style, like ``order_api.fix_session``): the legal moves are the
+The session is an explicit state machine (h11-style, like ``order_api.fix.session``): the legal moves are the
 table ``TRANSITIONS``, every change of state goes through one method that checks it, and a move the table does
 not list raises :class:`FeedSessionError` (a bug in the session or its caller, never bad input)::
 
