@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import websockets
@@ -21,6 +20,7 @@ import websockets
 from order_api.db import Ledger
 from tests.conftest import PrivateRedis, free_port
 from tests.e2e.conftest import Launch
+from tests.order_api.conftest import drop_databases
 from tickfan_proto import stream_pb2
 from vocab.auth import mint_token
 
@@ -32,18 +32,9 @@ DSNS = [f"{SERVER}/{_PREFIX}_0", f"{SERVER}/{_PREFIX}_1"]
 KEY = "e2e-signing-key-that-is-long-enough-for-hs256"
 
 
-async def _drop_databases() -> None:
-    conn = await asyncpg.connect(f"{SERVER}/postgres")
-    try:
-        for dsn in DSNS:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def demo(launch_module_demo: Launch) -> Iterator[dict[str, Any]]:
-    asyncio.run(_drop_databases())
+    asyncio.run(drop_databases(DSNS))
     # a Redis of its own: execution streams on a shared one would be claimed by another run's workers
     with PrivateRedis() as redis:
         env = {"TICKFAN_JWT_SECRET": KEY}

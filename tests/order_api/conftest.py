@@ -47,17 +47,22 @@ def user(name: str = "u") -> str:
     return f"{name}-{uuid.uuid4().hex[:10]}"
 
 
+async def drop_databases(dsns: Sequence[str]) -> None:
+    """Drop the databases these DSNs name (connections to them are ended), so a run starts from nothing."""
+    conn = await asyncpg.connect(f"{SERVER}/postgres")
+    try:
+        for dsn in dsns:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def fresh_shards() -> None:
     """Drop and recreate the test databases (first call of the session only), then migrate them."""
     global _ready
     if _ready:
         return
-    conn = await asyncpg.connect(f"{SERVER}/postgres")
-    try:
-        for dsn in TEST_DSNS:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_databases(TEST_DSNS)
     await migrate(TEST_DSNS)
     _ready = True
 
