@@ -155,11 +155,9 @@ def _mapped(msg: FixMessage, tag: int, table: dict[str, _T]) -> _T:
 
 
 def _qty(msg: FixMessage, tag: int, *, positive: bool = False, default: int | None = None) -> int:
-    value = msg.get(tag)
-    if value is None:
-        if default is not None:
-            return default
-        raise FixFieldError(tag, SessionRejectReason.REQUIRED_TAG_MISSING, f"required tag {tag} missing")
+    if default is not None and tag not in msg:
+        return default
+    value = _required(msg, tag)
     try:
         qty = parse_fix_qty(value)
     except ValueError as e:
@@ -170,11 +168,9 @@ def _qty(msg: FixMessage, tag: int, *, positive: bool = False, default: int | No
 
 
 def _price(msg: FixMessage, tag: int, *, default: int | None = None) -> int:
-    value = msg.get(tag)
-    if value is None:
-        if default is not None:
-            return default
-        raise FixFieldError(tag, SessionRejectReason.REQUIRED_TAG_MISSING, f"required tag {tag} missing")
+    if default is not None and tag not in msg:
+        return default
+    value = _required(msg, tag)
     try:
         return parse_price(value)
     except ValueError as e:
