@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: demo test lint typecheck check proto services bench load clean help
+.PHONY: demo test lint typecheck check proto services bench load fuzz clean help
 
 help:
 	@echo "make demo       set up .venv and run the live demo (simulator -> node -> WebSocket); ARGS='--duration 30'"
 	@echo "make test       set up .venv, start local services if needed, run lint, types and the test suite"
 	@echo "make proto      regenerate tickfan_proto/ from proto/*.proto"
 	@echo "make bench      run the benchmarks (see benchmarks/RESULTS.md)"
+	@echo "make fuzz       every parser under atheris for FUZZ_SECONDS each (default 30), coverage-guided"
 	@echo "make load       Locust market watchers against a running demo (LOAD_USERS=100 LOAD_SECONDS=30 LOAD_HOST=ws://127.0.0.1:8765)"
 
 $(STAMP): pyproject.toml
@@ -44,6 +45,11 @@ proto: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_simulator_udp.py
+
+FUZZ_SECONDS ?= 30
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	$(PY) -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
 LOAD_USERS   ?= 100
 LOAD_SECONDS ?= 30
