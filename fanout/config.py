@@ -16,6 +16,11 @@ SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
 # client is disconnected (1008, "slow consumer: ...") rather than silently miss one
 ORDER_QUEUE_MAX = 1000
 MAX_FRAGMENTS = 128  # frames one client message may be split into
+# the abuse limits (issue 10), exported as the ``tickfan_stream_limit{name=...}`` gauge and set by node flags
+LIMITS = ("max_message_bytes", "max_symbols", "max_messages_per_second", "burst", "max_fragments",
+          "max_fragments_per_second", "max_symbols_per_second", "symbol_burst", "max_connections",
+          "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "max_connections_per_user",
+          "limit_loopback", "upgrade_timeout", "write_buffer_max", "slow_client_timeout", "order_queue_max")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class FanoutConfig:
     connection_burst_per_ip: int = 50
     max_connections_per_user: int = 50
     limit_loopback: bool = False
+    # a connection that has not completed its upgrade request within this many seconds is dropped
+    upgrade_timeout: float = 5.0
 
     # slow consumers: paused past ``write_buffer_high`` bytes queued; dropped past ``write_buffer_max`` bytes,
     # after ``slow_client_timeout`` seconds paused, or past ``order_queue_max`` order frames unread
@@ -74,7 +81,7 @@ class FanoutConfig:
     def __post_init__(self) -> None:
         for name in ("flush_interval", "min_flush_interval", "heartbeat_interval", "max_messages_per_second",
                      "slow_client_timeout", "ping_idle_timeout", "ping_reply_timeout", "max_fragments_per_second",
-                     "max_symbols_per_second", "connection_rate_per_ip"):
+                     "max_symbols_per_second", "connection_rate_per_ip", "upgrade_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"FanoutConfig.{name} must be positive, not {getattr(self, name)!r}")
         for name in ("max_message_bytes", "max_symbols", "burst", "write_buffer_high", "write_buffer_max",

@@ -17,6 +17,7 @@ customer line usually owns: per full address, one machine would have 2^64 of the
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 
 # refusal reasons, also the ``reason`` label of ``tickfan_connections_refused_total``
@@ -25,6 +26,9 @@ PER_IP = "per_ip"            # too many open connections from one address (429)
 RATE = "connection_rate"     # new connections from one address too fast (429)
 PER_USER = "per_user"        # too many authenticated connections of one user (close 1008)
 REASONS = (TOTAL, PER_IP, RATE, PER_USER)
+# the machine-readable ``code`` a refused client is told (the JSON body of the HTTP refusal, or the error frame)
+CODES = {TOTAL: "server_full", PER_IP: "too_many_connections", RATE: "connection_rate_limited",
+         PER_USER: "too_many_connections"}
 
 SWEEP_FLOOR = 1024  # per-address buckets kept before idle ones are swept
 
@@ -61,11 +65,17 @@ class TokenBucket:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a connection is refused: a ``reason`` (one of ``REASONS``), the HTTP status, and what to tell it."""
+    """Why a connection is refused: a ``reason`` (one of ``REASONS``), the HTTP status, what to tell it, and
+    when it may try again (seconds, for ``Retry-After``)."""
 
     reason: str
     status: int
     message: str
+    retry_after: int = 1
+
+    @property
+    def code(self) -> str:
+        return CODES[self.reason]
 
 
 def address_key(host: str | None, limit_loopback: bool = False) -> str | None:
@@ -130,7 +140,8 @@ class ConnectionLimits:
             if not rate_ok:
                 return self._refuse(RATE, 429, f"too many new connections from {key} (at most "
                                                 f"{self.connection_rate_per_ip:g}/s, burst "
-                                                f"{self.connection_burst_per_ip}); retry later")
+                                                f"{self.connection_burst_per_ip}); retry later",
+                                    retry_after=max(1, math.ceil(1 / self.connection_rate_per_ip)))
         return None
 
     def opened(self, host: str | None) -> None:
@@ -173,9 +184,9 @@ class ConnectionLimits:
         """Per-address rate buckets held (bounded: refilled ones of closed addresses are swept)."""
         return len(self._buckets)
 
-    def _refuse(self, reason: str, status: int, message: str) -> Refusal:
+    def _refuse(self, reason: str, status: int, message: str, retry_after: int = 1) -> Refusal:
         self.refused[reason] += 1
-        return Refusal(reason, status, message)
+        return Refusal(reason, status, message, retry_after)
 
     def _sweep(self, now: float) -> None:
         """Forget the buckets that are full again (a new one would be the same): the table stays about the size

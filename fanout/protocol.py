@@ -198,11 +198,11 @@ class ClientProtocol:
                 self._parts_text = text
             if len(self._parts) >= self.max_fragments:
                 self._parts, self._parts_size = [], 0
-                return self._close_for(TOO_MANY_FRAGMENTS, CLOSE_MESSAGE_TOO_BIG, "too many fragments",
+                return self.close_for(TOO_MANY_FRAGMENTS, CLOSE_MESSAGE_TOO_BIG, "too many fragments",
                                        f"a message in more than {self.max_fragments} fragments")
             if not self._fragments.take(now):
                 self._parts, self._parts_size = [], 0
-                return self._close_for(FRAGMENT_RATE, CLOSE_POLICY_VIOLATION, "fragment rate limit",
+                return self.close_for(FRAGMENT_RATE, CLOSE_POLICY_VIOLATION, "fragment rate limit",
                                        f"fragments over {self._fragments.rate:g}/s (burst {self.max_fragments})")
             self._parts.append(payload)
             self._parts_size += len(payload)
@@ -263,11 +263,12 @@ class ClientProtocol:
 
     def too_large(self, size: int) -> Reply:
         """A message (or the fragments of one so far) over the limit: answer, then close with 1009."""
-        return self._close_for(TOO_LARGE, CLOSE_MESSAGE_TOO_BIG, "message too big",
+        return self.close_for(TOO_LARGE, CLOSE_MESSAGE_TOO_BIG, "message too big",
                                f"message of {size} bytes is over the {self.max_message_bytes}-byte limit")
 
-    def _close_for(self, limit: str, code: int, reason: str, message: str) -> Reply:
-        """A limit closes the connection: an ``Error`` (code ``limit``) saying why, then the close."""
+    def close_for(self, limit: str, code: int, reason: str, message: str) -> Reply:
+        """A limit closes the connection: an ``Error`` (code ``limit``) saying why, then the close. The adapter
+        calls it too, for the limits it holds across connections (authenticated connections per user)."""
         if self.closed:
             return Reply()
         self.closed = True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -69,6 +70,9 @@ class NodeConfig:
     batched: bool = False
     # the WebSocket `orders` channel: users' order updates from this Redis (tickfan:orders:{user}); None: off
     orders_redis: str | None = None
+    # the fan-out's other settings (its abuse limits: ``tickfan node --help``); where it listens, its flush
+    # interval and port sharing are the fields above
+    stream: FanoutConfig = field(default_factory=FanoutConfig)
 
 
 class Role(Protocol):
@@ -192,8 +196,9 @@ class EdgeRole:
         self._feed = feed
         self.fanout = FanoutServer(
             books,
-            FanoutConfig(host=config.ws[0], port=config.ws[1], flush_interval=config.flush_interval,
-                         poll_interval=0.005 if polled else None, reuse_port=config.reuse_port),
+            dataclasses.replace(config.stream, host=config.ws[0], port=config.ws[1],
+                                flush_interval=config.flush_interval, poll_interval=0.005 if polled else None,
+                                reuse_port=config.reuse_port),
             before_flush=before_flush,
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
         )

@@ -170,9 +170,12 @@ def big_protocol(**settings: float | int) -> ClientProtocol:
 
 
 def churn(kind: str, n: int = 1000) -> bytes:
-    cls = pb.Subscribe if kind == "subscribe" else pb.Unsubscribe
     names = [f"S{i:04d}" for i in range(1, n + 1)]
-    return bytes(pb.ClientMessage(**{kind: cls(symbols=names, channels=["quotes", "depth"])}).SerializeToString())
+    if kind == "subscribe":
+        message = pb.ClientMessage(subscribe=pb.Subscribe(symbols=names, channels=["quotes", "depth"]))
+    else:
+        message = pb.ClientMessage(unsubscribe=pb.Unsubscribe(symbols=names, channels=["quotes", "depth"]))
+    return bytes(message.SerializeToString())
 
 
 def test_subscribe_churn_is_limited_by_a_symbol_budget() -> None:

@@ -93,9 +93,11 @@ def test_subscribe_churn_through_the_protocol_encodes_each_symbol_once() -> None
     sub = Subscriber(1)
     protocol = ClientProtocol(books.locate_of.get)
     protocol.open()
-    message = {kind: pb.ClientMessage(**{kind: cls(symbols=["AAPL", "TSLA", "MSFT"], channels=["quotes", "depth"])}
-                                      ).SerializeToString()
-               for kind, cls in (("subscribe", pb.Subscribe), ("unsubscribe", pb.Unsubscribe))}
+    names, channels = ["AAPL", "TSLA", "MSFT"], ["quotes", "depth"]
+    message = {
+        "subscribe": pb.ClientMessage(subscribe=pb.Subscribe(symbols=names, channels=channels)).SerializeToString(),
+        "unsubscribe": pb.ClientMessage(unsubscribe=pb.Unsubscribe(symbols=names, channels=channels)
+                                        ).SerializeToString()}
 
     def apply(reply: Reply) -> None:
         for channel, locates in reply.unsubscribed.items():
