@@ -72,6 +72,9 @@ class FanoutConfig:
     write_buffer_max: int = WRITE_BUFFER_MAX
     socket_send_buffer: int = SOCKET_SEND_BUFFER  # 0: leave the kernel's autotuning
     slow_client_timeout: float = 10.0
+    # after the server sends a close (a limit, a slow consumer), the client has this long to answer it before
+    # the socket is cut; nothing else is sent to it meanwhile
+    close_timeout: float = 5.0
     order_queue_max: int = ORDER_QUEUE_MAX
 
     # WebSocket pings (picows): a ping after this many idle seconds, the peer dropped without a pong in as many
@@ -81,7 +84,7 @@ class FanoutConfig:
     def __post_init__(self) -> None:
         for name in ("flush_interval", "min_flush_interval", "heartbeat_interval", "max_messages_per_second",
                      "slow_client_timeout", "ping_idle_timeout", "ping_reply_timeout", "max_fragments_per_second",
-                     "max_symbols_per_second", "connection_rate_per_ip", "upgrade_timeout"):
+                     "max_symbols_per_second", "connection_rate_per_ip", "upgrade_timeout", "close_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"FanoutConfig.{name} must be positive, not {getattr(self, name)!r}")
         for name in ("max_message_bytes", "max_symbols", "burst", "write_buffer_high", "write_buffer_max",

@@ -90,6 +90,7 @@ class _Client(WSListener):
         self.peer = peer  # the client's IP address (the per-address limits' key)
         self.counted = False  # in the server's connection limits (opened)
         self.counted_user: str | None = None  # in the per-user count, as this user
+        self.closing = False  # a close was sent: waiting for the client's (the closing handshake)
         self.sub = Subscriber(next(server._ids), json=json_mode)
         self.protocol = ClientProtocol(server.books.locate_of.get, server.config, json_mode=json_mode,
                                        verify=server.verify, orders_enabled=server.orders is not None)
@@ -134,17 +135,23 @@ class _Client(WSListener):
                                                        refusal.message))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._detach()
         server = self.server
-        server._clients.pop(self.sub.id, None)
-        server._paused.discard(self)
-        server.hub.remove(self.sub)
-        server.stats.clients = len(server._clients)
+        server._closing.discard(self)
         if self.counted:
             self.counted = False
             server.limits.closed(self.peer)
         if self.counted_user is not None:
             server.limits.user_left(self.counted_user)
             self.counted_user = None
+
+    def _detach(self) -> None:
+        """Nothing more for this client: out of the hub, the flushes and the orders relay (idempotent)."""
+        server = self.server
+        server._clients.pop(self.sub.id, None)
+        server._paused.discard(self)
+        server.hub.remove(self.sub)
+        server.stats.clients = len(server._clients)
         user = self.protocol.connection_lost()
         if user is not None and server.orders is not None:
             server.orders.remove(user, self)  # idempotent; also covers a subscription still unconfirmed
@@ -161,18 +168,38 @@ class _Client(WSListener):
         self._write_orders()  # order updates first: the flush brings prices later
 
     def drop_slow(self, why: str) -> None:
-        """Disconnect a client that does not read: it would otherwise hold memory and never catch up."""
-        if self.transport is None or self.transport.is_disconnected:
+        """Disconnect a client that does not read: it would otherwise hold memory and never catch up.
+
+        Nothing more is queued for it; what was queued goes out, then a 1008 close saying why, so a client that
+        reads again learns the reason (its own close ends the connection, as the closing handshake goes; closing
+        the socket first, with its requests unread, would reset it and lose the queue). One that still does
+        not read is cut off after ``slow_client_timeout``."""
+        transport = self.transport
+        if transport is None or transport.is_disconnected or self.closing:
             return
         self.server.stats.slow_disconnects += 1
         log.info("client %d disconnected: %s", self.sub.id, why)
-        self.transport.send_close(WSCloseCode(CLOSE_SLOW_CONSUMER), f"slow consumer: {why}".encode()[:120])
-        self.transport.disconnect(graceful=False)
+        self._close(transport, CLOSE_SLOW_CONSUMER, f"slow consumer: {why}".encode()[:120])
+
+    def _close(self, transport: WSTransport, code: int, reason: bytes) -> None:
+        """Close the connection: nothing more is sent after the close frame, and the socket is closed when the
+        client answers it (the closing handshake) or after ``close_timeout``. Closing the socket at once, with
+        the client's later frames unread, would reset it, and the client would lose the close and what was
+        queued before it."""
+        if self.closing:
+            return
+        self.closing = True
+        self._detach()
+        server = self.server
+        server._closing.add(self)
+        transport.send_close(WSCloseCode(code), reason)
+        asyncio.get_running_loop().call_later(server.config.close_timeout, transport.disconnect, False)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind == WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            if not self.closing:  # else the client is answering the close it was sent
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
             return
         if kind in (WSMsgType.PING, WSMsgType.PONG):
@@ -236,8 +263,7 @@ class _Client(WSListener):
                 self._raw(transport, server.hub.snapshot(self.sub, new, channel))
         if reply.close is not None:
             code, reason = reply.close
-            transport.send_close(WSCloseCode(code), reason.encode())
-            transport.disconnect()
+            self._close(transport, code, reason.encode())
         if reply.orders_subscribe is not None and server.orders is not None:
             server.orders.add(reply.orders_subscribe, self)  # calls orders_ready now or soon
 
@@ -247,6 +273,8 @@ class _Client(WSListener):
         self._raw(transport, _encode(message, self.sub.json))
 
     def _raw(self, transport: WSTransport, frame: bytes | str) -> None:
+        if self.closing:
+            return  # nothing follows a close frame (a flush may hold more frames for a client it just dropped)
         if isinstance(frame, str):
             data = frame.encode()
             transport.send(WSMsgType.TEXT, data)
@@ -313,6 +341,7 @@ class FanoutServer:
         self._ids = itertools.count(1)
         self._clients: dict[int, _Client] = {}
         self._paused: set[_Client] = set()  # clients whose transport asked us to stop writing
+        self._closing: set[_Client] = set()  # sent a close, waiting for the client's answer (out of _clients)
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._port = config.port
@@ -377,6 +406,9 @@ class FanoutServer:
             if client.transport is not None:
                 client.transport.send_close(WSCloseCode.GOING_AWAY, b"server shutting down")
                 client.transport.disconnect()
+        for client in list(self._closing):  # their close is already sent
+            if client.transport is not None:
+                client.transport.disconnect(graceful=False)
         if self._server is not None:
             await self._server.wait_closed()
         if self.orders is not None:

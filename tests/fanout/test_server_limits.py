@@ -15,6 +15,7 @@ import websockets
 
 from fanout.server import FanoutServer
 from normalize import Books
+from tests.conftest import eventually
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError
 
@@ -153,3 +154,21 @@ def test_subscribe_churn_past_the_symbol_budget_gets_an_error_frame() -> None:
         assert server.stats.symbol_rate_limited == 1
 
     serve(scenario, config(max_symbols=3, symbol_burst=6, max_symbols_per_second=0.01))
+
+
+def test_a_client_that_never_answers_the_close_is_cut_after_close_timeout() -> None:
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"\x82\xe4\x00\x00\x00\x00" + b"x" * 100)  # one masked binary frame of 100 bytes
+        await eventually(lambda: server.limits.open == 0 and not server._closing,
+                         what="the connection cut after close_timeout")
+        got = await reader.read()  # the error frame, then the close (1009), then EOF; nothing after the close
+        close = got.rindex(b"\x88")
+        assert got[close + 2:close + 4] == (1009).to_bytes(2, "big") and got[close + 4:] == b"message too big"
+        assert server.stats.limit_closes == {"too_large": 1} and server.stats.clients == 0
+        writer.close()
+
+    serve(scenario, config(max_message_bytes=16, close_timeout=0.2))
