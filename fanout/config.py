@@ -20,7 +20,8 @@ MAX_FRAGMENTS = 128  # frames one client message may be split into
 LIMITS = ("max_message_bytes", "max_symbols", "max_messages_per_second", "burst", "max_fragments",
           "max_fragments_per_second", "max_symbols_per_second", "symbol_burst", "max_connections",
           "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "max_connections_per_user",
-          "limit_loopback", "upgrade_timeout", "write_buffer_max", "slow_client_timeout", "order_queue_max")
+          "limit_loopback", "upgrade_timeout", "close_timeout", "write_buffer_max", "slow_client_timeout",
+          "order_queue_max")
 
 
 @dataclass(frozen=True, slots=True)

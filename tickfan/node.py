@@ -196,6 +196,9 @@ def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
                             "subscription (default %(default)s)")
     group.add_argument("--upgrade-timeout", type=float, default=d.upgrade_timeout, metavar="SECONDS",
                        help="drop a connection that has not sent its upgrade request by then (default %(default)s)")
+    group.add_argument("--close-timeout", type=float, default=d.close_timeout, metavar="SECONDS",
+                       help="after the server closes a connection (a limit, a slow consumer), cut the socket if the "
+                            "client has not answered the close by then (default %(default)s)")
 
 
 def stream_limit_flags(args: argparse.Namespace) -> list[str]:
@@ -203,7 +206,7 @@ def stream_limit_flags(args: argparse.Namespace) -> list[str]:
     flags: list[str] = []
     for dest in ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
                  "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
-                 "symbol_burst", "upgrade_timeout"):
+                 "symbol_burst", "upgrade_timeout", "close_timeout"):
         flags += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
     return flags + (["--limit-loopback"] if args.limit_loopback else [])
 
@@ -217,7 +220,7 @@ def stream_config(args: argparse.Namespace) -> FanoutConfig:
             max_connections_per_user=args.max_connections_per_user, limit_loopback=args.limit_loopback,
             max_fragments=args.max_fragments, max_fragments_per_second=args.max_fragments_per_second,
             max_symbols_per_second=args.max_symbols_per_second, symbol_burst=args.symbol_burst,
-            upgrade_timeout=args.upgrade_timeout)
+            upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout)
     except ValueError as exc:
         raise SystemExit(f"tickfan: bad stream limit: {exc}") from None
 
