@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import shutil
 import socket
 import subprocess
@@ -116,6 +117,52 @@ class PrivateRedis:
 def private_redis() -> Iterator[PrivateRedis]:
     with PrivateRedis() as server:
         yield server
+
+
+class Certs:
+    """Certificates made by ``trustme`` in a directory of their own: a CA, a server certificate for 127.0.0.1 and
+    localhost, client certificates by CN (``client(cn)``), and a second, unrelated CA (``stranger``). Paths are
+    PEM files; ``*.key`` files are readable only by their owner (PostgreSQL insists)."""
+
+    def __init__(self) -> None:
+        import trustme
+
+        self.dir = tempfile.mkdtemp(prefix="tickfan-certs-")
+        os.chmod(self.dir, 0o755)  # a private PostgreSQL (another OS user) reads its copy from here
+        self._ca = trustme.CA()
+        self._stranger = trustme.CA()
+        self.ca = self._write("ca.pem", self._ca.cert_pem.bytes())
+        self.stranger_ca = self._write("stranger-ca.pem", self._stranger.cert_pem.bytes())
+        self.server_cert, self.server_key = self._issue(self._ca, "server", "127.0.0.1", "localhost")
+
+    def _write(self, name: str, data: bytes, mode: int = 0o644) -> str:
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, mode)
+        return path
+
+    def _issue(self, ca: Any, name: str, *identities: str, common_name: str | None = None) -> tuple[str, str]:
+        leaf = ca.issue_cert(*identities, common_name=common_name)
+        cert = self._write(f"{name}.pem", b"".join(p.bytes() for p in leaf.cert_chain_pems))
+        key = self._write(f"{name}.key", leaf.private_key_pem.bytes(), 0o600)
+        return cert, key
+
+    def client(self, cn: str, *, stranger: bool = False) -> tuple[str, str]:
+        """(certificate, key) of a client certificate whose subject CN is ``cn``, signed by our CA (or the
+        stranger's)."""
+        return self._issue(self._stranger if stranger else self._ca, f"client-{cn}-{int(stranger)}", f"{cn}.example",
+                           common_name=cn)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def certs() -> Iterator[Certs]:
+    made = Certs()
+    yield made
+    made.close()
 
 
 @pytest.fixture
