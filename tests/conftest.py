@@ -8,6 +8,7 @@ generous enough for a loaded 2-core machine, and fail with what they last saw.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import shutil
@@ -163,6 +164,94 @@ def certs() -> Iterator[Certs]:
     made = Certs()
     yield made
     made.close()
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of our own (never the machine's): ``initdb`` and ``pg_ctl`` run as the ``postgres`` OS user
+    (we may be root, which PostgreSQL refuses to run as) in a temporary directory, on a free port of 127.0.0.1.
+
+    TCP clients must use TLS (``hostssl``; plain ``host`` lines reject) with the server certificate of ``certs``:
+    the superuser ``postgres`` is trusted over TLS (a test server), every other role needs its password
+    (scram-sha-256). ``dsn(...)`` builds ``sslmode=verify-full`` DSNs; ``stop()``/``start()`` at will."""
+
+    def __init__(self, certs: Certs, port: int | None = None) -> None:
+        self.certs = certs
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="tickfan-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self._initialised = False
+        self.running = False
+
+    def _as_postgres(self, *argv: str, timeout: float = 120) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        done = subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            log = ""
+            with contextlib.suppress(OSError):
+                with open(os.path.join(self.dir, "server.log")) as f:
+                    log = f.read()[-2000:]
+            raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr or done.stdout}\n{log}")
+
+    def _initdb(self) -> None:
+        import pwd
+
+        owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+        os.chown(self.dir, owner.pw_uid, owner.pw_gid)
+        self._as_postgres("initdb", "-D", self.data, "-U", "postgres", "-E", "UTF8", "--no-sync",
+                          "--auth-local=trust", "--auth-host=reject")
+        for name, source in (("server.crt", self.certs.server_cert), ("server.key", self.certs.server_key)):
+            target = os.path.join(self.data, name)
+            shutil.copyfile(source, target)
+            os.chown(target, owner.pw_uid, owner.pw_gid)
+            os.chmod(target, 0o600)
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as conf:
+            conf.write(f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.dir}'\n"
+                       "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
+                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 60\n"
+                       "shared_buffers = 16MB\npassword_encryption = 'scram-sha-256'\n")
+        with open(os.path.join(self.data, "pg_hba.conf"), "w") as hba:
+            hba.write("local all all trust\n"
+                      "hostssl all postgres 127.0.0.1/32 trust\n"
+                      "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+                      "host all all 127.0.0.1/32 reject\n")
+        self._initialised = True
+
+    def start(self) -> PrivatePostgres:
+        if not self._initialised:
+            self._initdb()
+        self._as_postgres("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"), "-w", "-t", "120",
+                          "start")
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        if self.running:
+            self._as_postgres("pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop")
+            self.running = False
+
+    def dsn(self, database: str = "postgres", user: str = "postgres", password: str | None = None,
+            ca: str | None = None) -> str:
+        """A ``sslmode=verify-full`` DSN: the server's certificate checked against ``ca`` (default: our CA) and
+        for the host name 127.0.0.1."""
+        who = f"{user}:{password}" if password else user
+        return (f"postgresql://{who}@127.0.0.1:{self.port}/{database}"
+                f"?sslmode=verify-full&sslrootcert={ca or self.certs.ca}")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def private_postgres(certs: Certs) -> Iterator[PrivatePostgres]:
+    """One private PostgreSQL for the whole run, started on first use (initdb takes a few seconds) and removed at
+    the end. A test that stops it starts it again before it ends."""
+    server = PrivatePostgres(certs)
+    try:
+        yield server.start()
+    finally:
+        server.close()
 
 
 @pytest.fixture

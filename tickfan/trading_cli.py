@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from order_api.db import DEFAULT_DSNS, Ledger, migrate
+from order_api.db import DEFAULT_DSNS, Ledger, MigrationsPending, migrate
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
 from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
 
@@ -36,6 +36,23 @@ def add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", action="append", metavar="DSN",
                         help="PostgreSQL DSN of a ledger shard, repeated once per shard in shard order (default "
                              "$TICKFAN_DATABASE_URLS or two shards tickfan_0, tickfan_1 on 127.0.0.1:5432)")
+
+
+def add_migrate_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--migrate-db", action="append", metavar="DSN",
+                        help="DSN of each shard, in shard order, for applying migrations at start: the schema owner "
+                             "(the superuser), while --db names the services' least-privilege role (default "
+                             "$TICKFAN_MIGRATE_DATABASE_URLS, else --db: the demo's single superuser)")
+
+
+def migration_dsns(args: argparse.Namespace) -> list[str]:
+    """Who applies migrations: ``--migrate-db`` (or its env), else the services' own ``--db``."""
+    env = os.environ.get("TICKFAN_MIGRATE_DATABASE_URLS")
+    dsns = list(args.migrate_db) if args.migrate_db else (
+        [d.strip() for d in env.split(",") if d.strip()] if env else dsns_of(args))
+    if len(dsns) != len(dsns_of(args)):
+        raise SystemExit(f"tickfan: {len(dsns)} migration DSN(s) for {len(dsns_of(args))} shard(s)")
+    return dsns
 
 
 def add_redis(parser: argparse.ArgumentParser) -> None:
@@ -141,6 +158,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="listen port (default %(default)s)")
     add_db(parser)
+    add_migrate_db(parser)
     add_redis(parser)
     add_rules(parser)
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
@@ -168,7 +186,11 @@ def api_main(args: argparse.Namespace) -> int:
     tls = tls_files(args)
 
     async def go() -> int:
-        await migrate(dsns_of(args))
+        try:
+            await migrate(migration_dsns(args))
+        except MigrationsPending as e:
+            print(f"tickfan: {e}", file=sys.stderr)
+            return 2
         app = await build_api(args)
         # httptools: the C HTTP parser (uvicorn's pure-Python h11 fallback costs a third of the ceiling)
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on",
@@ -192,6 +214,7 @@ def api_main(args: argparse.Namespace) -> int:
 
 def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
+    add_migrate_db(parser)
     add_redis(parser)
     parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="FIX 4.4 market maker to route to (default %(default)s)")
@@ -230,7 +253,11 @@ def execute_main(args: argparse.Namespace) -> int:
     fix_tls = client_context(args.fix_ca, args.fix_cert, args.fix_key) if args.fix_ca else None
 
     async def go() -> int:
-        await migrate(dsns_of(args))
+        try:
+            await migrate(migration_dsns(args))
+        except MigrationsPending as e:
+            print(f"tickfan: {e}", file=sys.stderr)
+            return 2
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
         client = aioredis.from_url(args.redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
