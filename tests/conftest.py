@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import inspect
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -73,30 +74,64 @@ def directory(locate: int, stock: str, *, timestamp: int = 1, round_lot: int = 1
 
 
 class PrivateRedis:
-    """A redis-server of our own on a free port (never the shared one): tests stop and restart it at will."""
+    """A redis-server of our own on a free port (never the shared one): tests stop and restart it at will.
 
-    def __init__(self, port: int | None = None) -> None:
+    With ``certs`` it listens for TLS only (``--port 0 --tls-port``), with their server certificate, and
+    ``client_auth`` requires client certificates of their CA; ``acl`` is an ACL file's text (``aclfile``)."""
+
+    def __init__(self, port: int | None = None, *, certs: Certs | None = None, client_auth: bool = False,
+                 acl: str | None = None) -> None:
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="tickfan-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.certs, self.client_auth, self.acl = certs, client_auth, acl
+        self._client_cert = certs.client("redis-probe") if certs is not None and client_auth else None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def tls_url(self, user: str, password: str, client: tuple[str, str] | None = None) -> str:
+        """A ``rediss://user:password@...`` URL: the server verified against our CA, ``client`` (certificate,
+        key) presented for mutual TLS; redis-py reads the file settings from the query."""
+        assert self.certs is not None
+        query = f"ssl_ca_certs={self.certs.ca}"
+        if client is not None:
+            query += f"&ssl_certfile={client[0]}&ssl_keyfile={client[1]}"
+        return f"rediss://{user}:{password}@127.0.0.1:{self.port}/0?{query}"
+
     def _pong(self) -> bool:
+        """Up when it answers a PING (with PONG, or with NOAUTH when the default user is off)."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+                s: socket.socket = raw
+                if self.certs is not None:
+                    import ssl
+
+                    ctx = ssl.create_default_context(cafile=self.certs.ca)
+                    if self._client_cert is not None:
+                        ctx.load_cert_chain(*self._client_cert)
+                    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
     def start(self) -> PrivateRedis:
         exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        argv = [exe, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir]
+        if self.certs is None:
+            argv += ["--port", str(self.port)]
+        else:
+            argv += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.certs.server_cert,
+                     "--tls-key-file", self.certs.server_key, "--tls-ca-cert-file", self.certs.ca,
+                     "--tls-auth-clients", "yes" if self.client_auth else "no"]
+        if self.acl is not None:
+            path = os.path.join(self.dir, "users.acl")
+            with open(path, "w") as f:
+                f.write(self.acl)
+            argv += ["--aclfile", path]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._pong, 10, f"redis-server answering on port {self.port}")
         return self
 
@@ -181,6 +216,7 @@ class PrivatePostgres:
         self.data = os.path.join(self.dir, "data")
         self._initialised = False
         self.running = False
+        self.passwords: dict[str, str] = {}  # login roles made by ``ledger_dsns``
 
     def _as_postgres(self, *argv: str, timeout: float = 120) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -236,6 +272,24 @@ class PrivatePostgres:
         who = f"{user}:{password}" if password else user
         return (f"postgresql://{who}@127.0.0.1:{self.port}/{database}"
                 f"?sslmode=verify-full&sslrootcert={ca or self.certs.ca}")
+
+    async def ledger_dsns(self, databases: Sequence[str], role: str = "tickfan_svc") -> list[str]:
+        """Ledger shards for the services: migrated by the superuser (the only use of it), and a login role in
+        ``tickfan_app`` (migration 007) with a random password; returns that role's verify-full DSNs."""
+        import asyncpg
+
+        from order_api.db import migrate
+
+        await migrate([self.dsn(db) for db in databases])
+        if role not in self.passwords:
+            password = secrets.token_hex(16)
+            conn = await asyncpg.connect(self.dsn())
+            try:
+                await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' IN ROLE tickfan_app")
+            finally:
+                await conn.close()
+            self.passwords[role] = password
+        return [self.dsn(db, role, self.passwords[role]) for db in databases]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

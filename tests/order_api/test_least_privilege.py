@@ -5,7 +5,6 @@ PostgreSQL is stopped and started again (``ledger_unavailable``, nothing lost or
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -25,22 +24,10 @@ pytestmark = pytest.mark.anyio
 KEY = "test-signing-key-of-at-least-32-bytes!"
 SHARDS = ("tickfan_tls_0", "tickfan_tls_1")
 ROLE = "tickfan_svc"
-_password: dict[int, str] = {}  # port -> the service role's password, once the private server is set up
 
 
 async def app_dsns(pg: PrivatePostgres) -> list[str]:
-    """Migrate the shards as the superuser (once per server), create the services' login role in tickfan_app,
-    and return its verify-full DSNs."""
-    if pg.port not in _password:
-        await migrate([pg.dsn(db) for db in SHARDS])
-        password = secrets.token_hex(16)
-        conn = await asyncpg.connect(pg.dsn())
-        try:
-            await conn.execute(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{password}' IN ROLE tickfan_app")
-        finally:
-            await conn.close()
-        _password[pg.port] = password
-    return [pg.dsn(db, ROLE, _password[pg.port]) for db in SHARDS]
+    return await pg.ledger_dsns(SHARDS, ROLE)
 
 
 @pytest.fixture
@@ -103,7 +90,7 @@ async def test_plain_and_unverified_connections_are_refused(private_postgres: Pr
     with pytest.raises(asyncpg.InvalidAuthorizationSpecificationError, match="no encryption"):
         await asyncpg.connect(dsn.split("?")[0] + "?sslmode=disable")
     with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):  # a server our CA did not sign
-        await asyncpg.connect(private_postgres.dsn(SHARDS[0], ROLE, _password[private_postgres.port],
+        await asyncpg.connect(private_postgres.dsn(SHARDS[0], ROLE, private_postgres.passwords[ROLE],
                                                    ca=private_postgres.certs.stranger_ca))
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(private_postgres.dsn(SHARDS[0], ROLE, "wrong"))
