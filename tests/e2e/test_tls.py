@@ -8,6 +8,7 @@ the market maker. And what the ACL forbids: an edge node cannot publish a fake o
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import secrets
 import uuid
@@ -27,6 +28,7 @@ from order_api.execution import ExecutionWorker
 from order_api.quotes import RedisQuotes
 from tests.conftest import WAIT, Certs, PrivatePostgres, PrivateRedis, eventually, free_port
 from tests.fanout.conftest import bump, make_books
+from tickfan import trading_cli
 from tickfan.node import Node, NodeConfig
 from tickfan_proto import stream_pb2 as pb
 from venue.marketmaker import BookQuote, MarketMaker, StaticQuoteProvider
@@ -152,6 +154,12 @@ async def test_an_order_travels_every_link_over_tls(tls_redis: tuple[PrivateRedi
         assert quoted  # the price came ingest -> Redis -> the edge, over TLS
         assert seen[0] == "accepted" and seen[-1] == "filled"
         assert set(mm.sessions) == {"TICKFAN"}
+        # `tickfan trade` over https:// and wss:// with --ca: places a second order and follows it to its fill
+        parser = argparse.ArgumentParser()
+        trading_cli.add_trade_arguments(parser)
+        args = parser.parse_args([user, "buy", "AAPL", "5", "--api", f"https://127.0.0.1:{http}", "--stream",
+                                  f"wss://127.0.0.1:{ws}/v1/stream", "--ca", certs.ca])
+        assert await trading_cli.trade(args) == 0
         assert await ledger.check([user]) == []
     finally:
         worker.stop()
