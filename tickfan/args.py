@@ -18,17 +18,22 @@ def hostport(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_tls_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+def add_tls_arguments(parser: argparse.ArgumentParser, what: str, *, env: bool = True) -> None:
     """``--tls-cert``, ``--tls-key``, ``--tls-client-ca``: a server's certificate and, for mutual TLS, the CA of
-    the client certificates it accepts (env ``TICKFAN_TLS_CERT``, ``TICKFAN_TLS_KEY``, ``TICKFAN_TLS_CLIENT_CA``)."""
+    the client certificates it accepts; with ``env``, defaults from ``TICKFAN_TLS_CERT``, ``TICKFAN_TLS_KEY``,
+    ``TICKFAN_TLS_CLIENT_CA`` (the node and the order API, which share a host name and so a certificate)."""
+    def default(name: str) -> str | None:
+        return os.environ.get(name) if env else None
+
+    shown = "$TICKFAN_TLS_CERT, else plain" if env else "plain"
     group = parser.add_argument_group("TLS")
-    group.add_argument("--tls-cert", default=os.environ.get("TICKFAN_TLS_CERT"), metavar="PEM",
-                       help=f"{what} with this certificate chain (PEM; default $TICKFAN_TLS_CERT, else plain)")
-    group.add_argument("--tls-key", default=os.environ.get("TICKFAN_TLS_KEY"), metavar="PEM",
-                       help="the certificate's private key, if not in the --tls-cert file (default $TICKFAN_TLS_KEY)")
-    group.add_argument("--tls-client-ca", default=os.environ.get("TICKFAN_TLS_CLIENT_CA"), metavar="PEM",
+    group.add_argument("--tls-cert", default=default("TICKFAN_TLS_CERT"), metavar="PEM",
+                       help=f"{what} with this certificate chain (PEM; default {shown})")
+    group.add_argument("--tls-key", default=default("TICKFAN_TLS_KEY"), metavar="PEM",
+                       help="the certificate's private key, if not in the --tls-cert file")
+    group.add_argument("--tls-client-ca", default=default("TICKFAN_TLS_CLIENT_CA"), metavar="PEM",
                        help="mutual TLS: refuse clients without a certificate signed by this CA "
-                            "(default $TICKFAN_TLS_CLIENT_CA, else no client certificate asked)")
+                            "(default: no client certificate asked)")
 
 
 def tls_files(args: argparse.Namespace) -> TlsFiles:

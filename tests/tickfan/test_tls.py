@@ -96,3 +96,27 @@ def test_client_context_verifies_the_host_name(certs: Certs) -> None:
                 pass
 
     run(scenario, config(tls=TlsFiles(certs.server_cert, certs.server_key)))
+
+
+def test_execute_wants_the_market_makers_ca_with_a_client_certificate(certs: Certs,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from tickfan import trading_cli
+
+    parser = argparse.ArgumentParser()
+    trading_cli.add_execute_arguments(parser)
+    cert, key = certs.client("TICKFAN")
+    assert trading_cli.execute_main(parser.parse_args(["--fix-cert", cert, "--fix-key", key])) == 2
+    assert "--fix-ca" in capsys.readouterr().err
+
+
+def test_migrations_need_one_dsn_per_shard() -> None:
+    from tickfan import trading_cli
+
+    parser = argparse.ArgumentParser()
+    trading_cli.add_api_arguments(parser)
+    args = parser.parse_args(["--db", "postgresql://svc@h/a", "--db", "postgresql://svc@h/b",
+                              "--migrate-db", "postgresql://postgres@h/a"])
+    with pytest.raises(SystemExit, match="1 migration DSN"):
+        trading_cli.migration_dsns(args)
+    args.migrate_db.append("postgresql://postgres@h/b")
+    assert trading_cli.migration_dsns(args) == ["postgresql://postgres@h/a", "postgresql://postgres@h/b"]
