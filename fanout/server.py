@@ -33,6 +33,7 @@ from tickfan_proto import stream_pb2 as pb
 from vocab.auth import verify_token
 from vocab.clock import ns_since_midnight
 from vocab.limits import raise_open_files
+from vocab.tls import server_context_of
 
 from .config import FanoutConfig
 from .hub import Hub, Subscriber
@@ -247,7 +248,8 @@ class FanoutServer:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.config.host}:{self.port}{self.config.path}"
+        scheme = "wss" if self.config.tls.enabled else "ws"
+        return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     def _listener(self, request: WSUpgradeRequest) -> _Client | None:
         upgrade = parse_upgrade(request.path.decode("latin-1"), self.config.path)
@@ -265,6 +267,7 @@ class FanoutServer:
             enable_auto_ping=True, auto_ping_idle_timeout=config.ping_idle_timeout,
             auto_ping_reply_timeout=config.ping_reply_timeout,
             reuse_port=config.reuse_port or None,
+            ssl=server_context_of(config.tls),  # None: plain TCP
         )
         if self._server.sockets:
             self._port = int(self._server.sockets[0].getsockname()[1])
