@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vocab.tls import TlsFiles
+
 WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client counts as slow (paused)
 WRITE_BUFFER_MAX = 4 * 1024 * 1024  # a client whose queue passes this (replies it does not read) is dropped
 SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
@@ -32,6 +34,8 @@ class FanoutConfig:
     path: str = "/v1/stream"
     # several worker processes can listen on one port (SO_REUSEPORT): the kernel spreads connections
     reuse_port: bool = False
+    # wss://: the certificate chain and key served; ``tls.ca`` set: clients must present a certificate it signed
+    tls: TlsFiles = TlsFiles()
 
     # flushing (seconds): at most ``flush_interval`` after a change, at least ``min_flush_interval`` apart when
     # busy; ``poll_interval`` (None: ``flush_interval``) flushes unprompted, for books written by other processes

@@ -42,6 +42,7 @@ from tickfan_proto import stream_pb2 as pb
 from vocab.auth import verify_token
 from vocab.clock import ns_since_midnight
 from vocab.limits import raise_open_files
+from vocab.tls import server_context_of
 
 from .config import FanoutConfig
 from .hub import Hub, Subscriber
@@ -353,7 +354,8 @@ class FanoutServer:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.config.host}:{self.port}{self.config.path}"
+        scheme = "wss" if self.config.tls.enabled else "ws"
+        return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     def _listener(self, request: WSUpgradeRequest, peer: str | None = None
                   ) -> _Client | WSUpgradeResponseWithListener | None:
@@ -379,13 +381,14 @@ class FanoutServer:
             return _PeerProtocol(self, *protocol_args)
 
         loop = asyncio.get_running_loop()
+        tls = server_context_of(config.tls)  # None: plain TCP
         try:  # picows' own choice of transport: aiofastnet's when it is installed
             import aiofastnet
         except ImportError:
-            self._server = await loop.create_server(protocol, config.host, config.port,
+            self._server = await loop.create_server(protocol, config.host, config.port, ssl=tls,
                                                     reuse_port=config.reuse_port or None)
         else:
-            self._server = await aiofastnet.create_server(loop, protocol, config.host, config.port,
+            self._server = await aiofastnet.create_server(loop, protocol, config.host, config.port, ssl=tls,
                                                           reuse_port=config.reuse_port or None)
         if self._server.sockets:
             self._port = int(self._server.sockets[0].getsockname()[1])

@@ -22,7 +22,7 @@ from fanout.server import FanoutServer
 from ingest.handler import FeedHandler
 from ingest.partition import PartitionFilter, PartitionMap
 from normalize.source import BookSource
-from tickfan.args import hostport
+from tickfan.args import add_tls_arguments, hostport, tls_files
 from tickfan.roles import NodeConfig, Roles, build_roles
 
 __all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
@@ -78,15 +78,16 @@ class Node:
         wh, wp = self.config.ws
         lines = ", ".join(f"udp://{h}:{p}" for h, p in self.config.feeds)
         rewinder = self.config.rewinder
+        http, ws = ("https", "wss") if self.config.tls.enabled else ("http", "ws")
         return {
             "feed (UDP, MoldUDP64/ITCH 5.0)": lines,
             "rewinder (MoldUDP64 re-request)": f"udp://{rewinder[0]}:{rewinder[1]}" if rewinder else "none",
             "book snapshots (GLIMPSE-style)": (f"tcp://{self.config.snapshot[0]}:{self.config.snapshot[1]}"
                                                if self.config.snapshot else "none"),
-            "snapshots (HTTP)": f"http://{hh}:{hp}/v1/quotes?symbols=AAPL,TSLA",
-            "metrics (Prometheus)": f"http://{hh}:{hp}/metrics",
-            "stream (WebSocket, Protobuf)": f"ws://{wh}:{wp}/v1/stream",
-            "stream (WebSocket, JSON)": f"ws://{wh}:{wp}/v1/stream?format=json",
+            "snapshots (HTTP)": f"{http}://{hh}:{hp}/v1/quotes?symbols=AAPL,TSLA",
+            "metrics (Prometheus)": f"{http}://{hh}:{hp}/metrics",
+            "stream (WebSocket, Protobuf)": f"{ws}://{wh}:{wp}/v1/stream",
+            "stream (WebSocket, JSON)": f"{ws}://{wh}:{wp}/v1/stream?format=json",
             **({"orders channel (from Redis)": self.config.orders_redis} if self.config.orders_redis else {}),
         }
 
@@ -251,6 +252,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='JSON partition map, e.g. {"partitions": 4, "hot": ["TSLA", "NVDA"]}')
     parser.add_argument("--session", default=None,
                         help="accept only this MoldUDP64 session name (default: the first one seen)")
+    add_tls_arguments(parser, "serve https:// and wss://")
 
 
 def node_config(args: argparse.Namespace) -> NodeConfig:
@@ -277,7 +279,7 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       snapshot=args.snapshot,
                       recovery_timeout=args.recovery_timeout, http=args.http, ws=args.ws,
                       flush_interval=args.flush_ms / 1000.0,
-                      session=getattr(args, "session", None), interface=args.interface,
+                      session=getattr(args, "session", None), interface=args.interface, tls=tls_files(args),
                       stream=stream_config(args))
 
 

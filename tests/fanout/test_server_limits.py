@@ -15,9 +15,10 @@ import websockets
 
 from fanout.server import FanoutServer
 from normalize import Books
-from tests.conftest import eventually
+from tests.conftest import Certs, eventually
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError
+from vocab.tls import TlsFiles, client_context
 
 from .conftest import client_message, closed, config, serve, subscribe, until
 
@@ -172,3 +173,14 @@ def test_a_client_that_never_answers_the_close_is_cut_after_close_timeout() -> N
         writer.close()
 
     serve(scenario, config(max_message_bytes=16, close_timeout=0.2))
+
+
+def test_per_address_limits_see_the_client_behind_tls(certs: Certs) -> None:
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        context = client_context(certs.ca)
+        async with websockets.connect(url, ssl=context):
+            err = await refused(url, ssl=context)
+            assert err.response.status_code == 429 and server.limits.per_ip == {"127.0.0.1": 1}
+
+    serve(scenario, config(limit_loopback=True, max_connections_per_ip=1,
+                           tls=TlsFiles(certs.server_cert, certs.server_key)))
