@@ -106,7 +106,8 @@ def parse_order(raw: bytes) -> OrderRequest:
         body = msgspec.json.decode(raw, type=OrderBody)
     except msgspec.ValidationError as e:
         raise ApiError(422, "invalid_order", str(e)) from e
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        # msgspec raises UnicodeDecodeError, not DecodeError, for a string that is not UTF-8 (found by fuzzing)
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from e
     return validate(body)
 
