@@ -98,6 +98,7 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
         except ApiError as e:
             return error_response(e.status, e.code, e.message)
         except CommitOutcomeUnknown as e:  # before OSError: it is one, but something may have been written
+            service.outcomes_unknown += 1
             log.warning("commit outcome unknown: %s", e)
             return error_response(503, "outcome_unknown", "the connection to the ledger was lost as the change "
                                   "was committed: it may have been written. Retry with the same idempotency_key "
@@ -110,6 +111,7 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
             log.warning("quotes unavailable: %s", e)
             return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
         except Exception as e:  # a bug: logged with its traceback, answered without it
+            service.internal_errors += 1
             return await internal_error(request, e)
 
     return endpoint
@@ -235,6 +237,15 @@ class OrderService:
         self.redis_client = redis_client if relay else None
         # per user, in this process (README: "Abuse limits on the HTTP API" says why not shared through Redis)
         self.limiter = RateLimiter(limits.rate, limits.window, clock) if limits.rate > 0 else None
+        self.outcomes_unknown = 0  # 503 outcome_unknown answers
+        self.internal_errors = 0  # 500 internal answers
+
+    def counters(self) -> dict[str, int]:
+        """The abuse and fault counters, for /metrics (tickfan/metrics.py reads them at scrape time)."""
+        held = getattr(self.services.quotes, "served_held", 0)
+        return {"rate_limited": self.limiter.limited if self.limiter is not None else 0,
+                "body_too_large": self.services.bodies.too_large, "outcome_unknown": self.outcomes_unknown,
+                "internal_error": self.internal_errors, "quote_served_held": held}
 
     def routes(self) -> list[Route]:
         def bind(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -284,5 +295,7 @@ def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = Non
         finally:
             await service.close()
 
-    return Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"])],
-                     lifespan=lifespan, exception_handlers={Exception: internal_error})
+    app = Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"])],
+                    lifespan=lifespan, exception_handlers={Exception: internal_error})
+    app.state.order_service = service  # for the command's /metrics
+    return app

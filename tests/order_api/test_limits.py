@@ -12,12 +12,14 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from starlette.routing import Route
 from starlette.types import Message
 
 from order_api.api import create_app
 from order_api.limits import HttpLimits
 from order_api.model import Quote
 from tests.conftest import free_port
+from tickfan.metrics import api_metrics_endpoint
 
 from .conftest import ScopedLedger, quotes
 from .test_api import KEY, auth, order
@@ -133,7 +135,10 @@ async def api(ledger: ScopedLedger, **kw: Any) -> AsyncIterator[httpx.AsyncClien
 
 async def test_each_user_has_a_request_budget_and_refused_requests_count(ledger: ScopedLedger) -> None:
     now = [1000.0]
-    async with api(ledger, limits=HttpLimits(rate=5, window=60), clock=lambda: now[0]) as c:
+    app = create_app(ledger, quotes(), jwt_key=KEY, relay=False, limits=HttpLimits(rate=5, window=60),
+                     clock=lambda: now[0])
+    app.router.routes.append(Route("/metrics", api_metrics_endpoint(app.state.order_service)))  # as `tickfan api`
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c:
         u, other = ledger.user(), ledger.user("other")
         await ledger.deposit(u, 10_000 * 10_000)
         remaining = []
@@ -157,6 +162,7 @@ async def test_each_user_has_a_request_budget_and_refused_requests_count(ledger:
         now[0] += 30  # the window has ended
         r = await c.post("/v1/orders", json=order(), headers=auth(u))
         assert r.status_code == 201 and r.headers["x-ratelimit-remaining"] == "4"
+        assert "tickfan_api_rate_limited_total 2.0" in (await c.get("/metrics")).text
         assert await ledger.check() == []
 
 
