@@ -101,13 +101,14 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
             service.outcomes_unknown += 1
             log.warning("commit outcome unknown: %s", e)
             return error_response(503, "outcome_unknown", "the connection to the ledger was lost as the change "
-                                  "was committed: it may have been written. Retry with the same idempotency_key "
-                                  "(never a new one): the retry returns the order if it was placed")
+                                  "was committed: it may have been written. Retry the same request; an order with "
+                                  "the same idempotency_key (never a new one): the retry returns the order if it "
+                                  "was placed")
         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError,
                 asyncpg.exceptions.CannotConnectNowError) as e:
             log.warning("ledger unavailable: %s", e)
             return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
-        except redis.exceptions.ConnectionError as e:
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
             log.warning("quotes unavailable: %s", e)
             return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
         except Exception as e:  # a bug: logged with its traceback, answered without it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -25,13 +26,14 @@ pytestmark = pytest.mark.anyio
 
 
 class CuttingProxy:
-    """Forwards 127.0.0.1:<port> to PostgreSQL. ``arm()``: the next bytes a client sends reach the server, and
-    its answer is thrown away with both connections. ``refuse``: new connections are closed at once (the
+    """Forwards 127.0.0.1:<port> to PostgreSQL. ``arm(pattern)``: the next bytes a client sends (that contain
+    ``pattern``) reach the server, and its answer is thrown away with both connections. ``refuse``: new connections are closed at once (the
     server unreachable, so nothing can be sent)."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
         self.armed = False
+        self.pattern = b""  # armed: cut only after client bytes containing this (b"COMMIT": the commit itself)
         self.refuse = False
         self.cuts = 0
         self.server: asyncio.Server | None = None
@@ -50,8 +52,8 @@ class CuttingProxy:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def arm(self) -> None:
-        self.armed = True
+    def arm(self, pattern: bytes = b"") -> None:
+        self.armed, self.pattern = True, pattern
 
     async def _client(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         if self.refuse:
@@ -62,7 +64,7 @@ class CuttingProxy:
 
         async def up() -> None:
             while data := await cr.read(65536):
-                if self.armed:
+                if self.armed and self.pattern in data:
                     self.armed = False
                     cut.set()
                 sw.write(data)
@@ -118,7 +120,7 @@ async def test_a_commit_whose_answer_is_lost_is_outcome_unknown_and_the_retry_re
             r = await c.post("/v1/orders", json=body, headers=auth(u))
             assert proxy.cuts == 1
             assert r.status_code == 503 and r.json()["error"]["code"] == "outcome_unknown", r.text
-            assert "same idempotency_key" in r.json()["error"]["message"]
+            assert "the same idempotency_key" in r.json()["error"]["message"]
             pool = ledger.pool_for(u)
             placed = await pool.fetchval(
                 "SELECT order_id FROM orders WHERE user_id = $1 AND idempotency_key = 'lost-answer'", u)
@@ -152,3 +154,25 @@ async def test_a_ledger_that_cannot_be_reached_is_unavailable_and_nothing_was_wr
         await unreachable.close()
         await proxy.close()
     assert await ledger.pool_for(u).fetchval("SELECT count(*) FROM orders WHERE user_id = $1", u) == 0
+
+
+@pytest.mark.parametrize("cut_at,code,cancelled", [(b"COMMIT", "outcome_unknown", True),
+                                                    (b"", "ledger_unavailable", False)])
+async def test_a_cancel_cut_at_its_commit_is_outcome_unknown_and_before_it_nothing_was_written(
+        ledger: ScopedLedger, cut_at: bytes, code: str, cancelled: bool) -> None:
+    """A cancel is a transaction of several statements: cut at its COMMIT, it may stand (here it did); cut at its
+    first statement, it was rolled back and the order is still open."""
+    u = ledger.user()
+    await ledger.deposit(u, 10_000 * 10_000)
+    async with through_proxy() as (proxy, proxied):
+        app = create_app(proxied, quotes(), jwt_key=KEY, relay=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c:
+            placed = (await c.post("/v1/orders", json=order(), headers=auth(u))).json()
+            proxy.arm(cut_at)
+            r = await c.delete(f"/v1/orders/{placed['order_id']}", headers=auth(u))
+            assert proxy.cuts == 1
+            assert r.status_code == 503 and r.json()["error"]["code"] == code, r.text
+    status = await ledger.pool_for(u).fetchval("SELECT status FROM orders WHERE order_id = $1",
+                                               uuid.UUID(placed["order_id"]))
+    assert status == ("cancelled" if cancelled else "accepted")
+    assert await ledger.check() == []
