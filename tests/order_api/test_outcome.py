@@ -27,8 +27,8 @@ pytestmark = pytest.mark.anyio
 
 class CuttingProxy:
     """Forwards 127.0.0.1:<port> to PostgreSQL. ``arm(pattern)``: the next bytes a client sends (that contain
-    ``pattern``) reach the server, and its answer is thrown away with both connections. ``refuse``: new connections are closed at once (the
-    server unreachable, so nothing can be sent)."""
+    ``pattern``) reach the server, and its answer is thrown away with both connections. ``refuse``: new
+    connections are closed at once (the server unreachable, so nothing can be sent)."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
