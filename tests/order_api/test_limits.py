@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from order_api.api import create_app
-from order_api.limits import HttpLimits
+from order_api.limits import HttpLimits, RateLimiter
 from order_api.model import Quote
 from tests.conftest import free_port
 from tickfan.metrics import api_metrics_endpoint
@@ -237,3 +237,16 @@ async def test_every_new_code_is_in_the_openapi_document() -> None:
     for code in ("rate_limited", "body_too_large", "outcome_unknown", "quote_stale", "internal", "invalid_parameter",
                  "X-RateLimit-Remaining", "Retry-After"):
         assert code in text, code
+
+
+def test_the_limiter_forgets_ended_windows_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("order_api.limits.MAX_TRACKED_USERS", 10)
+    now = [0.0]
+    limiter = RateLimiter(rate=2, window=60, clock=lambda: now[0])
+    for i in range(10):
+        limiter.hit(f"old-{i}")
+    now[0] = 61.0  # every window above has ended: a new user makes room by forgetting them
+    assert limiter.hit("new").allowed and limiter.tracked == 1
+    for i in range(30):  # all open at once: the oldest half goes rather than the table growing
+        limiter.hit(f"u-{i}")
+        assert limiter.tracked <= 10
