@@ -10,7 +10,8 @@ seconds, a fixed window opened by the user's first request; 200 a minute by defa
 ones included; past it a request is answered 429 ``rate_limited`` before any work. Every response carries
 ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (Unix seconds when the window
 ends); a 429 also ``Retry-After`` (seconds). The count is kept in this process (see README, "Abuse limits on
-the HTTP API", for why not in Redis). Pure apart from the clock, which tests pass in.
+the HTTP API", for why not in Redis). The limiter is pure apart from its clock (tests pass one in);
+``read_body`` is the one adapter here.
 """
 
 from __future__ import annotations
