@@ -24,7 +24,7 @@ import asyncpg
 import orjson
 
 from order_api import ledger
-from order_api.batching import Placement, ShardBatcher
+from order_api.batching import CommitOutcomeUnknown, Placement, ShardBatcher, connection_lost
 from order_api.ledger import Entry
 from order_api.model import (
     OPEN,
@@ -179,10 +179,19 @@ class Ledger:
     @contextlib.asynccontextmanager
     async def _transaction(self, user: str) -> AsyncIterator[asyncpg.Connection]:
         """A transaction on the user's shard that may announce changes; the relay is woken once it has ended
-        (committed or not: a wake with nothing to publish costs one empty read)."""
+        (committed or not: a wake with nothing to publish costs one empty read).
+
+        A connection lost once the body is done (the COMMIT sent, its answer not read) raises
+        :class:`CommitOutcomeUnknown`: the change may stand; before that point it was rolled back."""
+        committing = False
         try:
             async with self.pool_for(user).acquire() as conn, conn.transaction():
                 yield conn
+                committing = True
+        except Exception as e:
+            if committing and connection_lost(e):
+                raise CommitOutcomeUnknown(f"the connection was lost at commit: {e}") from e
+            raise
         finally:
             self._outboxed(user)
 

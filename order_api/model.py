@@ -106,7 +106,8 @@ def parse_order(raw: bytes) -> OrderRequest:
         body = msgspec.json.decode(raw, type=OrderBody)
     except msgspec.ValidationError as e:
         raise ApiError(422, "invalid_order", str(e)) from e
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        # msgspec raises UnicodeDecodeError, not DecodeError, for a string that is not UTF-8 (found by fuzzing)
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from e
     return validate(body)
 
@@ -122,6 +123,9 @@ def validate(body: OrderBody) -> OrderRequest:
     key = body.idempotency_key
     if not key or len(key) > MAX_KEY:
         raise ApiError(422, "invalid_idempotency_key", f"idempotency_key must be 1-{MAX_KEY} characters")
+    if not key.isprintable():
+        # NUL cannot be stored in PostgreSQL text (it raised inside the ledger: a 500); no control characters
+        raise ApiError(422, "invalid_idempotency_key", "idempotency_key must be printable (no control characters)")
     limit: int | None = None
     if body.type == "limit":
         if body.limit_price is None:
@@ -146,6 +150,9 @@ class Quote:
     last: int
     halted: bool
     stale: bool
+    # seconds since this quote was last known current (read from its source, vouched for by its publisher);
+    # 0 for a source that holds the books itself
+    age: float = 0.0
 
     @classmethod
     def of(cls, view: QuoteView) -> Quote:
@@ -171,6 +178,8 @@ class Rules:
     market_open: bool = True
     # Regular session in exchange time (America/New_York), weekdays only; None: always open (the demo).
     hours: tuple[dt.time, dt.time] | None = None
+    # A market order needs a quote at most this many seconds old (quote_stale otherwise); 0: no check.
+    max_quote_age: float = 5.0
 
     def is_open(self, now: dt.datetime | None = None) -> bool:
         if not self.market_open:
@@ -211,6 +220,10 @@ def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
         raise ApiError(422, "symbol_halted", f"{req.symbol} is halted")
     if quote.stale:
         raise ApiError(503, "quote_unavailable", f"the price of {req.symbol} cannot be vouched for right now")
+    if req.type == "market" and rules.max_quote_age and quote.age > rules.max_quote_age:
+        # a frozen quote (its publisher gone, or Redis down past the age) must not price a market order
+        raise ApiError(422, "quote_stale", f"the last quote of {req.symbol} is {quote.age:.1f} s old (at most "
+                                          f"{rules.max_quote_age:g} s for a market order); send a limit order")
     ref = quote.reference
     if ref <= 0:
         raise ApiError(422, "no_market", f"{req.symbol} has no price to trade against")

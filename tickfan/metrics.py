@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fanout.server import FanoutServer
     from ingest.handler import FeedHandler
     from normalize.source import BookSource
+    from order_api.api import OrderService
 
 LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 
@@ -151,6 +152,33 @@ class NodeCollector(Collector):
         return HistogramMetricFamily("tickfan_e2e_latency_ms",
                                      "Exchange timestamp to frame written, recent samples, milliseconds",
                                      buckets=buckets, sum_value=float(samples.sum()))
+
+
+class OrderApiCollector(Collector):
+    """The order API's abuse limits and faults (``tickfan api``): requests refused by kind, and the rest."""
+
+    HELP = {"rate_limited": "Requests refused 429 rate_limited (a user past their budget)",
+            "body_too_large": "Request bodies refused 413 (by Content-Length, or cut at the cap while read)",
+            "outcome_unknown": "Commits whose answer was lost (503 outcome_unknown)",
+            "internal_error": "Unforeseen errors answered 500 internal (each logged with its traceback)",
+            "quote_served_held": "Quotes served from the process's memory while Redis was down"}
+
+    def __init__(self, service: OrderService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        for name, value in self.service.counters().items():
+            yield CounterMetricFamily(f"tickfan_api_{name}", self.HELP.get(name, name), value=value)
+
+
+def api_metrics_endpoint(service: OrderService) -> Callable[[Request], Awaitable[Response]]:
+    registry = CollectorRegistry()
+    registry.register(OrderApiCollector(service))
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return metrics
 
 
 def metrics_endpoint(node: Measured) -> Callable[[Request], Awaitable[Response]]:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from order_api.db import DEFAULT_DSNS, Ledger, MigrationsPending, migrate
+from order_api.limits import MAX_BODY, RATE, WINDOW, HttpLimits
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
 from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
 
@@ -69,6 +70,10 @@ def add_rules(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market-hours", type=parse_hours, default=None, metavar="HH:MM-HH:MM",
                         help="accept orders only in these hours, exchange time (America/New_York), weekdays; "
                              "e.g. 09:30-16:00 (default: always open, as in the demo)")
+    parser.add_argument("--max-quote-age", type=float, default=5.0, metavar="SECONDS",
+                        help="a market order needs a quote at most this old (its publisher's last change, or, "
+                             "with Redis down, the last one read); older: 422 quote_stale; 0: no check "
+                             "(default %(default)s)")
     parser.add_argument("--fee-bps", type=int, default=0,
                         help="fee on sell proceeds in basis points, journalled as 'fee' (default %(default)s)")
 
@@ -163,18 +168,32 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     add_rules(parser)
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
     add_tls_arguments(parser, "serve https://")
+    parser.add_argument("--max-body", type=int, default=MAX_BODY, metavar="BYTES",
+                        help="largest request body; a larger Content-Length is refused 413 before the body is read, "
+                             "a chunked body is cut off there (default %(default)s)")
+    parser.add_argument("--rate-limit", type=int, default=RATE, metavar="N",
+                        help="requests per user per --rate-window, refused ones included; past it 429 with "
+                             "Retry-After; 0: no limit (default %(default)s, as Alpaca's API)")
+    parser.add_argument("--rate-window", type=float, default=WINDOW, metavar="SECONDS",
+                        help="the rate limit's window (default %(default)s)")
 
 
 async def build_api(args: argparse.Namespace) -> Any:
     import redis.asyncio as aioredis
+    from starlette.routing import Route
 
     from order_api.api import create_app
     from order_api.quotes import RedisQuotes
+    from tickfan.metrics import api_metrics_endpoint
 
-    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed, hours=args.market_hours)
+    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed, hours=args.market_hours,
+                  max_quote_age=args.max_quote_age)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
     client = aioredis.from_url(args.redis)
-    return create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay)
+    limits = HttpLimits(max_body=args.max_body, rate=args.rate_limit, window=args.rate_window)
+    app = create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay, limits=limits)
+    app.router.routes.append(Route("/metrics", api_metrics_endpoint(app.state.order_service), methods=["GET"]))
+    return app
 
 
 def api_main(args: argparse.Namespace) -> int:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 PRICE_SCALE = 10_000
-_PRICE_RE = re.compile(r"^(-?)(\d*)(?:\.(\d*))?$")
+# [0-9], not \d (which takes every script's digits), and \Z, not $ (which also matches before a final newline)
+_PRICE_RE = re.compile(r"^(-?)([0-9]*)(?:\.([0-9]*))?\Z")
 
 
 def format_price(price: int) -> str:

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import redis.asyncio as aioredis
 
 from tickfan_proto import stream_pb2 as pb
-from vocab.keys import QUOTE_PARTITIONS, SYMBOLS, quote_key, quotes_channel
+from vocab.keys import QUOTE_PARTITIONS, QUOTES_LIVE, SYMBOLS, quote_key, quotes_channel
 from vocab.partition import crc32_partition
 
 from ..book import MAX_LOCATES
@@ -98,6 +98,8 @@ class RedisPublisher:
         for p, quotes in by_partition.items():
             batch = pb.ServerMessage(quotes=pb.QuoteBatch(quotes=quotes))
             pipe.spublish(quotes_channel(p), batch.SerializeToString())
+        # the hashes are current as of now: readers measure a quote's age from this (a dead feed stops it)
+        pipe.set(QUOTES_LIVE, time.time_ns())
         await pipe.execute()
         self.announced.update(new_names)
         self.published[moved] = books.seq[moved]
