@@ -39,6 +39,9 @@ log = logging.getLogger("tickfan.redis")
 DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
 
 
+LIVE_MARK_EVERY_NS = 1_000_000_000
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -53,6 +56,7 @@ class RedisPublisher:
         self.published = books.seq.copy()
         self.announced: set[str] = set()
         self.counters = {"publishes": 0, "quotes": 0, "errors": 0}
+        self._marked_ns = 0  # when QUOTES_LIVE was last set
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -81,6 +85,12 @@ class RedisPublisher:
         moved = np.flatnonzero(books.seq[:high] != self.published[:high])
         moved = moved[books.known[moved]]
         if not len(moved):
+            # a quiet market is not a dead feed: this process still vouches for the hashes once a second, so
+            # market orders on a quiet symbol are not refused as stale (a dead ingest stops the mark)
+            now = time.time_ns()
+            if now - self._marked_ns >= LIVE_MARK_EVERY_NS:
+                await self.redis.set(QUOTES_LIVE, now)
+                self._marked_ns = now
             return 0
         by_partition: dict[int, list[pb.Quote]] = {}
         pipe = self.redis.pipeline(transaction=False)
@@ -99,8 +109,10 @@ class RedisPublisher:
             batch = pb.ServerMessage(quotes=pb.QuoteBatch(quotes=quotes))
             pipe.spublish(quotes_channel(p), batch.SerializeToString())
         # the hashes are current as of now: readers measure a quote's age from this (a dead feed stops it)
-        pipe.set(QUOTES_LIVE, time.time_ns())
+        now = time.time_ns()
+        pipe.set(QUOTES_LIVE, now)
         await pipe.execute()
+        self._marked_ns = now
         self.announced.update(new_names)
         self.published[moved] = books.seq[moved]
         self.counters["publishes"] += 1
