@@ -104,8 +104,10 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
                                   "was committed: it may have been written. Retry the same request; an order with "
                                   "the same idempotency_key (never a new one): the retry returns the order if it "
                                   "was placed")
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError,
-                asyncpg.exceptions.CannotConnectNowError) as e:
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.InternalClientError,
+                asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError) as e:
+            # a pooled connection to a server that was shut down can fail as InternalClientError or
+            # AdminShutdownError before anything was sent; a loss after sending is CommitOutcomeUnknown above
             log.warning("ledger unavailable: %s", e)
             return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:

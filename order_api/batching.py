@@ -38,7 +38,7 @@ def connection_lost(e: BaseException) -> bool:
     if isinstance(e, asyncpg.exceptions.QueryCanceledError):
         return False  # a cancelled statement (statement_timeout) is rolled back and the connection lives
     return isinstance(e, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                          asyncpg.exceptions.OperatorInterventionError))
+                          asyncpg.exceptions.OperatorInterventionError, asyncpg.InternalClientError))
 
 
 @dataclass(frozen=True, slots=True)
