@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from normalize.quote import read_depth, read_quote
 from normalize.source import BookSource
+from vocab.digits import is_ascii_digits
 
 MAX_SYMBOLS_PER_REQUEST = 1000
 MAX_DEPTH_LEVELS = 50
@@ -51,7 +52,7 @@ def create_app(books: BookSource, extra_routes: list[Route] | None = None) -> St
         if not symbol:
             return error_response(400, "missing_symbol", "give symbol=AAPL")
         raw_levels = request.query_params.get("levels", "10")
-        if not raw_levels.isdigit() or not 1 <= int(raw_levels) <= MAX_DEPTH_LEVELS:
+        if not is_ascii_digits(raw_levels, 4) or not 1 <= int(raw_levels) <= MAX_DEPTH_LEVELS:
             return error_response(400, "bad_levels", f"levels must be 1..{MAX_DEPTH_LEVELS}")
         locate = books.locate_of.get(symbol)
         if locate is None:

@@ -28,6 +28,7 @@ from venue.marketmaker import (
     StaticQuoteProvider,
     parse_static_quotes,
 )
+from vocab.digits import is_ascii_digits, parse_ascii_int
 
 
 def _rate(text: str) -> float:
@@ -45,7 +46,7 @@ def _non_negative(text: str) -> float:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = parse_ascii_int(text) if is_ascii_digits(text) else 0
     if value < 1:
         raise argparse.ArgumentTypeError("expected a whole number >= 1")
     return value

@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vocab.digits import is_ascii_digits, parse_ascii_int
+
 from .codec import (
     HEART_BT_INT,
     MSG_SEQ_NUM,
@@ -246,6 +248,13 @@ class FixSession:
             return []
         return self._fail(reason, now)
 
+    def fail(self, reason: str, now: float) -> list[Event]:
+        """End the session at once because this side cannot go on (the adapter caught an error it did not
+        expect): a Logout saying why if a session was up, then CLOSED. Nothing is drained or awaited."""
+        if self.state is SessionState.CLOSED:
+            raise FixSessionError("session already closed")
+        return self._fail(reason, now)
+
     def connection_lost(self, now: float, reason: str = "connection lost") -> list[Event]:
         """The transport is gone; returns the Closed event unless the session had already ended."""
         if self.state is SessionState.CLOSED:
@@ -301,9 +310,9 @@ class FixSession:
     def _on_message(self, msg: FixMessage, now: float) -> list[Event]:
         self.counters["messages_in"] += 1
         seq_text = msg.get(MSG_SEQ_NUM)
-        if seq_text is None or not seq_text.isdigit():
+        if seq_text is None or not is_ascii_digits(seq_text):
             return self._fail("MsgSeqNum (34) missing or malformed", now)
-        seq = int(seq_text)
+        seq = parse_ascii_int(seq_text)
         peer = msg.get(SENDER_COMP_ID)
         if self.state is SessionState.AWAITING_LOGON and self.target_comp_id is None and peer:
             self.target_comp_id = peer
@@ -354,8 +363,8 @@ class FixSession:
             return self._fail(f"expected Logon, got MsgType {mtype}", now)
         if msg.get(RESET_SEQ_NUM_FLAG) != "Y" or seq != 1:
             return self._fail("Logon must reset sequence numbers (141=Y, MsgSeqNum 1)", now)
-        hb_text = msg.get(HEART_BT_INT, "")
-        if not hb_text or not hb_text.isdigit() or not 1 <= int(hb_text) <= MAX_HEARTBEAT_INTERVAL:
+        hb_text = msg.get(HEART_BT_INT) or ""
+        if not is_ascii_digits(hb_text, 4) or not 1 <= int(hb_text) <= MAX_HEARTBEAT_INTERVAL:
             return self._fail(f"HeartBtInt (108) must be 1..{MAX_HEARTBEAT_INTERVAL}", now)
         if msg.get(98, "0") != "0":
             return self._fail("EncryptMethod (98) must be 0", now)
