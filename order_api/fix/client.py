@@ -39,6 +39,11 @@ class FixUnavailable(Exception):
     """The market maker cannot be reached or the session is not (or no longer) up."""
 
 
+class FixNotSent(FixUnavailable):
+    """A ``send_*`` refused before writing a byte (no session): the message is certainly not on the wire.
+    (A plain :class:`FixUnavailable` from a ``send_*`` means the write failed part way: it may have gone out.)"""
+
+
 class FixClient:
     def __init__(self, host: str, port: int, *, sender_comp_id: str = "TICKFAN", target_comp_id: str = "MM1",
                  on_report: Callable[[ExecutionReport], Awaitable[None]],
@@ -126,7 +131,7 @@ class FixClient:
 
     async def _send_app(self, message: FixMessage) -> None:
         if not self.connected or self._conn is None:
-            raise FixUnavailable(f"no FIX session with {self.host}:{self.port}"
+            raise FixNotSent(f"no FIX session with {self.host}:{self.port}"
                                  + (f" ({self.close_reason})" if self.close_reason else ""))
         try:
             self._conn.send(message)
@@ -199,4 +204,4 @@ class FixClient:
                 log.exception("on_disconnect failed")
 
 
-__all__ = ["FixClient", "FixUnavailable"]
+__all__ = ["FixClient", "FixNotSent", "FixUnavailable"]
