@@ -334,25 +334,27 @@ class Ledger:
             await self._announce(conn, row)
             return row
 
-    async def mark_sending(self, user: str, order_id: uuid.UUID) -> tuple[Row | None, bool]:
+    async def mark_sending(self, user: str, order_id: uuid.UUID, *, to: str | None = None,
+                           again_if_to: str | None = None) -> tuple[Row | None, bool]:
         """Just before a NewOrderSingle goes on the wire: route the order (accepted -> routed) and note that it
-        is being sent (``sent_at``). Returns (order, first): ``first`` is False when the order had been sent before,
-        in which case the caller must not send it again blindly (a market maker that lost its state would take it
-        as a new order); (None, False) when it must not be sent at all (cancelled before routing, or closed)."""
+        is being sent (``sent_at``) to market-maker incarnation ``to``. Returns (order, go): ``go`` is False when the
+        order had been sent before, and the caller must not send it again (a market maker that lost its state
+        would take it as a new order) -- unless it was sent to ``again_if_to``, the incarnation now answering that
+        it never got it. (None, False) when it must not be sent at all (cancelled before routing, or closed)."""
         async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order: Row | None = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
             if order is None or Status(order["status"]) not in OPEN:
                 return None, False
-            if order["sent_at"] is not None:
+            if order["sent_at"] is not None and (again_if_to is None or order["sent_to"] != again_if_to):
                 return order, False
             if order["status"] != Status.ACCEPTED:
-                row: Row = await conn.fetchrow("UPDATE orders SET sent_at = now() WHERE order_id = $1 RETURNING *",
-                                               order_id)
+                row: Row = await conn.fetchrow(
+                    "UPDATE orders SET sent_at = now(), sent_to = $2 WHERE order_id = $1 RETURNING *", order_id, to)
                 return row, True
             row = await conn.fetchrow(
-                "UPDATE orders SET status = 'routed', sent_at = now(), version = version + 1, updated_at = now() "
-                "WHERE order_id = $1 RETURNING *", order_id)
+                "UPDATE orders SET status = 'routed', sent_at = now(), sent_to = $2, version = version + 1, "
+                "updated_at = now() WHERE order_id = $1 RETURNING *", order_id, to)
             await self._announce(conn, row)
             return row, True
 

@@ -11,11 +11,12 @@ Guarantees, and how:
 - **Reconciled.** Open orders not heard of for a while get an OrderStatusRequest; the market maker answers by
   re-sending their executions (PossResend, original ExecIDs), which the ledger applies at most once.
 - **"Unknown order" is not a licence to re-send.** A market maker that restarted may have filled an order and
-  forgotten it, so an order whose NewOrderSingle was ever (about to be) on the wire (``orders.sent_at``, set
-  just before the write) is never sent again: the worker keeps asking, waits ``unknown_grace`` seconds for the
-  counterparty's own answer (late execution reports, a status that knows the order), and then dead-letters it
-  as ``unknown_at_counterparty``, open and held, for a person to settle. Only an order never put on the wire
-  (no ``sent_at``) is sent when the market maker does not know it.
+  forgotten it. Each send is recorded just before the write (``orders.sent_at``) with the market maker's
+  incarnation (``sent_to``, from its Logon, tag 9100). "Unknown order" from the same incarnation means the order
+  never arrived (a dropped connection; it forgets no open order), so it is sent again; so is an order never put
+  on the wire. From another incarnation (a restart) it is never re-sent: the worker keeps asking, waits
+  ``unknown_grace`` seconds for the counterparty's own answer (late execution reports, a status that knows the
+  order), then dead-letters it as ``unknown_at_counterparty``, open and held, for a person to settle.
 - **Counterparty faults stay out of the books.** A fill beyond the order's limit, on the wrong symbol or side,
   beyond its quantity, or under a reused ExecID with other terms is refused by the ledger and dead-lettered
   with the rule's code (``fill_beyond_limit``, ...; see ``order_api.model.fill_refusal``).
@@ -258,7 +259,7 @@ class ExecutionWorker:
 
     async def _send_new(self, user: str, oid: uuid.UUID) -> None:
         fix = self._fix()
-        order, first = await self.ledger.mark_sending(user, oid)
+        order, first = await self.ledger.mark_sending(user, oid, to=fix.peer_incarnation)
         if order is None:
             return  # cancelled before it was routed, or already closed
         if not first:
@@ -349,14 +350,18 @@ class ExecutionWorker:
             return
         if _unknown_answer(r):
             self.counters["unknown_answers"] += 1
-            if order["sent_at"] is None:
-                # Never on the wire (the client refused it before writing): sending it now is its first send.
-                # With the session gone again meanwhile, the next reconnect's reconciliation asks once more.
-                if self.fix is None or not self.fix.connected:
-                    return
-                routed, first = await self.ledger.mark_sending(user, oid)
-                if routed is not None and first:
-                    await self._write_new(self.fix, user, routed)
+            # It may be sent now if it never was (the client refused it before writing a byte), or if it was
+            # sent to this very incarnation of the market maker, which forgets no open order: it never arrived
+            # (a connection dropped under it). With the session gone again meanwhile, the next reconnect asks
+            # once more.
+            fix = self.fix
+            if fix is None or not fix.connected:
+                return
+            incarnation = fix.peer_incarnation
+            if order["sent_at"] is None or (incarnation is not None and order["sent_to"] == incarnation):
+                routed, go = await self.ledger.mark_sending(user, oid, to=incarnation, again_if_to=incarnation)
+                if routed is not None and go:
+                    await self._write_new(fix, user, routed)
                     self.counters["resent"] += 1
                 return
             await self._unknown_after_sending(user, oid, order)

@@ -64,6 +64,8 @@ class FixClient:
         self.counters = {"reports": 0, "report_errors": 0, "cancel_rejects": 0, "session_rejects": 0,
                          "bad_messages": 0}
         self.close_reason: str | None = None
+        # the market maker's order-memory incarnation from its Logon (None if it does not say)
+        self.peer_incarnation: str | None = None
         self._conn: FixConnection | None = None
         self._logged_on: asyncio.Future[None] | None = None
         self._done = asyncio.Event()
@@ -144,6 +146,7 @@ class FixClient:
 
     async def on_logged_on(self, event: LoggedOn) -> None:
         self._was_active = True
+        self.peer_incarnation = event.peer_incarnation
         if self._logged_on is not None and not self._logged_on.done():
             self._logged_on.set_result(None)
 

@@ -82,6 +82,9 @@ REF_TAG_ID = 371
 REF_MSG_TYPE = 372
 SESSION_REJECT_REASON = 373
 CXL_REJ_RESPONSE_TO = 434
+# Our dialect's one user-defined tag (FIX leaves 5000-9999 to bilateral use): on Logon, the sender's order-memory
+# incarnation, which changes whenever it restarts without the orders it had (order_api/FIX.md).
+INCARNATION = 9100
 
 HEADER_TAGS = frozenset({SENDER_COMP_ID, TARGET_COMP_ID, MSG_SEQ_NUM, SENDING_TIME, POSS_DUP_FLAG, POSS_RESEND,
                          ORIG_SENDING_TIME})

@@ -28,6 +28,7 @@ from .codec import (
     EXEC_ID,
     EXEC_TYPE,
     HEART_BT_INT,
+    INCARNATION,
     LAST_PX,
     LAST_QTY,
     LEAVES_QTY,
@@ -484,10 +485,11 @@ def parse_app(msg: FixMessage, accepted: tuple[type[AppMessage], ...]) -> AppMes
 # --------------------------------------------------------------------------------------------- session messages
 
 
-def logon(heartbeat_interval: int, *, reset_seq_num: bool = True) -> FixMessage:
-    """Logon (35=A): no encryption (98=0), HeartBtInt (108), ResetSeqNumFlag (141=Y)."""
+def logon(heartbeat_interval: int, *, reset_seq_num: bool = True, incarnation: str | None = None) -> FixMessage:
+    """Logon (35=A): no encryption (98=0), HeartBtInt (108), ResetSeqNumFlag (141=Y), and our dialect's
+    Incarnation (9100) when the sender has one."""
     return FixMessage.of(MsgType.LOGON, (ENCRYPT_METHOD, 0), (HEART_BT_INT, heartbeat_interval),
-                         (RESET_SEQ_NUM_FLAG, "Y" if reset_seq_num else None))
+                         (RESET_SEQ_NUM_FLAG, "Y" if reset_seq_num else None), (INCARNATION, incarnation or None))
 
 
 def heartbeat(test_req_id: str | None = None) -> FixMessage:

@@ -41,6 +41,7 @@ from vocab.digits import is_ascii_digits, parse_ascii_int
 
 from .codec import (
     HEART_BT_INT,
+    INCARNATION,
     MSG_SEQ_NUM,
     MSG_TYPE,
     POSS_DUP_FLAG,
@@ -105,6 +106,8 @@ class FixSessionError(Exception):
 class LoggedOn:
     peer_comp_id: str
     heartbeat_interval: int
+    # the peer's order-memory incarnation (tag 9100 on its Logon): a new one means it restarted without its orders
+    peer_incarnation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,8 @@ COUNTER_NAMES = ("messages_in", "messages_out", "heartbeats_out", "test_requests
 class FixSession:
     def __init__(self, role: Role, sender_comp_id: str, target_comp_id: str | None = None, *,
                  heartbeat_interval: int = 30, logon_timeout: float = 10.0, logout_timeout: float = 2.0,
-                 clock: Callable[[], float] = time.time, max_message_size: int | None = None) -> None:
+                 clock: Callable[[], float] = time.time, max_message_size: int | None = None,
+                 incarnation: str | None = None) -> None:
         if role is Role.INITIATOR and not target_comp_id:
             raise ValueError("an initiator must name its target CompID")
         if not 1 <= heartbeat_interval <= MAX_HEARTBEAT_INTERVAL:
@@ -147,6 +151,7 @@ class FixSession:
         self.sender_comp_id = sender_comp_id
         self.target_comp_id = target_comp_id
         self.heartbeat_interval = heartbeat_interval
+        self.incarnation = incarnation  # sent on our Logon (tag 9100)
         self.logon_timeout = logon_timeout
         self.logout_timeout = logout_timeout
         self.clock = clock
@@ -216,7 +221,7 @@ class FixSession:
         self._started = True
         self._last_received = self._last_sent = self._state_since = now
         if self.role is Role.INITIATOR:
-            self._send(logon(self.heartbeat_interval), now)
+            self._send(logon(self.heartbeat_interval, incarnation=self.incarnation), now)
             self._set_state(SessionState.LOGON_SENT, now)
 
     def send(self, message: FixMessage, now: float) -> None:
@@ -371,10 +376,10 @@ class FixSession:
         self.next_in_seq = 2
         if self.role is Role.ACCEPTOR:
             self.heartbeat_interval = int(hb_text)
-            self._send(logon(self.heartbeat_interval), now)
+            self._send(logon(self.heartbeat_interval, incarnation=self.incarnation), now)
         self._set_state(SessionState.ACTIVE, now)
         self._test_req = None
-        return [LoggedOn(self.target_comp_id or "", self.heartbeat_interval)]
+        return [LoggedOn(self.target_comp_id or "", self.heartbeat_interval, msg.get(INCARNATION))]
 
     def _on_logout(self, msg: FixMessage, now: float) -> list[Event]:
         text = msg.get(TEXT) or "logout"

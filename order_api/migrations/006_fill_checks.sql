@@ -73,3 +73,7 @@ $$ LANGUAGE plpgsql;
 -- Orders routed before this migration are taken as sent.
 ALTER TABLE orders ADD COLUMN sent_at TIMESTAMPTZ;
 UPDATE orders SET sent_at = updated_at WHERE status <> 'accepted';
+-- To which incarnation of the market maker (its Logon's tag 9100) it was sent: the same incarnation answering
+-- "unknown order" never received it (it forgets no open order), so it may be sent again; another one may have
+-- filled it and forgotten, so it must not.
+ALTER TABLE orders ADD COLUMN sent_to TEXT;

@@ -55,8 +55,9 @@ class _Peer:
 
     def __init__(self, mm: MarketMaker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.mm = mm
+        # the engine's random id prefix names this process's order memory: a restart shows as a new incarnation
         self.session = FixSession(Role.ACCEPTOR, mm.comp_id, None, logon_timeout=mm.logon_timeout,
-                                  clock=mm.clock)
+                                  clock=mm.clock, incarnation=mm.engine.id_prefix)
         # the "slow" fault is read before every timer step, so it can be switched on a live session
         self.conn = FixConnection(self.session, reader, writer, self, eof_reason="connection closed by the client",
                                   tick_cap=0.25, before_tick=self._apply_slow, name="mm")
