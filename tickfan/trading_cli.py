@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from order_api.db import DEFAULT_DSNS, Ledger, migrate
+from order_api.execution import UNKNOWN_GRACE
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
 from tickfan.args import hostport
 
@@ -194,6 +195,10 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                         help="execution stream partitions this worker consumes (default: all)")
     parser.add_argument("--name", default=None, help="consumer name in the stream group (default: host-random)")
     parser.add_argument("--quiet", action="store_true", help="no status line every 5 s")
+    parser.add_argument("--unknown-grace", type=float, default=UNKNOWN_GRACE, metavar="SECONDS",
+                        help="how long an order already sent may stay 'unknown order' at a restarted market maker "
+                             "(asked again meanwhile) before it is dead-lettered as unknown_at_counterparty; it is "
+                             "never re-sent (default %(default)s)")
 
 
 def execute_main(args: argparse.Namespace) -> int:
@@ -214,7 +219,7 @@ def execute_main(args: argparse.Namespace) -> int:
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
         client = aioredis.from_url(args.redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
-                                 name=args.name, partitions=parts)
+                                 name=args.name, partitions=parts, unknown_grace=args.unknown_grace)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
@@ -226,7 +231,8 @@ def execute_main(args: argparse.Namespace) -> int:
                 await asyncio.sleep(5)
                 c = worker.counters
                 print(f"sent {c['sent']} fills {c['fills']} dup {c['duplicate_fills']} cancels {c['cancels_sent']} "
-                      f"reconciled {c['status_requests']} dead {c['dead_lettered']}", flush=True)
+                      f"reconciled {c['status_requests']} dead {c['dead_lettered']} (refused fills "
+                      f"{c['fills_refused']}, unknown {c['unknown_dead_lettered']})", flush=True)
 
         ticker = asyncio.create_task(status() if not args.quiet else asyncio.sleep(0))
         try:
