@@ -142,7 +142,7 @@ class FixSession:
     def __init__(self, role: Role, sender_comp_id: str, target_comp_id: str | None = None, *,
                  heartbeat_interval: int = 30, logon_timeout: float = 10.0, logout_timeout: float = 2.0,
                  clock: Callable[[], float] = time.time, max_message_size: int | None = None,
-                 incarnation: str | None = None) -> None:
+                 incarnation: str | None = None, admit: Callable[[str], str | None] | None = None) -> None:
         if role is Role.INITIATOR and not target_comp_id:
             raise ValueError("an initiator must name its target CompID")
         if not 1 <= heartbeat_interval <= MAX_HEARTBEAT_INTERVAL:
@@ -152,6 +152,9 @@ class FixSession:
         self.target_comp_id = target_comp_id
         self.heartbeat_interval = heartbeat_interval
         self.incarnation = incarnation  # sent on our Logon (tag 9100)
+        # acceptor: called with the initiator's SenderCompID once its Logon is otherwise valid; a reason refuses it
+        # (answered with a Logout giving the reason), None admits it
+        self.admit = admit
         self.logon_timeout = logon_timeout
         self.logout_timeout = logout_timeout
         self.clock = clock
@@ -373,6 +376,10 @@ class FixSession:
             return self._fail(f"HeartBtInt (108) must be 1..{MAX_HEARTBEAT_INTERVAL}", now)
         if msg.get(98, "0") != "0":
             return self._fail("EncryptMethod (98) must be 0", now)
+        if self.role is Role.ACCEPTOR and self.admit is not None:
+            refusal = self.admit(self.target_comp_id or "")
+            if refusal is not None:
+                return self._fail(f"logon refused: {refusal}", now)
         self.next_in_seq = 2
         if self.role is Role.ACCEPTOR:
             self.heartbeat_interval = int(hb_text)
