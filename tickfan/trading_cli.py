@@ -22,6 +22,7 @@ from order_api.db import DEFAULT_DSNS, Ledger, migrate
 from order_api.execution import UNKNOWN_GRACE
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
 from tickfan.args import hostport
+from vocab.digits import parse_ascii_int
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -209,7 +210,10 @@ def execute_main(args: argparse.Namespace) -> int:
 
     _logging()
     host, port = args.market_maker
-    parts = [int(p) for p in args.partitions.split(",")] if args.partitions else None
+    try:
+        parts = [parse_ascii_int(p.strip(), 4) for p in args.partitions.split(",")] if args.partitions else None
+    except ValueError:
+        parts = [-1]
     if parts is not None and any(not 0 <= p < STREAM_PARTITIONS for p in parts):
         print(f"tickfan execute: partitions are 0..{STREAM_PARTITIONS - 1}", file=sys.stderr)
         return 2
