@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -81,9 +82,14 @@ class ExecutionWorker:
                  name: str | None = None, partitions: Sequence[int] | None = None,
                  stream_partitions: int = STREAM_PARTITIONS, claim_idle_ms: int = 3_000,
                  reconcile_every: float = 2.0, reconcile_age: float = 5.0, max_attempts: int = 20,
-                 unknown_grace: float = UNKNOWN_GRACE, relay: bool = True) -> None:
+                 unknown_grace: float = UNKNOWN_GRACE, relay: bool = True, fix_tls: ssl.SSLContext | None = None,
+                 comp_id: str | None = None) -> None:
+        """``fix_tls``: the FIX link over (mutual) TLS with this client context; ``comp_id``: our SenderCompID
+        (default ``TF-{name}``; under mutual TLS the market maker wants the CN of our certificate)."""
         self.ledger, self.redis = ledger, client
+        self.fix_tls = fix_tls
         self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        self.comp_id = comp_id or f"TF-{self.name}"[:32]
         self.partitions = list(partitions if partitions is not None else range(stream_partitions))
         self.streams = [STREAM.format(p) for p in self.partitions]
         self.stream_partitions = stream_partitions
@@ -149,9 +155,9 @@ class ExecutionWorker:
         while not self._stop.is_set():
             if self.fix is None or not self.fix.connected:
                 self._connected.clear()
-                client = FixClient(self.fix_host, self.fix_port, sender_comp_id=f"TF-{self.name}"[:32],
+                client = FixClient(self.fix_host, self.fix_port, sender_comp_id=self.comp_id,
                                    target_comp_id="MM1", on_report=self.on_report,
-                                   on_disconnect=self._on_disconnect, heartbeat_interval=2)
+                                   on_disconnect=self._on_disconnect, heartbeat_interval=2, tls=self.fix_tls)
                 try:
                     await client.connect()
                 except (FixUnavailable, OSError) as e:

@@ -17,6 +17,9 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fanout.config import LIMITS
+from fanout.protocol import FRAGMENT_RATE, TOO_LARGE, TOO_MANY_FRAGMENTS
+
 if TYPE_CHECKING:
     from fanout.server import FanoutServer
     from ingest.handler import FeedHandler
@@ -77,8 +80,41 @@ class NodeCollector(Collector):
             ("tickfan_flushes", "Conflation flushes", hub.stats.flushes),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
+        yield from self._limits()
         yield from self._orders()
         yield self._latency()
+
+    def _limits(self) -> Iterator[Metric]:
+        """The stream's abuse limits: what they refused and closed, and their settings."""
+        fanout = self.node.fanout
+        limits, stats, hub = fanout.limits, fanout.stats, fanout.hub.stats
+        refused = CounterMetricFamily(
+            "tickfan_connections_refused", "WebSocket connections refused by a limit: total (HTTP 503), per_ip and "
+                                           "connection_rate (HTTP 429), per_user (closed with 1008)", labels=["reason"])
+        for reason, value in limits.refused.items():
+            refused.add_metric([reason], value)
+        yield refused
+        closes = CounterMetricFamily(
+            "tickfan_limit_closes", "Connections closed for what they sent: too_large and too_many_fragments (1009), "
+                                    "fragment_rate (1008)", labels=["reason"])
+        for reason in (TOO_LARGE, TOO_MANY_FRAGMENTS, FRAGMENT_RATE):
+            closes.add_metric([reason], stats.limit_closes.get(reason, 0))
+        yield closes
+        for name, help_text, value in (
+            ("tickfan_symbol_rate_limited", "Subscribe/unsubscribe requests refused by the per-connection symbol "
+                                            "budget", stats.symbol_rate_limited),
+            ("tickfan_snapshot_symbols", "Symbols put in subscribe snapshots", hub.snapshot_symbols),
+            ("tickfan_snapshot_symbols_encoded", "Snapshot symbols that had to be encoded (the others were served "
+                                                 "from the bytes of their current version)", hub.snapshot_encoded),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+        yield GaugeMetricFamily("tickfan_limited_addresses", "Client addresses whose connection rate is tracked",
+                                value=limits.tracked_addresses)
+        setting = GaugeMetricFamily("tickfan_stream_limit", "The stream's configured limits (FanoutConfig)",
+                                    labels=["name"])
+        for name in LIMITS:
+            setting.add_metric([name], float(getattr(fanout.config, name)))
+        yield setting
 
     def _orders(self) -> Iterator[Metric]:
         """The WebSocket orders channel (only on a node started with ``--orders-redis``)."""

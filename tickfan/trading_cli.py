@@ -18,10 +18,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from order_api.db import DEFAULT_DSNS, Ledger, migrate
+from order_api.db import DEFAULT_DSNS, Ledger, MigrationsPending, migrate
 from order_api.execution import UNKNOWN_GRACE
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
-from tickfan.args import hostport
+from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
 from vocab.digits import parse_ascii_int
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -38,6 +38,23 @@ def add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", action="append", metavar="DSN",
                         help="PostgreSQL DSN of a ledger shard, repeated once per shard in shard order (default "
                              "$TICKFAN_DATABASE_URLS or two shards tickfan_0, tickfan_1 on 127.0.0.1:5432)")
+
+
+def add_migrate_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--migrate-db", action="append", metavar="DSN",
+                        help="DSN of each shard, in shard order, for applying migrations at start: the schema owner "
+                             "(the superuser), while --db names the services' least-privilege role (default "
+                             "$TICKFAN_MIGRATE_DATABASE_URLS, else --db: the demo's single superuser)")
+
+
+def migration_dsns(args: argparse.Namespace) -> list[str]:
+    """Who applies migrations: ``--migrate-db`` (or its env), else the services' own ``--db``."""
+    env = os.environ.get("TICKFAN_MIGRATE_DATABASE_URLS")
+    dsns = list(args.migrate_db) if args.migrate_db else (
+        [d.strip() for d in env.split(",") if d.strip()] if env else dsns_of(args))
+    if len(dsns) != len(dsns_of(args)):
+        raise SystemExit(f"tickfan: {len(dsns)} migration DSN(s) for {len(dsns_of(args))} shard(s)")
+    return dsns
 
 
 def add_redis(parser: argparse.ArgumentParser) -> None:
@@ -143,9 +160,11 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="listen port (default %(default)s)")
     add_db(parser)
+    add_migrate_db(parser)
     add_redis(parser)
     add_rules(parser)
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
+    add_tls_arguments(parser, "serve https://")
 
 
 async def build_api(args: argparse.Namespace) -> Any:
@@ -163,14 +182,21 @@ async def build_api(args: argparse.Namespace) -> Any:
 def api_main(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from tickfan.roles import uvicorn_tls
+
     _logging()
+    tls = tls_files(args)
 
     async def go() -> int:
-        await migrate(dsns_of(args))
+        try:
+            await migrate(migration_dsns(args))
+        except MigrationsPending as e:
+            print(f"tickfan: {e}", file=sys.stderr)
+            return 2
         app = await build_api(args)
         # httptools: the C HTTP parser (uvicorn's pure-Python h11 fallback costs a third of the ceiling)
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on",
-                                access_log=False, http="httptools")
+                                access_log=False, http="httptools", **uvicorn_tls(tls))
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
@@ -178,7 +204,8 @@ def api_main(args: argparse.Namespace) -> int:
         if serving.done():
             serving.result()  # the bind error, if any
             return 1
-        print(f"order API on http://{args.host}:{args.port} (OpenAPI: /openapi.json)", flush=True)
+        scheme = "https" if tls.enabled else "http"
+        print(f"order API on {scheme}://{args.host}:{args.port} (OpenAPI: /openapi.json)", flush=True)
         await serving
         return 0
     return _run(go())
@@ -189,6 +216,7 @@ def api_main(args: argparse.Namespace) -> int:
 
 def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
+    add_migrate_db(parser)
     add_redis(parser)
     parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="FIX 4.4 market maker to route to (default %(default)s)")
@@ -200,6 +228,15 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long an order already sent may stay 'unknown order' at a restarted market maker "
                              "(asked again meanwhile) before it is dead-lettered as unknown_at_counterparty; it is "
                              "never re-sent (default %(default)s)")
+    parser.add_argument("--comp-id", default=None,
+                        help="our FIX SenderCompID (default TF-{name}); under mutual TLS, the CN of --fix-cert")
+    fix = parser.add_argument_group("FIX over TLS")
+    fix.add_argument("--fix-ca", default=None, metavar="PEM",
+                     help="connect to the market maker over TLS, verifying its certificate against this CA")
+    fix.add_argument("--fix-cert", default=None, metavar="PEM",
+                     help="mutual TLS: present this client certificate (its CN is our CompID)")
+    fix.add_argument("--fix-key", default=None, metavar="PEM",
+                     help="the client certificate's key, if not in --fix-cert")
 
 
 def execute_main(args: argparse.Namespace) -> int:
@@ -207,6 +244,7 @@ def execute_main(args: argparse.Namespace) -> int:
 
     from order_api.execution import ExecutionWorker
     from order_api.outbox import STREAM_PARTITIONS
+    from vocab.tls import client_context
 
     _logging()
     host, port = args.market_maker
@@ -218,17 +256,27 @@ def execute_main(args: argparse.Namespace) -> int:
         print(f"tickfan execute: partitions are 0..{STREAM_PARTITIONS - 1}", file=sys.stderr)
         return 2
 
+    if (args.fix_cert or args.fix_key) and not args.fix_ca:
+        print("tickfan execute: --fix-cert needs --fix-ca (the CA of the market maker's certificate)", file=sys.stderr)
+        return 2
+    fix_tls = client_context(args.fix_ca, args.fix_cert, args.fix_key) if args.fix_ca else None
+
     async def go() -> int:
-        await migrate(dsns_of(args))
+        try:
+            await migrate(migration_dsns(args))
+        except MigrationsPending as e:
+            print(f"tickfan: {e}", file=sys.stderr)
+            return 2
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
         client = aioredis.from_url(args.redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
-                                 name=args.name, partitions=parts, unknown_grace=args.unknown_grace)
+                                 name=args.name, partitions=parts, unknown_grace=args.unknown_grace,
+                                 fix_tls=fix_tls, comp_id=args.comp_id)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
-        print(f"execution worker {worker.name}: streams {', '.join(worker.streams)} -> FIX {host}:{port}",
-              flush=True)
+        print(f"execution worker {worker.name}: streams {', '.join(worker.streams)} -> FIX {host}:{port}"
+              f"{' over TLS' if fix_tls else ''} as {worker.comp_id}", flush=True)
 
         async def status() -> None:
             while True:
@@ -264,6 +312,7 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="WebSocket stream (default %(default)s)")
     parser.add_argument("--key", default=None, help="idempotency key (default: a new one; reuse it to retry)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the order to finish")
+    add_client_tls_arguments(parser)
 
 
 def trade_main(args: argparse.Namespace) -> int:
@@ -294,11 +343,13 @@ async def trade(args: argparse.Namespace) -> int:
     headers = {"authorization": f"Bearer {token}"}
     started = time.monotonic()
     sep = "&" if "?" in args.stream else "?"
-    async with websockets.connect(f"{args.stream}{sep}token={token}", max_size=2**22) as ws:
+    tls = client_tls(args, args.api, args.stream)
+    async with websockets.connect(f"{args.stream}{sep}token={token}", max_size=2**22,
+                                  ssl=tls if args.stream.startswith("wss://") else None) as ws:
         sub = stream_pb2.ClientMessage()
         sub.subscribe.channels.append("orders")
         await ws.send(sub.SerializeToString())
-        async with httpx.AsyncClient(base_url=args.api, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=args.api, timeout=10, verify=tls or True) as http:
             posted = time.monotonic()
             r = await http.post("/v1/orders", json=body, headers=headers)
             acked = time.monotonic()

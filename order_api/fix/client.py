@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -50,8 +51,12 @@ class FixClient:
                  on_disconnect: Callable[[str], Any] | None = None,
                  on_cancel_reject: Callable[[CancelReject], Awaitable[None]] | None = None,
                  heartbeat_interval: int = 10, connect_timeout: float = 5.0, logout_timeout: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: connect over TLS with this context (``vocab.tls.client_context``: the market maker's certificate
+        verified for ``host``; a client certificate presented for mutual TLS, whose CN must be our
+        ``sender_comp_id``); None: plain TCP."""
         self.host, self.port = host, port
+        self.tls = tls
         self.sender_comp_id, self.target_comp_id = sender_comp_id, target_comp_id
         self.on_report = on_report
         self.on_disconnect = on_disconnect
@@ -84,7 +89,7 @@ class FixClient:
             raise FixUnavailable("this client has already connected once; create a new one")
         loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port, ssl=self.tls),
                                                     self.connect_timeout)
         except (OSError, TimeoutError) as e:
             raise FixUnavailable(f"cannot connect to {self.host}:{self.port}: {e or type(e).__name__}") from e

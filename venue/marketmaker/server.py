@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -45,6 +46,7 @@ from order_api.fix import (
 from order_api.fix.connection import FixConnection
 
 from .engine import MAX_ORDERS, SYMBOL_RE, Faults, MatchingEngine, Report
+from .identity import bound_comp_id
 from .quotes import PrimableQuoteProvider, QuoteProvider
 
 log = logging.getLogger("tickfan.marketmaker")
@@ -61,8 +63,11 @@ class _Peer:
 
     def __init__(self, mm: MarketMaker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.mm = mm
-        # the engine's random id prefix names this process's order memory: a restart shows as a new incarnation
-        self.session = FixSession(Role.ACCEPTOR, mm.comp_id, None, logon_timeout=mm.logon_timeout,
+        # Under mutual TLS the peer's CompID is its certificate's CN: the session refuses (Logout, "CompID
+        # problem") a Logon whose SenderCompID is another; without a client certificate it adopts the Logon's.
+        # Either way the market maker's own rules (``logon_refusal``) are asked next. The engine's random id prefix
+        # names this process's order memory: a restart shows as a new incarnation.
+        self.session = FixSession(Role.ACCEPTOR, mm.comp_id, bound_comp_id(writer), logon_timeout=mm.logon_timeout,
                                   clock=mm.clock, incarnation=mm.engine.id_prefix, admit=self._admit)
         # the "slow" fault is read before every timer step, so it can be switched on a live session
         self.conn = FixConnection(self.session, reader, writer, self, eof_reason="connection closed by the client",
@@ -192,8 +197,12 @@ class MarketMaker:
                  faults: Faults | None = None, seed: int | None = None,
                  max_orders: int = MAX_ORDERS, fill_interval: float = 0.005, recheck_interval: float = 0.05,
                  logon_timeout: float = 10.0, prime_timeout: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: accept FIX over TLS with this server context (``vocab.tls.server_context``; with a client CA,
+        mutual TLS: a client without a certificate signed by it fails the handshake, and one with a certificate
+        may log on only as its CN). None: plain TCP."""
         self.quotes = quotes
+        self.tls = tls
         self.host, self.port = host, port
         self.comp_id = comp_id
         self.accept_comp_ids = tuple(accept_comp_ids)
@@ -222,7 +231,8 @@ class MarketMaker:
         self._matcher = asyncio.create_task(self._match_loop(), name="mm-matcher")
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._on_client, self.host, self.port, reuse_address=True)
+        self._server = await asyncio.start_server(self._on_client, self.host, self.port, reuse_address=True,
+                                                  ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
