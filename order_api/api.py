@@ -35,7 +35,7 @@ from order_api.outbox import OutboxRelay
 from order_api.quotes import QuoteSource
 from order_api.views import order_json
 from vocab.auth import AuthError, bearer, signing_key, verify_token
-from vocab.digits import parse_uint
+from vocab.digits import parse_ascii_int
 
 log = logging.getLogger("tickfan.order_api")
 STATUSES = frozenset(s.value for s in Status)
@@ -204,9 +204,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     if text is None:
         return default
     try:
-        value = parse_uint(text)
+        value = parse_ascii_int(text)  # int() would take "١٠", " 10" and "1_0"
     except ValueError as e:
-        raise ApiError(400, "invalid_parameter", f"{name} must be a whole number: {e}") from e
+        raise ApiError(400, "invalid_parameter", f"{name} must be a whole number in ASCII digits") from e
     if not low <= value <= high:
         raise ApiError(400, "invalid_parameter", f"{name} must be between {low} and {high}")
     return value

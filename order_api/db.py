@@ -30,10 +30,12 @@ from order_api.model import (
     OPEN,
     TERMINAL,
     ApiError,
+    FillRefused,
     OrderRequest,
     Quote,
     Rules,
     Status,
+    fill_refusal,
     money,
     pre_trade,
     reserve_price,
@@ -367,6 +369,34 @@ class Ledger:
             await self._announce(conn, row)
             return row
 
+    async def mark_sending(self, user: str, order_id: uuid.UUID, *, to: str | None = None,
+                           again_if_to: str | None = None) -> tuple[Row | None, bool]:
+        """Just before a NewOrderSingle goes on the wire: route the order (accepted -> routed) and note that it
+        is being sent (``sent_at``) to market-maker incarnation ``to``. Returns (order, go): ``go`` is False when the
+        order had been sent before, and the caller must not send it again (a market maker that lost its state
+        would take it as a new order) -- unless it was sent to ``again_if_to``, the incarnation now answering that
+        it never got it. (None, False) when it must not be sent at all (cancelled before routing, or closed)."""
+        async with self._transaction(user) as conn:
+            await self._lock_account(conn, user)
+            order: Row | None = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+            if order is None or Status(order["status"]) not in OPEN:
+                return None, False
+            if order["sent_at"] is not None and (again_if_to is None or order["sent_to"] != again_if_to):
+                return order, False
+            if order["status"] != Status.ACCEPTED:
+                row: Row = await conn.fetchrow(
+                    "UPDATE orders SET sent_at = now(), sent_to = $2 WHERE order_id = $1 RETURNING *", order_id, to)
+                return row, True
+            row = await conn.fetchrow(
+                "UPDATE orders SET status = 'routed', sent_at = now(), sent_to = $2, version = version + 1, "
+                "updated_at = now() WHERE order_id = $1 RETURNING *", order_id, to)
+            await self._announce(conn, row)
+            return row, True
+
+    async def unmark_sent(self, user: str, order_id: uuid.UUID) -> None:
+        """The FIX client refused the NewOrderSingle before writing a byte of it: it was never on the wire."""
+        await self.pool_for(user).execute("UPDATE orders SET sent_at = NULL WHERE order_id = $1", order_id)
+
     async def reject(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
         async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
@@ -386,25 +416,37 @@ class Ledger:
             return await self._finish(conn, order, Status.CANCELLED, reason)
 
     async def fill(self, user: str, order_id: uuid.UUID, exec_id: str, qty: int, price: int,
-                   *, leaves_done: bool = False) -> Fill | None:
+                   *, symbol: str | None = None, side: str | None = None, leaves_done: bool = False) -> Fill | None:
         """Apply one execution, idempotently by ExecID: release, move cash and shares, journal, order state.
-        ``leaves_done``: the market maker says nothing of the order remains open (an IOC's rest is cancelled).
-        Returns None for an execution already applied."""
+        ``symbol``/``side``: what the report says it traded (None: the order's own, for callers that have no
+        report). ``leaves_done``: the market maker says nothing of the order remains open (an IOC's rest is
+        cancelled). Returns None for an execution already applied with the same terms; raises
+        :class:`~order_api.model.FillRefused` for one that does not fit the order (beyond its limit, the wrong
+        symbol or side, beyond its quantity, after it closed, or its ExecID reused with other terms)."""
         async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
             if order is None:
                 raise LookupError(f"execution {exec_id} for unknown order {order_id}")
-            inserted = await conn.fetchval(
-                "INSERT INTO executions (order_id, exec_id, qty, price) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT DO NOTHING RETURNING 1", order_id, exec_id, qty, price)
-            if not inserted:
-                return None
+            symbol, side = symbol or order["symbol"], side or order["side"]
+            seen = await conn.fetchrow("SELECT * FROM executions WHERE order_id = $1 AND exec_id = $2",
+                                       order_id, exec_id)
+            if seen is not None:
+                if (int(seen["qty"]), int(seen["price"])) == (qty, price) \
+                        and (seen["symbol"] or symbol, seen["side"] or side) == (symbol, side):
+                    return None  # the same execution again (a re-sent report): applied once already
+                raise FillRefused("fill_exec_id_reused", f"ExecID {exec_id} of order {order_id} was "
+                                  f"{seen['qty']} at {seen['price']}, now {qty} at {price}")
+            refused = fill_refusal(order, symbol=symbol, side=side, qty=qty, price=price)
+            if refused is not None:
+                raise refused
+            try:
+                # the database checks the same rules again (migration 006): the ledger is the last line
+                await conn.execute("SELECT record_execution($1, $2, $3, $4, $5, $6)",
+                                   order_id, exec_id, symbol, side, qty, price)
+            except asyncpg.RaiseError as e:
+                raise FillRefused(str(e.args[0] if e.args else e), str(getattr(e, "detail", "") or "")) from e
             status = Status(order["status"])
-            if status in TERMINAL:
-                raise ValueError(f"execution {exec_id} for order {order_id} which is already {status}")
-            if qty <= 0 or int(order["filled_qty"]) + qty > int(order["qty"]):
-                raise ValueError(f"execution {exec_id} of {qty} overfills order {order_id}")
             sym = order["symbol"]
             if order["side"] == "buy":
                 entries = ledger.buy_fill(user, sym, qty, price, int(order["reserve_price"]))
@@ -549,4 +591,24 @@ INVARIANTS: list[tuple[str, str]] = [
      "filled quantity differs from its executions"),
     (f"SELECT user_id, cash FROM accounts WHERE (cash < 0 OR cash_held < 0) AND {_mine('user_id')}",
      "negative cash"),
+    # A counterparty's fault that got in: a buy filled above its limit (or the price its cash was held at), a sell
+    # below its limit. Read twice: from the executions, and from the money the journal moved for the order's
+    # fills (the market's side of a fill is exactly qty * price), so neither record can hide a breach.
+    ("SELECT o.order_id, o.side, o.limit_price, o.reserve_price, e.exec_id, e.price FROM executions e "
+     "JOIN orders o USING (order_id) WHERE ((o.side = 'buy' AND (e.price > o.limit_price OR "
+     "(o.reserve_price > 0 AND e.price > o.reserve_price))) OR (o.side = 'sell' AND e.price < o.limit_price)) "
+     f"AND {_mine('o.user_id')}",
+     "fill beyond its order's limit price"),
+    ("SELECT o.order_id, o.side, o.filled_qty, o.limit_price, o.reserve_price, j.market_usd FROM orders o JOIN "
+     "(SELECT order_id, sum(amount) AS market_usd FROM journal WHERE kind = 'fill' AND user_id = '' "
+     "AND account = 'market' AND asset = 'USD' GROUP BY order_id) j USING (order_id) "
+     "WHERE ((o.side = 'buy' AND (j.market_usd > o.filled_qty * o.limit_price OR "
+     "(o.reserve_price > 0 AND j.market_usd > o.filled_qty * o.reserve_price))) "
+     "OR (o.side = 'sell' AND -j.market_usd < o.filled_qty * o.limit_price)) "
+     f"AND {_mine('o.user_id')}",
+     "fill money beyond its order's limit price"),
+    ("SELECT o.order_id, o.symbol, o.side, e.exec_id, e.symbol AS exec_symbol, e.side AS exec_side "
+     "FROM executions e JOIN orders o USING (order_id) "
+     f"WHERE (e.symbol <> o.symbol OR e.side <> o.side) AND {_mine('o.user_id')}",
+     "execution for another symbol or side than its order"),
 ]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from order_api.model import ApiError
-from vocab.digits import parse_uint
+from vocab.digits import parse_ascii_int
 
 MAX_BODY = 16 * 1024
 RATE = 200  # requests per window per user (Alpaca: 200 a minute per account)
@@ -56,7 +56,7 @@ async def read_body(request: Request, cap: int, counters: BodyCounters | None = 
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
-            length = parse_uint(declared.strip())
+            length = parse_ascii_int(declared.strip())
         except ValueError as e:
             raise ApiError(400, "invalid_content_length", f"Content-Length: {e}") from e
         if length > cap:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -237,6 +238,39 @@ def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
                            f"-{format_price(ref + band)} ({rules.collar_bps / 100:g}% around {format_price(ref)})")
 
 
+class FillRefused(ValueError):
+    """An execution that does not fit its order: a counterparty fault, never applied. ``code`` names the rule
+    (the same code the database's own check, migration 006, raises); the execution worker dead-letters it."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+def fill_refusal(order: Mapping[str, Any], *, symbol: str, side: str, qty: int, price: int) -> FillRefused | None:
+    """Why an execution of ``qty`` at ``price`` on ``symbol``/``side`` cannot apply to ``order`` (None: it can).
+    Buys never fill above their limit or the price their cash was held at; sells never below their limit; price
+    improvement is fine. The ledger refuses the same things in the database (the last line)."""
+    if symbol != order["symbol"] or side != order["side"]:
+        return FillRefused("fill_wrong_instrument",
+                           f"{side} {symbol} reported for a {order['side']} {order['symbol']} order")
+    if Status(order["status"]) in TERMINAL:
+        return FillRefused("fill_order_closed", f"the order is already {order['status']}")
+    if qty <= 0 or price <= 0:
+        return FillRefused("fill_malformed", f"{qty} at {price}")
+    if int(order["filled_qty"]) + qty > int(order["qty"]):
+        return FillRefused("fill_overfills", f"{qty} more on {order['filled_qty']} of {order['qty']} filled")
+    limit = order["limit_price"]
+    if side == "buy":
+        ceilings = [int(p) for p in (limit, order["reserve_price"]) if p]
+        if ceilings and price > min(ceilings):
+            return FillRefused("fill_beyond_limit", f"buy filled at {format_price(price)}, limit "
+                               f"{format_price(min(ceilings))}")
+    elif limit is not None and price < int(limit):
+        return FillRefused("fill_beyond_limit", f"sell filled at {format_price(price)}, limit {format_price(limit)}")
+    return None
+
+
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -259,5 +293,5 @@ def parse_money(text: str) -> int:
     return value
 
 
-__all__ = ["PRICE_SCALE", "ApiError", "OrderRequest", "Quote", "Rules", "Status", "parse_order", "pre_trade",
-           "reserve_price", "shard_of", "transition"]
+__all__ = ["PRICE_SCALE", "ApiError", "FillRefused", "OrderRequest", "Quote", "Rules", "Status", "fill_refusal",
+           "parse_order", "pre_trade", "reserve_price", "shard_of", "transition"]

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from normalize.quote import read_depth, read_quote
 from normalize.source import BookSource
-from vocab.digits import parse_uint
+from vocab.digits import parse_ascii_int
 
 log = logging.getLogger("tickfan.snapshots")
 MAX_SYMBOLS_PER_REQUEST = 1000
@@ -57,7 +57,7 @@ def create_app(books: BookSource, extra_routes: list[Route] | None = None) -> St
         if not symbol:
             return error_response(400, "missing_symbol", "give symbol=AAPL")
         try:
-            levels = parse_uint(request.query_params.get("levels", "10"), max_digits=3)
+            levels = parse_ascii_int(request.query_params.get("levels", "10"), 3)
         except ValueError:
             levels = 0  # not ASCII digits ("²" passed isdigit() and then raised in int(): a 500)
         if not 1 <= levels <= MAX_DEPTH_LEVELS:

@@ -16,6 +16,7 @@ import sys
 
 from tickfan.args import add_tls_arguments, hostport, tls_files
 from venue.marketmaker import (
+    DEFAULT_ACCEPTED_COMP_IDS,
     DEFAULT_COMP_ID,
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -28,6 +29,7 @@ from venue.marketmaker import (
     StaticQuoteProvider,
     parse_static_quotes,
 )
+from vocab.digits import is_ascii_digits, parse_ascii_int
 from vocab.tls import client_context, server_context_of
 
 
@@ -46,7 +48,7 @@ def _non_negative(text: str) -> float:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = parse_ascii_int(text) if is_ascii_digits(text) else 0
     if value < 1:
         raise argparse.ArgumentTypeError("expected a whole number >= 1")
     return value
@@ -71,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--comp-id", default=DEFAULT_COMP_ID,
                         help="our SenderCompID; initiators must target it (default %(default)s)")
     src = parser.add_mutually_exclusive_group()
+    parser.add_argument("--accept-comp-id", action="append", default=None, metavar="COMPID",
+                        help="a SenderCompID allowed to log on (repeatable; a trailing * accepts a prefix). A Logon "
+                             "from any other, or a second one for a CompID already logged on, is refused with a "
+                             "Logout saying why (default: " + " ".join(DEFAULT_ACCEPTED_COMP_IDS) + ", the FIX "
+                             "client's default and the execution workers' TF-<name>)")
     src.add_argument("--quotes-url", default=DEFAULT_QUOTES_URL, metavar="URL",
                      help="snapshot service whose GET /v1/quotes gives the book to fill against "
                           "(default %(default)s, the HTTP port of `tickfan node`/`tickfan demo`)")
@@ -138,7 +145,8 @@ async def serve(args: argparse.Namespace) -> int:
         provider, source = http, f"quotes from {http.base_url}/v1/quotes"
         poller = asyncio.create_task(http.run(), name="quotes")
     host, port = args.listen
-    mm = MarketMaker(provider, host=host, port=port, comp_id=args.comp_id, faults=_faults_from(args),
+    mm = MarketMaker(provider, host=host, port=port, comp_id=args.comp_id,
+                     accept_comp_ids=args.accept_comp_id or DEFAULT_ACCEPTED_COMP_IDS, faults=_faults_from(args),
                      seed=args.seed, max_orders=args.max_orders, fill_interval=args.fill_interval_ms / 1000,
                      recheck_interval=args.recheck_interval_ms / 1000, tls=server_context_of(tls_files(args)))
     try:

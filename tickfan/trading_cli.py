@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from order_api.db import DEFAULT_DSNS, Ledger, MigrationsPending, migrate
+from order_api.execution import UNKNOWN_GRACE
 from order_api.limits import MAX_BODY, RATE, WINDOW, HttpLimits
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
 from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
+from vocab.digits import parse_ascii_int
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -241,6 +243,10 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                         help="execution stream partitions this worker consumes (default: all)")
     parser.add_argument("--name", default=None, help="consumer name in the stream group (default: host-random)")
     parser.add_argument("--quiet", action="store_true", help="no status line every 5 s")
+    parser.add_argument("--unknown-grace", type=float, default=UNKNOWN_GRACE, metavar="SECONDS",
+                        help="how long an order already sent may stay 'unknown order' at a restarted market maker "
+                             "(asked again meanwhile) before it is dead-lettered as unknown_at_counterparty; it is "
+                             "never re-sent (default %(default)s)")
     parser.add_argument("--comp-id", default=None,
                         help="our FIX SenderCompID (default TF-{name}); under mutual TLS, the CN of --fix-cert")
     fix = parser.add_argument_group("FIX over TLS")
@@ -261,7 +267,10 @@ def execute_main(args: argparse.Namespace) -> int:
 
     _logging()
     host, port = args.market_maker
-    parts = [int(p) for p in args.partitions.split(",")] if args.partitions else None
+    try:
+        parts = [parse_ascii_int(p.strip(), 4) for p in args.partitions.split(",")] if args.partitions else None
+    except ValueError:
+        parts = [-1]
     if parts is not None and any(not 0 <= p < STREAM_PARTITIONS for p in parts):
         print(f"tickfan execute: partitions are 0..{STREAM_PARTITIONS - 1}", file=sys.stderr)
         return 2
@@ -280,7 +289,8 @@ def execute_main(args: argparse.Namespace) -> int:
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
         client = aioredis.from_url(args.redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
-                                 name=args.name, partitions=parts, fix_tls=fix_tls, comp_id=args.comp_id)
+                                 name=args.name, partitions=parts, unknown_grace=args.unknown_grace,
+                                 fix_tls=fix_tls, comp_id=args.comp_id)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
@@ -292,7 +302,8 @@ def execute_main(args: argparse.Namespace) -> int:
                 await asyncio.sleep(5)
                 c = worker.counters
                 print(f"sent {c['sent']} fills {c['fills']} dup {c['duplicate_fills']} cancels {c['cancels_sent']} "
-                      f"reconciled {c['status_requests']} dead {c['dead_lettered']}", flush=True)
+                      f"reconciled {c['status_requests']} dead {c['dead_lettered']} (refused fills "
+                      f"{c['fills_refused']}, unknown {c['unknown_dead_lettered']})", flush=True)
 
         ticker = asyncio.create_task(status() if not args.quiet else asyncio.sleep(0))
         try:

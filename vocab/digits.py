@@ -1,28 +1,26 @@
-"""ASCII digits only: the one rule for every integer a client or a counterparty writes in text.
+"""Whole numbers from text that came from outside (the wire, a query string, a Redis hash, a flag): ASCII digits only.
 
-Python's ``int()``, ``str.isdigit()`` and the regex ``\\d`` accept every Unicode digit (``int("١٢")`` is 12,
-``"²".isdigit()`` is True but ``int("²")`` raises), and ``int()`` also takes spaces, ``_`` and a sign. An edge
-that parses user input with them either accepts text that no other hop reads the same way, or raises where it
-promised a clear error. ``parse_uint`` takes ``[0-9]+`` and nothing else, bounded in length before any
-conversion (so a ten-thousand-digit number costs nothing), and raises ``ValueError`` with a message for the
-client. Pure.
+Python's own checks are wider than any protocol we speak: ``str.isdigit()`` is true for ``"²"`` (which ``int()``
+then refuses with a ValueError, inside code promised never to raise), and ``int()`` accepts ``"١٢"`` (Arabic-Indic
+digits), ``" 12 "``, ``"+12"`` and ``"1_2"``. Every parser of counts, sequence numbers, tags and sizes uses these
+two functions instead, so one rule holds at every edge: ``0-9`` only, at least one, at most ``max_digits``.
 """
 
 from __future__ import annotations
 
-DIGITS = frozenset("0123456789")
-MAX_DIGITS = 19  # an int64 has at most 19 digits; longer is refused before int() sees it
+_ASCII_DIGITS = frozenset("0123456789")
+MAX_DIGITS = 19  # an int64's width; longer digit strings are refused before int() sees them
 
 
-def is_ascii_digits(text: str) -> bool:
-    """``text`` is one or more ASCII digits, nothing else."""
-    return bool(text) and text.isascii() and text.isdigit()
+def is_ascii_digits(text: str | bytes, max_digits: int = MAX_DIGITS) -> bool:
+    """True when ``text`` is 1..``max_digits`` characters, each one of ``0123456789``."""
+    if isinstance(text, (bytes, bytearray)):
+        return 0 < len(text) <= max_digits and text.isdigit()  # bytes.isdigit() is ASCII-only
+    return 0 < len(text) <= max_digits and _ASCII_DIGITS.issuperset(text)
 
 
-def parse_uint(text: str, *, max_digits: int = MAX_DIGITS) -> int:
-    """A non-negative integer written in ASCII digits only (no sign, spaces, ``_`` or other scripts' digits)."""
-    if len(text) > max_digits:
-        raise ValueError(f"at most {max_digits} digits")
-    if not is_ascii_digits(text):
-        raise ValueError("ASCII digits 0-9 only")
+def parse_ascii_int(text: str | bytes, max_digits: int = MAX_DIGITS) -> int:
+    """The non-negative integer ``text`` spells in ASCII digits; ``ValueError`` naming it for anything else."""
+    if not is_ascii_digits(text, max_digits):
+        raise ValueError(f"not a whole number of at most {max_digits} ASCII digits: {text[:40]!r}")
     return int(text)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 
 PRICE_SCALE = 10_000
-# [0-9], not \d (which takes every script's digits), and \Z, not $ (which also matches before a final newline)
-_PRICE_RE = re.compile(r"^(-?)([0-9]*)(?:\.([0-9]*))?\Z")
+# re.ASCII: without it \d also matches "١٢٣" (Arabic-Indic digits), which int() would then happily read as 123;
+# \Z, not $: "$" also matches before a final newline.
+_PRICE_RE = re.compile(r"^(-?)(\d{0,18})(?:\.(\d*))?\Z", re.ASCII)
 
 
 def format_price(price: int) -> str:

@@ -26,6 +26,7 @@ import numpy.typing as npt
 import redis.asyncio as aioredis
 
 from tickfan_proto import stream_pb2 as pb
+from vocab.digits import parse_ascii_int
 from vocab.keys import QUOTE_PARTITIONS, QUOTES_LIVE, SYMBOLS, quote_key, quotes_channel
 from vocab.partition import crc32_partition
 
@@ -169,11 +170,11 @@ class RedisBooks(BookRow):
         for raw_sym, raw in (await self.redis.hgetall(SYMBOLS)).items():
             sym = _text(raw_sym)
             loc_s, _, part_s = _text(raw).partition(":")
-            loc = int(loc_s)
+            loc = parse_ascii_int(loc_s, 5)
             if self.symbol_of[loc] is None:
                 self.symbol_of[loc] = sym
                 self.locate_of[sym] = loc
-                self.partition[loc] = int(part_s)
+                self.partition[loc] = parse_ascii_int(part_s, 5)
                 self.known[loc] = True
                 self.high_locate = max(self.high_locate, loc)
 

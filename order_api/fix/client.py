@@ -40,6 +40,11 @@ class FixUnavailable(Exception):
     """The market maker cannot be reached or the session is not (or no longer) up."""
 
 
+class FixNotSent(FixUnavailable):
+    """A ``send_*`` refused before writing a byte (no session): the message is certainly not on the wire.
+    (A plain :class:`FixUnavailable` from a ``send_*`` means the write failed part way: it may have gone out.)"""
+
+
 class FixClient:
     def __init__(self, host: str, port: int, *, sender_comp_id: str = "TICKFAN", target_comp_id: str = "MM1",
                  on_report: Callable[[ExecutionReport], Awaitable[None]],
@@ -64,6 +69,8 @@ class FixClient:
         self.counters = {"reports": 0, "report_errors": 0, "cancel_rejects": 0, "session_rejects": 0,
                          "bad_messages": 0}
         self.close_reason: str | None = None
+        # the market maker's order-memory incarnation from its Logon (None if it does not say)
+        self.peer_incarnation: str | None = None
         self._conn: FixConnection | None = None
         self._logged_on: asyncio.Future[None] | None = None
         self._done = asyncio.Event()
@@ -131,7 +138,7 @@ class FixClient:
 
     async def _send_app(self, message: FixMessage) -> None:
         if not self.connected or self._conn is None:
-            raise FixUnavailable(f"no FIX session with {self.host}:{self.port}"
+            raise FixNotSent(f"no FIX session with {self.host}:{self.port}"
                                  + (f" ({self.close_reason})" if self.close_reason else ""))
         try:
             self._conn.send(message)
@@ -144,6 +151,7 @@ class FixClient:
 
     async def on_logged_on(self, event: LoggedOn) -> None:
         self._was_active = True
+        self.peer_incarnation = event.peer_incarnation
         if self._logged_on is not None and not self._logged_on.done():
             self._logged_on.set_result(None)
 
@@ -204,4 +212,4 @@ class FixClient:
                 log.exception("on_disconnect failed")
 
 
-__all__ = ["FixClient", "FixUnavailable"]
+__all__ = ["FixClient", "FixNotSent", "FixUnavailable"]

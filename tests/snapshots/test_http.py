@@ -93,6 +93,8 @@ async def test_depth_levels_best_first(books: Books) -> None:
     ("/v1/depth?symbol=AAPL&levels=" + "9" * 5000, 400, "bad_levels"),
     ("/v1/depth?symbol=AAPL&levels=%00", 400, "bad_levels"),
     ("/v1/depth?symbol=AA%00PL", 404, "unknown_symbol"),
+    ("/v1/depth?symbol=AAPL&levels=²", 400, "bad_levels"),  # was a 500: "²".isdigit() but int("²") raises
+    ("/v1/depth?symbol=AAPL&levels=١", 400, "bad_levels"),
     ("/v1/depth?symbol=NOPE", 404, "unknown_symbol"),
 ])
 async def test_bad_depth_requests(books: Books, url: str, status: int, code: str) -> None:

@@ -21,6 +21,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import orjson
 
 from normalize.quote import QuoteView
+from vocab.digits import parse_ascii_int
 from vocab.prices import parse_price
 
 # The snapshot service's HTTP (tickfan node/demo --http; see tickfan/node.py)
@@ -75,8 +76,8 @@ def parse_static_quotes(text: str) -> dict[str, BookQuote]:
             bid, _, ask = rest.partition("/")
             bid_px, _, bid_size = bid.partition("x")
             ask_px, _, ask_size = ask.partition("x")
-            out[sym.strip().upper()] = BookQuote(parse_price(bid_px), int(bid_size), parse_price(ask_px),
-                                                 int(ask_size))
+            out[sym.strip().upper()] = BookQuote(parse_price(bid_px), parse_ascii_int(bid_size.strip()),
+                                                 parse_price(ask_px), parse_ascii_int(ask_size.strip()))
         except ValueError as e:
             raise ValueError(f"expected SYMBOL=BIDxSIZE/ASKxSIZE, got {item!r}: {e}") from None
     return out
