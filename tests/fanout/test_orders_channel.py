@@ -24,7 +24,7 @@ from fanout.server import FanoutServer
 from normalize import Books
 from tests.conftest import WAIT, PrivateRedis, eventually, free_port
 from tickfan_proto import stream_pb2 as pb
-from vocab.auth import mint_token
+from vocab.auth import Claims, Verifier, mint_token
 from vocab.keys import order_channel
 
 from .conftest import bump, client_message, config, decode, fanout_server, make_books, until, until_pong
@@ -42,9 +42,8 @@ def token(user: str, **kw: Any) -> str:
     return mint_token(user, key=KEY, **kw)
 
 
-def verify(tok: str) -> str:
-    from vocab.auth import verify_token
-    return verify_token(tok, key=KEY)
+def verify(tok: str) -> Claims:
+    return Verifier(secret=KEY).claims(tok)
 
 
 Scenario = Callable[[FanoutServer, Books, str, aioredis.Redis], Awaitable[None]]
