@@ -116,8 +116,8 @@ class OrderRelay:
 
     @property
     def users(self) -> int:
-        """Users whose channel this node wants (one Redis subscription each)."""
-        return len(self._sinks)
+        """Users whose channel this node wants (one Redis subscription each): orders or revocations."""
+        return len(self._sinks.keys() | self._watched.keys())
 
     def add(self, user: str, sink: OrdersSink) -> None:
         """Deliver ``user``'s order updates to ``sink``; calls ``sink.orders_ready`` now or later, exactly once."""
