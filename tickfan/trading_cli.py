@@ -294,8 +294,8 @@ async def trade(args: argparse.Namespace) -> int:
         body["limit_price"] = args.limit
     headers = {"authorization": f"Bearer {token}"}
     started = time.monotonic()
-    sep = "&" if "?" in args.stream else "?"
-    async with websockets.connect(f"{args.stream}{sep}token={token}", max_size=2**22) as ws:
+    # the token in the upgrade's Authorization header: never in a URL (`?token=` is deprecated)
+    async with websockets.connect(args.stream, additional_headers=headers, max_size=2**22) as ws:
         sub = stream_pb2.ClientMessage()
         sub.subscribe.channels.append("orders")
         await ws.send(sub.SerializeToString())
