@@ -102,7 +102,7 @@ def test_a_token_valid_until_9999_is_refused_for_its_lifetime() -> None:
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_algorithms_other_than_the_configured_ones_are_refused() -> None:
     body = {"sub": "alice", "iss": "tickfan", "aud": "tickfan", "iat": int(time.time()), "exp": int(time.time()) + 60}
-    unsigned = jwt.encode(body, None, algorithm="none")
+    unsigned = jwt.encode(body, "", algorithm="none")
     assert refused(unsigned) == "invalid_token"
     assert refused(jwt.encode(body, KEY, algorithm="HS512")) == "invalid_token"
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -112,11 +112,8 @@ def test_algorithms_other_than_the_configured_ones_are_refused() -> None:
 def _jwks(tmp_path: Path) -> tuple[dict[str, Any], Any, Any]:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_key = ec.generate_private_key(ec.SECP256R1())
-    keys = []
-    for kid, key, alg, algorithm in (("r1", rsa_key, "RS256", jwt.algorithms.RSAAlgorithm),
-                                     ("e1", ec_key, "ES256", jwt.algorithms.ECAlgorithm)):
-        jwk = json.loads(algorithm.to_jwk(key.public_key()))
-        keys.append({**jwk, "kid": kid, "alg": alg, "use": "sig"})
+    keys = [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key())), "kid": "r1", "alg": "RS256"},
+            {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key())), "kid": "e1", "alg": "ES256"}]
     return {"keys": keys}, rsa_key, ec_key
 
 
