@@ -113,7 +113,9 @@ class _Client(WSListener):
         self._credentials = (None, None, None)
         self._apply(transport, self.protocol.open(authorization, token, ticket))
         user = self.protocol.user
-        if user is not None:
+        if user is not None and user in server._revoked:
+            self.revoke(server._revoked[user][0])  # a token older than a revocation this node has heard of
+        if user is not None and not self.protocol.closed:
             self._watched = user
             server._by_user.setdefault(user, set()).add(self)
             if server.orders is not None:
@@ -296,6 +298,9 @@ class FanoutServer:
         # tickets are single-use within this process (see README "Tokens and sessions")
         self.used_tickets = UsedTickets()
         self._by_user: dict[str, set[_Client]] = {}  # authenticated connections, for revocations
+        # revocations heard: user -> (revoked before, forget after): a revoked token cannot open a connection here
+        # either, until it would have expired anyway (the verifier's maximum lifetime)
+        self._revoked: dict[str, tuple[float, float]] = {}
         if orders is not None:
             orders.on_revoked = self.revoke
         self.before_flush = before_flush
@@ -324,6 +329,10 @@ class FanoutServer:
 
     def revoke(self, user: str, before: float) -> None:
         """``user`` logged out everywhere at ``before``: close their connections with older tokens."""
+        now = time.time()
+        if len(self._revoked) >= 100_000:
+            self._revoked = {u: r for u, r in self._revoked.items() if r[1] > now}
+        self._revoked[user] = (before, before + self.verifier.max_lifetime)
         for client in list(self._by_user.get(user, ())):
             client.revoke(before)
 

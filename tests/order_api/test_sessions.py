@@ -106,6 +106,12 @@ async def test_logout_everywhere_closes_the_users_older_websockets(ledger: Scope
                             await asyncio.wait_for(ws.recv(), 30)
                         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
                     assert server.stats.token_revoked_closes == 2
+                # the node remembers: the old token cannot open a new connection there either
+                async with websockets.connect(url, additional_headers=bearer(old)) as again:
+                    assert (await until(again, "revoked")).revoked.revoked_before_ns
+                    with pytest.raises(websockets.ConnectionClosed) as closed:
+                        await asyncio.wait_for(again.recv(), 30)
+                    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
                 # a token issued after the logout opens a connection that stays
                 fresh = mint_token(u, key=KEY, now=r.json()["revoked_before"])
                 async with websockets.connect(url, additional_headers=bearer(fresh)) as ws:
