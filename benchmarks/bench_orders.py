@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from order_api.db import Ledger  # noqa: E402
-from vocab.auth import mint_token  # noqa: E402
+from vocab.auth import mint_token, new_secret  # noqa: E402
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 DSNS = [f"{SERVER}/tickfan_bench_0", f"{SERVER}/tickfan_bench_1"]
@@ -190,9 +190,11 @@ def main() -> int:
     users = [f"bench-{i}" for i in range(args.users)]
     print(f"preparing {len(DSNS)} ledger shards and {len(users)} funded users ...", flush=True)
     asyncio.run(prepare(users))
-    tokens = [mint_token(u) for u in users]
+    key = os.environ.get("TICKFAN_JWT_SECRET") or new_secret()  # the API refuses to start without one
+    tokens = [mint_token(u, key=key) for u in users]
     port = free_port()
-    env = {**os.environ, "TICKFAN_DATABASE_URLS": ",".join(DSNS), "TICKFAN_REDIS_URL": REDIS_URL}
+    env = {**os.environ, "TICKFAN_DATABASE_URLS": ",".join(DSNS), "TICKFAN_REDIS_URL": REDIS_URL,
+           "TICKFAN_JWT_SECRET": key}
     # the per-user rate limit stays on (its cost is measured) but far above the load: a bench user sends
     # thousands of orders a minute, and a 429 is not a placement
     limit = ["--rate-limit", str(10**9)] if "--rate-limit" in subprocess.run(

@@ -11,6 +11,12 @@ that connection: it sends the (UN)SUBSCRIBEs, reads messages and pings; the rest
 wanted set and wakes it. A connection is told (``OrdersSink.orders_ready(True)``) once Redis has confirmed its
 user's SUBSCRIBE, so everything published after the client's ``Subscribed`` ack reaches it.
 
+The same channel carries the user's revocations ("log out everywhere": a ``ServerMessage`` whose ``revoked`` is
+set, written by the order API to its outbox in the transaction that bumps the user's token generation, so it is
+published at least once). A node listens on the channel of every user with an authenticated connection
+(``watch``), orders channel or not, and hands a revocation to ``on_revoked`` (the server closes the connections
+whose token is older); it is never forwarded as an order frame.
+
 Redis down or unanswering: prices are unaffected; every orders subscriber gets one ``orders_unavailable`` error
 frame per outage, and the task reconnects with exponential backoff and re-subscribes every wanted channel; when a
 user's channel is live again its connections are told (``orders_ready(True)``; the client re-sends its
@@ -25,7 +31,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,7 +64,8 @@ class OrdersSink(Protocol):
 class OrderStats:
     received: int = 0  # payloads read from Redis
     delivered: int = 0  # order updates handed to connections (one per connection per update)
-    bad_payloads: int = 0  # not a ServerMessage carrying an order_update: dropped, counted, logged
+    bad_payloads: int = 0  # not a ServerMessage carrying an order_update or revoked: dropped, counted, logged
+    revocations: int = 0  # "log out everywhere" messages received
     outages: int = 0  # lost or refused Redis connections
     up: bool = False
 
@@ -87,6 +94,9 @@ class OrderRelay:
         self.confirm_timeout = confirm_timeout
         self.stats = OrderStats()
         self._sinks: dict[str, dict[OrdersSink, None]] = {}  # user -> its subscribed connections, in order
+        self._watched: dict[str, int] = {}  # user -> authenticated connections listening for revocations
+        # called with (user, revoked_before in Unix seconds) when the user logs out everywhere
+        self.on_revoked: Callable[[str, float], None] = lambda user, before: None
         self._waiting: dict[OrdersSink, asyncio.TimerHandle] = {}  # ack held until the SUBSCRIBE is confirmed
         self._told_down: set[OrdersSink] = set()  # told orders_unavailable: tell them when live again
         # this session's connection state: channels SUBSCRIBEd (not since UNSUBSCRIBEd), and confirmed by Redis
@@ -106,8 +116,8 @@ class OrderRelay:
 
     @property
     def users(self) -> int:
-        """Users whose channel this node wants (one Redis subscription each)."""
-        return len(self._sinks)
+        """Users whose channel this node wants (one Redis subscription each): orders or revocations."""
+        return len(self._sinks.keys() | self._watched.keys())
 
     def add(self, user: str, sink: OrdersSink) -> None:
         """Deliver ``user``'s order updates to ``sink``; calls ``sink.orders_ready`` now or later, exactly once."""
@@ -140,6 +150,21 @@ class OrderRelay:
         self._told_down.discard(sink)
         if not sinks:
             del self._sinks[user]
+            self._wake.set()
+
+    def watch(self, user: str) -> None:
+        """An authenticated connection of ``user`` opened: keep the user's channel subscribed for revocations."""
+        self._watched[user] = self._watched.get(user, 0) + 1
+        if self._watched[user] == 1 and user not in self._sinks:
+            self._wake.set()
+
+    def unwatch(self, user: str) -> None:
+        count = self._watched.get(user, 0) - 1
+        if count > 0:
+            self._watched[user] = count
+            return
+        self._watched.pop(user, None)
+        if user not in self._sinks:
             self._wake.set()
 
     async def start(self) -> None:
@@ -231,7 +256,7 @@ class OrderRelay:
 
     async def _sync(self, pubsub: Any) -> None:
         """Bring the connection's subscriptions to the wanted set: SUBSCRIBE new users, UNSUBSCRIBE gone ones."""
-        wanted = {order_channel(user) for user in self._sinks}
+        wanted = {order_channel(user) for user in (*self._sinks, *self._watched)}
         new = sorted(wanted - self._sent.keys())
         gone = sorted(self._sent.keys() - wanted)
         if gone:
@@ -269,15 +294,22 @@ class OrderRelay:
 
     def _deliver(self, channel: str, data: object) -> None:
         self.stats.received += 1
-        sinks = self._sinks.get(channel[len(ORDER_CHANNEL_PREFIX):]) if channel.startswith(
-            ORDER_CHANNEL_PREFIX) else None
-        if not sinks or not isinstance(data, bytes):
-            return  # a late message for a user no connection wants any more
+        user = channel[len(ORDER_CHANNEL_PREFIX):] if channel.startswith(ORDER_CHANNEL_PREFIX) else None
+        if user is None or not isinstance(data, bytes):
+            return
         try:
             msg = pb.ServerMessage.FromString(data)
-            ok = msg.WhichOneof("kind") == "order_update"
+            kind = msg.WhichOneof("kind")
         except DecodeError:
-            ok = False
+            kind = None
+        if kind == "revoked":
+            self.stats.revocations += 1
+            self.on_revoked(user, msg.revoked.revoked_before_ns / 1e9)
+            return
+        ok = kind == "order_update"
+        sinks = self._sinks.get(user)
+        if not sinks:
+            return  # a late message for a user no connection wants any more
         if not ok:
             self.stats.bad_payloads += 1
             log.warning("orders: dropped a payload on %s that is not a ServerMessage with an order_update "

@@ -3,9 +3,13 @@
 Everything that decides what a connection may do lives here; the socket adapter (``server``) only moves bytes
 and applies what this returns. Nothing here touches a socket, the hub or Redis.
 
-- ``parse_upgrade`` reads the upgrade request's target: the path, ``?format=json``, ``?token=``.
-- ``open`` takes the credentials once (an ``Authorization: Bearer`` header or the ``token`` query parameter)
-  and decides who the connection is: a user, or anonymous (prices only).
+- ``parse_upgrade`` reads the upgrade request's target: the path, ``?format=json``, ``?ticket=``, ``?token=``.
+- ``open`` takes the credentials once (a single-use ``ticket``, an ``Authorization: Bearer`` header, or the
+  deprecated ``token`` query parameter) and decides who the connection is: a user, or anonymous (prices only).
+- An authenticated connection lives as long as its token: ``next_deadline()`` is the token's expiry and
+  ``tick(now)`` past it answers ``token_expired`` and closes with 4001, unless a ``Refresh`` message brought a
+  newer token of the same user. ``revoke(before)`` closes (4003) a connection whose token was issued before the
+  user logged out everywhere.
 - ``receive_frame`` / ``receive`` take WebSocket frames / complete messages and return a ``Reply``: messages to
   send, subscription changes for the hub, orders-channel events for the relay, whether to close. Bad input is
   answered with an ``Error`` and leaves the subscription as it was.
@@ -40,7 +44,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from tickfan_proto import stream_pb2 as pb
-from vocab.auth import AuthError, bearer, verify_token
+from vocab.auth import AuthError, Claims, bearer, default_verifier
 
 from .config import FanoutConfig
 from .limits import TokenBucket
@@ -54,6 +58,8 @@ CLOSE_POLICY_VIOLATION = 1008
 TOO_LARGE = "too_large"
 TOO_MANY_FRAGMENTS = "too_many_fragments"
 FRAGMENT_RATE = "fragment_rate"
+CLOSE_TOKEN_EXPIRED = 4001  # the connection's token expired and was not refreshed
+CLOSE_TOKEN_REVOKED = 4003  # the user logged out everywhere after the connection's token was issued
 
 
 class ConnectionState(enum.Enum):
@@ -95,7 +101,8 @@ class Upgrade:
     """What the upgrade request's target asks for."""
 
     json_mode: bool
-    token: str | None
+    token: str | None  # deprecated: tokens in URLs end up in logs; use a ticket or the Authorization header
+    ticket: str | None = None
 
 
 def parse_upgrade(target: str, path: str) -> Upgrade | None:
@@ -104,7 +111,8 @@ def parse_upgrade(target: str, path: str) -> Upgrade | None:
     if url.path != path:
         return None
     query = parse_qs(url.query, keep_blank_values=True)
-    return Upgrade(json_mode=query.get("format", ["protobuf"])[0] == "json", token=query.get("token", [None])[0])
+    return Upgrade(json_mode=query.get("format", ["protobuf"])[0] == "json", token=query.get("token", [None])[0],
+                   ticket=query.get("ticket", [None])[0])
 
 
 def error_message(code: str, message: str, symbols: list[str] | None = None) -> pb.ServerMessage:
@@ -113,13 +121,16 @@ def error_message(code: str, message: str, symbols: list[str] | None = None) -> 
 
 class ClientProtocol:
     def __init__(self, resolve: Callable[[str], int | None], config: FanoutConfig | None = None, *,
-                 json_mode: bool = False, verify: Callable[[str], str] = verify_token,
-                 orders_enabled: bool = False) -> None:
-        """``resolve``: ticker -> locate (None: unknown). ``verify`` turns a bearer token into a user id or raises
-        ``AuthError``; ``orders_enabled`` says whether this node serves the orders channel at all (it needs Redis)."""
+                 json_mode: bool = False, verify: Callable[[str], Claims] | None = None,
+                 redeem: Callable[[str], Claims] | None = None, orders_enabled: bool = False) -> None:
+        """``resolve``: ticker -> locate (None: unknown). ``verify`` turns a bearer token into its ``Claims`` or
+        raises ``AuthError`` (the process's configured verifier by default); ``redeem`` does the same for a
+        single-use ticket (None: tickets are refused); ``orders_enabled`` says whether this node serves the orders
+        channel at all (it needs Redis)."""
         config = config or FanoutConfig()
         self.resolve = resolve
-        self.verify = verify
+        self.verify = verify or default_verifier().claims
+        self.redeem = redeem
         self.orders_enabled = orders_enabled
         self.json_mode = json_mode
         self.max_message_bytes = config.max_message_bytes
@@ -127,6 +138,7 @@ class ClientProtocol:
         self.order_queue_max = config.order_queue_max
         self.state = ConnectionState.CONNECTING
         self.user: str | None = None  # the authenticated user, None when anonymous
+        self.claims: Claims | None = None  # what the connection's (latest) token proved
         self.orders = False  # subscribed to the orders channel (as the acks say)
         # channel -> {symbol: locate}
         self.subscriptions: dict[str, dict[str, int]] = {c: {} for c in CHANNELS}
@@ -158,22 +170,75 @@ class ClientProtocol:
         self.state = new
 
     # ------------------------------------------------------------------ the connection's life
-    def open(self, authorization: str | None = None, token: str | None = None) -> Reply:
-        """The upgrade request's credentials, once, before any message. The header wins over the query parameter.
+    def open(self, authorization: str | None = None, token: str | None = None, ticket: str | None = None) -> Reply:
+        """The upgrade request's credentials, once, before any message: a ticket, else the header, else the
+        (deprecated) query parameter.
 
-        No credentials: anonymous, silently. Bad ones (malformed, forged, expired): still connected and anonymous
-        (prices only), told at once with an ``Error`` carrying the ``AuthError`` code (``invalid_token``,
-        ``token_expired``, ``unauthenticated`` for a non-Bearer header), so the client can fix its token.
+        No credentials: anonymous, silently. Bad ones (malformed, forged, expired, a ticket used before): still
+        connected and anonymous (prices only), told at once with an ``Error`` carrying the ``AuthError`` code
+        (``invalid_token``, ``token_expired``, ``invalid_ticket``, ``ticket_used``, ``unauthenticated`` for a
+        non-Bearer header, ...), so the client can fix its credentials.
         """
         self._to(ConnectionState.OPEN)
         reply = Reply()
-        if authorization is None and token is None:
+        if authorization is None and token is None and ticket is None:
             return reply
         try:
-            self.user = self.verify(bearer(authorization) if authorization is not None else token or "")
+            if ticket is not None:
+                if self.redeem is None:
+                    raise AuthError("invalid_ticket", "this node takes no tickets")
+                claims = self.redeem(ticket)
+            else:
+                claims = self.verify(bearer(authorization) if authorization is not None else token or "")
         except AuthError as exc:
             reply.messages.append(error_message(exc.code, f"{exc}; connected anonymously (prices only)"[:300]))
+            return reply
+        self.user, self.claims = claims.user, claims
         return reply
+
+    # ------------------------------------------------------------------ the token's life
+    def next_deadline(self) -> float | None:
+        """When ``tick`` must next be called (Unix seconds): the token's expiry; None for an anonymous connection."""
+        if self.claims is None or self.state is ConnectionState.CLOSED or self.closed:
+            return None
+        return self.claims.expires
+
+    def tick(self, now: float) -> Reply:
+        """Time passed (``now``: Unix seconds): past the token's expiry, answer ``token_expired`` and close 4001."""
+        claims = self.claims
+        if claims is None or self.closed or now < claims.expires:
+            return Reply()
+        self.closed = True
+        return self._emit(Reply(messages=[error_message(
+            "token_expired", "the connection's token expired; reconnect with a new one (or send Refresh in time)")],
+            close=(CLOSE_TOKEN_EXPIRED, "token expired")))
+
+    def revoke(self, before: float) -> Reply:
+        """The user logged out everywhere at ``before`` (Unix seconds): a connection whose token was issued earlier
+        (or says not when) is told (``Revoked``) and closed with 4003; a newer one stays."""
+        claims = self.claims
+        if claims is None or self.closed or (claims.issued is not None and claims.issued >= before):
+            return Reply()
+        self.closed = True
+        return self._emit(Reply(messages=[pb.ServerMessage(revoked=pb.Revoked(revoked_before_ns=int(before * 1e9)))],
+                                close=(CLOSE_TOKEN_REVOKED, "token revoked")))
+
+    def _refresh(self, refresh: pb.Refresh, reply: Reply) -> None:
+        """A newer token for the same user: the connection lives until it expires. Refused: an error, and the
+        token the connection has still counts (and still expires)."""
+        if self.claims is None:
+            reply.messages.append(error_message("unauthenticated", "refresh needs an authenticated connection"))
+            return
+        try:
+            claims = self.verify(refresh.token)
+        except AuthError as exc:
+            reply.messages.append(error_message(exc.code, f"refresh refused: {exc}"[:300]))
+            return
+        if claims.user != self.user:
+            reply.messages.append(error_message("wrong_user", "refresh refused: the token is for another user"))
+            return
+        self.claims = claims
+        reply.messages.append(pb.ServerMessage(refreshed=pb.Refreshed(expires_at_ns=int(claims.expires * 1e9))))
 
     def connection_lost(self) -> str | None:
         """The socket is gone: drop what is held. Returns the user whose relay subscription to end (if any)."""
@@ -256,9 +321,11 @@ class ClientProtocol:
             self._unsubscribe(msg.unsubscribe, reply)
         elif kind == "ping":
             reply.messages.append(pb.ServerMessage(pong=pb.Pong(nonce=msg.ping.nonce)))
+        elif kind == "refresh":
+            self._refresh(msg.refresh, reply)
         else:
             reply.messages.append(error_message("bad_message", "ClientMessage has none of subscribe, "
-                                                               "unsubscribe, ping"))
+                                                               "unsubscribe, ping, refresh"))
         return self._emit(reply)
 
     def too_large(self, size: int) -> Reply:
@@ -370,8 +437,8 @@ class ClientProtocol:
             # refused as a whole, like an unknown channel: nothing else in the message changes anything
             if self.user is None:
                 reply.messages.append(error_message(
-                    "unauthenticated", "the orders channel needs a bearer token (Authorization header or "
-                                       "`token` query parameter on the WebSocket upgrade)"))
+                    "unauthenticated", "the orders channel needs credentials on the WebSocket upgrade (a ticket "
+                                       "from POST /v1/ws-ticket, or an Authorization: Bearer header)"))
                 return
             if not self.orders_enabled:
                 reply.messages.append(error_message(

@@ -39,7 +39,7 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in pic
 
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
-from vocab.auth import verify_token
+from vocab.auth import AuthError, Claims, UsedTickets, Verifier, default_verifier
 from vocab.clock import ns_since_midnight
 from vocab.limits import raise_open_files
 from vocab.tls import server_context_of
@@ -51,6 +51,10 @@ from .orders import OrderRelay
 from .protocol import CLOSE_POLICY_VIOLATION, ClientProtocol, Reply, parse_upgrade
 
 log = logging.getLogger("tickfan.fanout")
+# picows logs whole upgrade requests (the query string's ?token= and ?ticket=, the Authorization header) at its
+# level 9: its logger for our server never goes below DEBUG, whatever the root logger's level, so they never are.
+_picows_log = logging.getLogger("picows.tickfan")
+_picows_log.setLevel(logging.DEBUG)
 CLOSE_SLOW_CONSUMER = 1008
 WRITE_BATCH = 1000  # clients written between two turns of the event loop in one flush
 OPEN_FILES_WANTED = 1 << 20  # a file per client: as many as the kernel allows this process
@@ -74,6 +78,10 @@ class FanoutStats:
     symbol_rate_limited: int = 0  # subscribe/unsubscribe requests refused by the symbol budget
     # connections a limit of their own closed, by ``ClientProtocol.closed_for`` (too_large, too_many_fragments, ...)
     limit_closes: dict[str, int] = field(default_factory=dict)
+    token_expired_closes: int = 0  # connections closed (4001) when their token expired unrefreshed
+    token_revoked_closes: int = 0  # connections closed (4003) when their user logged out everywhere
+    tickets_redeemed: int = 0  # upgrades authenticated by a single-use ticket
+    tickets_refused: int = 0  # tickets refused: invalid, expired, or used before
 
 
 def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
@@ -86,7 +94,7 @@ class _Client(WSListener):
     """One connection: picows callbacks in, ``ClientProtocol`` decides, this writes what it returns."""
 
     def __init__(self, server: FanoutServer, json_mode: bool, authorization: str | None = None,
-                 token: str | None = None, peer: str | None = None) -> None:
+                 token: str | None = None, ticket: str | None = None, peer: str | None = None) -> None:
         self.server = server
         self.peer = peer  # the client's IP address (the per-address limits' key)
         self.counted = False  # in the server's connection limits (opened)
@@ -94,10 +102,13 @@ class _Client(WSListener):
         self.closing = False  # a close was sent: waiting for the client's (the closing handshake)
         self.sub = Subscriber(next(server._ids), json=json_mode)
         self.protocol = ClientProtocol(server.books.locate_of.get, server.config, json_mode=json_mode,
-                                       verify=server.verify, orders_enabled=server.orders is not None)
+                                       verify=server.verify, redeem=server.redeem,
+                                       orders_enabled=server.orders is not None)
         self.paused_since: float | None = None
         self.transport: WSTransport | None = None
-        self._credentials = (authorization, token)
+        self._credentials = (authorization, token, ticket)
+        self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
+        self._watched: str | None = None  # the user whose revocations this connection listens for
 
     @property
     def json(self) -> bool:
@@ -118,12 +129,19 @@ class _Client(WSListener):
         server.stats.connections_total += 1
         server.limits.opened(self.peer)
         self.counted = True
-        authorization, token = self._credentials
-        self._credentials = (None, None)
-        protocol = self.protocol
-        self._apply(transport, protocol.open(authorization, token))
-        if protocol.user is not None:
-            self._count_user(transport, protocol.user)
+        authorization, token, ticket = self._credentials
+        self._credentials = (None, None, None)
+        self._apply(transport, self.protocol.open(authorization, token, ticket))
+        user = self.protocol.user
+        if user is not None and user in server._revoked:
+            self.revoke(server._revoked[user][0])  # a token older than a revocation this node has heard of
+        if user is not None and not self.protocol.closed:
+            self._watched = user
+            server._by_user.setdefault(user, set()).add(self)
+            if server.orders is not None:
+                server.orders.watch(user)  # hear the user's revocations even without the orders channel
+            self._count_user(transport, user)
+        self._schedule_expiry()
 
     def _count_user(self, transport: WSTransport, user: str) -> None:
         """An authenticated connection counts against its user's cap; past it, it is closed (1008)."""
@@ -134,6 +152,35 @@ class _Client(WSListener):
         log.info("client %d (user %s) refused: %s", self.sub.id, user, refusal.message)
         self._apply(transport, self.protocol.close_for(PER_USER, CLOSE_POLICY_VIOLATION, refusal.code,
                                                        refusal.message))
+
+    def _schedule_expiry(self) -> None:
+        """A timer at the token's expiry (again after a refresh): ``tick`` then closes the connection."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        deadline = self.protocol.next_deadline()
+        if deadline is not None:
+            self._expiry = asyncio.get_running_loop().call_later(max(0.0, deadline - time.time()), self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        transport = self.transport
+        if transport is None or transport.is_disconnected:
+            return
+        reply = self.protocol.tick(time.time())
+        if reply.close is not None:
+            self.server.stats.token_expired_closes += 1
+        self._apply(transport, reply)
+        self._schedule_expiry()
+
+    def revoke(self, before: float) -> None:
+        transport = self.transport
+        if transport is None or transport.is_disconnected:
+            return
+        reply = self.protocol.revoke(before)
+        if reply.close is not None:
+            self.server.stats.token_revoked_closes += 1
+        self._apply(transport, reply)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self._detach()
@@ -149,6 +196,18 @@ class _Client(WSListener):
     def _detach(self) -> None:
         """Nothing more for this client: out of the hub, the flushes and the orders relay (idempotent)."""
         server = self.server
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if self._watched is not None:
+            users = server._by_user.get(self._watched)
+            if users is not None:
+                users.discard(self)
+                if not users:
+                    del server._by_user[self._watched]
+            if server.orders is not None:
+                server.orders.unwatch(self._watched)
+            self._watched = None
         server._clients.pop(self.sub.id, None)
         server._paused.discard(self)
         server.hub.remove(self.sub)
@@ -207,6 +266,7 @@ class _Client(WSListener):
             return  # picows answers pings itself
         protocol = self.protocol
         limited, symbols_limited = protocol.rate_limited, protocol.symbol_rate_limited
+        claims = protocol.claims
         reply = protocol.receive_frame(frame.get_payload_as_bytes(), text=kind == WSMsgType.TEXT, fin=frame.fin,
                                        continuation=kind == WSMsgType.CONTINUATION, now=time.monotonic())
         stats = self.server.stats
@@ -218,6 +278,8 @@ class _Client(WSListener):
             stats.limit_closes[protocol.closed_for] = stats.limit_closes.get(protocol.closed_for, 0) + 1
             log.info("client %d closed: %s", self.sub.id, protocol.closed_for)
         self._apply(transport, reply)
+        if protocol.claims is not claims:
+            self._schedule_expiry()  # refreshed: the connection lives until the new token expires
 
     # the orders channel (OrdersSink, called by the OrderRelay) ----------------------------------------------
     def orders_ready(self, live: bool) -> None:
@@ -320,16 +382,26 @@ def _refusal_response(refusal: Refusal) -> WSUpgradeResponseWithListener:
 
 class FanoutServer:
     def __init__(self, books: BookSource, config: FanoutConfig | None = None, *,
-                 verify: Callable[[str], str] = verify_token, orders: OrderRelay | None = None,
-                 before_flush: Callable[[], object] | None = None) -> None:
-        """``config``: every setting (``FanoutConfig()`` when None). ``verify``: bearer token -> user id
-        (``vocab.auth.verify_token``). ``orders``: the orders channel's Redis relay (started and closed with the
-        server; None: no orders channel). ``before_flush`` runs first in every flush (a shared-memory reader
-        syncs its books there)."""
+                 verifier: Verifier | None = None, verify: Callable[[str], Claims] | None = None,
+                 orders: OrderRelay | None = None, before_flush: Callable[[], object] | None = None) -> None:
+        """``config``: every setting (``FanoutConfig()`` when None). ``verifier``: the token configuration (the
+        process's, ``vocab.auth.default_verifier()``, by default); ``verify`` overrides its bearer-token check
+        (token -> ``Claims``). ``orders``: the orders channel's Redis relay (started and closed with the server;
+        None: no orders channel); it also carries the users' revocations. ``before_flush`` runs first in every
+        flush (a shared-memory reader syncs its books there)."""
         self.books = books
         self.config = config = config or FanoutConfig()
         self.orders = orders
-        self.verify = verify
+        self.verifier = verifier if verifier is not None else default_verifier()
+        self.verify = verify or self.verifier.claims
+        # tickets are single-use within this process (see README "Tokens and sessions")
+        self.used_tickets = UsedTickets()
+        self._by_user: dict[str, set[_Client]] = {}  # authenticated connections, for revocations
+        # revocations heard: user -> (revoked before, forget after): a revoked token cannot open a connection here
+        # either, until it would have expired anyway (the verifier's maximum lifetime)
+        self._revoked: dict[str, tuple[float, float]] = {}
+        if orders is not None:
+            orders.on_revoked = self.revoke
         self.before_flush = before_flush
         self._changed = asyncio.Event()
         self.hub = Hub(books)
@@ -346,6 +418,28 @@ class FanoutServer:
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._port = config.port
+
+    def redeem(self, ticket: str) -> Claims:
+        """A ticket's bearer claims, once: a ticket presented again (on this process) is refused."""
+        now = time.time()
+        try:
+            claims, jti, expires = self.verifier.ticket(ticket, now)
+            if not self.used_tickets.use(jti, expires, now):
+                raise AuthError("ticket_used", "this ticket was used before; ask POST /v1/ws-ticket for another")
+        except AuthError:
+            self.stats.tickets_refused += 1
+            raise
+        self.stats.tickets_redeemed += 1
+        return claims
+
+    def revoke(self, user: str, before: float) -> None:
+        """``user`` logged out everywhere at ``before``: close their connections with older tokens."""
+        now = time.time()
+        if len(self._revoked) >= 100_000:
+            self._revoked = {u: r for u, r in self._revoked.items() if r[1] > now}
+        self._revoked[user] = (before, before + self.verifier.max_lifetime)
+        for client in list(self._by_user.get(user, ())):
+            client.revoke(before)
 
     @property
     def port(self) -> int:
@@ -367,13 +461,14 @@ class FanoutServer:
             log.info("connection from %s refused: %s", peer, refusal.message)
             return _refusal_response(refusal)
         return _Client(self, json_mode=upgrade.json_mode, authorization=request.headers.get("Authorization"),
-                       token=upgrade.token, peer=peer)
+                       token=upgrade.token, ticket=upgrade.ticket, peer=peer)
 
     async def start(self) -> None:
         config = self.config
         raise_open_files(OPEN_FILES_WANTED)
         # what ``picows.ws_create_server`` does, with a protocol that knows its peer at the upgrade
-        protocol_args = (logging.getLogger("picows.server"), True, config.upgrade_timeout, True,
+        # the logger never goes below DEBUG: picows logs whole upgrade requests (credentials) at level 9
+        protocol_args = (_picows_log, True, config.upgrade_timeout, True,
                          config.ping_idle_timeout, config.ping_reply_timeout, WSAutoPingStrategy.PING_WHEN_IDLE,
                          True, max(4 * config.max_message_bytes, 1 << 22), None, 16 * 1024)
 

@@ -1,9 +1,10 @@
 """The order API (ASGI, Starlette): thin HTTP around the ledger. Every refusal is a 4xx with a code.
 
 Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/ledger, GET /openapi.json,
-GET /healthz. Users authenticate with ``Authorization: Bearer <JWT>`` (see tickfan/auth.py). Bodies are read with
-a cap and every user's requests are rate limited (order_api/limits.py). No request gets a traceback: anything
-unforeseen is logged and answered 500 ``internal``.
+GET /healthz, POST /v1/ws-ticket, POST /v1/logout-everywhere. Users authenticate with ``Authorization: Bearer
+<JWT>`` (vocab/auth.py: signature, issuer, audience, expiry, lifetime), and the token must not be revoked
+(order_api/sessions.py). Bodies are read with a cap and every user's requests are rate limited
+(order_api/limits.py). No request gets a traceback: anything unforeseen is logged and answered 500 ``internal``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from order_api.model import ApiError, Status, money, parse_order
 from order_api.openapi import openapi_document
 from order_api.outbox import OutboxRelay
 from order_api.quotes import QuoteSource
+from order_api.sessions import Sessions
 from order_api.views import order_json
-from vocab.auth import AuthError, bearer, signing_key, verify_token
+from vocab.auth import TICKET_TTL, AuthError, Claims, KeyConfigError, Verifier, bearer, default_verifier
 from vocab.digits import parse_ascii_int
 
 log = logging.getLogger("tickfan.order_api")
@@ -74,23 +76,27 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
     async def endpoint(request: Request) -> Response:
         request.state.services = service.services
         try:
-            user = verify_token(bearer(request.headers.get("authorization")), key=service.jwt_key)
+            claims = service.verifier.claims(bearer(request.headers.get("authorization")))
         except AuthError as e:
             return error_response(401, e.code, str(e))
+        request.state.claims = claims
         if service.limiter is None:
-            return await answer(request, user)
-        verdict = service.limiter.hit(user)  # every request counts, refused ones too
+            return await answer(request, claims)
+        verdict = service.limiter.hit(claims.user)  # every request counts, refused ones too
         if verdict.allowed:
-            response = await answer(request, user)
+            response = await answer(request, claims)
         else:
             response = error_response(429, "rate_limited", f"at most {verdict.limit} requests per "
                                       f"{service.limiter.window:g} s per user; retry after Retry-After seconds")
         response.headers.update(verdict.headers(time.time()))
         return response
 
-    async def answer(request: Request, user: str) -> Response:
+    async def answer(request: Request, claims: Claims) -> Response:
         try:
-            return await handler(request, user)
+            await service.sessions.check(claims)
+            return await handler(request, claims.user)
+        except AuthError as e:
+            return error_response(401, e.code, str(e))
         except BodyTooLarge as e:
             response = error_response(e.status, e.code, e.message)
             response.headers["connection"] = "close"  # the rest of the body is not read: drop the connection
@@ -212,6 +218,27 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+def ws_ticket_of(service: OrderService) -> Handler:
+    async def ws_ticket(request: Request, user: str) -> Response:
+        """A single-use ticket for the WebSocket upgrade (``?ticket=``), valid 30 s: tokens stay out of URLs."""
+        claims: Claims = request.state.claims
+        try:
+            ticket = service.verifier.mint_ticket(claims)
+        except KeyConfigError as e:
+            raise ApiError(501, "tickets_unavailable", str(e)) from None
+        return json_response({"ticket": ticket, "expires_in": int(TICKET_TTL)})
+    return ws_ticket
+
+
+def logout_everywhere_of(service: OrderService) -> Handler:
+    async def logout_everywhere(request: Request, user: str) -> Response:
+        """Refuse every token of the user issued until now, here at once, on the nodes' WebSockets as soon as
+        the outbox relay publishes it."""
+        generation, before = await service.sessions.logout_everywhere(user)
+        return json_response({"user_id": user, "generation": generation, "revoked_before": before})
+    return logout_everywhere
+
+
 async def openapi(request: Request) -> Response:
     return json_response(openapi_document())
 
@@ -232,11 +259,15 @@ class OrderService:
     snapshots on one port in the demo) or as an app of its own (:func:`create_app`)."""
 
     def __init__(self, ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
-                 redis_client: aioredis.Redis | None = None, relay: bool = True,
-                 limits: HttpLimits | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 verifier: Verifier | None = None, redis_client: aioredis.Redis | None = None, relay: bool = True,
+                 revocation_cache: float = 1.0, limits: HttpLimits | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``verifier``: the token configuration (the process's by default; ``jwt_key``: an HS256 secret
+        instead). ``revocation_cache``: seconds a user's revocation state is reused by this process."""
         limits = limits or HttpLimits()
         self.services = Services(ledger, quotes, limits=limits)
-        self.jwt_key = signing_key(jwt_key)  # resolved once, not per request
+        self.verifier = verifier or (Verifier(secret=jwt_key) if jwt_key else default_verifier())
+        self.sessions = Sessions(ledger, cache_ttl=revocation_cache)
         self.redis_client = redis_client if relay else None
         # per user, in this process (README: "Abuse limits on the HTTP API" says why not shared through Redis)
         self.limiter = RateLimiter(limits.rate, limits.window, clock) if limits.rate > 0 else None
@@ -261,6 +292,8 @@ class OrderService:
             Route("/v1/orders/{order_id}", bind(cancel_order), methods=["DELETE"]),
             Route("/v1/portfolio", bind(portfolio), methods=["GET"]),
             Route("/v1/ledger", bind(journal), methods=["GET"]),
+            Route("/v1/ws-ticket", bind(ws_ticket_of(self)), methods=["POST"]),
+            Route("/v1/logout-everywhere", bind(logout_everywhere_of(self)), methods=["POST"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ]
 
@@ -283,12 +316,12 @@ class OrderService:
         svc.tasks.clear()
 
 
-def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
-               redis_client: aioredis.Redis | None = None, relay: bool = True,
+def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None, verifier: Verifier | None = None,
+               redis_client: aioredis.Redis | None = None, relay: bool = True, revocation_cache: float = 1.0,
                limits: HttpLimits | None = None, clock: Callable[[], float] = time.monotonic) -> Starlette:
     """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay."""
-    service = OrderService(ledger, quotes, jwt_key=jwt_key, redis_client=redis_client, relay=relay,
-                           limits=limits, clock=clock)
+    service = OrderService(ledger, quotes, jwt_key=jwt_key, verifier=verifier, redis_client=redis_client,
+                           relay=relay, revocation_cache=revocation_cache, limits=limits, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

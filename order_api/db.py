@@ -173,6 +173,10 @@ class Ledger:
     def pool_for(self, user: str) -> asyncpg.Pool:
         return self.pools[shard_of(user, len(self.pools))]
 
+    def announce(self, user: str) -> None:
+        """Outbox rows of ``user`` were committed by a transaction outside this class: wake the relay."""
+        self._outboxed(user)
+
     def _outboxed(self, user: str) -> None:
         shard = shard_of(user, len(self.pools))
         for hook in self.outbox_hooks:

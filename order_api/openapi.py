@@ -104,5 +104,13 @@ def openapi_document() -> dict[str, Any]:
                                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}},
                                                   {"name": "before", "in": "query", "schema": {"type": "integer"}}],
                                    "responses": _responses({"200": {"description": "entries"}}, 400, 401)}},
+            "/v1/ws-ticket": {"post": {
+                "summary": "A single-use ticket for the WebSocket upgrade (`?ticket=`), valid 30 s: "
+                           "{ticket, expires_in}",
+                "responses": _responses({"200": {"description": "the ticket"}}, 401, 501)}},
+            "/v1/logout-everywhere": {"post": {
+                "summary": "Revoke every token of the user issued until now (HTTP at once, WebSockets closed with "
+                           "4003): {user_id, generation, revoked_before}",
+                "responses": _responses({"200": {"description": "revoked"}}, 401, 503)}},
         },
     }

@@ -25,6 +25,13 @@ from hypothesis import HealthCheck, settings
 
 from ingest.messages import StockDirectory
 
+# Servers refuse to start without a token key: the whole session (and every process it starts) has one of its own.
+# Tests that need another key, or none, pass it explicitly. The development key's state directory is ours too, so
+# no test reads or makes the one of the machine's user.
+TEST_JWT_SECRET = "tickfan-tests-only-hs256-signing-key-0123456789"
+os.environ["TICKFAN_JWT_SECRET"] = TEST_JWT_SECRET
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="tickfan-state-")
+
 # No deadlines anywhere: a shared, loaded machine makes an example's run time noise, not a test result.
 settings.register_profile("tickfan", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("tickfan")

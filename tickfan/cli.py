@@ -21,7 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("tickfan.watch", "show live quotes from a fan-out node as a table in the terminal"),
     "migrate": ("tickfan.trading_cli:migrate", "create the ledger databases (one per shard), apply migrations"),
     "api": ("tickfan.trading_cli:api", "run the order API (HTTP + JWT) and the outbox relay"),
-    "token": ("tickfan.trading_cli:token", "mint a development bearer token (JWT) for a user"),
+    "token": ("tickfan.trading_cli:token", "mint a bearer token (JWT) for a user with $TICKFAN_JWT_SECRET, or the "
+                                           "demo's development key when it is unset"),
     "deposit": ("tickfan.trading_cli:deposit", "journal a deposit into a user's cash (an operator's command)"),
     "trade": ("tickfan.trading_cli:trade", "place an order and print its updates as they arrive on the WebSocket"),
     "execute": ("tickfan.trading_cli:execute", "run an execution worker: outbox streams -> FIX market maker -> ledger"),
@@ -29,10 +30,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Servers: they refuse to start without a token key (TICKFAN_JWT_SECRET of at least 32 bytes, or the public keys
+# of TICKFAN_JWT_JWKS). Every one of them checks, so a deployment missing the key fails at once, everywhere.
+SERVERS = frozenset({"node", "ingest", "api", "execute", "market-maker"})
+KEY_HELP = ("token keys (servers: node, ingest, api, execute, market-maker): TICKFAN_JWT_SECRET (HS256, at least 32 "
+            "bytes) and/or TICKFAN_JWT_JWKS (RS256/ES256 public keys: a JWKS URL or file); TICKFAN_JWT_ISSUER and "
+            "TICKFAN_JWT_AUDIENCE (default tickfan), TICKFAN_JWT_MAX_LIFETIME (seconds, default 86400). `tickfan "
+            "demo` makes a development key once per machine for itself, `tickfan token` and `tickfan trade`.")
+
+
+def check_token_key(name: str) -> str | None:
+    """Why server command ``name`` must not start (no usable token key), as one line; None when it may."""
+    from vocab.auth import KeyConfigError, default_verifier
+
+    try:
+        default_verifier()
+    except KeyConfigError as e:
+        return f"tickfan {name}: {e}"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tickfan",
         description="Market-data fan-out: ITCH 5.0 over MoldUDP64 in, Protobuf over WebSockets out.",
+        epilog=KEY_HELP,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in COMMANDS.items():
@@ -54,9 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     add = getattr(module, f"add_{prefix}_arguments" if prefix else "add_arguments")
     run = getattr(module, f"{prefix}_main" if prefix else "main")
-    sub = argparse.ArgumentParser(prog=f"tickfan {name}", description=COMMANDS[name][1])
+    sub = argparse.ArgumentParser(prog=f"tickfan {name}", description=COMMANDS[name][1],
+                                  epilog=KEY_HELP if name in SERVERS or name in ("demo", "token", "trade") else None)
     add(sub)
     args = sub.parse_args(argv[1:])
+    if name in SERVERS:
+        refused = check_token_key(name)
+        if refused is not None:
+            print(refused, file=sys.stderr)
+            return 2
     try:
         return int(run(args))
     except KeyboardInterrupt:

@@ -194,5 +194,16 @@ def start_fanout_workers(children: Children, args: argparse.Namespace, shm_name:
 def main(args: argparse.Namespace) -> int:
     import uvloop
 
+    from tickfan.devkey import DevKeyError, use_dev_key
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        # no TICKFAN_JWT_SECRET: this machine's development key, made once; our children inherit it
+        dev_key = use_dev_key(create=True)
+    except (DevKeyError, OSError) as exc:
+        print(f"tickfan demo: {exc}", file=sys.stderr)
+        return 2
+    if dev_key is not None:
+        print(f"tickfan demo: TICKFAN_JWT_SECRET is not set: signing tokens with this machine's development key "
+              f"{dev_key} (never in production)", flush=True)
     return uvloop.run(_main(args))

@@ -79,6 +79,14 @@ class NodeCollector(Collector):
             ("tickfan_errors_sent", "Error frames sent to clients", stats.errors_sent),
             ("tickfan_rate_limited", "Client messages refused by the rate limit", stats.rate_limited),
             ("tickfan_flushes", "Conflation flushes", hub.stats.flushes),
+            ("tickfan_token_expired_closes", "Connections closed (4001) when their token expired unrefreshed",
+             stats.token_expired_closes),
+            ("tickfan_token_revoked_closes", "Connections closed (4003) when their user logged out everywhere",
+             stats.token_revoked_closes),
+            ("tickfan_ws_tickets_redeemed", "WebSocket upgrades authenticated by a single-use ticket",
+             stats.tickets_redeemed),
+            ("tickfan_ws_tickets_refused", "WebSocket tickets refused (invalid, expired or used before)",
+             stats.tickets_refused),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
         yield from self._limits()
@@ -139,6 +147,7 @@ class NodeCollector(Collector):
              stats.outages),
             ("tickfan_orders_queue_disconnects", "Clients cut off with too many order updates unread",
              fanout.order_queue_disconnects),
+            ("tickfan_token_revocations_received", "Log-out-everywhere messages read from Redis", stats.revocations),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
 

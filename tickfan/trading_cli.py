@@ -113,14 +113,18 @@ def migrate_main(args: argparse.Namespace) -> int:
 
 def add_token_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("user", help="user id (the token's subject)")
-    parser.add_argument("--ttl", type=float, default=24 * 3600, help="validity in seconds (default %(default)s)")
+    parser.add_argument("--ttl", type=float, default=24 * 3600,
+                        help="validity in seconds (default %(default)s; servers refuse tokens valid for longer than "
+                             "$TICKFAN_JWT_MAX_LIFETIME, 24 h by default)")
 
 
 def token_main(args: argparse.Namespace) -> int:
+    from tickfan.devkey import DevKeyError, use_dev_key
     from vocab.auth import mint_token
     try:
+        use_dev_key(create=False)
         print(mint_token(args.user, ttl=args.ttl))
-    except ValueError as e:
+    except (ValueError, DevKeyError) as e:
         print(f"tickfan token: {e}", file=sys.stderr)
         return 2
     return 0
@@ -320,7 +324,8 @@ def execute_main(args: argparse.Namespace) -> int:
 
 
 def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("user", help="user id (a dev token is minted for it with $TICKFAN_JWT_SECRET)")
+    parser.add_argument("user", help="user id (a token is minted for it with $TICKFAN_JWT_SECRET, or the demo's "
+                                     "development key when it is unset)")
     parser.add_argument("side", choices=["buy", "sell"])
     parser.add_argument("symbol")
     parser.add_argument("qty", type=int)
@@ -338,6 +343,12 @@ def trade_main(args: argparse.Namespace) -> int:
     import httpx
     import websockets
 
+    from tickfan.devkey import DevKeyError, use_dev_key
+    try:
+        use_dev_key(create=False)
+    except DevKeyError as e:
+        print(f"tickfan trade: {e}", file=sys.stderr)
+        return 2
     try:
         return _run(trade(args))
     except (OSError, websockets.exceptions.WebSocketException, httpx.HTTPError) as e:
@@ -361,9 +372,9 @@ async def trade(args: argparse.Namespace) -> int:
         body["limit_price"] = args.limit
     headers = {"authorization": f"Bearer {token}"}
     started = time.monotonic()
-    sep = "&" if "?" in args.stream else "?"
     tls = client_tls(args, args.api, args.stream)
-    async with websockets.connect(f"{args.stream}{sep}token={token}", max_size=2**22,
+    # the token in the upgrade's Authorization header: never in a URL (`?token=` is deprecated)
+    async with websockets.connect(args.stream, additional_headers=headers, max_size=2**22,
                                   ssl=tls if args.stream.startswith("wss://") else None) as ws:
         sub = stream_pb2.ClientMessage()
         sub.subscribe.channels.append("orders")

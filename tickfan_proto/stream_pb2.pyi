@@ -7,14 +7,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClientMessage(_message.Message):
-    __slots__ = ("subscribe", "unsubscribe", "ping")
+    __slots__ = ("subscribe", "unsubscribe", "ping", "refresh")
     SUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
     UNSUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
     subscribe: Subscribe
     unsubscribe: Unsubscribe
     ping: Ping
-    def __init__(self, subscribe: _Optional[_Union[Subscribe, _Mapping]] = ..., unsubscribe: _Optional[_Union[Unsubscribe, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ...) -> None: ...
+    refresh: Refresh
+    def __init__(self, subscribe: _Optional[_Union[Subscribe, _Mapping]] = ..., unsubscribe: _Optional[_Union[Unsubscribe, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., refresh: _Optional[_Union[Refresh, _Mapping]] = ...) -> None: ...
+
+class Refresh(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
 
 class Subscribe(_message.Message):
     __slots__ = ("symbols", "channels")
@@ -39,7 +47,7 @@ class Ping(_message.Message):
     def __init__(self, nonce: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("snapshot", "quotes", "trades", "heartbeat", "error", "pong", "subscribed", "depth", "order_update")
+    __slots__ = ("snapshot", "quotes", "trades", "heartbeat", "error", "pong", "subscribed", "depth", "order_update", "refreshed", "revoked")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     QUOTES_FIELD_NUMBER: _ClassVar[int]
     TRADES_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +57,8 @@ class ServerMessage(_message.Message):
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     DEPTH_FIELD_NUMBER: _ClassVar[int]
     ORDER_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    REFRESHED_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
     snapshot: Snapshot
     quotes: QuoteBatch
     trades: TradeBatch
@@ -58,7 +68,21 @@ class ServerMessage(_message.Message):
     subscribed: Subscribed
     depth: DepthBatch
     order_update: OrderUpdate
-    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., quotes: _Optional[_Union[QuoteBatch, _Mapping]] = ..., trades: _Optional[_Union[TradeBatch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., depth: _Optional[_Union[DepthBatch, _Mapping]] = ..., order_update: _Optional[_Union[OrderUpdate, _Mapping]] = ...) -> None: ...
+    refreshed: Refreshed
+    revoked: Revoked
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., quotes: _Optional[_Union[QuoteBatch, _Mapping]] = ..., trades: _Optional[_Union[TradeBatch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., depth: _Optional[_Union[DepthBatch, _Mapping]] = ..., order_update: _Optional[_Union[OrderUpdate, _Mapping]] = ..., refreshed: _Optional[_Union[Refreshed, _Mapping]] = ..., revoked: _Optional[_Union[Revoked, _Mapping]] = ...) -> None: ...
+
+class Refreshed(_message.Message):
+    __slots__ = ("expires_at_ns",)
+    EXPIRES_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    expires_at_ns: int
+    def __init__(self, expires_at_ns: _Optional[int] = ...) -> None: ...
+
+class Revoked(_message.Message):
+    __slots__ = ("revoked_before_ns",)
+    REVOKED_BEFORE_NS_FIELD_NUMBER: _ClassVar[int]
+    revoked_before_ns: int
+    def __init__(self, revoked_before_ns: _Optional[int] = ...) -> None: ...
 
 class OrderUpdate(_message.Message):
     __slots__ = ("order_id", "symbol", "side", "type", "status", "qty", "filled_qty", "limit_price", "last_fill_qty", "last_fill_price", "avg_fill_price", "reason", "version", "event_time_ns")

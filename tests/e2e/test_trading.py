@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,19 +30,24 @@ SERVER = "postgresql://postgres@127.0.0.1:5432"
 # named by TICKFAN_TEST_DB when set, so two checkouts can run this side by side on one server
 _PREFIX = f"{os.environ['TICKFAN_TEST_DB']}_e2e" if os.environ.get("TICKFAN_TEST_DB") else "tickfan_e2e"
 DSNS = [f"{SERVER}/{_PREFIX}_0", f"{SERVER}/{_PREFIX}_1"]
-KEY = "e2e-signing-key-that-is-long-enough-for-hs256"
 
 
 @pytest.fixture(scope="module")
-def demo(launch_module_demo: Launch) -> Iterator[dict[str, Any]]:
+def demo(launch_module_demo: Launch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     asyncio.run(drop_databases(DSNS))
+    # As on a fresh machine: no TICKFAN_JWT_SECRET, so the demo makes this machine's development key (in a state
+    # directory of our own) and `tickfan trade` finds it there.
+    state = tmp_path_factory.mktemp("state")
     # a Redis of its own: execution streams on a shared one would be claimed by another run's workers
     with PrivateRedis() as redis:
-        env = {"TICKFAN_JWT_SECRET": KEY}
+        env = {"TICKFAN_JWT_SECRET": "", "XDG_STATE_HOME": str(state)}
         d = launch_module_demo("--market-maker", f"127.0.0.1:{free_port()}", "--trading-redis", redis.url,
                                *(a for dsn in DSNS for a in ("--db", dsn)), "--rate", "2000", "--duration", "120",
                                trading=True, env=env)
-        yield {"proc": d.proc, "http": d.http, "ws": d.ws, "env": {**os.environ, **env}}
+        key_file = state / "tickfan" / "dev-jwt-secret"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # readable by its owner only
+        yield {"proc": d.proc, "http": d.http, "ws": d.ws, "env": {**os.environ, **env},
+               "key": key_file.read_text().strip()}
         d.stop()
 
 
@@ -64,7 +70,7 @@ def test_a_buy_and_its_fill_arrive_on_the_websocket(demo: dict[str, Any]) -> Non
     assert any(line.startswith("routed") for line in lines[1:]), out.stdout
     assert lines[-1].startswith("filled") and "filled 10/10" in lines[-1], out.stdout
 
-    headers = {"authorization": f"Bearer {mint_token('alice', key=KEY)}"}
+    headers = {"authorization": f"Bearer {mint_token('alice', key=demo['key'])}"}
     portfolio = httpx.get(f"{demo['http']}/v1/portfolio", headers=headers, timeout=5).json()
     assert [(h["symbol"], h["qty"]) for h in portfolio["holdings"]] == [(symbol, 10)]
     spent = 100_000 * 10_000 - int(portfolio["cash"].replace(".", ""))

@@ -16,6 +16,7 @@ from google.protobuf import json_format
 
 from fanout.config import FanoutConfig
 from fanout.protocol import CHANNELS, ClientProtocol, ConnectionState, Reply
+from vocab.auth import Claims
 
 KNOWN = {"AAPL": 1, "TSLA": 2, "MSFT": 3}
 CONFIG = FanoutConfig(max_symbols=2, max_message_bytes=8192, max_fragments=8, symbol_burst=5000,
@@ -78,7 +79,7 @@ def check(p: ClientProtocol, frame: Frame, now: float, user: str | None) -> None
 
 
 def fresh(user: str | None) -> ClientProtocol:
-    p = ClientProtocol(KNOWN.get, CONFIG, verify=lambda token: token, orders_enabled=True)
+    p = ClientProtocol(KNOWN.get, CONFIG, verify=lambda token: Claims(token, float("inf")), orders_enabled=True)
     p.open(token=user)
     return p
 

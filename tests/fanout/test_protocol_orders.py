@@ -7,18 +7,18 @@ import pytest
 from fanout.config import FanoutConfig
 from fanout.protocol import ClientProtocol, ClientProtocolError, ConnectionState, Reply, parse_upgrade
 from tickfan_proto import stream_pb2 as pb
-from vocab.auth import AuthError
+from vocab.auth import AuthError, Claims
 
 LOCATES = {"AAPL": 1, "TSLA": 2}
 TOKENS = {"good-alice": "alice", "good-bob": "bob"}
 
 
-def verify(token: str) -> str:
+def verify(token: str) -> Claims:
     if token == "old":
         raise AuthError("token_expired", "the bearer token has expired")
     if token not in TOKENS:
         raise AuthError("invalid_token", "invalid bearer token")
-    return TOKENS[token]
+    return Claims(TOKENS[token], expires=2e9, issued=1e9)
 
 
 def proto(orders_enabled: bool = True, **settings: int) -> ClientProtocol:
