@@ -26,6 +26,7 @@ REFUSALS = {
     429: "rate_limited: the user's requests in this window are spent (refused requests count too); "
          "retry after Retry-After seconds",
     500: "internal: an unforeseen error, logged; the answer carries no detail",
+    501: "tickets_unavailable: this server cannot sign WebSocket tickets (it verifies tokens with public keys)",
     503: "ledger_unavailable, quotes_unavailable, quote_unavailable (nothing was written); outcome_unknown: the "
          "connection was lost as the change was committed, it may stand: retry with the same idempotency_key",
 }

@@ -17,7 +17,7 @@ from fanout.server import FanoutServer
 from normalize import Books
 from tests.conftest import Certs, eventually
 from tickfan_proto import stream_pb2 as pb
-from vocab.auth import AuthError
+from vocab.auth import AuthError, Claims
 from vocab.tls import TlsFiles, client_context
 
 from .conftest import client_message, closed, config, serve, subscribe, until
@@ -85,10 +85,10 @@ def test_the_total_cap_answers_503_to_everyone() -> None:
     serve(scenario, config(max_connections=2))
 
 
-def verify(token: str) -> str:
+def verify(token: str) -> Claims:
     if not token.startswith("user-"):
         raise AuthError("invalid_token", "not a test token")
-    return token
+    return Claims(token, float("inf"))
 
 
 def test_authenticated_connections_per_user_are_capped_with_a_1008_close() -> None:
