@@ -18,11 +18,14 @@ import asyncpg
 import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from order_api.audit import DEFAULT_INTERVAL, AuditCollector, LedgerAudit
 from order_api.db import Ledger
 from order_api.model import ApiError, money, parse_order
 from order_api.openapi import openapi_document
@@ -191,10 +194,17 @@ class OrderService:
     snapshots on one port in the demo) or as an app of its own (:func:`create_app`)."""
 
     def __init__(self, ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
-                 redis_client: aioredis.Redis | None = None, relay: bool = True) -> None:
+                 redis_client: aioredis.Redis | None = None, relay: bool = True,
+                 ledger_check_interval: float = DEFAULT_INTERVAL) -> None:
+        """``ledger_check_interval``: seconds between runs of the ledger's invariants (0: never)."""
         self.services = Services(ledger, quotes)
         self.jwt_key = signing_key(jwt_key)  # resolved once, not per request
         self.redis_client = redis_client if relay else None
+        self.audit = LedgerAudit(ledger, interval=ledger_check_interval) if ledger_check_interval > 0 else None
+
+    def collectors(self) -> list[Collector]:
+        """What this service adds to a ``/metrics`` endpoint: the scheduled ledger check's result."""
+        return [AuditCollector(self.audit)] if self.audit is not None else []
 
     def routes(self) -> list[Route]:
         def bind(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -211,16 +221,20 @@ class OrderService:
         ]
 
     async def start(self) -> None:
-        """Run the outbox relay for every shard (if this service has Redis)."""
+        """Run the outbox relay for every shard (if this service has Redis), and the scheduled ledger check."""
+        svc = self.services
         if self.redis_client is not None:
-            svc = self.services
             svc.relay = OutboxRelay(svc.ledger, self.redis_client)
             svc.tasks.append(asyncio.create_task(svc.relay.run()))
+        if self.audit is not None:
+            svc.tasks.append(asyncio.create_task(self.audit.run(), name="ledger check"))
 
     async def close(self) -> None:
         svc = self.services
         if svc.relay is not None:
             svc.relay.stop()
+        if self.audit is not None:
+            self.audit.stop()
         for t in svc.tasks:
             t.cancel()
         for t in svc.tasks:
@@ -230,9 +244,18 @@ class OrderService:
 
 
 def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
-               redis_client: aioredis.Redis | None = None, relay: bool = True) -> Starlette:
-    """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay."""
-    service = OrderService(ledger, quotes, jwt_key=jwt_key, redis_client=redis_client, relay=relay)
+               redis_client: aioredis.Redis | None = None, relay: bool = True,
+               ledger_check_interval: float = DEFAULT_INTERVAL) -> Starlette:
+    """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay.
+    It serves ``/metrics`` (the scheduled ledger check's result); ``app.state.service`` is its OrderService."""
+    service = OrderService(ledger, quotes, jwt_key=jwt_key, redis_client=redis_client, relay=relay,
+                           ledger_check_interval=ledger_check_interval)
+    registry = CollectorRegistry()
+    for collector in service.collectors():
+        registry.register(collector)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -242,5 +265,7 @@ def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = Non
         finally:
             await service.close()
 
-    return Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"])],
-                     lifespan=lifespan)
+    app = Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"]),
+                            Route("/metrics", metrics, methods=["GET"])], lifespan=lifespan)
+    app.state.service = service
+    return app

@@ -43,6 +43,14 @@ def add_redis(parser: argparse.ArgumentParser) -> None:
                         help="Redis for the execution streams, order updates and quotes (default %(default)s)")
 
 
+def add_ledger_check(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ledger-check-interval", type=float, metavar="SECONDS",
+                        default=float(os.environ.get("TICKFAN_LEDGER_CHECK_INTERVAL", "60")),
+                        help="run the ledger's invariants (Ledger.check) this often and export the result on "
+                             "/metrics as tickfan_ledger_check_problems; 0 turns it off (default %(default)s, "
+                             "or $TICKFAN_LEDGER_CHECK_INTERVAL)")
+
+
 def add_rules(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collar-bps", type=int, default=1_000,
                         help="limit collar and market-buy protection, in basis points of the reference price "
@@ -143,6 +151,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
     add_redis(parser)
     add_rules(parser)
+    add_ledger_check(parser)
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
 
 
@@ -155,7 +164,8 @@ async def build_api(args: argparse.Namespace) -> Any:
     rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed, hours=args.market_hours)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
     client = aioredis.from_url(args.redis)
-    return create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay)
+    return create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay,
+                      ledger_check_interval=args.ledger_check_interval)
 
 
 def api_main(args: argparse.Namespace) -> int:
