@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vocab.tls import TlsFiles
+
 WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client counts as slow (paused)
 WRITE_BUFFER_MAX = 4 * 1024 * 1024  # a client whose queue passes this (replies it does not read) is dropped
 SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
 # order updates (and orders errors) held for a client that cannot be written to; never dropped: past this the
 # client is disconnected (1008, "slow consumer: ...") rather than silently miss one
 ORDER_QUEUE_MAX = 1000
+MAX_FRAGMENTS = 128  # frames one client message may be split into
+# the abuse limits (issue 10), exported as the ``tickfan_stream_limit{name=...}`` gauge and set by node flags
+LIMITS = ("max_message_bytes", "max_symbols", "max_messages_per_second", "burst", "max_fragments",
+          "max_fragments_per_second", "max_symbols_per_second", "symbol_burst", "max_connections",
+          "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "max_connections_per_user",
+          "limit_loopback", "upgrade_timeout", "close_timeout", "write_buffer_max", "slow_client_timeout",
+          "order_queue_max")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +34,8 @@ class FanoutConfig:
     path: str = "/v1/stream"
     # several worker processes can listen on one port (SO_REUSEPORT): the kernel spreads connections
     reuse_port: bool = False
+    # wss://: the certificate chain and key served; ``tls.ca`` set: clients must present a certificate it signed
+    tls: TlsFiles = TlsFiles()
 
     # flushing (seconds): at most ``flush_interval`` after a change, at least ``min_flush_interval`` apart when
     # busy; ``poll_interval`` (None: ``flush_interval``) flushes unprompted, for books written by other processes
@@ -38,6 +49,27 @@ class FanoutConfig:
     max_symbols: int = 1_000  # per channel
     max_messages_per_second: float = 20.0  # token bucket: ``burst`` at once, then this rate
     burst: int = 40
+    # a fragmented message: past ``max_fragments`` frames it is closed with 1009; every fragment spends a token
+    # of its own bucket (``max_fragments`` at once, then this rate), and a fragment with none left closes the
+    # connection with 1008. Empty fragments count like any other (they cost a callback and a list entry each).
+    max_fragments: int = MAX_FRAGMENTS
+    max_fragments_per_second: float = 500.0
+    # subscribe churn: symbols subscribed plus unsubscribed (per message, its distinct symbols), ``symbol_burst``
+    # at once, then this rate; a request past it is refused whole with a ``symbol_rate_limited`` error
+    max_symbols_per_second: float = 2_000.0
+    symbol_burst: int = 2_000
+
+    # who may connect (``fanout.limits``): in total (503 at the upgrade), per address and new connections per
+    # address per second (429), authenticated connections per user (closed with 1008). Per-address limits skip
+    # loopback clients unless ``limit_loopback`` (the load tools and tests open thousands of them).
+    max_connections: int = 100_000
+    max_connections_per_ip: int = 200
+    connection_rate_per_ip: float = 20.0
+    connection_burst_per_ip: int = 50
+    max_connections_per_user: int = 50
+    limit_loopback: bool = False
+    # a connection that has not completed its upgrade request within this many seconds is dropped
+    upgrade_timeout: float = 5.0
 
     # slow consumers: paused past ``write_buffer_high`` bytes queued; dropped past ``write_buffer_max`` bytes,
     # after ``slow_client_timeout`` seconds paused, or past ``order_queue_max`` order frames unread
@@ -45,6 +77,9 @@ class FanoutConfig:
     write_buffer_max: int = WRITE_BUFFER_MAX
     socket_send_buffer: int = SOCKET_SEND_BUFFER  # 0: leave the kernel's autotuning
     slow_client_timeout: float = 10.0
+    # after the server sends a close (a limit, a slow consumer), the client has this long to answer it before
+    # the socket is cut; nothing else is sent to it meanwhile
+    close_timeout: float = 5.0
     order_queue_max: int = ORDER_QUEUE_MAX
 
     # WebSocket pings (picows): a ping after this many idle seconds, the peer dropped without a pong in as many
@@ -53,13 +88,18 @@ class FanoutConfig:
 
     def __post_init__(self) -> None:
         for name in ("flush_interval", "min_flush_interval", "heartbeat_interval", "max_messages_per_second",
-                     "slow_client_timeout", "ping_idle_timeout", "ping_reply_timeout"):
+                     "slow_client_timeout", "ping_idle_timeout", "ping_reply_timeout", "max_fragments_per_second",
+                     "max_symbols_per_second", "connection_rate_per_ip", "upgrade_timeout", "close_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"FanoutConfig.{name} must be positive, not {getattr(self, name)!r}")
         for name in ("max_message_bytes", "max_symbols", "burst", "write_buffer_high", "write_buffer_max",
-                     "order_queue_max"):
+                     "order_queue_max", "max_fragments", "symbol_burst", "max_connections", "max_connections_per_ip",
+                     "connection_burst_per_ip", "max_connections_per_user"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FanoutConfig.{name} must be at least 1, not {getattr(self, name)!r}")
+        if self.symbol_burst < self.max_symbols:
+            raise ValueError(f"FanoutConfig.symbol_burst ({self.symbol_burst}) must be at least max_symbols "
+                             f"({self.max_symbols}): a full subscription must fit in one request")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"FanoutConfig.port out of range: {self.port}")
         if not self.path.startswith("/"):

@@ -143,7 +143,9 @@ class EntryCache:
     """Per locate: the newest message's entry bytes and (lazily) its JSON, with the version they were built at.
 
     ``build`` makes the message of one locate from the books (a Quote, a Depth); it runs once per changed
-    symbol per flush, whatever the number of subscribers.
+    symbol per flush, whatever the number of subscribers. Snapshots take the same bytes (``current``): a symbol
+    is encoded again only when its version moved, so subscribing (and re-subscribing, as a hostile client can
+    many times a second) costs a lookup per symbol, not an encoding.
     """
 
     def __init__(self, build: Callable[[int], Any], size: int) -> None:
@@ -152,6 +154,7 @@ class EntryCache:
         self.lengths: npt.NDArray[np.int64] = np.zeros(size, np.int64)  # len(entries[loc])
         self.seq_of: npt.NDArray[np.int64] = np.zeros(size, np.int64)
         self.exchange_time: npt.NDArray[np.int64] = np.zeros(size, np.int64)
+        self.built: npt.NDArray[np.bool_] = np.zeros(size, np.bool_)  # entries[loc] was ever encoded
         self._json: dict[int, str] = {}
         self._messages: dict[int, Any] = {}
 
@@ -166,9 +169,17 @@ class EntryCache:
             self.lengths[loc] = len(e)
             self.seq_of[loc] = m.seq
             self.exchange_time[loc] = m.exchange_time_ns
+            self.built[loc] = True
             self._json.pop(loc, None)
             n += 1
         return n
+
+    def current(self, locates: Sequence[int], versions: npt.NDArray[np.int64]) -> int:
+        """Make these symbols' entries those of their version in ``versions`` (the books' own): encode only the
+        ones never built or built at another version. Returns how many were encoded."""
+        locs = np.asarray(locates, np.int64)
+        stale = locs[~self.built[locs] | (self.seq_of[locs] != versions[locs])]
+        return self.refresh(stale) if len(stale) else 0
 
     def json(self, locate: int) -> str:
         text = self._json.get(locate)

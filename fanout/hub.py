@@ -61,6 +61,9 @@ class HubStats:
     conflated_skips: int = 0
     trades_skipped: int = 0
     trades_lost: int = 0
+    # symbols put in snapshots, and how many of them had to be encoded (the rest were cached at their version)
+    snapshot_symbols: int = 0
+    snapshot_encoded: int = 0
 
 
 class StateChannel:
@@ -356,10 +359,14 @@ class Hub:
             sub.slot = -1
 
     def snapshot(self, sub: Subscriber, locates: list[int], channel: str = "quotes") -> bytes | str:
-        """The snapshot frame of these symbols as they are now; later flushes send only newer versions."""
+        """The snapshot frame of these symbols as they are now; later flushes send only newer versions.
+
+        Served from the bytes already encoded for each symbol's current version (shared by every client and by
+        the flushes): only a symbol whose version moved since it was last encoded is encoded again."""
         state = self.state_channels[channel]
         cache = state.cache
-        cache.refresh(locates)
+        self.stats.snapshot_symbols += len(locates)
+        self.stats.snapshot_encoded += cache.current(locates, state.versions)
         edges = sub.edges[channel]
         for loc in locates:
             e = edges.get(loc)

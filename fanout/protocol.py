@@ -14,6 +14,10 @@ and applies what this returns. Nothing here touches a socket, the hub or Redis.
   after it is held until the relay confirms Redis' SUBSCRIBE (``orders_ready``), so the ``Subscribed`` ack means
   no later update can be missed. The held replies are bounded by the rate limit over the relay's confirmation
   timeout (at most ``burst`` + ``max_messages_per_second`` x that timeout).
+- Abuse limits (``fanout.limits``): messages per second (an ``Error``), symbols subscribed plus unsubscribed per
+  second (a ``symbol_rate_limited`` error, the request refused whole), the size of a message and of its
+  fragments so far (close 1009), the number of fragments of one message (close 1009) and fragments per second
+  (close 1008). ``closed_for`` says which limit closed the connection, for the adapter's metrics.
 - Order updates are never dropped while the connection lives: ``order_frame`` queues them for the adapter to
   take while it can write (``take_order_frame``); past ``order_queue_max`` unread the connection must go.
 
@@ -39,12 +43,17 @@ from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError, bearer, verify_token
 
 from .config import FanoutConfig
+from .limits import TokenBucket
 
 CHANNELS = ("quotes", "trades", "depth")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
 ALL_CHANNELS = (*CHANNELS, ORDERS)
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_POLICY_VIOLATION = 1008
+# why a limit closed a connection (``ClientProtocol.closed_for``; the ``reason`` label of its metric)
+TOO_LARGE = "too_large"
+TOO_MANY_FRAGMENTS = "too_many_fragments"
+FRAGMENT_RATE = "fragment_rate"
 
 
 class ConnectionState(enum.Enum):
@@ -128,6 +137,14 @@ class ClientProtocol:
         self._tokens = float(self.burst)
         self._last = 0.0
         self.rate_limited = 0
+        # fragments: at most ``max_fragments`` per message, and a bucket of them per second (empty ones count)
+        self.max_fragments = config.max_fragments
+        self._fragments = TokenBucket(config.max_fragments_per_second, config.max_fragments)
+        # subscribe churn: distinct symbols per subscribe/unsubscribe, against a bucket of them per second
+        self._symbols = TokenBucket(config.max_symbols_per_second, config.symbol_burst)
+        self.symbol_rate_limited = 0
+        self.closed_for: str | None = None  # the limit that closed this connection (TOO_LARGE, ...), if one did
+        self._now = 0.0
         self._held: list[Reply] = []  # replies behind an unconfirmed orders subscription, in order
         self._order_out: deque[bytes | str] = deque()  # order frames the adapter has not taken yet
         # a fragmented message being collected: its parts, their size, and whether it is text
@@ -172,10 +189,21 @@ class ClientProtocol:
     def receive_frame(self, payload: bytes, *, text: bool, fin: bool = True, continuation: bool = False,
                       now: float = 0.0) -> Reply:
         """One WebSocket data frame (text or binary, or a continuation of one). A fragmented message is collected
-        until its final fragment, and refused as soon as its fragments pass the size limit (never buffered whole)."""
+        until its final fragment, and refused as soon as its fragments pass the size limit (never buffered whole),
+        the fragment limit or the fragment rate: an empty fragment counts like any other."""
         if continuation or not fin:
+            if self.closed:
+                return Reply()
             if not continuation:
                 self._parts_text = text
+            if len(self._parts) >= self.max_fragments:
+                self._parts, self._parts_size = [], 0
+                return self.close_for(TOO_MANY_FRAGMENTS, CLOSE_MESSAGE_TOO_BIG, "too many fragments",
+                                       f"a message in more than {self.max_fragments} fragments")
+            if not self._fragments.take(now):
+                self._parts, self._parts_size = [], 0
+                return self.close_for(FRAGMENT_RATE, CLOSE_POLICY_VIOLATION, "fragment rate limit",
+                                       f"fragments over {self._fragments.rate:g}/s (burst {self.max_fragments})")
             self._parts.append(payload)
             self._parts_size += len(payload)
             if self._parts_size > self.max_message_bytes:
@@ -207,6 +235,7 @@ class ClientProtocol:
             return self._emit(Reply(messages=[error_message(
                 "rate_limited", f"over {self.rate:g} messages/s (burst {self.burst}); message ignored")]))
         self._tokens -= 1.0
+        self._now = now
         size = len(payload.encode() if isinstance(payload, str) else payload)
         if size > self.max_message_bytes:
             return self.too_large(size)
@@ -234,13 +263,27 @@ class ClientProtocol:
 
     def too_large(self, size: int) -> Reply:
         """A message (or the fragments of one so far) over the limit: answer, then close with 1009."""
+        return self.close_for(TOO_LARGE, CLOSE_MESSAGE_TOO_BIG, "message too big",
+                               f"message of {size} bytes is over the {self.max_message_bytes}-byte limit")
+
+    def close_for(self, limit: str, code: int, reason: str, message: str) -> Reply:
+        """A limit closes the connection: an ``Error`` (code ``limit``) saying why, then the close. The adapter
+        calls it too, for the limits it holds across connections (authenticated connections per user)."""
         if self.closed:
             return Reply()
         self.closed = True
-        return self._emit(Reply(
-            messages=[error_message(
-                "too_large", f"message of {size} bytes is over the {self.max_message_bytes}-byte limit")],
-            close=(CLOSE_MESSAGE_TOO_BIG, "message too big")))
+        self.closed_for = limit
+        return self._emit(Reply(messages=[error_message(limit, message)], close=(code, reason)))
+
+    def _spend_symbols(self, symbols: list[str], reply: Reply) -> bool:
+        """Charge a subscribe/unsubscribe its distinct symbols; False (and an error) when the budget is short."""
+        if not symbols or self._symbols.take(self._now, len(symbols)):
+            return True
+        self.symbol_rate_limited += 1
+        reply.messages.append(error_message(
+            "symbol_rate_limited", f"{len(symbols)} symbols asked: over {self._symbols.rate:g} symbols/s "
+                                   f"subscribed or unsubscribed (burst {self._symbols.burst:g}); request ignored"))
+        return False
 
     # ------------------------------------------------------------------ output gate
     def _emit(self, reply: Reply) -> Reply:
@@ -319,6 +362,10 @@ class ClientProtocol:
         channels = self._channels(list(sub.channels), reply)
         if channels is None:
             return
+        # orders alone: its symbols are ignored, and cost nothing
+        wanted = [] if channels == [ORDERS] else list(dict.fromkeys(s.strip().upper() for s in sub.symbols))
+        if not self._spend_symbols(wanted, reply):
+            return
         if ORDERS in channels:
             # refused as a whole, like an unknown channel: nothing else in the message changes anything
             if self.user is None:
@@ -337,7 +384,6 @@ class ClientProtocol:
             if not channels:  # orders alone: symbols are ignored
                 reply.messages.append(self.subscribed_message())
                 return
-        wanted = list(dict.fromkeys(s.strip().upper() for s in sub.symbols))
         known: list[tuple[str, int]] = []
         unknown: list[str] = []
         for sym in wanted:
@@ -367,6 +413,9 @@ class ClientProtocol:
         channels = self._channels(list(unsub.channels), reply)
         if channels is None:
             return
+        wanted = [] if channels == [ORDERS] else list(dict.fromkeys(x.strip().upper() for x in unsub.symbols))
+        if not self._spend_symbols(wanted, reply):
+            return
         if ORDERS in channels:
             channels.remove(ORDERS)
             if self.orders:
@@ -374,8 +423,7 @@ class ClientProtocol:
                 reply.orders_unsubscribe = self.user
         for channel in channels:
             current = self.subscriptions[channel]
-            gone = [current.pop(s) for s in dict.fromkeys(x.strip().upper() for x in unsub.symbols)
-                    if s in current]
+            gone = [current.pop(s) for s in wanted if s in current]
             if gone:
                 reply.unsubscribed[channel] = gone
         reply.messages.append(self.subscribed_message())

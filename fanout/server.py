@@ -5,39 +5,50 @@ subscriptions, frames out, relay calls, close); each flush it reads the clock, a
 client's frames and writes them. picows' ``transport.send`` is a plain synchronous call, so a flush writes every
 client's frame without a coroutine or task per client; its pause/resume-writing callbacks tell the hub which
 clients can take more.
+
+Who may connect is decided at the upgrade (``fanout.limits.ConnectionLimits``): past the total cap the answer is
+HTTP 503, past the per-address cap or connection rate 429, each with a JSON body carrying a machine-readable
+``code``; a connection authenticated as a user who already has ``max_connections_per_user`` is closed with 1008.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf import json_format
 from picows import (
+    WSAutoPingStrategy,
     WSCloseCode,
     WSFrame,
     WSListener,
     WSMsgType,
     WSTransport,
     WSUpgradeRequest,
-    ws_create_server,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
 )
+from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in picows' stubs
 
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import verify_token
 from vocab.clock import ns_since_midnight
 from vocab.limits import raise_open_files
+from vocab.tls import server_context_of
 
 from .config import FanoutConfig
 from .hub import Hub, Subscriber
+from .limits import PER_USER, ConnectionLimits, Refusal
 from .orders import OrderRelay
-from .protocol import ClientProtocol, Reply, parse_upgrade
+from .protocol import CLOSE_POLICY_VIOLATION, ClientProtocol, Reply, parse_upgrade
 
 log = logging.getLogger("tickfan.fanout")
 CLOSE_SLOW_CONSUMER = 1008
@@ -60,6 +71,9 @@ class FanoutStats:
     conflated_skips: int = 0
     order_frames_sent: int = 0  # orders-channel frames written (order updates and orders errors)
     order_queue_disconnects: int = 0  # clients cut off with more than ``order_queue_max`` order frames unread
+    symbol_rate_limited: int = 0  # subscribe/unsubscribe requests refused by the symbol budget
+    # connections a limit of their own closed, by ``ClientProtocol.closed_for`` (too_large, too_many_fragments, ...)
+    limit_closes: dict[str, int] = field(default_factory=dict)
 
 
 def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
@@ -72,8 +86,12 @@ class _Client(WSListener):
     """One connection: picows callbacks in, ``ClientProtocol`` decides, this writes what it returns."""
 
     def __init__(self, server: FanoutServer, json_mode: bool, authorization: str | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, peer: str | None = None) -> None:
         self.server = server
+        self.peer = peer  # the client's IP address (the per-address limits' key)
+        self.counted = False  # in the server's connection limits (opened)
+        self.counted_user: str | None = None  # in the per-user count, as this user
+        self.closing = False  # a close was sent: waiting for the client's (the closing handshake)
         self.sub = Subscriber(next(server._ids), json=json_mode)
         self.protocol = ClientProtocol(server.books.locate_of.get, server.config, json_mode=json_mode,
                                        verify=server.verify, orders_enabled=server.orders is not None)
@@ -98,11 +116,38 @@ class _Client(WSListener):
         server._clients[self.sub.id] = self
         server.stats.clients = len(server._clients)
         server.stats.connections_total += 1
+        server.limits.opened(self.peer)
+        self.counted = True
         authorization, token = self._credentials
         self._credentials = (None, None)
-        self._apply(transport, self.protocol.open(authorization, token))
+        protocol = self.protocol
+        self._apply(transport, protocol.open(authorization, token))
+        if protocol.user is not None:
+            self._count_user(transport, protocol.user)
+
+    def _count_user(self, transport: WSTransport, user: str) -> None:
+        """An authenticated connection counts against its user's cap; past it, it is closed (1008)."""
+        refusal = self.server.limits.user_joined(user)
+        if refusal is None:
+            self.counted_user = user
+            return
+        log.info("client %d (user %s) refused: %s", self.sub.id, user, refusal.message)
+        self._apply(transport, self.protocol.close_for(PER_USER, CLOSE_POLICY_VIOLATION, refusal.code,
+                                                       refusal.message))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._detach()
+        server = self.server
+        server._closing.discard(self)
+        if self.counted:
+            self.counted = False
+            server.limits.closed(self.peer)
+        if self.counted_user is not None:
+            server.limits.user_left(self.counted_user)
+            self.counted_user = None
+
+    def _detach(self) -> None:
+        """Nothing more for this client: out of the hub, the flushes and the orders relay (idempotent)."""
         server = self.server
         server._clients.pop(self.sub.id, None)
         server._paused.discard(self)
@@ -124,28 +169,54 @@ class _Client(WSListener):
         self._write_orders()  # order updates first: the flush brings prices later
 
     def drop_slow(self, why: str) -> None:
-        """Disconnect a client that does not read: it would otherwise hold memory and never catch up."""
-        if self.transport is None or self.transport.is_disconnected:
+        """Disconnect a client that does not read: it would otherwise hold memory and never catch up.
+
+        Nothing more is queued for it; what was queued goes out, then a 1008 close saying why, so a client that
+        reads again learns the reason (its own close ends the connection, as the closing handshake goes; closing
+        the socket first, with its requests unread, would reset it and lose the queue). One that still does
+        not read is cut off after ``slow_client_timeout``."""
+        transport = self.transport
+        if transport is None or transport.is_disconnected or self.closing:
             return
         self.server.stats.slow_disconnects += 1
         log.info("client %d disconnected: %s", self.sub.id, why)
-        self.transport.send_close(WSCloseCode(CLOSE_SLOW_CONSUMER), f"slow consumer: {why}".encode()[:120])
-        self.transport.disconnect(graceful=False)
+        self._close(transport, CLOSE_SLOW_CONSUMER, f"slow consumer: {why}".encode()[:120])
+
+    def _close(self, transport: WSTransport, code: int, reason: bytes) -> None:
+        """Close the connection: nothing more is sent after the close frame, and the socket is closed when the
+        client answers it (the closing handshake) or after ``close_timeout``. Closing the socket at once, with
+        the client's later frames unread, would reset it, and the client would lose the close and what was
+        queued before it."""
+        if self.closing:
+            return
+        self.closing = True
+        self._detach()
+        server = self.server
+        server._closing.add(self)
+        transport.send_close(WSCloseCode(code), reason)
+        asyncio.get_running_loop().call_later(server.config.close_timeout, transport.disconnect, False)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind == WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            if not self.closing:  # else the client is answering the close it was sent
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
             return
         if kind in (WSMsgType.PING, WSMsgType.PONG):
             return  # picows answers pings itself
         protocol = self.protocol
-        limited = protocol.rate_limited
+        limited, symbols_limited = protocol.rate_limited, protocol.symbol_rate_limited
         reply = protocol.receive_frame(frame.get_payload_as_bytes(), text=kind == WSMsgType.TEXT, fin=frame.fin,
                                        continuation=kind == WSMsgType.CONTINUATION, now=time.monotonic())
+        stats = self.server.stats
         if protocol.rate_limited != limited:
-            self.server.stats.rate_limited += 1
+            stats.rate_limited += 1
+        if protocol.symbol_rate_limited != symbols_limited:
+            stats.symbol_rate_limited += 1
+        if reply.close is not None and protocol.closed_for is not None:
+            stats.limit_closes[protocol.closed_for] = stats.limit_closes.get(protocol.closed_for, 0) + 1
+            log.info("client %d closed: %s", self.sub.id, protocol.closed_for)
         self._apply(transport, reply)
 
     # the orders channel (OrdersSink, called by the OrderRelay) ----------------------------------------------
@@ -193,8 +264,7 @@ class _Client(WSListener):
                 self._raw(transport, server.hub.snapshot(self.sub, new, channel))
         if reply.close is not None:
             code, reason = reply.close
-            transport.send_close(WSCloseCode(code), reason.encode())
-            transport.disconnect()
+            self._close(transport, code, reason.encode())
         if reply.orders_subscribe is not None and server.orders is not None:
             server.orders.add(reply.orders_subscribe, self)  # calls orders_ready now or soon
 
@@ -204,6 +274,8 @@ class _Client(WSListener):
         self._raw(transport, _encode(message, self.sub.json))
 
     def _raw(self, transport: WSTransport, frame: bytes | str) -> None:
+        if self.closing:
+            return  # nothing follows a close frame (a flush may hold more frames for a client it just dropped)
         if isinstance(frame, str):
             data = frame.encode()
             transport.send(WSMsgType.TEXT, data)
@@ -215,6 +287,35 @@ class _Client(WSListener):
         stats.bytes_sent += len(data)
         if transport.underlying_transport.get_write_buffer_size() > self.server.config.write_buffer_max:
             self.drop_slow(f"over {self.server.config.write_buffer_max} bytes unread")
+
+
+class _PeerProtocol(WSProtocol):  # type: ignore[misc]  # picows' protocol has no stubs
+    """picows' server protocol, one per connection, telling the listener factory the client's address.
+
+    picows calls the factory with the upgrade request alone, but the per-address limits must refuse at the
+    upgrade (an HTTP 429 before any WebSocket frame), so each connection gets a factory bound to its own
+    protocol, which learnt the peer in ``connection_made``. Arguments after the factory are ``WSProtocol``'s own,
+    as ``picows.ws_create_server`` passes them.
+    """
+
+    def __init__(self, server: FanoutServer, *args: Any) -> None:
+        self.peer: str | None = None
+        super().__init__(None, None, False, self._listener, *args)
+        self._server = server
+
+    def _listener(self, request: WSUpgradeRequest) -> _Client | WSUpgradeResponseWithListener | None:
+        return self._server._listener(request, self.peer)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        super().connection_made(transport)
+
+
+def _refusal_response(refusal: Refusal) -> WSUpgradeResponseWithListener:
+    body = json.dumps({"error": {"code": refusal.code, "message": refusal.message}}).encode()
+    return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(
+        refusal.status, body, {"Content-Type": "application/json", "Retry-After": str(refusal.retry_after)}), None)
 
 
 class FanoutServer:
@@ -233,9 +334,15 @@ class FanoutServer:
         self._changed = asyncio.Event()
         self.hub = Hub(books)
         self.stats = FanoutStats()
+        self.limits = ConnectionLimits(
+            max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
+            connection_rate_per_ip=config.connection_rate_per_ip,
+            connection_burst_per_ip=config.connection_burst_per_ip,
+            max_connections_per_user=config.max_connections_per_user, limit_loopback=config.limit_loopback)
         self._ids = itertools.count(1)
         self._clients: dict[int, _Client] = {}
         self._paused: set[_Client] = set()  # clients whose transport asked us to stop writing
+        self._closing: set[_Client] = set()  # sent a close, waiting for the client's answer (out of _clients)
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._port = config.port
@@ -247,25 +354,42 @@ class FanoutServer:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.config.host}:{self.port}{self.config.path}"
+        scheme = "wss" if self.config.tls.enabled else "ws"
+        return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
-    def _listener(self, request: WSUpgradeRequest) -> _Client | None:
+    def _listener(self, request: WSUpgradeRequest, peer: str | None = None
+                  ) -> _Client | WSUpgradeResponseWithListener | None:
         upgrade = parse_upgrade(request.path.decode("latin-1"), self.config.path)
         if upgrade is None:
             return None  # picows answers 404
+        refusal = self.limits.admit(peer, time.monotonic())
+        if refusal is not None:
+            log.info("connection from %s refused: %s", peer, refusal.message)
+            return _refusal_response(refusal)
         return _Client(self, json_mode=upgrade.json_mode, authorization=request.headers.get("Authorization"),
-                       token=upgrade.token)
+                       token=upgrade.token, peer=peer)
 
     async def start(self) -> None:
         config = self.config
         raise_open_files(OPEN_FILES_WANTED)
-        self._server = await ws_create_server(
-            self._listener, config.host, config.port,
-            max_frame_size=max(4 * config.max_message_bytes, 1 << 22),
-            enable_auto_ping=True, auto_ping_idle_timeout=config.ping_idle_timeout,
-            auto_ping_reply_timeout=config.ping_reply_timeout,
-            reuse_port=config.reuse_port or None,
-        )
+        # what ``picows.ws_create_server`` does, with a protocol that knows its peer at the upgrade
+        protocol_args = (logging.getLogger("picows.server"), True, config.upgrade_timeout, True,
+                         config.ping_idle_timeout, config.ping_reply_timeout, WSAutoPingStrategy.PING_WHEN_IDLE,
+                         True, max(4 * config.max_message_bytes, 1 << 22), None, 16 * 1024)
+
+        def protocol() -> _PeerProtocol:
+            return _PeerProtocol(self, *protocol_args)
+
+        loop = asyncio.get_running_loop()
+        tls = server_context_of(config.tls)  # None: plain TCP
+        try:  # picows' own choice of transport: aiofastnet's when it is installed
+            import aiofastnet
+        except ImportError:
+            self._server = await loop.create_server(protocol, config.host, config.port, ssl=tls,
+                                                    reuse_port=config.reuse_port or None)
+        else:
+            self._server = await aiofastnet.create_server(loop, protocol, config.host, config.port, ssl=tls,
+                                                          reuse_port=config.reuse_port or None)
         if self._server.sockets:
             self._port = int(self._server.sockets[0].getsockname()[1])
         self._flusher = asyncio.create_task(self._flush_loop())
@@ -285,6 +409,9 @@ class FanoutServer:
             if client.transport is not None:
                 client.transport.send_close(WSCloseCode.GOING_AWAY, b"server shutting down")
                 client.transport.disconnect()
+        for client in list(self._closing):  # their close is already sent
+            if client.transport is not None:
+                client.transport.disconnect(graceful=False)
         if self._server is not None:
             await self._server.wait_closed()
         if self.orders is not None:

@@ -9,6 +9,7 @@ the snapshot; the real-time feed from that sequence on completes it.
 
 from __future__ import annotations
 
+from vocab.digits import parse_ascii_int
 from vocab.framing import frame
 
 from .itch import ItchError, decode
@@ -48,7 +49,7 @@ class SnapshotReader:
             pos += 2 + n
             if n == END_OF_SNAPSHOT_LENGTH and body[0] == END_OF_SNAPSHOT:
                 try:
-                    self.next_seq = int(body[1:].decode("ascii").strip())
+                    self.next_seq = parse_ascii_int(body[1:].strip(b" "))
                 except ValueError:
                     raise ItchError("bad_end_of_snapshot", f"bad End of Snapshot: {body!r}") from None
                 break

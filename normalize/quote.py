@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from tickfan_proto import stream_pb2 as pb
+from vocab.digits import parse_ascii_int
 from vocab.prices import format_price, parse_price
 
 from .row import DEPTH_LEVELS, BookRow
@@ -102,7 +103,7 @@ class QuoteView(NamedTuple):
             elif name in _PRICES:
                 values.append(parse_price(t) if t else 0)
             else:
-                values.append(int(t) if t else 0)
+                values.append(parse_ascii_int(t) if t else 0)
         return cls._make(values)
 
 

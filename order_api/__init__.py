@@ -14,8 +14,9 @@ only when done. Imports nothing of ingest, snapshots, fanout, the venue or the a
 Modules. Pure cores: ``model`` (requests, validation, order lifecycle, holds), ``ledger`` (journal-entry
 builders, ``balanced``), ``resilience`` (circuit breaker, backoff), ``views`` (an order as JSON or an update
 frame), ``openapi``, and the pure parts of ``fix`` (``codec``, ``messages``, ``session``; the dialect is in
-FIX.md). Adapters: ``api`` (Starlette), ``db`` (asyncpg ledger; ``migrations/``), ``batching`` (placements
-per shard in batches), ``outbox`` (relay to Redis), ``quotes``, ``execution`` (workers: streams -> FIX ->
-ledger), ``fix.connection`` (the one asyncio FIX connection, both roles) and ``fix.client`` (the initiator).
+FIX.md). Adapters: ``api`` (Starlette), ``limits`` (its body cap and per-user request rate), ``db`` (asyncpg
+ledger; ``migrations/``), ``batching`` (placements per shard in batches), ``outbox`` (relay to Redis),
+``quotes``, ``execution`` (workers: streams -> FIX -> ledger), ``fix.connection`` (the one asyncio FIX
+connection, both roles) and ``fix.client`` (the initiator).
 The market-maker simulator on the other end is ``venue.marketmaker``; the commands are ``tickfan/``.
 """

@@ -1,7 +1,9 @@
 """The order API (ASGI, Starlette): thin HTTP around the ledger. Every refusal is a 4xx with a code.
 
 Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/ledger, GET /openapi.json,
-GET /healthz. Users authenticate with ``Authorization: Bearer <JWT>`` (see tickfan/auth.py).
+GET /healthz. Users authenticate with ``Authorization: Bearer <JWT>`` (see tickfan/auth.py). Bodies are read with
+a cap and every user's requests are rate limited (order_api/limits.py). No request gets a traceback: anything
+unforeseen is logged and answered 500 ``internal``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,7 +21,6 @@ import asyncpg
 import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,16 +28,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from order_api.audit import DEFAULT_INTERVAL, AuditCollector, LedgerAudit
+from order_api.batching import CommitOutcomeUnknown
 from order_api.db import Ledger
-from order_api.model import ApiError, money, parse_order
+from order_api.limits import BodyCounters, BodyTooLarge, HttpLimits, RateLimiter, read_body
+from order_api.model import ApiError, Status, money, parse_order
 from order_api.openapi import openapi_document
 from order_api.outbox import OutboxRelay
 from order_api.quotes import QuoteSource
 from order_api.views import order_json
 from vocab.auth import AuthError, bearer, signing_key, verify_token
+from vocab.digits import parse_ascii_int
 
 log = logging.getLogger("tickfan.order_api")
-MAX_BODY = 16 * 1024
+STATUSES = frozenset(s.value for s in Status)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -46,12 +51,20 @@ def error_response(status: int, code: str, message: str) -> Response:
     return json_response({"error": {"code": code, "message": message}}, status)
 
 
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """The last resort: logged with its traceback here, answered without one."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal error; it has been logged")
+
+
 @dataclass
 class Services:
     ledger: Ledger
     quotes: QuoteSource
     relay: OutboxRelay | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    bodies: BodyCounters = field(default_factory=BodyCounters)
 
 
 Handler = Callable[[Request, str], Awaitable[Response]]
@@ -66,17 +79,45 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
             user = verify_token(bearer(request.headers.get("authorization")), key=service.jwt_key)
         except AuthError as e:
             return error_response(401, e.code, str(e))
+        if service.limiter is None:
+            return await answer(request, user)
+        verdict = service.limiter.hit(user)  # every request counts, refused ones too
+        if verdict.allowed:
+            response = await answer(request, user)
+        else:
+            response = error_response(429, "rate_limited", f"at most {verdict.limit} requests per "
+                                      f"{service.limiter.window:g} s per user; retry after Retry-After seconds")
+        response.headers.update(verdict.headers(time.time()))
+        return response
+
+    async def answer(request: Request, user: str) -> Response:
         try:
             return await handler(request, user)
+        except BodyTooLarge as e:
+            response = error_response(e.status, e.code, e.message)
+            response.headers["connection"] = "close"  # the rest of the body is not read: drop the connection
+            return response
         except ApiError as e:
             return error_response(e.status, e.code, e.message)
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError,
-                asyncpg.exceptions.CannotConnectNowError) as e:
+        except CommitOutcomeUnknown as e:  # before OSError: it is one, but something may have been written
+            service.outcomes_unknown += 1
+            log.warning("commit outcome unknown: %s", e)
+            return error_response(503, "outcome_unknown", "the connection to the ledger was lost as the change "
+                                  "was committed: it may have been written. Retry the same request; an order with "
+                                  "the same idempotency_key (never a new one): the retry returns the order if it "
+                                  "was placed")
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.InternalClientError,
+                asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError) as e:
+            # a pooled connection to a server that was shut down can fail as InternalClientError or
+            # AdminShutdownError before anything was sent; a loss after sending is CommitOutcomeUnknown above
             log.warning("ledger unavailable: %s", e)
             return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
-        except redis.exceptions.ConnectionError as e:
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
             log.warning("quotes unavailable: %s", e)
             return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
+        except Exception as e:  # a bug: logged with its traceback, answered without it
+            service.internal_errors += 1
+            return await internal_error(request, e)
 
     return endpoint
 
@@ -94,11 +135,8 @@ def order_id_of(request: Request) -> uuid.UUID:
 
 
 async def place_order(request: Request, user: str) -> Response:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "body_too_large", f"order bodies are at most {MAX_BODY} bytes")
-    req = parse_order(body)
     s = services(request)
+    req = parse_order(await read_body(request, s.limits.max_body, s.bodies))
     quote = await s.quotes.quote(req.symbol)
     order, created = await s.ledger.place(user, req, quote)
     return json_response(order_json(order), 201 if created else 200)
@@ -113,6 +151,8 @@ async def get_order(request: Request, user: str) -> Response:
 
 async def list_orders(request: Request, user: str) -> Response:
     status = request.query_params.get("status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "invalid_parameter", f"status must be one of {', '.join(sorted(STATUSES))}")
     limit = _int_param(request, "limit", 100, 1, 1000)
     rows = await services(request).ledger.orders(user, limit=limit, status=status)
     return json_response({"orders": [order_json(r) for r in rows]})
@@ -166,9 +206,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     if text is None:
         return default
     try:
-        value = int(text)
+        value = parse_ascii_int(text)  # int() would take "١٠", " 10" and "1_0"
     except ValueError as e:
-        raise ApiError(400, "invalid_parameter", f"{name} must be an integer") from e
+        raise ApiError(400, "invalid_parameter", f"{name} must be a whole number in ASCII digits") from e
     if not low <= value <= high:
         raise ApiError(400, "invalid_parameter", f"{name} must be between {low} and {high}")
     return value
@@ -195,16 +235,29 @@ class OrderService:
 
     def __init__(self, ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
                  redis_client: aioredis.Redis | None = None, relay: bool = True,
+                 limits: HttpLimits | None = None, clock: Callable[[], float] = time.monotonic,
                  ledger_check_interval: float = DEFAULT_INTERVAL) -> None:
         """``ledger_check_interval``: seconds between runs of the ledger's invariants (0: never)."""
-        self.services = Services(ledger, quotes)
+        limits = limits or HttpLimits()
+        self.services = Services(ledger, quotes, limits=limits)
         self.jwt_key = signing_key(jwt_key)  # resolved once, not per request
         self.redis_client = redis_client if relay else None
+        # per user, in this process (README: "Abuse limits on the HTTP API" says why not shared through Redis)
+        self.limiter = RateLimiter(limits.rate, limits.window, clock) if limits.rate > 0 else None
+        self.outcomes_unknown = 0  # 503 outcome_unknown answers
+        self.internal_errors = 0  # 500 internal answers
         self.audit = LedgerAudit(ledger, interval=ledger_check_interval) if ledger_check_interval > 0 else None
 
     def collectors(self) -> list[Collector]:
-        """What this service adds to a ``/metrics`` endpoint: the scheduled ledger check's result."""
+        """What this service adds to a ``/metrics`` endpoint beside its counters: the scheduled ledger check."""
         return [AuditCollector(self.audit)] if self.audit is not None else []
+
+    def counters(self) -> dict[str, int]:
+        """The abuse and fault counters, for /metrics (tickfan/metrics.py reads them at scrape time)."""
+        held = getattr(self.services.quotes, "served_held", 0)
+        return {"rate_limited": self.limiter.limited if self.limiter is not None else 0,
+                "body_too_large": self.services.bodies.too_large, "outcome_unknown": self.outcomes_unknown,
+                "internal_error": self.internal_errors, "quote_served_held": held}
 
     def routes(self) -> list[Route]:
         def bind(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -245,17 +298,12 @@ class OrderService:
 
 def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
                redis_client: aioredis.Redis | None = None, relay: bool = True,
+               limits: HttpLimits | None = None, clock: Callable[[], float] = time.monotonic,
                ledger_check_interval: float = DEFAULT_INTERVAL) -> Starlette:
-    """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay.
-    It serves ``/metrics`` (the scheduled ledger check's result); ``app.state.service`` is its OrderService."""
+    """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay,
+    and the scheduled ledger check unless ``ledger_check_interval`` is 0."""
     service = OrderService(ledger, quotes, jwt_key=jwt_key, redis_client=redis_client, relay=relay,
-                           ledger_check_interval=ledger_check_interval)
-    registry = CollectorRegistry()
-    for collector in service.collectors():
-        registry.register(collector)
-
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+                           limits=limits, clock=clock, ledger_check_interval=ledger_check_interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -265,7 +313,7 @@ def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = Non
         finally:
             await service.close()
 
-    app = Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"]),
-                            Route("/metrics", metrics, methods=["GET"])], lifespan=lifespan)
-    app.state.service = service
+    app = Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"])],
+                    lifespan=lifespan, exception_handlers={Exception: internal_error})
+    app.state.order_service = service  # for the command's /metrics
     return app

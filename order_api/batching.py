@@ -6,6 +6,10 @@ single placement costs; under load a batch grows, and a placement's PostgreSQL c
 trip, the plan, the commit and its WAL flush) falls with it. A batch that fails as a whole for a reason
 other than the connection (it should not: every refusal is a result row) is placed again order by order,
 so one order's problem is never another's.
+
+A placement commits when its call ends (one statement, its own transaction). A connection lost after the call
+was sent leaves its outcome unknown: the orders may stand. That is :class:`CommitOutcomeUnknown`, never "nothing
+was written": the client must retry with the same idempotency key, which finds the order if it stands.
 """
 
 from __future__ import annotations
@@ -20,6 +24,21 @@ import asyncpg
 
 MAX_BATCH = 256  # orders per call: bounds one transaction's lock set and a batch's wait for its slowest order
 IN_FLIGHT = 2  # calls running at once per shard: one executing while the next one's results travel
+
+
+class CommitOutcomeUnknown(ConnectionError):
+    """The connection was lost after a transaction's commit was sent and before its answer: it may or may not
+    have committed. A ConnectionError, so every retry loop written for a lost connection retries it; an HTTP
+    client is told to retry with the same idempotency key (``503 outcome_unknown``)."""
+
+
+def connection_lost(e: BaseException) -> bool:
+    """Did ``e`` end the connection (rather than refuse a statement, which rolls its transaction back)? A server
+    that terminates a backend (57P01..03) may do so after the commit: that outcome is unknown too."""
+    if isinstance(e, asyncpg.exceptions.QueryCanceledError):
+        return False  # a cancelled statement (statement_timeout) is rolled back and the connection lives
+    return isinstance(e, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                          asyncpg.exceptions.OperatorInterventionError, asyncpg.InternalClientError))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +149,25 @@ class ShardBatcher:
             return error
 
     async def _batch(self, ps: Sequence[Placement]) -> list[Placed | BaseException]:
-        rows = await self.pool.fetch(
-            BATCH, [p.order_id for p in ps], [p.user for p in ps], [p.key for p in ps],
-            [p.fingerprint for p in ps], [p.symbol for p in ps], [p.side for p in ps], [p.type for p in ps],
-            [p.tif for p in ps], [p.qty for p in ps], [p.limit_price for p in ps], [p.reserve for p in ps],
-            [p.held for p in ps], [a for p in ps for a in p.accounts], [a for p in ps for a in p.assets],
-            [a for p in ps for a in p.amounts], [p.update for p in ps], [p.work for p in ps])
+        async with self.pool.acquire() as conn:  # a failure to connect: nothing was sent
+            try:
+                rows = await self._call(conn, ps)
+            except Exception as e:
+                if connection_lost(e):
+                    raise CommitOutcomeUnknown(f"the connection was lost during a placement: {e}") from e
+                raise
         out: list[Placed | BaseException] = [RuntimeError("place_orders returned no row for this order")] * len(ps)
         for r in rows:
             code = r["code"]
             out[r["idx"] - 1] = Placed(None, code, int(r["have"] or 0)) if code else Placed(r["placed"], None, 0)
         return out
+
+    @staticmethod
+    async def _call(conn: asyncpg.Connection, ps: Sequence[Placement]) -> list[Any]:
+        rows: list[Any] = await conn.fetch(
+            BATCH, [p.order_id for p in ps], [p.user for p in ps], [p.key for p in ps],
+            [p.fingerprint for p in ps], [p.symbol for p in ps], [p.side for p in ps], [p.type for p in ps],
+            [p.tif for p in ps], [p.qty for p in ps], [p.limit_price for p in ps], [p.reserve for p in ps],
+            [p.held for p in ps], [a for p in ps for a in p.accounts], [a for p in ps for a in p.assets],
+            [a for p in ps for a in p.amounts], [p.update for p in ps], [p.work for p in ps])
+        return rows

@@ -24,16 +24,18 @@ import asyncpg
 import orjson
 
 from order_api import ledger
-from order_api.batching import Placement, ShardBatcher
+from order_api.batching import CommitOutcomeUnknown, Placement, ShardBatcher, connection_lost
 from order_api.ledger import Entry
 from order_api.model import (
     OPEN,
     TERMINAL,
     ApiError,
+    FillRefused,
     OrderRequest,
     Quote,
     Rules,
     Status,
+    fill_refusal,
     money,
     pre_trade,
     reserve_price,
@@ -52,12 +54,13 @@ Row = Mapping[str, Any]
 
 
 async def create_databases(dsns: Sequence[str]) -> list[str]:
-    """Create each shard's database if it does not exist (through the server's ``postgres`` database)."""
+    """Create each shard's database if it does not exist (through the server's ``postgres`` database, reached with
+    the same parameters: user, TLS settings)."""
     created = []
     for dsn in dsns:
-        base, _, name = dsn.rpartition("/")
-        name = name.split("?")[0]
-        conn = await asyncpg.connect(f"{base}/postgres")
+        path, sep, query = dsn.partition("?")  # the query may hold paths (sslrootcert=/...)
+        base, _, name = path.rpartition("/")
+        conn = await asyncpg.connect(f"{base}/postgres{sep}{query}")
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
                 await conn.execute(f'CREATE DATABASE "{name}"')
@@ -67,8 +70,15 @@ async def create_databases(dsns: Sequence[str]) -> list[str]:
     return created
 
 
+class MigrationsPending(RuntimeError):
+    """The schema is behind and this role may not migrate it (the services' least-privilege role)."""
+
+
 async def migrate(dsns: Sequence[str]) -> list[tuple[str, str]]:
-    """Apply every migration not yet applied, each in its own transaction, on every shard."""
+    """Apply every migration not yet applied, each in its own transaction, on every shard.
+
+    A shard already up to date is only read, so a role without DDL rights (``tickfan_app``, migration 007) may
+    call this at start; if migrations are pending it raises :class:`MigrationsPending` naming the fix."""
     await create_databases(dsns)
     applied = []
     files = sorted(MIGRATIONS.glob("*.sql"))
@@ -77,19 +87,37 @@ async def migrate(dsns: Sequence[str]) -> list[tuple[str, str]]:
         try:
             # One migrator per shard at a time (the demo and a test run may start together).
             await conn.execute("SELECT pg_advisory_lock(7470001)")
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, "
-                               "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for f in files:
-                if f.stem in done:
-                    continue
-                async with conn.transaction():
-                    await conn.execute(f.read_text())
-                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", f.stem)
-                applied.append((dsn, f.stem))
+            done: set[str] = set()
+            if await conn.fetchval("SELECT to_regclass('schema_migrations')") is not None:
+                done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            pending = [f for f in files if f.stem not in done]
+            if not pending:
+                continue
+            try:
+                await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, "
+                                   "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                for f in pending:
+                    async with conn.transaction():
+                        await conn.execute(f.read_text())
+                        await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", f.stem)
+                    applied.append((dsn, f.stem))
+            except asyncpg.InsufficientPrivilegeError as e:
+                raise MigrationsPending(
+                    f"{len(pending)} migration(s) pending on {_without_password(dsn)} ({pending[0].stem}...) and this "
+                    f"role may not apply them ({e}): run `tickfan migrate` with the owner's DSN, or pass "
+                    "--migrate-db") from e
         finally:
             await conn.close()
     return applied
+
+
+def _without_password(dsn: str) -> str:
+    """A DSN fit for a message: any password replaced."""
+    scheme, sep, rest = dsn.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return dsn
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
 # ---------------------------------------------------------------- the ledger
@@ -153,10 +181,19 @@ class Ledger:
     @contextlib.asynccontextmanager
     async def _transaction(self, user: str) -> AsyncIterator[asyncpg.Connection]:
         """A transaction on the user's shard that may announce changes; the relay is woken once it has ended
-        (committed or not: a wake with nothing to publish costs one empty read)."""
+        (committed or not: a wake with nothing to publish costs one empty read).
+
+        A connection lost once the body is done (the COMMIT sent, its answer not read) raises
+        :class:`CommitOutcomeUnknown`: the change may stand; before that point it was rolled back."""
+        committing = False
         try:
             async with self.pool_for(user).acquire() as conn, conn.transaction():
                 yield conn
+                committing = True
+        except Exception as e:
+            if committing and connection_lost(e):
+                raise CommitOutcomeUnknown(f"the connection was lost at commit: {e}") from e
+            raise
         finally:
             self._outboxed(user)
 
@@ -332,6 +369,34 @@ class Ledger:
             await self._announce(conn, row)
             return row
 
+    async def mark_sending(self, user: str, order_id: uuid.UUID, *, to: str | None = None,
+                           again_if_to: str | None = None) -> tuple[Row | None, bool]:
+        """Just before a NewOrderSingle goes on the wire: route the order (accepted -> routed) and note that it
+        is being sent (``sent_at``) to market-maker incarnation ``to``. Returns (order, go): ``go`` is False when the
+        order had been sent before, and the caller must not send it again (a market maker that lost its state
+        would take it as a new order) -- unless it was sent to ``again_if_to``, the incarnation now answering that
+        it never got it. (None, False) when it must not be sent at all (cancelled before routing, or closed)."""
+        async with self._transaction(user) as conn:
+            await self._lock_account(conn, user)
+            order: Row | None = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+            if order is None or Status(order["status"]) not in OPEN:
+                return None, False
+            if order["sent_at"] is not None and (again_if_to is None or order["sent_to"] != again_if_to):
+                return order, False
+            if order["status"] != Status.ACCEPTED:
+                row: Row = await conn.fetchrow(
+                    "UPDATE orders SET sent_at = now(), sent_to = $2 WHERE order_id = $1 RETURNING *", order_id, to)
+                return row, True
+            row = await conn.fetchrow(
+                "UPDATE orders SET status = 'routed', sent_at = now(), sent_to = $2, version = version + 1, "
+                "updated_at = now() WHERE order_id = $1 RETURNING *", order_id, to)
+            await self._announce(conn, row)
+            return row, True
+
+    async def unmark_sent(self, user: str, order_id: uuid.UUID) -> None:
+        """The FIX client refused the NewOrderSingle before writing a byte of it: it was never on the wire."""
+        await self.pool_for(user).execute("UPDATE orders SET sent_at = NULL WHERE order_id = $1", order_id)
+
     async def reject(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
         async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
@@ -351,25 +416,37 @@ class Ledger:
             return await self._finish(conn, order, Status.CANCELLED, reason)
 
     async def fill(self, user: str, order_id: uuid.UUID, exec_id: str, qty: int, price: int,
-                   *, leaves_done: bool = False) -> Fill | None:
+                   *, symbol: str | None = None, side: str | None = None, leaves_done: bool = False) -> Fill | None:
         """Apply one execution, idempotently by ExecID: release, move cash and shares, journal, order state.
-        ``leaves_done``: the market maker says nothing of the order remains open (an IOC's rest is cancelled).
-        Returns None for an execution already applied."""
+        ``symbol``/``side``: what the report says it traded (None: the order's own, for callers that have no
+        report). ``leaves_done``: the market maker says nothing of the order remains open (an IOC's rest is
+        cancelled). Returns None for an execution already applied with the same terms; raises
+        :class:`~order_api.model.FillRefused` for one that does not fit the order (beyond its limit, the wrong
+        symbol or side, beyond its quantity, after it closed, or its ExecID reused with other terms)."""
         async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
             if order is None:
                 raise LookupError(f"execution {exec_id} for unknown order {order_id}")
-            inserted = await conn.fetchval(
-                "INSERT INTO executions (order_id, exec_id, qty, price) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT DO NOTHING RETURNING 1", order_id, exec_id, qty, price)
-            if not inserted:
-                return None
+            symbol, side = symbol or order["symbol"], side or order["side"]
+            seen = await conn.fetchrow("SELECT * FROM executions WHERE order_id = $1 AND exec_id = $2",
+                                       order_id, exec_id)
+            if seen is not None:
+                if (int(seen["qty"]), int(seen["price"])) == (qty, price) \
+                        and (seen["symbol"] or symbol, seen["side"] or side) == (symbol, side):
+                    return None  # the same execution again (a re-sent report): applied once already
+                raise FillRefused("fill_exec_id_reused", f"ExecID {exec_id} of order {order_id} was "
+                                  f"{seen['qty']} at {seen['price']}, now {qty} at {price}")
+            refused = fill_refusal(order, symbol=symbol, side=side, qty=qty, price=price)
+            if refused is not None:
+                raise refused
+            try:
+                # the database checks the same rules again (migration 006): the ledger is the last line
+                await conn.execute("SELECT record_execution($1, $2, $3, $4, $5, $6)",
+                                   order_id, exec_id, symbol, side, qty, price)
+            except asyncpg.RaiseError as e:
+                raise FillRefused(str(e.args[0] if e.args else e), str(getattr(e, "detail", "") or "")) from e
             status = Status(order["status"])
-            if status in TERMINAL:
-                raise ValueError(f"execution {exec_id} for order {order_id} which is already {status}")
-            if qty <= 0 or int(order["filled_qty"]) + qty > int(order["qty"]):
-                raise ValueError(f"execution {exec_id} of {qty} overfills order {order_id}")
             sym = order["symbol"]
             if order["side"] == "buy":
                 entries = ledger.buy_fill(user, sym, qty, price, int(order["reserve_price"]))
@@ -519,6 +596,26 @@ INVARIANTS: list[tuple[str, str]] = [
      "filled quantity differs from its executions"),
     (f"SELECT user_id, cash FROM accounts WHERE (cash < 0 OR cash_held < 0) AND {_mine('user_id')}",
      "negative cash"),
+    # A counterparty's fault that got in: a buy filled above its limit (or the price its cash was held at), a sell
+    # below its limit. Read twice: from the executions, and from the money the journal moved for the order's
+    # fills (the market's side of a fill is exactly qty * price), so neither record can hide a breach.
+    ("SELECT o.order_id, o.side, o.limit_price, o.reserve_price, e.exec_id, e.price FROM executions e "
+     "JOIN orders o USING (order_id) WHERE ((o.side = 'buy' AND (e.price > o.limit_price OR "
+     "(o.reserve_price > 0 AND e.price > o.reserve_price))) OR (o.side = 'sell' AND e.price < o.limit_price)) "
+     f"AND {_mine('o.user_id')}",
+     "fill beyond its order's limit price"),
+    ("SELECT o.order_id, o.side, o.filled_qty, o.limit_price, o.reserve_price, j.market_usd FROM orders o JOIN "
+     "(SELECT order_id, sum(amount) AS market_usd FROM journal WHERE kind = 'fill' AND user_id = '' "
+     "AND account = 'market' AND asset = 'USD' GROUP BY order_id) j USING (order_id) "
+     "WHERE ((o.side = 'buy' AND (j.market_usd > o.filled_qty * o.limit_price OR "
+     "(o.reserve_price > 0 AND j.market_usd > o.filled_qty * o.reserve_price))) "
+     "OR (o.side = 'sell' AND -j.market_usd < o.filled_qty * o.limit_price)) "
+     f"AND {_mine('o.user_id')}",
+     "fill money beyond its order's limit price"),
+    ("SELECT o.order_id, o.symbol, o.side, e.exec_id, e.symbol AS exec_symbol, e.side AS exec_side "
+     "FROM executions e JOIN orders o USING (order_id) "
+     f"WHERE (e.symbol <> o.symbol OR e.side <> o.side) AND {_mine('o.user_id')}",
+     "execution for another symbol or side than its order"),
     # The CHECK constraints forbid the next two; checked anyway, as the oracle must not trust what it audits
     # (a migration or a hand-run script can drop a constraint).
     ("SELECT user_id, symbol, qty, qty_held FROM positions WHERE (qty < 0 OR qty_held < 0 OR cost < 0) "

@@ -9,8 +9,17 @@ Guarantees, and how:
   always sent under ClOrdID = its order id with the same terms, so a re-send after a crash or a reconnect is
   the same order to the market maker, never a second one.
 - **Reconciled.** Open orders not heard of for a while get an OrderStatusRequest; the market maker answers by
-  re-sending their executions (PossResend, original ExecIDs), which the ledger applies at most once; an order
-  the market maker never received is sent again.
+  re-sending their executions (PossResend, original ExecIDs), which the ledger applies at most once.
+- **"Unknown order" is not a licence to re-send.** A market maker that restarted may have filled an order and
+  forgotten it. Each send is recorded just before the write (``orders.sent_at``) with the market maker's
+  incarnation (``sent_to``, from its Logon, tag 9100). "Unknown order" from the same incarnation means the order
+  never arrived (a dropped connection; it forgets no open order), so it is sent again; so is an order never put
+  on the wire. From another incarnation (a restart) it is never re-sent: the worker keeps asking, waits
+  ``unknown_grace`` seconds for the counterparty's own answer (late execution reports, a status that knows the
+  order), then dead-letters it as ``unknown_at_counterparty``, open and held, for a person to settle.
+- **Counterparty faults stay out of the books.** A fill beyond the order's limit, on the wrong symbol or side,
+  beyond its quantity, or under a reused ExecID with other terms is refused by the ledger and dead-lettered
+  with the rule's code (``fill_beyond_limit``, ...; see ``order_api.model.fill_refusal``).
 - **Bounded failure.** A circuit breaker stops taking work while the market maker is down, reconnects back
   off exponentially, and work that keeps failing (or reports the ledger refuses) goes to the dead-letter
   stream ``tickfan:exec:dead`` for manual action.
@@ -22,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -34,8 +44,8 @@ import redis.exceptions
 
 from order_api.db import Ledger, Row
 from order_api.fix import CancelRequest, ExecutionReport, NewOrder, StatusRequest
-from order_api.fix.client import FixClient, FixUnavailable
-from order_api.model import OPEN, Status
+from order_api.fix.client import FixClient, FixNotSent, FixUnavailable
+from order_api.model import OPEN, FillRefused, Status
 from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
 from order_api.resilience import Backoff, CircuitBreaker
 from vocab.keys import EXEC_DEAD
@@ -45,6 +55,8 @@ GROUP = "exec"
 DEAD_LETTER = EXEC_DEAD
 UNKNOWN_ORDER = "unknown order"
 MISMATCHES_BEFORE_DEAD_LETTER = 3  # status answers in a row that disagree with the ledger
+UNKNOWN_GRACE = 10.0  # seconds a sent order may stay "unknown" at the market maker before it is dead-lettered
+UNKNOWN_AT_COUNTERPARTY = "unknown_at_counterparty"
 
 
 class Retry(Exception):
@@ -70,9 +82,14 @@ class ExecutionWorker:
                  name: str | None = None, partitions: Sequence[int] | None = None,
                  stream_partitions: int = STREAM_PARTITIONS, claim_idle_ms: int = 3_000,
                  reconcile_every: float = 2.0, reconcile_age: float = 5.0, max_attempts: int = 20,
-                 relay: bool = True) -> None:
+                 unknown_grace: float = UNKNOWN_GRACE, relay: bool = True, fix_tls: ssl.SSLContext | None = None,
+                 comp_id: str | None = None) -> None:
+        """``fix_tls``: the FIX link over (mutual) TLS with this client context; ``comp_id``: our SenderCompID
+        (default ``TF-{name}``; under mutual TLS the market maker wants the CN of our certificate)."""
         self.ledger, self.redis = ledger, client
+        self.fix_tls = fix_tls
         self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        self.comp_id = comp_id or f"TF-{self.name}"[:32]
         self.partitions = list(partitions if partitions is not None else range(stream_partitions))
         self.streams = [STREAM.format(p) for p in self.partitions]
         self.stream_partitions = stream_partitions
@@ -80,6 +97,7 @@ class ExecutionWorker:
         self.claim_idle_ms = claim_idle_ms
         self.reconcile_every, self.reconcile_age = reconcile_every, reconcile_age
         self.max_attempts = max_attempts
+        self.unknown_grace = unknown_grace
         self.breaker = CircuitBreaker(failure_threshold=3, reset_timeout=2.0)
         self.backoff = Backoff(base=0.05, cap=2.0)
         self.fix: FixClient | None = None
@@ -89,9 +107,13 @@ class ExecutionWorker:
         self._attempts: dict[bytes, int] = {}
         self._mismatches: dict[uuid.UUID, int] = {}  # order -> status answers in a row that disagreed
         self._users: dict[uuid.UUID, str] = {}
+        # sent orders the market maker says it does not know: since when (monotonic); and those given up on
+        # (dead-lettered; not asked about again by this worker unless a report for them arrives)
+        self._unknown_since: dict[uuid.UUID, float] = {}
+        self._given_up: set[uuid.UUID] = set()
         self.counters = {"sent": 0, "cancels_sent": 0, "reports": 0, "fills": 0, "duplicate_fills": 0,
-                         "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0, "retries": 0,
-                         "claimed": 0}
+                         "fills_refused": 0, "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0,
+                         "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0, "claimed": 0}
 
     def stop(self) -> None:
         self._stop.set()
@@ -133,9 +155,9 @@ class ExecutionWorker:
         while not self._stop.is_set():
             if self.fix is None or not self.fix.connected:
                 self._connected.clear()
-                client = FixClient(self.fix_host, self.fix_port, sender_comp_id=f"TF-{self.name}"[:32],
+                client = FixClient(self.fix_host, self.fix_port, sender_comp_id=self.comp_id,
                                    target_comp_id="MM1", on_report=self.on_report,
-                                   on_disconnect=self._on_disconnect, heartbeat_interval=2)
+                                   on_disconnect=self._on_disconnect, heartbeat_interval=2, tls=self.fix_tls)
                 try:
                     await client.connect()
                 except (FixUnavailable, OSError) as e:
@@ -249,11 +271,25 @@ class ExecutionWorker:
 
     async def _send_new(self, user: str, oid: uuid.UUID) -> None:
         fix = self._fix()
-        order = await self.ledger.mark_routed(user, oid)
+        order, first = await self.ledger.mark_sending(user, oid, to=fix.peer_incarnation)
         if order is None:
             return  # cancelled before it was routed, or already closed
-        await fix.send_new_order(new_order_for(order))
+        if not first:
+            # Sent before (this is a retried or re-queued entry): never again blindly. Ask; the answer decides.
+            await fix.request_status(StatusRequest(cl_ord_id=str(oid), symbol=order["symbol"], side=order["side"]))
+            self.counters["status_requests"] += 1
+            return
+        await self._write_new(fix, user, order)
         self.counters["sent"] += 1
+
+    async def _write_new(self, fix: FixClient, user: str, order: Row) -> None:
+        """Put the NewOrderSingle of an order just marked as sending on the wire; if the client refuses it before
+        writing a byte, take the mark back (it may be sent later as a first send)."""
+        try:
+            await fix.send_new_order(new_order_for(order))
+        except FixNotSent:
+            await self.ledger.unmark_sent(user, order["order_id"])
+            raise
 
     async def _send_cancel(self, user: str, oid: uuid.UUID) -> None:
         fix = self._fix()
@@ -285,12 +321,21 @@ class ExecutionWorker:
         self.counters["reports"] += 1
         try:
             await self._apply(report)
+        except FillRefused as e:
+            # a counterparty fault (beyond the limit, wrong symbol or side, overfill, ExecID reused): the reason
+            # is the rule's code, for whoever takes it up with the market maker
+            self.counters["fills_refused"] += 1
+            await self._dead_letter(e.code, e.detail, report=_report_fields(report))
         except (LookupError, ValueError) as e:
             await self._dead_letter("report_refused", str(e), report=_report_fields(report))
 
     async def _apply(self, r: ExecutionReport) -> None:
         target = r.orig_cl_ord_id if r.exec_type == "4" and r.orig_cl_ord_id else r.cl_ord_id
         oid = order_of(target)
+        if not _unknown_answer(r):
+            # the counterparty's own word on the order: whatever "unknown" said before no longer stands
+            self._unknown_since.pop(oid, None)
+            self._given_up.discard(oid)
         user = self._users.get(oid)
         if user is None:
             order = await self.ledger.find_order(oid)
@@ -298,7 +343,8 @@ class ExecutionWorker:
                 raise LookupError(f"execution report for unknown order {oid}")
             user = self._users[oid] = order["user_id"]
         if r.exec_type == "F":
-            fill = await self.ledger.fill(user, oid, r.exec_id, int(r.last_qty), int(r.last_px))
+            fill = await self.ledger.fill(user, oid, r.exec_id, int(r.last_qty), int(r.last_px), symbol=r.symbol,
+                                          side=r.side)
             self.counters["fills" if fill is not None else "duplicate_fills"] += 1
         elif r.exec_type == "4":
             await self.ledger.cancelled(user, oid, r.text or "cancelled by the market maker")
@@ -314,19 +360,24 @@ class ExecutionWorker:
         order = await self.ledger.get_order(user, oid)
         if order is None or Status(order["status"]) not in OPEN:
             return
-        if r.ord_status == "8" and UNKNOWN_ORDER in (r.text or "").lower():
-            if int(order["filled_qty"]) == 0:
-                # It never reached the market maker (we died between routing and sending): send it now. With
-                # the session gone again meanwhile, the next reconnect's reconciliation asks once more; an
-                # order that never reached the market must not be cancelled for a dropped connection.
-                if self.fix is None or not self.fix.connected:
-                    return
-                routed = await self.ledger.mark_routed(user, oid)
-                if routed is not None:
-                    await self.fix.send_new_order(new_order_for(routed))
+        if _unknown_answer(r):
+            self.counters["unknown_answers"] += 1
+            # It may be sent now if it never was (the client refused it before writing a byte), or if it was
+            # sent to this very incarnation of the market maker, which forgets no open order: it never arrived
+            # (a connection dropped under it). With the session gone again meanwhile, the next reconnect asks
+            # once more.
+            fix = self.fix
+            if fix is None or not fix.connected:
+                return
+            incarnation = fix.peer_incarnation
+            if order["sent_at"] is None or (incarnation is not None and order["sent_to"] == incarnation):
+                routed, go = await self.ledger.mark_sending(user, oid, to=incarnation, again_if_to=incarnation)
+                if routed is not None and go:
+                    await self._write_new(fix, user, routed)
                     self.counters["resent"] += 1
-            else:
-                await self.ledger.cancelled(user, oid, "the market maker no longer knows the order")
+                return
+            await self._unknown_after_sending(user, oid, order)
+            return
         elif r.ord_status == "4":
             await self.ledger.cancelled(user, oid, r.text or "cancelled by the market maker")
         elif r.ord_status == "8":
@@ -344,6 +395,24 @@ class ExecutionWorker:
                      "reconciliation", oid, r.cum_qty, order["filled_qty"])
             return
         self._mismatches.pop(oid, None)
+
+    async def _unknown_after_sending(self, user: str, oid: uuid.UUID, order: Row) -> None:
+        """The market maker does not know an order we sent. Re-sending it could fill it twice (it may have been
+        filled before a restart, the report lost), so: keep asking at each reconciliation, and once it has stayed
+        unknown for ``unknown_grace`` seconds with no report about it, dead-letter it, once, open and held."""
+        now = time.monotonic()
+        since = self._unknown_since.setdefault(oid, now)
+        if now - since < self.unknown_grace or oid in self._given_up:
+            return
+        self._given_up.add(oid)
+        self.counters["unknown_dead_lettered"] += 1
+        await self._dead_letter(
+            UNKNOWN_AT_COUNTERPARTY,
+            f"order {oid} was sent at {order['sent_at']} but the market maker has answered 'unknown order' for "
+            f"{now - since:.1f} s; not re-sent (it may have been filled and forgotten by a restart). Settle it with "
+            f"the counterparty, then cancel or correct it in the ledger.",
+            order_id=str(oid), user_id=user, symbol=order["symbol"], side=order["side"], qty=int(order["qty"]),
+            filled_qty=int(order["filled_qty"]))
 
     # ---------------------------------------------------------------- reconciliation
 
@@ -363,7 +432,7 @@ class ExecutionWorker:
     async def _reconcile(self, *, older_than: float) -> None:
         for order in await self.ledger.open_orders(older_than=older_than):
             user, oid = order["user_id"], order["order_id"]
-            if not self._mine(user):
+            if not self._mine(user) or oid in self._given_up:
                 continue
             self._users[oid] = user
             if order["status"] == Status.ACCEPTED:
@@ -378,6 +447,11 @@ class ExecutionWorker:
                 if order["cancel_requested"]:
                     await self._send_cancel(user, oid)
             await self.ledger.touch(user, oid)
+
+
+def _unknown_answer(r: ExecutionReport) -> bool:
+    """A status answer saying the market maker does not know the order at all."""
+    return r.exec_type == "I" and r.ord_status == "8" and UNKNOWN_ORDER in (r.text or "").lower()
 
 
 def _report_fields(r: ExecutionReport) -> dict[str, Any]:

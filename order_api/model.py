@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -106,7 +107,8 @@ def parse_order(raw: bytes) -> OrderRequest:
         body = msgspec.json.decode(raw, type=OrderBody)
     except msgspec.ValidationError as e:
         raise ApiError(422, "invalid_order", str(e)) from e
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        # msgspec raises UnicodeDecodeError, not DecodeError, for a string that is not UTF-8 (found by fuzzing)
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from e
     return validate(body)
 
@@ -122,6 +124,9 @@ def validate(body: OrderBody) -> OrderRequest:
     key = body.idempotency_key
     if not key or len(key) > MAX_KEY:
         raise ApiError(422, "invalid_idempotency_key", f"idempotency_key must be 1-{MAX_KEY} characters")
+    if not key.isprintable():
+        # NUL cannot be stored in PostgreSQL text (it raised inside the ledger: a 500); no control characters
+        raise ApiError(422, "invalid_idempotency_key", "idempotency_key must be printable (no control characters)")
     limit: int | None = None
     if body.type == "limit":
         if body.limit_price is None:
@@ -146,6 +151,9 @@ class Quote:
     last: int
     halted: bool
     stale: bool
+    # seconds since this quote was last known current (read from its source, vouched for by its publisher);
+    # 0 for a source that holds the books itself
+    age: float = 0.0
 
     @classmethod
     def of(cls, view: QuoteView) -> Quote:
@@ -171,6 +179,8 @@ class Rules:
     market_open: bool = True
     # Regular session in exchange time (America/New_York), weekdays only; None: always open (the demo).
     hours: tuple[dt.time, dt.time] | None = None
+    # A market order needs a quote at most this many seconds old (quote_stale otherwise); 0: no check.
+    max_quote_age: float = 5.0
 
     def is_open(self, now: dt.datetime | None = None) -> bool:
         if not self.market_open:
@@ -211,6 +221,10 @@ def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
         raise ApiError(422, "symbol_halted", f"{req.symbol} is halted")
     if quote.stale:
         raise ApiError(503, "quote_unavailable", f"the price of {req.symbol} cannot be vouched for right now")
+    if req.type == "market" and rules.max_quote_age and quote.age > rules.max_quote_age:
+        # a frozen quote (its publisher gone, or Redis down past the age) must not price a market order
+        raise ApiError(422, "quote_stale", f"the last quote of {req.symbol} is {quote.age:.1f} s old (at most "
+                                          f"{rules.max_quote_age:g} s for a market order); send a limit order")
     ref = quote.reference
     if ref <= 0:
         raise ApiError(422, "no_market", f"{req.symbol} has no price to trade against")
@@ -222,6 +236,39 @@ def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
             raise ApiError(422, "limit_off_collar",
                            f"limit {format_price(req.limit_price)} is outside {format_price(ref - band)}"
                            f"-{format_price(ref + band)} ({rules.collar_bps / 100:g}% around {format_price(ref)})")
+
+
+class FillRefused(ValueError):
+    """An execution that does not fit its order: a counterparty fault, never applied. ``code`` names the rule
+    (the same code the database's own check, migration 006, raises); the execution worker dead-letters it."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+def fill_refusal(order: Mapping[str, Any], *, symbol: str, side: str, qty: int, price: int) -> FillRefused | None:
+    """Why an execution of ``qty`` at ``price`` on ``symbol``/``side`` cannot apply to ``order`` (None: it can).
+    Buys never fill above their limit or the price their cash was held at; sells never below their limit; price
+    improvement is fine. The ledger refuses the same things in the database (the last line)."""
+    if symbol != order["symbol"] or side != order["side"]:
+        return FillRefused("fill_wrong_instrument",
+                           f"{side} {symbol} reported for a {order['side']} {order['symbol']} order")
+    if Status(order["status"]) in TERMINAL:
+        return FillRefused("fill_order_closed", f"the order is already {order['status']}")
+    if qty <= 0 or price <= 0:
+        return FillRefused("fill_malformed", f"{qty} at {price}")
+    if int(order["filled_qty"]) + qty > int(order["qty"]):
+        return FillRefused("fill_overfills", f"{qty} more on {order['filled_qty']} of {order['qty']} filled")
+    limit = order["limit_price"]
+    if side == "buy":
+        ceilings = [int(p) for p in (limit, order["reserve_price"]) if p]
+        if ceilings and price > min(ceilings):
+            return FillRefused("fill_beyond_limit", f"buy filled at {format_price(price)}, limit "
+                               f"{format_price(min(ceilings))}")
+    elif limit is not None and price < int(limit):
+        return FillRefused("fill_beyond_limit", f"sell filled at {format_price(price)}, limit {format_price(limit)}")
+    return None
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -246,5 +293,5 @@ def parse_money(text: str) -> int:
     return value
 
 
-__all__ = ["PRICE_SCALE", "ApiError", "OrderRequest", "Quote", "Rules", "Status", "parse_order", "pre_trade",
-           "reserve_price", "shard_of", "transition"]
+__all__ = ["PRICE_SCALE", "ApiError", "FillRefused", "OrderRequest", "Quote", "Rules", "Status", "fill_refusal",
+           "parse_order", "pre_trade", "reserve_price", "shard_of", "transition"]

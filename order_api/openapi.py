@@ -12,11 +12,38 @@ from order_api.model import OrderBody
 ERROR = {"$ref": "#/components/schemas/Error"}
 ORDER = {"$ref": "#/components/schemas/Order"}
 
+# what each refusal status means, with its machine-readable codes (order_api/limits.py, api.py, model.py)
+REFUSALS = {
+    400: "malformed_json, invalid_parameter, invalid_content_length; nothing was written",
+    401: "unauthenticated, invalid_token, token_expired",
+    404: "order_not_found",
+    409: "idempotency_conflict, order_not_open",
+    413: "body_too_large: the body (its Content-Length, or as read) is over the cap; the connection is closed",
+    422: "invalid_order, invalid_quantity, invalid_symbol, invalid_idempotency_key, invalid_limit_price, "
+         "missing_limit_price, unexpected_limit_price, unknown_symbol, symbol_halted, market_closed, no_market, "
+         "limit_off_collar, quote_stale (a market order on a quote older than the configured age), "
+         "insufficient_funds, insufficient_shares; nothing was written",
+    429: "rate_limited: the user's requests in this window are spent (refused requests count too); "
+         "retry after Retry-After seconds",
+    500: "internal: an unforeseen error, logged; the answer carries no detail",
+    503: "ledger_unavailable, quotes_unavailable, quote_unavailable (nothing was written); outcome_unknown: the "
+         "connection was lost as the change was committed, it may stand: retry with the same idempotency_key",
+}
+_INT = {"schema": {"type": "integer"}}
+RATE_HEADERS = {
+    "X-RateLimit-Limit": {"description": "requests allowed per window per user", **_INT},
+    "X-RateLimit-Remaining": {"description": "requests left in this window", **_INT},
+    "X-RateLimit-Reset": {"description": "Unix time (seconds) when the window ends", **_INT},
+}
+
 
 def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
-    out: dict[str, Any] = dict(ok)
-    for c in codes:
-        out[str(c)] = {"description": "refused; nothing was written",
+    out: dict[str, Any] = {status: {**answer, "headers": RATE_HEADERS} for status, answer in ok.items()}
+    for c in (*codes, 429, 500):
+        headers = dict(RATE_HEADERS) if c != 401 else {}
+        if c == 429:
+            headers["Retry-After"] = {"description": "seconds until the window ends", **_INT}
+        out[str(c)] = {"description": REFUSALS[c], "headers": headers,
                        "content": {"application/json": {"schema": ERROR}}}
     return out
 
@@ -43,7 +70,9 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "tickfan order API", "version": "1",
-                 "description": "Money and prices are exact decimal strings (4 decimals)."},
+                 "description": "Money and prices are exact decimal strings (4 decimals). Every authenticated "
+                                "response carries X-RateLimit-Limit/-Remaining/-Reset (default 200 requests a "
+                                "minute per user); a 429 also Retry-After. Bodies are at most 16 KiB by default."},
         "components": {"schemas": components,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearer": []}],
@@ -57,9 +86,10 @@ def openapi_document() -> dict[str, Any]:
                                      "content": {"application/json": {"schema": ORDER}}}},
                              400, 401, 409, 413, 422, 503)},
                 "get": {"summary": "The user's orders, newest first",
-                        "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}},
+                        "parameters": [{"name": "status", "in": "query", "schema": {"enum": [
+                            "accepted", "routed", "partially_filled", "filled", "cancelled", "rejected"]}},
                                        {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-                        "responses": _responses({"200": {"description": "orders"}}, 400, 401)}},
+                        "responses": _responses({"200": {"description": "orders"}}, 400, 401, 503)}},
             "/v1/orders/{order_id}": {
                 "get": {"summary": "One order", "parameters": [order_id],
                         "responses": _responses({"200": {"description": "the order", "content": {

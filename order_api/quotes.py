@@ -1,20 +1,28 @@
 """Where pre-trade checks and the portfolio read current prices: the snapshot hashes ``quote:{SYMBOL}`` that
 ingest keeps in Redis for internal services (see normalize/replicas/redis.py), the books of this process, or
-a fixed table. Hashes and books are read through the quote view (``normalize.quote``)."""
+a fixed table. Hashes and books are read through the quote view (``normalize.quote``).
+
+A quote's ``age`` is how long ago it was known current: for Redis, the publisher's last round with changes
+(``vocab.keys.QUOTES_LIVE``, read in the same round trip as the hash) plus the time since this process read it.
+Pre-trade checks refuse a market order on a quote older than ``Rules.max_quote_age`` (``quote_stale``), so a
+dead feed (its hashes frozen in Redis) cannot price one. When Redis is down, the last quote this process read
+of a symbol still serves, with its age growing: within the limit the order goes on, past it ``quote_stale``."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from normalize.quote import QuoteView, read_quote
 from normalize.source import BookSource
 from order_api.model import Quote
-from vocab.keys import quote_key
+from vocab.keys import QUOTES_LIVE, quote_key
 
 
 class QuoteSource(Protocol):
@@ -36,19 +44,30 @@ class RedisQuotes:
     Pre-trade checks read the quote of every order; a busy symbol's orders within ``max_age`` share one read
     (a Redis round trip was a tenth of a placement's CPU). Ingest itself publishes a symbol's hash at most
     every few milliseconds, and a buy is held at the collar above the ask, so a quote this young is as good
-    for the checks as a fresh one. ``max_age=0`` reads every time."""
+    for the checks as a fresh one. ``max_age=0`` reads every time (the last quote read is still held, for when
+    Redis is down). ``clock`` (monotonic) and ``wall`` (Unix seconds) are for tests."""
 
-    def __init__(self, client: aioredis.Redis, *, max_age: float = 0.05) -> None:
+    def __init__(self, client: aioredis.Redis, *, max_age: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.redis = client
         self.max_age = max_age
+        self.clock, self.wall = clock, wall
+        # symbol -> (when read, the quote with its age at that moment)
         self._cache: dict[str, tuple[float, Quote | None]] = {}
+        self.served_held = 0  # quotes served from this process's memory while Redis was down (a metric)
         # one read in flight per symbol: the orders that find a quote expired together wait for the same read
         self._reading: dict[str, asyncio.Future[Quote | None]] = {}
 
+    def _aged(self, hit: tuple[float, Quote | None]) -> Quote | None:
+        read_at, q = hit
+        if q is None:
+            return None
+        return dataclasses.replace(q, age=q.age + max(0.0, self.clock() - read_at))
+
     async def quote(self, symbol: str) -> Quote | None:
         hit = self._cache.get(symbol)
-        if hit is not None and time.monotonic() - hit[0] < self.max_age:
-            return hit[1]
+        if hit is not None and self.clock() - hit[0] < self.max_age:
+            return self._aged(hit)
         reading = self._reading.get(symbol)
         while reading is not None:
             try:
@@ -59,22 +78,43 @@ class RedisQuotes:
                 reading = self._reading.get(symbol)  # the reader's request was: read again
         reading = self._reading[symbol] = asyncio.get_running_loop().create_future()
         try:
-            q = quote_from_hash(await self.redis.hgetall(quote_key(symbol)))
+            q = await self._read(symbol)
         except asyncio.CancelledError:
             reading.cancel()
             raise
         except Exception as e:
+            if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)) \
+                    and hit is not None and hit[1] is not None:
+                # Redis is down: the last quote read serves, its age growing (pre-trade checks judge it)
+                self.served_held += 1
+                q = self._aged(hit)
+                reading.set_result(q)
+                return q
             reading.set_exception(e)
             reading.exception()  # retrieved here: nobody else may be waiting
             raise
         finally:
             del self._reading[symbol]
-        if self.max_age > 0:
-            if len(self._cache) > 20_000:
-                self._cache.clear()  # bounded: unknown symbols must not grow it without end
-            self._cache[symbol] = (time.monotonic(), q)
+        if len(self._cache) > 20_000:
+            self._cache.clear()  # bounded: unknown symbols must not grow it without end
+        self._cache[symbol] = (self.clock(), q)
         reading.set_result(q)
         return q
+
+    async def _read(self, symbol: str) -> Quote | None:
+        """The hash and the publisher's live mark, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(quote_key(symbol))
+        pipe.get(QUOTES_LIVE)
+        raw, live = await pipe.execute()
+        q = quote_from_hash(raw)
+        if q is None or live is None:
+            return q  # no live mark: a publisher that does not write one, age unknown
+        try:
+            age = max(0.0, self.wall() - int(live) / 1e9)
+        except ValueError:
+            return q
+        return dataclasses.replace(q, age=age)
 
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         names = list(symbols)

@@ -2,11 +2,14 @@
 
 ``GET /v1/quotes?symbols=AAPL,MSFT`` answers ``{"quotes": [...]}``; ``GET /v1/depth?symbol=AAPL&levels=10``
 answers one symbol's price levels, best first. Errors are JSON
-``{"error": {"code": ..., "message": ..., "symbols": [...]}}`` with a 4xx status.
+``{"error": {"code": ..., "message": ..., "symbols": [...]}}`` with a 4xx status; anything unforeseen is logged
+and answered 500 ``internal``, never with a traceback. A symbol listed twice is answered once, and a request
+lists at most ``MAX_SYMBOLS_PER_REQUEST`` symbols (duplicates counted: the cap bounds the work of parsing too).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -17,7 +20,9 @@ from starlette.routing import Route
 
 from normalize.quote import read_depth, read_quote
 from normalize.source import BookSource
+from vocab.digits import parse_ascii_int
 
+log = logging.getLogger("tickfan.snapshots")
 MAX_SYMBOLS_PER_REQUEST = 1000
 MAX_DEPTH_LEVELS = 50
 
@@ -35,11 +40,12 @@ def create_app(books: BookSource, extra_routes: list[Route] | None = None) -> St
         raw = request.query_params.get("symbols")
         if raw is None or not raw.strip():
             return error_response(400, "missing_symbols", "give symbols=AAPL,MSFT")
-        wanted = [s.strip().upper() for s in raw.split(",") if s.strip()]
-        if len(wanted) > MAX_SYMBOLS_PER_REQUEST:
+        listed = [s.strip().upper() for s in raw.split(",", MAX_SYMBOLS_PER_REQUEST) if s.strip()]
+        if len(listed) > MAX_SYMBOLS_PER_REQUEST:
             return error_response(
                 400, "too_many_symbols", f"at most {MAX_SYMBOLS_PER_REQUEST} symbols per request"
             )
+        wanted = list(dict.fromkeys(listed))  # each symbol once, in the order first asked
         locate_of = books.locate_of
         unknown = [s for s in wanted if s not in locate_of]
         if unknown:
@@ -50,13 +56,16 @@ def create_app(books: BookSource, extra_routes: list[Route] | None = None) -> St
         symbol = (request.query_params.get("symbol") or "").strip().upper()
         if not symbol:
             return error_response(400, "missing_symbol", "give symbol=AAPL")
-        raw_levels = request.query_params.get("levels", "10")
-        if not raw_levels.isdigit() or not 1 <= int(raw_levels) <= MAX_DEPTH_LEVELS:
+        try:
+            levels = parse_ascii_int(request.query_params.get("levels", "10"), 3)
+        except ValueError:
+            levels = 0  # not ASCII digits ("²" passed isdigit() and then raised in int(): a 500)
+        if not 1 <= levels <= MAX_DEPTH_LEVELS:
             return error_response(400, "bad_levels", f"levels must be 1..{MAX_DEPTH_LEVELS}")
         locate = books.locate_of.get(symbol)
         if locate is None:
             return error_response(404, "unknown_symbol", f"unknown symbol: {symbol}", [symbol])
-        return _json(read_depth(books, locate, int(raw_levels)).record())
+        return _json(read_depth(books, locate, levels).record())
 
     async def health(request: Request) -> Response:
         return _json({"status": "ok", "symbols": len(books.locate_of)})
@@ -64,8 +73,12 @@ def create_app(books: BookSource, extra_routes: list[Route] | None = None) -> St
     async def not_found(request: Request, exc: Exception) -> Response:
         return error_response(404, "not_found", f"no route {request.url.path}")
 
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal", "internal error; it has been logged")
+
     return Starlette(
         routes=[Route("/v1/quotes", quotes), Route("/v1/depth", depth), Route("/healthz", health),
                 *(extra_routes or [])],
-        exception_handlers={404: not_found},
+        exception_handlers={404: not_found, Exception: internal},
     )

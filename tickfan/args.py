@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import ssl
 
 from vocab.addr import parse_hostport
+from vocab.tls import TlsFiles, client_context
 
 
 def hostport(text: str) -> tuple[str, int]:
@@ -13,3 +16,53 @@ def hostport(text: str) -> tuple[str, int]:
         return parse_hostport(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser, what: str, *, env: bool = True) -> None:
+    """``--tls-cert``, ``--tls-key``, ``--tls-client-ca``: a server's certificate and, for mutual TLS, the CA of
+    the client certificates it accepts; with ``env``, defaults from ``TICKFAN_TLS_CERT``, ``TICKFAN_TLS_KEY``,
+    ``TICKFAN_TLS_CLIENT_CA`` (the node and the order API, which share a host name and so a certificate)."""
+    def default(name: str) -> str | None:
+        return os.environ.get(name) if env else None
+
+    shown = "$TICKFAN_TLS_CERT, else plain" if env else "plain"
+    group = parser.add_argument_group("TLS")
+    group.add_argument("--tls-cert", default=default("TICKFAN_TLS_CERT"), metavar="PEM",
+                       help=f"{what} with this certificate chain (PEM; default {shown})")
+    group.add_argument("--tls-key", default=default("TICKFAN_TLS_KEY"), metavar="PEM",
+                       help="the certificate's private key, if not in the --tls-cert file")
+    group.add_argument("--tls-client-ca", default=default("TICKFAN_TLS_CLIENT_CA"), metavar="PEM",
+                       help="mutual TLS: refuse clients without a certificate signed by this CA "
+                            "(default: no client certificate asked)")
+
+
+def tls_files(args: argparse.Namespace) -> TlsFiles:
+    """The server TLS files the flags name (``TlsFiles()`` when none: plain)."""
+    cert, key, ca = (getattr(args, n, None) for n in ("tls_cert", "tls_key", "tls_client_ca"))
+    if cert is None and (key is not None or ca is not None):
+        raise SystemExit("tickfan: --tls-key and --tls-client-ca need --tls-cert")
+    for path in (cert, key, ca):
+        if path is not None and not os.path.isfile(path):
+            raise SystemExit(f"tickfan: TLS file not found: {path}")
+    return TlsFiles(cert, key, ca)
+
+
+def add_client_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ca``, ``--client-cert``, ``--client-key``: how a client checks a ``wss://``/``https://`` server, and
+    the certificate it presents to a server that asks for one (mutual TLS)."""
+    group = parser.add_argument_group("TLS")
+    group.add_argument("--ca", default=os.environ.get("TICKFAN_TLS_CA"), metavar="PEM",
+                       help="verify wss:// and https:// servers against this CA (default $TICKFAN_TLS_CA, else the "
+                            "system's trust store)")
+    group.add_argument("--client-cert", default=None, metavar="PEM",
+                       help="client certificate for servers that require one (mutual TLS)")
+    group.add_argument("--client-key", default=None, metavar="PEM",
+                       help="the client certificate's key, if not in --client-cert")
+
+
+def client_tls(args: argparse.Namespace, *urls: str) -> ssl.SSLContext | None:
+    """The client context for ``--ca``/``--client-cert``/``--client-key`` when any of ``urls`` is ``wss://`` or ``https://``."""
+    if not any(u.startswith(("wss://", "https://")) for u in urls):
+        return None
+    return client_context(getattr(args, "ca", None), getattr(args, "client_cert", None),
+                          getattr(args, "client_key", None))

@@ -14,7 +14,14 @@ import os
 import sys
 
 from normalize.replicas.shm import SharedBookState
-from tickfan.node import Node, add_node_arguments, node_config, print_endpoints, run_until_stopped
+from tickfan.node import (
+    Node,
+    add_node_arguments,
+    node_config,
+    print_endpoints,
+    run_until_stopped,
+    stream_limit_flags,
+)
 from tickfan.procs import ChildFailed, Children, tickfan_command
 from tickfan.trading import TradingStack, add_trading_arguments
 
@@ -180,7 +187,8 @@ def start_fanout_workers(children: Children, args: argparse.Namespace, shm_name:
     """Extra fan-out processes on the same WebSocket port (SO_REUSEPORT), reading the shared books."""
     for k in range(count):
         cmd = tickfan_command("node", "--attach", shm_name, "--reuse-port", "--no-http",
-                              "--ws", f"{args.ws[0]}:{args.ws[1]}", "--flush-ms", str(args.flush_ms), "--quiet")
+                              "--ws", f"{args.ws[0]}:{args.ws[1]}", "--flush-ms", str(args.flush_ms), "--quiet",
+                              *stream_limit_flags(args))
         children.start(f"fan-out worker {k + 1}", cmd, wait_ready=True)
     return count
 

@@ -14,8 +14,9 @@ import logging
 import signal
 import sys
 
-from tickfan.args import hostport
+from tickfan.args import add_tls_arguments, hostport, tls_files
 from venue.marketmaker import (
+    DEFAULT_ACCEPTED_COMP_IDS,
     DEFAULT_COMP_ID,
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -28,6 +29,8 @@ from venue.marketmaker import (
     StaticQuoteProvider,
     parse_static_quotes,
 )
+from vocab.digits import is_ascii_digits, parse_ascii_int
+from vocab.tls import client_context, server_context_of
 
 
 def _rate(text: str) -> float:
@@ -45,7 +48,7 @@ def _non_negative(text: str) -> float:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = parse_ascii_int(text) if is_ascii_digits(text) else 0
     if value < 1:
         raise argparse.ArgumentTypeError("expected a whole number >= 1")
     return value
@@ -70,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--comp-id", default=DEFAULT_COMP_ID,
                         help="our SenderCompID; initiators must target it (default %(default)s)")
     src = parser.add_mutually_exclusive_group()
+    parser.add_argument("--accept-comp-id", action="append", default=None, metavar="COMPID",
+                        help="a SenderCompID allowed to log on (repeatable; a trailing * accepts a prefix). A Logon "
+                             "from any other, or a second one for a CompID already logged on, is refused with a "
+                             "Logout saying why (default: " + " ".join(DEFAULT_ACCEPTED_COMP_IDS) + ", the FIX "
+                             "client's default and the execution workers' TF-<name>)")
     src.add_argument("--quotes-url", default=DEFAULT_QUOTES_URL, metavar="URL",
                      help="snapshot service whose GET /v1/quotes gives the book to fill against "
                           "(default %(default)s, the HTTP port of `tickfan node`/`tickfan demo`)")
@@ -93,6 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="seed the random choices (rejects, jitter) for a repeatable run")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every session start and end")
+    add_tls_arguments(parser, "accept FIX over TLS (with --tls-client-ca: mutual TLS, the CompID bound to the "
+                              "client certificate's CN)", env=False)
+    parser.add_argument("--quotes-ca", default=None, metavar="PEM",
+                        help="verify an https:// --quotes-url against this CA (default: the system's trust store)")
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--latency-ms", type=_non_negative, default=0.0, metavar="MS",
                         help="delay before each execution report (default %(default)s)")
@@ -128,13 +140,15 @@ async def serve(args: argparse.Namespace) -> int:
         provider = StaticQuoteProvider(parse_static_quotes(args.static_quotes))
         source = f"static quotes ({', '.join(sorted(provider.quotes))})"
     else:
-        http = HttpQuoteProvider(args.quotes_url, interval=args.quote_interval, max_age=args.quote_max_age)
+        http = HttpQuoteProvider(args.quotes_url, interval=args.quote_interval, max_age=args.quote_max_age,
+                                 tls=client_context(args.quotes_ca) if args.quotes_ca else None)
         provider, source = http, f"quotes from {http.base_url}/v1/quotes"
         poller = asyncio.create_task(http.run(), name="quotes")
     host, port = args.listen
-    mm = MarketMaker(provider, host=host, port=port, comp_id=args.comp_id, faults=_faults_from(args),
+    mm = MarketMaker(provider, host=host, port=port, comp_id=args.comp_id,
+                     accept_comp_ids=args.accept_comp_id or DEFAULT_ACCEPTED_COMP_IDS, faults=_faults_from(args),
                      seed=args.seed, max_orders=args.max_orders, fill_interval=args.fill_interval_ms / 1000,
-                     recheck_interval=args.recheck_interval_ms / 1000)
+                     recheck_interval=args.recheck_interval_ms / 1000, tls=server_context_of(tls_files(args)))
     try:
         await mm.start()
     except OSError as e:
@@ -142,7 +156,8 @@ async def serve(args: argparse.Namespace) -> int:
         if poller is not None:
             poller.cancel()
         return 1
-    print(f"market maker {args.comp_id} listening on {mm.host}:{mm.port} (FIX 4.4), {source}", flush=True)
+    over = ("" if mm.tls is None else " over mutual TLS" if args.tls_client_ca else " over TLS")
+    print(f"market maker {args.comp_id} listening on {mm.host}:{mm.port} (FIX 4.4{over}), {source}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     background: list[asyncio.Task[None]] = []

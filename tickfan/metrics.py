@@ -17,10 +17,14 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fanout.config import LIMITS
+from fanout.protocol import FRAGMENT_RATE, TOO_LARGE, TOO_MANY_FRAGMENTS
+
 if TYPE_CHECKING:
     from fanout.server import FanoutServer
     from ingest.handler import FeedHandler
     from normalize.source import BookSource
+    from order_api.api import OrderService
 
 LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 
@@ -77,8 +81,41 @@ class NodeCollector(Collector):
             ("tickfan_flushes", "Conflation flushes", hub.stats.flushes),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
+        yield from self._limits()
         yield from self._orders()
         yield self._latency()
+
+    def _limits(self) -> Iterator[Metric]:
+        """The stream's abuse limits: what they refused and closed, and their settings."""
+        fanout = self.node.fanout
+        limits, stats, hub = fanout.limits, fanout.stats, fanout.hub.stats
+        refused = CounterMetricFamily(
+            "tickfan_connections_refused", "WebSocket connections refused by a limit: total (HTTP 503), per_ip and "
+                                           "connection_rate (HTTP 429), per_user (closed with 1008)", labels=["reason"])
+        for reason, value in limits.refused.items():
+            refused.add_metric([reason], value)
+        yield refused
+        closes = CounterMetricFamily(
+            "tickfan_limit_closes", "Connections closed for what they sent: too_large and too_many_fragments (1009), "
+                                    "fragment_rate (1008)", labels=["reason"])
+        for reason in (TOO_LARGE, TOO_MANY_FRAGMENTS, FRAGMENT_RATE):
+            closes.add_metric([reason], stats.limit_closes.get(reason, 0))
+        yield closes
+        for name, help_text, value in (
+            ("tickfan_symbol_rate_limited", "Subscribe/unsubscribe requests refused by the per-connection symbol "
+                                            "budget", stats.symbol_rate_limited),
+            ("tickfan_snapshot_symbols", "Symbols put in subscribe snapshots", hub.snapshot_symbols),
+            ("tickfan_snapshot_symbols_encoded", "Snapshot symbols that had to be encoded (the others were served "
+                                                 "from the bytes of their current version)", hub.snapshot_encoded),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+        yield GaugeMetricFamily("tickfan_limited_addresses", "Client addresses whose connection rate is tracked",
+                                value=limits.tracked_addresses)
+        setting = GaugeMetricFamily("tickfan_stream_limit", "The stream's configured limits (FanoutConfig)",
+                                    labels=["name"])
+        for name in LIMITS:
+            setting.add_metric([name], float(getattr(fanout.config, name)))
+        yield setting
 
     def _orders(self) -> Iterator[Metric]:
         """The WebSocket orders channel (only on a node started with ``--orders-redis``)."""
@@ -115,6 +152,35 @@ class NodeCollector(Collector):
         return HistogramMetricFamily("tickfan_e2e_latency_ms",
                                      "Exchange timestamp to frame written, recent samples, milliseconds",
                                      buckets=buckets, sum_value=float(samples.sum()))
+
+
+class OrderApiCollector(Collector):
+    """The order API's abuse limits and faults (``tickfan api``): requests refused by kind, and the rest."""
+
+    HELP = {"rate_limited": "Requests refused 429 rate_limited (a user past their budget)",
+            "body_too_large": "Request bodies refused 413 (by Content-Length, or cut at the cap while read)",
+            "outcome_unknown": "Commits whose answer was lost (503 outcome_unknown)",
+            "internal_error": "Unforeseen errors answered 500 internal (each logged with its traceback)",
+            "quote_served_held": "Quotes served from the process's memory while Redis was down"}
+
+    def __init__(self, service: OrderService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        for name, value in self.service.counters().items():
+            yield CounterMetricFamily(f"tickfan_api_{name}", self.HELP.get(name, name), value=value)
+
+
+def api_metrics_endpoint(service: OrderService) -> Callable[[Request], Awaitable[Response]]:
+    registry = CollectorRegistry()
+    registry.register(OrderApiCollector(service))
+    for collector in service.collectors():  # the scheduled ledger check
+        registry.register(collector)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return metrics
 
 
 def metrics_endpoint(node: Measured, extra: Sequence[Collector] = ()) -> Callable[[Request], Awaitable[Response]]:

@@ -18,15 +18,16 @@ from typing import Any
 from prometheus_client.registry import Collector
 from starlette.routing import Route
 
+from fanout.config import FanoutConfig
 from fanout.server import FanoutServer
 from ingest.handler import FeedHandler
 from ingest.partition import PartitionFilter, PartitionMap
 from normalize.source import BookSource
-from tickfan.args import hostport
+from tickfan.args import add_tls_arguments, hostport, tls_files
 from tickfan.roles import NodeConfig, Roles, build_roles
 
 __all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
-           "print_endpoints", "run_until_stopped"]
+           "print_endpoints", "run_until_stopped", "stream_limit_flags"]
 
 log = logging.getLogger("tickfan.node")
 
@@ -89,15 +90,16 @@ class Node:
         wh, wp = self.config.ws
         lines = ", ".join(f"udp://{h}:{p}" for h, p in self.config.feeds)
         rewinder = self.config.rewinder
+        http, ws = ("https", "wss") if self.config.tls.enabled else ("http", "ws")
         return {
             "feed (UDP, MoldUDP64/ITCH 5.0)": lines,
             "rewinder (MoldUDP64 re-request)": f"udp://{rewinder[0]}:{rewinder[1]}" if rewinder else "none",
             "book snapshots (GLIMPSE-style)": (f"tcp://{self.config.snapshot[0]}:{self.config.snapshot[1]}"
                                                if self.config.snapshot else "none"),
-            "snapshots (HTTP)": f"http://{hh}:{hp}/v1/quotes?symbols=AAPL,TSLA",
-            "metrics (Prometheus)": f"http://{hh}:{hp}/metrics",
-            "stream (WebSocket, Protobuf)": f"ws://{wh}:{wp}/v1/stream",
-            "stream (WebSocket, JSON)": f"ws://{wh}:{wp}/v1/stream?format=json",
+            "snapshots (HTTP)": f"{http}://{hh}:{hp}/v1/quotes?symbols=AAPL,TSLA",
+            "metrics (Prometheus)": f"{http}://{hh}:{hp}/metrics",
+            "stream (WebSocket, Protobuf)": f"{ws}://{wh}:{wp}/v1/stream",
+            "stream (WebSocket, JSON)": f"{ws}://{wh}:{wp}/v1/stream?format=json",
             **({"orders channel (from Redis)": self.config.orders_redis} if self.config.orders_redis else {}),
         }
 
@@ -167,6 +169,73 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis", default=None, metavar="URL",
                         help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
                              "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
+    add_stream_limit_arguments(parser)
+
+
+def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The WebSocket stream's abuse limits (``FanoutConfig``; README, Security: "Abuse limits on the stream")."""
+    d = FanoutConfig()
+    group = parser.add_argument_group(
+        "stream limits", "what one WebSocket client may do; per-address limits skip loopback clients unless "
+                         "--limit-loopback")
+    group.add_argument("--max-connections", type=int, default=d.max_connections, metavar="N",
+                       help="open connections in all; past it an upgrade gets HTTP 503 (default %(default)s)")
+    group.add_argument("--max-connections-per-ip", type=int, default=d.max_connections_per_ip, metavar="N",
+                       help="open connections per client address (an IPv6 client: per /64); past it an upgrade "
+                            "gets HTTP 429 (default %(default)s)")
+    group.add_argument("--connection-rate-per-ip", type=float, default=d.connection_rate_per_ip, metavar="PER_S",
+                       help="new connections a second per address, after --connection-burst-per-ip at once; past "
+                            "it HTTP 429 with Retry-After (default %(default)s)")
+    group.add_argument("--connection-burst-per-ip", type=int, default=d.connection_burst_per_ip, metavar="N",
+                       help="new connections per address at once (default %(default)s)")
+    group.add_argument("--max-connections-per-user", type=int, default=d.max_connections_per_user, metavar="N",
+                       help="authenticated connections per user; a newer one is closed with 1008 "
+                            "(default %(default)s)")
+    group.add_argument("--limit-loopback", action="store_true",
+                       help="apply the per-address limits to loopback clients too (default: they are exempt, "
+                            "for load tools and tests)")
+    group.add_argument("--max-fragments", type=int, default=d.max_fragments, metavar="N",
+                       help="frames one client message may be split into; past it the connection is closed with "
+                            "1009 (default %(default)s)")
+    group.add_argument("--max-fragments-per-second", type=float, default=d.max_fragments_per_second,
+                       metavar="PER_S",
+                       help="fragments a second per connection, after --max-fragments at once; past it the "
+                            "connection is closed with 1008 (default %(default)s)")
+    group.add_argument("--max-symbols-per-second", type=float, default=d.max_symbols_per_second, metavar="PER_S",
+                       help="symbols subscribed plus unsubscribed a second per connection, after --symbol-burst "
+                            "at once; past it a request gets a symbol_rate_limited error (default %(default)s)")
+    group.add_argument("--symbol-burst", type=int, default=d.symbol_burst, metavar="N",
+                       help="symbols subscribed plus unsubscribed at once, at least the 1,000 of a full "
+                            "subscription (default %(default)s)")
+    group.add_argument("--upgrade-timeout", type=float, default=d.upgrade_timeout, metavar="SECONDS",
+                       help="drop a connection that has not sent its upgrade request by then (default %(default)s)")
+    group.add_argument("--close-timeout", type=float, default=d.close_timeout, metavar="SECONDS",
+                       help="after the server closes a connection (a limit, a slow consumer), cut the socket if the "
+                            "client has not answered the close by then (default %(default)s)")
+
+
+def stream_limit_flags(args: argparse.Namespace) -> list[str]:
+    """The stream-limit flags of ``args`` as a command line, for the fan-out workers a command starts."""
+    flags: list[str] = []
+    for dest in ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
+                 "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
+                 "symbol_burst", "upgrade_timeout", "close_timeout"):
+        flags += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
+    return flags + (["--limit-loopback"] if args.limit_loopback else [])
+
+
+def stream_config(args: argparse.Namespace) -> FanoutConfig:
+    """The fan-out's limits from the flags (listen address and flushing are set by the node's roles)."""
+    try:
+        return FanoutConfig(
+            max_connections=args.max_connections, max_connections_per_ip=args.max_connections_per_ip,
+            connection_rate_per_ip=args.connection_rate_per_ip, connection_burst_per_ip=args.connection_burst_per_ip,
+            max_connections_per_user=args.max_connections_per_user, limit_loopback=args.limit_loopback,
+            max_fragments=args.max_fragments, max_fragments_per_second=args.max_fragments_per_second,
+            max_symbols_per_second=args.max_symbols_per_second, symbol_burst=args.symbol_burst,
+            upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout)
+    except ValueError as exc:
+        raise SystemExit(f"tickfan: bad stream limit: {exc}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -195,6 +264,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='JSON partition map, e.g. {"partitions": 4, "hot": ["TSLA", "NVDA"]}')
     parser.add_argument("--session", default=None,
                         help="accept only this MoldUDP64 session name (default: the first one seen)")
+    add_tls_arguments(parser, "serve https:// and wss://")
 
 
 def node_config(args: argparse.Namespace) -> NodeConfig:
@@ -221,7 +291,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       snapshot=args.snapshot,
                       recovery_timeout=args.recovery_timeout, http=args.http, ws=args.ws,
                       flush_interval=args.flush_ms / 1000.0,
-                      session=getattr(args, "session", None), interface=args.interface)
+                      session=getattr(args, "session", None), interface=args.interface, tls=tls_files(args),
+                      stream=stream_config(args))
 
 
 async def run_until_stopped(node: Node, *, duration: float | None, quiet: bool,

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,6 +44,7 @@ from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
+from vocab.tls import TlsFiles
 
 
 @dataclass
@@ -70,6 +73,11 @@ class NodeConfig:
     batched: bool = False
     # the WebSocket `orders` channel: users' order updates from this Redis (tickfan:orders:{user}); None: off
     orders_redis: str | None = None
+    # https:// and wss:// on the edge (certificate, key; ``ca``: clients must present a certificate it signed)
+    tls: TlsFiles = field(default_factory=TlsFiles)
+    # the fan-out's other settings (its abuse limits: ``tickfan node --help``); where it listens, its flush
+    # interval, port sharing and TLS are the fields above
+    stream: FanoutConfig = field(default_factory=FanoutConfig)
 
 
 class Role(Protocol):
@@ -174,6 +182,16 @@ class RedisPublish:
         await self.publisher.close()
 
 
+def uvicorn_tls(tls: TlsFiles) -> dict[str, Any]:
+    """uvicorn's TLS options for these files: none when no certificate is configured (plain HTTP)."""
+    if not tls.enabled:
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": tls.cert, "ssl_keyfile": tls.key}
+    if tls.ca is not None:  # mutual TLS: a client without a certificate signed by this CA fails the handshake
+        options.update(ssl_ca_certs=tls.ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return options
+
+
 class _EmbeddedHTTPServer(uvicorn.Server):
     """uvicorn inside our loop: the node owns signals, so uvicorn must not capture them."""
 
@@ -193,8 +211,9 @@ class EdgeRole:
         self._feed = feed
         self.fanout = FanoutServer(
             books,
-            FanoutConfig(host=config.ws[0], port=config.ws[1], flush_interval=config.flush_interval,
-                         poll_interval=0.005 if polled else None, reuse_port=config.reuse_port),
+            dataclasses.replace(config.stream, host=config.ws[0], port=config.ws[1],
+                                flush_interval=config.flush_interval, poll_interval=0.005 if polled else None,
+                                reuse_port=config.reuse_port, tls=config.tls),
             before_flush=before_flush,
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
         )
@@ -220,6 +239,7 @@ class EdgeRole:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            **uvicorn_tls(self.config.tls),
         )
         self._http = _EmbeddedHTTPServer(http_config)
         self._http_task = asyncio.create_task(self._http.serve())

@@ -18,9 +18,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from order_api.db import DEFAULT_DSNS, Ledger, migrate
+from order_api.db import DEFAULT_DSNS, Ledger, MigrationsPending, migrate
+from order_api.execution import UNKNOWN_GRACE
+from order_api.limits import MAX_BODY, RATE, WINDOW, HttpLimits
 from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
-from tickfan.args import hostport
+from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
+from vocab.digits import parse_ascii_int
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -36,6 +39,23 @@ def add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", action="append", metavar="DSN",
                         help="PostgreSQL DSN of a ledger shard, repeated once per shard in shard order (default "
                              "$TICKFAN_DATABASE_URLS or two shards tickfan_0, tickfan_1 on 127.0.0.1:5432)")
+
+
+def add_migrate_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--migrate-db", action="append", metavar="DSN",
+                        help="DSN of each shard, in shard order, for applying migrations at start: the schema owner "
+                             "(the superuser), while --db names the services' least-privilege role (default "
+                             "$TICKFAN_MIGRATE_DATABASE_URLS, else --db: the demo's single superuser)")
+
+
+def migration_dsns(args: argparse.Namespace) -> list[str]:
+    """Who applies migrations: ``--migrate-db`` (or its env), else the services' own ``--db``."""
+    env = os.environ.get("TICKFAN_MIGRATE_DATABASE_URLS")
+    dsns = list(args.migrate_db) if args.migrate_db else (
+        [d.strip() for d in env.split(",") if d.strip()] if env else dsns_of(args))
+    if len(dsns) != len(dsns_of(args)):
+        raise SystemExit(f"tickfan: {len(dsns)} migration DSN(s) for {len(dsns_of(args))} shard(s)")
+    return dsns
 
 
 def add_redis(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +80,10 @@ def add_rules(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market-hours", type=parse_hours, default=None, metavar="HH:MM-HH:MM",
                         help="accept orders only in these hours, exchange time (America/New_York), weekdays; "
                              "e.g. 09:30-16:00 (default: always open, as in the demo)")
+    parser.add_argument("--max-quote-age", type=float, default=5.0, metavar="SECONDS",
+                        help="a market order needs a quote at most this old (its publisher's last change, or, "
+                             "with Redis down, the last one read); older: 422 quote_stale; 0: no check "
+                             "(default %(default)s)")
     parser.add_argument("--fee-bps", type=int, default=0,
                         help="fee on sell proceeds in basis points, journalled as 'fee' (default %(default)s)")
 
@@ -149,36 +173,59 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="listen port (default %(default)s)")
     add_db(parser)
+    add_migrate_db(parser)
     add_redis(parser)
     add_rules(parser)
     add_ledger_check(parser)
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
+    add_tls_arguments(parser, "serve https://")
+    parser.add_argument("--max-body", type=int, default=MAX_BODY, metavar="BYTES",
+                        help="largest request body; a larger Content-Length is refused 413 before the body is read, "
+                             "a chunked body is cut off there (default %(default)s)")
+    parser.add_argument("--rate-limit", type=int, default=RATE, metavar="N",
+                        help="requests per user per --rate-window, refused ones included; past it 429 with "
+                             "Retry-After; 0: no limit (default %(default)s, as Alpaca's API)")
+    parser.add_argument("--rate-window", type=float, default=WINDOW, metavar="SECONDS",
+                        help="the rate limit's window (default %(default)s)")
 
 
 async def build_api(args: argparse.Namespace) -> Any:
     import redis.asyncio as aioredis
+    from starlette.routing import Route
 
     from order_api.api import create_app
     from order_api.quotes import RedisQuotes
+    from tickfan.metrics import api_metrics_endpoint
 
-    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed, hours=args.market_hours)
+    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed, hours=args.market_hours,
+                  max_quote_age=args.max_quote_age)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
     client = aioredis.from_url(args.redis)
-    return create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay,
-                      ledger_check_interval=args.ledger_check_interval)
+    limits = HttpLimits(max_body=args.max_body, rate=args.rate_limit, window=args.rate_window)
+    app = create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay, limits=limits,
+                     ledger_check_interval=args.ledger_check_interval)
+    app.router.routes.append(Route("/metrics", api_metrics_endpoint(app.state.order_service), methods=["GET"]))
+    return app
 
 
 def api_main(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from tickfan.roles import uvicorn_tls
+
     _logging()
+    tls = tls_files(args)
 
     async def go() -> int:
-        await migrate(dsns_of(args))
+        try:
+            await migrate(migration_dsns(args))
+        except MigrationsPending as e:
+            print(f"tickfan: {e}", file=sys.stderr)
+            return 2
         app = await build_api(args)
         # httptools: the C HTTP parser (uvicorn's pure-Python h11 fallback costs a third of the ceiling)
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on",
-                                access_log=False, http="httptools")
+                                access_log=False, http="httptools", **uvicorn_tls(tls))
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
@@ -186,7 +233,8 @@ def api_main(args: argparse.Namespace) -> int:
         if serving.done():
             serving.result()  # the bind error, if any
             return 1
-        print(f"order API on http://{args.host}:{args.port} (OpenAPI: /openapi.json)", flush=True)
+        scheme = "https" if tls.enabled else "http"
+        print(f"order API on {scheme}://{args.host}:{args.port} (OpenAPI: /openapi.json)", flush=True)
         await serving
         return 0
     return _run(go())
@@ -197,6 +245,7 @@ def api_main(args: argparse.Namespace) -> int:
 
 def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
+    add_migrate_db(parser)
     add_redis(parser)
     parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="FIX 4.4 market maker to route to (default %(default)s)")
@@ -204,6 +253,19 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                         help="execution stream partitions this worker consumes (default: all)")
     parser.add_argument("--name", default=None, help="consumer name in the stream group (default: host-random)")
     parser.add_argument("--quiet", action="store_true", help="no status line every 5 s")
+    parser.add_argument("--unknown-grace", type=float, default=UNKNOWN_GRACE, metavar="SECONDS",
+                        help="how long an order already sent may stay 'unknown order' at a restarted market maker "
+                             "(asked again meanwhile) before it is dead-lettered as unknown_at_counterparty; it is "
+                             "never re-sent (default %(default)s)")
+    parser.add_argument("--comp-id", default=None,
+                        help="our FIX SenderCompID (default TF-{name}); under mutual TLS, the CN of --fix-cert")
+    fix = parser.add_argument_group("FIX over TLS")
+    fix.add_argument("--fix-ca", default=None, metavar="PEM",
+                     help="connect to the market maker over TLS, verifying its certificate against this CA")
+    fix.add_argument("--fix-cert", default=None, metavar="PEM",
+                     help="mutual TLS: present this client certificate (its CN is our CompID)")
+    fix.add_argument("--fix-key", default=None, metavar="PEM",
+                     help="the client certificate's key, if not in --fix-cert")
 
 
 def execute_main(args: argparse.Namespace) -> int:
@@ -211,32 +273,47 @@ def execute_main(args: argparse.Namespace) -> int:
 
     from order_api.execution import ExecutionWorker
     from order_api.outbox import STREAM_PARTITIONS
+    from vocab.tls import client_context
 
     _logging()
     host, port = args.market_maker
-    parts = [int(p) for p in args.partitions.split(",")] if args.partitions else None
+    try:
+        parts = [parse_ascii_int(p.strip(), 4) for p in args.partitions.split(",")] if args.partitions else None
+    except ValueError:
+        parts = [-1]
     if parts is not None and any(not 0 <= p < STREAM_PARTITIONS for p in parts):
         print(f"tickfan execute: partitions are 0..{STREAM_PARTITIONS - 1}", file=sys.stderr)
         return 2
 
+    if (args.fix_cert or args.fix_key) and not args.fix_ca:
+        print("tickfan execute: --fix-cert needs --fix-ca (the CA of the market maker's certificate)", file=sys.stderr)
+        return 2
+    fix_tls = client_context(args.fix_ca, args.fix_cert, args.fix_key) if args.fix_ca else None
+
     async def go() -> int:
-        await migrate(dsns_of(args))
+        try:
+            await migrate(migration_dsns(args))
+        except MigrationsPending as e:
+            print(f"tickfan: {e}", file=sys.stderr)
+            return 2
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
         client = aioredis.from_url(args.redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
-                                 name=args.name, partitions=parts)
+                                 name=args.name, partitions=parts, unknown_grace=args.unknown_grace,
+                                 fix_tls=fix_tls, comp_id=args.comp_id)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
-        print(f"execution worker {worker.name}: streams {', '.join(worker.streams)} -> FIX {host}:{port}",
-              flush=True)
+        print(f"execution worker {worker.name}: streams {', '.join(worker.streams)} -> FIX {host}:{port}"
+              f"{' over TLS' if fix_tls else ''} as {worker.comp_id}", flush=True)
 
         async def status() -> None:
             while True:
                 await asyncio.sleep(5)
                 c = worker.counters
                 print(f"sent {c['sent']} fills {c['fills']} dup {c['duplicate_fills']} cancels {c['cancels_sent']} "
-                      f"reconciled {c['status_requests']} dead {c['dead_lettered']}", flush=True)
+                      f"reconciled {c['status_requests']} dead {c['dead_lettered']} (refused fills "
+                      f"{c['fills_refused']}, unknown {c['unknown_dead_lettered']})", flush=True)
 
         ticker = asyncio.create_task(status() if not args.quiet else asyncio.sleep(0))
         try:
@@ -264,6 +341,7 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="WebSocket stream (default %(default)s)")
     parser.add_argument("--key", default=None, help="idempotency key (default: a new one; reuse it to retry)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the order to finish")
+    add_client_tls_arguments(parser)
 
 
 def trade_main(args: argparse.Namespace) -> int:
@@ -294,11 +372,13 @@ async def trade(args: argparse.Namespace) -> int:
     headers = {"authorization": f"Bearer {token}"}
     started = time.monotonic()
     sep = "&" if "?" in args.stream else "?"
-    async with websockets.connect(f"{args.stream}{sep}token={token}", max_size=2**22) as ws:
+    tls = client_tls(args, args.api, args.stream)
+    async with websockets.connect(f"{args.stream}{sep}token={token}", max_size=2**22,
+                                  ssl=tls if args.stream.startswith("wss://") else None) as ws:
         sub = stream_pb2.ClientMessage()
         sub.subscribe.channels.append("orders")
         await ws.send(sub.SerializeToString())
-        async with httpx.AsyncClient(base_url=args.api, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=args.api, timeout=10, verify=tls or True) as http:
             posted = time.monotonic()
             r = await http.post("/v1/orders", json=body, headers=headers)
             acked = time.monotonic()

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from normalize.quote import QuoteView
+from tickfan.args import add_client_tls_arguments, client_tls
 from tickfan_proto import stream_pb2 as pb
 from vocab.clock import ns_since_midnight
 
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON line per update instead of a table (for scripts)")
+    add_client_tls_arguments(parser)
 
 
 def _row(q: pb.Quote, now: int) -> dict[str, Any]:
@@ -70,7 +72,7 @@ async def _watch(args: argparse.Namespace, stop: asyncio.Event | None = None) ->
     if args.duration is not None:
         loop.call_later(args.duration, stop.set)
     try:
-        ws = await websockets.connect(args.url, open_timeout=5)
+        ws = await websockets.connect(args.url, open_timeout=5, ssl=client_tls(args, args.url))
     except (TimeoutError, OSError, websockets.InvalidURI, websockets.InvalidHandshake) as exc:
         print(f"tickfan watch: cannot connect to {args.url}: {exc}\n"
               "  is a node running? start one with `make demo` or `tickfan demo`", file=sys.stderr)

@@ -10,6 +10,7 @@ have exactly one definition, because every hop speaks them:
 - ``partition``: the CRC-32 partition function (symbols, users, streams: stable across processes);
 - ``keys``: Redis key, channel and stream names, the contract between processes that meet through Redis;
 - ``auth``: bearer tokens (HS256 JWTs) minted and verified;
+- ``digits``: integers in ASCII digits only (``parse_ascii_int``), for every parse of user or counterparty text;
 - ``addr``: ``HOST:PORT`` parsing (raises ``ValueError``; a CLI turns it into a usage error);
 - ``limits``: process limits a server needs (open files).
 

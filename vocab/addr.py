@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from vocab.digits import parse_ascii_int
+
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -16,7 +18,7 @@ def parse_hostport(text: str, default_host: str = DEFAULT_HOST) -> tuple[str, in
     if not sep:
         host, port = "", str(text)
     try:
-        number = int(port)
+        number = parse_ascii_int(port, 5)
     except ValueError:
         raise ValueError(f"expected HOST:PORT, got {text!r}") from None
     if not 0 <= number <= 65535:

@@ -11,6 +11,8 @@ from __future__ import annotations
 SYMBOLS = "tickfan:symbols"              # hash: ticker -> "locate:partition"
 QUOTES_CHANNEL = "tickfan:quotes:{}"     # sharded pub/sub, one per symbol partition: encoded QuoteBatch
 QUOTE_PARTITIONS = 16                    # symbol partitions of the quotes channels
+QUOTES_LIVE = "tickfan:quotes:live"      # string: wall-clock ns of the publisher's last round with changes; the
+#                                          `quote:` hashes are current as of then (a frozen feed lets it age)
 
 
 def quote_key(symbol: str) -> str:

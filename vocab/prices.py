@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 
 PRICE_SCALE = 10_000
-_PRICE_RE = re.compile(r"^(-?)(\d*)(?:\.(\d*))?$")
+# re.ASCII: without it \d also matches "١٢٣" (Arabic-Indic digits), which int() would then happily read as 123;
+# \Z, not $: "$" also matches before a final newline.
+_PRICE_RE = re.compile(r"^(-?)(\d{0,18})(?:\.(\d*))?\Z", re.ASCII)
 
 
 def format_price(price: int) -> str:

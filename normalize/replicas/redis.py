@@ -26,7 +26,8 @@ import numpy.typing as npt
 import redis.asyncio as aioredis
 
 from tickfan_proto import stream_pb2 as pb
-from vocab.keys import QUOTE_PARTITIONS, SYMBOLS, quote_key, quotes_channel
+from vocab.digits import parse_ascii_int
+from vocab.keys import QUOTE_PARTITIONS, QUOTES_LIVE, SYMBOLS, quote_key, quotes_channel
 from vocab.partition import crc32_partition
 
 from ..book import MAX_LOCATES
@@ -37,6 +38,9 @@ from ..trades import TradePrints
 
 log = logging.getLogger("tickfan.redis")
 DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
+
+
+LIVE_MARK_EVERY_NS = 1_000_000_000
 
 
 def _text(value: bytes | str) -> str:
@@ -53,6 +57,7 @@ class RedisPublisher:
         self.published = books.seq.copy()
         self.announced: set[str] = set()
         self.counters = {"publishes": 0, "quotes": 0, "errors": 0}
+        self._marked_ns = 0  # when QUOTES_LIVE was last set
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -81,6 +86,12 @@ class RedisPublisher:
         moved = np.flatnonzero(books.seq[:high] != self.published[:high])
         moved = moved[books.known[moved]]
         if not len(moved):
+            # a quiet market is not a dead feed: this process still vouches for the hashes once a second, so
+            # market orders on a quiet symbol are not refused as stale (a dead ingest stops the mark)
+            now = time.time_ns()
+            if now - self._marked_ns >= LIVE_MARK_EVERY_NS:
+                await self.redis.set(QUOTES_LIVE, now)
+                self._marked_ns = now
             return 0
         by_partition: dict[int, list[pb.Quote]] = {}
         pipe = self.redis.pipeline(transaction=False)
@@ -98,7 +109,11 @@ class RedisPublisher:
         for p, quotes in by_partition.items():
             batch = pb.ServerMessage(quotes=pb.QuoteBatch(quotes=quotes))
             pipe.spublish(quotes_channel(p), batch.SerializeToString())
+        # the hashes are current as of now: readers measure a quote's age from this (a dead feed stops it)
+        now = time.time_ns()
+        pipe.set(QUOTES_LIVE, now)
         await pipe.execute()
+        self._marked_ns = now
         self.announced.update(new_names)
         self.published[moved] = books.seq[moved]
         self.counters["publishes"] += 1
@@ -155,11 +170,11 @@ class RedisBooks(BookRow):
         for raw_sym, raw in (await self.redis.hgetall(SYMBOLS)).items():
             sym = _text(raw_sym)
             loc_s, _, part_s = _text(raw).partition(":")
-            loc = int(loc_s)
+            loc = parse_ascii_int(loc_s, 5)
             if self.symbol_of[loc] is None:
                 self.symbol_of[loc] = sym
                 self.locate_of[sym] = loc
-                self.partition[loc] = int(part_s)
+                self.partition[loc] = parse_ascii_int(part_s, 5)
                 self.known[loc] = True
                 self.high_locate = max(self.high_locate, loc)
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,14 +40,23 @@ class FixUnavailable(Exception):
     """The market maker cannot be reached or the session is not (or no longer) up."""
 
 
+class FixNotSent(FixUnavailable):
+    """A ``send_*`` refused before writing a byte (no session): the message is certainly not on the wire.
+    (A plain :class:`FixUnavailable` from a ``send_*`` means the write failed part way: it may have gone out.)"""
+
+
 class FixClient:
     def __init__(self, host: str, port: int, *, sender_comp_id: str = "TICKFAN", target_comp_id: str = "MM1",
                  on_report: Callable[[ExecutionReport], Awaitable[None]],
                  on_disconnect: Callable[[str], Any] | None = None,
                  on_cancel_reject: Callable[[CancelReject], Awaitable[None]] | None = None,
                  heartbeat_interval: int = 10, connect_timeout: float = 5.0, logout_timeout: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: connect over TLS with this context (``vocab.tls.client_context``: the market maker's certificate
+        verified for ``host``; a client certificate presented for mutual TLS, whose CN must be our
+        ``sender_comp_id``); None: plain TCP."""
         self.host, self.port = host, port
+        self.tls = tls
         self.sender_comp_id, self.target_comp_id = sender_comp_id, target_comp_id
         self.on_report = on_report
         self.on_disconnect = on_disconnect
@@ -59,6 +69,8 @@ class FixClient:
         self.counters = {"reports": 0, "report_errors": 0, "cancel_rejects": 0, "session_rejects": 0,
                          "bad_messages": 0}
         self.close_reason: str | None = None
+        # the market maker's order-memory incarnation from its Logon (None if it does not say)
+        self.peer_incarnation: str | None = None
         self._conn: FixConnection | None = None
         self._logged_on: asyncio.Future[None] | None = None
         self._done = asyncio.Event()
@@ -77,7 +89,7 @@ class FixClient:
             raise FixUnavailable("this client has already connected once; create a new one")
         loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port, ssl=self.tls),
                                                     self.connect_timeout)
         except (OSError, TimeoutError) as e:
             raise FixUnavailable(f"cannot connect to {self.host}:{self.port}: {e or type(e).__name__}") from e
@@ -126,7 +138,7 @@ class FixClient:
 
     async def _send_app(self, message: FixMessage) -> None:
         if not self.connected or self._conn is None:
-            raise FixUnavailable(f"no FIX session with {self.host}:{self.port}"
+            raise FixNotSent(f"no FIX session with {self.host}:{self.port}"
                                  + (f" ({self.close_reason})" if self.close_reason else ""))
         try:
             self._conn.send(message)
@@ -139,6 +151,7 @@ class FixClient:
 
     async def on_logged_on(self, event: LoggedOn) -> None:
         self._was_active = True
+        self.peer_incarnation = event.peer_incarnation
         if self._logged_on is not None and not self._logged_on.done():
             self._logged_on.set_result(None)
 
@@ -199,4 +212,4 @@ class FixClient:
                 log.exception("on_disconnect failed")
 
 
-__all__ = ["FixClient", "FixUnavailable"]
+__all__ = ["FixClient", "FixNotSent", "FixUnavailable"]

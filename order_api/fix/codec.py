@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vocab.digits import is_ascii_digits, parse_ascii_int
+
 SOH = b"\x01"
 BEGIN_STRING = "FIX.4.4"
 _BEGIN_FIELD = b"8=FIX.4.4\x01"
@@ -36,6 +38,7 @@ _RESTART = b"8=FIX.4.4\x019="
 _BODY_LENGTH_RE = re.compile(rb"9=(\d{1,8})(\x01)?")
 _BODY_LENGTH_PREFIX_RE = re.compile(rb"(9(=\d{0,8})?)?")
 MAX_MESSAGE_SIZE = 64 * 1024  # bytes, a whole message; a longer one is an error and is skipped
+MAX_TAG_DIGITS = 9  # FIX tags (user-defined ones included) are far shorter; a longer "tag" is a malformed field
 _HEADER_FRAMING_TAGS = frozenset({8, 9, 10})
 
 # Tags used here (FIX 4.4 names)
@@ -79,6 +82,9 @@ REF_TAG_ID = 371
 REF_MSG_TYPE = 372
 SESSION_REJECT_REASON = 373
 CXL_REJ_RESPONSE_TO = 434
+# Our dialect's one user-defined tag (FIX leaves 5000-9999 to bilateral use): on Logon, the sender's order-memory
+# incarnation, which changes whenever it restarts without the orders it had (order_api/FIX.md).
+INCARNATION = 9100
 
 HEADER_TAGS = frozenset({SENDER_COMP_ID, TARGET_COMP_ID, MSG_SEQ_NUM, SENDING_TIME, POSS_DUP_FLAG, POSS_RESEND,
                          ORIG_SENDING_TIME})
@@ -327,13 +333,13 @@ def _parse_body(body: bytes, size: int) -> FixMessage | FixDecodeError:
     problem: str | None = None
     for raw in body.split(SOH):
         tag_b, eq, value_b = raw.partition(b"=")
-        if not eq or not tag_b.isdigit() or tag_b.startswith(b"0") or not value_b:
+        if not eq or not is_ascii_digits(tag_b, MAX_TAG_DIGITS) or tag_b.startswith(b"0") or not value_b:
             problem = problem or f"malformed field {raw.decode('latin-1')[:40]!r}"
             continue
         fields.append((int(tag_b), value_b.decode("latin-1")))
     msg = FixMessage(fields)
     seq_text = msg.get(MSG_SEQ_NUM)
-    seq = int(seq_text) if seq_text is not None and seq_text.isdigit() else None
+    seq = parse_ascii_int(seq_text) if seq_text is not None and is_ascii_digits(seq_text) else None
     if problem is not None:
         return FixDecodeError(DecodeErrorKind.BAD_FIELD, problem, size, seq, msg.msg_type or None)
     if not msg.msg_type:

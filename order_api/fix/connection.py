@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
+
+from vocab.digits import is_ascii_digits
 
 from .codec import MSG_SEQ_NUM, FixMessage
 from .messages import FixFieldError
 from .session import Closed, Event, FixSession, LoggedOn, Received, RejectReceived, SessionState
 
 READ_SIZE = 64 * 1024
+log = logging.getLogger("tickfan.fix")
 
 
 class SessionHandler(Protocol):
@@ -58,6 +62,9 @@ class FixConnection:
         self.tasks: list[asyncio.Task[None]] = []
         self.in_callback = False
         self.closed = False
+        # ``internal_errors``: an exception escaped the session or a handler while reading (a bug, never the
+        # peer's fault by contract); the session was ended with a Logout instead of the read loop dying silently
+        self.counters = {"internal_errors": 0}
         peer = writer.get_extra_info("peername")
         self.address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
@@ -132,7 +139,7 @@ class FixConnection:
         if self.session.state not in (SessionState.ACTIVE, SessionState.LOGOUT_SENT):
             return False
         seq = message.get(MSG_SEQ_NUM, "0") or "0"
-        self.session.reject(int(seq) if seq.isdigit() else 0, error.reason, error.text, self._now(),
+        self.session.reject(int(seq) if is_ascii_digits(seq) else 0, error.reason, error.text, self._now(),
                             ref_tag=error.tag, ref_msg_type=message.msg_type)
         self.write_pending()
         return True
@@ -158,6 +165,19 @@ class FixConnection:
         except (OSError, RuntimeError) as e:
             if not session.closed:
                 await self._dispatch(session.connection_lost(self._now(), f"connection error: {e}"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            # "Never raises" is the codec's and the session's contract; if it is ever broken, a read loop that
+            # died here would leave the session looking up until the heartbeat timers noticed, seconds later,
+            # with every report in between unread. End the session now, loudly, so the peer reconnects.
+            self.counters["internal_errors"] += 1
+            log.exception("%s: error while reading from %s; ending the session", self.name, self.address)
+            if not session.closed:
+                events = session.fail(f"internal error reading input ({type(e).__name__})", self._now())
+                self.write_pending()
+                with contextlib.suppress(Exception):
+                    await self._dispatch(events)
 
     async def _timer_loop(self) -> None:
         session = self.session

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal, TypeVar
 
+from vocab.digits import is_ascii_digits, parse_ascii_int
 from vocab.prices import format_price, parse_price
 
 from .codec import (
@@ -27,6 +28,7 @@ from .codec import (
     EXEC_ID,
     EXEC_TYPE,
     HEART_BT_INT,
+    INCARNATION,
     LAST_PX,
     LAST_QTY,
     LEAVES_QTY,
@@ -131,10 +133,10 @@ class FixFieldError(ValueError):
 
 
 def parse_fix_qty(text: str) -> int:
-    """A FIX Qty as whole shares: "100" or "100.00"; a fractional quantity is a ValueError."""
+    """A FIX Qty as whole shares: "100" or "100.00" (ASCII digits only); anything else is a ValueError."""
     whole, dot, frac = text.partition(".")
-    if not whole.isdigit() or (dot and frac.strip("0")) or (frac and not frac.isdigit()):
-        raise ValueError(f"not a whole quantity: {text!r}")
+    if not is_ascii_digits(whole) or (dot and frac.strip("0")) or (frac and not is_ascii_digits(frac, len(frac))):
+        raise ValueError(f"not a whole quantity: {text[:40]!r}")
     return int(whole)
 
 
@@ -407,7 +409,7 @@ class CancelReject:
         _expect_type(msg, MsgType.ORDER_CANCEL_REJECT)
         reason_text = msg.get(CXL_REJ_REASON, "1") or "1"
         try:
-            reason = CxlRejReason(int(reason_text))
+            reason = CxlRejReason(parse_ascii_int(reason_text, 3))
         except ValueError:
             raise FixFieldError(CXL_REJ_REASON, SessionRejectReason.VALUE_OUT_OF_RANGE,
                                 f"tag {CXL_REJ_REASON}: unsupported value {reason_text!r}") from None
@@ -447,7 +449,7 @@ class SessionReject:
         ref_tag = msg.get(REF_TAG_ID)
         reason = msg.get(SESSION_REJECT_REASON)
         reason_value: SessionRejectReason | None = None
-        if reason is not None and reason.isdigit():
+        if reason is not None and is_ascii_digits(reason, 4):
             try:
                 reason_value = SessionRejectReason(int(reason))
             except ValueError:
@@ -456,7 +458,7 @@ class SessionReject:
             ref_seq_num=_qty(msg, REF_SEQ_NUM),
             reason=reason_value,
             text=msg.get(TEXT, "") or "",
-            ref_tag=int(ref_tag) if ref_tag is not None and ref_tag.isdigit() else None,
+            ref_tag=int(ref_tag) if ref_tag is not None and is_ascii_digits(ref_tag, 9) else None,
             ref_msg_type=msg.get(REF_MSG_TYPE),
         )
 
@@ -483,10 +485,11 @@ def parse_app(msg: FixMessage, accepted: tuple[type[AppMessage], ...]) -> AppMes
 # --------------------------------------------------------------------------------------------- session messages
 
 
-def logon(heartbeat_interval: int, *, reset_seq_num: bool = True) -> FixMessage:
-    """Logon (35=A): no encryption (98=0), HeartBtInt (108), ResetSeqNumFlag (141=Y)."""
+def logon(heartbeat_interval: int, *, reset_seq_num: bool = True, incarnation: str | None = None) -> FixMessage:
+    """Logon (35=A): no encryption (98=0), HeartBtInt (108), ResetSeqNumFlag (141=Y), and our dialect's
+    Incarnation (9100) when the sender has one."""
     return FixMessage.of(MsgType.LOGON, (ENCRYPT_METHOD, 0), (HEART_BT_INT, heartbeat_interval),
-                         (RESET_SEQ_NUM_FLAG, "Y" if reset_seq_num else None))
+                         (RESET_SEQ_NUM_FLAG, "Y" if reset_seq_num else None), (INCARNATION, incarnation or None))
 
 
 def heartbeat(test_req_id: str | None = None) -> FixMessage:

@@ -37,8 +37,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vocab.digits import is_ascii_digits, parse_ascii_int
+
 from .codec import (
     HEART_BT_INT,
+    INCARNATION,
     MSG_SEQ_NUM,
     MSG_TYPE,
     POSS_DUP_FLAG,
@@ -103,6 +106,8 @@ class FixSessionError(Exception):
 class LoggedOn:
     peer_comp_id: str
     heartbeat_interval: int
+    # the peer's order-memory incarnation (tag 9100 on its Logon): a new one means it restarted without its orders
+    peer_incarnation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +141,8 @@ COUNTER_NAMES = ("messages_in", "messages_out", "heartbeats_out", "test_requests
 class FixSession:
     def __init__(self, role: Role, sender_comp_id: str, target_comp_id: str | None = None, *,
                  heartbeat_interval: int = 30, logon_timeout: float = 10.0, logout_timeout: float = 2.0,
-                 clock: Callable[[], float] = time.time, max_message_size: int | None = None) -> None:
+                 clock: Callable[[], float] = time.time, max_message_size: int | None = None,
+                 incarnation: str | None = None, admit: Callable[[str], str | None] | None = None) -> None:
         if role is Role.INITIATOR and not target_comp_id:
             raise ValueError("an initiator must name its target CompID")
         if not 1 <= heartbeat_interval <= MAX_HEARTBEAT_INTERVAL:
@@ -145,6 +151,10 @@ class FixSession:
         self.sender_comp_id = sender_comp_id
         self.target_comp_id = target_comp_id
         self.heartbeat_interval = heartbeat_interval
+        self.incarnation = incarnation  # sent on our Logon (tag 9100)
+        # acceptor: called with the initiator's SenderCompID once its Logon is otherwise valid; a reason refuses it
+        # (answered with a Logout giving the reason), None admits it
+        self.admit = admit
         self.logon_timeout = logon_timeout
         self.logout_timeout = logout_timeout
         self.clock = clock
@@ -214,7 +224,7 @@ class FixSession:
         self._started = True
         self._last_received = self._last_sent = self._state_since = now
         if self.role is Role.INITIATOR:
-            self._send(logon(self.heartbeat_interval), now)
+            self._send(logon(self.heartbeat_interval, incarnation=self.incarnation), now)
             self._set_state(SessionState.LOGON_SENT, now)
 
     def send(self, message: FixMessage, now: float) -> None:
@@ -244,6 +254,13 @@ class FixSession:
             self._logout_reason = reason
             self._set_state(SessionState.LOGOUT_SENT, now)
             return []
+        return self._fail(reason, now)
+
+    def fail(self, reason: str, now: float) -> list[Event]:
+        """End the session at once because this side cannot go on (the adapter caught an error it did not
+        expect): a Logout saying why if a session was up, then CLOSED. Nothing is drained or awaited."""
+        if self.state is SessionState.CLOSED:
+            raise FixSessionError("session already closed")
         return self._fail(reason, now)
 
     def connection_lost(self, now: float, reason: str = "connection lost") -> list[Event]:
@@ -301,9 +318,9 @@ class FixSession:
     def _on_message(self, msg: FixMessage, now: float) -> list[Event]:
         self.counters["messages_in"] += 1
         seq_text = msg.get(MSG_SEQ_NUM)
-        if seq_text is None or not seq_text.isdigit():
+        if seq_text is None or not is_ascii_digits(seq_text):
             return self._fail("MsgSeqNum (34) missing or malformed", now)
-        seq = int(seq_text)
+        seq = parse_ascii_int(seq_text)
         peer = msg.get(SENDER_COMP_ID)
         if self.state is SessionState.AWAITING_LOGON and self.target_comp_id is None and peer:
             self.target_comp_id = peer
@@ -354,18 +371,22 @@ class FixSession:
             return self._fail(f"expected Logon, got MsgType {mtype}", now)
         if msg.get(RESET_SEQ_NUM_FLAG) != "Y" or seq != 1:
             return self._fail("Logon must reset sequence numbers (141=Y, MsgSeqNum 1)", now)
-        hb_text = msg.get(HEART_BT_INT, "")
-        if not hb_text or not hb_text.isdigit() or not 1 <= int(hb_text) <= MAX_HEARTBEAT_INTERVAL:
+        hb_text = msg.get(HEART_BT_INT) or ""
+        if not is_ascii_digits(hb_text, 4) or not 1 <= int(hb_text) <= MAX_HEARTBEAT_INTERVAL:
             return self._fail(f"HeartBtInt (108) must be 1..{MAX_HEARTBEAT_INTERVAL}", now)
         if msg.get(98, "0") != "0":
             return self._fail("EncryptMethod (98) must be 0", now)
+        if self.role is Role.ACCEPTOR and self.admit is not None:
+            refusal = self.admit(self.target_comp_id or "")
+            if refusal is not None:
+                return self._fail(f"logon refused: {refusal}", now)
         self.next_in_seq = 2
         if self.role is Role.ACCEPTOR:
             self.heartbeat_interval = int(hb_text)
-            self._send(logon(self.heartbeat_interval), now)
+            self._send(logon(self.heartbeat_interval, incarnation=self.incarnation), now)
         self._set_state(SessionState.ACTIVE, now)
         self._test_req = None
-        return [LoggedOn(self.target_comp_id or "", self.heartbeat_interval)]
+        return [LoggedOn(self.target_comp_id or "", self.heartbeat_interval, msg.get(INCARNATION))]
 
     def _on_logout(self, msg: FixMessage, now: float) -> list[Event]:
         text = msg.get(TEXT) or "logout"

@@ -14,9 +14,9 @@ from fanout.encode import TAG_QUOTES, build_quote, entry, wrap
 from ingest.messages import AddOrder
 from normalize import MAX_LOCATES, Books
 from normalize.quote import read_quote
-from normalize.replicas.redis import RedisBooks, RedisPublisher
+from normalize.replicas.redis import LIVE_MARK_EVERY_NS, RedisBooks, RedisPublisher
 from tests.conftest import directory, eventually
-from vocab.keys import QUOTE_PARTITIONS, SYMBOLS, quote_key, quotes_channel
+from vocab.keys import QUOTE_PARTITIONS, QUOTES_LIVE, SYMBOLS, quote_key, quotes_channel
 from vocab.partition import crc32_partition
 
 REDIS = "redis://127.0.0.1:6379/11"  # a database no other test uses; only this test's keys are touched
@@ -105,4 +105,23 @@ async def test_a_reader_seeds_watched_symbols_then_follows_the_stream(books: Boo
         assert reader.seq[4] == 0  # nobody watches RPLB: never seeded
     finally:
         await reader.close()
+        await pub.close()
+
+
+async def test_a_quiet_feed_still_marks_the_quotes_live_once_a_second(books: Books) -> None:
+    """Market orders read the live mark's age: a quiet market (nothing moved) must not look like a dead feed."""
+    pub = RedisPublisher(books, REDIS)
+    r = redis.Redis.from_url(REDIS)
+    try:
+        fill(books)
+        assert await pub.publish_once() == 2
+        first = int(_text(r.get(QUOTES_LIVE)))
+        pub._marked_ns -= LIVE_MARK_EVERY_NS  # as if a second had passed with nothing moving
+        assert await pub.publish_once() == 0
+        assert int(_text(r.get(QUOTES_LIVE))) > first
+        marked = int(_text(r.get(QUOTES_LIVE)))
+        assert await pub.publish_once() == 0  # within the second: no write
+        assert int(_text(r.get(QUOTES_LIVE))) == marked
+    finally:
+        r.close()
         await pub.close()

@@ -9,10 +9,12 @@ import logging
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.routing import Route
 
 from order_api.api import OrderService, create_app
 from order_api.audit import LedgerAudit
 from tests.conftest import eventually
+from tickfan.metrics import api_metrics_endpoint
 
 from .conftest import ScopedLedger, quotes
 
@@ -33,7 +35,9 @@ async def test_a_corruption_shows_on_metrics_at_the_next_scheduled_check(
     u = ledger.user("audit")
     await ledger.deposit(u, 1_000 * DOLLAR)
     app = create_app(ledger, quotes(), jwt_key=KEY, relay=False, ledger_check_interval=0.2)
-    service: OrderService = app.state.service
+    service: OrderService = app.state.order_service
+    # what `tickfan api` serves (tickfan/trading_cli.py build_api): the API's counters and the ledger check
+    app.router.routes.append(Route("/metrics", api_metrics_endpoint(service), methods=["GET"]))
     assert service.audit is not None
     audit = service.audit
     await service.start()

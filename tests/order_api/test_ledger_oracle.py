@@ -38,6 +38,7 @@ class Book:
     selling: uuid.UUID  # AAPL sell of 3, open, holding shares
     cancelled: uuid.UUID  # PENY buy, cancelled
     mark: int  # the journal's last id before the corruption
+    reserve: int  # the per-share price held for the filled buy
 
 
 def order(symbol: str, side: str, qty: int) -> OrderRequest:
@@ -56,7 +57,8 @@ async def book_of(ledger: ScopedLedger) -> Book:
     cancelled, _ = await ledger.place(u, order("PENY", "buy", 5), QUOTES["PENY"])
     await ledger.cancel(u, cancelled["order_id"])
     mark = await ledger.pool_for(u).fetchval("SELECT max(id) FROM journal")
-    return Book(u, bought["order_id"], partial["order_id"], selling["order_id"], cancelled["order_id"], int(mark))
+    return Book(u, bought["order_id"], partial["order_id"], selling["order_id"], cancelled["order_id"], int(mark),
+                int(bought["reserve_price"]))
 
 
 # Deletes the rows a corruption appended to the journal (its no-DELETE rule is off inside this transaction only).
@@ -158,6 +160,15 @@ CORRUPTIONS = {
         ("a fill's journal differs from its execution", "filled notional differs from its executions"),
         "UPDATE executions SET price = price + 1 WHERE order_id = '{bought}'",
         "UPDATE executions SET price = price - 1 WHERE order_id = '{bought}'"),
+    "fill above the buy's held price": Corruption(
+        # the price held for the buy lowered below what it was filled at: both readings of the limit see it
+        ("fill beyond its order's limit price", "fill money beyond its order's limit price"),
+        "UPDATE orders SET reserve_price = 1900000 WHERE order_id = '{bought}'",
+        "UPDATE orders SET reserve_price = {reserve} WHERE order_id = '{bought}'"),
+    "execution on another symbol": Corruption(
+        "execution for another symbol or side than its order",
+        "UPDATE executions SET symbol = 'MSFT' WHERE order_id = '{bought}'",
+        "UPDATE executions SET symbol = 'AAPL' WHERE order_id = '{bought}'"),
     "cash from the market in a deposit": Corruption(
         "a journal line moves value where its kind may not",
         "INSERT INTO journal (txn_id, kind, user_id, account, asset, amount) VALUES "
@@ -194,7 +205,7 @@ async def test_check_reports_exactly_the_corruption(ledger: ScopedLedger, case: 
     book = await book_of(ledger)
     assert await ledger.check() == []
     fields = {"u": book.user, "bought": book.bought, "partial": book.partial, "selling": book.selling,
-              "cancelled": book.cancelled, "mark": book.mark, "txn": uuid.uuid4()}
+              "cancelled": book.cancelled, "mark": book.mark, "reserve": book.reserve, "txn": uuid.uuid4()}
     pool = ledger.pool_for(book.user)
     conn: asyncpg.Connection
     async with pool.acquire() as conn, conn.transaction():

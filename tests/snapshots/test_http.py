@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from ingest.messages import AddOrder, OrderExecuted
 from normalize import Books
@@ -57,6 +60,9 @@ async def test_unknown_symbol_is_a_404_naming_it(books: Books) -> None:
     ("/v1/quotes", 400, "missing_symbols"),
     ("/v1/quotes?symbols=", 400, "missing_symbols"),
     ("/v1/quotes?symbols=" + ",".join(f"S{i}" for i in range(1001)), 400, "too_many_symbols"),
+    ("/v1/quotes?symbols=" + "AAPL," * 1001, 400, "too_many_symbols"),  # duplicates count toward the cap
+    ("/v1/quotes?symbols=" + "A," * 5000, 400, "too_many_symbols"),
+    ("/v1/quotes?symbols=%00", 404, "unknown_symbol"),
     ("/v2/nothing", 404, "not_found"),
 ])
 async def test_bad_requests_get_a_code(books: Books, url: str, status: int, code: str) -> None:
@@ -81,8 +87,40 @@ async def test_depth_levels_best_first(books: Books) -> None:
     ("/v1/depth", 400, "missing_symbol"),
     ("/v1/depth?symbol=AAPL&levels=0", 400, "bad_levels"),
     ("/v1/depth?symbol=AAPL&levels=x", 400, "bad_levels"),
+    ("/v1/depth?symbol=AAPL&levels=%C2%B2", 400, "bad_levels"),  # "²": isdigit() said yes, int() raised: a 500
+    ("/v1/depth?symbol=AAPL&levels=%D9%A5", 400, "bad_levels"),  # Arabic-Indic 5: int() took it
+    ("/v1/depth?symbol=AAPL&levels=%2B5", 400, "bad_levels"),
+    ("/v1/depth?symbol=AAPL&levels=" + "9" * 5000, 400, "bad_levels"),
+    ("/v1/depth?symbol=AAPL&levels=%00", 400, "bad_levels"),
+    ("/v1/depth?symbol=AA%00PL", 404, "unknown_symbol"),
+    ("/v1/depth?symbol=AAPL&levels=²", 400, "bad_levels"),  # was a 500: "²".isdigit() but int("²") raises
+    ("/v1/depth?symbol=AAPL&levels=١", 400, "bad_levels"),
     ("/v1/depth?symbol=NOPE", 404, "unknown_symbol"),
 ])
 async def test_bad_depth_requests(books: Books, url: str, status: int, code: str) -> None:
     r = await _get(books, url)
     assert r.status_code == status and r.json()["error"]["code"] == code
+
+
+@pytest.mark.anyio
+async def test_a_symbol_listed_many_times_is_answered_once(books: Books) -> None:
+    """The Why: 1,000 x AAPL returned 1,000 quotes (188 KB); now one, in the order first asked."""
+    r = await _get(books, "/v1/quotes?symbols=" + ",".join(["AAPL"] * 1000))
+    assert r.status_code == 200 and [q["symbol"] for q in r.json()["quotes"]] == ["AAPL"]
+    r = await _get(books, "/v1/quotes?symbols=msft,AAPL,MSFT,aapl")
+    assert [q["symbol"] for q in r.json()["quotes"]] == ["MSFT", "AAPL"]
+    r = await _get(books, "/v1/quotes?symbols=NOPE,NOPE,AAPL")
+    assert r.status_code == 404 and r.json()["error"]["symbols"] == ["NOPE"]
+
+
+@pytest.mark.anyio
+async def test_an_unforeseen_error_is_a_500_with_a_code_and_no_traceback(books: Books) -> None:
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("a bug, with a secret in its message")
+
+    app = create_app(books, [Route("/broken", broken)])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        r = await client.get("/broken")
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal"
+    assert "secret" not in r.text and "Traceback" not in r.text

@@ -17,7 +17,8 @@ def test_parse_price(text: str, value: int) -> None:
     assert parse_price(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "-", ".", "1e5", "189.25001", "1,5", "abc", " 1.0", "+1", "1.2.3", "nan"])
+@pytest.mark.parametrize("text", ["", "-", ".", "1e5", "189.25001", "1,5", "abc", " 1.0", "+1", "1.2.3", "nan",
+                                  "١٢.5", "²", "1.5\n", "1\x00"])
 def test_parse_price_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_price(text)

@@ -31,11 +31,19 @@ from .quotes import (
     parse_static_quotes,
     quote_from_record,
 )
-from .server import DEFAULT_COMP_ID, DEFAULT_HOST, DEFAULT_PORT, MAX_QUEUED_REPORTS, MarketMaker
+from .server import (
+    DEFAULT_ACCEPTED_COMP_IDS,
+    DEFAULT_COMP_ID,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_QUEUED_REPORTS,
+    MarketMaker,
+    comp_id_accepted,
+)
 
 __all__ = [
-    "DEFAULT_COMP_ID", "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_QUOTES_URL", "DUPLICATE_TERMS", "MAX_ORDERS",
-    "MAX_QUEUED_REPORTS", "UNKNOWN_ORDER", "BookQuote", "Faults", "HttpQuoteProvider", "MarketMaker",
-    "MatchingEngine", "PrimableQuoteProvider", "QuoteProvider", "Report", "SimOrder", "StaticQuoteProvider",
-    "parse_static_quotes", "quote_from_record",
+    "DEFAULT_ACCEPTED_COMP_IDS", "DEFAULT_COMP_ID", "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_QUOTES_URL",
+    "DUPLICATE_TERMS", "MAX_ORDERS", "MAX_QUEUED_REPORTS", "UNKNOWN_ORDER", "BookQuote", "Faults",
+    "HttpQuoteProvider", "MarketMaker", "MatchingEngine", "PrimableQuoteProvider", "QuoteProvider", "Report",
+    "SimOrder", "StaticQuoteProvider", "comp_id_accepted", "parse_static_quotes", "quote_from_record",
 ]

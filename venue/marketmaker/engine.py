@@ -18,7 +18,11 @@ terms") and the original order is untouched.
 Bounds: at most ``max_orders`` orders are kept (default 100,000). When full, the oldest finished orders
 (filled, cancelled, rejected) are forgotten first; if every order is still open a new one is rejected ("order
 table full"). A forgotten or never-seen ClOrdID answers a status request with OrdStatus 8 and Text "unknown
-order". OrderIDs and ExecIDs carry a random per-process prefix, so an ExecID is never reused across restarts.
+order". A forgotten order's ClOrdID is still remembered (up to another ``max_orders`` of them, oldest dropped
+first): a NewOrderSingle that reuses it is rejected ("duplicate ClOrdID: order already finished"), never
+executed as a new order. Nothing survives a restart: the random per-process prefix of OrderIDs and ExecIDs
+(so no ExecID is reused across restarts) is also the "incarnation" announced on Logon (tag 9100), by which the
+execution workers know not to re-send an order that a previous incarnation may have filled.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ MAX_ORDERS = 100_000
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,7}$")
 UNKNOWN_ORDER = "unknown order"
 DUPLICATE_TERMS = "duplicate ClOrdID with different terms"
+DUPLICATE_FORGOTTEN = "duplicate ClOrdID: order already finished"
 
 Report = ExecutionReport | CancelReject
 
@@ -109,6 +114,7 @@ class MatchingEngine:
         self.orders: OrderedDict[str, SimOrder] = OrderedDict()
         self.open_count = 0
         self._finished: deque[str] = deque()  # ClOrdIDs of finished orders, oldest first (eviction order)
+        self._forgotten: OrderedDict[str, None] = OrderedDict()  # ClOrdIDs of evicted orders, oldest first
         self._schedule: list[tuple[float, int, str]] = []
         self._seq = 0
         self._next_order = 0
@@ -155,6 +161,9 @@ class MatchingEngine:
             if o is not None and not o.open:
                 del self.orders[key]
                 self.counters["evicted"] += 1
+                self._forgotten[key] = None
+                if len(self._forgotten) > self.max_orders:
+                    self._forgotten.popitem(last=False)
         return len(self.orders) < self.max_orders
 
     def _schedule_check(self, o: SimOrder, at: float) -> None:
@@ -176,8 +185,11 @@ class MatchingEngine:
                 existing.owner = owner
                 return [self.status_report(existing)]
             self.counters["rejects"] += 1
-            return [ExecutionReport(order.cl_ord_id, None, "NONE", self._exec_id(), ExecType.REJECTED,
-                                    OrdStatus.REJECTED, order.symbol, order.side, 0, 0, 0, 0, 0, DUPLICATE_TERMS)]
+            return [self._refuse_duplicate(order, DUPLICATE_TERMS)]
+        if order.cl_ord_id in self._forgotten:
+            self.counters["duplicates"] += 1
+            self.counters["rejects"] += 1
+            return [self._refuse_duplicate(order, DUPLICATE_FORGOTTEN)]
         self.counters["orders"] += 1
         o = SimOrder(order, self._order_id(), owner)
         if not self._make_room():
@@ -209,6 +221,11 @@ class MatchingEngine:
             else:
                 self._schedule_check(o, now + (self.fill_interval if o.cum_qty else self.recheck_interval))
         return reports
+
+    def _refuse_duplicate(self, order: NewOrder, text: str) -> ExecutionReport:
+        """The answer to a reused ClOrdID: about that message (OrderID NONE), the original order untouched."""
+        return ExecutionReport(order.cl_ord_id, None, "NONE", self._exec_id(), ExecType.REJECTED, OrdStatus.REJECTED,
+                               order.symbol, order.side, 0, 0, 0, 0, 0, text)
 
     def cancel(self, owner: str, req: CancelRequest, now: float) -> list[Report]:
         o = self.orders.get(req.orig_cl_ord_id)
@@ -286,5 +303,5 @@ class MatchingEngine:
         return self._schedule[0][0] if self._schedule else None
 
 
-__all__ = ["DUPLICATE_TERMS", "MAX_ORDERS", "OPEN_STATUSES", "SYMBOL_RE", "UNKNOWN_ORDER", "Faults", "MatchingEngine",
-           "Report", "SimOrder"]
+__all__ = ["DUPLICATE_FORGOTTEN", "DUPLICATE_TERMS", "MAX_ORDERS", "OPEN_STATUSES", "SYMBOL_RE", "UNKNOWN_ORDER",
+           "Faults", "MatchingEngine", "Report", "SimOrder"]

@@ -9,6 +9,7 @@ traded, caches, and treats halted, stale or old quotes as none. Anything with ``
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -20,6 +21,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import orjson
 
 from normalize.quote import QuoteView
+from vocab.digits import parse_ascii_int
 from vocab.prices import parse_price
 
 # The snapshot service's HTTP (tickfan node/demo --http; see tickfan/node.py)
@@ -74,8 +76,8 @@ def parse_static_quotes(text: str) -> dict[str, BookQuote]:
             bid, _, ask = rest.partition("/")
             bid_px, _, bid_size = bid.partition("x")
             ask_px, _, ask_size = ask.partition("x")
-            out[sym.strip().upper()] = BookQuote(parse_price(bid_px), int(bid_size), parse_price(ask_px),
-                                                 int(ask_size))
+            out[sym.strip().upper()] = BookQuote(parse_price(bid_px), parse_ascii_int(bid_size.strip()),
+                                                 parse_price(ask_px), parse_ascii_int(ask_size.strip()))
         except ValueError as e:
             raise ValueError(f"expected SYMBOL=BIDxSIZE/ASKxSIZE, got {item!r}: {e}") from None
     return out
@@ -91,8 +93,10 @@ class HttpQuoteProvider:
     """
 
     def __init__(self, base_url: str = DEFAULT_QUOTES_URL, *, interval: float = 0.25, max_age: float = 5.0,
-                 timeout: float = 1.0, max_symbols: int = 1000, unknown_ttl: float = 30.0) -> None:
+                 timeout: float = 1.0, max_symbols: int = 1000, unknown_ttl: float = 30.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.tls = tls  # an https:// service's certificate is verified with this context (None: the system's)
         self.interval, self.max_age, self.timeout = interval, max_age, timeout
         self.max_symbols, self.unknown_ttl = max_symbols, unknown_ttl
         self._cache: dict[str, tuple[BookQuote | None, float]] = {}
@@ -176,7 +180,7 @@ class HttpQuoteProvider:
 
     def _get(self, url: str) -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as resp:  # noqa: S310 (configured URL)
+            with urllib.request.urlopen(url, timeout=self.timeout, context=self.tls) as resp:  # noqa: S310 (configured URL)
                 return int(resp.status), bytes(resp.read())
         except urllib.error.HTTPError as e:
             return int(e.code), bytes(e.read())

@@ -5,8 +5,13 @@ execution workers' initiator runs) with a :class:`_Peer` as its handler: applica
 :class:`~venue.marketmaker.engine.MatchingEngine`, and its reports come back through a paced writer (the
 latency and jitter faults), to the session that last sent a message about the order. If that session is gone
 they stay with the order and are re-sent on the next OrderStatusRequest. Each connection holds at most
-``MAX_QUEUED_REPORTS`` unsent reports; beyond that it is dropped (the reports stay with their orders). A new
-Logon under a CompID that already has a session replaces it (the old connection is dropped).
+``MAX_QUEUED_REPORTS`` unsent reports; beyond that it is dropped (the reports stay with their orders).
+
+Who may log on (:meth:`MarketMaker.logon_refusal`, the one place to add a rule): only a SenderCompID the market
+maker is configured to accept (exact names, or prefixes ending in ``*``; default ``TICKFAN`` and ``TF-*``, the
+FIX client's default and the execution workers' ``TF-<name>``), and only one session per CompID at a time: a
+second Logon under a CompID already logged on is refused with a Logout, and the first session keeps running
+(before, it replaced and dropped the first: anyone could evict a worker).
 
 Faults (:class:`~venue.marketmaker.engine.Faults`, changeable at runtime on ``MarketMaker.faults``;
 ``set_down``/``drop_connections`` are methods): latency (+ jitter) before each report, a reject rate,
@@ -20,9 +25,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from order_api.fix import (
     CancelRequest,
@@ -40,6 +46,7 @@ from order_api.fix import (
 from order_api.fix.connection import FixConnection
 
 from .engine import MAX_ORDERS, SYMBOL_RE, Faults, MatchingEngine, Report
+from .identity import bound_comp_id
 from .quotes import PrimableQuoteProvider, QuoteProvider
 
 log = logging.getLogger("tickfan.marketmaker")
@@ -47,6 +54,7 @@ log = logging.getLogger("tickfan.marketmaker")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9878
 DEFAULT_COMP_ID = "MM1"
+DEFAULT_ACCEPTED_COMP_IDS = ("TICKFAN", "TF-*")
 MAX_QUEUED_REPORTS = 100_000
 
 
@@ -55,8 +63,12 @@ class _Peer:
 
     def __init__(self, mm: MarketMaker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.mm = mm
-        self.session = FixSession(Role.ACCEPTOR, mm.comp_id, None, logon_timeout=mm.logon_timeout,
-                                  clock=mm.clock)
+        # Under mutual TLS the peer's CompID is its certificate's CN: the session refuses (Logout, "CompID
+        # problem") a Logon whose SenderCompID is another; without a client certificate it adopts the Logon's.
+        # Either way the market maker's own rules (``logon_refusal``) are asked next. The engine's random id prefix
+        # names this process's order memory: a restart shows as a new incarnation.
+        self.session = FixSession(Role.ACCEPTOR, mm.comp_id, bound_comp_id(writer), logon_timeout=mm.logon_timeout,
+                                  clock=mm.clock, incarnation=mm.engine.id_prefix, admit=self._admit)
         # the "slow" fault is read before every timer step, so it can be switched on a live session
         self.conn = FixConnection(self.session, reader, writer, self, eof_reason="connection closed by the client",
                                   tick_cap=0.25, before_tick=self._apply_slow, name="mm")
@@ -66,6 +78,17 @@ class _Peer:
         self.app_sent = 0
         self.closed_reason: str | None = None
         self.address = self.conn.address
+
+    def _admit(self, comp_id: str) -> str | None:
+        """The session asks, on a valid Logon: refused (a reason) or admitted (the CompID is ours from now on)."""
+        refusal = self.mm.logon_refusal(comp_id, self)
+        if refusal is not None:
+            self.mm.counters["logons_refused"] += 1
+            log.warning("logon from %s (%s) refused: %s", comp_id, self.address, refusal)
+            return refusal
+        self.peer = comp_id
+        self.mm.sessions[comp_id] = self  # claimed now, in the same step as the check: no second logon between
+        return None
 
     def _apply_slow(self) -> None:
         self.session.muted = self.mm.faults.slow
@@ -170,13 +193,19 @@ class MarketMaker:
     """The asyncio acceptor. ``await start()``, then ``faults``, ``set_down``, ``drop_connections`` at will."""
 
     def __init__(self, quotes: QuoteProvider, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 comp_id: str = DEFAULT_COMP_ID, faults: Faults | None = None, seed: int | None = None,
+                 comp_id: str = DEFAULT_COMP_ID, accept_comp_ids: Sequence[str] = DEFAULT_ACCEPTED_COMP_IDS,
+                 faults: Faults | None = None, seed: int | None = None,
                  max_orders: int = MAX_ORDERS, fill_interval: float = 0.005, recheck_interval: float = 0.05,
                  logon_timeout: float = 10.0, prime_timeout: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: accept FIX over TLS with this server context (``vocab.tls.server_context``; with a client CA,
+        mutual TLS: a client without a certificate signed by it fails the handshake, and one with a certificate
+        may log on only as its CN). None: plain TCP."""
         self.quotes = quotes
+        self.tls = tls
         self.host, self.port = host, port
         self.comp_id = comp_id
+        self.accept_comp_ids = tuple(accept_comp_ids)
         self.faults = faults or Faults()
         self.rng = random.Random(seed)
         self.engine = MatchingEngine(quotes, self.faults, rng=random.Random(None if seed is None else seed + 1),
@@ -189,7 +218,7 @@ class MarketMaker:
         self.connections: set[_Peer] = set()
         self.sessions: dict[str, _Peer] = {}
         self.counters = dict.fromkeys(("connections", "refused", "drops", "reports_sent", "session_rejects_out",
-                                       "session_rejects_in"), 0)
+                                       "session_rejects_in", "logons_refused"), 0)
         self._server: asyncio.Server | None = None
         self._matcher: asyncio.Task[None] | None = None
         self._conn_tasks: set[asyncio.Task[None]] = set()
@@ -202,7 +231,8 @@ class MarketMaker:
         self._matcher = asyncio.create_task(self._match_loop(), name="mm-matcher")
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._on_client, self.host, self.port, reuse_address=True)
+        self._server = await asyncio.start_server(self._on_client, self.host, self.port, reuse_address=True,
+                                                  ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -276,11 +306,18 @@ class MarketMaker:
             if task is not None:
                 self._conn_tasks.discard(task)
 
+    def logon_refusal(self, comp_id: str, conn: _Peer) -> str | None:
+        """Why a Logon under ``comp_id`` on ``conn`` is refused, or None to admit it. Every rule about who may log
+        on lives here (``conn`` gives the transport, e.g. for a client certificate)."""
+        if not comp_id_accepted(comp_id, self.accept_comp_ids):
+            return f"SenderCompID {comp_id!r} is not accepted here"
+        current = self.sessions.get(comp_id)
+        if current is not None and current is not conn and not current.session.closed:
+            return f"SenderCompID {comp_id!r} is already logged on"
+        return None
+
     def _register(self, conn: _Peer) -> None:
         assert conn.peer is not None
-        old = self.sessions.get(conn.peer)
-        if old is not None and old is not conn:
-            old.abort(f"replaced by a new logon from {conn.peer}")
         self.sessions[conn.peer] = conn
 
     def _unregister(self, conn: _Peer) -> None:
@@ -319,4 +356,10 @@ class MarketMaker:
                 f"status requests {e['status_requests']} | reports sent {self.counters['reports_sent']}")
 
 
-__all__ = ["DEFAULT_COMP_ID", "DEFAULT_HOST", "DEFAULT_PORT", "MAX_QUEUED_REPORTS", "MarketMaker"]
+def comp_id_accepted(comp_id: str, accepted: Sequence[str]) -> bool:
+    """Whether ``comp_id`` is one of ``accepted``: exact names, or prefixes written with a trailing ``*``."""
+    return any(comp_id.startswith(a[:-1]) if a.endswith("*") else comp_id == a for a in accepted)
+
+
+__all__ = ["DEFAULT_ACCEPTED_COMP_IDS", "DEFAULT_COMP_ID", "DEFAULT_HOST", "DEFAULT_PORT", "MAX_QUEUED_REPORTS",
+           "MarketMaker", "comp_id_accepted"]

@@ -13,6 +13,7 @@ from order_api.fix import (
     StatusRequest,
 )
 from venue.marketmaker import DUPLICATE_TERMS, UNKNOWN_ORDER, Faults
+from venue.marketmaker.engine import DUPLICATE_FORGOTTEN
 
 from .conftest import AAPL, drain, drain_once, engine, trades
 
@@ -161,6 +162,17 @@ def test_order_table_is_bounded() -> None:
         e.new_order("C", NewOrder(cl, "AAPL", "buy", 1, "limit", 1000000), 0.0)
     (r,) = e.new_order("C", NewOrder("r3", "AAPL", "buy", 1), 0.0)
     assert isinstance(r, ExecutionReport) and r.text == "order table full" and len(e.orders) == 2
+
+
+def test_a_forgotten_orders_cl_ord_id_is_refused_not_executed_again() -> None:
+    # Before: once f1 was evicted, the same NewOrderSingle again was a brand-new order, filled a second time.
+    e, _ = engine(max_orders=2)
+    for cl in ("f1", "f2", "f3"):
+        e.new_order("C", NewOrder(cl, "AAPL", "buy", 1), 0.0)
+    fills = e.counters["fills"]
+    (r,) = e.new_order("C", NewOrder("f1", "AAPL", "buy", 1), 0.0)
+    assert isinstance(r, ExecutionReport) and r.exec_type is ExecType.REJECTED and r.order_id == "NONE"
+    assert r.text == DUPLICATE_FORGOTTEN and e.counters["fills"] == fills and "f1" not in e.orders
 
 
 def test_reports_go_to_the_last_session_that_asked() -> None:

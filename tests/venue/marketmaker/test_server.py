@@ -230,16 +230,7 @@ async def test_reject_rate_and_latency_faults() -> None:
         assert r.exec_type is ExecType.REJECTED and "simulated" in r.text
 
 
-@pytest.mark.anyio
-async def test_a_new_logon_with_the_same_comp_id_replaces_the_old_session() -> None:
-    async with market() as (mm, _):
-        lost = asyncio.Event()
-        async with session(mm, on_disconnect=lambda _r: lost.set()) as (first, _):
-            async with session(mm) as (second, reports):
-                await asyncio.wait_for(lost.wait(), WAIT)
-                assert not first.connected and second.connected
-                await second.send_new_order(NewOrder("n1", "AAPL", "buy", 1))
-                await reports.until(done("n1"))
+# (a second logon under the same CompID is refused: tests/venue/marketmaker/test_logon.py)
 
 
 # ------------------------------------------------------------------------ raw FIX against the acceptor
@@ -257,7 +248,7 @@ class Raw:
     def send(self, msg_type: str, *fields: tuple[int, str], seq: int | None = None) -> None:
         s = self.seq if seq is None else seq
         self.seq = s + 1
-        self.writer.write(encode(FixMessage([(35, msg_type), (49, "RAW"), (56, "MM1"), (34, str(s)),
+        self.writer.write(encode(FixMessage([(35, msg_type), (49, "TF-raw"), (56, "MM1"), (34, str(s)),
                                              (52, "20240102-03:04:05.678"), *fields])))
 
     async def next(self) -> FixMessage | None:
