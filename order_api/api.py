@@ -22,11 +22,13 @@ import asyncpg
 import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from order_api.audit import DEFAULT_INTERVAL, AuditCollector, LedgerAudit
 from order_api.batching import CommitOutcomeUnknown
 from order_api.db import Ledger
 from order_api.limits import BodyCounters, BodyTooLarge, HttpLimits, RateLimiter, read_body
@@ -261,9 +263,10 @@ class OrderService:
     def __init__(self, ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
                  verifier: Verifier | None = None, redis_client: aioredis.Redis | None = None, relay: bool = True,
                  revocation_cache: float = 1.0, limits: HttpLimits | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, ledger_check_interval: float = DEFAULT_INTERVAL) -> None:
         """``verifier``: the token configuration (the process's by default; ``jwt_key``: an HS256 secret
-        instead). ``revocation_cache``: seconds a user's revocation state is reused by this process."""
+        instead). ``revocation_cache``: seconds a user's revocation state is reused by this process.
+        ``ledger_check_interval``: seconds between runs of the ledger's invariants (0: never)."""
         limits = limits or HttpLimits()
         self.services = Services(ledger, quotes, limits=limits)
         self.verifier = verifier or (Verifier(secret=jwt_key) if jwt_key else default_verifier())
@@ -273,6 +276,11 @@ class OrderService:
         self.limiter = RateLimiter(limits.rate, limits.window, clock) if limits.rate > 0 else None
         self.outcomes_unknown = 0  # 503 outcome_unknown answers
         self.internal_errors = 0  # 500 internal answers
+        self.audit = LedgerAudit(ledger, interval=ledger_check_interval) if ledger_check_interval > 0 else None
+
+    def collectors(self) -> list[Collector]:
+        """What this service adds to a ``/metrics`` endpoint beside its counters: the scheduled ledger check."""
+        return [AuditCollector(self.audit)] if self.audit is not None else []
 
     def counters(self) -> dict[str, int]:
         """The abuse and fault counters, for /metrics (tickfan/metrics.py reads them at scrape time)."""
@@ -298,16 +306,20 @@ class OrderService:
         ]
 
     async def start(self) -> None:
-        """Run the outbox relay for every shard (if this service has Redis)."""
+        """Run the outbox relay for every shard (if this service has Redis), and the scheduled ledger check."""
+        svc = self.services
         if self.redis_client is not None:
-            svc = self.services
             svc.relay = OutboxRelay(svc.ledger, self.redis_client)
             svc.tasks.append(asyncio.create_task(svc.relay.run()))
+        if self.audit is not None:
+            svc.tasks.append(asyncio.create_task(self.audit.run(), name="ledger check"))
 
     async def close(self) -> None:
         svc = self.services
         if svc.relay is not None:
             svc.relay.stop()
+        if self.audit is not None:
+            self.audit.stop()
         for t in svc.tasks:
             t.cancel()
         for t in svc.tasks:
@@ -318,10 +330,13 @@ class OrderService:
 
 def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None, verifier: Verifier | None = None,
                redis_client: aioredis.Redis | None = None, relay: bool = True, revocation_cache: float = 1.0,
-               limits: HttpLimits | None = None, clock: Callable[[], float] = time.monotonic) -> Starlette:
-    """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay."""
+               limits: HttpLimits | None = None, clock: Callable[[], float] = time.monotonic,
+               ledger_check_interval: float = DEFAULT_INTERVAL) -> Starlette:
+    """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay,
+    and the scheduled ledger check unless ``ledger_check_interval`` is 0."""
     service = OrderService(ledger, quotes, jwt_key=jwt_key, verifier=verifier, redis_client=redis_client,
-                           relay=relay, revocation_cache=revocation_cache, limits=limits, clock=clock)
+                           relay=relay, revocation_cache=revocation_cache, limits=limits, clock=clock,
+                           ledger_check_interval=ledger_check_interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

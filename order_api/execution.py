@@ -113,7 +113,7 @@ class ExecutionWorker:
         self._given_up: set[uuid.UUID] = set()
         self.counters = {"sent": 0, "cancels_sent": 0, "reports": 0, "fills": 0, "duplicate_fills": 0,
                          "fills_refused": 0, "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0,
-                         "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0}
+                         "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0, "claimed": 0}
 
     def stop(self) -> None:
         self._stop.set()
@@ -174,7 +174,12 @@ class ExecutionWorker:
                 self._connected.set()
                 log.info("FIX session up with %s:%d", self.fix_host, self.fix_port)
                 # What happened while we were away: ask about every open order now, not at the next sweep.
-                await self._reconcile(older_than=0.0)
+                # A failure here (the ledger unreachable) must not end this task: it would never reconnect.
+                try:
+                    await self._reconcile(older_than=0.0)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, FixUnavailable,
+                        redis.exceptions.ConnectionError) as e:
+                    log.warning("reconcile after logon failed: %s; the periodic sweep will retry", e)
             await self._sleep(0.05)
 
     def _on_disconnect(self, *_: Any) -> None:
@@ -233,6 +238,7 @@ class ExecutionWorker:
                 res = await self.redis.xautoclaim(stream, GROUP, self.name, self.claim_idle_ms, start, count=100)
                 start, entries = res[0], res[1]
                 claimed += len(entries)
+                self.counters["claimed"] += len(entries)
                 if start in (b"0-0", "0-0"):
                     break
         return claimed

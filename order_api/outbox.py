@@ -46,6 +46,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.published = 0
         self.errors = 0  # failed attempts (Redis or PostgreSQL away); each is retried after a backoff
+        self.leading = [False] * len(ledger.pools)  # per shard: holds the advisory lock (else a standby)
         self._stop = asyncio.Event()
         self._wake = [asyncio.Event() for _ in ledger.pools]
         ledger.outbox_hooks.append(self.wake)
@@ -86,6 +87,7 @@ class OutboxRelay:
                 if self._stop.is_set():
                     return
             wake = self._wake[shard]
+            self.leading[shard] = True
             try:
                 while not self._stop.is_set():
                     wake.clear()
@@ -94,6 +96,7 @@ class OutboxRelay:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self.poll_interval)
             finally:
+                self.leading[shard] = False
                 with contextlib.suppress(Exception):
                     await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK + shard)
 

@@ -110,7 +110,9 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         if trading is not None:
             # The order API is served by the node, beside the snapshots, reading quotes from its books.
-            node.extra_routes = (await trading.prepare(node.books)).routes()
+            service = await trading.prepare(node.books)
+            node.extra_routes = service.routes()
+            node.extra_collectors = service.collectors()  # the scheduled ledger check, on the node's /metrics
         await node.start()
         if trading is not None:
             await trading.start(args.http)

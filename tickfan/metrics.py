@@ -7,7 +7,7 @@ books and the fan-out already keep counters; this collector turns them into metr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -183,6 +183,8 @@ class OrderApiCollector(Collector):
 def api_metrics_endpoint(service: OrderService) -> Callable[[Request], Awaitable[Response]]:
     registry = CollectorRegistry()
     registry.register(OrderApiCollector(service))
+    for collector in service.collectors():  # the scheduled ledger check
+        registry.register(collector)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -190,9 +192,11 @@ def api_metrics_endpoint(service: OrderService) -> Callable[[Request], Awaitable
     return metrics
 
 
-def metrics_endpoint(node: Measured) -> Callable[[Request], Awaitable[Response]]:
+def metrics_endpoint(node: Measured, extra: Sequence[Collector] = ()) -> Callable[[Request], Awaitable[Response]]:
     registry = CollectorRegistry()
     registry.register(NodeCollector(node))
+    for collector in extra:
+        registry.register(collector)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.registry import Collector
 from starlette.routing import Route
 
 from fanout.config import FanoutConfig
@@ -64,6 +65,17 @@ class Node:
         if self.roles.edge is None:
             raise ValueError("this node serves no HTTP (an ingest worker): no routes to add")
         self.roles.edge.extra_routes = routes
+
+    @property
+    def extra_collectors(self) -> list[Collector]:
+        """Metric collectors served on the node's ``/metrics`` beside its own; set before ``start``."""
+        return self.roles.edge.extra_collectors if self.roles.edge is not None else []
+
+    @extra_collectors.setter
+    def extra_collectors(self, collectors: list[Collector]) -> None:
+        if self.roles.edge is None:
+            raise ValueError("this node serves no HTTP (an ingest worker): no metrics to add")
+        self.roles.edge.extra_collectors = collectors
 
     async def start(self) -> None:
         for role in self.roles.in_order():

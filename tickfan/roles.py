@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import uvicorn
+from prometheus_client.registry import Collector
 from starlette.routing import Route
 
 from fanout.config import FanoutConfig
@@ -217,6 +218,7 @@ class EdgeRole:
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
+        self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
         self._http: _EmbeddedHTTPServer | None = None
         self._http_task: asyncio.Task[None] | None = None
 
@@ -229,8 +231,9 @@ class EdgeRole:
         await self.fanout.start()
         if not self.config.serve_http:
             return
+        metrics = Route("/metrics", metrics_endpoint(self, self.extra_collectors))
         http_config = uvicorn.Config(
-            create_app(self.books, [Route("/metrics", metrics_endpoint(self)), *self.extra_routes]),
+            create_app(self.books, [metrics, *self.extra_routes]),
             host=self.config.http[0],
             port=self.config.http[1],
             log_level="warning",

@@ -15,7 +15,7 @@ from order_api.model import Rules
 from order_api.quotes import BookQuotes
 from tickfan.args import hostport
 from tickfan.procs import Children, tickfan_command
-from tickfan.trading_cli import DEFAULT_REDIS, dsns_of
+from tickfan.trading_cli import DEFAULT_REDIS, add_ledger_check, dsns_of
 
 SEED_USERS = ("alice", "bob")
 SEED_CASH = 100_000 * 10_000  # $100,000 in 1/10,000 dollars
@@ -31,6 +31,7 @@ def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="URL", help="Redis for execution streams and order updates (default %(default)s)")
     parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="where the demo's FIX market-maker simulator listens (default %(default)s)")
+    add_ledger_check(parser)
 
 
 class TradingStack:
@@ -52,7 +53,8 @@ class TradingStack:
                 await self.ledger.deposit(user, SEED_CASH)
                 self.seeded.append(user)
         self.redis = aioredis.from_url(self.args.trading_redis)
-        self.service = OrderService(self.ledger, BookQuotes(books), redis_client=self.redis, relay=True)
+        self.service = OrderService(self.ledger, BookQuotes(books), redis_client=self.redis, relay=True,
+                                    ledger_check_interval=self.args.ledger_check_interval)
         return self.service
 
     async def start(self, http: tuple[str, int]) -> None:

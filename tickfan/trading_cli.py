@@ -63,6 +63,14 @@ def add_redis(parser: argparse.ArgumentParser) -> None:
                         help="Redis for the execution streams, order updates and quotes (default %(default)s)")
 
 
+def add_ledger_check(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ledger-check-interval", type=float, metavar="SECONDS",
+                        default=float(os.environ.get("TICKFAN_LEDGER_CHECK_INTERVAL", "60")),
+                        help="run the ledger's invariants (Ledger.check) this often and export the result on "
+                             "/metrics as tickfan_ledger_check_problems; 0 turns it off (default %(default)s, "
+                             "or $TICKFAN_LEDGER_CHECK_INTERVAL)")
+
+
 def add_rules(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collar-bps", type=int, default=1_000,
                         help="limit collar and market-buy protection, in basis points of the reference price "
@@ -172,6 +180,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     add_migrate_db(parser)
     add_redis(parser)
     add_rules(parser)
+    add_ledger_check(parser)
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
     add_tls_arguments(parser, "serve https://")
     parser.add_argument("--max-body", type=int, default=MAX_BODY, metavar="BYTES",
@@ -197,7 +206,8 @@ async def build_api(args: argparse.Namespace) -> Any:
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
     client = aioredis.from_url(args.redis)
     limits = HttpLimits(max_body=args.max_body, rate=args.rate_limit, window=args.rate_window)
-    app = create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay, limits=limits)
+    app = create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay, limits=limits,
+                     ledger_check_interval=args.ledger_check_interval)
     app.router.routes.append(Route("/metrics", api_metrics_endpoint(app.state.order_service), methods=["GET"]))
     return app
 

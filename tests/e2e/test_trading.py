@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from order_api.db import Ledger
-from tests.conftest import PrivateRedis, free_port
+from tests.conftest import PrivateRedis, free_port, wait_until
 from tests.e2e.conftest import Launch
 from tests.order_api.conftest import drop_databases
 from tickfan_proto import stream_pb2
@@ -98,6 +99,16 @@ def test_orders_channel_is_refused_without_a_token_and_prices_still_flow(demo: d
                     break
             assert "error" in kinds and "snapshot" in kinds
     asyncio.run(go())
+
+
+def test_the_node_exports_the_scheduled_ledger_check(demo: dict[str, Any]) -> None:
+    """The demo's node runs Ledger.check() on a schedule (at once, then every 60 s) and shows it on /metrics."""
+    def scraped() -> dict[str, float]:
+        text = httpx.get(f"{demo['http']}/metrics", timeout=5).text
+        return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+    wait_until(lambda: "tickfan_ledger_check_last_success_timestamp_seconds" in scraped(), what="a ledger check")
+    assert scraped()["tickfan_ledger_check_problems"] == 0
 
 
 def test_ledger_balances_and_the_demo_stops_cleanly(demo: dict[str, Any]) -> None:
