@@ -25,12 +25,14 @@ class Refresh(_message.Message):
     def __init__(self, token: _Optional[str] = ...) -> None: ...
 
 class Subscribe(_message.Message):
-    __slots__ = ("symbols", "channels")
+    __slots__ = ("symbols", "channels", "resume_token")
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     symbols: _containers.RepeatedScalarFieldContainer[str]
     channels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, symbols: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ...) -> None: ...
+    resume_token: str
+    def __init__(self, symbols: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class Unsubscribe(_message.Message):
     __slots__ = ("symbols", "channels")
@@ -47,7 +49,7 @@ class Ping(_message.Message):
     def __init__(self, nonce: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("snapshot", "quotes", "trades", "heartbeat", "error", "pong", "subscribed", "depth", "order_update", "refreshed", "revoked")
+    __slots__ = ("snapshot", "quotes", "trades", "heartbeat", "error", "pong", "subscribed", "depth", "order_update", "refreshed", "revoked", "bars", "status", "recovered")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     QUOTES_FIELD_NUMBER: _ClassVar[int]
     TRADES_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +61,9 @@ class ServerMessage(_message.Message):
     ORDER_UPDATE_FIELD_NUMBER: _ClassVar[int]
     REFRESHED_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RECOVERED_FIELD_NUMBER: _ClassVar[int]
     snapshot: Snapshot
     quotes: QuoteBatch
     trades: TradeBatch
@@ -70,7 +75,10 @@ class ServerMessage(_message.Message):
     order_update: OrderUpdate
     refreshed: Refreshed
     revoked: Revoked
-    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., quotes: _Optional[_Union[QuoteBatch, _Mapping]] = ..., trades: _Optional[_Union[TradeBatch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., depth: _Optional[_Union[DepthBatch, _Mapping]] = ..., order_update: _Optional[_Union[OrderUpdate, _Mapping]] = ..., refreshed: _Optional[_Union[Refreshed, _Mapping]] = ..., revoked: _Optional[_Union[Revoked, _Mapping]] = ...) -> None: ...
+    bars: BarBatch
+    status: StatusBatch
+    recovered: Recovered
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., quotes: _Optional[_Union[QuoteBatch, _Mapping]] = ..., trades: _Optional[_Union[TradeBatch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., depth: _Optional[_Union[DepthBatch, _Mapping]] = ..., order_update: _Optional[_Union[OrderUpdate, _Mapping]] = ..., refreshed: _Optional[_Union[Refreshed, _Mapping]] = ..., revoked: _Optional[_Union[Revoked, _Mapping]] = ..., bars: _Optional[_Union[BarBatch, _Mapping]] = ..., status: _Optional[_Union[StatusBatch, _Mapping]] = ..., recovered: _Optional[_Union[Recovered, _Mapping]] = ...) -> None: ...
 
 class Refreshed(_message.Message):
     __slots__ = ("expires_at_ns",)
@@ -117,7 +125,7 @@ class OrderUpdate(_message.Message):
     def __init__(self, order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[str] = ..., qty: _Optional[int] = ..., filled_qty: _Optional[int] = ..., limit_price: _Optional[int] = ..., last_fill_qty: _Optional[int] = ..., last_fill_price: _Optional[int] = ..., avg_fill_price: _Optional[int] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ..., event_time_ns: _Optional[int] = ...) -> None: ...
 
 class Quote(_message.Message):
-    __slots__ = ("symbol", "seq", "bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "exchange_time_ns", "halted", "stale")
+    __slots__ = ("symbol", "seq", "bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "exchange_time_ns", "halted", "stale", "trading_state", "trading_reason")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     BID_PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +138,8 @@ class Quote(_message.Message):
     EXCHANGE_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     HALTED_FIELD_NUMBER: _ClassVar[int]
     STALE_FIELD_NUMBER: _ClassVar[int]
+    TRADING_STATE_FIELD_NUMBER: _ClassVar[int]
+    TRADING_REASON_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     seq: int
     bid_price: int
@@ -142,19 +152,25 @@ class Quote(_message.Message):
     exchange_time_ns: int
     halted: bool
     stale: bool
-    def __init__(self, symbol: _Optional[str] = ..., seq: _Optional[int] = ..., bid_price: _Optional[int] = ..., bid_size: _Optional[int] = ..., ask_price: _Optional[int] = ..., ask_size: _Optional[int] = ..., last_price: _Optional[int] = ..., last_size: _Optional[int] = ..., volume: _Optional[int] = ..., exchange_time_ns: _Optional[int] = ..., halted: _Optional[bool] = ..., stale: _Optional[bool] = ...) -> None: ...
+    trading_state: str
+    trading_reason: str
+    def __init__(self, symbol: _Optional[str] = ..., seq: _Optional[int] = ..., bid_price: _Optional[int] = ..., bid_size: _Optional[int] = ..., ask_price: _Optional[int] = ..., ask_size: _Optional[int] = ..., last_price: _Optional[int] = ..., last_size: _Optional[int] = ..., volume: _Optional[int] = ..., exchange_time_ns: _Optional[int] = ..., halted: _Optional[bool] = ..., stale: _Optional[bool] = ..., trading_state: _Optional[str] = ..., trading_reason: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
-    __slots__ = ("quotes",)
+    __slots__ = ("quotes", "send_time_ns")
     QUOTES_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     quotes: _containers.RepeatedCompositeFieldContainer[Quote]
-    def __init__(self, quotes: _Optional[_Iterable[_Union[Quote, _Mapping]]] = ...) -> None: ...
+    send_time_ns: int
+    def __init__(self, quotes: _Optional[_Iterable[_Union[Quote, _Mapping]]] = ..., send_time_ns: _Optional[int] = ...) -> None: ...
 
 class QuoteBatch(_message.Message):
-    __slots__ = ("quotes",)
+    __slots__ = ("quotes", "send_time_ns")
     QUOTES_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     quotes: _containers.RepeatedCompositeFieldContainer[Quote]
-    def __init__(self, quotes: _Optional[_Iterable[_Union[Quote, _Mapping]]] = ...) -> None: ...
+    send_time_ns: int
+    def __init__(self, quotes: _Optional[_Iterable[_Union[Quote, _Mapping]]] = ..., send_time_ns: _Optional[int] = ...) -> None: ...
 
 class Level(_message.Message):
     __slots__ = ("price", "size")
@@ -183,40 +199,184 @@ class Depth(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., seq: _Optional[int] = ..., bids: _Optional[_Iterable[_Union[Level, _Mapping]]] = ..., asks: _Optional[_Iterable[_Union[Level, _Mapping]]] = ..., exchange_time_ns: _Optional[int] = ..., halted: _Optional[bool] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class DepthBatch(_message.Message):
-    __slots__ = ("books", "snapshot")
+    __slots__ = ("books", "snapshot", "send_time_ns")
     BOOKS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     books: _containers.RepeatedCompositeFieldContainer[Depth]
     snapshot: bool
-    def __init__(self, books: _Optional[_Iterable[_Union[Depth, _Mapping]]] = ..., snapshot: _Optional[bool] = ...) -> None: ...
+    send_time_ns: int
+    def __init__(self, books: _Optional[_Iterable[_Union[Depth, _Mapping]]] = ..., snapshot: _Optional[bool] = ..., send_time_ns: _Optional[int] = ...) -> None: ...
 
 class Trade(_message.Message):
-    __slots__ = ("symbol", "seq", "price", "size", "exchange_time_ns", "match_number")
+    __slots__ = ("symbol", "seq", "price", "size", "exchange_time_ns", "match_number", "trade_seq", "aggressor", "printable", "cross")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     MATCH_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TRADE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AGGRESSOR_FIELD_NUMBER: _ClassVar[int]
+    PRINTABLE_FIELD_NUMBER: _ClassVar[int]
+    CROSS_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     seq: int
     price: int
     size: int
     exchange_time_ns: int
     match_number: int
-    def __init__(self, symbol: _Optional[str] = ..., seq: _Optional[int] = ..., price: _Optional[int] = ..., size: _Optional[int] = ..., exchange_time_ns: _Optional[int] = ..., match_number: _Optional[int] = ...) -> None: ...
+    trade_seq: int
+    aggressor: str
+    printable: bool
+    cross: str
+    def __init__(self, symbol: _Optional[str] = ..., seq: _Optional[int] = ..., price: _Optional[int] = ..., size: _Optional[int] = ..., exchange_time_ns: _Optional[int] = ..., match_number: _Optional[int] = ..., trade_seq: _Optional[int] = ..., aggressor: _Optional[str] = ..., printable: _Optional[bool] = ..., cross: _Optional[str] = ...) -> None: ...
 
 class TradeBatch(_message.Message):
-    __slots__ = ("trades",)
+    __slots__ = ("trades", "send_time_ns")
     TRADES_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     trades: _containers.RepeatedCompositeFieldContainer[Trade]
-    def __init__(self, trades: _Optional[_Iterable[_Union[Trade, _Mapping]]] = ...) -> None: ...
+    send_time_ns: int
+    def __init__(self, trades: _Optional[_Iterable[_Union[Trade, _Mapping]]] = ..., send_time_ns: _Optional[int] = ...) -> None: ...
+
+class Bar(_message.Message):
+    __slots__ = ("symbol", "interval", "start_time_ns", "open", "high", "low", "close", "volume", "trades", "vwap", "notional", "state", "version")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    TRADES_FIELD_NUMBER: _ClassVar[int]
+    VWAP_FIELD_NUMBER: _ClassVar[int]
+    NOTIONAL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    interval: str
+    start_time_ns: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    trades: int
+    vwap: int
+    notional: int
+    state: str
+    version: int
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time_ns: _Optional[int] = ..., open: _Optional[int] = ..., high: _Optional[int] = ..., low: _Optional[int] = ..., close: _Optional[int] = ..., volume: _Optional[int] = ..., trades: _Optional[int] = ..., vwap: _Optional[int] = ..., notional: _Optional[int] = ..., state: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class BarBatch(_message.Message):
+    __slots__ = ("bars", "snapshot", "send_time_ns")
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    bars: _containers.RepeatedCompositeFieldContainer[Bar]
+    snapshot: bool
+    send_time_ns: int
+    def __init__(self, bars: _Optional[_Iterable[_Union[Bar, _Mapping]]] = ..., snapshot: _Optional[bool] = ..., send_time_ns: _Optional[int] = ...) -> None: ...
+
+class SymbolStatus(_message.Message):
+    __slots__ = ("symbol", "trading_state", "reason", "reg_sho", "luld_reference_price", "luld_upper_price", "luld_lower_price", "luld_extensions", "ipo_release_time_ns", "ipo_qualifier", "ipo_price", "operational_halt", "event_time_ns")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    TRADING_STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REG_SHO_FIELD_NUMBER: _ClassVar[int]
+    LULD_REFERENCE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    LULD_UPPER_PRICE_FIELD_NUMBER: _ClassVar[int]
+    LULD_LOWER_PRICE_FIELD_NUMBER: _ClassVar[int]
+    LULD_EXTENSIONS_FIELD_NUMBER: _ClassVar[int]
+    IPO_RELEASE_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    IPO_QUALIFIER_FIELD_NUMBER: _ClassVar[int]
+    IPO_PRICE_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONAL_HALT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    trading_state: str
+    reason: str
+    reg_sho: str
+    luld_reference_price: int
+    luld_upper_price: int
+    luld_lower_price: int
+    luld_extensions: int
+    ipo_release_time_ns: int
+    ipo_qualifier: str
+    ipo_price: int
+    operational_halt: bool
+    event_time_ns: int
+    def __init__(self, symbol: _Optional[str] = ..., trading_state: _Optional[str] = ..., reason: _Optional[str] = ..., reg_sho: _Optional[str] = ..., luld_reference_price: _Optional[int] = ..., luld_upper_price: _Optional[int] = ..., luld_lower_price: _Optional[int] = ..., luld_extensions: _Optional[int] = ..., ipo_release_time_ns: _Optional[int] = ..., ipo_qualifier: _Optional[str] = ..., ipo_price: _Optional[int] = ..., operational_halt: _Optional[bool] = ..., event_time_ns: _Optional[int] = ...) -> None: ...
+
+class MarketStatus(_message.Message):
+    __slots__ = ("system_event", "market_open", "mwcb_level1", "mwcb_level2", "mwcb_level3", "mwcb_breached", "event_time_ns")
+    SYSTEM_EVENT_FIELD_NUMBER: _ClassVar[int]
+    MARKET_OPEN_FIELD_NUMBER: _ClassVar[int]
+    MWCB_LEVEL1_FIELD_NUMBER: _ClassVar[int]
+    MWCB_LEVEL2_FIELD_NUMBER: _ClassVar[int]
+    MWCB_LEVEL3_FIELD_NUMBER: _ClassVar[int]
+    MWCB_BREACHED_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    system_event: str
+    market_open: bool
+    mwcb_level1: int
+    mwcb_level2: int
+    mwcb_level3: int
+    mwcb_breached: str
+    event_time_ns: int
+    def __init__(self, system_event: _Optional[str] = ..., market_open: _Optional[bool] = ..., mwcb_level1: _Optional[int] = ..., mwcb_level2: _Optional[int] = ..., mwcb_level3: _Optional[int] = ..., mwcb_breached: _Optional[str] = ..., event_time_ns: _Optional[int] = ...) -> None: ...
+
+class StatusBatch(_message.Message):
+    __slots__ = ("market", "symbols", "snapshot", "send_time_ns")
+    MARKET_FIELD_NUMBER: _ClassVar[int]
+    SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    market: MarketStatus
+    symbols: _containers.RepeatedCompositeFieldContainer[SymbolStatus]
+    snapshot: bool
+    send_time_ns: int
+    def __init__(self, market: _Optional[_Union[MarketStatus, _Mapping]] = ..., symbols: _Optional[_Iterable[_Union[SymbolStatus, _Mapping]]] = ..., snapshot: _Optional[bool] = ..., send_time_ns: _Optional[int] = ...) -> None: ...
+
+class Recovered(_message.Message):
+    __slots__ = ("symbol", "verdict", "missing_from_trade_seq", "missing_to_trade_seq", "epoch_changed", "reason")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FROM_TRADE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MISSING_TO_TRADE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    verdict: str
+    missing_from_trade_seq: int
+    missing_to_trade_seq: int
+    epoch_changed: bool
+    reason: str
+    def __init__(self, symbol: _Optional[str] = ..., verdict: _Optional[str] = ..., missing_from_trade_seq: _Optional[int] = ..., missing_to_trade_seq: _Optional[int] = ..., epoch_changed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Liveness(_message.Message):
+    __slots__ = ("symbol", "seq", "last_event_time_ns", "feed_state")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    FEED_STATE_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    seq: int
+    last_event_time_ns: int
+    feed_state: str
+    def __init__(self, symbol: _Optional[str] = ..., seq: _Optional[int] = ..., last_event_time_ns: _Optional[int] = ..., feed_state: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("server_time_ns",)
+    __slots__ = ("server_time_ns", "resume_token", "symbols")
     SERVER_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     server_time_ns: int
-    def __init__(self, server_time_ns: _Optional[int] = ...) -> None: ...
+    resume_token: str
+    symbols: _containers.RepeatedCompositeFieldContainer[Liveness]
+    def __init__(self, server_time_ns: _Optional[int] = ..., resume_token: _Optional[str] = ..., symbols: _Optional[_Iterable[_Union[Liveness, _Mapping]]] = ...) -> None: ...
 
 class Pong(_message.Message):
     __slots__ = ("nonce",)
@@ -225,12 +385,16 @@ class Pong(_message.Message):
     def __init__(self, nonce: _Optional[int] = ...) -> None: ...
 
 class Subscribed(_message.Message):
-    __slots__ = ("symbols", "channels")
+    __slots__ = ("symbols", "channels", "resume_token", "protocol_version")
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     symbols: _containers.RepeatedScalarFieldContainer[str]
     channels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, symbols: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ...) -> None: ...
+    resume_token: str
+    protocol_version: int
+    def __init__(self, symbols: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., resume_token: _Optional[str] = ..., protocol_version: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message", "symbols")
