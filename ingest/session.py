@@ -39,9 +39,16 @@ from .messages import Message
 from .moldudp64 import END_OF_SESSION_COUNT, HEADER, HEADER_SIZE, HEARTBEAT_COUNT
 from .packets import decode_blocks, framing_error, skip_messages, walk_packet
 from .partition import PartitionFilter
-from .recovery import MAX_MISSING_RANGES, Gap, HeldPackets, Request, plan_requests
+from .recovery import DEFAULT_MAX_HELD_BYTES, MAX_MISSING_RANGES, Gap, HeldPackets, Request, plan_requests
 
-__all__ = ["COUNTER_NAMES", "TRANSITIONS", "FeedSession", "FeedSessionError", "Gap", "Request", "State"]
+__all__ = ["COUNTER_NAMES", "DEFAULT_MAX_GAP", "DEFAULT_MAX_HELD_BYTES", "TRANSITIONS", "FeedSession",
+           "FeedSessionError", "Gap", "Request", "State"]
+
+# The farthest a packet's sequence may lie from where the stream stands and still be believed: about two
+# seconds of the busiest US equity feed at its peak (~1M messages/s), what a recovery timeout can lose.
+# A sequence farther away (a forged heartbeat announcing 2**64-1, a stray packet of last week's session) is
+# counted as ``implausible_jump`` and ignored, never taken for a gap.
+DEFAULT_MAX_GAP = 2_000_000
 
 class State(enum.Enum):
     IN_SYNC = "in_sync"
@@ -77,20 +84,30 @@ COUNTER_NAMES = (
     "duplicate_messages", "gaps", "messages_missed", "unknown_session", "malformed_packets",
     "truncated_messages", "unknown_message_types", "requests_sent", "messages_recovered",
     "recoveries", "recovery_failures", "pending_overflow", "other_partition", "sequence_backwards",
+    # hostile input: a sequence beyond ``max_gap`` (ignored); the stream found to have truly moved there
+    # (followed, books stale); a datagram from a source not configured (counted by the handler)
+    "implausible_jump", "resyncs", "foreign_source",
 )
 
 
 class FeedSession:
     def __init__(self, session: str | None = None, *, recovery_timeout: float = 2.0,
                  retry_interval: float = 0.2, max_pending: int = 2_000_000,
-                 partition: PartitionFilter | None = None, raw: bool = False) -> None:
+                 partition: PartitionFilter | None = None, raw: bool = False, max_gap: int = DEFAULT_MAX_GAP,
+                 max_held_bytes: int = DEFAULT_MAX_HELD_BYTES, adopt_session: bool = True) -> None:
+        if max_gap <= 0 or max_held_bytes <= 0 or max_pending <= 0:
+            raise ValueError("max_gap, max_held_bytes and max_pending must be positive")
         if raw and partition is not None:
             raise ValueError("raw output carries every symbol: a partition needs decoded output")
         # with a partition, only its symbols' messages are decoded and returned (all are sequenced)
         self.partition = partition
         self.raw = raw
-        # None: adopt the first session name seen (a feed carries one session per day).
+        # None: with ``adopt_session`` (captures, tests), the first session name seen is taken; without it (a
+        # node on a network), nothing is accepted until ``pin_session`` names it (from a snapshot), and the
+        # books start stale so that the handler fetches that snapshot at once.
         self.session = session
+        self.adopt_session = adopt_session
+        self.max_gap = max_gap
         # the session as it appears on the wire (compared per packet on the hot path)
         self._raw_session = session.encode("ascii", "replace").ljust(10, b" ")[:10] if session is not None else b""
         self.next_seq: int | None = None
@@ -102,7 +119,7 @@ class FeedSession:
         self.missing: deque[Gap] = deque(maxlen=MAX_MISSING_RANGES)
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self.last_error: str | None = None
-        self._held = HeldPackets(max_pending)  # packets beyond a hole, whole and undecoded
+        self._held = HeldPackets(max_pending, max_held_bytes)  # packets beyond a hole, whole and undecoded
         # holes seen beyond the first one, [first, end) in sequence order, to ask for before the front reaches
         self._holes: deque[tuple[int, int]] = deque(maxlen=MAX_MISSING_RANGES)
         self._ready: list[bytes] = []  # raw output not yet taken
@@ -115,7 +132,10 @@ class FeedSession:
         # the sequence number after the highest one known to exist (from packets and heartbeats)
         self._known_end = 0
         # set when a hole had to be skipped: some book may be wrong until rebuilt from a snapshot
-        self.needs_rebuild = False
+        self.needs_rebuild = session is None and not adopt_session
+        # an implausible sequence seen with no progress since: (when first seen, where it ends, the progress
+        # marker then). The same far-away stream, consistent and alone for a recovery timeout, is followed.
+        self._jump: tuple[float, int, tuple[int | None, int]] | None = None
         # seconds from each gap's detection to its last message applied, most recent last
         self.recovery_seconds: deque[float] = deque(maxlen=256)
 
@@ -142,6 +162,16 @@ class FeedSession:
     def held_messages(self) -> int:
         """Messages held beyond a hole (bounded by ``max_pending``)."""
         return self._held.messages
+
+    @property
+    def held_bytes(self) -> int:
+        """Payload bytes held beyond a hole (bounded by ``max_held_bytes``)."""
+        return self._held.bytes
+
+    def pin_session(self, name: str) -> None:
+        """Accept only session ``name`` from now on (a snapshot said which session the feed is in)."""
+        self.session = name
+        self._raw_session = name.encode("ascii", "replace").ljust(10, b" ")[:10]
 
     # ------------------------------------------------------------------ input
     def take_raw(self, data: bytes) -> bytes | None:
@@ -218,12 +248,19 @@ class FeedSession:
                 name = raw_session.decode("ascii").rstrip(" ")
             except UnicodeDecodeError:
                 return self._malformed("bad_session", "session name is not ASCII")
-            if self.session is not None and name != self.session:
+            if self.session is not None or not self.adopt_session:
                 c["unknown_session"] += 1
-                self.last_error = f"packet from session {name!r}, expected {self.session!r}"
+                self.last_error = (f"packet from session {name!r}, expected {self.session!r}" if self.session
+                                   else f"packet from session {name!r} before a snapshot named the session")
                 return []
             self.session = name
             self._raw_session = raw_session
+        if expected is not None and (seq > max(self._known_end, expected) + self.max_gap
+                                     or seq + self.max_gap < expected):
+            if not self._implausible(seq, seq if count in (HEARTBEAT_COUNT, END_OF_SESSION_COUNT) else seq + count,
+                                     now):
+                return []
+            expected = self.next_seq
         if count == HEARTBEAT_COUNT or count == END_OF_SESSION_COUNT:
             if count == HEARTBEAT_COUNT:
                 c["heartbeats"] += 1
@@ -308,6 +345,15 @@ class FeedSession:
         self._begin_recovery(now)
         self.next_seq = next_seq
         self.needs_rebuild = False
+        # Every piece of sequence state is the snapshot's from here: what was known, asked for or seen before
+        # (possibly poisoned by a forged packet) must not outlive it.
+        self._held.discard_from(next_seq + self.max_gap)
+        self._known_end = max(next_seq, self._held.end() or 0)
+        self._holes.clear()
+        self._requested_until = 0
+        self._last_request = -1.0
+        self._last_packet_seq = 0
+        self._jump = None
         out = self._drain(now, duplicates=False)
         if self._state is State.RECOVERING:
             self._request(now)
@@ -320,6 +366,9 @@ class FeedSession:
         if self._state is not State.REBUILDING:
             raise FeedSessionError(self._state, State.RECOVERING)
         self._begin_recovery(now - self.recovery_timeout)  # held holes are already past their chance
+        if self.next_seq is None:  # nothing sequenced yet (a session waiting for its first snapshot)
+            self._set_state(State.STALE)
+            return []
         return self.poll(now)
 
     # ------------------------------------------------------------------ recovery
@@ -405,6 +454,38 @@ class FeedSession:
         else:
             self._set_state(State.STALE)
         return out
+
+    def _implausible(self, seq: int, end: int, now: float) -> bool:
+        """A sequence too far from the stream to be believed: counted and ignored (False), unless the stream
+        itself has moved there: the same far-away sequence, consistent, for a whole recovery timeout in which
+        nothing plausible made progress. Then it is followed (True), the books flagged stale."""
+        c = self.counters
+        c["implausible_jump"] += 1
+        self.last_error = f"implausible_jump: sequence {seq} is more than {self.max_gap} from {self.next_seq}"
+        marker = (self.next_seq, self._known_end)
+        jump = self._jump
+        if jump is None or jump[2] != marker or abs(seq - jump[1]) > self.max_gap \
+                or self._state is State.REBUILDING:
+            self._jump = (now, end, marker)
+            return False
+        if now - jump[0] < self.recovery_timeout:
+            self._jump = (jump[0], max(jump[1], end), marker)
+            return False
+        # the stream truly moved (a restarted session, a node started on a forged first packet): follow it
+        self._jump = None
+        c["resyncs"] += 1
+        c["recovery_failures"] += 1
+        self.needs_rebuild = True
+        self._held.discard_from(-1)
+        self._holes.clear()
+        self._requests.clear()
+        self._requested_until = 0
+        self.next_seq = self._known_end = self._last_packet_seq = seq
+        if self._state is State.IN_SYNC:
+            self._set_state(State.RECOVERING)
+        if self._state is State.RECOVERING:
+            self._set_state(State.STALE)
+        return True
 
     def _malformed(self, code: str, message: str) -> list[Message]:
         self.counters["malformed_packets"] += 1

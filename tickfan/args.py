@@ -13,3 +13,20 @@ def hostport(text: str) -> tuple[str, int]:
         return parse_hostport(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def source(text: str) -> tuple[str, int | None]:
+    """``HOST[:PORT]`` for argparse, the host resolved to its IPv4 address (datagrams carry addresses, not
+    names); no port: any port of that host."""
+    import socket
+
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, ""
+    try:
+        number = int(port) if port else None
+        if number is not None and not 0 < number < 65536:
+            raise ValueError(f"port out of range in {text!r}")
+        return socket.gethostbyname(host), number
+    except (ValueError, OSError) as e:
+        raise argparse.ArgumentTypeError(f"bad feed source {text!r}: {e}") from None
