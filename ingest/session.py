@@ -41,6 +41,10 @@ from .packets import decode_blocks, framing_error, skip_messages, walk_packet
 from .partition import PartitionFilter
 from .recovery import DEFAULT_MAX_HELD_BYTES, MAX_MISSING_RANGES, Gap, HeldPackets, Request, plan_requests
 
+def payload_of(packet: bytes) -> bytes:
+    return packet[HEADER_SIZE:]
+
+
 __all__ = ["COUNTER_NAMES", "DEFAULT_MAX_GAP", "DEFAULT_MAX_HELD_BYTES", "TRANSITIONS", "FeedSession",
            "FeedSessionError", "Gap", "Request", "State"]
 
@@ -283,6 +287,11 @@ class FeedSession:
             c["sequence_backwards"] += 1
         self._last_packet_seq = seq
         end = seq + count
+        if self._state is State.REBUILDING:
+            # the snapshot decides where the stream resumes: what the expected sequence says now (possibly
+            # poisoned) must not drop what it will need; every packet held counts against the bounds
+            self._hold(payload_of(data), seq, count, front=-1)
+            return []
         if end <= expected:
             c["duplicate_packets"] += 1
             c["duplicate_messages"] += count
@@ -293,9 +302,6 @@ class FeedSession:
             self._known_end = end
         payload = data[HEADER_SIZE:]
         state = self._state
-        if state is State.REBUILDING:
-            self._hold(payload, seq, count)
-            return []
         if state is State.RECOVERING:
             self._hold(payload, seq, count)
             return self._drain(now) if seq <= expected else []
@@ -390,8 +396,8 @@ class FeedSession:
         self._holes.append((first, end))
         self._request(now)
 
-    def _hold(self, payload: bytes, seq: int, count: int) -> None:
-        refused = self._held.hold(payload, seq, count, self.next_seq or 0)
+    def _hold(self, payload: bytes, seq: int, count: int, front: int | None = None) -> None:
+        refused = self._held.hold(payload, seq, count, (self.next_seq or 0) if front is None else front)
         if refused is not None:
             self.counters[refused] += count
 
