@@ -341,6 +341,9 @@ class FeedSession:
         self._set_state(State.REBUILDING)
         self._requests.clear()
         self._ready.clear()  # superseded by the snapshot
+        # so is what was held behind the holes: it was placed by a sequence state the snapshot replaces
+        # (possibly poisoned by a forged packet); what arrives from now on is held for the snapshot's
+        self._held.discard_from(-1)
 
     def rebuilt(self, next_seq: int, now: float = 0.0) -> list[Message]:
         """The books now hold a snapshot taken just before ``next_seq``: continue from there.
