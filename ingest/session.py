@@ -376,9 +376,13 @@ class FeedSession:
             raise FeedSessionError(self._state, State.RECOVERING)
         self._begin_recovery(now - self.recovery_timeout)  # held holes are already past their chance
         if self.next_seq is None:  # nothing sequenced yet (a session waiting for its first snapshot)
+            self.needs_rebuild = True
             self._set_state(State.STALE)
             return []
-        return self.poll(now)
+        # held while rebuilding were packets on either side of the expected sequence (the snapshot would have
+        # moved it): those it already had are dropped here, what continues it is released
+        out = self._drain(now, recovering=False)
+        return out + self.poll(now)
 
     # ------------------------------------------------------------------ recovery
     def _open_gap(self, expected: int, seq: int, now: float) -> None:
