@@ -41,10 +41,6 @@ from .packets import decode_blocks, framing_error, skip_messages, walk_packet
 from .partition import PartitionFilter
 from .recovery import DEFAULT_MAX_HELD_BYTES, MAX_MISSING_RANGES, Gap, HeldPackets, Request, plan_requests
 
-def payload_of(packet: bytes) -> bytes:
-    return packet[HEADER_SIZE:]
-
-
 __all__ = ["COUNTER_NAMES", "DEFAULT_MAX_GAP", "DEFAULT_MAX_HELD_BYTES", "TRANSITIONS", "FeedSession",
            "FeedSessionError", "Gap", "Request", "State"]
 
@@ -290,7 +286,7 @@ class FeedSession:
         if self._state is State.REBUILDING:
             # the snapshot decides where the stream resumes: what the expected sequence says now (possibly
             # poisoned) must not drop what it will need; every packet held counts against the bounds
-            self._hold(payload_of(data), seq, count, front=-1)
+            self._hold(data[HEADER_SIZE:], seq, count, front=-1)
             return []
         if end <= expected:
             c["duplicate_packets"] += 1

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 
 def fuzz(one_input: Callable[[bytes], None]) -> None:
-    import atheris  # the `fuzz` extra: only the fuzz runs need it
+    import atheris  # type: ignore[import-untyped]  # the `fuzz` extra: only the fuzz runs need it
 
     atheris.instrument_all()  # coverage of every module already imported (the parser under test)
     atheris.Setup(sys.argv, one_input)
