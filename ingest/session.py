@@ -22,6 +22,14 @@ arbitration is this same rule). A hole that gets no answer for ``recovery_timeou
 passed in (``now``), never read, so the machine can be tested step by step. Nothing here raises on bad
 input: every problem has its own counter.
 
+Hostile input (issue 10): a sequence farther than ``max_gap`` from the stream is ``implausible_jump``,
+ignored, never a gap (one forged heartbeat announcing 2**64-1 used to stop the feed for good); only the same
+far-away stream, consistent and alone for a whole recovery timeout, is followed (``resyncs``: through
+RECOVERING to STALE, the books to be rebuilt). Held packets are bounded in bytes as well as messages. The
+session name is given, or pinned from a snapshot (``adopt_session=False``), not taken from the first packet.
+A rebuild resets every piece of sequence state (expected and highest known sequence, holes, requests, what
+was held before it), so a poisoned state ends with the next snapshot.
+
 Output comes in one of two forms, fixed at construction:
 
 - decoded messages (the default): ``on_packet``, ``poll``, ``rebuilt`` and ``abort_rebuild`` return them;
