@@ -1,0 +1,569 @@
+"""Live bars (pure): printable executions in, 1-second and 1-minute OHLCV bars out, per symbol (locate).
+
+What counts, as ITCH 5.0 defines it (the same rules ``Books._print`` applies; ``from_prints`` turns its trade
+ring into builder input): 'E' Order Executed at the order's price; 'C' Order Executed With Price only when
+Printable is 'Y' (a non-printable execution is part of a later bulk print: counting it would count those
+shares twice); 'P' Trade (non-cross); 'Q' Cross Trade, the bulk print of an opening/closing/halt cross at its
+cross price and shares (zero shares: no cross happened, no print). 'B' Broken Trade names the match number of
+an earlier execution: that print is taken out of the bar that held it.
+
+Each emitted ``Bar`` has a ``state``: ``update`` while its interval is open, ``final`` when it closes,
+``revised`` when a closed bar changes later (a broken trade, or a late print), with ``version`` one higher
+than the last one sent for that bar (update and final bars carry version 0).
+
+Time: the builder's clock is the latest event time it has seen (prints, breaks) or been given
+(``close_until``, ``now_ns``); a bar closes when that clock reaches its end, for every symbol at once, so a
+quiet symbol's bar closes with the feed's clock. Times are int64 ns on any clock whose second and minute
+boundaries are the epoch's (ns since the Unix epoch, or ITCH ns since an Eastern midnight).
+
+Guarantee: for a symbol and interval, no bar is emitted whose start is older than a bar already emitted,
+except as ``revised`` of that exact bar. A print older than the symbol's latest bar start (a feed whose
+clock went backwards, or ``close_until`` ahead of the feed) is put in that latest bar (revising it if it has
+closed) and counted as ``late_prints``: volume is never lost and time never goes back.
+
+Prices stay ITCH ``Price (4)`` integers; ``notional`` is the exact integer sum of price x shares, so
+``vwap = notional / volume`` exactly (``Bar.vwap``). Bad prints (locate out of range, shares or price not
+positive, a price x shares that does not fit, a bar notional past 2**62) are counted and change nothing.
+
+History: per symbol and interval the last ``history_1s``/``history_1m`` closed bars; ``history`` returns them
+plus the open bar, so a server that sends a history and then streams this builder's later emissions leaves
+no gap and no overlap (the open bar's later updates replace it; a revised bar replaces the one with its
+start). Breaks are resolved through a bounded log of recent prints (``print_log``): a break of an older
+print still fixes volume, trades and notional exactly (the log keeps them per bar) but cannot recompute
+open/high/low/close; it is counted as ``breaks_approximate``.
+
+Two input paths with the same semantics: per message (``add_print``, ``add_break``: plain Python, a few
+microseconds) and per batch (``apply``: numpy columns, vectorised by grouping prints into (symbol, bar)
+segments). For a feed whose times never go back per symbol they leave the same history and open bars;
+the batch path emits one ``update`` per touched bar instead of one per print.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest.batch import Columns
+
+from .trades import TradePrints
+
+__all__ = ["FINAL", "INTERVALS", "MINUTE", "REVISED", "SECOND", "UPDATE", "Bar", "BarBuilder", "Breaks", "Executions",
+           "breaks_from_columns", "from_prints"]
+
+I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
+
+MAX_LOCATES = 65_536
+SECOND = 1_000_000_000
+MINUTE = 60 * SECOND
+INTERVALS = (SECOND, MINUTE)
+UPDATE, FINAL, REVISED = "update", "final", "revised"
+NONE = np.iinfo(np.int64).min  # no bar yet
+MAX_NOTIONAL = 1 << 62
+MAX_PRICE = 1 << 32  # ITCH Price (4) is four bytes
+MAX_SIZE = 1 << 30  # per print; with MAX_PRICE the product stays below 2**62
+
+COUNTER_NAMES = (
+    "prints",                # prints taken into bars
+    "bad_prints",            # dropped: locate, price or shares out of range, or a bar notional that would overflow
+    "late_prints",           # older than the symbol's latest bar: put in that bar
+    "breaks",                # broken trades applied
+    "breaks_unknown",        # match number not in the print log (never seen, or older than the log)
+    "breaks_repeated",       # a match number already broken
+    "breaks_wrong_locate",   # the break's locate is not the print's: changes nothing
+    "breaks_expired",        # the print's bar has left the history (per interval)
+    "breaks_approximate",    # the bar's other prints have left the log: volume exact, open/high/low/close kept
+    "batch_fallbacks",       # batches applied print by print (times going back within a symbol)
+)
+
+
+class Bar(NamedTuple):
+    locate: int
+    interval_ns: int
+    start_ns: int  # the interval is [start_ns, start_ns + interval_ns)
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    trades: int
+    notional: int  # sum of price x shares (price in ITCH Price (4) units)
+    version: int
+    state: str
+
+    @property
+    def end_ns(self) -> int:
+        return self.start_ns + self.interval_ns
+
+    @property
+    def vwap(self) -> Fraction | None:
+        """The exact volume-weighted average price in Price (4) units (None for a bar without volume)."""
+        return Fraction(self.notional, self.volume) if self.volume else None
+
+    def vwap_price(self, decimals: int = 4) -> int | None:
+        """VWAP rounded half-even to ``decimals`` decimal places of a dollar, as an integer (4: Price (4))."""
+        v = self.vwap
+        return None if v is None else round(v * 10 ** (decimals - 4))
+
+
+class Executions(NamedTuple):
+    """Printable executions in feed order (builder input): one int64 column each."""
+
+    locate: I64
+    time: I64
+    price: I64
+    size: I64
+    match: I64
+
+
+class Breaks(NamedTuple):
+    """Broken trades in feed order: the break's locate, time and the match number it voids."""
+
+    locate: I64
+    time: I64
+    match: I64
+
+
+def from_prints(prints: TradePrints, time_offset: int = 0) -> Executions:
+    """The book's trade prints (``Books.trades_since``) as builder input; ``time_offset`` is added to every
+    time (e.g. ``vocab.clock.eastern_midnight_ns(session date)`` to turn ITCH stamps into epoch ns)."""
+    t = prints.exchange_time + time_offset if time_offset else prints.exchange_time
+    return Executions(prints.locate, t, prints.price, prints.size, prints.match_number)
+
+
+def breaks_from_columns(cols: Columns, time_offset: int = 0) -> Breaks:
+    """The broken-trade ('B') messages of a decoded batch (``ingest.batch``), in order."""
+    idx = np.flatnonzero(cols.kind == ord("B"))
+    return Breaks(cols.locate[idx], cols.timestamp[idx] + time_offset, cols.match[idx])
+
+
+def _empty() -> I64:
+    return np.zeros(0, np.int64)
+
+
+class _PrintLog:
+    """The last ``capacity`` prints with the bar each went into (per interval), to resolve broken trades."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError(f"print log capacity must be positive, not {capacity}")
+        self.capacity = capacity
+        self.total = 0
+        self.locate, self.price, self.size, self.match, self.start0, self.start1 = (
+            np.zeros(capacity, np.int64) for _ in range(6))
+        self.alive = np.zeros(capacity, np.bool_)
+        self._cols = (self.locate, self.price, self.size, self.match, self.start0, self.start1)
+
+    def add(self, locate: int, price: int, size: int, match: int, start0: int, start1: int) -> None:
+        i = self.total % self.capacity
+        self.locate[i], self.price[i], self.size[i], self.match[i] = locate, price, size, match
+        self.start0[i], self.start1[i] = start0, start1
+        self.alive[i] = True
+        self.total += 1
+
+    def extend(self, *cols: I64) -> None:
+        n = int(cols[0].shape[0])
+        cap = self.capacity
+        if n > cap:  # only the newest fit
+            cols = tuple(c[n - cap:] for c in cols)
+            self.total += n - cap
+            n = cap
+        pos = (self.total + np.arange(n)) % cap
+        for dst, src in zip(self._cols, cols, strict=True):
+            dst[pos] = src
+        self.alive[pos] = True
+        self.total += n
+
+    def find(self, match: int) -> int:
+        """The slot of the newest print with this match number, or -1."""
+        filled = min(self.total, self.capacity)
+        hits = np.flatnonzero(self.match[:filled] == match)
+        if hits.size == 0:
+            return -1
+        if hits.size == 1:
+            return int(hits[0])
+        age = (self.total - 1 - hits) % self.capacity  # 0 for the newest slot
+        return int(hits[np.argmin(age)])
+
+    def bar_prints(self, locate: int, k: int, start: int) -> I64:
+        """Slots of the live prints of one bar, oldest first."""
+        filled = min(self.total, self.capacity)
+        starts = self.start0 if k == 0 else self.start1
+        idx = np.flatnonzero((self.locate[:filled] == locate) & (starts[:filled] == start) & self.alive[:filled])
+        order = np.argsort((idx - self.total) % self.capacity, kind="stable")
+        return idx[order]
+
+
+class BarBuilder:
+    """1 s and 1 m bars for every locate. See the module docstring."""
+
+    def __init__(self, *, history_1s: int = 3_600, history_1m: int = 390, print_log: int = 1 << 20) -> None:
+        if history_1s <= 0 or history_1m <= 0:
+            raise ValueError("bar history must keep at least one bar per interval")
+        self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
+        self.now = NONE  # the builder's clock: the latest time seen
+        n = MAX_LOCATES
+        # the latest bar per interval and locate (open or closed): start (NONE: none yet) and its fields
+        self._start = np.full((2, n), NONE, np.int64)
+        self._open = np.zeros((2, n), np.bool_)
+        self._o, self._h, self._l, self._c, self._v, self._n, self._t = (np.zeros((2, n), np.int64)
+                                                                         for _ in range(7))
+        self._limits = (history_1s, history_1m)
+        self._history: tuple[dict[int, deque[Bar]], dict[int, deque[Bar]]] = ({}, {})
+        self._log = _PrintLog(print_log)
+        self._next_close = np.iinfo(np.int64).max  # the earliest end of an open bar (a lower bound)
+
+    # ------------------------------------------------------------------ reading
+    def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
+        """Up to ``limit`` newest bars, oldest first: closed bars (state ``final``/``revised``) then, if one is
+        open, the open bar (state ``update``). Streaming this builder's later emissions after it is gapless."""
+        k = INTERVALS.index(interval_ns)
+        if limit <= 0 or not 0 <= locate < MAX_LOCATES:
+            return []
+        out: list[Bar] = []
+        if self._open[k, locate]:
+            out.append(self._bar(k, locate, UPDATE))
+        closed = self._history[k].get(locate)
+        if closed:
+            take = limit - len(out)
+            out[:0] = list(closed)[-take:] if take > 0 else []
+        return out
+
+    def open_bar(self, locate: int, interval_ns: int) -> Bar | None:
+        k = INTERVALS.index(interval_ns)
+        return self._bar(k, locate, UPDATE) if self._open[k, locate] else None
+
+    def _bar(self, k: int, loc: int, state: str, version: int = 0) -> Bar:
+        return Bar(loc, INTERVALS[k], int(self._start[k, loc]), int(self._o[k, loc]), int(self._h[k, loc]),
+                   int(self._l[k, loc]), int(self._c[k, loc]), int(self._v[k, loc]), int(self._t[k, loc]),
+                   int(self._n[k, loc]), version, state)
+
+    # ------------------------------------------------------------------ per message
+    def add_print(self, locate: int, time: int, price: int, size: int, match: int) -> list[Bar]:
+        """One printable execution; returns the bars it emitted, in order."""
+        out: list[Bar] = []
+        if not (0 < locate < MAX_LOCATES and 0 < price < MAX_PRICE and 0 < size < MAX_SIZE):
+            self.counters["bad_prints"] += 1
+            return out
+        value = price * size
+        starts = [0, 0]
+        for k in (0, 1):
+            if self._open[k, locate] and int(self._n[k, locate]) + value >= MAX_NOTIONAL:
+                self.counters["bad_prints"] += 1
+                return out
+        late = False
+        for k, width in enumerate(INTERVALS):
+            s = time - time % width
+            latest = int(self._start[k, locate])
+            if s < latest:
+                s = latest
+                late = True
+            starts[k] = s
+            if s == latest:
+                if self._open[k, locate]:
+                    self._merge(k, locate, price, size, value)
+                    out.append(self._bar(k, locate, UPDATE))
+                else:
+                    late = True
+                    out.extend(self._revise_with(k, locate, [(price, size)]))
+            else:
+                if self._open[k, locate]:
+                    out.append(self._close_one(k, locate))
+                self._start[k, locate] = s
+                self._open[k, locate] = True
+                self._o[k, locate] = self._h[k, locate] = self._l[k, locate] = self._c[k, locate] = price
+                self._v[k, locate], self._n[k, locate], self._t[k, locate] = size, value, 1
+                if s + width < self._next_close:
+                    self._next_close = s + width
+                out.append(self._bar(k, locate, UPDATE))
+        self.counters["prints"] += 1
+        self.counters["late_prints"] += late
+        self._log.add(locate, price, size, match, starts[0], starts[1])
+        if time > self.now:
+            self.now = time
+        if self.now >= self._next_close:
+            out += self._close_due()
+        return out
+
+    def _merge(self, k: int, loc: int, price: int, size: int, value: int) -> None:
+        if self._t[k, loc] == 0:  # emptied by breaks: this print opens it again
+            self._o[k, loc] = self._h[k, loc] = self._l[k, loc] = price
+        else:
+            if price > self._h[k, loc]:
+                self._h[k, loc] = price
+            if price < self._l[k, loc]:
+                self._l[k, loc] = price
+        self._c[k, loc] = price
+        self._v[k, loc] += size
+        self._n[k, loc] += value
+        self._t[k, loc] += 1
+
+    def _revise_with(self, k: int, loc: int, prints: Iterable[tuple[int, int]]) -> list[Bar]:
+        """Late prints into the symbol's latest bar, which has closed: it is revised."""
+        hist = self._history[k].get(loc)
+        if not hist:  # cannot happen: a closed latest bar is always in its history (kept >= 1)
+            return []
+        b = hist[-1]
+        o, h, lo, c, v, n, t = b.open, b.high, b.low, b.close, b.volume, b.notional, b.trades
+        for p, s in prints:
+            if t == 0:
+                o = h = lo = p
+            h, lo, c = max(h, p), min(lo, p), p
+            v, n, t = v + s, n + p * s, t + 1
+        nb = b._replace(open=o, high=h, low=lo, close=c, volume=v, notional=n, trades=t, version=b.version + 1,
+                        state=REVISED)
+        hist[-1] = nb
+        self._write(k, loc, nb)
+        return [nb]
+
+    def _write(self, k: int, loc: int, b: Bar) -> None:
+        self._o[k, loc], self._h[k, loc], self._l[k, loc], self._c[k, loc] = b.open, b.high, b.low, b.close
+        self._v[k, loc], self._n[k, loc], self._t[k, loc] = b.volume, b.notional, b.trades
+
+    def _close_one(self, k: int, loc: int) -> Bar:
+        b = self._bar(k, loc, FINAL)
+        self._open[k, loc] = False
+        self._push(k, loc, b)
+        return b
+
+    def _push(self, k: int, loc: int, b: Bar) -> None:
+        hist = self._history[k].get(loc)
+        if hist is None:
+            hist = self._history[k][loc] = deque(maxlen=self._limits[k])
+        hist.append(b)
+
+    def add_break(self, locate: int, time: int, match: int) -> list[Bar]:
+        """A broken trade: the print with ``match`` leaves its bars (revised if closed, updated if open)."""
+        out: list[Bar] = []
+        if time > self.now:
+            self.now = time
+        log = self._log
+        slot = log.find(match)
+        if slot < 0:
+            self.counters["breaks_unknown"] += 1
+        elif int(log.locate[slot]) != locate:
+            self.counters["breaks_wrong_locate"] += 1
+        elif not log.alive[slot]:
+            self.counters["breaks_repeated"] += 1
+        else:
+            log.alive[slot] = False
+            self.counters["breaks"] += 1
+            price, size = int(log.price[slot]), int(log.size[slot])
+            for k, start in ((0, int(log.start0[slot])), (1, int(log.start1[slot]))):
+                out.extend(self._unprint(k, locate, start, price, size))
+        if self.now >= self._next_close:
+            out += self._close_due()
+        return out
+
+    def _unprint(self, k: int, loc: int, start: int, price: int, size: int) -> list[Bar]:
+        is_open = bool(self._open[k, loc]) and int(self._start[k, loc]) == start
+        hist = self._history[k].get(loc)
+        where = -1
+        if is_open:
+            old = self._bar(k, loc, UPDATE)
+        else:
+            if hist:  # newest first: a break is usually about a recent print
+                where = next((i for i in range(len(hist) - 1, -1, -1) if hist[i].start_ns == start), -1)
+            if hist is None or where < 0:
+                self.counters["breaks_expired"] += 1
+                return []
+            old = hist[where]
+        rest = self._log.bar_prints(loc, k, start)
+        v, n, t = old.volume - size, old.notional - price * size, old.trades - 1
+        if rest.size == t:  # every other print of the bar is still in the log: recompute exactly
+            ps = self._log.price[rest]
+            o, h, lo, c = (int(ps[0]), int(ps.max()), int(ps.min()), int(ps[-1])) if t else (0, 0, 0, 0)
+        else:
+            self.counters["breaks_approximate"] += 1
+            o, h, lo, c = old.open, old.high, old.low, old.close
+        if is_open:
+            nb = old._replace(open=o, high=h, low=lo, close=c, volume=v, notional=n, trades=t)
+            self._write(k, loc, nb)
+            return [nb]
+        nb = old._replace(open=o, high=h, low=lo, close=c, volume=v, notional=n, trades=t,
+                          version=old.version + 1, state=REVISED)
+        assert hist is not None  # found above
+        hist[where] = nb
+        if int(self._start[k, loc]) == start:  # the latest bar (closed): keep the state arrays in step
+            self._write(k, loc, nb)
+        return [nb]
+
+    # ------------------------------------------------------------------ time
+    def close_until(self, now_ns: int) -> list[Bar]:
+        """Advance the clock to ``now_ns`` (never back) and close every bar that ends by then."""
+        if now_ns > self.now:
+            self.now = now_ns
+        return self._close_due() if self.now >= self._next_close else []
+
+    def _close_due(self) -> list[Bar]:
+        out: list[Bar] = []
+        nxt = np.iinfo(np.int64).max
+        for k, width in enumerate(INTERVALS):
+            is_open = self._open[k]
+            ends = self._start[k] + width
+            due = np.flatnonzero(is_open & (ends <= self.now))
+            if due.size:
+                out += self._emit(k, due, FINAL)
+                is_open[due] = False
+            left = np.flatnonzero(is_open)
+            if left.size:
+                nxt = min(nxt, int(ends[left].min()))
+        self._next_close = nxt
+        return out
+
+    def _emit(self, k: int, locs: I64, state: str) -> list[Bar]:
+        """State-array bars of ``locs`` as Bar objects (finals are pushed to the history)."""
+        width = INTERVALS[k]
+        bars = [Bar._make((*row, 0, state)) for row in zip(
+            locs.tolist(), [width] * int(locs.size), self._start[k, locs].tolist(), self._o[k, locs].tolist(),
+            self._h[k, locs].tolist(), self._l[k, locs].tolist(), self._c[k, locs].tolist(),
+            self._v[k, locs].tolist(), self._t[k, locs].tolist(), self._n[k, locs].tolist(), strict=True)]
+        if state == FINAL:
+            for bar in bars:
+                self._push(k, bar.locate, bar)
+        return bars
+
+    # ------------------------------------------------------------------ per batch
+    def apply(self, ex: Executions, breaks: Breaks | None = None, now_ns: int | None = None) -> list[Bar]:
+        """A batch: the prints (in feed order), then the breaks, then the clock to ``now_ns`` (if later).
+
+        Vectorised: prints are grouped into (locate, bar) segments with numpy; Python touches one segment
+        per closed bar (to keep its history) and nothing per print."""
+        out: list[Bar] = []
+        n = int(ex.locate.shape[0])
+        if n:
+            out += self._apply_prints(ex)
+        if breaks is not None:
+            for loc, t, m in zip(breaks.locate.tolist(), breaks.time.tolist(), breaks.match.tolist(), strict=True):
+                out += self.add_break(loc, t, m)
+        if now_ns is not None:
+            out += self.close_until(now_ns)
+        return out
+
+    def _apply_prints(self, ex: Executions) -> list[Bar]:
+        loc, t, p, s, m = ex
+        ok = (loc > 0) & (loc < MAX_LOCATES) & (p > 0) & (p < MAX_PRICE) & (s > 0) & (s < MAX_SIZE)
+        if not ok.all():
+            self.counters["bad_prints"] += int((~ok).sum())
+            loc, t, p, s, m = loc[ok], t[ok], p[ok], s[ok], m[ok]
+        n = int(loc.shape[0])
+        if n == 0:
+            return []
+        order = np.argsort(loc, kind="stable")
+        loc, t, p, s, m = loc[order], t[order], p[order], s[order], m[order]
+        value = p * s
+        new_loc = np.empty(n, np.bool_)
+        new_loc[0] = True
+        np.not_equal(loc[1:], loc[:-1], out=new_loc[1:])
+        starts: list[I64] = []
+        late = np.zeros(n, np.bool_)
+        for k, width in enumerate(INTERVALS):
+            floor = t - t % width
+            latest = self._start[k, loc]
+            b = np.maximum(floor, latest)
+            if n > 1 and bool(((b[1:] < b[:-1]) & ~new_loc[1:]).any()):
+                return self._fallback(loc, t, p, s, m)  # a symbol's times went back inside the batch
+            # older than the symbol's latest bar, or into it after it closed (as ``add_print`` counts them)
+            late |= (b == latest) & ((floor < latest) | ~self._open[k, loc])
+            starts.append(b)
+        # a bar's notional could overflow only on absurd input: checked in floating point, exactly by the
+        # per-print path if it could
+        seg_total = np.add.reduceat(value.astype(np.float64), np.flatnonzero(new_loc))
+        if seg_total.max() + self._n[:, loc[new_loc]].max(initial=0) >= MAX_NOTIONAL / 2:
+            return self._fallback(loc, t, p, s, m)
+        out: list[Bar] = []
+        for k, width in enumerate(INTERVALS):
+            out += self._apply_interval(k, width, loc, starts[k], p, s, value, new_loc)
+        self._log.extend(loc, p, s, m, starts[0], starts[1])
+        self.counters["prints"] += n
+        self.counters["late_prints"] += int(late.sum())
+        tmax = int(t.max())
+        if tmax > self.now:
+            self.now = tmax
+        if self.now >= self._next_close:
+            out += self._close_due()
+        return out
+
+    def _fallback(self, loc: I64, t: I64, p: I64, s: I64, m: I64) -> list[Bar]:
+        self.counters["batch_fallbacks"] += 1
+        out: list[Bar] = []
+        for row in zip(loc.tolist(), t.tolist(), p.tolist(), s.tolist(), m.tolist(), strict=True):
+            out += self.add_print(*row)
+        return out
+
+    def _apply_interval(self, k: int, width: int, loc: I64, b: I64, p: I64, s: I64, value: I64,
+                        new_loc: BOOL) -> list[Bar]:
+        n = int(loc.shape[0])
+        cut = np.empty(n, np.bool_)
+        cut[0] = True
+        np.logical_or(new_loc[1:], b[1:] != b[:-1], out=cut[1:])
+        first = np.flatnonzero(cut)
+        last = np.empty_like(first)
+        last[:-1] = first[1:] - 1
+        last[-1] = n - 1
+        g_loc, g_start = loc[first], b[first]
+        g_o, g_c = p[first], p[last]
+        g_h, g_l = np.maximum.reduceat(p, first), np.minimum.reduceat(p, first)
+        g_v, g_n = np.add.reduceat(s, first), np.add.reduceat(value, first)
+        g_t = last - first + 1
+        g_first = new_loc[first]  # the symbol's first segment in this batch
+        g_last = np.empty(first.shape[0], np.bool_)
+        g_last[:-1] = g_first[1:]
+        g_last[-1] = True
+        latest = self._start[k, g_loc]
+        was_open = self._open[k, g_loc]
+        same = g_first & (latest == g_start)
+        out: list[Bar] = []
+        # the symbol's open bar ends before its first segment: it closes
+        closing = np.flatnonzero(g_first & was_open & (latest < g_start))
+        if closing.size:
+            out += self._emit(k, g_loc[closing], FINAL)
+        # the first segment continues the symbol's open bar: merge the open bar's fields in
+        merge = np.flatnonzero(same & was_open)
+        if merge.size:
+            ml = g_loc[merge]
+            had = self._t[k, ml] > 0
+            g_o[merge] = np.where(had, self._o[k, ml], g_o[merge])
+            g_h[merge] = np.where(had, np.maximum(self._h[k, ml], g_h[merge]), g_h[merge])
+            g_l[merge] = np.where(had, np.minimum(self._l[k, ml], g_l[merge]), g_l[merge])
+            g_v[merge] += self._v[k, ml]
+            g_n[merge] += self._n[k, ml]
+            g_t[merge] += self._t[k, ml]
+        # the first segment lands in the symbol's latest bar, which has closed: late prints revise it
+        late = np.flatnonzero(same & ~was_open)
+        for j in late.tolist():
+            lo, hi = int(first[j]), int(last[j]) + 1
+            out += self._revise_with(k, int(g_loc[j]), zip(p[lo:hi].tolist(), s[lo:hi].tolist(), strict=True))
+        keep = np.ones(first.shape[0], np.bool_)
+        keep[late] = False
+        # closed within the batch: every segment but the symbol's last
+        done = np.flatnonzero(keep & ~g_last)
+        if done.size:
+            width_col = [width] * int(done.size)
+            bars = [Bar._make((*row, 0, FINAL)) for row in zip(
+                g_loc[done].tolist(), width_col, g_start[done].tolist(), g_o[done].tolist(), g_h[done].tolist(),
+                g_l[done].tolist(), g_c[done].tolist(), g_v[done].tolist(), g_t[done].tolist(),
+                g_n[done].tolist(), strict=True)]
+            for bar in bars:
+                self._push(k, bar.locate, bar)
+            out += bars
+            # a symbol whose last segment is a late revision keeps its latest bar closed
+        # the symbol's last segment is its open bar
+        live = np.flatnonzero(keep & g_last)
+        if live.size:
+            ll = g_loc[live]
+            self._start[k, ll] = g_start[live]
+            self._open[k, ll] = True
+            self._o[k, ll], self._h[k, ll], self._l[k, ll], self._c[k, ll] = (g_o[live], g_h[live], g_l[live],
+                                                                          g_c[live])
+            self._v[k, ll], self._n[k, ll], self._t[k, ll] = g_v[live], g_n[live], g_t[live]
+            end = int(g_start[live].min()) + width
+            if end < self._next_close:
+                self._next_close = end
+            out += self._emit(k, ll, UPDATE)
+        return out
