@@ -53,7 +53,7 @@ from ingest.batch import Columns
 from .trades import TradePrints
 
 __all__ = ["FINAL", "INTERVALS", "MINUTE", "REVISED", "SECOND", "UPDATE", "Bar", "BarBuilder", "Breaks", "Executions",
-           "breaks_from_columns", "from_prints"]
+           "breaks_from_columns", "breaks_from_ring", "from_prints"]
 
 I64 = npt.NDArray[np.int64]
 BOOL = npt.NDArray[np.bool_]
@@ -134,6 +134,12 @@ def from_prints(prints: TradePrints, time_offset: int = 0) -> Executions:
     time (e.g. ``vocab.clock.eastern_midnight_ns(session date)`` to turn ITCH stamps into epoch ns)."""
     t = prints.exchange_time + time_offset if time_offset else prints.exchange_time
     return Executions(prints.locate, t, prints.price, prints.size, prints.match_number)
+
+
+def breaks_from_ring(breaks: TradePrints, time_offset: int = 0) -> Breaks:
+    """The book's broken-trade ring (``Books.breaks_since``) as builder input."""
+    t = breaks.exchange_time + time_offset if time_offset else breaks.exchange_time
+    return Breaks(breaks.locate, t, breaks.match_number)
 
 
 def breaks_from_columns(cols: Columns, time_offset: int = 0) -> Breaks:
