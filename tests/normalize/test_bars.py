@@ -385,3 +385,21 @@ def test_batches_leave_the_same_bars_as_messages(rows: list[tuple[int, int, int,
         assert [ohlcv(b) + (b.start_ns,) for b in one.history(loc, width, 10_000)] == \
             [ohlcv(b) + (b.start_ns,) for b in many.history(loc, width, 10_000)]
     assert one.counters == many.counters
+
+
+def test_a_late_batch_revises_like_late_messages() -> None:
+    one, many = BarBuilder(), BarBuilder()
+    for b in (one, many):
+        b.add_print(1, T0 + 5 * SECOND, 1_000_000, 10, 1)
+        b.close_until(T0 + 6 * SECOND)
+    late = [(1, T0 + 5 * SECOND + 9, 1_200_000, 3, 2), (1, T0 + 5 * SECOND + 9, 900_000, 4, 3),
+            (1, T0 + 7 * SECOND, 1_000_000, 1, 4)]
+    for row in late:
+        one.add_print(*row)
+    out = many.apply(Executions(*(np.array(c, np.int64) for c in zip(*late, strict=True))))
+    assert [(x.state, x.start_ns, x.version, x.volume) for x in out if x.interval_ns == SECOND] == \
+        [(REVISED, T0 + 5 * SECOND, 1, 17), (UPDATE, T0 + 7 * SECOND, 0, 1)]
+    assert one.counters == many.counters and many.counters["late_prints"] == 2
+    # the same bars; a batch revises once where messages revise once each
+    assert [ohlcv(b) for b in one.history(1, SECOND, 9)] == [ohlcv(b) for b in many.history(1, SECOND, 9)]
+    assert one.history(1, SECOND, 9)[0].version == 2
