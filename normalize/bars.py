@@ -164,12 +164,12 @@ class _PrintLog:
             np.zeros(capacity, np.int64) for _ in range(6))
         self.alive = np.zeros(capacity, np.bool_)
         self._cols = (self.locate, self.price, self.size, self.match, self.start0, self.start1)
+        self._views = tuple(c.data for c in self._cols) + (self.alive.data,)
 
     def add(self, locate: int, price: int, size: int, match: int, start0: int, start1: int) -> None:
         i = self.total % self.capacity
-        self.locate[i], self.price[i], self.size[i], self.match[i] = locate, price, size, match
-        self.start0[i], self.start1[i] = start0, start1
-        self.alive[i] = True
+        lv, pv, sv, mv, s0, s1, alive = self._views
+        lv[i], pv[i], sv[i], mv[i], s0[i], s1[i], alive[i] = locate, price, size, match, start0, start1, True
         self.total += 1
 
     def extend(self, *cols: I64) -> None:
@@ -223,6 +223,10 @@ class BarBuilder:
         self._history: tuple[dict[int, deque[Bar]], dict[int, deque[Bar]]] = ({}, {})
         self._log = _PrintLog(print_log)
         self._next_close = np.iinfo(np.int64).max  # the earliest end of an open bar (a lower bound)
+        # per interval, the same memory as memoryviews: single elements as plain ints, for the per-message path
+        self._mv = tuple((self._start[k].data, self._open[k].data, self._o[k].data, self._h[k].data,
+                          self._l[k].data, self._c[k].data, self._v[k].data, self._n[k].data, self._t[k].data)
+                         for k in (0, 1))
 
     # ------------------------------------------------------------------ reading
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
@@ -245,9 +249,9 @@ class BarBuilder:
         return self._bar(k, locate, UPDATE) if self._open[k, locate] else None
 
     def _bar(self, k: int, loc: int, state: str, version: int = 0) -> Bar:
-        return Bar(loc, INTERVALS[k], int(self._start[k, loc]), int(self._o[k, loc]), int(self._h[k, loc]),
-                   int(self._l[k, loc]), int(self._c[k, loc]), int(self._v[k, loc]), int(self._t[k, loc]),
-                   int(self._n[k, loc]), version, state)
+        st, _, o, h, lo, c, v, n, t = self._mv[k]
+        return Bar(loc, INTERVALS[k], st[loc], o[loc], h[loc], lo[loc], c[loc], v[loc], t[loc], n[loc], version,
+                   state)
 
     # ------------------------------------------------------------------ per message
     def add_print(self, locate: int, time: int, price: int, size: int, match: int) -> list[Bar]:
@@ -257,57 +261,57 @@ class BarBuilder:
             self.counters["bad_prints"] += 1
             return out
         value = price * size
-        starts = [0, 0]
-        for k in (0, 1):
-            if self._open[k, locate] and int(self._n[k, locate]) + value >= MAX_NOTIONAL:
-                self.counters["bad_prints"] += 1
-                return out
+        mv0, mv1 = self._mv
+        if mv0[7][locate] + value >= MAX_NOTIONAL or mv1[7][locate] + value >= MAX_NOTIONAL:
+            self.counters["bad_prints"] += 1
+            return out
         late = False
+        starts = [0, 0]
         for k, width in enumerate(INTERVALS):
+            st, op, o, h, lo, c, v, n, t = mv0 if k == 0 else mv1
             s = time - time % width
-            latest = int(self._start[k, locate])
+            latest = st[locate]
             if s < latest:
                 s = latest
                 late = True
             starts[k] = s
             if s == latest:
-                if self._open[k, locate]:
-                    self._merge(k, locate, price, size, value)
-                    out.append(self._bar(k, locate, UPDATE))
+                if op[locate]:
+                    if t[locate]:
+                        if price > h[locate]:
+                            h[locate] = price
+                        elif price < lo[locate]:
+                            lo[locate] = price
+                    else:  # emptied by breaks: this print opens it again
+                        o[locate] = h[locate] = lo[locate] = price
+                    c[locate] = price
+                    v[locate] += size
+                    n[locate] += value
+                    t[locate] += 1
+                    out.append(Bar(locate, width, s, o[locate], h[locate], lo[locate], price, v[locate], t[locate],
+                                   n[locate], 0, UPDATE))
                 else:
                     late = True
                     out.extend(self._revise_with(k, locate, [(price, size)]))
             else:
-                if self._open[k, locate]:
+                if op[locate]:
                     out.append(self._close_one(k, locate))
-                self._start[k, locate] = s
-                self._open[k, locate] = True
-                self._o[k, locate] = self._h[k, locate] = self._l[k, locate] = self._c[k, locate] = price
-                self._v[k, locate], self._n[k, locate], self._t[k, locate] = size, value, 1
+                st[locate] = s
+                op[locate] = True
+                o[locate] = h[locate] = lo[locate] = c[locate] = price
+                v[locate], n[locate], t[locate] = size, value, 1
                 if s + width < self._next_close:
                     self._next_close = s + width
-                out.append(self._bar(k, locate, UPDATE))
+                out.append(Bar(locate, width, s, price, price, price, price, size, 1, value, 0, UPDATE))
         self.counters["prints"] += 1
-        self.counters["late_prints"] += late
+        if late:
+            self.counters["late_prints"] += 1
         self._log.add(locate, price, size, match, starts[0], starts[1])
         if time > self.now:
             self.now = time
         if self.now >= self._next_close:
             out += self._close_due()
         return out
-
-    def _merge(self, k: int, loc: int, price: int, size: int, value: int) -> None:
-        if self._t[k, loc] == 0:  # emptied by breaks: this print opens it again
-            self._o[k, loc] = self._h[k, loc] = self._l[k, loc] = price
-        else:
-            if price > self._h[k, loc]:
-                self._h[k, loc] = price
-            if price < self._l[k, loc]:
-                self._l[k, loc] = price
-        self._c[k, loc] = price
-        self._v[k, loc] += size
-        self._n[k, loc] += value
-        self._t[k, loc] += 1
 
     def _revise_with(self, k: int, loc: int, prints: Iterable[tuple[int, int]]) -> list[Bar]:
         """Late prints into the symbol's latest bar, which has closed: it is revised."""
