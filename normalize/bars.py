@@ -52,7 +52,8 @@ from ingest.batch import Columns
 
 from .trades import TradePrints
 
-__all__ = ["FINAL", "INTERVALS", "MINUTE", "REVISED", "SECOND", "UPDATE", "Bar", "BarBuilder", "Breaks", "Executions",
+__all__ = ["FINAL", "INTERVALS", "MINUTE", "REVISED", "SECOND", "UPDATE", "Bar", "BarBatch", "BarBuilder", "Breaks",
+           "Executions", "OpenBars",
            "breaks_from_columns", "breaks_from_ring", "from_prints"]
 
 I64 = npt.NDArray[np.int64]
@@ -127,6 +128,42 @@ class Breaks(NamedTuple):
     locate: I64
     time: I64
     match: I64
+
+
+class OpenBars(NamedTuple):
+    """Open bars as columns (state ``update``, version 0), one row per (interval, locate)."""
+
+    interval_ns: I64
+    locate: I64
+    start_ns: I64
+    open: I64
+    high: I64
+    low: I64
+    close: I64
+    volume: I64
+    trades: I64
+    notional: I64
+
+    def rows(self) -> list[Bar]:
+        return [Bar(loc, w, st, o, h, lo, c, v, t, n, 0, UPDATE) for w, loc, st, o, h, lo, c, v, t, n in
+                zip(*(col.tolist() for col in self), strict=True)]
+
+
+class BarBatch(NamedTuple):
+    """What one ``apply`` emitted: send ``closed`` (final and revised bars, in order) then ``open`` (the open
+    bars the batch touched, as they stand after it; each is newer than any closed bar of its symbol and
+    interval, and none of them closed within the batch)."""
+
+    closed: list[Bar]
+    open: OpenBars
+
+    def rows(self) -> list[Bar]:
+        return self.closed + self.open.rows()
+
+    @property
+    def size(self) -> int:
+        """Bars in the batch."""
+        return len(self.closed) + int(self.open.locate.shape[0])
 
 
 def from_prints(prints: TradePrints, time_offset: int = 0) -> Executions:
@@ -439,21 +476,31 @@ class BarBuilder:
         return bars
 
     # ------------------------------------------------------------------ per batch
-    def apply(self, ex: Executions, breaks: Breaks | None = None, now_ns: int | None = None) -> list[Bar]:
+    def apply(self, ex: Executions, breaks: Breaks | None = None, now_ns: int | None = None) -> BarBatch:
         """A batch: the prints (in feed order), then the breaks, then the clock to ``now_ns`` (if later).
 
         Vectorised: prints are grouped into (locate, bar) segments with numpy; Python touches one segment
-        per closed bar (to keep its history) and nothing per print."""
-        out: list[Bar] = []
-        n = int(ex.locate.shape[0])
-        if n:
-            out += self._apply_prints(ex)
-        if breaks is not None:
+        per closed bar (to keep its history) and nothing per print. Open bars come back as columns."""
+        closed: list[Bar] = []
+        touched = [ex.locate]
+        if int(ex.locate.shape[0]):
+            closed += self._apply_prints(ex)
+        if breaks is not None and int(breaks.locate.shape[0]):
+            touched.append(breaks.locate)
             for loc, t, m in zip(breaks.locate.tolist(), breaks.time.tolist(), breaks.match.tolist(), strict=True):
-                out += self.add_break(loc, t, m)
+                closed += self.add_break(loc, t, m)
         if now_ns is not None:
-            out += self.close_until(now_ns)
-        return out
+            closed += self.close_until(now_ns)
+        closed = [b for b in closed if b.state != UPDATE]  # from the per-message calls: ``open`` says it
+        locs = np.unique(np.concatenate(touched)) if len(touched) > 1 else np.unique(ex.locate)
+        locs = locs[(locs > 0) & (locs < MAX_LOCATES)]
+        parts = []
+        for k, width in enumerate(INTERVALS):
+            sel = locs[self._open[k, locs]]
+            parts.append((np.full(sel.shape[0], width, np.int64), sel, self._start[k, sel], self._o[k, sel],
+                          self._h[k, sel], self._l[k, sel], self._c[k, sel], self._v[k, sel], self._t[k, sel],
+                          self._n[k, sel]))
+        return BarBatch(closed, OpenBars(*(np.concatenate(cols) for cols in zip(*parts, strict=True))))
 
     def _apply_prints(self, ex: Executions) -> list[Bar]:
         loc, t, p, s, m = ex
@@ -575,5 +622,4 @@ class BarBuilder:
             end = int(g_start[live].min()) + width
             if end < self._next_close:
                 self._next_close = end
-            out += self._emit(k, ll, UPDATE)
         return out

@@ -170,7 +170,7 @@ def test_kernel_batches_and_the_vectorised_builder_match_the_reference() -> None
         buf, cols, _ = decode_buffer(data)
         books.apply_columns(cols, buf)
         prints, cursor, _ = books.trades_since(cursor)
-        emitted += builder.apply(from_prints(prints), breaks_from_columns(cols))
+        emitted += builder.apply(from_prints(prints), breaks_from_columns(cols)).rows()
     emitted += builder.close_until(END)
     assert built_bars(builder, LOCATES) == reference_bars(ALL)
     assert_never_back_in_time(emitted)
@@ -188,7 +188,7 @@ def test_history_meets_the_stream_without_gap_or_overlap() -> None:
         nonlocal cursor
         books.apply_batch(list(itertools.islice(feed, n)))
         prints, cursor, _ = books.trades_since(cursor)
-        return builder.apply(from_prints(prints))
+        return builder.apply(from_prints(prints)).rows()
 
     run(len(ALL) // 2)
     loc = int(np.bincount([m.locate for m in ALL if isinstance(m, im.OrderExecuted)]).argmax())
@@ -278,7 +278,7 @@ def test_bad_prints_are_counted_and_change_nothing() -> None:
     assert b.add_print(1, T0, 1_000_000, 0, 1) == []
     assert b.add_print(1, T0, 1 << 40, 1, 1) == []
     ex = Executions(*(np.array(c, np.int64) for c in ([0, 1], [T0, T0], [5, -1], [1, 1], [1, 2])))
-    assert b.apply(ex) == []
+    assert b.apply(ex).rows() == []
     assert b.counters["bad_prints"] == 7 and b.counters["prints"] == 0
     assert b.history(1, SECOND, 5) == []
 
@@ -396,7 +396,7 @@ def test_a_late_batch_revises_like_late_messages() -> None:
             (1, T0 + 7 * SECOND, 1_000_000, 1, 4)]
     for row in late:
         one.add_print(*row)
-    out = many.apply(Executions(*(np.array(c, np.int64) for c in zip(*late, strict=True))))
+    out = many.apply(Executions(*(np.array(c, np.int64) for c in zip(*late, strict=True)))).rows()
     assert [(x.state, x.start_ns, x.version, x.volume) for x in out if x.interval_ns == SECOND] == \
         [(REVISED, T0 + 5 * SECOND, 1, 17), (UPDATE, T0 + 7 * SECOND, 0, 1)]
     assert one.counters == many.counters and many.counters["late_prints"] == 2
