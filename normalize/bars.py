@@ -41,8 +41,10 @@ the batch path emits one ``update`` per touched bar instead of one per print.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
+from functools import partial
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -185,8 +187,7 @@ def breaks_from_columns(cols: Columns, time_offset: int = 0) -> Breaks:
     return Breaks(cols.locate[idx], cols.timestamp[idx] + time_offset, cols.match[idx])
 
 
-def _empty() -> I64:
-    return np.zeros(0, np.int64)
+_new_bar: Callable[[Iterable[object]], Bar] = partial(tuple.__new__, Bar)
 
 
 class _PrintLog:
@@ -222,24 +223,22 @@ class _PrintLog:
         self.alive[pos] = True
         self.total += n
 
-    def find(self, match: int) -> int:
-        """The slot of the newest print with this match number, or -1."""
+    def of_locate(self, locate: int) -> I64:
+        """Slots of one symbol's prints (broken or not), oldest first: one pass over the log per break."""
         filled = min(self.total, self.capacity)
-        hits = np.flatnonzero(self.match[:filled] == match)
-        if hits.size == 0:
-            return -1
-        if hits.size == 1:
-            return int(hits[0])
-        age = (self.total - 1 - hits) % self.capacity  # 0 for the newest slot
-        return int(hits[np.argmin(age)])
+        idx = np.flatnonzero(self.locate[:filled] == locate)
+        return idx[np.argsort((idx - self.total) % self.capacity, kind="stable")]
 
-    def bar_prints(self, locate: int, k: int, start: int) -> I64:
-        """Slots of the live prints of one bar, oldest first."""
-        filled = min(self.total, self.capacity)
+    def find(self, slots: I64, match: int) -> int:
+        """The slot among ``slots`` (oldest first) of the newest print with this match number, or -1."""
+        hits = slots[self.match[slots] == match]
+        return int(hits[-1]) if hits.size else -1
+
+    def bar_prints(self, slots: I64, k: int, start: int) -> I64:
+        """The live prints among ``slots`` of the bar starting at ``start`` (interval ``k``), oldest first."""
         starts = self.start0 if k == 0 else self.start1
-        idx = np.flatnonzero((self.locate[:filled] == locate) & (starts[:filled] == start) & self.alive[:filled])
-        order = np.argsort((idx - self.total) % self.capacity, kind="stable")
-        return idx[order]
+        live: I64 = slots[(starts[slots] == start) & self.alive[slots]]
+        return live
 
 
 class BarBuilder:
@@ -390,11 +389,12 @@ class BarBuilder:
         if time > self.now:
             self.now = time
         log = self._log
-        slot = log.find(match)
+        slots = log.of_locate(locate)
+        slot = log.find(slots, match)
         if slot < 0:
-            self.counters["breaks_unknown"] += 1
-        elif int(log.locate[slot]) != locate:
-            self.counters["breaks_wrong_locate"] += 1
+            filled = min(log.total, log.capacity)
+            known = bool((log.match[:filled] == match).any())
+            self.counters["breaks_wrong_locate" if known else "breaks_unknown"] += 1
         elif not log.alive[slot]:
             self.counters["breaks_repeated"] += 1
         else:
@@ -402,12 +402,14 @@ class BarBuilder:
             self.counters["breaks"] += 1
             price, size = int(log.price[slot]), int(log.size[slot])
             for k, start in ((0, int(log.start0[slot])), (1, int(log.start1[slot]))):
-                out.extend(self._unprint(k, locate, start, price, size))
+                out.extend(self._unprint(k, locate, start, price, size, log.bar_prints(slots, k, start)))
         if self.now >= self._next_close:
             out += self._close_due()
         return out
 
-    def _unprint(self, k: int, loc: int, start: int, price: int, size: int) -> list[Bar]:
+    def _unprint(self, k: int, loc: int, start: int, price: int, size: int, rest: I64) -> list[Bar]:
+        """Take one print (``price`` x ``size``) out of the bar at ``start``; ``rest``: the bar's other live
+        prints still in the log."""
         is_open = bool(self._open[k, loc]) and int(self._start[k, loc]) == start
         hist = self._history[k].get(loc)
         where = -1
@@ -420,7 +422,6 @@ class BarBuilder:
                 self.counters["breaks_expired"] += 1
                 return []
             old = hist[where]
-        rest = self._log.bar_prints(loc, k, start)
         v, n, t = old.volume - size, old.notional - price * size, old.trades - 1
         if rest.size == t:  # every other print of the bar is still in the log: recompute exactly
             ps = self._log.price[rest]
@@ -465,14 +466,24 @@ class BarBuilder:
 
     def _emit(self, k: int, locs: I64, state: str) -> list[Bar]:
         """State-array bars of ``locs`` as Bar objects (finals are pushed to the history)."""
-        width = INTERVALS[k]
-        bars = [Bar._make((*row, 0, state)) for row in zip(
-            locs.tolist(), [width] * int(locs.size), self._start[k, locs].tolist(), self._o[k, locs].tolist(),
-            self._h[k, locs].tolist(), self._l[k, locs].tolist(), self._c[k, locs].tolist(),
-            self._v[k, locs].tolist(), self._t[k, locs].tolist(), self._n[k, locs].tolist(), strict=True)]
+        cols = [self._start[k, locs], self._o[k, locs], self._h[k, locs], self._l[k, locs], self._c[k, locs],
+                self._v[k, locs], self._t[k, locs], self._n[k, locs]]
+        return self._rows(k, locs, cols, state)
+
+    def _rows(self, k: int, locs: I64, cols: list[I64], state: str) -> list[Bar]:
+        """Bars from columns (start, open, high, low, close, volume, trades, notional); finals are pushed to
+        the history. Built with ``tuple.__new__``: no per-row constructor frame (thousands a second)."""
+        n = int(locs.shape[0])
+        rows = zip(locs.tolist(), repeat(INTERVALS[k], n), *(c.tolist() for c in cols), repeat(0, n),
+                   repeat(state, n), strict=True)
+        bars: list[Bar] = list(map(_new_bar, rows))
         if state == FINAL:
+            hist, limit = self._history[k], self._limits[k]
             for bar in bars:
-                self._push(k, bar.locate, bar)
+                d = hist.get(bar[0])
+                if d is None:
+                    d = hist[bar[0]] = deque(maxlen=limit)
+                d.append(bar)
         return bars
 
     # ------------------------------------------------------------------ per batch
@@ -601,14 +612,8 @@ class BarBuilder:
         # closed within the batch: every segment but the symbol's last
         done = np.flatnonzero(keep & ~g_last)
         if done.size:
-            width_col = [width] * int(done.size)
-            bars = [Bar._make((*row, 0, FINAL)) for row in zip(
-                g_loc[done].tolist(), width_col, g_start[done].tolist(), g_o[done].tolist(), g_h[done].tolist(),
-                g_l[done].tolist(), g_c[done].tolist(), g_v[done].tolist(), g_t[done].tolist(),
-                g_n[done].tolist(), strict=True)]
-            for bar in bars:
-                self._push(k, bar.locate, bar)
-            out += bars
+            out += self._rows(k, g_loc[done], [g_start[done], g_o[done], g_h[done], g_l[done], g_c[done], g_v[done],
+                                               g_t[done], g_n[done]], FINAL)
             # a symbol whose last segment is a late revision keeps its latest bar closed
         # the symbol's last segment is its open bar
         live = np.flatnonzero(keep & g_last)
