@@ -203,16 +203,27 @@ class _PrintLog:
         self.alive = np.zeros(capacity, np.bool_)
         self._cols = (self.locate, self.price, self.size, self.match, self.start0, self.start1)
         self._views = tuple(c.data for c in self._cols) + (self.alive.data,)
+        # whether match numbers have only ever gone up (then ``find_match`` bisects instead of scanning)
+        self.ascending = True
+        self.last_match = np.iinfo(np.int64).min
 
     def add(self, locate: int, price: int, size: int, match: int, start0: int, start1: int) -> None:
         i = self.total % self.capacity
         lv, pv, sv, mv, s0, s1, alive = self._views
         lv[i], pv[i], sv[i], mv[i], s0[i], s1[i], alive[i] = locate, price, size, match, start0, start1, True
         self.total += 1
+        if match <= self.last_match:
+            self.ascending = False
+        self.last_match = match
 
     def extend(self, *cols: I64) -> None:
         n = int(cols[0].shape[0])
         cap = self.capacity
+        match = cols[3]
+        if n and (int(match[0]) <= self.last_match or bool((match[1:] <= match[:-1]).any())):
+            self.ascending = False
+        if n:
+            self.last_match = int(match[-1])
         if n > cap:  # only the newest fit
             cols = tuple(c[n - cap:] for c in cols)
             self.total += n - cap
@@ -223,16 +234,28 @@ class _PrintLog:
         self.alive[pos] = True
         self.total += n
 
+    def find_match(self, match: int) -> int:
+        """The slot of the newest print with this match number, or -1."""
+        filled = min(self.total, self.capacity)
+        col = self.match
+        if self.ascending:
+            head = self.total % self.capacity if self.total > self.capacity else filled
+            # two ascending runs: [head, filled) is older than [0, head)
+            for lo, hi in ((0, head), (head, filled)):
+                i = lo + int(np.searchsorted(col[lo:hi], match))
+                if i < hi and int(col[i]) == match:
+                    return i
+            return -1
+        hits = np.flatnonzero(col[:filled] == match)
+        if hits.size == 0:
+            return -1
+        return int(hits[np.argmin((self.total - 1 - hits) % self.capacity)])  # the newest
+
     def of_locate(self, locate: int) -> I64:
         """Slots of one symbol's prints (broken or not), oldest first: one pass over the log per break."""
         filled = min(self.total, self.capacity)
         idx = np.flatnonzero(self.locate[:filled] == locate)
         return idx[np.argsort((idx - self.total) % self.capacity, kind="stable")]
-
-    def find(self, slots: I64, match: int) -> int:
-        """The slot among ``slots`` (oldest first) of the newest print with this match number, or -1."""
-        hits = slots[self.match[slots] == match]
-        return int(hits[-1]) if hits.size else -1
 
     def bar_prints(self, slots: I64, k: int, start: int) -> I64:
         """The live prints among ``slots`` of the bar starting at ``start`` (interval ``k``), oldest first."""
@@ -389,18 +412,18 @@ class BarBuilder:
         if time > self.now:
             self.now = time
         log = self._log
-        slots = log.of_locate(locate)
-        slot = log.find(slots, match)
+        slot = log.find_match(match)
         if slot < 0:
-            filled = min(log.total, log.capacity)
-            known = bool((log.match[:filled] == match).any())
-            self.counters["breaks_wrong_locate" if known else "breaks_unknown"] += 1
+            self.counters["breaks_unknown"] += 1
+        elif int(log.locate[slot]) != locate:
+            self.counters["breaks_wrong_locate"] += 1
         elif not log.alive[slot]:
             self.counters["breaks_repeated"] += 1
         else:
             log.alive[slot] = False
             self.counters["breaks"] += 1
             price, size = int(log.price[slot]), int(log.size[slot])
+            slots = log.of_locate(locate)
             for k, start in ((0, int(log.start0[slot])), (1, int(log.start1[slot]))):
                 out.extend(self._unprint(k, locate, start, price, size, log.bar_prints(slots, k, start)))
         if self.now >= self._next_close:
@@ -522,6 +545,7 @@ class BarBuilder:
         n = int(loc.shape[0])
         if n == 0:
             return []
+        feed = (loc, t, p, s, m)
         order = np.argsort(loc, kind="stable")
         loc, t, p, s, m = loc[order], t[order], p[order], s[order], m[order]
         value = p * s
@@ -535,7 +559,7 @@ class BarBuilder:
             latest = self._start[k, loc]
             b = np.maximum(floor, latest)
             if n > 1 and bool(((b[1:] < b[:-1]) & ~new_loc[1:]).any()):
-                return self._fallback(loc, t, p, s, m)  # a symbol's times went back inside the batch
+                return self._fallback(*feed)  # a symbol's times went back inside the batch
             # older than the symbol's latest bar, or into it after it closed (as ``add_print`` counts them)
             late |= (b == latest) & ((floor < latest) | ~self._open[k, loc])
             starts.append(b)
@@ -543,11 +567,14 @@ class BarBuilder:
         # per-print path if it could
         seg_total = np.add.reduceat(value.astype(np.float64), np.flatnonzero(new_loc))
         if seg_total.max() + self._n[:, loc[new_loc]].max(initial=0) >= MAX_NOTIONAL / 2:
-            return self._fallback(loc, t, p, s, m)
+            return self._fallback(*feed)
         out: list[Bar] = []
         for k, width in enumerate(INTERVALS):
             out += self._apply_interval(k, width, loc, starts[k], p, s, value, new_loc)
-        self._log.extend(loc, p, s, m, starts[0], starts[1])
+        # the log keeps feed order (match numbers ascending, as Nasdaq assigns them: breaks found by bisection)
+        in_feed = [np.empty(n, np.int64), np.empty(n, np.int64)]
+        in_feed[0][order], in_feed[1][order] = starts
+        self._log.extend(feed[0], feed[2], feed[3], feed[4], *in_feed)
         self.counters["prints"] += n
         self.counters["late_prints"] += int(late.sum())
         tmax = int(t.max())

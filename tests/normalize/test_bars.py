@@ -403,3 +403,23 @@ def test_a_late_batch_revises_like_late_messages() -> None:
     # the same bars; a batch revises once where messages revise once each
     assert [ohlcv(b) for b in one.history(1, SECOND, 9)] == [ohlcv(b) for b in many.history(1, SECOND, 9)]
     assert one.history(1, SECOND, 9)[0].version == 2
+
+
+def test_breaks_are_found_whatever_the_order_of_match_numbers() -> None:
+    """Ascending match numbers (Nasdaq's) are bisected, others scanned; a wrapped log forgets the oldest."""
+    for matches in ([10, 20, 30, 40, 50], [50, 10, 40, 20, 30]):
+        for log, forgotten in ((100, 0), (3, 2)):
+            for batched in (False, True):
+                b = BarBuilder(print_log=log)
+                sizes = [1, 2, 4, 8, 16]
+                rows = [(1, T0 + i, 1_000_000, size, m) for i, (size, m) in enumerate(zip(sizes, matches, strict=True))]
+                if batched:
+                    b.apply(Executions(*(np.array(c, np.int64) for c in zip(*rows, strict=True))))
+                else:
+                    for row in rows:
+                        b.add_print(*row)
+                for m in (30, 10, 50, 20, 40, 99):
+                    b.add_break(1, T0 + 10, m)
+                kept = sum(sizes[:forgotten])  # the oldest prints left the log: their breaks are unknown
+                assert b.history(1, SECOND, 1)[0].volume == kept, (matches, log, batched)
+                assert b.counters["breaks"] == 5 - forgotten and b.counters["breaks_unknown"] == 1 + forgotten
