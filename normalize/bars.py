@@ -111,7 +111,7 @@ class Bar(NamedTuple):
     def vwap_price(self, decimals: int = 4) -> int | None:
         """VWAP rounded half-even to ``decimals`` decimal places of a dollar, as an integer (4: Price (4))."""
         v = self.vwap
-        return None if v is None else round(v * 10 ** (decimals - 4))
+        return None if v is None else round(v * Fraction(10) ** (decimals - 4))
 
 
 class Executions(NamedTuple):

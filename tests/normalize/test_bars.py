@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from fractions import Fraction
 
 import numpy as np
 from hypothesis import given, settings
@@ -423,3 +424,13 @@ def test_breaks_are_found_whatever_the_order_of_match_numbers() -> None:
                 kept = sum(sizes[:forgotten])  # the oldest prints left the log: their breaks are unknown
                 assert b.history(1, SECOND, 1)[0].volume == kept, (matches, log, batched)
                 assert b.counters["breaks"] == 5 - forgotten and b.counters["breaks_unknown"] == 1 + forgotten
+
+
+def test_vwap_is_exact_and_rounds_half_even() -> None:
+    bar = Bar(1, SECOND, T0, 1_000_000, 1_000_100, 1_000_000, 1_000_100, 3, 2, 1_000_000 + 2 * 1_000_100, 0, FINAL)
+    assert bar.vwap == Fraction(3_000_200, 3)
+    assert bar.vwap_price() == 1_000_067  # 100.0066666... at 4 decimals
+    assert bar.vwap_price(2) == 10_001  # 100.01
+    assert bar.vwap_price(6) == 100_006_667
+    assert Bar(1, SECOND, T0, 5, 5, 5, 5, 2, 1, 5, 0, FINAL).vwap_price(0) == 0  # 0.00025 -> 0, never a float
+    assert bar._replace(volume=0).vwap is None
