@@ -434,3 +434,45 @@ def test_vwap_is_exact_and_rounds_half_even() -> None:
     assert bar.vwap_price(6) == 100_006_667
     assert Bar(1, SECOND, T0, 5, 5, 5, 5, 2, 1, 5, 0, FINAL).vwap_price(0) == 0  # 0.00025 -> 0, never a float
     assert bar._replace(volume=0).vwap is None
+
+
+@settings(max_examples=100)
+@given(events)
+def test_batches_never_go_back_in_time_either(es: list[Event]) -> None:
+    """The same random events through ``apply``: prints gathered into batches, flushed by each break/close."""
+    builder = BarBuilder()
+    emitted: list[Bar] = []
+    pending: list[tuple[int, int, int, int, int]] = []
+    printed: list[tuple[int, int]] = []  # (locate, size) by match - 1
+    broken: set[int] = set()
+    want: dict[int, int] = defaultdict(int)
+
+    def flush(breaks: Breaks | None = None, now: int | None = None) -> None:
+        cols = [np.array(c, np.int64) for c in zip(*pending, strict=True)] if pending else [_empty()] * 5
+        emitted.extend(builder.apply(Executions(*cols), breaks, now).rows())
+        pending.clear()
+
+    t = T0
+    for kind, loc, dt, a, size in es:
+        t = max(T0, t + dt)
+        if kind == "p":
+            printed.append((loc, size))
+            pending.append((loc, t, a, size, len(printed)))
+            want[loc] += size
+        elif kind == "b" and printed:
+            i = a % len(printed)
+            flush(Breaks(*(np.array([v], np.int64) for v in (printed[i][0], t, i + 1))))
+            if i not in broken:
+                broken.add(i)
+                want[printed[i][0]] -= printed[i][1]
+        elif kind == "c":
+            flush(now=t)
+    flush()
+    assert_never_back_in_time(emitted)
+    for loc in (1, 2, 3):
+        for width in INTERVALS:
+            assert sum(b.volume for b in builder.history(loc, width, 10_000)) == want[loc]
+
+
+def _empty() -> np.ndarray[tuple[int], np.dtype[np.int64]]:
+    return np.zeros(0, np.int64)
