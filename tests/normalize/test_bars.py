@@ -476,3 +476,26 @@ def test_batches_never_go_back_in_time_either(es: list[Event]) -> None:
 
 def _empty() -> np.ndarray[tuple[int], np.dtype[np.int64]]:
     return np.zeros(0, np.int64)
+
+
+def test_history_is_bounded_and_a_break_beyond_it_is_counted() -> None:
+    for batched in (False, True):
+        b = BarBuilder(history_1s=3, history_1m=2)
+        rows = [(1, T0 + i * SECOND, 1_000_000 + i, 10 + i, i + 1) for i in range(6)]
+        if batched:
+            b.apply(Executions(*(np.array(c, np.int64) for c in zip(*rows, strict=True))))
+        else:
+            for row in rows:
+                b.add_print(*row)
+        b.close_until(T0 + 6 * SECOND)
+        hist = b.history(1, SECOND, 10)
+        assert [(x.start_ns, x.volume, x.state) for x in hist] == \
+            [(T0 + i * SECOND, 10 + i, FINAL) for i in (3, 4, 5)]
+        assert b.history(1, SECOND, 2) == hist[1:]
+        assert b.bars_kept == 3 + 0  # the minute is still open
+        out = b.add_break(1, T0 + 6 * SECOND, 1)  # its second has left the history, its minute has not
+        assert b.counters["breaks_expired"] == 1
+        assert [(x.interval_ns, x.state, x.volume) for x in out] == [(MINUTE, UPDATE, sum(range(11, 16)))]
+        out = b.add_break(1, T0 + 6 * SECOND, 5)  # still kept: revised, and the history says so
+        assert [(x.interval_ns, x.state, x.version, x.volume) for x in out][0] == (SECOND, REVISED, 1, 0)
+        assert b.history(1, SECOND, 3)[1] == out[0]
