@@ -23,20 +23,24 @@ clock went backwards, or ``close_until`` ahead of the feed) is put in that lates
 closed) and counted as ``late_prints``: volume is never lost and time never goes back.
 
 Prices stay ITCH ``Price (4)`` integers; ``notional`` is the exact integer sum of price x shares, so
-``vwap = notional / volume`` exactly (``Bar.vwap``). Bad prints (locate out of range, shares or price not
-positive, a price x shares that does not fit, a bar notional past 2**62) are counted and change nothing.
+``vwap = notional / volume`` exactly (``Bar.vwap``). Bad prints (locate out of range, price not in
+1..2**32-1, shares not in 1..2**30-1, a bar notional reaching 2**62) are counted and change nothing.
 
-History: per symbol and interval the last ``history_1s``/``history_1m`` closed bars; ``history`` returns them
-plus the open bar, so a server that sends a history and then streams this builder's later emissions leaves
-no gap and no overlap (the open bar's later updates replace it; a revised bar replaces the one with its
-start). Breaks are resolved through a bounded log of recent prints (``print_log``): a break of an older
-print still fixes volume, trades and notional exactly (the log keeps them per bar) but cannot recompute
-open/high/low/close; it is counted as ``breaks_approximate``.
+History: per symbol and interval the last ``history_1s``/``history_1m`` closed bars (72 bytes each);
+``history`` returns them plus the open bar, so a server that sends a history and then streams this builder's
+later emissions leaves no gap and no overlap (the open bar's later updates replace it; a revised bar
+replaces the one with its start). Breaks are resolved through a bounded log of the last ``print_log``
+prints (49 bytes each, allocated up front): a break whose print has left the log is ``breaks_unknown`` and
+changes nothing; one whose bar's other prints have left it still fixes volume, trades and notional exactly
+but keeps open/high/low/close (``breaks_approximate``); one whose bar has left the history is
+``breaks_expired`` for that interval.
 
-Two input paths with the same semantics: per message (``add_print``, ``add_break``: plain Python, a few
-microseconds) and per batch (``apply``: numpy columns, vectorised by grouping prints into (symbol, bar)
-segments). For a feed whose times never go back per symbol they leave the same history and open bars;
-the batch path emits one ``update`` per touched bar instead of one per print.
+Two input paths with the same semantics: per message (``add_print``, ``add_break``, ``close_until``: plain
+Python, a few microseconds, each returning the bars it emitted) and per batch (``apply``: numpy columns,
+vectorised by grouping prints into (symbol, bar) segments, returning a ``BarBatch``: the closed bars, then
+the open bars it touched as columns). For a feed whose times never go back per symbol both leave the same
+history and open bars; the batch path sends one ``update`` per touched bar instead of one per print, and
+a bar revised by several late prints of one batch is revised once (one version step, not several).
 """
 
 from __future__ import annotations
