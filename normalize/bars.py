@@ -270,6 +270,12 @@ class _PrintLog:
         return live
 
 
+def _interval(interval_ns: int) -> int:
+    if interval_ns not in INTERVALS:
+        raise ValueError(f"bar interval must be one of {INTERVALS} ns, not {interval_ns}")
+    return INTERVALS.index(interval_ns)
+
+
 _RECORD = struct.Struct("<9q")  # a closed bar in the history: start, open, high, low, close, volume, trades,
 # notional, version (its state: final at version 0, revised after)
 
@@ -353,7 +359,7 @@ class BarBuilder:
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         """Up to ``limit`` newest bars, oldest first: closed bars (state ``final``/``revised``) then, if one is
         open, the open bar (state ``update``). Streaming this builder's later emissions after it is gapless."""
-        k = INTERVALS.index(interval_ns)
+        k = _interval(interval_ns)
         if limit <= 0 or not 0 <= locate < MAX_LOCATES:
             return []
         live = [self._bar(k, locate, UPDATE)] if self._open[k, locate] else []
@@ -365,7 +371,7 @@ class BarBuilder:
         return self._history[0].bars_kept() + self._history[1].bars_kept()
 
     def open_bar(self, locate: int, interval_ns: int) -> Bar | None:
-        k = INTERVALS.index(interval_ns)
+        k = _interval(interval_ns)
         return self._bar(k, locate, UPDATE) if self._open[k, locate] else None
 
     def _bar(self, k: int, loc: int, state: str, version: int = 0) -> Bar:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -499,3 +500,8 @@ def test_history_is_bounded_and_a_break_beyond_it_is_counted() -> None:
         out = b.add_break(1, T0 + 6 * SECOND, 5)  # still kept: revised, and the history says so
         assert [(x.interval_ns, x.state, x.version, x.volume) for x in out][0] == (SECOND, REVISED, 1, 0)
         assert b.history(1, SECOND, 3)[1] == out[0]
+
+
+def test_an_unknown_interval_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="bar interval"):
+        BarBuilder().history(1, 5 * SECOND, 10)
