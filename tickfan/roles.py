@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,11 +43,13 @@ from ingest.partition import PartitionFilter, PartitionMap
 from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize import Books
+from normalize.bar_feed import BarFeed, BarSource
 from normalize.replicas.redis import RedisBooks, RedisPublisher
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
+from vocab.clock import NS_PER_DAY
 from vocab.tls import TlsFiles
 
 log = logging.getLogger("tickfan.node")
@@ -90,6 +93,30 @@ class NodeConfig:
     # the fan-out's other settings (its abuse limits: ``tickfan node --help``); where it listens, its flush
     # interval, port sharing and TLS are the fields above
     stream: FanoutConfig = field(default_factory=FanoutConfig)
+    # bars (normalize.bars): closed bars kept per symbol and interval, prints kept to resolve broken trades
+    bars_history_1s: int = 3_600
+    bars_history_1m: int = 390
+    bars_print_log: int = 1 << 18
+    # added to ITCH exchange times to make the bars' epoch start times (``bar_time_offset``); None: the feed's
+    # midnight as vocab.clock reads it today
+    bar_time_offset: int | None = None
+    # how often quiet symbols' bars are closed on the feed's clock (seconds)
+    bar_tick: float = 0.1
+
+
+def bar_time_offset(config: NodeConfig) -> int:
+    """The one place the bars' time offset comes from: ns since the Unix epoch of the midnight the feed's ITCH
+    timestamps count from. Until the session's date is known here (``vocab.clock.eastern_midnight_ns``), it is
+    the clock the simulator stamps with (``vocab.clock.ns_since_midnight``: midnight UTC of the host clock)."""
+    if config.bar_time_offset is not None:
+        return config.bar_time_offset
+    now = time.time_ns()
+    return now - now % NS_PER_DAY
+
+
+def bar_feed(config: NodeConfig, books: Books) -> BarFeed:
+    return BarFeed(books, time_offset=bar_time_offset(config), history_1s=config.bars_history_1s,
+                   history_1m=config.bars_history_1m, print_log=config.bars_print_log)
 
 
 class Role(Protocol):
@@ -118,14 +145,18 @@ class IngestRole:
             self.books = Books()
         self.notify: Callable[[], None] = lambda: None  # set by the builder: the edge's "books changed"
         self.feed: FeedHandler | None = None
+        # bars from the books' prints: after each packet (or batch of packets), and on a timer for quiet symbols
+        self.bars = bar_feed(config, self.books)
+        self._bar_timer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # a shared-memory worker applies through its publisher, which brackets each packet for the readers
         target: Books | ShmPublisher = self.shm_publisher or self.books
-        apply, notify = target.apply_batch, self.notify
+        apply, notify, pump = target.apply_batch, self.notify, self.bars.pump
 
         def sink(messages: list[Message]) -> None:
             apply(messages)
+            pump()
             notify()
 
         raw_sink = None
@@ -133,6 +164,7 @@ class IngestRole:
         if apply_bytes is not None:
             def raw_sink(blocks: bytes) -> None:
                 apply_bytes(blocks)
+                pump()
                 notify()
 
         c = self.config
@@ -147,8 +179,24 @@ class IngestRole:
             log.warning("feed: datagrams accepted from any source (no --feed-source given)")
         if c.session is None:
             log.warning("feed: no --session given; the session is pinned from the first snapshot")
+        self._bar_timer = asyncio.create_task(self._close_quiet_bars())
+
+    async def _close_quiet_bars(self) -> None:
+        """Close the bars the feed's clock has passed, for symbols with no print since (the builder's clock
+        only moves with prints otherwise)."""
+        while True:
+            await asyncio.sleep(self.config.bar_tick)
+            try:
+                if self.bars.tick():
+                    self.notify()
+            except Exception:  # a timer must not die: bars would stop closing
+                log.exception("closing bars failed")
 
     async def close(self) -> None:
+        if self._bar_timer is not None:
+            self._bar_timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bar_timer
         if self.feed is not None:
             self.feed.close()
         if self.shared is not None:
@@ -222,9 +270,10 @@ class EdgeRole:
 
     def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
                  before_flush: Callable[[], object] | None = None,
-                 feed: Callable[[], FeedHandler | None] = lambda: None) -> None:
+                 feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None) -> None:
         self.config = config
         self.books = books
+        self.bars = bars
         self._feed = feed
         self.fanout = FanoutServer(
             books,
@@ -233,6 +282,7 @@ class EdgeRole:
                                 reuse_port=config.reuse_port, tls=config.tls),
             before_flush=before_flush,
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
+            bars=bars,
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
@@ -250,7 +300,7 @@ class EdgeRole:
             return
         metrics = Route("/metrics", metrics_endpoint(self, self.extra_collectors))
         http_config = uvicorn.Config(
-            create_app(self.books, [metrics, *self.extra_routes]),
+            create_app(self.books, [metrics, *self.extra_routes], bars=self.bars),
             host=self.config.http[0],
             port=self.config.http[1],
             log_level="warning",
@@ -306,7 +356,8 @@ def build_roles(config: NodeConfig) -> Roles:
     ingest = source if isinstance(source, IngestRole) else None
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
                     before_flush=source.books.sync if isinstance(source, AttachedBooks) else None,
-                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None)
+                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
+                    bars=ingest.bars if ingest is not None else None)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
