@@ -161,6 +161,11 @@ class BarFeed:
         n = self.pump()
         return n + self._emit(self.builder.close_until(self.feed_clock()))
 
+    def close_until(self, now_ns: int) -> int:
+        """Pump, then close every bar that ends by ``now_ns`` (on the bars' time line)."""
+        n = self.pump()
+        return n + self._emit(self.builder.close_until(now_ns))
+
     def _emit(self, bars: list[Bar]) -> int:
         self.log.extend(bars)
         self.feed_counters["bars_emitted"] += len(bars)
