@@ -17,7 +17,7 @@ from tests.conftest import eventually
 from tests.normalize.bar_reference import Key, Ohlcv, reference_bars, session
 from tickfan_proto import stream_pb2 as pb
 
-from .conftest import config, decode, fanout_server, subscribe, until, until_pong
+from .conftest import config, fanout_server, subscribe, until, until_pong
 
 PACKETS = session()
 ALL = [m for p in PACKETS for m in p]
