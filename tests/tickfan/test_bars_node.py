@@ -74,6 +74,7 @@ def test_history_then_stream_meet_and_equal_the_reference(batched: bool) -> None
             assert ingest.bars.counters["prints"] + ingest.bars.counters["bad_prints"] <= first_half
             loc = max(range(1, 13), key=lambda x: sum(getattr(m, "locate", 0) == x for m in ALL))
             symbol = node.books.symbol_of[loc]
+            assert symbol is not None
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http}", timeout=10) as client:
                 r = await client.get(f"/v1/bars?symbol={symbol}&interval=1s&limit=1000")
                 assert r.status_code == 200, r.text
