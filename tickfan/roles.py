@@ -43,7 +43,7 @@ from ingest.partition import PartitionFilter, PartitionMap
 from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize import Books
-from normalize.bar_feed import BarFeed, BarSource
+from normalize.bar_feed import BarFeed, BarSource, PrintSource
 from normalize.replicas.redis import RedisBooks, RedisPublisher
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
@@ -114,7 +114,7 @@ def bar_time_offset(config: NodeConfig) -> int:
     return now - now % NS_PER_DAY
 
 
-def bar_feed(config: NodeConfig, books: Books) -> BarFeed:
+def bar_feed(config: NodeConfig, books: PrintSource) -> BarFeed:
     return BarFeed(books, time_offset=bar_time_offset(config), history_1s=config.bars_history_1s,
                    history_1m=config.bars_history_1m, print_log=config.bars_print_log)
 
@@ -145,14 +145,16 @@ class IngestRole:
             self.books = Books()
         self.notify: Callable[[], None] = lambda: None  # set by the builder: the edge's "books changed"
         self.feed: FeedHandler | None = None
-        # bars from the books' prints: after each packet (or batch of packets), and on a timer for quiet symbols
-        self.bars = bar_feed(config, self.books)
+        # bars from the books' prints: after each packet (or batch of packets), and on a timer for quiet symbols;
+        # a shared-memory worker builds none (its readers build them from the prints it copies there)
+        self.bars: BarFeed | None = None if config.publish else bar_feed(config, self.books)
         self._bar_timer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # a shared-memory worker applies through its publisher, which brackets each packet for the readers
         target: Books | ShmPublisher = self.shm_publisher or self.books
-        apply, notify, pump = target.apply_batch, self.notify, self.bars.pump
+        apply, notify = target.apply_batch, self.notify
+        pump: Callable[[], object] = self.bars.pump if self.bars is not None else lambda: None
 
         def sink(messages: list[Message]) -> None:
             apply(messages)
@@ -179,15 +181,16 @@ class IngestRole:
             log.warning("feed: datagrams accepted from any source (no --feed-source given)")
         if c.session is None:
             log.warning("feed: no --session given; the session is pinned from the first snapshot")
-        self._bar_timer = asyncio.create_task(self._close_quiet_bars())
+        if self.bars is not None:
+            self._bar_timer = asyncio.create_task(self._close_quiet_bars(self.bars))
 
-    async def _close_quiet_bars(self) -> None:
+    async def _close_quiet_bars(self, bars: BarFeed) -> None:
         """Close the bars the feed's clock has passed, for symbols with no print since (the builder's clock
         only moves with prints otherwise)."""
         while True:
             await asyncio.sleep(self.config.bar_tick)
             try:
-                if self.bars.tick():
+                if bars.tick():
                     self.notify()
             except Exception:  # a timer must not die: bars would stop closing
                 log.exception("closing bars failed")
@@ -204,13 +207,22 @@ class IngestRole:
 
 
 class AttachedBooks:
-    """A reader of the books ingest workers publish in shared memory: synced before every fan-out flush."""
+    """A reader of the books ingest workers publish in shared memory: synced before every fan-out flush.
+
+    Bars are built here, from the prints the workers copy into shared memory (the builder is deterministic:
+    every reader of the same prints holds the same bars), so history and stream come from one builder."""
 
     polled = True  # no feed tells the fan-out about changes: it polls
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, config: NodeConfig | None = None) -> None:
         self.shared = SharedBookState.attach(name)
         self.books = BookView(self.shared)
+        self.bars = bar_feed(config or NodeConfig(), self.books)
+
+    def sync(self) -> None:
+        """Before each flush: the books' changed rows, then the bars of the prints they carried."""
+        self.books.sync()
+        self.bars.tick()
 
     async def start(self) -> None:
         pass
@@ -347,7 +359,7 @@ def build_roles(config: NodeConfig) -> Roles:
     if config.from_redis:
         source = RemoteBooks(config.from_redis)
     elif config.attach:
-        source = AttachedBooks(config.attach)
+        source = AttachedBooks(config.attach, config)
     else:
         source = IngestRole(config)
     publisher = RedisPublish(source.books, config.redis) if config.redis else None
@@ -355,9 +367,9 @@ def build_roles(config: NodeConfig) -> Roles:
         return Roles(source, publisher)  # a worker: its books are served by a reader node
     ingest = source if isinstance(source, IngestRole) else None
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
-                    before_flush=source.books.sync if isinstance(source, AttachedBooks) else None,
+                    before_flush=source.sync if isinstance(source, AttachedBooks) else None,
                     feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
-                    bars=ingest.bars if ingest is not None else None)
+                    bars=source.bars if isinstance(source, (IngestRole, AttachedBooks)) else None)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):

@@ -64,14 +64,15 @@ def test_history_then_stream_meet_and_equal_the_reference(batched: bool) -> None
         await node.start()
         line = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         ingest = node.roles.ingest
-        assert ingest is not None
+        assert ingest is not None and ingest.bars is not None
+        bars = ingest.bars
         try:
             seq = await send(line, port, 1, PACKETS[:HALF])
             first_half = sum(hasattr(m, "match_number") for p in PACKETS[:HALF] for m in p)
             await eventually(lambda: node.books.counters["messages"] >= sum(map(len, PACKETS[:HALF])),
                              what="the first half applied")
             await asyncio.sleep(3 * node.config.bar_tick)  # the quiet-bar timer has seen the feed clock
-            assert ingest.bars.counters["prints"] + ingest.bars.counters["bad_prints"] <= first_half
+            assert bars.counters["prints"] + bars.counters["bad_prints"] <= first_half
             loc = max(range(1, 13), key=lambda x: sum(getattr(m, "locate", 0) == x for m in ALL))
             symbol = node.books.symbol_of[loc]
             assert symbol is not None
@@ -89,11 +90,11 @@ def test_history_then_stream_meet_and_equal_the_reference(batched: bool) -> None
                 assert streamed == history[-len(streamed):]
                 await send(line, port, seq, PACKETS[HALF:])
                 await eventually(lambda: node.books.counters["messages"] >= len(ALL), what="everything applied")
-                ingest.bars.close_until(END + OFFSET)  # the session's end: every bar closes
+                bars.close_until(END + OFFSET)  # the session's end: every bar closes
                 node.fanout.notify()  # type: ignore[union-attr]
                 fanout = node.fanout
                 assert fanout is not None
-                await eventually(lambda: fanout.hub.bars.cursor == ingest.bars.bars_total, what="all flushed")
+                await eventually(lambda: fanout.hub.bars.cursor == bars.bars_total, what="all flushed")
                 for msg in await until_pong(client_ws):
                     if msg.WhichOneof("kind") == "bars":
                         streamed += [_wire(b) for b in msg.bars.bars]
