@@ -24,22 +24,14 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from normalize.bar_feed import BarSource
+from normalize.bar_wire import bar_to_pb, conflate
 from normalize.bars import INTERVALS, MINUTE, REVISED, SECOND, UPDATE, Bar
 from normalize.source import BookSource
-from tickfan_proto import stream_pb2 as pb
 
 from .encode import TAG_BARS, entry, to_json, varint, wrap, wrap_json
 
 BAR_CHANNELS = {"bars:1s": SECOND, "bars:1m": MINUTE}
-INTERVAL_NAME = {SECOND: "1s", MINUTE: "1m"}
 Key = tuple[int, int]  # (interval ns, locate)
-
-
-def bar_message(bar: Bar, symbol: str) -> pb.Bar:
-    vwap = bar.vwap_price(4)
-    return pb.Bar(symbol=symbol, interval=INTERVAL_NAME[bar.interval_ns], start_time_ns=bar.start_ns,
-                  open=bar.open, high=bar.high, low=bar.low, close=bar.close, volume=bar.volume, trades=bar.trades,
-                  vwap=vwap or 0, notional=bar.notional, state=bar.state, version=bar.version)
 
 
 def _trailer(send_time_ns: int, snapshot: bool) -> bytes:
@@ -162,21 +154,8 @@ class BarChannel:
         return {sub: self._frame(es, sub.json, send_time_ns) for sub, es in out_of.items()}
 
     def _conflate(self, items: list[tuple[int, Bar]]) -> list[tuple[int, Bar]]:
-        """Closed bars in order; of the updates only the newest, and only if its bar did not close after it."""
-        kept: list[tuple[int, Bar]] = []
-        update: tuple[int, Bar] | None = None
-        for pos, b in items:
-            if b.state == UPDATE:
-                if update is not None:
-                    self.stats.updates_conflated += 1
-                update = (pos, b)
-            else:
-                if update is not None and update[1].start_ns == b.start_ns:
-                    self.stats.updates_conflated += 1
-                    update = None
-                kept.append((pos, b))
-        if update is not None:
-            kept.append(update)
+        kept, dropped = conflate(items)
+        self.stats.updates_conflated += dropped
         return kept
 
     def _owe(self, sub: Watcher, watch: _Watch, e: _Encoded) -> None:
@@ -194,7 +173,7 @@ class BarChannel:
         self._owing[id(watch)] = (sub, watch)
 
     def _encode(self, b: Bar) -> _Encoded:
-        m = bar_message(b, self.books.symbol_of[b.locate] or "")
+        m = bar_to_pb(b, self.books.symbol_of[b.locate] or "")
         self.stats.bars_encoded += 1
         return _Encoded(b, entry(m.SerializeToString()), to_json(m))
 

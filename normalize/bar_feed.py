@@ -58,7 +58,13 @@ class BarSource(Protocol):
 
     def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]: ...
 
-    def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]: ...
+    def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
+        """Up to ``limit`` newest bars held here, oldest first (what a subscription's snapshot is made of)."""
+        ...
+
+    async def fetch_history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
+        """``history``, from wherever the full history lives (``GET /v1/bars``)."""
+        ...
 
     @property
     def bars_kept(self) -> int: ...
@@ -180,6 +186,9 @@ class BarFeed:
         return self.log.since(cursor)
 
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
+        return self.builder.history(locate, interval_ns, limit)
+
+    async def fetch_history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         return self.builder.history(locate, interval_ns, limit)
 
     @property

@@ -92,7 +92,7 @@ def create_app(books: BookSource, extra_routes: list[Route] | None = None, bars:
             return error_response(404, "unknown_symbol", f"unknown symbol: {symbol}", [symbol])
         if bars is None:
             return error_response(503, "bars_unavailable", "this node does not build bars")
-        return _json(bars_record(symbol, q.get("interval", "1m"), bars.history(locate, interval, limit)))
+        return _json(bars_record(symbol, q.get("interval", "1m"), await bars.fetch_history(locate, interval, limit)))
 
     async def health(request: Request) -> Response:
         return _json({"status": "ok", "symbols": len(books.locate_of)})

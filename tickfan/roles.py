@@ -45,6 +45,7 @@ from ingest.session import DEFAULT_MAX_GAP
 from normalize import Books
 from normalize.bar_feed import BarFeed, BarSource, PrintSource
 from normalize.replicas.redis import RedisBooks, RedisPublisher
+from normalize.replicas.redis_bars import RedisBars
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
@@ -232,25 +233,31 @@ class AttachedBooks:
 
 
 class RemoteBooks:
-    """The books another host publishes to Redis, followed for the symbols this node's clients watch."""
+    """The books (and bars) another host publishes to Redis, followed for the symbols this node's clients watch."""
 
     polled = True
 
     def __init__(self, url: str) -> None:
         self.books = RedisBooks(url)
+        self.bars = RedisBars(self.books, url)
 
     async def start(self) -> None:
         await self.books.start()
+        await self.bars.start()
 
     async def close(self) -> None:
+        await self.bars.close()
         await self.books.close()
 
 
 class RedisPublish:
-    """The book source's changes out to Redis, for fan-out nodes on other hosts."""
+    """The book source's changes (and its bars, if it builds them) out to Redis, for fan-out nodes on other
+    hosts."""
 
-    def __init__(self, books: BookSource, url: str) -> None:
-        self.publisher = RedisPublisher(books, url)
+    def __init__(self, books: BookSource, url: str, bars: BarSource | None = None,
+                 config: NodeConfig | None = None) -> None:
+        c = config or NodeConfig()
+        self.publisher = RedisPublisher(books, url, bars=bars, bars_history=(c.bars_history_1s, c.bars_history_1m))
 
     async def start(self) -> None:
         await self.publisher.start()
@@ -362,17 +369,20 @@ def build_roles(config: NodeConfig) -> Roles:
         source = AttachedBooks(config.attach, config)
     else:
         source = IngestRole(config)
-    publisher = RedisPublish(source.books, config.redis) if config.redis else None
+    source_bars = source.bars if not isinstance(source, RemoteBooks) else None
+    publisher = RedisPublish(source.books, config.redis, source_bars, config) if config.redis else None
     if config.publish:
         return Roles(source, publisher)  # a worker: its books are served by a reader node
     ingest = source if isinstance(source, IngestRole) else None
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
                     before_flush=source.sync if isinstance(source, AttachedBooks) else None,
                     feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
-                    bars=source.bars if isinstance(source, (IngestRole, AttachedBooks)) else None)
+                    bars=source.bars)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
         quotes = edge.fanout.hub.quotes
         source.books.watched = lambda: quotes.count  # follow only the symbols this node's clients watch
+        bar_watchers = edge.fanout.hub.bars.watchers
+        source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)
