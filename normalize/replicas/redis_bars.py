@@ -147,7 +147,7 @@ class RedisBars:
             self._following.add(loc)
             symbol = self.books.symbol_of[loc] or ""
             seeded: list[Bar] = []
-            for width, name in INTERVAL_NAME.items():
+            for name in INTERVAL_NAME.values():
                 for raw in await self.redis.zrange(bars_key(symbol, name), -2, -1):
                     b = bar_from_pb(_bar_pb(raw), loc)
                     if b is not None and self._keep(b):
