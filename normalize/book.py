@@ -113,6 +113,11 @@ class _Dispatch(dict[type, Callable[[Any], None]]):
         self._counters["unknown_message"] += 1
 
 
+def _int64(match: int) -> int:
+    """A match number is an 8-byte identifier: kept as int64, wrapped as the kernel's columns keep it."""
+    return match - (1 << 64) if match >= 1 << 63 else match
+
+
 class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
@@ -469,8 +474,7 @@ class Books(BookRow):
         seq = self._seq[locate] + 1
         self._seq[locate] = seq
         self._et[locate] = ts
-        # a match number is an 8-byte identifier: kept as int64, wrapped as the kernel's columns keep it
-        self._trades.record(locate, price, size, ts, match - (1 << 64) if match >= 1 << 63 else match, seq)
+        self._trades.record(locate, price, size, ts, _int64(match), seq)
 
     def _print_locate(self, locate: int) -> bool:
         """Whether a print/status message for ``locate`` may be applied (counting what is wrong with it)."""
@@ -500,8 +504,7 @@ class Books(BookRow):
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
-        match = m.match_number  # an 8-byte identifier, kept as int64 as the prints keep it
-        self._breaks.record(m.locate, 0, 0, m.timestamp, match - (1 << 64) if match >= 1 << 63 else match, 0)
+        self._breaks.record(m.locate, 0, 0, m.timestamp, _int64(m.match_number), 0)
 
     def _trading_action(self, m: TradingAction) -> None:
         halted = _HALTED.get(m.trading_state)
