@@ -30,6 +30,8 @@ from .trades import TradePrints
 
 __all__ = ["BarFeed", "BarLog", "BarSource", "PrintSource"]
 
+_EMPTY = np.zeros(0, np.int64)
+_NO_BREAKS = TradePrints(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY)
 SMALL_PUMP = 16  # up to this many prints a pump goes through ``add_print`` (numpy costs ~0.1 ms a call)
 
 
@@ -133,7 +135,10 @@ class BarFeed:
         if books.trades_total == self._trades and books.breaks_total == self._breaks:
             return 0
         prints, self._trades, lost = books.trades_since(self._trades)
-        breaks, self._breaks, lost_b = books.breaks_since(self._breaks)
+        if books.breaks_total != self._breaks:
+            breaks, self._breaks, lost_b = books.breaks_since(self._breaks)
+        else:  # almost every packet: no break, no copy
+            breaks, lost_b = _NO_BREAKS, 0
         c = self.feed_counters
         c["pumps"] += 1
         if lost or lost_b:
