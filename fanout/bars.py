@@ -166,9 +166,13 @@ class BarChannel:
         if b.start_ns > watch.newest:
             watch.newest = b.start_ns
         owed = watch.owed
-        if owed and owed[-1].bar.state == UPDATE:  # an update is superseded by anything newer of the symbol
-            owed.pop()
-            self.stats.updates_conflated += 1
+        if b.state != REVISED:  # an owed update is superseded by the same bar's newer state or a newer bar
+            for i in range(len(owed) - 1, -1, -1):
+                if owed[i].bar.state == UPDATE:  # at most one: the open bar's
+                    if owed[i].bar.start_ns <= b.start_ns:
+                        del owed[i]
+                        self.stats.updates_conflated += 1
+                    break
         owed.append(e)
         self._owing[id(watch)] = (sub, watch)
 

@@ -80,6 +80,8 @@ def test_history_then_stream_meet_and_equal_the_reference(batched: bool) -> None
                 r = await client.get(f"/v1/bars?symbol={symbol}&interval=1s&limit=1000")
                 assert r.status_code == 200, r.text
                 history = [from_http(b) for b in r.json()["bars"]]
+                metrics = (await client.get("/metrics")).text
+                assert 'tickfan_bar_events_total{kind="prints"}' in metrics and "tickfan_bars_kept" in metrics
             assert history and history[-1]["state"] == "update"
             async with websockets.connect(f"ws://127.0.0.1:{ws}/v1/stream") as client_ws:
                 await client_ws.send(subscribe(symbol, channels=("bars:1s",)))
