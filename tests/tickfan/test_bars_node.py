@@ -3,6 +3,7 @@ meet without a gap or an overlap, and together they are the reference built from
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import socket
@@ -17,7 +18,7 @@ from normalize.bars import MINUTE, SECOND
 from tests.conftest import eventually, free_port
 from tests.fanout.conftest import subscribe, until, until_pong
 from tests.normalize.bar_reference import reference_bars, session
-from tickfan.node import Node, NodeConfig
+from tickfan.node import Node, NodeConfig, add_arguments, node_config
 from vocab.clock import eastern_midnight_ns
 
 SESSION = "TICKFAN001"
@@ -119,3 +120,19 @@ def test_history_then_stream_meet_and_equal_the_reference(batched: bool) -> None
 def _wire(b: Any) -> dict[str, Any]:
     return {"start": b.start_time_ns, "open": b.open, "high": b.high, "low": b.low, "close": b.close,
             "volume": b.volume, "trades": b.trades, "notional": b.notional, "state": b.state, "version": b.version}
+
+
+def test_bar_flags_reach_the_builder_and_a_bad_one_is_a_clear_error() -> None:
+    def parse(*argv: str) -> argparse.Namespace:
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        return parser.parse_args(["--session", SESSION, *argv])
+
+    config = node_config(parse("--bars-history-1s", "60", "--bars-history-1m", "30", "--bars-print-log", "1000"))
+    assert (config.bars_history_1s, config.bars_history_1m, config.bars_print_log) == (60, 30, 1000)
+    ingest = Node(config).roles.ingest
+    assert ingest is not None and ingest.bars is not None
+    builder = ingest.bars.builder
+    assert builder._history[0].limit == 60 and builder._history[1].limit == 30 and builder._log.capacity == 1000
+    with pytest.raises(SystemExit, match="bars-history-1s"):
+        node_config(parse("--bars-history-1s", "0"))
