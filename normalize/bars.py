@@ -53,6 +53,7 @@ from functools import partial
 from itertools import repeat
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -200,47 +201,89 @@ _new_bar: Callable[[Iterable[object]], Bar] = partial(tuple.__new__, Bar)
 
 
 class _PrintLog:
-    """The last ``capacity`` prints with the bar each went into (per interval), to resolve broken trades."""
+    """The last ``capacity`` prints with the bar each went into (per interval), to resolve broken trades.
+
+    Each print is linked to its symbol's previous and next print in the log (global positions: print number
+    ``p`` sits in slot ``p % capacity`` while ``p >= total - capacity``). A symbol's bar starts never go back
+    in feed order (a late print joins the latest bar), so a bar's prints are one run of its symbol's chain:
+    a break walks that run from the broken print, O(prints in the bar), never the whole log."""
 
     def __init__(self, capacity: int) -> None:
         if capacity <= 0:
             raise ValueError(f"print log capacity must be positive, not {capacity}")
         self.capacity = capacity
         self.total = 0
-        self.locate, self.price, self.size, self.match, self.start0, self.start1 = (
-            np.zeros(capacity, np.int64) for _ in range(6))
+        self.locate, self.price, self.size, self.match, self.start0, self.start1, self.prev, self.next = (
+            np.zeros(capacity, np.int64) for _ in range(8))
         self.alive = np.zeros(capacity, np.bool_)
+        self.newest = np.full(MAX_LOCATES, -1, np.int64)  # per locate, the position of its newest print
         self._cols = (self.locate, self.price, self.size, self.match, self.start0, self.start1)
-        self._views = tuple(c.data for c in self._cols) + (self.alive.data,)
+        self._views = tuple(c.data for c in self._cols) + (self.alive.data, self.prev.data, self.next.data,
+                                                           self.newest.data)
         # whether match numbers have only ever gone up (then ``find_match`` bisects instead of scanning)
         self.ascending = True
         self.last_match = np.iinfo(np.int64).min
 
     def add(self, locate: int, price: int, size: int, match: int, start0: int, start1: int) -> None:
-        i = self.total % self.capacity
-        lv, pv, sv, mv, s0, s1, alive = self._views
+        cap, pos = self.capacity, self.total
+        i = pos % cap
+        lv, pv, sv, mv, s0, s1, alive, prev, nxt, newest = self._views
+        before = newest[locate]
+        if before >= 0 and before >= pos - cap:  # still in the log (its slot may be this one: linked, then overwritten)
+            nxt[before % cap] = pos
         lv[i], pv[i], sv[i], mv[i], s0[i], s1[i], alive[i] = locate, price, size, match, start0, start1, True
+        prev[i], nxt[i], newest[locate] = before, -1, pos
         self.total += 1
         if match <= self.last_match:
             self.ascending = False
         self.last_match = match
 
-    def extend(self, *cols: I64) -> None:
+    def extend(self, *cols: I64, order: I64 | None = None) -> None:
+        """Prints in feed order (locate, price, size, match, start0, start1); ``order``: a stable argsort of
+        the locates, if the caller has one."""
         n = int(cols[0].shape[0])
+        if n == 0:
+            return
         cap = self.capacity
         match = cols[3]
-        if n and (int(match[0]) <= self.last_match or bool((match[1:] <= match[:-1]).any())):
+        if int(match[0]) <= self.last_match or bool((match[1:] <= match[:-1]).any()):
             self.ascending = False
-        if n:
-            self.last_match = int(match[-1])
+        self.last_match = int(match[-1])
         if n > cap:  # only the newest fit
             cols = tuple(c[n - cap:] for c in cols)
             self.total += n - cap
             n = cap
-        pos = (self.total + np.arange(n)) % cap
+            order = None
+        loc = cols[0]
+        if order is None:
+            order = np.argsort(loc, kind="stable")
+        base = self.total
+        # the chain links, on the prints sorted by locate (feed order within a locate)
+        sl = loc[order]
+        pos = base + order
+        first = np.empty(n, np.bool_)
+        first[0] = True
+        np.not_equal(sl[1:], sl[:-1], out=first[1:])
+        last = np.empty(n, np.bool_)
+        last[-1] = True
+        last[:-1] = first[1:]
+        prev = np.empty(n, np.int64)
+        prev[1:] = pos[:-1]
+        prev[first] = self.newest[sl[first]]
+        nxt = np.empty(n, np.int64)
+        nxt[:-1] = pos[1:]
+        nxt[last] = -1
+        # link each symbol's newest print before the batch to its first one in it, before slots are reused
+        linked = prev[first]
+        live = linked >= max(0, base - cap)
+        self.next[linked[live] % cap] = pos[first][live]
+        self.newest[sl[last]] = pos[last]
+        slots = (base + np.arange(n)) % cap
         for dst, src in zip(self._cols, cols, strict=True):
-            dst[pos] = src
-        self.alive[pos] = True
+            dst[slots] = src
+        self.prev[pos % cap] = prev
+        self.next[pos % cap] = nxt
+        self.alive[slots] = True
         self.total += n
 
     def find_match(self, match: int) -> int:
@@ -260,17 +303,47 @@ class _PrintLog:
             return -1
         return int(hits[np.argmin((self.total - 1 - hits) % self.capacity)])  # the newest
 
-    def of_locate(self, locate: int) -> I64:
-        """Slots of one symbol's prints (broken or not), oldest first: one pass over the log per break."""
-        filled = min(self.total, self.capacity)
-        idx = np.flatnonzero(self.locate[:filled] == locate)
-        return idx[np.argsort((idx - self.total) % self.capacity, kind="stable")]
+    def bar_ohlc(self, slot: int, k: int) -> tuple[int, int, int, int, int]:
+        """(live prints, open, high, low, close) of the bar (interval ``k``) that the print in ``slot`` went
+        into, over its prints still in the log (that print included if it is live)."""
+        return _bar_ohlc(slot, self.start0 if k == 0 else self.start1, self.prev, self.next, self.alive,
+                         self.price, self.total - self.capacity, self.capacity)
 
-    def bar_prints(self, slots: I64, k: int, start: int) -> I64:
-        """The live prints among ``slots`` of the bar starting at ``start`` (interval ``k``), oldest first."""
-        starts = self.start0 if k == 0 else self.start1
-        live: I64 = slots[(starts[slots] == start) & self.alive[slots]]
-        return live
+
+@numba.njit(cache=True, nogil=True)
+def _bar_ohlc(slot: int, starts: I64, prev: I64, nxt: I64, alive: BOOL, price: I64, oldest: int, cap: int
+              ) -> tuple[int, int, int, int, int]:
+    """The walk along a symbol's chain behind ``_PrintLog.bar_ohlc``: back to the bar's oldest print still in
+    the log, then forward to its newest (compiled: a busy symbol's minute bar holds thousands of prints)."""
+    start = starts[slot]
+    first = slot
+    q = prev[slot]
+    while q >= 0 and q >= oldest:
+        j = q % cap
+        if starts[j] != start:
+            break
+        first = j
+        q = prev[j]
+    n = o = h = lo = c = 0
+    j = first
+    while True:
+        if alive[j]:
+            p = price[j]
+            if n == 0:
+                o = h = lo = p
+            elif p > h:
+                h = p
+            elif p < lo:
+                lo = p
+            c = p
+            n += 1
+        q = nxt[j]
+        if q < 0:
+            break
+        j = q % cap
+        if starts[j] != start:
+            break
+    return n, o, h, lo, c
 
 
 def _interval(interval_ns: int) -> int:
@@ -490,16 +563,16 @@ class BarBuilder:
             log.alive[slot] = False
             self.counters["breaks"] += 1
             price, size = int(log.price[slot]), int(log.size[slot])
-            slots = log.of_locate(locate)
             for k, start in ((0, int(log.start0[slot])), (1, int(log.start1[slot]))):
-                out.extend(self._unprint(k, locate, start, price, size, log.bar_prints(slots, k, start)))
+                out.extend(self._unprint(k, locate, start, price, size, log.bar_ohlc(slot, k)))
         if self.now >= self._next_close:
             out += self._close_due()
         return out
 
-    def _unprint(self, k: int, loc: int, start: int, price: int, size: int, rest: I64) -> list[Bar]:
-        """Take one print (``price`` x ``size``) out of the bar at ``start``; ``rest``: the bar's other live
-        prints still in the log."""
+    def _unprint(self, k: int, loc: int, start: int, price: int, size: int,
+                 rest: tuple[int, int, int, int, int]) -> list[Bar]:
+        """Take one print (``price`` x ``size``) out of the bar at ``start``; ``rest``: (count, open, high,
+        low, close) of the bar's other live prints still in the log."""
         is_open = bool(self._open[k, loc]) and int(self._start[k, loc]) == start
         where = -1
         if is_open:
@@ -511,9 +584,8 @@ class BarBuilder:
                 return []
             where, old = found
         v, n, t = old.volume - size, old.notional - price * size, old.trades - 1
-        if rest.size == t:  # every other print of the bar is still in the log: recompute exactly
-            ps = self._log.price[rest]
-            o, h, lo, c = (int(ps[0]), int(ps.max()), int(ps.min()), int(ps[-1])) if t else (0, 0, 0, 0)
+        if rest[0] == t:  # every other print of the bar is still in the log: recompute exactly
+            o, h, lo, c = (rest[1], rest[2], rest[3], rest[4]) if t else (0, 0, 0, 0)
         else:
             self.counters["breaks_approximate"] += 1
             o, h, lo, c = old.open, old.high, old.low, old.close
@@ -633,7 +705,7 @@ class BarBuilder:
         # the log keeps feed order (match numbers ascending, as Nasdaq assigns them: breaks found by bisection)
         in_feed = [np.empty(n, np.int64), np.empty(n, np.int64)]
         in_feed[0][order], in_feed[1][order] = starts
-        self._log.extend(feed[0], feed[2], feed[3], feed[4], *in_feed)
+        self._log.extend(feed[0], feed[2], feed[3], feed[4], *in_feed, order=order)
         self.counters["prints"] += n
         self.counters["late_prints"] += int(late.sum())
         tmax = int(t.max())
