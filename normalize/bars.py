@@ -213,13 +213,18 @@ class _PrintLog:
             raise ValueError(f"print log capacity must be positive, not {capacity}")
         self.capacity = capacity
         self.total = 0
-        self.locate, self.price, self.size, self.match, self.start0, self.start1, self.prev, self.next = (
-            np.zeros(capacity, np.int64) for _ in range(8))
+        (self.locate, self.price, self.size, self.match, self.start0, self.start1, self.prev, self.next,
+         self.first0, self.first1) = (np.zeros(capacity, np.int64) for _ in range(10))
         self.alive = np.zeros(capacity, np.bool_)
         self.newest = np.full(MAX_LOCATES, -1, np.int64)  # per locate, the position of its newest print
+        # per interval and locate: the start of the latest bar a print went into, and its first print's position
+        self.bar_start = np.full((2, MAX_LOCATES), NONE, np.int64)
+        self.bar_first = np.full((2, MAX_LOCATES), -1, np.int64)
         self._cols = (self.locate, self.price, self.size, self.match, self.start0, self.start1)
         self._views = tuple(c.data for c in self._cols) + (self.alive.data, self.prev.data, self.next.data,
-                                                           self.newest.data)
+                                                           self.newest.data, self.first0.data, self.first1.data,
+                                                           self.bar_start[0].data, self.bar_start[1].data,
+                                                           self.bar_first[0].data, self.bar_first[1].data)
         # whether match numbers have only ever gone up (then ``find_match`` bisects instead of scanning)
         self.ascending = True
         self.last_match = np.iinfo(np.int64).min
@@ -227,20 +232,23 @@ class _PrintLog:
     def add(self, locate: int, price: int, size: int, match: int, start0: int, start1: int) -> None:
         cap, pos = self.capacity, self.total
         i = pos % cap
-        lv, pv, sv, mv, s0, s1, alive, prev, nxt, newest = self._views
+        lv, pv, sv, mv, s0, s1, alive, prev, nxt, newest, f0, f1, bs0, bs1, bf0, bf1 = self._views
         before = newest[locate]
         if before >= 0 and before >= pos - cap:  # still in the log (its slot may be this one: linked, then overwritten)
             nxt[before % cap] = pos
+        if bs0[locate] != start0:
+            bs0[locate], bf0[locate] = start0, pos
+        if bs1[locate] != start1:
+            bs1[locate], bf1[locate] = start1, pos
         lv[i], pv[i], sv[i], mv[i], s0[i], s1[i], alive[i] = locate, price, size, match, start0, start1, True
-        prev[i], nxt[i], newest[locate] = before, -1, pos
+        prev[i], nxt[i], newest[locate], f0[i], f1[i] = before, -1, pos, bf0[locate], bf1[locate]
         self.total += 1
         if match <= self.last_match:
             self.ascending = False
         self.last_match = match
 
-    def extend(self, *cols: I64, order: I64 | None = None) -> None:
-        """Prints in feed order (locate, price, size, match, start0, start1); ``order``: a stable argsort of
-        the locates, if the caller has one."""
+    def extend(self, *cols: I64) -> None:
+        """Prints in feed order: locate, price, size, match, start0, start1."""
         n = int(cols[0].shape[0])
         if n == 0:
             return
@@ -253,36 +261,11 @@ class _PrintLog:
             cols = tuple(c[n - cap:] for c in cols)
             self.total += n - cap
             n = cap
-            order = None
-        loc = cols[0]
-        if order is None:
-            order = np.argsort(loc, kind="stable")
-        base = self.total
-        # the chain links, on the prints sorted by locate (feed order within a locate)
-        sl = loc[order]
-        pos = base + order
-        first = np.empty(n, np.bool_)
-        first[0] = True
-        np.not_equal(sl[1:], sl[:-1], out=first[1:])
-        last = np.empty(n, np.bool_)
-        last[-1] = True
-        last[:-1] = first[1:]
-        prev = np.empty(n, np.int64)
-        prev[1:] = pos[:-1]
-        prev[first] = self.newest[sl[first]]
-        nxt = np.empty(n, np.int64)
-        nxt[:-1] = pos[1:]
-        nxt[last] = -1
-        # link each symbol's newest print before the batch to its first one in it, before slots are reused
-        linked = prev[first]
-        live = linked >= max(0, base - cap)
-        self.next[linked[live] % cap] = pos[first][live]
-        self.newest[sl[last]] = pos[last]
-        slots = (base + np.arange(n)) % cap
+        _link(self.total, cap, cols[0], cols[4], cols[5], self.prev, self.next, self.first0, self.first1,
+              self.newest, self.bar_start, self.bar_first)
+        slots = (self.total + np.arange(n)) % cap
         for dst, src in zip(self._cols, cols, strict=True):
             dst[slots] = src
-        self.prev[pos % cap] = prev
-        self.next[pos % cap] = nxt
         self.alive[slots] = True
         self.total += n
 
@@ -303,39 +286,96 @@ class _PrintLog:
             return -1
         return int(hits[np.argmin((self.total - 1 - hits) % self.capacity)])  # the newest
 
-    def bar_ohlc(self, slot: int, k: int) -> tuple[int, int, int, int, int]:
-        """(live prints, open, high, low, close) of the bar (interval ``k``) that the print in ``slot`` went
-        into, over its prints still in the log (that print included if it is live)."""
-        return _bar_ohlc(slot, self.start0 if k == 0 else self.start1, self.prev, self.next, self.alive,
-                         self.price, self.total - self.capacity, self.capacity)
+    def unprinted(self, slot: int, k: int, o: int, h: int, lo: int, c: int) -> tuple[int, int, int, int, int]:
+        """The bar (interval ``k``, fields ``o h lo c`` with the print in ``slot``) without that print, which
+        is no longer alive: (n, open, high, low, close) over its live prints still in the log, where n is -1
+        if every print of the bar is still in the log (n is then its trades)."""
+        first = self.first0 if k == 0 else self.first1
+        return _unprinted(slot, self.start0 if k == 0 else self.start1, int(first[slot]), self.prev, self.next,
+                          self.alive, self.price, self.total - self.capacity, self.capacity, o, h, lo, c)
 
 
 @numba.njit(cache=True, nogil=True)
-def _bar_ohlc(slot: int, starts: I64, prev: I64, nxt: I64, alive: BOOL, price: I64, oldest: int, cap: int
-              ) -> tuple[int, int, int, int, int]:
-    """The walk along a symbol's chain behind ``_PrintLog.bar_ohlc``: back to the bar's oldest print still in
-    the log, then forward to its newest (compiled: a busy symbol's minute bar holds thousands of prints)."""
+def _link(base: int, cap: int, loc: I64, start0: I64, start1: I64, prev: I64, nxt: I64, first0: I64,
+          first1: I64, newest: I64, bar_start: I64, bar_first: I64) -> None:
+    """``_PrintLog.add``'s links for prints at positions ``base``, ``base + 1``, ... (compiled: a batch's
+    prints in one loop, not forty numpy calls)."""
+    for i in range(loc.shape[0]):
+        pos = base + i
+        x = loc[i]
+        before = newest[x]
+        if before >= 0 and before >= pos - cap:
+            nxt[before % cap] = pos
+        j = pos % cap
+        prev[j] = before
+        nxt[j] = -1
+        newest[x] = pos
+        if bar_start[0, x] != start0[i]:
+            bar_start[0, x] = start0[i]
+            bar_first[0, x] = pos
+        if bar_start[1, x] != start1[i]:
+            bar_start[1, x] = start1[i]
+            bar_first[1, x] = pos
+        first0[j] = bar_first[0, x]
+        first1[j] = bar_first[1, x]
+
+
+@numba.njit(cache=True, nogil=True)
+def _unprinted(slot: int, starts: I64, first: int, prev: I64, nxt: I64, alive: BOOL, price: I64, oldest: int,
+               cap: int, o: int, h: int, lo: int, c: int) -> tuple[int, int, int, int, int]:
+    """``_PrintLog.unprinted``, compiled. A bar's prints are one run of its symbol's chain. If all are still
+    in the log, the open (close) changes only if the print was the first (last) live one: the nearest live
+    neighbours say; the high (low) only if the print was at it: then the run is walked. Otherwise the run's
+    part still in the log is walked and counted (the caller compares the count with the bar's trades)."""
     start = starts[slot]
-    first = slot
-    q = prev[slot]
-    while q >= 0 and q >= oldest:
-        j = q % cap
-        if starts[j] != start:
-            break
-        first = j
-        q = prev[j]
-    n = o = h = lo = c = 0
-    j = first
+    p = price[slot]
+    if first >= oldest:
+        before = after = -1
+        q = prev[slot]
+        while q >= first:
+            j = q % cap
+            if alive[j]:
+                before = j
+                break
+            q = prev[j]
+        q = nxt[slot]
+        while q >= 0:
+            j = q % cap
+            if starts[j] != start:
+                break
+            if alive[j]:
+                after = j
+                break
+            q = nxt[j]
+        if before < 0 and after < 0:
+            return -1, 0, 0, 0, 0
+        if before < 0:
+            o = price[after]
+        if after < 0:
+            c = price[before]
+        if p < h and p > lo:
+            return -1, o, h, lo, c
+        j = first % cap
+    else:
+        j = slot
+        q = prev[slot]
+        while q >= 0 and q >= oldest:
+            i = q % cap
+            if starts[i] != start:
+                break
+            j = i
+            q = prev[i]
+    n = 0
     while True:
         if alive[j]:
-            p = price[j]
+            x = price[j]
             if n == 0:
-                o = h = lo = p
-            elif p > h:
-                h = p
-            elif p < lo:
-                lo = p
-            c = p
+                o = h = lo = x
+            elif x > h:
+                h = x
+            elif x < lo:
+                lo = x
+            c = x
             n += 1
         q = nxt[j]
         if q < 0:
@@ -343,7 +383,7 @@ def _bar_ohlc(slot: int, starts: I64, prev: I64, nxt: I64, alive: BOOL, price: I
         j = q % cap
         if starts[j] != start:
             break
-    return n, o, h, lo, c
+    return (-1 if first >= oldest else n), o, h, lo, c
 
 
 def _interval(interval_ns: int) -> int:
@@ -564,15 +604,13 @@ class BarBuilder:
             self.counters["breaks"] += 1
             price, size = int(log.price[slot]), int(log.size[slot])
             for k, start in ((0, int(log.start0[slot])), (1, int(log.start1[slot]))):
-                out.extend(self._unprint(k, locate, start, price, size, log.bar_ohlc(slot, k)))
+                out.extend(self._unprint(k, locate, start, price, size, slot))
         if self.now >= self._next_close:
             out += self._close_due()
         return out
 
-    def _unprint(self, k: int, loc: int, start: int, price: int, size: int,
-                 rest: tuple[int, int, int, int, int]) -> list[Bar]:
-        """Take one print (``price`` x ``size``) out of the bar at ``start``; ``rest``: (count, open, high,
-        low, close) of the bar's other live prints still in the log."""
+    def _unprint(self, k: int, loc: int, start: int, price: int, size: int, slot: int) -> list[Bar]:
+        """Take one print (``price`` x ``size``, in the log's ``slot``) out of the bar at ``start``."""
         is_open = bool(self._open[k, loc]) and int(self._start[k, loc]) == start
         where = -1
         if is_open:
@@ -584,8 +622,10 @@ class BarBuilder:
                 return []
             where, old = found
         v, n, t = old.volume - size, old.notional - price * size, old.trades - 1
-        if rest[0] == t:  # every other print of the bar is still in the log: recompute exactly
-            o, h, lo, c = (rest[1], rest[2], rest[3], rest[4]) if t else (0, 0, 0, 0)
+        live, o, h, lo, c = self._log.unprinted(slot, k, old.open, old.high, old.low, old.close)
+        if live < 0 or live == t:  # every other live print of the bar is still in the log: exact
+            if not t:
+                o = h = lo = c = 0
         else:
             self.counters["breaks_approximate"] += 1
             o, h, lo, c = old.open, old.high, old.low, old.close
@@ -705,7 +745,7 @@ class BarBuilder:
         # the log keeps feed order (match numbers ascending, as Nasdaq assigns them: breaks found by bisection)
         in_feed = [np.empty(n, np.int64), np.empty(n, np.int64)]
         in_feed[0][order], in_feed[1][order] = starts
-        self._log.extend(feed[0], feed[2], feed[3], feed[4], *in_feed, order=order)
+        self._log.extend(feed[0], feed[2], feed[3], feed[4], *in_feed)
         self.counters["prints"] += n
         self.counters["late_prints"] += int(late.sum())
         tmax = int(t.max())
