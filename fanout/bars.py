@@ -1,8 +1,8 @@
 """The ``bars:1s`` and ``bars:1m`` channels (pure): a node's bar emissions to each subscriber, in order.
 
-Per flush the hub reads what the bar source emitted since its cursor (``BarSource.bars_since``), keeps the
-symbols someone watches and, per (interval, symbol), every ``final`` and ``revised`` bar in order plus only
-the newest ``update`` of the open bar (conflated: a bar that closed in the same flush needs no update).
+Per flush the hub reads what the bar source emitted since its cursor for the symbols someone watches
+(``BarSource.bars_since_watched``: the others' open bars never become rows) and, per (interval, symbol),
+every ``final`` and ``revised`` bar in order plus only the newest ``update`` of the open bar (conflated: a bar that closed in the same flush needs no update).
 Each kept bar is encoded once (protobuf entry and JSON) and the bytes are shared by every subscriber.
 
 Per subscriber and (interval, symbol) the channel remembers the newest bar start it sent, and never sends an
@@ -23,9 +23,11 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from normalize.bar_feed import BarSource
 from normalize.bar_wire import bar_to_pb, conflate
-from normalize.bars import INTERVALS, MINUTE, REVISED, SECOND, UPDATE, Bar
+from normalize.bars import INTERVALS, MAX_LOCATES, MINUTE, REVISED, SECOND, UPDATE, Bar
 from normalize.source import BookSource
 
 from .encode import TAG_BARS, entry, to_json, varint, wrap, wrap_json
@@ -81,13 +83,18 @@ class BarChannel:
         self.source = source
         self.cursor = source.bars_total if source is not None else 0
         self.watchers: dict[Key, dict[Watcher, _Watch]] = {}  # key -> {subscriber: its state}
+        # the same keys as a mask (interval index, locate): the source turns only these bars into rows
+        self._mask = np.zeros((len(INTERVALS), MAX_LOCATES), np.bool_)
         self._owing: dict[int, tuple[Watcher, _Watch]] = {}  # id(watch) -> (subscriber, watch) owed anything
         self.stats = BarStats()
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(self, sub: Watcher, interval_ns: int, locates: Iterable[int]) -> None:
+        k = INTERVALS.index(interval_ns)
         for loc in locates:
             self.watchers.setdefault((interval_ns, loc), {}).setdefault(sub, _Watch())
+            if 0 <= loc < MAX_LOCATES:
+                self._mask[k, loc] = True
 
     def unsubscribe(self, sub: Watcher, interval_ns: int, locates: Iterable[int]) -> None:
         for loc in locates:
@@ -98,6 +105,8 @@ class BarChannel:
                     self._owing.pop(id(watch), None)
                 if not subs:
                     del self.watchers[(interval_ns, loc)]
+                    if 0 <= loc < MAX_LOCATES:
+                        self._mask[INTERVALS.index(interval_ns), loc] = False
 
     def snapshot(self, sub: Watcher, interval_ns: int, locates: list[int], send_time_ns: int = 0) -> bytes | str:
         """The current bars of these symbols (latest closed, open), as a ``BarBatch`` with ``snapshot: true``."""
@@ -125,16 +134,15 @@ class BarChannel:
         start = self.cursor
         if source.bars_total == start and not self._owing:
             return {}
-        bars, self.cursor, lost = source.bars_since(start)
+        bars, self.cursor, lost = source.bars_since_watched(start, self._mask)
         self.stats.bars_lost += lost
-        first_pos = start + lost
         # per watched key: its closed bars in order (with log positions) and the newest update
         per_key: dict[Key, list[tuple[int, Bar]]] = {}
         watchers = self.watchers
-        for i, b in enumerate(bars):
+        for pos, b in bars:
             key = (b.interval_ns, b.locate)
             if key in watchers:
-                per_key.setdefault(key, []).append((first_pos + i, b))
+                per_key.setdefault(key, []).append((pos, b))
         out_of: dict[Watcher, list[_Encoded]] = {}
         for key, items in per_key.items():
             kept = self._conflate(items)

@@ -20,12 +20,12 @@ told how many it lost. ``BarSource`` is that read side plus the history, as the 
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from .bars import Bar, BarBuilder, breaks_from_ring, from_prints
+from .bars import BOOL, SECOND, Bar, BarBuilder, OpenBars, breaks_from_ring, from_prints
 from .trades import TradePrints
 
 __all__ = ["BarFeed", "BarLog", "BarSource", "PrintSource"]
@@ -60,6 +60,10 @@ class BarSource(Protocol):
 
     def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]: ...
 
+    def bars_since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
+        """``bars_since``, only the watched (interval, locate)s, with log positions (``BarLog.since_watched``)."""
+        ...
+
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         """Up to ``limit`` newest bars held here, oldest first (what a subscription's snapshot is made of)."""
         ...
@@ -75,42 +79,91 @@ class BarSource(Protocol):
     def counters(self) -> dict[str, int]: ...
 
 
+class _Chunk(NamedTuple):
+    start: int  # log position of its first bar
+    closed: list[Bar]
+    open: OpenBars | None  # after ``closed``; turned into ``Bar``s only when read
+    size: int
+
+
 class BarLog:
-    """Emitted bars in order, the last ``capacity`` of them, read by cursor (writers never wait)."""
+    """Emitted bars in order, the last ``capacity`` of them, read by cursor (writers never wait).
+
+    A pump's open bars are kept as the builder's columns (``OpenBars``): most of them are for symbols nobody
+    watches, so they become ``Bar`` rows only when a reader takes them (``since``), or only the watched ones
+    (``since_watched``: the fan-out)."""
 
     def __init__(self, capacity: int) -> None:
         if capacity <= 0:
             raise ValueError(f"bar log capacity must be positive, not {capacity}")
         self.capacity = capacity
         self.total = 0
-        self._chunks: deque[tuple[int, list[Bar]]] = deque()  # (position of the first bar, bars)
+        self._chunks: deque[_Chunk] = deque()
         self._kept = 0
 
-    def extend(self, bars: list[Bar]) -> None:
-        if not bars:
+    def extend(self, bars: list[Bar], open_bars: OpenBars | None = None) -> None:
+        n_open = int(open_bars.locate.shape[0]) if open_bars is not None else 0
+        size = len(bars) + n_open
+        if not size:
             return
-        self._chunks.append((self.total, bars))
-        self.total += len(bars)
-        self._kept += len(bars)
-        while self._kept - len(self._chunks[0][1]) >= self.capacity:
-            self._kept -= len(self._chunks.popleft()[1])
+        self._chunks.append(_Chunk(self.total, bars, open_bars if n_open else None, size))
+        self.total += size
+        self._kept += size
+        while self._kept - self._chunks[0].size >= self.capacity:
+            self._kept -= self._chunks.popleft().size
 
-    def since(self, cursor: int) -> tuple[list[Bar], int, int]:
-        """Bars emitted at or after ``cursor``: (bars, new cursor, bars lost to the bound). A cursor from the
-        future reads nothing and is reset to ``total``."""
+    def _range(self, cursor: int) -> tuple[list[tuple[_Chunk, int]], int, int]:
+        """The chunks holding positions from ``cursor`` on, each with the offset to start at; (chunks, new
+        cursor, lost)."""
         total = self.total
         cursor = max(0, min(cursor, total))
         if cursor == total:
             return [], total, 0
-        first = self._chunks[0][0] if self._chunks else total
+        first = self._chunks[0].start if self._chunks else total
         lost = max(0, first - cursor)
         cursor += lost
-        picked: list[list[Bar]] = []
-        for start, bars in reversed(self._chunks):
-            if start + len(bars) <= cursor:
+        picked: list[tuple[_Chunk, int]] = []
+        for chunk in reversed(self._chunks):
+            if chunk.start + chunk.size <= cursor:
                 break
-            picked.append(bars[cursor - start:] if start < cursor else bars)
-        out = [b for chunk in reversed(picked) for b in chunk]
+            picked.append((chunk, max(0, cursor - chunk.start)))
+        picked.reverse()
+        return picked, total, lost
+
+    def since(self, cursor: int) -> tuple[list[Bar], int, int]:
+        """Bars emitted at or after ``cursor``: (bars, new cursor, bars lost to the bound). A cursor from the
+        future reads nothing and is reset to ``total``."""
+        picked, total, lost = self._range(cursor)
+        out: list[Bar] = []
+        for chunk, off in picked:
+            closed = chunk.closed
+            out += closed[off:] if off else closed
+            if chunk.open is not None:
+                out += chunk.open.rows(slice(max(0, off - len(closed)), None))
+        return out, total, lost
+
+    def since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
+        """``since``, only the bars whose (interval, locate) is watched (``watched[INTERVALS.index(interval),
+        locate]``), each with its log position."""
+        picked, total, lost = self._range(cursor)
+        out: list[tuple[int, Bar]] = []
+        w0, w1 = watched[0].data, watched[1].data
+        for chunk, off in picked:
+            closed = chunk.closed
+            pos = chunk.start + off
+            for b in closed[off:] if off else closed:
+                if (w0 if b.interval_ns == SECOND else w1)[b.locate]:
+                    out.append((pos, b))
+                pos += 1
+            ob = chunk.open
+            if ob is not None:
+                skip = max(0, off - len(closed))
+                hit = np.flatnonzero(watched[(ob.interval_ns != SECOND).view(np.int8), ob.locate])
+                if skip:
+                    hit = hit[hit >= skip]
+                if hit.size:
+                    base = chunk.start + len(closed)
+                    out += zip((base + hit).tolist(), ob.rows(hit), strict=True)
         return out, total, lost
 
 
@@ -156,7 +209,8 @@ class BarFeed:
                                  breaks.match_number.tolist(), strict=True):
                 out += b.add_break(loc, t + off, m)
         else:
-            out = b.apply(from_prints(prints, off), breaks_from_ring(breaks, off)).rows()
+            batch = b.apply(from_prints(prints, off), breaks_from_ring(breaks, off))
+            return self._emit(batch.closed, batch.open)
         return self._emit(out)
 
     def feed_clock(self) -> int:
@@ -177,10 +231,11 @@ class BarFeed:
         n = self.pump()
         return n + self._emit(self.builder.close_until(now_ns))
 
-    def _emit(self, bars: list[Bar]) -> int:
-        self.log.extend(bars)
-        self.feed_counters["bars_emitted"] += len(bars)
-        return len(bars)
+    def _emit(self, bars: list[Bar], open_bars: OpenBars | None = None) -> int:
+        n = len(bars) + (int(open_bars.locate.shape[0]) if open_bars is not None else 0)
+        self.log.extend(bars, open_bars)
+        self.feed_counters["bars_emitted"] += n
+        return n
 
     # ------------------------------------------------------------------ reading (BarSource)
     @property
@@ -189,6 +244,9 @@ class BarFeed:
 
     def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]:
         return self.log.since(cursor)
+
+    def bars_since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
+        return self.log.since_watched(cursor, watched)
 
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         return self.builder.history(locate, interval_ns, limit)

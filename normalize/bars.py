@@ -153,10 +153,10 @@ class OpenBars(NamedTuple):
     trades: I64
     notional: I64
 
-    def rows(self) -> list[Bar]:
-        """As ``Bar``s, built with ``tuple.__new__`` (no constructor frame per row: a node converts every
-        touched open bar of every batch)."""
-        w, loc, *rest = (col.tolist() for col in self)
+    def rows(self, which: I64 | slice | None = None) -> list[Bar]:
+        """As ``Bar``s (all, or the rows ``which`` picks), built with ``tuple.__new__`` (no constructor frame
+        per row)."""
+        w, loc, *rest = (col.tolist() if which is None else col[which].tolist() for col in self)
         n = len(loc)
         return list(map(_new_bar, zip(loc, w, *rest, repeat(0, n), repeat(UPDATE, n), strict=True)))
 

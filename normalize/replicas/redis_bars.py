@@ -31,7 +31,7 @@ from vocab.partition import crc32_partition
 
 from ..bar_feed import BarLog, BarSource
 from ..bar_wire import INTERVAL_NAME, bar_from_pb, bar_to_pb, conflate
-from ..bars import MINUTE, SECOND, Bar
+from ..bars import BOOL, MINUTE, SECOND, Bar
 from ..source import BookSource
 
 if TYPE_CHECKING:  # redis.py imports this module for its publisher
@@ -199,6 +199,9 @@ class RedisBars:
 
     def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]:
         return self.log.since(cursor)
+
+    def bars_since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
+        return self.log.since_watched(cursor, watched)
 
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         held = self._latest.get((interval_ns, locate), {})
