@@ -2,8 +2,9 @@
 
 Per flush the hub reads what the bar source emitted since its cursor for the symbols someone watches
 (``BarSource.bars_since_watched``: the others' open bars never become rows) and, per (interval, symbol),
-every ``final`` and ``revised`` bar in order plus only the newest ``update`` of the open bar (conflated: a bar that closed in the same flush needs no update).
-Each kept bar is encoded once (protobuf entry and JSON) and the bytes are shared by every subscriber.
+every ``final`` and ``revised`` bar in order plus only the newest ``update`` of the open bar (conflated: a
+bar that closed in the same flush needs no update). Each kept bar is encoded once (protobuf entry and
+JSON) and the bytes are shared by every subscriber.
 
 Per subscriber and (interval, symbol) the channel remembers the newest bar start it sent, and never sends an
 ``update`` or ``final`` older than that (a ``revised`` is a change to a bar the client may hold: it is always
