@@ -20,12 +20,13 @@ told how many it lost. ``BarSource`` is that read side plus the history, as the 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from .bars import BOOL, SECOND, Bar, BarBuilder, OpenBars, breaks_from_ring, from_prints
+from .bars import BOOL, SECOND, Bar, BarBuilder, Emitted, breaks_from_ring, count_of, from_prints
 from .trades import TradePrints
 
 __all__ = ["BarFeed", "BarLog", "BarSource", "PrintSource"]
@@ -81,17 +82,16 @@ class BarSource(Protocol):
 
 class _Chunk(NamedTuple):
     start: int  # log position of its first bar
-    closed: list[Bar]
-    open: OpenBars | None  # after ``closed``; turned into ``Bar``s only when read
+    parts: list[Emitted]  # bars, and blocks of them as columns, turned into ``Bar``s only when read
     size: int
 
 
 class BarLog:
     """Emitted bars in order, the last ``capacity`` of them, read by cursor (writers never wait).
 
-    A pump's open bars are kept as the builder's columns (``OpenBars``): most of them are for symbols nobody
-    watches, so they become ``Bar`` rows only when a reader takes them (``since``), or only the watched ones
-    (``since_watched``: the fan-out)."""
+    A pump's open bars, and the finals of a second's end, are kept as the builder's columns (``OpenBars``,
+    ``FinalBars``): most of them are for symbols nobody watches, so they become ``Bar`` rows only when a
+    reader takes them (``since``), or only the watched ones (``since_watched``: the fan-out)."""
 
     def __init__(self, capacity: int) -> None:
         if capacity <= 0:
@@ -101,20 +101,19 @@ class BarLog:
         self._chunks: deque[_Chunk] = deque()
         self._kept = 0
 
-    def extend(self, bars: list[Bar], open_bars: OpenBars | None = None) -> None:
-        n_open = int(open_bars.locate.shape[0]) if open_bars is not None else 0
-        size = len(bars) + n_open
+    def extend(self, parts: Sequence[Emitted]) -> None:
+        size = count_of(parts)
         if not size:
             return
-        self._chunks.append(_Chunk(self.total, bars, open_bars if n_open else None, size))
+        self._chunks.append(_Chunk(self.total, list(parts), size))
         self.total += size
         self._kept += size
         while self._kept - self._chunks[0].size >= self.capacity:
             self._kept -= self._chunks.popleft().size
 
-    def _range(self, cursor: int) -> tuple[list[tuple[_Chunk, int]], int, int]:
-        """The chunks holding positions from ``cursor`` on, each with the offset to start at; (chunks, new
-        cursor, lost)."""
+    def _parts(self, cursor: int) -> tuple[list[tuple[int, Emitted, int]], int, int]:
+        """The parts holding positions from ``cursor`` on: (position of the part's first bar, part, bars of it
+        to skip); (parts, new cursor, lost). A cursor from the future reads nothing and is reset to ``total``."""
         total = self.total
         cursor = max(0, min(cursor, total))
         if cursor == total:
@@ -122,48 +121,48 @@ class BarLog:
         first = self._chunks[0].start if self._chunks else total
         lost = max(0, first - cursor)
         cursor += lost
-        picked: list[tuple[_Chunk, int]] = []
+        picked: list[_Chunk] = []
         for chunk in reversed(self._chunks):
             if chunk.start + chunk.size <= cursor:
                 break
-            picked.append((chunk, max(0, cursor - chunk.start)))
-        picked.reverse()
-        return picked, total, lost
+            picked.append(chunk)
+        out: list[tuple[int, Emitted, int]] = []
+        for chunk in reversed(picked):
+            pos = chunk.start
+            for part in chunk.parts:
+                n = 1 if isinstance(part, Bar) else part.size
+                if pos + n > cursor:
+                    out.append((pos, part, max(0, cursor - pos)))
+                pos += n
+        return out, total, lost
 
     def since(self, cursor: int) -> tuple[list[Bar], int, int]:
-        """Bars emitted at or after ``cursor``: (bars, new cursor, bars lost to the bound). A cursor from the
-        future reads nothing and is reset to ``total``."""
-        picked, total, lost = self._range(cursor)
+        """Bars emitted at or after ``cursor``: (bars, new cursor, bars lost to the bound)."""
+        parts, total, lost = self._parts(cursor)
         out: list[Bar] = []
-        for chunk, off in picked:
-            closed = chunk.closed
-            out += closed[off:] if off else closed
-            if chunk.open is not None:
-                out += chunk.open.rows(slice(max(0, off - len(closed)), None))
+        for _, part, skip in parts:
+            if isinstance(part, Bar):
+                out.append(part)
+            else:
+                out += part.rows(slice(skip, None) if skip else None)
         return out, total, lost
 
     def since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
         """``since``, only the bars whose (interval, locate) is watched (``watched[INTERVALS.index(interval),
         locate]``), each with its log position."""
-        picked, total, lost = self._range(cursor)
+        parts, total, lost = self._parts(cursor)
         out: list[tuple[int, Bar]] = []
         w0, w1 = watched[0].data, watched[1].data
-        for chunk, off in picked:
-            closed = chunk.closed
-            pos = chunk.start + off
-            for b in closed[off:] if off else closed:
-                if (w0 if b.interval_ns == SECOND else w1)[b.locate]:
-                    out.append((pos, b))
-                pos += 1
-            ob = chunk.open
-            if ob is not None:
-                skip = max(0, off - len(closed))
-                hit = np.flatnonzero(watched[(ob.interval_ns != SECOND).view(np.int8), ob.locate])
-                if skip:
-                    hit = hit[hit >= skip]
-                if hit.size:
-                    base = chunk.start + len(closed)
-                    out += zip((base + hit).tolist(), ob.rows(hit), strict=True)
+        for pos, part, skip in parts:
+            if isinstance(part, Bar):
+                if (w0 if part.interval_ns == SECOND else w1)[part.locate]:
+                    out.append((pos, part))
+                continue
+            hit = np.flatnonzero(watched[(part.interval_ns != SECOND).view(np.int8), part.locate])
+            if skip:
+                hit = hit[hit >= skip]
+            if hit.size:
+                out += zip((pos + hit).tolist(), part.rows(hit), strict=True)
         return out, total, lost
 
 
@@ -201,16 +200,16 @@ class BarFeed:
         off = self.time_offset
         n = int(prints.locate.shape[0])
         if n <= SMALL_PUMP:
-            out: list[Bar] = []
+            out: list[Emitted] = []
             for row in zip(prints.locate.tolist(), prints.exchange_time.tolist(), prints.price.tolist(),
                            prints.size.tolist(), prints.match_number.tolist(), strict=True):
-                out += b.add_print(row[0], row[1] + off, row[2], row[3], row[4])
+                out += b.add_print_parts(row[0], row[1] + off, row[2], row[3], row[4])
             for loc, t, m in zip(breaks.locate.tolist(), breaks.exchange_time.tolist(),
                                  breaks.match_number.tolist(), strict=True):
-                out += b.add_break(loc, t + off, m)
+                out += b.add_break_parts(loc, t + off, m)
         else:
             batch = b.apply(from_prints(prints, off), breaks_from_ring(breaks, off))
-            return self._emit(batch.closed, batch.open)
+            return self._emit([*batch.closed, batch.open])
         return self._emit(out)
 
     def feed_clock(self) -> int:
@@ -224,16 +223,16 @@ class BarFeed:
     def tick(self) -> int:
         """Pump, then close every bar the feed's clock has passed (quiet symbols' bars); the timer's call."""
         n = self.pump()
-        return n + self._emit(self.builder.close_until(self.feed_clock()))
+        return n + self._emit(self.builder.close_until_columns(self.feed_clock()))
 
     def close_until(self, now_ns: int) -> int:
         """Pump, then close every bar that ends by ``now_ns`` (on the bars' time line)."""
         n = self.pump()
-        return n + self._emit(self.builder.close_until(now_ns))
+        return n + self._emit(self.builder.close_until_columns(now_ns))
 
-    def _emit(self, bars: list[Bar], open_bars: OpenBars | None = None) -> int:
-        n = len(bars) + (int(open_bars.locate.shape[0]) if open_bars is not None else 0)
-        self.log.extend(bars, open_bars)
+    def _emit(self, parts: Sequence[Emitted]) -> int:
+        n = count_of(parts)
+        self.log.extend(parts)
         self.feed_counters["bars_emitted"] += n
         return n
 

@@ -62,7 +62,7 @@ from ingest.batch import Columns
 from .trades import TradePrints
 
 __all__ = ["FINAL", "INTERVALS", "MINUTE", "REVISED", "SECOND", "UPDATE", "Bar", "BarBatch", "BarBuilder", "Breaks",
-           "Executions", "OpenBars",
+           "Emitted", "Executions", "FinalBars", "OpenBars", "count_of", "rows_of",
            "breaks_from_columns", "breaks_from_ring", "from_prints"]
 
 I64 = npt.NDArray[np.int64]
@@ -153,29 +153,66 @@ class OpenBars(NamedTuple):
     trades: I64
     notional: I64
 
+    @property
+    def state(self) -> str:
+        return UPDATE
+
+    @property
+    def size(self) -> int:
+        """Bars (rows) in the block."""
+        return int(self.locate.shape[0])
+
     def rows(self, which: I64 | slice | None = None) -> list[Bar]:
         """As ``Bar``s (all, or the rows ``which`` picks), built with ``tuple.__new__`` (no constructor frame
-        per row)."""
+        per row: most blocks are never turned into rows at all, see ``normalize.bar_feed.BarLog``)."""
         w, loc, *rest = (col.tolist() if which is None else col[which].tolist() for col in self)
         n = len(loc)
-        return list(map(_new_bar, zip(loc, w, *rest, repeat(0, n), repeat(UPDATE, n), strict=True)))
+        return list(map(_new_bar, zip(loc, w, *rest, repeat(0, n), repeat(self.state, n), strict=True)))
+
+
+class FinalBars(OpenBars):
+    """Bars that closed untouched by a break or a late print, as columns: state ``final``, version 0."""
+
+    __slots__ = ()
+
+    @property
+    def state(self) -> str:
+        return FINAL
+
+
+Emitted = Bar | OpenBars  # one bar, or a block of them as columns (``OpenBars``, ``FinalBars``)
+
+
+def rows_of(parts: Iterable[Emitted]) -> list[Bar]:
+    """Emitted parts as ``Bar``s, in order."""
+    out: list[Bar] = []
+    for part in parts:
+        if isinstance(part, Bar):
+            out.append(part)
+        else:
+            out += part.rows()
+    return out
+
+
+def count_of(parts: Iterable[Emitted]) -> int:
+    return sum(1 if isinstance(part, Bar) else part.size for part in parts)
 
 
 class BarBatch(NamedTuple):
-    """What one ``apply`` emitted: send ``closed`` (final and revised bars, in order) then ``open`` (the open
-    bars the batch touched, as they stand after it; each is newer than any closed bar of its symbol and
-    interval, and none of them closed within the batch)."""
+    """What one ``apply`` emitted: send ``closed`` (final and revised bars, in order; blocks of finals as
+    columns) then ``open`` (the open bars the batch touched, as they stand after it; each is newer than any
+    closed bar of its symbol and interval, and none of them closed within the batch)."""
 
-    closed: list[Bar]
+    closed: list[Emitted]
     open: OpenBars
 
     def rows(self) -> list[Bar]:
-        return self.closed + self.open.rows()
+        return rows_of(self.closed) + self.open.rows()
 
     @property
     def size(self) -> int:
         """Bars in the batch."""
-        return len(self.closed) + int(self.open.locate.shape[0])
+        return count_of(self.closed) + self.open.size
 
 
 def from_prints(prints: TradePrints, time_offset: int = 0) -> Executions:
@@ -498,7 +535,11 @@ class BarBuilder:
     # ------------------------------------------------------------------ per message
     def add_print(self, locate: int, time: int, price: int, size: int, match: int) -> list[Bar]:
         """One printable execution; returns the bars it emitted, in order."""
-        out: list[Bar] = []
+        return rows_of(self.add_print_parts(locate, time, price, size, match))
+
+    def add_print_parts(self, locate: int, time: int, price: int, size: int, match: int) -> list[Emitted]:
+        """``add_print``; the bars a second's end closes come as one block of columns (``FinalBars``)."""
+        out: list[Emitted] = []
         if not (0 < locate < MAX_LOCATES and 0 < price < MAX_PRICE and 0 < size < MAX_SIZE):
             self.counters["bad_prints"] += 1
             return out
@@ -588,7 +629,11 @@ class BarBuilder:
 
     def add_break(self, locate: int, time: int, match: int) -> list[Bar]:
         """A broken trade: the print with ``match`` leaves its bars (revised if closed, updated if open)."""
-        out: list[Bar] = []
+        return rows_of(self.add_break_parts(locate, time, match))
+
+    def add_break_parts(self, locate: int, time: int, match: int) -> list[Emitted]:
+        """``add_break``; the bars a second's end closes come as one block of columns (``FinalBars``)."""
+        out: list[Emitted] = []
         if time > self.now:
             self.now = time
         log = self._log
@@ -643,12 +688,16 @@ class BarBuilder:
     # ------------------------------------------------------------------ time
     def close_until(self, now_ns: int) -> list[Bar]:
         """Advance the clock to ``now_ns`` (never back) and close every bar that ends by then."""
+        return rows_of(self.close_until_columns(now_ns))
+
+    def close_until_columns(self, now_ns: int) -> list[Emitted]:
+        """``close_until``, the closed bars as blocks of columns (``FinalBars``)."""
         if now_ns > self.now:
             self.now = now_ns
         return self._close_due() if self.now >= self._next_close else []
 
-    def _close_due(self) -> list[Bar]:
-        out: list[Bar] = []
+    def _close_due(self) -> list[Emitted]:
+        out: list[Emitted] = []
         nxt = np.iinfo(np.int64).max
         for k, width in enumerate(INTERVALS):
             is_open = self._open[k]
@@ -663,22 +712,20 @@ class BarBuilder:
         self._next_close = nxt
         return out
 
-    def _emit(self, k: int, locs: I64, state: str) -> list[Bar]:
-        """State-array bars of ``locs`` as Bar objects (finals are pushed to the history)."""
+    def _emit(self, k: int, locs: I64, state: str) -> list[Emitted]:
+        """State-array bars of ``locs`` (finals are pushed to the history)."""
         cols = [self._start[k, locs], self._o[k, locs], self._h[k, locs], self._l[k, locs], self._c[k, locs],
                 self._v[k, locs], self._t[k, locs], self._n[k, locs]]
         return self._rows(k, locs, cols, state)
 
-    def _rows(self, k: int, locs: I64, cols: list[I64], state: str) -> list[Bar]:
-        """Bars from columns (start, open, high, low, close, volume, trades, notional); finals are pushed to
-        the history. Built with ``tuple.__new__``: no per-row constructor frame (thousands a second)."""
-        n = int(locs.shape[0])
-        rows = zip(locs.tolist(), repeat(INTERVALS[k], n), *(c.tolist() for c in cols), repeat(0, n),
-                   repeat(state, n), strict=True)
-        bars: list[Bar] = list(map(_new_bar, rows))
-        if state == FINAL:
-            self._history[k].push_columns(locs.tolist(), cols)
-        return bars
+    def _rows(self, k: int, locs: I64, cols: list[I64], state: str) -> list[Emitted]:
+        """Final bars from columns (start, open, high, low, close, volume, trades, notional), pushed to the
+        history, and passed on as one block of columns: a second's end closes every busy symbol's bar at once,
+        and most of them nobody watches."""
+        assert state == FINAL
+        self._history[k].push_columns(locs.tolist(), cols)
+        st, o, h, lo, c, v, t, n = cols
+        return [FinalBars(np.full(locs.shape[0], INTERVALS[k], np.int64), locs, st, o, h, lo, c, v, t, n)]
 
     # ------------------------------------------------------------------ per batch
     def apply(self, ex: Executions, breaks: Breaks | None = None, now_ns: int | None = None) -> BarBatch:
@@ -686,17 +733,18 @@ class BarBuilder:
 
         Vectorised: prints are grouped into (locate, bar) segments with numpy; Python touches one segment
         per closed bar (to keep its history) and nothing per print. Open bars come back as columns."""
-        closed: list[Bar] = []
+        closed: list[Emitted] = []
         touched = [ex.locate]
         if int(ex.locate.shape[0]):
             closed += self._apply_prints(ex)
         if breaks is not None and int(breaks.locate.shape[0]):
             touched.append(breaks.locate)
             for loc, t, m in zip(breaks.locate.tolist(), breaks.time.tolist(), breaks.match.tolist(), strict=True):
-                closed += self.add_break(loc, t, m)
+                closed += self.add_break_parts(loc, t, m)
         if now_ns is not None:
-            closed += self.close_until(now_ns)
-        closed = [b for b in closed if b.state != UPDATE]  # from the per-message calls: ``open`` says it
+            closed += self.close_until_columns(now_ns)
+        # the per-message calls' updates: ``open`` says it
+        closed = [b for b in closed if not isinstance(b, Bar) or b.state != UPDATE]
         locs = np.unique(np.concatenate(touched)) if len(touched) > 1 else np.unique(ex.locate)
         locs = locs[(locs > 0) & (locs < MAX_LOCATES)]
         parts = []
@@ -707,7 +755,7 @@ class BarBuilder:
                           self._n[k, sel]))
         return BarBatch(closed, OpenBars(*(np.concatenate(cols) for cols in zip(*parts, strict=True))))
 
-    def _apply_prints(self, ex: Executions) -> list[Bar]:
+    def _apply_prints(self, ex: Executions) -> list[Emitted]:
         loc, t, p, s, m = ex
         ok = (loc > 0) & (loc < MAX_LOCATES) & (p > 0) & (p < MAX_PRICE) & (s > 0) & (s < MAX_SIZE)
         if not ok.all():
@@ -739,7 +787,7 @@ class BarBuilder:
         seg_total = np.add.reduceat(value.astype(np.float64), np.flatnonzero(new_loc))
         if seg_total.max() + self._n[:, loc[new_loc]].max(initial=0) >= MAX_NOTIONAL / 2:
             return self._fallback(*feed)
-        out: list[Bar] = []
+        out: list[Emitted] = []
         for k, width in enumerate(INTERVALS):
             out += self._apply_interval(k, width, loc, starts[k], p, s, value, new_loc)
         # the log keeps feed order (match numbers ascending, as Nasdaq assigns them: breaks found by bisection)
@@ -755,15 +803,15 @@ class BarBuilder:
             out += self._close_due()
         return out
 
-    def _fallback(self, loc: I64, t: I64, p: I64, s: I64, m: I64) -> list[Bar]:
+    def _fallback(self, loc: I64, t: I64, p: I64, s: I64, m: I64) -> list[Emitted]:
         self.counters["batch_fallbacks"] += 1
-        out: list[Bar] = []
+        out: list[Emitted] = []
         for row in zip(loc.tolist(), t.tolist(), p.tolist(), s.tolist(), m.tolist(), strict=True):
-            out += self.add_print(*row)
+            out += self.add_print_parts(*row)
         return out
 
     def _apply_interval(self, k: int, width: int, loc: I64, b: I64, p: I64, s: I64, value: I64,
-                        new_loc: BOOL) -> list[Bar]:
+                        new_loc: BOOL) -> list[Emitted]:
         n = int(loc.shape[0])
         cut = np.empty(n, np.bool_)
         cut[0] = True
@@ -784,7 +832,7 @@ class BarBuilder:
         latest = self._start[k, g_loc]
         was_open = self._open[k, g_loc]
         same = g_first & (latest == g_start)
-        out: list[Bar] = []
+        out: list[Emitted] = []
         # the symbol's open bar ends before its first segment: it closes
         closing = np.flatnonzero(g_first & was_open & (latest < g_start))
         if closing.size:
