@@ -30,17 +30,22 @@ History: per symbol and interval the last ``history_1s``/``history_1m`` closed b
 ``history`` returns them plus the open bar, so a server that sends a history and then streams this builder's
 later emissions leaves no gap and no overlap (the open bar's later updates replace it; a revised bar
 replaces the one with its start). Breaks are resolved through a bounded log of the last ``print_log``
-prints (49 bytes each, allocated up front): a break whose print has left the log is ``breaks_unknown`` and
+prints (81 bytes each, allocated up front): a break whose print has left the log is ``breaks_unknown`` and
 changes nothing; one whose bar's other prints have left it still fixes volume, trades and notional exactly
 but keeps open/high/low/close (``breaks_approximate``); one whose bar has left the history is
-``breaks_expired`` for that interval.
+``breaks_expired`` for that interval. A break costs O(log size) to find its print (match numbers ascend:
+bisection) and O(1) to fix its bars (the print's neighbours in its symbol's chain), unless the print was at
+its bar's high or low or the bar reaches past the log: then O(the bar's prints), in a compiled loop.
 
 Two input paths with the same semantics: per message (``add_print``, ``add_break``, ``close_until``: plain
 Python, a few microseconds, each returning the bars it emitted) and per batch (``apply``: numpy columns,
 vectorised by grouping prints into (symbol, bar) segments, returning a ``BarBatch``: the closed bars, then
-the open bars it touched as columns). For a feed whose times never go back per symbol both leave the same
-history and open bars; the batch path sends one ``update`` per touched bar instead of one per print, and
-a bar revised by several late prints of one batch is revised once (one version step, not several).
+the open bars it touched as columns). Closed bars that need no row of their own (the finals of a second's
+end: every busy symbol's at once) are passed on as columns too (``FinalBars``; ``*_parts`` and
+``close_until_columns`` return them so, ``rows_of`` turns them into ``Bar``s). For a feed whose times
+never go back per symbol both leave the same history and open bars; the batch path sends one ``update``
+per touched bar instead of one per print, and a bar revised by several late prints of one batch is revised
+once (one version step, not several).
 """
 
 from __future__ import annotations
@@ -423,6 +428,23 @@ def _unprinted(slot: int, starts: I64, first: int, prev: I64, nxt: I64, alive: B
     return (-1 if first >= oldest else n), o, h, lo, c
 
 
+_warm = False
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's disk cache) the print log's loops, once per process, so that a node's
+    first batch or break does not pay for it on the ingest path."""
+    global _warm
+    if _warm:
+        return
+    log = _PrintLog(2)
+    one = np.ones(3, np.int64)
+    log.extend(one, one, one, np.arange(3, dtype=np.int64), one, one)
+    log.alive[0] = False
+    log.unprinted(0, 0, 1, 1, 1, 1)
+    _warm = True
+
+
 def _interval(interval_ns: int) -> int:
     if interval_ns not in INTERVALS:
         raise ValueError(f"bar interval must be one of {INTERVALS} ns, not {interval_ns}")
@@ -492,6 +514,7 @@ class BarBuilder:
     def __init__(self, *, history_1s: int = 3_600, history_1m: int = 390, print_log: int = 1 << 20) -> None:
         if history_1s <= 0 or history_1m <= 0:
             raise ValueError("bar history must keep at least one bar per interval")
+        warm_up()
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self.now = NONE  # the builder's clock: the latest time seen
         n = MAX_LOCATES

@@ -195,7 +195,7 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     bars.add_argument("--bars-history-1m", type=int, default=390, metavar="BARS",
                       help="closed 1-minute bars kept per symbol (default %(default)s: a trading day)")
     bars.add_argument("--bars-print-log", type=int, default=1 << 18, metavar="PRINTS",
-                      help="prints kept to resolve broken trades, 49 bytes each, allocated at start; a break of "
+                      help="prints kept to resolve broken trades, 81 bytes each, allocated at start; a break of "
                            "an older print changes no bar (breaks_unknown) (default %(default)s)")
     add_stream_limit_arguments(parser)
 
