@@ -26,13 +26,14 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .bars import BOOL, SECOND, Bar, BarBuilder, Emitted, breaks_from_ring, count_of, from_prints
+from .bars import BOOL, I64, SECOND, UPDATE, Bar, BarBuilder, Emitted, breaks_from_ring, count_of, from_prints
 from .trades import TradePrints
 
 __all__ = ["BarFeed", "BarLog", "BarSource", "PrintSource"]
 
 _EMPTY = np.zeros(0, np.int64)
 _NO_BREAKS = TradePrints(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+_NONE: I64 = np.zeros(0, np.int64)
 SMALL_PUMP = 16  # up to this many prints a pump goes through ``add_print`` (numpy costs ~0.1 ms a call)
 
 
@@ -61,7 +62,8 @@ class BarSource(Protocol):
 
     def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]: ...
 
-    def bars_since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
+    def bars_since_watched(self, cursor: int, watched: BOOL, *, newest_updates: bool = False
+                           ) -> tuple[list[tuple[int, Bar]], int, int]:
         """``bars_since``, only the watched (interval, locate)s, with log positions (``BarLog.since_watched``)."""
         ...
 
@@ -147,23 +149,53 @@ class BarLog:
                 out += part.rows(slice(skip, None) if skip else None)
         return out, total, lost
 
-    def since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
+    def since_watched(self, cursor: int, watched: BOOL, *, newest_updates: bool = False
+                      ) -> tuple[list[tuple[int, Bar]], int, int]:
         """``since``, only the bars whose (interval, locate) is watched (``watched[INTERVALS.index(interval),
-        locate]``), each with its log position."""
+        locate]``), each with its log position. ``newest_updates``: of the open-bar blocks' updates, only each
+        (interval, locate)'s newest in the range (a reader that conflates loses nothing: an update followed by
+        a newer one is never sent)."""
         parts, total, lost = self._parts(cursor)
+        picks: list[I64] = []
+        for _, part, skip in parts:
+            if isinstance(part, Bar):
+                picks.append(_NONE)
+                continue
+            hit = np.flatnonzero(watched[(part.interval_ns != SECOND).view(np.int8), part.locate])
+            picks.append(hit[hit >= skip] if skip else hit)
+        if newest_updates:
+            self._newest_only(parts, picks)
         out: list[tuple[int, Bar]] = []
         w0, w1 = watched[0].data, watched[1].data
-        for pos, part, skip in parts:
+        for (pos, part, _), hit in zip(parts, picks, strict=True):
             if isinstance(part, Bar):
                 if (w0 if part.interval_ns == SECOND else w1)[part.locate]:
                     out.append((pos, part))
-                continue
-            hit = np.flatnonzero(watched[(part.interval_ns != SECOND).view(np.int8), part.locate])
-            if skip:
-                hit = hit[hit >= skip]
-            if hit.size:
+            elif hit.size:
                 out += zip((pos + hit).tolist(), part.rows(hit), strict=True)
         return out, total, lost
+
+    @staticmethod
+    def _newest_only(parts: list[tuple[int, Emitted, int]], picks: list[I64]) -> None:
+        blocks = [i for i, (_, part, _) in enumerate(parts) if not isinstance(part, Bar) and part.state == UPDATE]
+        if len(blocks) < 2:
+            return
+        keys = []
+        for i in blocks:
+            part = parts[i][1]
+            assert not isinstance(part, Bar)
+            hit = picks[i]
+            keys.append(part.locate[hit] * 2 + (part.interval_ns[hit] != SECOND))
+        key = np.concatenate(keys)[::-1]
+        _, last = np.unique(key, return_index=True)  # first in reverse: the newest of each key
+        keep = np.zeros(key.shape[0], np.bool_)
+        keep[last] = True
+        keep = keep[::-1]
+        at = 0
+        for i in blocks:
+            n = int(picks[i].shape[0])
+            picks[i] = picks[i][keep[at:at + n]]
+            at += n
 
 
 class BarFeed:
@@ -244,8 +276,9 @@ class BarFeed:
     def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]:
         return self.log.since(cursor)
 
-    def bars_since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
-        return self.log.since_watched(cursor, watched)
+    def bars_since_watched(self, cursor: int, watched: BOOL, *, newest_updates: bool = False
+                           ) -> tuple[list[tuple[int, Bar]], int, int]:
+        return self.log.since_watched(cursor, watched, newest_updates=newest_updates)
 
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         return self.builder.history(locate, interval_ns, limit)

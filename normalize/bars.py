@@ -299,12 +299,13 @@ class _PrintLog:
         if int(match[0]) <= self.last_match or bool((match[1:] <= match[:-1]).any()):
             self.ascending = False
         self.last_match = int(match[-1])
-        if n > cap:  # only the newest fit
+        # every print is linked (a bar's first print may be one that does not fit), then only the newest kept
+        _link(self.total, cap, cols[0], cols[4], cols[5], self.prev, self.next, self.first0, self.first1,
+              self.newest, self.bar_start, self.bar_first)
+        if n > cap:
             cols = tuple(c[n - cap:] for c in cols)
             self.total += n - cap
             n = cap
-        _link(self.total, cap, cols[0], cols[4], cols[5], self.prev, self.next, self.first0, self.first1,
-              self.newest, self.bar_start, self.bar_first)
         slots = (self.total + np.arange(n)) % cap
         for dst, src in zip(self._cols, cols, strict=True):
             dst[slots] = src

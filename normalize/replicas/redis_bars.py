@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+import numpy as np
 import redis.asyncio as aioredis
 
 from tickfan_proto import stream_pb2 as pb
@@ -31,13 +32,14 @@ from vocab.partition import crc32_partition
 
 from ..bar_feed import BarLog, BarSource
 from ..bar_wire import INTERVAL_NAME, bar_from_pb, bar_to_pb, conflate
-from ..bars import BOOL, MINUTE, SECOND, Bar
+from ..bars import BOOL, MAX_LOCATES, MINUTE, SECOND, Bar
 from ..source import BookSource
 
 if TYPE_CHECKING:  # redis.py imports this module for its publisher
     from .redis import RedisBooks
 
 log = logging.getLogger("tickfan.redis")
+_EVERY = np.ones((2, MAX_LOCATES), np.bool_)  # a watch mask of every (interval, locate)
 
 
 def _bar_pb(raw: object) -> pb.Bar:
@@ -60,12 +62,13 @@ class RedisBarPublisher:
 
     async def publish_once(self) -> int:
         """Publish what the bar source emitted since the last round; returns the bars published."""
-        emitted, self.cursor, lost = self.bars.bars_since(self.cursor)
+        # every symbol, but of the open bars only each one's newest state (the others conflate away)
+        emitted, self.cursor, lost = self.bars.bars_since_watched(self.cursor, _EVERY, newest_updates=True)
         self.counters["bars_lost"] += lost
         if not emitted:
             return 0
         per_key: dict[tuple[int, int], list[tuple[int, Bar]]] = {}
-        for i, b in enumerate(emitted):
+        for i, b in emitted:
             per_key.setdefault((b.interval_ns, b.locate), []).append((i, b))
         kept = sorted((item for items in per_key.values() for item in conflate(items)[0]), key=lambda t: t[0])
         pipe = self.redis.pipeline(transaction=False)
@@ -200,8 +203,9 @@ class RedisBars:
     def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]:
         return self.log.since(cursor)
 
-    def bars_since_watched(self, cursor: int, watched: BOOL) -> tuple[list[tuple[int, Bar]], int, int]:
-        return self.log.since_watched(cursor, watched)
+    def bars_since_watched(self, cursor: int, watched: BOOL, *, newest_updates: bool = False
+                           ) -> tuple[list[tuple[int, Bar]], int, int]:
+        return self.log.since_watched(cursor, watched, newest_updates=newest_updates)
 
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         held = self._latest.get((interval_ns, locate), {})
