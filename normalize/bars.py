@@ -520,10 +520,12 @@ class BarBuilder:
         self.now = NONE  # the builder's clock: the latest time seen
         n = MAX_LOCATES
         # the latest bar per interval and locate (open or closed): start (NONE: none yet) and its fields
-        self._start = np.full((2, n), NONE, np.int64)
+        # one array (field, interval, locate), fields in ``OpenBars`` order: a batch gathers its touched bars
+        # with one fancy index, not eight
+        self._state = np.zeros((8, 2, n), np.int64)
+        self._state[0] = NONE
+        self._start, self._o, self._h, self._l, self._c, self._v, self._t, self._n = self._state
         self._open = np.zeros((2, n), np.bool_)
-        self._o, self._h, self._l, self._c, self._v, self._n, self._t = (np.zeros((2, n), np.int64)
-                                                                         for _ in range(7))
         self._history = (_History(SECOND, history_1s), _History(MINUTE, history_1m))
         self._log = _PrintLog(print_log)
         self._next_close = np.iinfo(np.int64).max  # the earliest end of an open bar (a lower bound)
@@ -738,9 +740,7 @@ class BarBuilder:
 
     def _emit(self, k: int, locs: I64, state: str) -> list[Emitted]:
         """State-array bars of ``locs`` (finals are pushed to the history)."""
-        cols = [self._start[k, locs], self._o[k, locs], self._h[k, locs], self._l[k, locs], self._c[k, locs],
-                self._v[k, locs], self._t[k, locs], self._n[k, locs]]
-        return self._rows(k, locs, cols, state)
+        return self._rows(k, locs, list(self._state[:, k, locs]), state)
 
     def _rows(self, k: int, locs: I64, cols: list[I64], state: str) -> list[Emitted]:
         """Final bars from columns (start, open, high, low, close, volume, trades, notional), pushed to the
@@ -771,13 +771,10 @@ class BarBuilder:
         closed = [b for b in closed if not isinstance(b, Bar) or b.state != UPDATE]
         locs = np.unique(np.concatenate(touched)) if len(touched) > 1 else np.unique(ex.locate)
         locs = locs[(locs > 0) & (locs < MAX_LOCATES)]
-        parts = []
-        for k, width in enumerate(INTERVALS):
-            sel = locs[self._open[k, locs]]
-            parts.append((np.full(sel.shape[0], width, np.int64), sel, self._start[k, sel], self._o[k, sel],
-                          self._h[k, sel], self._l[k, sel], self._c[k, sel], self._v[k, sel], self._t[k, sel],
-                          self._n[k, sel]))
-        return BarBatch(closed, OpenBars(*(np.concatenate(cols) for cols in zip(*parts, strict=True))))
+        sel0, sel1 = locs[self._open[0, locs]], locs[self._open[1, locs]]
+        fields = np.concatenate((self._state[:, 0, sel0], self._state[:, 1, sel1]), axis=1)
+        width = np.repeat(np.array(INTERVALS, np.int64), (sel0.shape[0], sel1.shape[0]))
+        return BarBatch(closed, OpenBars(width, np.concatenate((sel0, sel1)), *fields))
 
     def _apply_prints(self, ex: Executions) -> list[Emitted]:
         loc, t, p, s, m = ex
