@@ -429,6 +429,68 @@ def _unprinted(slot: int, starts: I64, first: int, prev: I64, nxt: I64, alive: B
     return (-1 if first >= oldest else n), o, h, lo, c
 
 
+@numba.njit(cache=True, nogil=True)
+def _fold(loc: I64, b: I64, p: I64, s: I64, new_loc: BOOL, state: I64, is_open: BOOL, closing: I64,
+          closing_loc: I64, done: I64, done_loc: I64) -> tuple[int, int, int]:
+    """``BarBuilder._apply_interval`` for a batch without late prints, compiled: one pass over the prints
+    sorted by (locate, feed order), one (locate, bar) segment at a time. ``state``: the builder's fields of
+    one interval (field, locate), updated in place; ``closing``/``done`` (field, row) receive the open bars
+    the batch closes (their fields before it) and the segments that closed within it, in segment order.
+    Returns (closing rows, done rows, the earliest start of an open bar written, or the int64 maximum)."""
+    n = loc.shape[0]
+    nc = nd = 0
+    min_live = np.iinfo(np.int64).max
+    i = 0
+    while i < n:
+        x = loc[i]
+        st = b[i]
+        go = gh = gl = gc = p[i]
+        gv = s[i]
+        gn = p[i] * s[i]
+        gt = 1
+        j = i + 1
+        while j < n and not new_loc[j] and b[j] == st:
+            q = p[j]
+            if q > gh:
+                gh = q
+            if q < gl:
+                gl = q
+            gc = q
+            gv += s[j]
+            gn += q * s[j]
+            gt += 1
+            j += 1
+        if new_loc[i]:
+            latest = state[0, x]
+            if is_open[x]:
+                if latest < st:  # the symbol's open bar ends before this segment: it closes
+                    for f in range(8):
+                        closing[f, nc] = state[f, x]
+                    closing_loc[nc] = x
+                    nc += 1
+                elif latest == st:  # the segment continues the open bar
+                    if state[6, x] > 0:
+                        go = state[1, x]
+                        gh = max(state[2, x], gh)
+                        gl = min(state[3, x], gl)
+                    gv += state[5, x]
+                    gt += state[6, x]
+                    gn += state[7, x]
+        if j < n and not new_loc[j]:  # not the symbol's last segment: closed within the batch
+            done[0, nd], done[1, nd], done[2, nd], done[3, nd] = st, go, gh, gl
+            done[4, nd], done[5, nd], done[6, nd], done[7, nd] = gc, gv, gt, gn
+            done_loc[nd] = x
+            nd += 1
+        else:  # the symbol's open bar
+            state[0, x], state[1, x], state[2, x], state[3, x] = st, go, gh, gl
+            state[4, x], state[5, x], state[6, x], state[7, x] = gc, gv, gt, gn
+            is_open[x] = True
+            if st < min_live:
+                min_live = st
+        i = j
+    return nc, nd, min_live
+
+
 _warm = False
 
 
@@ -443,6 +505,11 @@ def warm_up() -> None:
     log.extend(one, one, one, np.arange(3, dtype=np.int64), one, one)
     log.alive[0] = False
     log.unprinted(0, 0, 1, 1, 1, 1)
+    state = np.zeros((8, 2, 4), np.int64)  # as the builder passes it: one interval's view, not contiguous
+    is_open = np.zeros((2, 4), np.bool_)
+    rows = np.zeros((8, 2), np.int64)
+    _fold(one[:2], one[:2], one[:2], one[:2], np.ones(2, np.bool_), state[:, 0], is_open[0], rows,
+          one[:2].copy(), rows.copy(), one[:2].copy())
     _warm = True
 
 
@@ -809,8 +876,12 @@ class BarBuilder:
         if seg_total.max() + self._n[:, loc[new_loc]].max(initial=0) >= MAX_NOTIONAL / 2:
             return self._fallback(*feed)
         out: list[Emitted] = []
+        compiled = not late.any()  # the compiled fold has no late prints to revise closed bars with
         for k, width in enumerate(INTERVALS):
-            out += self._apply_interval(k, width, loc, starts[k], p, s, value, new_loc)
+            if compiled:
+                out += self._fold_interval(k, width, loc, starts[k], p, s, new_loc)
+            else:
+                out += self._apply_interval(k, width, loc, starts[k], p, s, value, new_loc)
         # the log keeps feed order (match numbers ascending, as Nasdaq assigns them: breaks found by bisection)
         in_feed = [np.empty(n, np.int64), np.empty(n, np.int64)]
         in_feed[0][order], in_feed[1][order] = starts
@@ -829,6 +900,23 @@ class BarBuilder:
         out: list[Emitted] = []
         for row in zip(loc.tolist(), t.tolist(), p.tolist(), s.tolist(), m.tolist(), strict=True):
             out += self.add_print_parts(*row)
+        return out
+
+    def _fold_interval(self, k: int, width: int, loc: I64, b: I64, p: I64, s: I64, new_loc: BOOL) -> list[Emitted]:
+        """``_apply_interval`` (same bars, same order) by the compiled ``_fold``, for a batch without late
+        prints."""
+        n = int(loc.shape[0])
+        closing, done = np.empty((8, n), np.int64), np.empty((8, n), np.int64)
+        closing_loc, done_loc = np.empty(n, np.int64), np.empty(n, np.int64)
+        nc, nd, min_live = _fold(loc, b, p, s, new_loc, self._state[:, k], self._open[k], closing, closing_loc,
+                                 done, done_loc)
+        out: list[Emitted] = []
+        if nc:
+            out += self._rows(k, closing_loc[:nc], list(closing[:, :nc]), FINAL)
+        if nd:
+            out += self._rows(k, done_loc[:nd], list(done[:, :nd]), FINAL)
+        if min_live + width < self._next_close:
+            self._next_close = min_live + width
         return out
 
     def _apply_interval(self, k: int, width: int, loc: I64, b: I64, p: I64, s: I64, value: I64,

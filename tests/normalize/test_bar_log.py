@@ -5,6 +5,8 @@ conflated, as the Redis publisher reads them) against every bar turned into a ro
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,13 +14,27 @@ from ingest import itch
 from ingest.batch import decode_buffer
 from normalize.bar_feed import BarFeed, BarLog
 from normalize.bar_wire import conflate
-from normalize.bars import INTERVALS, MAX_LOCATES, SECOND, Bar, FinalBars, OpenBars, _PrintLog
+from normalize.bars import (
+    I64,
+    INTERVALS,
+    MAX_LOCATES,
+    SECOND,
+    Bar,
+    BarBuilder,
+    Emitted,
+    FinalBars,
+    OpenBars,
+    _PrintLog,
+    breaks_from_columns,
+    from_prints,
+)
 from normalize.kernel import KernelBooks
 from vocab.framing import frame_all
 
 from .bar_reference import session
 
-END = session()[-1][-1].timestamp + 120 * SECOND
+PACKETS = session()
+END = PACKETS[-1][-1].timestamp + 120 * SECOND
 
 # a print: (locate, seconds after the symbol's last print, price); an int breaks the print with that index
 PRINT = st.tuples(st.integers(1, 2), st.sampled_from([0, 0, 0, 1, 2]), st.integers(1, 4))
@@ -81,9 +97,8 @@ def feed_log() -> tuple[BarFeed, list[Bar]]:
     """The bar reference session through kernel batches and a node's ``BarFeed``: its log, and every bar."""
     books = KernelBooks()
     feed = BarFeed(books)
-    packets = session()
-    for i in range(0, len(packets), 7):
-        data = frame_all(itch.encode(m) for p in packets[i:i + 7] for m in p)
+    for i in range(0, len(PACKETS), 7):
+        data = frame_all(itch.encode(m) for p in PACKETS[i:i + 7] for m in p)
         buf, cols, _ = decode_buffer(data)
         books.apply_columns(cols, buf)
         feed.pump()
@@ -136,3 +151,32 @@ def test_a_bounded_log_loses_whole_pumps_and_says_how_many() -> None:
     assert total == len(every) and lost == total - len(got) and got == every[lost:]
     hits, _, lost2 = small.since_watched(0, np.ones((2, MAX_LOCATES), np.bool_))
     assert lost2 == lost and [b for _, b in hits] == got and hits[0][0] == lost
+
+
+def test_the_compiled_fold_emits_what_the_numpy_segments_emit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same batches through ``_fold_interval`` (compiled) and ``_apply_interval`` (numpy): the same bars,
+    in the same order, and the same state after."""
+
+    def run() -> tuple[list[Bar], BarBuilder]:
+        books, builder = KernelBooks(), BarBuilder()
+        cursor, emitted = 0, []
+        for i in range(0, len(PACKETS), 5):
+            data = frame_all(itch.encode(m) for p in PACKETS[i:i + 5] for m in p)
+            buf, cols, _ = decode_buffer(data)
+            books.apply_columns(cols, buf)
+            prints, cursor, _ = books.trades_since(cursor)
+            emitted += builder.apply(from_prints(prints), breaks_from_columns(cols)).rows()
+        return emitted, builder
+
+    folded, a = run()
+
+    def numpy_segments(self: BarBuilder, k: int, width: int, loc: I64, b: I64, p: I64, s: I64,
+                       new_loc: npt.NDArray[np.bool_]) -> list[Emitted]:
+        return self._apply_interval(k, width, loc, b, p, s, p * s, new_loc)
+
+    monkeypatch.setattr(BarBuilder, "_fold_interval", numpy_segments)
+    segmented, b = run()
+    assert folded == segmented and len(folded) > 300
+    assert np.array_equal(a._state, b._state) and np.array_equal(a._open, b._open)
+    assert a._next_close == b._next_close
+    assert all(a.history(loc, w, 100) == b.history(loc, w, 100) for loc in range(1, 13) for w in INTERVALS)
