@@ -35,6 +35,17 @@ Decisions on ITCH content (each one counted, never raised):
 - Broken trades (B) are counted, not reversed: a break names only a match number, and the print it voids
   may be older than the bounded ring, so any reversal would depend on ring size and timing. Volume here
   is printed volume; ``counters['broken_trades']`` says how far it may overstate the official figure.
+- Trade context: every print gets the symbol's next ``trade_seq`` (``Books.trade_seq[locate]``: 1, 2, 3, ...
+  with no gap and no reuse for the life of this ``Books``, which is one feed session; a snapshot ``rebuild``
+  keeps it, since the prints inside a skipped hole were never seen here and so were never numbered: a
+  consecutive ``trade_seq`` says no print these books applied was lost on the way to a client, and the stale
+  flag says when the books themselves missed some). The aggressor is known for E and C executions (the
+  resting order's side is ours, the aggressor took the other side); a P trade's Buy/Sell Indicator is always
+  'B' since 2014 (ITCH 5.0 spec), so its aggressor is unknown, like a cross's. A Q cross carries its Cross
+  Type (open, close, halt/IPO, extended). Non-printable executions (C with Printable 'N') are not prints: the
+  spec says they are part of a cross whose bulk Q print carries them, and counting both would count those
+  shares twice (time-and-sales and volume must ignore them), so they never reach the ring or the trades
+  channel and take no ``trade_seq``; ``printable`` is true on every Nasdaq print sent.
 - Trading action (H): 'T' is trading; 'H' halted, 'P' paused and 'Q' quotation only all set ``halted``
   (no trade can happen, so the quote is not a tradable price). Any other state is counted and ignored.
 """
@@ -65,13 +76,15 @@ from ingest.messages import (
 )
 
 from .row import BOOL, BookRow, bind_row, new_row
-from .trades import TradePrints, TradeRing
+from .trades import AGGRESSOR_BUY, AGGRESSOR_SELL, PRINTABLE, TradePrints, TradeRing, flags_of
 
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 
 MAX_LOCATES = 65_536
 BID, ASK = 0, 1
 _HALTED = {"T": False, "H": True, "P": True, "Q": True}
+# a print's flags by the resting order's side (BID, ASK): the aggressor is the other side
+_AGGRESSED = (flags_of(AGGRESSOR_SELL), flags_of(AGGRESSOR_BUY))
 
 COUNTER_NAMES = (
     "messages",             # every message handed to apply/apply_batch
@@ -126,6 +139,9 @@ class Books(BookRow):
         self.system_event = ""  # last S event code ('O', 'S', 'Q', 'M', 'E', 'C')
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
+        # per symbol: the last print's trade_seq (its session-wide print count; a rebuild keeps it)
+        self.trade_seq: npt.NDArray[np.int64] = np.zeros(n, np.int64)
+        self._tseq = self.trade_seq.data
         # the same memory as the arrays above, for single-element access on the hot path
         self._bp = self.bid_price.data
         self._bs = self.bid_size.data
@@ -381,7 +397,9 @@ class Books(BookRow):
         side = self._remove(key, sp, o[2])
         if side is not None:
             self._publish(key, side)
-        self._print(key >> 1, sp if sp > 0 else -sp, m.executed_shares, m.timestamp, m.match_number)
+        # the resting order sold (an ask): the aggressor bought
+        self._print(key >> 1, sp if sp > 0 else -sp, m.executed_shares, m.timestamp, m.match_number,
+                    _AGGRESSED[key & 1])
 
     def _executed_with_price(self, m: OrderExecutedWithPrice) -> None:
         if m.execution_price <= 0 and m.printable == "Y":
@@ -396,7 +414,8 @@ class Books(BookRow):
         if moved is not None:
             self._publish(key, moved)
         if m.printable == "Y":
-            self._print(locate, m.execution_price, m.executed_shares, m.timestamp, m.match_number)
+            self._print(locate, m.execution_price, m.executed_shares, m.timestamp, m.match_number,
+                        _AGGRESSED[key & 1])
         elif moved is not None:
             self._seq[locate] += 1
             self._et[locate] = m.timestamp
@@ -445,15 +464,17 @@ class Books(BookRow):
         self._et[locate] = ts
 
     # ------------------------------------------------------------------ prints and status
-    def _print(self, locate: int, price: int, size: int, ts: int, match: int) -> None:
-        """A trade print: last, volume, one version, and the ring."""
+    def _print(self, locate: int, price: int, size: int, ts: int, match: int, flags: int) -> None:
+        """A trade print: last, volume, one version, the symbol's next trade_seq, and the ring."""
         self._lp[locate] = price
         self._ls[locate] = size
         self._vol[locate] += size
         seq = self._seq[locate] + 1
         self._seq[locate] = seq
         self._et[locate] = ts
-        self._trades.record(locate, price, size, ts, match, seq)
+        tseq = self._tseq[locate] + 1
+        self._tseq[locate] = tseq
+        self._trades.record(locate, price, size, ts, match, seq, tseq, flags)
 
     def _print_locate(self, locate: int) -> bool:
         """Whether a print/status message for ``locate`` may be applied (counting what is wrong with it)."""
@@ -468,7 +489,7 @@ class Books(BookRow):
         if m.shares <= 0 or m.price <= 0:
             self.counters["bad_shares" if m.shares <= 0 else "bad_price"] += 1
         elif self._print_locate(m.locate):
-            self._print(m.locate, m.price, m.shares, m.timestamp, m.match_number)
+            self._print(m.locate, m.price, m.shares, m.timestamp, m.match_number, PRINTABLE)
 
     def _cross(self, m: CrossTrade) -> None:
         # a cross with no shares is Nasdaq saying the cross happened and nothing matched: not a print
@@ -477,7 +498,8 @@ class Books(BookRow):
         if m.cross_price <= 0:
             self.counters["bad_price"] += 1
         elif self._print_locate(m.locate):
-            self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number)
+            self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number,
+                        flags_of(cross=m.cross_type))
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1

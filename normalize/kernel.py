@@ -108,7 +108,7 @@ class KernelBooks(Books):
                        cols.match, cols.flag, i,
                        self.bid_price, self.bid_size, self.ask_price, self.ask_size, self.last_price,
                        self.last_size, self.volume, self.exchange_time, self.seq, self.depth_seq, self.round_lot,
-                       self.halted, self.known, self._mine, self._names, *ring,
+                       self.halted, self.known, self._mine, self._names, self.trade_seq, *ring,
                        self._o_ref, self._o_lvl, self._o_shares,
                        self._h_key, self._h_lvl, self._h_unused, self._lv_key, self._lv_price, self._lv_size,
                        self._lv_prev, self._lv_next, self._head, self._counter_arr, meta)

@@ -34,7 +34,7 @@ from ..book import MAX_LOCATES
 from ..quote import QuoteView, read_quote
 from ..row import BookRow, bind_row, new_row
 from ..source import BookSource
-from ..trades import TradePrints
+from ..trades import TradePrints, no_prints
 
 log = logging.getLogger("tickfan.redis")
 DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
@@ -149,8 +149,7 @@ class RedisBooks(BookRow):
         return []
 
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
-        empty = np.zeros(0, np.int64)
-        return TradePrints(empty, empty, empty, empty, empty, empty), cursor, 0
+        return no_prints(), cursor, 0
 
     async def start(self) -> None:
         await self.redis.ping()

@@ -29,7 +29,7 @@ from ingest.messages import Message
 
 from ..book import ASK, BID, MAX_LOCATES, Books
 from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
-from ..trades import TradePrints
+from ..trades import TradePrints, no_prints
 
 _CREATED_HERE: set[str] = set()  # blocks this process created (and so unlinks)
 MAX_WRITERS = 64
@@ -248,5 +248,4 @@ class BookView(BookRow):
 
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         """Trade prints do not cross processes yet: the trades channel is empty on a shared-memory reader."""
-        empty = np.zeros(0, np.int64)
-        return TradePrints(empty, empty, empty, empty, empty, empty), cursor, 0
+        return no_prints(), cursor, 0
