@@ -160,6 +160,34 @@ def to_json(message: Any) -> str:
 
 
 
+TAG_HEARTBEAT = b"\x22"  # ServerMessage.heartbeat = 4
+
+
+def liveness_entry(liveness: pb.Liveness) -> bytes:
+    """A Liveness as an entry of Heartbeat.symbols (field 3): encoded once per symbol per heartbeat."""
+    body = liveness.SerializeToString()
+    return b"\x1a" + varint(len(body)) + body
+
+
+def heartbeat_frame(server_time_ns: int, resume_token: str, symbols: Sequence[bytes | str],
+                    json_mode: bool) -> bytes | str:
+    """One client's Heartbeat: its own token around the shared Liveness entries (``liveness_entry`` bytes, or
+    their ``to_json`` text in JSON mode); byte-identical to protobuf's own serialization."""
+    if json_mode:
+        parts = ['"serverTimeNs":"' + str(server_time_ns) + '"'] if server_time_ns else []
+        if resume_token:
+            parts.append('"resumeToken":' + json.dumps(resume_token))
+        if symbols:
+            parts.append('"symbols":[' + ",".join(str(s) for s in symbols) + "]")
+        return '{"heartbeat":{' + ",".join(parts) + "}}"
+    body = b"\x08" + varint(server_time_ns) if server_time_ns else b""
+    if resume_token:
+        token = resume_token.encode()
+        body += b"\x12" + varint(len(token)) + token
+    body += b"".join(s for s in symbols if isinstance(s, bytes))
+    return TAG_HEARTBEAT + varint(len(body)) + body
+
+
 def build_depth(books: BookSource, locate: int) -> pb.Depth:
     return read_depth(books, locate, DEPTH_LEVELS).to_pb()
 
