@@ -52,6 +52,7 @@ Decisions on ITCH content (each one counted, never raised):
 
 from __future__ import annotations
 
+import secrets
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -139,6 +140,8 @@ class Books(BookRow):
         self.system_event = ""  # last S event code ('O', 'S', 'Q', 'M', 'E', 'C')
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
+        # names this session's trade_seq numbering (a resume token from another session cannot be replayed here)
+        self.session_epoch = secrets.randbits(63)
         # per symbol: the last print's trade_seq (its session-wide print count; a rebuild keeps it)
         self.trade_seq: npt.NDArray[np.int64] = np.zeros(n, np.int64)
         self._tseq = self.trade_seq.data
