@@ -21,7 +21,7 @@ from normalize import TradePrints
 from normalize.quote import read_depth, read_quote
 from normalize.row import DEPTH_LEVELS
 from normalize.source import BookSource
-from normalize.trades import aggressor_name, cross_name, is_printable
+from normalize.trades import trade_pb
 from tickfan_proto import stream_pb2 as pb
 
 # ServerMessage oneof field numbers, wire type 2 (length-delimited): tag byte = field << 3 | 2
@@ -286,8 +286,4 @@ class TradeEncoder:
 
 def trade_message(symbol: str, prints: TradePrints, i: int) -> pb.Trade:
     """Print ``i`` of ``prints`` as the protocol's Trade, with its context (trade_seq, aggressor, cross)."""
-    flags = int(prints.flags[i])
-    return pb.Trade(symbol=symbol, seq=int(prints.seq[i]), price=int(prints.price[i]), size=int(prints.size[i]),
-                    exchange_time_ns=int(prints.exchange_time[i]), match_number=int(prints.match_number[i]),
-                    trade_seq=int(prints.trade_seq[i]), aggressor=aggressor_name(flags),
-                    printable=is_printable(flags), cross=cross_name(flags))
+    return trade_pb(symbol, prints, i)

@@ -312,6 +312,7 @@ class Hub:
         self.trade_cursor = books.trades_total
         # per locate: the trade_seq of the newest print a flush has passed (what live delivery is at)
         self.last_trade_seq: npt.NDArray[np.int64] = np.zeros(size, np.int64)
+        self._epoch = int(getattr(books, "session_epoch", 0))
         # every print the flushes passed, for resume (None: not kept)
         self.history: TradeHistory | None = None
         self.stats = HubStats()
@@ -447,6 +448,14 @@ class Hub:
             return out
         prints, self.trade_cursor, lost = books.trades_since(self.trade_cursor)
         self.stats.trades_lost += lost
+        epoch = int(getattr(books, "session_epoch", 0))
+        if epoch != self._epoch:  # a new feed session (a Redis publisher restarted): trade_seq starts again
+            self._epoch = epoch
+            self.last_trade_seq[:] = 0
+            for subs in self.trade_subs.values():
+                for sub in subs:
+                    sub.trade_seen.clear()
+                    sub.trade_floor.clear()
         if len(prints.locate):
             np.maximum.at(self.last_trade_seq, prints.locate, prints.trade_seq)
             if self.history is not None:

@@ -16,6 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from tickfan_proto import stream_pb2 as pb
+
 I64 = npt.NDArray[np.int64]
 
 # flags: bits 0-1 the aggressor, bits 2-4 the cross type, bit 5 printable
@@ -31,6 +33,13 @@ AGGRESSOR_NAMES = ("", "buy", "sell")
 def flags_of(aggressor: int = AGGRESSOR_NONE, cross: str = "", printable: bool = True) -> int:
     """Pack a print's context (``cross``: ITCH's Cross Type byte, "" for a continuous-market print)."""
     return aggressor | CROSS_CODES.get(cross, 0) << CROSS_SHIFT | (PRINTABLE if printable else 0)
+
+
+def flags_from_names(aggressor: str, cross: str, printable: bool) -> int:
+    """The inverse of the names (a print that came over the wire, e.g. from Redis)."""
+    code = CROSS_NAMES.index(cross) if cross in CROSS_NAMES else 0
+    agg = AGGRESSOR_NAMES.index(aggressor) if aggressor in AGGRESSOR_NAMES else 0
+    return agg | code << CROSS_SHIFT | (PRINTABLE if printable else 0)
 
 
 def aggressor_name(flags: int) -> str:
@@ -57,6 +66,15 @@ class TradePrints(NamedTuple):
     seq: I64  # the symbol's version that carried this print
     trade_seq: I64  # the symbol's print number in this session: 1, 2, 3, ...
     flags: I64  # aggressor, cross type, printable (``flags_of``)
+
+
+def trade_pb(symbol: str, prints: TradePrints, i: int) -> pb.Trade:
+    """Print ``i`` of ``prints`` as the protocol's Trade, with its context (trade_seq, aggressor, cross)."""
+    flags = int(prints.flags[i])
+    return pb.Trade(symbol=symbol, seq=int(prints.seq[i]), price=int(prints.price[i]), size=int(prints.size[i]),
+                    exchange_time_ns=int(prints.exchange_time[i]), match_number=int(prints.match_number[i]),
+                    trade_seq=int(prints.trade_seq[i]), aggressor=aggressor_name(flags),
+                    printable=is_printable(flags), cross=cross_name(flags))
 
 
 def no_prints() -> TradePrints:

@@ -159,8 +159,10 @@ class RemoteBooks:
 
     polled = True
 
-    def __init__(self, url: str) -> None:
-        self.books = RedisBooks(url)
+    def __init__(self, url: str, stream: FanoutConfig | None = None) -> None:
+        stream = stream or FanoutConfig()
+        self.books = RedisBooks(url, history_prints=stream.resume_history_prints,
+                                history_seconds=stream.resume_history_seconds)
 
     async def start(self) -> None:
         await self.books.start()
@@ -172,8 +174,11 @@ class RemoteBooks:
 class RedisPublish:
     """The book source's changes out to Redis, for fan-out nodes on other hosts."""
 
-    def __init__(self, books: BookSource, url: str) -> None:
-        self.publisher = RedisPublisher(books, url)
+    def __init__(self, books: BookSource, url: str, stream: FanoutConfig | None = None,
+                 feed_state: Callable[[], str] | None = None) -> None:
+        stream = stream or FanoutConfig()
+        self.publisher = RedisPublisher(books, url, history_prints=stream.resume_history_prints,
+                                        history_seconds=stream.resume_history_seconds, feed_state=feed_state)
 
     async def start(self) -> None:
         await self.publisher.start()
@@ -205,7 +210,8 @@ class EdgeRole:
 
     def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
                  before_flush: Callable[[], object] | None = None,
-                 feed: Callable[[], FeedHandler | None] = lambda: None) -> None:
+                 feed: Callable[[], FeedHandler | None] = lambda: None,
+                 feed_state: Callable[[], str] | None = None) -> None:
         self.config = config
         self.books = books
         self._feed = feed
@@ -216,6 +222,8 @@ class EdgeRole:
                                 reuse_port=config.reuse_port, tls=config.tls),
             before_flush=before_flush,
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
+            feed_state=feed_state,
+            remote_history=books.fetch_trades if isinstance(books, RedisBooks) else None,
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
@@ -274,25 +282,40 @@ class Roles:
         return [r for r in (self.source, self.publisher, self.edge) if r is not None]
 
 
+def feed_state_of(feed: FeedHandler | None) -> str:
+    """The feed session's state as the heartbeats' liveness says it: in_sync, recovering (a gap being
+    re-requested, or a snapshot being fetched), stale (a gap given up on)."""
+    if feed is None:
+        return "in_sync"
+    state = feed.session.state.value
+    return "recovering" if state == "rebuilding" else state
+
+
 def build_roles(config: NodeConfig) -> Roles:
     """The one place that decides what a node is, from its configuration."""
     source: IngestRole | AttachedBooks | RemoteBooks
     if config.from_redis:
-        source = RemoteBooks(config.from_redis)
+        source = RemoteBooks(config.from_redis, config.stream)
     elif config.attach:
         source = AttachedBooks(config.attach)
     else:
         source = IngestRole(config)
-    publisher = RedisPublish(source.books, config.redis) if config.redis else None
+    ingest = source if isinstance(source, IngestRole) else None
+    feed_state: Callable[[], str] | None = None
+    if ingest is not None:
+        feed_state = lambda: feed_state_of(ingest.feed)  # noqa: E731
+    elif isinstance(source, RemoteBooks):
+        feed_state = source.books.feed_state
+    publisher = RedisPublish(source.books, config.redis, config.stream, feed_state) if config.redis else None
     if config.publish:
         return Roles(source, publisher)  # a worker: its books are served by a reader node
-    ingest = source if isinstance(source, IngestRole) else None
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
                     before_flush=source.books.sync if isinstance(source, AttachedBooks) else None,
-                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None)
+                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None, feed_state=feed_state)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
-        quotes = edge.fanout.hub.quotes
-        source.books.watched = lambda: quotes.count  # follow only the symbols this node's clients watch
+        hub = edge.fanout.hub
+        # follow only the symbols this node's clients watch, for quotes or trades
+        source.books.watched = lambda: hub.quotes.count + hub.trade_count
     return Roles(source, publisher, edge)

@@ -14,6 +14,16 @@ QUOTE_PARTITIONS = 16                    # symbol partitions of the quotes chann
 QUOTES_LIVE = "tickfan:quotes:live"      # string: wall-clock ns of the publisher's last round with changes; the
 #                                          `quote:` hashes are current as of then (a frozen feed lets it age)
 
+FEED_EPOCH = "tickfan:feed:epoch"        # string: the publisher's feed session (its trade_seq numbering), an int
+FEED_STATE = "tickfan:feed:state"        # string: the publisher's feed state ("in_sync", "recovering", "stale")
+TRADES_HISTORY = "tickfan:trades:{}:{}"  # stream per feed epoch and symbol: its last prints (resume), entry id
+#                                          "{trade_seq}-0", fields t (an encoded Trade) and at (publish ns)
+
+
+def trades_key(epoch: int, symbol: str) -> str:
+    """The stream of a symbol's recent prints in one feed session (any fan-out node replays from it)."""
+    return TRADES_HISTORY.format(epoch, symbol)
+
 
 def quote_key(symbol: str) -> str:
     """The hash holding a symbol's current top of book (exact decimal strings)."""
