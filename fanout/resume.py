@@ -132,8 +132,8 @@ class TokenCodec:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             return None
-        if len(raw) < 1 + 16 + 1 + MAC_BYTES:
-            return None
+        if len(raw) < 1 + 16 + 1 + MAC_BYTES or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+            return None  # too short, or not the one spelling this codec writes (base64's spare bits set)
         body, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
         if not hmac.compare_digest(mac, self._mac(body)) or body[0] != TOKEN_VERSION:
             return None
@@ -147,7 +147,7 @@ class TokenCodec:
             for _ in range(count):
                 n = body[pos]
                 name = body[pos + 1:pos + 1 + n].decode("ascii")
-                if len(name) != n or not name:
+                if len(name) != n or not 0 < n <= MAX_TICKER or not name.isprintable() or " " in name:
                     return None
                 bits, pos = _read_varint(body, pos + 1 + n)
                 trade_seq, pos = _read_varint(body, pos)
