@@ -35,6 +35,8 @@ Decisions on ITCH content (each one counted, never raised):
 - Broken trades (B) are counted, not reversed: a break names only a match number, and the print it voids
   may be older than the bounded ring, so any reversal would depend on ring size and timing. Volume here
   is printed volume; ``counters['broken_trades']`` says how far it may overstate the official figure.
+  Each break is also kept, as it came, in a bounded ring of its own (``breaks_since``: locate, time and
+  match number, price and size 0) for consumers that do reverse prints (``normalize.bars``).
 - Trade context: every print gets the symbol's next ``trade_seq`` (``Books.trade_seq[locate]``: 1, 2, 3, ...
   with no gap and no reuse for the life of this ``Books``, which is one feed session; a snapshot ``rebuild``
   keeps it, since the prints inside a skipped hole were never seen here and so were never numbered: a
@@ -82,6 +84,9 @@ from .trades import AGGRESSOR_BUY, AGGRESSOR_SELL, PRINTABLE, TradePrints, Trade
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 
 MAX_LOCATES = 65_536
+# a cross's shares are 8 bytes on the wire: beyond 4 bytes (every other print's width) is hostile, and would
+# overflow the int64 volume it is added to
+MAX_CROSS_SHARES = 0xFFFF_FFFF
 BID, ASK = 0, 1
 _HALTED = {"T": False, "H": True, "P": True, "Q": True}
 # a print's flags by the resting order's side (BID, ASK): the aggressor is the other side
@@ -125,7 +130,7 @@ class _Dispatch(dict[type, Callable[[Any], None]]):
 class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
-    def __init__(self, *, trade_capacity: int = 65_536,
+    def __init__(self, *, trade_capacity: int = 65_536, break_capacity: int = 4_096,
                  arrays: Mapping[str, npt.NDArray[np.generic]] | None = None) -> None:
         """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
         block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own."""
@@ -145,6 +150,7 @@ class Books(BookRow):
         # per symbol: the last print's trade_seq (its session-wide print count; a rebuild keeps it)
         self.trade_seq: npt.NDArray[np.int64] = np.zeros(n, np.int64)
         self._tseq = self.trade_seq.data
+        self._breaks = TradeRing(break_capacity)  # broken trades as they came (price and size 0)
         # the same memory as the arrays above, for single-element access on the hot path
         self._bp = self.bid_price.data
         self._bs = self.bid_size.data
@@ -202,6 +208,16 @@ class Books(BookRow):
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         """Trade prints recorded after ``cursor``: (prints, new cursor, prints lost to the ring's bound)."""
         return self._trades.since(cursor)
+
+    @property
+    def breaks_total(self) -> int:
+        """Broken trades ever recorded (a cursor for ``breaks_since``)."""
+        return self._breaks.total
+
+    def breaks_since(self, cursor: int) -> tuple[TradePrints, int, int]:
+        """Broken-trade messages recorded after ``cursor`` (locate, exchange_time, match_number; price, size
+        and seq 0): (breaks, new cursor, breaks lost to the ring's bound)."""
+        return self._breaks.since(cursor)
 
     def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]:
         """The best ``n`` price levels of one side (BID or ASK) as (price, shares), best first."""
@@ -477,7 +493,9 @@ class Books(BookRow):
         self._et[locate] = ts
         tseq = self._tseq[locate] + 1
         self._tseq[locate] = tseq
-        self._trades.record(locate, price, size, ts, match, seq, tseq, flags)
+        # a match number is an 8-byte identifier: kept as int64, wrapped as the kernel's columns keep it
+        self._trades.record(locate, price, size, ts, match - (1 << 64) if match >= 1 << 63 else match, seq, tseq,
+                            flags)
 
     def _print_locate(self, locate: int) -> bool:
         """Whether a print/status message for ``locate`` may be applied (counting what is wrong with it)."""
@@ -498,7 +516,9 @@ class Books(BookRow):
         # a cross with no shares is Nasdaq saying the cross happened and nothing matched: not a print
         if m.shares <= 0:
             return
-        if m.cross_price <= 0:
+        if m.shares > MAX_CROSS_SHARES:  # 8 bytes on the wire; more than any other print could carry
+            self.counters["bad_shares"] += 1
+        elif m.cross_price <= 0:
             self.counters["bad_price"] += 1
         elif self._print_locate(m.locate):
             self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number,
@@ -506,6 +526,7 @@ class Books(BookRow):
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
+        self._breaks.record(m.locate, 0, 0, m.timestamp, m.match_number, 0)
 
     def _trading_action(self, m: TradingAction) -> None:
         halted = _HALTED.get(m.trading_state)
