@@ -526,7 +526,8 @@ class Books(BookRow):
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
-        self._breaks.record(m.locate, 0, 0, m.timestamp, m.match_number, 0)
+        match = m.match_number  # 8 bytes on the wire: wrapped into int64 as _print and the kernel keep it
+        self._breaks.record(m.locate, 0, 0, m.timestamp, match - (1 << 64) if match >= 1 << 63 else match, 0)
 
     def _trading_action(self, m: TradingAction) -> None:
         halted = _HALTED.get(m.trading_state)
