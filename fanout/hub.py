@@ -59,6 +59,8 @@ class Subscriber:
     # and after a resume's replay, the trade_seq up to which live prints are not sent again
     trade_seen: dict[int, int] = field(default_factory=dict)
     trade_floor: dict[int, int] = field(default_factory=dict)
+    # bumped whenever what a resume token would say changes (subscriptions, trade_seen): tokens are cached by it
+    version: int = 0
 
 
 @dataclass
@@ -331,6 +333,7 @@ class Hub:
         return sub.slot
 
     def subscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
+        sub.version += 1
         mine = sub.channels[channel]
         state = self.state_channels.get(channel)
         if state is not None:
@@ -350,8 +353,10 @@ class Hub:
             self.trade_count[loc] += 1
             # prints already flushed are not this subscriber's to miss; the ring's unflushed ones come next flush
             sub.trade_seen[loc] = int(self.last_trade_seq[loc])
+        sub.version += 1
 
     def unsubscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
+        sub.version += 1
         mine = sub.channels[channel]
         state = self.state_channels.get(channel)
         for loc in locates:
@@ -456,6 +461,7 @@ class Hub:
                 for sub in subs:
                     sub.trade_seen.clear()
                     sub.trade_floor.clear()
+                    sub.version += 1
         if len(prints.locate):
             np.maximum.at(self.last_trade_seq, prints.locate, prints.trade_seq)
             if self.history is not None:
@@ -483,6 +489,7 @@ class Hub:
                     sent += len(p.trade_seqs)
             if not sent:
                 continue
+            sub.version += 1
             if sub.json:
                 frame: bytes | str = wrap_json("trades", "trades", (j for p in parts for j in p.json), stamp.json)
             else:

@@ -127,6 +127,7 @@ class _Client(WSListener):
         self._credentials = (authorization, token, ticket)
         self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
         self._watched: str | None = None  # the user whose revocations this connection listens for
+        self._token: tuple[tuple[int, int], str] | None = None  # (what it was made from, the resume token)
 
     @property
     def json(self) -> bool:
@@ -411,6 +412,7 @@ class _Client(WSListener):
             if loc in sub.channels["trades"]:
                 sub.trade_seen[loc] = max(seen, upto)
                 sub.trade_floor[loc] = max(seen, upto)
+                sub.version += 1
             self._verdict(recovered_message(sym, plan.verdict, missing=plan.missing, epoch_changed=node_changed,
                                             reason="" if plan.missing is None else
                                             "older than the trade history kept (see missing_*_trade_seq)"))
@@ -428,8 +430,11 @@ class _Client(WSListener):
 
     def resume_token(self) -> str:
         """What this connection has been sent, signed: its subscriptions, and per trades symbol the last
-        trade_seq."""
+        trade_seq. Made again only when that changed (most clients' heartbeats reuse it)."""
         server = self.server
+        key = (self.sub.version, server.feed_epoch())
+        if self._token is not None and self._token[0] == key:
+            return self._token[1]
         bits: dict[str, int] = {}
         for i, channel in enumerate(CHANNELS):
             for sym in self.protocol.subscriptions[channel]:
@@ -437,7 +442,9 @@ class _Client(WSListener):
         seen = self.sub.trade_seen
         trades = self.protocol.subscriptions["trades"]
         symbols = {sym: (b, seen.get(trades[sym], 0) if sym in trades else 0) for sym, b in bits.items()}
-        return server.tokens.encode(ResumeState(server.feed_epoch(), server.node_epoch, symbols))
+        token = server.tokens.encode(ResumeState(server.feed_epoch(), server.node_epoch, symbols))
+        self._token = (key, token)
+        return token
 
     def _send(self, transport: WSTransport, message: pb.ServerMessage) -> None:
         kind = message.WhichOneof("kind")
