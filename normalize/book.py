@@ -127,6 +127,11 @@ class _Dispatch(dict[type, Callable[[Any], None]]):
         self._counters["unknown_message"] += 1
 
 
+def _int64(match: int) -> int:
+    """A match number is an 8-byte identifier: kept as int64, wrapped as the kernel's columns keep it."""
+    return match - (1 << 64) if match >= 1 << 63 else match
+
+
 class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
@@ -493,9 +498,7 @@ class Books(BookRow):
         self._et[locate] = ts
         tseq = self._tseq[locate] + 1
         self._tseq[locate] = tseq
-        # a match number is an 8-byte identifier: kept as int64, wrapped as the kernel's columns keep it
-        self._trades.record(locate, price, size, ts, match - (1 << 64) if match >= 1 << 63 else match, seq, tseq,
-                            flags)
+        self._trades.record(locate, price, size, ts, _int64(match), seq, tseq, flags)
 
     def _print_locate(self, locate: int) -> bool:
         """Whether a print/status message for ``locate`` may be applied (counting what is wrong with it)."""
@@ -526,8 +529,7 @@ class Books(BookRow):
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
-        match = m.match_number  # 8 bytes on the wire: wrapped into int64 as _print and the kernel keep it
-        self._breaks.record(m.locate, 0, 0, m.timestamp, match - (1 << 64) if match >= 1 << 63 else match, 0)
+        self._breaks.record(m.locate, 0, 0, m.timestamp, _int64(m.match_number), 0)
 
     def _trading_action(self, m: TradingAction) -> None:
         halted = _HALTED.get(m.trading_state)
