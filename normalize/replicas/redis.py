@@ -300,7 +300,7 @@ class RedisBooks(BookRow):
         if now - self._directory_at >= DIRECTORY_REFRESH:  # symbols listed later on the origin
             self._directory_at = now
             await self.load_directory()
-        await self.load_marks()
+            await self.load_marks()
 
     async def _listen(self) -> None:
         while True:
