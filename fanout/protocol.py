@@ -512,6 +512,10 @@ class ClientProtocol:
             reply.after.append(recovered_message("", NOT_RECOVERABLE, reason="the resume token is not one this "
                                                  "service issued (forged, foreign, malformed or too long)"))
             return
+        # restoring is subscribing: the token's symbols spend the same per-second budget (a refusal is the usual
+        # symbol_rate_limited error, and the client may resume again later with the same token)
+        if not self._spend_symbols(list(state.symbols), reply):
+            return
         trades: dict[int, tuple[str, int]] = {}
         channels = self.tokens.channels if self.tokens is not None else ()
         for sym, (bits, seen) in state.symbols.items():

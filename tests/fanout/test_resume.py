@@ -272,3 +272,21 @@ def test_send_time_in_every_batch_in_binary_and_json() -> None:
                     assert all(v >= t0 - 10**9 for v in kinds.values()), kinds
 
     asyncio.run(main())
+
+
+def test_restoring_a_token_spends_the_symbol_budget() -> None:
+    async def main() -> None:
+        books = make_books()
+        settings = config(resume_secret=SECRET, max_symbols=3, symbol_burst=3, max_symbols_per_second=0.001)
+        async with fanout_server(books, settings) as server:
+            token = await token_after_subscribe(server.url, "AAPL", "TSLA")
+            async with websockets.connect(server.url) as ws:
+                await ws.send(subscribe("MSFT", "AAPL", channels=("trades",)))  # 2 of the 3 in the budget
+                await until(ws, "subscribed")
+                await ws.send(resume(token))  # 2 more: over the budget
+                err = (await until(ws, "error")).error
+                assert err.code == "symbol_rate_limited"
+                ack = (await until(ws, "subscribed")).subscribed
+                assert list(ack.symbols) == ["AAPL", "MSFT"]
+
+    asyncio.run(main())
