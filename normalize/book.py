@@ -35,6 +35,8 @@ Decisions on ITCH content (each one counted, never raised):
 - Broken trades (B) are counted, not reversed: a break names only a match number, and the print it voids
   may be older than the bounded ring, so any reversal would depend on ring size and timing. Volume here
   is printed volume; ``counters['broken_trades']`` says how far it may overstate the official figure.
+  Each break is also kept, as it came, in a bounded ring of its own (``breaks_since``: locate, time and
+  match number, price and size 0) for consumers that do reverse prints (``normalize.bars``).
 - Trading action (H): 'T' is trading; 'H' halted, 'P' paused and 'Q' quotation only all set ``halted``
   (no trade can happen, so the quote is not a tradable price). Any other state is counted and ignored.
 """
@@ -111,7 +113,7 @@ class _Dispatch(dict[type, Callable[[Any], None]]):
 class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
-    def __init__(self, *, trade_capacity: int = 65_536,
+    def __init__(self, *, trade_capacity: int = 65_536, break_capacity: int = 4_096,
                  arrays: Mapping[str, npt.NDArray[np.generic]] | None = None) -> None:
         """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
         block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own."""
@@ -126,6 +128,7 @@ class Books(BookRow):
         self.system_event = ""  # last S event code ('O', 'S', 'Q', 'M', 'E', 'C')
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
+        self._breaks = TradeRing(break_capacity)  # broken trades as they came (price and size 0)
         # the same memory as the arrays above, for single-element access on the hot path
         self._bp = self.bid_price.data
         self._bs = self.bid_size.data
@@ -183,6 +186,16 @@ class Books(BookRow):
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         """Trade prints recorded after ``cursor``: (prints, new cursor, prints lost to the ring's bound)."""
         return self._trades.since(cursor)
+
+    @property
+    def breaks_total(self) -> int:
+        """Broken trades ever recorded (a cursor for ``breaks_since``)."""
+        return self._breaks.total
+
+    def breaks_since(self, cursor: int) -> tuple[TradePrints, int, int]:
+        """Broken-trade messages recorded after ``cursor`` (locate, exchange_time, match_number; price, size
+        and seq 0): (breaks, new cursor, breaks lost to the ring's bound)."""
+        return self._breaks.since(cursor)
 
     def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]:
         """The best ``n`` price levels of one side (BID or ASK) as (price, shares), best first."""
@@ -481,6 +494,7 @@ class Books(BookRow):
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
+        self._breaks.record(m.locate, 0, 0, m.timestamp, m.match_number, 0)
 
     def _trading_action(self, m: TradingAction) -> None:
         halted = _HALTED.get(m.trading_state)
