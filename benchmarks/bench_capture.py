@@ -23,6 +23,9 @@ import numpy as np
 from ingest.batch import decode_columns, frame, read_capture
 from normalize.kernel import KernelBooks, warm_up
 from venue.simulator import ExchangeSimulator
+from vocab.clock import today_eastern
+
+SESSION_DATE = today_eastern()
 
 PUBLISHED = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume",
              "exchange_time", "seq", "depth_seq", "halted", "known")
@@ -42,7 +45,8 @@ def write_capture(path: str, messages: int, symbols: int, seed: int) -> int:
 
 
 def run_once(path: str) -> tuple[KernelBooks, int, dict[str, float]]:
-    books = KernelBooks()  # tables start small and double as the book fills (growth is timed too)
+    # tables start small and double as the book fills (growth is timed too); stamps stored as epoch ns
+    books = KernelBooks(session_date=SESSION_DATE)
     t0 = time.perf_counter()
     buf, size = read_capture(path)
     t1 = time.perf_counter()
@@ -88,7 +92,7 @@ def main() -> None:
             from ingest.itch import decode
             from normalize import Books
 
-            ref = Books()
+            ref = Books(session_date=SESSION_DATE)
             with open(path, "rb") as f:
                 ref.apply_batch([decode(m) for m in iter_messages(f)])
             for name in PUBLISHED:

@@ -40,7 +40,6 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in pic
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError, Claims, UsedTickets, Verifier, default_verifier
-from vocab.clock import ns_since_midnight
 from vocab.limits import raise_open_files
 from vocab.tls import server_context_of
 
@@ -548,7 +547,7 @@ class FanoutServer:
                 if self._clients:
                     await self._write(self._clients)
                 else:
-                    self.hub.flush(ns_since_midnight())  # keep versions current: a first subscriber starts now
+                    self.hub.flush(time.time_ns())  # keep versions current: a first subscriber starts now
                 now = time.monotonic()
                 cost = now - started
                 self._drop_stuck(now)
@@ -563,7 +562,7 @@ class FanoutServer:
         must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
         stats = self.stats
         before = self.hub.stats.updates
-        for i, (sub, frames) in enumerate(self.hub.flush(ns_since_midnight())):
+        for i, (sub, frames) in enumerate(self.hub.flush(time.time_ns())):
             if i and not i % WRITE_BATCH:
                 await asyncio.sleep(0)
             client = clients_of.get(sub.id)

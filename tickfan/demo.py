@@ -24,6 +24,7 @@ from tickfan.node import (
 )
 from tickfan.procs import ChildFailed, Children, tickfan_command
 from tickfan.trading import TradingStack, add_trading_arguments
+from vocab.clock import today_eastern
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +63,7 @@ def simulator_command(args: argparse.Namespace) -> list[str]:
     if args.snapshot is not None:
         cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
     cmd += ["--rate", str(args.rate), "--symbols", str(args.symbols), "--seed", str(args.seed), "--quiet",
-            "--interface", args.interface]
+            "--interface", args.interface, "--session-date", args.session_date.isoformat()]
     if args.duration is not None:
         cmd += ["--duration", str(args.duration + 5)]  # outlive the node a little; we stop it ourselves
     return cmd
@@ -70,6 +71,9 @@ def simulator_command(args: argparse.Namespace) -> list[str]:
 
 async def _main(args: argparse.Namespace) -> int:
     args.feed = args.feed or [("127.0.0.1", 30001)]
+    if not args.no_simulator and args.session_date is None:
+        # one date for the simulator's stamps and every book's clock, even if the demo starts at midnight
+        args.session_date = today_eastern()
     if not args.no_rewinder and not args.no_simulator:
         # the simulator's recovery services, next to the first line: UDP re-requests and TCP snapshots
         args.rewinder = args.rewinder or ("127.0.0.1", args.feed[0][1] + 1)
@@ -173,6 +177,8 @@ def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -
                               "--partition", str(k), "--interface", args.interface, "--quiet")
         if args.hot:
             cmd += ["--hot", args.hot]
+        if args.session_date is not None:
+            cmd += ["--session-date", args.session_date.isoformat()]
         for host, port in args.feed:
             cmd += ["--feed", f"{host}:{port}"]
         if args.rewinder:

@@ -23,7 +23,7 @@ from fanout.server import FanoutServer
 from ingest.handler import FeedHandler
 from ingest.partition import PartitionFilter, PartitionMap
 from normalize.source import BookSource
-from tickfan.args import add_tls_arguments, hostport, tls_files
+from tickfan.args import add_tls_arguments, date_arg, hostport, tls_files
 from tickfan.roles import NodeConfig, Roles, build_roles
 
 __all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
@@ -166,6 +166,11 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batched", action="store_true",
                         help="decode and apply in-sequence packets in batches (numpy decoder + numba book kernel, "
                              "~2M msg/s per core) instead of one message at a time")
+    parser.add_argument("--session-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
+                        help="the trading day the feed's ITCH timestamps count from (ns since its midnight US "
+                             "Eastern); every time sent is converted to ns since the Unix epoch with it and the "
+                             "America/New_York zone (default: the date the MoldUDP64 session's name carries, as "
+                             "`tickfan replay` names it, else today in New York)")
     parser.add_argument("--redis", default=None, metavar="URL",
                         help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
                              "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
@@ -291,7 +296,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       snapshot=args.snapshot,
                       recovery_timeout=args.recovery_timeout, http=args.http, ws=args.ws,
                       flush_interval=args.flush_ms / 1000.0,
-                      session=getattr(args, "session", None), interface=args.interface, tls=tls_files(args),
+                      session=getattr(args, "session", None), session_date=args.session_date,
+                      interface=args.interface, tls=tls_files(args),
                       stream=stream_config(args))
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
+from vocab.clock import session_date, today_eastern
 from vocab.tls import TlsFiles
 
 
@@ -57,6 +59,9 @@ class NodeConfig:
     ws: tuple[str, int] = ("127.0.0.1", 8765)
     flush_interval: float = 0.05
     session: str | None = None
+    # the trading day the feed's ITCH stamps count from; None: the date the session's name carries (a replay's),
+    # else today in New York, decided at the first packet
+    session_date: dt.date | None = None
     interface: str = "127.0.0.1"
     # (map, this node's partition) when ingest is split over several processes
     partition: tuple[PartitionMap, int] | None = None
@@ -104,15 +109,28 @@ class IngestRole:
             self.books = KernelBooks()
         else:
             self.books = Books()
+        if config.session_date is not None:
+            self.books.set_session_date(config.session_date)
         self.notify: Callable[[], None] = lambda: None  # set by the builder: the edge's "books changed"
         self.feed: FeedHandler | None = None
+
+    def date_books(self) -> dt.date:
+        """The session's date, for the books' clock: configured, else the one the MoldUDP64 session's name
+        carries (``tickfan replay`` names its sessions after the file's date), else today in New York."""
+        session = self.feed.session.session if self.feed is not None else None
+        day = (self.config.session_date or (session_date(session) if session else None)) or today_eastern()
+        self.books.set_session_date(day)
+        return day
 
     async def start(self) -> None:
         # a shared-memory worker applies through its publisher, which brackets each packet for the readers
         target: Books | ShmPublisher = self.shm_publisher or self.books
-        apply, notify = target.apply_batch, self.notify
+        apply, notify, books = target.apply_batch, self.notify, self.books
 
+        # the date is settled at the first packet with messages, once the session's name is known
         def sink(messages: list[Message]) -> None:
+            if books.session_date is None:
+                self.date_books()
             apply(messages)
             notify()
 
@@ -120,14 +138,21 @@ class IngestRole:
         apply_bytes = getattr(self.books, "apply_bytes", None)
         if apply_bytes is not None:
             def raw_sink(blocks: bytes) -> None:
+                if books.session_date is None:
+                    self.date_books()
                 apply_bytes(blocks)
                 notify()
+
+        def rebuild(snapshot: list[Message]) -> None:
+            if books.session_date is None:
+                self.date_books()
+            target.rebuild(snapshot)
 
         c = self.config
         self.feed = await open_feeds(
             c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
             on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
-            on_snapshot=target.rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
+            on_snapshot=rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
             raw_sink=raw_sink,
         )
 
