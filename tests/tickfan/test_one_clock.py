@@ -23,10 +23,12 @@ from ingest.messages import AddOrder, Message, SystemEvent, TradingAction
 from tests.conftest import directory, eventually, free_port
 from tests.fanout.conftest import subscribe, until
 from tickfan.node import Node, NodeConfig
+from tickfan.roles import IngestRole
 from tickfan_proto import stream_pb2 as pb
 from venue.feed import serve
 from venue.replay import replay
 from venue.simulator import ExchangeSimulator
+from vocab.clock import eastern_midnight_ns, today_eastern
 
 HOUR = 3_600 * 10**9
 STAMP = 10 * HOUR + 123  # every simulated message: ten hours (and 123 ns) after the session's midnight
@@ -147,3 +149,13 @@ def test_tickfan_replay_dates_a_file_whose_name_does_not(tmp_path: Path) -> None
             await node.close()
 
     asyncio.run(scenario())
+
+
+def test_a_nodes_date_is_configured_else_named_by_the_session_else_today() -> None:
+    configured = IngestRole(NodeConfig(session_date=dt.date(2019, 1, 30)))
+    assert configured.books.session_date == dt.date(2019, 1, 30)  # before any packet
+    undated = IngestRole(NodeConfig())
+    assert undated.books.session_date is None and undated.books.midnight_ns == 0
+    day = today_eastern()
+    assert undated.date_books() in (day, day + dt.timedelta(days=1))  # no feed yet, no name: today in New York
+    assert undated.books.midnight_ns == eastern_midnight_ns(undated.books.session_date or day)
