@@ -9,7 +9,8 @@ an earlier execution: that print is taken out of the bar that held it.
 
 Each emitted ``Bar`` has a ``state``: ``update`` while its interval is open, ``final`` when it closes,
 ``revised`` when a closed bar changes later (a broken trade, or a late print), with ``version`` one higher
-than the last one sent for that bar (update and final bars carry version 0).
+than the last one sent for that bar (update and final bars carry version 0). A bar whose every print was
+broken is sent with volume and trades 0 (and prices 0): the interval had no trade after all.
 
 Time: the builder's clock is the latest event time it has seen (prints, breaks) or been given
 (``close_until``, ``now_ns``); a bar closes when that clock reaches its end, for every symbol at once, so a
@@ -22,24 +23,29 @@ clock went backwards, or ``close_until`` ahead of the feed) is put in that lates
 closed) and counted as ``late_prints``: volume is never lost and time never goes back.
 
 Prices stay ITCH ``Price (4)`` integers; ``notional`` is the exact integer sum of price x shares, so
-``vwap = notional / volume`` exactly (``Bar.vwap``). Bad prints (locate out of range, shares or price not
-positive, a price x shares that does not fit, a bar notional past 2**62) are counted and change nothing.
+``vwap = notional / volume`` exactly (``Bar.vwap``). Bad prints (locate out of range, price not in
+1..2**32-1, shares not in 1..2**30-1, a bar notional reaching 2**62) are counted and change nothing.
 
-History: per symbol and interval the last ``history_1s``/``history_1m`` closed bars; ``history`` returns them
-plus the open bar, so a server that sends a history and then streams this builder's later emissions leaves
-no gap and no overlap (the open bar's later updates replace it; a revised bar replaces the one with its
-start). Breaks are resolved through a bounded log of recent prints (``print_log``): a break of an older
-print still fixes volume, trades and notional exactly (the log keeps them per bar) but cannot recompute
-open/high/low/close; it is counted as ``breaks_approximate``.
+History: per symbol and interval the last ``history_1s``/``history_1m`` closed bars (72 bytes each);
+``history`` returns them plus the open bar, so a server that sends a history and then streams this builder's
+later emissions leaves no gap and no overlap (the open bar's later updates replace it; a revised bar
+replaces the one with its start). Breaks are resolved through a bounded log of the last ``print_log``
+prints (49 bytes each, allocated up front): a break whose print has left the log is ``breaks_unknown`` and
+changes nothing; one whose bar's other prints have left it still fixes volume, trades and notional exactly
+but keeps open/high/low/close (``breaks_approximate``); one whose bar has left the history is
+``breaks_expired`` for that interval.
 
-Two input paths with the same semantics: per message (``add_print``, ``add_break``: plain Python, a few
-microseconds) and per batch (``apply``: numpy columns, vectorised by grouping prints into (symbol, bar)
-segments). For a feed whose times never go back per symbol they leave the same history and open bars;
-the batch path emits one ``update`` per touched bar instead of one per print.
+Two input paths with the same semantics: per message (``add_print``, ``add_break``, ``close_until``: plain
+Python, a few microseconds, each returning the bars it emitted) and per batch (``apply``: numpy columns,
+vectorised by grouping prints into (symbol, bar) segments, returning a ``BarBatch``: the closed bars, then
+the open bars it touched as columns). For a feed whose times never go back per symbol both leave the same
+history and open bars; the batch path sends one ``update`` per touched bar instead of one per print, and
+a bar revised by several late prints of one batch is revised once (one version step, not several).
 """
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from fractions import Fraction
@@ -111,7 +117,7 @@ class Bar(NamedTuple):
     def vwap_price(self, decimals: int = 4) -> int | None:
         """VWAP rounded half-even to ``decimals`` decimal places of a dollar, as an integer (4: Price (4))."""
         v = self.vwap
-        return None if v is None else round(v * 10 ** (decimals - 4))
+        return None if v is None else round(v * Fraction(10) ** (decimals - 4))
 
 
 class Executions(NamedTuple):
@@ -264,6 +270,69 @@ class _PrintLog:
         return live
 
 
+def _interval(interval_ns: int) -> int:
+    if interval_ns not in INTERVALS:
+        raise ValueError(f"bar interval must be one of {INTERVALS} ns, not {interval_ns}")
+    return INTERVALS.index(interval_ns)
+
+
+_RECORD = struct.Struct("<9q")  # a closed bar in the history: start, open, high, low, close, volume, trades,
+# notional, version (its state: final at version 0, revised after)
+
+
+class _History:
+    """Closed bars of one interval per locate, newest last, at most ``limit`` each, as packed 72-byte records
+    (a Bar tuple costs ~670 bytes: an hour of 1 s bars for 1,000 busy symbols would take 2.4 GB, not 0.4)."""
+
+    def __init__(self, interval_ns: int, limit: int) -> None:
+        self.interval_ns, self.limit = interval_ns, limit
+        self._by_locate: dict[int, deque[bytes]] = {}
+
+    def _bar(self, loc: int, rec: bytes) -> Bar:
+        st, o, h, lo, c, v, t, n, version = _RECORD.unpack(rec)
+        return Bar(loc, self.interval_ns, st, o, h, lo, c, v, t, n, version, REVISED if version else FINAL)
+
+    def _deque(self, loc: int) -> deque[bytes]:
+        d = self._by_locate.get(loc)
+        if d is None:
+            d = self._by_locate[loc] = deque(maxlen=self.limit)
+        return d
+
+    def push(self, b: Bar) -> None:
+        self._deque(b.locate).append(_RECORD.pack(b.start_ns, b.open, b.high, b.low, b.close, b.volume, b.trades,
+                                                  b.notional, b.version))
+
+    def push_columns(self, locs: list[int], cols: list[I64]) -> None:
+        """Closed bars from columns (start, open, high, low, close, volume, trades, notional), version 0."""
+        packed = np.column_stack([*cols, np.zeros(len(locs), np.int64)]).astype("<i8").tobytes()
+        size = _RECORD.size
+        for i, loc in enumerate(locs):
+            self._deque(loc).append(packed[i * size:(i + 1) * size])
+
+    def bars(self, loc: int, limit: int) -> list[Bar]:
+        d = self._by_locate.get(loc)
+        if not d or limit <= 0:
+            return []
+        recs = list(d)[-limit:]
+        return [self._bar(loc, r) for r in recs]
+
+    def find(self, loc: int, start: int) -> tuple[int, Bar] | None:
+        """(index, bar) of the closed bar starting at ``start``, newest first (a break is usually recent)."""
+        d = self._by_locate.get(loc)
+        if d:
+            for i in range(len(d) - 1, -1, -1):
+                if int.from_bytes(d[i][:8], "little", signed=True) == start:
+                    return i, self._bar(loc, d[i])
+        return None
+
+    def replace(self, index: int, b: Bar) -> None:
+        self._by_locate[b.locate][index] = _RECORD.pack(b.start_ns, b.open, b.high, b.low, b.close, b.volume,
+                                                        b.trades, b.notional, b.version)
+
+    def bars_kept(self) -> int:
+        return sum(len(d) for d in self._by_locate.values())
+
+
 class BarBuilder:
     """1 s and 1 m bars for every locate. See the module docstring."""
 
@@ -278,8 +347,7 @@ class BarBuilder:
         self._open = np.zeros((2, n), np.bool_)
         self._o, self._h, self._l, self._c, self._v, self._n, self._t = (np.zeros((2, n), np.int64)
                                                                          for _ in range(7))
-        self._limits = (history_1s, history_1m)
-        self._history: tuple[dict[int, deque[Bar]], dict[int, deque[Bar]]] = ({}, {})
+        self._history = (_History(SECOND, history_1s), _History(MINUTE, history_1m))
         self._log = _PrintLog(print_log)
         self._next_close = np.iinfo(np.int64).max  # the earliest end of an open bar (a lower bound)
         # per interval, the same memory as memoryviews: single elements as plain ints, for the per-message path
@@ -291,20 +359,19 @@ class BarBuilder:
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         """Up to ``limit`` newest bars, oldest first: closed bars (state ``final``/``revised``) then, if one is
         open, the open bar (state ``update``). Streaming this builder's later emissions after it is gapless."""
-        k = INTERVALS.index(interval_ns)
+        k = _interval(interval_ns)
         if limit <= 0 or not 0 <= locate < MAX_LOCATES:
             return []
-        out: list[Bar] = []
-        if self._open[k, locate]:
-            out.append(self._bar(k, locate, UPDATE))
-        closed = self._history[k].get(locate)
-        if closed:
-            take = limit - len(out)
-            out[:0] = list(closed)[-take:] if take > 0 else []
-        return out
+        live = [self._bar(k, locate, UPDATE)] if self._open[k, locate] else []
+        return self._history[k].bars(locate, limit - len(live)) + live
+
+    @property
+    def bars_kept(self) -> int:
+        """Closed bars held in the history, both intervals (a gauge)."""
+        return self._history[0].bars_kept() + self._history[1].bars_kept()
 
     def open_bar(self, locate: int, interval_ns: int) -> Bar | None:
-        k = INTERVALS.index(interval_ns)
+        k = _interval(interval_ns)
         return self._bar(k, locate, UPDATE) if self._open[k, locate] else None
 
     def _bar(self, k: int, loc: int, state: str, version: int = 0) -> Bar:
@@ -374,10 +441,10 @@ class BarBuilder:
 
     def _revise_with(self, k: int, loc: int, prints: Iterable[tuple[int, int]]) -> list[Bar]:
         """Late prints into the symbol's latest bar, which has closed: it is revised."""
-        hist = self._history[k].get(loc)
-        if not hist:  # cannot happen: a closed latest bar is always in its history (kept >= 1)
+        found = self._history[k].find(loc, int(self._start[k, loc]))
+        if found is None:  # cannot happen: a closed latest bar is always the newest in its history
             return []
-        b = hist[-1]
+        where, b = found
         o, h, lo, c, v, n, t = b.open, b.high, b.low, b.close, b.volume, b.notional, b.trades
         for p, s in prints:
             if t == 0:
@@ -386,7 +453,7 @@ class BarBuilder:
             v, n, t = v + s, n + p * s, t + 1
         nb = b._replace(open=o, high=h, low=lo, close=c, volume=v, notional=n, trades=t, version=b.version + 1,
                         state=REVISED)
-        hist[-1] = nb
+        self._history[k].replace(where, nb)
         self._write(k, loc, nb)
         return [nb]
 
@@ -401,10 +468,7 @@ class BarBuilder:
         return b
 
     def _push(self, k: int, loc: int, b: Bar) -> None:
-        hist = self._history[k].get(loc)
-        if hist is None:
-            hist = self._history[k][loc] = deque(maxlen=self._limits[k])
-        hist.append(b)
+        self._history[k].push(b)
 
     def add_break(self, locate: int, time: int, match: int) -> list[Bar]:
         """A broken trade: the print with ``match`` leaves its bars (revised if closed, updated if open)."""
@@ -434,17 +498,15 @@ class BarBuilder:
         """Take one print (``price`` x ``size``) out of the bar at ``start``; ``rest``: the bar's other live
         prints still in the log."""
         is_open = bool(self._open[k, loc]) and int(self._start[k, loc]) == start
-        hist = self._history[k].get(loc)
         where = -1
         if is_open:
             old = self._bar(k, loc, UPDATE)
         else:
-            if hist:  # newest first: a break is usually about a recent print
-                where = next((i for i in range(len(hist) - 1, -1, -1) if hist[i].start_ns == start), -1)
-            if hist is None or where < 0:
+            found = self._history[k].find(loc, start)
+            if found is None:
                 self.counters["breaks_expired"] += 1
                 return []
-            old = hist[where]
+            where, old = found
         v, n, t = old.volume - size, old.notional - price * size, old.trades - 1
         if rest.size == t:  # every other print of the bar is still in the log: recompute exactly
             ps = self._log.price[rest]
@@ -458,8 +520,7 @@ class BarBuilder:
             return [nb]
         nb = old._replace(open=o, high=h, low=lo, close=c, volume=v, notional=n, trades=t,
                           version=old.version + 1, state=REVISED)
-        assert hist is not None  # found above
-        hist[where] = nb
+        self._history[k].replace(where, nb)
         if int(self._start[k, loc]) == start:  # the latest bar (closed): keep the state arrays in step
             self._write(k, loc, nb)
         return [nb]
@@ -501,12 +562,7 @@ class BarBuilder:
                    repeat(state, n), strict=True)
         bars: list[Bar] = list(map(_new_bar, rows))
         if state == FINAL:
-            hist, limit = self._history[k], self._limits[k]
-            for bar in bars:
-                d = hist.get(bar[0])
-                if d is None:
-                    d = hist[bar[0]] = deque(maxlen=limit)
-                d.append(bar)
+            self._history[k].push_columns(locs.tolist(), cols)
         return bars
 
     # ------------------------------------------------------------------ per batch

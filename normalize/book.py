@@ -78,6 +78,9 @@ from .trades import TradePrints, TradeRing
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 
 MAX_LOCATES = 65_536
+# a cross's shares are 8 bytes on the wire: beyond 4 bytes (every other print's width) is hostile, and would
+# overflow the int64 volume it is added to
+MAX_CROSS_SHARES = 0xFFFF_FFFF
 BID, ASK = 0, 1
 _HALTED = {"T": False, "H": True, "P": True, "Q": True}
 
@@ -114,6 +117,11 @@ class _Dispatch(dict[type, Callable[[Any], None]]):
 
     def _unknown(self, msg: object) -> None:
         self._counters["unknown_message"] += 1
+
+
+def _int64(match: int) -> int:
+    """A match number is an 8-byte identifier: kept as int64, wrapped as the kernel's columns keep it."""
+    return match - (1 << 64) if match >= 1 << 63 else match
 
 
 class Books(BookRow):
@@ -486,7 +494,7 @@ class Books(BookRow):
         seq = self._seq[locate] + 1
         self._seq[locate] = seq
         self._et[locate] = ts
-        self._trades.record(locate, price, size, ts, match, seq)
+        self._trades.record(locate, price, size, ts, _int64(match), seq)
 
     def _print_locate(self, locate: int) -> bool:
         """Whether a print/status message for ``locate`` may be applied (counting what is wrong with it)."""
@@ -507,14 +515,16 @@ class Books(BookRow):
         # a cross with no shares is Nasdaq saying the cross happened and nothing matched: not a print
         if m.shares <= 0:
             return
-        if m.cross_price <= 0:
+        if m.shares > MAX_CROSS_SHARES:  # 8 bytes on the wire; more than any other print could carry
+            self.counters["bad_shares"] += 1
+        elif m.cross_price <= 0:
             self.counters["bad_price"] += 1
         elif self._print_locate(m.locate):
             self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number)
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
-        self._breaks.record(m.locate, 0, 0, m.timestamp + self._t0, m.match_number, 0)
+        self._breaks.record(m.locate, 0, 0, m.timestamp + self._t0, _int64(m.match_number), 0)
 
     def _trading_action(self, m: TradingAction) -> None:
         halted = _HALTED.get(m.trading_state)

@@ -77,7 +77,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                              "(Nasdaq's names do: MMDDYYYY.NASDAQ_ITCH50, SMMDDYY-v50.txt.gz)")
     parser.add_argument("--session", default=None,
                         help="MoldUDP64 session name (default: the date as YYYYMMDD + 'RP', which tells a node "
-                             "with no --session-date the file's date; REPLAY0001 when the date is unknown)")
+                             "started with that --session and no --session-date the file's date; REPLAY0001 when "
+                             "the date is unknown)")
     parser.add_argument("--interface", default="127.0.0.1", help="interface multicast leaves from")
     parser.add_argument("--max-payload", type=int, default=MAX_PAYLOAD, help="max UDP payload bytes")
 
@@ -104,7 +105,8 @@ def replay_main(args: argparse.Namespace) -> int:
         print(f"tickfan replay: session {session!r} does not carry the date: start the node with --session-date "
               f"{day.isoformat()}", file=sys.stderr)
     else:
-        print(f"tickfan replay: trading day {day.isoformat()}, session {session}", file=sys.stderr)
+        print(f"tickfan replay: trading day {day.isoformat()}, session {session} (a node started with --session "
+              f"{session} converts its times with that date)", file=sys.stderr)
     try:
         sent = uvloop.run(replay(args.file, args.target or [("127.0.0.1", 30001)], speed=args.speed,
                                  session=session, interface=args.interface, max_payload=args.max_payload,

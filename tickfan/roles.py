@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from fanout.server import FanoutServer
 from ingest.handler import FeedHandler, open_feeds
 from ingest.messages import Message
 from ingest.partition import PartitionFilter, PartitionMap
+from ingest.recovery import DEFAULT_MAX_HELD_BYTES
+from ingest.session import DEFAULT_MAX_GAP
 from normalize import Books
 from normalize.replicas.redis import RedisBooks, RedisPublisher
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
@@ -47,6 +50,8 @@ from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
 from vocab.clock import session_date, today_eastern
 from vocab.tls import TlsFiles
+
+log = logging.getLogger("tickfan.node")
 
 
 @dataclass
@@ -58,11 +63,18 @@ class NodeConfig:
     http: tuple[str, int] = ("127.0.0.1", 8000)
     ws: tuple[str, int] = ("127.0.0.1", 8765)
     flush_interval: float = 0.05
+    # the MoldUDP64 session to accept; None: pinned from the first snapshot (``snapshot`` is then required)
     session: str | None = None
     # the trading day the feed's ITCH stamps count from; None: the date the session's name carries (a replay's),
     # else today in New York, decided at the first packet
     session_date: dt.date | None = None
     interface: str = "127.0.0.1"
+    # the addresses feed datagrams are taken from, (host, port or None for any); None: any source
+    feed_sources: list[tuple[str, int | None]] | None = None
+    # a sequence farther than this from the stream is ignored as implausible (ingest.session.DEFAULT_MAX_GAP)
+    max_gap: int = DEFAULT_MAX_GAP
+    # payload held beyond a hole while it is recovered, at most
+    max_held_bytes: int = DEFAULT_MAX_HELD_BYTES
     # (map, this node's partition) when ingest is split over several processes
     partition: tuple[PartitionMap, int] | None = None
     # shared-memory books: a worker publishes into them (no HTTP/WebSocket), a reader serves them (no feed)
@@ -153,8 +165,13 @@ class IngestRole:
             c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
             on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
             on_snapshot=rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
-            raw_sink=raw_sink,
+            raw_sink=raw_sink, sources=c.feed_sources, max_gap=c.max_gap, max_held_bytes=c.max_held_bytes,
+            adopt_session=False,
         )
+        if c.feed_sources is None:
+            log.warning("feed: datagrams accepted from any source (no --feed-source given)")
+        if c.session is None:
+            log.warning("feed: no --session given; the session is pinned from the first snapshot")
 
     async def close(self) -> None:
         if self.feed is not None:

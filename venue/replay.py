@@ -6,8 +6,9 @@ Packs the file's messages into MoldUDP64 packets and paces them by their ITCH ti
 
 The file keeps its date: ITCH stamps count from midnight US Eastern of the trading day, which only the file's
 name says (``ingest.capture.file_date``; ``day`` when it does not). The replay's MoldUDP64 session is named
-after that date (``vocab.clock.dated_session``: ``20190130RP``), so a node with no ``--session-date`` of its
-own converts the stamps to epoch times of that day, not of today. Gzipped files are read as a stream.
+after that date (``vocab.clock.dated_session``: ``20190130RP``), so a node accepting that session, with no
+``--session-date`` of its own, converts the stamps to epoch times of that day, not of today. Gzipped files
+are read as a stream.
 """
 
 from __future__ import annotations

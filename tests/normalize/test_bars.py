@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -423,3 +425,83 @@ def test_breaks_are_found_whatever_the_order_of_match_numbers() -> None:
                 kept = sum(sizes[:forgotten])  # the oldest prints left the log: their breaks are unknown
                 assert b.history(1, SECOND, 1)[0].volume == kept, (matches, log, batched)
                 assert b.counters["breaks"] == 5 - forgotten and b.counters["breaks_unknown"] == 1 + forgotten
+
+
+def test_vwap_is_exact_and_rounds_half_even() -> None:
+    bar = Bar(1, SECOND, T0, 1_000_000, 1_000_100, 1_000_000, 1_000_100, 3, 2, 1_000_000 + 2 * 1_000_100, 0, FINAL)
+    assert bar.vwap == Fraction(3_000_200, 3)
+    assert bar.vwap_price() == 1_000_067  # 100.0066666... at 4 decimals
+    assert bar.vwap_price(2) == 10_001  # 100.01
+    assert bar.vwap_price(6) == 100_006_667
+    assert Bar(1, SECOND, T0, 5, 5, 5, 5, 2, 1, 5, 0, FINAL).vwap_price(0) == 0  # 0.00025 -> 0, never a float
+    assert bar._replace(volume=0).vwap is None
+
+
+@settings(max_examples=100)
+@given(events)
+def test_batches_never_go_back_in_time_either(es: list[Event]) -> None:
+    """The same random events through ``apply``: prints gathered into batches, flushed by each break/close."""
+    builder = BarBuilder()
+    emitted: list[Bar] = []
+    pending: list[tuple[int, int, int, int, int]] = []
+    printed: list[tuple[int, int]] = []  # (locate, size) by match - 1
+    broken: set[int] = set()
+    want: dict[int, int] = defaultdict(int)
+
+    def flush(breaks: Breaks | None = None, now: int | None = None) -> None:
+        cols = [np.array(c, np.int64) for c in zip(*pending, strict=True)] if pending else [_empty()] * 5
+        emitted.extend(builder.apply(Executions(*cols), breaks, now).rows())
+        pending.clear()
+
+    t = T0
+    for kind, loc, dt, a, size in es:
+        t = max(T0, t + dt)
+        if kind == "p":
+            printed.append((loc, size))
+            pending.append((loc, t, a, size, len(printed)))
+            want[loc] += size
+        elif kind == "b" and printed:
+            i = a % len(printed)
+            flush(Breaks(*(np.array([v], np.int64) for v in (printed[i][0], t, i + 1))))
+            if i not in broken:
+                broken.add(i)
+                want[printed[i][0]] -= printed[i][1]
+        elif kind == "c":
+            flush(now=t)
+    flush()
+    assert_never_back_in_time(emitted)
+    for loc in (1, 2, 3):
+        for width in INTERVALS:
+            assert sum(b.volume for b in builder.history(loc, width, 10_000)) == want[loc]
+
+
+def _empty() -> np.ndarray[tuple[int], np.dtype[np.int64]]:
+    return np.zeros(0, np.int64)
+
+
+def test_history_is_bounded_and_a_break_beyond_it_is_counted() -> None:
+    for batched in (False, True):
+        b = BarBuilder(history_1s=3, history_1m=2)
+        rows = [(1, T0 + i * SECOND, 1_000_000 + i, 10 + i, i + 1) for i in range(6)]
+        if batched:
+            b.apply(Executions(*(np.array(c, np.int64) for c in zip(*rows, strict=True))))
+        else:
+            for row in rows:
+                b.add_print(*row)
+        b.close_until(T0 + 6 * SECOND)
+        hist = b.history(1, SECOND, 10)
+        assert [(x.start_ns, x.volume, x.state) for x in hist] == \
+            [(T0 + i * SECOND, 10 + i, FINAL) for i in (3, 4, 5)]
+        assert b.history(1, SECOND, 2) == hist[1:]
+        assert b.bars_kept == 3 + 0  # the minute is still open
+        out = b.add_break(1, T0 + 6 * SECOND, 1)  # its second has left the history, its minute has not
+        assert b.counters["breaks_expired"] == 1
+        assert [(x.interval_ns, x.state, x.volume) for x in out] == [(MINUTE, UPDATE, sum(range(11, 16)))]
+        out = b.add_break(1, T0 + 6 * SECOND, 5)  # still kept: revised, and the history says so
+        assert [(x.interval_ns, x.state, x.version, x.volume) for x in out][0] == (SECOND, REVISED, 1, 0)
+        assert b.history(1, SECOND, 3)[1] == out[0]
+
+
+def test_an_unknown_interval_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="bar interval"):
+        BarBuilder().history(1, 5 * SECOND, 10)

@@ -76,7 +76,7 @@ async def first_snapshot(node: Node, symbol: str) -> tuple[pb.Quote, pb.Depth]:
 ])
 def test_a_simulated_session_on_a_dst_day_reaches_clients_in_epoch_time(day: dt.date, expected: int) -> None:
     async def scenario() -> None:
-        node, feed = plain_node(session_date=day)  # a live feed's date comes from configuration
+        node, feed = plain_node(session="TICKFAN001", session_date=day)  # a live feed's date: configured
         await node.start()
         try:
             sim = ExchangeSimulator(30, seed=2, session_date=day, clock=lambda: STAMP)
@@ -113,7 +113,7 @@ def test_a_replayed_nasdaq_file_keeps_its_date(tmp_path: Path) -> None:
     write_gzipped(path, nasdaq_day())
 
     async def scenario() -> None:
-        node, feed = plain_node()  # no --session-date: the replay's session name carries the file's date
+        node, feed = plain_node(session="20190130RP")  # no --session-date: the replay's session names the date
         await node.start()
         try:
             assert await replay(path, [("127.0.0.1", feed)], speed=0) == len(nasdaq_day())
@@ -133,7 +133,7 @@ def test_tickfan_replay_dates_a_file_whose_name_does_not(tmp_path: Path) -> None
     write_gzipped(path, nasdaq_day())
 
     async def scenario() -> None:
-        node, feed = plain_node()
+        node, feed = plain_node(session="20190701RP")
         await node.start()
         try:
             proc = await asyncio.create_subprocess_exec(
