@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from normalize import MAX_LOCATES
+from normalize.bar_feed import BarSource
 from normalize.source import BookSource
 
+from .bars import BAR_CHANNELS, BarChannel
 from .encode import (
     DEPTH_SNAPSHOT_FLAG,
     TAG_DEPTH,
@@ -44,7 +46,8 @@ class Subscriber:
     id: int
     json: bool = False
     # channel -> subscribed locates
-    channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set()})
+    channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set(),
+                                                                   "bars:1s": set(), "bars:1m": set()})
     writable: bool = True
     # the hub's bookkeeping: this subscriber's row, and per state channel its edges (locate -> edge index)
     slot: int = -1
@@ -282,7 +285,8 @@ EMPTY: FlushResult = FlushResult([], [], True)
 
 
 class Hub:
-    def __init__(self, books: BookSource, size: int = MAX_LOCATES) -> None:
+    def __init__(self, books: BookSource, size: int = MAX_LOCATES, bars: BarSource | None = None) -> None:
+        """``bars``: where the ``bars:1s``/``bars:1m`` channels come from (None: they stay silent)."""
         self.books = books
         self.size = size
         self.quotes = StateChannel(
@@ -300,6 +304,7 @@ class Hub:
         self.trade_count: npt.NDArray[np.int32] = np.zeros(size, np.int32)
         self.trade_encoder = TradeEncoder(books)
         self.trade_cursor = books.trades_total
+        self.bars = BarChannel(books, bars)
         self.stats = HubStats()
         self.latency_ns: npt.NDArray[np.int64] = np.zeros(LATENCY_SAMPLES, np.int64)
         self.latency_count = 0
@@ -317,6 +322,12 @@ class Hub:
 
     def subscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
         mine = sub.channels[channel]
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            new = [loc for loc in locates if loc not in mine]
+            mine.update(new)
+            self.bars.subscribe(sub, interval, new)
+            return
         state = self.state_channels.get(channel)
         if state is not None:
             slot = self._slot(sub)
@@ -336,6 +347,12 @@ class Hub:
 
     def unsubscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
         mine = sub.channels[channel]
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            gone = [loc for loc in locates if loc in mine]
+            mine.difference_update(gone)
+            self.bars.unsubscribe(sub, interval, gone)
+            return
         state = self.state_channels.get(channel)
         for loc in locates:
             if loc not in mine:
@@ -358,11 +375,16 @@ class Hub:
             self._free_slots.append(sub.slot)
             sub.slot = -1
 
-    def snapshot(self, sub: Subscriber, locates: list[int], channel: str = "quotes") -> bytes | str:
+    def snapshot(self, sub: Subscriber, locates: list[int], channel: str = "quotes", send_time_ns: int = 0
+                 ) -> bytes | str:
         """The snapshot frame of these symbols as they are now; later flushes send only newer versions.
 
         Served from the bytes already encoded for each symbol's current version (shared by every client and by
-        the flushes): only a symbol whose version moved since it was last encoded is encoded again."""
+        the flushes): only a symbol whose version moved since it was last encoded is encoded again. A bars
+        channel's snapshot is its symbols' latest closed and open bars (``fanout.bars``)."""
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            return self.bars.snapshot(sub, interval, locates, send_time_ns)
         state = self.state_channels[channel]
         cache = state.cache
         self.stats.snapshot_symbols += len(locates)
@@ -377,11 +399,12 @@ class Hub:
         return state.snapshot_frame([cache.entries[loc] for loc in locates])
 
     # ------------------------------------------------------------------ the flush
-    def flush(self, now_ns: int) -> FlushResult:
+    def flush(self, now_ns: int, send_time_ns: int = 0) -> FlushResult:
         """Encode what changed once, and return each writable subscriber's frames for this flush.
 
         ``now_ns``: the time of this flush in ns since the Unix epoch, the books' clock (read by the adapter:
-        this core never reads a clock), for the latency samples."""
+        this core never reads a clock), for the latency samples; ``send_time_ns``: the Unix time the frames are
+        sent, for the batches that carry it (0: not carried)."""
         books = self.books
         stats = self.stats
         stats.flushes += 1
@@ -400,6 +423,9 @@ class Hub:
         trades = self._trade_frames()
         if trades[0]:
             parts.append(trades)
+        bars = self.bars.frames(send_time_ns)
+        if bars:
+            parts.append(([cast(Subscriber, sub) for sub in bars], list(bars.values())))
         stats.frames += sum(len(p[0]) for p in parts)
         if not parts:
             return EMPTY
