@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from normalize import MAX_LOCATES
+from normalize.bar_feed import BarSource
 from normalize.source import BookSource
 
+from .bars import BAR_CHANNELS, BarChannel
 from .encode import (
     DEPTH_SNAPSHOT_FLAG,
     NO_SEND_TIME,
@@ -50,7 +52,8 @@ class Subscriber:
     id: int
     json: bool = False
     # channel -> subscribed locates
-    channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set()})
+    channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set(),
+                                                                   "bars:1s": set(), "bars:1m": set()})
     writable: bool = True
     # the hub's bookkeeping: this subscriber's row, and per state channel its edges (locate -> edge index)
     slot: int = -1
@@ -294,7 +297,8 @@ EMPTY: FlushResult = FlushResult([], [], True)
 
 
 class Hub:
-    def __init__(self, books: BookSource, size: int = MAX_LOCATES) -> None:
+    def __init__(self, books: BookSource, size: int = MAX_LOCATES, bars: BarSource | None = None) -> None:
+        """``bars``: where the ``bars:1s``/``bars:1m`` channels come from (None: they stay silent)."""
         self.books = books
         self.size = size
         self.quotes = StateChannel(
@@ -317,6 +321,7 @@ class Hub:
         self._epoch = int(getattr(books, "session_epoch", 0))
         # every print the flushes passed, for resume (None: not kept)
         self.history: TradeHistory | None = None
+        self.bars = BarChannel(books, bars)
         self.stats = HubStats()
         self.latency_ns: npt.NDArray[np.int64] = np.zeros(LATENCY_SAMPLES, np.int64)
         self.latency_count = 0
@@ -335,6 +340,12 @@ class Hub:
     def subscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
         sub.version += 1
         mine = sub.channels[channel]
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            new = [loc for loc in locates if loc not in mine]
+            mine.update(new)
+            self.bars.subscribe(sub, interval, new)
+            return
         state = self.state_channels.get(channel)
         if state is not None:
             slot = self._slot(sub)
@@ -358,6 +369,12 @@ class Hub:
     def unsubscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
         sub.version += 1
         mine = sub.channels[channel]
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            gone = [loc for loc in locates if loc in mine]
+            mine.difference_update(gone)
+            self.bars.unsubscribe(sub, interval, gone)
+            return
         state = self.state_channels.get(channel)
         for loc in locates:
             if loc not in mine:
@@ -387,7 +404,11 @@ class Hub:
         """The snapshot frame of these symbols as they are now; later flushes send only newer versions.
 
         Served from the bytes already encoded for each symbol's current version (shared by every client and by
-        the flushes): only a symbol whose version moved since it was last encoded is encoded again."""
+        the flushes): only a symbol whose version moved since it was last encoded is encoded again. A bars
+        channel's snapshot is its symbols' latest closed and open bars (``fanout.bars``)."""
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            return self.bars.snapshot(sub, interval, locates, send_time_ns)
         state = self.state_channels[channel]
         cache = state.cache
         self.stats.snapshot_symbols += len(locates)
@@ -406,9 +427,10 @@ class Hub:
     def flush(self, now_ns: int, send_time_ns: int = 0) -> FlushResult:
         """Encode what changed once, and return each writable subscriber's frames for this flush.
 
-        ``now_ns``: the time of this flush on the books' exchange clock (``vocab.clock.ns_since_midnight``, read
-        by the adapter: this core never reads a clock), for the latency samples. ``send_time_ns``: Unix ns, set
-        as every batch's ``send_time_ns`` (appended once to the shared frames) and the history's clock."""
+        ``now_ns``: the time of this flush in ns since the Unix epoch, the books' clock (read by the adapter:
+        this core never reads a clock), for the latency samples; ``send_time_ns``: the Unix time the frames are
+        sent, appended once to every batch's shared frame (``stamp_send_time``; 0: not carried), and the trade
+        history's clock."""
         books = self.books
         stats = self.stats
         stats.flushes += 1
@@ -428,6 +450,9 @@ class Hub:
         trades = self._trade_frames(send_time_ns)
         if trades[0]:
             parts.append(trades)
+        bars = self.bars.frames(send_time_ns)
+        if bars:
+            parts.append(([cast(Subscriber, sub) for sub in bars], list(bars.values())))
         stats.frames += sum(len(p[0]) for p in parts)
         if not parts:
             return EMPTY

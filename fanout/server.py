@@ -38,10 +38,10 @@ from picows import (
 )
 from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in picows' stubs
 
+from normalize.bar_feed import BarSource
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError, Claims, UsedTickets, Verifier, default_verifier
-from vocab.clock import ns_since_midnight
 from vocab.limits import raise_open_files
 from vocab.tls import server_context_of
 
@@ -339,10 +339,10 @@ class _Client(WSListener):
             server.hub.subscribe(self.sub, channel, locates)
         for message in reply.messages:
             self._send(transport, message)
-        for channel in ("quotes", "depth"):
+        for channel in ("quotes", "depth", "bars:1s", "bars:1m"):
             new = reply.subscribed.get(channel)
             if new:
-                self._raw(transport, server.hub.snapshot(self.sub, new, channel, time.time_ns()))
+                self._raw(transport, server.hub.snapshot(self.sub, new, channel, send_time_ns=time.time_ns()))
         for message in reply.after:
             self._send(transport, message)
         if reply.resume is not None:
@@ -503,14 +503,16 @@ class FanoutServer:
     def __init__(self, books: BookSource, config: FanoutConfig | None = None, *,
                  verifier: Verifier | None = None, verify: Callable[[str], Claims] | None = None,
                  orders: OrderRelay | None = None, before_flush: Callable[[], object] | None = None,
-                 feed_state: Callable[[], str] | None = None, remote_history: RemoteHistory | None = None) -> None:
+                 bars: BarSource | None = None, feed_state: Callable[[], str] | None = None,
+                 remote_history: RemoteHistory | None = None) -> None:
         """``config``: every setting (``FanoutConfig()`` when None). ``verifier``: the token configuration (the
         process's, ``vocab.auth.default_verifier()``, by default); ``verify`` overrides its bearer-token check
         (token -> ``Claims``). ``orders``: the orders channel's Redis relay (started and closed with the server;
         None: no orders channel); it also carries the users' revocations. ``before_flush`` runs first in every
-        flush (a shared-memory reader syncs its books there). ``feed_state``: the feed session's state for the
-        heartbeats' liveness ("in_sync", "recovering", "stale"; None: in_sync). ``remote_history``: a trade history
-        other nodes write too (Redis), read on resume beside this node's own."""
+        flush (a shared-memory reader syncs its books there). ``bars``: what the ``bars:1s``/``bars:1m`` channels
+        serve (None: nothing). ``feed_state``: the feed session's state for the heartbeats' liveness ("in_sync",
+        "recovering", "stale"; None: in_sync). ``remote_history``: a trade history other nodes write too (Redis),
+        read on resume beside this node's own."""
         self.books = books
         self.config = config = config or FanoutConfig()
         self.orders = orders
@@ -526,7 +528,7 @@ class FanoutServer:
             orders.on_revoked = self.revoke
         self.before_flush = before_flush
         self._changed = asyncio.Event()
-        self.hub = Hub(books)
+        self.hub = Hub(books, bars=bars)
         self.hub.history = TradeHistory(config.resume_history_capacity, per_symbol=config.resume_history_prints,
                                         max_age_ns=int(config.resume_history_seconds * 1e9))
         key, self.resume_key_source = resume_key(config.resume_secret)
@@ -684,8 +686,8 @@ class FanoutServer:
                 if self._clients:
                     await self._write(self._clients)
                 else:
-                    # keep versions current: a first subscriber starts now
-                    self.hub.flush(ns_since_midnight(), time.time_ns())
+                    unix_ns = time.time_ns()  # keep versions current: a first subscriber starts now
+                    self.hub.flush(unix_ns, send_time_ns=unix_ns)
                 now = time.monotonic()
                 cost = now - started
                 self._drop_stuck(now)
@@ -700,7 +702,8 @@ class FanoutServer:
         must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
         stats = self.stats
         before = self.hub.stats.updates
-        for i, (sub, frames) in enumerate(self.hub.flush(ns_since_midnight(), time.time_ns())):
+        now = time.time_ns()  # the books' clock is Unix epoch ns too: one reading serves both
+        for i, (sub, frames) in enumerate(self.hub.flush(now, send_time_ns=now)):
             if i and not i % WRITE_BATCH:
                 await asyncio.sleep(0)
             client = clients_of.get(sub.id)

@@ -48,12 +48,17 @@ Decisions on ITCH content (each one counted, never raised):
   spec says they are part of a cross whose bulk Q print carries them, and counting both would count those
   shares twice (time-and-sales and volume must ignore them), so they never reach the ring or the trades
   channel and take no ``trade_seq``; ``printable`` is true on every Nasdaq print sent.
+- Times: the row's ``exchange_time`` (and the prints' and breaks') is nanoseconds since the Unix epoch, the
+  one clock of every ``*_time_ns`` a client sees: each ITCH stamp (ns since midnight US Eastern) plus the
+  session date's Eastern midnight (``vocab.clock``), one integer add where the stamp is stored. Books given
+  no session date keep ITCH's own count (``midnight_ns`` 0: tests and tools with no date).
 - Trading action (H): 'T' is trading; 'H' halted, 'P' paused and 'Q' quotation only all set ``halted``
   (no trade can happen, so the quote is not a tradable price). Any other state is counted and ignored.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -77,6 +82,7 @@ from ingest.messages import (
     Trade,
     TradingAction,
 )
+from vocab.clock import eastern_midnight_ns
 
 from .row import BOOL, BookRow, bind_row, new_row
 from .trades import AGGRESSOR_BUY, AGGRESSOR_SELL, PRINTABLE, TradePrints, TradeRing, flags_of
@@ -136,9 +142,16 @@ class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
     def __init__(self, *, trade_capacity: int = 65_536, break_capacity: int = 4_096,
-                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None) -> None:
+                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None,
+                 session_date: dt.date | None = None) -> None:
         """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
-        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own."""
+        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own.
+        ``session_date``: the trading day the feed's ITCH stamps count from (see ``set_session_date``)."""
+        self.session_date: dt.date | None = None
+        self.midnight_ns = 0  # added to every ITCH stamp stored: epoch ns of the session's Eastern midnight
+        self._t0 = 0
+        if session_date is not None:
+            self.set_session_date(session_date)
         n = MAX_LOCATES
         bind_row(self, arrays if arrays is not None else new_row(n))
         # the locates this Books applies (its directory entries); when the arrays are shared, other writers
@@ -187,6 +200,12 @@ class Books(BookRow):
             StockDirectory: self._directory,
             SystemEvent: self._system_event,
         }, self.counters)
+
+    def set_session_date(self, day: dt.date) -> None:
+        """Count ITCH stamps from midnight US Eastern of ``day`` from now on: every time stored is then Unix
+        epoch ns. Set before the first message (a node does, from its configuration or the session's name)."""
+        self.session_date = day
+        self.midnight_ns = self._t0 = eastern_midnight_ns(day)
 
     # ------------------------------------------------------------------ entry points
     def apply(self, msg: Message) -> None:
@@ -355,7 +374,7 @@ class Books(BookRow):
                 self._bp[locate] = price
                 self._bs[locate] = size
             self._seq[locate] += 1
-            self._et[locate] = ts
+            self._et[locate] = ts + self._t0
 
     def _delete(self, m: OrderDelete) -> None:
         o = self.orders.pop(m.order_ref, None)
@@ -381,7 +400,7 @@ class Books(BookRow):
             del ladder[0]
         self._publish(key, side)
         self._seq[locate] += 1
-        self._et[locate] = m.timestamp
+        self._et[locate] = m.timestamp + self._t0
 
     def _cancel(self, m: OrderCancel) -> None:
         o = self._take(m.order_ref, m.cancelled_shares)
@@ -392,7 +411,7 @@ class Books(BookRow):
                 self._publish(key, side)
                 locate = key >> 1
                 self._seq[locate] += 1
-                self._et[locate] = m.timestamp
+                self._et[locate] = m.timestamp + self._t0
 
     def _take(self, ref: int, shares: int) -> Order | None:
         """Reduce a live order by ``shares`` for E/C/X: returns (key, signed price, shares to take off the
@@ -442,7 +461,7 @@ class Books(BookRow):
                         _AGGRESSED[key & 1])
         elif moved is not None:
             self._seq[locate] += 1
-            self._et[locate] = m.timestamp
+            self._et[locate] = m.timestamp + self._t0
 
     def _replace(self, m: OrderReplace) -> None:
         orders = self.orders
@@ -485,11 +504,13 @@ class Books(BookRow):
             self._bp[locate] = -best
             self._bs[locate] = size
         self._seq[locate] += 1
-        self._et[locate] = ts
+        self._et[locate] = ts + self._t0
 
     # ------------------------------------------------------------------ prints and status
     def _print(self, locate: int, price: int, size: int, ts: int, match: int, flags: int) -> None:
-        """A trade print: last, volume, one version, the symbol's next trade_seq, and the ring."""
+        """A trade print: last, volume, one version, the symbol's next trade_seq, and the ring (``ts`` as ITCH
+        stamps it)."""
+        ts += self._t0
         self._lp[locate] = price
         self._ls[locate] = size
         self._vol[locate] += size
@@ -529,7 +550,7 @@ class Books(BookRow):
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
-        self._breaks.record(m.locate, 0, 0, m.timestamp, _int64(m.match_number), 0)
+        self._breaks.record(m.locate, 0, 0, m.timestamp + self._t0, _int64(m.match_number), 0)
 
     def _trading_action(self, m: TradingAction) -> None:
         halted = _HALTED.get(m.trading_state)
@@ -540,7 +561,7 @@ class Books(BookRow):
         if self._print_locate(locate) and self._halted[locate] != halted:
             self._halted[locate] = halted
             self._seq[locate] += 1
-            self._et[locate] = m.timestamp
+            self._et[locate] = m.timestamp + self._t0
 
     def _directory(self, m: StockDirectory) -> None:
         locate, stock = m.locate, m.stock
@@ -559,7 +580,7 @@ class Books(BookRow):
         self._mine[locate] = True
         self._known[locate] = True
         self._seq[locate] += 1  # the name is published with the quote
-        self._et[locate] = m.timestamp
+        self._et[locate] = m.timestamp + self._t0
         if locate > self.high_locate:
             self.high_locate = locate
 

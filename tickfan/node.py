@@ -25,7 +25,7 @@ from ingest.partition import PartitionFilter, PartitionMap
 from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
-from tickfan.args import add_tls_arguments, hostport, source, tls_files
+from tickfan.args import add_tls_arguments, date_arg, hostport, source, tls_files
 from tickfan.roles import NodeConfig, Roles, build_roles
 
 __all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
@@ -186,9 +186,22 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batched", action="store_true",
                         help="decode and apply in-sequence packets in batches (numpy decoder + numba book kernel, "
                              "~2M msg/s per core) instead of one message at a time")
+    parser.add_argument("--session-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
+                        help="the trading day the feed's ITCH timestamps count from (ns since its midnight US "
+                             "Eastern); every time sent is converted to ns since the Unix epoch with it and the "
+                             "America/New_York zone (default: the date the session's name carries, as `tickfan "
+                             "replay` names its sessions, e.g. 20190130RP; else today in New York)")
     parser.add_argument("--redis", default=None, metavar="URL",
                         help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
                              "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
+    bars = parser.add_argument_group("bars", "the bars:1s/bars:1m channels and GET /v1/bars")
+    bars.add_argument("--bars-history-1s", type=int, default=3_600, metavar="BARS",
+                      help="closed 1-second bars kept per symbol for history and revisions (default %(default)s)")
+    bars.add_argument("--bars-history-1m", type=int, default=390, metavar="BARS",
+                      help="closed 1-minute bars kept per symbol (default %(default)s: a trading day)")
+    bars.add_argument("--bars-print-log", type=int, default=1 << 18, metavar="PRINTS",
+                      help="prints kept to resolve broken trades, 49 bytes each, allocated at start; a break of "
+                           "an older print changes no bar (breaks_unknown) (default %(default)s)")
     add_stream_limit_arguments(parser)
     add_resume_arguments(parser)
 
@@ -319,6 +332,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
         raise SystemExit("tickfan: --flush-ms must be positive")
     if args.max_gap <= 0 or args.max_held_mib <= 0:
         raise SystemExit("tickfan: --max-gap and --max-held-mib must be positive")
+    if min(args.bars_history_1s, args.bars_history_1m, args.bars_print_log) <= 0:
+        raise SystemExit("tickfan: --bars-history-1s, --bars-history-1m and --bars-print-log must be positive")
     has_feed = not getattr(args, "attach", None) and not getattr(args, "from_redis", None)
     if has_feed and args.session is None and args.snapshot is None:
         raise SystemExit("tickfan: --session NAME is required (the MoldUDP64 session to accept), unless "
@@ -346,9 +361,10 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       snapshot=args.snapshot,
                       recovery_timeout=args.recovery_timeout, http=args.http, ws=args.ws,
                       flush_interval=args.flush_ms / 1000.0,
-                      session=args.session, interface=args.interface, feed_sources=args.feed_sources,
-                      max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20, tls=tls_files(args),
-                      stream=stream_config(args))
+                      session=args.session, session_date=args.session_date, interface=args.interface,
+                      feed_sources=args.feed_sources, max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20,
+                      tls=tls_files(args), stream=stream_config(args), bars_history_1s=args.bars_history_1s,
+                      bars_history_1m=args.bars_history_1m, bars_print_log=args.bars_print_log)
 
 
 async def run_until_stopped(node: Node, *, duration: float | None, quiet: bool,

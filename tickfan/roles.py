@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import ssl
 from collections.abc import Callable
@@ -42,11 +43,14 @@ from ingest.partition import PartitionFilter, PartitionMap
 from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize import Books
+from normalize.bar_feed import BarFeed, BarSource, PrintSource
 from normalize.replicas.redis import RedisBooks, RedisPublisher
+from normalize.replicas.redis_bars import RedisBars
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
+from vocab.clock import session_date, today_eastern
 from vocab.tls import TlsFiles
 
 log = logging.getLogger("tickfan.node")
@@ -63,6 +67,9 @@ class NodeConfig:
     flush_interval: float = 0.05
     # the MoldUDP64 session to accept; None: pinned from the first snapshot (``snapshot`` is then required)
     session: str | None = None
+    # the trading day the feed's ITCH stamps count from; None: the date the session's name carries (a replay's),
+    # else today in New York, decided at the first packet
+    session_date: dt.date | None = None
     interface: str = "127.0.0.1"
     # the addresses feed datagrams are taken from, (host, port or None for any); None: any source
     feed_sources: list[tuple[str, int | None]] | None = None
@@ -90,6 +97,18 @@ class NodeConfig:
     # the fan-out's other settings (its abuse limits: ``tickfan node --help``); where it listens, its flush
     # interval, port sharing and TLS are the fields above
     stream: FanoutConfig = field(default_factory=FanoutConfig)
+    # bars (normalize.bars): closed bars kept per symbol and interval, prints kept to resolve broken trades
+    bars_history_1s: int = 3_600
+    bars_history_1m: int = 390
+    bars_print_log: int = 1 << 18
+    # how often quiet symbols' bars are closed on the feed's clock (seconds)
+    bar_tick: float = 0.1
+
+
+def bar_feed(config: NodeConfig, books: PrintSource) -> BarFeed:
+    # no time offset: a node's books store every time as Unix epoch ns already (``Books.set_session_date``)
+    return BarFeed(books, history_1s=config.bars_history_1s,
+                   history_1m=config.bars_history_1m, print_log=config.bars_print_log)
 
 
 class Role(Protocol):
@@ -116,30 +135,57 @@ class IngestRole:
             self.books = KernelBooks()
         else:
             self.books = Books()
+        if config.session_date is not None:
+            self.books.set_session_date(config.session_date)
         self.notify: Callable[[], None] = lambda: None  # set by the builder: the edge's "books changed"
         self.feed: FeedHandler | None = None
+        # bars from the books' prints: after each packet (or batch of packets), and on a timer for quiet symbols;
+        # a shared-memory worker builds none (its readers build them from the prints it copies there)
+        self.bars: BarFeed | None = None if config.publish else bar_feed(config, self.books)
+        self._bar_timer: asyncio.Task[None] | None = None
+
+    def date_books(self) -> dt.date:
+        """The session's date, for the books' clock: configured, else the one the MoldUDP64 session's name
+        carries (``tickfan replay`` names its sessions after the file's date), else today in New York."""
+        session = self.feed.session.session if self.feed is not None else None
+        day = (self.config.session_date or (session_date(session) if session else None)) or today_eastern()
+        self.books.set_session_date(day)
+        return day
 
     async def start(self) -> None:
         # a shared-memory worker applies through its publisher, which brackets each packet for the readers
         target: Books | ShmPublisher = self.shm_publisher or self.books
-        apply, notify = target.apply_batch, self.notify
+        apply, notify, books = target.apply_batch, self.notify, self.books
+        pump: Callable[[], object] = self.bars.pump if self.bars is not None else lambda: None
 
+        # the date is settled at the first packet with messages, once the session's name is known
         def sink(messages: list[Message]) -> None:
+            if books.session_date is None:
+                self.date_books()
             apply(messages)
+            pump()
             notify()
 
         raw_sink = None
         apply_bytes = getattr(self.books, "apply_bytes", None)
         if apply_bytes is not None:
             def raw_sink(blocks: bytes) -> None:
+                if books.session_date is None:
+                    self.date_books()
                 apply_bytes(blocks)
+                pump()
                 notify()
+
+        def rebuild(snapshot: list[Message]) -> None:
+            if books.session_date is None:
+                self.date_books()
+            target.rebuild(snapshot)
 
         c = self.config
         self.feed = await open_feeds(
             c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
             on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
-            on_snapshot=target.rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
+            on_snapshot=rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
             raw_sink=raw_sink, sources=c.feed_sources, max_gap=c.max_gap, max_held_bytes=c.max_held_bytes,
             adopt_session=False,
         )
@@ -147,8 +193,25 @@ class IngestRole:
             log.warning("feed: datagrams accepted from any source (no --feed-source given)")
         if c.session is None:
             log.warning("feed: no --session given; the session is pinned from the first snapshot")
+        if self.bars is not None:
+            self._bar_timer = asyncio.create_task(self._close_quiet_bars(self.bars))
+
+    async def _close_quiet_bars(self, bars: BarFeed) -> None:
+        """Close the bars the feed's clock has passed, for symbols with no print since (the builder's clock
+        only moves with prints otherwise)."""
+        while True:
+            await asyncio.sleep(self.config.bar_tick)
+            try:
+                if bars.tick():
+                    self.notify()
+            except Exception:  # a timer must not die: bars would stop closing
+                log.exception("closing bars failed")
 
     async def close(self) -> None:
+        if self._bar_timer is not None:
+            self._bar_timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bar_timer
         if self.feed is not None:
             self.feed.close()
         if self.shared is not None:
@@ -156,13 +219,22 @@ class IngestRole:
 
 
 class AttachedBooks:
-    """A reader of the books ingest workers publish in shared memory: synced before every fan-out flush."""
+    """A reader of the books ingest workers publish in shared memory: synced before every fan-out flush.
+
+    Bars are built here, from the prints the workers copy into shared memory (the builder is deterministic:
+    every reader of the same prints holds the same bars), so history and stream come from one builder."""
 
     polled = True  # no feed tells the fan-out about changes: it polls
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, config: NodeConfig | None = None) -> None:
         self.shared = SharedBookState.attach(name)
         self.books = BookView(self.shared)
+        self.bars = bar_feed(config or NodeConfig(), self.books)
+
+    def sync(self) -> None:
+        """Before each flush: the books' changed rows, then the bars of the prints they carried."""
+        self.books.sync()
+        self.bars.tick()
 
     async def start(self) -> None:
         pass
@@ -172,7 +244,7 @@ class AttachedBooks:
 
 
 class RemoteBooks:
-    """The books another host publishes to Redis, followed for the symbols this node's clients watch."""
+    """The books (and bars) another host publishes to Redis, followed for the symbols this node's clients watch."""
 
     polled = True
 
@@ -180,22 +252,27 @@ class RemoteBooks:
         stream = stream or FanoutConfig()
         self.books = RedisBooks(url, history_prints=stream.resume_history_prints,
                                 history_seconds=stream.resume_history_seconds)
+        self.bars = RedisBars(self.books, url)
 
     async def start(self) -> None:
         await self.books.start()
+        await self.bars.start()
 
     async def close(self) -> None:
+        await self.bars.close()
         await self.books.close()
 
 
 class RedisPublish:
-    """The book source's changes out to Redis, for fan-out nodes on other hosts."""
+    """The book source's changes (and its bars, if it builds them) out to Redis, for fan-out nodes on other
+    hosts."""
 
-    def __init__(self, books: BookSource, url: str, stream: FanoutConfig | None = None,
-                 feed_state: Callable[[], str] | None = None) -> None:
-        stream = stream or FanoutConfig()
-        self.publisher = RedisPublisher(books, url, history_prints=stream.resume_history_prints,
-                                        history_seconds=stream.resume_history_seconds, feed_state=feed_state)
+    def __init__(self, books: BookSource, url: str, bars: BarSource | None = None,
+                 config: NodeConfig | None = None, feed_state: Callable[[], str] | None = None) -> None:
+        c = config or NodeConfig()
+        self.publisher = RedisPublisher(books, url, bars=bars, bars_history=(c.bars_history_1s, c.bars_history_1m),
+                                        history_prints=c.stream.resume_history_prints,
+                                        history_seconds=c.stream.resume_history_seconds, feed_state=feed_state)
 
     async def start(self) -> None:
         await self.publisher.start()
@@ -227,10 +304,11 @@ class EdgeRole:
 
     def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
                  before_flush: Callable[[], object] | None = None,
-                 feed: Callable[[], FeedHandler | None] = lambda: None,
+                 feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None,
                  feed_state: Callable[[], str] | None = None) -> None:
         self.config = config
         self.books = books
+        self.bars = bars
         self._feed = feed
         self.fanout = FanoutServer(
             books,
@@ -239,6 +317,7 @@ class EdgeRole:
                                 reuse_port=config.reuse_port, tls=config.tls),
             before_flush=before_flush,
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
+            bars=bars,
             feed_state=feed_state,
             remote_history=books.fetch_trades if isinstance(books, RedisBooks) else None,
         )
@@ -258,7 +337,7 @@ class EdgeRole:
             return
         metrics = Route("/metrics", metrics_endpoint(self, self.extra_collectors))
         http_config = uvicorn.Config(
-            create_app(self.books, [metrics, *self.extra_routes]),
+            create_app(self.books, [metrics, *self.extra_routes], bars=self.bars),
             host=self.config.http[0],
             port=self.config.http[1],
             log_level="warning",
@@ -314,7 +393,7 @@ def build_roles(config: NodeConfig) -> Roles:
     if config.from_redis:
         source = RemoteBooks(config.from_redis, config.stream)
     elif config.attach:
-        source = AttachedBooks(config.attach)
+        source = AttachedBooks(config.attach, config)
     else:
         source = IngestRole(config)
     ingest = source if isinstance(source, IngestRole) else None
@@ -323,16 +402,21 @@ def build_roles(config: NodeConfig) -> Roles:
         feed_state = lambda: feed_state_of(ingest.feed)  # noqa: E731
     elif isinstance(source, RemoteBooks):
         feed_state = source.books.feed_state
-    publisher = RedisPublish(source.books, config.redis, config.stream, feed_state) if config.redis else None
+    source_bars = source.bars if not isinstance(source, RemoteBooks) else None
+    publisher = (RedisPublish(source.books, config.redis, source_bars, config, feed_state)
+                 if config.redis else None)
     if config.publish:
         return Roles(source, publisher)  # a worker: its books are served by a reader node
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
-                    before_flush=source.books.sync if isinstance(source, AttachedBooks) else None,
-                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None, feed_state=feed_state)
+                    before_flush=source.sync if isinstance(source, AttachedBooks) else None,
+                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
+                    bars=source.bars, feed_state=feed_state)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
         hub = edge.fanout.hub
         # follow only the symbols this node's clients watch, for quotes or trades
         source.books.watched = lambda: hub.quotes.count + hub.trade_count
+        bar_watchers = edge.fanout.hub.bars.watchers
+        source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)

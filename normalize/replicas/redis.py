@@ -9,8 +9,9 @@ The directory (``tickfan:symbols``: ticker -> "locate:partition") lets remote no
 
 ``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
 partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
-applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Depth does
-not travel over Redis yet: that channel is empty on a Redis-fed node.
+applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Bars
+travel too (``normalize.replicas.redis_bars``). Depth does not travel over Redis yet: that channel is empty on a
+Redis-fed node.
 
 Trade prints travel too, with their context: the publisher sends each round's prints as a TradeBatch on the same
 partition channels (so they keep their order with the quotes) and appends each to a capped stream per feed
@@ -49,11 +50,13 @@ from vocab.keys import (
 )
 from vocab.partition import crc32_partition
 
+from ..bar_feed import BarSource
 from ..book import MAX_LOCATES
 from ..quote import QuoteView, read_quote
 from ..row import BookRow, bind_row, new_row
 from ..source import BookSource
 from ..trades import TradePrints, TradeRing, flags_from_names, trade_pb
+from .redis_bars import RedisBarPublisher
 
 log = logging.getLogger("tickfan.redis")
 DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
@@ -70,17 +73,21 @@ def _text(value: bytes | str) -> str:
 
 class RedisPublisher:
     def __init__(self, books: BookSource, url: str, *, partitions: int = QUOTE_PARTITIONS,
-                 interval: float = 0.05, history_prints: int = 10_000, history_seconds: float = 60.0,
+                 interval: float = 0.05, bars: BarSource | None = None, bars_history: tuple[int, int] = (3_600, 390),
+                 history_prints: int = 10_000, history_seconds: float = 60.0,
                  feed_state: Callable[[], str] | None = None) -> None:
-        """``history_prints``/``history_seconds``: the trade history kept per symbol for resume (the count is
-        exact, the age bounds how long a symbol that stopped printing keeps it); ``feed_state``: the feed
-        session's state, marked for readers (None: "in_sync")."""
+        """``bars``: also publish these bars (``normalize.replicas.redis_bars``), keeping ``bars_history``
+        (1 s, 1 m) closed bars per symbol in Redis. ``history_prints``/``history_seconds``: the trade history
+        kept per symbol for resume (the count is exact, the age bounds how long a symbol that stopped printing
+        keeps it); ``feed_state``: the feed session's state, marked for readers (None: "in_sync")."""
         self.books = books
         self.history_prints = history_prints
         self.history_ttl = max(1, math.ceil(history_seconds))
         self.feed_state = feed_state or (lambda: "in_sync")
         self.trade_cursor = books.trades_total
         self.redis = aioredis.from_url(url)
+        self.bar_publisher = None if bars is None else RedisBarPublisher(
+            books, bars, self.redis, partitions=partitions, history_1s=bars_history[0], history_1m=bars_history[1])
         self.partitions = partitions
         self.interval = interval
         self.published = books.seq.copy()
@@ -105,6 +112,8 @@ class RedisPublisher:
             await asyncio.sleep(self.interval)
             try:
                 await self.publish_once()
+                if self.bar_publisher is not None:
+                    await self.bar_publisher.publish_once()
             except Exception:  # Redis down: keep the node serving, try again next interval
                 self.counters["errors"] += 1
                 log.warning("publishing to Redis failed", exc_info=self.counters["errors"] == 1)
