@@ -7,9 +7,9 @@ go through ``add_print`` (plain Python, no numpy fixed cost), more through the v
 ``close_until`` on a timer, driven by the feed's own clock (the latest exchange time of any book row, never
 the host's), closes the bars of quiet symbols.
 
-Times: the builder works on epoch nanoseconds: every print's exchange time plus ``time_offset``, the epoch
-instant of the midnight the feed counts from. It is given in one place (``tickfan.roles``), so a session
-date (``vocab.clock.eastern_midnight_ns``) plugs in there.
+Times: the builder works on epoch nanoseconds: every print's exchange time plus ``time_offset``. A node's
+books store epoch times already (``Books.set_session_date``), so ``tickfan.roles`` gives 0; books without a
+session date (ITCH's ns since midnight) need their date's ``vocab.clock.eastern_midnight_ns``.
 
 What the feed emitted is kept in a bounded log (``bars_since(cursor)``, like the trade ring): each pump's
 closed bars (final, revised) then the open bars it touched (update). The fan-out, the Redis publisher and
@@ -27,12 +27,11 @@ import numpy as np
 import numpy.typing as npt
 
 from .bars import BOOL, I64, SECOND, UPDATE, Bar, BarBuilder, Emitted, breaks_from_ring, count_of, from_prints
-from .trades import TradePrints
+from .trades import TradePrints, no_prints
 
 __all__ = ["BarFeed", "BarLog", "BarSource", "PrintSource"]
 
-_EMPTY = np.zeros(0, np.int64)
-_NO_BREAKS = TradePrints(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+_NO_BREAKS = no_prints()
 _NONE: I64 = np.zeros(0, np.int64)
 SMALL_PUMP = 16  # up to this many prints a pump goes through ``add_print`` (numpy costs ~0.1 ms a call)
 

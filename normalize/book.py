@@ -37,12 +37,29 @@ Decisions on ITCH content (each one counted, never raised):
   is printed volume; ``counters['broken_trades']`` says how far it may overstate the official figure.
   Each break is also kept, as it came, in a bounded ring of its own (``breaks_since``: locate, time and
   match number, price and size 0) for consumers that do reverse prints (``normalize.bars``).
+- Trade context: every print gets the symbol's next ``trade_seq`` (``Books.trade_seq[locate]``: 1, 2, 3, ...
+  with no gap and no reuse for the life of this ``Books``, which is one feed session; a snapshot ``rebuild``
+  keeps it, since the prints inside a skipped hole were never seen here and so were never numbered: a
+  consecutive ``trade_seq`` says no print these books applied was lost on the way to a client, and the stale
+  flag says when the books themselves missed some). The aggressor is known for E and C executions (the
+  resting order's side is ours, the aggressor took the other side); a P trade's Buy/Sell Indicator is always
+  'B' since 2014 (ITCH 5.0 spec), so its aggressor is unknown, like a cross's. A Q cross carries its Cross
+  Type (open, close, halt/IPO, extended). Non-printable executions (C with Printable 'N') are not prints: the
+  spec says they are part of a cross whose bulk Q print carries them, and counting both would count those
+  shares twice (time-and-sales and volume must ignore them), so they never reach the ring or the trades
+  channel and take no ``trade_seq``; ``printable`` is true on every Nasdaq print sent.
+- Times: the row's ``exchange_time`` (and the prints' and breaks') is nanoseconds since the Unix epoch, the
+  one clock of every ``*_time_ns`` a client sees: each ITCH stamp (ns since midnight US Eastern) plus the
+  session date's Eastern midnight (``vocab.clock``), one integer add where the stamp is stored. Books given
+  no session date keep ITCH's own count (``midnight_ns`` 0: tests and tools with no date).
 - Trading action (H): 'T' is trading; 'H' halted, 'P' paused and 'Q' quotation only all set ``halted``
   (no trade can happen, so the quote is not a tradable price). Any other state is counted and ignored.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -65,9 +82,10 @@ from ingest.messages import (
     Trade,
     TradingAction,
 )
+from vocab.clock import eastern_midnight_ns
 
 from .row import BOOL, BookRow, bind_row, new_row
-from .trades import TradePrints, TradeRing
+from .trades import AGGRESSOR_BUY, AGGRESSOR_SELL, PRINTABLE, TradePrints, TradeRing, flags_of
 
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 
@@ -77,6 +95,8 @@ MAX_LOCATES = 65_536
 MAX_CROSS_SHARES = 0xFFFF_FFFF
 BID, ASK = 0, 1
 _HALTED = {"T": False, "H": True, "P": True, "Q": True}
+# a print's flags by the resting order's side (BID, ASK): the aggressor is the other side
+_AGGRESSED = (flags_of(AGGRESSOR_SELL), flags_of(AGGRESSOR_BUY))
 
 COUNTER_NAMES = (
     "messages",             # every message handed to apply/apply_batch
@@ -122,9 +142,16 @@ class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
     def __init__(self, *, trade_capacity: int = 65_536, break_capacity: int = 4_096,
-                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None) -> None:
+                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None,
+                 session_date: dt.date | None = None) -> None:
         """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
-        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own."""
+        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own.
+        ``session_date``: the trading day the feed's ITCH stamps count from (see ``set_session_date``)."""
+        self.session_date: dt.date | None = None
+        self.midnight_ns = 0  # added to every ITCH stamp stored: epoch ns of the session's Eastern midnight
+        self._t0 = 0
+        if session_date is not None:
+            self.set_session_date(session_date)
         n = MAX_LOCATES
         bind_row(self, arrays if arrays is not None else new_row(n))
         # the locates this Books applies (its directory entries); when the arrays are shared, other writers
@@ -136,6 +163,11 @@ class Books(BookRow):
         self.system_event = ""  # last S event code ('O', 'S', 'Q', 'M', 'E', 'C')
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
+        # names this session's trade_seq numbering (a resume token from another session cannot be replayed here)
+        self.session_epoch = secrets.randbits(63)
+        # per symbol: the last print's trade_seq (its session-wide print count; a rebuild keeps it)
+        self.trade_seq: npt.NDArray[np.int64] = np.zeros(n, np.int64)
+        self._tseq = self.trade_seq.data
         self._breaks = TradeRing(break_capacity)  # broken trades as they came (price and size 0)
         # the same memory as the arrays above, for single-element access on the hot path
         self._bp = self.bid_price.data
@@ -168,6 +200,12 @@ class Books(BookRow):
             StockDirectory: self._directory,
             SystemEvent: self._system_event,
         }, self.counters)
+
+    def set_session_date(self, day: dt.date) -> None:
+        """Count ITCH stamps from midnight US Eastern of ``day`` from now on: every time stored is then Unix
+        epoch ns. Set before the first message (a node does, from its configuration or the session's name)."""
+        self.session_date = day
+        self.midnight_ns = self._t0 = eastern_midnight_ns(day)
 
     # ------------------------------------------------------------------ entry points
     def apply(self, msg: Message) -> None:
@@ -336,7 +374,7 @@ class Books(BookRow):
                 self._bp[locate] = price
                 self._bs[locate] = size
             self._seq[locate] += 1
-            self._et[locate] = ts
+            self._et[locate] = ts + self._t0
 
     def _delete(self, m: OrderDelete) -> None:
         o = self.orders.pop(m.order_ref, None)
@@ -362,7 +400,7 @@ class Books(BookRow):
             del ladder[0]
         self._publish(key, side)
         self._seq[locate] += 1
-        self._et[locate] = m.timestamp
+        self._et[locate] = m.timestamp + self._t0
 
     def _cancel(self, m: OrderCancel) -> None:
         o = self._take(m.order_ref, m.cancelled_shares)
@@ -373,7 +411,7 @@ class Books(BookRow):
                 self._publish(key, side)
                 locate = key >> 1
                 self._seq[locate] += 1
-                self._et[locate] = m.timestamp
+                self._et[locate] = m.timestamp + self._t0
 
     def _take(self, ref: int, shares: int) -> Order | None:
         """Reduce a live order by ``shares`` for E/C/X: returns (key, signed price, shares to take off the
@@ -402,7 +440,9 @@ class Books(BookRow):
         side = self._remove(key, sp, o[2])
         if side is not None:
             self._publish(key, side)
-        self._print(key >> 1, sp if sp > 0 else -sp, m.executed_shares, m.timestamp, m.match_number)
+        # the resting order sold (an ask): the aggressor bought
+        self._print(key >> 1, sp if sp > 0 else -sp, m.executed_shares, m.timestamp, m.match_number,
+                    _AGGRESSED[key & 1])
 
     def _executed_with_price(self, m: OrderExecutedWithPrice) -> None:
         if m.execution_price <= 0 and m.printable == "Y":
@@ -417,10 +457,11 @@ class Books(BookRow):
         if moved is not None:
             self._publish(key, moved)
         if m.printable == "Y":
-            self._print(locate, m.execution_price, m.executed_shares, m.timestamp, m.match_number)
+            self._print(locate, m.execution_price, m.executed_shares, m.timestamp, m.match_number,
+                        _AGGRESSED[key & 1])
         elif moved is not None:
             self._seq[locate] += 1
-            self._et[locate] = m.timestamp
+            self._et[locate] = m.timestamp + self._t0
 
     def _replace(self, m: OrderReplace) -> None:
         orders = self.orders
@@ -463,18 +504,22 @@ class Books(BookRow):
             self._bp[locate] = -best
             self._bs[locate] = size
         self._seq[locate] += 1
-        self._et[locate] = ts
+        self._et[locate] = ts + self._t0
 
     # ------------------------------------------------------------------ prints and status
-    def _print(self, locate: int, price: int, size: int, ts: int, match: int) -> None:
-        """A trade print: last, volume, one version, and the ring."""
+    def _print(self, locate: int, price: int, size: int, ts: int, match: int, flags: int) -> None:
+        """A trade print: last, volume, one version, the symbol's next trade_seq, and the ring (``ts`` as ITCH
+        stamps it)."""
+        ts += self._t0
         self._lp[locate] = price
         self._ls[locate] = size
         self._vol[locate] += size
         seq = self._seq[locate] + 1
         self._seq[locate] = seq
         self._et[locate] = ts
-        self._trades.record(locate, price, size, ts, _int64(match), seq)
+        tseq = self._tseq[locate] + 1
+        self._tseq[locate] = tseq
+        self._trades.record(locate, price, size, ts, _int64(match), seq, tseq, flags)
 
     def _print_locate(self, locate: int) -> bool:
         """Whether a print/status message for ``locate`` may be applied (counting what is wrong with it)."""
@@ -489,7 +534,7 @@ class Books(BookRow):
         if m.shares <= 0 or m.price <= 0:
             self.counters["bad_shares" if m.shares <= 0 else "bad_price"] += 1
         elif self._print_locate(m.locate):
-            self._print(m.locate, m.price, m.shares, m.timestamp, m.match_number)
+            self._print(m.locate, m.price, m.shares, m.timestamp, m.match_number, PRINTABLE)
 
     def _cross(self, m: CrossTrade) -> None:
         # a cross with no shares is Nasdaq saying the cross happened and nothing matched: not a print
@@ -500,11 +545,12 @@ class Books(BookRow):
         elif m.cross_price <= 0:
             self.counters["bad_price"] += 1
         elif self._print_locate(m.locate):
-            self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number)
+            self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number,
+                        flags_of(cross=m.cross_type))
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
-        self._breaks.record(m.locate, 0, 0, m.timestamp, _int64(m.match_number), 0)
+        self._breaks.record(m.locate, 0, 0, m.timestamp + self._t0, _int64(m.match_number), 0)
 
     def _trading_action(self, m: TradingAction) -> None:
         halted = _HALTED.get(m.trading_state)
@@ -515,7 +561,7 @@ class Books(BookRow):
         if self._print_locate(locate) and self._halted[locate] != halted:
             self._halted[locate] = halted
             self._seq[locate] += 1
-            self._et[locate] = m.timestamp
+            self._et[locate] = m.timestamp + self._t0
 
     def _directory(self, m: StockDirectory) -> None:
         locate, stock = m.locate, m.stock
@@ -534,7 +580,7 @@ class Books(BookRow):
         self._mine[locate] = True
         self._known[locate] = True
         self._seq[locate] += 1  # the name is published with the quote
-        self._et[locate] = m.timestamp
+        self._et[locate] = m.timestamp + self._t0
         if locate > self.high_locate:
             self.high_locate = locate
 

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .book import COUNTER_NAMES, MAX_CROSS_SHARES, MAX_LOCATES
+from .trades import AGGRESSOR_BUY, AGGRESSOR_SELL, CROSS_SHIFT, PRINTABLE
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -54,8 +55,11 @@ C_BROKEN = _C["broken_trades"]
 C_SYSTEM = _C["system_events"]
 
 # meta: scalar state shared between Python and the kernel
-M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH = 0, 1, 2, 3, 4
+# M_T0: added to every ITCH stamp stored (the session's Eastern midnight in epoch ns; ``Books.set_session_date``)
+M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH, M_T0 = 0, 1, 2, 3, 4, 5
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# a print's flags (``normalize.trades``), as globals numba freezes into the compiled loop
+F_PRINTABLE, F_BUY, F_SELL, F_CROSS_SHIFT = PRINTABLE, AGGRESSOR_BUY, AGGRESSOR_SELL, CROSS_SHIFT
 
 
 @numba.njit(inline="always", cache=True)
@@ -139,9 +143,10 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
            flag: U8, start: int,
            # published (Books' arrays)
            bp: I64, bs: I64, ap: I64, asz: I64, lp: I64, ls: I64, vol: I64, et: I64, seq: I64, dseq: I64,
-           round_lot: I64, halted: BOOL, known: BOOL, mine: BOOL, names: I64,
+           round_lot: I64, halted: BOOL, known: BOOL, mine: BOOL, names: I64, tseq: I64,
            # trade ring columns
-           t_loc: I64, t_price: I64, t_size: I64, t_time: I64, t_match: I64, t_seq: I64,
+           t_loc: I64, t_price: I64, t_size: I64, t_time: I64, t_match: I64, t_seq: I64, t_tseq: I64,
+           t_flags: I64,
            # orders: ref -> level index, shares
            o_ref: I64, o_lvl: I64, o_shares: I64,
            # levels: (side key, price) -> level; pool columns; head per side key
@@ -153,6 +158,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
     o_limit = o_ref.shape[0] >> 1
     lv_limit = lv_key.shape[0]
     cap = t_loc.shape[0]
+    t0 = meta[M_T0]
     for i in range(start, n):
         t = kind[i]
         loc = locate[i]
@@ -202,7 +208,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                     bp[loc] = p
                     bs[loc] = lv_size[lvl]
                 seq[loc] += 1
-                et[loc] = ts[i]
+                et[loc] = ts[i] + t0
         elif t == 68:  # D: delete
             slot = _find(o_ref, o_lvl, ref[i])
             if slot == -1:
@@ -217,7 +223,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                            dseq, meta):
                 _publish(key, head, lv_price, lv_size, bp, bs, ap, asz)
                 seq[key >> 1] += 1
-                et[key >> 1] = ts[i]
+                et[key >> 1] = ts[i] + t0
         elif t == 88 or t == 69 or t == 67:  # X cancel, E executed, C executed with price
             printable = flag[i] == 89
             if t == 67 and price[i] <= 0 and printable:
@@ -256,18 +262,23 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 vol[lc] += sh
                 s = seq[lc] + 1
                 seq[lc] = s
-                et[lc] = ts[i]
+                et[lc] = ts[i] + t0
                 j = meta[M_TRADES] % cap
                 t_loc[j] = lc
                 t_price[j] = pp
                 t_size[j] = sh
-                t_time[j] = ts[i]
+                t_time[j] = ts[i] + t0
                 t_match[j] = match[i]
                 t_seq[j] = s
+                ts_ = tseq[lc] + 1
+                tseq[lc] = ts_
+                t_tseq[j] = ts_
+                # the resting order's side is known: the aggressor took the other one (ask rested: a buy)
+                t_flags[j] = F_PRINTABLE | (F_BUY if key & 1 else F_SELL)
                 meta[M_TRADES] += 1
             elif moved:
                 seq[lc] += 1
-                et[lc] = ts[i]
+                et[lc] = ts[i] + t0
         elif t == 85:  # U: replace
             if meta[M_LEVELS] >= lv_limit:
                 return i
@@ -314,7 +325,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 bp[lc] = bpx
                 bs[lc] = bsz
             seq[lc] += 1
-            et[lc] = ts[i]
+            et[lc] = ts[i] + t0
         elif t == 80 or t == 81:  # P trade, Q cross
             sh = shares[i]
             p = price[i]
@@ -344,14 +355,19 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             vol[loc] += sh
             s = seq[loc] + 1
             seq[loc] = s
-            et[loc] = ts[i]
+            et[loc] = ts[i] + t0
             j = meta[M_TRADES] % cap
             t_loc[j] = loc
             t_price[j] = p
             t_size[j] = sh
-            t_time[j] = ts[i]
+            t_time[j] = ts[i] + t0
             t_match[j] = match[i]
             t_seq[j] = s
+            ts_ = tseq[loc] + 1
+            tseq[loc] = ts_
+            t_tseq[j] = ts_
+            # P: its Buy/Sell Indicator is always 'B' (ITCH 5.0): no aggressor; Q: the cross type, no aggressor
+            t_flags[j] = F_PRINTABLE if t == 80 else F_PRINTABLE | (_cross_code(flag[i]) << F_CROSS_SHIFT)
             meta[M_TRADES] += 1
         elif t == 72:  # H: trading action
             st = flag[i]
@@ -370,7 +386,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             if halted[loc] != h:
                 halted[loc] = h
                 seq[loc] += 1
-                et[loc] = ts[i]
+                et[loc] = ts[i] + t0
         elif t == 82:  # R: stock directory (numeric part; names are set in Python)
             if loc <= 0 or loc >= MAX_LOCATES:
                 counters[C_UNKNOWN_LOCATE] += 1
@@ -382,7 +398,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             mine[loc] = True
             known[loc] = True
             seq[loc] += 1
-            et[loc] = ts[i]
+            et[loc] = ts[i] + t0
             if loc > meta[M_HIGH]:
                 meta[M_HIGH] = loc
         elif t == 66:  # B
@@ -390,6 +406,20 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
         elif t == 83:  # S
             counters[C_SYSTEM] += 1
     return n
+
+
+@numba.njit(inline="always", cache=True)
+def _cross_code(c: int) -> int:  # pragma: no cover
+    """ITCH Cross Type byte -> its code in a print's flags (``normalize.trades.CROSS_CODES``)."""
+    if c == 79:  # O
+        return 1
+    if c == 67:  # C
+        return 2
+    if c == 72:  # H
+        return 3
+    if c == 73:  # I
+        return 4
+    return 0
 
 
 @numba.njit(inline="always", cache=True)

@@ -25,7 +25,7 @@ from ingest.partition import PartitionFilter, PartitionMap
 from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
-from tickfan.args import add_tls_arguments, hostport, source, tls_files
+from tickfan.args import add_tls_arguments, date_arg, hostport, source, tls_files
 from tickfan.roles import NodeConfig, Roles, build_roles
 
 __all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
@@ -186,6 +186,11 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batched", action="store_true",
                         help="decode and apply in-sequence packets in batches (numpy decoder + numba book kernel, "
                              "~2M msg/s per core) instead of one message at a time")
+    parser.add_argument("--session-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
+                        help="the trading day the feed's ITCH timestamps count from (ns since its midnight US "
+                             "Eastern); every time sent is converted to ns since the Unix epoch with it and the "
+                             "America/New_York zone (default: the date the session's name carries, as `tickfan "
+                             "replay` names its sessions, e.g. 20190130RP; else today in New York)")
     parser.add_argument("--redis", default=None, metavar="URL",
                         help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
                              "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
@@ -198,6 +203,33 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
                       help="prints kept to resolve broken trades, 81 bytes each, allocated at start; a break of "
                            "an older print changes no bar (breaks_unknown) (default %(default)s)")
     add_stream_limit_arguments(parser)
+    add_resume_arguments(parser)
+
+
+RESUME_FLAGS = ("resume_history_seconds", "resume_history_prints", "resume_history_capacity", "resume_max_symbols",
+                "heartbeat_max_symbols")
+
+
+def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
+    """Resume and liveness (``FanoutConfig``; README, "Trade prints, resume and liveness"). The tokens' secret is
+    not a flag (a command line is visible to every user of the host): TICKFAN_RESUME_SECRET, else one derived
+    from TICKFAN_JWT_SECRET."""
+    d = FanoutConfig()
+    group = parser.add_argument_group(
+        "resume and liveness", "reconnecting clients get the trade prints they missed; the resume tokens are signed "
+                               "with TICKFAN_RESUME_SECRET, else a key derived from TICKFAN_JWT_SECRET: set the same "
+                               "one on every node behind a load balancer")
+    group.add_argument("--resume-history-seconds", type=float, default=d.resume_history_seconds, metavar="SECONDS",
+                       help="prints older than this are not replayed (default %(default)s)")
+    group.add_argument("--resume-history-prints", type=int, default=d.resume_history_prints, metavar="N",
+                       help="prints kept per symbol for replay (default %(default)s)")
+    group.add_argument("--resume-history-capacity", type=int, default=d.resume_history_capacity, metavar="N",
+                       help="prints of all symbols this node keeps in memory for replay (default %(default)s)")
+    group.add_argument("--resume-max-symbols", type=int, default=d.resume_max_symbols, metavar="N",
+                       help="symbols a resume token names; a larger subscription's others are not restored "
+                            "(default %(default)s)")
+    group.add_argument("--heartbeat-max-symbols", type=int, default=d.heartbeat_max_symbols, metavar="N",
+                       help="symbols' liveness per heartbeat; a larger subscription rotates (default %(default)s)")
 
 
 def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -247,8 +279,9 @@ def stream_limit_flags(args: argparse.Namespace) -> list[str]:
     flags: list[str] = []
     for dest in ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
                  "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
-                 "symbol_burst", "upgrade_timeout", "close_timeout"):
-        flags += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
+                 "symbol_burst", "upgrade_timeout", "close_timeout", *RESUME_FLAGS):
+        if hasattr(args, dest):
+            flags += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
     return flags + (["--limit-loopback"] if args.limit_loopback else [])
 
 
@@ -261,7 +294,8 @@ def stream_config(args: argparse.Namespace) -> FanoutConfig:
             max_connections_per_user=args.max_connections_per_user, limit_loopback=args.limit_loopback,
             max_fragments=args.max_fragments, max_fragments_per_second=args.max_fragments_per_second,
             max_symbols_per_second=args.max_symbols_per_second, symbol_burst=args.symbol_burst,
-            upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout)
+            upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout,
+            **{name: getattr(args, name) for name in RESUME_FLAGS if hasattr(args, name)})
     except ValueError as exc:
         raise SystemExit(f"tickfan: bad stream limit: {exc}") from None
 
@@ -327,9 +361,9 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       snapshot=args.snapshot,
                       recovery_timeout=args.recovery_timeout, http=args.http, ws=args.ws,
                       flush_interval=args.flush_ms / 1000.0,
-                      session=args.session, interface=args.interface, feed_sources=args.feed_sources,
-                      max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20, tls=tls_files(args),
-                      stream=stream_config(args), bars_history_1s=args.bars_history_1s,
+                      session=args.session, session_date=args.session_date, interface=args.interface,
+                      feed_sources=args.feed_sources, max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20,
+                      tls=tls_files(args), stream=stream_config(args), bars_history_1s=args.bars_history_1s,
                       bars_history_1m=args.bars_history_1m, bars_print_log=args.bars_print_log)
 
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import ssl
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,7 +50,7 @@ from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
-from vocab.clock import NS_PER_DAY
+from vocab.clock import session_date, today_eastern
 from vocab.tls import TlsFiles
 
 log = logging.getLogger("tickfan.node")
@@ -67,6 +67,9 @@ class NodeConfig:
     flush_interval: float = 0.05
     # the MoldUDP64 session to accept; None: pinned from the first snapshot (``snapshot`` is then required)
     session: str | None = None
+    # the trading day the feed's ITCH stamps count from; None: the date the session's name carries (a replay's),
+    # else today in New York, decided at the first packet
+    session_date: dt.date | None = None
     interface: str = "127.0.0.1"
     # the addresses feed datagrams are taken from, (host, port or None for any); None: any source
     feed_sources: list[tuple[str, int | None]] | None = None
@@ -98,25 +101,13 @@ class NodeConfig:
     bars_history_1s: int = 3_600
     bars_history_1m: int = 390
     bars_print_log: int = 1 << 18
-    # added to ITCH exchange times to make the bars' epoch start times (``bar_time_offset``); None: the feed's
-    # midnight as vocab.clock reads it today
-    bar_time_offset: int | None = None
     # how often quiet symbols' bars are closed on the feed's clock (seconds)
     bar_tick: float = 0.1
 
 
-def bar_time_offset(config: NodeConfig) -> int:
-    """The one place the bars' time offset comes from: ns since the Unix epoch of the midnight the feed's ITCH
-    timestamps count from. Until the session's date is known here (``vocab.clock.eastern_midnight_ns``), it is
-    the clock the simulator stamps with (``vocab.clock.ns_since_midnight``: midnight UTC of the host clock)."""
-    if config.bar_time_offset is not None:
-        return config.bar_time_offset
-    now = time.time_ns()
-    return now - now % NS_PER_DAY
-
-
 def bar_feed(config: NodeConfig, books: PrintSource) -> BarFeed:
-    return BarFeed(books, time_offset=bar_time_offset(config), history_1s=config.bars_history_1s,
+    # no time offset: a node's books store every time as Unix epoch ns already (``Books.set_session_date``)
+    return BarFeed(books, history_1s=config.bars_history_1s,
                    history_1m=config.bars_history_1m, print_log=config.bars_print_log)
 
 
@@ -144,6 +135,8 @@ class IngestRole:
             self.books = KernelBooks()
         else:
             self.books = Books()
+        if config.session_date is not None:
+            self.books.set_session_date(config.session_date)
         self.notify: Callable[[], None] = lambda: None  # set by the builder: the edge's "books changed"
         self.feed: FeedHandler | None = None
         # bars from the books' prints: after each packet (or batch of packets), and on a timer for quiet symbols;
@@ -151,13 +144,24 @@ class IngestRole:
         self.bars: BarFeed | None = None if config.publish else bar_feed(config, self.books)
         self._bar_timer: asyncio.Task[None] | None = None
 
+    def date_books(self) -> dt.date:
+        """The session's date, for the books' clock: configured, else the one the MoldUDP64 session's name
+        carries (``tickfan replay`` names its sessions after the file's date), else today in New York."""
+        session = self.feed.session.session if self.feed is not None else None
+        day = (self.config.session_date or (session_date(session) if session else None)) or today_eastern()
+        self.books.set_session_date(day)
+        return day
+
     async def start(self) -> None:
         # a shared-memory worker applies through its publisher, which brackets each packet for the readers
         target: Books | ShmPublisher = self.shm_publisher or self.books
-        apply, notify = target.apply_batch, self.notify
+        apply, notify, books = target.apply_batch, self.notify, self.books
         pump: Callable[[], object] = self.bars.pump if self.bars is not None else lambda: None
 
+        # the date is settled at the first packet with messages, once the session's name is known
         def sink(messages: list[Message]) -> None:
+            if books.session_date is None:
+                self.date_books()
             apply(messages)
             pump()
             notify()
@@ -166,15 +170,22 @@ class IngestRole:
         apply_bytes = getattr(self.books, "apply_bytes", None)
         if apply_bytes is not None:
             def raw_sink(blocks: bytes) -> None:
+                if books.session_date is None:
+                    self.date_books()
                 apply_bytes(blocks)
                 pump()
                 notify()
+
+        def rebuild(snapshot: list[Message]) -> None:
+            if books.session_date is None:
+                self.date_books()
+            target.rebuild(snapshot)
 
         c = self.config
         self.feed = await open_feeds(
             c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
             on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
-            on_snapshot=target.rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
+            on_snapshot=rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
             raw_sink=raw_sink, sources=c.feed_sources, max_gap=c.max_gap, max_held_bytes=c.max_held_bytes,
             adopt_session=False,
         )
@@ -237,8 +248,10 @@ class RemoteBooks:
 
     polled = True
 
-    def __init__(self, url: str) -> None:
-        self.books = RedisBooks(url)
+    def __init__(self, url: str, stream: FanoutConfig | None = None) -> None:
+        stream = stream or FanoutConfig()
+        self.books = RedisBooks(url, history_prints=stream.resume_history_prints,
+                                history_seconds=stream.resume_history_seconds)
         self.bars = RedisBars(self.books, url)
 
     async def start(self) -> None:
@@ -255,9 +268,11 @@ class RedisPublish:
     hosts."""
 
     def __init__(self, books: BookSource, url: str, bars: BarSource | None = None,
-                 config: NodeConfig | None = None) -> None:
+                 config: NodeConfig | None = None, feed_state: Callable[[], str] | None = None) -> None:
         c = config or NodeConfig()
-        self.publisher = RedisPublisher(books, url, bars=bars, bars_history=(c.bars_history_1s, c.bars_history_1m))
+        self.publisher = RedisPublisher(books, url, bars=bars, bars_history=(c.bars_history_1s, c.bars_history_1m),
+                                        history_prints=c.stream.resume_history_prints,
+                                        history_seconds=c.stream.resume_history_seconds, feed_state=feed_state)
 
     async def start(self) -> None:
         await self.publisher.start()
@@ -289,7 +304,8 @@ class EdgeRole:
 
     def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
                  before_flush: Callable[[], object] | None = None,
-                 feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None) -> None:
+                 feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None,
+                 feed_state: Callable[[], str] | None = None) -> None:
         self.config = config
         self.books = books
         self.bars = bars
@@ -302,6 +318,8 @@ class EdgeRole:
             before_flush=before_flush,
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
             bars=bars,
+            feed_state=feed_state,
+            remote_history=books.fetch_trades if isinstance(books, RedisBooks) else None,
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
@@ -360,29 +378,45 @@ class Roles:
         return [r for r in (self.source, self.publisher, self.edge) if r is not None]
 
 
+def feed_state_of(feed: FeedHandler | None) -> str:
+    """The feed session's state as the heartbeats' liveness says it: in_sync, recovering (a gap being
+    re-requested, or a snapshot being fetched), stale (a gap given up on)."""
+    if feed is None:
+        return "in_sync"
+    state = feed.session.state.value
+    return "recovering" if state == "rebuilding" else state
+
+
 def build_roles(config: NodeConfig) -> Roles:
     """The one place that decides what a node is, from its configuration."""
     source: IngestRole | AttachedBooks | RemoteBooks
     if config.from_redis:
-        source = RemoteBooks(config.from_redis)
+        source = RemoteBooks(config.from_redis, config.stream)
     elif config.attach:
         source = AttachedBooks(config.attach, config)
     else:
         source = IngestRole(config)
+    ingest = source if isinstance(source, IngestRole) else None
+    feed_state: Callable[[], str] | None = None
+    if ingest is not None:
+        feed_state = lambda: feed_state_of(ingest.feed)  # noqa: E731
+    elif isinstance(source, RemoteBooks):
+        feed_state = source.books.feed_state
     source_bars = source.bars if not isinstance(source, RemoteBooks) else None
-    publisher = RedisPublish(source.books, config.redis, source_bars, config) if config.redis else None
+    publisher = (RedisPublish(source.books, config.redis, source_bars, config, feed_state)
+                 if config.redis else None)
     if config.publish:
         return Roles(source, publisher)  # a worker: its books are served by a reader node
-    ingest = source if isinstance(source, IngestRole) else None
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
                     before_flush=source.sync if isinstance(source, AttachedBooks) else None,
                     feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
-                    bars=source.bars)
+                    bars=source.bars, feed_state=feed_state)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
-        quotes = edge.fanout.hub.quotes
-        source.books.watched = lambda: quotes.count  # follow only the symbols this node's clients watch
+        hub = edge.fanout.hub
+        # follow only the symbols this node's clients watch, for quotes or trades
+        source.books.watched = lambda: hub.quotes.count + hub.trade_count
         bar_watchers = edge.fanout.hub.bars.watchers
         source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)

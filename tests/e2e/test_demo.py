@@ -206,6 +206,17 @@ def test_depth_and_trades_channels(demo: dict[str, Any], wire: tuple[Any, Any]) 
             assert any(not b.snapshot for b in depth), "no depth update after the snapshot"
             assert trades and all(t.symbol in ("TSLA", "NVDA") and t.size > 0 for t in trades)
             assert not [f for f in frames if f.WhichOneof("kind") == "quotes"], "quotes were not asked for"
+            # trade context: per symbol increasing trade_seq (consecutive unless a flush passed its 100-print cap),
+            # printable, an aggressor on executions; every batch stamped with the node's send time; a resume token
+            for sym in ("TSLA", "NVDA"):
+                numbers = [t.trade_seq for t in trades if t.symbol == sym]
+                assert all(a < b for a, b in zip(numbers, numbers[1:], strict=False))
+            assert all(t.printable and t.trade_seq > 0 for t in trades)
+            assert {t.aggressor for t in trades} & {"buy", "sell"}
+            batches = [getattr(f, k) for f in frames if (k := f.WhichOneof("kind")) in ("depth", "trades")]
+            assert all(b.send_time_ns > 0 for b in batches)
+            acks = [f.subscribed for f in frames if f.WhichOneof("kind") == "subscribed"]
+            assert acks and acks[0].protocol_version == 2 and acks[0].resume_token
 
     asyncio.run(scenario())
 
@@ -236,6 +247,40 @@ def test_bars_channel_and_history(demo: dict[str, Any], wire: tuple[Any, Any]) -
         r = httpx.get(f"{demo['http']}/v1/bars", params={"symbol": "TSLA", "interval": "1s", "limit": "5"},
                       timeout=10)
         assert r.status_code == 200 and 1 <= len(r.json()["bars"]) <= 5
+
+    asyncio.run(scenario())
+
+
+def test_quotes_depth_and_prints_carry_epoch_times_near_now(demo: dict[str, Any], wire: tuple[Any, Any]) -> None:
+    """One clock: exchange_time_ns is Unix epoch ns (protocol version 2), so a client's own clock minus it is the
+    data's age: the freshest of a frame within a second of now (version 1 counted from midnight: decades off)."""
+    client_cls, server_cls = wire
+
+    async def scenario() -> None:
+        async with websockets.connect(demo["ws"]) as ws:
+            sub = client_cls()
+            sub.subscribe.symbols.extend(["TSLA", "NVDA", "AAPL"])
+            sub.subscribe.channels.extend(["quotes", "depth", "trades"])
+            await ws.send(sub.SerializeToString())
+            fresh: set[str] = set()
+            deadline = time.monotonic() + 30
+            while fresh != {"quotes", "depth", "trades"} and time.monotonic() < deadline:
+                for f in await _frames(ws, server_cls, 0.2):
+                    now = time.time_ns()
+                    kind = f.WhichOneof("kind")
+                    if kind == "quotes":
+                        times = [q.exchange_time_ns for q in f.quotes.quotes]
+                    elif kind == "trades":
+                        times = [t.exchange_time_ns for t in f.trades.trades]
+                    elif kind == "depth" and not f.depth.snapshot:  # a snapshot may hold a quiet book
+                        times = [b.exchange_time_ns for b in f.depth.books]
+                    else:
+                        continue
+                    # every time is a plausible instant of this demo, never ahead of the client by much
+                    assert all(now - 600 * 10**9 < t < now + 10**9 for t in times), (kind, now, times)
+                    if now - max(times) < 10**9:
+                        fresh.add(kind)
+            assert fresh == {"quotes", "depth", "trades"}, f"no frame within a second of now for {fresh}"
 
     asyncio.run(scenario())
 
