@@ -102,8 +102,10 @@ class BarLog:
         self._chunks: deque[_Chunk] = deque()
         self._kept = 0
 
-    def extend(self, parts: Sequence[Emitted]) -> None:
-        size = count_of(parts)
+    def extend(self, parts: Sequence[Emitted], size: int | None = None) -> None:
+        """Append a pump's emissions (``size``: their bar count, if the caller has it)."""
+        if size is None:
+            size = count_of(parts)
         if not size:
             return
         self._chunks.append(_Chunk(self.total, list(parts), size))
@@ -263,7 +265,7 @@ class BarFeed:
 
     def _emit(self, parts: Sequence[Emitted]) -> int:
         n = count_of(parts)
-        self.log.extend(parts)
+        self.log.extend(parts, n)
         self.feed_counters["bars_emitted"] += n
         return n
 

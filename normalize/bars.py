@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 from functools import partial
 from itertools import repeat
@@ -199,8 +199,12 @@ def rows_of(parts: Iterable[Emitted]) -> list[Bar]:
     return out
 
 
-def count_of(parts: Iterable[Emitted]) -> int:
-    return sum(1 if isinstance(part, Bar) else part.size for part in parts)
+def count_of(parts: Sequence[Emitted]) -> int:
+    n = len(parts)
+    for part in parts:
+        if type(part) is not Bar:
+            n += part.size - 1  # type: ignore[union-attr]  # a block (OpenBars or FinalBars)
+    return n
 
 
 class BarBatch(NamedTuple):
@@ -664,8 +668,8 @@ class BarBuilder:
                     v[locate] += size
                     n[locate] += value
                     t[locate] += 1
-                    out.append(Bar(locate, width, s, o[locate], h[locate], lo[locate], price, v[locate], t[locate],
-                                   n[locate], 0, UPDATE))
+                    out.append(_new_bar((locate, width, s, o[locate], h[locate], lo[locate], price, v[locate],
+                                         t[locate], n[locate], 0, UPDATE)))
                 else:
                     late = True
                     out.extend(self._revise_with(k, locate, [(price, size)]))
@@ -678,7 +682,7 @@ class BarBuilder:
                 v[locate], n[locate], t[locate] = size, value, 1
                 if s + width < self._next_close:
                     self._next_close = s + width
-                out.append(Bar(locate, width, s, price, price, price, price, size, 1, value, 0, UPDATE))
+                out.append(_new_bar((locate, width, s, price, price, price, price, size, 1, value, 0, UPDATE)))
         self.counters["prints"] += 1
         if late:
             self.counters["late_prints"] += 1
