@@ -35,8 +35,10 @@ Decisions on ITCH content (each one counted, never raised):
 - Broken trades (B) are counted, not reversed: a break names only a match number, and the print it voids
   may be older than the bounded ring, so any reversal would depend on ring size and timing. Volume here
   is printed volume; ``counters['broken_trades']`` says how far it may overstate the official figure.
-- Trading action (H): 'T' is trading; 'H' halted, 'P' paused and 'Q' quotation only all set ``halted``
-  (no trade can happen, so the quote is not a tradable price). Any other state is counted and ignored.
+- Trading status (S, H, Y, J, K, h, V, W): applied by ``normalize.status.apply_status`` (its docstring has
+  the rules). 'H' halted, 'P' paused and 'Q' quotation only set ``halted``, as does an operational halt (no
+  trade can happen, so the quote is not a tradable price); the trading state and its reason travel with the
+  quote. The market-wide state (system event, market hours, circuit breakers) is ``market``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ import numpy.typing as npt
 
 from ingest.messages import (
     AddOrder,
+    STATUS_MESSAGES,
     BrokenTrade,
     CrossTrade,
     Message,
@@ -59,19 +62,18 @@ from ingest.messages import (
     OrderExecutedWithPrice,
     OrderReplace,
     StockDirectory,
-    SystemEvent,
     Trade,
-    TradingAction,
 )
 
-from .row import BOOL, BookRow, bind_row, new_row
+from .row import BOOL, I64, BookRow, bind_row, new_row
+from .status import M_EVENT, STATUS_COUNTERS, apply_status, new_market
+from .status import MAX_LOCATES as _MAX_LOCATES
 from .trades import TradePrints, TradeRing
 
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 
-MAX_LOCATES = 65_536
+MAX_LOCATES = _MAX_LOCATES  # one definition: normalize.status (imported here first by every user)
 BID, ASK = 0, 1
-_HALTED = {"T": False, "H": True, "P": True, "Q": True}
 
 COUNTER_NAMES = (
     "messages",             # every message handed to apply/apply_batch
@@ -86,6 +88,7 @@ COUNTER_NAMES = (
     "unknown_message",      # not an ingest.messages type
     "broken_trades",
     "system_events",
+    *STATUS_COUNTERS,
 )
 
 # An order: (side key (locate << 1 | side), signed price (negated for bids), remaining shares)
@@ -112,18 +115,20 @@ class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
     def __init__(self, *, trade_capacity: int = 65_536,
-                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None) -> None:
+                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None,
+                 market: I64 | None = None) -> None:
         """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
-        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own."""
+        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own. ``market``:
+        likewise, the market-wide status array (``normalize.status``)."""
         n = MAX_LOCATES
         bind_row(self, arrays if arrays is not None else new_row(n))
+        self.market: I64 = market if market is not None else new_market()
         # the locates this Books applies (its directory entries); when the arrays are shared, other writers
         # own the other rows, so whole-book operations (stale, rebuild) must touch only these
         self._mine: BOOL = np.zeros(n, np.bool_)
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
         self.high_locate = 0
-        self.system_event = ""  # last S event code ('O', 'S', 'Q', 'M', 'E', 'C')
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
         # the same memory as the arrays above, for single-element access on the hot path
@@ -153,9 +158,8 @@ class Books(BookRow):
             Trade: self._trade,
             CrossTrade: self._cross,
             BrokenTrade: self._broken,
-            TradingAction: self._trading_action,
             StockDirectory: self._directory,
-            SystemEvent: self._system_event,
+            **dict.fromkeys(STATUS_MESSAGES, self._status),
         }, self.counters)
 
     # ------------------------------------------------------------------ entry points
@@ -171,6 +175,12 @@ class Books(BookRow):
         self.counters["messages"] += len(msgs)
 
     # ------------------------------------------------------------------ reading
+    @property
+    def system_event(self) -> str:
+        """The latest valid system event code ('O', 'S', 'Q', 'M', 'E', 'C'), "" before any."""
+        code = int(self.market[M_EVENT])
+        return chr(code) if code else ""
+
     @property
     def trades_total(self) -> int:
         """Trade prints ever recorded (a cursor for ``trades_since``)."""
@@ -482,16 +492,8 @@ class Books(BookRow):
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
 
-    def _trading_action(self, m: TradingAction) -> None:
-        halted = _HALTED.get(m.trading_state)
-        if halted is None:
-            self.counters["bad_trading_state"] += 1
-            return
-        locate = m.locate
-        if self._print_locate(locate) and self._halted[locate] != halted:
-            self._halted[locate] = halted
-            self._seq[locate] += 1
-            self._et[locate] = m.timestamp
+    def _status(self, m: Message) -> None:
+        apply_status(self, m)
 
     def _directory(self, m: StockDirectory) -> None:
         locate, stock = m.locate, m.stock
@@ -513,7 +515,3 @@ class Books(BookRow):
         self._et[locate] = m.timestamp
         if locate > self.high_locate:
             self.high_locate = locate
-
-    def _system_event(self, m: SystemEvent) -> None:
-        self.system_event = m.event_code
-        self.counters["system_events"] += 1

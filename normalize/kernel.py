@@ -10,6 +10,11 @@ Stock directory (R) messages update the numeric state inside the kernel (known, 
 name as 8 bytes, so a repeated directory entry is recognised); the ticker strings (``symbol_of``,
 ``locate_of``) are set in Python after the batch, in message order, from the R messages alone.
 
+Trading status messages (S H Y J K V W h, ``ingest.messages.STATUS_TYPES``) take a side path: the kernel
+stops at each one, Python decodes it and applies it with ``normalize.status.apply_status`` (exactly what
+``Books`` runs), and the kernel resumes at the next message. They are a few a second in a day of millions of
+messages, so the side path costs nothing measurable (benchmarks/RESULTS.md) and keeps one definition of status.
+
 Not supported: publishing into shared memory (``normalize.replicas.shm.ShmPublisher`` publishes depth from
 ``Books.levels`` per packet; a kernel batch would do that once per batch: not built yet).
 ``apply``/``apply_batch`` take NamedTuples, as the feed handler's sink, by encoding them to ITCH bytes
@@ -28,18 +33,21 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.batch import Columns, decode_buffer
+from ingest.itch import LENGTHS
 from ingest.itch import decode as itch_decode
 from ingest.itch import encode as itch_encode
-from ingest.messages import Message, StockDirectory
+from ingest.messages import STATUS_TYPES, Message, StockDirectory
 from ingest.sample import every_kind
 from vocab.framing import frame, frame_all
 
 from .book import COUNTER_NAMES, MAX_LOCATES, Books
+from .status import apply_status
 from .kernel_loop import M_FREE, M_HIGH, M_LEVELS, M_ORDERS, M_TRADES, _empty_table, _find, _rehash, _run
 
 __all__ = ["KernelBooks", "warm_up"]
 
 I64 = npt.NDArray[np.int64]
+_STATUS = frozenset(STATUS_TYPES)
 
 
 class KernelBooks(Books):
@@ -93,9 +101,9 @@ class KernelBooks(Books):
         self._meta[M_FREE] = old
 
     # ------------------------------------------------------------------ the fast path
-    def apply_columns(self, cols: Columns, buf: npt.NDArray[np.uint8] | None = None) -> None:
-        """Apply a decoded batch in order. ``buf``: the buffer ``cols`` came from (``decode_buffer``), needed
-        only if the batch holds stock directory (R) or system event (S) messages, to set names."""
+    def apply_columns(self, cols: Columns, buf: npt.NDArray[np.uint8]) -> None:
+        """Apply a decoded batch in order. ``buf``: the buffer ``cols`` came from (``decode_buffer``): stock
+        directory (R) and trading status messages are decoded from it in Python."""
         n = cols.messages
         meta = self._meta
         meta[M_TRADES] = self._trades.total
@@ -114,6 +122,10 @@ class KernelBooks(Books):
                        self._lv_prev, self._lv_next, self._head, self._counter_arr, meta)
             if i >= n:
                 break
+            if int(cols.kind[i]) in _STATUS:
+                self._status_at(buf, int(cols.offset[i]))
+                i += 1
+                continue
             if meta[M_ORDERS] >= self._o_ref.shape[0] >> 1:
                 self._grow_orders()
             if meta[M_LEVELS] >= self._lv_key.shape[0]:
@@ -125,14 +137,14 @@ class KernelBooks(Books):
             if v:
                 counters[k] += v
         counters["messages"] += n
-        if buf is not None:
-            self._names_after(cols, buf)
+        self._names_after(cols, buf)
+
+    def _status_at(self, buf: npt.NDArray[np.uint8], offset: int) -> None:
+        """Decode and apply the status message at ``offset`` (framing already checked its type and length)."""
+        apply_status(self, itch_decode(buf.data, offset, LENGTHS[int(buf[offset])]))
 
     def _names_after(self, cols: Columns, buf: npt.NDArray[np.uint8]) -> None:
         kind = cols.kind
-        events = np.flatnonzero(kind == ord("S"))
-        if events.size:
-            self.system_event = chr(int(cols.flag[events[-1]]))
         data = buf.data
         for j in np.flatnonzero(kind == ord("R")).tolist():
             off = int(cols.offset[j])

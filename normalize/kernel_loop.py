@@ -4,7 +4,7 @@ Used by ``normalize.kernel.KernelBooks``, which owns the arrays and grows the ta
 the ``njit`` functions and the layout of their state.
 
 - ``_apply`` runs one loop over a whole batch of decoded columns, with exactly ``Books``' semantics (see
-  ``normalize/book.py``'s docstring: counters, over-executions, printable flag, zero-share crosses, halts,
+  ``normalize/book.py``'s docstring: counters, over-executions, printable flag, zero-share crosses,
   one ``seq`` step per message that changes a published field, one ``depth_seq`` step per message that
   changes a level, trade ring). The sequential book logic is a chain of dependent lookups per message,
   which numpy cannot vectorise; a typed loop compiled once (``cache=True``: the first process compiles in a
@@ -21,6 +21,8 @@ the ``njit`` functions and the layout of their state.
   level is the list's head, so when it empties the next best is its successor, found without scanning
   any order. A new level is linked in by walking from the best level: cost is the number of better
   levels, a handful near the inside where nearly all adds land.
+- Trading status messages (S H Y J K V W h) stop the loop too (``_apply`` returns their index): they are
+  rare, and ``KernelBooks`` applies them with the same Python function as ``Books`` before resuming.
 - Both tables grow (doubling) when half full: the kernel stops before an insert that could overflow
   (``_apply`` returns the index it stopped at), Python grows the arrays, and the loop resumes there.
 """
@@ -49,9 +51,7 @@ C_UNKNOWN_LOCATE = _C["unknown_locate"]
 C_BAD_SIDE = _C["bad_side"]
 C_BAD_SHARES = _C["bad_shares"]
 C_BAD_PRICE = _C["bad_price"]
-C_BAD_STATE = _C["bad_trading_state"]
 C_BROKEN = _C["broken_trades"]
-C_SYSTEM = _C["system_events"]
 
 # meta: scalar state shared between Python and the kernel
 M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH = 0, 1, 2, 3, 4
@@ -350,24 +350,10 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             t_match[j] = match[i]
             t_seq[j] = s
             meta[M_TRADES] += 1
-        elif t == 72:  # H: trading action
-            st = flag[i]
-            if st == 84:
-                h = False
-            elif st == 72 or st == 80 or st == 81:
-                h = True
-            else:
-                counters[C_BAD_STATE] += 1
-                continue
-            if loc <= 0 or loc >= MAX_LOCATES:
-                counters[C_UNKNOWN_LOCATE] += 1
-                continue
-            if not known[loc]:
-                counters[C_UNKNOWN_LOCATE] += 1
-            if halted[loc] != h:
-                halted[loc] = h
-                seq[loc] += 1
-                et[loc] = ts[i]
+        elif t == 72 or t == 83 or t == 89 or t == 74 or t == 75 or t == 86 or t == 87 or t == 104:
+            # H S Y J K V W h: trading status, a few a second at most: Python applies it (normalize.status) and
+            # calls back with the next index, so status lands exactly where it is in the stream
+            return i
         elif t == 82:  # R: stock directory (numeric part; names are set in Python)
             if loc <= 0 or loc >= MAX_LOCATES:
                 counters[C_UNKNOWN_LOCATE] += 1
@@ -384,8 +370,6 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 meta[M_HIGH] = loc
         elif t == 66:  # B
             counters[C_BROKEN] += 1
-        elif t == 83:  # S
-            counters[C_SYSTEM] += 1
     return n
 
 

@@ -1,0 +1,394 @@
+"""Trading status (pure): the ITCH events that gate trading, applied to the book row, and every form they leave in.
+
+Rules of this module: everything that decides a symbol's or the market's status lives here (``apply_status``),
+and both books (``Books`` message by message, ``KernelBooks`` on its side path for these rare messages) call
+the same function at the same place in the stream, so they cannot disagree.
+
+Per symbol (row fields of ``normalize.row``, so shared memory and every replica carry them like the quote):
+
+- trading action (H): ``trading_state`` 'T' trading, 'H' halted, 'P' paused (LULD), 'Q' quotation only, with
+  its reason ("LUDP", "T1", "IPO1", ...). Any other state is counted (``bad_trading_state``) and ignored.
+- Reg SHO (Y): '0' no short sale price test, '1' in effect, '2' remains in effect.
+- LULD auction collar (J): reference, upper and lower collar prices and the extension count of the paused
+  symbol's reopening auction; cleared when the symbol trades again ('T'), so collars shown mean "paused now".
+- IPO quoting period (K): release time (ITCH sends seconds since midnight; kept here as nanoseconds since
+  midnight, the clock every other stamp of the row uses), qualifier 'A' anticipated / 'C' cancelled, price.
+- operational halt (h): an operational halt on Nasdaq (market code 'Q', the market of this feed). Halts on BX
+  or PSX do not stop trading here: counted (``operational_halt_elsewhere``), not applied.
+- ``halted`` (the quote's flag, which the order API gates on) is: trading state H, P or Q, or an operational
+  halt. A change of ``halted``, the trading state or its reason is a change of the quote (``seq`` + 1).
+- ``status_seq``: + 1 for every status message applied to the symbol, even one that repeats the state: each
+  one is an event the status channel sends. ``status_time``: the exchange time of the latest.
+
+Market wide (``market``: an int64 array of ``MARKET_FIELDS``, locate-free): the latest system event (S: O start
+of messages, S start of system hours, Q start of market hours, M end of market hours, E end of system hours,
+C end of messages), ``market_open`` (between Q and M: orders are accepted only then), the market-wide circuit
+breaker decline levels (V; ITCH sends ``Price (8)``, 8 implied decimals; kept with 4 like every price here,
+exact for S&P 500 levels, which have 2) and the level breached (W), the exchange time and a version (+ 1 per
+applied market message).
+
+Characters are stored as their code point (0: none yet); the reason as its ASCII bytes, big-endian.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest.messages import (
+    IpoQuotingPeriod,
+    LuldAuctionCollar,
+    Message,
+    MwcbDeclineLevel,
+    MwcbStatus,
+    OperationalHalt,
+    RegSho,
+    SystemEvent,
+    TradingAction,
+)
+from tickfan_proto import stream_pb2 as pb
+from vocab.digits import parse_ascii_int
+from vocab.prices import format_price, parse_price
+
+from .row import BookRow
+
+I64 = npt.NDArray[np.int64]
+
+MAX_LOCATES = 65_536
+# the market array: one int64 each
+M_VERSION, M_EVENT, M_OPEN, M_LEVEL1, M_LEVEL2, M_LEVEL3, M_BREACHED, M_TIME = range(8)
+MARKET_FIELDS = 8
+
+TRADING_STATES = frozenset("THPQ")
+SYSTEM_EVENTS = frozenset("OSQMEC")
+REG_SHO = frozenset("012")
+MWCB_LEVELS = frozenset("123")
+IPO_QUALIFIERS = frozenset("AC")
+NASDAQ = "Q"  # the market code of this feed's own market (operational halts)
+PRICE8_TO_PRICE4 = 10_000
+
+STATUS_COUNTERS = ("status_events", "bad_status", "operational_halt_elsewhere")
+
+
+def new_market() -> I64:
+    return np.zeros(MARKET_FIELDS, np.int64)
+
+
+def pack_reason(text: str) -> int:
+    """Up to 4 ASCII characters as one integer (big-endian); "" is 0."""
+    return int.from_bytes(text.encode("latin-1")[:4], "big")
+
+
+def unpack_reason(n: int) -> str:
+    return n.to_bytes(4, "big").lstrip(b"\0").decode("latin-1").rstrip(" ") if n else ""
+
+
+def _chr(n: int) -> str:
+    return chr(n) if n else ""
+
+
+def _ord(text: str) -> int:
+    return ord(text[0]) if text else 0
+
+
+class StatusBooks(BookRow, Protocol):
+    """What ``apply_status`` needs of the books: the row, the market array and the counters."""
+
+    market: I64
+    counters: dict[str, int]
+
+
+# ---------------------------------------------------------------------------------------------- applying
+def _symbol(books: StatusBooks, locate: int) -> bool:
+    """Whether a symbol status message for ``locate`` may be applied (as ``Books`` judges a print's locate)."""
+    if not 0 < locate < MAX_LOCATES:
+        books.counters["unknown_locate"] += 1
+        return False
+    if not books.known[locate]:
+        books.counters["unknown_locate"] += 1
+    return True
+
+
+def _halted(books: StatusBooks, locate: int, ts: int) -> None:
+    """Recompute the quote's ``halted`` flag from the state and the operational halt (a change is a version)."""
+    state = books.trading_state[locate]
+    halted = (state != 0 and state != ord("T")) or bool(books.operational_halt[locate])
+    if bool(books.halted[locate]) != halted:
+        books.halted[locate] = halted
+        books.seq[locate] += 1
+        books.exchange_time[locate] = ts
+
+
+def _event(books: StatusBooks, locate: int, ts: int) -> None:
+    books.status_seq[locate] += 1
+    books.status_time[locate] = ts
+    books.counters["status_events"] += 1
+
+
+def _trading_action(books: StatusBooks, m: TradingAction) -> None:
+    if m.trading_state not in TRADING_STATES:
+        books.counters["bad_trading_state"] += 1
+        return
+    locate = m.locate
+    if not _symbol(books, locate):
+        return
+    state, reason = ord(m.trading_state), pack_reason(m.reason)
+    quote_changed = books.trading_state[locate] != state or books.trading_reason[locate] != reason
+    books.trading_state[locate] = state
+    books.trading_reason[locate] = reason
+    if m.trading_state == "T":  # trading again: the reopening auction's collars are history
+        for arr in (books.luld_reference, books.luld_upper, books.luld_lower, books.luld_extensions):
+            arr[locate] = 0
+    seq = books.seq[locate]
+    _halted(books, locate, m.timestamp)
+    if quote_changed and books.seq[locate] == seq:
+        books.seq[locate] += 1
+        books.exchange_time[locate] = m.timestamp
+    _event(books, locate, m.timestamp)
+
+
+def _reg_sho(books: StatusBooks, m: RegSho) -> None:
+    if m.action not in REG_SHO:
+        books.counters["bad_status"] += 1
+    elif _symbol(books, m.locate):
+        books.reg_sho[m.locate] = ord(m.action)
+        _event(books, m.locate, m.timestamp)
+
+
+def _collar(books: StatusBooks, m: LuldAuctionCollar) -> None:
+    if _symbol(books, m.locate):
+        loc = m.locate
+        books.luld_reference[loc] = m.reference_price
+        books.luld_upper[loc] = m.upper_price
+        books.luld_lower[loc] = m.lower_price
+        books.luld_extensions[loc] = m.extension
+        _event(books, loc, m.timestamp)
+
+
+def _ipo(books: StatusBooks, m: IpoQuotingPeriod) -> None:
+    if m.release_qualifier not in IPO_QUALIFIERS:
+        books.counters["bad_status"] += 1
+    elif _symbol(books, m.locate):
+        loc = m.locate
+        books.ipo_release[loc] = m.release_time * 1_000_000_000
+        books.ipo_qualifier[loc] = ord(m.release_qualifier)
+        books.ipo_price[loc] = m.ipo_price
+        _event(books, loc, m.timestamp)
+
+
+def _operational_halt(books: StatusBooks, m: OperationalHalt) -> None:
+    if m.action not in ("H", "T"):
+        books.counters["bad_status"] += 1
+    elif m.market_code != NASDAQ:
+        books.counters["operational_halt_elsewhere"] += 1
+    elif _symbol(books, m.locate):
+        books.operational_halt[m.locate] = m.action == "H"
+        _halted(books, m.locate, m.timestamp)
+        _event(books, m.locate, m.timestamp)
+
+
+def _market_event(books: StatusBooks, ts: int) -> None:
+    market = books.market
+    market[M_VERSION] += 1
+    market[M_TIME] = ts
+    books.counters["status_events"] += 1
+
+
+def _system_event(books: StatusBooks, m: SystemEvent) -> None:
+    books.counters["system_events"] += 1
+    if m.event_code not in SYSTEM_EVENTS:
+        books.counters["bad_status"] += 1
+        return
+    books.market[M_EVENT] = ord(m.event_code)
+    books.market[M_OPEN] = m.event_code == "Q"
+    _market_event(books, m.timestamp)
+
+
+def _decline_levels(books: StatusBooks, m: MwcbDeclineLevel) -> None:
+    market = books.market
+    market[M_LEVEL1] = m.level1 // PRICE8_TO_PRICE4
+    market[M_LEVEL2] = m.level2 // PRICE8_TO_PRICE4
+    market[M_LEVEL3] = m.level3 // PRICE8_TO_PRICE4
+    _market_event(books, m.timestamp)
+
+
+def _breach(books: StatusBooks, m: MwcbStatus) -> None:
+    if m.breached_level not in MWCB_LEVELS:
+        books.counters["bad_status"] += 1
+        return
+    books.market[M_BREACHED] = ord(m.breached_level)
+    _market_event(books, m.timestamp)
+
+
+APPLY: dict[type, Callable[[StatusBooks, Any], None]] = {
+    SystemEvent: _system_event,
+    TradingAction: _trading_action,
+    RegSho: _reg_sho,
+    LuldAuctionCollar: _collar,
+    IpoQuotingPeriod: _ipo,
+    OperationalHalt: _operational_halt,
+    MwcbDeclineLevel: _decline_levels,
+    MwcbStatus: _breach,
+}
+
+
+def apply_status(books: StatusBooks, m: Message) -> None:
+    """Apply one status message (one of ``ingest.messages.STATUS_MESSAGES``) to the row and the market."""
+    APPLY[type(m)](books, m)
+
+
+# ---------------------------------------------------------------------------------------------- views
+class SymbolStatusView(NamedTuple):
+    """One locate's trading status, as the status channel, ``/v1/status`` and Redis carry it."""
+
+    symbol: str | None
+    version: int
+    trading_state: str
+    reason: str
+    reg_sho: str
+    luld_reference_price: int
+    luld_upper_price: int
+    luld_lower_price: int
+    luld_extensions: int
+    ipo_release_time_ns: int
+    ipo_qualifier: str
+    ipo_price: int
+    operational_halt: bool
+    event_time_ns: int
+
+    def to_pb(self) -> pb.SymbolStatus:
+        d = self._asdict()
+        d["symbol"] = self.symbol or ""
+        return pb.SymbolStatus(**d)
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready: prices as exact decimal strings (None when 0)."""
+        rec = self._asdict()
+        for name in _SYMBOL_PRICES:
+            rec[name] = format_price(rec[name]) if rec[name] else None
+        return rec
+
+    def hash_fields(self) -> dict[str, str]:
+        return {k: "" if v is None else str(v) for k, v in self.record().items()}
+
+    def write(self, row: BookRow, locate: int) -> None:
+        """Set ``locate``'s status fields (and the quote's halted flag they imply) to this view."""
+        row.trading_state[locate] = _ord(self.trading_state)
+        row.trading_reason[locate] = pack_reason(self.reason)
+        row.reg_sho[locate] = _ord(self.reg_sho)
+        row.luld_reference[locate] = self.luld_reference_price
+        row.luld_upper[locate] = self.luld_upper_price
+        row.luld_lower[locate] = self.luld_lower_price
+        row.luld_extensions[locate] = self.luld_extensions
+        row.ipo_release[locate] = self.ipo_release_time_ns
+        row.ipo_qualifier[locate] = _ord(self.ipo_qualifier)
+        row.ipo_price[locate] = self.ipo_price
+        row.operational_halt[locate] = self.operational_halt
+        row.status_time[locate] = self.event_time_ns
+        row.status_seq[locate] = self.version
+
+    @classmethod
+    def from_pb(cls, s: pb.SymbolStatus) -> SymbolStatusView:
+        return cls._make(getattr(s, name) for name in cls._fields)
+
+    @classmethod
+    def parse(cls, fields: Mapping[Any, Any]) -> SymbolStatusView:
+        return cls._make(_parse(fields, _SYMBOL_KINDS, _SYMBOL_PRICES))
+
+
+_SYMBOL_PRICES = ("luld_reference_price", "luld_upper_price", "luld_lower_price", "ipo_price")
+_SYMBOL_KINDS = tuple(typing.get_type_hints(SymbolStatusView).items())
+
+
+def read_status(books: BookRow, symbol_of: list[str | None], locate: int) -> SymbolStatusView:
+    b = books
+    return SymbolStatusView(
+        symbol_of[locate], b.status_seq.item(locate), _chr(b.trading_state.item(locate)),
+        unpack_reason(b.trading_reason.item(locate)), _chr(b.reg_sho.item(locate)), b.luld_reference.item(locate),
+        b.luld_upper.item(locate), b.luld_lower.item(locate), b.luld_extensions.item(locate),
+        b.ipo_release.item(locate), _chr(b.ipo_qualifier.item(locate)), b.ipo_price.item(locate),
+        bool(b.operational_halt.item(locate)), b.status_time.item(locate))
+
+
+class MarketStatusView(NamedTuple):
+    """The market as a whole (see the module docstring)."""
+
+    version: int
+    system_event: str
+    market_open: bool
+    mwcb_level1: int
+    mwcb_level2: int
+    mwcb_level3: int
+    mwcb_breached: str
+    event_time_ns: int
+
+    @classmethod
+    def of(cls, market: I64) -> MarketStatusView:
+        v = market.tolist()
+        return cls(v[M_VERSION], _chr(v[M_EVENT]), bool(v[M_OPEN]), v[M_LEVEL1], v[M_LEVEL2], v[M_LEVEL3],
+                   _chr(v[M_BREACHED]), v[M_TIME])
+
+    @property
+    def known(self) -> bool:
+        """Whether any market message arrived (before one, the market's hours are not known)."""
+        return self.version > 0
+
+    def to_pb(self) -> pb.MarketStatus:
+        return pb.MarketStatus(**self._asdict())
+
+    def record(self) -> dict[str, Any]:
+        rec = self._asdict()
+        for name in _MARKET_PRICES:
+            rec[name] = format_price(rec[name]) if rec[name] else None
+        return rec
+
+    def hash_fields(self) -> dict[str, str]:
+        return {k: "" if v is None else str(v) for k, v in self.record().items()}
+
+    def write(self, market: I64) -> None:
+        market[:] = (self.version, _ord(self.system_event), self.market_open, self.mwcb_level1, self.mwcb_level2,
+                     self.mwcb_level3, _ord(self.mwcb_breached), self.event_time_ns)
+
+    @classmethod
+    def from_pb(cls, m: pb.MarketStatus) -> MarketStatusView:
+        return cls._make(getattr(m, name) for name in cls._fields)
+
+    @classmethod
+    def parse(cls, fields: Mapping[Any, Any]) -> MarketStatusView:
+        return cls._make(_parse(fields, _MARKET_KINDS, _MARKET_PRICES))
+
+
+_MARKET_PRICES = ("mwcb_level1", "mwcb_level2", "mwcb_level3")
+_MARKET_KINDS = tuple(typing.get_type_hints(MarketStatusView).items())
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _parse(fields: Mapping[Any, Any], kinds: tuple[tuple[str, Any], ...], prices: tuple[str, ...]) -> list[Any]:
+    """A record or a Redis hash (str or bytes keys/values) as view values; missing or empty: absent.
+    Raises ValueError on a malformed price or integer."""
+    h = {_text(k): _text(v) for k, v in fields.items()}
+    values: list[Any] = []
+    for name, kind in kinds:
+        t = h.get(name, "")
+        if kind is bool:
+            values.append(t in ("True", "true", "1"))
+        elif kind is int:
+            values.append((parse_price(t) if name in prices else parse_ascii_int(t)) if t else 0)
+        elif name == "symbol":
+            values.append(t or None)
+        else:
+            values.append(t)
+    return values
+
+
+__all__ = ["MARKET_FIELDS", "STATUS_COUNTERS", "MarketStatusView", "SymbolStatusView", "apply_status",
+           "new_market", "read_status"]
