@@ -15,6 +15,15 @@ QUOTES_LIVE = "tickfan:quotes:live"      # string: wall-clock ns of the publishe
 #                                          `quote:` hashes are current as of then (a frozen feed lets it age)
 
 
+MARKET_STATUS = "tickfan:market"        # hash: the market-wide status (``normalize.status.MarketStatusView``)
+MARKET_CHANNEL = "tickfan:market:status"  # sharded pub/sub: an encoded StatusBatch with the market, per change
+
+
+def status_key(symbol: str) -> str:
+    """The hash holding a symbol's trading status (``normalize.status.SymbolStatusView``)."""
+    return f"status:{symbol}"
+
+
 def quote_key(symbol: str) -> str:
     """The hash holding a symbol's current top of book (exact decimal strings)."""
     return f"quote:{symbol}"

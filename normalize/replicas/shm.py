@@ -29,6 +29,7 @@ from ingest.messages import Message
 
 from ..book import ASK, BID, MAX_LOCATES, Books
 from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
+from ..status import MARKET_FIELDS, M_VERSION, new_market
 from ..trades import TradePrints
 
 _CREATED_HERE: set[str] = set()  # blocks this process created (and so unlinks)
@@ -47,7 +48,9 @@ def _layout(n: int) -> list[_Field]:
             _Field("depth", np.dtype(np.int64), (n, 2, DEPTH_LEVELS, 2)),
             _Field("generation", np.dtype(np.int64), (MAX_WRITERS,)),
             _Field("names", np.dtype("S8"), (n,)),
-            _Field("owner", np.dtype(np.int16), (n,))]
+            _Field("owner", np.dtype(np.int16), (n,)),
+            # the market-wide status (``normalize.status``), one row per writer: each applies every market message
+            _Field("market", np.dtype(np.int64), (MAX_WRITERS, MARKET_FIELDS))]
 
 
 class SharedBookState:
@@ -114,7 +117,8 @@ class ShmPublisher:
         if not 0 <= writer < MAX_WRITERS:
             raise ValueError(f"writer must be 0..{MAX_WRITERS - 1}, not {writer}")
         a = state.arrays
-        self.books = Books(trade_capacity=trade_capacity, arrays={name: a[name] for name in FIELD_NAMES})
+        self.books = Books(trade_capacity=trade_capacity, arrays={name: a[name] for name in FIELD_NAMES},
+                           market=a["market"][writer])
         self.writer = writer
         self._gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
         self._depth = a["depth"]
@@ -191,6 +195,7 @@ class BookView(BookRow):
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
         self.high_locate = 0
+        self.market = new_market()
         self.counters: dict[str, int] = {"sync_retries": 0, "rows_deferred": 0}
         self._shared = a
         self._fields = [(getattr(self, f), a[f]) for f in FIELD_NAMES]
@@ -199,7 +204,9 @@ class BookView(BookRow):
         """Copy every row whose version moved since the last sync; returns how many rows were copied."""
         a = self._shared
         gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
-        moved = np.flatnonzero((a["seq"] != self.seq) | (a["depth_seq"] != self.depth_seq))
+        self._sync_market()
+        moved = np.flatnonzero((a["seq"] != self.seq) | (a["depth_seq"] != self.depth_seq)
+                               | (a["status_seq"] != self.status_seq))
         copied = 0
         for _ in range(4):
             if not len(moved):
@@ -226,6 +233,20 @@ class BookView(BookRow):
         # rows still busy keep their previous version: the next sync takes them whole
         self.counters["rows_deferred"] += len(moved)
         return copied
+
+    def _sync_market(self) -> None:
+        """The newest market status among the writers that were not mid-packet while it was copied (every
+        writer applies every market message, so the furthest along is the market's current state)."""
+        a = self._shared
+        gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
+        before = gen.copy()
+        rows = a["market"].copy()
+        after = gen.copy()
+        clean = (before == after) & ((before & 1) == 0)
+        versions = np.where(clean, rows[:, M_VERSION], -1)
+        w = int(np.argmax(versions))
+        if versions[w] > self.market[M_VERSION]:
+            self.market[:] = rows[w]
 
     def _learn_names(self, rows: npt.NDArray[np.int64], names: npt.NDArray[Any]) -> None:
         symbol_of = self.symbol_of

@@ -4,6 +4,8 @@ state and reason were added after, at the end of every form)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 import pytest
 
@@ -113,8 +115,12 @@ def test_write_sets_a_row(books: Books) -> None:
 def test_the_order_api_quote(books: Books) -> None:
     q = Quote.of(read_quote(books, 1))
     assert q == Quote(bid=1892500, ask=1892600, last=1892600, halted=False, stale=True)
-    assert quote_from_hash({k.encode(): v.encode() for k, v in AAPL_HASH.items()}) == q
-    assert quote_from_hash(MSFT_HASH) == Quote(bid=0, ask=0, last=0, halted=True, stale=True)
+    market = {b"system_event": b"Q", b"market_open": b"True", b"version": b"3"}
+    assert quote_from_hash({k.encode(): v.encode() for k, v in AAPL_HASH.items()}, market) == \
+        dataclasses.replace(q, market_open=True)
+    # no market hash: the feed has not opened the market
+    assert quote_from_hash(MSFT_HASH) == Quote(bid=0, ask=0, last=0, halted=True, stale=True, market_open=False,
+                                               trading_state="H")
     assert quote_from_hash({}) is None
 
 
