@@ -29,7 +29,8 @@ def every_kind() -> list[im.Message]:
     # circuit breaker levels and breach, and the end of market hours
     out += [im.RegSho(2, 0, 7, "WARM2", "1"), im.TradingAction(2, 0, 7, "WARM2", "P", " ", "LUDP"),
             im.LuldAuctionCollar(2, 0, 7, "WARM2", 1_000_000, 1_050_000, 950_000, 0),
-            im.TradingAction(2, 0, 8, "WARM2", "T", " ", ""), im.IpoQuotingPeriod(1, 0, 8, "WARM1", 36_000, "A", 1_000_000),
+            im.TradingAction(2, 0, 8, "WARM2", "T", " ", ""),
+            im.IpoQuotingPeriod(1, 0, 8, "WARM1", 36_000, "A", 1_000_000),
             im.OperationalHalt(2, 0, 8, "WARM2", "Q", "H"), im.OperationalHalt(2, 0, 9, "WARM2", "Q", "T"),
             im.MwcbDeclineLevel(0, 0, 9, 5_000_000_000_000, 4_600_000_000_000, 4_000_000_000_000),
             im.MwcbStatus(0, 0, 9, "1"), im.SystemEvent(0, 0, 10, "M")]

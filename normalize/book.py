@@ -51,8 +51,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.messages import (
-    AddOrder,
     STATUS_MESSAGES,
+    AddOrder,
     BrokenTrade,
     CrossTrade,
     Message,
@@ -66,7 +66,17 @@ from ingest.messages import (
 )
 
 from .row import BOOL, I64, BookRow, bind_row, new_row
-from .status import M_EVENT, STATUS_COUNTERS, apply_status, new_market
+from .status import (
+    M_EVENT,
+    M_VERSION,
+    STATUS_COUNTERS,
+    MarketStatusView,
+    StatusEvent,
+    StatusLog,
+    apply_status,
+    new_market,
+    read_status,
+)
 from .status import MAX_LOCATES as _MAX_LOCATES
 from .trades import TradePrints, TradeRing
 
@@ -131,6 +141,7 @@ class Books(BookRow):
         self.high_locate = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
+        self._status_log = StatusLog()
         # the same memory as the arrays above, for single-element access on the hot path
         self._bp = self.bid_price.data
         self._bs = self.bid_size.data
@@ -193,6 +204,15 @@ class Books(BookRow):
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         """Trade prints recorded after ``cursor``: (prints, new cursor, prints lost to the ring's bound)."""
         return self._trades.since(cursor)
+
+    @property
+    def status_total(self) -> int:
+        """Status events ever recorded (a cursor for ``status_since``)."""
+        return self._status_log.total
+
+    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
+        """Status events after ``cursor``, each with the whole state after it: (events, new cursor, lost)."""
+        return self._status_log.since(cursor)
 
     def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]:
         """The best ``n`` price levels of one side (BID or ASK) as (price, shares), best first."""
@@ -493,7 +513,15 @@ class Books(BookRow):
         self.counters["broken_trades"] += 1
 
     def _status(self, m: Message) -> None:
+        """Apply a status message and record the event it made, if any (the status channel sends each one)."""
+        loc = m.locate
+        market = int(self.market[M_VERSION])
+        symbol = self.status_seq.item(loc) if 0 < loc < MAX_LOCATES else 0
         apply_status(self, m)
+        if int(self.market[M_VERSION]) != market:
+            self._status_log.record((0, MarketStatusView.of(self.market)))
+        elif 0 < loc < MAX_LOCATES and self.status_seq.item(loc) != symbol:
+            self._status_log.record((loc, read_status(self, self.symbol_of, loc)))
 
     def _directory(self, m: StockDirectory) -> None:
         locate, stock = m.locate, m.stock

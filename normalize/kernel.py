@@ -11,9 +11,10 @@ name as 8 bytes, so a repeated directory entry is recognised); the ticker string
 ``locate_of``) are set in Python after the batch, in message order, from the R messages alone.
 
 Trading status messages (S H Y J K V W h, ``ingest.messages.STATUS_TYPES``) take a side path: the kernel
-stops at each one, Python decodes it and applies it with ``normalize.status.apply_status`` (exactly what
-``Books`` runs), and the kernel resumes at the next message. They are a few a second in a day of millions of
-messages, so the side path costs nothing measurable (benchmarks/RESULTS.md) and keeps one definition of status.
+stops at each one, Python decodes it and applies it with ``Books._status`` (``normalize.status.apply_status``,
+exactly what ``Books`` runs), and the kernel resumes at the next message. They are a few a second in a day of
+millions of messages, so the side path costs nothing measurable (benchmarks/RESULTS.md) and keeps one
+definition of status.
 
 Not supported: publishing into shared memory (``normalize.replicas.shm.ShmPublisher`` publishes depth from
 ``Books.levels`` per packet; a kernel batch would do that once per batch: not built yet).
@@ -41,7 +42,6 @@ from ingest.sample import every_kind
 from vocab.framing import frame, frame_all
 
 from .book import COUNTER_NAMES, MAX_LOCATES, Books
-from .status import apply_status
 from .kernel_loop import M_FREE, M_HIGH, M_LEVELS, M_ORDERS, M_TRADES, _empty_table, _find, _rehash, _run
 
 __all__ = ["KernelBooks", "warm_up"]
@@ -141,7 +141,7 @@ class KernelBooks(Books):
 
     def _status_at(self, buf: npt.NDArray[np.uint8], offset: int) -> None:
         """Decode and apply the status message at ``offset`` (framing already checked its type and length)."""
-        apply_status(self, itch_decode(buf.data, offset, LENGTHS[int(buf[offset])]))
+        self._status(itch_decode(buf.data, offset, LENGTHS[int(buf[offset])]))
 
     def _names_after(self, cols: Columns, buf: npt.NDArray[np.uint8]) -> None:
         kind = cols.kind

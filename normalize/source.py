@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .row import I64, BookRow
+from .status import StatusEvent
 from .trades import TradePrints
 
 
@@ -27,3 +28,8 @@ class BookSource(BookRow, Protocol):
     def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]: ...
 
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]: ...
+
+    @property
+    def status_total(self) -> int: ...
+
+    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]: ...

@@ -33,6 +33,7 @@ Characters are stored as their code point (0: none yet); the reason as its ASCII
 from __future__ import annotations
 
 import typing
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
@@ -390,5 +391,55 @@ def _parse(fields: Mapping[Any, Any], kinds: tuple[tuple[str, Any], ...], prices
     return values
 
 
-__all__ = ["MARKET_FIELDS", "STATUS_COUNTERS", "MarketStatusView", "SymbolStatusView", "apply_status",
-           "new_market", "read_status"]
+# ---------------------------------------------------------------------------------------------- events
+StatusEvent = tuple[int, "SymbolStatusView | MarketStatusView"]  # (locate, state after it); locate 0: the market
+
+
+class StatusLog:
+    """Every status event of a ``Books``, in order, bounded (``capacity``; the oldest fall off and a reader
+    behind them is told how many it lost). Status events are a few a second, so a few thousand is minutes."""
+
+    def __init__(self, capacity: int = 4_096) -> None:
+        self._events: deque[StatusEvent] = deque(maxlen=capacity)
+        self.total = 0
+
+    def record(self, event: StatusEvent) -> None:
+        self._events.append(event)
+        self.total += 1
+
+    def since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
+        """Events recorded after ``cursor``: (events, new cursor, events lost to the bound)."""
+        behind = self.total - cursor
+        if behind <= 0:
+            return [], self.total, 0
+        kept = min(behind, len(self._events))
+        return list(self._events)[len(self._events) - kept:], self.total, behind - kept
+
+
+class StatusDiff:
+    """``status_since`` for a replica (shared memory, Redis), which sees states, not events: each call gives one
+    event per symbol whose ``status_seq`` moved (and the market, if its version did) since the last call, with the
+    newest state; the version says how many events it covers. One reader (the fan-out's hub) per replica."""
+
+    def __init__(self, size: int = MAX_LOCATES) -> None:
+        self.seen: I64 = np.zeros(size, np.int64)
+        self.market_seen = 0
+        self.total = 0
+
+    def since(self, books: BookRow, symbol_of: list[str | None], market: I64, high: int
+              ) -> tuple[list[StatusEvent], int, int]:
+        events: list[StatusEvent] = []
+        if int(market[M_VERSION]) != self.market_seen:
+            self.market_seen = int(market[M_VERSION])
+            events.append((0, MarketStatusView.of(market)))
+        now = books.status_seq[: high + 1]
+        moved = np.flatnonzero(now != self.seen[: high + 1])
+        if len(moved):
+            self.seen[moved] = now[moved]
+            events += [(loc, read_status(books, symbol_of, loc)) for loc in moved.tolist() if symbol_of[loc]]
+        self.total += len(events)
+        return events, self.total, 0
+
+
+__all__ = ["MARKET_FIELDS", "STATUS_COUNTERS", "MarketStatusView", "StatusDiff", "StatusEvent", "StatusLog",
+           "SymbolStatusView", "apply_status", "new_market", "read_status"]

@@ -47,8 +47,8 @@ from vocab.partition import crc32_partition
 from ..book import MAX_LOCATES
 from ..quote import QuoteView, read_quote
 from ..row import BookRow, bind_row, new_row
-from ..status import M_VERSION, MarketStatusView, SymbolStatusView, new_market, read_status
 from ..source import BookSource
+from ..status import M_VERSION, MarketStatusView, StatusDiff, StatusEvent, SymbolStatusView, new_market, read_status
 from ..trades import TradePrints
 
 log = logging.getLogger("tickfan.redis")
@@ -168,6 +168,7 @@ class RedisBooks(BookRow):
         self.redis = aioredis.from_url(url)
         bind_row(self, new_row(n))
         self.market = new_market()
+        self._status_diff = StatusDiff()
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
         self.partition: dict[int, int] = {}
@@ -192,6 +193,14 @@ class RedisBooks(BookRow):
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         empty = np.zeros(0, np.int64)
         return TradePrints(empty, empty, empty, empty, empty, empty), cursor, 0
+
+    @property
+    def status_total(self) -> int:
+        return self._status_diff.total
+
+    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
+        """Status crosses Redis as state: one event per symbol whose status moved since the last call."""
+        return self._status_diff.since(self, self.symbol_of, self.market, self.high_locate)
 
     async def start(self) -> None:
         await self.redis.ping()

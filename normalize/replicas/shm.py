@@ -29,7 +29,7 @@ from ingest.messages import Message
 
 from ..book import ASK, BID, MAX_LOCATES, Books
 from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
-from ..status import MARKET_FIELDS, M_VERSION, new_market
+from ..status import M_VERSION, MARKET_FIELDS, StatusDiff, StatusEvent, new_market
 from ..trades import TradePrints
 
 _CREATED_HERE: set[str] = set()  # blocks this process created (and so unlinks)
@@ -196,6 +196,7 @@ class BookView(BookRow):
         self.locate_of: dict[str, int] = {}
         self.high_locate = 0
         self.market = new_market()
+        self._status_diff = StatusDiff()
         self.counters: dict[str, int] = {"sync_retries": 0, "rows_deferred": 0}
         self._shared = a
         self._fields = [(getattr(self, f), a[f]) for f in FIELD_NAMES]
@@ -271,3 +272,11 @@ class BookView(BookRow):
         """Trade prints do not cross processes yet: the trades channel is empty on a shared-memory reader."""
         empty = np.zeros(0, np.int64)
         return TradePrints(empty, empty, empty, empty, empty, empty), cursor, 0
+
+    @property
+    def status_total(self) -> int:
+        return self._status_diff.total
+
+    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
+        """Status crosses processes as state: one event per symbol whose status moved since the last call."""
+        return self._status_diff.since(self, self.symbol_of, self.market, self.high_locate)
