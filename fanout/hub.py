@@ -6,7 +6,8 @@ every subscriber of each as *owing* that symbol. Each writable subscriber that o
 per channel with the newest state of everything it owes. A subscriber that cannot be written to keeps
 owing, so when it drains it is given the newest state, never a backlog: what it is owed is bounded by its
 subscription, whatever the feed rate. Trades are a stream, not state: each flush's prints, or none for a
-subscriber that is stuck (counted).
+subscriber that is stuck (counted). Status is a stream of events too (``fanout.status``: every event, in order;
+a stuck subscriber gets a fresh snapshot instead of a backlog).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from .encode import (
     wrap,
     wrap_json,
 )
+from .status import CHANNEL as STATUS
+from .status import StatusChannel
 
 LATENCY_SAMPLES = 65_536
 
@@ -44,7 +47,8 @@ class Subscriber:
     id: int
     json: bool = False
     # channel -> subscribed locates
-    channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set()})
+    channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set(),
+                                                                   "status": set()})
     writable: bool = True
     # the hub's bookkeeping: this subscriber's row, and per state channel its edges (locate -> edge index)
     slot: int = -1
@@ -298,6 +302,7 @@ class Hub:
         self._free_slots: list[int] = []
         self.trade_subs: dict[int, set[Subscriber]] = {}
         self.trade_count: npt.NDArray[np.int32] = np.zeros(size, np.int32)
+        self.status = StatusChannel(books, size)
         self.trade_encoder = TradeEncoder(books)
         self.trade_cursor = books.trades_total
         self.stats = HubStats()
@@ -316,6 +321,9 @@ class Hub:
         return sub.slot
 
     def subscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
+        if channel == STATUS:
+            self.status.subscribe(sub, locates)
+            return
         mine = sub.channels[channel]
         state = self.state_channels.get(channel)
         if state is not None:
@@ -335,6 +343,9 @@ class Hub:
             self.trade_count[loc] += 1
 
     def unsubscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
+        if channel == STATUS:
+            self.status.unsubscribe(sub, locates)
+            return
         mine = sub.channels[channel]
         state = self.state_channels.get(channel)
         for loc in locates:
@@ -362,7 +373,10 @@ class Hub:
         """The snapshot frame of these symbols as they are now; later flushes send only newer versions.
 
         Served from the bytes already encoded for each symbol's current version (shared by every client and by
-        the flushes): only a symbol whose version moved since it was last encoded is encoded again."""
+        the flushes): only a symbol whose version moved since it was last encoded is encoded again. The status
+        channel's snapshot is the market and these symbols' current status."""
+        if channel == STATUS:
+            return self.status.snapshot(sub, locates)
         state = self.state_channels[channel]
         cache = state.cache
         self.stats.snapshot_symbols += len(locates)
@@ -400,10 +414,11 @@ class Hub:
         trades = self._trade_frames()
         if trades[0]:
             parts.append(trades)
-        stats.frames += sum(len(p[0]) for p in parts)
-        if not parts:
+        status_subs, status_frames = self.status.frames()
+        stats.frames += sum(len(p[0]) for p in parts) + sum(len(f) for f in status_frames)
+        if not parts and not status_subs:
             return EMPTY
-        if len(parts) == 1:
+        if len(parts) == 1 and not status_subs:
             return FlushResult(parts[0][0], parts[0][1], True)
         per_sub: dict[Subscriber, list[bytes | str]] = {}
         for subs, frames in parts:
@@ -413,6 +428,8 @@ class Hub:
                     per_sub[sub] = [frame]
                 else:
                     got.append(frame)
+        for sub, several in zip(status_subs, status_frames, strict=True):
+            per_sub.setdefault(sub, []).extend(several)
         return FlushResult(list(per_sub), list(per_sub.values()), False)
 
     def _trade_frames(self) -> tuple[list[Subscriber], list[bytes | str]]:

@@ -320,7 +320,7 @@ class _Client(WSListener):
             server.hub.subscribe(self.sub, channel, locates)
         for message in reply.messages:
             self._send(transport, message)
-        for channel in ("quotes", "depth"):
+        for channel in ("quotes", "depth", "status"):
             new = reply.subscribed.get(channel)
             if new:
                 self._raw(transport, server.hub.snapshot(self.sub, new, channel))
