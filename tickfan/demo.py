@@ -23,6 +23,7 @@ from tickfan.node import (
     stream_limit_flags,
 )
 from tickfan.procs import ChildFailed, Children, tickfan_command
+from tickfan.simulate import add_status_arguments, status_config, status_flags
 from tickfan.trading import TradingStack, add_trading_arguments
 
 
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-simulator", action="store_true",
                         help="listen to an outside feed (--feed, --rewinder, --snapshot) instead of starting the "
                              "built-in simulator")
+    add_status_arguments(parser)
     add_trading_arguments(parser)
     parser.add_argument("--no-rewinder", action="store_true",
                         help="run without recovery services (by default the simulator serves MoldUDP64 "
@@ -62,13 +64,18 @@ def simulator_command(args: argparse.Namespace) -> list[str]:
     if args.snapshot is not None:
         cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
     cmd += ["--rate", str(args.rate), "--symbols", str(args.symbols), "--seed", str(args.seed), "--quiet",
-            "--interface", args.interface]
+            "--interface", args.interface, *status_flags(args)]
     if args.duration is not None:
         cmd += ["--duration", str(args.duration + 5)]  # outlive the node a little; we stop it ourselves
     return cmd
 
 
 async def _main(args: argparse.Namespace) -> int:
+    try:
+        status_config(args)  # the simulator child would refuse it: say so here, before anything starts
+    except ValueError as exc:
+        print(f"tickfan demo: {exc}", file=sys.stderr)
+        return 2
     args.feed = args.feed or [("127.0.0.1", 30001)]
     if not args.no_rewinder and not args.no_simulator:
         # the simulator's recovery services, next to the first line: UDP re-requests and TCP snapshots
