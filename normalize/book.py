@@ -73,6 +73,7 @@ from .status import (
     MarketStatusView,
     StatusEvent,
     StatusLog,
+    SymbolStatusView,
     apply_status,
     new_market,
     read_status,
@@ -211,8 +212,13 @@ class Books(BookRow):
         return self._status_log.total
 
     def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
-        """Status events after ``cursor``, each with the whole state after it: (events, new cursor, lost)."""
-        return self._status_log.since(cursor)
+        """Status events after ``cursor``, each with the whole state after it: (events, new cursor, lost). The
+        ticker is the symbol's name now (``KernelBooks`` names a batch's new symbols after the batch)."""
+        events, cursor, lost = self._status_log.since(cursor)
+        symbol_of = self.symbol_of
+        named: list[StatusEvent] = [(loc, v._replace(symbol=symbol_of[loc]) if isinstance(v, SymbolStatusView) else v)
+                                    for loc, v in events]
+        return named, cursor, lost
 
     def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]:
         """The best ``n`` price levels of one side (BID or ASK) as (price, shares), best first."""

@@ -79,7 +79,8 @@ class StatusScript:
         self._luld_turn = 0
         self._event_turn = 0
         self.paused: tuple[int, float] | None = None  # (locate, seconds since the start it resumes at)
-        self.reg_sho: dict[int, str] = {}  # locate -> action in effect ('1'); absent: '0'
+        self.collar: LuldAuctionCollar | None = None  # the paused symbol's auction collar
+        self.reg_sho: dict[int, str] = {}  # locate -> its latest Reg SHO action ('1' in effect, '0' lifted)
         self.operational_halt: int | None = None
         self.ipo: dict[int, tuple[int, str, int]] = {}
         self.levels: tuple[int, int, int] | None = None
@@ -131,8 +132,8 @@ class StatusScript:
         name = self.sim.tickers[loc - 1]
         ref = self.sim.mid[loc - 1]
         band = ref // 20 // 100 * 100  # 5%, in whole cents
-        return [TradingAction(loc, 0, ts, name, "P", " ", "LUDP"),
-                LuldAuctionCollar(loc, 0, ts, name, ref, ref + band, max(100, ref - band), 0)]
+        self.collar = LuldAuctionCollar(loc, 0, ts, name, ref, ref + band, max(100, ref - band), 0)
+        return [TradingAction(loc, 0, ts, name, "P", " ", "LUDP"), self.collar]
 
     def _pick(self) -> int:
         """A symbol for a status event: not the LULD names, drawn by the simulator's own generator."""
@@ -150,9 +151,10 @@ class StatusScript:
         self._event_turn += 1
         sim = self.sim
         if turn == 0:  # Reg SHO: a price test in effect, or the last one lifted
-            if self.reg_sho:
-                loc, _ = self.reg_sho.popitem()
-                return [RegSho(loc, 0, ts, sim.tickers[loc - 1], "0")]
+            active = [loc for loc, action in self.reg_sho.items() if action == "1"]
+            if active:
+                self.reg_sho[active[0]] = "0"
+                return [RegSho(active[0], 0, ts, sim.tickers[active[0] - 1], "0")]
             loc = self._pick()
             self.reg_sho[loc] = "1"
             return [RegSho(loc, 0, ts, sim.tickers[loc - 1], "1")]
@@ -191,6 +193,6 @@ class StatusScript:
         if self.operational_halt is not None:
             loc = self.operational_halt
             out.append(OperationalHalt(loc, 0, ts, sim.tickers[loc - 1], "Q", "H"))
-        if self.paused is not None:
-            out += self._pause(self.paused[0], ts)[1:]  # the collar (the 'P' is the trading action)
+        if self.paused is not None and self.collar is not None:
+            out.append(self.collar._replace(timestamp=ts))  # (the 'P' is the symbol's trading action)
         return out
