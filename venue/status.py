@@ -3,7 +3,7 @@
 ``StatusScript`` is driven by the simulator's own clock (the ``ts`` it stamps messages with, ITCH nanoseconds
 since midnight), so it is as deterministic as the clock it is given:
 
-- LULD pauses (``luld_every`` seconds apart, each ``luld_pause`` seconds long, at most 10; one symbol at a time,
+- LULD pauses (``luld_every`` seconds apart, the first half that after the start, each ``luld_pause`` seconds long, at most 10; one symbol at a time,
   taking ``luld_symbols`` in turn): as Nasdaq sends them, a Stock Trading Action 'P' with reason "LUDP", then the
   LULD Auction Collar of the reopening auction (reference price the symbol's mid, collars 5% either side,
   extension 0); at the end, trading resumes with 'T'. While paused the simulator's book does not trade.
@@ -74,7 +74,8 @@ class StatusScript:
         index = {name: i + 1 for i, name in enumerate(sim.tickers)}
         self.luld_locates = [index[s] for s in config.luld_symbols if s in index]
         self._start: int | None = None
-        self._next_luld = 0.0  # seconds since the start
+        # seconds since the start: the first pause comes half an interval in (a calm opening), then every interval
+        self._next_luld = config.luld_every / 2 if config.luld_every is not None else 0.0
         self._next_event = 0.0
         self._luld_turn = 0
         self._event_turn = 0

@@ -66,8 +66,10 @@ async def test_a_luld_pause_reaches_the_client_and_refuses_orders_then_the_close
     books = Books()
     async with fanout_server(books) as server:
         feed = Feed(books, server)
-        for _ in range(3):  # the opening (S O, S S, S Q, the directory, the books) and the first pause
+        for _ in range(20):  # the opening (S O, S S, S Q, the directory, the books), then the first pause
             feed.step()
+            if books.locate_of.get("TSLA") and books.trading_state[books.locate_of["TSLA"]] == ord("P"):
+                break
         app = create_app(ledger, BookQuotes(books), jwt_key=KEY, relay=False)
         u = ledger.user()
         await ledger.deposit(u, 100_000 * 10_000)
