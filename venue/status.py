@@ -3,10 +3,11 @@
 ``StatusScript`` is driven by the simulator's own clock (the ``ts`` it stamps messages with, ITCH nanoseconds
 since midnight), so it is as deterministic as the clock it is given:
 
-- LULD pauses (``luld_every`` seconds apart, the first half that after the start, each ``luld_pause`` seconds long, at most 10; one symbol at a time,
-  taking ``luld_symbols`` in turn): as Nasdaq sends them, a Stock Trading Action 'P' with reason "LUDP", then the
-  LULD Auction Collar of the reopening auction (reference price the symbol's mid, collars 5% either side,
-  extension 0); at the end, trading resumes with 'T'. While paused the simulator's book does not trade.
+- LULD pauses (``luld_every`` seconds apart, the first half that after the start, each ``luld_pause`` seconds
+  long, at most 10; one symbol at a time, taking ``luld_symbols`` in turn): as Nasdaq sends them, a Stock
+  Trading Action 'P' with reason "LUDP", then the LULD Auction Collar of the reopening auction (reference price
+  the symbol's mid, collars 5% either side, extension 0); at the end, trading resumes with 'T'. While paused the
+  simulator's book does not trade.
 - The other status events, one every ``events_every`` seconds, in turn: Reg SHO (a short sale price test in
   effect on a symbol, and lifted again the next time round), an IPO quoting period update (anticipated, ten
   minutes on), an operational halt on Nasdaq and its end (the next time round), the market-wide circuit breaker
