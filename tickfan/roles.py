@@ -293,6 +293,7 @@ def build_roles(config: NodeConfig) -> Roles:
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
-        quotes = edge.fanout.hub.quotes
-        source.books.watched = lambda: quotes.count  # follow only the symbols this node's clients watch
+        hub = edge.fanout.hub
+        # follow only the symbols this node's clients watch, on the quotes or the status channel
+        source.books.watched = lambda: hub.quotes.count + hub.status.count
     return Roles(source, publisher, edge)
