@@ -171,7 +171,7 @@ class Books(BookRow):
             CrossTrade: self._cross,
             BrokenTrade: self._broken,
             StockDirectory: self._directory,
-            **dict.fromkeys(STATUS_MESSAGES, self._status),
+            **{kind: self._status for kind in STATUS_MESSAGES},
         }, self.counters)
 
     # ------------------------------------------------------------------ entry points
@@ -518,12 +518,12 @@ class Books(BookRow):
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
 
-    def _status(self, m: Message) -> None:
+    def _status(self, m: Message, apply: Callable[[Books, Message], None] = apply_status) -> None:
         """Apply a status message and record the event it made, if any (the status channel sends each one)."""
         loc = m.locate
         market = int(self.market[M_VERSION])
         symbol = self.status_seq.item(loc) if 0 < loc < MAX_LOCATES else 0
-        apply_status(self, m)
+        apply(self, m)
         if int(self.market[M_VERSION]) != market:
             self._status_log.record((0, MarketStatusView.of(self.market)))
         elif 0 < loc < MAX_LOCATES and self.status_seq.item(loc) != symbol:

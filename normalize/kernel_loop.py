@@ -21,8 +21,12 @@ the ``njit`` functions and the layout of their state.
   level is the list's head, so when it empties the next best is its successor, found without scanning
   any order. A new level is linked in by walking from the best level: cost is the number of better
   levels, a handful near the inside where nearly all adds land.
-- Trading status messages (S H Y J K V W h) stop the loop too (``_apply`` returns their index): they are
-  rare, and ``KernelBooks`` applies them with the same Python function as ``Books`` before resuming.
+- Trading status: the loop applies a trading action's (H) part of the quote (state, reason, halted, seq) in
+  order and notes the index of every status message (H S Y J K V W) in ``noted``; ``KernelBooks`` applies the
+  rest in Python after the run, in order (they touch no field the loop reads or writes). An operational halt
+  (h) changes ``halted``, so the loop stops there (returns its index) and Python applies it in its place.
+  Stopping costs a re-entry (~20 us: numba checks every argument), too much for the opening's trading action
+  per symbol, which is why H is not handled that way.
 - Both tables grow (doubling) when half full: the kernel stops before an insert that could overflow
   (``_apply`` returns the index it stopped at), Python grows the arrays, and the loop resumes there.
 """
@@ -51,10 +55,11 @@ C_UNKNOWN_LOCATE = _C["unknown_locate"]
 C_BAD_SIDE = _C["bad_side"]
 C_BAD_SHARES = _C["bad_shares"]
 C_BAD_PRICE = _C["bad_price"]
+C_BAD_STATE = _C["bad_trading_state"]
 C_BROKEN = _C["broken_trades"]
 
 # meta: scalar state shared between Python and the kernel
-M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH = 0, 1, 2, 3, 4
+M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH, M_NOTED = 0, 1, 2, 3, 4, 5
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -140,6 +145,8 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
            # published (Books' arrays)
            bp: I64, bs: I64, ap: I64, asz: I64, lp: I64, ls: I64, vol: I64, et: I64, seq: I64, dseq: I64,
            round_lot: I64, halted: BOOL, known: BOOL, mine: BOOL, names: I64,
+           # trading status the loop keeps in order (the quote's part of H), and the status messages it noted
+           t_state: I64, t_reason: I64, op_halt: BOOL, noted: I64,
            # trade ring columns
            t_loc: I64, t_price: I64, t_size: I64, t_time: I64, t_match: I64, t_seq: I64,
            # orders: ref -> level index, shares
@@ -350,9 +357,40 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             t_match[j] = match[i]
             t_seq[j] = s
             meta[M_TRADES] += 1
-        elif t == 72 or t == 83 or t == 89 or t == 74 or t == 75 or t == 86 or t == 87 or t == 104:
-            # H S Y J K V W h: trading status, a few a second at most: Python applies it (normalize.status) and
-            # calls back with the next index, so status lands exactly where it is in the stream
+        elif t == 72:  # H: trading action; its quote part here (normalize.status._trading_action's), the rest noted
+            st = flag[i]
+            if st != 84 and st != 72 and st != 80 and st != 81:
+                counters[C_BAD_STATE] += 1
+                continue
+            if loc <= 0 or loc >= MAX_LOCATES:
+                counters[C_UNKNOWN_LOCATE] += 1
+                continue
+            if not known[loc]:
+                counters[C_UNKNOWN_LOCATE] += 1
+            r = shares[i]  # the reason's 4 bytes; ITCH pads with spaces, which the decoded text drops
+            while r != 0 and (r & 0xFF) == 32:
+                r >>= 8
+            changed = t_state[loc] != st or t_reason[loc] != r
+            t_state[loc] = st
+            t_reason[loc] = r
+            h = st != 84 or op_halt[loc]
+            if halted[loc] != h:
+                halted[loc] = h
+                seq[loc] += 1
+                et[loc] = ts[i]
+            elif changed:
+                seq[loc] += 1
+                et[loc] = ts[i]
+            noted[meta[M_NOTED]] = i << 1 | 1
+            meta[M_NOTED] += 1
+        elif t == 83 or t == 89 or t == 74 or t == 75 or t == 86 or t == 87:
+            # S Y J K V W: status only (no published book field): noted for Python, applied after the run in order,
+            # with whether the locate had its directory entry here (Python counts ``unknown_locate`` as of then)
+            k = 1 if 0 < loc < MAX_LOCATES and known[loc] else 0
+            noted[meta[M_NOTED]] = i << 1 | k
+            meta[M_NOTED] += 1
+        elif t == 104:
+            # h: an operational halt changes ``halted``: Python applies it in its place, then the loop resumes
             return i
         elif t == 82:  # R: stock directory (numeric part; names are set in Python)
             if loc <= 0 or loc >= MAX_LOCATES:

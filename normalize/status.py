@@ -60,6 +60,7 @@ from .row import BookRow
 I64 = npt.NDArray[np.int64]
 
 MAX_LOCATES = 65_536
+_new = tuple.__new__  # a view straight from its tuple (no NamedTuple.__new__ frame): one per status event
 # the market array: one int64 each
 M_VERSION, M_EVENT, M_OPEN, M_LEVEL1, M_LEVEL2, M_LEVEL3, M_BREACHED, M_TIME = range(8)
 MARKET_FIELDS = 8
@@ -80,8 +81,9 @@ def new_market() -> I64:
 
 
 def pack_reason(text: str) -> int:
-    """Up to 4 ASCII characters as one integer (big-endian); "" is 0."""
-    return int.from_bytes(text.encode("latin-1")[:4], "big")
+    """Up to 4 ASCII characters, trailing spaces dropped (ITCH pads with them), as one big-endian integer; "" is 0.
+    The batched kernel computes the same from the raw 4 bytes (``normalize.kernel_loop``)."""
+    return int.from_bytes(text.encode("latin-1")[:4].rstrip(b" "), "big")
 
 
 def unpack_reason(n: int) -> str:
@@ -137,18 +139,28 @@ def _trading_action(books: StatusBooks, m: TradingAction) -> None:
     locate = m.locate
     if not _symbol(books, locate):
         return
+    # the quote's part (the batched kernel does this part itself, in its loop)
     state, reason = ord(m.trading_state), pack_reason(m.reason)
     quote_changed = books.trading_state[locate] != state or books.trading_reason[locate] != reason
     books.trading_state[locate] = state
     books.trading_reason[locate] = reason
-    if m.trading_state == "T":  # trading again: the reopening auction's collars are history
-        for arr in (books.luld_reference, books.luld_upper, books.luld_lower, books.luld_extensions):
-            arr[locate] = 0
     seq = books.seq[locate]
     _halted(books, locate, m.timestamp)
     if quote_changed and books.seq[locate] == seq:
         books.seq[locate] += 1
         books.exchange_time[locate] = m.timestamp
+    _trading_status(books, m)
+
+
+def _trading_status(books: StatusBooks, m: TradingAction) -> None:
+    """A valid trading action's status part (what the kernel leaves to Python): the state again (idempotent;
+    read with the event), collars cleared on 'T', the event."""
+    locate = m.locate
+    books.trading_state[locate] = ord(m.trading_state)
+    books.trading_reason[locate] = pack_reason(m.reason)
+    if m.trading_state == "T":  # trading again: the reopening auction's collars are history
+        for arr in (books.luld_reference, books.luld_upper, books.luld_lower, books.luld_extensions):
+            arr[locate] = 0
     _event(books, locate, m.timestamp)
 
 
@@ -242,6 +254,15 @@ def apply_status(books: StatusBooks, m: Message) -> None:
     APPLY[type(m)](books, m)
 
 
+def apply_status_after_kernel(books: StatusBooks, m: Message) -> None:
+    """What remains of a status message the batched kernel has passed: for a trading action, whose validity,
+    counters and quote part the kernel handled, its status part; any other (the kernel only noted it), all."""
+    if type(m) is TradingAction:
+        _trading_status(books, m)
+    else:
+        APPLY[type(m)](books, m)
+
+
 # ---------------------------------------------------------------------------------------------- views
 class SymbolStatusView(NamedTuple):
     """One locate's trading status, as the status channel, ``/v1/status`` and Redis carry it."""
@@ -307,12 +328,14 @@ _SYMBOL_KINDS = tuple(typing.get_type_hints(SymbolStatusView).items())
 
 def read_status(books: BookRow, symbol_of: list[str | None], locate: int) -> SymbolStatusView:
     b = books
-    return SymbolStatusView(
-        symbol_of[locate], b.status_seq.item(locate), _chr(b.trading_state.item(locate)),
-        unpack_reason(b.trading_reason.item(locate)), _chr(b.reg_sho.item(locate)), b.luld_reference.item(locate),
+    state, reason, sho, qualifier = (b.trading_state.item(locate), b.trading_reason.item(locate),
+                                     b.reg_sho.item(locate), b.ipo_qualifier.item(locate))
+    return _new(SymbolStatusView, (
+        symbol_of[locate], b.status_seq.item(locate), chr(state) if state else "",
+        unpack_reason(reason) if reason else "", chr(sho) if sho else "", b.luld_reference.item(locate),
         b.luld_upper.item(locate), b.luld_lower.item(locate), b.luld_extensions.item(locate),
-        b.ipo_release.item(locate), _chr(b.ipo_qualifier.item(locate)), b.ipo_price.item(locate),
-        bool(b.operational_halt.item(locate)), b.status_time.item(locate))
+        b.ipo_release.item(locate), chr(qualifier) if qualifier else "", b.ipo_price.item(locate),
+        b.operational_halt.item(locate), b.status_time.item(locate)))
 
 
 class MarketStatusView(NamedTuple):

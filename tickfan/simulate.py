@@ -16,16 +16,18 @@ from venue.simulator import ExchangeSimulator
 from venue.status import DEMO, StatusConfig
 
 
-def add_status_arguments(parser: argparse.ArgumentParser) -> None:
-    """The simulated exchange's trading status events (``venue.status``); the demo passes them on."""
-    parser.add_argument("--luld-every", type=float, default=DEMO.luld_every, metavar="SECONDS",
+def add_status_arguments(parser: argparse.ArgumentParser, defaults: StatusConfig = DEMO) -> None:
+    """The simulated exchange's trading status events (``venue.status``): the demo's by default (``tickfan
+    simulate`` alone emits none unless asked, so its stream stays a pure function of the seed); the demo passes
+    them on to its simulator."""
+    parser.add_argument("--luld-every", type=float, default=defaults.luld_every or 0, metavar="SECONDS",
                         help="a LULD pause (H 'P' LUDP, its auction collar J, then H 'T') every this many seconds, "
                              "one symbol at a time (default %(default)s; 0: none)")
-    parser.add_argument("--luld-pause", type=float, default=DEMO.luld_pause, metavar="SECONDS",
+    parser.add_argument("--luld-pause", type=float, default=defaults.luld_pause, metavar="SECONDS",
                         help="how long each LULD pause lasts, at most 10 (default %(default)s)")
-    parser.add_argument("--luld-symbols", default=",".join(DEMO.luld_symbols), metavar="SYM,SYM",
+    parser.add_argument("--luld-symbols", default=",".join(defaults.luld_symbols), metavar="SYM,SYM",
                         help="the symbols LULD pauses take in turn (default %(default)s)")
-    parser.add_argument("--status-every", type=float, default=DEMO.events_every, metavar="SECONDS",
+    parser.add_argument("--status-every", type=float, default=defaults.events_every or 0, metavar="SECONDS",
                         help="one other status event (Reg SHO, IPO quoting period, operational halt, circuit "
                              "breaker levels) every this many seconds (default %(default)s; 0: none)")
     parser.add_argument("--mwcb-breach", action="store_true",
@@ -77,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-payload", type=int, default=MAX_PAYLOAD,
                         help="max UDP payload bytes per packet (default %(default)s: fits one Ethernet frame)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-    add_status_arguments(parser)
+    add_status_arguments(parser, StatusConfig())
 
 
 def main(args: argparse.Namespace) -> int:

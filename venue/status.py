@@ -18,6 +18,7 @@ since midnight), so it is as deterministic as the clock it is given:
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,9 @@ class StatusScript:
     def __init__(self, config: StatusConfig, sim: ExchangeSimulator) -> None:
         self.config = config
         self.sim = sim
+        # its own generator: status events come at times, not at message counts, so drawing from the
+        # simulator's would make the rest of the stream depend on the clock
+        self.rand = random.Random(0x57A7).random
         index = {name: i + 1 for i, name in enumerate(sim.tickers)}
         self.luld_locates = [index[s] for s in config.luld_symbols if s in index]
         self._start: int | None = None
@@ -138,11 +142,11 @@ class StatusScript:
         return [TradingAction(loc, 0, ts, name, "P", " ", "LUDP"), self.collar]
 
     def _pick(self) -> int:
-        """A symbol for a status event: not the LULD names, drawn by the simulator's own generator."""
+        """A symbol for a status event: not the LULD names."""
         sim = self.sim
         n = len(sim.tickers)
         for _ in range(8):
-            loc = 1 + int(sim.rand() * n)
+            loc = 1 + int(self.rand() * n)
             if loc not in self.luld_locates:
                 return loc
         return n

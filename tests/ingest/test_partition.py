@@ -76,4 +76,5 @@ def test_a_snapshot_rebuild_keeps_only_the_partitions_symbols() -> None:
     books = Books()
     books.rebuild(kept)
     assert set(books.locate_of) == {"TSLA"}
-    assert {m.locate for m in kept} == {1} and len(kept) < len(snapshot)
+    # TSLA's messages, and the market's (the system event, locate 0), which every partition applies
+    assert {m.locate for m in kept} == {0, 1} and len(kept) < len(snapshot)
