@@ -80,7 +80,8 @@ class Reference:
         elif isinstance(m, im.TradingAction):
             if stock and m.trading_state in "THPQ":
                 self.halted[m.locate] = m.trading_state != "T"
-                self.trading[m.locate] = (ord(m.trading_state), int.from_bytes(m.reason.encode()[:4].rstrip(b" "), "big"))
+                reason = int.from_bytes(m.reason.encode()[:4].rstrip(b" "), "big")  # ITCH pads it with spaces
+                self.trading[m.locate] = (ord(m.trading_state), reason)
 
     def published(self, loc: int) -> tuple[int, ...]:
         bids = [o for o in self.orders.values() if o[0] == loc and o[1] == 0]
