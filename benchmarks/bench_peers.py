@@ -103,7 +103,7 @@ class Server:
                 self.rewinder = ("127.0.0.1", free_port(socket_kind_udp()))
                 common = ["--ws", f"127.0.0.1:{self.port}", "--flush-ms", str(args.flush_ms),
                           "--rewinder", f"127.0.0.1:{self.rewinder[1]}", "--recovery-timeout", "10",
-                          "--duration", str(int(duration))]
+                          "--session", "TICKFAN001", "--duration", str(int(duration))]
                 if args.fanout_workers == 0:
                     # one process: feed, books (batched path) and fan-out in one event loop
                     self._start([tf, "node", "--batched", "--feed", self.feed_target,
@@ -124,7 +124,7 @@ class Server:
                     self.shared = SharedBookState.create(f"tickfan-bench-{os.getpid()}")
                     self._start([tf, "ingest", "--publish", self.shared.name, "--feed", self.feed_target,
                                  "--rewinder", f"127.0.0.1:{self.rewinder[1]}", "--recovery-timeout", "10",
-                                 "--quiet", "--duration", str(int(duration))], "is up")
+                                 "--session", "TICKFAN001", "--quiet", "--duration", str(int(duration))], "is up")
                     for k in range(args.fanout_workers):
                         http = ["--http", f"127.0.0.1:{free_port()}"] if k == 0 else ["--no-http"]
                         self._start([tf, "node", "--attach", self.shared.name, "--reuse-port", *http, *common],

@@ -8,6 +8,12 @@ whose answers come back to that same socket. A timer lets the session retry and,
 give up on a hole; the ``on_stale`` callback then tells the books they can no longer be vouched for. A
 failing sink is counted and logged, never fatal.
 
+Hostile datagrams: with ``sources`` set, a feed line takes datagrams only from those addresses (any other is
+counted as ``foreign_source`` and dropped before it is sequenced); the re-request socket is bound to the
+loopback or the given interface and ``connect()``-ed to the rewinder, so the kernel itself drops an answer
+from anyone else. A session with no name (``adopt_session=False``) fetches a snapshot at once and takes the
+session the snapshot names.
+
 Reading comes first: each socket is read until it is empty (up to ``READ_BATCH`` datagrams a turn), and
 the batched books are given at most ``FLUSH_BYTES`` a turn, so under a burst the backlog waits in a bounded
 queue here (``MAX_QUEUED_BYTES``, far more than the kernel's receive buffer, which ``net.core.rmem_max``
@@ -32,10 +38,13 @@ from . import glimpse
 from .messages import Message
 from .moldudp64 import encode_request
 from .partition import PartitionFilter
-from .session import FeedSession, State
+from .recovery import DEFAULT_MAX_HELD_BYTES
+from .session import DEFAULT_MAX_GAP, FeedSession, State
 
 log = logging.getLogger("tickfan.ingest")
 Sink = Callable[[list[Message]], None]
+# where feed datagrams may come from: (host, port), port None for any port of that host
+Source = tuple[str, int | None]
 RCVBUF_BYTES = 8 << 20
 POLL_INTERVAL = 0.02
 READ_BATCH = 1024  # datagrams read from one socket per turn of the loop, at most
@@ -74,8 +83,13 @@ class FeedHandler:
     def __init__(self, sink: Sink, session: FeedSession, *, rewinder: tuple[str, int] | None = None,
                  on_stale: Callable[[bool], None] | None = None, snapshot: tuple[str, int] | None = None,
                  on_snapshot: Callable[[list[Message]], None] | None = None,
-                 raw_sink: Callable[[bytes], object] | None = None) -> None:
+                 raw_sink: Callable[[bytes], object] | None = None,
+                 sources: Sequence[Source] | None = None) -> None:
         self.sink = sink
+        # None: any source (no --feed-source given); else the hosts allowed on any port, and exact addresses
+        self.sources = list(sources) if sources is not None else None
+        self._source_hosts = frozenset(h for h, p in sources or () if p is None)
+        self._source_addrs = frozenset((h, p) for h, p in sources or () if p is not None)
         # batched consumers take blocks undecoded, from a session made with raw=True (without it, e.g. with a
         # partition filter, decoded messages go to ``sink`` as usual)
         self.raw_sink = raw_sink if session.raw else None
@@ -100,7 +114,31 @@ class FeedHandler:
 
     # ------------------------------------------------------------------ input
     def readable(self, sock: socket.socket) -> None:
-        """A socket has datagrams: read them all (up to ``READ_BATCH``), then let the books have a turn."""
+        """A feed line has datagrams: read them all (up to ``READ_BATCH``), then let the books have a turn.
+        With ``sources`` set, a datagram from anywhere else is counted (``foreign_source``) and dropped."""
+        if self.sources is None:
+            return self.readable_connected(sock)
+        recv = sock.recvfrom
+        on_datagram = self.datagram_received
+        hosts, addrs = self._source_hosts, self._source_addrs
+        counters = self.session.counters
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.debug("feed socket error: %s", exc)
+                break
+            if addr[0] not in hosts and (addr[0], addr[1]) not in addrs:
+                counters["foreign_source"] += 1
+                continue
+            on_datagram(data)
+        return None
+
+    def readable_connected(self, sock: socket.socket) -> None:
+        """Read a socket whose sources are not checked here: a feed line open to any source, or the
+        re-request socket (connected to the rewinder: the kernel drops datagrams from anyone else)."""
         recv = sock.recv
         on_datagram = self.datagram_received
         for _ in range(READ_BATCH):
@@ -215,6 +253,13 @@ class FeedHandler:
             finally:
                 w.close()
             assert reader.next_seq is not None
+            if session.session is None:
+                if reader.session is None:
+                    raise ValueError("the snapshot names no session, and none was configured (--session)")
+                session.pin_session(reader.session)
+                log.warning("feed session %r pinned from the snapshot", reader.session)
+            elif reader.session is not None and reader.session != session.session:
+                raise ValueError(f"snapshot of session {reader.session!r}, the feed is {session.session!r}")
             # blocks still queued for the batched books came before the snapshot: it supersedes them
             self._queue.clear()
             self._queued_bytes = 0
@@ -245,7 +290,7 @@ class FeedHandler:
         sock = self.request_line.sock
         for r in requests:
             try:
-                sock.sendto(encode_request(r.session, r.first_seq, r.message_count), self.rewinder)
+                sock.send(encode_request(r.session, r.first_seq, r.message_count))
             except OSError as exc:  # a lost request is a lost datagram: the session retries
                 log.debug("re-request not sent: %s", exc)
 
@@ -313,35 +358,57 @@ async def open_feeds(lines: Sequence[tuple[str, int]], sink: Sink, *, session: s
                      recovery_timeout: float = 2.0, snapshot: tuple[str, int] | None = None,
                      on_snapshot: Callable[[list[Message]], None] | None = None,
                      partition: PartitionFilter | None = None,
-                     raw_sink: Callable[[bytes], object] | None = None) -> FeedHandler:
+                     raw_sink: Callable[[bytes], object] | None = None,
+                     sources: Sequence[Source] | None = None, max_gap: int = DEFAULT_MAX_GAP,
+                     max_held_bytes: int = DEFAULT_MAX_HELD_BYTES, adopt_session: bool = True) -> FeedHandler:
     """Listen on every line of one MoldUDP64 session (A/B: the first copy of each message wins).
 
     With ``raw_sink`` (and no partition), in-sequence messages go to it as undecoded blocks; ``sink`` then
-    only sees what a partition filter or a snapshot needs decoded.
+    only sees what a partition filter or a snapshot needs decoded. ``sources``: the only addresses feed
+    datagrams are taken from (None: any). ``session`` None and ``adopt_session`` False: the session is
+    pinned from the first snapshot, fetched at once (``snapshot`` is then required).
     """
+    if session is None and not adopt_session and snapshot is None:
+        raise ValueError("a feed with no session name needs a snapshot server to learn it from")
     loop = asyncio.get_running_loop()
     feed_session = FeedSession(session, recovery_timeout=recovery_timeout, partition=partition,
-                               raw=raw_sink is not None and partition is None)
+                               raw=raw_sink is not None and partition is None, max_gap=max_gap,
+                               max_held_bytes=max_held_bytes, adopt_session=adopt_session)
     handler = FeedHandler(sink, feed_session, rewinder=rewinder, on_stale=on_stale, snapshot=snapshot,
-                          on_snapshot=on_snapshot, raw_sink=raw_sink)
+                          on_snapshot=on_snapshot, raw_sink=raw_sink, sources=sources)
     try:
         for host, port in lines:
             handler.lines.append(Line(bind_feed_socket(host, port, interface=interface), loop, handler.readable))
         if rewinder is not None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                _rcvbuf(sock)  # answers arrive in bursts of a window of requests
-                sock.bind(("127.0.0.1" if rewinder[0] in ("127.0.0.1", "localhost") else "0.0.0.0", 0))
-                sock.setblocking(False)
-            except BaseException:
-                sock.close()
-                raise
-            handler.request_line = Line(sock, loop, handler.readable)
+            handler.request_line = Line(request_socket(rewinder, interface), loop, handler.readable_connected)
     except BaseException:
         handler.close()
         raise
     handler._poller = asyncio.create_task(handler._poll())
+    if feed_session.needs_rebuild:
+        handler._deliver([])  # no session name yet: fetch the snapshot that names it
     return handler
+
+
+def request_socket(rewinder: tuple[str, int], interface: str = "127.0.0.1") -> socket.socket:
+    """The re-request socket: bound to the loopback (a rewinder on this host) or to ``interface``, and
+    connected to the rewinder, so the kernel drops any datagram from another address: a forged "answer"
+    never reaches the session. (A loopback ``interface`` cannot reach a remote rewinder: the route picks.)"""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        _rcvbuf(sock)  # answers arrive in bursts of a window of requests
+        host = socket.gethostbyname(rewinder[0])
+        if host.startswith("127."):
+            local = "127.0.0.1"
+        else:
+            local = "0.0.0.0" if interface.startswith("127.") else interface
+        sock.bind((local, 0))
+        sock.connect((host, rewinder[1]))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def open_feed(host: str, port: int, sink: Sink, *, session: str | None = None,

@@ -214,6 +214,8 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0, length: int | N
         length = len(buf) - offset
     if length <= 0:
         raise ItchError("truncated", "empty message")
+    if offset < 0 or offset + length > len(buf):  # hostile offsets: never an IndexError, never a wrap-around
+        raise ItchError("truncated", f"message at {offset} of {length} bytes lies outside the buffer")
     entry = DECODERS.get(buf[offset])
     if entry is None:
         raise ItchError("unknown_type", f"unknown ITCH message type {bytes([buf[offset]])!r}")
@@ -221,8 +223,6 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0, length: int | N
     if length != size:
         code = "truncated" if length < size else "bad_length"
         raise ItchError(code, f"message type {chr(buf[offset])!r} needs {size} bytes, got {length}")
-    if offset + size > len(buf):
-        raise ItchError("truncated", "message runs past the end of the buffer")
     return build(unpack(buf, offset))
 
 

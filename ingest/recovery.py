@@ -34,13 +34,20 @@ class Request(NamedTuple):
     message_count: int
 
 
+DEFAULT_MAX_HELD_BYTES = 64 << 20
+
+
 class HeldPackets:
     """Packets held beyond a hole: first sequence -> (message count, length-prefixed messages), with a heap of
-    those first sequences (the held packet to release next is always on top). Bounded by ``max_messages``."""
+    those first sequences (the held packet to release next is always on top). Bounded by ``max_messages``
+    and by ``max_bytes`` of payload: a count alone would let 2,000 one-message packets of 64 KiB each hold
+    125 MiB (the count cap allowed ~122 GiB)."""
 
-    def __init__(self, max_messages: int) -> None:
+    def __init__(self, max_messages: int, max_bytes: int = DEFAULT_MAX_HELD_BYTES) -> None:
         self.max_messages = max_messages
+        self.max_bytes = max_bytes
         self.messages = 0  # messages held
+        self.bytes = 0  # payload bytes held
         self._by_start: dict[int, tuple[int, bytes]] = {}
         self._starts: list[int] = []
 
@@ -59,14 +66,37 @@ class HeldPackets:
         if old is not None:
             if old[0] >= count:  # the same packet again (or a shorter copy): nothing new
                 return "duplicate_messages"
+            if seq > front and self.bytes - len(old[1]) + len(payload) > self.max_bytes:
+                return "pending_overflow"
             self.messages -= old[0]
-        elif seq > front and self.messages + count > self.max_messages:
+            self.bytes -= len(old[1])
+        elif seq > front and (self.messages + count > self.max_messages
+                              or self.bytes + len(payload) > self.max_bytes):
             return "pending_overflow"
         else:
             heapq.heappush(self._starts, seq)
         self._by_start[seq] = (count, payload)
         self.messages += count
+        self.bytes += len(payload)
         return None
+
+    def end(self) -> int | None:
+        """The sequence after the last message held (None if nothing is)."""
+        return max((s + c for s, (c, _) in self._by_start.items()), default=None)
+
+    def discard_from(self, limit: int) -> int:
+        """Drop every held packet that starts at or after ``limit``; returns the messages dropped."""
+        gone = [s for s in self._by_start if s >= limit]
+        dropped = 0
+        for s in gone:
+            count, payload = self._by_start.pop(s)
+            self.messages -= count
+            self.bytes -= len(payload)
+            dropped += count
+        if gone:
+            self._starts = list(self._by_start)
+            heapq.heapify(self._starts)
+        return dropped
 
     def release(self, nxt: int) -> tuple[list[bytes], int, int]:
         """Take every held packet that continues the stream from ``nxt``: (their messages from ``nxt`` on, the
@@ -78,6 +108,7 @@ class HeldPackets:
             s = heapq.heappop(starts)
             count, payload = held.pop(s)
             self.messages -= count
+            self.bytes -= len(payload)
             end = s + count
             if end <= nxt:
                 dup += count

@@ -22,6 +22,14 @@ arbitration is this same rule). A hole that gets no answer for ``recovery_timeou
 passed in (``now``), never read, so the machine can be tested step by step. Nothing here raises on bad
 input: every problem has its own counter.
 
+Hostile input (issue 10): a sequence farther than ``max_gap`` from the stream is ``implausible_jump``,
+ignored, never a gap (one forged heartbeat announcing 2**64-1 used to stop the feed for good); only the same
+far-away stream, consistent and alone for a whole recovery timeout, is followed (``resyncs``: through
+RECOVERING to STALE, the books to be rebuilt). Held packets are bounded in bytes as well as messages. The
+session name is given, or pinned from a snapshot (``adopt_session=False``), not taken from the first packet.
+A rebuild resets every piece of sequence state (expected and highest known sequence, holes, requests, what
+was held before it), so a poisoned state ends with the next snapshot.
+
 Output comes in one of two forms, fixed at construction:
 
 - decoded messages (the default): ``on_packet``, ``poll``, ``rebuilt`` and ``abort_rebuild`` return them;
@@ -39,9 +47,16 @@ from .messages import Message
 from .moldudp64 import END_OF_SESSION_COUNT, HEADER, HEADER_SIZE, HEARTBEAT_COUNT
 from .packets import decode_blocks, framing_error, skip_messages, walk_packet
 from .partition import PartitionFilter
-from .recovery import MAX_MISSING_RANGES, Gap, HeldPackets, Request, plan_requests
+from .recovery import DEFAULT_MAX_HELD_BYTES, MAX_MISSING_RANGES, Gap, HeldPackets, Request, plan_requests
 
-__all__ = ["COUNTER_NAMES", "TRANSITIONS", "FeedSession", "FeedSessionError", "Gap", "Request", "State"]
+__all__ = ["COUNTER_NAMES", "DEFAULT_MAX_GAP", "DEFAULT_MAX_HELD_BYTES", "TRANSITIONS", "FeedSession",
+           "FeedSessionError", "Gap", "Request", "State"]
+
+# The farthest a packet's sequence may lie from where the stream stands and still be believed: about two
+# seconds of the busiest US equity feed at its peak (~1M messages/s), what a recovery timeout can lose.
+# A sequence farther away (a forged heartbeat announcing 2**64-1, a stray packet of last week's session) is
+# counted as ``implausible_jump`` and ignored, never taken for a gap.
+DEFAULT_MAX_GAP = 2_000_000
 
 class State(enum.Enum):
     IN_SYNC = "in_sync"
@@ -77,20 +92,30 @@ COUNTER_NAMES = (
     "duplicate_messages", "gaps", "messages_missed", "unknown_session", "malformed_packets",
     "truncated_messages", "unknown_message_types", "requests_sent", "messages_recovered",
     "recoveries", "recovery_failures", "pending_overflow", "other_partition", "sequence_backwards",
+    # hostile input: a sequence beyond ``max_gap`` (ignored); the stream found to have truly moved there
+    # (followed, books stale); a datagram from a source not configured (counted by the handler)
+    "implausible_jump", "resyncs", "foreign_source",
 )
 
 
 class FeedSession:
     def __init__(self, session: str | None = None, *, recovery_timeout: float = 2.0,
                  retry_interval: float = 0.2, max_pending: int = 2_000_000,
-                 partition: PartitionFilter | None = None, raw: bool = False) -> None:
+                 partition: PartitionFilter | None = None, raw: bool = False, max_gap: int = DEFAULT_MAX_GAP,
+                 max_held_bytes: int = DEFAULT_MAX_HELD_BYTES, adopt_session: bool = True) -> None:
+        if max_gap <= 0 or max_held_bytes <= 0 or max_pending <= 0:
+            raise ValueError("max_gap, max_held_bytes and max_pending must be positive")
         if raw and partition is not None:
             raise ValueError("raw output carries every symbol: a partition needs decoded output")
         # with a partition, only its symbols' messages are decoded and returned (all are sequenced)
         self.partition = partition
         self.raw = raw
-        # None: adopt the first session name seen (a feed carries one session per day).
+        # None: with ``adopt_session`` (captures, tests), the first session name seen is taken; without it (a
+        # node on a network), nothing is accepted until ``pin_session`` names it (from a snapshot), and the
+        # books start stale so that the handler fetches that snapshot at once.
         self.session = session
+        self.adopt_session = adopt_session
+        self.max_gap = max_gap
         # the session as it appears on the wire (compared per packet on the hot path)
         self._raw_session = session.encode("ascii", "replace").ljust(10, b" ")[:10] if session is not None else b""
         self.next_seq: int | None = None
@@ -102,7 +127,7 @@ class FeedSession:
         self.missing: deque[Gap] = deque(maxlen=MAX_MISSING_RANGES)
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self.last_error: str | None = None
-        self._held = HeldPackets(max_pending)  # packets beyond a hole, whole and undecoded
+        self._held = HeldPackets(max_pending, max_held_bytes)  # packets beyond a hole, whole and undecoded
         # holes seen beyond the first one, [first, end) in sequence order, to ask for before the front reaches
         self._holes: deque[tuple[int, int]] = deque(maxlen=MAX_MISSING_RANGES)
         self._ready: list[bytes] = []  # raw output not yet taken
@@ -115,7 +140,10 @@ class FeedSession:
         # the sequence number after the highest one known to exist (from packets and heartbeats)
         self._known_end = 0
         # set when a hole had to be skipped: some book may be wrong until rebuilt from a snapshot
-        self.needs_rebuild = False
+        self.needs_rebuild = session is None and not adopt_session
+        # an implausible sequence seen with no progress since: (when first seen, where it ends, the progress
+        # marker then). The same far-away stream, consistent and alone for a recovery timeout, is followed.
+        self._jump: tuple[float, int, tuple[int | None, int]] | None = None
         # seconds from each gap's detection to its last message applied, most recent last
         self.recovery_seconds: deque[float] = deque(maxlen=256)
 
@@ -142,6 +170,16 @@ class FeedSession:
     def held_messages(self) -> int:
         """Messages held beyond a hole (bounded by ``max_pending``)."""
         return self._held.messages
+
+    @property
+    def held_bytes(self) -> int:
+        """Payload bytes held beyond a hole (bounded by ``max_held_bytes``)."""
+        return self._held.bytes
+
+    def pin_session(self, name: str) -> None:
+        """Accept only session ``name`` from now on (a snapshot said which session the feed is in)."""
+        self.session = name
+        self._raw_session = name.encode("ascii", "replace").ljust(10, b" ")[:10]
 
     # ------------------------------------------------------------------ input
     def take_raw(self, data: bytes) -> bytes | None:
@@ -218,12 +256,19 @@ class FeedSession:
                 name = raw_session.decode("ascii").rstrip(" ")
             except UnicodeDecodeError:
                 return self._malformed("bad_session", "session name is not ASCII")
-            if self.session is not None and name != self.session:
+            if self.session is not None or not self.adopt_session:
                 c["unknown_session"] += 1
-                self.last_error = f"packet from session {name!r}, expected {self.session!r}"
+                self.last_error = (f"packet from session {name!r}, expected {self.session!r}" if self.session
+                                   else f"packet from session {name!r} before a snapshot named the session")
                 return []
             self.session = name
             self._raw_session = raw_session
+        if expected is not None and (seq > max(self._known_end, expected) + self.max_gap
+                                     or seq + self.max_gap < expected):
+            if not self._implausible(seq, seq if count in (HEARTBEAT_COUNT, END_OF_SESSION_COUNT) else seq + count,
+                                     now):
+                return []
+            expected = self.next_seq
         if count == HEARTBEAT_COUNT or count == END_OF_SESSION_COUNT:
             if count == HEARTBEAT_COUNT:
                 c["heartbeats"] += 1
@@ -246,6 +291,11 @@ class FeedSession:
             c["sequence_backwards"] += 1
         self._last_packet_seq = seq
         end = seq + count
+        if self._state is State.REBUILDING:
+            # the snapshot decides where the stream resumes: what the expected sequence says now (possibly
+            # poisoned) must not drop what it will need; every packet held counts against the bounds
+            self._hold(data[HEADER_SIZE:], seq, count, front=-1)
+            return []
         if end <= expected:
             c["duplicate_packets"] += 1
             c["duplicate_messages"] += count
@@ -256,9 +306,6 @@ class FeedSession:
             self._known_end = end
         payload = data[HEADER_SIZE:]
         state = self._state
-        if state is State.REBUILDING:
-            self._hold(payload, seq, count)
-            return []
         if state is State.RECOVERING:
             self._hold(payload, seq, count)
             return self._drain(now) if seq <= expected else []
@@ -298,6 +345,9 @@ class FeedSession:
         self._set_state(State.REBUILDING)
         self._requests.clear()
         self._ready.clear()  # superseded by the snapshot
+        # so is what was held behind the holes: it was placed by a sequence state the snapshot replaces
+        # (possibly poisoned by a forged packet); what arrives from now on is held for the snapshot's
+        self._held.discard_from(-1)
 
     def rebuilt(self, next_seq: int, now: float = 0.0) -> list[Message]:
         """The books now hold a snapshot taken just before ``next_seq``: continue from there.
@@ -308,6 +358,15 @@ class FeedSession:
         self._begin_recovery(now)
         self.next_seq = next_seq
         self.needs_rebuild = False
+        # Every piece of sequence state is the snapshot's from here: what was known, asked for or seen before
+        # (possibly poisoned by a forged packet) must not outlive it.
+        self._held.discard_from(next_seq + self.max_gap)
+        self._known_end = max(next_seq, self._held.end() or 0)
+        self._holes.clear()
+        self._requested_until = 0
+        self._last_request = -1.0
+        self._last_packet_seq = 0
+        self._jump = None
         out = self._drain(now, duplicates=False)
         if self._state is State.RECOVERING:
             self._request(now)
@@ -320,7 +379,14 @@ class FeedSession:
         if self._state is not State.REBUILDING:
             raise FeedSessionError(self._state, State.RECOVERING)
         self._begin_recovery(now - self.recovery_timeout)  # held holes are already past their chance
-        return self.poll(now)
+        if self.next_seq is None:  # nothing sequenced yet (a session waiting for its first snapshot)
+            self.needs_rebuild = True
+            self._set_state(State.STALE)
+            return []
+        # held while rebuilding were packets on either side of the expected sequence (the snapshot would have
+        # moved it): those it already had are dropped here, what continues it is released
+        out = self._drain(now, recovering=False)
+        return out + self.poll(now)
 
     # ------------------------------------------------------------------ recovery
     def _open_gap(self, expected: int, seq: int, now: float) -> None:
@@ -341,8 +407,8 @@ class FeedSession:
         self._holes.append((first, end))
         self._request(now)
 
-    def _hold(self, payload: bytes, seq: int, count: int) -> None:
-        refused = self._held.hold(payload, seq, count, self.next_seq or 0)
+    def _hold(self, payload: bytes, seq: int, count: int, front: int | None = None) -> None:
+        refused = self._held.hold(payload, seq, count, (self.next_seq or 0) if front is None else front)
         if refused is not None:
             self.counters[refused] += count
 
@@ -405,6 +471,38 @@ class FeedSession:
         else:
             self._set_state(State.STALE)
         return out
+
+    def _implausible(self, seq: int, end: int, now: float) -> bool:
+        """A sequence too far from the stream to be believed: counted and ignored (False), unless the stream
+        itself has moved there: the same far-away sequence, consistent, for a whole recovery timeout in which
+        nothing plausible made progress. Then it is followed (True), the books flagged stale."""
+        c = self.counters
+        c["implausible_jump"] += 1
+        self.last_error = f"implausible_jump: sequence {seq} is more than {self.max_gap} from {self.next_seq}"
+        marker = (self.next_seq, self._known_end)
+        jump = self._jump
+        if jump is None or jump[2] != marker or abs(seq - jump[1]) > self.max_gap \
+                or self._state is State.REBUILDING:
+            self._jump = (now, end, marker)
+            return False
+        if now - jump[0] < self.recovery_timeout:
+            self._jump = (jump[0], max(jump[1], end), marker)
+            return False
+        # the stream truly moved (a restarted session, a node started on a forged first packet): follow it
+        self._jump = None
+        c["resyncs"] += 1
+        c["recovery_failures"] += 1
+        self.needs_rebuild = True
+        self._held.discard_from(-1)
+        self._holes.clear()
+        self._requests.clear()
+        self._requested_until = 0
+        self.next_seq = self._known_end = self._last_packet_seq = seq
+        if self._state is State.IN_SYNC:
+            self._set_state(State.RECOVERING)
+        if self._state is State.RECOVERING:
+            self._set_state(State.STALE)
+        return True
 
     def _malformed(self, code: str, message: str) -> list[Message]:
         self.counters["malformed_packets"] += 1

@@ -35,6 +35,8 @@ Decisions on ITCH content (each one counted, never raised):
 - Broken trades (B) are counted, not reversed: a break names only a match number, and the print it voids
   may be older than the bounded ring, so any reversal would depend on ring size and timing. Volume here
   is printed volume; ``counters['broken_trades']`` says how far it may overstate the official figure.
+  Each break is also kept, as it came, in a bounded ring of its own (``breaks_since``: locate, time and
+  match number, price and size 0) for consumers that do reverse prints (``normalize.bars``).
 - Trading status (S, H, Y, J, K, h, V, W): applied by ``normalize.status.apply_status`` (its docstring has
   the rules). 'H' halted, 'P' paused and 'Q' quotation only set ``halted``, as does an operational halt (no
   trade can happen, so the quote is not a tradable price); the trading state and its reason travel with the
@@ -84,6 +86,9 @@ from .trades import TradePrints, TradeRing
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 
 MAX_LOCATES = _MAX_LOCATES  # one definition: normalize.status (imported here first by every user)
+# a cross's shares are 8 bytes on the wire: beyond 4 bytes (every other print's width) is hostile, and would
+# overflow the int64 volume it is added to
+MAX_CROSS_SHARES = 0xFFFF_FFFF
 BID, ASK = 0, 1
 
 COUNTER_NAMES = (
@@ -122,10 +127,15 @@ class _Dispatch(dict[type, Callable[[Any], None]]):
         self._counters["unknown_message"] += 1
 
 
+def _int64(match: int) -> int:
+    """A match number is an 8-byte identifier: kept as int64, wrapped as the kernel's columns keep it."""
+    return match - (1 << 64) if match >= 1 << 63 else match
+
+
 class Books(BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
-    def __init__(self, *, trade_capacity: int = 65_536,
+    def __init__(self, *, trade_capacity: int = 65_536, break_capacity: int = 4_096,
                  arrays: Mapping[str, npt.NDArray[np.generic]] | None = None,
                  market: I64 | None = None) -> None:
         """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
@@ -142,6 +152,7 @@ class Books(BookRow):
         self.high_locate = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
+        self._breaks = TradeRing(break_capacity)  # broken trades as they came (price and size 0)
         self._status_log = StatusLog()
         # the same memory as the arrays above, for single-element access on the hot path
         self._bp = self.bid_price.data
@@ -205,6 +216,16 @@ class Books(BookRow):
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         """Trade prints recorded after ``cursor``: (prints, new cursor, prints lost to the ring's bound)."""
         return self._trades.since(cursor)
+
+    @property
+    def breaks_total(self) -> int:
+        """Broken trades ever recorded (a cursor for ``breaks_since``)."""
+        return self._breaks.total
+
+    def breaks_since(self, cursor: int) -> tuple[TradePrints, int, int]:
+        """Broken-trade messages recorded after ``cursor`` (locate, exchange_time, match_number; price, size
+        and seq 0): (breaks, new cursor, breaks lost to the ring's bound)."""
+        return self._breaks.since(cursor)
 
     @property
     def status_total(self) -> int:
@@ -489,7 +510,7 @@ class Books(BookRow):
         seq = self._seq[locate] + 1
         self._seq[locate] = seq
         self._et[locate] = ts
-        self._trades.record(locate, price, size, ts, match, seq)
+        self._trades.record(locate, price, size, ts, _int64(match), seq)
 
     def _print_locate(self, locate: int) -> bool:
         """Whether a print/status message for ``locate`` may be applied (counting what is wrong with it)."""
@@ -510,13 +531,16 @@ class Books(BookRow):
         # a cross with no shares is Nasdaq saying the cross happened and nothing matched: not a print
         if m.shares <= 0:
             return
-        if m.cross_price <= 0:
+        if m.shares > MAX_CROSS_SHARES:  # 8 bytes on the wire; more than any other print could carry
+            self.counters["bad_shares"] += 1
+        elif m.cross_price <= 0:
             self.counters["bad_price"] += 1
         elif self._print_locate(m.locate):
             self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number)
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
+        self._breaks.record(m.locate, 0, 0, m.timestamp, _int64(m.match_number), 0)
 
     def _status(self, m: Message, apply: Callable[[Books, Message], None] = apply_status) -> None:
         """Apply a status message and record the event it made, if any (the status channel sends each one)."""

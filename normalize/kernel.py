@@ -155,6 +155,12 @@ class KernelBooks(Books):
             if v:
                 counters[k] += v
         counters["messages"] += n
+        breaks = np.flatnonzero(cols.kind == ord("B"))
+        if breaks.size:  # rare: kept as Books._broken keeps them, outside the compiled loop
+            record = self._breaks.record
+            for loc, ts, match in zip(cols.locate[breaks].tolist(), cols.timestamp[breaks].tolist(),
+                                      cols.match[breaks].tolist(), strict=True):
+                record(loc, 0, 0, ts, match, 0)
         self._names_after(cols, buf)
 
     @staticmethod

@@ -40,7 +40,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from .book import COUNTER_NAMES, MAX_LOCATES
+from .book import COUNTER_NAMES, MAX_CROSS_SHARES, MAX_LOCATES
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -333,8 +333,11 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                     counters[C_BAD_PRICE] += 1
                     continue
             else:
-                if sh <= 0:
+                if sh == 0:
                     continue  # a cross that matched nothing: not a print
+                if sh < 0 or sh > MAX_CROSS_SHARES:  # 8 bytes on the wire (negative: >= 2**63 as int64)
+                    counters[C_BAD_SHARES] += 1
+                    continue
                 if p <= 0:
                     counters[C_BAD_PRICE] += 1
                     continue

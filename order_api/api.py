@@ -118,7 +118,7 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
             # AdminShutdownError before anything was sent; a loss after sending is CommitOutcomeUnknown above
             log.warning("ledger unavailable: %s", e)
             return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+        except redis.exceptions.RedisError as e:  # down, timed out, or refused (a user without the ACL rights)
             log.warning("quotes unavailable: %s", e)
             return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
         except Exception as e:  # a bug: logged with its traceback, answered without it

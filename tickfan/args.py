@@ -66,3 +66,20 @@ def client_tls(args: argparse.Namespace, *urls: str) -> ssl.SSLContext | None:
         return None
     return client_context(getattr(args, "ca", None), getattr(args, "client_cert", None),
                           getattr(args, "client_key", None))
+
+
+def source(text: str) -> tuple[str, int | None]:
+    """``HOST[:PORT]`` for argparse, the host resolved to its IPv4 address (datagrams carry addresses, not
+    names); no port: any port of that host."""
+    import socket
+
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, ""
+    try:
+        number = int(port) if port else None
+        if number is not None and not 0 < number < 65536:
+            raise ValueError(f"port out of range in {text!r}")
+        return socket.gethostbyname(host), number
+    except (ValueError, OSError) as e:
+        raise argparse.ArgumentTypeError(f"bad feed source {text!r}: {e}") from None

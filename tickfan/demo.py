@@ -65,6 +65,8 @@ def simulator_command(args: argparse.Namespace) -> list[str]:
         cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
     cmd += ["--rate", str(args.rate), "--symbols", str(args.symbols), "--seed", str(args.seed), "--quiet",
             "--interface", args.interface, *status_flags(args)]
+    if args.session:
+        cmd += ["--session", args.session]
     if args.duration is not None:
         cmd += ["--duration", str(args.duration + 5)]  # outlive the node a little; we stop it ourselves
     return cmd
@@ -77,6 +79,10 @@ async def _main(args: argparse.Namespace) -> int:
         print(f"tickfan demo: {exc}", file=sys.stderr)
         return 2
     args.feed = args.feed or [("127.0.0.1", 30001)]
+    if not args.no_simulator:
+        # the simulator's own session, from its own address only: the feed trusts nothing else
+        args.session = args.session or SIMULATOR_SESSION
+        args.feed_sources = args.feed_sources or [(args.interface, None)]
     if not args.no_rewinder and not args.no_simulator:
         # the simulator's recovery services, next to the first line: UDP re-requests and TCP snapshots
         args.rewinder = args.rewinder or ("127.0.0.1", args.feed[0][1] + 1)
@@ -171,6 +177,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 MULTICAST_GROUP = "239.192.77.7"
+SIMULATOR_SESSION = "TICKFAN001"  # ``tickfan simulate``'s default session
 
 
 def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -> int:
@@ -180,6 +187,10 @@ def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -
                               "--partition", str(k), "--interface", args.interface, "--quiet")
         if args.hot:
             cmd += ["--hot", args.hot]
+        if args.session:
+            cmd += ["--session", args.session]
+        for host, port in args.feed_sources or []:
+            cmd += ["--feed-source", host if port is None else f"{host}:{port}"]
         for host, port in args.feed:
             cmd += ["--feed", f"{host}:{port}"]
         if args.rewinder:

@@ -22,8 +22,10 @@ from fanout.config import FanoutConfig
 from fanout.server import FanoutServer
 from ingest.handler import FeedHandler
 from ingest.partition import PartitionFilter, PartitionMap
+from ingest.recovery import DEFAULT_MAX_HELD_BYTES
+from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
-from tickfan.args import add_tls_arguments, hostport, tls_files
+from tickfan.args import add_tls_arguments, hostport, source, tls_files
 from tickfan.roles import NodeConfig, Roles, build_roles
 
 __all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
@@ -93,6 +95,8 @@ class Node:
         http, ws = ("https", "wss") if self.config.tls.enabled else ("http", "ws")
         return {
             "feed (UDP, MoldUDP64/ITCH 5.0)": lines,
+            "feed sources": (", ".join(f"{h}:{p or '*'}" for h, p in self.config.feed_sources)
+                             if self.config.feed_sources is not None else "ANY (no --feed-source)"),
             "rewinder (MoldUDP64 re-request)": f"udp://{rewinder[0]}:{rewinder[1]}" if rewinder else "none",
             "book snapshots (GLIMPSE-style)": (f"tcp://{self.config.snapshot[0]}:{self.config.snapshot[1]}"
                                                if self.config.snapshot else "none"),
@@ -134,6 +138,7 @@ class StatusLine:
         return (
             f"feed {msg_rate:>9,.0f} msg/s {state} | gaps {counters.get('gaps', 0)} "
             f"recovered {counters.get('messages_recovered', 0):,} malformed {counters.get('malformed_packets', 0)}"
+            f" jumps {counters.get('implausible_jump', 0)} foreign {counters.get('foreign_source', 0)}"
             f" | out {upd_rate:>9,.0f} upd/s "
             f"{frame_rate:>6,.0f} frames/s | clients {clients} | e2e p50 {p50:.1f} ms p99 {p99:.1f} ms"
         )
@@ -150,6 +155,21 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snapshot", type=hostport, default=None, metavar="HOST:PORT",
                         help="TCP snapshot server to rebuild stale books from (default: none; the demo's "
                              "simulator serves one)")
+    parser.add_argument("--session", default=None, metavar="NAME",
+                        help="the MoldUDP64 session to accept; packets of any other are counted "
+                             "(unknown_session) and dropped. Required unless --snapshot is given, whose first "
+                             "snapshot then names it; never taken from the first packet seen")
+    parser.add_argument("--feed-source", type=source, action="append", default=None, metavar="HOST[:PORT]",
+                        dest="feed_sources",
+                        help="take feed datagrams only from this sender (any port if none given); repeat for "
+                             "several; others are counted (foreign_source) and dropped. Default: ANY source "
+                             "is accepted (said in a warning at startup)")
+    parser.add_argument("--max-gap", type=int, default=DEFAULT_MAX_GAP, metavar="MESSAGES",
+                        help="a packet whose sequence lies farther than this from the stream is implausible: "
+                             "counted (implausible_jump) and ignored, not taken for a gap (default %(default)s)")
+    parser.add_argument("--max-held-mib", type=int, default=DEFAULT_MAX_HELD_BYTES >> 20, metavar="MIB",
+                        help="payload held beyond a hole while it is recovered, at most (default %(default)s); "
+                             "beyond it packets are dropped (pending_overflow) and asked for again")
     parser.add_argument("--recovery-timeout", type=float, default=2.0, metavar="SECONDS",
                         help="give up on a gap after this long and mark the books stale (default %(default)s)")
     parser.add_argument("--http", type=hostport, default=("127.0.0.1", 8000), metavar="HOST:PORT",
@@ -262,14 +282,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(tickfan:orders:{user}), e.g. redis://127.0.0.1:6379/0 (default: off)")
     parser.add_argument("--partition-map", type=Path, default=None, metavar="FILE",
                         help='JSON partition map, e.g. {"partitions": 4, "hot": ["TSLA", "NVDA"]}')
-    parser.add_argument("--session", default=None,
-                        help="accept only this MoldUDP64 session name (default: the first one seen)")
     add_tls_arguments(parser, "serve https:// and wss://")
 
 
 def node_config(args: argparse.Namespace) -> NodeConfig:
     if args.flush_ms <= 0:
         raise SystemExit("tickfan: --flush-ms must be positive")
+    if args.max_gap <= 0 or args.max_held_mib <= 0:
+        raise SystemExit("tickfan: --max-gap and --max-held-mib must be positive")
+    has_feed = not getattr(args, "attach", None) and not getattr(args, "from_redis", None)
+    if has_feed and args.session is None and args.snapshot is None:
+        raise SystemExit("tickfan: --session NAME is required (the MoldUDP64 session to accept), unless "
+                         "--snapshot is given to learn it from")
+    if args.session is not None and not 0 < len(args.session) <= 10:
+        raise SystemExit("tickfan: --session must be 1 to 10 characters")
     partition = None
     try:
         if getattr(args, "partition_map", None) is not None:
@@ -291,7 +317,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       snapshot=args.snapshot,
                       recovery_timeout=args.recovery_timeout, http=args.http, ws=args.ws,
                       flush_interval=args.flush_ms / 1000.0,
-                      session=getattr(args, "session", None), interface=args.interface, tls=tls_files(args),
+                      session=args.session, interface=args.interface, feed_sources=args.feed_sources,
+                      max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20, tls=tls_files(args),
                       stream=stream_config(args))
 
 

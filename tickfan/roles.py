@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from fanout.server import FanoutServer
 from ingest.handler import FeedHandler, open_feeds
 from ingest.messages import Message
 from ingest.partition import PartitionFilter, PartitionMap
+from ingest.recovery import DEFAULT_MAX_HELD_BYTES
+from ingest.session import DEFAULT_MAX_GAP
 from normalize import Books
 from normalize.replicas.redis import RedisBooks, RedisPublisher
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
@@ -45,6 +48,8 @@ from normalize.source import BookSource
 from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
 from vocab.tls import TlsFiles
+
+log = logging.getLogger("tickfan.node")
 
 
 @dataclass
@@ -56,8 +61,15 @@ class NodeConfig:
     http: tuple[str, int] = ("127.0.0.1", 8000)
     ws: tuple[str, int] = ("127.0.0.1", 8765)
     flush_interval: float = 0.05
+    # the MoldUDP64 session to accept; None: pinned from the first snapshot (``snapshot`` is then required)
     session: str | None = None
     interface: str = "127.0.0.1"
+    # the addresses feed datagrams are taken from, (host, port or None for any); None: any source
+    feed_sources: list[tuple[str, int | None]] | None = None
+    # a sequence farther than this from the stream is ignored as implausible (ingest.session.DEFAULT_MAX_GAP)
+    max_gap: int = DEFAULT_MAX_GAP
+    # payload held beyond a hole while it is recovered, at most
+    max_held_bytes: int = DEFAULT_MAX_HELD_BYTES
     # (map, this node's partition) when ingest is split over several processes
     partition: tuple[PartitionMap, int] | None = None
     # shared-memory books: a worker publishes into them (no HTTP/WebSocket), a reader serves them (no feed)
@@ -128,8 +140,13 @@ class IngestRole:
             c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
             on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
             on_snapshot=target.rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
-            raw_sink=raw_sink,
+            raw_sink=raw_sink, sources=c.feed_sources, max_gap=c.max_gap, max_held_bytes=c.max_held_bytes,
+            adopt_session=False,
         )
+        if c.feed_sources is None:
+            log.warning("feed: datagrams accepted from any source (no --feed-source given)")
+        if c.session is None:
+            log.warning("feed: no --session given; the session is pinned from the first snapshot")
 
     async def close(self) -> None:
         if self.feed is not None:

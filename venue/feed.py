@@ -80,7 +80,7 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
     keep = rw.append if rw is not None else None
     snapshot_server: asyncio.Server | None = None
     if snapshot is not None:
-        snapshot_server = await start_snapshot_server(sim, lambda: builder.next_seq, *snapshot)
+        snapshot_server = await start_snapshot_server(sim, lambda: builder.next_seq, *snapshot, session=session)
     stop = stop or asyncio.Event()
     start = time.monotonic()
     sent = packets = 0

@@ -18,13 +18,14 @@ from .simulator import ExchangeSimulator
 
 
 async def start_snapshot_server(simulator: ExchangeSimulator, next_seq: Callable[[], int],
-                                host: str, port: int) -> asyncio.Server:
-    """Serve snapshots of ``simulator`` on ``host:port``; ``next_seq()`` is the feed's next sequence number."""
+                                host: str, port: int, *, session: str | None = None) -> asyncio.Server:
+    """Serve snapshots of ``simulator`` on ``host:port``; ``next_seq()`` is the feed's next sequence number,
+    ``session`` its MoldUDP64 session (named in the End of Snapshot, so a node can pin it)."""
 
     async def send_snapshot(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             writer.write(frame_all(simulator.snapshot()))
-            writer.write(glimpse.end_of_snapshot(next_seq()))
+            writer.write(glimpse.end_of_snapshot(next_seq(), session))
             await writer.drain()
         finally:
             writer.close()

@@ -107,7 +107,8 @@ def test_a_plain_node_starts_serves_and_stops() -> None:
     async def main() -> None:
         http, ws = free_port(), free_port()
         feed = free_port(socket.SOCK_DGRAM)
-        node = Node(NodeConfig(feeds=[("127.0.0.1", feed)], http=("127.0.0.1", http), ws=("127.0.0.1", ws)))
+        node = Node(NodeConfig(feeds=[("127.0.0.1", feed)], http=("127.0.0.1", http), ws=("127.0.0.1", ws),
+                               session="TICKFAN001"))
         await node.start()
         try:
             assert node.feed is not None

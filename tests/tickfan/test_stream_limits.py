@@ -23,7 +23,7 @@ from tickfan.roles import NodeConfig, build_roles
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return parser.parse_args(["--session", "TICKFAN001", *argv])  # a feed needs its session named
 
 
 def test_node_flags_set_the_fanout_limits_and_pass_on_to_workers() -> None:

@@ -25,7 +25,7 @@ from vocab.tls import TlsFiles, client_context
 def node_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return parser.parse_args(["--session", "TICKFAN001", *argv])  # a feed needs its session named
 
 
 def test_node_serves_https_and_wss_from_its_flags(certs: Certs) -> None:
