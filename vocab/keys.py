@@ -16,7 +16,8 @@ QUOTES_LIVE = "tickfan:quotes:live"      # string: wall-clock ns of the publishe
 
 
 MARKET_STATUS = "tickfan:market"        # hash: the market-wide status (``normalize.status.MarketStatusView``)
-MARKET_CHANNEL = "tickfan:market:status"  # sharded pub/sub: an encoded StatusBatch with the market, per change
+MARKET_CHANNEL = "tickfan:quotes:market"  # sharded pub/sub: an encoded StatusBatch with the market, per change
+#                                          (beside the quotes channels: the same readers, the same ACL pattern)
 
 
 def status_key(symbol: str) -> str:

@@ -70,7 +70,8 @@ class RedisPublisher:
         self.partitions = partitions
         self.interval = interval
         self.published = books.seq.copy()
-        self.status_published = books.status_seq.copy()
+        # status changes rarely: what the books hold already is written at the first round, not only what moves
+        self.status_published = np.zeros_like(books.status_seq)
         self.market_published = 0
         self.announced: set[str] = set()
         self.counters = {"publishes": 0, "quotes": 0, "status": 0, "errors": 0}

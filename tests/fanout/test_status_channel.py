@@ -19,8 +19,7 @@ def flush_all(hub: Hub) -> dict[int, list[pb.ServerMessage]]:
 
 
 def test_snapshot_then_every_event_in_order_binary_and_json() -> None:
-    books = make_books()
-    books.apply(im.SystemEvent(0, 0, 1, "Q"))
+    books = make_books()  # in market hours
     hub = Hub(books)
     binary, text = Subscriber(1), Subscriber(2, json=True)
     for sub in (binary, text):
