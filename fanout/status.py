@@ -138,23 +138,23 @@ class StatusChannel:
         """This flush's status frames per writable subscriber (parallel lists); the stuck are marked for resync."""
         subs_out: list[Subscriber] = []
         frames_out: list[list[bytes | str]] = []
-        books = self.books
-        if books.status_total != self.cursor:
-            events, self.cursor, lost = books.status_since(self.cursor)
-            self.stats.events += len(events)
-            if lost:
-                self.stats.lost += lost
-                self.resync.update(self.members)  # they cannot be told what was lost: they get the state
-            if events and self.members:
-                per_sub = self._route(events)
-                for sub, items in per_sub.items():
-                    if sub in self.resync:
-                        continue
-                    if not sub.writable:
-                        self.resync.add(sub)
-                        continue
-                    subs_out.append(sub)
-                    frames_out.append(self._split(items, sub.json))
+        # every flush: in-process books answer from their log's cursor at once, a replica (which sees states)
+        # by comparing its status versions with the last call's, so it must be asked even when nobody listens
+        events, self.cursor, lost = self.books.status_since(self.cursor)
+        self.stats.events += len(events)
+        if lost:
+            self.stats.lost += lost
+            self.resync.update(self.members)  # they cannot be told what was lost: they get the state
+        if events and self.members:
+            per_sub = self._route(events)
+            for sub, items in per_sub.items():
+                if sub in self.resync:
+                    continue
+                if not sub.writable:
+                    self.resync.add(sub)
+                    continue
+                subs_out.append(sub)
+                frames_out.append(self._split(items, sub.json))
         if self.resync:
             for sub in [s for s in self.resync if s.writable]:
                 self.resync.discard(sub)

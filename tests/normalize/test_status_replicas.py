@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
+from fanout.hub import Hub, Subscriber
 from ingest import messages as im
 from normalize import MAX_LOCATES, Books
 from normalize.replicas.redis import RedisBooks, RedisPublisher
@@ -14,6 +15,7 @@ from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.status import MarketStatusView, SymbolStatusView, read_status
 from order_api.quotes import RedisQuotes
 from tests.conftest import PrivateRedis, directory, eventually
+from tickfan_proto import stream_pb2 as pb
 
 pytestmark = pytest.mark.anyio
 
@@ -45,6 +47,16 @@ def test_shared_memory_carries_symbol_and_market_status() -> None:
         assert isinstance(tsla, SymbolStatusView) and tsla.version == 2 and tsla.luld_upper_price == 105
         view.sync()
         assert view.status_since(0)[0] == []
+        # the fan-out over the reader: a status subscriber gets the change at the next flush
+        hub = Hub(view)
+        sub = Subscriber(1)
+        hub.subscribe(sub, "status", [1])
+        hub.flush(0)
+        writers[0].apply_batch([im.TradingAction(1, 0, 8, "TSLA", "T", " ", "")])
+        view.sync()
+        (frame,) = [f for s, frames in hub.flush(0) for f in frames if s is sub]
+        sent = pb.ServerMessage.FromString(frame).status.symbols
+        assert [(s.symbol, s.trading_state, s.version) for s in sent] == [("TSLA", "T", 3)]
     finally:
         state.close()
 
