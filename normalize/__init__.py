@@ -16,9 +16,10 @@ bad side, shares or price, impossible locate) is counted in ``Books.counters`` a
 Modules: ``row`` (the published row, declared once), ``source`` (``BookSource``, the read side every edge
 is written against), ``quote`` (the quote view of one locate and all its forms: protobuf, JSON record,
 Redis hash), ``book`` (``Books``, the reference books), ``kernel``/``kernel_loop`` (``KernelBooks``, the
-batched numba path), ``trades`` (the print ring), ``status`` (the ITCH events that gate trading, applied and viewed), ``bars`` (1 s and 1 m OHLCV bars from the prints, with
-broken trades, per message or per batch), ``replicas.shm`` and ``replicas.redis`` (the same books
-published to shared memory or Redis, each a publisher and a reader).
+batched numba path), ``trades`` (the print ring), ``status`` (the ITCH events that gate trading, applied
+and viewed), ``bars`` (1 s and 1 m OHLCV bars from the prints, with broken trades, per message or per
+batch), ``replicas.shm`` and ``replicas.redis`` (the same books published to shared memory or Redis, each a
+publisher and a reader).
 """
 
 from .book import ASK, BID, MAX_LOCATES, Books

@@ -55,6 +55,7 @@ def test_shared_memory_carries_symbol_and_market_status() -> None:
         writers[0].apply_batch([im.TradingAction(1, 0, 8, "TSLA", "T", " ", "")])
         view.sync()
         (frame,) = [f for s, frames in hub.flush(0) for f in frames if s is sub]
+        assert isinstance(frame, bytes)
         sent = pb.ServerMessage.FromString(frame).status.symbols
         assert [(s.symbol, s.trading_state, s.version) for s in sent] == [("TSLA", "T", 3)]
     finally:
