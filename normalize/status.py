@@ -66,6 +66,7 @@ M_VERSION, M_EVENT, M_OPEN, M_LEVEL1, M_LEVEL2, M_LEVEL3, M_BREACHED, M_TIME = r
 MARKET_FIELDS = 8
 
 TRADING_STATES = frozenset("THPQ")
+_T = ord("T")
 SYSTEM_EVENTS = frozenset("OSQMEC")
 REG_SHO = frozenset("012")
 MWCB_LEVELS = frozenset("123")
@@ -111,19 +112,24 @@ def _symbol(books: StatusBooks, locate: int) -> bool:
     if not 0 < locate < MAX_LOCATES:
         books.counters["unknown_locate"] += 1
         return False
-    if not books.known[locate]:
+    if not books.known.item(locate):
         books.counters["unknown_locate"] += 1
     return True
 
 
-def _halted(books: StatusBooks, locate: int, ts: int) -> None:
-    """Recompute the quote's ``halted`` flag from the state and the operational halt (a change is a version)."""
-    state = books.trading_state[locate]
-    halted = (state != 0 and state != ord("T")) or bool(books.operational_halt[locate])
-    if bool(books.halted[locate]) != halted:
-        books.halted[locate] = halted
-        books.seq[locate] += 1
-        books.exchange_time[locate] = ts
+# (``.item`` reads a plain int or bool: cheaper than a numpy scalar and its comparisons; the opening has one
+# trading action per symbol, so this path runs tens of thousands of times at the start of a session)
+def _halted(books: StatusBooks, locate: int, ts: int) -> bool:
+    """Recompute the quote's ``halted`` flag from the state and the operational halt; True if it changed (a
+    change is a version of the quote)."""
+    state = books.trading_state.item(locate)
+    halted = (state != 0 and state != _T) or books.operational_halt.item(locate)
+    if books.halted.item(locate) == halted:
+        return False
+    books.halted[locate] = halted
+    books.seq[locate] += 1
+    books.exchange_time[locate] = ts
+    return True
 
 
 def _event(books: StatusBooks, locate: int, ts: int) -> None:
@@ -141,24 +147,22 @@ def _trading_action(books: StatusBooks, m: TradingAction) -> None:
         return
     # the quote's part (the batched kernel does this part itself, in its loop)
     state, reason = ord(m.trading_state), pack_reason(m.reason)
-    quote_changed = books.trading_state[locate] != state or books.trading_reason[locate] != reason
+    quote_changed = books.trading_state.item(locate) != state or books.trading_reason.item(locate) != reason
     books.trading_state[locate] = state
     books.trading_reason[locate] = reason
-    seq = books.seq[locate]
-    _halted(books, locate, m.timestamp)
-    if quote_changed and books.seq[locate] == seq:
+    if not _halted(books, locate, m.timestamp) and quote_changed:
         books.seq[locate] += 1
         books.exchange_time[locate] = m.timestamp
-    _trading_status(books, m)
+    _trading_status(books, m, state, reason)
 
 
-def _trading_status(books: StatusBooks, m: TradingAction) -> None:
+def _trading_status(books: StatusBooks, m: TradingAction, state: int, reason: int) -> None:
     """A valid trading action's status part (what the kernel leaves to Python): the state again (idempotent;
     read with the event), collars cleared on 'T', the event."""
     locate = m.locate
-    books.trading_state[locate] = ord(m.trading_state)
-    books.trading_reason[locate] = pack_reason(m.reason)
-    if m.trading_state == "T":  # trading again: the reopening auction's collars are history
+    books.trading_state[locate] = state
+    books.trading_reason[locate] = reason
+    if state == _T:  # trading again: the reopening auction's collars are history
         for arr in (books.luld_reference, books.luld_upper, books.luld_lower, books.luld_extensions):
             arr[locate] = 0
     _event(books, locate, m.timestamp)
@@ -258,7 +262,7 @@ def apply_status_after_kernel(books: StatusBooks, m: Message) -> None:
     """What remains of a status message the batched kernel has passed: for a trading action, whose validity,
     counters and quote part the kernel handled, its status part; any other (the kernel only noted it), all."""
     if type(m) is TradingAction:
-        _trading_status(books, m)
+        _trading_status(books, m, ord(m.trading_state), pack_reason(m.reason))
     else:
         APPLY[type(m)](books, m)
 
