@@ -8,6 +8,8 @@ times, per run, on a fresh ``KernelBooks``: reading the file, framing, field dec
 Prints the median msg/s of the whole and each stage's share of the time. The kernels are compiled (or
 loaded from numba's cache) before timing; that one-off cost is printed too. ``--check`` also applies the
 same capture to the reference ``normalize.Books`` (slow) and asserts the published arrays are equal.
+``--bars`` times, alternating in each run, the batched path as a node wires it: the capture's columns applied
+in ``--batch``-message slices, without and with ``BarFeed.pump`` after each slice (CPU seconds).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import time
 
 import numpy as np
 
-from ingest.batch import decode_columns, frame, read_capture
+from ingest.batch import decode_buffer, decode_columns, frame, read_capture
+from normalize.bar_feed import BarFeed
 from normalize.kernel import KernelBooks, warm_up
 from venue.simulator import ExchangeSimulator
 
@@ -55,6 +58,45 @@ def run_once(path: str) -> tuple[KernelBooks, int, dict[str, float]]:
     return books, counts.messages, {"read": t1 - t0, "frame": t2 - t1, "decode": t3 - t2, "book": t4 - t3}
 
 
+def batches(path: str, size: int) -> list[bytes]:
+    """The capture cut into ``size``-message slices of length-prefixed ITCH (as packets are gathered live)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out: list[bytes] = []
+    i = count = 0
+    start = 0
+    while i < len(data):
+        i += 2 + int.from_bytes(data[i:i + 2], "big")
+        count += 1
+        if count == size:
+            out.append(data[start:i])
+            start, count = i, 0
+    if start < len(data):
+        out.append(data[start:])
+    return out
+
+
+def bars_runs(path: str, n: int, runs: int, size: int) -> None:
+    slices = batches(path, size)
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for run in range(runs):
+        for with_bars in ((False, True) if run % 2 == 0 else (True, False)):
+            books = KernelBooks()
+            feed = BarFeed(books) if with_bars else None
+            c = time.process_time()
+            for chunk in slices:
+                buf, cols, _ = decode_buffer(chunk)
+                books.apply_columns(cols, buf)
+                if feed is not None:
+                    feed.pump()
+            rates[with_bars].append(n / (time.process_time() - c))
+            print(f"  batches of {size:,}, {'with' if with_bars else 'without'} bars: {rates[with_bars][-1]:,.0f} "
+                  "msg/s (CPU)", flush=True)
+    without, with_ = statistics.median(rates[False]), statistics.median(rates[True])
+    print(f"batched, {size:,}-message batches, CPU time: without bars {without:,.0f} msg/s, with BarFeed.pump "
+          f"{with_:,.0f} msg/s (+{1e9 / with_ - 1e9 / without:,.0f} ns/msg, {100 * (with_ / without - 1):+.0f}%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2_000_000, help="messages in the capture (default %(default)s)")
@@ -62,6 +104,8 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=10_000, help="simulated symbols (default %(default)s)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--check", action="store_true", help="also compare with normalize.Books (slow)")
+    parser.add_argument("--bars", action="store_true", help="also time batches with bars wired (alternating)")
+    parser.add_argument("--batch", type=int, default=2_000, help="messages per batch with --bars (default %(default)s)")
     args = parser.parse_args()
 
     print(f"compile/load kernels: {warm_up():.2f} s (once per process; cached on disk by numba)", flush=True)
@@ -83,6 +127,8 @@ def main() -> None:
                 stages.setdefault(stage, []).append(took)
             print(f"run {run + 1}/{args.runs}: {n / total:,.0f} msg/s  "
                   + "  ".join(f"{k} {v * 1e3:.0f} ms" for k, v in times.items()), flush=True)
+        if args.bars:
+            bars_runs(path, n, args.runs, args.batch)
         if args.check and books is not None:
             from ingest.capture import iter_messages
             from ingest.itch import decode

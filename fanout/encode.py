@@ -28,6 +28,7 @@ TAG_SNAPSHOT = b"\x0a"
 TAG_QUOTES = b"\x12"
 TAG_TRADES = b"\x1a"
 TAG_DEPTH = b"\x42"
+TAG_BARS = b"\x62"  # ServerMessage.bars = 12
 DEPTH_SNAPSHOT_FLAG = b"\x10\x01"  # DepthBatch.snapshot = true (field 2, varint)
 TAG_REPEATED_1 = b"\x0a"  # Snapshot.quotes, QuoteBatch.quotes, TradeBatch.trades are all field 1
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from normalize import MAX_LOCATES
+from normalize.bar_feed import BarSource
 from normalize.source import BookSource
 
+from .bars import BAR_CHANNELS, BarChannel
 from .encode import (
     DEPTH_SNAPSHOT_FLAG,
     TAG_DEPTH,
@@ -48,6 +50,7 @@ class Subscriber:
     json: bool = False
     # channel -> subscribed locates
     channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set(),
+                                                                   "bars:1s": set(), "bars:1m": set(),
                                                                    "status": set()})
     writable: bool = True
     # the hub's bookkeeping: this subscriber's row, and per state channel its edges (locate -> edge index)
@@ -286,7 +289,8 @@ EMPTY: FlushResult = FlushResult([], [], True)
 
 
 class Hub:
-    def __init__(self, books: BookSource, size: int = MAX_LOCATES) -> None:
+    def __init__(self, books: BookSource, size: int = MAX_LOCATES, bars: BarSource | None = None) -> None:
+        """``bars``: where the ``bars:1s``/``bars:1m`` channels come from (None: they stay silent)."""
         self.books = books
         self.size = size
         self.quotes = StateChannel(
@@ -305,6 +309,7 @@ class Hub:
         self.status = StatusChannel(books, size)
         self.trade_encoder = TradeEncoder(books)
         self.trade_cursor = books.trades_total
+        self.bars = BarChannel(books, bars)
         self.stats = HubStats()
         self.latency_ns: npt.NDArray[np.int64] = np.zeros(LATENCY_SAMPLES, np.int64)
         self.latency_count = 0
@@ -325,6 +330,12 @@ class Hub:
             self.status.subscribe(sub, locates)
             return
         mine = sub.channels[channel]
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            new = [loc for loc in locates if loc not in mine]
+            mine.update(new)
+            self.bars.subscribe(sub, interval, new)
+            return
         state = self.state_channels.get(channel)
         if state is not None:
             slot = self._slot(sub)
@@ -347,6 +358,12 @@ class Hub:
             self.status.unsubscribe(sub, locates)
             return
         mine = sub.channels[channel]
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            gone = [loc for loc in locates if loc in mine]
+            mine.difference_update(gone)
+            self.bars.unsubscribe(sub, interval, gone)
+            return
         state = self.state_channels.get(channel)
         for loc in locates:
             if loc not in mine:
@@ -369,14 +386,19 @@ class Hub:
             self._free_slots.append(sub.slot)
             sub.slot = -1
 
-    def snapshot(self, sub: Subscriber, locates: list[int], channel: str = "quotes") -> bytes | str:
+    def snapshot(self, sub: Subscriber, locates: list[int], channel: str = "quotes", send_time_ns: int = 0
+                 ) -> bytes | str:
         """The snapshot frame of these symbols as they are now; later flushes send only newer versions.
 
         Served from the bytes already encoded for each symbol's current version (shared by every client and by
-        the flushes): only a symbol whose version moved since it was last encoded is encoded again. The status
-        channel's snapshot is the market and these symbols' current status."""
+        the flushes): only a symbol whose version moved since it was last encoded is encoded again. A bars
+        channel's snapshot is its symbols' latest closed and open bars (``fanout.bars``); the status channel's,
+        the market and these symbols' current status."""
         if channel == STATUS:
-            return self.status.snapshot(sub, locates)
+            return self.status.snapshot(sub, locates, send_time_ns)
+        interval = BAR_CHANNELS.get(channel)
+        if interval is not None:
+            return self.bars.snapshot(sub, interval, locates, send_time_ns)
         state = self.state_channels[channel]
         cache = state.cache
         self.stats.snapshot_symbols += len(locates)
@@ -391,11 +413,12 @@ class Hub:
         return state.snapshot_frame([cache.entries[loc] for loc in locates])
 
     # ------------------------------------------------------------------ the flush
-    def flush(self, now_ns: int) -> FlushResult:
+    def flush(self, now_ns: int, send_time_ns: int = 0) -> FlushResult:
         """Encode what changed once, and return each writable subscriber's frames for this flush.
 
         ``now_ns``: the time of this flush on the books' exchange clock (``vocab.clock.ns_since_midnight``, read
-        by the adapter: this core never reads a clock), for the latency samples."""
+        by the adapter: this core never reads a clock), for the latency samples; ``send_time_ns``: the Unix
+        time the frames are sent, for the batches that carry it (0: not carried)."""
         books = self.books
         stats = self.stats
         stats.flushes += 1
@@ -414,7 +437,10 @@ class Hub:
         trades = self._trade_frames()
         if trades[0]:
             parts.append(trades)
-        status_subs, status_frames = self.status.frames()
+        bars = self.bars.frames(send_time_ns)
+        if bars:
+            parts.append(([cast(Subscriber, sub) for sub in bars], list(bars.values())))
+        status_subs, status_frames = self.status.frames(send_time_ns)
         stats.frames += sum(len(p[0]) for p in parts) + sum(len(f) for f in status_frames)
         if not parts and not status_subs:
             return EMPTY

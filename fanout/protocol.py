@@ -49,7 +49,7 @@ from vocab.auth import AuthError, Claims, bearer, default_verifier
 from .config import FanoutConfig
 from .limits import TokenBucket
 
-CHANNELS = ("quotes", "trades", "depth", "status")  # per symbol, served by the hub
+CHANNELS = ("quotes", "trades", "depth", "bars:1s", "bars:1m", "status")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
 ALL_CHANNELS = (*CHANNELS, ORDERS)
 CLOSE_MESSAGE_TOO_BIG = 1009

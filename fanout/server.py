@@ -37,6 +37,7 @@ from picows import (
 )
 from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in picows' stubs
 
+from normalize.bar_feed import BarSource
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError, Claims, UsedTickets, Verifier, default_verifier
@@ -320,10 +321,10 @@ class _Client(WSListener):
             server.hub.subscribe(self.sub, channel, locates)
         for message in reply.messages:
             self._send(transport, message)
-        for channel in ("quotes", "depth", "status"):
+        for channel in ("quotes", "depth", "bars:1s", "bars:1m", "status"):
             new = reply.subscribed.get(channel)
             if new:
-                self._raw(transport, server.hub.snapshot(self.sub, new, channel))
+                self._raw(transport, server.hub.snapshot(self.sub, new, channel, send_time_ns=time.time_ns()))
         if reply.close is not None:
             code, reason = reply.close
             self._close(transport, code, reason.encode())
@@ -383,12 +384,14 @@ def _refusal_response(refusal: Refusal) -> WSUpgradeResponseWithListener:
 class FanoutServer:
     def __init__(self, books: BookSource, config: FanoutConfig | None = None, *,
                  verifier: Verifier | None = None, verify: Callable[[str], Claims] | None = None,
-                 orders: OrderRelay | None = None, before_flush: Callable[[], object] | None = None) -> None:
+                 orders: OrderRelay | None = None, before_flush: Callable[[], object] | None = None,
+                 bars: BarSource | None = None) -> None:
         """``config``: every setting (``FanoutConfig()`` when None). ``verifier``: the token configuration (the
         process's, ``vocab.auth.default_verifier()``, by default); ``verify`` overrides its bearer-token check
         (token -> ``Claims``). ``orders``: the orders channel's Redis relay (started and closed with the server;
         None: no orders channel); it also carries the users' revocations. ``before_flush`` runs first in every
-        flush (a shared-memory reader syncs its books there)."""
+        flush (a shared-memory reader syncs its books there). ``bars``: what the ``bars:1s``/``bars:1m`` channels
+        serve (None: nothing)."""
         self.books = books
         self.config = config = config or FanoutConfig()
         self.orders = orders
@@ -404,7 +407,7 @@ class FanoutServer:
             orders.on_revoked = self.revoke
         self.before_flush = before_flush
         self._changed = asyncio.Event()
-        self.hub = Hub(books)
+        self.hub = Hub(books, bars=bars)
         self.stats = FanoutStats()
         self.limits = ConnectionLimits(
             max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
@@ -563,7 +566,8 @@ class FanoutServer:
         must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
         stats = self.stats
         before = self.hub.stats.updates
-        for i, (sub, frames) in enumerate(self.hub.flush(ns_since_midnight())):
+        # BarBatch.send_time_ns set here directly (the shared send-time stamping of fanout.encode is not on main yet)
+        for i, (sub, frames) in enumerate(self.hub.flush(ns_since_midnight(), send_time_ns=time.time_ns())):
             if i and not i % WRITE_BATCH:
                 await asyncio.sleep(0)
             client = clients_of.get(sub.id)

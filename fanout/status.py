@@ -37,6 +37,7 @@ TAG_STATUS = b"\x6a"  # ServerMessage.status = 13, length-delimited
 TAG_MARKET = b"\x0a"  # StatusBatch.market = 1
 TAG_SYMBOL = b"\x12"  # StatusBatch.symbols = 2
 SNAPSHOT_FLAG = b"\x18\x01"  # StatusBatch.snapshot = true (field 3, varint)
+TAG_SEND_TIME = b"\x20"  # StatusBatch.send_time_ns (field 4, varint)
 CHANNEL = "status"
 
 
@@ -63,8 +64,9 @@ def _item(view_pb: pb.SymbolStatus | pb.MarketStatus, market: bool) -> _Item:
     return _Item(market, view_pb.SerializeToString(), to_json(view_pb))
 
 
-def frame(items: Iterable[_Item], json_mode: bool, snapshot: bool = False) -> bytes | str:
-    """One ``ServerMessage{status: StatusBatch}`` of these items (at most one market item, placed first)."""
+def frame(items: Iterable[_Item], json_mode: bool, snapshot: bool = False, send_time_ns: int = 0) -> bytes | str:
+    """One ``ServerMessage{status: StatusBatch}`` of these items (at most one market item, placed first), with
+    the node's send time (0: none)."""
     items = sorted(items, key=lambda it: not it.market)  # stable: symbol events keep their order
     if json_mode:
         market = [it.json for it in items if it.market]
@@ -76,8 +78,11 @@ def frame(items: Iterable[_Item], json_mode: bool, snapshot: bool = False) -> by
             parts.append('"symbols":[' + ",".join(symbols) + "]")
         if snapshot:
             parts.append('"snapshot":true')
+        if send_time_ns:
+            parts.append(f'"sendTimeNs":"{send_time_ns}"')
         return '{"status":{' + ",".join(parts) + "}}"
-    body = b"".join(it.entry for it in items) + (SNAPSHOT_FLAG if snapshot else b"")
+    body = (b"".join(it.entry for it in items) + (SNAPSHOT_FLAG if snapshot else b"")
+            + (TAG_SEND_TIME + varint(send_time_ns) if send_time_ns > 0 else b""))
     return TAG_STATUS + varint(len(body)) + body
 
 
@@ -129,12 +134,12 @@ class StatusChannel:
         items += [_item(read_status(books, books.symbol_of, loc).to_pb(), False) for loc in locates]
         return items
 
-    def snapshot(self, sub: Subscriber, locates: list[int]) -> bytes | str:
+    def snapshot(self, sub: Subscriber, locates: list[int], send_time_ns: int = 0) -> bytes | str:
         """The market and these symbols as they are now (``snapshot = true``)."""
         self.stats.frames += 1
-        return frame(self._current(locates), sub.json, snapshot=True)
+        return frame(self._current(locates), sub.json, snapshot=True, send_time_ns=send_time_ns)
 
-    def frames(self) -> tuple[list[Subscriber], list[list[bytes | str]]]:
+    def frames(self, send_time_ns: int = 0) -> tuple[list[Subscriber], list[list[bytes | str]]]:
         """This flush's status frames per writable subscriber (parallel lists); the stuck are marked for resync."""
         subs_out: list[Subscriber] = []
         frames_out: list[list[bytes | str]] = []
@@ -154,13 +159,14 @@ class StatusChannel:
                     self.resync.add(sub)
                     continue
                 subs_out.append(sub)
-                frames_out.append(self._split(items, sub.json))
+                frames_out.append(self._split(items, sub.json, send_time_ns))
         if self.resync:
             for sub in [s for s in self.resync if s.writable]:
                 self.resync.discard(sub)
                 self.stats.resyncs += 1
                 self.stats.frames += 1
-                snap = frame(self._current(sorted(sub.channels[CHANNEL])), sub.json, snapshot=True)
+                snap = frame(self._current(sorted(sub.channels[CHANNEL])), sub.json, snapshot=True,
+                             send_time_ns=send_time_ns)
                 subs_out.append(sub)
                 frames_out.append([snap])
         return subs_out, frames_out
@@ -184,7 +190,7 @@ class StatusChannel:
                     got.append(item)
         return per_sub
 
-    def _split(self, items: list[_Item], json_mode: bool) -> list[bytes | str]:
+    def _split(self, items: list[_Item], json_mode: bool, send_time_ns: int) -> list[bytes | str]:
         """Frames of these events in order: a new frame where a second market state would not fit in one."""
         out: list[bytes | str] = []
         batch: list[_Item] = []
@@ -192,11 +198,11 @@ class StatusChannel:
         for it in items:
             if it.market and (has_market or batch):
                 # the market state leads its batch: symbol events before it go first, in their own frame
-                out.append(frame(batch, json_mode))
+                out.append(frame(batch, json_mode, send_time_ns=send_time_ns))
                 batch, has_market = [], False
             batch.append(it)
             has_market = has_market or it.market
         if batch:
-            out.append(frame(batch, json_mode))
+            out.append(frame(batch, json_mode, send_time_ns=send_time_ns))
         self.stats.frames += len(out)
         return out

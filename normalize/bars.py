@@ -153,8 +153,11 @@ class OpenBars(NamedTuple):
     notional: I64
 
     def rows(self) -> list[Bar]:
-        return [Bar(loc, w, st, o, h, lo, c, v, t, n, 0, UPDATE) for w, loc, st, o, h, lo, c, v, t, n in
-                zip(*(col.tolist() for col in self), strict=True)]
+        """As ``Bar``s, built with ``tuple.__new__`` (no constructor frame per row: a node converts every
+        touched open bar of every batch)."""
+        w, loc, *rest = (col.tolist() for col in self)
+        n = len(loc)
+        return list(map(_new_bar, zip(loc, w, *rest, repeat(0, n), repeat(UPDATE, n), strict=True)))
 
 
 class BarBatch(NamedTuple):

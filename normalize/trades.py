@@ -47,6 +47,20 @@ class TradeRing:
         self._seq[i] = seq
         self.total += 1
 
+    def extend(self, prints: TradePrints) -> None:
+        """Record many prints at once (in order), vectorised; only the newest ``capacity`` fit."""
+        n = int(prints.locate.shape[0])
+        cap = self.capacity
+        cols = tuple(prints)
+        if n > cap:
+            cols = tuple(c[n - cap:] for c in cols)
+            self.total += n - cap
+            n = cap
+        pos = (self.total + np.arange(n)) % cap
+        for dst, src in zip(self._cols, cols, strict=True):
+            dst[pos] = src
+        self.total += n
+
     def since(self, cursor: int) -> tuple[TradePrints, int, int]:
         """Prints recorded at or after ``cursor``: (prints, new cursor, prints lost to the bound).
 

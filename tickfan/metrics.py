@@ -68,6 +68,8 @@ class NodeCollector(Collector):
         subs.add_metric(["depth"], int(hub.depth.count.sum()))
         subs.add_metric(["trades"], int(hub.trade_count.sum()))
         subs.add_metric(["status"], int(hub.status.count.sum()))
+        for channel, width in (("bars:1s", 1_000_000_000), ("bars:1m", 60_000_000_000)):
+            subs.add_metric([channel], sum(len(w) for (k, _), w in hub.bars.watchers.items() if k == width))
         yield subs
         for name, help_text, value in (
             ("tickfan_connections", "WebSocket connections accepted", stats.connections_total),
@@ -96,7 +98,25 @@ class NodeCollector(Collector):
             yield CounterMetricFamily(name, help_text, value=value)
         yield from self._limits()
         yield from self._orders()
+        yield from self._bars()
         yield self._latency()
+
+    def _bars(self) -> Iterator[Metric]:
+        """The bar builder's counters (prints, breaks by outcome, ...), the closed bars it keeps, and the channel."""
+        source = getattr(self.node, "bars", None)
+        if source is None:
+            return
+        events = CounterMetricFamily("tickfan_bar_events", "Bar builder and feed events by kind", labels=["kind"])
+        for kind, value in source.counters.items():
+            events.add_metric([kind], value)
+        yield events
+        yield GaugeMetricFamily("tickfan_bars_kept", "Closed bars held in the history, both intervals",
+                                value=source.bars_kept)
+        stats = self.node.fanout.hub.bars.stats
+        sent = CounterMetricFamily("tickfan_bar_channel", "The bars channels' work by kind", labels=["kind"])
+        for kind, value in vars(stats).items():
+            sent.add_metric([kind], value)
+        yield sent
 
     def _limits(self) -> Iterator[Metric]:
         """The stream's abuse limits: what they refused and closed, and their settings."""

@@ -189,6 +189,14 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis", default=None, metavar="URL",
                         help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
                              "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
+    bars = parser.add_argument_group("bars", "the bars:1s/bars:1m channels and GET /v1/bars")
+    bars.add_argument("--bars-history-1s", type=int, default=3_600, metavar="BARS",
+                      help="closed 1-second bars kept per symbol for history and revisions (default %(default)s)")
+    bars.add_argument("--bars-history-1m", type=int, default=390, metavar="BARS",
+                      help="closed 1-minute bars kept per symbol (default %(default)s: a trading day)")
+    bars.add_argument("--bars-print-log", type=int, default=1 << 18, metavar="PRINTS",
+                      help="prints kept to resolve broken trades, 49 bytes each, allocated at start; a break of "
+                           "an older print changes no bar (breaks_unknown) (default %(default)s)")
     add_stream_limit_arguments(parser)
 
 
@@ -290,6 +298,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
         raise SystemExit("tickfan: --flush-ms must be positive")
     if args.max_gap <= 0 or args.max_held_mib <= 0:
         raise SystemExit("tickfan: --max-gap and --max-held-mib must be positive")
+    if min(args.bars_history_1s, args.bars_history_1m, args.bars_print_log) <= 0:
+        raise SystemExit("tickfan: --bars-history-1s, --bars-history-1m and --bars-print-log must be positive")
     has_feed = not getattr(args, "attach", None) and not getattr(args, "from_redis", None)
     if has_feed and args.session is None and args.snapshot is None:
         raise SystemExit("tickfan: --session NAME is required (the MoldUDP64 session to accept), unless "
@@ -319,7 +329,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       flush_interval=args.flush_ms / 1000.0,
                       session=args.session, interface=args.interface, feed_sources=args.feed_sources,
                       max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20, tls=tls_files(args),
-                      stream=stream_config(args))
+                      stream=stream_config(args), bars_history_1s=args.bars_history_1s,
+                      bars_history_1m=args.bars_history_1m, bars_print_log=args.bars_print_log)
 
 
 async def run_until_stopped(node: Node, *, duration: float | None, quiet: bool,

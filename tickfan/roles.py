@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,11 +43,14 @@ from ingest.partition import PartitionFilter, PartitionMap
 from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize import Books
+from normalize.bar_feed import BarFeed, BarSource, PrintSource
 from normalize.replicas.redis import RedisBooks, RedisPublisher
+from normalize.replicas.redis_bars import RedisBars
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
+from vocab.clock import NS_PER_DAY
 from vocab.tls import TlsFiles
 
 log = logging.getLogger("tickfan.node")
@@ -90,6 +94,30 @@ class NodeConfig:
     # the fan-out's other settings (its abuse limits: ``tickfan node --help``); where it listens, its flush
     # interval, port sharing and TLS are the fields above
     stream: FanoutConfig = field(default_factory=FanoutConfig)
+    # bars (normalize.bars): closed bars kept per symbol and interval, prints kept to resolve broken trades
+    bars_history_1s: int = 3_600
+    bars_history_1m: int = 390
+    bars_print_log: int = 1 << 18
+    # added to ITCH exchange times to make the bars' epoch start times (``bar_time_offset``); None: the feed's
+    # midnight as vocab.clock reads it today
+    bar_time_offset: int | None = None
+    # how often quiet symbols' bars are closed on the feed's clock (seconds)
+    bar_tick: float = 0.1
+
+
+def bar_time_offset(config: NodeConfig) -> int:
+    """The one place the bars' time offset comes from: ns since the Unix epoch of the midnight the feed's ITCH
+    timestamps count from. Until the session's date is known here (``vocab.clock.eastern_midnight_ns``), it is
+    the clock the simulator stamps with (``vocab.clock.ns_since_midnight``: midnight UTC of the host clock)."""
+    if config.bar_time_offset is not None:
+        return config.bar_time_offset
+    now = time.time_ns()
+    return now - now % NS_PER_DAY
+
+
+def bar_feed(config: NodeConfig, books: PrintSource) -> BarFeed:
+    return BarFeed(books, time_offset=bar_time_offset(config), history_1s=config.bars_history_1s,
+                   history_1m=config.bars_history_1m, print_log=config.bars_print_log)
 
 
 class Role(Protocol):
@@ -118,14 +146,20 @@ class IngestRole:
             self.books = Books()
         self.notify: Callable[[], None] = lambda: None  # set by the builder: the edge's "books changed"
         self.feed: FeedHandler | None = None
+        # bars from the books' prints: after each packet (or batch of packets), and on a timer for quiet symbols;
+        # a shared-memory worker builds none (its readers build them from the prints it copies there)
+        self.bars: BarFeed | None = None if config.publish else bar_feed(config, self.books)
+        self._bar_timer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # a shared-memory worker applies through its publisher, which brackets each packet for the readers
         target: Books | ShmPublisher = self.shm_publisher or self.books
         apply, notify = target.apply_batch, self.notify
+        pump: Callable[[], object] = self.bars.pump if self.bars is not None else lambda: None
 
         def sink(messages: list[Message]) -> None:
             apply(messages)
+            pump()
             notify()
 
         raw_sink = None
@@ -133,6 +167,7 @@ class IngestRole:
         if apply_bytes is not None:
             def raw_sink(blocks: bytes) -> None:
                 apply_bytes(blocks)
+                pump()
                 notify()
 
         c = self.config
@@ -147,8 +182,25 @@ class IngestRole:
             log.warning("feed: datagrams accepted from any source (no --feed-source given)")
         if c.session is None:
             log.warning("feed: no --session given; the session is pinned from the first snapshot")
+        if self.bars is not None:
+            self._bar_timer = asyncio.create_task(self._close_quiet_bars(self.bars))
+
+    async def _close_quiet_bars(self, bars: BarFeed) -> None:
+        """Close the bars the feed's clock has passed, for symbols with no print since (the builder's clock
+        only moves with prints otherwise)."""
+        while True:
+            await asyncio.sleep(self.config.bar_tick)
+            try:
+                if bars.tick():
+                    self.notify()
+            except Exception:  # a timer must not die: bars would stop closing
+                log.exception("closing bars failed")
 
     async def close(self) -> None:
+        if self._bar_timer is not None:
+            self._bar_timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bar_timer
         if self.feed is not None:
             self.feed.close()
         if self.shared is not None:
@@ -156,13 +208,22 @@ class IngestRole:
 
 
 class AttachedBooks:
-    """A reader of the books ingest workers publish in shared memory: synced before every fan-out flush."""
+    """A reader of the books ingest workers publish in shared memory: synced before every fan-out flush.
+
+    Bars are built here, from the prints the workers copy into shared memory (the builder is deterministic:
+    every reader of the same prints holds the same bars), so history and stream come from one builder."""
 
     polled = True  # no feed tells the fan-out about changes: it polls
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, config: NodeConfig | None = None) -> None:
         self.shared = SharedBookState.attach(name)
         self.books = BookView(self.shared)
+        self.bars = bar_feed(config or NodeConfig(), self.books)
+
+    def sync(self) -> None:
+        """Before each flush: the books' changed rows, then the bars of the prints they carried."""
+        self.books.sync()
+        self.bars.tick()
 
     async def start(self) -> None:
         pass
@@ -172,25 +233,31 @@ class AttachedBooks:
 
 
 class RemoteBooks:
-    """The books another host publishes to Redis, followed for the symbols this node's clients watch."""
+    """The books (and bars) another host publishes to Redis, followed for the symbols this node's clients watch."""
 
     polled = True
 
     def __init__(self, url: str) -> None:
         self.books = RedisBooks(url)
+        self.bars = RedisBars(self.books, url)
 
     async def start(self) -> None:
         await self.books.start()
+        await self.bars.start()
 
     async def close(self) -> None:
+        await self.bars.close()
         await self.books.close()
 
 
 class RedisPublish:
-    """The book source's changes out to Redis, for fan-out nodes on other hosts."""
+    """The book source's changes (and its bars, if it builds them) out to Redis, for fan-out nodes on other
+    hosts."""
 
-    def __init__(self, books: BookSource, url: str) -> None:
-        self.publisher = RedisPublisher(books, url)
+    def __init__(self, books: BookSource, url: str, bars: BarSource | None = None,
+                 config: NodeConfig | None = None) -> None:
+        c = config or NodeConfig()
+        self.publisher = RedisPublisher(books, url, bars=bars, bars_history=(c.bars_history_1s, c.bars_history_1m))
 
     async def start(self) -> None:
         await self.publisher.start()
@@ -222,9 +289,10 @@ class EdgeRole:
 
     def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
                  before_flush: Callable[[], object] | None = None,
-                 feed: Callable[[], FeedHandler | None] = lambda: None) -> None:
+                 feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None) -> None:
         self.config = config
         self.books = books
+        self.bars = bars
         self._feed = feed
         self.fanout = FanoutServer(
             books,
@@ -233,6 +301,7 @@ class EdgeRole:
                                 reuse_port=config.reuse_port, tls=config.tls),
             before_flush=before_flush,
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
+            bars=bars,
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
@@ -250,7 +319,7 @@ class EdgeRole:
             return
         metrics = Route("/metrics", metrics_endpoint(self, self.extra_collectors))
         http_config = uvicorn.Config(
-            create_app(self.books, [metrics, *self.extra_routes]),
+            create_app(self.books, [metrics, *self.extra_routes], bars=self.bars),
             host=self.config.http[0],
             port=self.config.http[1],
             log_level="warning",
@@ -297,20 +366,24 @@ def build_roles(config: NodeConfig) -> Roles:
     if config.from_redis:
         source = RemoteBooks(config.from_redis)
     elif config.attach:
-        source = AttachedBooks(config.attach)
+        source = AttachedBooks(config.attach, config)
     else:
         source = IngestRole(config)
-    publisher = RedisPublish(source.books, config.redis) if config.redis else None
+    source_bars = source.bars if not isinstance(source, RemoteBooks) else None
+    publisher = RedisPublish(source.books, config.redis, source_bars, config) if config.redis else None
     if config.publish:
         return Roles(source, publisher)  # a worker: its books are served by a reader node
     ingest = source if isinstance(source, IngestRole) else None
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
-                    before_flush=source.books.sync if isinstance(source, AttachedBooks) else None,
-                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None)
+                    before_flush=source.sync if isinstance(source, AttachedBooks) else None,
+                    feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
+                    bars=source.bars)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
         hub = edge.fanout.hub
         # follow only the symbols this node's clients watch, on the quotes or the status channel
         source.books.watched = lambda: hub.quotes.count + hub.status.count
+        bar_watchers = edge.fanout.hub.bars.watchers
+        source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)

@@ -102,7 +102,9 @@ class ExchangeSimulator:
         self.halted: dict[int, int] = {}  # locate -> value of ``_draws`` from which trading resumes
         self.next_ref = 1
         self.next_match = 1
-        self.recent_matches: list[int] = []
+        # the last prints' (locate, match number): a broken trade ('B') voids one of them, of its own symbol,
+        # as Nasdaq's do (a break names a match number of an execution in the same stock)
+        self.recent_matches: list[tuple[int, int]] = []
         self.generated = 0
         self._opening: list[Message] | None = None
         self._stock8 = [b""] + [t.encode().ljust(8) for t in self.tickers]
@@ -219,13 +221,13 @@ class ExchangeSimulator:
                 return ref
         return None
 
-    def _match(self) -> int:
+    def _match(self, locate: int) -> int:
         m = self.next_match
         self.next_match += 1
         if len(self.recent_matches) < 256:
-            self.recent_matches.append(m)
+            self.recent_matches.append((locate, m))
         else:
-            self.recent_matches[m % 256] = m
+            self.recent_matches[m % 256] = (locate, m)
         return m
 
     # ---------------------------------------------------------------- the stream
@@ -353,7 +355,7 @@ class ExchangeSimulator:
             price = o[2]
             if o[3] <= 0:
                 self._remove(best_ref)
-            match = self._match()
+            match = self._match(locate)
             if r() < 0.15:
                 return _PC(b"C", locate, 0, hi, lo, best_ref, shares, match, b"Y" if r() < 0.9 else b"N", price)
             return _PE(b"E", locate, 0, hi, lo, best_ref, shares, match)
@@ -361,12 +363,18 @@ class ExchangeSimulator:
             bid, ask = self.best_bid[locate], self.best_ask[locate]
             price = (bid + ask) // 2 // TICK * TICK if bid and ask else self.mid[locate - 1]
             return _PP(b"P", locate, 0, hi, lo, 0, b"B" if r() < 0.5 else b"S", 1 + int(r() * 500),
-                       self._stock8[locate], price, self._match())
+                       self._stock8[locate], price, self._match(locate))
         if x < 0.993:
             return _PQ(b"Q", locate, 0, hi, lo, 100 * (1 + int(r() * 50)), self._stock8[locate],
-                       self.mid[locate - 1], self._match(), b"I")
+                       self.mid[locate - 1], self._match(locate), b"I")
         if x < 0.996 and self.recent_matches:
-            return _PB(b"B", locate, 0, hi, lo, self.recent_matches[int(r() * len(self.recent_matches))])
+            # a recent print is broken, once: the break carries that print's locate and match number
+            recent = self.recent_matches
+            i = int(r() * len(recent))
+            broken_locate, broken_match = recent[i]
+            recent[i] = recent[-1]
+            recent.pop()
+            return _PB(b"B", broken_locate, 0, hi, lo, broken_match)
         if x < 0.9965 and len(halted_now) < 4:
             # the halted name is drawn uniformly, not by activity: halts are news about one company, and a hot
             # name halted on every few thousand of its own messages would be halted half the session

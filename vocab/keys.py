@@ -13,6 +13,19 @@ QUOTES_CHANNEL = "tickfan:quotes:{}"     # sharded pub/sub, one per symbol parti
 QUOTE_PARTITIONS = 16                    # symbol partitions of the quotes channels
 QUOTES_LIVE = "tickfan:quotes:live"      # string: wall-clock ns of the publisher's last round with changes; the
 #                                          `quote:` hashes are current as of then (a frozen feed lets it age)
+BARS_CHANNEL = "tickfan:bars:{}"         # sharded pub/sub, one per symbol partition: encoded BarBatch (closed bars
+#                                          and open-bar updates, conflated per round)
+BARS_KEY = "tickfan:bars:{}:{}"          # sorted set per symbol and interval ("1s", "1m"): encoded Bar messages
+#                                          scored by start time, the newest closed bars and the open one
+
+
+def bars_channel(partition: int) -> str:
+    return BARS_CHANNEL.format(partition)
+
+
+def bars_key(symbol: str, interval: str) -> str:
+    """A symbol's bar history of one interval ("1s" or "1m") on Redis."""
+    return BARS_KEY.format(symbol, interval)
 
 
 MARKET_STATUS = "tickfan:market"        # hash: the market-wide status (``normalize.status.MarketStatusView``)

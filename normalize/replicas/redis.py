@@ -14,8 +14,9 @@ it covers.
 
 ``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
 partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
-applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Depth and trade
-prints do not travel over Redis yet: those channels are empty on a Redis-fed node.
+applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Bars
+travel too (``normalize.replicas.redis_bars``). Depth and trade prints do not travel over Redis yet: those
+channels are empty on a Redis-fed node.
 """
 
 from __future__ import annotations
@@ -44,12 +45,14 @@ from vocab.keys import (
 )
 from vocab.partition import crc32_partition
 
+from ..bar_feed import BarSource
 from ..book import MAX_LOCATES
 from ..quote import QuoteView, read_quote
 from ..row import BookRow, bind_row, new_row
 from ..source import BookSource
 from ..status import M_VERSION, MarketStatusView, StatusDiff, StatusEvent, SymbolStatusView, new_market, read_status
 from ..trades import TradePrints
+from .redis_bars import RedisBarPublisher
 
 log = logging.getLogger("tickfan.redis")
 DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
@@ -64,9 +67,14 @@ def _text(value: bytes | str) -> str:
 
 class RedisPublisher:
     def __init__(self, books: BookSource, url: str, *, partitions: int = QUOTE_PARTITIONS,
-                 interval: float = 0.05) -> None:
+                 interval: float = 0.05, bars: BarSource | None = None, bars_history: tuple[int, int] = (3_600, 390)
+                 ) -> None:
+        """``bars``: also publish these bars (``normalize.replicas.redis_bars``), keeping ``bars_history``
+        (1 s, 1 m) closed bars per symbol in Redis."""
         self.books = books
         self.redis = aioredis.from_url(url)
+        self.bar_publisher = None if bars is None else RedisBarPublisher(
+            books, bars, self.redis, partitions=partitions, history_1s=bars_history[0], history_1m=bars_history[1])
         self.partitions = partitions
         self.interval = interval
         self.published = books.seq.copy()
@@ -94,6 +102,8 @@ class RedisPublisher:
             await asyncio.sleep(self.interval)
             try:
                 await self.publish_once()
+                if self.bar_publisher is not None:
+                    await self.bar_publisher.publish_once()
             except Exception:  # Redis down: keep the node serving, try again next interval
                 self.counters["errors"] += 1
                 log.warning("publishing to Redis failed", exc_info=self.counters["errors"] == 1)

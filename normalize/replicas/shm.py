@@ -30,10 +30,15 @@ from ingest.messages import Message
 from ..book import ASK, BID, MAX_LOCATES, Books
 from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
 from ..status import M_VERSION, MARKET_FIELDS, StatusDiff, StatusEvent, new_market
-from ..trades import TradePrints
+from ..trades import TradePrints, TradeRing
 
 _CREATED_HERE: set[str] = set()  # blocks this process created (and so unlinks)
 MAX_WRITERS = 64
+# per writer, the last prints and broken trades it applied (TradePrints columns), for readers that build bars
+# and serve the trades channel; a reader that falls further behind than a ring is told how many it lost
+PRINT_RING = 4096
+BREAK_RING = 256
+_RINGS = ("prints", "breaks")  # not zero-filled at creation: a fresh block is zeros, and totals say what is valid
 
 
 class _Field(NamedTuple):
@@ -49,6 +54,10 @@ def _layout(n: int) -> list[_Field]:
             _Field("generation", np.dtype(np.int64), (MAX_WRITERS,)),
             _Field("names", np.dtype("S8"), (n,)),
             _Field("owner", np.dtype(np.int16), (n,)),
+            _Field("prints", np.dtype(np.int64), (MAX_WRITERS, len(TradePrints._fields), PRINT_RING)),
+            _Field("prints_total", np.dtype(np.int64), (MAX_WRITERS,)),
+            _Field("breaks", np.dtype(np.int64), (MAX_WRITERS, len(TradePrints._fields), BREAK_RING)),
+            _Field("breaks_total", np.dtype(np.int64), (MAX_WRITERS,)),
             # the market-wide status (``normalize.status``), one row per writer: each applies every market message
             _Field("market", np.dtype(np.int64), (MAX_WRITERS, MARKET_FIELDS))]
 
@@ -79,8 +88,9 @@ class SharedBookState:
         shm = shared_memory.SharedMemory(name=name, create=True, size=cls.nbytes(n))
         _CREATED_HERE.add(shm.name)
         state = cls(shm, n, owner=True)
-        for arr in state.arrays.values():
-            arr[...] = 0
+        for name, arr in state.arrays.items():
+            if name not in _RINGS:
+                arr[...] = 0
         state.arrays["owner"][:] = -1
         return state
 
@@ -125,6 +135,9 @@ class ShmPublisher:
         self._names = a["names"]
         self._owner = a["owner"]
         self._published_name: list[str | None] = [None] * state.size
+        self._rings = ((a["prints"][writer], a["prints_total"], self.books.trades_since),
+                       (a["breaks"][writer], a["breaks_total"], self.books.breaks_since))
+        self._ring_cursors = [self.books.trades_total, self.books.breaks_total]
 
     def apply(self, msg: Message) -> None:
         self.apply_batch([msg])
@@ -140,6 +153,26 @@ class ShmPublisher:
             self._publish([loc for loc, old in before.items() if dseq.item(loc) != old], before)
         finally:
             gen[w] += 1
+        self._ship_prints()
+
+    def _ship_prints(self) -> None:
+        """Copy the prints and breaks this packet recorded into the writer's rings, then move its totals (a
+        reader takes rows below the total it read, and checks afterwards that none was overwritten)."""
+        w = self.writer
+        for i, (ring, totals, since) in enumerate(self._rings):
+            prints, self._ring_cursors[i], lost = since(self._ring_cursors[i])
+            n = int(prints.locate.shape[0])
+            if not n and not lost:
+                continue
+            cap = ring.shape[1]
+            start = int(totals[w]) + lost
+            cols = np.stack(prints)
+            if n > cap:
+                start += n - cap
+                cols = cols[:, n - cap:]
+                n = cap
+            ring[:, (start + np.arange(n)) % cap] = cols
+            totals[w] = start + n
 
     def set_stale_all(self, stale: bool) -> None:
         gen, w = self._gen, self.writer
@@ -186,7 +219,8 @@ class BookView(BookRow):
     fan-out's version diffing and encoding work exactly as over an in-process ``Books``.
     """
 
-    def __init__(self, state: SharedBookState) -> None:
+    def __init__(self, state: SharedBookState, *, trade_capacity: int = 65_536, break_capacity: int = 4_096
+                 ) -> None:
         self.state = state
         n = state.size
         a = state.arrays
@@ -200,6 +234,11 @@ class BookView(BookRow):
         self.counters: dict[str, int] = {"sync_retries": 0, "rows_deferred": 0}
         self._shared = a
         self._fields = [(getattr(self, f), a[f]) for f in FIELD_NAMES]
+        # the writers' prints and breaks, gathered here (from now on) for the trades channel and the bars
+        self._trades = TradeRing(trade_capacity)
+        self._breaks = TradeRing(break_capacity)
+        self._ring_cursors = [a["prints_total"].copy(), a["breaks_total"].copy()]
+        self.counters.update(prints_lost=0, breaks_lost=0)
 
     def sync(self) -> int:
         """Copy every row whose version moved since the last sync; returns how many rows were copied."""
@@ -233,6 +272,8 @@ class BookView(BookRow):
                 self.counters["sync_retries"] += 1
         # rows still busy keep their previous version: the next sync takes them whole
         self.counters["rows_deferred"] += len(moved)
+        self._gather(0, self._trades, "prints")
+        self._gather(1, self._breaks, "breaks")
         return copied
 
     def _sync_market(self) -> None:
@@ -248,6 +289,30 @@ class BookView(BookRow):
         w = int(np.argmax(versions))
         if versions[w] > self.market[M_VERSION]:
             self.market[:] = rows[w]
+
+    def _gather(self, k: int, local: TradeRing, name: str) -> None:
+        """New rows of every writer's ring ``name`` into ``local``; rows overwritten before or while they were
+        read are counted lost, never taken torn."""
+        a = self._shared
+        ring, totals, cursors = a[name], a[name + "_total"], self._ring_cursors[k]
+        cap = ring.shape[2]
+        for w in np.flatnonzero(totals != cursors).tolist():
+            end = int(totals[w])
+            cur = int(cursors[w])
+            if end < cur:  # a writer that started again (its rings restart at 0)
+                cur = 0
+            start = max(cur, end - cap)
+            rows = ring[w][:, (start + np.arange(end - start)) % cap].copy()
+            after = int(totals[w])
+            torn = max(0, after - cap - start)  # overwritten while copied: the oldest rows
+            if torn:
+                rows = rows[:, min(torn, rows.shape[1]):]
+            lost = (start - cur) + min(torn, end - start)
+            if lost:
+                self.counters[name + "_lost"] += lost
+            if rows.shape[1]:
+                local.extend(TradePrints(*rows))
+            cursors[w] = end
 
     def _learn_names(self, rows: npt.NDArray[np.int64], names: npt.NDArray[Any]) -> None:
         symbol_of = self.symbol_of
@@ -266,12 +331,18 @@ class BookView(BookRow):
 
     @property
     def trades_total(self) -> int:
-        return 0
+        return self._trades.total
 
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
-        """Trade prints do not cross processes yet: the trades channel is empty on a shared-memory reader."""
-        empty = np.zeros(0, np.int64)
-        return TradePrints(empty, empty, empty, empty, empty, empty), cursor, 0
+        """The writers' prints gathered by ``sync`` (per writer in order; writers own disjoint symbols)."""
+        return self._trades.since(cursor)
+
+    @property
+    def breaks_total(self) -> int:
+        return self._breaks.total
+
+    def breaks_since(self, cursor: int) -> tuple[TradePrints, int, int]:
+        return self._breaks.since(cursor)
 
     @property
     def status_total(self) -> int:

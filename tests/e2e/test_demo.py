@@ -210,6 +210,36 @@ def test_depth_and_trades_channels(demo: dict[str, Any], wire: tuple[Any, Any]) 
     asyncio.run(scenario())
 
 
+def test_bars_channel_and_history(demo: dict[str, Any], wire: tuple[Any, Any]) -> None:
+    """A client subscribed to bars:1s in the demo receives bars: a snapshot, updates, finals, epoch starts."""
+    client_cls, server_cls = wire
+
+    async def scenario() -> None:
+        async with websockets.connect(demo["ws"]) as ws:
+            sub = client_cls()
+            sub.subscribe.symbols.extend(["TSLA", "NVDA"])
+            sub.subscribe.channels.extend(["bars:1s"])
+            await ws.send(sub.SerializeToString())
+            frames = [f.bars for f in await _frames(ws, server_cls, 3.5) if f.WhichOneof("kind") == "bars"]
+        assert frames and frames[0].snapshot and not any(f.snapshot for f in frames[1:])
+        bars = [b for f in frames for b in f.bars]
+        assert {b.state for b in bars} >= {"update", "final"}, "bars open and close live"
+        newest: dict[str, int] = {}
+        for b in bars:
+            assert b.interval == "1s" and b.symbol in ("TSLA", "NVDA")
+            assert b.start_time_ns % 1_000_000_000 == 0 and b.start_time_ns > 1_600_000_000 * 10**9  # epoch ns
+            if b.state != "revised":
+                assert b.start_time_ns >= newest.get(b.symbol, 0), "a bar older than one already received"
+                newest[b.symbol] = b.start_time_ns
+            if b.trades:
+                assert b.low <= b.open <= b.high and b.low <= b.close <= b.high and b.low <= b.vwap <= b.high
+        r = httpx.get(f"{demo['http']}/v1/bars", params={"symbol": "TSLA", "interval": "1s", "limit": "5"},
+                      timeout=10)
+        assert r.status_code == 200 and 1 <= len(r.json()["bars"]) <= 5
+
+    asyncio.run(scenario())
+
+
 def test_demo_stops_cleanly_on_ctrl_c(demo: dict[str, Any]) -> None:
     proc: subprocess.Popen[str] = demo["proc"]
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()

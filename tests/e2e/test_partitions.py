@@ -42,15 +42,20 @@ def test_partitioned_demo_serves_every_partition_and_stops_cleanly(launch_demo: 
 
     async def stream() -> None:
         async with websockets.connect(demo.ws) as conn:
-            sub = pb.ClientMessage(subscribe=pb.Subscribe(symbols=["TSLA", "NVDA"]))
+            sub = pb.ClientMessage(subscribe=pb.Subscribe(symbols=["TSLA", "NVDA"], channels=["quotes", "bars:1s"]))
             await conn.send(sub.SerializeToString())
             seen: set[str] = set()
-            end = time.monotonic() + 10
-            while time.monotonic() < end and seen != {"TSLA", "NVDA"}:
+            finals: set[str] = set()  # bars cross processes: built by the serving node from the workers' prints
+            end = time.monotonic() + 15
+            while time.monotonic() < end and (seen != {"TSLA", "NVDA"} or finals != {"TSLA", "NVDA"}):
                 msg = pb.ServerMessage.FromString(await recv_bytes(conn))
                 if msg.WhichOneof("kind") == "quotes":
                     seen |= {q.symbol for q in msg.quotes.quotes}
-            assert seen == {"TSLA", "NVDA"}
+                if msg.WhichOneof("kind") == "bars":
+                    finals |= {b.symbol for b in msg.bars.bars if b.state == "final" and b.trades}
+            assert seen == {"TSLA", "NVDA"} and finals == {"TSLA", "NVDA"}
+        bars = httpx.get(f"{base}/v1/bars", params={"symbol": "NVDA", "interval": "1s"}).json()["bars"]
+        assert bars and bars[-1]["start_time_ns"] % 1_000_000_000 == 0
 
     asyncio.run(stream())
     shm = f"/dev/shm/tickfan-{proc.pid}"

@@ -35,15 +35,26 @@ def test_remote_fanout_node_serves_from_redis_alone(launch_demo: Launch) -> None
 
         async def client() -> None:
             async with websockets.connect(ws2) as conn:
-                await conn.send(pb.ClientMessage(subscribe=pb.Subscribe(symbols=["TSLA", "NVDA"])).SerializeToString())
+                await conn.send(pb.ClientMessage(subscribe=pb.Subscribe(
+                    symbols=["TSLA", "NVDA"], channels=["quotes", "bars:1s"])).SerializeToString())
                 last: dict[str, int] = {}
                 updates = 0
-                end = time.monotonic() + 15
-                while time.monotonic() < end and updates < 20:
+                finals: set[str] = set()  # bars cross Redis too
+                newest: dict[str, int] = {}
+                end = time.monotonic() + 20
+                while time.monotonic() < end and (updates < 20 or finals != {"TSLA", "NVDA"}):
                     raw = await asyncio.wait_for(conn.recv(), 10)
                     assert isinstance(raw, bytes)
                     msg = pb.ServerMessage.FromString(raw)
                     kind = msg.WhichOneof("kind")
+                    if kind == "bars":
+                        for b in msg.bars.bars:
+                            if b.state != "revised":
+                                assert b.start_time_ns >= newest.get(b.symbol, 0), "a bar went back in time"
+                                newest[b.symbol] = b.start_time_ns
+                            if b.state == "final" and b.trades:
+                                finals.add(b.symbol)
+                        continue
                     quotes = list(msg.snapshot.quotes) if kind == "snapshot" else list(msg.quotes.quotes)
                     for q in quotes:
                         assert q.seq > last.get(q.symbol, -1), "a version went backwards"
@@ -51,11 +62,15 @@ def test_remote_fanout_node_serves_from_redis_alone(launch_demo: Launch) -> None
                         if kind == "quotes":
                             updates += 1
                 assert updates >= 20 and set(last) == {"TSLA", "NVDA"}
+                assert finals == {"TSLA", "NVDA"}
 
         asyncio.run(client())
         # the remote node subscribed only to the partitions its client needs (2 symbols: at most 2 of 16)
         metrics = httpx.get(f"{remote.http}/metrics").text
         line = [x for x in metrics.splitlines() if 'kind="partitions_subscribed"' in x][0]
         assert 1 <= float(line.split()[-1]) <= 2
+        # bar history from Redis on the remote node, for any symbol (watched or not)
+        history = httpx.get(f"{remote.http}/v1/bars", params={"symbol": "AAPL", "interval": "1s", "limit": "3"})
+        assert history.status_code == 200 and 1 <= len(history.json()["bars"]) <= 3
     finally:
         r.flushdb()

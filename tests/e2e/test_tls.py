@@ -33,7 +33,7 @@ from tickfan.node import Node, NodeConfig
 from tickfan_proto import stream_pb2 as pb
 from venue.marketmaker import BookQuote, MarketMaker, StaticQuoteProvider
 from vocab.auth import mint_token
-from vocab.keys import exec_stream, order_channel, quote_key
+from vocab.keys import bars_channel, bars_key, exec_stream, order_channel, quote_key
 from vocab.tls import TlsFiles, client_context, server_context
 
 pytestmark = pytest.mark.anyio
@@ -75,6 +75,13 @@ async def test_each_redis_user_may_do_only_its_part(tls_redis: tuple[PrivateRedi
             await ingest.publish(order_channel("victim"), b"fake order update")
         assert await trading.publish(order_channel("nobody"), b"an update") == 0  # the relay's right
         assert (await edge.hgetall(quote_key("TEST")))[b"bid_price"] == b"189.2500"
+        # bars: ingest writes the history and publishes, the edge reads and subscribes, never writes
+        await ingest.zadd(bars_key("TEST", "1s"), {b"bar": 1})
+        await ingest.zremrangebyrank(bars_key("TEST", "1s"), 0, -3)
+        await ingest.spublish(bars_channel(0), b"bars")
+        assert await edge.zrange(bars_key("TEST", "1s"), -2, -1) == [b"bar"]
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await edge.zadd(bars_key("TEST", "1s"), {b"forged": 2})
     finally:
         for c in (edge, trading, ingest):
             await c.aclose()

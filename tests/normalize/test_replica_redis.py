@@ -11,12 +11,15 @@ import redis
 import redis.asyncio as aioredis
 
 from fanout.encode import TAG_QUOTES, build_quote, entry, wrap
-from ingest.messages import AddOrder
+from ingest.messages import AddOrder, BrokenTrade, Trade
 from normalize import MAX_LOCATES, Books
+from normalize.bar_feed import BarFeed
+from normalize.bars import MINUTE, SECOND
 from normalize.quote import read_quote
 from normalize.replicas.redis import LIVE_MARK_EVERY_NS, RedisBooks, RedisPublisher
+from normalize.replicas.redis_bars import RedisBars
 from tests.conftest import directory, eventually
-from vocab.keys import QUOTE_PARTITIONS, QUOTES_LIVE, SYMBOLS, quote_key, quotes_channel
+from vocab.keys import QUOTE_PARTITIONS, QUOTES_LIVE, SYMBOLS, bars_key, quote_key, quotes_channel
 from vocab.partition import crc32_partition
 
 REDIS = "redis://127.0.0.1:6379/11"  # a database no other test uses; only this test's keys are touched
@@ -125,3 +128,53 @@ async def test_a_quiet_feed_still_marks_the_quotes_live_once_a_second(books: Boo
     finally:
         r.close()
         await pub.close()
+
+
+async def test_bars_cross_redis_history_seed_and_stream(books: Books) -> None:
+    """The publisher keeps each symbol's bars in a sorted set (a revision replaces its bar, trimmed to the
+    history) and publishes them; a Redis-fed reader seeds a watched symbol, then follows, never back in time;
+    its history read from Redis equals the builder's."""
+    r = redis.Redis.from_url(REDIS)
+    keys = [bars_key(s, i) for s in SYMS.values() for i in ("1s", "1m")]
+    r.delete(*keys)
+    feed = BarFeed(books, history_1s=3, history_1m=3)
+    pub = RedisPublisher(books, REDIS, bars=feed, bars_history=(3, 3))
+    assert pub.bar_publisher is not None
+    fill(books)
+    t0 = 10 * SECOND
+
+    def trade(t: int, price: int, match: int) -> None:
+        books.apply(Trade(3, 0, t, 0, "B", 100, "RPLA", price, match))
+
+    reader = RedisBars(RedisBooks(REDIS), REDIS)
+    try:
+        for i in range(6):  # six 1 s bars: the sorted set keeps 3 closed + the open one
+            trade(t0 + i * SECOND, 1_000_000 + i, i + 1)
+        feed.pump()
+        await pub.publish_once()
+        assert await pub.bar_publisher.publish_once() > 0
+        assert r.zcard(bars_key("RPLA", "1s")) == 4
+        await reader.books.load_directory()
+        await reader.start()
+        watched = [3]
+        reader.watched = lambda: watched
+        await eventually(lambda: reader.history(3, SECOND, 2) == feed.history(3, SECOND, 2),
+                         what="RPLA's latest bars seeded", state=lambda: reader.history(3, SECOND, 2))
+        # a broken trade revises a closed bar; more prints close the open one: both arrive on the channel
+        books.apply(BrokenTrade(3, 0, t0 + 5 * SECOND + 1, 5))
+        trade(t0 + 6 * SECOND, 1_000_100, 7)
+        feed.pump()
+        await pub.bar_publisher.publish_once()
+        await eventually(lambda: reader.history(3, SECOND, 2) == feed.history(3, SECOND, 2),
+                         what="RPLA followed on its channel", state=lambda: reader.history(3, SECOND, 2))
+        got, _, _ = reader.bars_since(0)
+        assert any(b.state == "revised" and b.version == 1 for b in got)
+        assert await reader.fetch_history(3, SECOND, 10) == feed.history(3, SECOND, 10)
+        assert await reader.fetch_history(3, MINUTE, 10) == feed.history(3, MINUTE, 10)
+        assert reader.history(4, SECOND, 2) == []  # nobody watches RPLB
+    finally:
+        await reader.close()
+        await reader.books.close()
+        await pub.close()
+        r.delete(*keys)
+        r.close()

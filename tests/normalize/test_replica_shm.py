@@ -8,15 +8,20 @@ import multiprocessing as mp
 import numpy as np
 import pytest
 
-from ingest.messages import AddOrder
+from ingest import itch
+from ingest.messages import AddOrder, Trade
 from ingest.moldudp64 import PacketBuilder
 from ingest.partition import PartitionFilter, PartitionMap
 from ingest.session import FeedSession
 from normalize import Books
-from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
+from normalize.bar_feed import BarFeed
+from normalize.bars import INTERVALS, MINUTE
+from normalize.replicas.shm import PRINT_RING, BookView, SharedBookState, ShmPublisher
 from normalize.row import FIELD_NAMES
 from tests.conftest import directory
 from venue.simulator import ExchangeSimulator
+
+from .bar_reference import reference_bars, session
 
 
 def packets(symbols: int, n: int, seed: int) -> list[bytes]:
@@ -128,5 +133,55 @@ def test_a_writer_number_outside_the_block_is_refused() -> None:
     try:
         with pytest.raises(ValueError):
             ShmPublisher(state, 64)
+    finally:
+        state.close()
+
+
+def test_prints_cross_shared_memory_and_the_reader_builds_the_reference_bars() -> None:
+    """Partition writers copy their prints and breaks into the block; a reader syncing between packets gathers
+    them (trades channel) and builds the same bars as one process would (bars cross processes)."""
+
+    stream = session()
+    flat = [m for p in stream for m in p]
+    state = SharedBookState.create()
+    try:
+        pmap = PartitionMap(3, [])
+        writers = [(ShmPublisher(state, k), FeedSession(partition=PartitionFilter(pmap, k))) for k in range(3)]
+        view = BookView(SharedBookState.attach(state.name))
+        bars = BarFeed(view)
+        builder = PacketBuilder("SHM")
+        for packet in stream:
+            raw = [p for m in packet if (p := builder.add(itch.encode(m))) is not None]
+            raw += [tail] if (tail := builder.flush()) else []
+            for publisher, sess in writers:
+                feed(publisher, sess, raw)
+            view.sync()
+            bars.tick()
+        bars.close_until(flat[-1].timestamp + 2 * MINUTE)
+        assert view.counters["prints_lost"] == view.counters["breaks_lost"] == 0
+        got = {(loc, w, b.start_ns): (b.open, b.high, b.low, b.close, b.volume, b.trades, b.notional)
+               for loc in range(1, 13) for w in INTERVALS for b in bars.history(loc, w, 10_000) if b.trades}
+        assert got == reference_bars(flat)
+        assert bars.counters["breaks"] >= 5
+        single = Books()
+        single.apply_batch(flat)
+        assert view.trades_total == single.trades_total  # every print crossed, once
+    finally:
+        state.close()
+
+
+def test_a_reader_that_falls_behind_a_writer_ring_counts_what_it_lost() -> None:
+
+    state = SharedBookState.create()
+    try:
+        publisher = ShmPublisher(state, 0)
+        view = BookView(SharedBookState.attach(state.name))
+        publisher.apply_batch([directory(1, "AAPL")])
+        n = PRINT_RING + 100
+        publisher.apply_batch([Trade(1, 0, 10 + i, 0, "B", 100, "AAPL", 1_000_000, i + 1) for i in range(n)])
+        view.sync()
+        assert view.counters["prints_lost"] == 100
+        prints, _, _ = view.trades_since(0)
+        assert prints.match_number.tolist() == list(range(101, n + 1))  # the newest ring's worth, in order
     finally:
         state.close()

@@ -80,7 +80,8 @@ def test_reader_serves_the_shared_books_polled_and_synced(shm: str) -> None:
     assert isinstance(node.books, BookView)
     assert node.fanout is not None
     assert node.fanout.config.poll_interval == 0.005 and node.fanout.config.reuse_port
-    assert node.fanout.before_flush == node.books.sync
+    assert node.fanout.before_flush == roles.source.sync  # the books' rows, then the bars of their prints
+    assert node.fanout.hub.bars.source is roles.source.bars and roles.source.bars.books is node.books
     assert node.fanout.orders is not None  # the orders relay rides on the edge
     roles.source.shared.close()
 

@@ -25,7 +25,19 @@ def test_udp_delivery_is_the_generated_stream() -> None:
         port = handler.lines[0].get_extra_info("sockname")[1]
         sim = RecordingSimulator(100, seed=2)
         try:
-            sent = await serve([("127.0.0.1", port)], rate=20_000, simulator=sim, duration=0.5, rewinder=rewinder)
+            # a count, not a duration: on a loaded machine the pacer sends less per second (it never banks a
+            # shortfall), and what this test checks is the stream, not the rate
+            stop = asyncio.Event()
+
+            async def enough() -> None:
+                while len(sim.log) < 6_000:
+                    await asyncio.sleep(0.01)
+                stop.set()
+
+            watcher = asyncio.create_task(enough())
+            sent = await serve([("127.0.0.1", port)], rate=20_000, simulator=sim, duration=60, stop=stop,
+                               rewinder=rewinder)
+            watcher.cancel()
             await eventually(lambda: handler.session.ended and handler.session.state is State.IN_SYNC,
                              what="the whole session", state=lambda: handler.session.counters)
         finally:

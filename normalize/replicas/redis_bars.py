@@ -1,0 +1,220 @@
+"""Bars across hosts through Redis: the node that builds them publishes, Redis-fed edges serve them.
+
+``RedisBarPublisher`` (beside ``RedisPublisher``, on the host that owns the books): every round, what the bar
+source emitted since its cursor, conflated (``normalize.bar_wire.conflate``), goes out twice, each bar encoded
+once: into the symbol's history, a sorted set per interval (``tickfan:bars:{SYMBOL}:{1s|1m}``, encoded ``Bar``
+messages scored by start time; a newer state of a bar replaces the one with its start; trimmed to the
+configured history plus the open bar), and as one ``BarBatch`` per partition on the sharded channel
+``tickfan:bars:{p}`` (the quotes' partitions: CRC-32 of the ticker).
+
+``RedisBars`` (a ``BarSource`` on a ``--from-redis`` edge): subscribes to the partitions of the symbols its
+clients watch on the bars channels, then seeds each newly watched symbol with its latest closed and open
+bar from the sorted sets (after subscribing, so nothing falls between seed and stream), and logs what
+arrives for the fan-out. ``GET /v1/bars`` reads the sorted sets (``fetch_history``), so history works for any
+symbol, watched or not. An ``update`` carries no version, so one that raced its seed may be replaced by the
+stream's next state a moment later; closed bars are never lost (each is in the sorted set and on the channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+
+from tickfan_proto import stream_pb2 as pb
+from vocab.keys import QUOTE_PARTITIONS, bars_channel, bars_key
+from vocab.partition import crc32_partition
+
+from ..bar_feed import BarLog, BarSource
+from ..bar_wire import INTERVAL_NAME, bar_from_pb, bar_to_pb, conflate
+from ..bars import MINUTE, SECOND, Bar
+from ..source import BookSource
+
+if TYPE_CHECKING:  # redis.py imports this module for its publisher
+    from .redis import RedisBooks
+
+log = logging.getLogger("tickfan.redis")
+
+
+def _bar_pb(raw: object) -> pb.Bar:
+    """An encoded ``Bar`` member of a sorted set (bytes: this client never decodes responses)."""
+    if not isinstance(raw, bytes):
+        raise TypeError(f"a bar history member must be bytes, not {type(raw).__name__}")
+    return pb.Bar.FromString(raw)
+
+
+class RedisBarPublisher:
+    def __init__(self, books: BookSource, bars: BarSource, redis: aioredis.Redis, *,
+                 partitions: int = QUOTE_PARTITIONS, history_1s: int = 3_600, history_1m: int = 390) -> None:
+        self.books = books
+        self.bars = bars
+        self.redis = redis
+        self.partitions = partitions
+        self.keep = {SECOND: history_1s + 1, MINUTE: history_1m + 1}  # closed bars + the open one
+        self.cursor = bars.bars_total
+        self.counters = {"bar_rounds": 0, "bars_published": 0, "bars_lost": 0}
+
+    async def publish_once(self) -> int:
+        """Publish what the bar source emitted since the last round; returns the bars published."""
+        emitted, self.cursor, lost = self.bars.bars_since(self.cursor)
+        self.counters["bars_lost"] += lost
+        if not emitted:
+            return 0
+        per_key: dict[tuple[int, int], list[tuple[int, Bar]]] = {}
+        for i, b in enumerate(emitted):
+            per_key.setdefault((b.interval_ns, b.locate), []).append((i, b))
+        kept = sorted((item for items in per_key.values() for item in conflate(items)[0]), key=lambda t: t[0])
+        pipe = self.redis.pipeline(transaction=False)
+        by_partition: dict[int, list[pb.Bar]] = {}
+        trimmed: set[str] = set()
+        symbol_of = self.books.symbol_of
+        for _, b in kept:
+            symbol = symbol_of[b.locate]
+            if not symbol:
+                continue
+            m = bar_to_pb(b, symbol)
+            key = bars_key(symbol, INTERVAL_NAME[b.interval_ns])
+            pipe.zremrangebyscore(key, b.start_ns, b.start_ns)
+            pipe.zadd(key, {m.SerializeToString(): b.start_ns})
+            if key not in trimmed:
+                trimmed.add(key)
+            by_partition.setdefault(crc32_partition(symbol, self.partitions), []).append(m)
+        for key in trimmed:
+            width = SECOND if key.endswith(":1s") else MINUTE
+            pipe.zremrangebyrank(key, 0, -self.keep[width] - 1)
+        for p, bars in by_partition.items():
+            pipe.spublish(bars_channel(p), pb.ServerMessage(bars=pb.BarBatch(bars=bars)).SerializeToString())
+        await pipe.execute()
+        n = sum(len(v) for v in by_partition.values())
+        self.counters["bar_rounds"] += 1
+        self.counters["bars_published"] += n
+        return n
+
+
+class RedisBars:
+    """A ``BarSource`` fed from Redis (see the module docstring)."""
+
+    def __init__(self, books: RedisBooks, url: str, *, log_size: int = 1 << 16) -> None:
+        self.books = books
+        self.redis = aioredis.from_url(url)
+        self.log = BarLog(log_size)
+        # which locates clients watch on the bars channels; set once the hub exists
+        self.watched: Callable[[], Iterable[int]] = lambda: ()
+        self._latest: dict[tuple[int, int], dict[int, Bar]] = {}  # (interval, locate) -> start -> newest state
+        self._following: set[int] = set()
+        self._subscribed: set[int] = set()
+        self._pubsub = self.redis.pubsub()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._counters = {"bars_received": 0, "bars_seeded": 0, "bars_partitions_subscribed": 0}
+
+    async def start(self) -> None:
+        await self.redis.ping()
+        self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._listen())]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.redis.aclose()
+
+    # ------------------------------------------------------------------ following
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self.follow_once()
+            except Exception:
+                log.warning("following Redis bar partitions failed", exc_info=True)
+            await asyncio.sleep(0.05)
+
+    async def follow_once(self) -> None:
+        """Subscribe to the partitions of newly watched symbols, then seed them from their sorted sets."""
+        new = [loc for loc in set(self.watched()) - self._following if self.books.symbol_of[loc]]
+        if not new:
+            return
+        parts = {self.books.partition[loc] for loc in new if loc in self.books.partition} - self._subscribed
+        if parts:
+            await self._pubsub.ssubscribe(*(bars_channel(p) for p in sorted(parts)))
+            self._subscribed |= parts
+            self._counters["bars_partitions_subscribed"] = len(self._subscribed)
+        for loc in new:
+            self._following.add(loc)
+            symbol = self.books.symbol_of[loc] or ""
+            seeded: list[Bar] = []
+            for name in INTERVAL_NAME.values():
+                for raw in await self.redis.zrange(bars_key(symbol, name), -2, -1):
+                    b = bar_from_pb(_bar_pb(raw), loc)
+                    if b is not None and self._keep(b):
+                        seeded.append(b)
+            self._counters["bars_seeded"] += len(seeded)
+            self.log.extend(seeded)
+
+    async def _listen(self) -> None:
+        while True:
+            if not self._subscribed:
+                await asyncio.sleep(0.05)
+                continue
+            msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if msg is None or msg.get("type") != "smessage":
+                continue
+            self.take(pb.ServerMessage.FromString(msg["data"]))
+
+    def take(self, message: pb.ServerMessage) -> int:
+        """A published ``BarBatch``: the watched symbols' bars into the log; returns how many."""
+        locate_of = self.books.locate_of
+        out: list[Bar] = []
+        for m in message.bars.bars:
+            loc = locate_of.get(m.symbol)
+            if loc is None or loc not in self._following:
+                continue
+            b = bar_from_pb(m, loc)
+            if b is not None and self._keep(b):
+                out.append(b)
+        self._counters["bars_received"] += len(out)
+        self.log.extend(out)
+        return len(out)
+
+    def _keep(self, b: Bar) -> bool:
+        """Remember the bar as its start's newest state (the latest two starts per symbol and interval);
+        False for an older state of a bar already held (a seed that raced the stream)."""
+        held = self._latest.setdefault((b.interval_ns, b.locate), {})
+        old = held.get(b.start_ns)
+        if old is not None and (b.version < old.version or (old.state != "update" and b.state == "update")):
+            return False
+        held[b.start_ns] = b
+        if len(held) > 2:
+            del held[min(held)]
+        return True
+
+    # ------------------------------------------------------------------ reading (BarSource)
+    @property
+    def bars_total(self) -> int:
+        return self.log.total
+
+    def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]:
+        return self.log.since(cursor)
+
+    def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
+        held = self._latest.get((interval_ns, locate), {})
+        return [held[s] for s in sorted(held)][-limit:] if limit > 0 else []
+
+    async def fetch_history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
+        symbol = self.books.symbol_of[locate] if 0 <= locate < len(self.books.symbol_of) else None
+        if not symbol or limit <= 0 or interval_ns not in INTERVAL_NAME:
+            return []
+        raws = await self.redis.zrange(bars_key(symbol, INTERVAL_NAME[interval_ns]), -limit, -1)
+        return [b for raw in raws if (b := bar_from_pb(_bar_pb(raw), locate)) is not None]
+
+    @property
+    def bars_kept(self) -> int:
+        return sum(len(v) for v in self._latest.values())
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return dict(self._counters)
