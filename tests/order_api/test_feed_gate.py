@@ -79,6 +79,9 @@ async def test_a_luld_pause_reaches_the_client_and_refuses_orders_then_the_close
                 await ws.send(subscribe("TSLA", "NVDA", channels=("status",)))
                 await until(ws, "subscribed")
             snaps = [await next_status(binary, False), await next_status(text, True)]
+            assert all(s.send_time_ns > 0 for s in snaps)  # the node's send time: the frames' only difference
+            for s in snaps:
+                s.ClearField("send_time_ns")
             assert snaps[0] == snaps[1] and snaps[0].snapshot and snaps[0].market.market_open
             paused = {s.symbol: s for s in snaps[0].symbols if s.trading_state == "P"}
             assert list(paused) == ["TSLA"] and paused["TSLA"].reason == "LUDP"  # TSLA first, NVDA next
