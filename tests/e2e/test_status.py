@@ -21,12 +21,14 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def pause_seen(url: str, json_mode: bool, seconds: float = 40.0) -> list[tuple[str, str, str]]:
-    """Subscribe to status on TSLA and NVDA; the (symbol, state, reason) sequence until a pause has ended."""
+    """Subscribe to status (and 1 s bars: the issue's "done when") on TSLA and NVDA; the (symbol, state, reason)
+    sequence until a pause has ended and a bar has come."""
     async with websockets.connect(url + ("?format=json" if json_mode else "")) as ws:
-        sub = pb.ClientMessage(subscribe=pb.Subscribe(symbols=["TSLA", "NVDA"], channels=["status"]))
+        sub = pb.ClientMessage(subscribe=pb.Subscribe(symbols=["TSLA", "NVDA"], channels=["status", "bars:1s"]))
         await ws.send(json_format.MessageToJson(sub) if json_mode else sub.SerializeToString())
         seen: list[tuple[str, str, str]] = []
         snapshot: pb.StatusBatch | None = None
+        bars = False
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             raw = await asyncio.wait_for(ws.recv(), end - time.monotonic())
@@ -37,6 +39,7 @@ async def pause_seen(url: str, json_mode: bool, seconds: float = 40.0) -> list[t
             else:
                 assert isinstance(raw, bytes)
                 msg.ParseFromString(raw)
+            bars = bars or msg.WhichOneof("kind") == "bars"
             if msg.WhichOneof("kind") != "status":
                 continue
             if snapshot is None:
@@ -46,9 +49,9 @@ async def pause_seen(url: str, json_mode: bool, seconds: float = 40.0) -> list[t
                 continue
             seen += [(s.symbol, s.trading_state, s.reason) for s in msg.status.symbols]
             paused = [s for s, state, _ in seen if state == "P"]
-            if paused and (paused[0], "T", "") in seen[seen.index((paused[0], "P", "LUDP")):]:
+            if paused and (paused[0], "T", "") in seen[seen.index((paused[0], "P", "LUDP")):] and bars:
                 return seen
-        raise AssertionError(f"no LULD pause and resumption within {seconds:.0f} s: {seen}")
+        raise AssertionError(f"no LULD pause and resumption (or no bar: {bars}) within {seconds:.0f} s: {seen}")
 
 
 def test_the_demo_pauses_tsla_and_nvda_on_the_status_channel(launch_demo: Launch) -> None:
