@@ -26,6 +26,9 @@ from ingest.batch import decode_buffer, decode_columns, frame, read_capture
 from normalize.bar_feed import BarFeed
 from normalize.kernel import KernelBooks, warm_up
 from venue.simulator import ExchangeSimulator
+from vocab.clock import today_eastern
+
+SESSION_DATE = today_eastern()
 
 PUBLISHED = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume",
              "exchange_time", "seq", "depth_seq", "halted", "known")
@@ -45,7 +48,8 @@ def write_capture(path: str, messages: int, symbols: int, seed: int) -> int:
 
 
 def run_once(path: str) -> tuple[KernelBooks, int, dict[str, float]]:
-    books = KernelBooks()  # tables start small and double as the book fills (growth is timed too)
+    # tables start small and double as the book fills (growth is timed too); stamps stored as epoch ns
+    books = KernelBooks(session_date=SESSION_DATE)
     t0 = time.perf_counter()
     buf, size = read_capture(path)
     t1 = time.perf_counter()
@@ -134,7 +138,7 @@ def main() -> None:
             from ingest.itch import decode
             from normalize import Books
 
-            ref = Books()
+            ref = Books(session_date=SESSION_DATE)
             with open(path, "rb") as f:
                 ref.apply_batch([decode(m) for m in iter_messages(f)])
             for name in PUBLISHED:

@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tickfan_proto import stream_pb2 as pb  # noqa: E402
 from venue.simulator import fixed_universe  # noqa: E402
-from vocab.clock import ns_since_midnight  # noqa: E402
 from vocab.limits import raise_open_files  # noqa: E402
 
 QUOTES_TAG = 0x12  # ServerMessage.quotes, field 2, length-delimited
@@ -93,7 +92,7 @@ def client_process(index: int, clients: int, url: str, symbols: int, size: tuple
             if not data or data[0] != QUOTES_TAG:
                 counts["other_frames"] += 1
                 return
-            now = ns_since_midnight()
+            now = time.time_ns()  # exchange_time_ns is Unix epoch ns
             quotes = from_quote(data).quotes.quotes
             counts["frames"] += 1
             counts["bytes"] += len(data)

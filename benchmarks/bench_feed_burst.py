@@ -36,10 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ingest.batch import decode_buffer, read_capture  # noqa: E402
 from ingest.handler import open_feeds  # noqa: E402
 from ingest.session import State  # noqa: E402
-from vocab.clock import ns_since_midnight  # noqa: E402
+from vocab.clock import itch_now, today_eastern  # noqa: E402
 
 SESSION = "BURST"
 SEED = 5
+DAY = today_eastern()  # packets are stamped in ITCH time of this date, and compared with raw ITCH stamps
 FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "halted",
           "round_lot", "known")
 
@@ -129,7 +130,7 @@ def sender_main(target: int, schedule: list[tuple[float, float]], drops: tuple[f
 
     sent = i = 0
     start = time.monotonic()
-    start_ns = ns_since_midnight()
+    start_ns = itch_now(DAY)
     phase_start = start
     phases: list[tuple[int, float]] = []
     drop_every, drop_packets = drops
@@ -149,7 +150,7 @@ def sender_main(target: int, schedule: list[tuple[float, float]], drops: tuple[f
                 continue
             while owed > 0 and i < len(packets):
                 packet, where, seq, n = packets[i]
-                ts = ns_since_midnight()
+                ts = itch_now(DAY)
                 view = np.frombuffer(packet, np.uint8)
                 view[where] = np.tile(np.frombuffer(ts.to_bytes(6, "big"), np.uint8), n)
                 sent_arr[seq:seq + n] = ts
@@ -225,7 +226,7 @@ async def run(args: argparse.Namespace) -> bool:
         books.frame_counters["unknown_types"] += counts.unknown_types
         books.frame_counters["bad_lengths"] += counts.bad_lengths
         books.apply_columns(cols, buf)
-        now = ns_since_midnight()
+        now = itch_now(DAY)
         stamps = cols.timestamp[::stride]
         lat_chunks.append(np.stack((stamps, now - stamps)))
         batches.append((time.monotonic(), cols.messages))

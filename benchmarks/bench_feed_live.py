@@ -27,7 +27,9 @@ from ingest.handler import open_feeds  # noqa: E402
 from ingest.messages import Message  # noqa: E402
 from ingest.session import State  # noqa: E402
 from normalize import Books  # noqa: E402
-from vocab.clock import ns_since_midnight  # noqa: E402
+from vocab.clock import itch_now, today_eastern  # noqa: E402
+
+DAY = today_eastern()  # the simulator's session date: its stamps count from this date's Eastern midnight
 
 
 def free_udp_port() -> int:
@@ -37,7 +39,7 @@ def free_udp_port() -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
-    books = Books()
+    books = Books(session_date=DAY)
     samples_t: list[float] = []
     samples_lat: list[int] = []
     applied: list[tuple[float, int]] = []
@@ -46,7 +48,7 @@ async def run(args: argparse.Namespace) -> int:
         books.apply_batch(messages)
         now = time.monotonic()
         samples_t.append(now)
-        samples_lat.append(ns_since_midnight() - messages[-1].timestamp)
+        samples_lat.append(itch_now(DAY) - messages[-1].timestamp)
         applied.append((now, len(messages)))
 
     rewinder = ("127.0.0.1", free_udp_port())
@@ -54,7 +56,7 @@ async def run(args: argparse.Namespace) -> int:
     port = handler.lines[0].get_extra_info("sockname")[1]
     cmd = [sys.executable, "-m", "tickfan", "simulate", "--target", f"127.0.0.1:{port}", "--rate", str(args.rate),
            "--symbols", str(args.symbols), "--duration", str(args.seconds), "--rewinder",
-           f"{rewinder[0]}:{rewinder[1]}", "--history", str(args.history), "--quiet"]
+           f"{rewinder[0]}:{rewinder[1]}", "--history", str(args.history), "--quiet", "--session-date", DAY.isoformat()]
     if args.burst:
         cmd += ["--burst", args.burst]
     print("simulator:", " ".join(cmd[2:]), flush=True)

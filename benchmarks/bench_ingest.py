@@ -53,7 +53,7 @@ def main() -> None:
         dec.append(n / (time.perf_counter() - t))
         assert session.counters["messages"] == n, session.counters
 
-        session, books = FeedSession(), Books()
+        session, books = FeedSession(), Books(session_date=sim.session_date)  # stamps stored as epoch ns
         t = time.perf_counter()
         for p in packets:
             books.apply_batch(session.on_packet(p))

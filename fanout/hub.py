@@ -416,9 +416,9 @@ class Hub:
     def flush(self, now_ns: int, send_time_ns: int = 0) -> FlushResult:
         """Encode what changed once, and return each writable subscriber's frames for this flush.
 
-        ``now_ns``: the time of this flush on the books' exchange clock (``vocab.clock.ns_since_midnight``, read
-        by the adapter: this core never reads a clock), for the latency samples; ``send_time_ns``: the Unix
-        time the frames are sent, for the batches that carry it (0: not carried)."""
+        ``now_ns``: the time of this flush in ns since the Unix epoch, the books' clock (read by the adapter:
+        this core never reads a clock), for the latency samples; ``send_time_ns``: the Unix time the frames are
+        sent, for the batches that carry it (0: not carried)."""
         books = self.books
         stats = self.stats
         stats.flushes += 1

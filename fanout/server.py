@@ -41,7 +41,6 @@ from normalize.bar_feed import BarSource
 from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError, Claims, UsedTickets, Verifier, default_verifier
-from vocab.clock import ns_since_midnight
 from vocab.limits import raise_open_files
 from vocab.tls import server_context_of
 
@@ -551,7 +550,7 @@ class FanoutServer:
                 if self._clients:
                     await self._write(self._clients)
                 else:
-                    self.hub.flush(ns_since_midnight())  # keep versions current: a first subscriber starts now
+                    self.hub.flush(time.time_ns())  # keep versions current: a first subscriber starts now
                 now = time.monotonic()
                 cost = now - started
                 self._drop_stuck(now)
@@ -567,7 +566,8 @@ class FanoutServer:
         stats = self.stats
         before = self.hub.stats.updates
         # BarBatch.send_time_ns set here directly (the shared send-time stamping of fanout.encode is not on main yet)
-        for i, (sub, frames) in enumerate(self.hub.flush(ns_since_midnight(), send_time_ns=time.time_ns())):
+        now = time.time_ns()  # the books' clock is Unix epoch ns too: one reading serves both
+        for i, (sub, frames) in enumerate(self.hub.flush(now, send_time_ns=now)):
             if i and not i % WRITE_BATCH:
                 await asyncio.sleep(0)
             client = clients_of.get(sub.id)

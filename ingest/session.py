@@ -244,6 +244,9 @@ class FeedSession:
         if len(data) < HEADER_SIZE:
             return self._malformed("truncated_header", f"packet of {len(data)} bytes is shorter than the header")
         raw_session, seq, count = HEADER.unpack_from(data)
+        if seq == 0:
+            # MoldUDP64 numbers messages from 1: a stream "at 0" would make message 1 look like a gap forever
+            return self._malformed("zero_sequence", "MoldUDP64 sequence numbers start at 1")
         if count == HEARTBEAT_COUNT or count == END_OF_SESSION_COUNT:
             if len(data) != HEADER_SIZE:
                 return self._malformed("count_mismatch", f"count {count:#x} packet carries extra bytes")

@@ -7,9 +7,9 @@ go through ``add_print`` (plain Python, no numpy fixed cost), more through the v
 ``close_until`` on a timer, driven by the feed's own clock (the latest exchange time of any book row, never
 the host's), closes the bars of quiet symbols.
 
-Times: the builder works on epoch nanoseconds: every print's exchange time plus ``time_offset``, the epoch
-instant of the midnight the feed counts from. It is given in one place (``tickfan.roles``), so a session
-date (``vocab.clock.eastern_midnight_ns``) plugs in there.
+Times: the builder works on epoch nanoseconds: every print's exchange time plus ``time_offset``. A node's
+books store epoch times already (``Books.set_session_date``), so ``tickfan.roles`` gives 0; books without a
+session date (ITCH's ns since midnight) need their date's ``vocab.clock.eastern_midnight_ns``.
 
 What the feed emitted is kept in a bounded log (``bars_since(cursor)``, like the trade ring): each pump's
 closed bars (final, revised) then the open bars it touched (update). The fan-out, the Redis publisher and

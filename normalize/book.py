@@ -37,6 +37,10 @@ Decisions on ITCH content (each one counted, never raised):
   is printed volume; ``counters['broken_trades']`` says how far it may overstate the official figure.
   Each break is also kept, as it came, in a bounded ring of its own (``breaks_since``: locate, time and
   match number, price and size 0) for consumers that do reverse prints (``normalize.bars``).
+- Times: the row's ``exchange_time`` (and the prints' and breaks') is nanoseconds since the Unix epoch, the
+  one clock of every ``*_time_ns`` a client sees: each ITCH stamp (ns since midnight US Eastern) plus the
+  session date's Eastern midnight (``vocab.clock``), one integer add where the stamp is stored. Books given
+  no session date keep ITCH's own count (``midnight_ns`` 0: tests and tools with no date).
 - Trading status (S, H, Y, J, K, h, V, W): applied by ``normalize.status.apply_status`` (its docstring has
   the rules). 'H' halted, 'P' paused and 'Q' quotation only set ``halted``, as does an operational halt (no
   trade can happen, so the quote is not a tradable price); the trading state and its reason travel with the
@@ -45,6 +49,7 @@ Decisions on ITCH content (each one counted, never raised):
 
 from __future__ import annotations
 
+import datetime as dt
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -66,6 +71,7 @@ from ingest.messages import (
     StockDirectory,
     Trade,
 )
+from vocab.clock import eastern_midnight_ns
 
 from .row import BOOL, I64, BookRow, bind_row, new_row
 from .status import (
@@ -137,10 +143,16 @@ class Books(BookRow):
 
     def __init__(self, *, trade_capacity: int = 65_536, break_capacity: int = 4_096,
                  arrays: Mapping[str, npt.NDArray[np.generic]] | None = None,
-                 market: I64 | None = None) -> None:
+                 market: I64 | None = None, session_date: dt.date | None = None) -> None:
         """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
         block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own. ``market``:
-        likewise, the market-wide status array (``normalize.status``)."""
+        likewise, the market-wide status array (``normalize.status``). ``session_date``: the trading day the
+        feed's ITCH stamps count from (see ``set_session_date``)."""
+        self.session_date: dt.date | None = None
+        self.midnight_ns = 0  # added to every ITCH stamp stored: epoch ns of the session's Eastern midnight
+        self._t0 = 0
+        if session_date is not None:
+            self.set_session_date(session_date)
         n = MAX_LOCATES
         bind_row(self, arrays if arrays is not None else new_row(n))
         self.market: I64 = market if market is not None else new_market()
@@ -184,6 +196,12 @@ class Books(BookRow):
             StockDirectory: self._directory,
             **{kind: self._status for kind in STATUS_MESSAGES},
         }, self.counters)
+
+    def set_session_date(self, day: dt.date) -> None:
+        """Count ITCH stamps from midnight US Eastern of ``day`` from now on: every time stored is then Unix
+        epoch ns. Set before the first message (a node does, from its configuration or the session's name)."""
+        self.session_date = day
+        self.midnight_ns = self._t0 = eastern_midnight_ns(day)
 
     # ------------------------------------------------------------------ entry points
     def apply(self, msg: Message) -> None:
@@ -372,7 +390,7 @@ class Books(BookRow):
                 self._bp[locate] = price
                 self._bs[locate] = size
             self._seq[locate] += 1
-            self._et[locate] = ts
+            self._et[locate] = ts + self._t0
 
     def _delete(self, m: OrderDelete) -> None:
         o = self.orders.pop(m.order_ref, None)
@@ -398,7 +416,7 @@ class Books(BookRow):
             del ladder[0]
         self._publish(key, side)
         self._seq[locate] += 1
-        self._et[locate] = m.timestamp
+        self._et[locate] = m.timestamp + self._t0
 
     def _cancel(self, m: OrderCancel) -> None:
         o = self._take(m.order_ref, m.cancelled_shares)
@@ -409,7 +427,7 @@ class Books(BookRow):
                 self._publish(key, side)
                 locate = key >> 1
                 self._seq[locate] += 1
-                self._et[locate] = m.timestamp
+                self._et[locate] = m.timestamp + self._t0
 
     def _take(self, ref: int, shares: int) -> Order | None:
         """Reduce a live order by ``shares`` for E/C/X: returns (key, signed price, shares to take off the
@@ -456,7 +474,7 @@ class Books(BookRow):
             self._print(locate, m.execution_price, m.executed_shares, m.timestamp, m.match_number)
         elif moved is not None:
             self._seq[locate] += 1
-            self._et[locate] = m.timestamp
+            self._et[locate] = m.timestamp + self._t0
 
     def _replace(self, m: OrderReplace) -> None:
         orders = self.orders
@@ -499,11 +517,12 @@ class Books(BookRow):
             self._bp[locate] = -best
             self._bs[locate] = size
         self._seq[locate] += 1
-        self._et[locate] = ts
+        self._et[locate] = ts + self._t0
 
     # ------------------------------------------------------------------ prints and status
     def _print(self, locate: int, price: int, size: int, ts: int, match: int) -> None:
-        """A trade print: last, volume, one version, and the ring."""
+        """A trade print: last, volume, one version, and the ring (``ts`` as ITCH stamps it)."""
+        ts += self._t0
         self._lp[locate] = price
         self._ls[locate] = size
         self._vol[locate] += size
@@ -540,7 +559,7 @@ class Books(BookRow):
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
-        self._breaks.record(m.locate, 0, 0, m.timestamp, _int64(m.match_number), 0)
+        self._breaks.record(m.locate, 0, 0, m.timestamp + self._t0, _int64(m.match_number), 0)
 
     def _status(self, m: Message, apply: Callable[[Books, Message], None] = apply_status) -> None:
         """Apply a status message and record the event it made, if any (the status channel sends each one)."""
@@ -570,6 +589,6 @@ class Books(BookRow):
         self._mine[locate] = True
         self._known[locate] = True
         self._seq[locate] += 1  # the name is published with the quote
-        self._et[locate] = m.timestamp
+        self._et[locate] = m.timestamp + self._t0
         if locate > self.high_locate:
             self.high_locate = locate

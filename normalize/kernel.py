@@ -27,6 +27,7 @@ changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
 import time
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,7 @@ from .kernel_loop import (
     M_LEVELS,
     M_NOTED,
     M_ORDERS,
+    M_T0,
     M_TRADES,
     _empty_table,
     _find,
@@ -68,8 +70,8 @@ class KernelBooks(Books):
     """A ``Books`` whose order-level state is numpy tables updated by a compiled kernel, batch at a time."""
 
     def __init__(self, *, trade_capacity: int = 65_536, order_capacity: int = 1 << 16,
-                 level_capacity: int = 1 << 14) -> None:
-        super().__init__(trade_capacity=trade_capacity)
+                 level_capacity: int = 1 << 14, session_date: dt.date | None = None) -> None:
+        super().__init__(trade_capacity=trade_capacity, session_date=session_date)
         # messages ``apply_bytes`` skipped before the books (as FeedSession counts them)
         self.frame_counters = {"unknown_types": 0, "bad_lengths": 0}
         self._counter_arr = np.zeros(len(COUNTER_NAMES), np.int64)
@@ -122,6 +124,7 @@ class KernelBooks(Books):
         meta = self._meta
         meta[M_TRADES] = self._trades.total
         meta[M_HIGH] = self.high_locate
+        meta[M_T0] = self._t0  # the kernel adds it to each stamp it stores: epoch ns, as Books stores them
         ring = self._trades._cols
         self._counter_arr[:] = 0
         noted = np.empty(n, np.int64)
@@ -157,10 +160,10 @@ class KernelBooks(Books):
         counters["messages"] += n
         breaks = np.flatnonzero(cols.kind == ord("B"))
         if breaks.size:  # rare: kept as Books._broken keeps them, outside the compiled loop
-            record = self._breaks.record
+            record, t0 = self._breaks.record, self._t0
             for loc, ts, match in zip(cols.locate[breaks].tolist(), cols.timestamp[breaks].tolist(),
                                       cols.match[breaks].tolist(), strict=True):
-                record(loc, 0, 0, ts, match, 0)
+                record(loc, 0, 0, ts + t0, match, 0)
         self._names_after(cols, buf)
 
     @staticmethod

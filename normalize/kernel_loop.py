@@ -59,7 +59,8 @@ C_BAD_STATE = _C["bad_trading_state"]
 C_BROKEN = _C["broken_trades"]
 
 # meta: scalar state shared between Python and the kernel
-M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH, M_NOTED = 0, 1, 2, 3, 4, 5
+# M_T0: added to every ITCH stamp stored (the session's Eastern midnight in epoch ns; ``Books.set_session_date``)
+M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH, M_T0, M_NOTED = 0, 1, 2, 3, 4, 5, 6
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -160,6 +161,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
     o_limit = o_ref.shape[0] >> 1
     lv_limit = lv_key.shape[0]
     cap = t_loc.shape[0]
+    t0 = meta[M_T0]
     for i in range(start, n):
         t = kind[i]
         loc = locate[i]
@@ -209,7 +211,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                     bp[loc] = p
                     bs[loc] = lv_size[lvl]
                 seq[loc] += 1
-                et[loc] = ts[i]
+                et[loc] = ts[i] + t0
         elif t == 68:  # D: delete
             slot = _find(o_ref, o_lvl, ref[i])
             if slot == -1:
@@ -224,7 +226,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                            dseq, meta):
                 _publish(key, head, lv_price, lv_size, bp, bs, ap, asz)
                 seq[key >> 1] += 1
-                et[key >> 1] = ts[i]
+                et[key >> 1] = ts[i] + t0
         elif t == 88 or t == 69 or t == 67:  # X cancel, E executed, C executed with price
             printable = flag[i] == 89
             if t == 67 and price[i] <= 0 and printable:
@@ -263,18 +265,18 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 vol[lc] += sh
                 s = seq[lc] + 1
                 seq[lc] = s
-                et[lc] = ts[i]
+                et[lc] = ts[i] + t0
                 j = meta[M_TRADES] % cap
                 t_loc[j] = lc
                 t_price[j] = pp
                 t_size[j] = sh
-                t_time[j] = ts[i]
+                t_time[j] = ts[i] + t0
                 t_match[j] = match[i]
                 t_seq[j] = s
                 meta[M_TRADES] += 1
             elif moved:
                 seq[lc] += 1
-                et[lc] = ts[i]
+                et[lc] = ts[i] + t0
         elif t == 85:  # U: replace
             if meta[M_LEVELS] >= lv_limit:
                 return i
@@ -321,7 +323,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 bp[lc] = bpx
                 bs[lc] = bsz
             seq[lc] += 1
-            et[lc] = ts[i]
+            et[lc] = ts[i] + t0
         elif t == 80 or t == 81:  # P trade, Q cross
             sh = shares[i]
             p = price[i]
@@ -351,12 +353,12 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             vol[loc] += sh
             s = seq[loc] + 1
             seq[loc] = s
-            et[loc] = ts[i]
+            et[loc] = ts[i] + t0
             j = meta[M_TRADES] % cap
             t_loc[j] = loc
             t_price[j] = p
             t_size[j] = sh
-            t_time[j] = ts[i]
+            t_time[j] = ts[i] + t0
             t_match[j] = match[i]
             t_seq[j] = s
             meta[M_TRADES] += 1
@@ -380,10 +382,10 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             if halted[loc] != h:
                 halted[loc] = h
                 seq[loc] += 1
-                et[loc] = ts[i]
+                et[loc] = ts[i] + t0
             elif changed:
                 seq[loc] += 1
-                et[loc] = ts[i]
+                et[loc] = ts[i] + t0
             noted[meta[M_NOTED]] = i << 1 | 1
             meta[M_NOTED] += 1
         elif t == 83 or t == 89 or t == 74 or t == 75 or t == 86 or t == 87:
@@ -406,7 +408,7 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             mine[loc] = True
             known[loc] = True
             seq[loc] += 1
-            et[loc] = ts[i]
+            et[loc] = ts[i] + t0
             if loc > meta[M_HIGH]:
                 meta[M_HIGH] = loc
         elif t == 66:  # B

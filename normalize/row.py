@@ -56,11 +56,11 @@ class BookRow(Protocol):
     luld_upper: I64 = UNBOUND
     luld_lower: I64 = UNBOUND
     luld_extensions: I64 = UNBOUND
-    ipo_release: I64 = UNBOUND  # ITCH ns since midnight of the IPO quotation release, 0 when none
+    ipo_release: I64 = UNBOUND  # the IPO quotation release time (as exchange_time), 0 when none
     ipo_qualifier: I64 = UNBOUND  # 'A' | 'C'
     ipo_price: I64 = UNBOUND
     operational_halt: BOOL = UNBOUND  # an operational halt on this feed's market
-    status_time: I64 = UNBOUND  # ITCH ns since midnight of the latest status event
+    status_time: I64 = UNBOUND  # the exchange time of the latest status event (as exchange_time)
     status_seq: I64 = UNBOUND  # +1 per status event of the symbol (the status channel's version)
 
 

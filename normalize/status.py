@@ -11,8 +11,8 @@ Per symbol (row fields of ``normalize.row``, so shared memory and every replica 
 - Reg SHO (Y): '0' no short sale price test, '1' in effect, '2' remains in effect.
 - LULD auction collar (J): reference, upper and lower collar prices and the extension count of the paused
   symbol's reopening auction; cleared when the symbol trades again ('T'), so collars shown mean "paused now".
-- IPO quoting period (K): release time (ITCH sends seconds since midnight; kept here as nanoseconds since
-  midnight, the clock every other stamp of the row uses), qualifier 'A' anticipated / 'C' cancelled, price.
+- IPO quoting period (K): release time (ITCH sends seconds since midnight US Eastern; kept here, like every
+  time of the row, as Unix ns: ``midnight_ns`` added), qualifier 'A' anticipated / 'C' cancelled, price.
 - operational halt (h): an operational halt on Nasdaq (market code 'Q', the market of this feed). Halts on BX
   or PSX do not stop trading here: counted (``operational_halt_elsewhere``), not applied.
 - ``halted`` (the quote's flag, which the order API gates on) is: trading state H, P or Q, or an operational
@@ -100,10 +100,12 @@ def _ord(text: str) -> int:
 
 
 class StatusBooks(BookRow, Protocol):
-    """What ``apply_status`` needs of the books: the row, the market array and the counters."""
+    """What ``apply_status`` needs of the books: the row, the market array, the counters, and the epoch ns of
+    the session's Eastern midnight (added to each ITCH stamp stored: every time here is Unix ns)."""
 
     market: I64
     counters: dict[str, int]
+    midnight_ns: int
 
 
 # ---------------------------------------------------------------------------------------------- applying
@@ -128,13 +130,13 @@ def _halted(books: StatusBooks, locate: int, ts: int) -> bool:
         return False
     books.halted[locate] = halted
     books.seq[locate] += 1
-    books.exchange_time[locate] = ts
+    books.exchange_time[locate] = ts + books.midnight_ns
     return True
 
 
 def _event(books: StatusBooks, locate: int, ts: int) -> None:
     books.status_seq[locate] += 1
-    books.status_time[locate] = ts
+    books.status_time[locate] = ts + books.midnight_ns
     books.counters["status_events"] += 1
 
 
@@ -152,7 +154,7 @@ def _trading_action(books: StatusBooks, m: TradingAction) -> None:
     books.trading_reason[locate] = reason
     if not _halted(books, locate, m.timestamp) and quote_changed:
         books.seq[locate] += 1
-        books.exchange_time[locate] = m.timestamp
+        books.exchange_time[locate] = m.timestamp + books.midnight_ns
     _trading_status(books, m, state, reason)
 
 
@@ -191,7 +193,7 @@ def _ipo(books: StatusBooks, m: IpoQuotingPeriod) -> None:
         books.counters["bad_status"] += 1
     elif _symbol(books, m.locate):
         loc = m.locate
-        books.ipo_release[loc] = m.release_time * 1_000_000_000
+        books.ipo_release[loc] = m.release_time * 1_000_000_000 + books.midnight_ns
         books.ipo_qualifier[loc] = ord(m.release_qualifier)
         books.ipo_price[loc] = m.ipo_price
         _event(books, loc, m.timestamp)
@@ -211,7 +213,7 @@ def _operational_halt(books: StatusBooks, m: OperationalHalt) -> None:
 def _market_event(books: StatusBooks, ts: int) -> None:
     market = books.market
     market[M_VERSION] += 1
-    market[M_TIME] = ts
+    market[M_TIME] = ts + books.midnight_ns
     books.counters["status_events"] += 1
 
 

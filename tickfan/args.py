@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import ssl
 
 from vocab.addr import parse_hostport
+from vocab.clock import parse_date
 from vocab.tls import TlsFiles, client_context
 
 
@@ -14,6 +16,14 @@ def hostport(text: str) -> tuple[str, int]:
     """``HOST:PORT`` for argparse: a malformed address is a usage error naming it, not a traceback."""
     try:
         return parse_hostport(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def date_arg(text: str) -> dt.date:
+    """``YYYY-MM-DD`` for argparse (a session date): a malformed one is a usage error naming it."""
+    try:
+        return parse_date(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 

@@ -16,8 +16,8 @@ from ingest.capture import CaptureError, CaptureWriter
 from ingest.moldudp64 import MAX_PAYLOAD
 from ingest.record import record
 from ingest.session import FeedSession
-from tickfan.args import hostport
-from venue.replay import replay
+from tickfan.args import date_arg, hostport
+from venue.replay import replay, replay_date, replay_session
 
 # ---------------------------------------------------------------- record
 
@@ -65,12 +65,20 @@ async def _record(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- replay
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="capture or Nasdaq ITCH 5.0 file (length-prefixed messages)")
+    parser.add_argument("file", type=Path,
+                        help="capture or Nasdaq ITCH 5.0 file (length-prefixed messages), gzipped or not, e.g. "
+                             "01302019.NASDAQ_ITCH50.gz as Nasdaq publishes it")
     parser.add_argument("--target", type=hostport, action="append", metavar="HOST:PORT",
                         help="where to send; repeat for lines A and B (default 127.0.0.1:30001)")
     parser.add_argument("--speed", type=float, default=1.0,
                         help="pace as recorded times this factor; 0 = as fast as possible (default %(default)s)")
-    parser.add_argument("--session", default="REPLAY0001", help="MoldUDP64 session name (default %(default)s)")
+    parser.add_argument("--date", type=date_arg, default=None, metavar="YYYY-MM-DD",
+                        help="the trading day the file's ITCH timestamps count from, where its name does not say "
+                             "(Nasdaq's names do: MMDDYYYY.NASDAQ_ITCH50, SMMDDYY-v50.txt.gz)")
+    parser.add_argument("--session", default=None,
+                        help="MoldUDP64 session name (default: the date as YYYYMMDD + 'RP', which tells a node "
+                             "started with that --session and no --session-date the file's date; REPLAY0001 when "
+                             "the date is unknown)")
     parser.add_argument("--interface", default="127.0.0.1", help="interface multicast leaves from")
     parser.add_argument("--max-payload", type=int, default=MAX_PAYLOAD, help="max UDP payload bytes")
 
@@ -88,9 +96,20 @@ def replay_main(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"tickfan replay: no such file: {args.file}", file=sys.stderr)
         return 2
+    day = replay_date(args.file, args.date)
+    session = args.session or replay_session(args.file, day)
+    if day is None:
+        print("tickfan replay: the file's name carries no date and --date is not given: a node converts its "
+              "timestamps with its own --session-date (default today)", file=sys.stderr)
+    elif args.session:
+        print(f"tickfan replay: session {session!r} does not carry the date: start the node with --session-date "
+              f"{day.isoformat()}", file=sys.stderr)
+    else:
+        print(f"tickfan replay: trading day {day.isoformat()}, session {session} (a node started with --session "
+              f"{session} converts its times with that date)", file=sys.stderr)
     try:
         sent = uvloop.run(replay(args.file, args.target or [("127.0.0.1", 30001)], speed=args.speed,
-                                 session=args.session, interface=args.interface, max_payload=args.max_payload,
+                                 session=session, interface=args.interface, max_payload=args.max_payload,
                                  progress=_show_replay))
     except CaptureError as exc:
         print(f"\ntickfan replay: {args.file}: {exc}", file=sys.stderr)

@@ -25,6 +25,7 @@ from tickfan.node import (
 from tickfan.procs import ChildFailed, Children, tickfan_command
 from tickfan.simulate import add_status_arguments, status_config, status_flags
 from tickfan.trading import TradingStack, add_trading_arguments
+from vocab.clock import today_eastern
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +65,7 @@ def simulator_command(args: argparse.Namespace) -> list[str]:
     if args.snapshot is not None:
         cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
     cmd += ["--rate", str(args.rate), "--symbols", str(args.symbols), "--seed", str(args.seed), "--quiet",
-            "--interface", args.interface, *status_flags(args)]
+            "--interface", args.interface, "--session-date", args.session_date.isoformat(), *status_flags(args)]
     if args.session:
         cmd += ["--session", args.session]
     if args.duration is not None:
@@ -83,6 +84,8 @@ async def _main(args: argparse.Namespace) -> int:
         # the simulator's own session, from its own address only: the feed trusts nothing else
         args.session = args.session or SIMULATOR_SESSION
         args.feed_sources = args.feed_sources or [(args.interface, None)]
+        # one date for the simulator's stamps and every book's clock, even if the demo starts at midnight
+        args.session_date = args.session_date or today_eastern()
     if not args.no_rewinder and not args.no_simulator:
         # the simulator's recovery services, next to the first line: UDP re-requests and TCP snapshots
         args.rewinder = args.rewinder or ("127.0.0.1", args.feed[0][1] + 1)
@@ -189,6 +192,8 @@ def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -
             cmd += ["--hot", args.hot]
         if args.session:
             cmd += ["--session", args.session]
+        if args.session_date is not None:
+            cmd += ["--session-date", args.session_date.isoformat()]
         for host, port in args.feed_sources or []:
             cmd += ["--feed-source", host if port is None else f"{host}:{port}"]
         for host, port in args.feed:

@@ -25,7 +25,7 @@ from ingest.partition import PartitionFilter, PartitionMap
 from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
-from tickfan.args import add_tls_arguments, hostport, source, tls_files
+from tickfan.args import add_tls_arguments, date_arg, hostport, source, tls_files
 from tickfan.roles import NodeConfig, Roles, build_roles
 
 __all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
@@ -186,6 +186,11 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batched", action="store_true",
                         help="decode and apply in-sequence packets in batches (numpy decoder + numba book kernel, "
                              "~2M msg/s per core) instead of one message at a time")
+    parser.add_argument("--session-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
+                        help="the trading day the feed's ITCH timestamps count from (ns since its midnight US "
+                             "Eastern); every time sent is converted to ns since the Unix epoch with it and the "
+                             "America/New_York zone (default: the date the session's name carries, as `tickfan "
+                             "replay` names its sessions, e.g. 20190130RP; else today in New York)")
     parser.add_argument("--redis", default=None, metavar="URL",
                         help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
                              "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
@@ -327,9 +332,9 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       snapshot=args.snapshot,
                       recovery_timeout=args.recovery_timeout, http=args.http, ws=args.ws,
                       flush_interval=args.flush_ms / 1000.0,
-                      session=args.session, interface=args.interface, feed_sources=args.feed_sources,
-                      max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20, tls=tls_files(args),
-                      stream=stream_config(args), bars_history_1s=args.bars_history_1s,
+                      session=args.session, session_date=args.session_date, interface=args.interface,
+                      feed_sources=args.feed_sources, max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20,
+                      tls=tls_files(args), stream=stream_config(args), bars_history_1s=args.bars_history_1s,
                       bars_history_1m=args.bars_history_1m, bars_print_log=args.bars_print_log)
 
 

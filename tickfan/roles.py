@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import ssl
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,7 +50,7 @@ from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
 from tickfan.metrics import metrics_endpoint
-from vocab.clock import NS_PER_DAY
+from vocab.clock import session_date, today_eastern
 from vocab.tls import TlsFiles
 
 log = logging.getLogger("tickfan.node")
@@ -67,6 +67,9 @@ class NodeConfig:
     flush_interval: float = 0.05
     # the MoldUDP64 session to accept; None: pinned from the first snapshot (``snapshot`` is then required)
     session: str | None = None
+    # the trading day the feed's ITCH stamps count from; None: the date the session's name carries (a replay's),
+    # else today in New York, decided at the first packet
+    session_date: dt.date | None = None
     interface: str = "127.0.0.1"
     # the addresses feed datagrams are taken from, (host, port or None for any); None: any source
     feed_sources: list[tuple[str, int | None]] | None = None
@@ -98,25 +101,13 @@ class NodeConfig:
     bars_history_1s: int = 3_600
     bars_history_1m: int = 390
     bars_print_log: int = 1 << 18
-    # added to ITCH exchange times to make the bars' epoch start times (``bar_time_offset``); None: the feed's
-    # midnight as vocab.clock reads it today
-    bar_time_offset: int | None = None
     # how often quiet symbols' bars are closed on the feed's clock (seconds)
     bar_tick: float = 0.1
 
 
-def bar_time_offset(config: NodeConfig) -> int:
-    """The one place the bars' time offset comes from: ns since the Unix epoch of the midnight the feed's ITCH
-    timestamps count from. Until the session's date is known here (``vocab.clock.eastern_midnight_ns``), it is
-    the clock the simulator stamps with (``vocab.clock.ns_since_midnight``: midnight UTC of the host clock)."""
-    if config.bar_time_offset is not None:
-        return config.bar_time_offset
-    now = time.time_ns()
-    return now - now % NS_PER_DAY
-
-
 def bar_feed(config: NodeConfig, books: PrintSource) -> BarFeed:
-    return BarFeed(books, time_offset=bar_time_offset(config), history_1s=config.bars_history_1s,
+    # no time offset: a node's books store every time as Unix epoch ns already (``Books.set_session_date``)
+    return BarFeed(books, history_1s=config.bars_history_1s,
                    history_1m=config.bars_history_1m, print_log=config.bars_print_log)
 
 
@@ -144,6 +135,8 @@ class IngestRole:
             self.books = KernelBooks()
         else:
             self.books = Books()
+        if config.session_date is not None:
+            self.books.set_session_date(config.session_date)
         self.notify: Callable[[], None] = lambda: None  # set by the builder: the edge's "books changed"
         self.feed: FeedHandler | None = None
         # bars from the books' prints: after each packet (or batch of packets), and on a timer for quiet symbols;
@@ -151,13 +144,24 @@ class IngestRole:
         self.bars: BarFeed | None = None if config.publish else bar_feed(config, self.books)
         self._bar_timer: asyncio.Task[None] | None = None
 
+    def date_books(self) -> dt.date:
+        """The session's date, for the books' clock: configured, else the one the MoldUDP64 session's name
+        carries (``tickfan replay`` names its sessions after the file's date), else today in New York."""
+        session = self.feed.session.session if self.feed is not None else None
+        day = (self.config.session_date or (session_date(session) if session else None)) or today_eastern()
+        self.books.set_session_date(day)
+        return day
+
     async def start(self) -> None:
         # a shared-memory worker applies through its publisher, which brackets each packet for the readers
         target: Books | ShmPublisher = self.shm_publisher or self.books
-        apply, notify = target.apply_batch, self.notify
+        apply, notify, books = target.apply_batch, self.notify, self.books
         pump: Callable[[], object] = self.bars.pump if self.bars is not None else lambda: None
 
+        # the date is settled at the first packet with messages, once the session's name is known
         def sink(messages: list[Message]) -> None:
+            if books.session_date is None:
+                self.date_books()
             apply(messages)
             pump()
             notify()
@@ -166,15 +170,22 @@ class IngestRole:
         apply_bytes = getattr(self.books, "apply_bytes", None)
         if apply_bytes is not None:
             def raw_sink(blocks: bytes) -> None:
+                if books.session_date is None:
+                    self.date_books()
                 apply_bytes(blocks)
                 pump()
                 notify()
+
+        def rebuild(snapshot: list[Message]) -> None:
+            if books.session_date is None:
+                self.date_books()
+            target.rebuild(snapshot)
 
         c = self.config
         self.feed = await open_feeds(
             c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
             on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
-            on_snapshot=target.rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
+            on_snapshot=rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
             raw_sink=raw_sink, sources=c.feed_sources, max_gap=c.max_gap, max_held_bytes=c.max_held_bytes,
             adopt_session=False,
         )

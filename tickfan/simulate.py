@@ -10,7 +10,7 @@ import asyncio
 import sys
 
 from ingest.moldudp64 import MAX_PAYLOAD
-from tickfan.args import hostport
+from tickfan.args import date_arg, hostport
 from venue.feed import Burst, serve
 from venue.simulator import ExchangeSimulator
 from venue.status import DEMO, StatusConfig
@@ -72,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
     parser.add_argument("--session", default="TICKFAN001",
                         help="MoldUDP64 session name, <= 10 chars (default %(default)s)")
+    parser.add_argument("--session-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
+                        help="the trading day: messages are stamped, as Nasdaq stamps ITCH, in ns since its "
+                             "midnight US Eastern (default: today in New York)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--interface", default="127.0.0.1",
@@ -116,8 +119,10 @@ def main(args: argparse.Namespace) -> int:
                            session=args.session, duration=args.duration, stop=stop,
                            max_payload=args.max_payload, progress=None if args.quiet else show,
                            interface=args.interface, rewinder=args.rewinder, history=args.history,
-                           snapshot=args.snapshot, burst=burst, close_after=args.close_after,
-                           simulator=ExchangeSimulator(args.symbols, seed=args.seed, status=status))
+                           snapshot=args.snapshot, burst=burst, session_date=args.session_date,
+                           close_after=args.close_after,
+                           simulator=ExchangeSimulator(args.symbols, seed=args.seed, session_date=args.session_date,
+                                                       status=status))
         if not args.quiet:
             print(f"\nsent {sent:,} messages", file=sys.stderr)
         return 0

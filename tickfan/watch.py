@@ -10,12 +10,12 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
 from typing import Any
 
 from normalize.quote import QuoteView
 from tickfan.args import add_client_tls_arguments, client_tls
 from tickfan_proto import stream_pb2 as pb
-from vocab.clock import ns_since_midnight
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +118,7 @@ async def _watch(args: argparse.Namespace, stop: asyncio.Event | None = None) ->
                     print(f"tickfan watch: {text}", file=sys.stderr)
                     unknown = set(msg.error.symbols)
                     symbols = [s for s in symbols if s not in unknown]  # no row to wait for
-            now = ns_since_midnight()
+            now = time.time_ns()  # exchange_time_ns is Unix epoch ns: age is now minus it
             for q in quotes:
                 row = _row(q, now)
                 rows[q.symbol] = row

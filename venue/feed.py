@@ -9,6 +9,7 @@ end; beside it, when asked, the rewinder (``venue.rewinder``) and the snapshot s
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -56,7 +57,7 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
                 rewinder: tuple[str, int] | None = None, history: int = 200_000,
                 on_rewinder: Callable[[Rewinder], None] | None = None,
                 snapshot: tuple[str, int] | None = None, burst: Burst | None = None,
-                close_after: float | None = None) -> int:
+                session_date: dt.date | None = None, close_after: float | None = None) -> int:
     """Send the simulated feed at ``rate`` messages/s to every target (lines A, B, ...) until ``duration``
     or ``stop``; serve re-requests on ``rewinder`` from the last ``history`` messages; end market hours
     (``ExchangeSimulator.close_market``) ``close_after`` seconds in, if given. Returns messages sent.
@@ -66,7 +67,7 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
     """
     if rate <= 0:
         raise ValueError("rate must be positive")
-    sim = simulator or ExchangeSimulator(symbols, seed=seed)
+    sim = simulator or ExchangeSimulator(symbols, seed=seed, session_date=session_date)
     socks = [sender_socket(host, port, interface=interface) for host, port in targets]
     rw: Rewinder | None = None
     rw_transport: asyncio.DatagramTransport | None = None

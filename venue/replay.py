@@ -3,25 +3,49 @@
 Packs the file's messages into MoldUDP64 packets and paces them by their ITCH timestamps divided by
 ``speed`` (or as fast as possible with ``speed=0``), then announces End of Session. ``tickfan replay``
 (``tickfan.capture_cli``) is its command line; recording a feed is a consumer's job (``ingest.record``).
+
+The file keeps its date: ITCH stamps count from midnight US Eastern of the trading day, which only the file's
+name says (``ingest.capture.file_date``; ``day`` when it does not). The replay's MoldUDP64 session is named
+after that date (``vocab.clock.dated_session``: ``20190130RP``), so a node accepting that session, with no
+``--session-date`` of its own, converts the stamps to epoch times of that day, not of today. Gzipped files
+are read as a stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ingest.capture import iter_messages, timestamp_of
+from ingest.capture import file_date, iter_messages, open_capture, timestamp_of
 from ingest.moldudp64 import MAX_PAYLOAD, PacketBuilder, end_of_session
 from ingest.udp import send_packet, sender_socket
+from vocab.clock import dated_session
+
+UNDATED_SESSION = "REPLAY0001"
 
 
-async def replay(path: Path, targets: list[tuple[str, int]], *, speed: float = 1.0, session: str = "REPLAY0001",
-                 interface: str = "127.0.0.1", max_payload: int = MAX_PAYLOAD,
+def replay_date(path: Path, day: dt.date | None = None) -> dt.date | None:
+    """The trading day a replay of ``path`` carries: ``day`` if given, else the one its name says, else None."""
+    return day if day is not None else file_date(path)
+
+
+def replay_session(path: Path, day: dt.date | None = None) -> str:
+    """The MoldUDP64 session name a replay of ``path`` uses by default: its date's, or ``REPLAY0001``."""
+    known = replay_date(path, day)
+    return dated_session(known) if known is not None else UNDATED_SESSION
+
+
+async def replay(path: Path, targets: list[tuple[str, int]], *, speed: float = 1.0, session: str | None = None,
+                 day: dt.date | None = None, interface: str = "127.0.0.1", max_payload: int = MAX_PAYLOAD,
                  progress: Callable[[int, float], None] | None = None) -> int:
-    """Send a capture as MoldUDP64; returns the number of messages sent. ``progress(sent, rate)`` is called
-    about once a second. A malformed file raises ``ingest.capture.CaptureError`` (what was before it is sent)."""
+    """Send a capture (gzipped or not) as MoldUDP64; returns the number of messages sent. ``session``: default
+    ``replay_session(path, day)``. ``progress(sent, rate)`` is called about once a second. A malformed file
+    raises ``ingest.capture.CaptureError`` (what was before it is sent)."""
+    if session is None:
+        session = replay_session(path, day)
     socks = [sender_socket(host, port, interface=interface) for host, port in targets]
 
     def send(packet: bytes) -> None:
@@ -34,7 +58,7 @@ async def replay(path: Path, targets: list[tuple[str, int]], *, speed: float = 1
     first_ts: int | None = None
     last_report = start_wall
     try:
-        with open(path, "rb") as f:
+        with open_capture(path) as f:
             for message in iter_messages(f):
                 if speed > 0:
                     ts = timestamp_of(message)

@@ -8,6 +8,10 @@ per symbol follows a Zipf-like law, so a handful of names (TSLA, NVDA, AAPL, ...
 are hot; prices random-walk on penny ticks with realistic spreads. Every execute, cancel, delete and
 replace refers to an order that is live at that moment, and the simulated book never crosses.
 
+Timestamps are ITCH's own, as Nasdaq stamps them: nanoseconds since midnight US Eastern of the session's
+date (``session_date``, default today in New York; ``vocab.clock.itch_now``), so a node converting with the
+same date reads Unix epoch times within the wire's latency of its own clock.
+
 No sockets, no clock reads beyond the injectable ``clock`` that stamps messages: ``venue.feed.serve`` paces
 the stream onto UDP, ``venue.rewinder`` keeps it for re-requests, ``venue.glimpse_server`` sends
 ``ExchangeSimulator.snapshot`` to a rebuilding consumer.
@@ -15,8 +19,10 @@ the stream onto UDP, ``venue.rewinder`` keeps it for re-requests, ``venue.glimps
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -28,7 +34,7 @@ from ingest.messages import (
     SystemEvent,
     TradingAction,
 )
-from vocab.clock import ns_since_midnight
+from vocab.clock import itch_now, today_eastern
 
 from .status import StatusConfig, StatusScript
 
@@ -70,11 +76,16 @@ def fixed_universe(symbols: int) -> list[str]:
 
 class ExchangeSimulator:
     def __init__(self, symbols: int = 10_000, *, seed: int = 1, zipf: float = 1.1,
-                 clock: Callable[[], int] = ns_since_midnight, status: StatusConfig | None = None) -> None:
+                 session_date: dt.date | None = None, clock: Callable[[], int] | None = None,
+                 status: StatusConfig | None = None) -> None:
+        """``clock``: the ITCH stamp of each message (default: now, counted from ``session_date``'s Eastern
+        midnight). ``status``: which trading status events to emit and how often (``venue.status``; none by
+        default)."""
         if not 1 <= symbols <= 65_535:
             raise ValueError("symbols must be between 1 and 65535 (ITCH locates are 16-bit)")
         self.tickers = fixed_universe(symbols)
-        self.clock = clock
+        self.session_date = session_date if session_date is not None else today_eastern()
+        self.clock: Callable[[], int] = clock if clock is not None else partial(itch_now, self.session_date)
         rng = np.random.default_rng(seed)
         self._rng = rng
         # Python's Mersenne Twister: one C call per draw, far cheaper than numpy scalars per message

@@ -2,8 +2,8 @@
 
 The simulator's messages are generated once (untimed) and cached under ``build/bench/`` as a length-prefixed
 ITCH file, then cut into MoldUDP64 packets. While running, each packet's messages are stamped with the
-send time (nanoseconds since midnight), so every latency the clients measure starts when the update left
-the exchange side. Two ways out:
+send time (ITCH: nanoseconds since midnight US Eastern of today, ``DAY``), so every latency the clients
+measure starts when the update left the exchange side. Two ways out:
 
 - ``udp``: the packets go to a tickfan node's feed port (unicast, or a multicast group on loopback);
 - ``publish``: the packets are applied here to a ``KernelBooks`` (the same batched decoder and book
@@ -35,10 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from ingest.moldudp64 import PacketBuilder, end_of_session  # noqa: E402
 from venue.simulator import fixed_universe  # noqa: E402
-from vocab.clock import ns_since_midnight  # noqa: E402
+from vocab.clock import itch_now, today_eastern  # noqa: E402
 
 CACHE = ROOT / "build" / "bench"
 SESSION = "BENCHFEED1"
+DAY = today_eastern()  # the stamps' date: books convert with it (a node with no --session-date: today too)
 
 
 def messages(symbols: int, count: int, seed: int = 7) -> list[bytes]:
@@ -96,7 +97,7 @@ def _stampable(packet: bytes) -> tuple[bytearray, np.ndarray, int, list[tuple[in
 
 def stamp(packet: bytearray, where: np.ndarray, n: int) -> bytes:
     view = np.frombuffer(packet, np.uint8)
-    view[where] = np.tile(np.frombuffer(ns_since_midnight().to_bytes(6, "big"), np.uint8), n)
+    view[where] = np.tile(np.frombuffer(itch_now(DAY).to_bytes(6, "big"), np.uint8), n)
     return bytes(packet)
 
 
@@ -216,7 +217,7 @@ def run(*, mode: str, target: str, rate: float, idle_rate: float, symbols: int, 
         from normalize.kernel import KernelBooks, warm_up
 
         warm_up()
-        books = KernelBooks()
+        books = KernelBooks(session_date=DAY)  # quotes carry epoch ns, as a tickfan node sends them
         if target.startswith("nchan://"):
             hp = target.removeprefix("nchan://")
             publisher = NchanPublisher(hp.rsplit(":", 1)[0], int(hp.rsplit(":", 1)[1]))

@@ -240,6 +240,40 @@ def test_bars_channel_and_history(demo: dict[str, Any], wire: tuple[Any, Any]) -
     asyncio.run(scenario())
 
 
+def test_quotes_depth_and_prints_carry_epoch_times_near_now(demo: dict[str, Any], wire: tuple[Any, Any]) -> None:
+    """One clock: exchange_time_ns is Unix epoch ns (protocol version 2), so a client's own clock minus it is the
+    data's age: the freshest of a frame within a second of now (version 1 counted from midnight: decades off)."""
+    client_cls, server_cls = wire
+
+    async def scenario() -> None:
+        async with websockets.connect(demo["ws"]) as ws:
+            sub = client_cls()
+            sub.subscribe.symbols.extend(["TSLA", "NVDA", "AAPL"])
+            sub.subscribe.channels.extend(["quotes", "depth", "trades"])
+            await ws.send(sub.SerializeToString())
+            fresh: set[str] = set()
+            deadline = time.monotonic() + 30
+            while fresh != {"quotes", "depth", "trades"} and time.monotonic() < deadline:
+                for f in await _frames(ws, server_cls, 0.2):
+                    now = time.time_ns()
+                    kind = f.WhichOneof("kind")
+                    if kind == "quotes":
+                        times = [q.exchange_time_ns for q in f.quotes.quotes]
+                    elif kind == "trades":
+                        times = [t.exchange_time_ns for t in f.trades.trades]
+                    elif kind == "depth" and not f.depth.snapshot:  # a snapshot may hold a quiet book
+                        times = [b.exchange_time_ns for b in f.depth.books]
+                    else:
+                        continue
+                    # every time is a plausible instant of this demo, never ahead of the client by much
+                    assert all(now - 600 * 10**9 < t < now + 10**9 for t in times), (kind, now, times)
+                    if now - max(times) < 10**9:
+                        fresh.add(kind)
+            assert fresh == {"quotes", "depth", "trades"}, f"no frame within a second of now for {fresh}"
+
+    asyncio.run(scenario())
+
+
 def test_demo_stops_cleanly_on_ctrl_c(demo: dict[str, Any]) -> None:
     proc: subprocess.Popen[str] = demo["proc"]
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()

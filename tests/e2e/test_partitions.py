@@ -51,6 +51,8 @@ def test_partitioned_demo_serves_every_partition_and_stops_cleanly(launch_demo: 
                 msg = pb.ServerMessage.FromString(await recv_bytes(conn))
                 if msg.WhichOneof("kind") == "quotes":
                     seen |= {q.symbol for q in msg.quotes.quotes}
+                    # the workers convert with the demo's session date: epoch times, minutes at most from now
+                    assert all(abs(time.time_ns() - q.exchange_time_ns) < 600 * 10**9 for q in msg.quotes.quotes)
                 if msg.WhichOneof("kind") == "bars":
                     finals |= {b.symbol for b in msg.bars.bars if b.state == "final" and b.trades}
             assert seen == {"TSLA", "NVDA"} and finals == {"TSLA", "NVDA"}

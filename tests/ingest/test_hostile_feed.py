@@ -289,3 +289,13 @@ def test_the_rewinder_gets_requests_for_the_real_hole_only() -> None:
     for answer in rw.answer(moldudp64.encode_request(SESSION, 2, 3)):
         s.on_packet(answer)
     assert s.state is State.IN_SYNC and s.next_seq == 6
+
+
+def test_a_packet_at_sequence_zero_is_malformed_and_sets_nothing() -> None:
+    """Found by the hostile-parser property test: a mutated heartbeat at sequence 0 set the expected sequence
+    to 0, so message 1 looked like the far side of a gap that nothing could fill."""
+    s = FeedSession("TICKFAN001")
+    assert s.on_packet(moldudp64.heartbeat("TICKFAN001", 0), now=0.0) == []
+    assert s.counters["malformed_packets"] == 1 and s.next_seq is None
+    assert len(s.on_packet(moldudp64.encode_packet("TICKFAN001", 1, [b"S" + bytes(11)]), now=0.0)) == 1
+    assert s.state is State.IN_SYNC and s.next_seq == 2

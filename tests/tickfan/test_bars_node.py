@@ -22,7 +22,8 @@ from tickfan.node import Node, NodeConfig, add_arguments, node_config
 from vocab.clock import eastern_midnight_ns
 
 SESSION = "TICKFAN001"
-OFFSET = eastern_midnight_ns(dt.date(2026, 3, 9))  # a session date (the day after DST began)
+DAY = dt.date(2026, 3, 9)  # a session date (the day after DST began)
+OFFSET = eastern_midnight_ns(DAY)  # the books add it to every ITCH stamp
 PACKETS = session()
 ALL = [m for p in PACKETS for m in p]
 END = ALL[-1].timestamp + 2 * MINUTE
@@ -61,7 +62,7 @@ def test_history_then_stream_meet_and_equal_the_reference(batched: bool) -> None
         http, ws = free_port(), free_port()
         port = free_port(socket.SOCK_DGRAM)
         node = Node(NodeConfig(feeds=[("127.0.0.1", port)], http=("127.0.0.1", http), ws=("127.0.0.1", ws),
-                               session=SESSION, flush_interval=0.01, batched=batched, bar_time_offset=OFFSET))
+                               session=SESSION, flush_interval=0.01, batched=batched, session_date=DAY))
         await node.start()
         line = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         ingest = node.roles.ingest

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vocab.clock import NS_PER_DAY, eastern_date, eastern_midnight_ns, epoch_to_itch, itch_to_epoch_ns
+from vocab.clock import (
+    NS_PER_DAY,
+    dated_session,
+    eastern_date,
+    eastern_midnight_ns,
+    epoch_to_itch,
+    itch_now,
+    itch_to_epoch_ns,
+    parse_date,
+    session_date,
+    today_eastern,
+)
 
 HOUR = 3_600 * 1_000_000_000
 
@@ -60,3 +73,29 @@ def test_round_trip(day: dt.date, itch_ns: int) -> None:
     assert itch_to_epoch_ns(back_ns, back_day) == epoch
     if itch_ns < 23 * HOUR:
         assert (back_day, back_ns) == (day, itch_ns)
+
+
+def test_itch_now_is_epoch_now_on_the_session_dates_clock() -> None:
+    day = today_eastern()
+    before = time.time_ns()
+    stamp = itch_now(day)
+    after = time.time_ns()
+    assert before <= itch_to_epoch_ns(stamp, day) <= after
+    # a session dated yesterday keeps counting past midnight: a day more, still inside ITCH's 6 bytes
+    assert itch_now(day - dt.timedelta(days=1)) - stamp >= 23 * HOUR and itch_now(day) < 1 << 48
+
+
+def test_session_names_carry_their_date() -> None:
+    assert dated_session(dt.date(2019, 1, 30)) == "20190130RP"
+    assert session_date("20190130RP") == dt.date(2019, 1, 30)
+    # a live feed's names carry none: not 10 characters, not a date, or a year out of range
+    for name in ("TICKFAN001", "REPLAY0001", "000004352B", "20191330RP", "2019013RP", "18990130RP", "２０１９0130RP"):
+        assert session_date(name) is None, name
+    with pytest.raises(ValueError):
+        dated_session(dt.date(2019, 1, 30), "R")
+
+
+def test_parse_date_names_a_bad_one() -> None:
+    assert parse_date("2019-01-30") == dt.date(2019, 1, 30)
+    with pytest.raises(ValueError, match="01/30/2019"):
+        parse_date("01/30/2019")
