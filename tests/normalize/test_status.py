@@ -154,3 +154,20 @@ def test_a_glimpse_rebuild_restores_the_status() -> None:
         assert live.halted[loc] == rebuilt.halted[loc]
     ma, mb = MarketStatusView.of(live.market), MarketStatusView.of(rebuilt.market)
     assert ma._replace(version=0, event_time_ns=0) == mb._replace(version=0, event_time_ns=0)
+
+
+def test_status_times_are_unix_ns_like_every_stamp_the_books_keep() -> None:
+    import datetime as dt
+
+    from vocab.clock import eastern_midnight_ns
+
+    day = dt.date(2026, 3, 9)  # the Monday after the spring DST change
+    midnight = eastern_midnight_ns(day)
+    for books in (Books(session_date=day), KernelBooks(session_date=day)):
+        books.apply_batch([directory(L, "TSLA"), im.SystemEvent(0, 0, 5, "Q"),
+                           im.TradingAction(L, 0, 34_200 * NS, "TSLA", "P", " ", "LUDP"),
+                           im.IpoQuotingPeriod(L, 0, 34_201 * NS, "TSLA", 36_000, "A", 1)])
+        s = status(books)
+        assert s.event_time_ns == midnight + 34_201 * NS and s.ipo_release_time_ns == midnight + 36_000 * NS
+        assert books.exchange_time[L] == midnight + 34_200 * NS  # the pause changed the quote then
+        assert MarketStatusView.of(books.market).event_time_ns == midnight + 5
