@@ -7,7 +7,7 @@ the token verifier, the orders relay, the shared-memory sync hook) is passed to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vocab.tls import TlsFiles
 
@@ -82,6 +82,20 @@ class FanoutConfig:
     close_timeout: float = 5.0
     order_queue_max: int = ORDER_QUEUE_MAX
 
+    # resume (README "Trade prints, resume and liveness"). The tokens' signing secret: the same on every node
+    # behind one load balancer (empty: TICKFAN_RESUME_SECRET, else derived from TICKFAN_JWT_SECRET, else random
+    # per process: resume then only on the node that issued the token). Symbols a token names (a larger
+    # subscription's first ones, sorted); prints replayed per symbol: the last ``resume_history_seconds`` or
+    # ``resume_history_prints``, whichever is fewer, from a ring of ``resume_history_capacity`` prints of all
+    # symbols (in Redis mode also from the publisher's history there)
+    resume_secret: str = field(default="", repr=False)
+    resume_max_symbols: int = 1_000
+    resume_history_seconds: float = 60.0
+    resume_history_prints: int = 10_000
+    resume_history_capacity: int = 262_144
+    # liveness: at most this many symbols' Liveness per heartbeat (a larger subscription rotates through them)
+    heartbeat_max_symbols: int = 200
+
     # WebSocket pings (picows): a ping after this many idle seconds, the peer dropped without a pong in as many
     ping_idle_timeout: float = 15.0
     ping_reply_timeout: float = 15.0
@@ -89,12 +103,14 @@ class FanoutConfig:
     def __post_init__(self) -> None:
         for name in ("flush_interval", "min_flush_interval", "heartbeat_interval", "max_messages_per_second",
                      "slow_client_timeout", "ping_idle_timeout", "ping_reply_timeout", "max_fragments_per_second",
-                     "max_symbols_per_second", "connection_rate_per_ip", "upgrade_timeout", "close_timeout"):
+                     "max_symbols_per_second", "connection_rate_per_ip", "upgrade_timeout", "close_timeout",
+                     "resume_history_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"FanoutConfig.{name} must be positive, not {getattr(self, name)!r}")
         for name in ("max_message_bytes", "max_symbols", "burst", "write_buffer_high", "write_buffer_max",
                      "order_queue_max", "max_fragments", "symbol_burst", "max_connections", "max_connections_per_ip",
-                     "connection_burst_per_ip", "max_connections_per_user"):
+                     "connection_burst_per_ip", "max_connections_per_user", "resume_max_symbols",
+                     "resume_history_prints", "resume_history_capacity", "heartbeat_max_symbols"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FanoutConfig.{name} must be at least 1, not {getattr(self, name)!r}")
         if self.symbol_burst < self.max_symbols:

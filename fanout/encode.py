@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ from normalize import TradePrints
 from normalize.quote import read_depth, read_quote
 from normalize.row import DEPTH_LEVELS
 from normalize.source import BookSource
+from normalize.trades import trade_pb
 from tickfan_proto import stream_pb2 as pb
 
 # ServerMessage oneof field numbers, wire type 2 (length-delimited): tag byte = field << 3 | 2
@@ -31,6 +32,30 @@ TAG_DEPTH = b"\x42"
 TAG_BARS = b"\x62"  # ServerMessage.bars = 12
 DEPTH_SNAPSHOT_FLAG = b"\x10\x01"  # DepthBatch.snapshot = true (field 2, varint)
 TAG_REPEATED_1 = b"\x0a"  # Snapshot.quotes, QuoteBatch.quotes, TradeBatch.trades are all field 1
+
+
+# send_time_ns' field number in each batch message (Snapshot, QuoteBatch, TradeBatch: 2; DepthBatch, BarBatch: 3;
+# StatusBatch: 4), by the ServerMessage oneof name that carries it
+SEND_TIME_FIELD = {"snapshot": 2, "quotes": 2, "trades": 2, "depth": 3, "bars": 3, "status": 4}
+
+
+class SendTime(NamedTuple):
+    """One flush's send time as the last field of a batch message, encoded once and appended to every frame."""
+
+    binary: bytes  # the field's tag and varint: append to the batch's body (its length counts them)
+    json: str      # ',"sendTimeNs":"..."': append inside the batch's JSON object
+
+
+NO_SEND_TIME = SendTime(b"", "")
+
+
+def stamp_send_time(send_time_ns: int, field_number: int) -> SendTime:
+    """The ``send_time_ns`` field (Unix ns, when the node sends the frame) of a batch message whose field number
+    for it is ``field_number`` (``SEND_TIME_FIELD``): made once per flush, appended to the shared frames, so
+    no frame is encoded again per client. Zero is proto3's default and is left out, as protobuf does."""
+    if send_time_ns <= 0:
+        return NO_SEND_TIME
+    return SendTime(varint(field_number << 3) + varint(send_time_ns), ',"sendTimeNs":"' + str(send_time_ns) + '"')
 
 
 def varint(n: int) -> bytes:
@@ -136,6 +161,34 @@ def to_json(message: Any) -> str:
 
 
 
+TAG_HEARTBEAT = b"\x22"  # ServerMessage.heartbeat = 4
+
+
+def liveness_entry(liveness: pb.Liveness) -> bytes:
+    """A Liveness as an entry of Heartbeat.symbols (field 3): encoded once per symbol per heartbeat."""
+    body = liveness.SerializeToString()
+    return b"\x1a" + varint(len(body)) + body
+
+
+def heartbeat_frame(server_time_ns: int, resume_token: str, symbols: Sequence[bytes | str],
+                    json_mode: bool) -> bytes | str:
+    """One client's Heartbeat: its own token around the shared Liveness entries (``liveness_entry`` bytes, or
+    their ``to_json`` text in JSON mode); byte-identical to protobuf's own serialization."""
+    if json_mode:
+        parts = ['"serverTimeNs":"' + str(server_time_ns) + '"'] if server_time_ns else []
+        if resume_token:
+            parts.append('"resumeToken":' + json.dumps(resume_token))
+        if symbols:
+            parts.append('"symbols":[' + ",".join(str(s) for s in symbols) + "]")
+        return '{"heartbeat":{' + ",".join(parts) + "}}"
+    body = b"\x08" + varint(server_time_ns) if server_time_ns else b""
+    if resume_token:
+        token = resume_token.encode()
+        body += b"\x12" + varint(len(token)) + token
+    body += b"".join(s for s in symbols if isinstance(s, bytes))
+    return TAG_HEARTBEAT + varint(len(body)) + body
+
+
 def build_depth(books: BookSource, locate: int) -> pb.Depth:
     return read_depth(books, locate, DEPTH_LEVELS).to_pb()
 
@@ -192,6 +245,16 @@ class EntryCache:
         return text
 
 
+class SymbolPrints(NamedTuple):
+    """One symbol's prints of one flush, each encoded once: joined (the usual frame), and one by one with its
+    trade_seq (a resumed client is sent only those past what its replay gave)."""
+
+    blob: bytes          # every Trade entry, concatenated
+    json: list[str]      # each Trade's JSON
+    entries: list[bytes]
+    trade_seqs: list[int]
+
+
 class TradeEncoder:
     """Groups one flush's trade prints by symbol and encodes each symbol's prints once."""
 
@@ -200,9 +263,9 @@ class TradeEncoder:
         self.per_symbol_limit = per_symbol_limit
         self.dropped = 0
 
-    def encode(self, prints: TradePrints, wanted: npt.NDArray[np.int32]) -> dict[int, tuple[bytes, list[str]]]:
-        """locate -> (concatenated Trade entries, JSON fragments) for prints of symbols someone watches."""
-        out: dict[int, tuple[list[bytes], list[str]]] = {}
+    def encode(self, prints: TradePrints, wanted: npt.NDArray[np.int32]) -> dict[int, SymbolPrints]:
+        """locate -> its prints (entries and JSON) for prints of symbols someone watches."""
+        out: dict[int, tuple[list[bytes], list[str], list[int]]] = {}
         if len(prints.locate) == 0:
             return {}
         keep = np.flatnonzero(wanted[prints.locate] > 0)
@@ -211,13 +274,17 @@ class TradeEncoder:
             loc = int(prints.locate[i])
             slot = out.get(loc)
             if slot is None:
-                slot = out[loc] = ([], [])
+                slot = out[loc] = ([], [], [])
             if len(slot[0]) >= self.per_symbol_limit:
                 self.dropped += 1
                 continue
-            t = pb.Trade(symbol=symbol_of[loc] or "", seq=int(prints.seq[i]), price=int(prints.price[i]),
-                         size=int(prints.size[i]), exchange_time_ns=int(prints.exchange_time[i]),
-                         match_number=int(prints.match_number[i]))
+            t = trade_message(symbol_of[loc] or "", prints, i)
             slot[0].append(entry(t.SerializeToString()))
             slot[1].append(to_json(t))
-        return {loc: (b"".join(e), j) for loc, (e, j) in out.items()}
+            slot[2].append(t.trade_seq)
+        return {loc: SymbolPrints(b"".join(e), j, e, n) for loc, (e, j, n) in out.items()}
+
+
+def trade_message(symbol: str, prints: TradePrints, i: int) -> pb.Trade:
+    """Print ``i`` of ``prints`` as the protocol's Trade, with its context (trade_seq, aggressor, cross)."""
+    return trade_pb(symbol, prints, i)

@@ -26,18 +26,24 @@ from normalize.source import BookSource
 from .bars import BAR_CHANNELS, BarChannel
 from .encode import (
     DEPTH_SNAPSHOT_FLAG,
+    NO_SEND_TIME,
+    SEND_TIME_FIELD,
     TAG_DEPTH,
     TAG_QUOTES,
     TAG_SNAPSHOT,
     TAG_TRADES,
     EntryCache,
     Headers,
+    SendTime,
+    SymbolPrints,
     TradeEncoder,
     build_depth,
     build_quote,
+    stamp_send_time,
     wrap,
     wrap_json,
 )
+from .history import TradeHistory
 from .status import CHANNEL as STATUS
 from .status import StatusChannel
 
@@ -56,6 +62,12 @@ class Subscriber:
     # the hub's bookkeeping: this subscriber's row, and per state channel its edges (locate -> edge index)
     slot: int = -1
     edges: dict[str, dict[int, int]] = field(default_factory=lambda: {"quotes": {}, "depth": {}})
+    # trades channel, per locate: the last trade_seq this subscriber was sent (what its resume token names),
+    # and after a resume's replay, the trade_seq up to which live prints are not sent again
+    trade_seen: dict[int, int] = field(default_factory=dict)
+    trade_floor: dict[int, int] = field(default_factory=dict)
+    # bumped whenever what a resume token would say changes (subscriptions, trade_seen): tokens are cached by it
+    version: int = 0
 
 
 @dataclass
@@ -85,8 +97,8 @@ class StateChannel:
     """
 
     def __init__(self, name: str, versions: npt.NDArray[np.int64], build: Callable[[int], Any], *,
-                 tag: bytes, json_key: str, json_inner: str, snapshot: Callable[[list[bytes]], bytes],
-                 snapshot_json: Callable[[list[str]], str], size: int) -> None:
+                 tag: bytes, json_key: str, json_inner: str, snapshot: Callable[[list[bytes], SendTime], bytes],
+                 snapshot_json: Callable[[list[str], SendTime], str], size: int) -> None:
         self.name = name
         self.versions = versions
         self.cache = EntryCache(build, size)
@@ -164,7 +176,7 @@ class StateChannel:
         flag[locates] = False
         self.any_owed = True
 
-    def frames(self, stats: HubStats, subscriber_of: list[Subscriber | None]
+    def frames(self, stats: HubStats, subscriber_of: list[Subscriber | None], stamp: SendTime = NO_SEND_TIME
                ) -> tuple[list[Subscriber], list[bytes | str]]:
         """One frame per writable owing subscriber (parallel lists); the stuck ones keep owing.
 
@@ -221,12 +233,12 @@ class StateChannel:
                 text = shared_json.get(key)
                 if text is None:
                     text = shared_json[key] = wrap_json(self.json_key, self.json_inner,
-                                                        [cache.json(loc) for loc in locs_l[a:b]])
+                                                        [cache.json(loc) for loc in locs_l[a:b]], stamp.json)
                 frames_out.append(text)
             else:
                 frame = shared.get(key)
                 if frame is None:
-                    frame = shared[key] = heads[y - x] + blob[x:y]
+                    frame = shared[key] = heads[y - x + len(stamp.binary)] + blob[x:y] + stamp.binary
                 frames_out.append(frame)
             subs_out.append(sub)
             updates += b - a
@@ -295,12 +307,12 @@ class Hub:
         self.size = size
         self.quotes = StateChannel(
             "quotes", books.seq, lambda loc: build_quote(books, loc), tag=TAG_QUOTES, json_key="quotes",
-            json_inner="quotes", snapshot=lambda e: wrap(TAG_SNAPSHOT, e),
-            snapshot_json=lambda j: wrap_json("snapshot", "quotes", j), size=size)
+            json_inner="quotes", snapshot=lambda e, t: wrap(TAG_SNAPSHOT, e, t.binary),
+            snapshot_json=lambda j, t: wrap_json("snapshot", "quotes", j, t.json), size=size)
         self.depth = StateChannel(
             "depth", books.depth_seq, lambda loc: build_depth(books, loc), tag=TAG_DEPTH, json_key="depth",
-            json_inner="books", snapshot=lambda e: wrap(TAG_DEPTH, e, DEPTH_SNAPSHOT_FLAG),
-            snapshot_json=lambda j: wrap_json("depth", "books", j, ',"snapshot":true'), size=size)
+            json_inner="books", snapshot=lambda e, t: wrap(TAG_DEPTH, e, DEPTH_SNAPSHOT_FLAG + t.binary),
+            snapshot_json=lambda j, t: wrap_json("depth", "books", j, ',"snapshot":true' + t.json), size=size)
         self.state_channels = {"quotes": self.quotes, "depth": self.depth}
         self.subscriber_of: list[Subscriber | None] = []  # by slot
         self._free_slots: list[int] = []
@@ -309,6 +321,11 @@ class Hub:
         self.status = StatusChannel(books, size)
         self.trade_encoder = TradeEncoder(books)
         self.trade_cursor = books.trades_total
+        # per locate: the trade_seq of the newest print a flush has passed (what live delivery is at)
+        self.last_trade_seq: npt.NDArray[np.int64] = np.zeros(size, np.int64)
+        self._epoch = int(getattr(books, "session_epoch", 0))
+        # every print the flushes passed, for resume (None: not kept)
+        self.history: TradeHistory | None = None
         self.bars = BarChannel(books, bars)
         self.stats = HubStats()
         self.latency_ns: npt.NDArray[np.int64] = np.zeros(LATENCY_SAMPLES, np.int64)
@@ -326,6 +343,7 @@ class Hub:
         return sub.slot
 
     def subscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
+        sub.version += 1
         if channel == STATUS:
             self.status.subscribe(sub, locates)
             return
@@ -352,8 +370,12 @@ class Hub:
             mine.add(loc)
             self.trade_subs.setdefault(loc, set()).add(sub)
             self.trade_count[loc] += 1
+            # prints already flushed are not this subscriber's to miss; the ring's unflushed ones come next flush
+            sub.trade_seen[loc] = int(self.last_trade_seq[loc])
+        sub.version += 1
 
     def unsubscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
+        sub.version += 1
         if channel == STATUS:
             self.status.unsubscribe(sub, locates)
             return
@@ -372,6 +394,8 @@ class Hub:
             if state is not None:
                 state.drop_edge(sub.edges[channel].pop(loc))
                 continue
+            sub.trade_seen.pop(loc, None)
+            sub.trade_floor.pop(loc, None)
             subs = self.trade_subs[loc]
             subs.discard(sub)
             if not subs:
@@ -408,9 +432,10 @@ class Hub:
             e = edges.get(loc)
             if e is not None:
                 state.edge_snap[e] = int(cache.seq_of[loc])
+        stamp = stamp_send_time(send_time_ns, SEND_TIME_FIELD["snapshot" if channel == "quotes" else channel])
         if sub.json:
-            return state.snapshot_json([cache.json(loc) for loc in locates])
-        return state.snapshot_frame([cache.entries[loc] for loc in locates])
+            return state.snapshot_json([cache.json(loc) for loc in locates], stamp)
+        return state.snapshot_frame([cache.entries[loc] for loc in locates], stamp)
 
     # ------------------------------------------------------------------ the flush
     def flush(self, now_ns: int, send_time_ns: int = 0) -> FlushResult:
@@ -418,7 +443,8 @@ class Hub:
 
         ``now_ns``: the time of this flush in ns since the Unix epoch, the books' clock (read by the adapter:
         this core never reads a clock), for the latency samples; ``send_time_ns``: the Unix time the frames are
-        sent, for the batches that carry it (0: not carried)."""
+        sent, appended once to every batch's shared frame (``stamp_send_time``; 0: not carried), and the trade
+        history's clock."""
         books = self.books
         stats = self.stats
         stats.flushes += 1
@@ -431,10 +457,11 @@ class Hub:
                 if state is self.quotes:
                     self._sample_latency(watched, now_ns)
                 state.mark(watched)
-            subs, frames = state.frames(stats, self.subscriber_of)
+            stamp = stamp_send_time(send_time_ns, SEND_TIME_FIELD[state.json_key])
+            subs, frames = state.frames(stats, self.subscriber_of, stamp)
             if subs:
                 parts.append((subs, frames))
-        trades = self._trade_frames()
+        trades = self._trade_frames(send_time_ns)
         if trades[0]:
             parts.append(trades)
         bars = self.bars.frames(send_time_ns)
@@ -458,7 +485,7 @@ class Hub:
             per_sub.setdefault(sub, []).extend(several)
         return FlushResult(list(per_sub), list(per_sub.values()), False)
 
-    def _trade_frames(self) -> tuple[list[Subscriber], list[bytes | str]]:
+    def _trade_frames(self, send_time_ns: int = 0) -> tuple[list[Subscriber], list[bytes | str]]:
         """Trades are not conflated: each watcher gets this flush's prints, or skips them if it is stuck."""
         books = self.books
         subs_out: list[Subscriber] = []
@@ -468,6 +495,19 @@ class Hub:
             return out
         prints, self.trade_cursor, lost = books.trades_since(self.trade_cursor)
         self.stats.trades_lost += lost
+        epoch = int(getattr(books, "session_epoch", 0))
+        if epoch != self._epoch:  # a new feed session (a Redis publisher restarted): trade_seq starts again
+            self._epoch = epoch
+            self.last_trade_seq[:] = 0
+            for subs in self.trade_subs.values():
+                for sub in subs:
+                    sub.trade_seen.clear()
+                    sub.trade_floor.clear()
+                    sub.version += 1
+        if len(prints.locate):
+            np.maximum.at(self.last_trade_seq, prints.locate, prints.trade_seq)
+            if self.history is not None:
+                self.history.record(prints, send_time_ns)
         if not self.trade_subs:
             return out
         by_symbol = self.trade_encoder.encode(prints, self.trade_count)
@@ -475,18 +515,45 @@ class Hub:
         for loc in by_symbol:
             for sub in self.trade_subs.get(loc, ()):
                 watchers.setdefault(sub, []).append(loc)
+        stamp = stamp_send_time(send_time_ns, SEND_TIME_FIELD["trades"])
         for sub, locs in watchers.items():
             if not sub.writable:
                 self.stats.trades_skipped += len(locs)
                 continue
+            parts = [by_symbol[loc] for loc in locs]
+            if sub.trade_floor:
+                parts = [self._past_floor(sub, loc, p) for loc, p in zip(locs, parts, strict=True)]
+            seen = sub.trade_seen
+            sent = 0
+            for loc, p in zip(locs, parts, strict=True):
+                if p.trade_seqs:
+                    seen[loc] = p.trade_seqs[-1]
+                    sent += len(p.trade_seqs)
+            if not sent:
+                continue
+            sub.version += 1
             if sub.json:
-                frame: bytes | str = wrap_json("trades", "trades", (j for loc in locs for j in by_symbol[loc][1]))
+                frame: bytes | str = wrap_json("trades", "trades", (j for p in parts for j in p.json), stamp.json)
             else:
-                frame = wrap(TAG_TRADES, (by_symbol[loc][0] for loc in locs))
-            self.stats.trade_prints += sum(len(by_symbol[loc][1]) for loc in locs)
+                frame = wrap(TAG_TRADES, (p.blob for p in parts), stamp.binary)
+            self.stats.trade_prints += sent
             subs_out.append(sub)
             frames_out.append(frame)
         return out
+
+    def _past_floor(self, sub: Subscriber, loc: int, p: SymbolPrints) -> SymbolPrints:
+        """A resumed subscriber's prints of ``loc`` past what its replay already gave (the floor is dropped
+        once live delivery has passed it)."""
+        floor = sub.trade_floor.get(loc)
+        if floor is None:
+            return p
+        if self.last_trade_seq[loc] >= floor:
+            del sub.trade_floor[loc]
+        if not p.trade_seqs or p.trade_seqs[0] > floor:
+            return p
+        keep = [i for i, n in enumerate(p.trade_seqs) if n > floor]
+        entries = [p.entries[i] for i in keep]
+        return SymbolPrints(b"".join(entries), [p.json[i] for i in keep], entries, [p.trade_seqs[i] for i in keep])
 
     def _sample_latency(self, locates: npt.NDArray[np.int64], now_ns: int) -> None:
         """Exchange time -> this flush, per encoded symbol (per symbol, not per client: the frames share it)."""

@@ -48,6 +48,7 @@ from vocab.auth import AuthError, Claims, bearer, default_verifier
 
 from .config import FanoutConfig
 from .limits import TokenBucket
+from .resume import NOT_RECOVERABLE, TokenCodec
 
 CHANNELS = ("quotes", "trades", "depth", "bars:1s", "bars:1m", "status")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
@@ -60,6 +61,7 @@ TOO_MANY_FRAGMENTS = "too_many_fragments"
 FRAGMENT_RATE = "fragment_rate"
 CLOSE_TOKEN_EXPIRED = 4001  # the connection's token expired and was not refreshed
 CLOSE_TOKEN_REVOKED = 4003  # the user logged out everywhere after the connection's token was issued
+PROTOCOL_VERSION = 2  # Subscribed.protocol_version (proto/stream.proto's header says what changed)
 
 
 class ConnectionState(enum.Enum):
@@ -94,6 +96,28 @@ class Reply:
     orders_subscribe: str | None = None
     orders_unsubscribe: str | None = None
     close: tuple[int, str] | None = None
+    # a Subscribe with a valid resume token: what the adapter replays (after the snapshots)
+    resume: ResumeRequest | None = None
+    # messages for after the snapshots (a resume's verdicts that need no replay)
+    after: list[pb.ServerMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRequest:
+    """What a valid token asks the adapter to replay: per locate of the trades channel, (ticker, the last
+    trade_seq the old connection was sent), and the epochs the token names."""
+
+    feed_epoch: int
+    node_epoch: int
+    trades: dict[int, tuple[str, int]]
+
+
+def recovered_message(symbol: str, verdict: str, *, missing: tuple[int, int] | None = None,
+                      epoch_changed: bool = False, reason: str = "") -> pb.ServerMessage:
+    first, last = missing or (0, 0)
+    return pb.ServerMessage(recovered=pb.Recovered(
+        symbol=symbol, verdict=verdict, missing_from_trade_seq=first, missing_to_trade_seq=last,
+        epoch_changed=epoch_changed, reason=reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +146,14 @@ def error_message(code: str, message: str, symbols: list[str] | None = None) -> 
 class ClientProtocol:
     def __init__(self, resolve: Callable[[str], int | None], config: FanoutConfig | None = None, *,
                  json_mode: bool = False, verify: Callable[[str], Claims] | None = None,
-                 redeem: Callable[[str], Claims] | None = None, orders_enabled: bool = False) -> None:
+                 redeem: Callable[[str], Claims] | None = None, orders_enabled: bool = False,
+                 tokens: TokenCodec | None = None) -> None:
         """``resolve``: ticker -> locate (None: unknown). ``verify`` turns a bearer token into its ``Claims`` or
         raises ``AuthError`` (the process's configured verifier by default); ``redeem`` does the same for a
         single-use ticket (None: tickets are refused); ``orders_enabled`` says whether this node serves the orders
-        channel at all (it needs Redis)."""
+        channel at all (it needs Redis); ``tokens`` checks resume tokens (None: every token is not recoverable)."""
         config = config or FanoutConfig()
+        self.tokens = tokens
         self.resolve = resolve
         self.verify = verify or default_verifier().claims
         self.redeem = redeem
@@ -474,7 +500,42 @@ class ClientProtocol:
                 current[s] = loc
             if new:
                 reply.subscribed[channel] = [loc for _, loc in new]
+        if sub.resume_token:
+            self._resume(sub.resume_token, reply)
         reply.messages.append(self.subscribed_message())
+
+    def _resume(self, token: str, reply: Reply) -> None:
+        """Restore a valid token's subscriptions and ask the adapter to replay its trades; any other token (forged,
+        foreign, oversized, unreadable) gets one ``not_recoverable`` verdict, after the ack."""
+        state = self.tokens.decode(token) if self.tokens is not None else None
+        if state is None:
+            reply.after.append(recovered_message("", NOT_RECOVERABLE, reason="the resume token is not one this "
+                                                 "service issued (forged, foreign, malformed or too long)"))
+            return
+        # restoring is subscribing: the token's symbols spend the same per-second budget (a refusal is the usual
+        # symbol_rate_limited error, and the client may resume again later with the same token)
+        if not self._spend_symbols(list(state.symbols), reply):
+            return
+        trades: dict[int, tuple[str, int]] = {}
+        channels = self.tokens.channels if self.tokens is not None else ()
+        for sym, (bits, seen) in state.symbols.items():
+            loc = self.resolve(sym)
+            if loc is None:
+                if bits & 1 << channels.index("trades"):
+                    reply.after.append(recovered_message(sym, NOT_RECOVERABLE, reason="unknown symbol"))
+                continue
+            for i, channel in enumerate(channels):
+                if not bits & 1 << i:
+                    continue
+                current = self.subscriptions[channel]
+                if sym not in current:
+                    if len(current) >= self.max_symbols:
+                        continue
+                    current[sym] = loc
+                    reply.subscribed.setdefault(channel, []).append(loc)
+                if channel == "trades":
+                    trades[loc] = (sym, seen)
+        reply.resume = ResumeRequest(state.feed_epoch, state.node_epoch, trades)
 
     def _unsubscribe(self, unsub: pb.Unsubscribe, reply: Reply) -> None:
         channels = self._channels(list(unsub.channels), reply)
@@ -499,4 +560,5 @@ class ClientProtocol:
         """The full current subscription (also re-sent when the orders channel is live again after an outage)."""
         symbols = sorted(set().union(*(set(v) for v in self.subscriptions.values())))
         channels = [c for c in CHANNELS if self.subscriptions[c]] + ([ORDERS] if self.orders else [])
-        return pb.ServerMessage(subscribed=pb.Subscribed(symbols=symbols, channels=channels))
+        return pb.ServerMessage(subscribed=pb.Subscribed(symbols=symbols, channels=channels,
+                                                         protocol_version=PROTOCOL_VERSION))

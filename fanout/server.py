@@ -17,9 +17,10 @@ import asyncio
 import itertools
 import json
 import logging
+import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +46,21 @@ from vocab.limits import raise_open_files
 from vocab.tls import server_context_of
 
 from .config import FanoutConfig
+from .encode import heartbeat_frame, liveness_entry, to_json, trade_message
+from .history import TradeHistory
 from .hub import Hub, Subscriber
 from .limits import PER_USER, ConnectionLimits, Refusal
 from .orders import OrderRelay
-from .protocol import CLOSE_POLICY_VIOLATION, ClientProtocol, Reply, parse_upgrade
+from .protocol import (
+    CHANNELS,
+    CLOSE_POLICY_VIOLATION,
+    ClientProtocol,
+    Reply,
+    ResumeRequest,
+    parse_upgrade,
+    recovered_message,
+)
+from .resume import NOT_RECOVERABLE, ResumeState, TokenCodec, plan_replay, resume_key
 
 log = logging.getLogger("tickfan.fanout")
 # picows logs whole upgrade requests (the query string's ?token= and ?ticket=, the Authorization header) at its
@@ -56,6 +68,9 @@ log = logging.getLogger("tickfan.fanout")
 _picows_log = logging.getLogger("picows.tickfan")
 _picows_log.setLevel(logging.DEBUG)
 CLOSE_SLOW_CONSUMER = 1008
+REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
+# a history any node can read (Redis): (ticker, after trade_seq, feed epoch) -> the prints after it it holds
+RemoteHistory = Callable[[str, int, int], Awaitable[list[pb.Trade]]]
 WRITE_BATCH = 1000  # clients written between two turns of the event loop in one flush
 OPEN_FILES_WANTED = 1 << 20  # a file per client: as many as the kernel allows this process
 
@@ -82,6 +97,9 @@ class FanoutStats:
     token_revoked_closes: int = 0  # connections closed (4003) when their user logged out everywhere
     tickets_redeemed: int = 0  # upgrades authenticated by a single-use ticket
     tickets_refused: int = 0  # tickets refused: invalid, expired, or used before
+    # resume: verdicts sent by kind, and prints replayed
+    resumes: dict[str, int] = field(default_factory=dict)
+    prints_replayed: int = 0
 
 
 def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
@@ -103,12 +121,13 @@ class _Client(WSListener):
         self.sub = Subscriber(next(server._ids), json=json_mode)
         self.protocol = ClientProtocol(server.books.locate_of.get, server.config, json_mode=json_mode,
                                        verify=server.verify, redeem=server.redeem,
-                                       orders_enabled=server.orders is not None)
+                                       orders_enabled=server.orders is not None, tokens=server.tokens)
         self.paused_since: float | None = None
         self.transport: WSTransport | None = None
         self._credentials = (authorization, token, ticket)
         self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
         self._watched: str | None = None  # the user whose revocations this connection listens for
+        self._token: tuple[tuple[int, int], str] | None = None  # (what it was made from, the resume token)
 
     @property
     def json(self) -> bool:
@@ -324,14 +343,114 @@ class _Client(WSListener):
             new = reply.subscribed.get(channel)
             if new:
                 self._raw(transport, server.hub.snapshot(self.sub, new, channel, send_time_ns=time.time_ns()))
+        for message in reply.after:
+            self._send(transport, message)
+        if reply.resume is not None:
+            self._resume(reply.resume)
         if reply.close is not None:
             code, reason = reply.close
             self._close(transport, code, reason.encode())
         if reply.orders_subscribe is not None and server.orders is not None:
             server.orders.add(reply.orders_subscribe, self)  # calls orders_ready now or soon
 
+    # resume -------------------------------------------------------------------------------------------------
+    def _resume(self, req: ResumeRequest) -> None:
+        """Replay what a valid token's connection missed, then one Recovered per symbol of its trades channel.
+
+        In Redis mode the history any node can read is fetched first (a task): until it is back, live prints of
+        those symbols are held from this client (a floor no print passes), and whatever a flush passed meanwhile
+        is in this node's own history, so nothing falls between the two."""
+        server = self.server
+        node_changed = req.node_epoch != server.node_epoch
+        if req.feed_epoch != server.feed_epoch():
+            for sym in sorted(s for s, _ in req.trades.values()):
+                self._verdict(recovered_message(
+                    sym, NOT_RECOVERABLE, epoch_changed=True,
+                    reason="the feed session changed since the token (trade_seq restarted at 1)"))
+            return
+        if server.remote_history is None or not req.trades:
+            self._replay(req, {}, node_changed)
+            return
+        for loc in req.trades:
+            self.sub.trade_floor[loc] = 1 << 62
+        task = asyncio.create_task(self._resume_remote(req, node_changed))
+        server._tasks.add(task)
+        task.add_done_callback(server._tasks.discard)
+
+    async def _resume_remote(self, req: ResumeRequest, node_changed: bool) -> None:
+        fetch = self.server.remote_history
+        assert fetch is not None
+        remote: dict[int, list[pb.Trade]] = {}
+        for loc, (sym, seen) in req.trades.items():
+            try:
+                remote[loc] = await fetch(sym, seen, req.feed_epoch)
+            except Exception:  # Redis down: what this node holds is still replayed; the verdict says the rest
+                log.warning("reading the trade history of %s failed", sym, exc_info=True)
+                remote[loc] = []
+        if self.transport is None or self.transport.is_disconnected or self.closing:
+            return
+        self._replay(req, remote, node_changed)
+
+    def _replay(self, req: ResumeRequest, remote: dict[int, list[pb.Trade]], node_changed: bool) -> None:
+        server, hub, sub = self.server, self.server.hub, self.sub
+        now = time.time_ns()
+        local = hub.history.windows({loc: (seen, int(hub.last_trade_seq[loc]))
+                                     for loc, (_, seen) in req.trades.items()}, now) if hub.history else {}
+        for loc, (sym, seen) in sorted(req.trades.items(), key=lambda kv: kv[1][0]):
+            held: dict[int, pb.Trade] = {t.trade_seq: t for t in remote.get(loc, ()) if t.trade_seq > seen}
+            prints = local.get(loc)
+            if prints is not None:
+                for i in range(len(prints.locate)):
+                    held.setdefault(int(prints.trade_seq[i]), trade_message(sym, prints, i))
+            upto = max(int(hub.last_trade_seq[loc]), max(held, default=0))
+            plan = plan_replay(seen, upto, sorted(held))
+            replay = [held[n] for n in range(plan.replay_from, plan.upto + 1)]
+            for i in range(0, len(replay), REPLAY_BATCH):
+                self._send_now(pb.ServerMessage(trades=pb.TradeBatch(trades=replay[i:i + REPLAY_BATCH],
+                                                                     send_time_ns=time.time_ns())))
+            server.stats.prints_replayed += len(replay)
+            if loc in sub.channels["trades"]:
+                sub.trade_seen[loc] = max(seen, upto)
+                sub.trade_floor[loc] = max(seen, upto)
+                sub.version += 1
+            self._verdict(recovered_message(sym, plan.verdict, missing=plan.missing, epoch_changed=node_changed,
+                                            reason="" if plan.missing is None else
+                                            "older than the trade history kept (see missing_*_trade_seq)"))
+
+    def _verdict(self, message: pb.ServerMessage) -> None:
+        stats = self.server.stats
+        verdict = message.recovered.verdict
+        stats.resumes[verdict] = stats.resumes.get(verdict, 0) + 1
+        self._send_now(message)
+
+    def _send_now(self, message: pb.ServerMessage) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_disconnected:
+            self._send(transport, message)
+
+    def resume_token(self) -> str:
+        """What this connection has been sent, signed: its subscriptions, and per trades symbol the last
+        trade_seq. Made again only when that changed (most clients' heartbeats reuse it)."""
+        server = self.server
+        key = (self.sub.version, server.feed_epoch())
+        if self._token is not None and self._token[0] == key:
+            return self._token[1]
+        bits: dict[str, int] = {}
+        for i, channel in enumerate(CHANNELS):
+            for sym in self.protocol.subscriptions[channel]:
+                bits[sym] = bits.get(sym, 0) | 1 << i
+        seen = self.sub.trade_seen
+        trades = self.protocol.subscriptions["trades"]
+        symbols = {sym: (b, seen.get(trades[sym], 0) if sym in trades else 0) for sym, b in bits.items()}
+        token = server.tokens.encode(ResumeState(server.feed_epoch(), server.node_epoch, symbols))
+        self._token = (key, token)
+        return token
+
     def _send(self, transport: WSTransport, message: pb.ServerMessage) -> None:
-        if message.WhichOneof("kind") == "error":
+        kind = message.WhichOneof("kind")
+        if kind == "subscribed":
+            message.subscribed.resume_token = self.resume_token()
+        if kind == "error":
             self.server.stats.errors_sent += 1
         self._raw(transport, _encode(message, self.sub.json))
 
@@ -384,13 +503,16 @@ class FanoutServer:
     def __init__(self, books: BookSource, config: FanoutConfig | None = None, *,
                  verifier: Verifier | None = None, verify: Callable[[str], Claims] | None = None,
                  orders: OrderRelay | None = None, before_flush: Callable[[], object] | None = None,
-                 bars: BarSource | None = None) -> None:
+                 bars: BarSource | None = None, feed_state: Callable[[], str] | None = None,
+                 remote_history: RemoteHistory | None = None) -> None:
         """``config``: every setting (``FanoutConfig()`` when None). ``verifier``: the token configuration (the
         process's, ``vocab.auth.default_verifier()``, by default); ``verify`` overrides its bearer-token check
         (token -> ``Claims``). ``orders``: the orders channel's Redis relay (started and closed with the server;
         None: no orders channel); it also carries the users' revocations. ``before_flush`` runs first in every
         flush (a shared-memory reader syncs its books there). ``bars``: what the ``bars:1s``/``bars:1m`` channels
-        serve (None: nothing)."""
+        serve (None: nothing). ``feed_state``: the feed session's state for the heartbeats' liveness ("in_sync",
+        "recovering", "stale"; None: in_sync). ``remote_history``: a trade history other nodes write too (Redis),
+        read on resume beside this node's own."""
         self.books = books
         self.config = config = config or FanoutConfig()
         self.orders = orders
@@ -407,6 +529,16 @@ class FanoutServer:
         self.before_flush = before_flush
         self._changed = asyncio.Event()
         self.hub = Hub(books, bars=bars)
+        self.hub.history = TradeHistory(config.resume_history_capacity, per_symbol=config.resume_history_prints,
+                                        max_age_ns=int(config.resume_history_seconds * 1e9))
+        key, self.resume_key_source = resume_key(config.resume_secret)
+        self.tokens = TokenCodec(key, CHANNELS, config.resume_max_symbols)
+        # this process's epoch: a token from another (a restart, another node) says so in its verdicts
+        self.node_epoch = secrets.randbits(63)
+        self.feed_state = feed_state or (lambda: "in_sync")
+        self.remote_history = remote_history
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeats = 0
         self.stats = FanoutStats()
         self.limits = ConnectionLimits(
             max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
@@ -420,6 +552,10 @@ class FanoutServer:
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._port = config.port
+
+    def feed_epoch(self) -> int:
+        """The trade_seq numbering the books are in (a ``Books``' life; a Redis publisher's, on a Redis reader)."""
+        return int(getattr(self.books, "session_epoch", 0))
 
     def redeem(self, ticket: str) -> Claims:
         """A ticket's bearer claims, once: a ticket presented again (on this process) is refused."""
@@ -550,7 +686,8 @@ class FanoutServer:
                 if self._clients:
                     await self._write(self._clients)
                 else:
-                    self.hub.flush(time.time_ns())  # keep versions current: a first subscriber starts now
+                    unix_ns = time.time_ns()  # keep versions current: a first subscriber starts now
+                    self.hub.flush(unix_ns, send_time_ns=unix_ns)
                 now = time.monotonic()
                 cost = now - started
                 self._drop_stuck(now)
@@ -565,7 +702,6 @@ class FanoutServer:
         must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
         stats = self.stats
         before = self.hub.stats.updates
-        # BarBatch.send_time_ns set here directly (the shared send-time stamping of fanout.encode is not on main yet)
         now = time.time_ns()  # the books' clock is Unix epoch ns too: one reading serves both
         for i, (sub, frames) in enumerate(self.hub.flush(now, send_time_ns=now)):
             if i and not i % WRITE_BATCH:
@@ -590,15 +726,37 @@ class FanoutServer:
                 client.drop_slow(f"not reading for {limit:g} s")
 
     def _heartbeat(self) -> None:
-        message = pb.ServerMessage(heartbeat=pb.Heartbeat(server_time_ns=time.time_ns()))
-        binary = message.SerializeToString()
-        text = json_format.MessageToJson(message, indent=None)
+        """Each client's heartbeat: the server's clock, its resume token, and per subscribed symbol (at most
+        ``heartbeat_max_symbols``, rotating through a larger subscription) its liveness, each symbol's entry
+        encoded once for all clients."""
+        books, cap = self.books, self.config.heartbeat_max_symbols
+        now = time.time_ns()
+        self._heartbeats += 1
+        node_state = self.feed_state()
+        entries: dict[int, tuple[bytes, str]] = {}
         for client in list(self._clients.values()):
-            if client.transport is not None and client.sub.writable:
-                try:
-                    client._raw(client.transport, text if client.sub.json else binary)
-                except Exception:
-                    self.stats.send_failures += 1
+            if client.transport is None or not client.sub.writable:
+                continue
+            locs = sorted(set().union(*client.sub.channels.values()))
+            if len(locs) > cap:
+                start = (self._heartbeats - 1) * cap % len(locs)
+                locs = (locs + locs)[start:start + cap]
+            parts = []
+            for loc in locs:
+                e = entries.get(loc)
+                if e is None:
+                    state = "stale" if books.stale[loc] else node_state
+                    msg = pb.Liveness(symbol=books.symbol_of[loc] or "", seq=int(books.seq[loc]),
+                                      last_event_time_ns=int(books.exchange_time[loc]), feed_state=state)
+                    e = entries[loc] = liveness_entry(msg), to_json(msg)
+                parts.append(e)
+            json_mode = client.sub.json
+            frame = heartbeat_frame(now, client.resume_token(), [p[1] if json_mode else p[0] for p in parts],
+                                    json_mode)
+            try:
+                client._raw(client.transport, frame)
+            except Exception:
+                self.stats.send_failures += 1
 
     def latency_percentiles(self) -> tuple[float, float]:
         return self.hub.latency_percentiles()

@@ -34,7 +34,7 @@ run past the end):
               R: round lot size; H: the trading action's reason, its 4 ASCII bytes big-endian
     price     A F P: price; C: execution price; U: new price; Q: cross price
     match     E C P Q B: match number
-    flag      uint8  A F P: side; C: printable; H: trading state; S: event code
+    flag      uint8  A F P: side; C: printable; H: trading state; S: event code; Q: cross type
     offset    where the message starts in ``buf`` (to decode rare types, e.g. R, with ``itch.decode``)
 """
 
@@ -75,7 +75,7 @@ _NEW_REF = _table(U=19, R=11)
 _SHARES4 = _table(A=20, F=20, P=20, E=19, C=19, X=19, U=27, R=21, H=21)
 _PRICE = _table(A=32, F=32, P=32, C=32, U=31, Q=27)
 _MATCH = _table(E=23, C=23, P=36, Q=31, B=11)
-_FLAG = _table(A=19, F=19, P=19, C=31, H=19, S=11)
+_FLAG = _table(A=19, F=19, P=19, C=31, H=19, S=11, Q=39)
 
 
 class Columns(NamedTuple):

@@ -26,12 +26,11 @@ import numpy as np
 import numpy.typing as npt
 
 from .bars import Bar, BarBuilder, breaks_from_ring, from_prints
-from .trades import TradePrints
+from .trades import TradePrints, no_prints
 
 __all__ = ["BarFeed", "BarLog", "BarSource", "PrintSource"]
 
-_EMPTY = np.zeros(0, np.int64)
-_NO_BREAKS = TradePrints(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+_NO_BREAKS = no_prints()
 SMALL_PUMP = 16  # up to this many prints a pump goes through ``add_print`` (numpy costs ~0.1 ms a call)
 
 

@@ -37,6 +37,17 @@ Decisions on ITCH content (each one counted, never raised):
   is printed volume; ``counters['broken_trades']`` says how far it may overstate the official figure.
   Each break is also kept, as it came, in a bounded ring of its own (``breaks_since``: locate, time and
   match number, price and size 0) for consumers that do reverse prints (``normalize.bars``).
+- Trade context: every print gets the symbol's next ``trade_seq`` (``Books.trade_seq[locate]``: 1, 2, 3, ...
+  with no gap and no reuse for the life of this ``Books``, which is one feed session; a snapshot ``rebuild``
+  keeps it, since the prints inside a skipped hole were never seen here and so were never numbered: a
+  consecutive ``trade_seq`` says no print these books applied was lost on the way to a client, and the stale
+  flag says when the books themselves missed some). The aggressor is known for E and C executions (the
+  resting order's side is ours, the aggressor took the other side); a P trade's Buy/Sell Indicator is always
+  'B' since 2014 (ITCH 5.0 spec), so its aggressor is unknown, like a cross's. A Q cross carries its Cross
+  Type (open, close, halt/IPO, extended). Non-printable executions (C with Printable 'N') are not prints: the
+  spec says they are part of a cross whose bulk Q print carries them, and counting both would count those
+  shares twice (time-and-sales and volume must ignore them), so they never reach the ring or the trades
+  channel and take no ``trade_seq``; ``printable`` is true on every Nasdaq print sent.
 - Times: the row's ``exchange_time`` (and the prints' and breaks') is nanoseconds since the Unix epoch, the
   one clock of every ``*_time_ns`` a client sees: each ITCH stamp (ns since midnight US Eastern) plus the
   session date's Eastern midnight (``vocab.clock``), one integer add where the stamp is stored. Books given
@@ -50,6 +61,7 @@ Decisions on ITCH content (each one counted, never raised):
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -74,20 +86,9 @@ from ingest.messages import (
 from vocab.clock import eastern_midnight_ns
 
 from .row import BOOL, I64, BookRow, bind_row, new_row
-from .status import (
-    M_EVENT,
-    M_VERSION,
-    STATUS_COUNTERS,
-    MarketStatusView,
-    StatusEvent,
-    StatusLog,
-    SymbolStatusView,
-    apply_status,
-    new_market,
-    read_status,
-)
 from .status import MAX_LOCATES as _MAX_LOCATES
-from .trades import TradePrints, TradeRing
+from .status import STATUS_COUNTERS, StatusKeeper, StatusLog, new_market
+from .trades import AGGRESSOR_BUY, AGGRESSOR_SELL, PRINTABLE, TradePrints, TradeRing, flags_of
 
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 
@@ -96,6 +97,8 @@ MAX_LOCATES = _MAX_LOCATES  # one definition: normalize.status (imported here fi
 # overflow the int64 volume it is added to
 MAX_CROSS_SHARES = 0xFFFF_FFFF
 BID, ASK = 0, 1
+# a print's flags by the resting order's side (BID, ASK): the aggressor is the other side
+_AGGRESSED = (flags_of(AGGRESSOR_SELL), flags_of(AGGRESSOR_BUY))
 
 COUNTER_NAMES = (
     "messages",             # every message handed to apply/apply_batch
@@ -138,7 +141,7 @@ def _int64(match: int) -> int:
     return match - (1 << 64) if match >= 1 << 63 else match
 
 
-class Books(BookRow):
+class Books(StatusKeeper, BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
     def __init__(self, *, trade_capacity: int = 65_536, break_capacity: int = 4_096,
@@ -164,8 +167,13 @@ class Books(BookRow):
         self.high_locate = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
+        # names this session's trade_seq numbering (a resume token from another session cannot be replayed here)
+        self.session_epoch = secrets.randbits(63)
+        # per symbol: the last print's trade_seq (its session-wide print count; a rebuild keeps it)
+        self.trade_seq: npt.NDArray[np.int64] = np.zeros(n, np.int64)
+        self._tseq = self.trade_seq.data
         self._breaks = TradeRing(break_capacity)  # broken trades as they came (price and size 0)
-        self._status_log = StatusLog()
+        self.status_log = StatusLog()
         # the same memory as the arrays above, for single-element access on the hot path
         self._bp = self.bid_price.data
         self._bs = self.bid_size.data
@@ -217,12 +225,6 @@ class Books(BookRow):
 
     # ------------------------------------------------------------------ reading
     @property
-    def system_event(self) -> str:
-        """The latest valid system event code ('O', 'S', 'Q', 'M', 'E', 'C'), "" before any."""
-        code = int(self.market[M_EVENT])
-        return chr(code) if code else ""
-
-    @property
     def trades_total(self) -> int:
         """Trade prints ever recorded (a cursor for ``trades_since``)."""
         return self._trades.total
@@ -244,20 +246,6 @@ class Books(BookRow):
         """Broken-trade messages recorded after ``cursor`` (locate, exchange_time, match_number; price, size
         and seq 0): (breaks, new cursor, breaks lost to the ring's bound)."""
         return self._breaks.since(cursor)
-
-    @property
-    def status_total(self) -> int:
-        """Status events ever recorded (a cursor for ``status_since``)."""
-        return self._status_log.total
-
-    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
-        """Status events after ``cursor``, each with the whole state after it: (events, new cursor, lost). The
-        ticker is the symbol's name now (``KernelBooks`` names a batch's new symbols after the batch)."""
-        events, cursor, lost = self._status_log.since(cursor)
-        symbol_of = self.symbol_of
-        named: list[StatusEvent] = [(loc, v._replace(symbol=symbol_of[loc]) if isinstance(v, SymbolStatusView) else v)
-                                    for loc, v in events]
-        return named, cursor, lost
 
     def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]:
         """The best ``n`` price levels of one side (BID or ASK) as (price, shares), best first."""
@@ -456,7 +444,9 @@ class Books(BookRow):
         side = self._remove(key, sp, o[2])
         if side is not None:
             self._publish(key, side)
-        self._print(key >> 1, sp if sp > 0 else -sp, m.executed_shares, m.timestamp, m.match_number)
+        # the resting order sold (an ask): the aggressor bought
+        self._print(key >> 1, sp if sp > 0 else -sp, m.executed_shares, m.timestamp, m.match_number,
+                    _AGGRESSED[key & 1])
 
     def _executed_with_price(self, m: OrderExecutedWithPrice) -> None:
         if m.execution_price <= 0 and m.printable == "Y":
@@ -471,7 +461,8 @@ class Books(BookRow):
         if moved is not None:
             self._publish(key, moved)
         if m.printable == "Y":
-            self._print(locate, m.execution_price, m.executed_shares, m.timestamp, m.match_number)
+            self._print(locate, m.execution_price, m.executed_shares, m.timestamp, m.match_number,
+                        _AGGRESSED[key & 1])
         elif moved is not None:
             self._seq[locate] += 1
             self._et[locate] = m.timestamp + self._t0
@@ -520,8 +511,9 @@ class Books(BookRow):
         self._et[locate] = ts + self._t0
 
     # ------------------------------------------------------------------ prints and status
-    def _print(self, locate: int, price: int, size: int, ts: int, match: int) -> None:
-        """A trade print: last, volume, one version, and the ring (``ts`` as ITCH stamps it)."""
+    def _print(self, locate: int, price: int, size: int, ts: int, match: int, flags: int) -> None:
+        """A trade print: last, volume, one version, the symbol's next trade_seq, and the ring (``ts`` as ITCH
+        stamps it)."""
         ts += self._t0
         self._lp[locate] = price
         self._ls[locate] = size
@@ -529,7 +521,9 @@ class Books(BookRow):
         seq = self._seq[locate] + 1
         self._seq[locate] = seq
         self._et[locate] = ts
-        self._trades.record(locate, price, size, ts, _int64(match), seq)
+        tseq = self._tseq[locate] + 1
+        self._tseq[locate] = tseq
+        self._trades.record(locate, price, size, ts, _int64(match), seq, tseq, flags)
 
     def _print_locate(self, locate: int) -> bool:
         """Whether a print/status message for ``locate`` may be applied (counting what is wrong with it)."""
@@ -544,7 +538,7 @@ class Books(BookRow):
         if m.shares <= 0 or m.price <= 0:
             self.counters["bad_shares" if m.shares <= 0 else "bad_price"] += 1
         elif self._print_locate(m.locate):
-            self._print(m.locate, m.price, m.shares, m.timestamp, m.match_number)
+            self._print(m.locate, m.price, m.shares, m.timestamp, m.match_number, PRINTABLE)
 
     def _cross(self, m: CrossTrade) -> None:
         # a cross with no shares is Nasdaq saying the cross happened and nothing matched: not a print
@@ -555,22 +549,12 @@ class Books(BookRow):
         elif m.cross_price <= 0:
             self.counters["bad_price"] += 1
         elif self._print_locate(m.locate):
-            self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number)
+            self._print(m.locate, m.cross_price, m.shares, m.timestamp, m.match_number,
+                        flags_of(cross=m.cross_type))
 
     def _broken(self, m: BrokenTrade) -> None:
         self.counters["broken_trades"] += 1
         self._breaks.record(m.locate, 0, 0, m.timestamp + self._t0, _int64(m.match_number), 0)
-
-    def _status(self, m: Message, apply: Callable[[Books, Message], None] = apply_status) -> None:
-        """Apply a status message and record the event it made, if any (the status channel sends each one)."""
-        loc = m.locate
-        market = int(self.market[M_VERSION])
-        symbol = self.status_seq.item(loc) if 0 < loc < MAX_LOCATES else 0
-        apply(self, m)
-        if int(self.market[M_VERSION]) != market:
-            self._status_log.record((0, MarketStatusView.of(self.market)))
-        elif 0 < loc < MAX_LOCATES and self.status_seq.item(loc) != symbol:
-            self._status_log.record((loc, read_status(self, self.symbol_of, loc)))
 
     def _directory(self, m: StockDirectory) -> None:
         locate, stock = m.locate, m.stock

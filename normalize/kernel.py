@@ -135,7 +135,7 @@ class KernelBooks(Books):
                        cols.match, cols.flag, i,
                        self.bid_price, self.bid_size, self.ask_price, self.ask_size, self.last_price,
                        self.last_size, self.volume, self.exchange_time, self.seq, self.depth_seq, self.round_lot,
-                       self.halted, self.known, self._mine, self._names,
+                       self.halted, self.known, self._mine, self._names, self.trade_seq,
                        self.trading_state, self.trading_reason, self.operational_halt, noted, *ring,
                        self._o_ref, self._o_lvl, self._o_shares,
                        self._h_key, self._h_lvl, self._h_unused, self._lv_key, self._lv_price, self._lv_size,

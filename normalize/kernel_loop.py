@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .book import COUNTER_NAMES, MAX_CROSS_SHARES, MAX_LOCATES
+from .trades import AGGRESSOR_BUY, AGGRESSOR_SELL, CROSS_SHIFT, PRINTABLE
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -62,6 +63,8 @@ C_BROKEN = _C["broken_trades"]
 # M_T0: added to every ITCH stamp stored (the session's Eastern midnight in epoch ns; ``Books.set_session_date``)
 M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH, M_T0, M_NOTED = 0, 1, 2, 3, 4, 5, 6
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# a print's flags (``normalize.trades``), as globals numba freezes into the compiled loop
+F_PRINTABLE, F_BUY, F_SELL, F_CROSS_SHIFT = PRINTABLE, AGGRESSOR_BUY, AGGRESSOR_SELL, CROSS_SHIFT
 
 
 @numba.njit(inline="always", cache=True)
@@ -145,11 +148,12 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
            flag: U8, start: int,
            # published (Books' arrays)
            bp: I64, bs: I64, ap: I64, asz: I64, lp: I64, ls: I64, vol: I64, et: I64, seq: I64, dseq: I64,
-           round_lot: I64, halted: BOOL, known: BOOL, mine: BOOL, names: I64,
+           round_lot: I64, halted: BOOL, known: BOOL, mine: BOOL, names: I64, tseq: I64,
            # trading status the loop keeps in order (the quote's part of H), and the status messages it noted
            t_state: I64, t_reason: I64, op_halt: BOOL, noted: I64,
            # trade ring columns
-           t_loc: I64, t_price: I64, t_size: I64, t_time: I64, t_match: I64, t_seq: I64,
+           t_loc: I64, t_price: I64, t_size: I64, t_time: I64, t_match: I64, t_seq: I64, t_tseq: I64,
+           t_flags: I64,
            # orders: ref -> level index, shares
            o_ref: I64, o_lvl: I64, o_shares: I64,
            # levels: (side key, price) -> level; pool columns; head per side key
@@ -273,6 +277,11 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 t_time[j] = ts[i] + t0
                 t_match[j] = match[i]
                 t_seq[j] = s
+                ts_ = tseq[lc] + 1
+                tseq[lc] = ts_
+                t_tseq[j] = ts_
+                # the resting order's side is known: the aggressor took the other one (ask rested: a buy)
+                t_flags[j] = F_PRINTABLE | (F_BUY if key & 1 else F_SELL)
                 meta[M_TRADES] += 1
             elif moved:
                 seq[lc] += 1
@@ -361,6 +370,11 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             t_time[j] = ts[i] + t0
             t_match[j] = match[i]
             t_seq[j] = s
+            ts_ = tseq[loc] + 1
+            tseq[loc] = ts_
+            t_tseq[j] = ts_
+            # P: its Buy/Sell Indicator is always 'B' (ITCH 5.0): no aggressor; Q: the cross type, no aggressor
+            t_flags[j] = F_PRINTABLE if t == 80 else F_PRINTABLE | (_cross_code(flag[i]) << F_CROSS_SHIFT)
             meta[M_TRADES] += 1
         elif t == 72:  # H: trading action; its quote part here (normalize.status._trading_action's), the rest noted
             st = flag[i]
@@ -414,6 +428,20 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
         elif t == 66:  # B
             counters[C_BROKEN] += 1
     return n
+
+
+@numba.njit(inline="always", cache=True)
+def _cross_code(c: int) -> int:  # pragma: no cover
+    """ITCH Cross Type byte -> its code in a print's flags (``normalize.trades.CROSS_CODES``)."""
+    if c == 79:  # O
+        return 1
+    if c == 67:  # C
+        return 2
+    if c == 72:  # H
+        return 3
+    if c == 73:  # I
+        return 4
+    return 0
 
 
 @numba.njit(inline="always", cache=True)

@@ -470,5 +470,46 @@ class StatusDiff:
         return events, self.total, 0
 
 
-__all__ = ["MARKET_FIELDS", "STATUS_COUNTERS", "MarketStatusView", "StatusDiff", "StatusEvent", "StatusLog",
-           "SymbolStatusView", "apply_status", "new_market", "read_status"]
+class StatusKeeper:
+    """The status part of ``normalize.Books`` (a base class of it): applying a status message and recording the
+    event it made, and reading the events back. ``Books`` provides the attributes annotated here."""
+
+    market: I64
+    symbol_of: list[str | None]
+    status_seq: I64
+    status_log: StatusLog
+
+    @property
+    def system_event(self) -> str:
+        """The latest valid system event code ('O', 'S', 'Q', 'M', 'E', 'C'), "" before any."""
+        code = int(self.market[M_EVENT])
+        return chr(code) if code else ""
+
+    @property
+    def status_total(self) -> int:
+        """Status events ever recorded (a cursor for ``status_since``)."""
+        return self.status_log.total
+
+    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
+        """Status events after ``cursor``, each with the whole state after it: (events, new cursor, lost). The
+        ticker is the symbol's name now (``KernelBooks`` names a batch's new symbols after the batch)."""
+        events, cursor, lost = self.status_log.since(cursor)
+        symbol_of = self.symbol_of
+        named: list[StatusEvent] = [(loc, v._replace(symbol=symbol_of[loc]) if isinstance(v, SymbolStatusView) else v)
+                                    for loc, v in events]
+        return named, cursor, lost
+
+    def _status(self, m: Message, apply: Callable[[Any, Message], None] = apply_status) -> None:
+        """Apply a status message and record the event it made, if any (the status channel sends each one)."""
+        loc = m.locate
+        market = int(self.market[M_VERSION])
+        symbol = self.status_seq.item(loc) if 0 < loc < MAX_LOCATES else 0
+        apply(self, m)
+        if int(self.market[M_VERSION]) != market:
+            self.status_log.record((0, MarketStatusView.of(self.market)))
+        elif 0 < loc < MAX_LOCATES and self.status_seq.item(loc) != symbol:
+            self.status_log.record((loc, read_status(self, self.symbol_of, loc)))  # type: ignore[arg-type]
+
+
+__all__ = ["MARKET_FIELDS", "STATUS_COUNTERS", "MarketStatusView", "StatusDiff", "StatusEvent", "StatusKeeper",
+           "StatusLog", "SymbolStatusView", "apply_status", "new_market", "read_status"]

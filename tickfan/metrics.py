@@ -96,10 +96,25 @@ class NodeCollector(Collector):
              stats.tickets_refused),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
+        yield from self._resume()
         yield from self._limits()
         yield from self._orders()
         yield from self._bars()
         yield self._latency()
+
+    def _resume(self) -> Iterator[Metric]:
+        """Resume: verdicts by kind (complete, partial, not_recoverable), prints replayed, and the history kept."""
+        fanout = self.node.fanout
+        verdicts = CounterMetricFamily("tickfan_resume_verdicts", "Recovered verdicts sent to resuming clients",
+                                       labels=["verdict"])
+        for verdict in ("complete", "partial", "not_recoverable"):
+            verdicts.add_metric([verdict], fanout.stats.resumes.get(verdict, 0))
+        yield verdicts
+        yield CounterMetricFamily("tickfan_resume_prints_replayed", "Trade prints replayed to resuming clients",
+                                  value=fanout.stats.prints_replayed)
+        history = fanout.hub.history
+        yield GaugeMetricFamily("tickfan_resume_history_prints", "Trade prints this node holds for replay",
+                                value=min(history.total, history.capacity) if history is not None else 0)
 
     def _bars(self) -> Iterator[Metric]:
         """The bar builder's counters (prints, breaks by outcome, ...), the closed bars it keeps, and the channel."""

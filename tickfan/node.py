@@ -203,6 +203,33 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
                       help="prints kept to resolve broken trades, 49 bytes each, allocated at start; a break of "
                            "an older print changes no bar (breaks_unknown) (default %(default)s)")
     add_stream_limit_arguments(parser)
+    add_resume_arguments(parser)
+
+
+RESUME_FLAGS = ("resume_history_seconds", "resume_history_prints", "resume_history_capacity", "resume_max_symbols",
+                "heartbeat_max_symbols")
+
+
+def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
+    """Resume and liveness (``FanoutConfig``; README, "Trade prints, resume and liveness"). The tokens' secret is
+    not a flag (a command line is visible to every user of the host): TICKFAN_RESUME_SECRET, else one derived
+    from TICKFAN_JWT_SECRET."""
+    d = FanoutConfig()
+    group = parser.add_argument_group(
+        "resume and liveness", "reconnecting clients get the trade prints they missed; the resume tokens are signed "
+                               "with TICKFAN_RESUME_SECRET, else a key derived from TICKFAN_JWT_SECRET: set the same "
+                               "one on every node behind a load balancer")
+    group.add_argument("--resume-history-seconds", type=float, default=d.resume_history_seconds, metavar="SECONDS",
+                       help="prints older than this are not replayed (default %(default)s)")
+    group.add_argument("--resume-history-prints", type=int, default=d.resume_history_prints, metavar="N",
+                       help="prints kept per symbol for replay (default %(default)s)")
+    group.add_argument("--resume-history-capacity", type=int, default=d.resume_history_capacity, metavar="N",
+                       help="prints of all symbols this node keeps in memory for replay (default %(default)s)")
+    group.add_argument("--resume-max-symbols", type=int, default=d.resume_max_symbols, metavar="N",
+                       help="symbols a resume token names; a larger subscription's others are not restored "
+                            "(default %(default)s)")
+    group.add_argument("--heartbeat-max-symbols", type=int, default=d.heartbeat_max_symbols, metavar="N",
+                       help="symbols' liveness per heartbeat; a larger subscription rotates (default %(default)s)")
 
 
 def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -252,8 +279,9 @@ def stream_limit_flags(args: argparse.Namespace) -> list[str]:
     flags: list[str] = []
     for dest in ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
                  "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
-                 "symbol_burst", "upgrade_timeout", "close_timeout"):
-        flags += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
+                 "symbol_burst", "upgrade_timeout", "close_timeout", *RESUME_FLAGS):
+        if hasattr(args, dest):
+            flags += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
     return flags + (["--limit-loopback"] if args.limit_loopback else [])
 
 
@@ -266,7 +294,8 @@ def stream_config(args: argparse.Namespace) -> FanoutConfig:
             max_connections_per_user=args.max_connections_per_user, limit_loopback=args.limit_loopback,
             max_fragments=args.max_fragments, max_fragments_per_second=args.max_fragments_per_second,
             max_symbols_per_second=args.max_symbols_per_second, symbol_burst=args.symbol_burst,
-            upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout)
+            upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout,
+            **{name: getattr(args, name) for name in RESUME_FLAGS if hasattr(args, name)})
     except ValueError as exc:
         raise SystemExit(f"tickfan: bad stream limit: {exc}") from None
 

@@ -248,8 +248,10 @@ class RemoteBooks:
 
     polled = True
 
-    def __init__(self, url: str) -> None:
-        self.books = RedisBooks(url)
+    def __init__(self, url: str, stream: FanoutConfig | None = None) -> None:
+        stream = stream or FanoutConfig()
+        self.books = RedisBooks(url, history_prints=stream.resume_history_prints,
+                                history_seconds=stream.resume_history_seconds)
         self.bars = RedisBars(self.books, url)
 
     async def start(self) -> None:
@@ -266,9 +268,11 @@ class RedisPublish:
     hosts."""
 
     def __init__(self, books: BookSource, url: str, bars: BarSource | None = None,
-                 config: NodeConfig | None = None) -> None:
+                 config: NodeConfig | None = None, feed_state: Callable[[], str] | None = None) -> None:
         c = config or NodeConfig()
-        self.publisher = RedisPublisher(books, url, bars=bars, bars_history=(c.bars_history_1s, c.bars_history_1m))
+        self.publisher = RedisPublisher(books, url, bars=bars, bars_history=(c.bars_history_1s, c.bars_history_1m),
+                                        history_prints=c.stream.resume_history_prints,
+                                        history_seconds=c.stream.resume_history_seconds, feed_state=feed_state)
 
     async def start(self) -> None:
         await self.publisher.start()
@@ -300,7 +304,8 @@ class EdgeRole:
 
     def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
                  before_flush: Callable[[], object] | None = None,
-                 feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None) -> None:
+                 feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None,
+                 feed_state: Callable[[], str] | None = None) -> None:
         self.config = config
         self.books = books
         self.bars = bars
@@ -313,6 +318,8 @@ class EdgeRole:
             before_flush=before_flush,
             orders=OrderRelay(config.orders_redis) if config.orders_redis else None,
             bars=bars,
+            feed_state=feed_state,
+            remote_history=books.fetch_trades if isinstance(books, RedisBooks) else None,
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
@@ -371,30 +378,45 @@ class Roles:
         return [r for r in (self.source, self.publisher, self.edge) if r is not None]
 
 
+def feed_state_of(feed: FeedHandler | None) -> str:
+    """The feed session's state as the heartbeats' liveness says it: in_sync, recovering (a gap being
+    re-requested, or a snapshot being fetched), stale (a gap given up on)."""
+    if feed is None:
+        return "in_sync"
+    state = feed.session.state.value
+    return "recovering" if state == "rebuilding" else state
+
+
 def build_roles(config: NodeConfig) -> Roles:
     """The one place that decides what a node is, from its configuration."""
     source: IngestRole | AttachedBooks | RemoteBooks
     if config.from_redis:
-        source = RemoteBooks(config.from_redis)
+        source = RemoteBooks(config.from_redis, config.stream)
     elif config.attach:
         source = AttachedBooks(config.attach, config)
     else:
         source = IngestRole(config)
+    ingest = source if isinstance(source, IngestRole) else None
+    feed_state: Callable[[], str] | None = None
+    if ingest is not None:
+        feed_state = lambda: feed_state_of(ingest.feed)  # noqa: E731
+    elif isinstance(source, RemoteBooks):
+        feed_state = source.books.feed_state
     source_bars = source.bars if not isinstance(source, RemoteBooks) else None
-    publisher = RedisPublish(source.books, config.redis, source_bars, config) if config.redis else None
+    publisher = (RedisPublish(source.books, config.redis, source_bars, config, feed_state)
+                 if config.redis else None)
     if config.publish:
         return Roles(source, publisher)  # a worker: its books are served by a reader node
-    ingest = source if isinstance(source, IngestRole) else None
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
                     before_flush=source.sync if isinstance(source, AttachedBooks) else None,
                     feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
-                    bars=source.bars)
+                    bars=source.bars, feed_state=feed_state)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
         hub = edge.fanout.hub
-        # follow only the symbols this node's clients watch, on the quotes or the status channel
-        source.books.watched = lambda: hub.quotes.count + hub.status.count
+        # follow only the symbols this node's clients watch, for quotes, trades or status
+        source.books.watched = lambda: hub.quotes.count + hub.trade_count + hub.status.count
         bar_watchers = edge.fanout.hub.bars.watchers
         source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)

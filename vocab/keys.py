@@ -27,6 +27,16 @@ def bars_key(symbol: str, interval: str) -> str:
     """A symbol's bar history of one interval ("1s" or "1m") on Redis."""
     return BARS_KEY.format(symbol, interval)
 
+FEED_EPOCH = "tickfan:feed:epoch"        # string: the publisher's feed session (its trade_seq numbering), an int
+FEED_STATE = "tickfan:feed:state"        # string: the publisher's feed state ("in_sync", "recovering", "stale")
+TRADES_HISTORY = "tickfan:trades:{}:{}"  # stream per feed epoch and symbol: its last prints (resume), entry id
+#                                          "{trade_seq}-0", fields t (an encoded Trade) and at (publish ns)
+
+
+def trades_key(epoch: int, symbol: str) -> str:
+    """The stream of a symbol's recent prints in one feed session (any fan-out node replays from it)."""
+    return TRADES_HISTORY.format(epoch, symbol)
+
 
 MARKET_STATUS = "tickfan:market"        # hash: the market-wide status (``normalize.status.MarketStatusView``)
 MARKET_CHANNEL = "tickfan:quotes:market"  # sharded pub/sub: an encoded StatusBatch with the market, per change

@@ -18,6 +18,7 @@ no torn quote is ever handed on). Readers never block writers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterable, Sequence
 from multiprocessing import resource_tracker, shared_memory
 from typing import Any, NamedTuple
@@ -52,6 +53,8 @@ def _layout(n: int) -> list[_Field]:
     return [*(_Field(f.name, f.dtype, (n,)) for f in ROW_FIELDS),
             _Field("depth", np.dtype(np.int64), (n, 2, DEPTH_LEVELS, 2)),
             _Field("generation", np.dtype(np.int64), (MAX_WRITERS,)),
+            # each writer's feed session (its books' trade_seq numbering), for readers' resume tokens
+            _Field("epochs", np.dtype(np.int64), (MAX_WRITERS,)),
             _Field("names", np.dtype("S8"), (n,)),
             _Field("owner", np.dtype(np.int16), (n,)),
             _Field("prints", np.dtype(np.int64), (MAX_WRITERS, len(TradePrints._fields), PRINT_RING)),
@@ -130,6 +133,7 @@ class ShmPublisher:
         self.books = Books(trade_capacity=trade_capacity, arrays={name: a[name] for name in FIELD_NAMES},
                            market=a["market"][writer])
         self.writer = writer
+        a["epochs"][writer] = self.books.session_epoch
         self._gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
         self._depth = a["depth"]
         self._names = a["names"]
@@ -238,6 +242,7 @@ class BookView(BookRow):
         self._trades = TradeRing(trade_capacity)
         self._breaks = TradeRing(break_capacity)
         self._ring_cursors = [a["prints_total"].copy(), a["breaks_total"].copy()]
+        self._epochs: npt.NDArray[np.int64] = a["epochs"]  # type: ignore[assignment]
         self.counters.update(prints_lost=0, breaks_lost=0)
 
     def sync(self) -> int:
@@ -336,6 +341,13 @@ class BookView(BookRow):
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         """The writers' prints gathered by ``sync`` (per writer in order; writers own disjoint symbols)."""
         return self._trades.since(cursor)
+
+    @property
+    def session_epoch(self) -> int:
+        """The writers' feed sessions as one number: a restarted (or new) writer changes it, so resume tokens
+        issued before say ``epoch_changed`` rather than compare trade_seq numbers of two sessions."""
+        digest = hashlib.blake2b(self._epochs.tobytes(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") >> 1
 
     @property
     def breaks_total(self) -> int:

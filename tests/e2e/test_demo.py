@@ -206,6 +206,17 @@ def test_depth_and_trades_channels(demo: dict[str, Any], wire: tuple[Any, Any]) 
             assert any(not b.snapshot for b in depth), "no depth update after the snapshot"
             assert trades and all(t.symbol in ("TSLA", "NVDA") and t.size > 0 for t in trades)
             assert not [f for f in frames if f.WhichOneof("kind") == "quotes"], "quotes were not asked for"
+            # trade context: per symbol increasing trade_seq (consecutive unless a flush passed its 100-print cap),
+            # printable, an aggressor on executions; every batch stamped with the node's send time; a resume token
+            for sym in ("TSLA", "NVDA"):
+                numbers = [t.trade_seq for t in trades if t.symbol == sym]
+                assert all(a < b for a, b in zip(numbers, numbers[1:], strict=False))
+            assert all(t.printable and t.trade_seq > 0 for t in trades)
+            assert {t.aggressor for t in trades} & {"buy", "sell"}
+            batches = [getattr(f, k) for f in frames if (k := f.WhichOneof("kind")) in ("depth", "trades")]
+            assert all(b.send_time_ns > 0 for b in batches)
+            acks = [f.subscribed for f in frames if f.WhichOneof("kind") == "subscribed"]
+            assert acks and acks[0].protocol_version == 2 and acks[0].resume_token
 
     asyncio.run(scenario())
 

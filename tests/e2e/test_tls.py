@@ -26,7 +26,7 @@ from order_api.api import OrderService
 from order_api.db import Ledger
 from order_api.execution import ExecutionWorker
 from order_api.quotes import RedisQuotes
-from tests.conftest import WAIT, Certs, PrivatePostgres, PrivateRedis, eventually, free_port
+from tests.conftest import TEST_JWT_SECRET, WAIT, Certs, PrivatePostgres, PrivateRedis, eventually, free_port
 from tests.fanout.conftest import bump, make_books
 from tickfan import trading_cli
 from tickfan.node import Node, NodeConfig
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.anyio
 
 ACL_FILE = Path(__file__).resolve().parents[2] / "deploy" / "redis-acl.conf"
 USERS = ("ingest", "edge", "trading")
-KEY = "e2e-tls-signing-key-of-at-least-32-bytes"
+KEY = TEST_JWT_SECRET  # the process-wide verifier (built once) checks the node's WebSocket tokens with it
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +102,7 @@ async def test_each_redis_user_may_do_only_its_part(tls_redis: tuple[PrivateRedi
 
 
 async def test_an_order_travels_every_link_over_tls(tls_redis: tuple[PrivateRedis, dict[str, str]], certs: Certs,
-                                                    private_postgres: PrivatePostgres,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKFAN_JWT_SECRET", KEY)  # the node's WebSocket checks tokens with it
+                                                    private_postgres: PrivatePostgres) -> None:
     _, urls = tls_redis
     trusted = client_context(certs.ca)
     books = make_books()  # AAPL 100.0000 x 100 / 100.0100 x 100

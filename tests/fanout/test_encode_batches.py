@@ -28,11 +28,11 @@ def test_trade_frames_equal_protobuf_serialization_and_parse_back() -> None:
     frame = wrap(TAG_TRADES, (by_symbol[loc][0] for loc in (2, 1)))
     expected = pb.ServerMessage(trades=pb.TradeBatch(trades=[
         pb.Trade(symbol="TSLA", seq=int(prints.seq[0]), price=2000050, size=300, exchange_time_ns=9,
-                 match_number=77),
+                 match_number=77, trade_seq=int(prints.trade_seq[0]), printable=True),
         pb.Trade(symbol="TSLA", seq=int(prints.seq[2]), price=2000100, size=200, exchange_time_ns=11,
-                 match_number=79),
+                 match_number=79, trade_seq=int(prints.trade_seq[0]) + 1, printable=True),
         pb.Trade(symbol="AAPL", seq=int(prints.seq[1]), price=1000050, size=5, exchange_time_ns=10,
-                 match_number=78),
+                 match_number=78, trade_seq=int(prints.trade_seq[1]), printable=True),
     ]))
     assert frame == expected.SerializeToString()
     text = wrap_json("trades", "trades", (j for loc in (2, 1) for j in by_symbol[loc][1]))

@@ -185,3 +185,17 @@ def test_a_reader_that_falls_behind_a_writer_ring_counts_what_it_lost() -> None:
         assert prints.match_number.tolist() == list(range(101, n + 1))  # the newest ring's worth, in order
     finally:
         state.close()
+
+
+def test_a_restarted_writer_changes_the_readers_feed_epoch() -> None:
+    """Resume tokens name the feed epoch: a reader's changes when a writer's books (trade_seq numbering) do."""
+    state = SharedBookState.create()
+    try:
+        ShmPublisher(state, 0)
+        view = BookView(SharedBookState.attach(state.name))
+        first = view.session_epoch
+        assert first == view.session_epoch and first > 0
+        ShmPublisher(state, 0)  # the worker restarted: new books, trade_seq from 1 again
+        assert view.session_epoch != first
+    finally:
+        state.close()
