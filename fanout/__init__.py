@@ -8,7 +8,8 @@ on the upgrade, and users' order updates published on Redis (``vocab.keys.order_
 
 Gives out: ``tickfan.v1.ServerMessage`` frames, binary protobuf, or canonical proto3 JSON text with
 ``?format=json``: ``Subscribed`` acks, ``Snapshot``, conflated ``QuoteBatch``/``DepthBatch`` updates,
-``TradeBatch`` prints, ``OrderUpdate`` (the ``orders`` channel), ``Heartbeat``, ``Pong`` and ``Error``
+``TradeBatch`` prints, ``StatusBatch`` (the ``status`` channel: a snapshot, then every status event),
+``OrderUpdate`` (the ``orders`` channel), ``Heartbeat``, ``Pong`` and ``Error``
 (codes ``bad_message``, ``unknown_symbol``, ``unknown_channel``, ``too_many_symbols``, ``too_large``,
 ``rate_limited``, ``unauthenticated``, ``invalid_token``, ``token_expired``, ``orders_unavailable``).
 

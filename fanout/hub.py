@@ -6,7 +6,8 @@ every subscriber of each as *owing* that symbol. Each writable subscriber that o
 per channel with the newest state of everything it owes. A subscriber that cannot be written to keeps
 owing, so when it drains it is given the newest state, never a backlog: what it is owed is bounded by its
 subscription, whatever the feed rate. Trades are a stream, not state: each flush's prints, or none for a
-subscriber that is stuck (counted).
+subscriber that is stuck (counted). Status is a stream of events too (``fanout.status``: every event, in order;
+a stuck subscriber gets a fresh snapshot instead of a backlog).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from .encode import (
     wrap_json,
 )
 from .history import TradeHistory
+from .status import CHANNEL as STATUS
+from .status import StatusChannel
 
 LATENCY_SAMPLES = 65_536
 
@@ -53,7 +56,8 @@ class Subscriber:
     json: bool = False
     # channel -> subscribed locates
     channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set(),
-                                                                   "bars:1s": set(), "bars:1m": set()})
+                                                                   "bars:1s": set(), "bars:1m": set(),
+                                                                   "status": set()})
     writable: bool = True
     # the hub's bookkeeping: this subscriber's row, and per state channel its edges (locate -> edge index)
     slot: int = -1
@@ -314,6 +318,7 @@ class Hub:
         self._free_slots: list[int] = []
         self.trade_subs: dict[int, set[Subscriber]] = {}
         self.trade_count: npt.NDArray[np.int32] = np.zeros(size, np.int32)
+        self.status = StatusChannel(books, size)
         self.trade_encoder = TradeEncoder(books)
         self.trade_cursor = books.trades_total
         # per locate: the trade_seq of the newest print a flush has passed (what live delivery is at)
@@ -339,6 +344,9 @@ class Hub:
 
     def subscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
         sub.version += 1
+        if channel == STATUS:
+            self.status.subscribe(sub, locates)
+            return
         mine = sub.channels[channel]
         interval = BAR_CHANNELS.get(channel)
         if interval is not None:
@@ -368,6 +376,9 @@ class Hub:
 
     def unsubscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
         sub.version += 1
+        if channel == STATUS:
+            self.status.unsubscribe(sub, locates)
+            return
         mine = sub.channels[channel]
         interval = BAR_CHANNELS.get(channel)
         if interval is not None:
@@ -405,7 +416,10 @@ class Hub:
 
         Served from the bytes already encoded for each symbol's current version (shared by every client and by
         the flushes): only a symbol whose version moved since it was last encoded is encoded again. A bars
-        channel's snapshot is its symbols' latest closed and open bars (``fanout.bars``)."""
+        channel's snapshot is its symbols' latest closed and open bars (``fanout.bars``); the status channel's,
+        the market and these symbols' current status."""
+        if channel == STATUS:
+            return self.status.snapshot(sub, locates, send_time_ns)
         interval = BAR_CHANNELS.get(channel)
         if interval is not None:
             return self.bars.snapshot(sub, interval, locates, send_time_ns)
@@ -453,10 +467,11 @@ class Hub:
         bars = self.bars.frames(send_time_ns)
         if bars:
             parts.append(([cast(Subscriber, sub) for sub in bars], list(bars.values())))
-        stats.frames += sum(len(p[0]) for p in parts)
-        if not parts:
+        status_subs, status_frames = self.status.frames(send_time_ns)
+        stats.frames += sum(len(p[0]) for p in parts) + sum(len(f) for f in status_frames)
+        if not parts and not status_subs:
             return EMPTY
-        if len(parts) == 1:
+        if len(parts) == 1 and not status_subs:
             return FlushResult(parts[0][0], parts[0][1], True)
         per_sub: dict[Subscriber, list[bytes | str]] = {}
         for subs, frames in parts:
@@ -466,6 +481,8 @@ class Hub:
                     per_sub[sub] = [frame]
                 else:
                     got.append(frame)
+        for sub, several in zip(status_subs, status_frames, strict=True):
+            per_sub.setdefault(sub, []).extend(several)
         return FlushResult(list(per_sub), list(per_sub.values()), False)
 
     def _trade_frames(self, send_time_ns: int = 0) -> tuple[list[Subscriber], list[bytes | str]]:

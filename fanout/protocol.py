@@ -50,7 +50,7 @@ from .config import FanoutConfig
 from .limits import TokenBucket
 from .resume import NOT_RECOVERABLE, TokenCodec
 
-CHANNELS = ("quotes", "trades", "depth", "bars:1s", "bars:1m")  # per symbol, served by the hub
+CHANNELS = ("quotes", "trades", "depth", "bars:1s", "bars:1m", "status")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
 ALL_CHANNELS = (*CHANNELS, ORDERS)
 CLOSE_MESSAGE_TOO_BIG = 1009

@@ -339,7 +339,7 @@ class _Client(WSListener):
             server.hub.subscribe(self.sub, channel, locates)
         for message in reply.messages:
             self._send(transport, message)
-        for channel in ("quotes", "depth", "bars:1s", "bars:1m"):
+        for channel in ("quotes", "depth", "bars:1s", "bars:1m", "status"):
             new = reply.subscribed.get(channel)
             if new:
                 self._raw(transport, server.hub.snapshot(self.sub, new, channel, send_time_ns=time.time_ns()))

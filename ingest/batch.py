@@ -31,7 +31,7 @@ run past the end):
     ref       order reference (A F E C X D U P; U: the original)
     new_ref   U: the new order reference; R: the 8-byte stock name as a big-endian integer
     shares    A F P: shares; E C: executed; X: cancelled; U: new shares; Q: cross shares (8 bytes);
-              R: round lot size
+              R: round lot size; H: the trading action's reason, its 4 ASCII bytes big-endian
     price     A F P: price; C: execution price; U: new price; Q: cross price
     match     E C P Q B: match number
     flag      uint8  A F P: side; C: printable; H: trading state; S: event code; Q: cross type
@@ -72,7 +72,7 @@ def _table(**offsets: int) -> I64:
 # field offsets per type (0 where the type has no such field: reads the type byte, harmless)
 _REF = _table(A=11, F=11, E=11, C=11, X=11, D=11, U=11, P=11)
 _NEW_REF = _table(U=19, R=11)
-_SHARES4 = _table(A=20, F=20, P=20, E=19, C=19, X=19, U=27, R=21)
+_SHARES4 = _table(A=20, F=20, P=20, E=19, C=19, X=19, U=27, R=21, H=21)
 _PRICE = _table(A=32, F=32, P=32, C=32, U=31, Q=27)
 _MATCH = _table(E=23, C=23, P=36, Q=31, B=11)
 _FLAG = _table(A=19, F=19, P=19, C=31, H=19, S=11, Q=39)

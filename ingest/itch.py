@@ -15,12 +15,18 @@ from .messages import (
     AddOrder,
     BrokenTrade,
     CrossTrade,
+    IpoQuotingPeriod,
+    LuldAuctionCollar,
     Message,
+    MwcbDeclineLevel,
+    MwcbStatus,
+    OperationalHalt,
     OrderCancel,
     OrderDelete,
     OrderExecuted,
     OrderExecutedWithPrice,
     OrderReplace,
+    RegSho,
     StockDirectory,
     SystemEvent,
     Trade,
@@ -43,6 +49,12 @@ STRUCTS: dict[bytes, struct.Struct] = {
     b"S": struct.Struct(_H + "c"),
     b"R": struct.Struct(_H + "8sccIcc2scccccIc"),
     b"H": struct.Struct(_H + "8scc4s"),
+    b"Y": struct.Struct(_H + "8sc"),
+    b"V": struct.Struct(_H + "QQQ"),
+    b"W": struct.Struct(_H + "c"),
+    b"K": struct.Struct(_H + "8sIcI"),
+    b"J": struct.Struct(_H + "8sIIII"),
+    b"h": struct.Struct(_H + "8scc"),
     b"A": struct.Struct(_H + "QcI8sI"),
     b"F": struct.Struct(_H + "QcI8sI4s"),
     b"E": struct.Struct(_H + "QIQ"),
@@ -113,6 +125,30 @@ def _dec_h(f: tuple[Any, ...]) -> Message:
                                 _s(f[8])))
 
 
+def _dec_y(f: tuple[Any, ...]) -> Message:
+    return _new(RegSho, (f[1], f[2], (f[3] << 32) | f[4], _stock(f[5]), _STR[f[6]]))
+
+
+def _dec_v(f: tuple[Any, ...]) -> Message:
+    return _new(MwcbDeclineLevel, (f[1], f[2], (f[3] << 32) | f[4], f[5], f[6], f[7]))
+
+
+def _dec_w(f: tuple[Any, ...]) -> Message:
+    return _new(MwcbStatus, (f[1], f[2], (f[3] << 32) | f[4], _STR[f[5]]))
+
+
+def _dec_k(f: tuple[Any, ...]) -> Message:
+    return _new(IpoQuotingPeriod, (f[1], f[2], (f[3] << 32) | f[4], _stock(f[5]), f[6], _STR[f[7]], f[8]))
+
+
+def _dec_j(f: tuple[Any, ...]) -> Message:
+    return _new(LuldAuctionCollar, (f[1], f[2], (f[3] << 32) | f[4], _stock(f[5]), f[6], f[7], f[8], f[9]))
+
+
+def _dec_oh(f: tuple[Any, ...]) -> Message:
+    return _new(OperationalHalt, (f[1], f[2], (f[3] << 32) | f[4], _stock(f[5]), _STR[f[6]], _STR[f[7]]))
+
+
 def _dec_a(f: tuple[Any, ...]) -> Message:
     return _new(AddOrder, (f[1], f[2], (f[3] << 32) | f[4], f[5], _STR[f[6]], f[7],
                            _STOCKS.get(f[8]) or _stock(f[8]), f[9], None))
@@ -163,7 +199,8 @@ DECODERS: dict[int, tuple[Unpack, int, Build]] = {
     t[0]: (STRUCTS[t].unpack_from, STRUCTS[t].size, fn)
     for t, fn in ((b"S", _dec_s), (b"R", decode_directory), (b"H", _dec_h), (b"A", _dec_a), (b"F", _dec_f),
                   (b"E", _dec_e), (b"C", _dec_c), (b"X", _dec_x), (b"D", _dec_d), (b"U", _dec_u),
-                  (b"P", _dec_p), (b"Q", _dec_q), (b"B", _dec_b))
+                  (b"P", _dec_p), (b"Q", _dec_q), (b"B", _dec_b), (b"Y", _dec_y), (b"V", _dec_v),
+                  (b"W", _dec_w), (b"K", _dec_k), (b"J", _dec_j), (b"h", _dec_oh))
 }
 
 
@@ -222,6 +259,13 @@ _FIELDS: dict[type, tuple[bytes, Callable[[Any], tuple[Any, ...]]]] = {
                                       _c(m.ipo_flag), _c(m.luld_tier), _c(m.etp_flag), m.etp_leverage_factor,
                                       _c(m.inverse_indicator))),
     TradingAction: (b"H", lambda m: (_a(m.stock, 8), _c(m.trading_state), _c(m.reserved), _a(m.reason, 4))),
+    RegSho: (b"Y", lambda m: (_a(m.stock, 8), _c(m.action))),
+    MwcbDeclineLevel: (b"V", lambda m: (m.level1, m.level2, m.level3)),
+    MwcbStatus: (b"W", lambda m: (_c(m.breached_level),)),
+    IpoQuotingPeriod: (b"K", lambda m: (_a(m.stock, 8), m.release_time, _c(m.release_qualifier), m.ipo_price)),
+    LuldAuctionCollar: (b"J", lambda m: (_a(m.stock, 8), m.reference_price, m.upper_price, m.lower_price,
+                                         m.extension)),
+    OperationalHalt: (b"h", lambda m: (_a(m.stock, 8), _c(m.market_code), _c(m.action))),
 }
 
 

@@ -49,6 +49,60 @@ class TradingAction(NamedTuple):  # 'H'
     reason: str
 
 
+class RegSho(NamedTuple):  # 'Y'
+    locate: int
+    tracking: int
+    timestamp: int
+    stock: str
+    action: str  # '0' no price test, '1' short sale price test in effect (intra-day drop), '2' it remains in effect
+
+
+class MwcbDeclineLevel(NamedTuple):  # 'V' (locate 0: market wide)
+    locate: int
+    tracking: int
+    timestamp: int
+    level1: int  # ITCH ``Price (8)``: 8 implied decimals, not 4
+    level2: int
+    level3: int
+
+
+class MwcbStatus(NamedTuple):  # 'W' (locate 0: market wide)
+    locate: int
+    tracking: int
+    timestamp: int
+    breached_level: str  # '1', '2' or '3'
+
+
+class IpoQuotingPeriod(NamedTuple):  # 'K'
+    locate: int
+    tracking: int
+    timestamp: int
+    stock: str
+    release_time: int  # IPO quotation release time: SECONDS since midnight (not nanoseconds)
+    release_qualifier: str  # 'A' anticipated, 'C' cancelled or postponed
+    ipo_price: int
+
+
+class LuldAuctionCollar(NamedTuple):  # 'J'
+    locate: int
+    tracking: int
+    timestamp: int
+    stock: str
+    reference_price: int
+    upper_price: int
+    lower_price: int
+    extension: int  # how many times the halt has been extended past its initial release
+
+
+class OperationalHalt(NamedTuple):  # 'h'
+    locate: int
+    tracking: int
+    timestamp: int
+    stock: str
+    market_code: str  # 'Q' Nasdaq, 'B' BX, 'X' PSX
+    action: str  # 'H' operationally halted on that market, 'T' resumed
+
+
 class AddOrder(NamedTuple):  # 'A', or 'F' when ``attribution`` is not None
     locate: int
     tracking: int
@@ -136,10 +190,21 @@ class BrokenTrade(NamedTuple):  # 'B'
     match_number: int
 
 
+# the messages that change trading status (``normalize.status``), as decoded here
+STATUS_MESSAGES = (SystemEvent, TradingAction, RegSho, MwcbDeclineLevel, MwcbStatus, IpoQuotingPeriod,
+                   LuldAuctionCollar, OperationalHalt)
+STATUS_TYPES = b"SHYVWKJh"  # their ITCH type bytes
+
 Message = (
     SystemEvent
     | StockDirectory
     | TradingAction
+    | RegSho
+    | MwcbDeclineLevel
+    | MwcbStatus
+    | IpoQuotingPeriod
+    | LuldAuctionCollar
+    | OperationalHalt
     | AddOrder
     | OrderExecuted
     | OrderExecutedWithPrice

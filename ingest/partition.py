@@ -72,8 +72,11 @@ class PartitionFilter:
         self.partition = partition
         # 1 = this partition applies the locate's messages; unknown locates (no directory yet) are refused
         self.accept = bytearray(65_536)
+        self.accept[0] = 1  # locate 0 is the market's (system events, circuit breakers): every partition's
 
     def learn(self, locate: int, symbol: str) -> bool:
+        if locate == 0:
+            return False  # not a stock: a directory entry cannot take the market's locate
         mine = self.map.partition_of(symbol) == self.partition
         self.accept[locate] = 1 if mine else 0
         return mine

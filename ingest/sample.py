@@ -25,4 +25,13 @@ def every_kind() -> list[im.Message]:
             im.OrderDelete(1, 0, 3, 6), im.Trade(1, 0, 4, 0, "B", 100, "WARM1", 1_000_000, 3),
             im.CrossTrade(2, 0, 4, 500, "WARM2", 1_000_000, 4, "O"), im.BrokenTrade(1, 0, 5, 3),
             im.TradingAction(1, 0, 6, "WARM1", "H", " ", "")]
+    # the other trading status messages: Reg SHO, a LULD pause's collar, IPO quoting period, operational halt,
+    # circuit breaker levels and breach, and the end of market hours
+    out += [im.RegSho(2, 0, 7, "WARM2", "1"), im.TradingAction(2, 0, 7, "WARM2", "P", " ", "LUDP"),
+            im.LuldAuctionCollar(2, 0, 7, "WARM2", 1_000_000, 1_050_000, 950_000, 0),
+            im.TradingAction(2, 0, 8, "WARM2", "T", " ", ""),
+            im.IpoQuotingPeriod(1, 0, 8, "WARM1", 36_000, "A", 1_000_000),
+            im.OperationalHalt(2, 0, 8, "WARM2", "Q", "H"), im.OperationalHalt(2, 0, 9, "WARM2", "Q", "T"),
+            im.MwcbDeclineLevel(0, 0, 9, 5_000_000_000_000, 4_600_000_000_000, 4_000_000_000_000),
+            im.MwcbStatus(0, 0, 9, "1"), im.SystemEvent(0, 0, 10, "M")]
     return out

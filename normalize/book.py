@@ -52,8 +52,10 @@ Decisions on ITCH content (each one counted, never raised):
   one clock of every ``*_time_ns`` a client sees: each ITCH stamp (ns since midnight US Eastern) plus the
   session date's Eastern midnight (``vocab.clock``), one integer add where the stamp is stored. Books given
   no session date keep ITCH's own count (``midnight_ns`` 0: tests and tools with no date).
-- Trading action (H): 'T' is trading; 'H' halted, 'P' paused and 'Q' quotation only all set ``halted``
-  (no trade can happen, so the quote is not a tradable price). Any other state is counted and ignored.
+- Trading status (S, H, Y, J, K, h, V, W): applied by ``normalize.status.apply_status`` (its docstring has
+  the rules). 'H' halted, 'P' paused and 'Q' quotation only set ``halted``, as does an operational halt (no
+  trade can happen, so the quote is not a tradable price); the trading state and its reason travel with the
+  quote. The market-wide state (system event, market hours, circuit breakers) is ``market``.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.messages import (
+    STATUS_MESSAGES,
     AddOrder,
     BrokenTrade,
     CrossTrade,
@@ -78,23 +81,22 @@ from ingest.messages import (
     OrderExecutedWithPrice,
     OrderReplace,
     StockDirectory,
-    SystemEvent,
     Trade,
-    TradingAction,
 )
 from vocab.clock import eastern_midnight_ns
 
-from .row import BOOL, BookRow, bind_row, new_row
+from .row import BOOL, I64, BookRow, bind_row, new_row
+from .status import MAX_LOCATES as _MAX_LOCATES
+from .status import STATUS_COUNTERS, StatusKeeper, StatusLog, new_market
 from .trades import AGGRESSOR_BUY, AGGRESSOR_SELL, PRINTABLE, TradePrints, TradeRing, flags_of
 
 __all__ = ["ASK", "BID", "MAX_LOCATES", "Books", "TradePrints"]
 
-MAX_LOCATES = 65_536
+MAX_LOCATES = _MAX_LOCATES  # one definition: normalize.status (imported here first by every user)
 # a cross's shares are 8 bytes on the wire: beyond 4 bytes (every other print's width) is hostile, and would
 # overflow the int64 volume it is added to
 MAX_CROSS_SHARES = 0xFFFF_FFFF
 BID, ASK = 0, 1
-_HALTED = {"T": False, "H": True, "P": True, "Q": True}
 # a print's flags by the resting order's side (BID, ASK): the aggressor is the other side
 _AGGRESSED = (flags_of(AGGRESSOR_SELL), flags_of(AGGRESSOR_BUY))
 
@@ -111,6 +113,7 @@ COUNTER_NAMES = (
     "unknown_message",      # not an ingest.messages type
     "broken_trades",
     "system_events",
+    *STATUS_COUNTERS,
 )
 
 # An order: (side key (locate << 1 | side), signed price (negated for bids), remaining shares)
@@ -138,15 +141,16 @@ def _int64(match: int) -> int:
     return match - (1 << 64) if match >= 1 << 63 else match
 
 
-class Books(BookRow):
+class Books(StatusKeeper, BookRow):
     """Top of book for every locate, built from order-level ITCH state. See the module docstring."""
 
     def __init__(self, *, trade_capacity: int = 65_536, break_capacity: int = 4_096,
                  arrays: Mapping[str, npt.NDArray[np.generic]] | None = None,
-                 session_date: dt.date | None = None) -> None:
+                 market: I64 | None = None, session_date: dt.date | None = None) -> None:
         """``arrays``: publish into these row arrays (by field name, ``MAX_LOCATES`` long), e.g. a shared-memory
-        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own.
-        ``session_date``: the trading day the feed's ITCH stamps count from (see ``set_session_date``)."""
+        block's (``normalize.replicas.shm.ShmPublisher``); by default the arrays are this object's own. ``market``:
+        likewise, the market-wide status array (``normalize.status``). ``session_date``: the trading day the
+        feed's ITCH stamps count from (see ``set_session_date``)."""
         self.session_date: dt.date | None = None
         self.midnight_ns = 0  # added to every ITCH stamp stored: epoch ns of the session's Eastern midnight
         self._t0 = 0
@@ -154,13 +158,13 @@ class Books(BookRow):
             self.set_session_date(session_date)
         n = MAX_LOCATES
         bind_row(self, arrays if arrays is not None else new_row(n))
+        self.market: I64 = market if market is not None else new_market()
         # the locates this Books applies (its directory entries); when the arrays are shared, other writers
         # own the other rows, so whole-book operations (stale, rebuild) must touch only these
         self._mine: BOOL = np.zeros(n, np.bool_)
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
         self.high_locate = 0
-        self.system_event = ""  # last S event code ('O', 'S', 'Q', 'M', 'E', 'C')
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._trades = TradeRing(trade_capacity)
         # names this session's trade_seq numbering (a resume token from another session cannot be replayed here)
@@ -169,6 +173,7 @@ class Books(BookRow):
         self.trade_seq: npt.NDArray[np.int64] = np.zeros(n, np.int64)
         self._tseq = self.trade_seq.data
         self._breaks = TradeRing(break_capacity)  # broken trades as they came (price and size 0)
+        self.status_log = StatusLog()
         # the same memory as the arrays above, for single-element access on the hot path
         self._bp = self.bid_price.data
         self._bs = self.bid_size.data
@@ -196,9 +201,8 @@ class Books(BookRow):
             Trade: self._trade,
             CrossTrade: self._cross,
             BrokenTrade: self._broken,
-            TradingAction: self._trading_action,
             StockDirectory: self._directory,
-            SystemEvent: self._system_event,
+            **{kind: self._status for kind in STATUS_MESSAGES},
         }, self.counters)
 
     def set_session_date(self, day: dt.date) -> None:
@@ -552,17 +556,6 @@ class Books(BookRow):
         self.counters["broken_trades"] += 1
         self._breaks.record(m.locate, 0, 0, m.timestamp + self._t0, _int64(m.match_number), 0)
 
-    def _trading_action(self, m: TradingAction) -> None:
-        halted = _HALTED.get(m.trading_state)
-        if halted is None:
-            self.counters["bad_trading_state"] += 1
-            return
-        locate = m.locate
-        if self._print_locate(locate) and self._halted[locate] != halted:
-            self._halted[locate] = halted
-            self._seq[locate] += 1
-            self._et[locate] = m.timestamp + self._t0
-
     def _directory(self, m: StockDirectory) -> None:
         locate, stock = m.locate, m.stock
         if not 0 < locate < MAX_LOCATES:
@@ -583,7 +576,3 @@ class Books(BookRow):
         self._et[locate] = m.timestamp + self._t0
         if locate > self.high_locate:
             self.high_locate = locate
-
-    def _system_event(self, m: SystemEvent) -> None:
-        self.system_event = m.event_code
-        self.counters["system_events"] += 1

@@ -10,6 +10,13 @@ Stock directory (R) messages update the numeric state inside the kernel (known, 
 name as 8 bytes, so a repeated directory entry is recognised); the ticker strings (``symbol_of``,
 ``locate_of``) are set in Python after the batch, in message order, from the R messages alone.
 
+Trading status messages (S H Y J K V W h, ``ingest.messages.STATUS_TYPES``) take a side path: the kernel
+applies a trading action's part of the quote (as ``normalize.status`` does) and notes every status message;
+after the run Python decodes the noted ones and applies the rest of each, in order
+(``normalize.status.apply_status_after_kernel``). An operational halt stops the kernel and is applied whole in
+its place. Status messages are a few a second in a day of millions of messages (and one per symbol at the
+opening), so the side path costs nothing measurable (benchmarks/RESULTS.md) and keeps one definition.
+
 Not supported: publishing into shared memory (``normalize.replicas.shm.ShmPublisher`` publishes depth from
 ``Books.levels`` per packet; a kernel batch would do that once per batch: not built yet).
 ``apply``/``apply_batch`` take NamedTuples, as the feed handler's sink, by encoding them to ITCH bytes
@@ -29,18 +36,34 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.batch import Columns, decode_buffer
+from ingest.itch import LENGTHS
 from ingest.itch import decode as itch_decode
 from ingest.itch import encode as itch_encode
-from ingest.messages import Message, StockDirectory
+from ingest.messages import Message, StockDirectory, TradingAction
 from ingest.sample import every_kind
 from vocab.framing import frame, frame_all
 
 from .book import COUNTER_NAMES, MAX_LOCATES, Books
-from .kernel_loop import M_FREE, M_HIGH, M_LEVELS, M_ORDERS, M_T0, M_TRADES, _empty_table, _find, _rehash, _run
+from .kernel_loop import (
+    M_FREE,
+    M_HIGH,
+    M_LEVELS,
+    M_NOTED,
+    M_ORDERS,
+    M_T0,
+    M_TRADES,
+    _empty_table,
+    _find,
+    _rehash,
+    _run,
+)
+from .status import apply_status_after_kernel, unpack_reason
 
 __all__ = ["KernelBooks", "warm_up"]
 
 I64 = npt.NDArray[np.int64]
+_OPERATIONAL_HALT = ord("h")
+_TRADING_ACTION = ord("H")
 
 
 class KernelBooks(Books):
@@ -94,9 +117,9 @@ class KernelBooks(Books):
         self._meta[M_FREE] = old
 
     # ------------------------------------------------------------------ the fast path
-    def apply_columns(self, cols: Columns, buf: npt.NDArray[np.uint8] | None = None) -> None:
-        """Apply a decoded batch in order. ``buf``: the buffer ``cols`` came from (``decode_buffer``), needed
-        only if the batch holds stock directory (R) or system event (S) messages, to set names."""
+    def apply_columns(self, cols: Columns, buf: npt.NDArray[np.uint8]) -> None:
+        """Apply a decoded batch in order. ``buf``: the buffer ``cols`` came from (``decode_buffer``): stock
+        directory (R) and trading status messages are decoded from it in Python."""
         n = cols.messages
         meta = self._meta
         meta[M_TRADES] = self._trades.total
@@ -104,18 +127,26 @@ class KernelBooks(Books):
         meta[M_T0] = self._t0  # the kernel adds it to each stamp it stores: epoch ns, as Books stores them
         ring = self._trades._cols
         self._counter_arr[:] = 0
+        noted = np.empty(n, np.int64)
+        meta[M_NOTED] = 0
         i = 0
         while True:
             i = _run(cols.kind, cols.locate, cols.timestamp, cols.ref, cols.new_ref, cols.shares, cols.price,
                        cols.match, cols.flag, i,
                        self.bid_price, self.bid_size, self.ask_price, self.ask_size, self.last_price,
                        self.last_size, self.volume, self.exchange_time, self.seq, self.depth_seq, self.round_lot,
-                       self.halted, self.known, self._mine, self._names, self.trade_seq, *ring,
+                       self.halted, self.known, self._mine, self._names, self.trade_seq,
+                       self.trading_state, self.trading_reason, self.operational_halt, noted, *ring,
                        self._o_ref, self._o_lvl, self._o_shares,
                        self._h_key, self._h_lvl, self._h_unused, self._lv_key, self._lv_price, self._lv_size,
                        self._lv_prev, self._lv_next, self._head, self._counter_arr, meta)
+            self._noted(noted, cols, buf)
             if i >= n:
                 break
+            if int(cols.kind[i]) == _OPERATIONAL_HALT:
+                self._status(self._decode_at(buf, int(cols.offset[i])))
+                i += 1
+                continue
             if meta[M_ORDERS] >= self._o_ref.shape[0] >> 1:
                 self._grow_orders()
             if meta[M_LEVELS] >= self._lv_key.shape[0]:
@@ -133,14 +164,43 @@ class KernelBooks(Books):
             for loc, ts, match in zip(cols.locate[breaks].tolist(), cols.timestamp[breaks].tolist(),
                                       cols.match[breaks].tolist(), strict=True):
                 record(loc, 0, 0, ts + t0, match, 0)
-        if buf is not None:
-            self._names_after(cols, buf)
+        self._names_after(cols, buf)
+
+    @staticmethod
+    def _decode_at(buf: npt.NDArray[np.uint8], offset: int) -> Message:
+        """The message at ``offset`` (framing already checked its type and length)."""
+        return itch_decode(buf.data, offset, LENGTHS[int(buf[offset])])
+
+    def _noted(self, noted: I64, cols: Columns, buf: npt.NDArray[np.uint8]) -> None:
+        """Apply what the kernel left of the status messages it noted, in order, and clear the notes."""
+        count = int(self._meta[M_NOTED])
+        if not count:
+            return
+        notes = noted[:count]
+        rows = notes >> 1
+        self._meta[M_NOTED] = 0
+        known = self.known
+        for row, off, kind, was_known in zip(rows.tolist(), cols.offset[rows].tolist(), cols.kind[rows].tolist(),
+                                             (notes & 1).tolist(), strict=True):
+            if kind == _TRADING_ACTION:
+                # the opening has one per symbol: built from the columns, not decoded again (the stock is unused)
+                m: Message = TradingAction(int(cols.locate[row]), 0, int(cols.timestamp[row]), "",
+                                           chr(int(cols.flag[row])), " ", unpack_reason(int(cols.shares[row])))
+            else:
+                m = self._decode_at(buf, off)
+            loc = m.locate
+            if was_known or not 0 < loc < MAX_LOCATES or not known[loc]:
+                self._status(m, apply_status_after_kernel)
+                continue
+            # its directory entry came later in the batch: applied as the stream had it then (counted unknown)
+            known[loc] = False
+            try:
+                self._status(m, apply_status_after_kernel)
+            finally:
+                known[loc] = True
 
     def _names_after(self, cols: Columns, buf: npt.NDArray[np.uint8]) -> None:
         kind = cols.kind
-        events = np.flatnonzero(kind == ord("S"))
-        if events.size:
-            self.system_event = chr(int(cols.flag[events[-1]]))
         data = buf.data
         for j in np.flatnonzero(kind == ord("R")).tolist():
             off = int(cols.offset[j])

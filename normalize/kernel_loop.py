@@ -4,7 +4,7 @@ Used by ``normalize.kernel.KernelBooks``, which owns the arrays and grows the ta
 the ``njit`` functions and the layout of their state.
 
 - ``_apply`` runs one loop over a whole batch of decoded columns, with exactly ``Books``' semantics (see
-  ``normalize/book.py``'s docstring: counters, over-executions, printable flag, zero-share crosses, halts,
+  ``normalize/book.py``'s docstring: counters, over-executions, printable flag, zero-share crosses,
   one ``seq`` step per message that changes a published field, one ``depth_seq`` step per message that
   changes a level, trade ring). The sequential book logic is a chain of dependent lookups per message,
   which numpy cannot vectorise; a typed loop compiled once (``cache=True``: the first process compiles in a
@@ -21,6 +21,12 @@ the ``njit`` functions and the layout of their state.
   level is the list's head, so when it empties the next best is its successor, found without scanning
   any order. A new level is linked in by walking from the best level: cost is the number of better
   levels, a handful near the inside where nearly all adds land.
+- Trading status: the loop applies a trading action's (H) part of the quote (state, reason, halted, seq) in
+  order and notes the index of every status message (H S Y J K V W) in ``noted``; ``KernelBooks`` applies the
+  rest in Python after the run, in order (they touch no field the loop reads or writes). An operational halt
+  (h) changes ``halted``, so the loop stops there (returns its index) and Python applies it in its place.
+  Stopping costs a re-entry (~20 us: numba checks every argument), too much for the opening's trading action
+  per symbol, which is why H is not handled that way.
 - Both tables grow (doubling) when half full: the kernel stops before an insert that could overflow
   (``_apply`` returns the index it stopped at), Python grows the arrays, and the loop resumes there.
 """
@@ -52,11 +58,10 @@ C_BAD_SHARES = _C["bad_shares"]
 C_BAD_PRICE = _C["bad_price"]
 C_BAD_STATE = _C["bad_trading_state"]
 C_BROKEN = _C["broken_trades"]
-C_SYSTEM = _C["system_events"]
 
 # meta: scalar state shared between Python and the kernel
 # M_T0: added to every ITCH stamp stored (the session's Eastern midnight in epoch ns; ``Books.set_session_date``)
-M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH, M_T0 = 0, 1, 2, 3, 4, 5
+M_ORDERS, M_LEVELS, M_FREE, M_TRADES, M_HIGH, M_T0, M_NOTED = 0, 1, 2, 3, 4, 5, 6
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # a print's flags (``normalize.trades``), as globals numba freezes into the compiled loop
 F_PRINTABLE, F_BUY, F_SELL, F_CROSS_SHIFT = PRINTABLE, AGGRESSOR_BUY, AGGRESSOR_SELL, CROSS_SHIFT
@@ -144,6 +149,8 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
            # published (Books' arrays)
            bp: I64, bs: I64, ap: I64, asz: I64, lp: I64, ls: I64, vol: I64, et: I64, seq: I64, dseq: I64,
            round_lot: I64, halted: BOOL, known: BOOL, mine: BOOL, names: I64, tseq: I64,
+           # trading status the loop keeps in order (the quote's part of H), and the status messages it noted
+           t_state: I64, t_reason: I64, op_halt: BOOL, noted: I64,
            # trade ring columns
            t_loc: I64, t_price: I64, t_size: I64, t_time: I64, t_match: I64, t_seq: I64, t_tseq: I64,
            t_flags: I64,
@@ -369,13 +376,9 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             # P: its Buy/Sell Indicator is always 'B' (ITCH 5.0): no aggressor; Q: the cross type, no aggressor
             t_flags[j] = F_PRINTABLE if t == 80 else F_PRINTABLE | (_cross_code(flag[i]) << F_CROSS_SHIFT)
             meta[M_TRADES] += 1
-        elif t == 72:  # H: trading action
+        elif t == 72:  # H: trading action; its quote part here (normalize.status._trading_action's), the rest noted
             st = flag[i]
-            if st == 84:
-                h = False
-            elif st == 72 or st == 80 or st == 81:
-                h = True
-            else:
+            if st != 84 and st != 72 and st != 80 and st != 81:
                 counters[C_BAD_STATE] += 1
                 continue
             if loc <= 0 or loc >= MAX_LOCATES:
@@ -383,10 +386,31 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 continue
             if not known[loc]:
                 counters[C_UNKNOWN_LOCATE] += 1
+            r = shares[i]  # the reason's 4 bytes; ITCH pads with spaces, which the decoded text drops
+            while r != 0 and (r & 0xFF) == 32:
+                r >>= 8
+            changed = t_state[loc] != st or t_reason[loc] != r
+            t_state[loc] = st
+            t_reason[loc] = r
+            h = st != 84 or op_halt[loc]
             if halted[loc] != h:
                 halted[loc] = h
                 seq[loc] += 1
                 et[loc] = ts[i] + t0
+            elif changed:
+                seq[loc] += 1
+                et[loc] = ts[i] + t0
+            noted[meta[M_NOTED]] = i << 1 | 1
+            meta[M_NOTED] += 1
+        elif t == 83 or t == 89 or t == 74 or t == 75 or t == 86 or t == 87:
+            # S Y J K V W: status only (no published book field): noted for Python, applied after the run in order,
+            # with whether the locate had its directory entry here (Python counts ``unknown_locate`` as of then)
+            k = 1 if 0 < loc < MAX_LOCATES and known[loc] else 0
+            noted[meta[M_NOTED]] = i << 1 | k
+            meta[M_NOTED] += 1
+        elif t == 104:
+            # h: an operational halt changes ``halted``: Python applies it in its place, then the loop resumes
+            return i
         elif t == 82:  # R: stock directory (numeric part; names are set in Python)
             if loc <= 0 or loc >= MAX_LOCATES:
                 counters[C_UNKNOWN_LOCATE] += 1
@@ -403,8 +427,6 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 meta[M_HIGH] = loc
         elif t == 66:  # B
             counters[C_BROKEN] += 1
-        elif t == 83:  # S
-            counters[C_SYSTEM] += 1
     return n
 
 

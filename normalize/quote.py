@@ -27,6 +27,7 @@ from vocab.prices import format_price, parse_price
 
 from .row import DEPTH_LEVELS, BookRow
 from .source import BookSource
+from .status import pack_reason, unpack_reason
 
 # building a view straight from its tuple skips NamedTuple.__new__'s argument handling: the fan-out builds one
 # per changed symbol per flush, and with ``.item`` reads this keeps build_quote as fast as it was before the view
@@ -54,13 +55,15 @@ class QuoteView(NamedTuple):
     exchange_time_ns: int
     halted: bool
     stale: bool
+    trading_state: str  # "T" | "H" | "P" | "Q", "" before the feed said (``normalize.status``)
+    trading_reason: str
 
     # ------------------------------------------------------------------ out
     def to_pb(self) -> pb.Quote:
-        symbol, seq, bp, bs, ap, asz, lp, ls, volume, et, halted, stale = self
+        symbol, seq, bp, bs, ap, asz, lp, ls, volume, et, halted, stale, state, reason = self
         return pb.Quote(symbol=symbol or "", seq=seq, bid_price=bp, bid_size=bs, ask_price=ap, ask_size=asz,
                         last_price=lp, last_size=ls, volume=volume, exchange_time_ns=et, halted=halted,
-                        stale=stale)
+                        stale=stale, trading_state=state, trading_reason=reason)
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready record: prices as exact strings (None when absent), sizes and times as integers."""
@@ -81,6 +84,8 @@ class QuoteView(NamedTuple):
         row.last_price[locate], row.last_size[locate] = self.last_price, self.last_size
         row.volume[locate], row.exchange_time[locate] = self.volume, self.exchange_time_ns
         row.halted[locate], row.stale[locate] = self.halted, self.stale
+        row.trading_state[locate] = ord(self.trading_state[0]) if self.trading_state else 0
+        row.trading_reason[locate] = pack_reason(self.trading_reason)
         row.seq[locate] = self.seq
 
     # ------------------------------------------------------------------ in
@@ -98,6 +103,8 @@ class QuoteView(NamedTuple):
             t = h.get(name, "")
             if kind is bool:
                 values.append(t in ("True", "true", "1"))
+            elif kind is str:
+                values.append(t)
             elif kind is not int:
                 values.append(t or None)
             elif name in _PRICES:
@@ -122,6 +129,8 @@ def read_quote(books: BookSource, locate: int) -> QuoteView:
         books.last_price.item(locate), books.last_size.item(locate),
         books.volume.item(locate), books.exchange_time.item(locate),
         books.halted.item(locate), books.stale.item(locate),
+        chr(state) if (state := books.trading_state.item(locate)) else "",
+        unpack_reason(books.trading_reason.item(locate)),
     ))
 
 

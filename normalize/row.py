@@ -48,6 +48,20 @@ class BookRow(Protocol):
     halted: BOOL = UNBOUND
     stale: BOOL = UNBOUND
     known: BOOL = UNBOUND  # a stock directory entry arrived
+    # trading status (``normalize.status`` applies and reads them): codes as code points, 0 before any event
+    trading_state: I64 = UNBOUND  # 'T' | 'H' | 'P' | 'Q'
+    trading_reason: I64 = UNBOUND  # up to 4 ASCII bytes, big-endian
+    reg_sho: I64 = UNBOUND  # '0' | '1' | '2'
+    luld_reference: I64 = UNBOUND  # LULD auction collars while paused (4 implied decimals)
+    luld_upper: I64 = UNBOUND
+    luld_lower: I64 = UNBOUND
+    luld_extensions: I64 = UNBOUND
+    ipo_release: I64 = UNBOUND  # the IPO quotation release time (as exchange_time), 0 when none
+    ipo_qualifier: I64 = UNBOUND  # 'A' | 'C'
+    ipo_price: I64 = UNBOUND
+    operational_halt: BOOL = UNBOUND  # an operational halt on this feed's market
+    status_time: I64 = UNBOUND  # the exchange time of the latest status event (as exchange_time)
+    status_seq: I64 = UNBOUND  # +1 per status event of the symbol (the status channel's version)
 
 
 class RowField(NamedTuple):

@@ -1,6 +1,7 @@
 """``BookSource``: the read side of the books, as the edges (fan-out, snapshots, metrics, replicas) see it.
 
-The published row (``normalize.row.BookRow``) plus names, counters, depth and trade prints. An in-process
+The published row (``normalize.row.BookRow``, trading status included) plus names, counters, the market-wide
+status, depth and trade prints. An in-process
 ``Books``, a ``BookView`` over shared memory and a ``RedisBooks`` fed from Redis all satisfy it, so the edges
 are written once.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .row import BookRow
+from .row import I64, BookRow
+from .status import StatusEvent
 from .trades import TradePrints
 
 
@@ -18,6 +20,7 @@ class BookSource(BookRow, Protocol):
     locate_of: dict[str, int]
     high_locate: int
     counters: dict[str, int]
+    market: I64  # the market-wide trading status (``normalize.status``)
 
     @property
     def trades_total(self) -> int: ...
@@ -25,3 +28,8 @@ class BookSource(BookRow, Protocol):
     def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]: ...
 
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]: ...
+
+    @property
+    def status_total(self) -> int: ...
+
+    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]: ...

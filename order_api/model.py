@@ -7,13 +7,11 @@ Money and prices share ITCH's fixed point: integers of 1/10,000 of a dollar. A f
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -22,7 +20,6 @@ from vocab.partition import crc32_partition
 from vocab.prices import PRICE_SCALE, format_price, parse_price
 
 MAX_QTY = 1_000_000
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 MAX_KEY = 128
 SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ.-")
 
@@ -154,12 +151,19 @@ class Quote:
     # seconds since this quote was last known current (read from its source, vouched for by its publisher);
     # 0 for a source that holds the books itself
     age: float = 0.0
+    # the feed's market hours as the quote's source saw them with it (``normalize.status``): True between the
+    # system events Q (start of market hours) and M (end); False outside them or before the feed said anything;
+    # None when the source is not a feed (a fixed price table): see ``pre_trade``
+    market_open: bool | None = None
+    trading_state: str = ""  # the feed's trading state and reason ("P", "LUDP"), for the refusal's message
+    trading_reason: str = ""
 
     @classmethod
-    def of(cls, view: QuoteView) -> Quote:
-        """What the checks need of the books' quote view (``normalize.quote``)."""
+    def of(cls, view: QuoteView, market_open: bool | None = None) -> Quote:
+        """What the checks need of the books' quote view (``normalize.quote``) and market status."""
         return cls(bid=view.bid_price, ask=view.ask_price, last=view.last_price, halted=view.halted,
-                   stale=view.stale)
+                   stale=view.stale, market_open=market_open, trading_state=view.trading_state,
+                   trading_reason=view.trading_reason)
 
     @property
     def reference(self) -> int:
@@ -176,31 +180,11 @@ class Rules:
     more than was held)."""
 
     collar_bps: int = 1_000  # 10 %
+    # The operator's switch (``--market-closed``): False refuses every order whatever the feed says. It can
+    # only close: market hours themselves come from the feed (``Quote.market_open``), never from a clock here.
     market_open: bool = True
-    # Regular session in exchange time (America/New_York), weekdays only; None: always open (the demo).
-    hours: tuple[dt.time, dt.time] | None = None
     # A market order needs a quote at most this many seconds old (quote_stale otherwise); 0: no check.
     max_quote_age: float = 5.0
-
-    def is_open(self, now: dt.datetime | None = None) -> bool:
-        if not self.market_open:
-            return False
-        if self.hours is None:
-            return True
-        local = (now or dt.datetime.now(dt.UTC)).astimezone(EXCHANGE_TZ)
-        return local.weekday() < 5 and self.hours[0] <= local.time() < self.hours[1]
-
-
-def parse_hours(text: str) -> tuple[dt.time, dt.time]:
-    """``09:30-16:00`` (exchange time) as a pair of times."""
-    try:
-        start, _, end = text.partition("-")
-        hours = (dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip()))
-    except ValueError as e:
-        raise ValueError(f"market hours must look like 09:30-16:00, not {text!r}") from e
-    if hours[0] >= hours[1]:
-        raise ValueError(f"market hours must end after they start: {text!r}")
-    return hours
 
 
 def reserve_price(req: OrderRequest, quote: Quote, rules: Rules) -> int:
@@ -212,13 +196,22 @@ def reserve_price(req: OrderRequest, quote: Quote, rules: Rules) -> int:
 
 
 def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
-    """Refuse what must not reach the market: closed market, unknown or halted symbol, a limit off its collar."""
-    if not rules.is_open():
+    """Refuse what must not reach the market: closed market, unknown or halted symbol, a limit off its collar.
+
+    Trading is gated by the feed alone (one source of truth): the market's hours are its system events (orders
+    only between Q and M; before the feed has said anything the market is closed), a symbol's halt, LULD pause,
+    quotation-only period or operational halt is its ``halted`` flag. The fallback: a quote from a source that is
+    not a feed (``market_open`` None: a fixed price table, in tests and benchmarks) is open; the operator's
+    ``Rules.market_open`` switch closes everything."""
+    if not rules.market_open:
         raise ApiError(422, "market_closed", "the market is closed")
     if quote is None:
         raise ApiError(422, "unknown_symbol", f"no such symbol: {req.symbol}")
+    if quote.market_open is False:
+        raise ApiError(422, "market_closed", "the market is closed (outside market hours, as the feed says)")
     if quote.halted:
-        raise ApiError(422, "symbol_halted", f"{req.symbol} is halted")
+        why = " ".join(x for x in (_STATES.get(quote.trading_state, ""), quote.trading_reason) if x)
+        raise ApiError(422, "symbol_halted", f"{req.symbol} is halted" + (f" ({why})" if why else ""))
     if quote.stale:
         raise ApiError(503, "quote_unavailable", f"the price of {req.symbol} cannot be vouched for right now")
     if req.type == "market" and rules.max_quote_age and quote.age > rules.max_quote_age:
@@ -236,6 +229,9 @@ def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
             raise ApiError(422, "limit_off_collar",
                            f"limit {format_price(req.limit_price)} is outside {format_price(ref - band)}"
                            f"-{format_price(ref + band)} ({rules.collar_bps / 100:g}% around {format_price(ref)})")
+
+
+_STATES = {"H": "halted", "P": "paused", "Q": "quotation only"}
 
 
 class FillRefused(ValueError):

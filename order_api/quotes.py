@@ -5,7 +5,9 @@ a fixed table. Hashes and books are read through the quote view (``normalize.quo
 A quote's ``age`` is how long ago it was known current: for Redis, the publisher's last round with changes
 (``vocab.keys.QUOTES_LIVE``, read in the same round trip as the hash) plus the time since this process read it.
 Pre-trade checks refuse a market order on a quote older than ``Rules.max_quote_age`` (``quote_stale``), so a
-dead feed (its hashes frozen in Redis) cannot price one. When Redis is down, the last quote this process read
+dead feed (its hashes frozen in Redis) cannot price one. Each quote carries the feed's market hours
+(``Quote.market_open``): from the books' market status, or from Redis' ``tickfan:market`` hash read in the same
+round trip; a feed that has not said (no hash) counts as closed. When Redis is down, the last quote this process read
 of a symbol still serves, with its age growing: within the limit the order goes on, past it ``quote_stale``."""
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import redis.exceptions
 
 from normalize.quote import QuoteView, read_quote
 from normalize.source import BookSource
+from normalize.status import MarketStatusView
 from order_api.model import Quote
-from vocab.keys import QUOTES_LIVE, quote_key
+from vocab.keys import MARKET_STATUS, QUOTES_LIVE, quote_key
 
 
 class QuoteSource(Protocol):
@@ -31,11 +34,12 @@ class QuoteSource(Protocol):
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]: ...
 
 
-def quote_from_hash(raw: Mapping[Any, Any]) -> Quote | None:
-    """A ``quote:{SYMBOL}`` hash (bytes or str keys) as a Quote; None for a symbol that has none."""
+def quote_from_hash(raw: Mapping[Any, Any], market: Mapping[Any, Any] | None = None) -> Quote | None:
+    """A ``quote:{SYMBOL}`` hash (bytes or str keys) as a Quote, with the market's hours from the ``tickfan:market``
+    hash (missing or empty: the feed has not opened the market); None for a symbol that has none."""
     if not raw:
         return None
-    return Quote.of(QuoteView.parse(raw))
+    return Quote.of(QuoteView.parse(raw), market_open=MarketStatusView.parse(market or {}).market_open)
 
 
 class RedisQuotes:
@@ -106,8 +110,9 @@ class RedisQuotes:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(quote_key(symbol))
         pipe.get(QUOTES_LIVE)
-        raw, live = await pipe.execute()
-        q = quote_from_hash(raw)
+        pipe.hgetall(MARKET_STATUS)
+        raw, live, market = await pipe.execute()
+        q = quote_from_hash(raw, market)
         if q is None or live is None:
             return q  # no live mark: a publisher that does not write one, age unknown
         try:
@@ -139,7 +144,7 @@ class BookQuotes:
         loc = self.books.locate_of.get(symbol)
         if loc is None:
             return None
-        return Quote.of(read_quote(self.books, loc))
+        return Quote.of(read_quote(self.books, loc), market_open=MarketStatusView.of(self.books.market).market_open)
 
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         out = {}

@@ -23,6 +23,7 @@ from tickfan.node import (
     stream_limit_flags,
 )
 from tickfan.procs import ChildFailed, Children, tickfan_command
+from tickfan.simulate import add_status_arguments, status_config, status_flags
 from tickfan.trading import TradingStack, add_trading_arguments
 from vocab.clock import today_eastern
 
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-simulator", action="store_true",
                         help="listen to an outside feed (--feed, --rewinder, --snapshot) instead of starting the "
                              "built-in simulator")
+    add_status_arguments(parser)
     add_trading_arguments(parser)
     parser.add_argument("--no-rewinder", action="store_true",
                         help="run without recovery services (by default the simulator serves MoldUDP64 "
@@ -63,7 +65,7 @@ def simulator_command(args: argparse.Namespace) -> list[str]:
     if args.snapshot is not None:
         cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
     cmd += ["--rate", str(args.rate), "--symbols", str(args.symbols), "--seed", str(args.seed), "--quiet",
-            "--interface", args.interface, "--session-date", args.session_date.isoformat()]
+            "--interface", args.interface, "--session-date", args.session_date.isoformat(), *status_flags(args)]
     if args.session:
         cmd += ["--session", args.session]
     if args.duration is not None:
@@ -72,6 +74,11 @@ def simulator_command(args: argparse.Namespace) -> list[str]:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    try:
+        status_config(args)  # the simulator child would refuse it: say so here, before anything starts
+    except ValueError as exc:
+        print(f"tickfan demo: {exc}", file=sys.stderr)
+        return 2
     args.feed = args.feed or [("127.0.0.1", 30001)]
     if not args.no_simulator:
         # the simulator's own session, from its own address only: the feed trusts nothing else

@@ -67,6 +67,7 @@ class NodeCollector(Collector):
         subs.add_metric(["quotes"], int(hub.quotes.count.sum()))
         subs.add_metric(["depth"], int(hub.depth.count.sum()))
         subs.add_metric(["trades"], int(hub.trade_count.sum()))
+        subs.add_metric(["status"], int(hub.status.count.sum()))
         for channel, width in (("bars:1s", 1_000_000_000), ("bars:1m", 60_000_000_000)):
             subs.add_metric([channel], sum(len(w) for (k, _), w in hub.bars.watchers.items() if k == width))
         yield subs
@@ -81,6 +82,10 @@ class NodeCollector(Collector):
             ("tickfan_errors_sent", "Error frames sent to clients", stats.errors_sent),
             ("tickfan_rate_limited", "Client messages refused by the rate limit", stats.rate_limited),
             ("tickfan_flushes", "Conflation flushes", hub.stats.flushes),
+            ("tickfan_status_events", "Trading status events taken from the books for the status channel",
+             hub.status.stats.events),
+            ("tickfan_status_resyncs", "Status snapshots sent to clients that could not take every event",
+             hub.status.stats.resyncs),
             ("tickfan_token_expired_closes", "Connections closed (4001) when their token expired unrefreshed",
              stats.token_expired_closes),
             ("tickfan_token_revoked_closes", "Connections closed (4003) when their user logged out everywhere",

@@ -415,8 +415,8 @@ def build_roles(config: NodeConfig) -> Roles:
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
         hub = edge.fanout.hub
-        # follow only the symbols this node's clients watch, for quotes or trades
-        source.books.watched = lambda: hub.quotes.count + hub.trade_count
+        # follow only the symbols this node's clients watch, for quotes, trades or status
+        source.books.watched = lambda: hub.quotes.count + hub.trade_count + hub.status.count
         bar_watchers = edge.fanout.hub.bars.watchers
         source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)

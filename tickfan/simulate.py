@@ -12,6 +12,47 @@ import sys
 from ingest.moldudp64 import MAX_PAYLOAD
 from tickfan.args import date_arg, hostport
 from venue.feed import Burst, serve
+from venue.simulator import ExchangeSimulator
+from venue.status import DEMO, StatusConfig
+
+
+def add_status_arguments(parser: argparse.ArgumentParser, defaults: StatusConfig = DEMO) -> None:
+    """The simulated exchange's trading status events (``venue.status``): the demo's by default (``tickfan
+    simulate`` alone emits none unless asked, so its stream stays a pure function of the seed); the demo passes
+    them on to its simulator."""
+    parser.add_argument("--luld-every", type=float, default=defaults.luld_every or 0, metavar="SECONDS",
+                        help="a LULD pause (H 'P' LUDP, its auction collar J, then H 'T') every this many seconds, "
+                             "one symbol at a time (default %(default)s; 0: none)")
+    parser.add_argument("--luld-pause", type=float, default=defaults.luld_pause, metavar="SECONDS",
+                        help="how long each LULD pause lasts, at most 10 (default %(default)s)")
+    parser.add_argument("--luld-symbols", default=",".join(defaults.luld_symbols), metavar="SYM,SYM",
+                        help="the symbols LULD pauses take in turn (default %(default)s)")
+    parser.add_argument("--status-every", type=float, default=defaults.events_every or 0, metavar="SECONDS",
+                        help="one other status event (Reg SHO, IPO quoting period, operational halt, circuit "
+                             "breaker levels) every this many seconds (default %(default)s; 0: none)")
+    parser.add_argument("--mwcb-breach", action="store_true",
+                        help="include a market-wide circuit breaker level 1 breach among those events")
+    parser.add_argument("--close-after", type=float, default=None, metavar="SECONDS",
+                        help="end market hours (S 'M': orders refused from then on) this long after the start "
+                             "(default: the market stays open)")
+
+
+def status_config(args: argparse.Namespace) -> StatusConfig:
+    """Raises ValueError with a message for the command line."""
+    return StatusConfig(luld_every=args.luld_every or None, luld_pause=args.luld_pause,
+                        luld_symbols=tuple(s.strip().upper() for s in args.luld_symbols.split(",") if s.strip()),
+                        events_every=args.status_every or None, breach=args.mwcb_breach)
+
+
+def status_flags(args: argparse.Namespace) -> list[str]:
+    """The same settings as ``tickfan simulate`` flags (for a parent that starts the simulator)."""
+    flags = ["--luld-every", str(args.luld_every or 0), "--luld-pause", str(args.luld_pause),
+             "--luld-symbols", args.luld_symbols, "--status-every", str(args.status_every or 0)]
+    if args.mwcb_breach:
+        flags.append("--mwcb-breach")
+    if args.close_after is not None:
+        flags += ["--close-after", str(args.close_after)]
+    return flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-payload", type=int, default=MAX_PAYLOAD,
                         help="max UDP payload bytes per packet (default %(default)s: fits one Ethernet frame)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    add_status_arguments(parser, StatusConfig())
 
 
 def main(args: argparse.Namespace) -> int:
@@ -51,6 +93,11 @@ def main(args: argparse.Namespace) -> int:
     targets: list[tuple[str, int]] = args.target or [("127.0.0.1", 30001)]
     try:
         burst = Burst.parse(args.burst) if args.burst else None
+    except ValueError as exc:
+        print(f"tickfan simulate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        status = status_config(args)
     except ValueError as exc:
         print(f"tickfan simulate: {exc}", file=sys.stderr)
         return 2
@@ -72,7 +119,10 @@ def main(args: argparse.Namespace) -> int:
                            session=args.session, duration=args.duration, stop=stop,
                            max_payload=args.max_payload, progress=None if args.quiet else show,
                            interface=args.interface, rewinder=args.rewinder, history=args.history,
-                           snapshot=args.snapshot, burst=burst, session_date=args.session_date)
+                           snapshot=args.snapshot, burst=burst, session_date=args.session_date,
+                           close_after=args.close_after,
+                           simulator=ExchangeSimulator(args.symbols, seed=args.seed, session_date=args.session_date,
+                                                       status=status))
         if not args.quiet:
             print(f"\nsent {sent:,} messages", file=sys.stderr)
         return 0

@@ -21,7 +21,7 @@ from typing import Any
 from order_api.db import DEFAULT_DSNS, Ledger, MigrationsPending, migrate
 from order_api.execution import UNKNOWN_GRACE
 from order_api.limits import MAX_BODY, RATE, WINDOW, HttpLimits
-from order_api.model import TERMINAL, Rules, Status, money, parse_hours, parse_money
+from order_api.model import TERMINAL, Rules, Status, money, parse_money
 from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
 from vocab.digits import parse_ascii_int
 
@@ -76,10 +76,8 @@ def add_rules(parser: argparse.ArgumentParser) -> None:
                         help="limit collar and market-buy protection, in basis points of the reference price "
                              "(default %(default)s = 10%%)")
     parser.add_argument("--market-closed", action="store_true",
-                        help="refuse every new order with market_closed (a trading halt of the whole platform)")
-    parser.add_argument("--market-hours", type=parse_hours, default=None, metavar="HH:MM-HH:MM",
-                        help="accept orders only in these hours, exchange time (America/New_York), weekdays; "
-                             "e.g. 09:30-16:00 (default: always open, as in the demo)")
+                        help="refuse every new order with market_closed (a trading halt of the whole platform); "
+                             "market hours and symbol halts come from the feed's status events, not from here")
     parser.add_argument("--max-quote-age", type=float, default=5.0, metavar="SECONDS",
                         help="a market order needs a quote at most this old (its publisher's last change, or, "
                              "with Redis down, the last one read); older: 422 quote_stale; 0: no check "
@@ -201,7 +199,7 @@ async def build_api(args: argparse.Namespace) -> Any:
     from order_api.quotes import RedisQuotes
     from tickfan.metrics import api_metrics_endpoint
 
-    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed, hours=args.market_hours,
+    rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed,
                   max_quote_age=args.max_quote_age)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
     client = aioredis.from_url(args.redis)

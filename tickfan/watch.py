@@ -35,7 +35,7 @@ def _row(q: pb.Quote, now: int) -> dict[str, Any]:
         "symbol": q.symbol, "bid": rec["bid_price"] or "-", "bid_size": q.bid_size, "ask": rec["ask_price"] or "-",
         "ask_size": q.ask_size, "last": rec["last_price"] or "-", "last_size": q.last_size, "volume": q.volume,
         "seq": q.seq, "latency_ms": round((now - q.exchange_time_ns) / 1e6, 1) if q.exchange_time_ns else None,
-        "halted": q.halted, "stale": q.stale,
+        "halted": q.halted, "stale": q.stale, "trading_state": q.trading_state, "trading_reason": q.trading_reason,
     }
 
 
@@ -52,7 +52,9 @@ def _table(rows: dict[str, dict[str, Any]], symbols: list[str], status: str) -> 
         if r is None:
             table.add_row(sym, *["…"] * 8, "")
             continue
-        flags = " ".join(f for f, on in (("HALTED", r["halted"]), ("STALE", r["stale"])) if on)
+        halted = {"P": "PAUSED", "Q": "QUOTATION ONLY"}.get(r["trading_state"], "HALTED")
+        why = f" {r['trading_reason']}" if r["trading_reason"] else ""
+        flags = " ".join(f for f, on in ((halted + why, r["halted"]), ("STALE", r["stale"])) if on)
         table.add_row(sym, r["bid"], f"{r['bid_size']:,}", r["ask"], f"{r['ask_size']:,}", r["last"],
                       f"{r['volume']:,}", str(r["seq"]),
                       "" if r["latency_ms"] is None else f"{r['latency_ms']:.1f}", flags)

@@ -281,7 +281,7 @@ class BarBatch(_message.Message):
     def __init__(self, bars: _Optional[_Iterable[_Union[Bar, _Mapping]]] = ..., snapshot: _Optional[bool] = ..., send_time_ns: _Optional[int] = ...) -> None: ...
 
 class SymbolStatus(_message.Message):
-    __slots__ = ("symbol", "trading_state", "reason", "reg_sho", "luld_reference_price", "luld_upper_price", "luld_lower_price", "luld_extensions", "ipo_release_time_ns", "ipo_qualifier", "ipo_price", "operational_halt", "event_time_ns")
+    __slots__ = ("symbol", "trading_state", "reason", "reg_sho", "luld_reference_price", "luld_upper_price", "luld_lower_price", "luld_extensions", "ipo_release_time_ns", "ipo_qualifier", "ipo_price", "operational_halt", "event_time_ns", "version")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     TRADING_STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -295,6 +295,7 @@ class SymbolStatus(_message.Message):
     IPO_PRICE_FIELD_NUMBER: _ClassVar[int]
     OPERATIONAL_HALT_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     trading_state: str
     reason: str
@@ -308,10 +309,11 @@ class SymbolStatus(_message.Message):
     ipo_price: int
     operational_halt: bool
     event_time_ns: int
-    def __init__(self, symbol: _Optional[str] = ..., trading_state: _Optional[str] = ..., reason: _Optional[str] = ..., reg_sho: _Optional[str] = ..., luld_reference_price: _Optional[int] = ..., luld_upper_price: _Optional[int] = ..., luld_lower_price: _Optional[int] = ..., luld_extensions: _Optional[int] = ..., ipo_release_time_ns: _Optional[int] = ..., ipo_qualifier: _Optional[str] = ..., ipo_price: _Optional[int] = ..., operational_halt: _Optional[bool] = ..., event_time_ns: _Optional[int] = ...) -> None: ...
+    version: int
+    def __init__(self, symbol: _Optional[str] = ..., trading_state: _Optional[str] = ..., reason: _Optional[str] = ..., reg_sho: _Optional[str] = ..., luld_reference_price: _Optional[int] = ..., luld_upper_price: _Optional[int] = ..., luld_lower_price: _Optional[int] = ..., luld_extensions: _Optional[int] = ..., ipo_release_time_ns: _Optional[int] = ..., ipo_qualifier: _Optional[str] = ..., ipo_price: _Optional[int] = ..., operational_halt: _Optional[bool] = ..., event_time_ns: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class MarketStatus(_message.Message):
-    __slots__ = ("system_event", "market_open", "mwcb_level1", "mwcb_level2", "mwcb_level3", "mwcb_breached", "event_time_ns")
+    __slots__ = ("system_event", "market_open", "mwcb_level1", "mwcb_level2", "mwcb_level3", "mwcb_breached", "event_time_ns", "version")
     SYSTEM_EVENT_FIELD_NUMBER: _ClassVar[int]
     MARKET_OPEN_FIELD_NUMBER: _ClassVar[int]
     MWCB_LEVEL1_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +321,7 @@ class MarketStatus(_message.Message):
     MWCB_LEVEL3_FIELD_NUMBER: _ClassVar[int]
     MWCB_BREACHED_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     system_event: str
     market_open: bool
     mwcb_level1: int
@@ -326,7 +329,8 @@ class MarketStatus(_message.Message):
     mwcb_level3: int
     mwcb_breached: str
     event_time_ns: int
-    def __init__(self, system_event: _Optional[str] = ..., market_open: _Optional[bool] = ..., mwcb_level1: _Optional[int] = ..., mwcb_level2: _Optional[int] = ..., mwcb_level3: _Optional[int] = ..., mwcb_breached: _Optional[str] = ..., event_time_ns: _Optional[int] = ...) -> None: ...
+    version: int
+    def __init__(self, system_event: _Optional[str] = ..., market_open: _Optional[bool] = ..., mwcb_level1: _Optional[int] = ..., mwcb_level2: _Optional[int] = ..., mwcb_level3: _Optional[int] = ..., mwcb_breached: _Optional[str] = ..., event_time_ns: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class StatusBatch(_message.Message):
     __slots__ = ("market", "symbols", "snapshot", "send_time_ns")

@@ -57,9 +57,10 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
                 rewinder: tuple[str, int] | None = None, history: int = 200_000,
                 on_rewinder: Callable[[Rewinder], None] | None = None,
                 snapshot: tuple[str, int] | None = None, burst: Burst | None = None,
-                session_date: dt.date | None = None) -> int:
+                session_date: dt.date | None = None, close_after: float | None = None) -> int:
     """Send the simulated feed at ``rate`` messages/s to every target (lines A, B, ...) until ``duration``
-    or ``stop``; serve re-requests on ``rewinder`` from the last ``history`` messages. Returns messages sent.
+    or ``stop``; serve re-requests on ``rewinder`` from the last ``history`` messages; end market hours
+    (``ExchangeSimulator.close_market``) ``close_after`` seconds in, if given. Returns messages sent.
 
     Pacing is a token bucket checked about every millisecond: each tick sends every message owed since
     the start, packed into MTU-sized packets, so the average rate is exact and nothing sleeps per message.
@@ -98,6 +99,9 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
             now = time.monotonic()
             if duration is not None and now - start >= duration:
                 break
+            if close_after is not None and now - start >= close_after:
+                sim.close_market()
+                close_after = None
             current = rate * burst.factor_at(now - start) if burst is not None else rate
             due += (now - last_tick) * current
             last_tick = now

@@ -3,7 +3,8 @@
 ``ExchangeSimulator`` (pure) writes a trading day's worth of ITCH 5.0 messages: system events, a stock
 directory for every symbol, trading actions, an opening book, then an endless mix of adds (with and without
 MPID), executions (with and without price), cancels, deletes, replaces, trades, crosses, broken trades and
-the odd halt. Activity per symbol follows a Zipf-like law, so a handful of names (TSLA, NVDA, AAPL, ...)
+the odd halt, and, as configured (``venue.status``), LULD pauses and the other trading status events. Activity
+per symbol follows a Zipf-like law, so a handful of names (TSLA, NVDA, AAPL, ...)
 are hot; prices random-walk on penny ticks with realistic spreads. Every execute, cancel, delete and
 replace refers to an order that is live at that moment, and the simulated book never crosses.
 
@@ -34,6 +35,8 @@ from ingest.messages import (
     TradingAction,
 )
 from vocab.clock import itch_now, today_eastern
+
+from .status import StatusConfig, StatusScript
 
 HOT_TICKERS = (
     "TSLA", "NVDA", "AAPL", "AMD", "AMZN", "MSFT", "META", "SPY", "QQQ", "GOOGL", "NFLX", "PLTR", "INTC",
@@ -73,9 +76,11 @@ def fixed_universe(symbols: int) -> list[str]:
 
 class ExchangeSimulator:
     def __init__(self, symbols: int = 10_000, *, seed: int = 1, zipf: float = 1.1,
-                 session_date: dt.date | None = None, clock: Callable[[], int] | None = None) -> None:
+                 session_date: dt.date | None = None, clock: Callable[[], int] | None = None,
+                 status: StatusConfig | None = None) -> None:
         """``clock``: the ITCH stamp of each message (default: now, counted from ``session_date``'s Eastern
-        midnight)."""
+        midnight). ``status``: which trading status events to emit and how often (``venue.status``; none by
+        default)."""
         if not 1 <= symbols <= 65_535:
             raise ValueError("symbols must be between 1 and 65535 (ITCH locates are 16-bit)")
         self.tickers = fixed_universe(symbols)
@@ -114,6 +119,11 @@ class ExchangeSimulator:
         self.generated = 0
         self._opening: list[Message] | None = None
         self._stock8 = [b""] + [t.encode().ljust(8) for t in self.tickers]
+        self.status = StatusScript(status or StatusConfig(), self)
+
+    def close_market(self) -> None:
+        """End market hours (S 'M') with the next messages: orders are refused from then on."""
+        self.status.close_market()
 
     # ---------------------------------------------------------------- the opening
     def opening(self) -> list[Message]:
@@ -126,6 +136,7 @@ class ExchangeSimulator:
                                       "Z", "P", "N", "N", "1", etp, 0, "N"))
             out.append(TradingAction(locate, 0, ts, name, "T", " ", ""))
         out.append(SystemEvent(0, 0, ts, "Q"))
+        self.status.system_event = "Q"
         for locate in range(1, len(self.tickers) + 1):
             for level in range(3):
                 for side in (0, 1):
@@ -134,14 +145,17 @@ class ExchangeSimulator:
         return out
 
     def snapshot(self) -> list[bytes]:
-        """The whole current state as ITCH bytes (directory, trading actions, live orders) for a rebuild."""
+        """The whole current state as ITCH bytes (directory, trading actions and the other status, live orders)
+        for a rebuild."""
         ts = self.clock()
         out: list[bytes] = []
+        paused = self.status.paused[0] if self.status.paused is not None else None
         for locate, name in enumerate(self.tickers, start=1):
             out.append(itch.encode(StockDirectory(locate, 0, ts, name, "Q", "N", 100, "N", "C", "Z", "P", "N",
                                                   "N", "1", "N", 0, "N")))
-            state = "H" if locate in self.halted else "T"
-            out.append(itch.encode(TradingAction(locate, 0, ts, name, state, " ", "")))
+            state, reason = ("P", "LUDP") if locate == paused else ("H", "T1") if locate in self.halted else ("T", "")
+            out.append(itch.encode(TradingAction(locate, 0, ts, name, state, " ", reason)))
+        out += [itch.encode(m) for m in self.status.snapshot(ts)]
         for ref, (locate, side, price, shares) in self.orders.items():
             out.append(itch.encode(AddOrder(locate, 0, ts, ref, "BS"[side], shares, self.tickers[locate - 1], price)))
         return out
@@ -246,6 +260,12 @@ class ExchangeSimulator:
             # stamped as they go out, like everything else: the opening at a low rate takes seconds
             out.extend(itch.encode(m._replace(timestamp=ts)) for m in self._opening[:n])
             del self._opening[:n]
+        if not self._opening:
+            due = self.status.due(ts)
+            if due:
+                room = n - len(out)
+                out.extend(itch.encode(m) for m in due[:room])
+                self.status.requeue(due[room:])
         hi, lo = (ts >> 32) & 0xFFFF, ts & 0xFFFFFFFF
         event = self._event
         append = out.append
@@ -373,7 +393,7 @@ class ExchangeSimulator:
             if victim in halted_now:
                 return None
             halted_now[victim] = self._draws + HALT_EVENTS
-            return _PH(b"H", victim, 0, hi, lo, self._stock8[victim], b"H", b" ", b"LUDP")
+            return _PH(b"H", victim, 0, hi, lo, self._stock8[victim], b"H", b" ", b"T1  ")  # news pending
         return None
 
 

@@ -38,6 +38,16 @@ def trades_key(epoch: int, symbol: str) -> str:
     return TRADES_HISTORY.format(epoch, symbol)
 
 
+MARKET_STATUS = "tickfan:market"        # hash: the market-wide status (``normalize.status.MarketStatusView``)
+MARKET_CHANNEL = "tickfan:quotes:market"  # sharded pub/sub: an encoded StatusBatch with the market, per change
+#                                          (beside the quotes channels: the same readers, the same ACL pattern)
+
+
+def status_key(symbol: str) -> str:
+    """The hash holding a symbol's trading status (``normalize.status.SymbolStatusView``)."""
+    return f"status:{symbol}"
+
+
 def quote_key(symbol: str) -> str:
     """The hash holding a symbol's current top of book (exact decimal strings)."""
     return f"quote:{symbol}"

@@ -6,6 +6,11 @@ services) and published, encoded once, as a ``ServerMessage`` of quotes on the s
 symbol's partition
 (``tickfan:quotes:{p}``, SPUBLISH), so a hot partition does not sit on one Redis shard with everything else.
 The directory (``tickfan:symbols``: ticker -> "locate:partition") lets remote nodes resolve tickers.
+Trading status travels the same way: a symbol whose ``status_seq`` moved is written to ``status:{SYMBOL}`` and
+published as a ``StatusBatch`` on its partition's channel; the market-wide status, when its version moved, to
+``tickfan:market`` and its own channel (``MARKET_CHANNEL``), which every ``RedisBooks`` follows from the start.
+Both are conflated per round (``interval``): the state sent is the newest, and its version says how many events
+it covers.
 
 ``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
 partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
@@ -41,11 +46,14 @@ from vocab.digits import parse_ascii_int
 from vocab.keys import (
     FEED_EPOCH,
     FEED_STATE,
+    MARKET_CHANNEL,
+    MARKET_STATUS,
     QUOTE_PARTITIONS,
     QUOTES_LIVE,
     SYMBOLS,
     quote_key,
     quotes_channel,
+    status_key,
     trades_key,
 )
 from vocab.partition import crc32_partition
@@ -55,6 +63,7 @@ from ..book import MAX_LOCATES
 from ..quote import QuoteView, read_quote
 from ..row import BookRow, bind_row, new_row
 from ..source import BookSource
+from ..status import M_VERSION, MarketStatusView, StatusDiff, StatusEvent, SymbolStatusView, new_market, read_status
 from ..trades import TradePrints, TradeRing, flags_from_names, trade_pb
 from .redis_bars import RedisBarPublisher
 
@@ -91,8 +100,11 @@ class RedisPublisher:
         self.partitions = partitions
         self.interval = interval
         self.published = books.seq.copy()
+        # status changes rarely: what the books hold already is written at the first round, not only what moves
+        self.status_published = np.zeros_like(books.status_seq)
+        self.market_published = 0
         self.announced: set[str] = set()
-        self.counters = {"publishes": 0, "quotes": 0, "errors": 0, "trades": 0}
+        self.counters = {"publishes": 0, "quotes": 0, "status": 0, "errors": 0, "trades": 0}
         self._marked_ns = 0  # when QUOTES_LIVE was last set
         self._task: asyncio.Task[None] | None = None
 
@@ -123,10 +135,14 @@ class RedisPublisher:
         high = books.high_locate + 1
         moved = np.flatnonzero(books.seq[:high] != self.published[:high])
         moved = moved[books.known[moved]]
+        status_moved = np.flatnonzero(books.status_seq[:high] != self.status_published[:high])
+        status_moved = status_moved[books.known[status_moved]]
+        market = MarketStatusView.of(books.market)
         prints, cursor, _ = books.trades_since(self.trade_cursor)
         epoch = int(getattr(books, "session_epoch", 0))
         now = time.time_ns()
-        if not len(moved) and not len(prints.locate):
+        quiet_status = not len(status_moved) and market.version == self.market_published
+        if not len(moved) and not len(prints.locate) and quiet_status:
             # a quiet market is not a dead feed: this process still vouches for the hashes once a second, so
             # market orders on a quiet symbol are not refused as stale (a dead ingest stops the mark)
             if now - self._marked_ns >= LIVE_MARK_EVERY_NS:
@@ -144,11 +160,27 @@ class RedisPublisher:
             pipe.hset(quote_key(symbol), mapping=view.hash_fields())  # type: ignore[arg-type]
             if symbol not in self.announced:
                 new_names[symbol] = f"{loc}:{p}"
+        status_by_partition: dict[int, list[pb.SymbolStatus]] = {}
+        for loc in status_moved.tolist():
+            status = read_status(books, books.symbol_of, loc)
+            symbol = status.symbol or ""
+            p = crc32_partition(symbol, self.partitions)
+            status_by_partition.setdefault(p, []).append(status.to_pb())
+            pipe.hset(status_key(symbol), mapping=status.hash_fields())  # type: ignore[arg-type]
+            if symbol not in self.announced:
+                new_names[symbol] = f"{loc}:{p}"
         if new_names:
             pipe.hset(SYMBOLS, mapping=new_names)  # type: ignore[arg-type]
         for p, quotes in by_partition.items():
             batch = pb.ServerMessage(quotes=pb.QuoteBatch(quotes=quotes))
             pipe.spublish(quotes_channel(p), batch.SerializeToString())
+        for p, statuses in status_by_partition.items():
+            batch = pb.ServerMessage(status=pb.StatusBatch(symbols=statuses))
+            pipe.spublish(quotes_channel(p), batch.SerializeToString())
+        if market.version != self.market_published:
+            pipe.hset(MARKET_STATUS, mapping=market.hash_fields())  # type: ignore[arg-type]
+            pipe.spublish(MARKET_CHANNEL, pb.ServerMessage(status=pb.StatusBatch(market=market.to_pb()))
+                          .SerializeToString())
         self._trades(pipe, prints, epoch, now)
         # the hashes are current as of now: readers measure a quote's age from this (a dead feed stops it)
         pipe.mset({QUOTES_LIVE: now, FEED_EPOCH: epoch, FEED_STATE: self.feed_state()})
@@ -157,8 +189,11 @@ class RedisPublisher:
         self.trade_cursor = cursor
         self.announced.update(new_names)
         self.published[moved] = books.seq[moved]
+        self.status_published[status_moved] = books.status_seq[status_moved]
+        self.market_published = market.version
         self.counters["publishes"] += 1
         self.counters["quotes"] += len(moved)
+        self.counters["status"] += len(status_moved)
         self.counters["trades"] += len(prints.locate)
         return len(moved)
 
@@ -191,12 +226,14 @@ class RedisBooks(BookRow):
         n = MAX_LOCATES
         self.redis = aioredis.from_url(url)
         bind_row(self, new_row(n))
+        self.market = new_market()
+        self._status_diff = StatusDiff()
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
         self.partition: dict[int, int] = {}
         self.high_locate = 0
-        self.counters: dict[str, int] = {"quotes_applied": 0, "partitions_subscribed": 0, "seeded": 0,
-                                         "trades_applied": 0}
+        self.counters: dict[str, int] = {"quotes_applied": 0, "status_applied": 0, "partitions_subscribed": 0,
+                                         "seeded": 0, "trades_applied": 0}
         self._trades = TradeRing(trade_capacity)
         self.history_prints = history_prints
         self.history_age_ns = int(history_seconds * 1e9)
@@ -250,9 +287,22 @@ class RedisBooks(BookRow):
         if live is not None:
             self._live_ns = int(live)
 
+    @property
+    def status_total(self) -> int:
+        return self._status_diff.total
+
+    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
+        """Status crosses Redis as state: one event per symbol whose status moved since the last call."""
+        return self._status_diff.since(self, self.symbol_of, self.market, self.high_locate)
+
     async def start(self) -> None:
         await self.redis.ping()
         await self.load_directory()
+        # the market is everyone's: followed from the start, then seeded (a change between the two is not lost)
+        await self._pubsub.ssubscribe(MARKET_CHANNEL)
+        h = await self.redis.hgetall(MARKET_STATUS)
+        if h:
+            self._apply_market(MarketStatusView.parse(h))
         await self.load_marks()
         self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._listen())]
 
@@ -303,6 +353,9 @@ class RedisBooks(BookRow):
             h = await self.redis.hgetall(quote_key(sym))
             if h:
                 self._apply_record(h, loc)
+            h = await self.redis.hgetall(status_key(sym))
+            if h:
+                self._apply_status(SymbolStatusView.parse(h), loc)
             self._seeded.add(loc)
             self.counters["seeded"] += 1
         now = time.monotonic()
@@ -313,17 +366,30 @@ class RedisBooks(BookRow):
 
     async def _listen(self) -> None:
         while True:
-            if not self._subscribed:
-                await asyncio.sleep(0.05)
-                continue
             msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if msg is None or msg.get("type") != "smessage":
                 continue
             batch = pb.ServerMessage.FromString(msg["data"])
             for q in batch.quotes.quotes:
                 self._apply_quote(q)
+            if batch.HasField("status"):
+                for st in batch.status.symbols:
+                    loc = self.locate_of.get(st.symbol)
+                    if loc is not None:
+                        self._apply_status(SymbolStatusView.from_pb(st), loc)
+                if batch.status.HasField("market"):
+                    self._apply_market(MarketStatusView.from_pb(batch.status.market))
             for t in batch.trades.trades:
                 self._apply_trade(t)
+
+    def _apply_status(self, view: SymbolStatusView, loc: int) -> None:
+        if view.version > self.status_seq[loc]:  # older than what we hold: a seed raced the stream
+            view.write(self, loc)
+            self.counters["status_applied"] += 1
+
+    def _apply_market(self, view: MarketStatusView) -> None:
+        if view.version > self.market[M_VERSION]:
+            view.write(self.market)
 
     def _apply_trade(self, t: pb.Trade) -> None:
         loc = self.locate_of.get(t.symbol)

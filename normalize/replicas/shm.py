@@ -30,6 +30,7 @@ from ingest.messages import Message
 
 from ..book import ASK, BID, MAX_LOCATES, Books
 from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
+from ..status import M_VERSION, MARKET_FIELDS, StatusDiff, StatusEvent, new_market
 from ..trades import TradePrints, TradeRing
 
 _CREATED_HERE: set[str] = set()  # blocks this process created (and so unlinks)
@@ -59,7 +60,9 @@ def _layout(n: int) -> list[_Field]:
             _Field("prints", np.dtype(np.int64), (MAX_WRITERS, len(TradePrints._fields), PRINT_RING)),
             _Field("prints_total", np.dtype(np.int64), (MAX_WRITERS,)),
             _Field("breaks", np.dtype(np.int64), (MAX_WRITERS, len(TradePrints._fields), BREAK_RING)),
-            _Field("breaks_total", np.dtype(np.int64), (MAX_WRITERS,))]
+            _Field("breaks_total", np.dtype(np.int64), (MAX_WRITERS,)),
+            # the market-wide status (``normalize.status``), one row per writer: each applies every market message
+            _Field("market", np.dtype(np.int64), (MAX_WRITERS, MARKET_FIELDS))]
 
 
 class SharedBookState:
@@ -127,7 +130,8 @@ class ShmPublisher:
         if not 0 <= writer < MAX_WRITERS:
             raise ValueError(f"writer must be 0..{MAX_WRITERS - 1}, not {writer}")
         a = state.arrays
-        self.books = Books(trade_capacity=trade_capacity, arrays={name: a[name] for name in FIELD_NAMES})
+        self.books = Books(trade_capacity=trade_capacity, arrays={name: a[name] for name in FIELD_NAMES},
+                           market=a["market"][writer])
         self.writer = writer
         a["epochs"][writer] = self.books.session_epoch
         self._gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
@@ -229,6 +233,8 @@ class BookView(BookRow):
         self.symbol_of: list[str | None] = [None] * n
         self.locate_of: dict[str, int] = {}
         self.high_locate = 0
+        self.market = new_market()
+        self._status_diff = StatusDiff()
         self.counters: dict[str, int] = {"sync_retries": 0, "rows_deferred": 0}
         self._shared = a
         self._fields = [(getattr(self, f), a[f]) for f in FIELD_NAMES]
@@ -243,7 +249,9 @@ class BookView(BookRow):
         """Copy every row whose version moved since the last sync; returns how many rows were copied."""
         a = self._shared
         gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
-        moved = np.flatnonzero((a["seq"] != self.seq) | (a["depth_seq"] != self.depth_seq))
+        self._sync_market()
+        moved = np.flatnonzero((a["seq"] != self.seq) | (a["depth_seq"] != self.depth_seq)
+                               | (a["status_seq"] != self.status_seq))
         copied = 0
         for _ in range(4):
             if not len(moved):
@@ -272,6 +280,20 @@ class BookView(BookRow):
         self._gather(0, self._trades, "prints")
         self._gather(1, self._breaks, "breaks")
         return copied
+
+    def _sync_market(self) -> None:
+        """The newest market status among the writers that were not mid-packet while it was copied (every
+        writer applies every market message, so the furthest along is the market's current state)."""
+        a = self._shared
+        gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
+        before = gen.copy()
+        rows = a["market"].copy()
+        after = gen.copy()
+        clean = (before == after) & ((before & 1) == 0)
+        versions = np.where(clean, rows[:, M_VERSION], -1)
+        w = int(np.argmax(versions))
+        if versions[w] > self.market[M_VERSION]:
+            self.market[:] = rows[w]
 
     def _gather(self, k: int, local: TradeRing, name: str) -> None:
         """New rows of every writer's ring ``name`` into ``local``; rows overwritten before or while they were
@@ -333,3 +355,11 @@ class BookView(BookRow):
 
     def breaks_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         return self._breaks.since(cursor)
+
+    @property
+    def status_total(self) -> int:
+        return self._status_diff.total
+
+    def status_since(self, cursor: int) -> tuple[list[StatusEvent], int, int]:
+        """Status crosses processes as state: one event per symbol whose status moved since the last call."""
+        return self._status_diff.since(self, self.symbol_of, self.market, self.high_locate)

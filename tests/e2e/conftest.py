@@ -77,6 +77,10 @@ def start(command: str, *args: str, symbols: int = 300, ports: dict[str, int] | 
             cmd += ["--rewinder", f"127.0.0.1:{p['rewinder']}", "--snapshot", f"127.0.0.1:{p['snapshot']}"]
         if not trading:
             cmd.append("--no-trading")
+        if "--luld-every" not in args:
+            # the demo pauses TSLA and NVDA in turn (LULD): tests that need them trading throughout ask for a
+            # calm session; a test of the pauses sets its own rate
+            cmd += ["--luld-every", "0", "--status-every", "0"]
     proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, **(env or {})})
     return Demo(proc, p)

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 
 from fanout.config import FanoutConfig
 from fanout.server import FanoutServer
-from ingest.messages import AddOrder
+from ingest.messages import AddOrder, SystemEvent
 from normalize import Books
 from tests.conftest import WAIT, directory
 from tickfan_proto import stream_pb2 as pb
@@ -29,8 +29,10 @@ FAST_FLUSH = 0.01  # seconds: tests wait on flushes, so flush often
 
 
 def make_books() -> Books:
-    """AAPL, TSLA, MSFT at locates 1..3, each with one bid (locate x 100.0000) and one ask a cent above."""
+    """AAPL, TSLA, MSFT at locates 1..3, each with one bid (locate x 100.0000) and one ask a cent above, in market
+    hours (the feed's system event Q: orders priced from these books are accepted)."""
     b = Books()
+    b.apply(SystemEvent(0, 0, 1, "Q"))
     for loc, sym in enumerate(SYMBOLS, start=1):
         b.apply(directory(loc, sym))
         b.apply(AddOrder(loc, 0, 2, loc * 100, "B", 100, sym, 1000000 * loc))

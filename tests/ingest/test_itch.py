@@ -42,6 +42,17 @@ VECTORS: list[tuple[bytes, im.Message]] = [
     (HDR(b"Q") + u(5_000_000_000, 8) + b"SPY     " + u(5600000, 4) + u(11, 8) + b"O",
      im.CrossTrade(0x0102, 0x0304, TS, 5_000_000_000, "SPY", 5600000, 11, "O")),
     (HDR(b"B") + u(10, 8), im.BrokenTrade(0x0102, 0x0304, TS, 10)),
+    # the status messages (ITCH 5.0 sections 4.2.3-4.2.7 and 4.6): Reg SHO, MWCB decline levels (Price (8):
+    # 8 implied decimals) and status, IPO quoting period (release time in SECONDS), LULD collar, operational halt
+    (HDR(b"Y") + b"TSLA    " + b"1", im.RegSho(0x0102, 0x0304, TS, "TSLA", "1")),
+    (HDR(b"V", 0, 0) + u(5_234_567_000_000, 8) + u(4_936_120_000_000, 8) + u(4_497_540_000_000, 8),
+     im.MwcbDeclineLevel(0, 0, TS, 5_234_567_000_000, 4_936_120_000_000, 4_497_540_000_000)),
+    (HDR(b"W", 0, 0) + b"2", im.MwcbStatus(0, 0, TS, "2")),
+    (HDR(b"K") + b"ARM     " + u(34_200, 4) + b"A" + u(510_000, 4),
+     im.IpoQuotingPeriod(0x0102, 0x0304, TS, "ARM", 34_200, "A", 510_000)),
+    (HDR(b"J") + b"NVDA    " + u(1_200_000, 4) + u(1_260_000, 4) + u(1_140_000, 4) + u(2, 4),
+     im.LuldAuctionCollar(0x0102, 0x0304, TS, "NVDA", 1_200_000, 1_260_000, 1_140_000, 2)),
+    (HDR(b"h") + b"AAPL    " + b"Q" + b"H", im.OperationalHalt(0x0102, 0x0304, TS, "AAPL", "Q", "H")),
 ]
 
 # Edge cases of the same layouts: blank one-byte codes stay a space, blank wide alpha fields decode to "",
@@ -57,7 +68,7 @@ EDGE_VECTORS: list[tuple[bytes, im.Message]] = [
 ]
 
 SPEC_LENGTHS = {"S": 12, "R": 39, "H": 25, "A": 36, "F": 40, "E": 31, "C": 36, "X": 23, "D": 19, "U": 35,
-                "P": 44, "Q": 40, "B": 19}
+                "P": 44, "Q": 40, "B": 19, "Y": 20, "V": 35, "W": 12, "K": 28, "J": 35, "h": 21}
 
 
 @pytest.mark.parametrize("raw,msg", VECTORS, ids=[chr(v[0][0]) for v in VECTORS])
@@ -144,6 +155,12 @@ any_message = st.one_of(
     st.builds(im.Trade, u16, u16, ts48, u64, st.sampled_from("BS"), u32, stock, u32, u64),
     st.builds(im.CrossTrade, u16, u16, ts48, u64, stock, u32, u64, st.sampled_from("OCHI")),
     st.builds(im.BrokenTrade, u16, u16, ts48, u64),
+    st.builds(im.RegSho, u16, u16, ts48, stock, code),
+    st.builds(im.MwcbDeclineLevel, u16, u16, ts48, u64, u64, u64),
+    st.builds(im.MwcbStatus, u16, u16, ts48, code),
+    st.builds(im.IpoQuotingPeriod, u16, u16, ts48, stock, u32, code, u32),
+    st.builds(im.LuldAuctionCollar, u16, u16, ts48, stock, u32, u32, u32, u32),
+    st.builds(im.OperationalHalt, u16, u16, ts48, stock, code, code),
 )
 
 

@@ -76,4 +76,35 @@ def test_a_snapshot_rebuild_keeps_only_the_partitions_symbols() -> None:
     books = Books()
     books.rebuild(kept)
     assert set(books.locate_of) == {"TSLA"}
-    assert {m.locate for m in kept} == {1} and len(kept) < len(snapshot)
+    # TSLA's messages, and the market's (the system event, locate 0), which every partition applies
+    assert {m.locate for m in kept} == {0, 1} and len(kept) < len(snapshot)
+
+
+def test_every_partition_applies_the_markets_messages_and_its_own_symbols_status() -> None:
+    from normalize.row import FIELD_NAMES
+    from venue.status import StatusConfig
+
+    now = [34_200 * 1_000_000_000]
+    sim = ExchangeSimulator(60, seed=13, clock=lambda: now[0],
+                            status=StatusConfig(luld_every=1.0, luld_pause=0.5, events_every=0.2, breach=True))
+    raw: list[bytes] = []
+    for _ in range(30):
+        raw += sim.generate_encoded(500)
+        now[0] += 250_000_000
+    assert {m[0] for m in raw} >= set(b"SHYJKVWh")
+    builder = PacketBuilder("P")
+    packets = [p for m in raw if (p := builder.add(m)) is not None]
+    packets.append(builder.flush() or b"")
+    full, session = Books(), FeedSession()
+    for p in packets:
+        full.apply_batch(session.on_packet(p))
+    pmap = PartitionMap(3, ["TSLA"])
+    for k in range(3):
+        books, session = Books(), FeedSession(partition=PartitionFilter(pmap, k))
+        for p in packets:
+            books.apply_batch(session.on_packet(p))
+        assert books.market.tolist() == full.market.tolist()  # S, V, W (locate 0) reach every partition
+        mine = np.array([name is not None for name in books.symbol_of])
+        for field in FIELD_NAMES:
+            np.testing.assert_array_equal(getattr(books, field)[mine], getattr(full, field)[mine],
+                                          err_msg=f"partition {k} {field}")

@@ -22,7 +22,8 @@ def directory(loc: int) -> im.StockDirectory:
 def messages(locate_values: Sequence[int], *, attribution: bool = False,
              more: bool = False) -> st.SearchStrategy[im.Message]:
     """One message of any kind the books handle. ``attribution`` adds MPIDs (type F); ``more`` adds system
-    events and directory entries (renames, late names) to the mix."""
+    events, directory entries (renames, late names) and every other trading status message (valid and not) to
+    the mix."""
     locates = st.sampled_from(tuple(locate_values))
     mpids = st.sampled_from([None, "MPID"]) if attribution else st.just(None)
     kinds = [
@@ -36,7 +37,8 @@ def messages(locate_values: Sequence[int], *, attribution: bool = False,
         st.builds(lambda old, new, n, p: im.OrderReplace(1, 0, 6, old, new, n, p), refs, refs, shares, prices),
         st.builds(lambda loc, n, p: im.Trade(loc, 0, 7, 0, "B", n, "X", p, 1), locates, shares, prices),
         st.builds(lambda loc, n, p: im.CrossTrade(loc, 0, 8, n, "X", p, 2, "O"), locates, st.integers(0, 50), prices),
-        st.builds(lambda loc, s: im.TradingAction(loc, 0, 9, "X", s, " ", "    "), locates, st.sampled_from("THPQZ")),
+        st.builds(lambda loc, s, r: im.TradingAction(loc, 0, 9, "X", s, " ", r), locates, st.sampled_from("THPQZ"),
+                  st.sampled_from(["    ", "LUDP", "T1"])),
         st.builds(lambda m: im.BrokenTrade(1, 0, 10, m), st.integers(1, 99)),
     ]
     if more:
@@ -44,5 +46,15 @@ def messages(locate_values: Sequence[int], *, attribution: bool = False,
             st.builds(lambda c: im.SystemEvent(0, 0, 11, c), st.sampled_from("OQMC")),
             st.builds(lambda loc, name, lot: stock_directory(loc, name, timestamp=12, round_lot=lot),
                       locates, st.sampled_from(["S1", "S2", "NEW"]), st.sampled_from([1, 100])),
+            st.builds(lambda loc, a: im.RegSho(loc, 0, 13, "X", a), locates, st.sampled_from("012X")),
+            st.builds(lambda loc, p, x: im.LuldAuctionCollar(loc, 0, 14, "X", p, p + 5_000, max(0, p - 5_000), x),
+                      locates, prices, st.integers(0, 3)),
+            st.builds(lambda loc, q: im.IpoQuotingPeriod(loc, 0, 15, "X", 34_200, q, 1_000_000), locates,
+                      st.sampled_from("ACZ")),
+            st.builds(lambda loc, mkt, a: im.OperationalHalt(loc, 0, 16, "X", mkt, a), locates, st.sampled_from("QB"),
+                      st.sampled_from("HTZ")),
+            st.builds(lambda lvl: im.MwcbDeclineLevel(0, 0, 17, lvl, lvl - 10**10, lvl - 2 * 10**10),
+                      st.integers(10**11, 10**12)),
+            st.builds(lambda c: im.MwcbStatus(0, 0, 18, c), st.sampled_from("1234")),
         ]
     return st.one_of(*kinds)

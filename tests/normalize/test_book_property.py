@@ -29,6 +29,7 @@ class Reference:
         self.last: dict[int, tuple[int, int]] = {}
         self.volume: dict[int, int] = defaultdict(int)
         self.halted: dict[int, bool] = defaultdict(bool)
+        self.trading: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))  # (state, reason) as the row codes them
         self.prints: list[tuple[int, int, int]] = []
 
     def _print(self, loc: int, price: int, size: int) -> None:
@@ -79,6 +80,8 @@ class Reference:
         elif isinstance(m, im.TradingAction):
             if stock and m.trading_state in "THPQ":
                 self.halted[m.locate] = m.trading_state != "T"
+                reason = int.from_bytes(m.reason.encode()[:4].rstrip(b" "), "big")  # ITCH pads it with spaces
+                self.trading[m.locate] = (ord(m.trading_state), reason)
 
     def published(self, loc: int) -> tuple[int, ...]:
         bids = [o for o in self.orders.values() if o[0] == loc and o[1] == 0]
@@ -86,7 +89,7 @@ class Reference:
         bid = max((o[2] for o in bids), default=0)
         ask = min((o[2] for o in asks), default=0)
         return (bid, sum(o[3] for o in bids if o[2] == bid), ask, sum(o[3] for o in asks if o[2] == ask),
-                *self.last.get(loc, (0, 0)), self.volume[loc], int(self.halted[loc]))
+                *self.last.get(loc, (0, 0)), self.volume[loc], int(self.halted[loc]), *self.trading[loc])
 
     def depth(self, loc: int, side: int) -> list[tuple[int, int]]:
         agg: dict[int, int] = defaultdict(int)
@@ -98,7 +101,7 @@ class Reference:
 
 def published(b: Books, loc: int) -> tuple[int, ...]:
     return tuple(int(a[loc]) for a in (b.bid_price, b.bid_size, b.ask_price, b.ask_size, b.last_price,
-                                       b.last_size, b.volume, b.halted))
+                                       b.last_size, b.volume, b.halted, b.trading_state, b.trading_reason))
 
 
 @settings(max_examples=300, deadline=None)

@@ -15,12 +15,12 @@ from ingest.messages import (
 )
 from normalize import Books
 from normalize.kernel import KernelBooks
+from normalize.row import FIELD_NAMES
 from venue.simulator import ExchangeSimulator
 
 from .strategies import directory, messages
 
-PUBLISHED = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume",
-             "exchange_time", "seq", "depth_seq", "round_lot", "halted", "stale", "known")
+PUBLISHED = FIELD_NAMES  # the whole row, trading status included
 
 
 def capture(raw: list[bytes]) -> bytes:
@@ -32,6 +32,7 @@ def assert_same(ref: Books, fast: KernelBooks, locates: range) -> None:
         a, b = getattr(ref, name), getattr(fast, name)
         assert np.array_equal(a, b), (name, np.flatnonzero(a != b)[:10])
     assert ref.counters == fast.counters
+    assert ref.market.tolist() == fast.market.tolist()
     assert ref.live_orders() == fast.live_orders() and ref.order_count == fast.order_count
     for ref_no in list(ref.live_orders())[:50] + [0, 2**64 - 1]:
         assert ref.order(ref_no) == fast.order(ref_no)

@@ -1,7 +1,10 @@
 """The quote view: read once from any book source, converted to every edge's form, byte-identical to the forms
-the edges produced before the view existed (the goldens below were printed by the edges' own code)."""
+the edges produced before the view existed (the goldens below were printed by the edges' own code; the trading
+state and reason were added after, at the end of every form)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import orjson
 import pytest
@@ -16,10 +19,11 @@ from tickfan_proto import stream_pb2 as pb
 
 AAPL_RECORD = (b'{"symbol":"AAPL","seq":5,"bid_price":"189.2500","bid_size":300,"ask_price":"189.2600","ask_size":150,'
                b'"last_price":"189.2600","last_size":50,"volume":50,"exchange_time_ns":1700000000000000013,'
-               b'"halted":false,"stale":true}')
+               b'"halted":false,"stale":true,"trading_state":"","trading_reason":""}')
 AAPL_HASH = {"symbol": "AAPL", "seq": "5", "bid_price": "189.2500", "bid_size": "300", "ask_price": "189.2600",
              "ask_size": "150", "last_price": "189.2600", "last_size": "50", "volume": "50",
-             "exchange_time_ns": "1700000000000000013", "halted": "False", "stale": "True"}
+             "exchange_time_ns": "1700000000000000013", "halted": "False", "stale": "True",
+             "trading_state": "", "trading_reason": ""}
 AAPL_PB = (b"\n\x04AAPL\x10\x05\x18\x94\xc1s \xac\x02(\xf8\xc1s0\x96\x018\xf8\xc1s@2H2P"
            b"\x8d\x80\xa8\xb1\xe3\x9f\xe7\xcb\x17`\x01")
 AAPL_DEPTH_RECORD = (b'{"symbol":"AAPL","seq":5,"bids":[{"price":"189.2500","size":300},'
@@ -30,11 +34,12 @@ AAPL_DEPTH_PB = (b'\n\x04AAPL\x10\x05\x1a\x07\x08\x94\xc1s\x10\xac\x02\x1a\x06\x
                  b'\x10\x96\x01"\x06\x08\xdc\xc2s\x10d(\x8d\x80\xa8\xb1\xe3\x9f\xe7\xcb\x178\x01')
 MSFT_RECORD = (b'{"symbol":"MSFT","seq":3,"bid_price":null,"bid_size":0,"ask_price":null,"ask_size":0,'
                b'"last_price":null,'
-               b'"last_size":0,"volume":0,"exchange_time_ns":14,"halted":true,"stale":true}')
+               b'"last_size":0,"volume":0,"exchange_time_ns":14,"halted":true,"stale":true,"trading_state":"H",'
+               b'"trading_reason":""}')
 MSFT_HASH = {"symbol": "MSFT", "seq": "3", "bid_price": "", "bid_size": "0", "ask_price": "", "ask_size": "0",
              "last_price": "", "last_size": "0", "volume": "0", "exchange_time_ns": "14", "halted": "True",
-             "stale": "True"}
-MSFT_PB = b"\n\x04MSFT\x10\x03P\x0eX\x01`\x01"
+             "stale": "True", "trading_state": "H", "trading_reason": ""}
+MSFT_PB = b"\n\x04MSFT\x10\x03P\x0eX\x01`\x01j\x01H"
 MSFT_DEPTH_RECORD = b'{"symbol":"MSFT","seq":0,"bids":[],"asks":[],"exchange_time_ns":14,"halted":true,"stale":true}'
 MSFT_DEPTH_PB = b"\n\x04MSFT(\x0e0\x018\x01"
 
@@ -93,7 +98,7 @@ def test_conversions_come_back(books: Books, loc: int) -> None:
 
 def test_parse_treats_missing_fields_as_absent() -> None:
     view = QuoteView.parse({"symbol": "X", "bid_price": "1.5"})
-    assert view == QuoteView("X", 0, 15_000, 0, 0, 0, 0, 0, 0, 0, False, False)
+    assert view == QuoteView("X", 0, 15_000, 0, 0, 0, 0, 0, 0, 0, False, False, "", "")
     assert QuoteView.parse({}).symbol is None
     with pytest.raises(ValueError):
         QuoteView.parse({"bid_size": "lots"})
@@ -110,8 +115,12 @@ def test_write_sets_a_row(books: Books) -> None:
 def test_the_order_api_quote(books: Books) -> None:
     q = Quote.of(read_quote(books, 1))
     assert q == Quote(bid=1892500, ask=1892600, last=1892600, halted=False, stale=True)
-    assert quote_from_hash({k.encode(): v.encode() for k, v in AAPL_HASH.items()}) == q
-    assert quote_from_hash(MSFT_HASH) == Quote(bid=0, ask=0, last=0, halted=True, stale=True)
+    market = {b"system_event": b"Q", b"market_open": b"True", b"version": b"3"}
+    assert quote_from_hash({k.encode(): v.encode() for k, v in AAPL_HASH.items()}, market) == \
+        dataclasses.replace(q, market_open=True)
+    # no market hash: the feed has not opened the market
+    assert quote_from_hash(MSFT_HASH) == Quote(bid=0, ask=0, last=0, halted=True, stale=True, market_open=False,
+                                               trading_state="H")
     assert quote_from_hash({}) is None
 
 

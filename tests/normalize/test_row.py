@@ -16,7 +16,7 @@ from normalize.source import BookSource
 def test_the_row_is_its_annotations_ints_then_flags() -> None:
     assert FIELD_NAMES == tuple(BookRow.__annotations__)
     flags = [f.name for f in ROW_FIELDS if f.dtype == np.bool_]
-    assert flags == ["halted", "stale", "known"]
+    assert flags == ["halted", "stale", "known", "operational_halt"]
     assert all(f.dtype == np.int64 for f in ROW_FIELDS if f.name not in flags)
     assert {"bid_price", "seq", "depth_seq", "exchange_time", "round_lot"} <= set(FIELD_NAMES)
 

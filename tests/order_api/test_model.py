@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 
 import pytest
 from hypothesis import given
@@ -16,7 +16,6 @@ from order_api.model import (
     Quote,
     Rules,
     Status,
-    parse_hours,
     parse_order,
     pre_trade,
     reserve_price,
@@ -63,15 +62,22 @@ def test_collars_and_market_buy_protection() -> None:
     assert e.value.status == 503
 
 
-def test_market_hours_in_exchange_time() -> None:
-    rules = Rules(hours=parse_hours("09:30-16:00"))
-    wednesday_open = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC)  # 10:00 in New York
-    wednesday_late = dt.datetime(2026, 11, 25, 21, 30, tzinfo=dt.UTC)  # 16:30
-    saturday = dt.datetime(2026, 11, 28, 15, 0, tzinfo=dt.UTC)
-    assert rules.is_open(wednesday_open) and not rules.is_open(wednesday_late) and not rules.is_open(saturday)
-    assert not Rules(market_open=False).is_open(wednesday_open)
-    with pytest.raises(ValueError):
-        parse_hours("16:00-09:30")
+def test_market_hours_and_halts_come_from_the_feed() -> None:
+    rules = Rules()
+    pre_trade(req(), dataclasses.replace(Q, market_open=True), rules)
+    pre_trade(req(), Q, rules)  # a fixed price table (no feed): open, the documented fallback
+    for quote, code in [(dataclasses.replace(Q, market_open=False), "market_closed"),
+                        (dataclasses.replace(Q, market_open=True, halted=True, trading_state="P",
+                                             trading_reason="LUDP"), "symbol_halted")]:
+        with pytest.raises(ApiError) as e:
+            pre_trade(req(), quote, rules)
+        assert e.value.code == code
+    with pytest.raises(ApiError) as e:
+        pre_trade(req(), dataclasses.replace(Q, halted=True, trading_state="P", trading_reason="LUDP"), rules)
+    assert "paused LUDP" in str(e.value)
+    with pytest.raises(ApiError) as e:  # the operator's switch closes whatever the feed says
+        pre_trade(req(), dataclasses.replace(Q, market_open=True), Rules(market_open=False))
+    assert e.value.code == "market_closed"
 
 
 def test_lifecycle_refuses_illegal_transitions() -> None:
