@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-UP = 60.0  # seconds a demo may take to come up on a loaded machine
+UP = 150.0  # seconds a demo may take to come up on a loaded machine (partitioned: several processes warm numba)
 
 
 @dataclass
