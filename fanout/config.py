@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vocab.origins import normalize_origin
 from vocab.tls import TlsFiles
 
 WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client counts as slow (paused)
@@ -70,6 +71,10 @@ class FanoutConfig:
     limit_loopback: bool = False
     # a connection that has not completed its upgrade request within this many seconds is dropped
     upgrade_timeout: float = 5.0
+    # browser pages that may open the stream (``vocab.origins``): an upgrade whose Origin header is another is
+    # refused with HTTP 403 ``origin_not_allowed``; one without an Origin header (not a browser) is accepted.
+    # Empty: no browser page may (a node passes its own HTTP origins by default, ``--allowed-origin`` others)
+    allowed_origins: tuple[str, ...] = ()
 
     # slow consumers: paused past ``write_buffer_high`` bytes queued; dropped past ``write_buffer_max`` bytes,
     # after ``slow_client_timeout`` seconds paused, or past ``order_queue_max`` order frames unread
@@ -118,6 +123,8 @@ class FanoutConfig:
                              f"({self.max_symbols}): a full subscription must fit in one request")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"FanoutConfig.port out of range: {self.port}")
+        for origin in self.allowed_origins:
+            normalize_origin(origin)  # ValueError for anything that is not scheme://host[:port]
         if not self.path.startswith("/"):
             raise ValueError(f"FanoutConfig.path must start with '/': {self.path!r}")
 

@@ -9,6 +9,8 @@ clients can take more.
 Who may connect is decided at the upgrade (``fanout.limits.ConnectionLimits``): past the total cap the answer is
 HTTP 503, past the per-address cap or connection rate 429, each with a JSON body carrying a machine-readable
 ``code``; a connection authenticated as a user who already has ``max_connections_per_user`` is closed with 1008.
+Before them, an upgrade from a browser page of an origin not in ``config.allowed_origins`` is refused with 403
+``origin_not_allowed`` (``vocab.origins``); one without an ``Origin`` header (not a browser) passes.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from normalize.source import BookSource
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import AuthError, Claims, UsedTickets, Verifier, default_verifier
 from vocab.limits import raise_open_files
+from vocab.origins import OriginPolicy
 from vocab.tls import server_context_of
 
 from .config import FanoutConfig
@@ -545,6 +548,7 @@ class FanoutServer:
             connection_rate_per_ip=config.connection_rate_per_ip,
             connection_burst_per_ip=config.connection_burst_per_ip,
             max_connections_per_user=config.max_connections_per_user, limit_loopback=config.limit_loopback)
+        self.origins = OriginPolicy.of(config.allowed_origins)
         self._ids = itertools.count(1)
         self._clients: dict[int, _Client] = {}
         self._paused: set[_Client] = set()  # clients whose transport asked us to stop writing
@@ -594,6 +598,12 @@ class FanoutServer:
         upgrade = parse_upgrade(request.path.decode("latin-1"), self.config.path)
         if upgrade is None:
             return None  # picows answers 404
+        origin = request.headers.get("Origin")
+        if not self.origins.admit(origin):
+            assert origin is not None
+            log.info("connection from %s refused: origin %r not allowed", peer, origin[:100])
+            return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(
+                403, self.origins.refusal_body(origin), {"Content-Type": "application/json"}), None)
         refusal = self.limits.admit(peer, time.monotonic())
         if refusal is not None:
             log.info("connection from %s refused: %s", peer, refusal.message)

@@ -7,7 +7,7 @@ books and the fan-out already keep counters; this collector turns them into metr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from fanout.config import LIMITS
 from fanout.protocol import FRAGMENT_RATE, TOO_LARGE, TOO_MANY_FRAGMENTS
+from vocab.origins import OriginPolicy
 
 if TYPE_CHECKING:
     from fanout.server import FanoutServer
@@ -201,6 +202,25 @@ class NodeCollector(Collector):
         return HistogramMetricFamily("tickfan_e2e_latency_ms",
                                      "Exchange timestamp to frame written, recent samples, milliseconds",
                                      buckets=buckets, sum_value=float(samples.sum()))
+
+
+class OriginCollector(Collector):
+    """Browser origin checks (``vocab.origins``) per surface (the stream, the HTTP APIs): requests/upgrades
+    without an Origin (not browsers), with an allowed one, refused (403), and foreign reads answered without a
+    CORS grant."""
+
+    def __init__(self, surfaces: Mapping[str, OriginPolicy]) -> None:
+        self.surfaces = surfaces
+
+    def collect(self) -> Iterator[Metric]:
+        checks = CounterMetricFamily("tickfan_origin_checks", "Browser Origin checks by surface and verdict: "
+                                     "absent (no Origin: not a browser), granted, refused (403 "
+                                     "origin_not_allowed), foreign_read (a GET answered without CORS)",
+                                     labels=["surface", "verdict"])
+        for surface, policy in self.surfaces.items():
+            for verdict, value in policy.counters().items():
+                checks.add_metric([surface, verdict], value)
+        yield checks
 
 
 class OrderApiCollector(Collector):

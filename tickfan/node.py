@@ -27,6 +27,7 @@ from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
 from tickfan.args import add_tls_arguments, date_arg, hostport, source, tls_files
 from tickfan.roles import NodeConfig, Roles, build_roles
+from vocab.origins import normalize_origin, own_origins
 
 __all__ = ["Node", "NodeConfig", "StatusLine", "add_arguments", "add_node_arguments", "node_config",
            "print_endpoints", "run_until_stopped", "stream_limit_flags"]
@@ -204,6 +205,21 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
                            "an older print changes no bar (breaks_unknown) (default %(default)s)")
     add_stream_limit_arguments(parser)
     add_resume_arguments(parser)
+    add_browser_arguments(parser)
+
+
+def add_browser_arguments(parser: argparse.ArgumentParser) -> None:
+    """What browsers may do here (README, Security: "Browsers: origins, CSP, the development token")."""
+    group = parser.add_argument_group("browsers", "which web pages may use the stream and the HTTP APIs, and the "
+                                                  "web app served on GET /")
+    group.add_argument("--allowed-origin", action="append", default=None, metavar="ORIGIN", dest="allowed_origin",
+                       help="a browser origin (scheme://host[:port]) whose pages may open the WebSocket and call "
+                            "the HTTP APIs; repeat for several. Others are refused (403 origin_not_allowed); "
+                            "clients sending no Origin header (not browsers) are always accepted. Default: this "
+                            "node's own HTTP origin(s), e.g. http://127.0.0.1:8000 and http://localhost:8000")
+    group.add_argument("--web-root", type=Path, default=None, metavar="DIR",
+                       help="serve the web app's static files from DIR on GET / (default: the package's web/dist "
+                            "if it was built, else a page saying the web app is not built)")
 
 
 RESUME_FLAGS = ("resume_history_seconds", "resume_history_prints", "resume_history_capacity", "resume_max_symbols",
@@ -274,9 +290,21 @@ def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
                             "client has not answered the close by then (default %(default)s)")
 
 
+def allowed_origins(args: argparse.Namespace) -> tuple[str, ...]:
+    """The browser origins the flags allow (``--allowed-origin``), else the node's own HTTP origin(s)."""
+    given = getattr(args, "allowed_origin", None)
+    try:
+        if given:
+            return tuple(dict.fromkeys(normalize_origin(o) for o in given))
+        return own_origins(args.http[0], args.http[1], tls=tls_files(args).enabled)
+    except ValueError as exc:
+        raise SystemExit(f"tickfan: --allowed-origin: {exc}") from None
+
+
 def stream_limit_flags(args: argparse.Namespace) -> list[str]:
-    """The stream-limit flags of ``args`` as a command line, for the fan-out workers a command starts."""
-    flags: list[str] = []
+    """The stream-limit flags of ``args`` as a command line, for the fan-out workers a command starts (with the
+    allowed origins resolved here: a worker serves no HTTP, so it has no origin of its own)."""
+    flags: list[str] = [a for o in allowed_origins(args) for a in ("--allowed-origin", o)]
     for dest in ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
                  "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
                  "symbol_burst", "upgrade_timeout", "close_timeout", *RESUME_FLAGS):
@@ -295,6 +323,7 @@ def stream_config(args: argparse.Namespace) -> FanoutConfig:
             max_fragments=args.max_fragments, max_fragments_per_second=args.max_fragments_per_second,
             max_symbols_per_second=args.max_symbols_per_second, symbol_burst=args.symbol_burst,
             upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout,
+            allowed_origins=allowed_origins(args),
             **{name: getattr(args, name) for name in RESUME_FLAGS if hasattr(args, name)})
     except ValueError as exc:
         raise SystemExit(f"tickfan: bad stream limit: {exc}") from None
@@ -364,7 +393,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       session=args.session, session_date=args.session_date, interface=args.interface,
                       feed_sources=args.feed_sources, max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20,
                       tls=tls_files(args), stream=stream_config(args), bars_history_1s=args.bars_history_1s,
-                      bars_history_1m=args.bars_history_1m, bars_print_log=args.bars_print_log)
+                      bars_history_1m=args.bars_history_1m, bars_print_log=args.bars_print_log,
+                      web_root=getattr(args, "web_root", None))
 
 
 async def run_until_stopped(node: Node, *, duration: float | None, quiet: bool,

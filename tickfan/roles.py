@@ -28,6 +28,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import uvicorn
@@ -49,8 +50,10 @@ from normalize.replicas.redis_bars import RedisBars
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
-from tickfan.metrics import metrics_endpoint
+from tickfan.metrics import OriginCollector, metrics_endpoint
+from tickfan.web import WebApp, stream_sources
 from vocab.clock import session_date, today_eastern
+from vocab.origins import OriginGuard, OriginPolicy
 from vocab.tls import TlsFiles
 
 log = logging.getLogger("tickfan.node")
@@ -103,6 +106,9 @@ class NodeConfig:
     bars_print_log: int = 1 << 18
     # how often quiet symbols' bars are closed on the feed's clock (seconds)
     bar_tick: float = 0.1
+    # the web app's static files on GET / (None: the package's web/dist if built, else a placeholder page); the
+    # browser origins allowed on HTTP are the stream's (``stream.allowed_origins``)
+    web_root: Path | None = None
 
 
 def bar_feed(config: NodeConfig, books: PrintSource) -> BarFeed:
@@ -323,6 +329,10 @@ class EdgeRole:
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
+        # browsers on HTTP: the same origins as on the stream, counted apart
+        self.http_origins = OriginPolicy.of(config.stream.allowed_origins)
+        self.web = WebApp.configured(config.web_root, stream_sources(
+            config.stream.allowed_origins, config.ws[1], tls=config.tls.enabled))
         self._http: _EmbeddedHTTPServer | None = None
         self._http_task: asyncio.Task[None] | None = None
 
@@ -335,9 +345,11 @@ class EdgeRole:
         await self.fanout.start()
         if not self.config.serve_http:
             return
-        metrics = Route("/metrics", metrics_endpoint(self, self.extra_collectors))
+        origins = OriginCollector({"stream": self.fanout.origins, "http": self.http_origins})
+        metrics = Route("/metrics", metrics_endpoint(self, [*self.extra_collectors, origins]))
+        app = create_app(self.books, [metrics, *self.extra_routes, self.web.route()], bars=self.bars)
         http_config = uvicorn.Config(
-            create_app(self.books, [metrics, *self.extra_routes], bars=self.bars),
+            OriginGuard(app, self.http_origins),
             host=self.config.http[0],
             port=self.config.http[1],
             log_level="warning",
