@@ -1,7 +1,8 @@
 """The order API (ASGI, Starlette): thin HTTP around the ledger. Every refusal is a 4xx with a code.
 
 Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/ledger, GET /openapi.json,
-GET /healthz, POST /v1/ws-ticket, POST /v1/logout-everywhere. Users authenticate with ``Authorization: Bearer
+GET /healthz, POST /v1/ws-ticket, POST /v1/logout-everywhere, and POST /v1/dev/token only with the development key
+(order_api/devtoken.py). Users authenticate with ``Authorization: Bearer
 <JWT>`` (vocab/auth.py: signature, issuer, audience, expiry, lifetime), and the token must not be revoked
 (order_api/sessions.py). Bodies are read with a cap and every user's requests are rate limited
 (order_api/limits.py). No request gets a traceback: anything unforeseen is logged and answered 500 ``internal``.
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from starlette.routing import Route
 from order_api.audit import DEFAULT_INTERVAL, AuditCollector, LedgerAudit
 from order_api.batching import CommitOutcomeUnknown
 from order_api.db import Ledger
+from order_api.devtoken import DevTokens
 from order_api.limits import BodyCounters, BodyTooLarge, HttpLimits, RateLimiter, read_body
 from order_api.model import ApiError, Status, money, parse_order
 from order_api.openapi import openapi_document
@@ -40,6 +42,7 @@ from order_api.sessions import Sessions
 from order_api.views import order_json
 from vocab.auth import TICKET_TTL, AuthError, Claims, KeyConfigError, Verifier, bearer, default_verifier
 from vocab.digits import parse_ascii_int
+from vocab.origins import OriginGuard, OriginPolicy
 
 log = logging.getLogger("tickfan.order_api")
 STATUSES = frozenset(s.value for s in Status)
@@ -94,38 +97,45 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
         return response
 
     async def answer(request: Request, claims: Claims) -> Response:
-        try:
+        async def run() -> Response:
             await service.sessions.check(claims)
             return await handler(request, claims.user)
-        except AuthError as e:
-            return error_response(401, e.code, str(e))
-        except BodyTooLarge as e:
-            response = error_response(e.status, e.code, e.message)
-            response.headers["connection"] = "close"  # the rest of the body is not read: drop the connection
-            return response
-        except ApiError as e:
-            return error_response(e.status, e.code, e.message)
-        except CommitOutcomeUnknown as e:  # before OSError: it is one, but something may have been written
-            service.outcomes_unknown += 1
-            log.warning("commit outcome unknown: %s", e)
-            return error_response(503, "outcome_unknown", "the connection to the ledger was lost as the change "
-                                  "was committed: it may have been written. Retry the same request; an order with "
-                                  "the same idempotency_key (never a new one): the retry returns the order if it "
-                                  "was placed")
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.InternalClientError,
-                asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError) as e:
-            # a pooled connection to a server that was shut down can fail as InternalClientError or
-            # AdminShutdownError before anything was sent; a loss after sending is CommitOutcomeUnknown above
-            log.warning("ledger unavailable: %s", e)
-            return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
-        except redis.exceptions.RedisError as e:  # down, timed out, or refused (a user without the ACL rights)
-            log.warning("quotes unavailable: %s", e)
-            return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
-        except Exception as e:  # a bug: logged with its traceback, answered without it
-            service.internal_errors += 1
-            return await internal_error(request, e)
+        return await answered(request, service, run)
 
     return endpoint
+
+
+async def answered(request: Request, service: OrderService, run: Callable[[], Awaitable[Response]]) -> Response:
+    """``run``'s answer, every refusal and fault turned into its 4xx/503/500 with a code."""
+    try:
+        return await run()
+    except AuthError as e:
+        return error_response(401, e.code, str(e))
+    except BodyTooLarge as e:
+        response = error_response(e.status, e.code, e.message)
+        response.headers["connection"] = "close"  # the rest of the body is not read: drop the connection
+        return response
+    except ApiError as e:
+        return error_response(e.status, e.code, e.message)
+    except CommitOutcomeUnknown as e:  # before OSError: it is one, but something may have been written
+        service.outcomes_unknown += 1
+        log.warning("commit outcome unknown: %s", e)
+        return error_response(503, "outcome_unknown", "the connection to the ledger was lost as the change "
+                              "was committed: it may have been written. Retry the same request; an order with "
+                              "the same idempotency_key (never a new one): the retry returns the order if it "
+                              "was placed")
+    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.InternalClientError,
+            asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError) as e:
+        # a pooled connection to a server that was shut down can fail as InternalClientError or
+        # AdminShutdownError before anything was sent; a loss after sending is CommitOutcomeUnknown above
+        log.warning("ledger unavailable: %s", e)
+        return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
+    except redis.exceptions.RedisError as e:  # down, timed out, or refused (a user without the ACL rights)
+        log.warning("quotes unavailable: %s", e)
+        return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
+    except Exception as e:  # a bug: logged with its traceback, answered without it
+        service.internal_errors += 1
+        return await internal_error(request, e)
 
 
 def services(request: Request) -> Services:
@@ -241,6 +251,34 @@ def logout_everywhere_of(service: OrderService) -> Handler:
     return logout_everywhere
 
 
+def dev_token_of(service: OrderService, dev: DevTokens) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /v1/dev/token`` (order_api/devtoken.py): no bearer token, so rate limited per client address."""
+
+    async def dev_token(request: Request) -> Response:
+        async def run() -> Response:
+            s = service.services
+            user = dev.user_of(await read_body(request, s.limits.max_body, s.bodies))
+            if await s.ledger.account(user) is None:
+                raise ApiError(404, "unknown_user", f"{user} has no account in the ledger")
+            token = dev.mint(user, issuer=service.verifier.issuer, audience=service.verifier.audience)
+            return json_response({"token": token, "token_type": "Bearer", "user_id": user,
+                                  "expires_in": int(dev.ttl)})
+
+        if service.limiter is None:
+            return await answered(request, service, run)
+        client = request.client.host if request.client is not None else "unknown"
+        verdict = service.limiter.hit(f"dev-token@{client}")  # never a user id: USER_ID has no '@'
+        if verdict.allowed:
+            response = await answered(request, service, run)
+        else:
+            response = error_response(429, "rate_limited", f"at most {verdict.limit} requests per "
+                                      f"{service.limiter.window:g} s per address; retry after Retry-After seconds")
+        response.headers.update(verdict.headers(time.time()))
+        return response
+
+    return dev_token
+
+
 async def openapi(request: Request) -> Response:
     return json_response(openapi_document())
 
@@ -263,10 +301,12 @@ class OrderService:
     def __init__(self, ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
                  verifier: Verifier | None = None, redis_client: aioredis.Redis | None = None, relay: bool = True,
                  revocation_cache: float = 1.0, limits: HttpLimits | None = None,
-                 clock: Callable[[], float] = time.monotonic, ledger_check_interval: float = DEFAULT_INTERVAL) -> None:
+                 clock: Callable[[], float] = time.monotonic, ledger_check_interval: float = DEFAULT_INTERVAL,
+                 dev_tokens: DevTokens | None = None) -> None:
         """``verifier``: the token configuration (the process's by default; ``jwt_key``: an HS256 secret
         instead). ``revocation_cache``: seconds a user's revocation state is reused by this process.
-        ``ledger_check_interval``: seconds between runs of the ledger's invariants (0: never)."""
+        ``ledger_check_interval``: seconds between runs of the ledger's invariants (0: never). ``dev_tokens``:
+        serve ``POST /v1/dev/token`` (only when signing with the development key; None: no such route)."""
         limits = limits or HttpLimits()
         self.services = Services(ledger, quotes, limits=limits)
         self.verifier = verifier or (Verifier(secret=jwt_key) if jwt_key else default_verifier())
@@ -277,6 +317,7 @@ class OrderService:
         self.outcomes_unknown = 0  # 503 outcome_unknown answers
         self.internal_errors = 0  # 500 internal answers
         self.audit = LedgerAudit(ledger, interval=ledger_check_interval) if ledger_check_interval > 0 else None
+        self.dev_tokens = dev_tokens
 
     def collectors(self) -> list[Collector]:
         """What this service adds to a ``/metrics`` endpoint beside its counters: the scheduled ledger check."""
@@ -303,6 +344,8 @@ class OrderService:
             Route("/v1/ws-ticket", bind(ws_ticket_of(self)), methods=["POST"]),
             Route("/v1/logout-everywhere", bind(logout_everywhere_of(self)), methods=["POST"]),
             Route("/openapi.json", openapi, methods=["GET"]),
+            *([Route("/v1/dev/token", dev_token_of(self, self.dev_tokens), methods=["POST"])]
+              if self.dev_tokens is not None else []),
         ]
 
     async def start(self) -> None:
@@ -331,12 +374,14 @@ class OrderService:
 def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None, verifier: Verifier | None = None,
                redis_client: aioredis.Redis | None = None, relay: bool = True, revocation_cache: float = 1.0,
                limits: HttpLimits | None = None, clock: Callable[[], float] = time.monotonic,
-               ledger_check_interval: float = DEFAULT_INTERVAL) -> Starlette:
+               ledger_check_interval: float = DEFAULT_INTERVAL, dev_tokens: DevTokens | None = None,
+               allowed_origins: Iterable[str] | None = None) -> Starlette:
     """The order API as an ASGI app of its own; with ``redis_client`` and ``relay`` it runs the outbox relay,
-    and the scheduled ledger check unless ``ledger_check_interval`` is 0."""
+    and the scheduled ledger check unless ``ledger_check_interval`` is 0. ``allowed_origins``: the browser
+    origins granted CORS, others refused on POST/DELETE (``vocab.origins``; None: no browser check)."""
     service = OrderService(ledger, quotes, jwt_key=jwt_key, verifier=verifier, redis_client=redis_client,
                            relay=relay, revocation_cache=revocation_cache, limits=limits, clock=clock,
-                           ledger_check_interval=ledger_check_interval)
+                           ledger_check_interval=ledger_check_interval, dev_tokens=dev_tokens)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -349,4 +394,8 @@ def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = Non
     app = Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"])],
                     lifespan=lifespan, exception_handlers={Exception: internal_error})
     app.state.order_service = service  # for the command's /metrics
+    app.state.origin_policy = None
+    if allowed_origins is not None:
+        app.state.origin_policy = policy = OriginPolicy.of(allowed_origins)
+        app.add_middleware(OriginGuard, policy=policy)
     return app

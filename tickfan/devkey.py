@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-from vocab.auth import SECRET_ENV, check_secret, new_secret
+from vocab.auth import SECRET_ENV, Verifier, check_secret, new_secret
 
 FILE_NAME = "dev-jwt-secret"
 
@@ -86,3 +86,15 @@ def use_dev_key(*, create: bool) -> Path | None:
                           f"`tickfan demo` once on this machine, or set {SECRET_ENV} to the servers' secret")
     os.environ[SECRET_ENV] = key
     return path
+
+
+def signing_with_dev_key(verifier: Verifier, path: Path | None = None) -> str | None:
+    """The development key when ``verifier`` checks tokens with it alone (no public keys): what ``POST
+    /v1/dev/token`` needs to exist. None with any other secret, with public keys, or without a readable key."""
+    if verifier.jwks is not None or verifier.secret is None:
+        return None
+    try:
+        key = read_dev_key(path)
+    except DevKeyError:
+        return None
+    return key if key is not None and key.encode() == verifier.secret else None

@@ -240,9 +240,12 @@ class OrderApiCollector(Collector):
             yield CounterMetricFamily(f"tickfan_api_{name}", self.HELP.get(name, name), value=value)
 
 
-def api_metrics_endpoint(service: OrderService) -> Callable[[Request], Awaitable[Response]]:
+def api_metrics_endpoint(service: OrderService, origins: OriginPolicy | None = None
+                         ) -> Callable[[Request], Awaitable[Response]]:
     registry = CollectorRegistry()
     registry.register(OrderApiCollector(service))
+    if origins is not None:
+        registry.register(OriginCollector({"http": origins}))
     for collector in service.collectors():  # the scheduled ledger check
         registry.register(collector)
 

@@ -15,9 +15,10 @@ from order_api.model import Rules
 from order_api.quotes import BookQuotes
 from tickfan.args import hostport
 from tickfan.procs import Children, tickfan_command
-from tickfan.trading_cli import DEFAULT_REDIS, add_ledger_check, dsns_of
+from tickfan.trading_cli import DEFAULT_REDIS, add_ledger_check, dev_tokens, dsns_of
+from vocab.auth import default_verifier
 
-SEED_USERS = ("alice", "bob")
+SEED_USERS = ("alice", "bob")  # also the only users POST /v1/dev/token mints for
 SEED_CASH = 100_000 * 10_000  # $100,000 in 1/10,000 dollars
 
 
@@ -54,7 +55,8 @@ class TradingStack:
                 self.seeded.append(user)
         self.redis = aioredis.from_url(self.args.trading_redis)
         self.service = OrderService(self.ledger, BookQuotes(books), redis_client=self.redis, relay=True,
-                                    ledger_check_interval=self.args.ledger_check_interval)
+                                    ledger_check_interval=self.args.ledger_check_interval,
+                                    dev_tokens=dev_tokens(default_verifier()))
         return self.service
 
     async def start(self, http: tuple[str, int]) -> None:

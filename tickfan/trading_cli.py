@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from order_api.db import DEFAULT_DSNS, Ledger, MigrationsPending, migrate
+from order_api.devtoken import DevTokens
 from order_api.execution import UNKNOWN_GRACE
 from order_api.limits import MAX_BODY, RATE, WINDOW, HttpLimits
 from order_api.model import TERMINAL, Rules, Status, money, parse_money
 from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
+from vocab.auth import Verifier
 from vocab.digits import parse_ascii_int
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -189,6 +191,23 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
                              "Retry-After; 0: no limit (default %(default)s, as Alpaca's API)")
     parser.add_argument("--rate-window", type=float, default=WINDOW, metavar="SECONDS",
                         help="the rate limit's window (default %(default)s)")
+    parser.add_argument("--allowed-origin", action="append", default=None, metavar="ORIGIN", dest="allowed_origin",
+                        help="a browser origin (scheme://host[:port]) whose pages may call this API (CORS); repeat "
+                             "for several. Others are refused on POST/DELETE (403 origin_not_allowed); requests "
+                             "without an Origin header (not browsers) are always accepted. Default: this API's own "
+                             "origin(s), e.g. http://127.0.0.1:8000 and http://localhost:8000")
+
+
+DEV_USERS = ("alice", "bob")  # the demo's seeded users (tickfan/trading.py): the only ones given dev tokens
+
+
+def dev_tokens(verifier: Verifier) -> DevTokens | None:
+    """``POST /v1/dev/token``'s configuration when ``verifier`` signs with this machine's development key (the
+    demo's users only), else None: the route does not exist."""
+    from tickfan.devkey import signing_with_dev_key
+
+    key = signing_with_dev_key(verifier)
+    return DevTokens(key, frozenset(DEV_USERS)) if key is not None else None
 
 
 async def build_api(args: argparse.Namespace) -> Any:
@@ -198,15 +217,24 @@ async def build_api(args: argparse.Namespace) -> Any:
     from order_api.api import create_app
     from order_api.quotes import RedisQuotes
     from tickfan.metrics import api_metrics_endpoint
+    from vocab.auth import default_verifier
+    from vocab.origins import normalize_origin, own_origins
 
     rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed,
                   max_quote_age=args.max_quote_age)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
     client = aioredis.from_url(args.redis)
     limits = HttpLimits(max_body=args.max_body, rate=args.rate_limit, window=args.rate_window)
+    try:
+        origins = (tuple(normalize_origin(o) for o in args.allowed_origin) if args.allowed_origin
+                   else own_origins(args.host, args.port, tls=tls_files(args).enabled))
+    except ValueError as exc:
+        raise SystemExit(f"tickfan api: --allowed-origin: {exc}") from None
     app = create_app(ledger, RedisQuotes(client), redis_client=client, relay=not args.no_relay, limits=limits,
-                     ledger_check_interval=args.ledger_check_interval)
-    app.router.routes.append(Route("/metrics", api_metrics_endpoint(app.state.order_service), methods=["GET"]))
+                     ledger_check_interval=args.ledger_check_interval, dev_tokens=dev_tokens(default_verifier()),
+                     allowed_origins=origins)
+    app.router.routes.append(Route("/metrics", api_metrics_endpoint(app.state.order_service,
+                                                                    app.state.origin_policy), methods=["GET"]))
     return app
 
 
