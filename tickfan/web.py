@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+EVERY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "dist"
 PLACEHOLDER = b"""<!doctype html>
 <html lang="en">
@@ -122,4 +123,4 @@ class WebApp:
     def route(self) -> Route:
         """The catch-all route: mount it after every other."""
         endpoint: Callable[[Request], Awaitable[Response]] = self.serve
-        return Route("/{path:path}", endpoint, methods=None)
+        return Route("/{path:path}", endpoint, methods=list(EVERY_METHOD))
