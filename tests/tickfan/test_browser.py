@@ -155,3 +155,27 @@ def test_the_web_root_is_served_with_its_headers_and_nothing_outside_it(tmp_path
             assert answer.startswith((b"HTTP/1.1 404", b"HTTP/1.1 400")), (path, answer[:40])
 
     run_node(scenario, web_root=root)
+
+
+def test_the_dev_token_route_exists_only_when_signing_with_the_development_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tickfan.devkey import ensure_dev_key
+    from tickfan.trading_cli import DEV_USERS, dev_tokens
+    from vocab.auth import JwksKeys, Verifier
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert dev_tokens(Verifier(secret="a-real-production-secret-of-32-bytes+")) is None  # no dev key on this host
+    key = ensure_dev_key()
+    dev = dev_tokens(Verifier(secret=key))
+    assert dev is not None and dev.key == key and dev.users == frozenset(DEV_USERS) == {"alice", "bob"}
+    assert dev_tokens(Verifier(secret="a-real-production-secret-of-32-bytes+")) is None  # another secret
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public)), "kid": "e1",
+                                          "alg": "ES256"}]}))
+    assert dev_tokens(Verifier(secret=key, jwks=JwksKeys(str(jwks)))) is None  # public keys: a real deployment
