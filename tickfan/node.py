@@ -101,6 +101,7 @@ class Node:
             "rewinder (MoldUDP64 re-request)": f"udp://{rewinder[0]}:{rewinder[1]}" if rewinder else "none",
             "book snapshots (GLIMPSE-style)": (f"tcp://{self.config.snapshot[0]}:{self.config.snapshot[1]}"
                                                if self.config.snapshot else "none"),
+            "web app (browser)": f"{http}://{hh}:{hp}/",
             "snapshots (HTTP)": f"{http}://{hh}:{hp}/v1/quotes?symbols=AAPL,TSLA",
             "metrics (Prometheus)": f"{http}://{hh}:{hp}/metrics",
             "stream (WebSocket, Protobuf)": f"{ws}://{wh}:{wp}/v1/stream",
