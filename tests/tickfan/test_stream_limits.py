@@ -18,6 +18,7 @@ from tests.fanout.conftest import closed, config, fanout_server, make_books
 from tickfan.metrics import NodeCollector
 from tickfan.node import add_arguments, node_config, stream_limit_flags
 from tickfan.roles import NodeConfig, build_roles
+from vocab.origins import own_origins
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -38,7 +39,8 @@ def test_node_flags_set_the_fanout_limits_and_pass_on_to_workers() -> None:
             stream.symbol_burst, stream.upgrade_timeout, stream.close_timeout
             ) == (500, 7, 2.5, 9, 3, True, 16, 40.0, 300.0, 1500, 2.0, 3.0)
     assert node_config(parse(*stream_limit_flags(args))).stream == stream  # what a fan-out worker is given
-    assert node_config(parse()).stream == FanoutConfig()  # no flags: the defaults
+    # no flags: the defaults, with the node's own HTTP origins as the browser pages allowed on the stream
+    assert node_config(parse()).stream == FanoutConfig(allowed_origins=own_origins("127.0.0.1", 8000))
     fanout = build_roles(node_config(args)).edge
     assert fanout is not None
     assert fanout.fanout.config.max_connections_per_ip == 7 and fanout.fanout.config.port == 0  # --ws still wins
