@@ -111,6 +111,33 @@ def test_the_node_exports_the_scheduled_ledger_check(demo: dict[str, Any]) -> No
     assert scraped()["tickfan_ledger_check_problems"] == 0
 
 
+def test_a_browser_page_of_the_demo_gets_a_dev_token_and_a_foreign_one_gets_nothing(demo: dict[str, Any]) -> None:
+    """Issue 12: the demo signs with the development key, so its user picker's endpoint exists; its own pages
+    (http://127.0.0.1:PORT) may use it and the stream, another site's may not."""
+    own = demo["http"]
+    page = httpx.get(f"{own}/", timeout=5)
+    assert page.status_code == 200 and "unsafe-inline" not in page.headers["content-security-policy"]
+    r = httpx.post(f"{own}/v1/dev/token", json={"user": "alice"}, headers={"Origin": own}, timeout=5)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == own, r.text
+    token = r.json()["token"]
+    portfolio = httpx.get(f"{own}/v1/portfolio", headers={"authorization": f"Bearer {token}"}, timeout=5)
+    assert portfolio.status_code == 200 and portfolio.json()["user_id"] == "alice"
+    foreign = httpx.post(f"{own}/v1/dev/token", json={"user": "alice"}, headers={"Origin": "https://evil.example"},
+                         timeout=5)
+    assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "origin_not_allowed"
+    assert httpx.post(f"{own}/v1/dev/token", json={"user": "mallory"}, timeout=5).status_code == 403
+
+    async def stream() -> None:
+        async with websockets.connect(demo["ws"], origin=websockets.Origin(own)):
+            pass
+        with pytest.raises(websockets.InvalidStatus) as err:
+            async with websockets.connect(demo["ws"], origin=websockets.Origin("https://evil.example")):
+                pass
+        assert err.value.response.status_code == 403
+
+    asyncio.run(stream())
+
+
 def test_ledger_balances_and_the_demo_stops_cleanly(demo: dict[str, Any]) -> None:
     async def check() -> list[str]:
         ledger = await Ledger.connect(DSNS, max_size=2)
