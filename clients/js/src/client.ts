@@ -99,6 +99,8 @@ export interface ClientOptions {
   refreshBeforeMs?: number;
   socketFactory?: SocketFactory;
   timers?: Timers;
+  /** for the ticket request; the global fetch by default */
+  fetch?: typeof globalThis.fetch;
 }
 
 type Listener<K extends keyof ClientEvents> = (event: ClientEvents[K]) => void;
@@ -319,7 +321,7 @@ export class TickfanClient {
     if (this.options.apiUrl === undefined || this.options.token === undefined) {
       throw new Error("a browser client needs `apiUrl` to fetch a WebSocket ticket (POST /v1/ws-ticket)");
     }
-    const rest = new RestClient({ baseUrl: this.options.apiUrl, token: this.options.token });
+    const rest = new RestClient({ baseUrl: this.options.apiUrl, token: this.options.token, fetch: this.options.fetch });
     return (await rest.wsTicket()).ticket;
   }
 
