@@ -148,9 +148,9 @@ export class TickfanClient {
   private reconnectTimer: unknown = null;
   private refreshTimer: unknown = null;
   private tokenSent = "";
-  // a resume in flight: the trades symbols whose verdict is awaited, and per symbol the baseline before it and
-  // the first print seen since (a replay starts right after the baseline; anything else is a gap)
-  private resuming = new Map<string, { before: bigint | undefined; first: bigint | undefined }>();
+  // a resume in flight: per trades symbol whose verdict is awaited, the last trade_seq delivered before it and the
+  // prints received since (replayed, then live), held until the verdict says how to read them
+  private resuming = new Map<string, { before: bigint | undefined; buffer: { trade: Trade; info: BatchInfo }[] }>();
   private readonly quoteSeq = new SeqCheck("quotes");
   private readonly depthSeq = new SeqCheck("depth");
   private readonly tradeSeq = new TradeSeqCheck();
@@ -334,8 +334,9 @@ export class TickfanClient {
     this.depthSeq.forget();
     this.barOrder.forget();
     const trades = this.symbolsOf("trades");
+    this.resuming = new Map(); // prints held for a connection that then dropped are replayed again
     if (reconnect && this.resumeToken !== "") {
-      this.resuming = new Map(trades.map((s) => [s, { before: this.tradeSeq.lastOf(s), first: undefined }]));
+      this.resuming = new Map(trades.map((s) => [s, { before: this.tradeSeq.lastOf(s), buffer: [] }]));
       this.send({ case: "subscribe", value: { resumeToken: this.resumeToken } });
     } else if (reconnect) {
       for (const s of trades) {
@@ -516,23 +517,45 @@ export class TickfanClient {
   private onTrades(trades: Trade[], info: BatchInfo): void {
     for (const t of trades) {
       const held = this.resuming.get(t.symbol);
-      if (held !== undefined && held.first === undefined) {
-        // the first print after a resume is judged with the verdict (a partial replay starts after its hole)
-        held.first = t.tradeSeq;
-        this.tradeSeq.forget(t.symbol);
-        this.tradeSeq.see(t.symbol, t.tradeSeq);
-      } else {
-        const a = this.tradeSeq.see(t.symbol, t.tradeSeq);
-        if (a?.kind === "trade_seq_jump") {
-          this.emit("gap", {
-            reason: "trade_seq_jump", symbol: t.symbol, symbols: [t.symbol], fromTradeSeq: a.previous + 1n,
-            toTradeSeq: a.received - 1n, epochChanged: false, detail: `trade_seq ${a.previous} then ${a.received}`,
-          });
-        } else {
-          this.check(a);
-        }
-      }
-      this.dispatch("trades", t.symbol, (h) => h(t, info));
+      if (held !== undefined) held.buffer.push({ trade: t, info }); // judged with the verdict
+      else this.deliverTrade(t, info);
+    }
+  }
+
+  private deliverTrade(t: Trade, info: BatchInfo): void {
+    const a = this.tradeSeq.see(t.symbol, t.tradeSeq);
+    if (a?.kind === "trade_seq_jump") {
+      this.emit("gap", {
+        reason: "trade_seq_jump", symbol: t.symbol, symbols: [t.symbol], fromTradeSeq: a.previous + 1n,
+        toTradeSeq: a.received - 1n, epochChanged: false, detail: `trade_seq ${a.previous} then ${a.received}`,
+      });
+    } else {
+      this.check(a);
+    }
+    this.dispatch("trades", t.symbol, (h) => h(t, info));
+  }
+
+  /** Ends one symbol's resume: its held prints go out, judged by the verdict. */
+  private release(symbol: string, verdict: "complete" | "partial" | "not_recoverable", missingTo = 0n): void {
+    const held = this.resuming.get(symbol);
+    if (held === undefined) return;
+    this.resuming.delete(symbol);
+    const before = held.before;
+    if (verdict === "not_recoverable") {
+      this.tradeSeq.forget(symbol); // another feed session numbers from scratch: everything held is new
+      for (const { trade, info } of held.buffer) this.deliverTrade(trade, info);
+      return;
+    }
+    if (verdict === "partial") {
+      // the verdict named the hole: continue after it, so it is not reported twice
+      this.tradeSeq.forget(symbol);
+      this.tradeSeq.see(symbol, missingTo);
+    }
+    for (const { trade, info } of held.buffer) {
+      // the token is as old as the last Subscribed/Heartbeat: the replay repeats the prints since then,
+      // which this app already has
+      if (before !== undefined && trade.tradeSeq <= before) continue;
+      this.deliverTrade(trade, info);
     }
   }
 
@@ -542,38 +565,27 @@ export class TickfanClient {
       this.endResume(r.verdict === "complete" ? "complete" : "not_recoverable", r.reason, r.epochChanged);
       return;
     }
-    const held = this.resuming.get(r.symbol);
-    this.resuming.delete(r.symbol);
-    if (r.verdict === "complete") {
-      if (held?.before !== undefined && held.first !== undefined && held.first !== held.before + 1n) {
-        this.emit("gap", {
-          reason: "trade_seq_jump", symbol: r.symbol, symbols: [r.symbol], fromTradeSeq: held.before + 1n,
-          toTradeSeq: held.first - 1n, epochChanged: r.epochChanged,
-          detail: `resume said complete, but the replay started at trade_seq ${held.first} after ${held.before}`,
-        });
-      }
-      return;
+    const verdict = r.verdict === "complete" || r.verdict === "partial" ? r.verdict : "not_recoverable";
+    if (verdict !== "complete") {
+      this.emit("gap", {
+        reason: verdict,
+        symbol: r.symbol,
+        symbols: [r.symbol],
+        ...(verdict === "partial" ? { fromTradeSeq: r.missingFromTradeSeq, toTradeSeq: r.missingToTradeSeq } : {}),
+        epochChanged: r.epochChanged,
+        detail: r.reason || r.verdict,
+      });
     }
-    const partial = r.verdict === "partial";
-    if (!partial && held?.first === undefined) this.tradeSeq.forget(r.symbol); // a new numbering follows
-    this.emit("gap", {
-      reason: partial ? "partial" : "not_recoverable",
-      symbol: r.symbol,
-      symbols: [r.symbol],
-      ...(partial ? { fromTradeSeq: r.missingFromTradeSeq, toTradeSeq: r.missingToTradeSeq } : {}),
-      epochChanged: r.epochChanged,
-      detail: r.reason || r.verdict,
-    });
+    this.release(r.symbol, verdict, r.missingToTradeSeq);
   }
 
   /** One verdict for the whole token (or the resume refused): every awaited symbol has a gap. */
   private endResume(verdict: "complete" | "not_recoverable", detail: string, epochChanged = false): void {
     const symbols = [...this.resuming.keys()];
-    for (const [s, held] of this.resuming) if (held.first === undefined) this.tradeSeq.forget(s);
-    this.resuming.clear();
     if (verdict === "not_recoverable" && symbols.length > 0) {
       this.emit("gap", { reason: "not_recoverable", symbol: "", symbols, epochChanged, detail });
     }
+    for (const s of symbols) this.release(s, verdict);
   }
 
   private check(anomaly: Anomaly | null): void {

@@ -60,7 +60,8 @@ test("JSON mode: ?format=json, text frames both ways", async () => {
 
 test("a dropped connection reconnects after a jittered backoff and resumes with the newest token, then resubscribes", async () => {
   const { client, factory, timers, events } = setup();
-  client.subscribe("trades", ["AAPL"], () => {});
+  const prints: bigint[] = [];
+  client.subscribe("trades", ["AAPL"], (t) => prints.push(t.tradeSeq));
   client.subscribe("quotes", ["AAPL"], () => {});
   client.connect();
   await settle();
@@ -83,11 +84,15 @@ test("a dropped connection reconnects after a jittered backoff and resumes with 
   assert.deepEqual(subs[0], { symbols: [], channels: [], resumeToken: "T2" }); // the resume first, alone
   assert.deepEqual(subs.slice(1).map((x) => x.channels[0]), ["quotes", "trades"]);
   assert.deepEqual(events.open, [{ reconnect: false }, { reconnect: true }]);
-  // the replay continues at 3, then the verdict: complete, no gap
-  s.push({ kind: { case: "trades", value: { trades: [trade("AAPL", 3n)] } } });
+  // the token (T2) is older than the last print received: the replay repeats print 2, then 3; then the verdict
+  s.push({ kind: { case: "trades", value: { trades: [trade("AAPL", 2n), trade("AAPL", 3n)] } } });
+  assert.deepEqual(prints, [1n, 2n]); // held until the verdict
   s.push({ kind: { case: "recovered", value: { symbol: "AAPL", verdict: "complete" } } });
+  s.push({ kind: { case: "trades", value: { trades: [trade("AAPL", 4n)] } } });
+  assert.deepEqual(prints, [1n, 2n, 3n, 4n]); // no duplicate, no gap
   assert.equal(events.recovered?.length, 1);
   assert.equal(events.gap, undefined);
+  assert.equal(events.anomaly, undefined);
   client.close();
 });
 
