@@ -43,8 +43,9 @@ export interface Handlers {
 /** Prints an app did not get: `trade_seq` from..to (inclusive) when known. */
 export interface GapEvent {
   /** "partial" / "not_recoverable": a resume verdict; "trade_seq_jump": seen in the stream; "no_resume": a
-   * reconnect before any resume token arrived, so nothing could be replayed */
-  reason: "partial" | "not_recoverable" | "trade_seq_jump" | "no_resume";
+   * reconnect before any resume token arrived, so nothing could be replayed; "orders": a reconnect with the
+   * orders channel (order updates are not replayed: re-read the orders with GET /v1/orders) */
+  reason: "partial" | "not_recoverable" | "trade_seq_jump" | "no_resume" | "orders";
   /** "" when the verdict is about the whole token (then `symbols` names the trades symbols it covered) */
   symbol: string;
   symbols: string[];
@@ -156,6 +157,12 @@ export class TickfanClient {
   private readonly tradeSeq = new TradeSeqCheck();
   private readonly barOrder = new BarOrderCheck();
   private connectAttempt = 0;
+  // symbols a node has acknowledged: one that calls them unknown right after a reconnect is most likely a
+  // restarted node whose books are not loaded yet, so they are asked for again (with a backoff, a few times)
+  private known = new Set<string>();
+  private retryUnknown = new Set<string>();
+  private retryTimer: unknown = null;
+  private readonly retryBackoff = new Backoff({ initialMs: 500, maxMs: 10_000 });
 
   constructor(private readonly options: ClientOptions) {
     this.format = options.format ?? "binary";
@@ -347,6 +354,12 @@ export class TickfanClient {
         });
       }
     }
+    if (reconnect && this.hasChannel("orders")) {
+      this.emit("gap", {
+        reason: "orders", symbol: "", symbols: [], epochChanged: false,
+        detail: "order updates sent while disconnected are not replayed: re-read the orders (GET /v1/orders)",
+      });
+    }
     // then every channel explicitly: what the token restored is already there (the server ignores repeats),
     // and what it could not (a token refused, orders) is subscribed again
     for (const channel of CHANNELS) {
@@ -395,9 +408,11 @@ export class TickfanClient {
   }
 
   private clearTimers(): void {
-    for (const t of [this.watchdog, this.refreshTimer]) if (t !== null) this.timers.clearTimeout(t);
+    for (const t of [this.watchdog, this.refreshTimer, this.retryTimer]) if (t !== null) this.timers.clearTimeout(t);
     this.watchdog = null;
     this.refreshTimer = null;
+    this.retryTimer = null;
+    this.retryUnknown.clear(); // a new connection subscribes everything again
   }
 
   /** Any frame proves the connection alive; none for `heartbeatMisses` periods means a dead pipe. */
@@ -485,6 +500,8 @@ export class TickfanClient {
         break;
       case "subscribed":
         if (k.value.resumeToken) this.resumeToken = k.value.resumeToken;
+        for (const sym of k.value.symbols) this.known.add(sym);
+        if (this.retryUnknown.size === 0 && k.value.symbols.length > 0) this.retryBackoff.reset();
         this.emit("subscribed", k.value);
         break;
       case "recovered":
@@ -492,6 +509,7 @@ export class TickfanClient {
         break;
       case "error":
         if (k.value.code === "symbol_rate_limited" && this.resuming.size > 0) this.endResume("not_recoverable", k.value.message);
+        if (k.value.code === "unknown_symbol") this.onUnknown(k.value.symbols);
         this.emit("error", { code: k.value.code, message: k.value.message, symbols: [...k.value.symbols] });
         break;
       case "refreshed":
@@ -505,6 +523,23 @@ export class TickfanClient {
       case undefined:
         break;
     }
+  }
+
+  private onUnknown(symbols: readonly string[]): void {
+    const again = symbols.filter((s) => this.known.has(s) && CHANNELS.some((c) => this.wants(c, s)));
+    if (again.length === 0 || this.retryBackoff.attempts >= 8) return; // a symbol the node really does not have
+    for (const s of again) this.retryUnknown.add(s);
+    if (this.retryTimer !== null) return;
+    this.retryTimer = this.timers.setTimeout(() => {
+      this.retryTimer = null;
+      const pending = this.retryUnknown;
+      this.retryUnknown = new Set();
+      for (const channel of CHANNELS) {
+        if (channel === "orders") continue;
+        const symbols = this.symbolsOf(channel).filter((s) => pending.has(s));
+        if (symbols.length > 0) this.send({ case: "subscribe", value: { symbols, channels: [channel] } });
+      }
+    }, this.retryBackoff.next());
   }
 
   private onQuotes(quotes: Quote[], info: BatchInfo): void {

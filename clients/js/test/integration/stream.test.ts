@@ -139,7 +139,7 @@ describe("against a running node", { timeout: 300_000 }, () => {
       assert.ok(seen.recovered.slice(SYMBOLS.length).some((r) => r.verdict === "not_recoverable"));
       const q = quotes;
       const tr = trades;
-      await waitFor("quotes and trades from the new node", () => quotes > q && trades > tr || undefined);
+      await waitFor("quotes and trades from the new node", () => quotes > q && trades > tr || undefined).catch((e) => { throw new Error(`${e}: ${JSON.stringify(seen.error)} ${quotes} ${trades}`); });
       assert.deepEqual(seen.anomaly, []);
     } finally {
       client.close();

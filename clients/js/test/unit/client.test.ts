@@ -216,7 +216,8 @@ test("a connect that never completes is bounded by the watchdog too", async () =
 test("orders with a bearer token: Authorization on the upgrade in Node, updates to the orders handler", async () => {
   const factory = new FakeFactory(true);
   const token = jwt(Math.floor(Date.now() / 1000) + 300);
-  const c = new TickfanClient({ url: "ws://node.test/v1/stream", socketFactory: factory, timers: new FakeTimers(), token: () => token });
+  const timers = new FakeTimers();
+  const c = new TickfanClient({ url: "ws://node.test/v1/stream", socketFactory: factory, timers, token: () => token });
   const updates: string[] = [];
   c.subscribe("orders", [], (u) => updates.push(u.status));
   c.connect();
@@ -229,6 +230,15 @@ test("orders with a bearer token: Authorization on the upgrade in Node, updates 
   s.push({ kind: { case: "orderUpdate", value: { orderId: "o1", status: "accepted", version: 1n } } });
   s.push({ kind: { case: "orderUpdate", value: { orderId: "o1", status: "filled", version: 2n } } });
   assert.deepEqual(updates, ["accepted", "filled"]);
+  // updates are not replayed after a reconnect: the app is told to re-read its orders
+  const gaps: string[] = [];
+  c.on("gap", (g) => gaps.push(g.reason));
+  c.reconnectNow();
+  timers.advance(0);
+  await settle();
+  factory.last.accept();
+  assert.deepEqual(gaps, ["orders"]);
+  assert.deepEqual(factory.last.subscribes().at(-1)?.channels, ["orders"]);
   c.close();
 });
 
@@ -292,4 +302,28 @@ test("unsubscribe: only symbols no other handler wants; a close stops reconnecti
   await settle();
   assert.equal(factory.sockets.length, 1);
   assert.equal(client.state, "closed");
+});
+
+test("a restarted node that does not know the symbols yet: they are asked for again; a never-known symbol is not", async () => {
+  const { client, factory, timers } = setup();
+  client.subscribe("quotes", ["AAPL", "ZZZZ"], () => {});
+  client.connect();
+  await settle();
+  factory.last.accept();
+  factory.last.push({ kind: { case: "error", value: { code: "unknown_symbol", symbols: ["ZZZZ"] } } });
+  factory.last.push({ kind: { case: "subscribed", value: { symbols: ["AAPL"], channels: ["quotes"], resumeToken: "T1" } } });
+  timers.advance(600);
+  assert.equal(factory.last.subscribes().length, 1); // ZZZZ was never known: no retry
+  factory.last.serverClose(1012);
+  timers.advance(1_000);
+  await settle();
+  const s = factory.last;
+  s.accept();
+  const before = s.subscribes().length;
+  s.push({ kind: { case: "error", value: { code: "unknown_symbol", symbols: ["AAPL", "ZZZZ"] } } });
+  s.push({ kind: { case: "subscribed", value: { symbols: [], channels: [] } } });
+  timers.advance(1_000);
+  const again = s.subscribes().slice(before);
+  assert.deepEqual(again.map((x) => [x.channels, x.symbols]), [[["quotes"], ["AAPL"]]]);
+  client.close();
 });
