@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: demo test lint typecheck check proto services bench load fuzz clean help
+.PHONY: demo test sdk-test sdk-generate lint typecheck check proto services bench load fuzz clean help
 
 help:
 	@echo "make demo       set up .venv and run the live demo (simulator -> node -> WebSocket); ARGS='--duration 30'"
 	@echo "make test       set up .venv, start local services if needed, run lint, types and the test suite"
-	@echo "make proto      regenerate tickfan_proto/ from proto/*.proto"
+	@echo "make sdk-test   the TypeScript SDK's tests (clients/js: unit tests, then against a demo it starts)"
+	@echo "make proto      regenerate tickfan_proto/ and the SDK's clients/js/src/gen/ from proto/*.proto"
 	@echo "make bench      run the benchmarks (see benchmarks/RESULTS.md)"
 	@echo "make fuzz       every parser under atheris for FUZZ_SECONDS each (default 30), coverage-guided"
 	@echo "make load       Locust market watchers against a running demo (LOAD_USERS=100 LOAD_SECONDS=30 LOAD_HOST=ws://127.0.0.1:8765)"
@@ -38,8 +39,23 @@ check: lint typecheck
 
 test: $(STAMP) services lint typecheck
 	$(PY) -m pytest -q $(ARGS)
+	$(MAKE) --no-print-directory sdk-test
 
-proto: $(STAMP)
+# The TypeScript SDK (clients/js): `npm ci` only when the lockfile changed (the stamp), so a second run is quick.
+JS     := clients/js
+JSDEPS := $(JS)/node_modules/.installed-stamp
+$(JSDEPS): $(JS)/package.json $(JS)/package-lock.json
+	@command -v npm >/dev/null || { echo "the SDK's tests need Node.js 20+ and npm (apt-get install nodejs npm)"; exit 1; }
+	cd $(JS) && npm ci --no-audit --no-fund
+	@touch $@
+
+sdk-test: $(STAMP) services $(JSDEPS)
+	cd $(JS) && TICKFAN_PYTHON=$(abspath $(PY)) npm test
+
+sdk-generate: $(JSDEPS)
+	cd $(JS) && npm run generate
+
+proto: $(STAMP) sdk-generate
 	$(PY) -m grpc_tools.protoc -I proto --python_out=tickfan_proto --pyi_out=tickfan_proto proto/stream.proto
 
 bench: $(STAMP)

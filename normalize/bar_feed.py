@@ -199,7 +199,24 @@ class BarLog:
             at += n
 
 
-class BarFeed:
+class LoggedBars:
+    """The reads of a ``BarSource`` that come straight from its ``BarLog`` (``self.log``)."""
+
+    log: BarLog
+
+    @property
+    def bars_total(self) -> int:
+        return self.log.total
+
+    def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]:
+        return self.log.since(cursor)
+
+    def bars_since_watched(self, cursor: int, watched: BOOL, *, newest_updates: bool = False
+                           ) -> tuple[list[tuple[int, Bar]], int, int]:
+        return self.log.since_watched(cursor, watched, newest_updates=newest_updates)
+
+
+class BarFeed(LoggedBars):
     """One ``BarBuilder`` fed from ``books``' rings; its emissions kept for the edges. See the module docstring."""
 
     def __init__(self, books: PrintSource, *, time_offset: int = 0, history_1s: int = 3_600,
@@ -270,17 +287,6 @@ class BarFeed:
         return n
 
     # ------------------------------------------------------------------ reading (BarSource)
-    @property
-    def bars_total(self) -> int:
-        return self.log.total
-
-    def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]:
-        return self.log.since(cursor)
-
-    def bars_since_watched(self, cursor: int, watched: BOOL, *, newest_updates: bool = False
-                           ) -> tuple[list[tuple[int, Bar]], int, int]:
-        return self.log.since_watched(cursor, watched, newest_updates=newest_updates)
-
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         return self.builder.history(locate, interval_ns, limit)
 

@@ -30,9 +30,9 @@ from tickfan_proto import stream_pb2 as pb
 from vocab.keys import QUOTE_PARTITIONS, bars_channel, bars_key
 from vocab.partition import crc32_partition
 
-from ..bar_feed import BarLog, BarSource
+from ..bar_feed import BarLog, BarSource, LoggedBars
 from ..bar_wire import INTERVAL_NAME, bar_from_pb, bar_to_pb, conflate
-from ..bars import BOOL, MAX_LOCATES, MINUTE, SECOND, Bar
+from ..bars import MAX_LOCATES, MINUTE, SECOND, Bar
 from ..source import BookSource
 
 if TYPE_CHECKING:  # redis.py imports this module for its publisher
@@ -98,7 +98,7 @@ class RedisBarPublisher:
         return n
 
 
-class RedisBars:
+class RedisBars(LoggedBars):
     """A ``BarSource`` fed from Redis (see the module docstring)."""
 
     def __init__(self, books: RedisBooks, url: str, *, log_size: int = 1 << 16) -> None:
@@ -196,17 +196,6 @@ class RedisBars:
         return True
 
     # ------------------------------------------------------------------ reading (BarSource)
-    @property
-    def bars_total(self) -> int:
-        return self.log.total
-
-    def bars_since(self, cursor: int) -> tuple[list[Bar], int, int]:
-        return self.log.since(cursor)
-
-    def bars_since_watched(self, cursor: int, watched: BOOL, *, newest_updates: bool = False
-                           ) -> tuple[list[tuple[int, Bar]], int, int]:
-        return self.log.since_watched(cursor, watched, newest_updates=newest_updates)
-
     def history(self, locate: int, interval_ns: int, limit: int) -> list[Bar]:
         held = self._latest.get((interval_ns, locate), {})
         return [held[s] for s in sorted(held)][-limit:] if limit > 0 else []

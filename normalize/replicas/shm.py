@@ -8,11 +8,15 @@ per writer.
 The publisher (``ShmPublisher``) applies packets through a ``Books`` whose row arrays ARE the block's, so a
 packet's changes land in place with no copy; ``Books`` itself knows nothing of readers. Consistency without
 locks is the publisher's: it makes its writer's generation odd before a packet and even after, and
-publishes the names and depth of what the packet changed in between.
-A reader (``BookView.sync``) copies the rows that changed into its own arrays, then checks each owning
-writer's generation again; rows of a writer that was mid-packet, or moved on, are copied again, and if that
-writer stays busy they are left for the next sync (their versions stay unpublished, so nothing is lost and
-no torn quote is ever handed on). Readers never block writers.
+publishes the names and depth of what the packet changed in between. A writer claims a locate (``owner``)
+when its directory entry arrives, before it writes anything of the row.
+A reader (``BookView.sync``) copies the rows that changed into its own arrays, then reads each row's owner
+and checks that writer's generation again; rows of a writer that was mid-packet, or moved on, are copied
+again, and if that writer stays busy they are left for the next sync (their versions stay unpublished, so
+nothing is lost and no torn quote is ever handed on). Readers never block writers. The owner is read after
+the copy: a writer that wrote a row during the copy had claimed it before, so the reader sees that writer
+(reading it before the copy would see no owner yet, and take the first packet of a new locate half-written,
+its name not yet published).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from ingest.messages import Message
+from ingest.messages import Message, StockDirectory
 
 from ..book import ASK, BID, MAX_LOCATES, Books
 from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
@@ -93,7 +97,8 @@ class SharedBookState:
         state = cls(shm, n, owner=True)
         for name, arr in state.arrays.items():
             if name not in _RINGS:
-                arr[...] = 0
+                # bytewise: ``names[...] = 0`` would store the ticker b"0" (numpy converts 0 to bytes as text)
+                arr.view(np.uint8)[...] = 0
         state.arrays["owner"][:] = -1
         return state
 
@@ -122,8 +127,9 @@ class ShmPublisher:
     """The writer side: one partition's books, published into the block as writer number ``writer``.
 
     The feed handler's sink and recovery hooks (``apply_batch``, ``set_stale_all``, ``rebuild``) go through
-    here: each runs under the writer's odd generation and ends by publishing the tickers, owner and depth of
-    the locates it changed, so a reader never takes a row that is half one packet and half the next.
+    here: each runs under the writer's odd generation, claims the locates of its directory entries before
+    applying anything, and ends by publishing the tickers and depth of the locates it changed, so a reader
+    never takes a row that is half one packet and half the next.
     """
 
     def __init__(self, state: SharedBookState, writer: int, *, trade_capacity: int = 65_536) -> None:
@@ -138,6 +144,7 @@ class ShmPublisher:
         self._depth = a["depth"]
         self._names = a["names"]
         self._owner = a["owner"]
+        self._size = state.size
         self._published_name: list[str | None] = [None] * state.size
         self._rings = ((a["prints"][writer], a["prints_total"], self.books.trades_since),
                        (a["breaks"][writer], a["breaks_total"], self.books.breaks_since))
@@ -153,6 +160,7 @@ class ShmPublisher:
         try:
             dseq = books.depth_seq
             before = {m.locate: dseq.item(m.locate) for m in msgs if 0 < m.locate < MAX_LOCATES}
+            self._claim(msgs)
             books.apply_batch(msgs)
             self._publish([loc for loc, old in before.items() if dseq.item(loc) != old], before)
         finally:
@@ -189,14 +197,24 @@ class ShmPublisher:
     def rebuild(self, snapshot: Iterable[Message]) -> None:
         """``Books.rebuild``, then every changed locate's depth and any new names published."""
         books, gen, w = self.books, self._gen, self.writer
+        snapshot = list(snapshot)
         gen[w] += 1
         try:
             before = books.depth_seq.copy()
+            self._claim(snapshot)
             books.rebuild(snapshot)
             changed = np.flatnonzero(books.depth_seq != before).tolist()
             self._publish(changed, range(1, books.high_locate + 1))
         finally:
             gen[w] += 1
+
+    def _claim(self, msgs: Iterable[Message]) -> None:
+        """Own the locates of these directory entries before a byte of their rows is written (see the module
+        docstring: a reader that finds a row changed must find its writer)."""
+        owner, w, n = self._owner, self.writer, self._size
+        for m in msgs:
+            if type(m) is StockDirectory and 0 < m.locate < n and owner[m.locate] != w:
+                owner[m.locate] = w
 
     def _publish(self, depth_changed: Iterable[int], touched: Iterable[int]) -> None:
         levels, depth = self.books.levels, self._depth
@@ -212,7 +230,6 @@ class ShmPublisher:
             name = symbol_of[locate]
             if name is not None and name != published[locate]:
                 self._names[locate] = name.encode("ascii", "replace")[:8]
-                self._owner[locate] = self.writer
                 published[locate] = name
 
 
@@ -257,14 +274,16 @@ class BookView(BookRow):
             if not len(moved):
                 break
             before = gen.copy()
-            owners = a["owner"][moved]
             scratch = [shared[moved] for _, shared in self._fields]
             depth = a["depth"][moved]
             names = a["names"][moved]
+            # after the copy: whoever wrote a row during it had claimed it by now
+            owners: npt.NDArray[np.int16] = a["owner"][moved]  # type: ignore[assignment]
             after = gen.copy()
             # rows of a writer that was mid-packet, or moved on, during the copy may be torn: take them again
             busy = np.flatnonzero((before != after) | ((before & 1) == 1))
-            torn = np.isin(owners, busy)
+            # (a row no writer has claimed, written before its directory entry came, could be any busy one's)
+            torn = np.isin(owners, busy) | ((owners < 0) & (len(busy) > 0))
             clean = ~torn
             rows = moved[clean]
             for (local, _), values in zip(self._fields, scratch, strict=True):

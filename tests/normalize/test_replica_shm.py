@@ -4,12 +4,14 @@ process."""
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
 from ingest import itch
-from ingest.messages import AddOrder, Trade
+from ingest.messages import AddOrder, Message, Trade
 from ingest.moldudp64 import PacketBuilder
 from ingest.partition import PartitionFilter, PartitionMap
 from ingest.session import FeedSession
@@ -94,6 +96,76 @@ def test_a_reader_syncing_while_writers_in_other_processes_write() -> None:
             assert w.exitcode == 0
         view.sync()
         assert_view_equals(view, full)
+    finally:
+        state.close()
+
+
+def test_a_new_block_holds_no_names_and_no_owners() -> None:
+    state = SharedBookState.create(n=16)
+    try:
+        # not b"0" (what numpy stores for ``names[...] = 0``): a reader would take it for a ticker
+        assert state.arrays["names"].tolist() == [b""] * 16
+        assert state.arrays["owner"].tolist() == [-1] * 16
+    finally:
+        state.close()
+
+
+def test_a_sync_in_the_middle_of_a_new_locates_first_packet_takes_nothing_of_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader syncs after the writer applied a packet (directory entry and quote) but before it published
+    the name: the row is left for the next sync, which takes it whole, name and all."""
+    state = SharedBookState.create(n=16)
+    try:
+        pub = ShmPublisher(state, 1)
+        view = BookView(SharedBookState.attach(state.name, n=16))
+        apply_books = pub.books.apply_batch
+        copied_mid_packet: list[int] = []
+
+        def apply_then_sync(msgs: Sequence[Message]) -> None:
+            apply_books(msgs)
+            copied_mid_packet.append(view.sync())
+
+        monkeypatch.setattr(pub.books, "apply_batch", apply_then_sync)
+        pub.apply_batch([directory(5, "AAPL"), AddOrder(5, 0, 2, 1, "B", 100, "AAPL", 1_000_000)])
+        assert copied_mid_packet == [0] and view.counters["rows_deferred"] == 1
+        assert view.symbol_of[5] is None and view.seq[5] == 0 and view.bid_price[5] == 0
+        assert view.sync() == 1
+        assert view.locate_of == {"AAPL": 5} and view.bid_price[5] == 1_000_000 and view.seq[5] == pub.books.seq[5]
+    finally:
+        state.close()
+
+
+class _WritesDuringTheCopy:
+    """A shared row array that lets a writer apply a packet while the reader is copying it."""
+
+    def __init__(self, shared: np.ndarray[Any, Any], write: Any) -> None:
+        self.shared, self.write = shared, write
+
+    def __getitem__(self, rows: Any) -> Any:
+        if self.write is not None:
+            self.write, write = None, self.write
+            write()
+        return self.shared[rows]
+
+
+def test_a_locate_claimed_by_another_writer_during_the_copy_is_copied_again() -> None:
+    """Writer 1 published locate 5; writer 2 claims and writes it while the reader copies the row (the fields
+    before ``seq`` old, ``seq`` new): the reader must check writer 2, the owner after the copy, not writer 1."""
+    state = SharedBookState.create(n=16)
+    try:
+        first, second = ShmPublisher(state, 1), ShmPublisher(state, 2)
+        first.apply_batch([directory(5, "AAPL"), AddOrder(5, 0, 2, 1, "B", 100, "AAPL", 1_000_000)])
+        view = BookView(SharedBookState.attach(state.name, n=16))
+        view.sync()
+        first.apply(AddOrder(5, 0, 3, 2, "B", 100, "AAPL", 1_000_100))  # moves the row: the next sync copies it
+        i = FIELD_NAMES.index("seq")
+        local, shared = view._fields[i]
+        view._fields[i] = (local, cast(Any, _WritesDuringTheCopy(shared, lambda: second.apply_batch(
+            [directory(5, "AAPL"), AddOrder(5, 0, 4, 3, "B", 100, "AAPL", 1_000_200)]))))
+        view.sync()
+        assert view.counters["sync_retries"] == 1
+        for name in FIELD_NAMES:
+            np.testing.assert_array_equal(getattr(view, name), state.arrays[name], err_msg=name)
     finally:
         state.close()
 

@@ -1,0 +1,194 @@
+// A small typed helper for the order API (the node's HTTP port in the demo; `tickfan api` standalone).
+// Every refusal of the API is `{"error": {"code", "message"}}` with a 4xx/5xx: it becomes an ApiError carrying
+// both, so an app can switch on `code` and show `message`.
+
+/** Returns the current bearer JWT (called before every request, so a provider may refresh it). */
+export type TokenProvider = () => string | Promise<string>;
+
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    /** HTTP status; 0 when no answer came (network error) */
+    readonly status: number,
+    /** the API's machine-readable code, e.g. "insufficient_funds", "symbol_halted", "outcome_unknown" */
+    readonly code: string,
+    message: string,
+    /** seconds, from Retry-After (rate_limited) */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+export type Side = "buy" | "sell";
+export type OrderType = "market" | "limit";
+export type TimeInForce = "day" | "ioc";
+export type OrderStatus = "accepted" | "routed" | "partially_filled" | "filled" | "cancelled" | "rejected";
+
+export interface PlaceOrder {
+  symbol: string;
+  side: Side;
+  qty: number;
+  type: OrderType;
+  /** exact decimal string, at most 4 decimals ("189.25"); limit orders only */
+  limitPrice?: string;
+  timeInForce?: TimeInForce;
+  /** a retry with the same key returns the first order; generated when absent (keep it to retry safely) */
+  idempotencyKey?: string;
+}
+
+/** An order as the API shows it (money as exact decimal strings). */
+export interface Order {
+  order_id: string;
+  idempotency_key: string;
+  symbol: string;
+  side: Side;
+  type: OrderType;
+  time_in_force: TimeInForce;
+  qty: number;
+  limit_price: string | null;
+  status: OrderStatus;
+  filled_qty: number;
+  avg_fill_price: string | null;
+  cancel_requested: boolean;
+  reason: string | null;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Holding {
+  symbol: string;
+  qty: number;
+  qty_available: number;
+  qty_held: number;
+  cost_basis: string;
+  price: string | null;
+  market_value: string | null;
+  unrealized_pnl: string | null;
+}
+
+export interface Portfolio {
+  user_id: string;
+  cash: string;
+  cash_held: string;
+  buying_power: string;
+  holdings: Holding[];
+  market_value: string;
+  equity: string;
+}
+
+export interface LedgerEntry {
+  id: number;
+  txn_id: string;
+  kind: string;
+  account: string;
+  asset: string;
+  amount: string | number;
+  order_id: string | null;
+  exec_id: string | null;
+  created_at: string;
+}
+
+export interface RestOptions {
+  /** e.g. "http://127.0.0.1:8000" */
+  baseUrl: string;
+  token: TokenProvider;
+  /** defaults to the global fetch (browsers, Node 18+) */
+  fetch?: typeof globalThis.fetch;
+}
+
+export class RestClient {
+  private readonly base: string;
+  private readonly fetchImpl: typeof globalThis.fetch;
+
+  constructor(private readonly options: RestOptions) {
+    this.base = options.baseUrl.replace(/\/+$/, "");
+    this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** 201 a new order (`created` true), 200 the first order of a repeated idempotency key. */
+  async placeOrder(req: PlaceOrder): Promise<{ order: Order; created: boolean }> {
+    const body: Record<string, unknown> = {
+      symbol: req.symbol,
+      side: req.side,
+      qty: req.qty,
+      type: req.type,
+      time_in_force: req.timeInForce ?? "day",
+      idempotency_key: req.idempotencyKey ?? globalThis.crypto.randomUUID(),
+    };
+    if (req.limitPrice !== undefined) body.limit_price = req.limitPrice;
+    const { status, data } = await this.call("POST", "/v1/orders", body);
+    return { order: data as Order, created: status === 201 };
+  }
+
+  async getOrder(orderId: string): Promise<Order> {
+    return (await this.call("GET", `/v1/orders/${encodeURIComponent(orderId)}`)).data as Order;
+  }
+
+  async listOrders(params: { status?: OrderStatus; limit?: number } = {}): Promise<Order[]> {
+    const q = query({ status: params.status, limit: params.limit });
+    return ((await this.call("GET", `/v1/orders${q}`)).data as { orders: Order[] }).orders;
+  }
+
+  /** `cancelled` true: closed at once (not yet routed); false: a cancel was requested (202), watch the updates. */
+  async cancelOrder(orderId: string): Promise<{ order: Order; cancelled: boolean }> {
+    const { status, data } = await this.call("DELETE", `/v1/orders/${encodeURIComponent(orderId)}`);
+    return { order: data as Order, cancelled: status === 200 };
+  }
+
+  async portfolio(): Promise<Portfolio> {
+    return (await this.call("GET", "/v1/portfolio")).data as Portfolio;
+  }
+
+  /** The user's journal entries, newest first; page with `before` (the last id seen). */
+  async ledger(params: { before?: number; limit?: number } = {}): Promise<LedgerEntry[]> {
+    const q = query({ before: params.before, limit: params.limit });
+    return ((await this.call("GET", `/v1/ledger${q}`)).data as { entries: LedgerEntry[] }).entries;
+  }
+
+  /** A single-use WebSocket ticket, valid 30 s (what a browser connects with instead of its token). */
+  async wsTicket(): Promise<{ ticket: string; expires_in: number }> {
+    return (await this.call("POST", "/v1/ws-ticket")).data as { ticket: string; expires_in: number };
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<{ status: number; data: unknown }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${await this.options.token()}` };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let response: Response;
+    try {
+      response = await this.fetchImpl(`${this.base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(0, "network_error", e instanceof Error ? e.message : String(e));
+    }
+    const text = await response.text();
+    let data: unknown = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const err = (data as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+      const retry = response.headers.get("retry-after");
+      throw new ApiError(
+        response.status,
+        typeof err?.code === "string" ? err.code : `http_${response.status}`,
+        typeof err?.message === "string" ? err.message : text.slice(0, 200) || response.statusText,
+        retry !== null && /^\d+$/.test(retry) ? Number(retry) : undefined,
+      );
+    }
+    return { status: response.status, data };
+  }
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}

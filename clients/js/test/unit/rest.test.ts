@@ -1,0 +1,64 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ApiError, RestClient } from "../../src/rest.js";
+
+function fakeApi(status: number, body: unknown, headers: Record<string, string> = {}) {
+  const seen: { url: string; init: RequestInit }[] = [];
+  const f = (async (url: string, init: RequestInit) => {
+    seen.push({ url, init });
+    return new Response(typeof body === "string" ? body : JSON.stringify(body), { status, headers });
+  }) as typeof fetch;
+  return { seen, f };
+}
+
+test("placeOrder sends the API's snake_case body with an idempotency key and the bearer token", async () => {
+  const { seen, f } = fakeApi(201, { order_id: "o1", status: "accepted" });
+  const rest = new RestClient({ baseUrl: "http://api.test/", token: async () => "JWT", fetch: f });
+  const { order, created } = await rest.placeOrder({ symbol: "AAPL", side: "buy", qty: 10, type: "limit", limitPrice: "189.25", idempotencyKey: "k1" });
+  assert.equal(order.order_id, "o1");
+  assert.equal(created, true);
+  assert.equal(seen[0]?.url, "http://api.test/v1/orders");
+  assert.equal(new Headers(seen[0]?.init.headers).get("authorization"), "Bearer JWT");
+  assert.deepEqual(JSON.parse(String(seen[0]?.init.body)), {
+    symbol: "AAPL", side: "buy", qty: 10, type: "limit", time_in_force: "day", idempotency_key: "k1", limit_price: "189.25",
+  });
+  const again = await rest.placeOrder({ symbol: "AAPL", side: "buy", qty: 1, type: "market" });
+  assert.match(String(JSON.parse(String(seen[1]?.init.body)).idempotency_key), /^[0-9a-f-]{36}$/);
+  assert.equal(again.created, true);
+});
+
+test("a refusal is an ApiError with the API's code and message (and Retry-After)", async () => {
+  const { f } = fakeApi(422, { error: { code: "insufficient_funds", message: "needs $1,892.50, has $10.00" } });
+  const rest = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: f });
+  await assert.rejects(rest.placeOrder({ symbol: "AAPL", side: "buy", qty: 10, type: "market" }), (e: unknown) => {
+    assert.ok(e instanceof ApiError);
+    assert.equal(e.status, 422);
+    assert.equal(e.code, "insufficient_funds");
+    assert.equal(e.message, "needs $1,892.50, has $10.00");
+    return true;
+  });
+  const limited = fakeApi(429, { error: { code: "rate_limited", message: "slow down" } }, { "retry-after": "2" });
+  const r2 = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: limited.f });
+  await assert.rejects(r2.portfolio(), (e: unknown) => e instanceof ApiError && e.code === "rate_limited" && e.retryAfter === 2);
+  const html = fakeApi(502, "<html>bad gateway</html>");
+  const r3 = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: html.f });
+  await assert.rejects(r3.ledger(), (e: unknown) => e instanceof ApiError && e.code === "http_502");
+  const down = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: (async () => { throw new TypeError("fetch failed"); }) as typeof fetch });
+  await assert.rejects(down.getOrder("x"), (e: unknown) => e instanceof ApiError && e.status === 0 && e.code === "network_error");
+});
+
+test("list, cancel, ledger and ticket paths", async () => {
+  const { seen, f } = fakeApi(202, { orders: [], entries: [], order_id: "o/1", ticket: "t" });
+  const rest = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: f });
+  await rest.listOrders({ status: "filled", limit: 5 });
+  const { cancelled } = await rest.cancelOrder("o/1");
+  await rest.ledger({ before: 10 });
+  await rest.wsTicket();
+  assert.deepEqual(seen.map((s) => `${s.init.method} ${s.url}`), [
+    "GET http://api.test/v1/orders?status=filled&limit=5",
+    "DELETE http://api.test/v1/orders/o%2F1",
+    "GET http://api.test/v1/ledger?before=10",
+    "POST http://api.test/v1/ws-ticket",
+  ]);
+  assert.equal(cancelled, false); // 202: requested, not yet cancelled
+});
