@@ -104,7 +104,7 @@ function addRow(symbol: string): void {
 function onQuote(q: Quote): void {
   const row = rows.get(q.symbol);
   if (!row) return;
-  row.bid.textContent = `${px(q.bidPrice)} × ${q.bidSize}`;
+  row.bid.textContent = `${q.bidSize} × ${px(q.bidPrice)}`;
   row.ask.textContent = `${px(q.askPrice)} × ${q.askSize}`;
   row.last.textContent = px(q.lastPrice);
   row.last.className = `last ${q.lastPrice > row.lastPrice ? "tick-up" : q.lastPrice < row.lastPrice ? "tick-down" : ""}`;
