@@ -190,3 +190,29 @@ def tradable(http: str) -> str:
     found = pick()
     assert found is not None
     return found
+
+
+def test_the_page_reconnects_when_the_node_restarts(launch_demo: Launch) -> None:
+    """The SDK under a page: the node stops (the indicator says reconnecting), a new one starts on the same
+    ports, and the same page, never reloaded, is open again with its watchlist ticking."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-browser.sh (make test does)")
+    first = launch_demo(symbols=50)
+    with playwright_sync.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = b.new_page()
+            page.goto(f"{first.http}/")
+            page.wait_for_selector("#conn[data-state=open]", timeout=WAIT * 1000)
+            aapl = "#watchlist tr[data-symbol=AAPL]"
+            wait_until(lambda: number(page, aapl, "data-seq") > 0, WAIT, "a first AAPL quote")
+
+            first.stop()
+            page.wait_for_selector("#conn[data-state=reconnecting]", timeout=WAIT * 1000)
+            launch_demo(symbols=50, ports=first.ports)
+            page.wait_for_selector("#conn[data-state=open]", timeout=WAIT * 1000)
+            # a restarted node counts seq from scratch: ticking again means new quotes reach the rows
+            before = number(page, aapl, "data-seq")
+            wait_until(lambda: number(page, aapl, "data-seq") != before, WAIT, "AAPL ticking after the restart")
+        finally:
+            b.close()
