@@ -194,10 +194,12 @@ def tradable(http: str) -> str:
 
 def test_the_page_reconnects_when_the_node_restarts(launch_demo: Launch) -> None:
     """The SDK under a page: the node stops (the indicator says reconnecting), a new one starts on the same
-    ports, and the same page, never reloaded, is open again with its watchlist ticking."""
+    ports, and the same page, never reloaded, is open again with its watchlist ticking. Before that, the
+    demo's LULD pauses show as badges."""
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-browser.sh (make test does)")
-    first = launch_demo(symbols=50)
+    # LULD pauses of TSLA and NVDA in turn, a second long, from a second after the start: the halted badge
+    first = launch_demo("--luld-every", "2", "--luld-pause", "1", symbols=50)
     with playwright_sync.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -206,6 +208,10 @@ def test_the_page_reconnects_when_the_node_restarts(launch_demo: Launch) -> None
             page.wait_for_selector("#conn[data-state=open]", timeout=WAIT * 1000)
             aapl = "#watchlist tr[data-symbol=AAPL]"
             wait_until(lambda: number(page, aapl, "data-seq") > 0, WAIT, "a first AAPL quote")
+            badge = page.locator("#watchlist tr[data-symbol=TSLA] .badge.halted, "
+                                 "#watchlist tr[data-symbol=NVDA] .badge.halted").first
+            badge.wait_for(timeout=WAIT * 1000)
+            assert badge.text_content() in ("paused", "halted")
 
             first.stop()
             page.wait_for_selector("#conn[data-state=reconnecting]", timeout=WAIT * 1000)
