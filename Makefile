@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: demo test sdk-test sdk-generate lint typecheck check proto services bench load fuzz clean help
+.PHONY: demo test sdk-test sdk-generate web browser lint typecheck check proto services bench load fuzz clean help
 
 help:
 	@echo "make demo       set up .venv and run the live demo (simulator -> node -> WebSocket); ARGS='--duration 30'"
 	@echo "make test       set up .venv, start local services if needed, run lint, types and the test suite"
+	@echo "make web        rebuild the web app (web/ -> web/dist, committed: make demo needs no npm)"
 	@echo "make sdk-test   the TypeScript SDK's tests (clients/js: unit tests, then against a demo it starts)"
 	@echo "make proto      regenerate tickfan_proto/ and the SDK's clients/js/src/gen/ from proto/*.proto"
 	@echo "make bench      run the benchmarks (see benchmarks/RESULTS.md)"
@@ -28,6 +29,10 @@ demo: $(STAMP)
 services:
 	@scripts/ensure-services.sh
 
+# Debian's chromium for the browser tests (never a Playwright download)
+browser:
+	@scripts/ensure-browser.sh
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
@@ -37,7 +42,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
-test: $(STAMP) services lint typecheck
+test: $(STAMP) services browser lint typecheck
 	$(PY) -m pytest -q $(ARGS)
 	$(MAKE) --no-print-directory sdk-test
 
@@ -51,6 +56,17 @@ $(JSDEPS): $(JS)/package.json $(JS)/package-lock.json
 
 sdk-test: $(STAMP) services $(JSDEPS)
 	cd $(JS) && TICKFAN_PYTHON=$(abspath $(PY)) npm test
+
+# The web app (web/: TypeScript, vite, lightweight-charts; the SDK from clients/js/src): web/dist is committed, so
+# `make demo` from a fresh clone serves it without npm. `npm ci` in web/ only when its lockfile changed.
+WEBDEPS := web/node_modules/.installed-stamp
+$(WEBDEPS): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "the web app's build needs Node.js 20+ and npm (apt-get install nodejs npm)"; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web: $(WEBDEPS)
+	cd web && npm run build
 
 sdk-generate: $(JSDEPS)
 	cd $(JS) && npm run generate

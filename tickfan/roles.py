@@ -332,7 +332,8 @@ class EdgeRole:
         # browsers on HTTP: the same origins as on the stream, counted apart
         self.http_origins = OriginPolicy.of(config.stream.allowed_origins)
         self.web = WebApp.configured(config.web_root, stream_sources(
-            config.stream.allowed_origins, config.ws[1], tls=config.tls.enabled))
+            config.stream.allowed_origins, config.ws[1], tls=config.tls.enabled),
+            stream_port=config.ws[1], tls=config.tls.enabled)
         self._http: _EmbeddedHTTPServer | None = None
         self._http_task: asyncio.Task[None] | None = None
 
@@ -347,7 +348,7 @@ class EdgeRole:
             return
         origins = OriginCollector({"stream": self.fanout.origins, "http": self.http_origins})
         metrics = Route("/metrics", metrics_endpoint(self, [*self.extra_collectors, origins]))
-        app = create_app(self.books, [metrics, *self.extra_routes, self.web.route()], bars=self.bars)
+        app = create_app(self.books, [metrics, *self.extra_routes, *self.web.routes()], bars=self.bars)
         http_config = uvicorn.Config(
             OriginGuard(app, self.http_origins),
             host=self.config.http[0],

@@ -4,7 +4,9 @@ Files come from ``--web-root DIR``, else the package's ``web/dist`` once built, 
 saying the web app is not built. Every answer carries a Content-Security-Policy without ``'unsafe-inline'``
 (scripts, styles and fetches from this origin only, plus the stream's WebSocket; no framing), ``nosniff`` and
 ``no-referrer``. A path with ``..``, ``.``, a backslash or a NUL segment, or one resolving (through a symlink)
-outside the root, is 404: nothing outside the directory is ever served. The route takes every method so that
+outside the root, is 404: nothing outside the directory is ever served. ``GET /v1/config`` tells the page where
+the stream is (its port, path and scheme: the page joins them to its own host, which the CSP's connect-src
+allows). The catch-all route takes every method so that
 a path no other route serves stays a JSON 404 ``not_found`` (not a 405 from this catch-all).
 """
 
@@ -42,6 +44,8 @@ def stream_sources(origins: Iterable[str], ws_port: int, *, tls: bool) -> list[s
     for origin in origins:
         parts = urlsplit(origin)
         host = parts.netloc if parts.port is None else parts.netloc.rsplit(":", 1)[0]
+        if host.startswith("["):
+            continue  # CSP's host-source has no IPv6 literals: browsers reject the whole source (and say so)
         source = f"{scheme}://{host}:{ws_port}"
         if source not in out:
             out.append(source)
@@ -83,8 +87,9 @@ def safe_file(root: Path, path: str) -> Path | None:
 class WebApp:
     """Serves ``root`` (None: the placeholder page) with the confining headers."""
 
-    def __init__(self, root: Path | None, connect: Iterable[str]) -> None:
+    def __init__(self, root: Path | None, connect: Iterable[str], *, stream_port: int = 0, tls: bool = False) -> None:
         self.root = root
+        self.stream = {"stream_port": stream_port, "stream_path": "/v1/stream", "stream_scheme": "wss" if tls else "ws"}
         self.headers = {
             "Content-Security-Policy": content_security_policy(connect),
             "X-Content-Type-Options": "nosniff",
@@ -92,13 +97,20 @@ class WebApp:
         }
 
     @classmethod
-    def configured(cls, web_root: Path | None, connect: Iterable[str]) -> WebApp:
+    def configured(cls, web_root: Path | None, connect: Iterable[str], *, stream_port: int = 0,
+                   tls: bool = False) -> WebApp:
         """``--web-root`` if given (it must be a directory), else the package's built ``web/dist`` if any."""
         if web_root is not None:
             if not web_root.is_dir():
                 raise ValueError(f"--web-root {web_root} is not a directory")
-            return cls(web_root, connect)
-        return cls(DEFAULT_WEB_ROOT if DEFAULT_WEB_ROOT.is_dir() else None, connect)
+            return cls(web_root, connect, stream_port=stream_port, tls=tls)
+        return cls(DEFAULT_WEB_ROOT if DEFAULT_WEB_ROOT.is_dir() else None, connect, stream_port=stream_port, tls=tls)
+
+    async def config(self, request: Request) -> Response:
+        """Where the page finds the stream: the port and path on the page's own host (no host here: the page's
+        host is the one its origin was allowed for)."""
+        return Response(orjson.dumps(self.stream), media_type="application/json",
+                        headers={**self.headers, "Cache-Control": "no-cache"})
 
     async def serve(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -120,7 +132,9 @@ class WebApp:
         body = {"error": {"code": "not_found", "message": f"no route {request.url.path[:200]}", "symbols": []}}
         return Response(orjson.dumps(body), status_code=404, media_type="application/json", headers=self.headers)
 
-    def route(self) -> Route:
-        """The catch-all route: mount it after every other."""
+    def routes(self) -> list[Route]:
+        """``GET /v1/config``, then the catch-all route: mount them after every other."""
+        config: Callable[[Request], Awaitable[Response]] = self.config
         endpoint: Callable[[Request], Awaitable[Response]] = self.serve
-        return Route("/{path:path}", endpoint, methods=list(EVERY_METHOD))
+        return [Route("/v1/config", config, methods=["GET"]),
+                Route("/{path:path}", endpoint, methods=list(EVERY_METHOD))]
