@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import playwright.sync_api as playwright_sync
 import pytest
 
 from tests.conftest import PrivateRedis, free_port, wait_until
 from tests.e2e.conftest import Launch
 from tests.order_api.conftest import drop_databases
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TICKFAN_CHROMIUM", "/usr/bin/chromium")
@@ -34,8 +33,6 @@ SERVER = "postgresql://postgres@127.0.0.1:5432"
 _PREFIX = f"{os.environ['TICKFAN_TEST_DB']}_web" if os.environ.get("TICKFAN_TEST_DB") else "tickfan_web"
 DSNS = [f"{SERVER}/{_PREFIX}_0", f"{SERVER}/{_PREFIX}_1"]
 WAIT = 60.0  # ms-level UI work, but on 2 loaded cores a demo and a browser share them
-
-pytestmark = pytest.mark.skipif(not (ROOT / "web" / "dist" / "index.html").is_file(), reason="web/dist not built")
 
 
 @pytest.fixture(scope="module")
