@@ -51,11 +51,18 @@ def demo(launch_module_demo: Launch, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="module")
-def browser(demo: dict[str, Any]) -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+def pw() -> Iterator[Any]:
+    """One Playwright session for the module: while it is open its event loop counts as running in this
+    thread, so a second ``sync_playwright()`` beside it is refused ("Sync API inside the asyncio loop")."""
+    with playwright_sync.sync_playwright() as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def browser(pw: Any, demo: dict[str, Any]) -> Iterator[Any]:
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 def number(page: Any, selector: str, attribute: str) -> int:
@@ -189,7 +196,7 @@ def tradable(http: str) -> str:
     return found
 
 
-def test_the_page_reconnects_when_the_node_restarts(launch_demo: Launch) -> None:
+def test_the_page_reconnects_when_the_node_restarts(launch_demo: Launch, pw: Any) -> None:
     """The SDK under a page: the node stops (the indicator says reconnecting), a new one starts on the same
     ports, and the same page, never reloaded, is open again with its watchlist ticking. Before that, the
     demo's LULD pauses show as badges."""
@@ -197,25 +204,24 @@ def test_the_page_reconnects_when_the_node_restarts(launch_demo: Launch) -> None
         pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-browser.sh (make test does)")
     # LULD pauses of TSLA and NVDA in turn, a second long, from a second after the start: the halted badge
     first = launch_demo("--luld-every", "2", "--luld-pause", "1", symbols=50)
-    with playwright_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = b.new_page()
-            page.goto(f"{first.http}/")
-            page.wait_for_selector("#conn[data-state=open]", timeout=WAIT * 1000)
-            aapl = "#watchlist tr[data-symbol=AAPL]"
-            wait_until(lambda: number(page, aapl, "data-seq") > 0, WAIT, "a first AAPL quote")
-            badge = page.locator("#watchlist tr[data-symbol=TSLA] .badge.halted, "
-                                 "#watchlist tr[data-symbol=NVDA] .badge.halted").first
-            badge.wait_for(timeout=WAIT * 1000)
-            assert badge.text_content() in ("paused", "halted")
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)  # on the module's Playwright session
+    try:
+        page = b.new_page()
+        page.goto(f"{first.http}/")
+        page.wait_for_selector("#conn[data-state=open]", timeout=WAIT * 1000)
+        aapl = "#watchlist tr[data-symbol=AAPL]"
+        wait_until(lambda: number(page, aapl, "data-seq") > 0, WAIT, "a first AAPL quote")
+        badge = page.locator("#watchlist tr[data-symbol=TSLA] .badge.halted, "
+                             "#watchlist tr[data-symbol=NVDA] .badge.halted").first
+        badge.wait_for(timeout=WAIT * 1000)
+        assert badge.text_content() in ("paused", "halted")
 
-            first.stop()
-            page.wait_for_selector("#conn[data-state=reconnecting]", timeout=WAIT * 1000)
-            launch_demo(symbols=50, ports=first.ports)
-            page.wait_for_selector("#conn[data-state=open]", timeout=WAIT * 1000)
-            # a restarted node counts seq from scratch: ticking again means new quotes reach the rows
-            before = number(page, aapl, "data-seq")
-            wait_until(lambda: number(page, aapl, "data-seq") != before, WAIT, "AAPL ticking after the restart")
-        finally:
-            b.close()
+        first.stop()
+        page.wait_for_selector("#conn[data-state=reconnecting]", timeout=WAIT * 1000)
+        launch_demo(symbols=50, ports=first.ports)
+        page.wait_for_selector("#conn[data-state=open]", timeout=WAIT * 1000)
+        # a restarted node counts seq from scratch: ticking again means new quotes reach the rows
+        before = number(page, aapl, "data-seq")
+        wait_until(lambda: number(page, aapl, "data-seq") != before, WAIT, "AAPL ticking after the restart")
+    finally:
+        b.close()
