@@ -36,6 +36,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .encode import varint
+
 TOKEN_VERSION = 1
 MAC_BYTES = 16
 RESUME_SECRET_ENV = "TICKFAN_RESUME_SECRET"
@@ -67,15 +69,6 @@ class ResumeState:
     node_epoch: int
     # ticker -> (channel bits, last trade_seq sent: 0 when none or not on the trades channel)
     symbols: dict[str, tuple[int, int]]
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -117,10 +110,10 @@ class TokenCodec:
         parts = [bytes([TOKEN_VERSION]), (state.feed_epoch & (2**64 - 1)).to_bytes(8, "big"),
                  (state.node_epoch & (2**64 - 1)).to_bytes(8, "big")]
         items = sorted(state.symbols.items())[: self.max_symbols]
-        parts.append(_varint(len(items)))
+        parts.append(varint(len(items)))
         for ticker, (bits, trade_seq) in items:
             name = ticker.encode()[:MAX_TICKER]
-            parts += [bytes([len(name)]), name, _varint(bits & self._all_bits), _varint(trade_seq)]
+            parts += [bytes([len(name)]), name, varint(bits & self._all_bits), varint(trade_seq)]
         body = b"".join(parts)
         return base64.urlsafe_b64encode(body + self._mac(body)).rstrip(b"=").decode()
 
