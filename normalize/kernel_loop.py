@@ -263,26 +263,10 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
             if moved:
                 _publish(key, head, lv_price, lv_size, bp, bs, ap, asz)
             if t == 69 or (t == 67 and printable):
-                pp = lvl_price if t == 69 else price[i]
-                lp[lc] = pp
-                ls[lc] = sh
-                vol[lc] += sh
-                s = seq[lc] + 1
-                seq[lc] = s
-                et[lc] = ts[i] + t0
-                j = meta[M_TRADES] % cap
-                t_loc[j] = lc
-                t_price[j] = pp
-                t_size[j] = sh
-                t_time[j] = ts[i] + t0
-                t_match[j] = match[i]
-                t_seq[j] = s
-                ts_ = tseq[lc] + 1
-                tseq[lc] = ts_
-                t_tseq[j] = ts_
                 # the resting order's side is known: the aggressor took the other one (ask rested: a buy)
-                t_flags[j] = F_PRINTABLE | (F_BUY if key & 1 else F_SELL)
-                meta[M_TRADES] += 1
+                _print(lc, lvl_price if t == 69 else price[i], sh, ts[i] + t0, match[i],
+                       F_PRINTABLE | (F_BUY if key & 1 else F_SELL), lp, ls, vol, seq, et, tseq,
+                       t_loc, t_price, t_size, t_time, t_match, t_seq, t_tseq, t_flags, meta, cap)
             elif moved:
                 seq[lc] += 1
                 et[lc] = ts[i] + t0
@@ -357,25 +341,11 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
                 continue
             if not known[loc]:
                 counters[C_UNKNOWN_LOCATE] += 1
-            lp[loc] = p
-            ls[loc] = sh
-            vol[loc] += sh
-            s = seq[loc] + 1
-            seq[loc] = s
-            et[loc] = ts[i] + t0
-            j = meta[M_TRADES] % cap
-            t_loc[j] = loc
-            t_price[j] = p
-            t_size[j] = sh
-            t_time[j] = ts[i] + t0
-            t_match[j] = match[i]
-            t_seq[j] = s
-            ts_ = tseq[loc] + 1
-            tseq[loc] = ts_
-            t_tseq[j] = ts_
             # P: its Buy/Sell Indicator is always 'B' (ITCH 5.0): no aggressor; Q: the cross type, no aggressor
-            t_flags[j] = F_PRINTABLE if t == 80 else F_PRINTABLE | (_cross_code(flag[i]) << F_CROSS_SHIFT)
-            meta[M_TRADES] += 1
+            _print(loc, p, sh, ts[i] + t0, match[i],
+                   F_PRINTABLE if t == 80 else F_PRINTABLE | (_cross_code(flag[i]) << F_CROSS_SHIFT),
+                   lp, ls, vol, seq, et, tseq, t_loc, t_price, t_size, t_time, t_match, t_seq, t_tseq, t_flags,
+                   meta, cap)
         elif t == 72:  # H: trading action; its quote part here (normalize.status._trading_action's), the rest noted
             st = flag[i]
             if st != 84 and st != 72 and st != 80 and st != 81:
@@ -428,6 +398,32 @@ def _apply(kind: U8, locate: I64, ts: I64, ref: I64, new_ref: I64, shares: I64, 
         elif t == 66:  # B
             counters[C_BROKEN] += 1
     return n
+
+
+@numba.njit(inline="always", cache=True)
+def _print(loc: int, p: int, sh: int, time: int, match_no: int, flags: int, lp: I64, ls: I64, vol: I64, seq: I64,
+           et: I64, tseq: I64, t_loc: I64, t_price: I64, t_size: I64, t_time: I64, t_match: I64, t_seq: I64,
+           t_tseq: I64, t_flags: I64, meta: I64, cap: int) -> None:  # pragma: no cover
+    """A printable execution: the symbol's last sale, volume and versions, and one entry in the trade ring (the
+    same for an execution of a resting order and for a trade or cross print)."""
+    lp[loc] = p
+    ls[loc] = sh
+    vol[loc] += sh
+    s = seq[loc] + 1
+    seq[loc] = s
+    et[loc] = time
+    j = meta[M_TRADES] % cap
+    t_loc[j] = loc
+    t_price[j] = p
+    t_size[j] = sh
+    t_time[j] = time
+    t_match[j] = match_no
+    t_seq[j] = s
+    ts_ = tseq[loc] + 1
+    tseq[loc] = ts_
+    t_tseq[j] = ts_
+    t_flags[j] = flags
+    meta[M_TRADES] += 1
 
 
 @numba.njit(inline="always", cache=True)
