@@ -173,6 +173,17 @@ def deposit_main(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- api
 
 
+async def migrated(args: argparse.Namespace) -> bool:
+    """The shards migrated (as the migrations' owner); False, said on stderr, when they are behind and this
+    process may not migrate them (it then names `tickfan migrate`)."""
+    try:
+        await migrate(migration_dsns(args))
+    except MigrationsPending as e:
+        print(f"tickfan: {e}", file=sys.stderr)
+        return False
+    return True
+
+
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="listen port (default %(default)s)")
@@ -247,10 +258,7 @@ def api_main(args: argparse.Namespace) -> int:
     tls = tls_files(args)
 
     async def go() -> int:
-        try:
-            await migrate(migration_dsns(args))
-        except MigrationsPending as e:
-            print(f"tickfan: {e}", file=sys.stderr)
+        if not await migrated(args):
             return 2
         app = await build_api(args)
         # httptools: the C HTTP parser (uvicorn's pure-Python h11 fallback costs a third of the ceiling)
@@ -321,10 +329,7 @@ def execute_main(args: argparse.Namespace) -> int:
     fix_tls = client_context(args.fix_ca, args.fix_cert, args.fix_key) if args.fix_ca else None
 
     async def go() -> int:
-        try:
-            await migrate(migration_dsns(args))
-        except MigrationsPending as e:
-            print(f"tickfan: {e}", file=sys.stderr)
+        if not await migrated(args):
             return 2
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
         client = aioredis.from_url(args.redis)
