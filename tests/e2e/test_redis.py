@@ -29,7 +29,9 @@ def test_remote_fanout_node_serves_from_redis_alone(launch_demo: Launch) -> None
         launch_demo("--rate", "2000", "--duration", "90", "--no-rewinder", "--redis", REDIS, symbols=200)
         # the directory reaches Redis with the first publishes
         wait_until(lambda: r.hlen(SYMBOLS) >= 200, 20, "the symbol directory in Redis")
-        assert r.hget(quote_key("TSLA"), "bid_price")
+        # the directory is announced by status rows too (every symbol's opening trading action), so it can be
+        # complete a round before TSLA's book has a bid: wait for the quote itself
+        wait_until(lambda: bool(r.hget(quote_key("TSLA"), "bid_price")), 20, "TSLA's quote with a bid in Redis")
         remote = launch_demo("--from-redis", REDIS, command="node", symbols=200)
         ws2 = remote.ws
 
