@@ -162,6 +162,92 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield server
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cluster_base_port() -> int:
+    """A base port whose six client ports and six bus ports (port + 10000) are all free right now."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(20_000, 45_000)
+        try:
+            for port in [*range(base, base + 6), *range(base + 10_000, base + 10_006)]:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free range of ports for a Redis Cluster")
+
+
+class LocalCluster:
+    """A real Redis Cluster (three masters, three replicas) started by ``scripts/redis-cluster.sh`` on free ports
+    in a directory of its own; ``kill_master`` kills one for failover tests. Stopped and thrown away on exit."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="tickfan-cluster-")
+        self.base = _cluster_base_port()
+        self.ports = list(range(self.base, self.base + 6))
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:3])
+
+    def _script(self, *args: str) -> str:
+        out = subprocess.run([os.path.join(ROOT, "scripts", "redis-cluster.sh"), *args], capture_output=True,
+                             text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"redis-cluster.sh {' '.join(args)}: {out.stderr or out.stdout}")
+        return out.stdout
+
+    def cli(self, port: int, *args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
+                              timeout=10).stdout
+
+    def masters(self) -> dict[int, str]:
+        """Port -> slot ranges of every master that answers."""
+        for port in self.ports:
+            out = self.cli(port, "cluster", "nodes")
+            if out.strip():
+                break
+        found: dict[int, str] = {}
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) >= 8 and "master" in fields[2] and "fail" not in fields[2]:
+                found[int(fields[1].split("@")[0].rsplit(":", 1)[1])] = " ".join(fields[8:])
+        return found
+
+    def kill_master(self, port: int | None = None) -> int:
+        """SIGKILL a master (the first by port unless named); returns its port."""
+        port = port if port is not None else min(self.masters())
+        with open(os.path.join(self.dir, str(port), "redis.pid")) as f:
+            os.kill(int(f.read().strip()), 9)
+        return port
+
+    def start(self) -> LocalCluster:
+        self._script("start", self.dir, str(self.base))
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._script("stop", self.dir)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A Redis Cluster of the test's own (about 2 s to start): kill its nodes freely."""
+    with LocalCluster() as cluster:
+        yield cluster
+
+
 class Certs:
     """Certificates made by ``trustme`` in a directory of their own: a CA, a server certificate for 127.0.0.1 and
     localhost, client certificates by CN (``client(cn)``), and a second, unrelated CA (``stranger``). Paths are
