@@ -74,14 +74,27 @@ class MigrationsPending(RuntimeError):
     """The schema is behind and this role may not migrate it (the services' least-privilege role)."""
 
 
+class MigrationsMissing(RuntimeError):
+    """No migration files where the package keeps them: an incomplete install, never "up to date"."""
+
+
+def migration_files(directory: Path = MIGRATIONS) -> list[Path]:
+    """The migrations in order; MigrationsMissing when there are none (nothing is touched then)."""
+    files = sorted(directory.glob("*.sql"))
+    if not files:
+        raise MigrationsMissing(f"no migrations found in {directory}: this installation of tickfan is incomplete "
+                                "(the package data order_api/migrations/*.sql is missing); reinstall it")
+    return files
+
+
 async def migrate(dsns: Sequence[str]) -> list[tuple[str, str]]:
     """Apply every migration not yet applied, each in its own transaction, on every shard.
 
     A shard already up to date is only read, so a role without DDL rights (``tickfan_app``, migration 007) may
     call this at start; if migrations are pending it raises :class:`MigrationsPending` naming the fix."""
+    files = migration_files()
     await create_databases(dsns)
     applied = []
-    files = sorted(MIGRATIONS.glob("*.sql"))
     for dsn in dsns:
         conn = await asyncpg.connect(dsn)
         try:

@@ -28,20 +28,21 @@ def date_arg(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_tls_arguments(parser: argparse.ArgumentParser, what: str, *, env: bool = True) -> None:
+def add_tls_arguments(parser: argparse.ArgumentParser, what: str, *, prefix: str = "") -> None:
     """``--tls-cert``, ``--tls-key``, ``--tls-client-ca``: a server's certificate and, for mutual TLS, the CA of
-    the client certificates it accepts; with ``env``, defaults from ``TICKFAN_TLS_CERT``, ``TICKFAN_TLS_KEY``,
-    ``TICKFAN_TLS_CLIENT_CA`` (the node and the order API, which share a host name and so a certificate)."""
-    def default(name: str) -> str | None:
-        return os.environ.get(name) if env else None
+    the client certificates it accepts (the node's and the order API's: they share a host name and so a
+    certificate, and ``TICKFAN_TLS_CERT``...). A ``prefix`` names another service's (``fix-``: the market maker's
+    FIX port), the unprefixed spellings kept as aliases; the destinations stay ``tls_cert``, ``tls_key``,
+    ``tls_client_ca`` (``tls_files``)."""
+    def spellings(name: str) -> list[str]:
+        return [f"--{prefix}{name}", f"--{name}"] if prefix else [f"--{name}"]
 
-    shown = "$TICKFAN_TLS_CERT, else plain" if env else "plain"
     group = parser.add_argument_group("TLS")
-    group.add_argument("--tls-cert", default=default("TICKFAN_TLS_CERT"), metavar="PEM",
-                       help=f"{what} with this certificate chain (PEM; default {shown})")
-    group.add_argument("--tls-key", default=default("TICKFAN_TLS_KEY"), metavar="PEM",
-                       help="the certificate's private key, if not in the --tls-cert file")
-    group.add_argument("--tls-client-ca", default=default("TICKFAN_TLS_CLIENT_CA"), metavar="PEM",
+    group.add_argument(*spellings("tls-cert"), dest="tls_cert", default=None, metavar="PEM",
+                       help=f"{what} with this certificate chain (PEM; default: plain)")
+    group.add_argument(*spellings("tls-key"), dest="tls_key", default=None, metavar="PEM",
+                       help=f"the certificate's private key, if not in the --{prefix}tls-cert file")
+    group.add_argument(*spellings("tls-client-ca"), dest="tls_client_ca", default=None, metavar="PEM",
                        help="mutual TLS: refuse clients without a certificate signed by this CA "
                             "(default: no client certificate asked)")
 
@@ -61,9 +62,8 @@ def add_client_tls_arguments(parser: argparse.ArgumentParser) -> None:
     """``--ca``, ``--client-cert``, ``--client-key``: how a client checks a ``wss://``/``https://`` server, and
     the certificate it presents to a server that asks for one (mutual TLS)."""
     group = parser.add_argument_group("TLS")
-    group.add_argument("--ca", default=os.environ.get("TICKFAN_TLS_CA"), metavar="PEM",
-                       help="verify wss:// and https:// servers against this CA (default $TICKFAN_TLS_CA, else the "
-                            "system's trust store)")
+    group.add_argument("--ca", default=None, metavar="PEM",
+                       help="verify wss:// and https:// servers against this CA (default: the system's trust store)")
     group.add_argument("--client-cert", default=None, metavar="PEM",
                        help="client certificate for servers that require one (mutual TLS)")
     group.add_argument("--client-key", default=None, metavar="PEM",

@@ -72,9 +72,10 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to send; repeat for lines A and B (default 127.0.0.1:30001)")
     parser.add_argument("--speed", type=float, default=1.0,
                         help="pace as recorded times this factor; 0 = as fast as possible (default %(default)s)")
-    parser.add_argument("--date", type=date_arg, default=None, metavar="YYYY-MM-DD",
+    parser.add_argument("--session-date", "--date", type=date_arg, default=None, metavar="YYYY-MM-DD",
                         help="the trading day the file's ITCH timestamps count from, where its name does not say "
-                             "(Nasdaq's names do: MMDDYYYY.NASDAQ_ITCH50, SMMDDYY-v50.txt.gz)")
+                             "(Nasdaq's names do: MMDDYYYY.NASDAQ_ITCH50, SMMDDYY-v50.txt.gz); --date is its old "
+                             "spelling")
     parser.add_argument("--session", default=None,
                         help="MoldUDP64 session name (default: the date as YYYYMMDD + 'RP', which tells a node "
                              "started with that --session and no --session-date the file's date; REPLAY0001 when "
@@ -96,10 +97,10 @@ def replay_main(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"tickfan replay: no such file: {args.file}", file=sys.stderr)
         return 2
-    day = replay_date(args.file, args.date)
+    day = replay_date(args.file, args.session_date)
     session = args.session or replay_session(args.file, day)
     if day is None:
-        print("tickfan replay: the file's name carries no date and --date is not given: a node converts its "
+        print("tickfan replay: the file's name carries no date and --session-date is not given: a node converts its "
               "timestamps with its own --session-date (default today)", file=sys.stderr)
     elif args.session:
         print(f"tickfan replay: session {session!r} does not carry the date: start the node with --session-date "

@@ -1,14 +1,19 @@
 """The ``tickfan`` command: one subcommand per role, each with ``--help``.
 
-Subcommand modules are imported only when chosen, so ``tickfan --help`` stays instant.
+Subcommand modules are imported only when chosen, so ``tickfan --help`` stays instant. Every subcommand's options
+are also read from ``TICKFAN_<OPTION>`` variables and a TOML file (``--config``), through ``tickfan.config``.
+A command whose optional dependencies are not installed names the extra to install instead of a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 
 # name -> (module, one-line help). Each module has add_arguments(parser) and main(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,7 +32,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trade": ("tickfan.trading_cli:trade", "place an order and print its updates as they arrive on the WebSocket"),
     "execute": ("tickfan.trading_cli:execute", "run an execution worker: outbox streams -> FIX market maker -> ledger"),
     "market-maker": ("tickfan.market_maker", "run the FIX 4.4 market-maker simulator (fills at the live book)"),
+    "config": ("tickfan.config_cli", "show a command's effective configuration and where each value came from "
+                                     "(flags, TICKFAN_* variables, --config file, defaults)"),
 }
+
+# The extra (pyproject's optional dependencies) each command needs beyond the base install (a client: watch,
+# simulate, record, replay, config); said when one of its modules is missing.
+EXTRAS = {"demo": "all", "node": "node", "ingest": "node", "migrate": "trading", "api": "trading",
+          "token": "trading", "deposit": "trading", "trade": "trading", "execute": "trading",
+          "market-maker": "trading"}
+OUR_PACKAGES = frozenset({"vocab", "tickfan_proto", "ingest", "normalize", "snapshots", "fanout", "order_api",
+                          "venue", "tickfan"})
 
 
 # Servers: they refuse to start without a token key (TICKFAN_JWT_SECRET of at least 32 bytes, or the public keys
@@ -50,12 +65,70 @@ def check_token_key(name: str) -> str | None:
     return None
 
 
+def tickfan_version() -> str:
+    try:
+        return version("tickfan")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class MissingExtra(RuntimeError):
+    """A command's optional dependency is not installed: the message names the extra that brings it."""
+
+
+def missing_extra(name: str, exc: ModuleNotFoundError) -> MissingExtra | None:
+    """The MissingExtra for ``exc`` raised while loading or running command ``name``; None when the missing module
+    is one of ours (a broken checkout, not a missing extra)."""
+    module = (exc.name or "").split(".")[0]
+    if not module or module in OUR_PACKAGES:
+        return None
+    extra = EXTRAS.get(name)
+    fix = f"pip install 'tickfan[{extra}]'" if extra else "reinstall tickfan"
+    return MissingExtra(f"tickfan {name} needs the Python module {module!r}, which is not installed: {fix}")
+
+
+def command_parser(name: str) -> tuple[argparse.ArgumentParser, Callable[[argparse.Namespace], int]]:
+    """The parser of subcommand ``name`` (with ``--config``) and its main; MissingExtra when it cannot load."""
+    # "module" offers add_arguments() and main(); "module:name" offers add_<name>_arguments() and <name>_main(),
+    # for a module that holds several commands.
+    module_name, _, prefix = COMMANDS[name][0].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise (missing_extra(name, exc) or exc) from None
+    add = getattr(module, f"add_{prefix}_arguments" if prefix else "add_arguments")
+    run = getattr(module, f"{prefix}_main" if prefix else "main")
+    sub = argparse.ArgumentParser(prog=f"tickfan {name}", description=COMMANDS[name][1],
+                                  epilog=KEY_HELP if name in SERVERS or name in ("demo", "token", "trade") else None)
+    add(sub)
+    if name != "config":
+        from tickfan.config import add_config_argument
+
+        add_config_argument(sub)
+    return sub, run
+
+
+@cache
+def known_options() -> frozenset[str]:
+    """Every option name of every command that loads here (a config file's top-level keys must be one)."""
+    from tickfan.config import options_of
+
+    names: set[str] = set()
+    for name in COMMANDS:
+        try:
+            names.update(options_of(command_parser(name)[0]))
+        except (MissingExtra, ModuleNotFoundError):
+            continue
+    return frozenset(names)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tickfan",
         description="Market-data fan-out: ITCH 5.0 over MoldUDP64 in, Protobuf over WebSockets out.",
         epilog=KEY_HELP,
     )
+    parser.add_argument("--version", action="version", version=f"tickfan {tickfan_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -70,16 +143,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     name = argv[0]
-    # "module" offers add_arguments() and main(); "module:name" offers add_<name>_arguments() and <name>_main(),
-    # for a module that holds several commands.
-    module_name, _, prefix = COMMANDS[name][0].partition(":")
-    module = importlib.import_module(module_name)
-    add = getattr(module, f"add_{prefix}_arguments" if prefix else "add_arguments")
-    run = getattr(module, f"{prefix}_main" if prefix else "main")
-    sub = argparse.ArgumentParser(prog=f"tickfan {name}", description=COMMANDS[name][1],
-                                  epilog=KEY_HELP if name in SERVERS or name in ("demo", "token", "trade") else None)
-    add(sub)
-    args = sub.parse_args(argv[1:])
+    try:
+        sub, run = command_parser(name)
+    except MissingExtra as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if name == "config":
+        args = sub.parse_args(argv[1:])
+    else:
+        from tickfan.config import ConfigError, effective
+
+        try:
+            args, _ = effective(sub, argv[1:], command=name, environ=os.environ, commands=COMMANDS,
+                                known_anywhere=known_options)
+        except ConfigError as exc:
+            print(f"tickfan {name}: {exc}", file=sys.stderr)
+            return 2
     if name in SERVERS:
         refused = check_token_key(name)
         if refused is not None:
@@ -89,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(run(args))
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:  # a dependency imported only when the command runs
+        problem = missing_extra(name, exc)
+        if problem is None:
+            raise
+        print(problem, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

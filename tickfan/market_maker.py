@@ -101,8 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="seed the random choices (rejects, jitter) for a repeatable run")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every session start and end")
-    add_tls_arguments(parser, "accept FIX over TLS (with --tls-client-ca: mutual TLS, the CompID bound to the "
-                              "client certificate's CN)", env=False)
+    add_tls_arguments(parser, "accept FIX over TLS (with --fix-tls-client-ca: mutual TLS, the CompID bound to "
+                              "the client certificate's CN)", prefix="fix-")
     parser.add_argument("--quotes-ca", default=None, metavar="PEM",
                         help="verify an https:// --quotes-url against this CA (default: the system's trust store)")
     faults = parser.add_argument_group("fault injection")

@@ -223,6 +223,13 @@ def add_browser_arguments(parser: argparse.ArgumentParser) -> None:
                             "if it was built, else a page saying the web app is not built)")
 
 
+# the FanoutConfig fields set by the "stream limits" flags (a flag's name is its field's, but --message-burst)
+LIMIT_FLAGS = ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
+               "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
+               "symbol_burst", "upgrade_timeout", "close_timeout", "max_message_bytes", "max_symbols",
+               "max_messages_per_second", "burst", "write_buffer_high", "write_buffer_max", "slow_client_timeout",
+               "order_queue_max", "socket_send_buffer", "heartbeat_interval", "ping_idle_timeout",
+               "ping_reply_timeout")
 RESUME_FLAGS = ("resume_history_seconds", "resume_history_prints", "resume_history_capacity", "resume_max_symbols",
                 "heartbeat_max_symbols")
 
@@ -289,6 +296,37 @@ def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--close-timeout", type=float, default=d.close_timeout, metavar="SECONDS",
                        help="after the server closes a connection (a limit, a slow consumer), cut the socket if the "
                             "client has not answered the close by then (default %(default)s)")
+    group.add_argument("--max-message-bytes", type=int, default=d.max_message_bytes, metavar="BYTES",
+                       help="largest client message; a larger one closes the connection with 1009 "
+                            "(default %(default)s)")
+    group.add_argument("--max-symbols", type=int, default=d.max_symbols, metavar="N",
+                       help="symbols one connection may subscribe per channel, at most --symbol-burst "
+                            "(default %(default)s)")
+    group.add_argument("--max-messages-per-second", type=float, default=d.max_messages_per_second, metavar="PER_S",
+                       help="client messages a second per connection, after --message-burst at once "
+                            "(default %(default)s)")
+    group.add_argument("--message-burst", type=int, default=d.burst, metavar="N", dest="burst",
+                       help="client messages per connection at once (default %(default)s)")
+    group.add_argument("--write-buffer-high", type=int, default=d.write_buffer_high, metavar="BYTES",
+                       help="bytes queued to a client before it counts as slow: it then skips to the latest state "
+                            "(default %(default)s)")
+    group.add_argument("--write-buffer-max", type=int, default=d.write_buffer_max, metavar="BYTES",
+                       help="bytes queued to a client (replies it does not read) past which it is dropped "
+                            "(default %(default)s)")
+    group.add_argument("--slow-client-timeout", type=float, default=d.slow_client_timeout, metavar="SECONDS",
+                       help="a client that stays slow (paused) this long is dropped (default %(default)s)")
+    group.add_argument("--order-queue-max", type=int, default=d.order_queue_max, metavar="N",
+                       help="order updates held for a client that cannot be written to; past it the client is "
+                            "disconnected rather than miss one (default %(default)s)")
+    group.add_argument("--socket-send-buffer", type=int, default=d.socket_send_buffer, metavar="BYTES",
+                       help="SO_SNDBUF of each client connection; 0 leaves the kernel's autotuning "
+                            "(default %(default)s)")
+    group.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval, metavar="SECONDS",
+                       help="a heartbeat (with liveness) to every client this often (default %(default)s)")
+    group.add_argument("--ping-idle-timeout", type=float, default=d.ping_idle_timeout, metavar="SECONDS",
+                       help="a WebSocket ping after this long without traffic from the client (default %(default)s)")
+    group.add_argument("--ping-reply-timeout", type=float, default=d.ping_reply_timeout, metavar="SECONDS",
+                       help="drop a client that has not answered a ping by then (default %(default)s)")
 
 
 def allowed_origins(args: argparse.Namespace) -> tuple[str, ...]:
@@ -306,11 +344,10 @@ def stream_limit_flags(args: argparse.Namespace) -> list[str]:
     """The stream-limit flags of ``args`` as a command line, for the fan-out workers a command starts (with the
     allowed origins resolved here: a worker serves no HTTP, so it has no origin of its own)."""
     flags: list[str] = [a for o in allowed_origins(args) for a in ("--allowed-origin", o)]
-    for dest in ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
-                 "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
-                 "symbol_burst", "upgrade_timeout", "close_timeout", *RESUME_FLAGS):
+    for dest in (*LIMIT_FLAGS, *RESUME_FLAGS):
         if hasattr(args, dest):
-            flags += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
+            flags += ["--message-burst" if dest == "burst" else "--" + dest.replace("_", "-"),
+                      str(getattr(args, dest))]
     return flags + (["--limit-loopback"] if args.limit_loopback else [])
 
 
@@ -318,14 +355,8 @@ def stream_config(args: argparse.Namespace) -> FanoutConfig:
     """The fan-out's limits from the flags (listen address and flushing are set by the node's roles)."""
     try:
         return FanoutConfig(
-            max_connections=args.max_connections, max_connections_per_ip=args.max_connections_per_ip,
-            connection_rate_per_ip=args.connection_rate_per_ip, connection_burst_per_ip=args.connection_burst_per_ip,
-            max_connections_per_user=args.max_connections_per_user, limit_loopback=args.limit_loopback,
-            max_fragments=args.max_fragments, max_fragments_per_second=args.max_fragments_per_second,
-            max_symbols_per_second=args.max_symbols_per_second, symbol_burst=args.symbol_burst,
-            upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout,
-            allowed_origins=allowed_origins(args),
-            **{name: getattr(args, name) for name in RESUME_FLAGS if hasattr(args, name)})
+            limit_loopback=args.limit_loopback, allowed_origins=allowed_origins(args),
+            **{name: getattr(args, name) for name in (*LIMIT_FLAGS, *RESUME_FLAGS) if hasattr(args, name)})
     except ValueError as exc:
         raise SystemExit(f"tickfan: bad stream limit: {exc}") from None
 

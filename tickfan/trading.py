@@ -4,7 +4,6 @@ the snapshots, the outbox relay, a FIX market-maker simulator and an execution w
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -15,7 +14,7 @@ from order_api.model import Rules
 from order_api.quotes import BookQuotes
 from tickfan.args import hostport
 from tickfan.procs import Children, tickfan_command
-from tickfan.trading_cli import DEFAULT_REDIS, add_ledger_check, dev_tokens, dsns_of
+from tickfan.trading_cli import add_db, add_ledger_check, add_redis, dev_tokens, dsns_of
 from vocab.auth import default_verifier
 
 SEED_USERS = ("alice", "bob")  # also the only users POST /v1/dev/token mints for
@@ -25,11 +24,8 @@ SEED_CASH = 100_000 * 10_000  # $100,000 in 1/10,000 dollars
 def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-trading", action="store_true",
                         help="market data only: no ledger, order API, market maker or execution worker")
-    parser.add_argument("--db", action="append", metavar="DSN",
-                        help="ledger shard DSN, repeated per shard (default $TICKFAN_DATABASE_URLS or two shards "
-                             "tickfan_0, tickfan_1 on 127.0.0.1:5432)")
-    parser.add_argument("--trading-redis", default=os.environ.get("TICKFAN_REDIS_URL", DEFAULT_REDIS),
-                        metavar="URL", help="Redis for execution streams and order updates (default %(default)s)")
+    add_db(parser)
+    add_redis(parser, alias=False)  # the demo's --redis is the node's: where it publishes books
     parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="where the demo's FIX market-maker simulator listens (default %(default)s)")
     add_ledger_check(parser)
@@ -69,8 +65,8 @@ class TradingStack:
             "market-maker", "--listen", f"{mm_host}:{mm_port}", "--quotes-url", f"http://{http[0]}:{http[1]}",
             "--status-interval", "0"), quiet=True)
         self.children.start("execution worker", tickfan_command(
-            "execute", "--market-maker", f"{mm_host}:{mm_port}", "--redis", self.args.trading_redis, *db, "--quiet"),
-            quiet=True)
+            "execute", "--market-maker", f"{mm_host}:{mm_port}", "--trading-redis", self.args.trading_redis, *db,
+            "--quiet"), quiet=True)
 
     def failed(self) -> str | None:
         return self.children.failed()

@@ -1,7 +1,8 @@
 """The trading commands: ``tickfan migrate | api | token | deposit | trade | execute``.
 
-Configuration is flags first, then environment: ``TICKFAN_DATABASE_URLS`` (comma-separated, one DSN per
-shard), ``TICKFAN_REDIS_URL``, ``TICKFAN_JWT_SECRET``.
+Configuration is flags, ``TICKFAN_<OPTION>`` variables and the ``--config`` file (``tickfan.config``; the older
+``TICKFAN_DATABASE_URLS``, ``TICKFAN_MIGRATE_DATABASE_URLS`` and ``TICKFAN_REDIS_URL`` are still read), and the
+token keys (``TICKFAN_JWT_SECRET``...).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import time
@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from order_api.db import DEFAULT_DSNS, Ledger, MigrationsPending, migrate
+from order_api.db import DEFAULT_DSNS, Ledger, MigrationsMissing, MigrationsPending, migrate
 from order_api.devtoken import DevTokens
 from order_api.execution import UNKNOWN_GRACE
 from order_api.limits import MAX_BODY, RATE, WINDOW, HttpLimits
@@ -31,46 +31,42 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def dsns_of(args: argparse.Namespace) -> list[str]:
-    if args.db:
-        return list(args.db)
-    env = os.environ.get("TICKFAN_DATABASE_URLS")
-    return [d.strip() for d in env.split(",") if d.strip()] if env else list(DEFAULT_DSNS)
+    return list(args.db) if args.db else list(DEFAULT_DSNS)
 
 
 def add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", action="append", metavar="DSN",
-                        help="PostgreSQL DSN of a ledger shard, repeated once per shard in shard order (default "
-                             "$TICKFAN_DATABASE_URLS or two shards tickfan_0, tickfan_1 on 127.0.0.1:5432)")
+                        help="PostgreSQL DSN of a ledger shard, repeated once per shard in shard order (default: two "
+                             "shards tickfan_0, tickfan_1 on 127.0.0.1:5432; TICKFAN_DB or TICKFAN_DATABASE_URLS: "
+                             "comma-separated)")
 
 
 def add_migrate_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--migrate-db", action="append", metavar="DSN",
                         help="DSN of each shard, in shard order, for applying migrations at start: the schema owner "
-                             "(the superuser), while --db names the services' least-privilege role (default "
-                             "$TICKFAN_MIGRATE_DATABASE_URLS, else --db: the demo's single superuser)")
+                             "(the superuser), while --db names the services' least-privilege role (default: --db, "
+                             "the demo's single superuser)")
 
 
 def migration_dsns(args: argparse.Namespace) -> list[str]:
-    """Who applies migrations: ``--migrate-db`` (or its env), else the services' own ``--db``."""
-    env = os.environ.get("TICKFAN_MIGRATE_DATABASE_URLS")
-    dsns = list(args.migrate_db) if args.migrate_db else (
-        [d.strip() for d in env.split(",") if d.strip()] if env else dsns_of(args))
+    """Who applies migrations: ``--migrate-db``, else the services' own ``--db``."""
+    dsns = list(args.migrate_db) if args.migrate_db else dsns_of(args)
     if len(dsns) != len(dsns_of(args)):
         raise SystemExit(f"tickfan: {len(dsns)} migration DSN(s) for {len(dsns_of(args))} shard(s)")
     return dsns
 
 
-def add_redis(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis", default=os.environ.get("TICKFAN_REDIS_URL", DEFAULT_REDIS), metavar="URL",
-                        help="Redis for the execution streams, order updates and quotes (default %(default)s)")
+def add_redis(parser: argparse.ArgumentParser, *, alias: bool = True) -> None:
+    """``--trading-redis`` (``--redis`` before: a node's ``--redis`` is where it publishes books)."""
+    parser.add_argument("--trading-redis", *(["--redis"] if alias else []), default=DEFAULT_REDIS, metavar="URL",
+                        help="Redis for the execution streams, order updates and quotes (default %(default)s"
+                             + ("; --redis is its old spelling)" if alias else ")"))
 
 
 def add_ledger_check(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ledger-check-interval", type=float, metavar="SECONDS",
-                        default=float(os.environ.get("TICKFAN_LEDGER_CHECK_INTERVAL", "60")),
+    parser.add_argument("--ledger-check-interval", type=float, metavar="SECONDS", default=60.0,
                         help="run the ledger's invariants (Ledger.check) this often and export the result on "
-                             "/metrics as tickfan_ledger_check_problems; 0 turns it off (default %(default)s, "
-                             "or $TICKFAN_LEDGER_CHECK_INTERVAL)")
+                             "/metrics as tickfan_ledger_check_problems; 0 turns it off (default %(default)s)")
 
 
 def add_rules(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +104,11 @@ def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def migrate_main(args: argparse.Namespace) -> int:
     async def go() -> int:
-        applied = await migrate(dsns_of(args))
+        try:
+            applied = await migrate(dsns_of(args))
+        except MigrationsMissing as e:
+            print(f"tickfan migrate: {e}", file=sys.stderr)
+            return 1
         for dsn, version in applied:
             print(f"applied {version} on {dsn}")
         print(f"ledger schema up to date on {len(dsns_of(args))} shard(s)")
@@ -178,7 +178,7 @@ async def migrated(args: argparse.Namespace) -> bool:
     process may not migrate them (it then names `tickfan migrate`)."""
     try:
         await migrate(migration_dsns(args))
-    except MigrationsPending as e:
+    except (MigrationsPending, MigrationsMissing) as e:
         print(f"tickfan: {e}", file=sys.stderr)
         return False
     return True
@@ -234,7 +234,7 @@ async def build_api(args: argparse.Namespace) -> Any:
     rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed,
                   max_quote_age=args.max_quote_age)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
-    client = aioredis.from_url(args.redis)
+    client = aioredis.from_url(args.trading_redis)
     limits = HttpLimits(max_body=args.max_body, rate=args.rate_limit, window=args.rate_window)
     try:
         origins = (tuple(normalize_origin(o) for o in args.allowed_origin) if args.allowed_origin
@@ -287,8 +287,9 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis(parser)
     parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="FIX 4.4 market maker to route to (default %(default)s)")
-    parser.add_argument("--partitions", default=None, metavar="P,P",
-                        help="execution stream partitions this worker consumes (default: all)")
+    parser.add_argument("--stream-partitions", "--partitions", default=None, metavar="P,P",
+                        help="execution stream partitions this worker consumes (default: all; --partitions is its "
+                             "old spelling)")
     parser.add_argument("--name", default=None, help="consumer name in the stream group (default: host-random)")
     parser.add_argument("--quiet", action="store_true", help="no status line every 5 s")
     parser.add_argument("--unknown-grace", type=float, default=UNKNOWN_GRACE, metavar="SECONDS",
@@ -316,7 +317,8 @@ def execute_main(args: argparse.Namespace) -> int:
     _logging()
     host, port = args.market_maker
     try:
-        parts = [parse_ascii_int(p.strip(), 4) for p in args.partitions.split(",")] if args.partitions else None
+        parts = ([parse_ascii_int(p.strip(), 4) for p in args.stream_partitions.split(",")]
+                 if args.stream_partitions else None)
     except ValueError:
         parts = [-1]
     if parts is not None and any(not 0 <= p < STREAM_PARTITIONS for p in parts):
@@ -332,7 +334,7 @@ def execute_main(args: argparse.Namespace) -> int:
         if not await migrated(args):
             return 2
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
-        client = aioredis.from_url(args.redis)
+        client = aioredis.from_url(args.trading_redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
                                  name=args.name, partitions=parts, unknown_grace=args.unknown_grace,
                                  fix_tls=fix_tls, comp_id=args.comp_id)

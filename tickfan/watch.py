@@ -20,7 +20,8 @@ from tickfan_proto import stream_pb2 as pb
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("symbols", nargs="+", metavar="SYMBOL", help="tickers to watch, e.g. AAPL TSLA")
-    parser.add_argument("--url", default="ws://127.0.0.1:8765/v1/stream", help="fan-out stream (default %(default)s)")
+    parser.add_argument("--stream", "--url", default="ws://127.0.0.1:8765/v1/stream", metavar="URL",
+                        help="the fan-out node's WebSocket stream (default %(default)s; --url is its old spelling)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--json", action="store_true",
@@ -74,9 +75,9 @@ async def _watch(args: argparse.Namespace, stop: asyncio.Event | None = None) ->
     if args.duration is not None:
         loop.call_later(args.duration, stop.set)
     try:
-        ws = await websockets.connect(args.url, open_timeout=5, ssl=client_tls(args, args.url))
+        ws = await websockets.connect(args.stream, open_timeout=5, ssl=client_tls(args, args.stream))
     except (TimeoutError, OSError, websockets.InvalidURI, websockets.InvalidHandshake) as exc:
-        print(f"tickfan watch: cannot connect to {args.url}: {exc}\n"
+        print(f"tickfan watch: cannot connect to {args.stream}: {exc}\n"
               "  is a node running? start one with `make demo` or `tickfan demo`", file=sys.stderr)
         return 1
     rows: dict[str, dict[str, Any]] = {}
@@ -127,7 +128,7 @@ async def _watch(args: argparse.Namespace, stop: asyncio.Event | None = None) ->
                     print(orjson.dumps({"type": kind, **row}).decode(), flush=True)
             if live is not None:
                 if kind in ("snapshot", "quotes"):
-                    status = f"{updates:,} updates from {args.url}"
+                    status = f"{updates:,} updates from {args.stream}"
                 live.update(_table(rows, symbols, status))
         stopper.cancel()
     except websockets.ConnectionClosed as exc:
