@@ -22,7 +22,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 EVERY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "dist"
+# web/dist, shipped in the package as tickfan/webapp (in the repository a link to web/dist)
+DEFAULT_WEB_ROOT = (Path(__file__).parent / "webapp").resolve()
 PLACEHOLDER = b"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>tickfan</title></head>
