@@ -51,8 +51,10 @@ def _show(name: str, argv: list[str], *, only_set: bool) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     from tickfan.cli import COMMANDS, MissingExtra
 
-    given = ["--config", args.config] if args.config is not None else []
-    argv = [*args.flags, *given] if args.command else given  # a command's own flags only with the command
+    argv = [*args.flags, *(["--config", args.config] if args.config is not None else [])]
+    if args.command is None:  # no command, no flags of one: only the file (argparse leaves it among the flags)
+        named = config_path(argv, {})
+        argv = ["--config", named] if named else []
     path = config_path(argv, os.environ)
     print(f"# config file: {path or 'none'} (flags > TICKFAN_* environment > file > defaults)")
     if args.command is not None and args.command not in COMMANDS or args.command == "config":
@@ -60,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     names = [args.command] if args.command else [c for c in COMMANDS if c != "config"]
+    shown = 0
     try:
         for name in names:
             try:
@@ -70,7 +73,10 @@ def main(args: argparse.Namespace) -> int:
             if args.command or lines:
                 print(f"[{name}]")
                 print("\n".join(lines))
+                shown += 1
     except ConfigError as exc:
         print(f"tickfan config: {exc}", file=sys.stderr)
         return 2
+    if not shown:
+        print("nothing set by TICKFAN_* variables or a file: every command runs on its defaults")
     return 0
