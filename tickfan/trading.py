@@ -14,7 +14,7 @@ from order_api.model import Rules
 from order_api.quotes import BookQuotes
 from tickfan.args import hostport
 from tickfan.procs import Children, tickfan_command
-from tickfan.trading_cli import add_db, add_ledger_check, add_redis, dev_tokens, dsns_of
+from tickfan.trading_cli import add_db, add_http_limits, add_ledger_check, add_redis, dev_tokens, dsns_of, http_limits
 from vocab.auth import default_verifier
 
 SEED_USERS = ("alice", "bob")  # also the only users POST /v1/dev/token mints for
@@ -29,6 +29,7 @@ def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="where the demo's FIX market-maker simulator listens (default %(default)s)")
     add_ledger_check(parser)
+    add_http_limits(parser)
 
 
 class TradingStack:
@@ -51,6 +52,7 @@ class TradingStack:
                 self.seeded.append(user)
         self.redis = aioredis.from_url(self.args.trading_redis)
         self.service = OrderService(self.ledger, BookQuotes(books), redis_client=self.redis, relay=True,
+                                    limits=http_limits(self.args),
                                     ledger_check_interval=self.args.ledger_check_interval,
                                     dev_tokens=dev_tokens(default_verifier()))
         return self.service

@@ -194,19 +194,29 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     add_ledger_check(parser)
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
     add_tls_arguments(parser, "serve https://")
-    parser.add_argument("--max-body", type=int, default=MAX_BODY, metavar="BYTES",
-                        help="largest request body; a larger Content-Length is refused 413 before the body is read, "
-                             "a chunked body is cut off there (default %(default)s)")
-    parser.add_argument("--rate-limit", type=int, default=RATE, metavar="N",
-                        help="requests per user per --rate-window, refused ones included; past it 429 with "
-                             "Retry-After; 0: no limit (default %(default)s, as Alpaca's API)")
-    parser.add_argument("--rate-window", type=float, default=WINDOW, metavar="SECONDS",
-                        help="the rate limit's window (default %(default)s)")
+    add_http_limits(parser)
     parser.add_argument("--allowed-origin", action="append", default=None, metavar="ORIGIN", dest="allowed_origin",
                         help="a browser origin (scheme://host[:port]) whose pages may call this API (CORS); repeat "
                              "for several. Others are refused on POST/DELETE (403 origin_not_allowed); requests "
                              "without an Origin header (not browsers) are always accepted. Default: this API's own "
                              "origin(s), e.g. http://127.0.0.1:8000 and http://localhost:8000")
+
+
+def add_http_limits(parser: argparse.ArgumentParser) -> None:
+    """The order API's abuse limits (``HttpLimits``; README, Security: "Abuse limits on the HTTP API")."""
+    group = parser.add_argument_group("order API limits")
+    group.add_argument("--max-body", type=int, default=MAX_BODY, metavar="BYTES",
+                       help="largest request body; a larger Content-Length is refused 413 before the body is read, "
+                            "a chunked body is cut off there (default %(default)s)")
+    group.add_argument("--rate-limit", type=int, default=RATE, metavar="N",
+                       help="requests per user per --rate-window, refused ones included; past it 429 with "
+                            "Retry-After; 0: no limit (default %(default)s, as Alpaca's API)")
+    group.add_argument("--rate-window", type=float, default=WINDOW, metavar="SECONDS",
+                       help="the rate limit's window (default %(default)s)")
+
+
+def http_limits(args: argparse.Namespace) -> HttpLimits:
+    return HttpLimits(max_body=args.max_body, rate=args.rate_limit, window=args.rate_window)
 
 
 DEV_USERS = ("alice", "bob")  # the demo's seeded users (tickfan/trading.py): the only ones given dev tokens
@@ -235,7 +245,7 @@ async def build_api(args: argparse.Namespace) -> Any:
                   max_quote_age=args.max_quote_age)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
     client = aioredis.from_url(args.trading_redis)
-    limits = HttpLimits(max_body=args.max_body, rate=args.rate_limit, window=args.rate_window)
+    limits = http_limits(args)
     try:
         origins = (tuple(normalize_origin(o) for o in args.allowed_origin) if args.allowed_origin
                    else own_origins(args.host, args.port, tls=tls_files(args).enabled))
