@@ -32,10 +32,20 @@ MIGRATIONS = sorted(p.name for p in (ROOT / "order_api" / "migrations").glob("*.
 WEB_FILES = sorted(str(p.relative_to(ROOT / "web" / "dist")) for p in (ROOT / "web" / "dist").rglob("*") if p.is_file())
 
 
+BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "proto", "web/dist", *TYPED)
+
+
 def source_files() -> list[str]:
-    """The files of the working tree a clone would have: tracked, plus new ones not ignored."""
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, check=True).stdout.decode()
+    """The files of the working tree a clone would have: tracked, plus new ones not ignored (without git, e.g. an
+    unpacked tarball: what the build reads, caches left out)."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, check=True).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        found = [p for top in BUILD_INPUTS for p in ([ROOT / top] if (ROOT / top).is_file()
+                                                     else (ROOT / top).rglob("*"))]
+        return [str(p.relative_to(ROOT)) for p in found
+                if (p.is_file() or p.is_symlink()) and "__pycache__" not in p.parts]
     return [f for f in out.split("\0") if f and os.path.lexists(ROOT / f)]
 
 
