@@ -128,6 +128,7 @@ def drop_database(name: str) -> None:
     asyncio.run(drop_databases([f"{SERVER}/{name}"]))
 
 
+@pytest.mark.timeout(300)  # a fresh install compiles its numba kernels on first use: slow on a loaded machine
 def test_the_installed_command_migrates_a_fresh_database_and_runs_the_demo_outside_the_repository(
         installed: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     bin_dir, env = installed
@@ -153,7 +154,7 @@ def test_the_installed_command_migrates_a_fresh_database_and_runs_the_demo_outsi
     ports = {"http": free_port(), "ws": free_port(), "feed": free_port(socket.SOCK_DGRAM),
              "rewinder": free_port(socket.SOCK_DGRAM), "snapshot": free_port()}
     demo = subprocess.Popen(
-        [str(bin_dir / "tickfan"), "demo", "--no-trading", "--duration", "20", "--symbols", "200", "--quiet",
+        [str(bin_dir / "tickfan"), "demo", "--no-trading", "--duration", "240", "--symbols", "200", "--quiet",
          "--luld-every", "0", "--status-every", "0", *(a for n in ports for a in (f"--{n}", f"127.0.0.1:{ports[n]}"))],
         env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{ports['http']}"
@@ -166,7 +167,7 @@ def test_the_installed_command_migrates_a_fresh_database_and_runs_the_demo_outsi
                 return False
             return any(q.get("bid_price") for q in quotes)
 
-        wait_until(quoted, 60, "the installed demo serving an AAPL quote")
+        wait_until(quoted, 180, "the installed demo serving an AAPL quote")
         page = httpx.get(f"{base}/", timeout=5)  # the web app, from the package's own copy of web/dist
         assert page.status_code == 200
         assert page.text == (ROOT / "web" / "dist" / "index.html").read_text()
