@@ -255,13 +255,20 @@ def effective(parser: argparse.ArgumentParser, argv: Sequence[str], *, command: 
     finally:
         for name, a in options.items():
             a.default = saved[name]
+    # a flag beats a variable or a key of the other side of its mutually exclusive group too
+    beaten = {o for g in parser._mutually_exclusive_groups if any(o.dest in given for o in g._group_actions)
+              for o in g._group_actions}
     settings: dict[str, Setting] = {}
     for name, a in options.items():
         if a.dest in given:
             settings[name] = Setting(name, a.dest, getattr(args, a.dest), "flag")
             continue
-        if name in values:
+        if name in values and a not in beaten:
             value, source = values[name], raw[name][1]
+        elif name in values:  # beaten by a flag of its group: its own default, as argparse would have made it
+            value, source = saved[name], "default"
+            if isinstance(value, str) and not _repeatable(a):
+                value = _one(a, value, f"the default of --{name}")
         else:
             value, source = getattr(args, a.dest), "default"
             if _repeatable(a) and value is None:

@@ -66,6 +66,10 @@ def test_a_bad_value_names_its_variable_or_key_and_goes_through_the_options_own_
         resolve("node", "--config", toml(tmp_path, "flush-ms = \n"))
     with pytest.raises(ConfigError, match="exclude each other"):
         resolve("market-maker", "--config", toml(tmp_path, 'quotes-url = "http://x"\nstatic-quotes = "A=1x1/2x1"\n'))
+    # a flag beats the file's value of the other side of its group: it does not run beside it
+    args, s = resolve("market-maker", "--quotes-url", "http://q:1", "--config",
+                      toml(tmp_path, 'static-quotes = "A=1x1/2x1"\n'))
+    assert (args.quotes_url, args.static_quotes, s["static-quotes"].source) == ("http://q:1", None, "default")
 
 
 def test_unknown_keys_in_the_file_are_refused_naming_the_key(tmp_path: Path) -> None:
