@@ -55,12 +55,12 @@ def main(args: argparse.Namespace) -> int:
     if args.command is None:  # no command, no flags of one: only the file (argparse leaves it among the flags)
         named = config_path(argv, {})
         argv = ["--config", named] if named else []
+    if args.command is not None and args.command not in COMMANDS or args.command == "config":
+        print(f"tickfan config: no command {args.command!r} (commands: "
+              f"{', '.join(c for c in COMMANDS if c != 'config')})", file=sys.stderr)
+        return 2
     path = config_path(argv, os.environ)
     print(f"# config file: {path or 'none'} (flags > TICKFAN_* environment > file > defaults)")
-    if args.command is not None and args.command not in COMMANDS or args.command == "config":
-        print(f"tickfan config: no command {args.command!r} (commands: {', '.join(c for c in COMMANDS)})",
-              file=sys.stderr)
-        return 2
     names = [args.command] if args.command else [c for c in COMMANDS if c != "config"]
     shown = 0
     try:
