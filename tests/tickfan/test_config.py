@@ -182,3 +182,18 @@ def test_a_command_refuses_to_run_on_a_bad_configuration(capsys: pytest.CaptureF
     monkeypatch.setenv("TICKFAN_MAX_GAP", "lots")
     assert cli.main(["node"]) == 2
     assert capsys.readouterr().err.strip() == "tickfan node: TICKFAN_MAX_GAP: invalid int value: 'lots'"
+
+
+def test_every_stream_limit_is_an_option_and_reaches_the_fan_out_workers_unchanged() -> None:
+    from fanout.config import LIMITS
+    from tickfan.node import stream_config, stream_limit_flags
+
+    args, s = resolve("node", env={"TICKFAN_SLOW_CLIENT_TIMEOUT": "3", "TICKFAN_MESSAGE_BURST": "9",
+                                   "TICKFAN_MAX_SYMBOLS": "500", "TICKFAN_WRITE_BUFFER_MAX": "1000000"})
+    config = stream_config(args)
+    assert (config.slow_client_timeout, config.burst, config.max_symbols, config.write_buffer_max) == (
+        3.0, 9, 500, 1_000_000)
+    dests = {a.dest for a in options_of(cli.command_parser("node")[0]).values()}
+    assert set(LIMITS) <= dests, set(LIMITS) - dests  # every limit the node exports as a gauge is settable
+    worker, _ = resolve("node", "--attach", "shm", *stream_limit_flags(args))  # a demo's extra fan-out worker
+    assert stream_config(worker) == config
