@@ -270,7 +270,7 @@ def api_health(ledger: Ledger, client: Any) -> Any:
 def api_main(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tickfan.httpserver import uvicorn_tls
+    from tickfan.httpserver import EmbeddedHTTPServer, uvicorn_tls
 
     _logging()
     tls = tls_files(args)
@@ -283,7 +283,12 @@ def api_main(args: argparse.Namespace) -> int:
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on",
                                 access_log=False, http="httptools",
                                 timeout_graceful_shutdown=max(1, round(args.drain_timeout)), **uvicorn_tls(tls))
-        server = uvicorn.Server(config)
+        # SIGTERM (a rolling deploy): stop accepting, finish the requests in flight, exit 0; uvicorn's own handler
+        # would re-raise the signal at the end and the process would die of it
+        server = EmbeddedHTTPServer(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)

@@ -154,3 +154,35 @@ def test_a_nodes_readiness_follows_its_feed_and_its_redis(private_redis: Private
             await node.close()
 
     asyncio.run(main())
+
+
+def test_the_market_maker_serves_readiness_on_http_and_exits_on_sigterm() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import WAIT, wait_until
+
+    http, fix = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickfan", "market-maker", "--listen", f"127.0.0.1:{fix}", "--http",
+         f"127.0.0.1:{http}", "--static-quotes", "AAPL=189.25x300/189.26x200", "--status-interval", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        def ready() -> bool:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                return httpx.get(f"http://127.0.0.1:{http}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_until(ready, what="the market maker ready")
+        body = httpx.get(f"http://127.0.0.1:{http}/readyz", timeout=5).json()
+        assert body["checks"]["quotes"]["ok"] and "static quotes" in body["checks"]["quotes"]["detail"]
+        proc.terminate()
+        out, err = proc.communicate(timeout=WAIT)
+        assert proc.returncode == 0, err
+        assert f"health on http://127.0.0.1:{http}/livez" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
