@@ -12,7 +12,7 @@ import httpx
 
 from ingest import itch, moldudp64
 from ingest.messages import AddOrder
-from tests.conftest import PrivateRedis, directory, eventually, free_port
+from tests.conftest import WAIT, PrivateRedis, directory, eventually, free_port
 from tickfan.health import CheckResult, FeedReadiness, Health
 from tickfan.httpserver import SideServer
 from tickfan.node import Node, NodeConfig
@@ -122,7 +122,7 @@ def test_a_nodes_readiness_follows_its_feed_and_its_redis(private_redis: Private
             return r.status_code, r.json()
 
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http}", timeout=10) as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http}", timeout=WAIT) as client:
                 assert (await client.get("/livez")).status_code == 200
                 assert (await client.get("/healthz")).json()["status"] == "ok"  # as before
                 send(itch.encode(directory(1, "AAPL")), itch.encode(AddOrder(1, 0, 2, 1, "B", 100, "AAPL",
@@ -161,7 +161,7 @@ def test_the_market_maker_serves_readiness_on_http_and_exits_on_sigterm() -> Non
     import subprocess
     import sys
 
-    from tests.conftest import WAIT, wait_until
+    from tests.conftest import wait_until
 
     http, fix = free_port(), free_port()
     proc = subprocess.Popen(
