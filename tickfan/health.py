@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tickfan.args import hostport
+from tickfan.httpserver import SideServer
 
 
 @dataclass(frozen=True)
@@ -168,18 +169,22 @@ def database_check(pools: Callable[[], Sequence[Any]]) -> Check:
 
 
 def add_health_http(parser: argparse.ArgumentParser) -> None:
+    """``--http HOST:PORT``: the process's one small HTTP server (health here; /metrics is served on the same one,
+    so the option is added once whichever of them adds it first)."""
+    if any("--http" in action.option_strings for action in parser._actions):
+        return
     parser.add_argument("--http", type=hostport, default=None, metavar="HOST:PORT",
                         help="serve GET /livez and /readyz (503 naming the failing check; 'draining' after "
                              "SIGTERM) on this address (default: none)")
 
 
-async def start_health_http(args: argparse.Namespace, name: str, health: Any) -> Any:
-    """The process's small HTTP server for /livez and /readyz, when ``--http`` asks for one (else None)."""
-    if args.http is None:
+async def start_health_http(args: argparse.Namespace, name: str, health: Health,
+                            routes: Sequence[Route] = ()) -> SideServer | None:
+    """The process's small HTTP server for /livez and /readyz (and ``routes``, e.g. /metrics), when ``--http``
+    asks for one (else None)."""
+    if getattr(args, "http", None) is None:
         return None
-    from tickfan.httpserver import SideServer
-
-    side = SideServer(args.http[0], args.http[1], health.routes())
+    side = SideServer(args.http[0], args.http[1], [*health.routes(), *routes])
     try:
         await side.start()
     except (OSError, RuntimeError, SystemExit) as e:
