@@ -23,7 +23,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+# the same service check as `make test`: PostgreSQL and Redis started where the machine has them; where it has
+# not, the demo runs the market data alone and says in one line why trading is off and how to turn it on
+demo: $(STAMP) services
 	$(VENV)/bin/tickfan demo $(ARGS)
 
 services:

@@ -55,6 +55,7 @@ GROUP = "exec"
 DEAD_LETTER = EXEC_DEAD
 UNKNOWN_ORDER = "unknown order"
 MISMATCHES_BEFORE_DEAD_LETTER = 3  # status answers in a row that disagree with the ledger
+DRAIN_TIMEOUT = 20.0  # seconds a stopped worker may spend finishing its work in hand (Kubernetes allows 30)
 UNKNOWN_GRACE = 10.0  # seconds a sent order may stay "unknown" at the market maker before it is dead-lettered
 UNKNOWN_AT_COUNTERPARTY = "unknown_at_counterparty"
 
@@ -83,8 +84,10 @@ class ExecutionWorker:
                  stream_partitions: int = STREAM_PARTITIONS, claim_idle_ms: int = 3_000,
                  reconcile_every: float = 2.0, reconcile_age: float = 5.0, max_attempts: int = 20,
                  unknown_grace: float = UNKNOWN_GRACE, relay: bool = True, fix_tls: ssl.SSLContext | None = None,
-                 comp_id: str | None = None) -> None:
-        """``fix_tls``: the FIX link over (mutual) TLS with this client context; ``comp_id``: our SenderCompID
+                 comp_id: str | None = None, drain_timeout: float = DRAIN_TIMEOUT) -> None:
+        """``drain_timeout``: after ``stop``, how long the work in hand and the reports being applied may take to
+        finish before the rest is cancelled (what is left unacknowledged is claimed by another worker).
+        ``fix_tls``: the FIX link over (mutual) TLS with this client context; ``comp_id``: our SenderCompID
         (default ``TF-{name}``; under mutual TLS the market maker wants the CN of our certificate)."""
         self.ledger, self.redis = ledger, client
         self.fix_tls = fix_tls
@@ -103,6 +106,8 @@ class ExecutionWorker:
         self.fix: FixClient | None = None
         self.relay = OutboxRelay(ledger, client) if relay else None
         self._stop = asyncio.Event()
+        self.drain_timeout = drain_timeout
+        self._applying = 0  # execution reports being applied to the ledger now
         self._connected = asyncio.Event()
         self._attempts: dict[bytes, int] = {}
         self._mismatches: dict[uuid.UUID, int] = {}  # order -> status answers in a row that disagreed
@@ -116,7 +121,18 @@ class ExecutionWorker:
                          "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0, "claimed": 0}
 
     def stop(self) -> None:
+        """Drain: read no new work, finish (and acknowledge) the entry in hand and the reports being applied, then
+        end ``run`` (a SIGTERM in a rolling deploy)."""
         self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def connected(self) -> bool:
+        """A FIX session with the market maker is up."""
+        return self._connected.is_set()
 
     # ---------------------------------------------------------------- running
 
@@ -129,6 +145,7 @@ class ExecutionWorker:
             tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
         try:
             await self._stop.wait()
+            await self._drain(tasks[1])
         finally:
             if self.relay is not None:
                 self.relay.stop()
@@ -140,6 +157,15 @@ class ExecutionWorker:
             if self.fix is not None:
                 with contextlib.suppress(Exception):
                     await self.fix.close()
+
+    async def _drain(self, consume: asyncio.Task[None]) -> None:
+        """Let the entry in hand be finished and acknowledged (the consumer reads nothing more once stopped), then
+        the reports being applied, within ``drain_timeout`` in all."""
+        deadline = time.monotonic() + self.drain_timeout
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(consume), self.drain_timeout)
+        while self._applying and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     async def _ensure_groups(self) -> None:
         for stream in self.streams:
@@ -215,6 +241,8 @@ class ExecutionWorker:
                 pending_first = False
                 for stream, entries in batches or []:
                     for entry_id, fields in entries:
+                        if self._stop.is_set():
+                            break  # draining: what is not begun stays pending, for another worker to claim
                         if fields is None:  # trimmed from the stream while pending: nothing left to do
                             await self.redis.xack(stream, GROUP, entry_id)
                             continue
@@ -319,6 +347,7 @@ class ExecutionWorker:
     async def on_report(self, report: ExecutionReport) -> None:
         """Apply one execution report to the ledger (idempotent); anything the ledger refuses is dead-lettered."""
         self.counters["reports"] += 1
+        self._applying += 1
         try:
             await self._apply(report)
         except FillRefused as e:
@@ -328,6 +357,8 @@ class ExecutionWorker:
             await self._dead_letter(e.code, e.detail, report=_report_fields(report))
         except (LookupError, ValueError) as e:
             await self._dead_letter("report_refused", str(e), report=_report_fields(report))
+        finally:
+            self._applying -= 1
 
     async def _apply(self, r: ExecutionReport) -> None:
         target = r.orig_cl_ord_id if r.exec_type == "4" and r.orig_cl_ord_id else r.cl_ord_id

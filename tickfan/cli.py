@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("tickfan.capture_cli:replay", "play a capture (or a Nasdaq ITCH 5.0 file) back onto UDP"),
     "watch": ("tickfan.watch", "show live quotes from a fan-out node as a table in the terminal"),
     "migrate": ("tickfan.trading_cli:migrate", "create the ledger databases (one per shard), apply migrations"),
+    "backup": ("tickfan.backup_cli:backup", "back up the ledger shards (pg_dump custom format) into a directory"),
+    "restore": ("tickfan.backup_cli:restore", "restore a `tickfan backup` into fresh databases and check the ledger"),
     "api": ("tickfan.trading_cli:api", "run the order API (HTTP + JWT) and the outbox relay"),
     "token": ("tickfan.trading_cli:token", "mint a bearer token (JWT) for a user with $TICKFAN_JWT_SECRET, or the "
                                            "demo's development key when it is unset"),

@@ -14,6 +14,7 @@ import os
 import sys
 
 from normalize.replicas.shm import SharedBookState
+from tickfan.health import database_check
 from tickfan.node import (
     Node,
     add_node_arguments,
@@ -24,7 +25,7 @@ from tickfan.node import (
 )
 from tickfan.procs import ChildFailed, Children, tickfan_command
 from tickfan.simulate import add_status_arguments, status_config, status_flags
-from tickfan.trading import TradingStack, add_trading_arguments
+from tickfan.trading import TradingStack, add_trading_arguments, trading_unavailable
 from vocab.clock import today_eastern
 
 
@@ -120,6 +121,15 @@ async def _main(args: argparse.Namespace) -> int:
                 shared.close()
             return 1
     if not args.no_trading:
+        # the market data runs without PostgreSQL and Redis: where they cannot be had, trading is off, said once
+        why = await trading_unavailable(args)
+        if why is not None:
+            print(f"tickfan demo: trading is off: {why}. Market data runs alone. To trade, start PostgreSQL and "
+                  f"Redis (`make services`, i.e. scripts/ensure-services.sh) or point --db/--trading-redis "
+                  f"($TICKFAN_DATABASE_URLS/$TICKFAN_REDIS_URL) at running ones; --no-trading silences this.",
+                  file=sys.stderr, flush=True)
+            args.no_trading = True
+    if not args.no_trading:
         args.orders_redis = args.trading_redis  # the node serves the `orders` channel from the same Redis
     node = Node(node_config(args))
     trading = None if args.no_trading else TradingStack(args)
@@ -129,6 +139,9 @@ async def _main(args: argparse.Namespace) -> int:
             service = await trading.prepare(node.books)
             node.extra_routes = service.routes()
             node.extra_collectors = service.collectors()  # the scheduled ledger check, on the node's /metrics
+            if node.health is not None:
+                ledger = service.services.ledger
+                node.health.add("database", database_check(lambda: ledger.pools))
         await node.start()
         if trading is not None:
             await trading.start(args.http)

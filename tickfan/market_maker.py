@@ -15,6 +15,7 @@ import signal
 import sys
 
 from tickfan.args import add_tls_arguments, hostport, tls_files
+from tickfan.health import CheckResult, Health, add_health_http, start_health_http
 from venue.marketmaker import (
     DEFAULT_ACCEPTED_COMP_IDS,
     DEFAULT_COMP_ID,
@@ -103,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every session start and end")
     add_tls_arguments(parser, "accept FIX over TLS (with --fix-tls-client-ca: mutual TLS, the CompID bound to "
                               "the client certificate's CN)", prefix="fix-")
+    add_health_http(parser)
     parser.add_argument("--quotes-ca", default=None, metavar="PEM",
                         help="verify an https:// --quotes-url against this CA (default: the system's trust store)")
     faults = parser.add_argument_group("fault injection")
@@ -158,6 +160,20 @@ async def serve(args: argparse.Namespace) -> int:
         return 1
     over = ("" if mm.tls is None else " over mutual TLS" if args.tls_client_ca else " over TLS")
     print(f"market maker {args.comp_id} listening on {mm.host}:{mm.port} (FIX 4.4{over}), {source}", flush=True)
+    health = Health()
+
+    def quotes_fresh() -> CheckResult:
+        error = provider.last_error if isinstance(provider, HttpQuoteProvider) else None
+        return CheckResult(error is None and not mm.down, error or ("down (SIGUSR1)" if mm.down else source))
+    health.add_sync("quotes", quotes_fresh)
+    try:
+        side = await start_health_http(args, "market-maker", health)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        await mm.stop()
+        if poller is not None:
+            poller.cancel()
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     background: list[asyncio.Task[None]] = []
@@ -203,6 +219,8 @@ async def serve(args: argparse.Namespace) -> int:
             t.cancel()
         await asyncio.gather(*background, *([poller] if poller is not None else []), return_exceptions=True)
         await mm.stop()
+        if side is not None:
+            await side.close()
         print(mm.status_line(), flush=True)
     return 0
 

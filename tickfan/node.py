@@ -26,6 +26,7 @@ from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
 from tickfan.args import add_tls_arguments, date_arg, hostport, source, tls_files
+from tickfan.health import Health
 from tickfan.roles import NodeConfig, Roles, build_roles
 from vocab.origins import normalize_origin, own_origins
 
@@ -80,6 +81,11 @@ class Node:
             raise ValueError("this node serves no HTTP (an ingest worker): no metrics to add")
         self.roles.edge.extra_collectors = collectors
 
+    @property
+    def health(self) -> Health | None:
+        """/livez and /readyz's checks (None: this node serves no HTTP); add to them before or after ``start``."""
+        return self.roles.edge.health if self.roles.edge is not None else None
+
     async def start(self) -> None:
         for role in self.roles.in_order():
             await role.start()
@@ -104,6 +110,7 @@ class Node:
             "web app (browser)": f"{http}://{hh}:{hp}/",
             "snapshots (HTTP)": f"{http}://{hh}:{hp}/v1/quotes?symbols=AAPL,TSLA",
             "metrics (Prometheus)": f"{http}://{hh}:{hp}/metrics",
+            "health (liveness, readiness)": f"{http}://{hh}:{hp}/livez, /readyz",
             "stream (WebSocket, Protobuf)": f"{ws}://{wh}:{wp}/v1/stream",
             "stream (WebSocket, JSON)": f"{ws}://{wh}:{wp}/v1/stream?format=json",
             **({"orders channel (from Redis)": self.config.orders_redis} if self.config.orders_redis else {}),
@@ -204,6 +211,13 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     bars.add_argument("--bars-print-log", type=int, default=1 << 18, metavar="PRINTS",
                       help="prints kept to resolve broken trades, 81 bytes each, allocated at start; a break of "
                            "an older print changes no bar (breaks_unknown) (default %(default)s)")
+    ready = parser.add_argument_group("health", "GET /livez (process up) and GET /readyz (ready for traffic) on "
+                                      "--http; /readyz answers 503 naming the failing check")
+    ready.add_argument("--ready-max-recovering", type=float, default=10.0, metavar="SECONDS",
+                       help="/readyz fails once a feed gap has been recovering for longer (default %(default)s)")
+    ready.add_argument("--ready-max-silence", type=float, default=10.0, metavar="SECONDS",
+                       help="/readyz fails (books stale) once no packet or heartbeat has arrived for this long "
+                            "(default %(default)s)")
     add_stream_limit_arguments(parser)
     add_resume_arguments(parser)
     add_browser_arguments(parser)
@@ -426,7 +440,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
                       feed_sources=args.feed_sources, max_gap=args.max_gap, max_held_bytes=args.max_held_mib << 20,
                       tls=tls_files(args), stream=stream_config(args), bars_history_1s=args.bars_history_1s,
                       bars_history_1m=args.bars_history_1m, bars_print_log=args.bars_print_log,
-                      web_root=getattr(args, "web_root", None))
+                      web_root=getattr(args, "web_root", None),
+                      ready_max_recovering=args.ready_max_recovering, ready_max_silence=args.ready_max_silence)
 
 
 async def run_until_stopped(node: Node, *, duration: float | None, quiet: bool,

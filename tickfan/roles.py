@@ -25,13 +25,11 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import uvicorn
 from prometheus_client.registry import Collector
 from starlette.routing import Route
 
@@ -50,6 +48,8 @@ from normalize.replicas.redis_bars import RedisBars
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
+from tickfan.health import CheckResult, FeedReadiness, Health, redis_check
+from tickfan.httpserver import EmbeddedHTTPServer, serve_embedded, uvicorn_tls
 from tickfan.metrics import OriginCollector, metrics_endpoint
 from tickfan.web import WebApp, stream_sources
 from vocab.clock import session_date, today_eastern
@@ -109,6 +109,10 @@ class NodeConfig:
     # the web app's static files on GET / (None: the package's web/dist if built, else a placeholder page); the
     # browser origins allowed on HTTP are the stream's (``stream.allowed_origins``)
     web_root: Path | None = None
+    # /readyz: a feed gap may be recovered for this long, and the feed silent (no packet, no heartbeat) for this
+    # long, before the node stops being ready (tickfan.health.FeedReadiness)
+    ready_max_recovering: float = 10.0
+    ready_max_silence: float = 10.0
 
 
 def bar_feed(config: NodeConfig, books: PrintSource) -> BarFeed:
@@ -287,24 +291,6 @@ class RedisPublish:
         await self.publisher.close()
 
 
-def uvicorn_tls(tls: TlsFiles) -> dict[str, Any]:
-    """uvicorn's TLS options for these files: none when no certificate is configured (plain HTTP)."""
-    if not tls.enabled:
-        return {}
-    options: dict[str, Any] = {"ssl_certfile": tls.cert, "ssl_keyfile": tls.key}
-    if tls.ca is not None:  # mutual TLS: a client without a certificate signed by this CA fails the handshake
-        options.update(ssl_ca_certs=tls.ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
-    return options
-
-
-class _EmbeddedHTTPServer(uvicorn.Server):
-    """uvicorn inside our loop: the node owns signals, so uvicorn must not capture them."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-
 class EdgeRole:
     """WebSocket fan-out (with the orders relay) and, unless ``serve_http`` is off, the snapshot HTTP app."""
 
@@ -334,7 +320,10 @@ class EdgeRole:
         self.web = WebApp.configured(config.web_root, stream_sources(
             config.stream.allowed_origins, config.ws[1], tls=config.tls.enabled),
             stream_port=config.ws[1], tls=config.tls.enabled)
-        self._http: _EmbeddedHTTPServer | None = None
+        # /livez and /readyz: the builder adds the checks this node's configuration calls for
+        self.health = Health()
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._http: EmbeddedHTTPServer | None = None
         self._http_task: asyncio.Task[None] | None = None
 
     @property
@@ -348,23 +337,16 @@ class EdgeRole:
             return
         origins = OriginCollector({"stream": self.fanout.origins, "http": self.http_origins})
         metrics = Route("/metrics", metrics_endpoint(self, [*self.extra_collectors, origins]))
-        app = create_app(self.books, [metrics, *self.extra_routes, *self.web.routes()], bars=self.bars)
-        http_config = uvicorn.Config(
-            OriginGuard(app, self.http_origins),
-            host=self.config.http[0],
-            port=self.config.http[1],
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            **uvicorn_tls(self.config.tls),
-        )
-        self._http = _EmbeddedHTTPServer(http_config)
-        self._http_task = asyncio.create_task(self._http.serve())
-        while not self._http.started:
-            if self._http_task.done():
-                self._http_task.result()  # raises the bind error, if any
-                raise RuntimeError(f"snapshot HTTP server on {self.config.http} exited at start")
-            await asyncio.sleep(0.01)
+        app = create_app(self.books, [metrics, *self.health.routes(), *self.extra_routes, *self.web.routes()],
+                         bars=self.bars)
+        self._http, self._http_task = await serve_embedded(
+            OriginGuard(app, self.http_origins), self.config.http[0], self.config.http[1],
+            **uvicorn_tls(self.config.tls))
+
+    def add_redis_check(self, name: str, url: str) -> None:
+        check, close = redis_check(url)
+        self.health.add(name, check)
+        self._closers.append(close)
 
     async def close(self) -> None:
         if self._http is not None and self._http_task is not None:
@@ -372,6 +354,9 @@ class EdgeRole:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 5)
         await self.fanout.close()
+        for close in self._closers:
+            with contextlib.suppress(Exception):
+                await close()
 
 
 @dataclass
@@ -424,6 +409,7 @@ def build_roles(config: NodeConfig) -> Roles:
                     before_flush=source.sync if isinstance(source, AttachedBooks) else None,
                     feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
                     bars=source.bars, feed_state=feed_state)
+    add_health_checks(config, source, edge)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
@@ -433,3 +419,39 @@ def build_roles(config: NodeConfig) -> Roles:
         bar_watchers = edge.fanout.hub.bars.watchers
         source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)
+
+
+def add_health_checks(config: NodeConfig, source: IngestRole | AttachedBooks | RemoteBooks, edge: EdgeRole) -> None:
+    """What /readyz asks of this node: its feed (in sync or recovering within bound, heard from lately), or the
+    Redis its books come from (and the publisher's liveness there), and every Redis it uses."""
+    import time
+
+    judge = FeedReadiness(max_recovering=config.ready_max_recovering, max_silence=config.ready_max_silence,
+                          now=time.monotonic())
+    if isinstance(source, IngestRole):
+        ingest = source
+
+        def feed() -> CheckResult:
+            return judge.observe_state(feed_state_of(ingest.feed), time.monotonic())
+
+        def books() -> CheckResult:
+            if ingest.feed is None:
+                return CheckResult(False, "feed not open")
+            counters = ingest.feed.session.counters
+            return judge.observe_traffic(counters["packets"] + counters["heartbeats"], time.monotonic())
+
+        edge.health.add_sync("feed", feed)
+        edge.health.add_sync("books", books)
+    elif isinstance(source, RemoteBooks):
+        remote = source.books
+
+        def remote_feed() -> CheckResult:  # "stale" too when the publisher has not been live for a while
+            return judge.observe_state(remote.feed_state(), time.monotonic())
+
+        edge.health.add_sync("feed", remote_feed)
+        assert config.from_redis is not None
+        edge.add_redis_check("redis_books", config.from_redis)
+    if config.redis:
+        edge.add_redis_check("redis_publish", config.redis)
+    if config.orders_redis:
+        edge.add_redis_check("redis_orders", config.orders_redis)

@@ -32,6 +32,44 @@ def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
     add_http_limits(parser)
 
 
+PROBE_TIMEOUT = 3.0  # seconds a reachability probe of PostgreSQL or Redis may take before trading is called off
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+async def trading_unavailable(args: argparse.Namespace) -> str | None:
+    """Why the demo's trading side cannot run here (PostgreSQL or Redis unreachable), as one line; None when it
+    can. A shard database that does not exist yet is fine: ``migrate`` creates it."""
+    import asyncpg
+
+    from vocab.redisconn import open_redis
+
+    for dsn in dsns_of(args):
+        try:
+            conn = await asyncpg.connect(dsn, timeout=PROBE_TIMEOUT)
+        except asyncpg.InvalidCatalogNameError:
+            continue
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            return f"PostgreSQL at {_without_password(dsn)} is unreachable ({type(e).__name__}: {e})"
+        await conn.close()
+    url = args.trading_redis
+    client = open_redis(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT)
+    try:
+        await client.ping()
+    except (OSError, TimeoutError, aioredis.RedisError) as e:
+        return f"Redis at {_without_password(url)} is unreachable ({type(e).__name__}: {e})"
+    finally:
+        await client.aclose()
+    return None
+
+
 class TradingStack:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args

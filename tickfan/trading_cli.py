@@ -20,7 +20,7 @@ from typing import Any
 
 from order_api.db import DEFAULT_DSNS, Ledger, MigrationsMissing, MigrationsPending, migrate
 from order_api.devtoken import DevTokens
-from order_api.execution import UNKNOWN_GRACE
+from order_api.execution import DRAIN_TIMEOUT, UNKNOWN_GRACE
 from order_api.limits import MAX_BODY, RATE, WINDOW, HttpLimits
 from order_api.model import TERMINAL, Rules, Status, money, parse_money
 from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
@@ -193,6 +193,9 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     add_rules(parser)
     add_ledger_check(parser)
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
+    parser.add_argument("--drain-timeout", type=float, default=DRAIN_TIMEOUT, metavar="SECONDS",
+                        help="on SIGTERM, stop accepting connections and give the requests in flight this long to "
+                             "finish before exiting (default %(default)s)")
     add_tls_arguments(parser, "serve https://")
     add_http_limits(parser)
     parser.add_argument("--allowed-origin", action="append", default=None, metavar="ORIGIN", dest="allowed_origin",
@@ -256,13 +259,28 @@ async def build_api(args: argparse.Namespace) -> Any:
                      allowed_origins=origins)
     app.router.routes.append(Route("/metrics", api_metrics_endpoint(app.state.order_service,
                                                                     app.state.origin_policy), methods=["GET"]))
+    app.router.routes.extend(api_health(ledger, client).routes())
     return app
+
+
+def api_health(ledger: Ledger, client: Any) -> Any:
+    """/livez and /readyz of the order API: every ledger shard and the Redis of its streams answer."""
+    from tickfan.health import CheckResult, Health, database_check
+
+    health = Health()
+    health.add("database", database_check(lambda: ledger.pools))
+
+    async def redis_ping() -> CheckResult:
+        await client.ping()
+        return CheckResult(True, "PONG")
+    health.add("redis", redis_ping)
+    return health
 
 
 def api_main(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tickfan.roles import uvicorn_tls
+    from tickfan.httpserver import EmbeddedHTTPServer, uvicorn_tls
 
     _logging()
     tls = tls_files(args)
@@ -273,8 +291,14 @@ def api_main(args: argparse.Namespace) -> int:
         app = await build_api(args)
         # httptools: the C HTTP parser (uvicorn's pure-Python h11 fallback costs a third of the ceiling)
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on",
-                                access_log=False, http="httptools", **uvicorn_tls(tls))
-        server = uvicorn.Server(config)
+                                access_log=False, http="httptools",
+                                timeout_graceful_shutdown=max(1, round(args.drain_timeout)), **uvicorn_tls(tls))
+        # SIGTERM (a rolling deploy): stop accepting, finish the requests in flight, exit 0; uvicorn's own handler
+        # would re-raise the signal at the end and the process would die of it
+        server = EmbeddedHTTPServer(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
@@ -302,6 +326,13 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                              "old spelling)")
     parser.add_argument("--name", default=None, help="consumer name in the stream group (default: host-random)")
     parser.add_argument("--quiet", action="store_true", help="no status line every 5 s")
+    from tickfan.health import add_health_http
+
+    add_health_http(parser)
+    parser.add_argument("--drain-timeout", type=float, default=DRAIN_TIMEOUT, metavar="SECONDS",
+                        help="on SIGTERM, read no new work and give the entry in hand and the execution reports "
+                             "being applied this long to finish (and be acknowledged) before exiting; what is "
+                             "left pending is claimed by another worker (default %(default)s)")
     parser.add_argument("--unknown-grace", type=float, default=UNKNOWN_GRACE, metavar="SECONDS",
                         help="how long an order already sent may stay 'unknown order' at a restarted market maker "
                              "(asked again meanwhile) before it is dead-lettered as unknown_at_counterparty; it is "
@@ -322,6 +353,7 @@ def execute_main(args: argparse.Namespace) -> int:
 
     from order_api.execution import ExecutionWorker
     from order_api.outbox import STREAM_PARTITIONS
+    from tickfan.health import CheckResult, start_health_http
     from vocab.tls import client_context
 
     _logging()
@@ -347,10 +379,18 @@ def execute_main(args: argparse.Namespace) -> int:
         client = aioredis.from_url(args.trading_redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
                                  name=args.name, partitions=parts, unknown_grace=args.unknown_grace,
-                                 fix_tls=fix_tls, comp_id=args.comp_id)
+                                 fix_tls=fix_tls, comp_id=args.comp_id, drain_timeout=args.drain_timeout)
+        health = api_health(ledger, client)
+        health.add_sync("market_maker", lambda: CheckResult(worker.connected, f"FIX {host}:{port} " + (
+            "up" if worker.connected else "down")))
+        side = await start_health_http(args, "execute", health)
         loop = asyncio.get_running_loop()
+
+        def drain() -> None:
+            health.draining = True
+            worker.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
+            loop.add_signal_handler(sig, drain)
         print(f"execution worker {worker.name}: streams {', '.join(worker.streams)} -> FIX {host}:{port}"
               f"{' over TLS' if fix_tls else ''} as {worker.comp_id}", flush=True)
 
@@ -367,8 +407,11 @@ def execute_main(args: argparse.Namespace) -> int:
             await worker.run()
         finally:
             ticker.cancel()
+            if side is not None:
+                await side.close()
             await ledger.close()
             await client.aclose()
+        print(f"execution worker {worker.name}: stopped", flush=True)
         return 0
     return _run(go())
 
