@@ -7,8 +7,6 @@ import argparse
 import os
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from order_api.api import OrderService
 from order_api.db import Ledger, migrate
 from order_api.model import Rules
@@ -17,6 +15,7 @@ from tickfan.args import hostport
 from tickfan.procs import Children, tickfan_command
 from tickfan.trading_cli import DEFAULT_REDIS, add_ledger_check, dev_tokens, dsns_of
 from vocab.auth import default_verifier
+from vocab.redisconn import AnyRedis, open_redis
 
 SEED_USERS = ("alice", "bob")  # also the only users POST /v1/dev/token mints for
 SEED_CASH = 100_000 * 10_000  # $100,000 in 1/10,000 dollars
@@ -29,7 +28,8 @@ def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ledger shard DSN, repeated per shard (default $TICKFAN_DATABASE_URLS or two shards "
                              "tickfan_0, tickfan_1 on 127.0.0.1:5432)")
     parser.add_argument("--trading-redis", default=os.environ.get("TICKFAN_REDIS_URL", DEFAULT_REDIS),
-                        metavar="URL", help="Redis for execution streams and order updates (default %(default)s)")
+                        metavar="URL", help="Redis for execution streams and order updates; "
+                                            "redis+cluster://HOST:PORT[,...] for a Redis Cluster (default %(default)s)")
     parser.add_argument("--market-maker", type=hostport, default="127.0.0.1:9878", metavar="HOST:PORT",
                         help="where the demo's FIX market-maker simulator listens (default %(default)s)")
     add_ledger_check(parser)
@@ -39,7 +39,7 @@ class TradingStack:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.ledger: Ledger | None = None
-        self.redis: aioredis.Redis | None = None
+        self.redis: AnyRedis | None = None
         self.service: OrderService | None = None
         self.children = Children()  # the market maker and one execution worker
         self.seeded: list[str] = []
@@ -53,7 +53,7 @@ class TradingStack:
             if await self.ledger.account(user) is None:
                 await self.ledger.deposit(user, SEED_CASH)
                 self.seeded.append(user)
-        self.redis = aioredis.from_url(self.args.trading_redis)
+        self.redis = open_redis(self.args.trading_redis)
         self.service = OrderService(self.ledger, BookQuotes(books), redis_client=self.redis, relay=True,
                                     ledger_check_interval=self.args.ledger_check_interval,
                                     dev_tokens=dev_tokens(default_verifier()))
