@@ -198,11 +198,6 @@ class OrderRelay:
             try:
                 await links.open()  # fails fast while Redis is down
                 connected = True
-                if self._down:
-                    log.warning("orders: Redis at %s is back; re-subscribing %d channel(s)", self.url,
-                                len(self._sinks))
-                self._down = False
-                self.stats.up = True
                 await self._session(links)
             except asyncio.CancelledError:
                 raise
@@ -228,6 +223,14 @@ class OrderRelay:
             while True:
                 self._wake.clear()
                 await self._sync(links)
+                if not self.stats.up:
+                    # up once every connection this session needs took its SSUBSCRIBEs: on a cluster, a dead
+                    # master's slots answer the topology before its replica is promoted
+                    if self._down:
+                        log.warning("orders: Redis at %s is back; re-subscribing %d channel(s)", self.url,
+                                    len(self._sent))
+                    self._down = False
+                    self.stats.up = True
                 if self._sent:
                     for link in links.links():
                         if link not in readers:

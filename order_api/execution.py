@@ -242,17 +242,18 @@ class ExecutionWorker:
                             pending_first = True
                 if pending_first and got:
                     await self._sleep(self.backoff.delay(min(self.counters["retries"], 6)))
-            except redis.exceptions.ResponseError as e:
-                if "NOGROUP" not in str(e):
-                    raise
-                # The stream or its group is gone (a Redis restarted empty, a master died before its replica
-                # had them): make them again; what they held is re-queued from the ledger by the sweep.
-                log.warning("execution streams %s lost their group; creating it again", ", ".join(streams))
-                await self._recover_groups(streams)
-                pending_first = True
             except UNAVAILABLE as e:
                 log.warning("execution streams %s unavailable: %s", ", ".join(streams), e)
                 await self._sleep(1.0)
+                await self._recover_groups(streams)
+                pending_first = True
+            except redis.exceptions.ResponseError as e:
+                # NOGROUP, or UNBLOCKED: the stream or its group is gone (a Redis restarted empty, a master died
+                # before its replica had them): make them again; what they held is re-queued from the ledger by
+                # the sweep. Any other refusal (an ACL without the rights) is logged and tried again: this task
+                # must not end while the worker runs.
+                log.warning("execution streams %s: %s; creating their group again", ", ".join(streams), e)
+                await self._sleep(0.2 if "NOGROUP" in str(e) or "UNBLOCKED" in str(e) else 1.0)
                 await self._recover_groups(streams)
                 pending_first = True
 
