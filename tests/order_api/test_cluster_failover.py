@@ -13,30 +13,21 @@ HTTP, an execution worker with its outbox relay, the FIX market maker over TCP, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
-import httpx
 import pytest
 from redis.crc import key_slot
 
-from fanout.orders import OrderRelay
-from order_api.api import create_app
-from order_api.execution import ExecutionWorker, read_groups
-from order_api.limits import HttpLimits
+from order_api.execution import read_groups
 from order_api.outbox import STREAM_PARTITIONS, stream_of
 from tests.conftest import LocalCluster, eventually
-from tickfan_proto import stream_pb2 as pb
-from venue.marketmaker import Faults, MarketMaker
+from venue.marketmaker import Faults
 from vocab.keys import exec_stream, order_channel
-from vocab.redisconn import open_redis
 
-from .conftest import ScopedLedger, quotes
-from .test_api import KEY, auth, order
+from .conftest import ScopedLedger
+from .test_api import auth, order
 from .test_execution import executions_per_order, market, statuses
+from .trading_stack import stack
 
 pytestmark = [pytest.mark.anyio, pytest.mark.ledger(max_size=20), pytest.mark.timeout(120)]
 
@@ -71,66 +62,6 @@ def users_everywhere(ledger: ScopedLedger, cluster: LocalCluster) -> list[str]:
     return users
 
 
-@dataclass(eq=False)  # hashed by identity, as connections are
-class Sink:
-    """One WebSocket connection of a user, as the fan-out's orders relay sees it (``fanout.orders.OrdersSink``)."""
-
-    json: bool = False
-    ready: list[bool] = field(default_factory=list)
-    updates: list[pb.OrderUpdate] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def orders_ready(self, live: bool) -> None:
-        self.ready.append(live)
-
-    def order_frame(self, frame: bytes | str) -> None:
-        assert isinstance(frame, bytes)
-        msg = pb.ServerMessage.FromString(frame)
-        if msg.WhichOneof("kind") == "order_update":
-            self.updates.append(msg.order_update)
-        else:
-            self.errors.append(msg.error.code)
-
-
-@dataclass
-class Stack:
-    http: httpx.AsyncClient
-    worker: ExecutionWorker
-    relay: OrderRelay
-    sinks: dict[str, Sink]
-
-
-@asynccontextmanager
-async def stack(ledger: ScopedLedger, cluster: LocalCluster, mm: MarketMaker, users: list[str]) -> AsyncIterator[Stack]:
-    """The API (HTTP, no rate limit), one execution worker with its relay, and the orders relay of a fan-out
-    node with one connection per user, all on the cluster."""
-    worker_redis = open_redis(cluster.url)
-    api_redis = open_redis(cluster.url)
-    worker = ExecutionWorker(ledger, worker_redis, fix_port=mm.port, name="fo", claim_idle_ms=500,
-                             reconcile_every=0.3, reconcile_age=1.0)
-    running = asyncio.create_task(worker.run())
-    relay = OrderRelay(cluster.url, reconnect_min=0.05, reconnect_max=0.5, confirm_timeout=5.0, ping_interval=1.0)
-    await relay.start()
-    sinks = {u: Sink() for u in users}
-    for u, sink in sinks.items():
-        relay.add(u, sink)
-    app = create_app(ledger, quotes(), jwt_key=KEY, redis_client=api_redis, relay=False,
-                     limits=HttpLimits(rate=0), ledger_check_interval=0)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
-            await eventually(lambda: all(s.ready == [True] for s in sinks.values()),
-                             what="every user's orders channel subscribed on its master",
-                             state=lambda: {u: s.ready for u, s in sinks.items()})
-            yield Stack(http, worker, relay, sinks)
-    finally:
-        worker.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(running, 10)
-        await relay.close()
-        await worker_redis.aclose()
-        await api_redis.aclose()
-
-
 async def test_orders_flow_through_master_failovers_and_each_is_routed_and_filled_once(
         ledger: ScopedLedger, redis_cluster: LocalCluster) -> None:
     cluster = redis_cluster
@@ -141,7 +72,7 @@ async def test_orders_flow_through_master_failovers_and_each_is_routed_and_fille
         users = users_everywhere(ledger, cluster)
         for u in users:
             await ledger.deposit(u, 100_000 * DOLLAR)
-        async with stack(ledger, cluster, mm, users) as st:
+        async with stack(ledger, cluster.url, mm, users) as st:
             http, worker, relay, sinks = st.http, st.worker, st.relay, st.sinks
             assert len(read_groups(worker.redis, worker.streams)) == STREAM_PARTITIONS  # one read per slot
             placed: list[tuple[str, uuid.UUID]] = []
@@ -231,7 +162,7 @@ async def test_work_the_stream_lost_is_published_again_and_executed_once(
         for u in users:
             await ledger.deposit(u, 100_000 * DOLLAR)
         await mm.set_down(True)  # the worker cannot route yet: the work waits in the streams
-        async with stack(ledger, redis_cluster, mm, users) as st:
+        async with stack(ledger, redis_cluster.url, mm, users) as st:
             http, worker = st.http, st.worker
             placed = []
             for u in users:
