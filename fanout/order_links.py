@@ -41,7 +41,8 @@ class OrderLinks:
     async def open(self) -> None:
         """Check Redis answers, and on a cluster learn its current masters (raises while it does not)."""
         if isinstance(self.client, RedisCluster):
-            await self.client.nodes_manager.initialize()
+            await self.client.initialize()  # the first time only: nodes and command key positions
+            await self.client.nodes_manager.initialize()  # every time: the masters now (a replica promoted)
         else:
             await self.client.ping()
 

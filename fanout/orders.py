@@ -19,12 +19,12 @@ published at least once). A node listens on the channel of every user with an au
 whose token is older); it is never forwarded as an order frame.
 
 Redis down or unanswering (on a cluster: any master this node subscribes on, e.g. killed until its replica is
-promoted): prices are unaffected; every orders subscriber gets one ``orders_unavailable`` error
-frame per outage, and the task reconnects with exponential backoff (reading the cluster's masters again) and
-re-subscribes every wanted channel; when a
-user's channel is live again its connections are told (``orders_ready(True)``; the client re-sends its
-``Subscribed`` ack). Redis pub/sub is at most once: an update published while this node was not subscribed is not
-replayed here; the order API (``GET /v1/orders``) is the record to re-read after an ``orders_unavailable``.
+promoted): prices are unaffected; every orders subscriber gets one ``orders_unavailable`` error frame per outage,
+and the task reconnects with exponential backoff (reading the cluster's masters again) and re-subscribes every
+wanted channel; the outage lasts until every connection took its SSUBSCRIBEs. When a user's channel is live
+again its connections are told (``orders_ready(True)``; the client re-sends its ``Subscribed`` ack). Redis pub/sub
+is at most once: an update published while this node was not subscribed is not replayed here; the order API
+(``GET /v1/orders``) is the record to re-read after an ``orders_unavailable``.
 """
 
 from __future__ import annotations

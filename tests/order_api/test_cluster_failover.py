@@ -5,6 +5,7 @@ HTTP, an execution worker with its outbox relay, the FIX market maker over TCP, 
 - Orders flow while the masters holding the execution stream partitions are killed, one after the other: every
   accepted order reaches a terminal state once, is routed once (the market maker never sees a ClOrdID twice),
   filled once, the ledger's invariants hold, and each user's order updates resume after the failover.
+- The ACL of deploy/redis-acl.conf lets the trading and edge users do their part on a cluster.
 - Work the stream lost (a master acknowledged the XADD, then died before its replica had it; here the streams
   and their group deleted after the relay marked the rows published): the sweep publishes it again from the
   ledger, and it is executed once.
@@ -14,15 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
+import redis.exceptions
 from redis.crc import key_slot
 
-from order_api.execution import read_groups
+from fanout.order_links import OrderLinks
+from order_api.execution import GROUP, read_groups
 from order_api.outbox import STREAM_PARTITIONS, stream_of
-from tests.conftest import LocalCluster, eventually
+from tests.conftest import WAIT, LocalCluster, eventually
 from venue.marketmaker import Faults
 from vocab.keys import exec_stream, order_channel
+from vocab.redisconn import open_redis
 
 from .conftest import ScopedLedger
 from .test_api import auth, order
@@ -33,6 +38,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.ledger(max_size=20), pytest.mark.ti
 
 DOLLAR = 10_000
 QTY = 2
+ACL_FILE = Path(__file__).resolve().parents[2] / "deploy" / "redis-acl.conf"
 
 
 def master_of(cluster: LocalCluster, key: str) -> int:
@@ -188,3 +194,36 @@ async def test_work_the_stream_lost_is_published_again_and_executed_once(
         assert worker.counters["sent"] == len(placed) and mm.engine.counters["duplicates"] == 0
         assert set((await executions_per_order(ledger, placed)).values()) == {QTY}
         assert await ledger.check() == []
+
+
+async def test_the_acl_lets_the_trading_and_edge_users_work_on_a_cluster(redis_cluster: LocalCluster) -> None:
+    """deploy/redis-acl.conf on every node: the cluster client needs CLUSTER SLOTS and COMMAND (key positions);
+    the trading user writes and reads the streams and SPUBLISHes updates, the edge user SSUBSCRIBEs them and may
+    not publish one."""
+    for line in ACL_FILE.read_text().splitlines():
+        rule = line.split()
+        if len(rule) > 2 and rule[1] in ("trading", "edge"):
+            rule = [f">{rule[1]}-pw" if r.startswith(">") else r for r in rule]
+            for port in redis_cluster.ports:
+                assert redis_cluster.cli(port, "ACL", "SETUSER", *rule[1:]).strip() == "OK"
+    as_user = redis_cluster.url.replace("redis+cluster://", "redis+cluster://{0}:{0}-pw@")
+    trading, edge = open_redis(as_user.format("trading")), open_redis(as_user.format("edge"))
+    links = OrderLinks(edge)
+    try:
+        for p in range(STREAM_PARTITIONS):
+            await trading.xgroup_create(exec_stream(p), GROUP, id="0", mkstream=True)
+            await trading.xadd(exec_stream(p), {"action": "new"})
+        for group in read_groups(trading, [exec_stream(p) for p in range(STREAM_PARTITIONS)]):
+            assert await trading.xreadgroup(GROUP, "w", dict.fromkeys(group, ">"), count=10)
+            assert (await trading.xautoclaim(group[0], GROUP, "w2", 0, "0-0"))[1]  # a dead worker's, taken over
+        await links.open()
+        await links.subscribe([order_channel("acl")])
+        (link,) = links.links()
+        assert (await link.get_message(timeout=WAIT))["type"] == "ssubscribe"
+        assert await trading.spublish(order_channel("acl"), b"update") == 1
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await edge.spublish(order_channel("acl"), b"a fake update")
+    finally:
+        await links.close()
+        await trading.aclose()
+        await edge.aclose()
