@@ -28,7 +28,6 @@ import uuid
 
 import asyncpg
 import orjson
-import redis
 import uvloop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +35,8 @@ sys.path.insert(0, ROOT)
 
 from order_api.db import Ledger  # noqa: E402
 from vocab.auth import mint_token, new_secret  # noqa: E402
+from vocab.keys import MARKET_STATUS  # noqa: E402
+from vocab.redisconn import open_redis  # noqa: E402
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 DSNS = [f"{SERVER}/tickfan_bench_0", f"{SERVER}/tickfan_bench_1"]
@@ -150,7 +151,7 @@ async def ceiling(port: int, tokens: list[str], seconds: float, conns: int) -> d
             "p99_ms": 1000 * pct(lat, 0.99), "errors": errors}
 
 
-async def prepare(users: list[str]) -> None:
+async def prepare(users: list[str], redis_url: str) -> None:
     conn = await asyncpg.connect(f"{SERVER}/postgres")
     for dsn in DSNS:
         await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
@@ -161,11 +162,13 @@ async def prepare(users: list[str]) -> None:
     for u in users:
         await ledger.deposit(u, 10_000_000 * 10_000)
     await ledger.close()
-    r = redis.Redis.from_url(REDIS_URL)
+    r = open_redis(redis_url)
     for s in SYMBOLS:
-        r.hset(f"quote:{s}", mapping={"bid_price": "100.0000", "ask_price": "100.0100", "last_price": "100.0000",
-                                      "halted": "False", "stale": "False"})
-    r.close()
+        await r.hset(f"quote:{s}", mapping={"bid_price": "100.0000", "ask_price": "100.0100",
+                                            "last_price": "100.0000", "halted": "False", "stale": "False"})
+    # market hours come from the feed (issue 11): without an open market every order is market_closed
+    await r.hset(MARKET_STATUS, mapping={"version": "1", "system_event": "Q", "market_open": "True"})
+    await r.aclose()
 
 
 async def check() -> list[str]:
@@ -185,15 +188,17 @@ def main() -> int:
     ap.add_argument("--conns", type=int, default=64, help="paced phase: keep-alive connections (default %(default)s)")
     ap.add_argument("--concurrency", type=int, default=32, help="ceiling phase: connections (default %(default)s)")
     ap.add_argument("--pool", type=int, default=20, help="API's PostgreSQL pool size per shard (default %(default)s)")
+    ap.add_argument("--redis", default=REDIS_URL, metavar="URL",
+                    help="the API's Redis (quotes): a server, or redis+cluster://HOST:PORT,... (default %(default)s)")
     args = ap.parse_args()
 
     users = [f"bench-{i}" for i in range(args.users)]
     print(f"preparing {len(DSNS)} ledger shards and {len(users)} funded users ...", flush=True)
-    asyncio.run(prepare(users))
+    asyncio.run(prepare(users, args.redis))
     key = os.environ.get("TICKFAN_JWT_SECRET") or new_secret()  # the API refuses to start without one
     tokens = [mint_token(u, key=key) for u in users]
     port = free_port()
-    env = {**os.environ, "TICKFAN_DATABASE_URLS": ",".join(DSNS), "TICKFAN_REDIS_URL": REDIS_URL,
+    env = {**os.environ, "TICKFAN_DATABASE_URLS": ",".join(DSNS), "TICKFAN_REDIS_URL": args.redis,
            "TICKFAN_JWT_SECRET": key}
     # the per-user rate limit stays on (its cost is measured) but far above the load: a bench user sends
     # thousands of orders a minute, and a 429 is not a placement

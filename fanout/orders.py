@@ -1,15 +1,16 @@
 """The orders channel of one fan-out node: Redis pub/sub in, each user's order updates out to their connections.
 
-Contract with the trading side: after each committed order state change it PUBLISHes, on
+Contract with the trading side: after each committed order state change it SPUBLISHes (sharded pub/sub), on
 ``order_channel(user_id)`` (``tickfan:orders:{user_id}``), the serialized bytes of a complete ``ServerMessage``
 whose ``order_update`` is set. This node forwards those bytes unchanged as one binary frame to every connection of
 that user subscribed to ``orders`` (JSON clients get one conversion per message, shared by all of them).
 
-``OrderRelay`` holds one pub/sub connection and SUBSCRIBEs to a user's channel only while at least one connection
-on this node wants that user's updates (reference counted; UNSUBSCRIBE when the last one leaves). One task owns
-that connection: it sends the (UN)SUBSCRIBEs, reads messages and pings; the rest of the node only changes the
-wanted set and wakes it. A connection is told (``OrdersSink.orders_ready(True)``) once Redis has confirmed its
-user's SUBSCRIBE, so everything published after the client's ``Subscribed`` ack reaches it.
+``OrderRelay`` holds one pub/sub connection (on a Redis Cluster, one per master: ``order_links``) and SSUBSCRIBEs
+to a user's channel only while at least one connection on this node wants that user's updates (reference
+counted; SUNSUBSCRIBE when the last one leaves). One task owns those connections: it sends the (UN)SUBSCRIBEs,
+reads messages and pings; the rest of the node only changes the wanted set and wakes it. A connection is told
+(``OrdersSink.orders_ready(True)``) once Redis has confirmed its user's SSUBSCRIBE, so everything published after
+the client's ``Subscribed`` ack reaches it.
 
 The same channel carries the user's revocations ("log out everywhere": a ``ServerMessage`` whose ``revoked`` is
 set, written by the order API to its outbox in the transaction that bumps the user's token generation, so it is
@@ -17,11 +18,13 @@ published at least once). A node listens on the channel of every user with an au
 (``watch``), orders channel or not, and hands a revocation to ``on_revoked`` (the server closes the connections
 whose token is older); it is never forwarded as an order frame.
 
-Redis down or unanswering: prices are unaffected; every orders subscriber gets one ``orders_unavailable`` error
-frame per outage, and the task reconnects with exponential backoff and re-subscribes every wanted channel; when a
-user's channel is live again its connections are told (``orders_ready(True)``; the client re-sends its
-``Subscribed`` ack). Redis pub/sub is at most once: an update published while this node was not subscribed is not
-replayed here; the order API (``GET /v1/orders``) is the record to re-read after an ``orders_unavailable``.
+Redis down or unanswering (on a cluster: any master this node subscribes on, e.g. killed until its replica is
+promoted): prices are unaffected; every orders subscriber gets one ``orders_unavailable`` error frame per outage,
+and the task reconnects with exponential backoff (reading the cluster's masters again) and re-subscribes every
+wanted channel; the outage lasts until every connection took its SSUBSCRIBEs. When a user's channel is live
+again its connections are told (``orders_ready(True)``; the client re-sends its ``Subscribed`` ack). Redis pub/sub
+is at most once: an update published while this node was not subscribed is not replayed here; the order API
+(``GET /v1/orders``) is the record to re-read after an ``orders_unavailable``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from redis.asyncio.retry import Retry
@@ -43,6 +45,9 @@ from redis.backoff import NoBackoff
 
 from tickfan_proto import stream_pb2 as pb
 from vocab.keys import ORDER_CHANNEL_PREFIX, order_channel
+from vocab.redisconn import open_redis
+
+from .order_links import OrderLinks
 
 log = logging.getLogger("tickfan.orders")
 
@@ -87,7 +92,7 @@ class OrderRelay:
                                   "retry": Retry(NoBackoff(), 0)}  # this class does its own reconnecting
         kwargs.update(redis_kwargs or {})
         self.url = url
-        self.redis = aioredis.Redis.from_url(url, **kwargs)
+        self.redis = open_redis(url, **kwargs)
         self.reconnect_min = reconnect_min
         self.reconnect_max = reconnect_max
         self.ping_interval = ping_interval
@@ -188,17 +193,12 @@ class OrderRelay:
     async def _run(self) -> None:
         delay = self.reconnect_min
         while True:
-            pubsub = self.redis.pubsub()
+            links = OrderLinks(self.redis)
             connected = False
             try:
-                await self.redis.ping()  # fails fast while Redis is down
+                await links.open()  # fails fast while Redis is down
                 connected = True
-                if self._down:
-                    log.warning("orders: Redis at %s is back; re-subscribing %d channel(s)", self.url,
-                                len(self._sinks))
-                self._down = False
-                self.stats.up = True
-                await self._session(pubsub)
+                await self._session(links)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # redis.ConnectionError, TimeoutError, OSError, a protocol error: reconnect
@@ -206,56 +206,71 @@ class OrderRelay:
             finally:
                 self._sent.clear()
                 self._confirmed.clear()
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await links.close()
             if connected:
                 delay = self.reconnect_min  # this attempt got through: start the backoff over
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.reconnect_max)
 
-    async def _session(self, pubsub: Any) -> None:
-        """One connection's life: keep its subscriptions in step with the wanted set, read, ping; raise when lost."""
-        reader: asyncio.Task[Any] | None = None
+    async def _session(self, links: OrderLinks) -> None:
+        """One session's life: keep its subscriptions in step with the wanted set, read every connection, ping
+        them; raise when any is lost."""
+        readers: dict[Any, asyncio.Task[Any]] = {}  # connection -> its pending read
         waker: asyncio.Task[Any] | None = None
-        ping_sent: float | None = None
+        pinged: dict[Any, float] = {}  # connection -> when its unanswered PING was sent
         next_ping = time.monotonic() + self.ping_interval
         try:
             while True:
                 self._wake.clear()
-                await self._sync(pubsub)
-                if reader is None and self._sent:
-                    reader = asyncio.create_task(pubsub.get_message(timeout=None))
+                await self._sync(links)
+                if not self.stats.up:
+                    # up once every connection this session needs took its SSUBSCRIBEs: on a cluster, a dead
+                    # master's slots answer the topology before its replica is promoted
+                    if self._down:
+                        log.warning("orders: Redis at %s is back; re-subscribing %d channel(s)", self.url,
+                                    len(self._sent))
+                    self._down = False
+                    self.stats.up = True
+                if self._sent:
+                    for link in links.links():
+                        if link not in readers:
+                            readers[link] = asyncio.create_task(link.get_message(timeout=None))
                 if waker is None:
                     waker = asyncio.create_task(self._wake.wait())
-                pending: set[asyncio.Task[Any]] = {waker} | ({reader} if reader is not None else set())
+                pending: set[asyncio.Task[Any]] = {waker, *readers.values()}
                 timeout = max(0.0, next_ping - time.monotonic()) if self._sent else None
                 done, _ = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if waker in done:
                     waker = None
-                if reader is not None and reader in done:
-                    message, reader = reader.result(), None  # raises when the connection is lost
+                for link, task in list(readers.items()):
+                    if task not in done:
+                        continue
+                    del readers[link]
+                    message = task.result()  # raises when the connection is lost
                     if message is not None:
                         if message.get("type") == "pong":
-                            ping_sent = None
+                            pinged.pop(link, None)
                         else:
                             self._handle(message)
                 now = time.monotonic()
                 if self._sent and now >= next_ping:
-                    if ping_sent is not None:
-                        raise ConnectionError(f"no answer to PING in {now - ping_sent:.1f} s")
-                    await pubsub.ping()
-                    ping_sent, next_ping = now, now + self.ping_interval
+                    if pinged:
+                        raise ConnectionError(f"no answer to PING in {now - min(pinged.values()):.1f} s")
+                    for link in readers:
+                        await link.ping()
+                        pinged[link] = now
+                    next_ping = now + self.ping_interval
                 elif not self._sent:
-                    ping_sent, next_ping = None, now + self.ping_interval
+                    pinged.clear()
+                    next_ping = now + self.ping_interval
         finally:
-            for task in (reader, waker):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+            for running in [*readers.values(), *([waker] if waker is not None else [])]:
+                running.cancel()
+                with contextlib.suppress(BaseException):
+                    await running
 
-    async def _sync(self, pubsub: Any) -> None:
-        """Bring the connection's subscriptions to the wanted set: SUBSCRIBE new users, UNSUBSCRIBE gone ones."""
+    async def _sync(self, links: OrderLinks) -> None:
+        """Bring the subscriptions to the wanted set: SSUBSCRIBE new users, SUNSUBSCRIBE gone ones."""
         wanted = {order_channel(user) for user in (*self._sinks, *self._watched)}
         new = sorted(wanted - self._sent.keys())
         gone = sorted(self._sent.keys() - wanted)
@@ -263,19 +278,19 @@ class OrderRelay:
             for channel in gone:
                 del self._sent[channel]
                 self._confirmed.discard(channel)
-            await pubsub.unsubscribe(*gone)
+            await links.unsubscribe(gone)
         if new:
             for channel in new:
                 self._sent[channel] = self._sent.get(channel, 0) + 1
-            await pubsub.subscribe(*new)
+            await links.subscribe(new)
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         channel = message.get("channel")
         name = channel.decode() if isinstance(channel, bytes) else str(channel)
-        if kind == "message":
+        if kind == "smessage":
             self._deliver(name, message.get("data"))
-        elif kind == "subscribe" and name in self._sent:
+        elif kind == "ssubscribe" and name in self._sent:
             self._sent[name] -= 1
             if self._sent[name] <= 0:
                 self._sent[name] = 0

@@ -2,9 +2,10 @@
 
 Takes: orders over HTTP (JWT-authenticated JSON), current quotes (Redis ``quote:{SYM}`` hashes or a fixed
 table, through ``quotes``), and execution reports from market makers over FIX 4.4.
-Gives: order state and portfolios over HTTP; execution work on Redis Streams ``tickfan:exec:{partition}``;
-order updates published on each owner's channel (``vocab.keys.order_channel``) for the fan-out's ``orders``
-channel; FIX NewOrderSingle / cancel / status requests to the market maker.
+Gives: order state and portfolios over HTTP (prices with their age and a stale flag); execution work on Redis
+Streams ``tickfan:exec:{partition}``; order updates SPUBLISHed on each owner's sharded channel
+(``vocab.keys.order_channel``) for the fan-out's ``orders`` channel; FIX NewOrderSingle / cancel / status
+requests to the market maker. Redis is one server or a Redis Cluster (``vocab.redisconn.open_redis``).
 Guarantees: consistency over availability. If PostgreSQL is down an order is refused, never half-written;
 money moves only inside one transaction on the user's shard, every movement is a balanced journal entry
 (``Ledger.check()`` proves the invariants, for everyone or for given users); one idempotency key is one order;

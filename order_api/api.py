@@ -21,7 +21,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-import redis.asyncio as aioredis
 import redis.exceptions
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
@@ -43,6 +42,7 @@ from order_api.views import order_json
 from vocab.auth import TICKET_TTL, AuthError, Claims, KeyConfigError, Verifier, bearer, default_verifier
 from vocab.digits import parse_ascii_int
 from vocab.origins import OriginGuard, OriginPolicy
+from vocab.redisconn import AnyRedis
 
 log = logging.getLogger("tickfan.order_api")
 STATUSES = frozenset(s.value for s in Status)
@@ -130,7 +130,8 @@ async def answered(request: Request, service: OrderService, run: Callable[[], Aw
         # AdminShutdownError before anything was sent; a loss after sending is CommitOutcomeUnknown above
         log.warning("ledger unavailable: %s", e)
         return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
-    except redis.exceptions.RedisError as e:  # down, timed out, or refused (a user without the ACL rights)
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as e:
+        # down, timed out, refused (a user without the ACL rights), a cluster's slot uncovered mid-failover
         log.warning("quotes unavailable: %s", e)
         return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
     except Exception as e:  # a bug: logged with its traceback, answered without it
@@ -155,7 +156,13 @@ async def place_order(request: Request, user: str) -> Response:
     req = parse_order(await read_body(request, s.limits.max_body, s.bodies))
     quote = await s.quotes.quote(req.symbol)
     order, created = await s.ledger.place(user, req, quote)
-    return json_response(order_json(order), 201 if created else 200)
+    body = order_json(order)
+    if quote is not None:
+        # the price the checks just used: a limit order still goes on an old one (the market-data node down),
+        # and the answer says so
+        body["quote_age"] = round(quote.age, 3)
+        body["quote_stale"] = quote.is_stale(s.ledger.rules.max_quote_age)
+    return json_response(body, 201 if created else 200)
 
 
 async def get_order(request: Request, user: str) -> Response:
@@ -180,28 +187,36 @@ async def cancel_order(request: Request, user: str) -> Response:
 
 
 async def portfolio(request: Request, user: str) -> Response:
+    """Valued at the bid. Prices that are not current (the feed says stale, or none vouched for within the
+    rules' ``max_quote_age``: the market-data node or Redis down) still value the holdings, and say so:
+    ``price_stale`` and ``price_age`` per holding, ``prices_stale`` for the whole answer."""
     s = services(request)
     account = await s.ledger.account(user)
     positions = await s.ledger.positions(user)
     quotes = await s.quotes.quotes(p["symbol"] for p in positions)
-    holdings, total_value = [], 0
+    max_age = s.ledger.rules.max_quote_age
+    holdings, total_value, any_stale = [], 0, False
     for p in positions:
         q = quotes.get(p["symbol"])
         shares = int(p["qty"]) + int(p["qty_held"])
         price = (q.bid or q.last) if q is not None else 0
         value = shares * price
         total_value += value
+        stale = q is None or not price or q.is_stale(max_age)
+        any_stale = any_stale or (stale and shares > 0)
         holdings.append({
             "symbol": p["symbol"], "qty": shares, "qty_available": int(p["qty"]), "qty_held": int(p["qty_held"]),
             "cost_basis": money(int(p["cost"])), "price": money(price) if price else None,
             "market_value": money(value) if price else None,
             "unrealized_pnl": money(value - int(p["cost"])) if price else None,
+            "price_age": round(q.age, 3) if q is not None and price else None, "price_stale": stale,
         })
     cash = int(account["cash"]) if account else 0
     held = int(account["cash_held"]) if account else 0
     return json_response({
         "user_id": user, "cash": money(cash), "cash_held": money(held), "buying_power": money(cash),
         "holdings": holdings, "market_value": money(total_value), "equity": money(cash + held + total_value),
+        "prices_stale": any_stale,
     })
 
 
@@ -299,7 +314,7 @@ class OrderService:
     snapshots on one port in the demo) or as an app of its own (:func:`create_app`)."""
 
     def __init__(self, ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None,
-                 verifier: Verifier | None = None, redis_client: aioredis.Redis | None = None, relay: bool = True,
+                 verifier: Verifier | None = None, redis_client: AnyRedis | None = None, relay: bool = True,
                  revocation_cache: float = 1.0, limits: HttpLimits | None = None,
                  clock: Callable[[], float] = time.monotonic, ledger_check_interval: float = DEFAULT_INTERVAL,
                  dev_tokens: DevTokens | None = None) -> None:
@@ -372,7 +387,7 @@ class OrderService:
 
 
 def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = None, verifier: Verifier | None = None,
-               redis_client: aioredis.Redis | None = None, relay: bool = True, revocation_cache: float = 1.0,
+               redis_client: AnyRedis | None = None, relay: bool = True, revocation_cache: float = 1.0,
                limits: HttpLimits | None = None, clock: Callable[[], float] = time.monotonic,
                ledger_check_interval: float = DEFAULT_INTERVAL, dev_tokens: DevTokens | None = None,
                allowed_origins: Iterable[str] | None = None) -> Starlette:

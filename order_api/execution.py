@@ -20,6 +20,12 @@ Guarantees, and how:
 - **Counterparty faults stay out of the books.** A fill beyond the order's limit, on the wrong symbol or side,
   beyond its quantity, or under a reused ExecID with other terms is refused by the ledger and dead-lettered
   with the rule's code (``fill_beyond_limit``, ...; see ``order_api.model.fill_refusal``).
+- **A Redis Cluster.** XREADGROUP over several streams needs them on one hash slot, and the partitions are
+  spread over the masters on purpose, so the streams are read in groups of one slot (``read_groups``): one
+  consumer task per group, each blocking on its own master; a single server keeps one group and one call. A
+  master's death stalls only its partitions until its replica is promoted; work the dead master had
+  acknowledged but not replicated is published again by the sweep above (PostgreSQL says the order is still
+  ``accepted``), and a stream or group that vanished with it is created again.
 - **Bounded failure.** A circuit breaker stops taking work while the market maker is down, reconnects back
   off exponentially, and work that keeps failing (or reports the ledger refuses) goes to the dead-letter
   stream ``tickfan:exec:dead`` for manual action.
@@ -39,8 +45,9 @@ from typing import Any, cast
 
 import asyncpg
 import orjson
-import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
 from order_api.db import Ledger, Row
 from order_api.fix import CancelRequest, ExecutionReport, NewOrder, StatusRequest
@@ -49,6 +56,7 @@ from order_api.model import OPEN, FillRefused, Status
 from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
 from order_api.resilience import Backoff, CircuitBreaker
 from vocab.keys import EXEC_DEAD
+from vocab.redisconn import UNAVAILABLE, AnyRedis
 
 log = logging.getLogger("tickfan.execute")
 GROUP = "exec"
@@ -58,6 +66,17 @@ MISMATCHES_BEFORE_DEAD_LETTER = 3  # status answers in a row that disagree with 
 DRAIN_TIMEOUT = 20.0  # seconds a stopped worker may spend finishing its work in hand (Kubernetes allows 30)
 UNKNOWN_GRACE = 10.0  # seconds a sent order may stay "unknown" at the market maker before it is dead-lettered
 UNKNOWN_AT_COUNTERPARTY = "unknown_at_counterparty"
+
+
+def read_groups(client: AnyRedis, streams: Sequence[str]) -> list[list[str]]:
+    """The streams one XREADGROUP may read together: all of them on a single server; on a cluster, those of one
+    hash slot (a command's keys must share a slot; the partitions are spread over the masters on purpose)."""
+    if not isinstance(client, RedisCluster):
+        return [list(streams)]
+    by_slot: dict[int, list[str]] = {}
+    for stream in streams:
+        by_slot.setdefault(key_slot(stream.encode()), []).append(stream)
+    return list(by_slot.values())
 
 
 class Retry(Exception):
@@ -79,7 +98,7 @@ def new_order_for(order: Row) -> NewOrder:
 
 
 class ExecutionWorker:
-    def __init__(self, ledger: Ledger, client: aioredis.Redis, *, fix_host: str = "127.0.0.1", fix_port: int = 9878,
+    def __init__(self, ledger: Ledger, client: AnyRedis, *, fix_host: str = "127.0.0.1", fix_port: int = 9878,
                  name: str | None = None, partitions: Sequence[int] | None = None,
                  stream_partitions: int = STREAM_PARTITIONS, claim_idle_ms: int = 3_000,
                  reconcile_every: float = 2.0, reconcile_age: float = 5.0, max_attempts: int = 20,
@@ -109,7 +128,7 @@ class ExecutionWorker:
         self.drain_timeout = drain_timeout
         self._applying = 0  # execution reports being applied to the ledger now
         self._connected = asyncio.Event()
-        self._attempts: dict[bytes, int] = {}
+        self._attempts: dict[tuple[bytes | str, bytes], int] = {}  # (stream, entry id) -> failed attempts
         self._mismatches: dict[uuid.UUID, int] = {}  # order -> status answers in a row that disagreed
         self._users: dict[uuid.UUID, str] = {}
         # sent orders the market maker says it does not know: since when (monotonic); and those given up on
@@ -139,7 +158,8 @@ class ExecutionWorker:
     async def run(self) -> None:
         await self._ensure_groups()
         tasks = [asyncio.create_task(self._keep_connected(), name="fix"),
-                 asyncio.create_task(self._consume(), name="consume"),
+                 *(asyncio.create_task(self._consume(group), name=f"consume {','.join(group)}")
+                   for group in read_groups(self.redis, self.streams)),
                  asyncio.create_task(self._reconcile_loop(), name="reconcile")]
         if self.relay is not None:
             tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
@@ -167,8 +187,8 @@ class ExecutionWorker:
         while self._applying and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
-    async def _ensure_groups(self) -> None:
-        for stream in self.streams:
+    async def _ensure_groups(self, streams: Sequence[str] | None = None) -> None:
+        for stream in self.streams if streams is None else streams:
             try:
                 await self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
             except redis.exceptions.ResponseError as e:
@@ -203,8 +223,7 @@ class ExecutionWorker:
                 # A failure here (the ledger unreachable) must not end this task: it would never reconnect.
                 try:
                     await self._reconcile(older_than=0.0)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, FixUnavailable,
-                        redis.exceptions.ConnectionError) as e:
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, FixUnavailable, *UNAVAILABLE) as e:
                     log.warning("reconcile after logon failed: %s; the periodic sweep will retry", e)
             await self._sleep(0.05)
 
@@ -218,7 +237,8 @@ class ExecutionWorker:
 
     # ---------------------------------------------------------------- the streams
 
-    async def _consume(self) -> None:
+    async def _consume(self, streams: list[str]) -> None:
+        """Work from ``streams`` (one read group, see ``read_groups``), until stopped."""
         pending_first = True
         last_claim = 0.0
         while not self._stop.is_set():
@@ -229,13 +249,13 @@ class ExecutionWorker:
                 now = time.monotonic()
                 if now - last_claim >= self.claim_idle_ms / 1000:
                     last_claim = now
-                    if await self._claim_abandoned():
+                    if await self._claim_abandoned(streams):
                         pending_first = True
                 # Our own unacknowledged entries first (after a failure), then new ones.
                 start = "0" if pending_first else ">"
                 # RESP2 (redis-py's default): [[stream, [(id, fields), ...]], ...]
                 batches = cast(list[Any], await self.redis.xreadgroup(
-                    GROUP, self.name, dict.fromkeys(self.streams, start), count=100,
+                    GROUP, self.name, dict.fromkeys(streams, start), count=100,
                     block=None if pending_first else 200))
                 got = sum(len(entries) for _, entries in batches or [])
                 pending_first = False
@@ -250,17 +270,29 @@ class ExecutionWorker:
                             pending_first = True
                 if pending_first and got:
                     await self._sleep(self.backoff.delay(min(self.counters["retries"], 6)))
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as e:
-                log.warning("execution streams unavailable: %s", e)
+            except UNAVAILABLE as e:
+                log.warning("execution streams %s unavailable: %s", ", ".join(streams), e)
                 await self._sleep(1.0)
-                with contextlib.suppress(Exception):
-                    await self._ensure_groups()
+                await self._recover_groups(streams)
+                pending_first = True
+            except redis.exceptions.ResponseError as e:
+                # NOGROUP, or UNBLOCKED: the stream or its group is gone (a Redis restarted empty, a master died
+                # before its replica had them): make them again; what they held is re-queued from the ledger by
+                # the sweep. Any other refusal (an ACL without the rights) is logged and tried again: this task
+                # must not end while the worker runs.
+                log.warning("execution streams %s: %s; creating their group again", ", ".join(streams), e)
+                await self._sleep(0.2 if "NOGROUP" in str(e) or "UNBLOCKED" in str(e) else 1.0)
+                await self._recover_groups(streams)
                 pending_first = True
 
-    async def _claim_abandoned(self) -> int:
+    async def _recover_groups(self, streams: Sequence[str]) -> None:
+        with contextlib.suppress(*UNAVAILABLE, redis.exceptions.ResponseError):
+            await self._ensure_groups(streams)
+
+    async def _claim_abandoned(self, streams: Sequence[str]) -> int:
         """Take over entries a dead worker had read but never acknowledged; returns how many."""
         claimed = 0
-        for stream in self.streams:
+        for stream in streams:
             start = "0-0"
             while True:
                 res = await self.redis.xautoclaim(stream, GROUP, self.name, self.claim_idle_ms, start, count=100)
@@ -286,7 +318,8 @@ class ExecutionWorker:
                 raise ValueError(f"unknown action {action!r}")
         except (Retry, FixUnavailable, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
             self.counters["retries"] += 1
-            attempts = self._attempts[entry_id] = self._attempts.get(entry_id, 0) + 1
+            key = (stream, entry_id)
+            attempts = self._attempts[key] = self._attempts.get(key, 0) + 1
             if attempts < self.max_attempts:
                 log.info("work %s retried later (%s)", entry_id, e)
                 return False
@@ -294,7 +327,7 @@ class ExecutionWorker:
         except (KeyError, ValueError) as e:
             await self._dead_letter("bad_work", str(e), stream=stream, entry=fields)
         await self.redis.xack(stream, GROUP, entry_id)
-        self._attempts.pop(entry_id, None)
+        self._attempts.pop((stream, entry_id), None)
         return True
 
     async def _send_new(self, user: str, oid: uuid.UUID) -> None:
@@ -453,8 +486,7 @@ class ExecutionWorker:
             if self._connected.is_set():
                 try:
                     await self._reconcile(older_than=self.reconcile_age)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, FixUnavailable,
-                        redis.exceptions.ConnectionError) as e:
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, FixUnavailable, *UNAVAILABLE) as e:
                     log.warning("reconcile failed: %s", e)
 
     def _mine(self, user: str) -> bool:

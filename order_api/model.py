@@ -165,6 +165,11 @@ class Quote:
                    stale=view.stale, market_open=market_open, trading_state=view.trading_state,
                    trading_reason=view.trading_reason)
 
+    def is_stale(self, max_age: float) -> bool:
+        """Not to be shown as current: the feed says so, or nothing has vouched for it for over ``max_age``
+        seconds (its publisher gone, or Redis down; 0: no age limit)."""
+        return self.stale or (max_age > 0 and self.age > max_age)
+
     @property
     def reference(self) -> int:
         """The price collars are measured from: the mid when both sides exist, else the last trade."""

@@ -66,7 +66,28 @@ def openapi_document() -> dict[str, Any]:
             "status": {"enum": ["accepted", "routed", "partially_filled", "filled", "cancelled", "rejected"]},
             "filled_qty": {"type": "integer"}, "avg_fill_price": {"type": ["string", "null"]},
             "cancel_requested": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
-            "version": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+            "version": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+            "quote_age": {"type": "number", "description": "only in the answer to POST /v1/orders: seconds since "
+                          "the quote the pre-trade checks used was known current (its publisher's last change; "
+                          "with Redis down, the last one this API read)"},
+            "quote_stale": {"type": "boolean", "description": "only in the answer to POST /v1/orders: that quote "
+                            "is stale (the feed says so, or it is older than the API's --max-quote-age): a limit "
+                            "order was still accepted, a market order would be refused quote_stale"}}},
+        "Holding": {"type": "object", "properties": {
+            "symbol": {"type": "string"}, "qty": {"type": "integer"}, "qty_available": {"type": "integer"},
+            "qty_held": {"type": "integer"}, "cost_basis": {"type": "string", "description": "exact decimal"},
+            "price": {"type": ["string", "null"], "description": "the bid (else the last sale); null: no price"},
+            "market_value": {"type": ["string", "null"]}, "unrealized_pnl": {"type": ["string", "null"]},
+            "price_age": {"type": ["number", "null"], "description": "seconds since the price was known current"},
+            "price_stale": {"type": "boolean", "description": "the price is not current: the feed says stale, it "
+                            "is older than --max-quote-age (the market-data node or Redis down), or there is none"}}},
+        "Portfolio": {"type": "object", "properties": {
+            "user_id": {"type": "string"}, "cash": {"type": "string"}, "cash_held": {"type": "string"},
+            "buying_power": {"type": "string"}, "holdings": {"type": "array", "items": {
+                "$ref": "#/components/schemas/Holding"}},
+            "market_value": {"type": "string"}, "equity": {"type": "string"},
+            "prices_stale": {"type": "boolean", "description": "some holding is valued at a stale price (see "
+                             "Holding.price_stale): market value and equity are as of then"}}},
     })
     return {
         "openapi": "3.1.0",
@@ -99,8 +120,11 @@ def openapi_document() -> dict[str, Any]:
                            "responses": _responses({
                                "200": {"description": "cancelled at once (it had not reached a market maker)"},
                                "202": {"description": "cancel requested from the market maker"}}, 401, 404, 409)}},
-            "/v1/portfolio": {"get": {"summary": "Cash, holdings, market value and unrealised P&L",
-                                      "responses": _responses({"200": {"description": "portfolio"}}, 401)}},
+            "/v1/portfolio": {"get": {"summary": "Cash, holdings, market value and unrealised P&L; prices that are "
+                                                 "not current are flagged (prices_stale, price_age)",
+                                      "responses": _responses({"200": {"description": "portfolio", "content": {
+                                          "application/json": {"schema": {
+                                              "$ref": "#/components/schemas/Portfolio"}}}}}, 401)}},
             "/v1/ledger": {"get": {"summary": "The user's journal entries, newest first",
                                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}},
                                                   {"name": "before", "in": "query", "schema": {"type": "integer"}}],

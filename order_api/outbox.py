@@ -1,10 +1,15 @@
 """The outbox relay: rows committed with each ledger change are published to Redis, then marked published.
 
 Execution work goes to Redis Streams ``tickfan:exec:{partition}`` (partition = CRC-32 of user_id, so one
-user's events stay in order on one stream); order updates are PUBLISHed on the owner's channel for the
-fan-out nodes. Delivery is at least once: a crash between publishing and marking publishes again, and the
-consumers are idempotent. One relay per shard at a time (a PostgreSQL advisory lock), so the order of a
-shard's outbox is the order of the stream.
+user's events stay in order on one stream); order updates are SPUBLISHed (sharded pub/sub: on a Redis Cluster
+only the channel's shard carries them) on the owner's channel for the fan-out nodes. Delivery is at least once:
+a crash between publishing and marking publishes again, and the consumers are idempotent. One relay per shard
+at a time (a PostgreSQL advisory lock), so the order of a shard's outbox is the order of the stream.
+
+Redis acknowledges a write before its replicas have it: a master that dies just after an XADD can take the
+entry with it, the row already marked. PostgreSQL stays the record: an order still ``accepted`` a few seconds
+after its work was published is published again by its execution worker's sweep (``order_api.execution``), and
+a duplicate is harmless there (sent once by ``Ledger.mark_sending``, filled once by ExecID).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import logging
 
 import asyncpg
 import orjson
-import redis.asyncio as aioredis
+import redis.exceptions
 
 from order_api.db import Ledger
 from vocab.keys import EXEC_PARTITIONS, EXEC_STREAM, exec_stream, order_channel
 from vocab.partition import crc32_partition
+from vocab.redisconn import UNAVAILABLE, AnyRedis
 
 log = logging.getLogger("tickfan.outbox")
 STREAM = EXEC_STREAM
@@ -38,7 +44,7 @@ def stream_of(user_id: str, partitions: int = STREAM_PARTITIONS) -> str:
 
 
 class OutboxRelay:
-    def __init__(self, ledger: Ledger, client: aioredis.Redis, *, partitions: int = STREAM_PARTITIONS,
+    def __init__(self, ledger: Ledger, client: AnyRedis, *, partitions: int = STREAM_PARTITIONS,
                  poll_interval: float = POLL_INTERVAL) -> None:
         """``poll_interval``: how soon rows written by *other* processes are seen (this process's own ledger
         wakes the relay at once through ``Ledger.outbox_hooks``)."""
@@ -69,8 +75,9 @@ class OutboxRelay:
             try:
                 await self._relay(shard)
                 backoff = 0.1
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aioredis.ConnectionError,
-                    aioredis.TimeoutError) as e:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, redis.exceptions.RedisError, *UNAVAILABLE) as e:
+                # Redis away, or a cluster between a master's death and its replica's promotion (CLUSTERDOWN,
+                # uncovered slots): the rows stay unmarked and go in the next attempt
                 self.errors += 1
                 log.warning("outbox relay for shard %d: %s; retrying in %.1f s", shard, e, backoff)
                 with contextlib.suppress(TimeoutError):
@@ -112,7 +119,7 @@ class OutboxRelay:
                 fields["outbox_id"] = r["id"]
                 pipe.xadd(stream_of(r["user_id"], self.partitions), fields, maxlen=STREAM_MAXLEN, approximate=True)
             else:
-                pipe.publish(order_channel(r["user_id"]), bytes(r["payload"]))
+                pipe.spublish(order_channel(r["user_id"]), bytes(r["payload"]))
         await pipe.execute()
         await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                            [r["id"] for r in rows])

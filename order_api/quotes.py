@@ -8,7 +8,9 @@ Pre-trade checks refuse a market order on a quote older than ``Rules.max_quote_a
 dead feed (its hashes frozen in Redis) cannot price one. Each quote carries the feed's market hours
 (``Quote.market_open``): from the books' market status, or from Redis' ``tickfan:market`` hash read in the same
 round trip; a feed that has not said (no hash) counts as closed. When Redis is down, the last quote this process read
-of a symbol still serves, with its age growing: within the limit the order goes on, past it ``quote_stale``."""
+of a symbol still serves, with its age growing: within the limit the order goes on, past it ``quote_stale``; the
+portfolio (``quotes``) is priced the same way, each price with its age, so a dead feed or a dead Redis shows as old
+prices (``Quote.is_stale``), never as an error."""
 
 from __future__ import annotations
 
@@ -18,14 +20,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-import redis.exceptions
-
 from normalize.quote import QuoteView, read_quote
 from normalize.source import BookSource
 from normalize.status import MarketStatusView
 from order_api.model import Quote
 from vocab.keys import MARKET_STATUS, QUOTES_LIVE, quote_key
+from vocab.redisconn import UNAVAILABLE, AnyRedis
 
 
 class QuoteSource(Protocol):
@@ -51,7 +51,7 @@ class RedisQuotes:
     for the checks as a fresh one. ``max_age=0`` reads every time (the last quote read is still held, for when
     Redis is down). ``clock`` (monotonic) and ``wall`` (Unix seconds) are for tests."""
 
-    def __init__(self, client: aioredis.Redis, *, max_age: float = 0.05,
+    def __init__(self, client: AnyRedis, *, max_age: float = 0.05,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.redis = client
         self.max_age = max_age
@@ -87,8 +87,7 @@ class RedisQuotes:
             reading.cancel()
             raise
         except Exception as e:
-            if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)) \
-                    and hit is not None and hit[1] is not None:
+            if isinstance(e, UNAVAILABLE) and hit is not None and hit[1] is not None:
                 # Redis is down: the last quote read serves, its age growing (pre-trade checks judge it)
                 self.served_held += 1
                 q = self._aged(hit)
@@ -106,32 +105,47 @@ class RedisQuotes:
         return q
 
     async def _read(self, symbol: str) -> Quote | None:
-        """The hash and the publisher's live mark, in one round trip."""
+        return (await self._read_many([symbol]))[0]
+
+    async def _read_many(self, symbols: list[str]) -> list[Quote | None]:
+        """The hashes, the publisher's live mark and the market's hours, in one round trip (on a cluster, one per
+        master: the keys live on different slots)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(quote_key(symbol))
+        for symbol in symbols:
+            pipe.hgetall(quote_key(symbol))
         pipe.get(QUOTES_LIVE)
         pipe.hgetall(MARKET_STATUS)
-        raw, live, market = await pipe.execute()
-        q = quote_from_hash(raw, market)
-        if q is None or live is None:
-            return q  # no live mark: a publisher that does not write one, age unknown
-        try:
-            age = max(0.0, self.wall() - int(live) / 1e9)
-        except ValueError:
-            return q
-        return dataclasses.replace(q, age=age)
+        *raws, live, market = await pipe.execute()
+        age: float | None = None  # no live mark: a publisher that does not write one, age unknown
+        if live is not None:
+            try:
+                age = max(0.0, self.wall() - int(live) / 1e9)
+            except ValueError:
+                pass
+        out: list[Quote | None] = []
+        for raw in raws:
+            q = quote_from_hash(raw, market)
+            out.append(dataclasses.replace(q, age=age) if q is not None and age is not None else q)
+        return out
 
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
-        names = list(symbols)
-        pipe = self.redis.pipeline(transaction=False)
-        for s in names:
-            pipe.hgetall(quote_key(s))
-        out = {}
-        for s, h in zip(names, await pipe.execute(), strict=True):
-            q = quote_from_hash(h)
-            if q is not None:
-                out[s] = q
-        return out
+        """Current quotes of ``symbols`` (the portfolio's prices), each with its age; with Redis down, the last
+        ones this process read, their ages growing (a symbol never read has none)."""
+        names = list(dict.fromkeys(symbols))
+        if not names:
+            return {}
+        try:
+            got = await self._read_many(names)
+        except UNAVAILABLE:
+            held = {s: q for s in names if (hit := self._cache.get(s)) is not None and (q := self._aged(hit))}
+            self.served_held += len(held)
+            return held
+        now = self.clock()
+        if len(self._cache) + len(names) > 20_000:
+            self._cache.clear()
+        for s, q in zip(names, got, strict=True):
+            self._cache[s] = (now, q)
+        return {s: q for s, q in zip(names, got, strict=True) if q is not None}
 
 
 class BookQuotes:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from order_api.api import OrderService
 from order_api.db import Ledger, migrate
 from order_api.model import Rules
@@ -16,6 +14,7 @@ from tickfan.args import hostport
 from tickfan.procs import Children, tickfan_command
 from tickfan.trading_cli import add_db, add_http_limits, add_ledger_check, add_redis, dev_tokens, dsns_of, http_limits
 from vocab.auth import default_verifier
+from vocab.redisconn import AnyRedis, open_redis
 
 SEED_USERS = ("alice", "bob")  # also the only users POST /v1/dev/token mints for
 SEED_CASH = 100_000 * 10_000  # $100,000 in 1/10,000 dollars
@@ -49,7 +48,7 @@ async def trading_unavailable(args: argparse.Namespace) -> str | None:
     can. A shard database that does not exist yet is fine: ``migrate`` creates it."""
     import asyncpg
 
-    from vocab.redisconn import open_redis
+    import redis
 
     for dsn in dsns_of(args):
         try:
@@ -63,7 +62,7 @@ async def trading_unavailable(args: argparse.Namespace) -> str | None:
     client = open_redis(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT)
     try:
         await client.ping()
-    except (OSError, TimeoutError, aioredis.RedisError) as e:
+    except (OSError, TimeoutError, redis.RedisError) as e:
         return f"Redis at {_without_password(url)} is unreachable ({type(e).__name__}: {e})"
     finally:
         await client.aclose()
@@ -74,7 +73,7 @@ class TradingStack:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.ledger: Ledger | None = None
-        self.redis: aioredis.Redis | None = None
+        self.redis: AnyRedis | None = None
         self.service: OrderService | None = None
         self.children = Children()  # the market maker and one execution worker
         self.seeded: list[str] = []
@@ -88,7 +87,7 @@ class TradingStack:
             if await self.ledger.account(user) is None:
                 await self.ledger.deposit(user, SEED_CASH)
                 self.seeded.append(user)
-        self.redis = aioredis.from_url(self.args.trading_redis)
+        self.redis = open_redis(self.args.trading_redis)
         self.service = OrderService(self.ledger, BookQuotes(books), redis_client=self.redis, relay=True,
                                     limits=http_limits(self.args),
                                     ledger_check_interval=self.args.ledger_check_interval,

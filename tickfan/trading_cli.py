@@ -26,6 +26,7 @@ from order_api.model import TERMINAL, Rules, Status, money, parse_money
 from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
 from vocab.auth import Verifier
 from vocab.digits import parse_ascii_int
+from vocab.redisconn import open_redis
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -59,8 +60,9 @@ def migration_dsns(args: argparse.Namespace) -> list[str]:
 def add_redis(parser: argparse.ArgumentParser, *, alias: bool = True) -> None:
     """``--trading-redis`` (``--redis`` before: a node's ``--redis`` is where it publishes books)."""
     parser.add_argument("--trading-redis", *(["--redis"] if alias else []), default=DEFAULT_REDIS, metavar="URL",
-                        help="Redis for the execution streams, order updates and quotes (default %(default)s"
-                             + ("; --redis is its old spelling)" if alias else ")"))
+                        help="Redis for the execution streams, order updates and quotes: redis://HOST:PORT/DB "
+                             "for one server, redis+cluster://HOST:PORT[,HOST:PORT...] for a Redis Cluster "
+                             "(default %(default)s" + ("; --redis is its old spelling)" if alias else ")"))
 
 
 def add_ledger_check(parser: argparse.ArgumentParser) -> None:
@@ -235,7 +237,6 @@ def dev_tokens(verifier: Verifier) -> DevTokens | None:
 
 
 async def build_api(args: argparse.Namespace) -> Any:
-    import redis.asyncio as aioredis
     from starlette.routing import Route
 
     from order_api.api import create_app
@@ -247,7 +248,7 @@ async def build_api(args: argparse.Namespace) -> Any:
     rules = Rules(collar_bps=args.collar_bps, market_open=not args.market_closed,
                   max_quote_age=args.max_quote_age)
     ledger = await Ledger.connect(dsns_of(args), rules=rules, fee_bps=args.fee_bps, max_size=20)
-    client = aioredis.from_url(args.trading_redis)
+    client = open_redis(args.trading_redis)
     limits = http_limits(args)
     try:
         origins = (tuple(normalize_origin(o) for o in args.allowed_origin) if args.allowed_origin
@@ -349,8 +350,6 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute_main(args: argparse.Namespace) -> int:
-    import redis.asyncio as aioredis
-
     from order_api.execution import ExecutionWorker
     from order_api.outbox import STREAM_PARTITIONS
     from tickfan.health import CheckResult, start_health_http
@@ -376,7 +375,7 @@ def execute_main(args: argparse.Namespace) -> int:
         if not await migrated(args):
             return 2
         ledger = await Ledger.connect(dsns_of(args), max_size=10)
-        client = aioredis.from_url(args.trading_redis)
+        client = open_redis(args.trading_redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
                                  name=args.name, partitions=parts, unknown_grace=args.unknown_grace,
                                  fix_tls=fix_tls, comp_id=args.comp_id, drain_timeout=args.drain_timeout)

@@ -58,14 +58,19 @@ def quotes_channel(partition: int) -> str:
 
 
 # ---- trading
-ORDER_CHANNEL_PREFIX = "tickfan:orders:"  # pub/sub, one per user: encoded ServerMessage order updates
+# On a Redis Cluster each of these is one key or channel on one hash slot; none must share a slot with another
+# (no command or transaction touches two), so none carries a hash tag. The four execution streams hash to slots
+# 7376, 3313, 15506 and 11443: the three masters of an even three-way split each carry one or two (tested in
+# tests/order_api/test_cluster_failover.py); a worker reads them slot by slot (``order_api.execution``).
+ORDER_CHANNEL_PREFIX = "tickfan:orders:"  # sharded pub/sub (SPUBLISH), one per user: encoded ServerMessage order
+#                                           updates; on a cluster served by the master of the channel's slot only
 EXEC_STREAM = "tickfan:exec:{}"           # stream, one per partition of users: work for execution workers
 EXEC_PARTITIONS = 4
 EXEC_DEAD = "tickfan:exec:dead"           # stream: work and reports that could not be applied
 
 
 def order_channel(user_id: str) -> str:
-    """The pub/sub channel carrying one user's order updates to the fan-out nodes."""
+    """The sharded pub/sub channel carrying one user's order updates to the fan-out nodes."""
     return ORDER_CHANNEL_PREFIX + user_id
 
 

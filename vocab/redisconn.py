@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 AnyRedis: TypeAlias = "aioredis.Redis | RedisCluster"
@@ -60,3 +61,10 @@ def open_redis(url: str, **kwargs: Any) -> AnyRedis:
         options.setdefault("ssl", True)
     nodes = [ClusterNode(host, port) for host, port in cluster_nodes(url)]
     return RedisCluster(startup_nodes=nodes, **options)
+
+
+# Redis failing in a way a later attempt may not: down, timed out, or a cluster between a master's death and its
+# replica's promotion (CLUSTERDOWN, TRYAGAIN, a slot no node covers yet). What callers retry or degrade on.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError, redis.exceptions.RedisClusterException, OSError)

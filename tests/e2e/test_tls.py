@@ -64,7 +64,7 @@ async def test_each_redis_user_may_do_only_its_part(tls_redis: tuple[PrivateRedi
         await ingest.hset(quote_key("TEST"), mapping={"bid_price": "189.2500"})
         assert (await edge.hgetall(quote_key("TEST")))[b"bid_price"] == b"189.2500"
         with pytest.raises(redis.exceptions.NoPermissionError):  # a fake fill for someone else's order
-            await edge.publish(order_channel("victim"), b"fake order update")
+            await edge.spublish(order_channel("victim"), b"fake order update")
         with pytest.raises(redis.exceptions.NoPermissionError):  # the price pre-trade checks read
             await edge.hset(quote_key("TEST"), mapping={"bid_price": "0.0001"})
         with pytest.raises(redis.exceptions.NoPermissionError):  # work for the execution workers
@@ -72,8 +72,8 @@ async def test_each_redis_user_may_do_only_its_part(tls_redis: tuple[PrivateRedi
         with pytest.raises(redis.exceptions.NoPermissionError):
             await trading.hset(quote_key("TEST"), mapping={"bid_price": "0.0001"})
         with pytest.raises(redis.exceptions.NoPermissionError):
-            await ingest.publish(order_channel("victim"), b"fake order update")
-        assert await trading.publish(order_channel("nobody"), b"an update") == 0  # the relay's right
+            await ingest.spublish(order_channel("victim"), b"fake order update")
+        assert await trading.spublish(order_channel("nobody"), b"an update") == 0  # the relay's right (sharded)
         assert (await edge.hgetall(quote_key("TEST")))[b"bid_price"] == b"189.2500"
         # bars: ingest writes the history and publishes, the edge reads and subscribes, never writes
         await ingest.zadd(bars_key("TEST", "1s"), {b"bar": 1})

@@ -1,7 +1,8 @@
 """The `orders` channel end to end: a real fan-out server, real WebSocket clients, a real Redis.
 
 The shared Redis (127.0.0.1:6379) carries the happy paths; pub/sub channels are server-wide, so every test uses
-user ids with a random suffix. Outages use a private redis-server on a free port, never the shared one.
+user ids with a random suffix. Outages use a private redis-server on a free port, never the shared one; the
+failover a Redis Cluster of the test's own (``redis_cluster``).
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import websockets
+from redis.crc import key_slot
 
 from fanout.config import FanoutConfig
 from fanout.orders import OrderRelay
 from fanout.server import FanoutServer
 from normalize import Books
-from tests.conftest import WAIT, PrivateRedis, eventually, free_port
+from tests.conftest import WAIT, LocalCluster, PrivateRedis, eventually, free_port
 from tickfan_proto import stream_pb2 as pb
 from vocab.auth import Claims, Verifier, mint_token
 from vocab.keys import order_channel
+from vocab.redisconn import AnyRedis, open_redis
 
 from .conftest import bump, client_message, config, decode, fanout_server, make_books, until, until_pong
 
@@ -46,7 +49,7 @@ def verify(tok: str) -> Claims:
     return Verifier(secret=KEY).claims(tok)
 
 
-Scenario = Callable[[FanoutServer, Books, str, aioredis.Redis], Awaitable[None]]
+Scenario = Callable[[FanoutServer, Books, str, Any], Awaitable[None]]
 
 
 def run(scenario: Scenario, redis_url: str = SHARED_REDIS, settings: FanoutConfig | None = None) -> None:
@@ -54,7 +57,7 @@ def run(scenario: Scenario, redis_url: str = SHARED_REDIS, settings: FanoutConfi
         books = make_books()
         relay = OrderRelay(redis_url, reconnect_min=0.05, reconnect_max=0.2, confirm_timeout=1.0)
         async with (fanout_server(books, settings, orders=relay, verify=verify) as server,
-                    aioredis.from_url(redis_url) as publisher):
+                    open_redis(redis_url) as publisher):
             await scenario(server, books, server.url, publisher)
 
     asyncio.run(main())
@@ -89,14 +92,14 @@ async def subscribe_orders(ws: Any) -> pb.ServerMessage:
 
 
 async def numsub(r: aioredis.Redis, user: str) -> int:
-    return int((await r.pubsub_numsub(order_channel(user)))[0][1])
+    return int((await r.pubsub_shardnumsub(order_channel(user)))[0][1])
 
 
 async def numsub_becomes(r: aioredis.Redis, user: str, want: int) -> None:
     async def check() -> bool:
         return await numsub(r, user) == want
 
-    await eventually(check, what=f"PUBSUB NUMSUB {order_channel(user)} == {want}",
+    await eventually(check, what=f"PUBSUB SHARDNUMSUB {order_channel(user)} == {want}",
                      state=lambda: numsub(r, user))
 
 
@@ -115,7 +118,7 @@ def test_each_user_gets_exactly_their_own_updates_in_publish_order() -> None:
             sent = [(alice, "a1", "accepted", 1), (bob, "b1", "accepted", 1), (alice, "a1", "routed", 2),
                     (alice, "a2", "accepted", 1), (bob, "b1", "rejected", 2), (alice, "a1", "filled", 3)]
             for user, oid, status, version in sent:
-                assert await r.publish(order_channel(user), update(oid, status, version)) == 1
+                assert await r.spublish(order_channel(user), update(oid, status, version)) == 1
             got_a, got_b = await asyncio.gather(order_updates(a, 4), order_updates(b, 2))
             got_anon = await order_updates(anon, 0)  # after theirs: anything for anon was written by now
             assert [(u.order_id, u.status) for u in got_a] == [("a1", "accepted"), ("a1", "routed"),
@@ -138,7 +141,7 @@ def test_header_and_query_tokens_both_work_and_every_connection_gets_the_same_by
                 await subscribe_orders(ws)
             assert await numsub(r, alice) == 1  # one Redis subscription per user per node, however many connections
             payload = update("o-1", "accepted", 1)
-            await r.publish(order_channel(alice), payload)
+            await r.spublish(order_channel(alice), payload)
             assert await asyncio.wait_for(h.recv(), WAIT) == payload  # the publisher's bytes, unchanged
             assert await asyncio.wait_for(q.recv(), WAIT) == payload
             text = await asyncio.wait_for(j.recv(), WAIT)
@@ -216,14 +219,14 @@ def test_the_last_disconnect_unsubscribes_in_redis() -> None:
                 assert await numsub(r, alice) == 1 and relay.subscribers == 2 and relay.users == 1
             await eventually(lambda: relay.subscribers == 1, what="two's disconnect seen by the relay")
             assert await numsub(r, alice) == 1 and relay.users == 1  # one still wants alice's updates
-            await r.publish(order_channel(alice), update("o-1", "accepted", 1))
+            await r.spublish(order_channel(alice), update("o-1", "accepted", 1))
             assert [u.order_id for u in await order_updates(one, 1)] == ["o-1"]
             await one.send(UNSUB_ORDERS)
             ack = await until(one, "subscribed")
             assert "orders" not in ack.subscribed.channels
             # an authenticated connection still listens on its user's channel, for a revocation; no update reaches it
             assert relay.subscribers == 0 and relay.users == 1 and await numsub(r, alice) == 1
-            assert await r.publish(order_channel(alice), update("o-1", "routed", 2)) == 1
+            assert await r.spublish(order_channel(alice), update("o-1", "routed", 2)) == 1
             await eventually(lambda: relay.stats.received >= 2, what="the update read by the relay")
             assert not [m for m in await until_pong(one) if m.WhichOneof("kind") == "order_update"]
             await subscribe_orders(one)  # again: subscribed again
@@ -245,7 +248,7 @@ def test_redis_outage_error_frame_prices_continue_then_recovery() -> None:
                 ack = await until(a, "subscribed")
                 assert list(ack.subscribed.channels) == ["quotes", "orders"]
                 await until(a, "snapshot")
-                await r.publish(order_channel(alice), update("o-1", "accepted", 1))
+                await r.spublish(order_channel(alice), update("o-1", "accepted", 1))
                 assert (await until(a, "order_update")).order_update.status == "accepted"
 
                 private.stop()  # kill -9 the private Redis
@@ -266,8 +269,8 @@ def test_redis_outage_error_frame_prices_continue_then_recovery() -> None:
                     assert list(again.subscribed.channels) == ["quotes", "orders"]
                     assert "orders" in (await until(b, "subscribed")).subscribed.channels
                     async with aioredis.from_url(private.url) as fresh:  # the old client's connection died
-                        await fresh.publish(order_channel(alice), update("o-1", "filled", 2))
-                        await fresh.publish(order_channel(bob), update("o-2", "accepted", 1))
+                        await fresh.spublish(order_channel(alice), update("o-1", "filled", 2))
+                        await fresh.spublish(order_channel(bob), update("o-2", "accepted", 1))
                     assert (await until(a, "order_update")).order_update.status == "filled"
                     assert (await until(b, "order_update")).order_update.order_id == "o-2"
                     assert relay.stats.up and relay.stats.outages == 1 and relay.users == 2
@@ -302,7 +305,7 @@ def test_a_paused_client_gets_every_order_update_when_it_reads_again() -> None:
         async with websockets.connect(f"{url}?token={token(alice)}", sock=raw, max_queue=1) as ws:
             await subscribe_orders(ws)
             for i in range(n):  # ~3 KB each: far more than the socket buffers hold
-                await r.publish(order_channel(alice), update(f"o-{i}", "accepted", 1, reason="x" * 3000))
+                await r.spublish(order_channel(alice), update(f"o-{i}", "accepted", 1, reason="x" * 3000))
             await eventually(lambda: any(c.protocol.order_frames_waiting for c in server._clients.values()),
                              what="the client paused, updates waiting")
             got = await order_updates(ws, n)
@@ -326,7 +329,7 @@ def test_a_client_past_the_order_queue_limit_is_disconnected_not_silently_skippe
             await subscribe_orders(good)
             reading = asyncio.create_task(order_updates(good, n))  # this one reads as they come
             for i in range(n):
-                await r.publish(order_channel(alice), update(f"o-{i}", "accepted", 1, reason="x" * 3000))
+                await r.spublish(order_channel(alice), update(f"o-{i}", "accepted", 1, reason="x" * 3000))
                 await asyncio.sleep(0.005)
             got = await reading  # the reading connection of the same user gets them all
             assert [u.order_id for u in got] == [f"o-{i}" for i in range(n)]
@@ -342,3 +345,58 @@ def test_a_client_past_the_order_queue_limit_is_disconnected_not_silently_skippe
         await numsub_becomes(r, alice, 0)
 
     run(scenario, settings=config(write_buffer_high=4096, socket_send_buffer=4096, order_queue_max=5))
+
+
+def test_on_a_redis_cluster_updates_come_from_each_users_master_and_resume_after_a_failover(
+        redis_cluster: LocalCluster) -> None:
+    """Three users whose channels live on the three masters: each gets its own updates (SSUBSCRIBE on the owning
+    master). The master of one is killed: every orders subscriber is told ``orders_unavailable``, prices go on,
+    and once the replica is promoted each is acknowledged again and gets its updates from the new master."""
+    masters = redis_cluster.masters()
+
+    def master_of(user: str) -> int:
+        slot = key_slot(order_channel(user).encode())
+        return next(port for port, ranges in masters.items()
+                    if any(int(a) <= slot <= int(b or a) for a, _, b in (r.partition("-") for r in ranges.split())))
+
+    users: dict[int, str] = {}
+    while len(users) < len(masters):
+        u = uid("u")
+        users.setdefault(master_of(u), u)
+
+    async def scenario(server: FanoutServer, books: Books, url: str, r: AnyRedis) -> None:
+        relay = server.orders
+        assert relay is not None
+        conns = [await websockets.connect(f"{url}?token={token(u)}") for u in users.values()]
+        try:
+            for ws in conns:
+                await ws.send(client_message(subscribe=pb.Subscribe(symbols=["AAPL"], channels=["quotes", "orders"])))
+                assert list((await until(ws, "subscribed")).subscribed.channels) == ["quotes", "orders"]
+            for ws, u in zip(conns, users.values(), strict=True):
+                assert await r.spublish(order_channel(u), update(f"{u}-1", "accepted", 1)) == 1
+                assert (await until(ws, "order_update")).order_update.order_id == f"{u}-1"
+
+            victim = next(iter(users))
+            redis_cluster.kill_master(victim)
+            for ws in conns:
+                assert (await until(ws, "error")).error.code == "orders_unavailable"
+            bump(books, 1, 1_000_700)
+            server.notify()
+            assert (await until(conns[0], "quotes")).quotes.quotes[0].bid_price == 1_000_700  # prices go on
+            for ws in conns:  # live again, on the promoted replica for the victim's user
+                assert "orders" in (await until(ws, "subscribed", timeout=60)).subscribed.channels
+
+            for ws, u in zip(conns, users.values(), strict=True):
+                async def delivered(u: str = u) -> bool:
+                    try:
+                        return int(await r.spublish(order_channel(u), update(f"{u}-2", "filled", 2))) == 1
+                    except Exception:  # the publisher's client learning the new master
+                        return False
+                await eventually(delivered, what=f"{u}'s channel subscribed on its master again")
+                assert (await until(ws, "order_update")).order_update.order_id == f"{u}-2"
+            assert relay.stats.up and relay.stats.outages >= 1
+        finally:
+            for ws in conns:
+                await ws.close()
+
+    run(scenario, redis_cluster.url)

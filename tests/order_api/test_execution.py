@@ -113,13 +113,14 @@ async def place_many(ledger: Ledger, users: list[str], per_user: int, qty: int =
 
 
 async def subscribed(pubsub: PubSub, channels: list[str]) -> None:
-    """Subscribe, and wait until Redis has confirmed every channel (``subscribe`` only sends the command)."""
-    await pubsub.subscribe(*channels)
+    """Subscribe (sharded pub/sub, as the relay publishes), and wait until Redis has confirmed every channel
+    (``ssubscribe`` only sends the command)."""
+    await pubsub.ssubscribe(*channels)
     confirmed = 0
     while confirmed < len(channels):
         m = await pubsub.get_message(timeout=WAIT)
         assert m is not None, f"Redis confirmed {confirmed} of {len(channels)} subscriptions"
-        confirmed += m["type"] == "subscribe"
+        confirmed += m["type"] == "ssubscribe"
 
 
 async def order_updates(pubsub: PubSub, ids: list[tuple[str, uuid.UUID]], until: str,

@@ -35,7 +35,7 @@ async def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart(
     pubsub = client.pubsub()
     try:
         await ledger.deposit(u, 10_000 * 10_000)
-        await pubsub.subscribe(order_channel(u))
+        await pubsub.ssubscribe(order_channel(u))
         o, _ = await ledger.place(u, buy(uuid.uuid4().hex), QUOTES["AAPL"])
         stream = stream_of(u)
         # other tests' pending outbox rows go out too: look for this user's work only
