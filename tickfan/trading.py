@@ -47,7 +47,6 @@ async def trading_unavailable(args: argparse.Namespace) -> str | None:
     """Why the demo's trading side cannot run here (PostgreSQL or Redis unreachable), as one line; None when it
     can. A shard database that does not exist yet is fine: ``migrate`` creates it."""
     import asyncpg
-
     import redis
 
     for dsn in dsns_of(args):
