@@ -47,6 +47,7 @@ from normalize import Books
 from normalize.bar_feed import BarFeed, BarSource, PrintSource
 from normalize.replicas.redis import RedisBooks, RedisPublisher
 from normalize.replicas.redis_bars import RedisBars
+from normalize.replicas.redis_depth import RedisDepth
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
@@ -250,7 +251,8 @@ class AttachedBooks:
 
 
 class RemoteBooks:
-    """The books (and bars) another host publishes to Redis, followed for the symbols this node's clients watch."""
+    """The books (with their depth, and bars) another host publishes to Redis, followed for the symbols this node's
+    clients watch."""
 
     polled = True
 
@@ -258,14 +260,17 @@ class RemoteBooks:
         stream = stream or FanoutConfig()
         self.books = RedisBooks(url, history_prints=stream.resume_history_prints,
                                 history_seconds=stream.resume_history_seconds)
+        self.depth = RedisDepth(self.books, url)
         self.bars = RedisBars(self.books, url)
 
     async def start(self) -> None:
         await self.books.start()
+        await self.depth.start()
         await self.bars.start()
 
     async def close(self) -> None:
         await self.bars.close()
+        await self.depth.close()
         await self.books.close()
 
 
@@ -428,8 +433,10 @@ def build_roles(config: NodeConfig) -> Roles:
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
         hub = edge.fanout.hub
-        # follow only the symbols this node's clients watch, for quotes, trades or status
-        source.books.watched = lambda: hub.quotes.count + hub.trade_count + hub.status.count
+        # follow only the symbols this node's clients watch, for quotes, depth (its frames carry the row's
+        # exchange time and flags), trades or status; their depth only for the depth channel
+        source.books.watched = lambda: hub.quotes.count + hub.depth.count + hub.trade_count + hub.status.count
+        source.depth.watched = lambda: hub.depth.count
         bar_watchers = edge.fanout.hub.bars.watchers
         source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)
