@@ -74,6 +74,10 @@ CLOSE_SLOW_CONSUMER = 1008
 REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
 # a history any node can read (Redis): (ticker, after trade_seq, feed epoch) -> the prints after it it holds
 RemoteHistory = Callable[[str, int, int], Awaitable[list[pb.Trade]]]
+# a book source fed from elsewhere (Redis): a subscription's new (channel -> locates) -> None when the source holds
+# them already, else what to await before their snapshots (``FanoutServer``'s ``follow``)
+Follow = Callable[[dict[str, list[int]]], Awaitable[None] | None]
+FOLLOW_TIMEOUT = 5.0  # seconds a subscription's snapshots wait for the source to fetch its symbols, at most
 WRITE_BATCH = 1000  # clients written between two turns of the event loop in one flush
 OPEN_FILES_WANTED = 1 << 20  # a file per client: as many as the kernel allows this process
 
@@ -131,6 +135,7 @@ class _Client(WSListener):
         self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
         self._watched: str | None = None  # the user whose revocations this connection listens for
         self._token: tuple[tuple[int, int], str] | None = None  # (what it was made from, the resume token)
+        self._held: list[Reply] | None = None  # replies behind a subscription whose symbols are being fetched
 
     @property
     def json(self) -> bool:
@@ -333,6 +338,37 @@ class _Client(WSListener):
             self._raw(transport, frame)
 
     def _apply(self, transport: WSTransport, reply: Reply) -> None:
+        """Apply ``reply`` now, or, when it subscribes to symbols the book source must fetch first (a Redis edge
+        seeding them), once they are here: its snapshots then carry the books, not empty rows. Later replies
+        wait behind it, in order."""
+        if self._held is not None:
+            self._held.append(reply)
+            return
+        follow = self.server.follow
+        pending = follow(reply.subscribed) if follow is not None and reply.subscribed else None
+        if pending is None:
+            self._apply_now(transport, reply)
+            return
+        self._held = [reply]
+        task = asyncio.create_task(self._after_follow(transport, pending))
+        self.server._tasks.add(task)
+        task.add_done_callback(self.server._tasks.discard)
+
+    async def _after_follow(self, transport: WSTransport, pending: Awaitable[None]) -> None:
+        try:
+            await asyncio.wait_for(pending, FOLLOW_TIMEOUT)
+        except Exception:  # Redis slow or down: the snapshots go out as the books hold them, updates follow
+            log.warning("fetching subscribed symbols failed; snapshots sent as held", exc_info=True)
+        held, self._held = self._held or [], None
+        for i, reply in enumerate(held):
+            if transport.is_disconnected or self.closing:
+                return
+            if i == 0:
+                self._apply_now(transport, reply)  # its symbols were just fetched (or given up on)
+            else:
+                self._apply(transport, reply)  # may wait again: the rest then queue behind it
+
+    def _apply_now(self, transport: WSTransport, reply: Reply) -> None:
         server = self.server
         if reply.orders_unsubscribe is not None and server.orders is not None:
             server.orders.remove(reply.orders_unsubscribe, self)
@@ -507,7 +543,7 @@ class FanoutServer:
                  verifier: Verifier | None = None, verify: Callable[[str], Claims] | None = None,
                  orders: OrderRelay | None = None, before_flush: Callable[[], object] | None = None,
                  bars: BarSource | None = None, feed_state: Callable[[], str] | None = None,
-                 remote_history: RemoteHistory | None = None) -> None:
+                 remote_history: RemoteHistory | None = None, follow: Follow | None = None) -> None:
         """``config``: every setting (``FanoutConfig()`` when None). ``verifier``: the token configuration (the
         process's, ``vocab.auth.default_verifier()``, by default); ``verify`` overrides its bearer-token check
         (token -> ``Claims``). ``orders``: the orders channel's Redis relay (started and closed with the server;
@@ -515,7 +551,8 @@ class FanoutServer:
         flush (a shared-memory reader syncs its books there). ``bars``: what the ``bars:1s``/``bars:1m`` channels
         serve (None: nothing). ``feed_state``: the feed session's state for the heartbeats' liveness ("in_sync",
         "recovering", "stale"; None: in_sync). ``remote_history``: a trade history other nodes write too (Redis),
-        read on resume beside this node's own."""
+        read on resume beside this node's own. ``follow``: a book source fed from elsewhere fetches a subscription's
+        new symbols before their snapshots (``Follow``)."""
         self.books = books
         self.config = config = config or FanoutConfig()
         self.orders = orders
@@ -540,6 +577,7 @@ class FanoutServer:
         self.node_epoch = secrets.randbits(63)
         self.feed_state = feed_state or (lambda: "in_sync")
         self.remote_history = remote_history
+        self.follow = follow
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeats = 0
         self.stats = FanoutStats()

@@ -26,7 +26,7 @@ import dataclasses
 import datetime as dt
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from fanout.config import FanoutConfig
 from fanout.orders import OrderRelay
-from fanout.server import FanoutServer
+from fanout.server import FanoutServer, Follow
 from ingest.handler import FeedHandler, open_feeds
 from ingest.messages import Message
 from ingest.partition import PartitionFilter, PartitionMap
@@ -263,6 +263,20 @@ class RemoteBooks:
         self.depth = RedisDepth(self.books, url)
         self.bars = RedisBars(self.books, url)
 
+    def follow(self, subscribed: dict[str, list[int]]) -> Awaitable[None] | None:
+        """The fan-out's ``Follow``: a subscription's symbols not followed yet are fetched (subscribed to and
+        seeded) before its snapshots; None when every one is followed already."""
+        bars = self.bars.unfollowed(loc for ch, locs in subscribed.items() if ch.startswith("bars:") for loc in locs)
+        depth = self.depth.unfollowed(subscribed.get("depth", []))
+        rows = self.books.unfollowed(sorted({loc for ch, locs in subscribed.items() if not ch.startswith("bars:")
+                                             for loc in locs}))
+        if not (rows or depth or bars):
+            return None
+        return self._follow(rows, depth, bars)
+
+    async def _follow(self, rows: list[int], depth: list[int], bars: list[int]) -> None:
+        await asyncio.gather(self.books.follow(rows), self.depth.follow(depth), self.bars.follow(bars))
+
     async def start(self) -> None:
         await self.books.start()
         await self.depth.start()
@@ -316,7 +330,8 @@ class EdgeRole:
     def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
                  before_flush: Callable[[], object] | None = None,
                  feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None,
-                 feed_state: Callable[[], str] | None = None) -> None:
+                 feed_state: Callable[[], str] | None = None, follow: Follow | None = None) -> None:
+        """``follow``: a book source fed from elsewhere fetches what a subscription needs before its snapshots."""
         self.config = config
         self.books = books
         self.bars = bars
@@ -331,6 +346,7 @@ class EdgeRole:
             bars=bars,
             feed_state=feed_state,
             remote_history=books.fetch_trades if isinstance(books, RedisBooks) else None,
+            follow=follow,
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
@@ -428,7 +444,8 @@ def build_roles(config: NodeConfig) -> Roles:
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
                     before_flush=source.sync if isinstance(source, AttachedBooks) else None,
                     feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
-                    bars=source.bars, feed_state=feed_state)
+                    bars=source.bars, feed_state=feed_state,
+                    follow=source.follow if isinstance(source, RemoteBooks) else None)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):

@@ -343,8 +343,20 @@ class RedisBooks(BookRow):
     async def _follow_once(self) -> None:
         if self.watched is None:
             return
-        want = np.flatnonzero(self.watched()[: self.high_locate + 1] > 0).tolist()
-        new = [loc for loc in want if loc not in self._seeded]
+        await self.follow(self.unfollowed(np.flatnonzero(self.watched()[: self.high_locate + 1] > 0).tolist()))
+        now = time.monotonic()
+        if now - self._directory_at >= DIRECTORY_REFRESH:  # symbols listed later on the origin
+            self._directory_at = now
+            await self.load_directory()
+            await self.load_marks()
+
+    def unfollowed(self, locates: list[int]) -> list[int]:
+        """Those of ``locates`` not followed yet."""
+        return [loc for loc in locates if loc not in self._seeded]
+
+    async def follow(self, new: list[int]) -> None:
+        """Subscribe to these symbols' partitions, then seed them from their hashes (also called by the fan-out
+        before a subscription's snapshots, through ``RemoteBooks.follow``)."""
         parts = {self.partition[loc] for loc in new if loc in self.partition} - self._subscribed
         if parts:
             await self._pubsub.ssubscribe(*(quotes_channel(p) for p in sorted(parts)))
@@ -362,11 +374,6 @@ class RedisBooks(BookRow):
                 self._apply_status(SymbolStatusView.parse(h), loc)
             self._seeded.add(loc)
             self.counters["seeded"] += 1
-        now = time.monotonic()
-        if now - self._directory_at >= DIRECTORY_REFRESH:  # symbols listed later on the origin
-            self._directory_at = now
-            await self.load_directory()
-            await self.load_marks()
 
     async def _listen(self) -> None:
         while True:

@@ -151,9 +151,15 @@ class RedisDepth:
         """Subscribe to the partitions of newly watched symbols, then seed them from their keys."""
         if self.watched is None:
             return
+        await self.follow(self.unfollowed(np.flatnonzero(self.watched()[: self.books.high_locate + 1] > 0).tolist()))
+
+    def unfollowed(self, locates: list[int]) -> list[int]:
+        """Those of ``locates`` not followed yet (and named)."""
+        return [loc for loc in locates if loc not in self._following and self.books.symbol_of[loc]]
+
+    async def follow(self, new: list[int]) -> None:
+        """Subscribe to these symbols' partitions, then seed each (also before a subscription's snapshots)."""
         books = self.books
-        want = np.flatnonzero(self.watched()[: books.high_locate + 1] > 0).tolist()
-        new = [loc for loc in want if loc not in self._following and books.symbol_of[loc]]
         if not new:
             return
         parts = {books.partition[loc] for loc in new if loc in books.partition} - self._subscribed
