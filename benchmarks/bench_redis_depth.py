@@ -74,6 +74,7 @@ async def run(args: argparse.Namespace) -> None:
         await pub.depth_publisher.publish_once()  # the first rounds write everything: not measured
         quotes_ms: list[float] = []
         depth_ms: list[float] = []
+        cpu: dict[str, list[float]] = {"quotes": [], "depth": []}  # this process's CPU (not Redis's), ms
         refs = dict(first)
         next_ref = 10_000_000
         for r in range(args.rounds):
@@ -88,9 +89,10 @@ async def run(args: argparse.Namespace) -> None:
             if r % 2:
                 order.reverse()
             for name, publish in order:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 n = await publish()
                 dt = (time.perf_counter() - t0) * 1e3
+                cpu[name].append((time.process_time() - c0) * 1e3)
                 assert n == args.symbols, (name, n)
                 (quotes_ms if name == "quotes" else depth_ms).append(dt)
         q, d = statistics.median(quotes_ms), statistics.median(depth_ms)
@@ -99,7 +101,9 @@ async def run(args: argparse.Namespace) -> None:
         depth_bytes = len(pub.depth_publisher.encode(1))
         print(f"{args.symbols} symbols moved per round, {args.levels} levels a side, {args.rounds} rounds: "
               f"quotes {q:.1f} ms/round ({q * 1e3 / args.symbols:.1f} us/symbol), depth {d:.1f} ms/round "
-              f"({d * 1e3 / args.symbols:.1f} us/symbol), depth/quotes {d / q:.2f}; bytes per symbol on the "
+              f"({d * 1e3 / args.symbols:.1f} us/symbol), depth/quotes {d / q:.2f}; publisher CPU quotes "
+              f"{statistics.median(cpu['quotes']):.1f} ms, depth {statistics.median(cpu['depth']):.1f} ms; "
+              f"bytes per symbol on the "
               f"channel: quote {quote_bytes}, depth {depth_bytes}")
         await pub.close()
     finally:
