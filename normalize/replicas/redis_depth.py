@@ -124,7 +124,9 @@ class RedisDepth:
         self._subscribed: set[int] = set()
         self._pubsub = self.redis.pubsub()
         self._tasks: list[asyncio.Task[None]] = []
-        self.counters = {"depth_received": 0, "depth_seeded": 0, "depth_partitions_subscribed": 0}
+        # the books' own counters (a node's /metrics reports them), with depth's beside the quotes'
+        self.counters = books.counters
+        self.counters.update(depth_received=0, depth_seeded=0, depth_partitions_subscribed=0)
 
     async def start(self) -> None:
         await self.redis.ping()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import redis.asyncio as aioredis
 
 from ingest.messages import AddOrder, OrderDelete
 from normalize import MAX_LOCATES, Books
@@ -16,6 +15,7 @@ from tests.conftest import PrivateRedis, directory, eventually
 from tickfan_proto import stream_pb2 as pb
 from vocab.keys import QUOTE_PARTITIONS, SYMBOLS, depth_channel, depth_key
 from vocab.partition import crc32_partition
+from vocab.redisconn import open_redis
 
 pytestmark = pytest.mark.anyio
 SYMS = {3: "DPA", 4: "DPB", 5: "DPC"}
@@ -34,7 +34,7 @@ def url(server: PrivateRedis) -> str:
 
 async def test_the_publisher_sends_each_moved_symbols_depth_once(private_redis: PrivateRedis) -> None:
     books = Books()
-    r = aioredis.from_url(url(private_redis))
+    r = open_redis(url(private_redis))
     pub = RedisDepthPublisher(books, r)
     listener = r.pubsub()
     parts = {loc: crc32_partition(sym, QUOTE_PARTITIONS) for loc, sym in SYMS.items()}
@@ -74,7 +74,7 @@ async def test_the_publisher_sends_each_moved_symbols_depth_once(private_redis: 
 
 async def test_an_edge_seeds_a_watched_symbols_depth_then_follows_it(private_redis: PrivateRedis) -> None:
     books = Books()
-    r = aioredis.from_url(url(private_redis))
+    r = open_redis(url(private_redis))
     pub = RedisDepthPublisher(books, r)
     fill(books)
     await pub.publish_once()
