@@ -50,6 +50,7 @@ from vocab.tls import server_context_of
 
 from .config import FanoutConfig
 from .encode import heartbeat_frame, liveness_entry, to_json, trade_message
+from .follow import Follow, FollowGate
 from .history import TradeHistory
 from .hub import Hub, Subscriber
 from .limits import PER_USER, ConnectionLimits, Refusal
@@ -74,10 +75,6 @@ CLOSE_SLOW_CONSUMER = 1008
 REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
 # a history any node can read (Redis): (ticker, after trade_seq, feed epoch) -> the prints after it it holds
 RemoteHistory = Callable[[str, int, int], Awaitable[list[pb.Trade]]]
-# a book source fed from elsewhere (Redis): a subscription's new (channel -> locates) -> None when the source holds
-# them already, else what to await before their snapshots (``FanoutServer``'s ``follow``)
-Follow = Callable[[dict[str, list[int]]], Awaitable[None] | None]
-FOLLOW_TIMEOUT = 5.0  # seconds a subscription's snapshots wait for the source to fetch its symbols, at most
 WRITE_BATCH = 1000  # clients written between two turns of the event loop in one flush
 OPEN_FILES_WANTED = 1 << 20  # a file per client: as many as the kernel allows this process
 
@@ -135,7 +132,8 @@ class _Client(WSListener):
         self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
         self._watched: str | None = None  # the user whose revocations this connection listens for
         self._token: tuple[tuple[int, int], str] | None = None  # (what it was made from, the resume token)
-        self._held: list[Reply] | None = None  # replies behind a subscription whose symbols are being fetched
+        # a subscription whose symbols the book source fetches first holds it and the replies after it
+        self._gate = FollowGate(server.follow, self._writable, server._tasks)
 
     @property
     def json(self) -> bool:
@@ -340,33 +338,11 @@ class _Client(WSListener):
     def _apply(self, transport: WSTransport, reply: Reply) -> None:
         """Apply ``reply`` now, or, when it subscribes to symbols the book source must fetch first (a Redis edge
         seeding them), once they are here: its snapshots then carry the books, not empty rows. Later replies
-        wait behind it, in order."""
-        if self._held is not None:
-            self._held.append(reply)
-            return
-        follow = self.server.follow
-        pending = follow(reply.subscribed) if follow is not None and reply.subscribed else None
-        if pending is None:
-            self._apply_now(transport, reply)
-            return
-        self._held = [reply]
-        task = asyncio.create_task(self._after_follow(transport, pending))
-        self.server._tasks.add(task)
-        task.add_done_callback(self.server._tasks.discard)
+        wait behind it, in order (``fanout.follow``)."""
+        self._gate.submit(reply.subscribed, lambda: self._apply_now(transport, reply))
 
-    async def _after_follow(self, transport: WSTransport, pending: Awaitable[None]) -> None:
-        try:
-            await asyncio.wait_for(pending, FOLLOW_TIMEOUT)
-        except Exception:  # Redis slow or down: the snapshots go out as the books hold them, updates follow
-            log.warning("fetching subscribed symbols failed; snapshots sent as held", exc_info=True)
-        held, self._held = self._held or [], None
-        for i, reply in enumerate(held):
-            if transport.is_disconnected or self.closing:
-                return
-            if i == 0:
-                self._apply_now(transport, reply)  # its symbols were just fetched (or given up on)
-            else:
-                self._apply(transport, reply)  # may wait again: the rest then queue behind it
+    def _writable(self) -> bool:
+        return self.transport is not None and not self.transport.is_disconnected and not self.closing
 
     def _apply_now(self, transport: WSTransport, reply: Reply) -> None:
         server = self.server

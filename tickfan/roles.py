@@ -36,8 +36,9 @@ from prometheus_client.registry import Collector
 from starlette.routing import Route
 
 from fanout.config import FanoutConfig
+from fanout.follow import Follow
 from fanout.orders import OrderRelay
-from fanout.server import FanoutServer, Follow
+from fanout.server import FanoutServer
 from ingest.handler import FeedHandler, open_feeds
 from ingest.messages import Message
 from ingest.partition import PartitionFilter, PartitionMap
