@@ -5,8 +5,8 @@ workers, served by two fan-out workers on one port (``--partitions 2 --fanout-wo
 --from-redis`` edge serves what another node (``tickfan demo --redis``) publishes to a private Redis.
 
 Each mode starts once per module (its demo is stopped as soon as its client is done, so the modes do not load
-the machine together). One real WebSocket client subscribes to quotes, depth, trades, bars:1s and status for a
-few symbols and records everything until it has a final 1 s bar and trade prints of each symbol; then it
+the machine together). One real WebSocket client subscribes to quotes, depth, trades, bars:1s, bars:1m and status
+for a few symbols and records everything until it has a final 1 s bar and trade prints of each symbol; then it
 reconnects with its resume token. The tests below check that record, the same way for every mode.
 """
 
@@ -27,7 +27,7 @@ from tickfan_proto import stream_pb2 as pb
 pytestmark = pytest.mark.timeout(240)
 
 SYMBOLS = ["TSLA", "NVDA", "AAPL"]
-CHANNELS = ["quotes", "depth", "trades", "bars:1s", "status"]
+CHANNELS = ["quotes", "depth", "trades", "bars:1s", "bars:1m", "status"]
 MODES = ["own-feed", "shared-memory", "redis-edge"]
 DEMO = ("--rate", "2000", "--duration", "120", "--no-rewinder")
 N_SYMBOLS = 50
@@ -190,21 +190,28 @@ def test_trade_prints_with_consecutive_trade_seq(seen: Seen) -> None:
     assert set(last) == set(SYMBOLS)
 
 
-def test_bars_snapshot_first_then_a_final_one_second_bar(seen: Seen) -> None:
+def test_bars_snapshots_first_then_a_final_one_second_bar(seen: Seen) -> None:
     bars = seen.of("bars")
-    assert bars[0].bars.snapshot
-    newest: dict[str, int] = {}
+    assert bars[0].bars.snapshot and bars[1].bars.snapshot  # one per bars channel
+    assert not any(m.bars.snapshot for m in bars[2:])
+    newest: dict[tuple[str, str], int] = {}
     finals: set[str] = set()
+    minutes: set[str] = set()  # the open minute's bar (no minute closes in the test's time)
     for m in bars:
         for b in m.bars.bars:
-            assert b.interval == "1s" and b.start_time_ns % 1_000_000_000 == 0
+            width = {"1s": 1_000_000_000, "1m": 60_000_000_000}[b.interval]
+            assert b.start_time_ns % width == 0
             if b.state != "revised":
-                assert b.start_time_ns >= newest.get(b.symbol, 0), f"a {b.symbol} bar went back in time"
-                newest[b.symbol] = b.start_time_ns
-            if b.state == "final" and b.trades:
-                finals.add(b.symbol)
+                key = (b.symbol, b.interval)
+                assert b.start_time_ns >= newest.get(key, 0), f"a {key} bar went back in time"
+                newest[key] = b.start_time_ns
+            if b.trades:
                 assert b.low <= min(b.open, b.close) <= max(b.open, b.close) <= b.high and b.volume > 0
-    assert finals == set(SYMBOLS)
+            if b.interval == "1s" and b.state == "final" and b.trades:
+                finals.add(b.symbol)
+            if b.interval == "1m" and b.trades:
+                minutes.add(b.symbol)
+    assert finals == set(SYMBOLS) and minutes == set(SYMBOLS)
 
 
 def test_status_snapshot_names_every_symbol_and_the_market(seen: Seen) -> None:
