@@ -42,6 +42,8 @@ class Seen:
     messages: list[pb.ServerMessage] = field(default_factory=list)
     token: str = ""
     resumed: list[pb.ServerMessage] = field(default_factory=list)
+    # a Redis edge's origin: what a client of the publishing node got meanwhile (quotes, depth, trades)
+    origin: list[pb.ServerMessage] = field(default_factory=list)
 
     def of(self, kind: str) -> list[pb.ServerMessage]:
         return [m for m in self.messages if m.WhichOneof("kind") == kind]
@@ -99,10 +101,35 @@ async def watch(ws: str, seen: Seen) -> None:
                 break
 
 
-def _redis_edge(launch: Launch, redis: PrivateRedis) -> Demo:
+async def mirror(ws: str, out: list[pb.ServerMessage], stop: asyncio.Event) -> None:
+    """A client of the origin node, recording quotes, depth and trades until ``stop``."""
+    async with websockets.connect(ws) as conn:
+        await conn.send(pb.ClientMessage(subscribe=pb.Subscribe(symbols=SYMBOLS, channels=["quotes", "depth",
+                                                                                          "trades"]))
+                        .SerializeToString())
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(conn.recv(), 0.5)
+            except TimeoutError:
+                continue
+            assert isinstance(raw, bytes)
+            out.append(pb.ServerMessage.FromString(raw))
+
+
+async def watch_beside_origin(edge: str, origin: str, seen: Seen) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(mirror(origin, seen.origin, stop))
+    try:
+        await watch(edge, seen)
+    finally:
+        stop.set()
+        await task
+
+
+def _redis_edge(launch: Launch, redis: PrivateRedis) -> tuple[Demo, Demo]:
     url = f"redis://127.0.0.1:{redis.port}/0"
-    launch(*DEMO, "--redis", url, symbols=N_SYMBOLS)
-    return launch("--from-redis", url, command="node", symbols=N_SYMBOLS)
+    origin = launch(*DEMO, "--redis", url, symbols=N_SYMBOLS)
+    return origin, launch("--from-redis", url, command="node", symbols=N_SYMBOLS)
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -113,15 +140,16 @@ def seen(request: pytest.FixtureRequest) -> Iterator[Seen]:
     launch = next(factory)
     redis: PrivateRedis | None = None
     try:
+        record = Seen(mode)
         if mode == "own-feed":
-            demo = launch(*DEMO, symbols=N_SYMBOLS)
+            asyncio.run(watch(launch(*DEMO, symbols=N_SYMBOLS).ws, record))
         elif mode == "shared-memory":
             demo = launch(*DEMO, "--partitions", "2", "--fanout-workers", "2", symbols=N_SYMBOLS)
+            asyncio.run(watch(demo.ws, record))
         else:
             redis = PrivateRedis().start()
-            demo = _redis_edge(launch, redis)
-        record = Seen(mode)
-        asyncio.run(watch(demo.ws, record))
+            origin, edge = _redis_edge(launch, redis)
+            asyncio.run(watch_beside_origin(edge.ws, origin.ws, record))
     finally:
         for _ in factory:  # stops every process the mode started
             pass
@@ -248,3 +276,27 @@ def test_resume_replays_the_missed_prints_and_says_recovered(seen: Seen) -> None
         assert seqs[0] == sent.get(sym, 0) + 1, f"{sym} replay starts at {seqs[0]} after {sent.get(sym)}"
     # and the resumed connection gets snapshots of its state channels again
     assert {_kind(m) for m in seen.resumed} >= {"snapshot", "depth", "status", "bars"}
+
+
+def test_a_redis_edge_sends_what_its_origin_node_sends(seen: Seen) -> None:
+    """Where both clients got the same version of a symbol, they got the same message (a depth's exchange time and
+    flags are the row's at the node's flush, so its levels are compared)."""
+    if seen.mode != "redis-edge":
+        pytest.skip("only a Redis edge has an origin node to compare with")
+
+    def versions(messages: list[pb.ServerMessage]) -> dict[str, dict[tuple[str, int], object]]:
+        out: dict[str, dict[tuple[str, int], object]] = {"quotes": {}, "depth": {}, "trades": {}}
+        for m in messages:
+            for q in (*m.snapshot.quotes, *m.quotes.quotes):
+                out["quotes"][(q.symbol, q.seq)] = q
+            for d in m.depth.books:
+                out["depth"][(d.symbol, d.seq)] = (list(d.bids), list(d.asks))
+            for t in m.trades.trades:
+                out["trades"][(t.symbol, t.trade_seq)] = t
+        return out
+
+    edge, origin = versions(seen.messages), versions(seen.origin)
+    for channel in ("quotes", "depth", "trades"):
+        common = edge[channel].keys() & origin[channel].keys()
+        assert common, f"no {channel} version seen by both clients"
+        assert all(edge[channel][k] == origin[channel][k] for k in common), channel
