@@ -50,6 +50,7 @@ from vocab.tls import server_context_of
 
 from .config import FanoutConfig
 from .encode import heartbeat_frame, liveness_entry, to_json, trade_message
+from .follow import Follow, FollowGate
 from .history import TradeHistory
 from .hub import Hub, Subscriber
 from .limits import PER_USER, ConnectionLimits, Refusal
@@ -131,6 +132,8 @@ class _Client(WSListener):
         self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
         self._watched: str | None = None  # the user whose revocations this connection listens for
         self._token: tuple[tuple[int, int], str] | None = None  # (what it was made from, the resume token)
+        # a subscription whose symbols the book source fetches first holds it and the replies after it
+        self._gate = FollowGate(server.follow, self._writable, server._tasks)
 
     @property
     def json(self) -> bool:
@@ -333,6 +336,15 @@ class _Client(WSListener):
             self._raw(transport, frame)
 
     def _apply(self, transport: WSTransport, reply: Reply) -> None:
+        """Apply ``reply`` now, or, when it subscribes to symbols the book source must fetch first (a Redis edge
+        seeding them), once they are here: its snapshots then carry the books, not empty rows. Later replies
+        wait behind it, in order (``fanout.follow``)."""
+        self._gate.submit(reply.subscribed, lambda: self._apply_now(transport, reply))
+
+    def _writable(self) -> bool:
+        return self.transport is not None and not self.transport.is_disconnected and not self.closing
+
+    def _apply_now(self, transport: WSTransport, reply: Reply) -> None:
         server = self.server
         if reply.orders_unsubscribe is not None and server.orders is not None:
             server.orders.remove(reply.orders_unsubscribe, self)
@@ -507,7 +519,7 @@ class FanoutServer:
                  verifier: Verifier | None = None, verify: Callable[[str], Claims] | None = None,
                  orders: OrderRelay | None = None, before_flush: Callable[[], object] | None = None,
                  bars: BarSource | None = None, feed_state: Callable[[], str] | None = None,
-                 remote_history: RemoteHistory | None = None) -> None:
+                 remote_history: RemoteHistory | None = None, follow: Follow | None = None) -> None:
         """``config``: every setting (``FanoutConfig()`` when None). ``verifier``: the token configuration (the
         process's, ``vocab.auth.default_verifier()``, by default); ``verify`` overrides its bearer-token check
         (token -> ``Claims``). ``orders``: the orders channel's Redis relay (started and closed with the server;
@@ -515,7 +527,8 @@ class FanoutServer:
         flush (a shared-memory reader syncs its books there). ``bars``: what the ``bars:1s``/``bars:1m`` channels
         serve (None: nothing). ``feed_state``: the feed session's state for the heartbeats' liveness ("in_sync",
         "recovering", "stale"; None: in_sync). ``remote_history``: a trade history other nodes write too (Redis),
-        read on resume beside this node's own."""
+        read on resume beside this node's own. ``follow``: a book source fed from elsewhere fetches a subscription's
+        new symbols before their snapshots (``Follow``)."""
         self.books = books
         self.config = config = config or FanoutConfig()
         self.orders = orders
@@ -540,6 +553,7 @@ class FanoutServer:
         self.node_epoch = secrets.randbits(63)
         self.feed_state = feed_state or (lambda: "in_sync")
         self.remote_history = remote_history
+        self.follow = follow
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeats = 0
         self.stats = FanoutStats()

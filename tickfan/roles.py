@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import Route
 
 from fanout.config import FanoutConfig
+from fanout.follow import Follow
 from fanout.orders import OrderRelay
 from fanout.server import FanoutServer
 from ingest.handler import FeedHandler, open_feeds
@@ -45,6 +46,7 @@ from normalize import Books
 from normalize.bar_feed import BarFeed, BarSource, PrintSource
 from normalize.replicas.redis import RedisBooks, RedisPublisher
 from normalize.replicas.redis_bars import RedisBars
+from normalize.replicas.redis_depth import RedisDepth
 from normalize.replicas.shm import BookView, SharedBookState, ShmPublisher
 from normalize.source import BookSource
 from snapshots.http import create_app
@@ -254,7 +256,8 @@ class AttachedBooks:
 
 
 class RemoteBooks:
-    """The books (and bars) another host publishes to Redis, followed for the symbols this node's clients watch."""
+    """The books (with their depth, and bars) another host publishes to Redis, followed for the symbols this node's
+    clients watch."""
 
     polled = True
 
@@ -262,14 +265,31 @@ class RemoteBooks:
         stream = stream or FanoutConfig()
         self.books = RedisBooks(url, history_prints=stream.resume_history_prints,
                                 history_seconds=stream.resume_history_seconds)
+        self.depth = RedisDepth(self.books, url)
         self.bars = RedisBars(self.books, url)
+
+    def follow(self, subscribed: dict[str, list[int]]) -> Awaitable[None] | None:
+        """The fan-out's ``Follow``: a subscription's symbols not followed yet are fetched (subscribed to and
+        seeded) before its snapshots; None when every one is followed already."""
+        bars = self.bars.unfollowed(loc for ch, locs in subscribed.items() if ch.startswith("bars:") for loc in locs)
+        depth = self.depth.unfollowed(subscribed.get("depth", []))
+        rows = self.books.unfollowed(sorted({loc for ch, locs in subscribed.items() if not ch.startswith("bars:")
+                                             for loc in locs}))
+        if not (rows or depth or bars):
+            return None
+        return self._follow(rows, depth, bars)
+
+    async def _follow(self, rows: list[int], depth: list[int], bars: list[int]) -> None:
+        await asyncio.gather(self.books.follow(rows), self.depth.follow(depth), self.bars.follow(bars))
 
     async def start(self) -> None:
         await self.books.start()
+        await self.depth.start()
         await self.bars.start()
 
     async def close(self) -> None:
         await self.bars.close()
+        await self.depth.close()
         await self.books.close()
 
 
@@ -297,7 +317,8 @@ class EdgeRole:
     def __init__(self, config: NodeConfig, books: BookSource, *, polled: bool,
                  before_flush: Callable[[], object] | None = None,
                  feed: Callable[[], FeedHandler | None] = lambda: None, bars: BarSource | None = None,
-                 feed_state: Callable[[], str] | None = None) -> None:
+                 feed_state: Callable[[], str] | None = None, follow: Follow | None = None) -> None:
+        """``follow``: a book source fed from elsewhere fetches what a subscription needs before its snapshots."""
         self.config = config
         self.books = books
         self.bars = bars
@@ -312,6 +333,7 @@ class EdgeRole:
             bars=bars,
             feed_state=feed_state,
             remote_history=books.fetch_trades if isinstance(books, RedisBooks) else None,
+            follow=follow,
         )
         self.extra_routes: list[Route] = []  # served beside the snapshots (the demo mounts the order API here)
         self.extra_collectors: list[Collector] = []  # on /metrics beside the node's own (the demo's ledger check)
@@ -408,14 +430,17 @@ def build_roles(config: NodeConfig) -> Roles:
     edge = EdgeRole(config, source.books, polled=not isinstance(source, IngestRole),
                     before_flush=source.sync if isinstance(source, AttachedBooks) else None,
                     feed=(lambda: ingest.feed) if ingest is not None else lambda: None,
-                    bars=source.bars, feed_state=feed_state)
+                    bars=source.bars, feed_state=feed_state,
+                    follow=source.follow if isinstance(source, RemoteBooks) else None)
     add_health_checks(config, source, edge)
     if isinstance(source, IngestRole):
         source.notify = edge.fanout.notify
     elif isinstance(source, RemoteBooks):
         hub = edge.fanout.hub
-        # follow only the symbols this node's clients watch, for quotes, trades or status
-        source.books.watched = lambda: hub.quotes.count + hub.trade_count + hub.status.count
+        # follow only the symbols this node's clients watch, for quotes, depth (its frames carry the row's
+        # exchange time and flags), trades or status; their depth only for the depth channel
+        source.books.watched = lambda: hub.quotes.count + hub.depth.count + hub.trade_count + hub.status.count
+        source.depth.watched = lambda: hub.depth.count
         bar_watchers = edge.fanout.hub.bars.watchers
         source.bars.watched = lambda: [loc for _, loc in bar_watchers]
     return Roles(source, publisher, edge)

@@ -19,6 +19,22 @@ BARS_KEY = "tickfan:bars:{}:{}"          # sorted set per symbol and interval ("
 #                                          scored by start time, the newest closed bars and the open one
 
 
+DEPTH_CHANNEL = "tickfan:depth:{}"       # sharded pub/sub, one per symbol partition: the depth of the symbols whose
+#                                          depth moved in a round, as one ServerMessage{DepthBatch}; a channel of its
+#                                          own (not the quotes'), so only edges whose clients watch depth take it;
+#                                          no order with the quotes is needed (each Depth carries its version)
+
+
+def depth_channel(partition: int) -> str:
+    return DEPTH_CHANNEL.format(partition)
+
+
+def depth_key(symbol: str) -> str:
+    """The string holding a symbol's newest depth, an encoded ServerMessage{DepthBatch} of its one Depth (an edge
+    seeds a newly watched symbol from it)."""
+    return f"depth:{symbol}"
+
+
 def bars_channel(partition: int) -> str:
     return BARS_CHANNEL.format(partition)
 

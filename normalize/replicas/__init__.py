@@ -15,6 +15,6 @@ replica       publisher                               reader
               hashes and partitioned channels         hash
 ============  ======================================  =========================================
 
-Both carry the row of ``normalize.row``, and the Redis one the quote view of ``normalize.quote``. Depth
-crosses shared memory only; trade prints cross neither yet (their channels are empty on a reader).
+Both carry the row of ``normalize.row``, and the Redis one the quote view of ``normalize.quote``. Depth, trade
+prints, status and bars cross both (over Redis: ``redis_depth``, ``redis_bars`` beside ``redis``).
 """

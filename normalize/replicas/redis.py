@@ -15,8 +15,8 @@ it covers.
 ``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
 partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
 applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Bars
-travel too (``normalize.replicas.redis_bars``). Depth does not travel over Redis yet: that channel is empty on a
-Redis-fed node.
+travel too (``normalize.replicas.redis_bars``), and depth (``normalize.replicas.redis_depth``: the publisher runs
+its ``RedisDepthPublisher`` each round; ``RedisBooks.levels`` reads what its ``RedisDepth`` follows).
 
 Trade prints travel too, with their context: the publisher sends each round's prints as a TradeBatch on the same
 partition channels (so they keep their order with the quotes) and appends each to a capped stream per feed
@@ -66,6 +66,7 @@ from ..source import BookSource
 from ..status import M_VERSION, MarketStatusView, StatusDiff, StatusEvent, SymbolStatusView, new_market, read_status
 from ..trades import TradePrints, TradeRing, flags_from_names, trade_pb
 from .redis_bars import RedisBarPublisher
+from .redis_depth import DepthLevels, RedisDepthPublisher
 
 log = logging.getLogger("tickfan.redis")
 DIRECTORY_REFRESH = 1.0  # seconds between re-reads of the ticker directory
@@ -97,6 +98,7 @@ class RedisPublisher:
         self.redis = aioredis.from_url(url)
         self.bar_publisher = None if bars is None else RedisBarPublisher(
             books, bars, self.redis, partitions=partitions, history_1s=bars_history[0], history_1m=bars_history[1])
+        self.depth_publisher = RedisDepthPublisher(books, self.redis, partitions=partitions)
         self.partitions = partitions
         self.interval = interval
         self.published = books.seq.copy()
@@ -124,6 +126,7 @@ class RedisPublisher:
             await asyncio.sleep(self.interval)
             try:
                 await self.publish_once()
+                await self.depth_publisher.publish_once()
                 if self.bar_publisher is not None:
                     await self.bar_publisher.publish_once()
             except Exception:  # Redis down: keep the node serving, try again next interval
@@ -226,6 +229,7 @@ class RedisBooks(BookRow):
         n = MAX_LOCATES
         self.redis = aioredis.from_url(url)
         bind_row(self, new_row(n))
+        self.depth = DepthLevels(self.depth_seq)  # filled by a RedisDepth (``normalize.replicas.redis_depth``)
         self.market = new_market()
         self._status_diff = StatusDiff()
         self.symbol_of: list[str | None] = [None] * n
@@ -254,7 +258,7 @@ class RedisBooks(BookRow):
         return self._trades.total
 
     def levels(self, locate: int, side: int, n: int) -> list[tuple[int, int]]:
-        return []
+        return self.depth.levels(locate, side, n)
 
     def trades_since(self, cursor: int) -> tuple[TradePrints, int, int]:
         return self._trades.since(cursor)
@@ -339,8 +343,20 @@ class RedisBooks(BookRow):
     async def _follow_once(self) -> None:
         if self.watched is None:
             return
-        want = np.flatnonzero(self.watched()[: self.high_locate + 1] > 0).tolist()
-        new = [loc for loc in want if loc not in self._seeded]
+        await self.follow(self.unfollowed(np.flatnonzero(self.watched()[: self.high_locate + 1] > 0).tolist()))
+        now = time.monotonic()
+        if now - self._directory_at >= DIRECTORY_REFRESH:  # symbols listed later on the origin
+            self._directory_at = now
+            await self.load_directory()
+            await self.load_marks()
+
+    def unfollowed(self, locates: list[int]) -> list[int]:
+        """Those of ``locates`` not followed yet."""
+        return [loc for loc in locates if loc not in self._seeded]
+
+    async def follow(self, new: list[int]) -> None:
+        """Subscribe to these symbols' partitions, then seed them from their hashes (also called by the fan-out
+        before a subscription's snapshots, through ``RemoteBooks.follow``)."""
         parts = {self.partition[loc] for loc in new if loc in self.partition} - self._subscribed
         if parts:
             await self._pubsub.ssubscribe(*(quotes_channel(p) for p in sorted(parts)))
@@ -358,11 +374,6 @@ class RedisBooks(BookRow):
                 self._apply_status(SymbolStatusView.parse(h), loc)
             self._seeded.add(loc)
             self.counters["seeded"] += 1
-        now = time.monotonic()
-        if now - self._directory_at >= DIRECTORY_REFRESH:  # symbols listed later on the origin
-            self._directory_at = now
-            await self.load_directory()
-            await self.load_marks()
 
     async def _listen(self) -> None:
         while True:

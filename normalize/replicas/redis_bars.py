@@ -138,7 +138,14 @@ class RedisBars(LoggedBars):
 
     async def follow_once(self) -> None:
         """Subscribe to the partitions of newly watched symbols, then seed them from their sorted sets."""
-        new = [loc for loc in set(self.watched()) - self._following if self.books.symbol_of[loc]]
+        await self.follow(self.unfollowed(set(self.watched())))
+
+    def unfollowed(self, locates: Iterable[int]) -> list[int]:
+        """Those of ``locates`` not followed yet (and named)."""
+        return [loc for loc in set(locates) - self._following if self.books.symbol_of[loc]]
+
+    async def follow(self, new: list[int]) -> None:
+        """Subscribe to these symbols' partitions, then seed each (also before a subscription's snapshots)."""
         if not new:
             return
         parts = {self.books.partition[loc] for loc in new if loc in self.books.partition} - self._subscribed

@@ -33,7 +33,7 @@ from tickfan.node import Node, NodeConfig
 from tickfan_proto import stream_pb2 as pb
 from venue.marketmaker import BookQuote, MarketMaker, StaticQuoteProvider
 from vocab.auth import mint_token
-from vocab.keys import bars_channel, bars_key, exec_stream, order_channel, quote_key
+from vocab.keys import bars_channel, bars_key, depth_channel, depth_key, exec_stream, order_channel, quote_key
 from vocab.tls import TlsFiles, client_context, server_context
 
 pytestmark = pytest.mark.anyio
@@ -82,6 +82,12 @@ async def test_each_redis_user_may_do_only_its_part(tls_redis: tuple[PrivateRedi
         assert await edge.zrange(bars_key("TEST", "1s"), -2, -1) == [b"bar"]
         with pytest.raises(redis.exceptions.NoPermissionError):
             await edge.zadd(bars_key("TEST", "1s"), {b"forged": 2})
+        # depth: ingest writes the key and publishes, the edge reads it and subscribes, never writes
+        await ingest.set(depth_key("TEST"), b"depth")
+        await ingest.spublish(depth_channel(0), b"depth")
+        assert await edge.get(depth_key("TEST")) == b"depth"
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await edge.set(depth_key("TEST"), b"forged")
     finally:
         for c in (edge, trading, ingest):
             await c.aclose()
