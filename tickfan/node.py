@@ -224,7 +224,7 @@ def add_browser_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 RESUME_FLAGS = ("resume_history_seconds", "resume_history_prints", "resume_history_capacity", "resume_max_symbols",
-                "heartbeat_max_symbols")
+                "heartbeat_max_symbols", "heartbeat_interval")
 
 
 def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
@@ -247,6 +247,9 @@ def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default %(default)s)")
     group.add_argument("--heartbeat-max-symbols", type=int, default=d.heartbeat_max_symbols, metavar="N",
                        help="symbols' liveness per heartbeat; a larger subscription rotates (default %(default)s)")
+    group.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval, metavar="SECONDS",
+                       help="seconds between a client's heartbeats, which carry its symbols' liveness "
+                            "(default %(default)s)")
 
 
 def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
