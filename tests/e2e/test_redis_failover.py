@@ -50,13 +50,17 @@ class Watch:
                     self.stale_seen.setdefault(live.symbol, now)
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def by_master(cluster: LocalCluster, per_master: int) -> dict[int, list[str]]:
     """Active tickers of the demo (their quote hashes have a bid) whose partition's channel is on each master."""
     client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cluster_nodes(cluster.url)])
     try:
         out: dict[int, list[str]] = {port: [] for port in cluster.masters()}
         for raw_sym, raw in sorted(client.hgetall(SYMBOLS).items()):
-            sym, part = raw_sym.decode(), int(raw.decode().partition(":")[2])
+            sym, part = _text(raw_sym), int(_text(raw).partition(":")[2])
             node = client.get_node_from_key(quotes_channel(part))
             if len(out[node.port]) < per_master and client.hget(quote_key(sym), "bid_price"):
                 out[node.port].append(sym)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from fanout.encode import TAG_QUOTES, build_quote, entry, wrap
 from ingest.messages import AddOrder
@@ -85,6 +86,7 @@ async def test_the_publisher_and_a_reader_on_a_cluster(cluster: LocalCluster) ->
     books = Books()
     pub = RedisPublisher(books, cluster.url)
     listener = open_redis(cluster.url)
+    assert isinstance(listener, RedisCluster)
     await listener.ping()  # the cluster client learns the slots on its first command
     sub = listener.pubsub()
     parts = {loc: crc32_partition(sym, QUOTE_PARTITIONS) for loc, sym in syms.items()}
@@ -132,7 +134,7 @@ async def test_the_publisher_and_a_reader_on_a_cluster(cluster: LocalCluster) ->
         assert reader.counters["partitions_subscribed"] == len(set(parts.values()))
     finally:
         await reader.close()
-        await sub.aclose()  # type: ignore[no-untyped-call]
+        await sub.aclose()
         await listener.aclose()
         await pub.close()
 
