@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from normalize.quote import QuoteView, read_quote
@@ -26,6 +25,7 @@ from normalize.source import BookSource
 from normalize.status import MarketStatusView
 from order_api.model import Quote
 from vocab.keys import MARKET_STATUS, QUOTES_LIVE, quote_key
+from vocab.redisconn import AnyRedis
 
 
 class QuoteSource(Protocol):
@@ -49,9 +49,10 @@ class RedisQuotes:
     (a Redis round trip was a tenth of a placement's CPU). Ingest itself publishes a symbol's hash at most
     every few milliseconds, and a buy is held at the collar above the ask, so a quote this young is as good
     for the checks as a fresh one. ``max_age=0`` reads every time (the last quote read is still held, for when
-    Redis is down). ``clock`` (monotonic) and ``wall`` (Unix seconds) are for tests."""
+    Redis is down). ``clock`` (monotonic) and ``wall`` (Unix seconds) are for tests. ``client`` may be a Redis
+    Cluster's (``vocab.redisconn.open_redis``): each read is a non-transactional pipeline, split per node."""
 
-    def __init__(self, client: aioredis.Redis, *, max_age: float = 0.05,
+    def __init__(self, client: AnyRedis, *, max_age: float = 0.05,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.redis = client
         self.max_age = max_age

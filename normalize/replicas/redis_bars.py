@@ -60,6 +60,7 @@ class RedisBarPublisher:
     async def publish_once(self) -> int:
         """Publish what the bar source emitted since the last round; returns the bars published."""
         # every symbol, but of the open bars only each one's newest state (the others conflate away)
+        before = self.cursor
         emitted, self.cursor, lost = self.bars.bars_since_watched(self.cursor, _EVERY, newest_updates=True)
         self.counters["bars_lost"] += lost
         if not emitted:
@@ -88,7 +89,11 @@ class RedisBarPublisher:
             pipe.zremrangebyrank(key, 0, -self.keep[width] - 1)
         for p, bars in by_partition.items():
             pipe.spublish(bars_channel(p), pb.ServerMessage(bars=pb.BarBatch(bars=bars)).SerializeToString())
-        await pipe.execute()
+        try:
+            await pipe.execute()
+        except Exception:  # sent again whole next round (a failover): readers drop the bars they hold
+            self.cursor = before
+            raise
         n = sum(len(v) for v in by_partition.values())
         self.counters["bar_rounds"] += 1
         self.counters["bars_published"] += n
@@ -163,7 +168,7 @@ class RedisBars(LoggedBars):
         False for an older state of a bar already held (a seed that raced the stream)."""
         held = self._latest.setdefault((b.interval_ns, b.locate), {})
         old = held.get(b.start_ns)
-        if old is not None and (b.version < old.version or (old.state != "update" and b.state == "update")):
+        if old is not None and (b == old or b.version < old.version or (old.state != "update" and b.state == "update")):
             return False
         held[b.start_ns] = b
         if len(held) > 2:

@@ -18,6 +18,7 @@ from ingest.messages import AddOrder
 from normalize import MAX_LOCATES, Books
 from normalize.quote import read_quote
 from normalize.replicas.redis import RedisBooks, RedisPublisher
+from order_api.quotes import RedisQuotes
 from tests.conftest import LocalCluster, directory, eventually
 from vocab.keys import MARKET_CHANNEL, QUOTE_PARTITIONS, SYMBOLS, bars_channel, quote_key, quotes_channel
 from vocab.partition import crc32_partition
@@ -132,6 +133,12 @@ async def test_the_publisher_and_a_reader_on_a_cluster(cluster: LocalCluster) ->
         await eventually(same, what="every symbol followed on its master's channel")
         assert reader.counters["quotes_applied"] >= len(syms)
         assert reader.counters["partitions_subscribed"] == len(set(parts.values()))
+        # the order API's pre-trade reads (hash, live mark, market in one pipeline) work on the cluster too
+        quotes = RedisQuotes(listener, max_age=0)
+        for loc, sym in syms.items():
+            q = await quotes.quote(sym)
+            assert q is not None and q.bid == read_quote(books, loc).bid_price and 0 <= q.age < 60
+        assert set(await quotes.quotes(syms.values())) == set(syms.values())
     finally:
         await reader.close()
         await sub.aclose()
