@@ -15,6 +15,7 @@ replica       publisher                               reader
               hashes and partitioned channels         hash
 ============  ======================================  =========================================
 
-Both carry the row of ``normalize.row``, and the Redis one the quote view of ``normalize.quote``. Depth
-crosses shared memory only; trade prints cross neither yet (their channels are empty on a reader).
+Both carry the row of ``normalize.row``, and the Redis one the quote view of ``normalize.quote``. The Redis
+readers (``RedisBooks``, ``RedisBars``) follow their channels through ``redis_channels.PartitionSubscriber``, on one
+server or a Redis Cluster. Depth crosses shared memory only.
 """

@@ -10,11 +10,17 @@ Trading status travels the same way: a symbol whose ``status_seq`` moved is writ
 published as a ``StatusBatch`` on its partition's channel; the market-wide status, when its version moved, to
 ``tickfan:market`` and its own channel (``MARKET_CHANNEL``), which every ``RedisBooks`` follows from the start.
 Both are conflated per round (``interval``): the state sent is the newest, and its version says how many events
-it covers.
+it covers. A partition's channel that carried nothing for a second gets a keepalive (an encoded ``Heartbeat``), so
+a reader tells a quiet partition from a silent one. A round is one non-transactional pipeline (on a Redis Cluster,
+split per master); a round that failed anywhere is sent again whole (a master's failover): quotes and status are
+versioned, readers drop the prints they hold, and a history entry already written is let pass.
 
 ``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
 partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
-applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Bars
+applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Its
+channels are followed by a ``PartitionSubscriber`` (``normalize.replicas.redis_channels``: one server or a
+cluster, resubscribed on a promoted replica after a failover); a partition whose channel is lost, or silent for
+``STALE_AFTER_NS``, flags its symbols stale until it speaks again, when they are re-seeded from their hashes. Bars
 travel too (``normalize.replicas.redis_bars``). Depth does not travel over Redis yet: that channel is empty on a
 Redis-fed node.
 
