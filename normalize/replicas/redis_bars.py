@@ -106,7 +106,7 @@ class RedisBars(LoggedBars):
     def __init__(self, books: RedisBooks, url: str, *, log_size: int = 1 << 16) -> None:
         self.books = books
         self.channels = PartitionSubscriber(url, on_message=self._take, follow=self.follow_once,
-                                            what="Redis bar partitions")
+                                            on_regained=self._regained, what="Redis bar partitions")
         self.redis = self.channels.redis
         self.log = BarLog(log_size)
         # which locates clients watch on the bars channels; set once the hub exists
@@ -135,6 +135,16 @@ class RedisBars(LoggedBars):
             self._counters["bars_partitions_subscribed"] = len(self._subscribed)
         for loc in new:
             self._following.add(loc)
+            await self._seed([loc])
+
+    async def _regained(self, channels: set[str]) -> None:
+        """Back on a promoted replica after a failover: the bars published meanwhile, from the sorted sets."""
+        parts = {p for p in self._subscribed if bars_channel(p) in channels}
+        await self._seed([loc for loc in self._following if self.books.partition.get(loc) in parts])
+
+    async def _seed(self, locs: Iterable[int]) -> None:
+        """Each symbol's latest closed and open bar from its sorted sets (those already held are dropped)."""
+        for loc in locs:
             symbol = self.books.symbol_of[loc] or ""
             seeded: list[Bar] = []
             for name in INTERVAL_NAME.values():

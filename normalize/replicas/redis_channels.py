@@ -130,16 +130,18 @@ class PartitionSubscriber:
                 by_node.setdefault("server", []).append(ch)
                 nodes["server"] = None
         for name, chans in by_node.items():
-            feed = self._feeds.get(name) or self._open_feed(name, nodes[name])
+            feed = self._feeds.get(name)
+            if feed is None:  # registered before the first await: the follow and repair tasks share it
+                feed = self._feeds[name] = self._open_feed(name, nodes[name])
             try:
                 for ch in chans:  # one slot a command: a cluster node refuses SSUBSCRIBE across slots
                     await feed.pubsub.ssubscribe(ch)
+                    feed.channels.add(ch)
             except Exception:
-                if not feed.channels:
+                if not feed.channels and self._feeds.get(name) is feed:
+                    del self._feeds[name]
                     await feed.close()
                 raise
-            self._feeds[name] = feed
-            feed.channels.update(chans)
             if feed.task is None:
                 feed.task = asyncio.create_task(self._listen(feed))
 
@@ -185,7 +187,8 @@ class PartitionSubscriber:
             raise
         except Exception:
             log.warning("the subscription to %s on %s was lost", self.what, feed.name, exc_info=True)
-            self._feeds.pop(feed.name, None)
+            if self._feeds.get(feed.name) is feed:
+                del self._feeds[feed.name]
             channels = set(feed.channels)
             feed.channels.clear()
             await feed.close()
