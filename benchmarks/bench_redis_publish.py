@@ -7,10 +7,11 @@ publishing process, and the CPU the Redis servers spent.
 Each round moves ``--moved`` symbols' books (an order added to each) and prints ``--trades`` trades, then times
 ``RedisPublisher.publish_once`` alone: the quote hashes, the partition channels (SPUBLISH), the trade history
 streams and the marks, one non-transactional pipeline (on a cluster split per master). Wall time is the round's
-latency; ``process_time`` is the publisher's CPU (encoding and redis-py); the servers' CPU is read from
-/proc/PID/stat before and after. Without ``--redis`` the script starts its own servers on free loopback ports
-(a redis-server, and a 3-master/3-replica cluster through scripts/redis-cluster.sh) and alternates the two, run
-by run, so both see the same machine; ``--redis URL`` (repeatable) measures given servers (server CPU not
+latency; ``process_time`` is the publisher's CPU (encoding and redis-py); the servers' CPU (the masters, and
+apart the cluster's replicas, which replay every write and sharded message) is read from /proc/PID/stat.
+Without ``--redis`` the script starts its own servers on free loopback ports (a redis-server, and a
+3-master/3-replica cluster through scripts/redis-cluster.sh) and alternates the two, run by run, so both see
+the same machine; ``--redis URL`` (repeatable) measures given servers (server CPU not
 read). The default load is the design's 10,000 tickers x 10 updates/s scaled to one 50 ms round of 2,000
 symbols: 1,000 moved quotes (20,000 quotes/s) and 100 prints.
 """
@@ -21,10 +22,12 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -105,7 +108,8 @@ async def run(url: str, pids: list[int], args: argparse.Namespace) -> dict[str, 
     oid = match = 0
     wall: list[float] = []
     cpu: list[float] = []
-    server_before = cpu_seconds(pids) if pids else 0.0
+    masters, replicas = pids[:3], pids[3:]  # the script's first three nodes are the masters
+    server_before = (cpu_seconds(masters), cpu_seconds(replicas)) if pids else (0.0, 0.0)
     for r in range(args.rounds):
         batch: list[object] = []
         for k in range(args.moved):
@@ -121,11 +125,14 @@ async def run(url: str, pids: list[int], args: argparse.Namespace) -> dict[str, 
         await pub.publish_once()
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    server = (cpu_seconds(pids) - server_before) / args.rounds if pids else float("nan")
+    nan = float("nan")
+    server = (cpu_seconds(masters) - server_before[0]) / args.rounds if pids else nan
+    replica = (cpu_seconds(replicas) - server_before[1]) / args.rounds if replicas else nan
     await pub.close()
     wall.sort()
     return {"wall_ms": statistics.median(wall) * 1e3, "p99_ms": wall[int(len(wall) * 0.99) - 1] * 1e3,
-            "cpu_ms": statistics.median(cpu) * 1e3, "server_cpu_ms": server * 1e3}
+            "cpu_ms": statistics.median(cpu) * 1e3, "server_cpu_ms": server * 1e3,
+            "replica_cpu_ms": replica * 1e3}
 
 
 def main() -> None:
@@ -139,6 +146,7 @@ def main() -> None:
                         help="measure this Redis (repeatable; redis+cluster://H:P,H:P for a cluster) instead of "
                              "private servers the script starts")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop our servers on the way out
     servers = None if args.redis else Servers()
     try:
         targets = servers.urls() if servers else {u: (u, []) for u in args.redis}
@@ -150,12 +158,12 @@ def main() -> None:
         print(f"\nmedians of {args.runs} runs, {args.rounds} rounds of {args.moved} quotes + {args.trades} prints "
               f"({args.symbols} symbols):")
         print("| Redis | round wall median (ms) | round wall p99 (ms) | publisher CPU a round (ms) "
-              "| Redis servers' CPU a round (ms) |")
-        print("|---|---|---|---|---|")
+              "| masters' CPU a round (ms) | replicas' CPU a round (ms) |")
+        print("|---|---|---|---|---|---|")
         for name, runs in results.items():
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             print(f"| {name} | {med['wall_ms']:.2f} | {med['p99_ms']:.2f} | {med['cpu_ms']:.2f} "
-                  f"| {med['server_cpu_ms']:.2f} |")
+                  f"| {med['server_cpu_ms']:.2f} | {med['replica_cpu_ms']:.2f} |")
     finally:
         if servers:
             servers.close()
