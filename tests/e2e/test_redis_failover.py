@@ -94,7 +94,15 @@ def test_a_killed_master_turns_its_symbols_stale_then_fresh_again(redis_cluster:
             assert edge.proc.poll() is None, f"the edge exited: {edge.proc.communicate()}"
             await asyncio.sleep(0.05)
 
-    async def watch() -> tuple[float, float]:
+    async def promoted() -> float:
+        """When the cluster itself says a replica took the dead master's slots (three masters again)."""
+        while True:
+            masters = await asyncio.to_thread(cluster.masters)
+            if len(masters) == 3 and victim not in masters:
+                return time.monotonic()
+            await asyncio.sleep(0.05)
+
+    async def watch() -> tuple[float, float, float]:
         async with websockets.connect(edge.ws) as conn:
             await conn.send(pb.ClientMessage(subscribe=pb.Subscribe(symbols=symbols, channels=["quotes"]))
                             .SerializeToString())
@@ -111,6 +119,7 @@ def test_a_killed_master_turns_its_symbols_stale_then_fresh_again(redis_cluster:
                             and all(seen.state.get(s) == "in_sync" for s in symbols), "every symbol live")
                 killed = time.monotonic()
                 cluster.kill_master(victim)
+                promotion = asyncio.create_task(promoted())
                 await until(lambda: doomed <= set(seen.stale_seen), "the dead master's symbols stale")
                 # the other masters' partitions go on while the dead one is silent
                 quiet_from = time.monotonic()
@@ -125,11 +134,13 @@ def test_a_killed_master_turns_its_symbols_stale_then_fresh_again(redis_cluster:
                 await until(fresh, "fresh again on the promoted replica")
                 took = time.monotonic() - killed
                 assert not reader.done(), reader
-                return max(seen.stale_seen[s] for s in doomed) - killed, took
+                promoted_at = await asyncio.wait_for(promotion, PHASE)
+                return max(seen.stale_seen[s] for s in doomed) - killed, promoted_at - killed, took
             finally:
                 reader.cancel()
 
-    stale_after, took = asyncio.run(watch())
+    stale_after, promoted_after, took = asyncio.run(watch())
     assert victim not in cluster.masters()  # its replica took over
-    print(f"failover: kill -> the edge's client saw stale after {stale_after:.2f} s, fresh again after {took:.2f} s")
+    print(f"failover: kill -> the edge's client saw stale after {stale_after:.2f} s; the replica promoted after "
+          f"{promoted_after:.2f} s; the client fresh again after {took:.2f} s")
     assert edge.proc.poll() is None
