@@ -468,7 +468,6 @@ class RedisBooks(BookRow):
         for t in batch.trades.trades:
             self._apply_trade(t)
 
-
     def _apply_status(self, view: SymbolStatusView, loc: int) -> None:
         if view.version > self.status_seq[loc]:  # older than what we hold: a seed raced the stream
             view.write(self, loc)
