@@ -89,10 +89,6 @@ class PartitionSubscriber:
         self._tasks: list[asyncio.Task[None]] = []
         self._repair: asyncio.Task[None] | None = None
 
-    @property
-    def cluster(self) -> bool:
-        return isinstance(self.redis, RedisCluster)
-
     async def start(self) -> None:
         await self.redis.ping()  # fail at start, not later, when Redis is not there
         self._tasks = [asyncio.create_task(self._follow())]
@@ -108,13 +104,17 @@ class PartitionSubscriber:
         await self.redis.aclose()
 
     async def subscribe(self, channels: Iterable[str]) -> None:
-        """Follow ``channels`` (those already followed are skipped); raises when a node cannot be reached (the
-        caller's next round asks again)."""
+        """Follow ``channels`` (those already followed are skipped). One whose node cannot be reached now is
+        lost at once (``on_lost``), and the repair task subscribes it when it can."""
         new = set(channels) - self.channels
         if not new:
             return
-        await self._subscribe_on_owners(new)
         self.channels |= new
+        try:
+            await self._subscribe_on_owners(new)
+        except Exception as e:
+            log.warning("subscribing to %s failed: %s", self.what, e)
+            await self._lose({ch for ch in new if not any(ch in f.channels for f in self._feeds.values())})
 
     async def _subscribe_on_owners(self, channels: set[str]) -> None:
         by_node: dict[str, list[str]] = {}
