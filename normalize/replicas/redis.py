@@ -283,7 +283,7 @@ class RedisBooks(BookRow):
         self.high_locate = 0
         self.counters: dict[str, int] = {"quotes_applied": 0, "status_applied": 0, "partitions_subscribed": 0,
                                          "seeded": 0, "trades_applied": 0, "trades_duplicate": 0,
-                                         "partitions_silent": 0}
+                                         "partitions_silent": 0, "channels_lost": 0, "channels_regained": 0}
         self._trades = TradeRing(trade_capacity)
         self._trade_seq = np.zeros(n, np.int64)  # per locate, the newest trade_seq applied (this feed epoch)
         self.history_prints = history_prints
@@ -441,6 +441,8 @@ class RedisBooks(BookRow):
         if went or back:
             self.counters["partitions_silent"] = len(silent)
             log.info("Redis partitions silent: %s", sorted(silent))
+        for name in ("channels_lost", "channels_regained"):  # the subscriber's, in the node's metrics
+            self.counters[name] = self.channels.counters[name]
 
     async def _partitions_lost(self, channels: set[str]) -> None:
         await self._judge_partitions()
