@@ -195,7 +195,8 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
                              "replay` names its sessions, e.g. 20190130RP; else today in New York)")
     parser.add_argument("--redis", default=None, metavar="URL",
                         help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
-                             "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
+                             "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0, or a Redis Cluster: "
+                             "redis+cluster://127.0.0.1:7000,127.0.0.1:7001")
     bars = parser.add_argument_group("bars", "the bars:1s/bars:1m channels and GET /v1/bars")
     bars.add_argument("--bars-history-1s", type=int, default=3_600, metavar="BARS",
                       help="closed 1-second bars kept per symbol for history and revisions (default %(default)s)")
@@ -348,7 +349,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attach", default=None, metavar="NAME",
                         help="reader mode: serve the books ingest workers publish in shared memory NAME (no feed)")
     parser.add_argument("--from-redis", default=None, metavar="URL",
-                        help="a fan-out node with no feed: serve the books another node publishes to Redis")
+                        help="a fan-out node with no feed: serve the books another node publishes to Redis "
+                             "(redis://... or redis+cluster://HOST:PORT,HOST:PORT)")
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the WebSocket port with other fan-out workers (SO_REUSEPORT)")
     parser.add_argument("--no-http", action="store_true", help="serve no HTTP (another worker does)")
