@@ -47,6 +47,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for its end: its outcome is dropped, a cancellation of the caller is not."""
+    task.cancel()
+    await asyncio.wait([task])
+
+
 class _NodeFeed:
     """One node's subscription connection and the task reading it."""
 
@@ -59,9 +65,7 @@ class _NodeFeed:
 
     async def close(self) -> None:
         if self.task is not None and self.task is not asyncio.current_task():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+            await _stop(self.task)
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
         if self.client is not None:
@@ -88,16 +92,16 @@ class PartitionSubscriber:
         self._feeds: dict[str, _NodeFeed] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._repair: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def start(self) -> None:
         await self.redis.ping()  # fail at start, not later, when Redis is not there
         self._tasks = [asyncio.create_task(self._follow())]
 
     async def close(self) -> None:
+        self._closed = True  # a feed ending now starts no repair
         for t in [*self._tasks, *([self._repair] if self._repair else [])]:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            await _stop(t)
         for feed in list(self._feeds.values()):
             await feed.close()
         self._feeds.clear()
@@ -196,7 +200,7 @@ class PartitionSubscriber:
 
     async def _lose(self, channels: set[str]) -> None:
         channels &= self.channels
-        if not channels:
+        if not channels or self._closed:
             return
         self.lost |= channels
         self.counters["channels_lost"] += len(channels)
@@ -210,7 +214,7 @@ class PartitionSubscriber:
 
     async def _repairing(self) -> None:
         """Until every lost channel is followed again: refresh the slot map, subscribe on the current owners."""
-        while self.lost:
+        while self.lost and not self._closed:
             await asyncio.sleep(REPAIR_EVERY)
             try:
                 if isinstance(self.redis, RedisCluster):
