@@ -49,7 +49,8 @@ class RedisQuotes:
     (a Redis round trip was a tenth of a placement's CPU). Ingest itself publishes a symbol's hash at most
     every few milliseconds, and a buy is held at the collar above the ask, so a quote this young is as good
     for the checks as a fresh one. ``max_age=0`` reads every time (the last quote read is still held, for when
-    Redis is down). ``clock`` (monotonic) and ``wall`` (Unix seconds) are for tests."""
+    Redis is down). ``clock`` (monotonic) and ``wall`` (Unix seconds) are for tests. ``client`` may be a Redis
+    Cluster's (``vocab.redisconn.open_redis``): each read is a non-transactional pipeline, split per node."""
 
     def __init__(self, client: AnyRedis, *, max_age: float = 0.05,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:

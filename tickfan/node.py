@@ -202,7 +202,8 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
                              "replay` names its sessions, e.g. 20190130RP; else today in New York)")
     parser.add_argument("--redis", default=None, metavar="URL",
                         help="publish book changes to Redis (quote:{SYM} hashes, sharded channels by partition) "
-                             "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0")
+                             "for fan-out nodes on other hosts, e.g. redis://127.0.0.1:6379/0, or a Redis Cluster: "
+                             "redis+cluster://127.0.0.1:7000,127.0.0.1:7001")
     bars = parser.add_argument_group("bars", "the bars:1s/bars:1m channels and GET /v1/bars")
     bars.add_argument("--bars-history-1s", type=int, default=3_600, metavar="BARS",
                       help="closed 1-second bars kept per symbol for history and revisions (default %(default)s)")
@@ -245,7 +246,7 @@ LIMIT_FLAGS = ("max_connections", "max_connections_per_ip", "connection_rate_per
                "order_queue_max", "socket_send_buffer", "heartbeat_interval", "ping_idle_timeout",
                "ping_reply_timeout")
 RESUME_FLAGS = ("resume_history_seconds", "resume_history_prints", "resume_history_capacity", "resume_max_symbols",
-                "heartbeat_max_symbols")
+                "heartbeat_max_symbols", "heartbeat_interval")
 
 
 def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
@@ -268,6 +269,9 @@ def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default %(default)s)")
     group.add_argument("--heartbeat-max-symbols", type=int, default=d.heartbeat_max_symbols, metavar="N",
                        help="symbols' liveness per heartbeat; a larger subscription rotates (default %(default)s)")
+    group.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval, metavar="SECONDS",
+                       help="seconds between a client's heartbeats, which carry its symbols' liveness "
+                            "(default %(default)s)")
 
 
 def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -390,7 +394,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attach", default=None, metavar="NAME",
                         help="reader mode: serve the books ingest workers publish in shared memory NAME (no feed)")
     parser.add_argument("--from-redis", default=None, metavar="URL",
-                        help="a fan-out node with no feed: serve the books another node publishes to Redis")
+                        help="a fan-out node with no feed: serve the books another node publishes to Redis "
+                             "(redis://... or redis+cluster://HOST:PORT,HOST:PORT)")
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the WebSocket port with other fan-out workers (SO_REUSEPORT)")
     parser.add_argument("--no-http", action="store_true", help="serve no HTTP (another worker does)")

@@ -7,16 +7,36 @@ spelled here once; every reader and writer imports it.
 
 from __future__ import annotations
 
+from functools import cache
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
 # ---- market data
 SYMBOLS = "tickfan:symbols"              # hash: ticker -> "locate:partition"
-QUOTES_CHANNEL = "tickfan:quotes:{}"     # sharded pub/sub, one per symbol partition: encoded QuoteBatch
+QUOTES_CHANNEL = "tickfan:quotes:{}"     # sharded pub/sub, one per symbol partition (named with its slot tag,
+#                                          ``partition_tag``): encoded ServerMessages of quotes, status, trades
 QUOTE_PARTITIONS = 16                    # symbol partitions of the quotes channels
 QUOTES_LIVE = "tickfan:quotes:live"      # string: wall-clock ns of the publisher's last round with changes; the
 #                                          `quote:` hashes are current as of then (a frozen feed lets it age)
-BARS_CHANNEL = "tickfan:bars:{}"         # sharded pub/sub, one per symbol partition: encoded BarBatch (closed bars
+BARS_CHANNEL = "tickfan:bars:{}"         # sharded pub/sub, one per partition (its slot tag): BarBatch (closed bars
 #                                          and open-bar updates, conflated per round)
 BARS_KEY = "tickfan:bars:{}:{}"          # sorted set per symbol and interval ("1s", "1m"): encoded Bar messages
 #                                          scored by start time, the newest closed bars and the open one
+
+
+@cache
+def partition_tag(partition: int) -> str:
+    """The hash tag of a partition's channels: ``{P.N}``, N the smallest that puts partition P's slot in the
+    middle of its 1/16 of the 16,384 slots of a Redis Cluster. A cluster splits the slots into equal ranges per
+    master, so the 16 partitions spread evenly (3 masters: 5/6/5 partitions; the plain names gave 9/4/3); a
+    partition's quotes and bars channels share the tag, so they live on one shard. A single server ignores it."""
+    width = REDIS_CLUSTER_HASH_SLOTS // QUOTE_PARTITIONS
+    low = (partition % QUOTE_PARTITIONS) * width + width // 4
+    for n in range(1_000_000):  # a slot window of 512 holds the answer within a few hundred tries
+        tag = f"{partition}.{n}"
+        if low <= key_slot(tag.encode()) < low + width // 2:
+            return "{" + tag + "}"
+    raise AssertionError(f"no hash tag for partition {partition}")  # pragma: no cover (CRC16 spreads)
 
 
 DEPTH_CHANNEL = "tickfan:depth:{}"       # sharded pub/sub, one per symbol partition: the depth of the symbols whose
@@ -26,7 +46,7 @@ DEPTH_CHANNEL = "tickfan:depth:{}"       # sharded pub/sub, one per symbol parti
 
 
 def depth_channel(partition: int) -> str:
-    return DEPTH_CHANNEL.format(partition)
+    return DEPTH_CHANNEL.format(partition_tag(partition))
 
 
 def depth_key(symbol: str) -> str:
@@ -36,7 +56,7 @@ def depth_key(symbol: str) -> str:
 
 
 def bars_channel(partition: int) -> str:
-    return BARS_CHANNEL.format(partition)
+    return BARS_CHANNEL.format(partition_tag(partition))
 
 
 def bars_key(symbol: str, interval: str) -> str:
@@ -70,7 +90,8 @@ def quote_key(symbol: str) -> str:
 
 
 def quotes_channel(partition: int) -> str:
-    return QUOTES_CHANNEL.format(partition)
+    """Partition ``partition``'s channel, e.g. ``tickfan:quotes:{3.41}`` (its slot tag, ``partition_tag``)."""
+    return QUOTES_CHANNEL.format(partition_tag(partition))
 
 
 # ---- trading

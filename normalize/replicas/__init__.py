@@ -16,5 +16,6 @@ replica       publisher                               reader
 ============  ======================================  =========================================
 
 Both carry the row of ``normalize.row``, and the Redis one the quote view of ``normalize.quote``. Depth, trade
-prints, status and bars cross both (over Redis: ``redis_depth``, ``redis_bars`` beside ``redis``).
+prints, status and bars cross both (over Redis: ``redis_depth``, ``redis_bars`` beside ``redis``). The Redis
+readers follow their channels through ``redis_channels.PartitionSubscriber``, on one server or a Redis Cluster.
 """

@@ -10,11 +10,17 @@ Trading status travels the same way: a symbol whose ``status_seq`` moved is writ
 published as a ``StatusBatch`` on its partition's channel; the market-wide status, when its version moved, to
 ``tickfan:market`` and its own channel (``MARKET_CHANNEL``), which every ``RedisBooks`` follows from the start.
 Both are conflated per round (``interval``): the state sent is the newest, and its version says how many events
-it covers.
+it covers. A partition's channel that carried nothing for a second gets a keepalive (an encoded ``Heartbeat``), so
+a reader tells a quiet partition from a silent one. A round is one non-transactional pipeline (on a Redis Cluster,
+split per master); a round that failed anywhere is sent again whole (a master's failover): quotes and status are
+versioned, readers drop the prints they hold, and a history entry already written is let pass.
 
 ``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
 partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
-applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Bars
+applies published quotes into its own copy of the book row; the fan-out diffs and encodes them as usual. Its
+channels are followed by a ``PartitionSubscriber`` (``normalize.replicas.redis_channels``: one server or a
+cluster, resubscribed on a promoted replica after a failover); a partition whose channel is lost, or silent for
+``STALE_AFTER_NS``, flags its symbols stale until it speaks again, when they are re-seeded from their hashes. Bars
 travel too (``normalize.replicas.redis_bars``), and depth (``normalize.replicas.redis_depth``: the publisher runs
 its ``RedisDepthPublisher`` each round; ``RedisBooks.levels`` reads what its ``RedisDepth`` follows).
 
@@ -39,7 +45,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import redis.asyncio as aioredis
+import redis.exceptions
 
 from tickfan_proto import stream_pb2 as pb
 from vocab.digits import parse_ascii_int
@@ -57,6 +63,7 @@ from vocab.keys import (
     trades_key,
 )
 from vocab.partition import crc32_partition
+from vocab.redisconn import open_redis
 
 from ..bar_feed import BarSource
 from ..book import MAX_LOCATES
@@ -66,6 +73,7 @@ from ..source import BookSource
 from ..status import M_VERSION, MarketStatusView, StatusDiff, StatusEvent, SymbolStatusView, new_market, read_status
 from ..trades import TradePrints, TradeRing, flags_from_names, trade_pb
 from .redis_bars import RedisBarPublisher
+from .redis_channels import PartitionSubscriber
 from .redis_depth import DepthLevels, RedisDepthPublisher
 
 log = logging.getLogger("tickfan.redis")
@@ -79,6 +87,11 @@ STALE_AFTER_NS = 5_000_000_000
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _already_written(error: Exception) -> bool:
+    """XADD's answer to an entry id the stream holds: a print of a round sent again (see ``_execute``)."""
+    return isinstance(error, redis.exceptions.ResponseError) and "equal or smaller" in str(error)
 
 
 class RedisPublisher:
@@ -95,7 +108,7 @@ class RedisPublisher:
         self.history_ttl = max(1, math.ceil(history_seconds))
         self.feed_state = feed_state or (lambda: "in_sync")
         self.trade_cursor = books.trades_total
-        self.redis = aioredis.from_url(url)
+        self.redis = open_redis(url)
         self.bar_publisher = None if bars is None else RedisBarPublisher(
             books, bars, self.redis, partitions=partitions, history_1s=bars_history[0], history_1m=bars_history[1])
         self.depth_publisher = RedisDepthPublisher(books, self.redis, partitions=partitions)
@@ -108,6 +121,7 @@ class RedisPublisher:
         self.announced: set[str] = set()
         self.counters = {"publishes": 0, "quotes": 0, "status": 0, "errors": 0, "trades": 0}
         self._marked_ns = 0  # when QUOTES_LIVE was last set
+        self._spoke_ns = np.zeros(partitions, np.int64)  # when each partition's channel last carried a message
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -147,9 +161,14 @@ class RedisPublisher:
         quiet_status = not len(status_moved) and market.version == self.market_published
         if not len(moved) and not len(prints.locate) and quiet_status:
             # a quiet market is not a dead feed: this process still vouches for the hashes once a second, so
-            # market orders on a quiet symbol are not refused as stale (a dead ingest stops the mark)
+            # market orders on a quiet symbol are not refused as stale (a dead ingest stops the mark), and
+            # says so on each partition's channel (readers call a partition silent for that long stale)
             if now - self._marked_ns >= LIVE_MARK_EVERY_NS:
-                await self.redis.mset({QUOTES_LIVE: now, FEED_EPOCH: epoch, FEED_STATE: self.feed_state()})
+                pipe = self.redis.pipeline(transaction=False)
+                beats = self._keepalives(pipe, set(), now)
+                self._marks(pipe, epoch, now)
+                await self._execute(pipe)
+                self._spoke_ns[beats] = now
                 self._marked_ns = now
             return 0
         by_partition: dict[int, list[pb.Quote]] = {}
@@ -184,10 +203,12 @@ class RedisPublisher:
             pipe.hset(MARKET_STATUS, mapping=market.hash_fields())  # type: ignore[arg-type]
             pipe.spublish(MARKET_CHANNEL, pb.ServerMessage(status=pb.StatusBatch(market=market.to_pb()))
                           .SerializeToString())
-        self._trades(pipe, prints, epoch, now)
+        spoke = {*by_partition, *status_by_partition, *self._trades(pipe, prints, epoch, now)}
+        spoke.update(self._keepalives(pipe, spoke, now))
         # the hashes are current as of now: readers measure a quote's age from this (a dead feed stops it)
-        pipe.mset({QUOTES_LIVE: now, FEED_EPOCH: epoch, FEED_STATE: self.feed_state()})
-        await pipe.execute()
+        self._marks(pipe, epoch, now)
+        await self._execute(pipe)
+        self._spoke_ns[list(spoke)] = now
         self._marked_ns = now
         self.trade_cursor = cursor
         self.announced.update(new_names)
@@ -200,7 +221,32 @@ class RedisPublisher:
         self.counters["trades"] += len(prints.locate)
         return len(moved)
 
-    def _trades(self, pipe: Any, prints: TradePrints, epoch: int, now: int) -> None:
+    def _marks(self, pipe: Any, epoch: int, now: int) -> None:
+        # three SETs, not one MSET: on a cluster the three keys live on different slots
+        pipe.set(QUOTES_LIVE, now)
+        pipe.set(FEED_EPOCH, epoch)
+        pipe.set(FEED_STATE, self.feed_state())
+
+    def _keepalives(self, pipe: Any, spoke: set[int], now: int) -> list[int]:
+        """A heartbeat on each partition's channel that carried nothing for ``LIVE_MARK_EVERY_NS``: a reader
+        tells a quiet partition from a silent one (a shard lost in a failover)."""
+        quiet = [p for p in np.flatnonzero(now - self._spoke_ns >= LIVE_MARK_EVERY_NS).tolist() if p not in spoke]
+        if quiet:
+            beat = pb.ServerMessage(heartbeat=pb.Heartbeat(server_time_ns=now)).SerializeToString()
+            for p in quiet:
+                pipe.spublish(quotes_channel(p), beat)
+        return quiet
+
+    @staticmethod
+    async def _execute(pipe: Any) -> None:
+        """The round's pipeline; a round that failed anywhere raises and is sent again whole next interval
+        (on a cluster, the shards that took it see it twice: quotes and status are versioned, readers drop
+        prints they hold, and a print's history entry already written is the one error let pass)."""
+        for result in await pipe.execute(raise_on_error=False):
+            if isinstance(result, Exception) and not _already_written(result):
+                raise result
+
+    def _trades(self, pipe: Any, prints: TradePrints, epoch: int, now: int) -> set[int]:
         """This round's prints: on the partition channels beside the quotes, and into each symbol's history."""
         symbol_of = self.books.symbol_of
         by_partition: dict[int, list[pb.Trade]] = {}
@@ -219,6 +265,7 @@ class RedisPublisher:
             pipe.expire(key, self.history_ttl)
         for p, trades in by_partition.items():
             pipe.spublish(quotes_channel(p), pb.ServerMessage(trades=pb.TradeBatch(trades=trades)).SerializeToString())
+        return set(by_partition)
 
 
 class RedisBooks(BookRow):
@@ -227,7 +274,9 @@ class RedisBooks(BookRow):
     def __init__(self, url: str, *, watched: Callable[[], npt.NDArray[np.int32]] | None = None,
                  trade_capacity: int = 65_536, history_prints: int = 10_000, history_seconds: float = 60.0) -> None:
         n = MAX_LOCATES
-        self.redis = aioredis.from_url(url)
+        self.channels = PartitionSubscriber(url, on_message=self._take, follow=self._follow_once,
+                                            on_lost=self._partitions_lost, on_regained=self._partitions_regained)
+        self.redis = self.channels.redis
         bind_row(self, new_row(n))
         self.depth = DepthLevels(self.depth_seq)  # filled by a RedisDepth (``normalize.replicas.redis_depth``)
         self.market = new_market()
@@ -237,8 +286,10 @@ class RedisBooks(BookRow):
         self.partition: dict[int, int] = {}
         self.high_locate = 0
         self.counters: dict[str, int] = {"quotes_applied": 0, "status_applied": 0, "partitions_subscribed": 0,
-                                         "seeded": 0, "trades_applied": 0}
+                                         "seeded": 0, "trades_applied": 0, "trades_duplicate": 0,
+                                         "partitions_silent": 0, "channels_lost": 0, "channels_regained": 0}
         self._trades = TradeRing(trade_capacity)
+        self._trade_seq = np.zeros(n, np.int64)  # per locate, the newest trade_seq applied (this feed epoch)
         self.history_prints = history_prints
         self.history_age_ns = int(history_seconds * 1e9)
         # the publisher's marks: its feed session (trade_seq numbering), its feed state, when it was last live
@@ -249,9 +300,10 @@ class RedisBooks(BookRow):
         self.watched = watched
         self._subscribed: set[int] = set()
         self._seeded: set[int] = set()
-        self._pubsub = self.redis.pubsub()
+        self._partition_of_channel = {quotes_channel(p): p for p in range(QUOTE_PARTITIONS)}
+        self._silent: set[int] = set()  # subscribed partitions not heard for STALE_AFTER_NS, or lost (failover)
+        self._subscribed_at: dict[int, float] = {}
         self._directory_at = time.monotonic()
-        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def trades_total(self) -> int:
@@ -283,8 +335,13 @@ class RedisBooks(BookRow):
         return out
 
     async def load_marks(self) -> None:
-        epoch, state, live = await self.redis.mget(FEED_EPOCH, FEED_STATE, QUOTES_LIVE)
+        pipe = self.redis.pipeline(transaction=False)  # three slots on a cluster: not one MGET
+        for key in (FEED_EPOCH, FEED_STATE, QUOTES_LIVE):
+            pipe.get(key)
+        epoch, state, live = await pipe.execute()
         if epoch is not None:
+            if self.session_epoch and int(epoch) != self.session_epoch:
+                self._trade_seq[:] = 0  # a new feed session numbers its prints from 1 again
             self.session_epoch = int(epoch)
         if state is not None:
             self._feed_state = _text(state)
@@ -303,21 +360,15 @@ class RedisBooks(BookRow):
         await self.redis.ping()
         await self.load_directory()
         # the market is everyone's: followed from the start, then seeded (a change between the two is not lost)
-        await self._pubsub.ssubscribe(MARKET_CHANNEL)
+        await self.channels.subscribe([MARKET_CHANNEL])
         h = await self.redis.hgetall(MARKET_STATUS)
         if h:
             self._apply_market(MarketStatusView.parse(h))
         await self.load_marks()
-        self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._listen())]
+        await self.channels.start()
 
     async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        await self.redis.aclose()
+        await self.channels.close()
 
     async def load_directory(self) -> None:
         for raw_sym, raw in (await self.redis.hgetall(SYMBOLS)).items():
@@ -331,16 +382,10 @@ class RedisBooks(BookRow):
                 self.known[loc] = True
                 self.high_locate = max(self.high_locate, loc)
 
-    async def _follow(self) -> None:
-        """Subscribe to the partitions of watched symbols and seed new ones from their hashes."""
-        while True:
-            try:
-                await self._follow_once()
-            except Exception:
-                log.warning("following Redis partitions failed", exc_info=True)
-            await asyncio.sleep(0.05)
-
     async def _follow_once(self) -> None:
+        """Subscribe to the partitions of watched symbols and seed new ones from their hashes (every
+        ``FOLLOW_EVERY``, from the subscriber)."""
+        await self._judge_partitions()
         if self.watched is None:
             return
         await self.follow(self.unfollowed(np.flatnonzero(self.watched()[: self.high_locate + 1] > 0).tolist()))
@@ -359,39 +404,82 @@ class RedisBooks(BookRow):
         before a subscription's snapshots, through ``RemoteBooks.follow``)."""
         parts = {self.partition[loc] for loc in new if loc in self.partition} - self._subscribed
         if parts:
-            await self._pubsub.ssubscribe(*(quotes_channel(p) for p in sorted(parts)))
+            await self.channels.subscribe(quotes_channel(p) for p in sorted(parts))
+            now = time.monotonic()
+            self._subscribed_at.update((p, now) for p in parts)
             self._subscribed |= parts
             self.counters["partitions_subscribed"] = len(self._subscribed)
         for loc in new:  # after subscribing, so no update falls between the seed and the stream
-            sym = self.symbol_of[loc]
-            if sym is None:  # a watched locate always has a ticker; nothing to seed otherwise
-                continue
-            h = await self.redis.hgetall(quote_key(sym))
-            if h:
-                self._apply_record(h, loc)
-            h = await self.redis.hgetall(status_key(sym))
-            if h:
-                self._apply_status(SymbolStatusView.parse(h), loc)
-            self._seeded.add(loc)
-            self.counters["seeded"] += 1
+            if await self._seed(loc):
+                self._seeded.add(loc)
+                self.counters["seeded"] += 1
 
-    async def _listen(self) -> None:
-        while True:
-            msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if msg is None or msg.get("type") != "smessage":
-                continue
-            batch = pb.ServerMessage.FromString(msg["data"])
-            for q in batch.quotes.quotes:
-                self._apply_quote(q)
-            if batch.HasField("status"):
-                for st in batch.status.symbols:
-                    loc = self.locate_of.get(st.symbol)
-                    if loc is not None:
-                        self._apply_status(SymbolStatusView.from_pb(st), loc)
-                if batch.status.HasField("market"):
-                    self._apply_market(MarketStatusView.from_pb(batch.status.market))
-            for t in batch.trades.trades:
-                self._apply_trade(t)
+    async def _seed(self, loc: int) -> bool:
+        """A symbol's quote and status from its hashes (a partition silent meanwhile keeps it flagged stale)."""
+        sym = self.symbol_of[loc]
+        if sym is None:  # a watched locate always has a ticker; nothing to seed otherwise
+            return False
+        h = await self.redis.hgetall(quote_key(sym))
+        if h:
+            self._apply_record(h, loc, same=True)
+        h = await self.redis.hgetall(status_key(sym))
+        if h:
+            self._apply_status(SymbolStatusView.parse(h), loc)
+        if self.partition.get(loc) in self._silent:
+            self.stale[loc] = True
+        return True
+
+    # ------------------------------------------------------------------ a partition's silence (failover)
+    async def _judge_partitions(self) -> None:
+        """A subscribed partition whose channel was lost, or that has not spoken for ``STALE_AFTER_NS`` (the
+        publisher speaks at least once a second on each), is silent: its symbols are flagged stale (quotes in
+        snapshots, liveness in heartbeats) until it speaks again, when they are re-seeded from their hashes."""
+        now = time.monotonic()
+        limit = STALE_AFTER_NS / 1e9
+        silent = set()
+        for p in self._subscribed:
+            ch = quotes_channel(p)
+            if ch in self.channels.lost or now - self.channels.heard.get(ch, self._subscribed_at[p]) > limit:
+                silent.add(p)
+        went, back = silent - self._silent, self._silent - silent
+        self._silent = silent
+        for loc in list(self._seeded):
+            part = self.partition.get(loc)
+            if part in went:
+                self.stale[loc] = True
+            elif part in back:
+                await self._seed(loc)  # the updates published while nobody listened, and the feed's own flag
+        if went or back:
+            self.counters["partitions_silent"] = len(silent)
+            log.info("Redis partitions silent: %s", sorted(silent))
+        for name in ("channels_lost", "channels_regained"):  # the subscriber's, in the node's metrics
+            self.counters[name] = self.channels.counters[name]
+
+    async def _partitions_lost(self, channels: set[str]) -> None:
+        await self._judge_partitions()
+
+    async def _partitions_regained(self, channels: set[str]) -> None:
+        """Back on the promoted replica: seed what was published meanwhile (still stale until the partition
+        speaks, a moment later)."""
+        parts = {self._partition_of_channel[ch] for ch in channels if ch in self._partition_of_channel}
+        for loc in list(self._seeded):
+            if self.partition.get(loc) in parts:
+                await self._seed(loc)
+
+    def _take(self, data: bytes) -> None:
+        """One published message: quotes, status, trades, or the publisher's keepalive (nothing to apply)."""
+        batch = pb.ServerMessage.FromString(data)
+        for q in batch.quotes.quotes:
+            self._apply_quote(q)
+        if batch.HasField("status"):
+            for st in batch.status.symbols:
+                loc = self.locate_of.get(st.symbol)
+                if loc is not None:
+                    self._apply_status(SymbolStatusView.from_pb(st), loc)
+            if batch.status.HasField("market"):
+                self._apply_market(MarketStatusView.from_pb(batch.status.market))
+        for t in batch.trades.trades:
+            self._apply_trade(t)
 
     def _apply_status(self, view: SymbolStatusView, loc: int) -> None:
         if view.version > self.status_seq[loc]:  # older than what we hold: a seed raced the stream
@@ -406,6 +494,10 @@ class RedisBooks(BookRow):
         loc = self.locate_of.get(t.symbol)
         if loc is None:
             return
+        if 0 < t.trade_seq <= self._trade_seq[loc]:  # a round the publisher sent again after a failed one
+            self.counters["trades_duplicate"] += 1
+            return
+        self._trade_seq[loc] = t.trade_seq
         self._trades.record(loc, t.price, t.size, t.exchange_time_ns, t.match_number, t.seq, t.trade_seq,
                             flags_from_names(t.aggressor, t.cross, t.printable))
         self.counters["trades_applied"] += 1
@@ -417,8 +509,9 @@ class RedisBooks(BookRow):
         QuoteView.from_pb(q).write(self, loc)
         self.counters["quotes_applied"] += 1
 
-    def _apply_record(self, rec: Mapping[bytes | str, bytes | str], loc: int) -> None:
-        """A ``quote:`` hash, unless it is older than what we hold."""
+    def _apply_record(self, rec: Mapping[bytes | str, bytes | str], loc: int, *, same: bool = False) -> None:
+        """A ``quote:`` hash, unless it is older than what we hold (``same``: or as old: its flags, e.g. the
+        feed's ``stale``, replace ours)."""
         view = QuoteView.parse(rec)
-        if view.seq > self.seq[loc]:
+        if view.seq > self.seq[loc] or (same and view.seq == self.seq[loc]):
             view.write(self, loc)

@@ -17,28 +17,25 @@ stream's next state a moment later; closed bars are never lost (each is in the s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
-import redis.asyncio as aioredis
 
 from tickfan_proto import stream_pb2 as pb
 from vocab.keys import QUOTE_PARTITIONS, bars_channel, bars_key
 from vocab.partition import crc32_partition
+from vocab.redisconn import AnyRedis
 
 from ..bar_feed import BarLog, BarSource, LoggedBars
 from ..bar_wire import INTERVAL_NAME, bar_from_pb, bar_to_pb, conflate
 from ..bars import MAX_LOCATES, MINUTE, SECOND, Bar
 from ..source import BookSource
+from .redis_channels import PartitionSubscriber
 
 if TYPE_CHECKING:  # redis.py imports this module for its publisher
     from .redis import RedisBooks
 
-log = logging.getLogger("tickfan.redis")
 _EVERY = np.ones((2, MAX_LOCATES), np.bool_)  # a watch mask of every (interval, locate)
 
 
@@ -50,7 +47,7 @@ def _bar_pb(raw: object) -> pb.Bar:
 
 
 class RedisBarPublisher:
-    def __init__(self, books: BookSource, bars: BarSource, redis: aioredis.Redis, *,
+    def __init__(self, books: BookSource, bars: BarSource, redis: AnyRedis, *,
                  partitions: int = QUOTE_PARTITIONS, history_1s: int = 3_600, history_1m: int = 390) -> None:
         self.books = books
         self.bars = bars
@@ -63,6 +60,7 @@ class RedisBarPublisher:
     async def publish_once(self) -> int:
         """Publish what the bar source emitted since the last round; returns the bars published."""
         # every symbol, but of the open bars only each one's newest state (the others conflate away)
+        before = self.cursor
         emitted, self.cursor, lost = self.bars.bars_since_watched(self.cursor, _EVERY, newest_updates=True)
         self.counters["bars_lost"] += lost
         if not emitted:
@@ -91,7 +89,11 @@ class RedisBarPublisher:
             pipe.zremrangebyrank(key, 0, -self.keep[width] - 1)
         for p, bars in by_partition.items():
             pipe.spublish(bars_channel(p), pb.ServerMessage(bars=pb.BarBatch(bars=bars)).SerializeToString())
-        await pipe.execute()
+        try:
+            await pipe.execute()
+        except Exception:  # sent again whole next round (a failover): readers drop the bars they hold
+            self.cursor = before
+            raise
         n = sum(len(v) for v in by_partition.values())
         self.counters["bar_rounds"] += 1
         self.counters["bars_published"] += n
@@ -103,39 +105,24 @@ class RedisBars(LoggedBars):
 
     def __init__(self, books: RedisBooks, url: str, *, log_size: int = 1 << 16) -> None:
         self.books = books
-        self.redis = aioredis.from_url(url)
+        self.channels = PartitionSubscriber(url, on_message=self._take, follow=self.follow_once,
+                                            on_regained=self._regained, what="Redis bar partitions")
+        self.redis = self.channels.redis
         self.log = BarLog(log_size)
         # which locates clients watch on the bars channels; set once the hub exists
         self.watched: Callable[[], Iterable[int]] = lambda: ()
         self._latest: dict[tuple[int, int], dict[int, Bar]] = {}  # (interval, locate) -> start -> newest state
         self._following: set[int] = set()
         self._subscribed: set[int] = set()
-        self._pubsub = self.redis.pubsub()
-        self._tasks: list[asyncio.Task[None]] = []
         self._counters = {"bars_received": 0, "bars_seeded": 0, "bars_partitions_subscribed": 0}
 
     async def start(self) -> None:
-        await self.redis.ping()
-        self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._listen())]
+        await self.channels.start()
 
     async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        await self.redis.aclose()
+        await self.channels.close()
 
     # ------------------------------------------------------------------ following
-    async def _follow(self) -> None:
-        while True:
-            try:
-                await self.follow_once()
-            except Exception:
-                log.warning("following Redis bar partitions failed", exc_info=True)
-            await asyncio.sleep(0.05)
-
     async def follow_once(self) -> None:
         """Subscribe to the partitions of newly watched symbols, then seed them from their sorted sets."""
         await self.follow(self.unfollowed(set(self.watched())))
@@ -150,11 +137,21 @@ class RedisBars(LoggedBars):
             return
         parts = {self.books.partition[loc] for loc in new if loc in self.books.partition} - self._subscribed
         if parts:
-            await self._pubsub.ssubscribe(*(bars_channel(p) for p in sorted(parts)))
+            await self.channels.subscribe(bars_channel(p) for p in sorted(parts))
             self._subscribed |= parts
             self._counters["bars_partitions_subscribed"] = len(self._subscribed)
         for loc in new:
             self._following.add(loc)
+            await self._seed([loc])
+
+    async def _regained(self, channels: set[str]) -> None:
+        """Back on a promoted replica after a failover: the bars published meanwhile, from the sorted sets."""
+        parts = {p for p in self._subscribed if bars_channel(p) in channels}
+        await self._seed([loc for loc in self._following if self.books.partition.get(loc) in parts])
+
+    async def _seed(self, locs: Iterable[int]) -> None:
+        """Each symbol's latest closed and open bar from its sorted sets (those already held are dropped)."""
+        for loc in locs:
             symbol = self.books.symbol_of[loc] or ""
             seeded: list[Bar] = []
             for name in INTERVAL_NAME.values():
@@ -165,15 +162,8 @@ class RedisBars(LoggedBars):
             self._counters["bars_seeded"] += len(seeded)
             self.log.extend(seeded)
 
-    async def _listen(self) -> None:
-        while True:
-            if not self._subscribed:
-                await asyncio.sleep(0.05)
-                continue
-            msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if msg is None or msg.get("type") != "smessage":
-                continue
-            self.take(pb.ServerMessage.FromString(msg["data"]))
+    def _take(self, data: bytes) -> None:
+        self.take(pb.ServerMessage.FromString(data))
 
     def take(self, message: pb.ServerMessage) -> int:
         """A published ``BarBatch``: the watched symbols' bars into the log; returns how many."""
@@ -195,7 +185,7 @@ class RedisBars(LoggedBars):
         False for an older state of a bar already held (a seed that raced the stream)."""
         held = self._latest.setdefault((b.interval_ns, b.locate), {})
         old = held.get(b.start_ns)
-        if old is not None and (b.version < old.version or (old.state != "update" and b.state == "update")):
+        if old is not None and (b == old or b.version < old.version or (old.state != "update" and b.state == "update")):
             return False
         held[b.start_ns] = b
         if len(held) > 2:

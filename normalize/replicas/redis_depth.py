@@ -23,8 +23,6 @@ the partitions of symbols its clients watch on the depth channel, seeds each new
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -35,11 +33,11 @@ import numpy.typing as npt
 from tickfan_proto import stream_pb2 as pb
 from vocab.keys import QUOTE_PARTITIONS, depth_channel, depth_key
 from vocab.partition import crc32_partition
-from vocab.redisconn import open_redis
 
 from ..quote import read_depth
 from ..row import DEPTH_LEVELS, I64
 from ..source import BookSource
+from .redis_channels import PartitionSubscriber
 
 if TYPE_CHECKING:  # redis.py imports this module for its publisher
     from .redis import RedisBooks
@@ -117,37 +115,22 @@ class RedisDepth:
 
     def __init__(self, books: RedisBooks, url: str) -> None:
         self.books = books
-        self.redis = open_redis(url)
+        self.channels = PartitionSubscriber(url, on_message=self._take, follow=self.follow_once,
+                                            on_regained=self._regained, what="Redis depth partitions")
+        self.redis = self.channels.redis
         # which locates clients watch on the depth channel (the hub's subscription counts); set once the hub exists
         self.watched: Callable[[], npt.NDArray[np.int32]] | None = None
         self._following: set[int] = set()
         self._subscribed: set[int] = set()
-        self._pubsub = self.redis.pubsub()
-        self._tasks: list[asyncio.Task[None]] = []
         # the books' own counters (a node's /metrics reports them), with depth's beside the quotes'
         self.counters = books.counters
         self.counters.update(depth_received=0, depth_seeded=0, depth_partitions_subscribed=0)
 
     async def start(self) -> None:
-        await self.redis.ping()
-        self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._listen())]
+        await self.channels.start()
 
     async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        await self.redis.aclose()
-
-    async def _follow(self) -> None:
-        while True:
-            try:
-                await self.follow_once()
-            except Exception:
-                log.warning("following Redis depth partitions failed", exc_info=True)
-            await asyncio.sleep(0.05)
+        await self.channels.close()
 
     async def follow_once(self) -> None:
         """Subscribe to the partitions of newly watched symbols, then seed them from their keys."""
@@ -166,24 +149,26 @@ class RedisDepth:
             return
         parts = {books.partition[loc] for loc in new if loc in books.partition} - self._subscribed
         if parts:
-            await self._pubsub.ssubscribe(*(depth_channel(p) for p in sorted(parts)))
+            await self.channels.subscribe(depth_channel(p) for p in sorted(parts))
             self._subscribed |= parts
             self.counters["depth_partitions_subscribed"] = len(self._subscribed)
         for loc in new:
             self._following.add(loc)
-            raw = await self.redis.get(depth_key(books.symbol_of[loc] or ""))
+        await self._seed(new)
+
+    async def _seed(self, locs: list[int]) -> None:
+        for loc in locs:
+            raw = await self.redis.get(depth_key(self.books.symbol_of[loc] or ""))
             if isinstance(raw, bytes):
                 self.counters["depth_seeded"] += self.take(pb.ServerMessage.FromString(raw))
 
-    async def _listen(self) -> None:
-        while True:
-            if not self._subscribed:
-                await asyncio.sleep(0.05)
-                continue
-            msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if msg is None or msg.get("type") != "smessage":
-                continue
-            self.counters["depth_received"] += self.take(pb.ServerMessage.FromString(msg["data"]))
+    async def _regained(self, channels: set[str]) -> None:
+        """Back on a promoted replica after a failover: the depth published meanwhile, from the keys."""
+        parts = {p for p in self._subscribed if depth_channel(p) in channels}
+        await self._seed([loc for loc in self._following if self.books.partition.get(loc) in parts])
+
+    def _take(self, data: bytes) -> None:
+        self.counters["depth_received"] += self.take(pb.ServerMessage.FromString(data))
 
     def take(self, message: pb.ServerMessage) -> int:
         """A published DepthBatch: the followed symbols' newer depth into the books; returns how many."""

@@ -3,6 +3,7 @@ that seeds watched symbols from their hashes and then follows the stream."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,7 +19,7 @@ from normalize.bars import MINUTE, SECOND
 from normalize.quote import read_quote
 from normalize.replicas.redis import LIVE_MARK_EVERY_NS, RedisBooks, RedisPublisher
 from normalize.replicas.redis_bars import RedisBars
-from tests.conftest import directory, eventually
+from tests.conftest import PrivateRedis, directory, eventually
 from vocab.keys import QUOTE_PARTITIONS, QUOTES_LIVE, SYMBOLS, bars_key, quote_key, quotes_channel
 from vocab.partition import crc32_partition
 
@@ -178,3 +179,37 @@ async def test_bars_cross_redis_history_seed_and_stream(books: Books) -> None:
         await pub.close()
         r.delete(*keys)
         r.close()
+
+
+async def test_a_reader_flags_a_lost_partition_stale_and_follows_it_again_after_a_restart(
+        private_redis: PrivateRedis) -> None:
+    """The subscriber's lost/regained path on one server: Redis stops, the watched symbol turns stale; Redis is
+    back (empty: nothing on disk), the reader resubscribes, and the next published change makes it fresh."""
+    books = Books()
+    pub = RedisPublisher(books, private_redis.url, interval=0.02)
+    fill(books)
+    await pub.start()
+    await eventually(lambda: pub.counters["publishes"] > 0, what="published")
+    watched = np.zeros(MAX_LOCATES, np.int32)
+    reader = RedisBooks(private_redis.url, watched=lambda: watched)
+    await reader.start()
+    try:
+        watched[3] = 1
+        await eventually(lambda: read_quote(reader, 3) == read_quote(books, 3), what="RPLA followed")
+        assert not reader.stale[3]
+        private_redis.stop()
+        await eventually(lambda: bool(reader.stale[3]), what="RPLA stale while its partition is lost",
+                         state=lambda: (reader.counters, reader.channels.counters))
+        private_redis.start()
+        orders = itertools.count(100)
+        before = int(books.seq[3])
+
+        async def fresh() -> bool:
+            books.apply(AddOrder(3, 0, 9, next(orders), "B", 50, "RPLA", 1_234_600))  # keeps moving
+            return int(reader.seq[3]) > before and not reader.stale[3]
+
+        await eventually(fresh, what="RPLA followed again", state=lambda: (reader.counters, reader.channels.counters))
+        assert reader.channels.counters["channels_regained"] >= 1
+    finally:
+        await reader.close()
+        await pub.close()

@@ -19,7 +19,9 @@ def test_crc32_partition_is_stable_and_spreads() -> None:
 
 def test_redis_names() -> None:
     assert keys.quote_key("TSLA") == "quote:TSLA"
-    assert keys.quotes_channel(3) == "tickfan:quotes:3"
+    # the partition's slot tag: {3.N}, the same on its quotes and bars channels
+    assert keys.quotes_channel(3).startswith("tickfan:quotes:{3.") and keys.quotes_channel(3).endswith("}")
+    assert keys.bars_channel(3) == "tickfan:bars:" + keys.partition_tag(3)
     assert keys.order_channel("alice") == "tickfan:orders:alice"
     assert keys.order_channel("alice").startswith(keys.ORDER_CHANNEL_PREFIX)
     assert keys.exec_stream(2) == "tickfan:exec:2" and keys.EXEC_DEAD == "tickfan:exec:dead"
