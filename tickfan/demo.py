@@ -22,7 +22,7 @@ from tickfan.node import (
     run_until_stopped,
     stream_limit_flags,
 )
-from tickfan.procs import ChildFailed, Children, tickfan_command
+from tickfan.procs import ChildFailed, Children, fanout_workers, tickfan_command, usable_cores, workers_arg
 from tickfan.simulate import add_status_arguments, status_config, status_flags
 from tickfan.trading import TradingStack, add_trading_arguments
 from vocab.clock import today_eastern
@@ -39,9 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run ingest as N worker processes by symbol partition (hot symbols alone, see --hot), "
                              "their books shared with this node through shared memory; the feed becomes "
                              "multicast on --interface")
-    parser.add_argument("--fanout-workers", type=int, default=1, metavar="N",
+    parser.add_argument("--fanout-workers", type=_workers, default=None, metavar="N|auto",
                         help="fan-out processes sharing the WebSocket port (SO_REUSEPORT), all reading the books "
-                             "from shared memory (default %(default)s; one per core scales the fan-out)")
+                             "from shared memory (ingest then runs in a process of its own); auto (the default): "
+                             "one process below 3 cores, else one per core but one; the choice is printed at start")
     parser.add_argument("--hot", default=None, metavar="SYM,SYM",
                         help="with --partitions: symbols that get a worker each (default TSLA,NVDA,AAPL, at most "
                              "half the partitions)")
@@ -54,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run without recovery services (by default the simulator serves MoldUDP64 "
                              "re-requests on UDP and book snapshots on TCP, both on the first feed port + 1, "
                              "and the node recovers gaps and rebuilds stale books from them)")
+
+
+def _workers(text: str) -> int | None:
+    try:
+        return workers_arg(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def simulator_command(args: argparse.Namespace) -> list[str]:
@@ -93,6 +101,9 @@ async def _main(args: argparse.Namespace) -> int:
     shared: SharedBookState | None = None
     children = Children()  # ingest workers, extra fan-out workers, the simulator
     workers = fanouts = 0
+    args.fanout_workers, why = fanout_workers(args.fanout_workers, usable_cores())
+    print(f"tickfan demo: {args.fanout_workers} fan-out process{'es' if args.fanout_workers > 1 else ''} ({why})",
+          flush=True)
     if args.fanout_workers > 1 and not args.partitions:
         args.partitions = 1  # several fan-out processes read books from shared memory: ingest publishes there
     if args.partitions:
@@ -202,6 +213,8 @@ def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -
             cmd += ["--rewinder", f"{args.rewinder[0]}:{args.rewinder[1]}"]
         if args.snapshot:
             cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
+        if args.partitions == 1:
+            cmd.append("--batched")  # the whole feed in one process: the kernel's blocks, not message by message
         children.start(f"ingest worker {k}", cmd, wait_ready=True)  # up once its feed sockets are bound
     return int(args.partitions)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,48 @@ def die_with_parent() -> None:
 def tickfan_command(*args: str) -> list[str]:
     """The command line of a ``tickfan`` subcommand run by this interpreter."""
     return [sys.executable, "-m", "tickfan", *args]
+
+
+# below this many cores one process (feed, books and fan-out in one loop) serves best: measured on 2 cores
+# (benchmarks/RESULTS.md, "One host: several workers against one process")
+WORKERS_FROM_CORES = 3
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask: a container's or taskset's limit counts)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def workers_arg(text: str) -> int | None:
+    """``--fanout-workers``: a count of at least 1, or ``auto`` (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"expected a number of processes or 'auto', not {text!r}") from None
+    if n < 1:
+        raise ValueError(f"expected at least 1 process, not {n}")
+    return n
+
+
+def fanout_workers(asked: int | None, cores: int) -> tuple[int, str]:
+    """How many fan-out processes to run on ``cores`` cores, and why, in words the operator sees.
+
+    ``auto``: one process below ``WORKERS_FROM_CORES`` cores, else one per core but one (left to ingest, which
+    then runs in its own process). A count asked for is kept, with a warning when it exceeds the cores: the
+    processes then share cores with ingest and with each other."""
+    if asked is None:
+        if cores < WORKERS_FROM_CORES:
+            plural = "s" if cores != 1 else ""
+            return 1, f"auto: {cores} core{plural}, one process serves best below {WORKERS_FROM_CORES}"
+        return cores - 1, f"auto: {cores} cores, one for ingest"
+    if asked > cores:
+        return asked, f"asked for {asked} on {cores} cores: they share cores with ingest (no faster than fewer)"
+    return asked, "asked for"
 
 
 class ChildFailed(RuntimeError):
