@@ -39,10 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run ingest as N worker processes by symbol partition (hot symbols alone, see --hot), "
                              "their books shared with this node through shared memory; the feed becomes "
                              "multicast on --interface")
-    parser.add_argument("--fanout-workers", type=_workers, default=None, metavar="N|auto",
+    parser.add_argument("--fanout-workers", type=_workers, default=1, metavar="N|auto",
                         help="fan-out processes sharing the WebSocket port (SO_REUSEPORT), all reading the books "
-                             "from shared memory (ingest then runs in a process of its own); auto (the default): "
-                             "one process below 3 cores, else one per core but one; the choice is printed at start")
+                             "from shared memory (ingest then runs in a process of its own, batched); auto: one "
+                             "per core this process may use (default %(default)s: feed, books and fan-out in one "
+                             "process); the choice is printed at start")
     parser.add_argument("--hot", default=None, metavar="SYM,SYM",
                         help="with --partitions: symbols that get a worker each (default TSLA,NVDA,AAPL, at most "
                              "half the partitions)")
@@ -101,9 +102,8 @@ async def _main(args: argparse.Namespace) -> int:
     shared: SharedBookState | None = None
     children = Children()  # ingest workers, extra fan-out workers, the simulator
     workers = fanouts = 0
+    auto = args.fanout_workers is None
     args.fanout_workers, why = fanout_workers(args.fanout_workers, usable_cores())
-    print(f"tickfan demo: {args.fanout_workers} fan-out process{'es' if args.fanout_workers > 1 else ''} ({why})",
-          flush=True)
     if args.fanout_workers > 1 and not args.partitions:
         args.partitions = 1  # several fan-out processes read books from shared memory: ingest publishes there
     if args.partitions:
@@ -161,8 +161,9 @@ async def _main(args: argparse.Namespace) -> int:
         pmap = node_config(args).partition
         print(f"  ingest: {workers} worker processes ({pmap[0].describe() if pmap else ''}), "
               f"books in shared memory {shared.name if shared else ''}", flush=True)
-    if fanouts:
-        print(f"  fan-out: {fanouts + 1} processes share the WebSocket port", flush=True)
+    if fanouts or auto:  # said after the ready line: whoever waits for it reads that line first
+        shared_port = " share the WebSocket port" if fanouts else ""
+        print(f"  fan-out: {fanouts + 1} process{'es' if fanouts else ''}{shared_port} ({why})", flush=True)
     if trading is not None:
         seeded = f" (seeded {', '.join(trading.seeded)} with $100,000)" if trading.seeded else ""
         print(f"  order API                          http://{args.http[0]}:{args.http[1]}/v1/orders{seeded}",

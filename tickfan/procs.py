@@ -30,11 +30,6 @@ def tickfan_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tickfan", *args]
 
 
-# below this many cores one process (feed, books and fan-out in one loop) serves best: measured on 2 cores
-# (benchmarks/RESULTS.md, "One host: several workers against one process")
-WORKERS_FROM_CORES = 3
-
-
 def usable_cores() -> int:
     """The cores this process may run on (its affinity mask: a container's or taskset's limit counts)."""
     try:
@@ -59,16 +54,14 @@ def workers_arg(text: str) -> int | None:
 def fanout_workers(asked: int | None, cores: int) -> tuple[int, str]:
     """How many fan-out processes to run on ``cores`` cores, and why, in words the operator sees.
 
-    ``auto``: one process below ``WORKERS_FROM_CORES`` cores, else one per core but one (left to ingest, which
-    then runs in its own process). A count asked for is kept, with a warning when it exceeds the cores: the
-    processes then share cores with ingest and with each other."""
+    ``auto``: one per core (measured on 2 cores: two workers beside a batched ingest process served at least as
+    well as one process, four no better than two; benchmarks/RESULTS.md, "One host: several workers against
+    one process"). A count asked for is kept, with a warning when it exceeds the cores: the processes then
+    share cores with ingest and with each other, and each one's fixed costs are paid again for nothing."""
     if asked is None:
-        if cores < WORKERS_FROM_CORES:
-            plural = "s" if cores != 1 else ""
-            return 1, f"auto: {cores} core{plural}, one process serves best below {WORKERS_FROM_CORES}"
-        return cores - 1, f"auto: {cores} cores, one for ingest"
+        return max(1, cores), f"auto: one per core, {cores} core{'s' if cores != 1 else ''}"
     if asked > cores:
-        return asked, f"asked for {asked} on {cores} cores: they share cores with ingest (no faster than fewer)"
+        return asked, f"asked for {asked} on {cores} cores: more than one per core only adds overhead"
     return asked, "asked for"
 
 

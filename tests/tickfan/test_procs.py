@@ -7,18 +7,15 @@ import argparse
 import pytest
 
 from tickfan.demo import add_arguments
-from tickfan.procs import WORKERS_FROM_CORES, fanout_workers, usable_cores, workers_arg
+from tickfan.procs import fanout_workers, usable_cores, workers_arg
 
 
-def test_auto_runs_one_process_below_the_threshold_and_one_per_core_but_one_above() -> None:
-    for cores in range(1, WORKERS_FROM_CORES):
+def test_auto_runs_one_process_per_core() -> None:
+    for cores in (1, 2, 8, 64):
         count, why = fanout_workers(None, cores)
-        assert count == 1
+        assert count == cores
         assert why.startswith("auto") and str(cores) in why
-    for cores in (WORKERS_FROM_CORES, 8, 64):
-        count, why = fanout_workers(None, cores)
-        assert count == cores - 1
-        assert "one for ingest" in why
+    assert fanout_workers(None, 0)[0] == 1  # an affinity read as empty still serves
 
 
 def test_a_count_asked_for_is_kept_and_more_than_the_cores_is_said() -> None:
@@ -39,10 +36,12 @@ def test_the_flag_refuses_what_is_not_a_count(text: str) -> None:
         workers_arg(text)
 
 
-def test_the_demo_defaults_to_auto_and_refuses_a_bad_count_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_defaults_to_one_process_and_refuses_a_bad_count_clearly(capsys: pytest.CaptureFixture[str]
+                                                                          ) -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    assert parser.parse_args([]).fanout_workers is None
+    assert parser.parse_args([]).fanout_workers == 1
+    assert parser.parse_args(["--fanout-workers", "auto"]).fanout_workers is None
     assert parser.parse_args(["--fanout-workers", "3"]).fanout_workers == 3
     with pytest.raises(SystemExit):
         parser.parse_args(["--fanout-workers", "0"])
