@@ -6,6 +6,13 @@ order prices clustered a few ticks around each symbol's mid and a steady-state l
 Messages are fed in packet-sized batches, as the feed handler does. Generation is not timed.
 
     .venv/bin/python benchmarks/bench_books.py --messages 500000 --runs 5
+    .venv/bin/python benchmarks/bench_books.py --engine shm-plain,shm-batched --rounds 3   # a shared-memory writer
+
+``--engine``: ``plain`` (``Books``), ``shm-plain`` (a shared-memory ingest worker as before issue 13:
+``ShmPublisher.apply_batch``, message by message, publishing each packet's depth and names) or ``shm-batched``
+(``ShmPublisher(batched=True).apply_bytes``: a packet's bytes through the numba kernel, its changed depth
+written by one compiled call). The shared-memory engines include what readers need: the writer's generation
+bracket, claims, names, depth and the prints ring. Several engines run interleaved, ``--rounds`` times.
 """
 
 from __future__ import annotations
@@ -106,13 +113,37 @@ def batches(msgs: list[im.Message], size: int) -> list[list[im.Message]]:
     return [msgs[i:i + size] for i in range(0, len(msgs), size)]
 
 
-def run_once(packets: list[list[im.Message]]) -> tuple[float, Books]:
-    books = Books()
-    apply_batch = books.apply_batch
-    start = time.perf_counter()
-    for packet in packets:
-        apply_batch(packet)
-    return time.perf_counter() - start, books
+def run_once(packets: list[list[im.Message]], engine: str = "plain") -> tuple[float, Books]:
+    if engine == "plain":
+        books = Books()
+        apply_batch = books.apply_batch
+        start = time.perf_counter()
+        for packet in packets:
+            apply_batch(packet)
+        return time.perf_counter() - start, books
+    from ingest.itch import encode
+    from normalize.replicas.shm import SharedBookState, ShmPublisher
+    from vocab.framing import frame_all
+
+    state = SharedBookState.create()
+    try:
+        publisher = ShmPublisher(state, 0, batched=engine == "shm-batched")
+        if engine == "shm-batched":
+            blocks = [frame_all(encode(m) for m in packet) for packet in packets]  # the wire's bytes: not timed
+            apply_bytes = publisher.apply_bytes
+            start = time.perf_counter()
+            for block in blocks:
+                apply_bytes(block)
+        elif engine == "shm-plain":
+            apply_batch = publisher.apply_batch
+            start = time.perf_counter()
+            for packet in packets:
+                apply_batch(packet)
+        else:
+            raise SystemExit(f"unknown engine {engine!r}")
+        return time.perf_counter() - start, publisher.books
+    finally:
+        state.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=32, help="messages per apply_batch call (one MoldUDP64 packet)")
     p.add_argument("--runs", type=int, default=5, help="timed runs; the median is reported")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--engine", default="plain", help="comma list of plain, shm-plain, shm-batched (see above)")
+    p.add_argument("--rounds", type=int, default=1, help="with several engines: each runs --runs times per round, "
+                   "the rounds interleaved")
     a = p.parse_args(argv)
 
     msgs = generate(a.messages, a.symbols, a.live, a.seed)
@@ -133,14 +167,20 @@ def main(argv: list[str] | None = None) -> None:
         kinds[type(m).__name__] = kinds.get(type(m).__name__, 0) + 1
     print(f"{len(msgs):,} messages in {len(packets):,} batches of {a.batch}: "
           + ", ".join(f"{k} {v / len(msgs):.1%}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
-    rates = []
-    for i in range(a.runs):
-        elapsed, books = run_once(packets)
-        rates.append(len(msgs) / elapsed)
-        print(f"run {i + 1}: {rates[-1]:,.0f} msg/s")
-    bad = {k: v for k, v in books.counters.items() if v and k not in ("messages", "system_events")}
-    print(f"median {statistics.median(rates):,.0f} msg/s over {a.runs} runs; trade prints {books.trades_total:,}; "
-          f"live orders at end {books.order_count:,}; counters {bad}")
+    engines = [e.strip() for e in a.engine.split(",") if e.strip()]
+    rates: dict[str, list[float]] = {e: [] for e in engines}
+    for _ in range(a.rounds):
+        for engine in engines:
+            for _ in range(a.runs):
+                elapsed, books = run_once(packets, engine)
+                rates[engine].append(len(msgs) / elapsed)
+                print(f"{engine} run {len(rates[engine])}: {rates[engine][-1]:,.0f} msg/s", flush=True)
+            bad = {k: v for k, v in books.counters.items() if v and k not in ("messages", "system_events")}
+            print(f"  trade prints {books.trades_total:,}; live orders at end {books.order_count:,}; counters {bad}")
+    for engine in engines:
+        median = statistics.median(rates[engine])
+        print(f"{engine}: median {median:,.0f} msg/s over {len(rates[engine])} runs "
+              f"({1e6 / median:.2f} µs a message)")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
 
 from bench_fanout_load import LoadResult, proc_stat, process_tree, raise_nofile, run_clients, watchlists  # noqa: E402
-from feed import free_port  # noqa: E402
+from feed import SESSION, free_port  # noqa: E402
 from feed import run as run_feed  # noqa: E402
 
 BUILD = ROOT / "build" / "peers"
@@ -103,7 +103,7 @@ class Server:
                 self.rewinder = ("127.0.0.1", free_port(socket_kind_udp()))
                 common = ["--ws", f"127.0.0.1:{self.port}", "--flush-ms", str(args.flush_ms),
                           "--rewinder", f"127.0.0.1:{self.rewinder[1]}", "--recovery-timeout", "10",
-                          "--session", "TICKFAN001", "--duration", str(int(duration))]
+                          "--session", SESSION, "--duration", str(int(duration))]
                 if args.fanout_workers == 0:
                     # one process: feed, books (batched path) and fan-out in one event loop
                     self._start([tf, "node", "--batched", "--feed", self.feed_target,
@@ -122,9 +122,11 @@ class Server:
                     from normalize.replicas.shm import SharedBookState
 
                     self.shared = SharedBookState.create(f"tickfan-bench-{os.getpid()}")
-                    self._start([tf, "ingest", "--publish", self.shared.name, "--feed", self.feed_target,
+                    # the batched engine, as the one-process node has (--plain-ingest: the engine before issue 13)
+                    engine = [] if args.plain_ingest else ["--batched"]
+                    self._start([tf, "ingest", "--publish", self.shared.name, *engine, "--feed", self.feed_target,
                                  "--rewinder", f"127.0.0.1:{self.rewinder[1]}", "--recovery-timeout", "10",
-                                 "--session", "TICKFAN001", "--quiet", "--duration", str(int(duration))], "is up")
+                                 "--session", SESSION, "--quiet", "--duration", str(int(duration))], "is up")
                     for k in range(args.fanout_workers):
                         http = ["--http", f"127.0.0.1:{free_port()}"] if k == 0 else ["--no-http"]
                         self._start([tf, "node", "--attach", self.shared.name, "--reuse-port", *http, *common],
@@ -189,8 +191,8 @@ class Server:
         return [p for proc in self.procs for p in process_tree(proc.pid)]
 
     def main_pids(self) -> list[int]:
-        """The processes that serve clients (for the profiler)."""
-        return [p.pid for p in self.procs[1:]] if self.shared is not None else [p.pid for p in self.procs]
+        """The processes to profile: the serving ones, and the ingest worker that feeds them (shared memory)."""
+        return [p.pid for p in self.procs]
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -318,13 +320,19 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=10_000)
     parser.add_argument("--watch", default="3-15", help="watchlist size range per client (default %(default)s)")
     parser.add_argument("--sample", type=int, default=4, help="latencies from 1 quotes frame in N")
-    parser.add_argument("--fanout-workers", type=int, default=0,
+    parser.add_argument("--fanout-workers", default="0",
                         help="tickfan: 0 = one process (feed, batched books and fan-out in one loop); N = N "
                              "processes on one port (SO_REUSEPORT), each with its own books from the multicast "
-                             "feed (default %(default)s)")
+                             "feed; a comma list (0,2,4) runs each in turn, interleaved (default %(default)s)")
     parser.add_argument("--shared-memory", action="store_true",
                         help="tickfan with --fanout-workers N: one ingest process publishing books in shared "
                              "memory (tickfan demo's layout) instead of each worker reading the feed itself")
+    parser.add_argument("--plain-ingest", action="store_true",
+                        help="with --shared-memory: the ingest process on the plain (per-message) engine, as "
+                             "before issue 13, instead of the batched kernel the one-process node uses")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds: every server (and worker count) once per round, in turn, so a noisy "
+                             "machine weighs on each alike; with more than one, a table of medians at the end")
     parser.add_argument("--flush-ms", type=float, default=50.0, help="tickfan's flush interval bound")
     parser.add_argument("--nginx-workers", type=int, default=2, help="nginx worker processes")
     parser.add_argument("--connect-timeout", type=float, default=300.0)
@@ -336,29 +344,68 @@ def main() -> None:
     args.processes = args.processes or max(2, math.ceil(args.clients / 15_000))
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     raise_nofile()
+    # a node refuses to start without a token key; these clients are anonymous, so any key serves
+    if not os.environ.get("TICKFAN_JWT_SECRET"):
+        from vocab.auth import new_secret
+
+        os.environ["TICKFAN_JWT_SECRET"] = new_secret()
     install(peers)
     BUILD.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for name in peers:
-        try:
-            res, counters = run_peer(name, args)
-        except (RuntimeError, TimeoutError) as exc:
-            print(f"  {name} FAILED: {exc}", flush=True)
-            continue
-        rows.append((name, res, counters))
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with args.json.open("a") as f:
-            f.write(json.dumps({"peer": name, "argv": sys.argv[1:], "time": time.time(), **asdict(res),
-                                "feed": counters}) + "\n")
-    base = next((r for n, r, _ in rows if n == "tickfan"), None)
-    print("\n| server | connected | updates delivered/s | frames/s | p50 ms | p99 ms | server CPU | "
-          "updates/s vs tickfan | p99 vs tickfan |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, r, _ in rows:
-        ratio_u = f"{r.updates_per_s / base.updates_per_s:.2f}x" if base and base.updates_per_s else "-"
-        ratio_p = f"{r.p99_ms / base.p99_ms:.2f}x" if base and base.p99_ms == base.p99_ms and base.p99_ms else "-"
-        print(f"| {name} | {r.connected:,} | {r.updates_per_s:,.0f} | {r.frames_per_s:,.0f} | {r.p50_ms:,.1f} | "
-              f"{r.p99_ms:,.1f} | {r.server_cpu * 100:.0f}% | {ratio_u} | {ratio_p} |")
+    workers = [int(w) for w in str(args.fanout_workers).split(",")]
+    # (label, peer, tickfan's worker count): every worker count of tickfan is a server of its own here
+    servers = [(name if name != "tickfan" or len(workers) == 1 else f"tickfan/{w}", name, w)
+               for name in peers for w in (workers if name == "tickfan" else [0])]
+    rows: list[tuple[str, LoadResult, dict[str, Any]]] = []
+    for rnd in range(args.repeat):
+        for label, name, w in servers:
+            args.fanout_workers = w
+            if args.repeat > 1:
+                print(f"\n-- round {rnd + 1} of {args.repeat}: {label}", flush=True)
+            try:
+                res, counters = run_peer(name, args)
+            except (RuntimeError, TimeoutError) as exc:
+                print(f"  {label} FAILED: {exc}", flush=True)
+                continue
+            rows.append((label, res, counters))
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            with args.json.open("a") as f:
+                f.write(json.dumps({"peer": name, "label": label, "fanout_workers": w, "round": rnd,
+                                    "argv": sys.argv[1:], "time": time.time(), **asdict(res),
+                                    "feed": counters}) + "\n")
+    print_table(rows, [label for label, _, _ in servers])
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(v for v in values if v == v)
+    if not values:
+        return float("nan")
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def print_table(rows: list[tuple[str, LoadResult, dict[str, Any]]], labels: list[str]) -> None:
+    """One line per server: the run itself, or the medians of its runs (each column's own median) with the
+    number of runs; ratios against the first server."""
+    table = []
+    for label in labels:
+        runs = [r for n, r, _ in rows if n == label]
+        if runs:
+            table.append((label, len(runs), *(_median([getattr(r, k) for r in runs]) for k in
+                                              ("connected", "updates_per_s", "frames_per_s", "p50_ms", "p99_ms",
+                                               "server_cpu")),
+                          # per core the server was given: on a shared machine more processes get more CPU
+                          _median([r.updates_per_s / r.server_cpu for r in runs if r.server_cpu > 0])))
+    if not table:
+        return
+    base = table[0]
+    print(f"\n| server | runs | connected | updates delivered/s | frames/s | p50 ms | p99 ms | server CPU | "
+          f"updates/s per server core | updates/s vs {base[0]} | p99 vs {base[0]} |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, n, conn, ups, fps, p50, p99, cpu, per_core in table:
+        ratio_u = f"{ups / base[3]:.2f}x" if base[3] else "-"
+        ratio_p = f"{p99 / base[6]:.2f}x" if base[6] == base[6] and base[6] else "-"
+        print(f"| {label} | {n} | {conn:,.0f} | {ups:,.0f} | {fps:,.0f} | {p50:,.1f} | {p99:,.1f} | {cpu * 100:.0f}% | "
+              f"{per_core:,.0f} | {ratio_u} | {ratio_p} |")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +56,7 @@ from .kernel_loop import (
     _find,
     _rehash,
     _run,
+    _top_levels,
 )
 from .status import apply_status_after_kernel, unpack_reason
 
@@ -70,8 +71,10 @@ class KernelBooks(Books):
     """A ``Books`` whose order-level state is numpy tables updated by a compiled kernel, batch at a time."""
 
     def __init__(self, *, trade_capacity: int = 65_536, order_capacity: int = 1 << 16,
-                 level_capacity: int = 1 << 14, session_date: dt.date | None = None) -> None:
-        super().__init__(trade_capacity=trade_capacity, session_date=session_date)
+                 level_capacity: int = 1 << 14, session_date: dt.date | None = None,
+                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None, market: I64 | None = None) -> None:
+        """``arrays``/``market``: publish into these (``Books``' meaning: a shared-memory block's rows)."""
+        super().__init__(trade_capacity=trade_capacity, session_date=session_date, arrays=arrays, market=market)
         # messages ``apply_bytes`` skipped before the books (as FeedSession counts them)
         self.frame_counters = {"unknown_types": 0, "bad_lengths": 0}
         self._counter_arr = np.zeros(len(COUNTER_NAMES), np.int64)
@@ -93,6 +96,16 @@ class KernelBooks(Books):
         self._lv_next = np.arange(1, lc + 1, dtype=np.int64)  # the free list
         self._head = np.full(2 * MAX_LOCATES, -1, np.int64)
         self._meta[[M_ORDERS, M_LEVELS, M_FREE]] = 0
+
+    @property
+    def mine(self) -> npt.NDArray[np.bool_]:
+        """The locates whose directory entries these books applied (a shared-memory writer claims them)."""
+        return self._mine
+
+    @property
+    def packed_names(self) -> I64:
+        """Each locate's ticker as the kernel stores it (8 bytes in an int64): moves when a name is set."""
+        return self._names
 
     # ------------------------------------------------------------------ growth
     def _grow_orders(self) -> None:
@@ -263,6 +276,11 @@ class KernelBooks(Books):
             cur = int(self._lv_next[cur])
         return out
 
+    def write_depth(self, locates: I64, depth: I64) -> None:
+        """``levels`` of every locate in ``locates``, both sides, into ``depth[locate, side, level] = (price,
+        size)`` (as many levels as its third axis holds, zero-filled), in one compiled call."""
+        _top_levels(locates, self._head, self._lv_price, self._lv_next, self._lv_size, depth)
+
     def order(self, order_ref: int) -> tuple[int, int, int, int] | None:
         key = order_ref - (1 << 64) if order_ref >= 1 << 63 else order_ref  # stored as int64
         slot = int(_find(self._o_ref, self._o_lvl, key))
@@ -294,4 +312,5 @@ def warm_up() -> float:
     t = time.perf_counter()
     books = KernelBooks(trade_capacity=4, order_capacity=16, level_capacity=16)
     books.apply_bytes(frame_all(itch_encode(m) for m in every_kind()))
+    books.write_depth(np.arange(1, 3, dtype=np.int64), np.zeros((3, 2, 10, 2), np.int64))
     return time.perf_counter() - t

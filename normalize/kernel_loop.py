@@ -512,3 +512,26 @@ _run = cast(Callable[..., int], _apply)
 
 def _empty_table(n: int) -> tuple[I64, I64, I64]:
     return np.zeros(n, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.int64)
+
+
+@numba.njit(cache=True)
+def _top_levels(locates: I64, head: I64, lv_price: I64, lv_next: I64, lv_size: I64,
+                depth: I64) -> None:  # pragma: no cover
+    """``depth[loc, side, level] = (price, size)``, best first, zero after the last level, for each locate
+    (a shared-memory writer publishes the depth of what a block changed: a Python walk cost it more than the
+    kernel itself)."""
+    levels = depth.shape[2]
+    for i in range(locates.shape[0]):
+        loc = locates[i]
+        for side in range(2):
+            cur = head[loc << 1 | side]
+            k = 0
+            while cur != -1 and k < levels:
+                depth[loc, side, k, 0] = lv_price[cur]
+                depth[loc, side, k, 1] = lv_size[cur]
+                cur = lv_next[cur]
+                k += 1
+            while k < levels:
+                depth[loc, side, k, 0] = 0
+                depth[loc, side, k, 1] = 0
+                k += 1

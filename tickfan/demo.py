@@ -23,7 +23,7 @@ from tickfan.node import (
     run_until_stopped,
     stream_limit_flags,
 )
-from tickfan.procs import ChildFailed, Children, tickfan_command
+from tickfan.procs import ChildFailed, Children, fanout_workers, tickfan_command, usable_cores, workers_arg
 from tickfan.simulate import add_status_arguments, status_config, status_flags
 from tickfan.trading import TradingStack, add_trading_arguments, trading_unavailable
 from vocab.clock import today_eastern
@@ -40,9 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run ingest as N worker processes by symbol partition (hot symbols alone, see --hot), "
                              "their books shared with this node through shared memory; the feed becomes "
                              "multicast on --interface")
-    parser.add_argument("--fanout-workers", type=int, default=1, metavar="N",
+    parser.add_argument("--fanout-workers", type=_workers, default=1, metavar="N|auto",
                         help="fan-out processes sharing the WebSocket port (SO_REUSEPORT), all reading the books "
-                             "from shared memory (default %(default)s; one per core scales the fan-out)")
+                             "from shared memory (ingest then runs in a process of its own, batched); auto: one "
+                             "per core this process may use (default %(default)s: feed, books and fan-out in one "
+                             "process); the choice is printed at start")
     parser.add_argument("--hot", default=None, metavar="SYM,SYM",
                         help="with --partitions: symbols that get a worker each (default TSLA,NVDA,AAPL, at most "
                              "half the partitions)")
@@ -55,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run without recovery services (by default the simulator serves MoldUDP64 "
                              "re-requests on UDP and book snapshots on TCP, both on the first feed port + 1, "
                              "and the node recovers gaps and rebuilds stale books from them)")
+
+
+def _workers(text: str) -> int | None:
+    try:
+        return workers_arg(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def simulator_command(args: argparse.Namespace) -> list[str]:
@@ -94,6 +103,8 @@ async def _main(args: argparse.Namespace) -> int:
     shared: SharedBookState | None = None
     children = Children()  # ingest workers, extra fan-out workers, the simulator
     workers = fanouts = 0
+    auto = args.fanout_workers is None
+    args.fanout_workers, why = fanout_workers(args.fanout_workers, usable_cores())
     if args.fanout_workers > 1 and not args.partitions:
         args.partitions = 1  # several fan-out processes read books from shared memory: ingest publishes there
     if args.partitions:
@@ -163,8 +174,9 @@ async def _main(args: argparse.Namespace) -> int:
         pmap = node_config(args).partition
         print(f"  ingest: {workers} worker processes ({pmap[0].describe() if pmap else ''}), "
               f"books in shared memory {shared.name if shared else ''}", flush=True)
-    if fanouts:
-        print(f"  fan-out: {fanouts + 1} processes share the WebSocket port", flush=True)
+    if fanouts or auto:  # said after the ready line: whoever waits for it reads that line first
+        shared_port = " share the WebSocket port" if fanouts else ""
+        print(f"  fan-out: {fanouts + 1} process{'es' if fanouts else ''}{shared_port} ({why})", flush=True)
     if trading is not None:
         seeded = f" (seeded {', '.join(trading.seeded)} with $100,000)" if trading.seeded else ""
         print(f"  order API                          http://{args.http[0]}:{args.http[1]}/v1/orders{seeded}",
@@ -215,6 +227,8 @@ def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -
             cmd += ["--rewinder", f"{args.rewinder[0]}:{args.rewinder[1]}"]
         if args.snapshot:
             cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
+        if args.partitions == 1:
+            cmd.append("--batched")  # the whole feed in one process: the kernel's blocks, not message by message
         children.start(f"ingest worker {k}", cmd, wait_ready=True)  # up once its feed sockets are bound
     return int(args.partitions)
 

@@ -194,7 +194,8 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no live status line")
     parser.add_argument("--batched", action="store_true",
                         help="decode and apply in-sequence packets in batches (numpy decoder + numba book kernel, "
-                             "~2M msg/s per core) instead of one message at a time")
+                             "~2M msg/s per core) instead of one message at a time; a --publish worker too (whole "
+                             "blocks when it has every symbol: no --partitions, or 1)")
     parser.add_argument("--session-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
                         help="the trading day the feed's ITCH timestamps count from (ns since its midnight US "
                              "Eastern); every time sent is converted to ns since the Unix epoch with it and the "

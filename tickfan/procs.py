@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,41 @@ def die_with_parent() -> None:
 def tickfan_command(*args: str) -> list[str]:
     """The command line of a ``tickfan`` subcommand run by this interpreter."""
     return [sys.executable, "-m", "tickfan", *args]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask: a container's or taskset's limit counts)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def workers_arg(text: str) -> int | None:
+    """``--fanout-workers``: a count of at least 1, or ``auto`` (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"expected a number of processes or 'auto', not {text!r}") from None
+    if n < 1:
+        raise ValueError(f"expected at least 1 process, not {n}")
+    return n
+
+
+def fanout_workers(asked: int | None, cores: int) -> tuple[int, str]:
+    """How many fan-out processes to run on ``cores`` cores, and why, in words the operator sees.
+
+    ``auto``: one per core (measured on 2 cores: two workers beside a batched ingest process served at least as
+    well as one process, four no better than two; benchmarks/RESULTS.md, "One host: several workers against
+    one process"). A count asked for is kept, with a warning when it exceeds the cores: the processes then
+    share cores with ingest and with each other, and each one's fixed costs are paid again for nothing."""
+    if asked is None:
+        return max(1, cores), f"auto: one per core, {cores} core{'s' if cores != 1 else ''}"
+    if asked > cores:
+        return asked, f"asked for {asked} on {cores} cores: more than one per core only adds overhead"
+    return asked, "asked for"
 
 
 class ChildFailed(RuntimeError):

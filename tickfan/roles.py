@@ -136,9 +136,10 @@ class IngestRole:
         self.config = config
         self.shared: SharedBookState | None = None
         self.shm_publisher: ShmPublisher | None = None
-        if config.publish:  # a worker's books are rows of the shared block (the plain engine: readers need it)
+        if config.publish:  # a worker's books are rows of the shared block
             self.shared = SharedBookState.attach(config.publish)
-            self.shm_publisher = ShmPublisher(self.shared, config.partition[1] if config.partition else 0)
+            self.shm_publisher = ShmPublisher(self.shared, config.partition[1] if config.partition else 0,
+                                              batched=config.batched)
             self.books: Books = self.shm_publisher.books
         elif config.batched:
             from normalize.kernel import KernelBooks, warm_up
@@ -165,6 +166,7 @@ class IngestRole:
         return day
 
     async def start(self) -> None:
+        c = self.config
         # a shared-memory worker applies through its publisher, which brackets each packet for the readers
         target: Books | ShmPublisher = self.shm_publisher or self.books
         apply, notify, books = target.apply_batch, self.notify, self.books
@@ -179,7 +181,10 @@ class IngestRole:
             notify()
 
         raw_sink = None
-        apply_bytes = getattr(self.books, "apply_bytes", None)
+        # batched: whole blocks to the kernel (a shared-memory worker's through its publisher, which brackets
+        # each block for the readers)
+        apply_bytes = getattr(target if self.shm_publisher is not None and c.batched else self.books,
+                              "apply_bytes", None)
         if apply_bytes is not None:
             def raw_sink(blocks: bytes) -> None:
                 if books.session_date is None:
@@ -193,11 +198,10 @@ class IngestRole:
                 self.date_books()
             target.rebuild(snapshot)
 
-        c = self.config
         self.feed = await open_feeds(
             c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
             on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
-            on_snapshot=rebuild, partition=PartitionFilter(*c.partition) if c.partition else None,
+            on_snapshot=rebuild, partition=self._partition_filter(),
             raw_sink=raw_sink, sources=c.feed_sources, max_gap=c.max_gap, max_held_bytes=c.max_held_bytes,
             adopt_session=False,
         )
@@ -207,6 +211,14 @@ class IngestRole:
             log.warning("feed: no --session given; the session is pinned from the first snapshot")
         if self.bars is not None:
             self._bar_timer = asyncio.create_task(self._close_quiet_bars(self.bars))
+
+    def _partition_filter(self) -> PartitionFilter | None:
+        """The worker's share of the symbols; none for a batched worker that has them all (one partition), so
+        its undecoded blocks go straight to the kernel (a filter needs every message decoded)."""
+        part = self.config.partition
+        if part is None or (self.config.batched and part[0].partitions == 1):
+            return None
+        return PartitionFilter(*part)
 
     async def _close_quiet_bars(self, bars: BarFeed) -> None:
         """Close the bars the feed's clock has passed, for symbols with no print since (the builder's clock

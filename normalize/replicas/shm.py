@@ -25,7 +25,7 @@ import contextlib
 import hashlib
 from collections.abc import Iterable, Sequence
 from multiprocessing import resource_tracker, shared_memory
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,9 @@ from ..book import ASK, BID, MAX_LOCATES, Books
 from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
 from ..status import M_VERSION, MARKET_FIELDS, StatusDiff, StatusEvent, new_market
 from ..trades import TradePrints, TradeRing
+
+if TYPE_CHECKING:
+    from ..kernel import KernelBooks
 
 _CREATED_HERE: set[str] = set()  # blocks this process created (and so unlinks)
 MAX_WRITERS = 64
@@ -132,16 +135,33 @@ class ShmPublisher:
     never takes a row that is half one packet and half the next.
     """
 
-    def __init__(self, state: SharedBookState, writer: int, *, trade_capacity: int = 65_536) -> None:
+    def __init__(self, state: SharedBookState, writer: int, *, trade_capacity: int = 65_536,
+                 batched: bool = False) -> None:
+        """``batched``: the books are a ``KernelBooks`` (the numba kernel) and ``apply_bytes`` takes whole
+        undecoded blocks, as a one-process node's ``--batched`` path does (the plain engine costs several times
+        as much per message: at 100,000 msg/s it needs more than a core and falls behind)."""
         if not 0 <= writer < MAX_WRITERS:
             raise ValueError(f"writer must be 0..{MAX_WRITERS - 1}, not {writer}")
         a = state.arrays
-        self.books = Books(trade_capacity=trade_capacity, arrays={name: a[name] for name in FIELD_NAMES},
-                           market=a["market"][writer])
+        rows = {name: a[name] for name in FIELD_NAMES}
+        self.books: Books
+        self._kernel: KernelBooks | None = None
+        if batched:
+            from ..kernel import KernelBooks, warm_up
+
+            warm_up()
+            self.books = self._kernel = KernelBooks(trade_capacity=trade_capacity, arrays=rows,
+                                                    market=a["market"][writer])
+            # what this writer last published of its rows: depth (by depth_seq) and names (the kernel's packed
+            # names), so a block's changes are found by comparing arrays instead of walking its messages
+            self._depth_published = self.books.depth_seq.copy()
+            self._names_published = self._kernel.packed_names.copy()
+        else:
+            self.books = Books(trade_capacity=trade_capacity, arrays=rows, market=a["market"][writer])
         self.writer = writer
         a["epochs"][writer] = self.books.session_epoch
         self._gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
-        self._depth = a["depth"]
+        self._depth: npt.NDArray[np.int64] = a["depth"]  # type: ignore[assignment]
         self._names = a["names"]
         self._owner = a["owner"]
         self._size = state.size
@@ -166,6 +186,35 @@ class ShmPublisher:
         finally:
             gen[w] += 1
         self._ship_prints()
+
+    def apply_bytes(self, data: bytes | bytearray | memoryview) -> int:
+        """Batched: frame, decode and apply a block of length-prefixed ITCH messages in one kernel call, then
+        claim, and publish the names and depth of, whatever moved (all under the writer's odd generation: a
+        reader that copies a row before its claim sees no owner while a writer is busy, and takes it again)."""
+        kernel = self._kernel
+        if kernel is None:
+            raise RuntimeError("apply_bytes needs a batched publisher (ShmPublisher(..., batched=True))")
+        gen, w = self._gen, self.writer
+        gen[w] += 1
+        try:
+            consumed = kernel.apply_bytes(data)
+            hi = kernel.high_locate + 1
+            mine = kernel.mine[:hi]
+            claims = np.flatnonzero(mine & (self._owner[:hi] != w))
+            if len(claims):
+                self._owner[claims] = w
+            depth = np.flatnonzero((kernel.depth_seq[:hi] != self._depth_published[:hi]) & mine)
+            if len(depth):
+                kernel.write_depth(depth, self._depth)
+                self._depth_published[depth] = kernel.depth_seq[depth]
+            names = np.flatnonzero(kernel.packed_names[:hi] != self._names_published[:hi])
+            if len(names):
+                self._publish((), names.tolist())
+                self._names_published[names] = kernel.packed_names[names]
+        finally:
+            gen[w] += 1
+        self._ship_prints()
+        return consumed
 
     def _ship_prints(self) -> None:
         """Copy the prints and breaks this packet recorded into the writer's rings, then move its totals (a
@@ -205,6 +254,9 @@ class ShmPublisher:
             books.rebuild(snapshot)
             changed = np.flatnonzero(books.depth_seq != before).tolist()
             self._publish(changed, range(1, books.high_locate + 1))
+            if self._kernel is not None:
+                self._depth_published[:] = books.depth_seq
+                self._names_published[:] = self._kernel.packed_names
         finally:
             gen[w] += 1
 
@@ -261,11 +313,20 @@ class BookView(BookRow):
         self._ring_cursors = [a["prints_total"].copy(), a["breaks_total"].copy()]
         self._epochs: npt.NDArray[np.int64] = a["epochs"]  # type: ignore[assignment]
         self.counters.update(prints_lost=0, breaks_lost=0)
+        self._synced: npt.NDArray[np.int64] | None = None  # the writers' marks the last whole sync began at
 
     def sync(self) -> int:
-        """Copy every row whose version moved since the last sync; returns how many rows were copied."""
+        """Copy every row whose version moved since the last sync; returns how many rows were copied.
+
+        A sync that finds every writer where the last whole sync left it (same generations, same ring totals)
+        does nothing: an idle reader polling often costs a comparison of a few counters, not a scan of the
+        block."""
         a = self._shared
         gen: npt.NDArray[np.int64] = a["generation"]  # type: ignore[assignment]
+        # the writers' rings move after their generation (a packet's prints are shipped once it is applied)
+        mark = np.concatenate((gen, a["prints_total"], a["breaks_total"]))
+        if self._synced is not None and np.array_equal(mark, self._synced):
+            return 0
         self._sync_market()
         moved = np.flatnonzero((a["seq"] != self.seq) | (a["depth_seq"] != self.depth_seq)
                                | (a["status_seq"] != self.status_seq))
@@ -298,6 +359,8 @@ class BookView(BookRow):
         self.counters["rows_deferred"] += len(moved)
         self._gather(0, self._trades, "prints")
         self._gather(1, self._breaks, "breaks")
+        # taken whole only if no writer was mid-packet when it began and nothing was left for later
+        self._synced = mark if not len(moved) and not (mark[:len(gen)] & 1).any() else None
         return copied
 
     def _sync_market(self) -> None:

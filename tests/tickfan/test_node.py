@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from normalize import Books
+from normalize.kernel import KernelBooks
 from normalize.replicas.redis import RedisBooks
 from normalize.replicas.shm import BookView, SharedBookState
 from tests.conftest import eventually, free_port
@@ -54,7 +55,9 @@ def test_ingest_worker_publishes_into_shared_memory_and_serves_nothing(shm: str)
     roles = build_roles(NodeConfig(publish=shm, batched=True, orders_redis=REDIS))
     ingest = roles.ingest
     assert ingest is not None and ingest.shm_publisher is not None
-    assert type(ingest.books) is Books  # the plain engine even when batched: readers need its rows
+    # batched: the kernel's books, whose rows ARE the shared block's (readers copy them from there)
+    assert isinstance(ingest.books, KernelBooks)
+    assert ingest.shared is not None and np.shares_memory(ingest.books.seq, ingest.shared.arrays["seq"])
     assert ingest.books is ingest.shm_publisher.books
     assert roles.edge is None and roles.publisher is None
     node = Node(NodeConfig(publish=shm), roles)
@@ -67,6 +70,7 @@ def test_ingest_worker_publishes_into_shared_memory_and_serves_nothing(shm: str)
 
 def test_ingest_worker_can_also_publish_to_redis(shm: str) -> None:
     roles = build_roles(NodeConfig(publish=shm, redis=REDIS))
+    assert type(roles.source.books) is Books  # not batched: the plain engine
     assert roles.publisher is not None and roles.publisher.publisher.books is roles.source.books
     assert roles.in_order() == [roles.source, roles.publisher]
     if roles.ingest is not None and roles.ingest.shared is not None:
