@@ -292,7 +292,8 @@ def one_run(n: int, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 
 def edge_lines(row: dict[str, Any]) -> list[str]:
     out = [f"N={row['edges']}: publisher CPU {row['publisher_cpu'] * 100:.0f}% | "
-           f"Redis CPU {row['redis_cpu'] * 100:.0f}%, out {row['redis_out_mb_s']:.2f} MB/s, in {row['redis_in_mb_s']:.2f} MB/s, "
+           f"Redis CPU {row['redis_cpu'] * 100:.0f}%, out {row['redis_out_mb_s']:.2f} MB/s, "
+           f"in {row['redis_in_mb_s']:.2f} MB/s, "
            f"{row['spublish_per_s']:.0f} SPUBLISH/s (~{row['bytes_per_spublish']} B in per publish), "
            f"{row['hset_per_s']:,.0f} HSET/s; publisher feed gaps {row['publisher_feed_gaps']}, "
            f"stale {row['publisher_stale']}"]
