@@ -305,61 +305,88 @@ def edge_lines(row: dict[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- shard mode
-def _subscribe_sink(port: int, channels: list[str], count: int, stop: threading.Event, got: list[int]) -> None:
-    """``count`` subscribers on raw sockets, each SSUBSCRIBEd to ``channels``, counting the bytes they get."""
+def _subscribe_sink(port: int, channels: list[str], count: int, stop: Any, got: Any) -> None:
+    """``count`` subscribers on raw sockets, each SSUBSCRIBEd to ``channels``, counting the bytes they get (a
+    child process: it must keep up, or Redis drops it at its pub/sub output-buffer limit)."""
     sel = selectors.DefaultSelector()
-    args = ["SSUBSCRIBE", *channels]
-    command = f"*{len(args)}\r\n".encode() + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in args)
+    words = ["SSUBSCRIBE", *channels]
+    command = f"*{len(words)}\r\n".encode() + b"".join(f"${len(w)}\r\n{w}\r\n".encode() for w in words)
     for i in range(count):
         s = socket.create_connection(("127.0.0.1", port))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         s.sendall(command)
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ, i)
+    local = [0] * count
     while not stop.is_set():
-        for key, _ in sel.select(0.2):
+        for key, _ in sel.select(0.1):
             try:
                 data = key.fileobj.recv(1 << 20)  # type: ignore[union-attr]
             except BlockingIOError:
                 continue
-            got[key.data] += len(data)
-    for key in list(sel.get_map().values()):
-        key.fileobj.close()  # type: ignore[union-attr]
+            local[key.data] += len(data)
+        for i in range(count):
+            got[i] = local[i]
+    os._exit(0)
+
+
+async def _paced_publish(url: str, payload: bytes, rounds_per_s: float, seconds: float) -> int:
+    """Every 1/rounds_per_s s, one SPUBLISH per quotes partition (the publisher's round); returns rounds done."""
+    from vocab.keys import QUOTE_PARTITIONS, quotes_channel
+
+    r = open_redis(url)
+    done = 0
+    try:
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            pipe = r.pipeline(transaction=False)
+            for p in range(QUOTE_PARTITIONS):
+                pipe.spublish(quotes_channel(p), payload)
+            await pipe.execute()
+            done += 1
+            await asyncio.sleep(max(0.0, start + done / rounds_per_s - time.monotonic()))
+    finally:
+        await r.aclose()
+    return done
 
 
 def shard_run(k: int, args: argparse.Namespace) -> dict[str, Any]:
+    """K subscribers (edges) on every partition; the publisher's rounds paced at ``--rounds-per-s``."""
+    from vocab.keys import QUOTE_PARTITIONS, quotes_channel
+
     redis = PrivateRedis()
-    channels = [f"ch:{i:012d}" for i in range(16)]  # redis-benchmark's __rand_int__ with -r 16
-    stop, got = threading.Event(), [0] * k
-    sink = threading.Thread(target=_subscribe_sink, args=(redis.port, channels, k, stop, got), daemon=True)
+    ctx = mp.get_context("fork")
+    stop, got = ctx.Event(), ctx.Array("q", k, lock=False)
+    channels = [quotes_channel(p) for p in range(QUOTE_PARTITIONS)]
+    sink = ctx.Process(target=_subscribe_sink, args=(redis.port, channels, k, stop, got), daemon=True)
     try:
         sink.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while int(asyncio.run(_info(redis.url))[0]["connected_clients"]) < k + 1:  # + our INFO connection
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or not sink.is_alive():
                 raise RuntimeError("subscribers did not subscribe")
             time.sleep(0.1)
-        payload = "x" * args.payload
-        bench = subprocess.Popen(["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port), "-c", "4", "-P", "16",
-                                  "-n", str(10**9), "-r", "16", "-q", "SPUBLISH", "ch:__rand_int__", payload],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            time.sleep(1.0)  # past the connection set-up
-            r0, g0, t0 = redis_counters(redis.url), sum(got), time.monotonic()
-            time.sleep(args.seconds)
-            r1, g1, t1 = redis_counters(redis.url), sum(got), time.monotonic()
-        finally:
-            os.killpg(bench.pid, signal.SIGTERM)
-            bench.wait(10)
-        w = t1 - t0
+        payload = b"x" * args.payload
+        r0, g0 = redis_counters(redis.url), sum(got)
+        t0 = time.monotonic()
+        rounds = asyncio.run(_paced_publish(redis.url, payload, args.rounds_per_s, args.seconds))
+        time.sleep(0.2)  # the last round reaches the subscribers
+        r1, g1, w = redis_counters(redis.url), sum(got), time.monotonic() - t0
+        connected = int(asyncio.run(_info(redis.url))[0]["connected_clients"]) - 1
         published = (r1["spublish"] - r0["spublish"]) / w
-        return {"subscribers": k, "payload": args.payload, "published_per_s": round(published),
-                "deliveries_per_s": round(published * k),
-                "redis_out_mb_s": round((r1["net_out"] - r0["net_out"]) / w / 1e6, 1),
-                "received_mb_s": round((g1 - g0) / w / 1e6, 1), "redis_cpu": round((r1["cpu_s"] - r0["cpu_s"]) / w, 3)}
+        cpu = (r1["cpu_s"] - r0["cpu_s"]) / w
+        deliveries = published * k
+        return {"subscribers": k, "still_subscribed": connected, "payload": args.payload,
+                "rounds_per_s": round(rounds / w, 1), "published_per_s": round(published),
+                "deliveries_per_s": round(deliveries),
+                "redis_out_mb_s": round((r1["net_out"] - r0["net_out"]) / w / 1e6, 2),
+                "received_mb_s": round((g1 - g0) / w / 1e6, 2), "redis_cpu": round(cpu, 3),
+                "redis_us_per_delivery": round(cpu / deliveries * 1e6, 2) if deliveries else None}
     finally:
         stop.set()
-        sink.join(5)
+        sink.join(10)
+        if sink.is_alive():
+            sink.kill()
         redis.stop()
 
 
@@ -404,7 +431,11 @@ def main() -> None:
                                                              "throughput (see above)")
     parser.add_argument("--subscribers", default="1,4,16,64", help="shard mode: subscriber counts K "
                                                                    "(default %(default)s)")
-    parser.add_argument("--payload", type=int, default=1500, help="shard mode: bytes per message (default %(default)s)")
+    parser.add_argument("--payload", type=int, default=14_000,
+                        help="shard mode: bytes per message (default %(default)s: a round's ~312 quotes of one "
+                             "partition at 10,000 tickers x 10 updates/s, ~45 bytes each)")
+    parser.add_argument("--rounds-per-s", type=float, default=20.0,
+                        help="shard mode: publisher rounds a second, 16 messages each (default %(default)s)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every run and the medians here")
     args = parser.parse_args()
     raise_nofile()
@@ -419,8 +450,9 @@ def main() -> None:
                 row = shard_run(k, args)
                 rows.append(row)
                 say(f"  {row['published_per_s']:,} published/s, {row['deliveries_per_s']:,} deliveries/s, "
-                    f"Redis out {row['redis_out_mb_s']} MB/s (subscribers got {row['received_mb_s']} MB/s), "
-                    f"Redis CPU {row['redis_cpu'] * 100:.0f}%")
+                    f"Redis out {row['redis_out_mb_s']} MB/s (subscribers got {row['received_mb_s']} MB/s, "
+                    f"{row['still_subscribed']} of {k} still subscribed), Redis CPU {row['redis_cpu'] * 100:.1f}% "
+                    f"({row['redis_us_per_delivery']} us per delivery)")
     else:
         ns = [int(x) for x in args.edges.split(",")]
         if args.client_processes < max(ns):
