@@ -183,11 +183,37 @@ def start_publisher(args: argparse.Namespace, url: str, duration: float, logs: P
     return Proc("publisher", cmd, logs / "publisher.log")
 
 
-def start_edge(k: int, args: argparse.Namespace, url: str, duration: float, logs: Path) -> tuple[Proc, str]:
-    ws = free_port()
+def start_edge(k: int, args: argparse.Namespace, url: str, duration: float, logs: Path) -> tuple[Proc, str, str]:
+    """An edge: its process, its stream URL, its HTTP base URL."""
+    ws, http = free_port(), free_port()
     cmd = [*TICKFAN, "node", "--from-redis", url, "--quiet", "--flush-ms", str(args.flush_ms),
-           "--duration", str(int(duration)), "--ws", f"127.0.0.1:{ws}", "--http", f"127.0.0.1:{free_port()}"]
-    return Proc(f"edge {k}", cmd, logs / f"edge{k}.log"), f"ws://127.0.0.1:{ws}/v1/stream"
+           "--duration", str(int(duration)), "--ws", f"127.0.0.1:{ws}", "--http", f"127.0.0.1:{http}"]
+    return Proc(f"edge {k}", cmd, logs / f"edge{k}.log"), f"ws://127.0.0.1:{ws}/v1/stream", f"http://127.0.0.1:{http}"
+
+
+def seeded(http: str) -> int:
+    """Symbols the edge has seeded from their hashes (its /metrics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{http}/metrics", timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            if 'kind="seeded"' in line and not line.startswith("#"):
+                return int(float(line.split()[-1]))
+    return 0
+
+
+def wait_seeded(https: list[str], timeout: float) -> tuple[float, list[int]]:
+    """Until no edge seeds any more symbol for 2 s: a symbol seeded late reaches its clients as an update
+    with the exchange time of its last change, which is not a latency of the stream."""
+    started, last, stable = time.monotonic(), [-1] * len(https), 0
+    while time.monotonic() - started < timeout:
+        now = [seeded(h) for h in https]
+        stable = stable + 1 if now == last and min(now) > 0 else 0
+        if stable >= 2:
+            break
+        last = now
+        time.sleep(1.0)
+    return time.monotonic() - started, last
 
 
 # ---------------------------------------------------------------------------------------------- clients
@@ -198,7 +224,7 @@ def _edge_clients(url: str, clients: int, processes: int, edge_pid: int, args: a
 
     def on_connected() -> None:
         ready.put(url)
-        go.wait(START_TIMEOUT)
+        go.wait(START_TIMEOUT * 4)  # the parent waits for the edges' seeding first
 
     try:
         res = run_clients(url, clients, processes, args.seconds, symbols=args.symbols, size=(int(lo), int(hi or lo)),
@@ -212,7 +238,7 @@ def _edge_clients(url: str, clients: int, processes: int, edge_pid: int, args: a
 
 def one_run(n: int, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     """Publisher + n edges + the clients; the figures of one measured window."""
-    budget = START_TIMEOUT * 2 + args.warmup + args.seconds + 30
+    budget = START_TIMEOUT * 4 + args.warmup + args.seconds + 30  # start, connect, seed, measure
     redis = PrivateRedis() if args.redis is None else None
     url = redis.url if redis is not None else args.redis
     procs: list[Proc] = []
@@ -226,13 +252,13 @@ def one_run(n: int, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
                 raise RuntimeError("the publisher's directory did not reach Redis")
             time.sleep(0.5)
         edges = [start_edge(k, args, url, budget, logs) for k in range(n)]
-        procs += [p for p, _ in edges]
-        say(f"N={n}: publisher pid {publisher.pid}, edges {[p.pid for p, _ in edges]}, Redis {url}")
+        procs += [p for p, _, _ in edges]
+        say(f"N={n}: publisher pid {publisher.pid}, edges {[p.pid for p, _, _ in edges]}, Redis {url}")
         ctx = mp.get_context("fork")
         ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
         per_edge = [args.clients // n + (1 if k < args.clients % n else 0) for k in range(n)]
         procs_per_edge = max(1, args.client_processes // n)
-        for k, (edge, ws) in enumerate(edges):
+        for k, (edge, ws, _) in enumerate(edges):
             w = ctx.Process(target=_edge_clients, args=(ws, per_edge[k], procs_per_edge, edge.pid, args, ready,
                                                         go, out))
             w.start()
@@ -240,8 +266,10 @@ def one_run(n: int, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
         started = time.monotonic()
         for _ in edges:
             ready.get(timeout=START_TIMEOUT + 30)
-        say(f"N={n}: {args.clients:,} clients connected over {n} edge(s) in {time.monotonic() - started:.1f} s; "
-            f"warm-up {args.warmup:.0f} s, measuring {args.seconds:.0f} s")
+        say(f"N={n}: {args.clients:,} clients connected over {n} edge(s) in {time.monotonic() - started:.1f} s")
+        seed_s, seeds = wait_seeded([h for _, _, h in edges], START_TIMEOUT * 2)
+        say(f"N={n}: edges seeded {seeds} symbols in {seed_s:.1f} s; warm-up {args.warmup:.0f} s, "
+            f"measuring {args.seconds:.0f} s")
         go.set()
         time.sleep(args.warmup)
         r0, p0, t0 = redis_counters(url), proc_stat([publisher.pid]), time.monotonic()
@@ -257,14 +285,14 @@ def one_run(n: int, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
             "redis_in_mb_s": round(d["net_in"] / 1e6, 3), "spublish_per_s": round(d["spublish"], 1),
             "hset_per_s": round(d["hset"], 1), "redis_commands_per_s": round(d["commands"], 1),
             "bytes_per_spublish": round(d["net_in"] / d["spublish"]) if d["spublish"] else None,
-            "per_edge": [],
+            "seed_s": round(seed_s, 1), "per_edge": [],
         }
-        for (edge, ws) in edges:
+        for (edge, ws, _), symbols_seeded in zip(edges, seeds, strict=True):
             res = results[ws]
             if "error" in res:
                 raise RuntimeError(f"clients of {ws}: {res['error']}")
             row["per_edge"].append({
-                "pid": edge.pid, "clients": res["clients"], "connected": res["connected"],
+                "pid": edge.pid, "clients": res["clients"], "connected": res["connected"], "seeded": symbols_seeded,
                 "cpu": round(res["server_cpu"], 3), "updates_per_s": round(res["updates_per_s"]),
                 "frames_per_s": round(res["frames_per_s"]), "p50_ms": round(res["p50_ms"], 1),
                 "p99_ms": round(res["p99_ms"], 1), "rss_mb": round(res["server_rss_mb"], 1)})
@@ -438,6 +466,7 @@ def main() -> None:
                         help="shard mode: publisher rounds a second, 16 messages each (default %(default)s)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every run and the medians here")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started (finally blocks), then go
     raise_nofile()
     logs = ROOT / "build" / "bench_edges"
     logs.mkdir(parents=True, exist_ok=True)
