@@ -133,11 +133,11 @@ async def _main(args: argparse.Namespace) -> int:
             return 1
     if not args.no_trading:
         # the market data runs without PostgreSQL and Redis: where they cannot be had, trading is off, said once
-        why = await trading_unavailable(args)
-        if why is not None:
-            print(f"tickfan demo: trading is off: {why}. Market data runs alone. To trade, start PostgreSQL and "
+        trading_off = await trading_unavailable(args)
+        if trading_off is not None:
+            print(f"tickfan demo: trading is off: {trading_off}. Market data runs alone. To trade, start PostgreSQL and "
                   f"Redis (`make services`, i.e. scripts/ensure-services.sh) or point --db/--trading-redis "
-                  f"($TICKFAN_DATABASE_URLS/$TICKFAN_REDIS_URL) at running ones; --no-trading silences this.",
+                  f"($TICKFAN_DATABASE_URLS/$TICKFAN_TRADING_REDIS) at running ones; --no-trading silences this.",
                   file=sys.stderr, flush=True)
             args.no_trading = True
     if not args.no_trading:

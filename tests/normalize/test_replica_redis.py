@@ -112,6 +112,32 @@ async def test_a_reader_seeds_watched_symbols_then_follows_the_stream(books: Boo
         await pub.close()
 
 
+async def test_a_reader_rereads_the_directory_only_when_it_grew(private_redis: PrivateRedis) -> None:
+    """Every edge polls the directory each second: an unchanged one must cost one HLEN, not a full HGETALL."""
+    url = private_redis.url
+    r = redis.Redis.from_url(url)
+    r.hset(SYMBOLS, mapping={"DIRA": "3:1", "DIRB": "4:2"})
+    reader = RedisBooks(url)
+
+    def hgetalls() -> int:
+        return int(r.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
+
+    try:
+        await reader.load_directory()
+        assert reader.locate_of == {"DIRA": 3, "DIRB": 4} and reader.partition[4] == 2
+        before = hgetalls()
+        await reader.load_directory()
+        await reader.load_directory()
+        assert hgetalls() == before  # nothing new: not read again
+        r.hset(SYMBOLS, "DIRC", "5:7")  # listed later on the origin
+        await reader.load_directory()
+        assert reader.locate_of["DIRC"] == 5 and reader.known[5] and reader.partition[5] == 7
+        assert hgetalls() == before + 1
+    finally:
+        await reader.close()
+        r.close()
+
+
 async def test_a_quiet_feed_still_marks_the_quotes_live_once_a_second(books: Books) -> None:
     """Market orders read the live mark's age: a quiet market (nothing moved) must not look like a dead feed."""
     pub = RedisPublisher(books, REDIS)
