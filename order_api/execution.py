@@ -46,6 +46,7 @@ from order_api.db import Ledger, Row
 from order_api.fix import CancelRequest, ExecutionReport, NewOrder, StatusRequest
 from order_api.fix.client import FixClient, FixNotSent, FixUnavailable
 from order_api.model import OPEN, FillRefused, Status
+from order_api.order_stats import AckClock
 from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
 from order_api.resilience import Backoff, CircuitBreaker
 from vocab.keys import EXEC_DEAD
@@ -114,6 +115,7 @@ class ExecutionWorker:
         self.counters = {"sent": 0, "cancels_sent": 0, "reports": 0, "fills": 0, "duplicate_fills": 0,
                          "fills_refused": 0, "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0,
                          "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0, "claimed": 0}
+        self.acks = AckClock()  # NewOrderSingle written -> first report for it (tickfan_execution_ack_seconds)
 
     def stop(self) -> None:
         self._stop.set()
@@ -279,6 +281,7 @@ class ExecutionWorker:
             await fix.request_status(StatusRequest(cl_ord_id=str(oid), symbol=order["symbol"], side=order["side"]))
             self.counters["status_requests"] += 1
             return
+        self.acks.sent(str(oid))
         await self._write_new(fix, user, order)
         self.counters["sent"] += 1
 
@@ -319,6 +322,7 @@ class ExecutionWorker:
     async def on_report(self, report: ExecutionReport) -> None:
         """Apply one execution report to the ledger (idempotent); anything the ledger refuses is dead-lettered."""
         self.counters["reports"] += 1
+        self.acks.answered(report.cl_ord_id)
         try:
             await self._apply(report)
         except FillRefused as e:

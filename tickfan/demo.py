@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 from normalize.replicas.shm import SharedBookState
+from tickfan.metrics_orders import order_service_collectors
+from tickfan.metrics_share import SharedMetrics
 from tickfan.node import (
     Node,
     add_node_arguments,
@@ -92,6 +96,15 @@ async def _main(args: argparse.Namespace) -> int:
         args.snapshot = args.snapshot or ("127.0.0.1", args.feed[0][1] + 1)
     shared: SharedBookState | None = None
     children = Children()  # ingest workers, extra fan-out workers, the simulator
+    # every child writes its metrics here; the node serves them on its /metrics beside its own
+    args.metrics_dir = tempfile.mkdtemp(prefix="tickfan-metrics-")
+    try:
+        return await _run(args, children, shared)
+    finally:
+        shutil.rmtree(args.metrics_dir, ignore_errors=True)
+
+
+async def _run(args: argparse.Namespace, children: Children, shared: SharedBookState | None) -> int:
     workers = fanouts = 0
     if args.fanout_workers > 1 and not args.partitions:
         args.partitions = 1  # several fan-out processes read books from shared memory: ingest publishes there
@@ -128,7 +141,9 @@ async def _main(args: argparse.Namespace) -> int:
             # The order API is served by the node, beside the snapshots, reading quotes from its books.
             service = await trading.prepare(node.books)
             node.extra_routes = service.routes()
-            node.extra_collectors = service.collectors()  # the scheduled ledger check, on the node's /metrics
+            # the order path (placements, refusals, the relay, the scheduled ledger check) on the node's /metrics
+            node.extra_collectors = order_service_collectors(service)
+        node.extra_collectors = [*node.extra_collectors, SharedMetrics(args.metrics_dir)]
         await node.start()
         if trading is not None:
             await trading.start(args.http)
@@ -187,7 +202,8 @@ def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -
     """One ``tickfan ingest --publish`` process per partition; returns once each is listening."""
     for k in range(args.partitions):
         cmd = tickfan_command("ingest", "--publish", shm_name, "--partitions", str(args.partitions),
-                              "--partition", str(k), "--interface", args.interface, "--quiet")
+                              "--partition", str(k), "--interface", args.interface, "--quiet",
+                              "--metrics-dir", args.metrics_dir, "--metrics-name", f"ingest-{k}")
         if args.hot:
             cmd += ["--hot", args.hot]
         if args.session:
@@ -211,6 +227,7 @@ def start_fanout_workers(children: Children, args: argparse.Namespace, shm_name:
     for k in range(count):
         cmd = tickfan_command("node", "--attach", shm_name, "--reuse-port", "--no-http",
                               "--ws", f"{args.ws[0]}:{args.ws[1]}", "--flush-ms", str(args.flush_ms), "--quiet",
+                              "--metrics-dir", args.metrics_dir, "--metrics-name", f"fanout-{k + 1}",
                               *stream_limit_flags(args))
         children.start(f"fan-out worker {k + 1}", cmd, wait_ready=True)
     return count

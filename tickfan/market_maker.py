@@ -15,6 +15,8 @@ import signal
 import sys
 
 from tickfan.args import add_tls_arguments, hostport, tls_files
+from tickfan.metrics_orders import MarketMakerCollector, add_metrics_http, serve_metrics
+from tickfan.metrics_share import add_metrics_dir_arguments, writer_of
 from venue.marketmaker import (
     DEFAULT_ACCEPTED_COMP_IDS,
     DEFAULT_COMP_ID,
@@ -101,6 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="seed the random choices (rejects, jitter) for a repeatable run")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every session start and end")
+    add_metrics_http(parser)
+    add_metrics_dir_arguments(parser)
     add_tls_arguments(parser, "accept FIX over TLS (with --fix-tls-client-ca: mutual TLS, the CompID bound to "
                               "the client certificate's CN)", prefix="fix-")
     parser.add_argument("--quotes-ca", default=None, metavar="PEM",
@@ -158,6 +162,18 @@ async def serve(args: argparse.Namespace) -> int:
         return 1
     over = ("" if mm.tls is None else " over mutual TLS" if args.tls_client_ca else " over TLS")
     print(f"market maker {args.comp_id} listening on {mm.host}:{mm.port} (FIX 4.4{over}), {source}", flush=True)
+    collectors = [MarketMakerCollector(mm)]
+    try:
+        close_http = await serve_metrics(args, "market-maker", collectors)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        await mm.stop()
+        if poller is not None:
+            poller.cancel()
+        return 1
+    writer = writer_of(args, "market-maker", collectors)
+    if writer is not None:
+        writer.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     background: list[asyncio.Task[None]] = []
@@ -203,6 +219,10 @@ async def serve(args: argparse.Namespace) -> int:
             t.cancel()
         await asyncio.gather(*background, *([poller] if poller is not None else []), return_exceptions=True)
         await mm.stop()
+        if writer is not None:
+            await writer.close()
+        if close_http is not None:
+            await close_http()
         print(mm.status_line(), flush=True)
     return 0
 

@@ -26,6 +26,8 @@ from ingest.recovery import DEFAULT_MAX_HELD_BYTES
 from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
 from tickfan.args import add_tls_arguments, date_arg, hostport, source, tls_files
+from tickfan.metrics import NodeCollector
+from tickfan.metrics_share import add_metrics_dir_arguments, writer_of
 from tickfan.roles import NodeConfig, Roles, build_roles
 from vocab.origins import normalize_origin, own_origins
 
@@ -386,6 +388,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partition-map", type=Path, default=None, metavar="FILE",
                         help='JSON partition map, e.g. {"partitions": 4, "hot": ["TSLA", "NVDA"]}')
     add_tls_arguments(parser, "serve https:// and wss://")
+    add_metrics_dir_arguments(parser)
 
 
 def node_config(args: argparse.Namespace) -> NodeConfig:
@@ -469,6 +472,18 @@ async def _main(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"tickfan node: cannot start: {exc}", file=sys.stderr)
         return 1
+    # a worker (ingest, or a fan-out worker serving no HTTP): its metrics go where the node serving HTTP reads them
+    writer = writer_of(args, "ingest" if node.config.publish else "node", [NodeCollector(node)])
+    if writer is not None:
+        writer.start()
+    try:
+        return await _serve(args, node)
+    finally:
+        if writer is not None:
+            await writer.close()
+
+
+async def _serve(args: argparse.Namespace, node: Node) -> int:
     if node.config.publish:
         pmap, k = node.config.partition or (PartitionMap(1), 0)
         print(f"tickfan ingest worker is up: partition {k} of {pmap.partitions}, publishing into shared "

@@ -237,7 +237,7 @@ async def build_api(args: argparse.Namespace) -> Any:
 
     from order_api.api import create_app
     from order_api.quotes import RedisQuotes
-    from tickfan.metrics import api_metrics_endpoint
+    from tickfan.metrics_orders import api_metrics_endpoint
     from vocab.auth import default_verifier
     from vocab.origins import normalize_origin, own_origins
 
@@ -315,6 +315,11 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                      help="mutual TLS: present this client certificate (its CN is our CompID)")
     fix.add_argument("--fix-key", default=None, metavar="PEM",
                      help="the client certificate's key, if not in --fix-cert")
+    from tickfan.metrics_orders import add_metrics_http
+    from tickfan.metrics_share import add_metrics_dir_arguments
+
+    add_metrics_http(parser)
+    add_metrics_dir_arguments(parser)
 
 
 def execute_main(args: argparse.Namespace) -> int:
@@ -322,6 +327,8 @@ def execute_main(args: argparse.Namespace) -> int:
 
     from order_api.execution import ExecutionWorker
     from order_api.outbox import STREAM_PARTITIONS
+    from tickfan.metrics_orders import ExecutionCollector, serve_metrics
+    from tickfan.metrics_share import writer_of
     from vocab.tls import client_context
 
     _logging()
@@ -362,11 +369,25 @@ def execute_main(args: argparse.Namespace) -> int:
                       f"reconciled {c['status_requests']} dead {c['dead_lettered']} (refused fills "
                       f"{c['fills_refused']}, unknown {c['unknown_dead_lettered']})", flush=True)
 
+        collectors: list[Any] = [ExecutionCollector(worker)]
+        try:
+            close_http = await serve_metrics(args, "execute", collectors)
+        except SystemExit as e:
+            print(e, file=sys.stderr)
+            await ledger.close()
+            return 1
+        writer = writer_of(args, "execute", collectors)
+        if writer is not None:
+            writer.start()
         ticker = asyncio.create_task(status() if not args.quiet else asyncio.sleep(0))
         try:
             await worker.run()
         finally:
             ticker.cancel()
+            if writer is not None:
+                await writer.close()
+            if close_http is not None:
+                await close_http()
             await ledger.close()
             await client.aclose()
         return 0
