@@ -310,7 +310,7 @@ class ExecutionWorker:
 
     async def _dead_letter(self, reason: str, detail: str, **what: Any) -> None:
         self.counters["dead_lettered"] += 1
-        log.error("dead-lettered (%s): %s %s", reason, detail, what)
+        log.error("dead-lettered (%s): %s %s", reason, detail, what, extra={"reason": reason, **_log_fields(what)})
         body = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in what.items() if k != "entry"}
         if "entry" in what:
             body.update({k.decode(): v.decode() for k, v in what["entry"].items()})
@@ -396,7 +396,8 @@ class ExecutionWorker:
                 raise ValueError(f"market maker says {oid} is filled ({r.cum_qty}) but the ledger has "
                                  f"{order['filled_qty']}")
             log.info("status of %s: filled %s at the market maker, %s in the ledger; asked again at the next "
-                     "reconciliation", oid, r.cum_qty, order["filled_qty"])
+                     "reconciliation", oid, r.cum_qty, order["filled_qty"],
+                     extra={"order_id": str(oid), "user_id": user, "symbol": r.symbol})
             return
         self._mismatches.pop(oid, None)
 
@@ -451,6 +452,27 @@ class ExecutionWorker:
                 if order["cancel_requested"]:
                     await self._send_cancel(user, oid)
             await self.ledger.touch(user, oid)
+
+
+def _log_fields(what: Mapping[str, Any]) -> dict[str, str]:
+    """The order, user and symbol a dead letter is about, for the log line's own fields (tickfan.logs)."""
+    fields: dict[str, str] = {}
+    report = what.get("report")
+    if isinstance(report, Mapping):
+        for key, name in (("cl_ord_id", "order_id"), ("symbol", "symbol")):
+            if report.get(key):
+                fields[name] = str(report[key])
+    entry = what.get("entry")
+    if isinstance(entry, Mapping):
+        for key in ("order_id", "user_id", "symbol"):
+            value = entry.get(key.encode())
+            if isinstance(value, bytes):
+                fields[key] = value.decode(errors="replace")
+    for key in ("order_id", "user_id", "symbol", "stream"):
+        if what.get(key) is not None:
+            value = what[key]
+            fields[key] = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return fields
 
 
 def _unknown_answer(r: ExecutionReport) -> bool:

@@ -230,7 +230,10 @@ async def serve(args: argparse.Namespace) -> int:
 def main(args: argparse.Namespace) -> int:
     """Entry point for ``tickfan market-maker`` (see tickfan/cli.py)."""
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # unless tickfan.logs did
+    if args.verbose:
+        root = logging.getLogger()
+        root.setLevel(min(root.level, logging.INFO))
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:
