@@ -113,11 +113,21 @@ def configure(command: str, log_level: str | None, log_format: str = "text", *,
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python's warnings as log lines too
+    if log_format == "json":  # an uncaught exception is one more JSON line, not a bare traceback
+        sys.excepthook = _log_uncaught
     _uvicorn_alike(log_format, command)
     if export:
         os.environ["TICKFAN_LOG_FORMAT"] = log_format
         if log_level is not None:
             os.environ["TICKFAN_LOG_LEVEL"] = log_level
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("tickfan").critical("uncaught exception: %s", exc, exc_info=(kind, exc, tb))
 
 
 def _uvicorn_alike(log_format: str, command: str) -> None:

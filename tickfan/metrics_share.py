@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client import generate_latest
-from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -104,7 +104,7 @@ class MetricsWriter:
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"bad metrics name {name!r}")
         self.path = Path(directory) / f"{name}{SUFFIX}"
-        self.collectors = list(collectors)
+        self.collectors = [*collectors, _WriterCost(self)]
         self.interval = interval
         self.writes = 0
         self.seconds = 0.0  # time spent writing, in total (what this costs the worker)
@@ -136,6 +136,19 @@ class MetricsWriter:
                 await self._task
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+class _WriterCost(Collector):
+    """What sharing costs the writing process: its writes and the time they took."""
+
+    def __init__(self, writer: MetricsWriter) -> None:
+        self.writer = writer
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("tickfan_metrics_writes", "Metrics expositions written for the node's /metrics "
+                                                            "(--metrics-dir)", value=self.writer.writes)
+        yield CounterMetricFamily("tickfan_metrics_write_seconds", "Seconds spent writing them",
+                                  value=self.writer.seconds)
 
 
 def add_metrics_dir_arguments(parser: argparse.ArgumentParser) -> None:
