@@ -153,11 +153,12 @@ class _WriterCost(Collector):
 
 def add_metrics_dir_arguments(parser: argparse.ArgumentParser) -> None:
     """``--metrics-dir`` and ``--metrics-name``, for a process whose metrics another process serves."""
-    group = parser.add_argument_group("metrics of a worker", "for a process whose /metrics another process of the "
-                                                             "node serves (the demo sets these for its children)")
+    group = parser.add_argument_group("metrics of several processes", "one /metrics for a node's processes (the "
+                                                                      "demo sets these for its children)")
     group.add_argument("--metrics-dir", default=None, metavar="DIR",
-                       help="write this process's metrics to DIR/NAME.prom once a second; the node started with "
-                            "the same directory serves them on its /metrics, labelled process=NAME (default: none)")
+                       help="ingest and fan-out workers serving no HTTP, execute and market-maker write their "
+                            "metrics to DIR/NAME.prom once a second; a node serving HTTP reads DIR and serves "
+                            "them on its /metrics, labelled process=NAME (default: none)")
     group.add_argument("--metrics-name", default=None, metavar="NAME",
                        help="this process's name in --metrics-dir (default: the command and its pid)")
 

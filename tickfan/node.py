@@ -27,7 +27,7 @@ from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
 from tickfan.args import add_tls_arguments, date_arg, hostport, source, tls_files
 from tickfan.metrics import NodeCollector
-from tickfan.metrics_share import add_metrics_dir_arguments, writer_of
+from tickfan.metrics_share import SharedMetrics, add_metrics_dir_arguments, writer_of
 from tickfan.roles import NodeConfig, Roles, build_roles
 from vocab.origins import normalize_origin, own_origins
 
@@ -467,13 +467,18 @@ def print_endpoints(node: Node) -> None:
 
 async def _main(args: argparse.Namespace) -> int:
     node = Node(node_config(args))
+    # --metrics-dir: the process serving HTTP serves what the others write there; a worker (ingest, or a fan-out
+    # worker serving no HTTP) writes its own metrics there
+    serves_http = not node.config.publish and node.config.serve_http
+    if serves_http and getattr(args, "metrics_dir", None):
+        node.extra_collectors = [*node.extra_collectors, SharedMetrics(args.metrics_dir)]
     try:
         await node.start()
     except OSError as exc:
         print(f"tickfan node: cannot start: {exc}", file=sys.stderr)
         return 1
-    # a worker (ingest, or a fan-out worker serving no HTTP): its metrics go where the node serving HTTP reads them
-    writer = writer_of(args, "ingest" if node.config.publish else "node", [NodeCollector(node)])
+    writer = None if serves_http else writer_of(args, "ingest" if node.config.publish else "node",
+                                                [NodeCollector(node)])
     if writer is not None:
         writer.start()
     try:

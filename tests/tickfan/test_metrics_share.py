@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from order_api.order_stats import MAX_PENDING, AckClock, PlacementStats
+from tests.conftest import free_port, wait_until
 from tickfan.metrics_share import MetricsWriter, SharedMetrics, exposition
 
 
@@ -87,3 +92,24 @@ def test_the_ack_clock_is_bounded() -> None:
     for i in range(MAX_PENDING + 10):
         clock.sent(str(i))
     assert len(clock._sent) == MAX_PENDING
+
+
+def test_a_node_serving_http_serves_what_its_workers_write(tmp_path: Path) -> None:
+    http = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickfan", "node", "--session", "SHARE01", "--feed",
+         f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--http", f"127.0.0.1:{http}", "--ws",
+         f"127.0.0.1:{free_port()}", "--quiet", "--metrics-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None and "is up" in proc.stdout.readline()
+        MetricsWriter(tmp_path, "fanout-9", [Fixed(3, 1)]).write()
+
+        def served() -> bool:
+            return 'tickfan_frames_sent_total{process="fanout-9"} 3.0' in httpx.get(
+                f"http://127.0.0.1:{http}/metrics", timeout=5).text
+        wait_until(served, 30, "the worker's metrics on the node's /metrics")
+        assert not (tmp_path / "node.prom").exists() and len(list(tmp_path.glob("*.prom"))) == 1  # reads, not writes
+    finally:
+        proc.terminate()
+        proc.wait(20)
