@@ -4,10 +4,12 @@
 
 "workers": ``tickfan demo --partitions 2 --fanout-workers 2`` (two ingest workers and a second fan-out process
 write their metrics once a second to the demo's directory; the node reads them at each scrape). "single": the
-demo in one process. Both: 10,000 symbols at 20,000 msg/s, no trading, no clients. Reported per run: the
-median wall time of 20 scrapes of the node's /metrics (one every 0.5 s) and its size, and for "workers" each
-writer's own cost from its counters (``tickfan_metrics_write_seconds_total / tickfan_metrics_writes_total``) and
-the share of a core it takes (write seconds over the run's seconds).
+demo in one process. Both: 2,000 symbols at 5,000 msg/s (a shared 2-core machine), no trading, no clients.
+Reported per run: the median wall time of the last 20 scrapes of the node's /metrics (one every 0.5 s) and its
+size, and for "workers" the median writer's cost per write from its own counters
+(``tickfan_metrics_write_seconds_total / tickfan_metrics_writes_total``) and the share of a core that is at one
+write a second; and the CPU the node spends reading the workers' files at one scrape (``read_cpu_ms``, in this
+process, on files made of the scraped samples).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+SYMBOLS, RATE = 2_000, 5_000
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -32,7 +37,8 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 def run(workers: bool, seconds: float) -> dict[str, float]:
     http, ws, feed = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
     cmd = [sys.executable, "-m", "tickfan", "demo", "--http", f"127.0.0.1:{http}", "--ws", f"127.0.0.1:{ws}",
-           "--feed", f"127.0.0.1:{feed}", "--no-trading", "--quiet", "--duration", str(seconds + 60)]
+           "--feed", f"127.0.0.1:{feed}", "--no-trading", "--quiet", "--duration", str(seconds + 120),
+           "--symbols", str(SYMBOLS), "--rate", str(RATE)]
     if workers:
         cmd += ["--partitions", "2", "--fanout-workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -53,7 +59,7 @@ def run(workers: bool, seconds: float) -> dict[str, float]:
         times, size, text = [], 0, ""
         while time.monotonic() - start < seconds:
             t0 = time.perf_counter()
-            text = httpx.get(url, timeout=10).text
+            text = httpx.get(url, timeout=30).text
             times.append(time.perf_counter() - t0)
             size = len(text)
             time.sleep(0.5)
@@ -70,10 +76,54 @@ def run(workers: bool, seconds: float) -> dict[str, float]:
             per_write = [spent[p] / writes[p] for p in writes if writes[p]]
             result["write_ms"] = statistics.median(per_write) * 1e3
             result["core_share_pct"] = statistics.median(spent[p] / writes[p] for p in writes if writes[p]) * 100
+            result["read_cpu_ms"] = read_cost(text)
         return result
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def read_cost(text: str) -> float:
+    """CPU ms (median of 30) the node spends reading its workers' files at a scrape: the workers' samples of
+    ``text`` written back as one file per process, read and merged as ``SharedMetrics`` does."""
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import Collector
+
+    from tickfan.metrics_share import MetricsWriter, SharedMetrics, exposition
+
+    by_process: dict[str, list[Metric]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            process = s.labels.get("process")
+            if process is None:
+                continue
+            mine = [f for f in by_process.setdefault(process, []) if f.name == family.name]
+            if not mine:
+                mine = [Metric(family.name, family.documentation, family.type)]
+                by_process[process].append(mine[0])
+            labels = {k: v for k, v in s.labels.items() if k != "process"}
+            mine[0].samples.append(s._replace(labels=labels))
+
+    class Families(Collector):
+        def __init__(self, families: list[Metric]) -> None:
+            self.families = families
+
+        def collect(self) -> list[Metric]:
+            return self.families
+
+    with tempfile.TemporaryDirectory() as directory:
+        for process, families in by_process.items():
+            MetricsWriter(directory, process, [Families(families)]).write()
+        shared, times = SharedMetrics(directory), []
+        for _ in range(30):
+            start = time.process_time()
+            exposition([shared])
+            times.append(time.process_time() - start)
+    return statistics.median(times) * 1e3
 
 
 def main() -> None:
