@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from uvicorn.config import LOGGING_CONFIG
 
 from ingest.itch import encode
 from ingest.messages import SystemEvent
@@ -50,6 +51,8 @@ def test_credentials_are_masked(text: str) -> None:
 def test_a_json_line_has_the_stable_fields() -> None:
     out = io.StringIO()
     logger = logging.getLogger("tickfan.test_logs")
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers), sys.excepthook, dict(LOGGING_CONFIG["formatters"])
     try:
         configure("execute", "debug", "json", stream=out, export=False)
         logger.info("order %s filled for %s", "o-1", "alice", extra={"order_id": "o-1", "user_id": "alice",
@@ -58,8 +61,12 @@ def test_a_json_line_has_the_stable_fields() -> None:
             raise ValueError(f"bad dsn postgresql://u:{PASSWORD}@h/db")
         except ValueError:
             logger.exception("failed")
-    finally:
-        logging.getLogger().handlers.clear()
+    finally:  # this process's logging as it was (configure() is meant for a command's process)
+        root.handlers[:] = saved[1]
+        root.setLevel(saved[0])
+        sys.excepthook = saved[2]
+        LOGGING_CONFIG["formatters"] = saved[3]
+        logging.captureWarnings(False)
     first, second = (orjson.loads(line) for line in out.getvalue().splitlines())
     assert first["level"] == "info" and first["logger"] == "tickfan.test_logs" and first["cmd"] == "execute"
     assert first["event"] == "order o-1 filled for alice" and first["pid"] == os.getpid()
