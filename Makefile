@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: demo test sdk-test sdk-generate web browser lint typecheck check proto services bench load fuzz clean help
+.PHONY: demo test sdk-test sdk-generate web browser prometheus lint typecheck check proto services bench load fuzz clean help
 
 help:
 	@echo "make demo       set up .venv and run the live demo (simulator -> node -> WebSocket); ARGS='--duration 30'"
@@ -35,6 +35,10 @@ services:
 browser:
 	@scripts/ensure-browser.sh
 
+# Debian's prometheus and promtool for the metrics tests (never a download)
+prometheus:
+	@scripts/ensure-prometheus.sh
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
@@ -44,7 +48,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
-test: $(STAMP) services browser lint typecheck
+test: $(STAMP) services browser prometheus lint typecheck
 	$(PY) -m pytest -q $(ARGS)
 	$(MAKE) --no-print-directory sdk-test
 

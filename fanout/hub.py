@@ -22,6 +22,7 @@ import numpy.typing as npt
 from normalize import MAX_LOCATES
 from normalize.bar_feed import BarSource
 from normalize.source import BookSource
+from vocab.histogram import Histogram
 
 from .bars import BAR_CHANNELS, BarChannel
 from .encode import (
@@ -330,6 +331,8 @@ class Hub:
         self.stats = HubStats()
         self.latency_ns: npt.NDArray[np.int64] = np.zeros(LATENCY_SAMPLES, np.int64)
         self.latency_count = 0
+        # every sample since start, in cumulative buckets (the ring above serves the status line's percentiles)
+        self.latency = Histogram.seconds(unit=1e-9)
 
     # ------------------------------------------------------------------ subscriptions
     def _slot(self, sub: Subscriber) -> int:
@@ -558,6 +561,7 @@ class Hub:
     def _sample_latency(self, locates: npt.NDArray[np.int64], now_ns: int) -> None:
         """Exchange time -> this flush, per encoded symbol (per symbol, not per client: the frames share it)."""
         lat = now_ns - self.quotes.cache.exchange_time[locates]
+        self.latency.observe_many(lat)
         n = len(lat)
         if n > LATENCY_SAMPLES:
             lat = lat[-LATENCY_SAMPLES:]

@@ -275,7 +275,7 @@ class FeedHandler:
             held = session.rebuilt(reader.next_seq, time.monotonic())
             self.rebuilds += 1
             log.warning("books rebuilt from a snapshot of %d messages at seq %d", len(reader.messages),
-                        reader.next_seq)
+                        reader.next_seq, extra={"session": session.session, "seq": reader.next_seq})
             self._deliver(held)
             self._send_requests()
         finally:
@@ -309,7 +309,8 @@ class FeedHandler:
             log.warning("feed gap: %d message(s) from seq %d missing (gaps %d so far); %s",
                         gap.length, gap.first_seq, c["gaps"],
                         f"re-requesting from {self.rewinder[0]}:{self.rewinder[1]}" if self.rewinder
-                        else "no rewinder configured")
+                        else "no rewinder configured",
+                        extra={"session": self.session.session, "seq": gap.first_seq})
             self._last_log = now
 
     def close(self) -> None:

@@ -35,6 +35,7 @@ from order_api.devtoken import DevTokens
 from order_api.limits import BodyCounters, BodyTooLarge, HttpLimits, RateLimiter, read_body
 from order_api.model import ApiError, Status, money, parse_order
 from order_api.openapi import openapi_document
+from order_api.order_stats import PlacementStats
 from order_api.outbox import OutboxRelay
 from order_api.quotes import QuoteSource
 from order_api.sessions import Sessions
@@ -333,6 +334,7 @@ class OrderService:
         self.internal_errors = 0  # 500 internal answers
         self.audit = LedgerAudit(ledger, interval=ledger_check_interval) if ledger_check_interval > 0 else None
         self.dev_tokens = dev_tokens
+        self.placements = PlacementStats()  # POST /v1/orders answers by outcome, and their time (for /metrics)
 
     def collectors(self) -> list[Collector]:
         """What this service adds to a ``/metrics`` endpoint beside its counters: the scheduled ledger check."""
@@ -350,7 +352,7 @@ class OrderService:
             return authenticated(handler, self)
 
         return [
-            Route("/v1/orders", bind(place_order), methods=["POST"]),
+            Route("/v1/orders", self.placements.measure(bind(place_order)), methods=["POST"]),
             Route("/v1/orders", bind(list_orders), methods=["GET"]),
             Route("/v1/orders/{order_id}", bind(get_order), methods=["GET"]),
             Route("/v1/orders/{order_id}", bind(cancel_order), methods=["DELETE"]),

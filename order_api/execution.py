@@ -53,6 +53,7 @@ from order_api.db import Ledger, Row
 from order_api.fix import CancelRequest, ExecutionReport, NewOrder, StatusRequest
 from order_api.fix.client import FixClient, FixNotSent, FixUnavailable
 from order_api.model import OPEN, FillRefused, Status
+from order_api.order_stats import AckClock
 from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
 from order_api.resilience import Backoff, CircuitBreaker
 from vocab.keys import EXEC_DEAD
@@ -138,6 +139,7 @@ class ExecutionWorker:
         self.counters = {"sent": 0, "cancels_sent": 0, "reports": 0, "fills": 0, "duplicate_fills": 0,
                          "fills_refused": 0, "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0,
                          "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0, "claimed": 0}
+        self.acks = AckClock()  # NewOrderSingle written -> first report for it (tickfan_execution_ack_seconds)
 
     def stop(self) -> None:
         """Drain: read no new work, finish (and acknowledge) the entry in hand and the reports being applied, then
@@ -340,6 +342,7 @@ class ExecutionWorker:
             await fix.request_status(StatusRequest(cl_ord_id=str(oid), symbol=order["symbol"], side=order["side"]))
             self.counters["status_requests"] += 1
             return
+        self.acks.sent(str(oid))
         await self._write_new(fix, user, order)
         self.counters["sent"] += 1
 
@@ -368,7 +371,7 @@ class ExecutionWorker:
 
     async def _dead_letter(self, reason: str, detail: str, **what: Any) -> None:
         self.counters["dead_lettered"] += 1
-        log.error("dead-lettered (%s): %s %s", reason, detail, what)
+        log.error("dead-lettered (%s): %s %s", reason, detail, what, extra={"reason": reason, **_log_fields(what)})
         body = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in what.items() if k != "entry"}
         if "entry" in what:
             body.update({k.decode(): v.decode() for k, v in what["entry"].items()})
@@ -381,6 +384,7 @@ class ExecutionWorker:
         """Apply one execution report to the ledger (idempotent); anything the ledger refuses is dead-lettered."""
         self.counters["reports"] += 1
         self._applying += 1
+        self.acks.answered(report.cl_ord_id)
         try:
             await self._apply(report)
         except FillRefused as e:
@@ -456,7 +460,8 @@ class ExecutionWorker:
                 raise ValueError(f"market maker says {oid} is filled ({r.cum_qty}) but the ledger has "
                                  f"{order['filled_qty']}")
             log.info("status of %s: filled %s at the market maker, %s in the ledger; asked again at the next "
-                     "reconciliation", oid, r.cum_qty, order["filled_qty"])
+                     "reconciliation", oid, r.cum_qty, order["filled_qty"],
+                     extra={"order_id": str(oid), "user_id": user, "symbol": r.symbol})
             return
         self._mismatches.pop(oid, None)
 
@@ -510,6 +515,27 @@ class ExecutionWorker:
                 if order["cancel_requested"]:
                     await self._send_cancel(user, oid)
             await self.ledger.touch(user, oid)
+
+
+def _log_fields(what: Mapping[str, Any]) -> dict[str, str]:
+    """The order, user and symbol a dead letter is about, for the log line's own fields (tickfan.logs)."""
+    fields: dict[str, str] = {}
+    report = what.get("report")
+    if isinstance(report, Mapping):
+        for key, name in (("cl_ord_id", "order_id"), ("symbol", "symbol")):
+            if report.get(key):
+                fields[name] = str(report[key])
+    entry = what.get("entry")
+    if isinstance(entry, Mapping):
+        for key in ("order_id", "user_id", "symbol"):
+            value = entry.get(key.encode())
+            if isinstance(value, bytes):
+                fields[key] = value.decode(errors="replace")
+    for key in ("order_id", "user_id", "symbol", "stream"):
+        if what.get(key) is not None:
+            value = what[key]
+            fields[key] = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return fields
 
 
 def _unknown_answer(r: ExecutionReport) -> bool:

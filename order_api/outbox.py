@@ -52,6 +52,8 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.published = 0
         self.errors = 0  # failed attempts (Redis or PostgreSQL away); each is retried after a backoff
+        # seconds the oldest row of the last batch waited in the outbox (0 once a poll finds none): the lag
+        self.lag_seconds = 0.0
         self.leading = [False] * len(ledger.pools)  # per shard: holds the advisory lock (else a standby)
         self._stop = asyncio.Event()
         self._wake = [asyncio.Event() for _ in ledger.pools]
@@ -108,10 +110,13 @@ class OutboxRelay:
                     await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK + shard)
 
     async def drain(self, conn: asyncpg.Connection) -> int:
-        rows = await conn.fetch("SELECT id, user_id, topic, payload FROM outbox WHERE published_at IS NULL "
-                                "ORDER BY id LIMIT $1", BATCH)
+        rows = await conn.fetch("SELECT id, user_id, topic, payload, "
+                                "extract(epoch FROM clock_timestamp() - created_at)::float8 AS age "
+                                "FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1", BATCH)
         if not rows:
+            self.lag_seconds = 0.0
             return 0
+        self.lag_seconds = max(0.0, float(rows[0]["age"]))
         pipe = self.redis.pipeline(transaction=False)
         for r in rows:
             if r["topic"] == "execution":

@@ -9,7 +9,10 @@ Imported by no package (import-linter checks it); it imports any of them. No dat
   ingest), ``demo``, ``simulate``, ``capture_cli`` (record / replay), ``trading_cli`` (migrate, api, token,
   deposit, trade, execute), ``market_maker``, ``watch``;
 - ``roles`` builds a node from roles (ingest, attached or remote books, Redis publisher, edge) in one place;
-  ``node`` starts and stops them; ``metrics`` exports a node's counters to Prometheus;
+  ``node`` starts and stops them; ``metrics`` exports a node's counters to Prometheus, ``metrics_orders`` the
+  order path's, ``metrics_share`` serves a node's every process on one /metrics; ``logs`` is every command's
+  ``--log-level``/``--log-format`` (JSON lines, credentials masked); ``httpserver`` a small HTTP server in a
+  process's own loop;
 - ``demo`` and ``trading`` run a node with the simulated venue and the trading stack beside it; ``procs`` is the
   one helper for their child processes (die with the parent, ready line, stop all).
 """

@@ -1,7 +1,8 @@
 """The ``tickfan`` command: one subcommand per role, each with ``--help``.
 
 Subcommand modules are imported only when chosen, so ``tickfan --help`` stays instant. Every subcommand's options
-are also read from ``TICKFAN_<OPTION>`` variables and a TOML file (``--config``), through ``tickfan.config``.
+are also read from ``TICKFAN_<OPTION>`` variables and a TOML file (``--config``), through ``tickfan.config``;
+every one has ``--log-level`` and ``--log-format`` (``tickfan.logs``).
 A command whose optional dependencies are not installed names the extra to install instead of a traceback.
 """
 
@@ -105,8 +106,10 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, Callable[[argpar
     add(sub)
     if name != "config":
         from tickfan.config import add_config_argument
+        from tickfan.logs import add_log_arguments
 
         add_config_argument(sub)
+        add_log_arguments(sub)
     return sub, run
 
 
@@ -161,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"tickfan {name}: {exc}", file=sys.stderr)
             return 2
+    if name != "config":
+        from tickfan.logs import configure
+
+        configure(name, args.log_level, args.log_format)
     if name in SERVERS:
         refused = check_token_key(name)
         if refused is not None:

@@ -11,10 +11,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 from normalize.replicas.shm import SharedBookState
 from tickfan.health import database_check
+from tickfan.metrics_orders import order_service_collectors
+from tickfan.metrics_share import SharedMetrics
 from tickfan.node import (
     Node,
     add_node_arguments,
@@ -102,6 +106,15 @@ async def _main(args: argparse.Namespace) -> int:
         args.snapshot = args.snapshot or ("127.0.0.1", args.feed[0][1] + 1)
     shared: SharedBookState | None = None
     children = Children()  # ingest workers, extra fan-out workers, the simulator
+    # every child writes its metrics here; the node serves them on its /metrics beside its own
+    args.metrics_dir = tempfile.mkdtemp(prefix="tickfan-metrics-")
+    try:
+        return await _run(args, children, shared)
+    finally:
+        shutil.rmtree(args.metrics_dir, ignore_errors=True)
+
+
+async def _run(args: argparse.Namespace, children: Children, shared: SharedBookState | None) -> int:
     workers = fanouts = 0
     auto = args.fanout_workers is None
     args.fanout_workers, why = fanout_workers(args.fanout_workers, usable_cores())
@@ -135,8 +148,8 @@ async def _main(args: argparse.Namespace) -> int:
         # the market data runs without PostgreSQL and Redis: where they cannot be had, trading is off, said once
         trading_off = await trading_unavailable(args)
         if trading_off is not None:
-            print(f"tickfan demo: trading is off: {trading_off}. Market data runs alone. To trade, start PostgreSQL and "
-                  f"Redis (`make services`, i.e. scripts/ensure-services.sh) or point --db/--trading-redis "
+            print(f"tickfan demo: trading is off: {trading_off}. Market data runs alone. To trade, start PostgreSQL "
+                  f"and Redis (`make services`, i.e. scripts/ensure-services.sh) or point --db/--trading-redis "
                   f"($TICKFAN_DATABASE_URLS/$TICKFAN_TRADING_REDIS) at running ones; --no-trading silences this.",
                   file=sys.stderr, flush=True)
             args.no_trading = True
@@ -149,10 +162,12 @@ async def _main(args: argparse.Namespace) -> int:
             # The order API is served by the node, beside the snapshots, reading quotes from its books.
             service = await trading.prepare(node.books)
             node.extra_routes = service.routes()
-            node.extra_collectors = service.collectors()  # the scheduled ledger check, on the node's /metrics
+            # the order path (placements, refusals, the relay, the scheduled ledger check) on the node's /metrics
+            node.extra_collectors = order_service_collectors(service)
             if node.health is not None:
                 ledger = service.services.ledger
                 node.health.add("database", database_check(lambda: ledger.pools))
+        node.extra_collectors = [*node.extra_collectors, SharedMetrics(args.metrics_dir)]
         await node.start()
         if trading is not None:
             await trading.start(args.http)
@@ -212,7 +227,8 @@ def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -
     """One ``tickfan ingest --publish`` process per partition; returns once each is listening."""
     for k in range(args.partitions):
         cmd = tickfan_command("ingest", "--publish", shm_name, "--partitions", str(args.partitions),
-                              "--partition", str(k), "--interface", args.interface, "--quiet")
+                              "--partition", str(k), "--interface", args.interface, "--quiet",
+                              "--metrics-dir", args.metrics_dir, "--metrics-name", f"ingest-{k}")
         if args.hot:
             cmd += ["--hot", args.hot]
         if args.session:
@@ -238,6 +254,7 @@ def start_fanout_workers(children: Children, args: argparse.Namespace, shm_name:
     for k in range(count):
         cmd = tickfan_command("node", "--attach", shm_name, "--reuse-port", "--no-http",
                               "--ws", f"{args.ws[0]}:{args.ws[1]}", "--flush-ms", str(args.flush_ms), "--quiet",
+                              "--metrics-dir", args.metrics_dir, "--metrics-name", f"fanout-{k + 1}",
                               *stream_limit_flags(args))
         children.start(f"fan-out worker {k + 1}", cmd, wait_ready=True)
     return count

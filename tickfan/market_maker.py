@@ -16,6 +16,8 @@ import sys
 
 from tickfan.args import add_tls_arguments, hostport, tls_files
 from tickfan.health import CheckResult, Health, add_health_http, start_health_http
+from tickfan.metrics_orders import MarketMakerCollector, metrics_route
+from tickfan.metrics_share import add_metrics_dir_arguments, writer_of
 from venue.marketmaker import (
     DEFAULT_ACCEPTED_COMP_IDS,
     DEFAULT_COMP_ID,
@@ -102,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="seed the random choices (rejects, jitter) for a repeatable run")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every session start and end")
+    add_metrics_dir_arguments(parser)
     add_tls_arguments(parser, "accept FIX over TLS (with --fix-tls-client-ca: mutual TLS, the CompID bound to "
                               "the client certificate's CN)", prefix="fix-")
     add_health_http(parser)
@@ -166,14 +169,18 @@ async def serve(args: argparse.Namespace) -> int:
         error = provider.last_error if isinstance(provider, HttpQuoteProvider) else None
         return CheckResult(error is None and not mm.down, error or ("down (SIGUSR1)" if mm.down else source))
     health.add_sync("quotes", quotes_fresh)
+    collectors = [MarketMakerCollector(mm)]
     try:
-        side = await start_health_http(args, "market-maker", health)
+        side = await start_health_http(args, "market-maker", health, [metrics_route(collectors)])
     except SystemExit as e:
         print(e, file=sys.stderr)
         await mm.stop()
         if poller is not None:
             poller.cancel()
         return 1
+    writer = writer_of(args, "market-maker", collectors)
+    if writer is not None:
+        writer.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     background: list[asyncio.Task[None]] = []
@@ -219,6 +226,8 @@ async def serve(args: argparse.Namespace) -> int:
             t.cancel()
         await asyncio.gather(*background, *([poller] if poller is not None else []), return_exceptions=True)
         await mm.stop()
+        if writer is not None:
+            await writer.close()
         if side is not None:
             await side.close()
         print(mm.status_line(), flush=True)
@@ -228,7 +237,10 @@ async def serve(args: argparse.Namespace) -> int:
 def main(args: argparse.Namespace) -> int:
     """Entry point for ``tickfan market-maker`` (see tickfan/cli.py)."""
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # unless tickfan.logs did
+    if args.verbose:
+        root = logging.getLogger()
+        root.setLevel(min(root.level, logging.INFO))
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:

@@ -2,7 +2,13 @@
 
 Nothing is counted twice and nothing is counted on the hot path for Prometheus' sake: the feed session, the
 books and the fan-out already keep counters; this collector turns them into metric families when
-``/metrics`` is scraped.
+``/metrics`` is scraped. The rules (``promtool check metrics`` holds them; README, Operations: "Logs and
+metrics"): counters and histograms are cumulative since the process started, in base units (seconds, bytes),
+one name one type; a counter's name gets ``_total`` on the wire.
+
+Renamed (promtool objected): ``tickfan_e2e_latency_ms`` (a ring of recent samples, in ms) is
+``tickfan_e2e_latency_seconds`` (every sample since start); the counter ``tickfan_connections`` (a name the
+gauge of open connections also had) is ``tickfan_connections_accepted_total``.
 """
 
 from __future__ import annotations
@@ -10,15 +16,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fanout.config import LIMITS
 from fanout.protocol import FRAGMENT_RATE, TOO_LARGE, TOO_MANY_FRAGMENTS
+from tickfan.metrics_share import CONTENT_TYPE, histogram_family
 from vocab.origins import OriginPolicy
 
 if TYPE_CHECKING:
@@ -26,9 +31,6 @@ if TYPE_CHECKING:
     from ingest.handler import FeedHandler
     from normalize.source import BookSource
     from order_api.api import OrderService
-
-LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
-
 
 class Measured(Protocol):
     """What the collector reads: a node's edge (its books and fan-out) and the feed behind the books, if any."""
@@ -40,14 +42,21 @@ class Measured(Protocol):
     def books(self) -> BookSource: ...
 
     @property
-    def fanout(self) -> FanoutServer: ...
+    def fanout(self) -> FanoutServer | None: ...
 
 
 class NodeCollector(Collector):
+    """A node's hops: its feed and books, and (unless it is an ingest worker) its fan-out."""
+
     def __init__(self, node: Measured) -> None:
         self.node = node
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._books()
+        if self.node.fanout is not None:
+            yield from self._fanout(self.node.fanout)
+
+    def _books(self) -> Iterator[Metric]:
         node = self.node
         if node.feed is not None:
             feed = CounterMetricFamily("tickfan_feed_events", "Feed session events by kind", labels=["kind"])
@@ -61,10 +70,12 @@ class NodeCollector(Collector):
             books.add_metric([kind], value)
         yield books
         yield GaugeMetricFamily("tickfan_symbols", "Symbols in the stock directory", value=len(node.books.locate_of))
-        stats = node.fanout.stats
+
+    def _fanout(self, fanout: FanoutServer) -> Iterator[Metric]:
+        stats = fanout.stats
         yield GaugeMetricFamily("tickfan_connections", "Open WebSocket connections", value=stats.clients)
         subs = GaugeMetricFamily("tickfan_subscriptions", "Subscribed (client, symbol) pairs", labels=["channel"])
-        hub = node.fanout.hub
+        hub = fanout.hub
         subs.add_metric(["quotes"], int(hub.quotes.count.sum()))
         subs.add_metric(["depth"], int(hub.depth.count.sum()))
         subs.add_metric(["trades"], int(hub.trade_count.sum()))
@@ -73,7 +84,7 @@ class NodeCollector(Collector):
             subs.add_metric([channel], sum(len(w) for (k, _), w in hub.bars.watchers.items() if k == width))
         yield subs
         for name, help_text, value in (
-            ("tickfan_connections", "WebSocket connections accepted", stats.connections_total),
+            ("tickfan_connections_accepted", "WebSocket connections accepted", stats.connections_total),
             ("tickfan_frames_sent", "WebSocket frames written", stats.frames_sent),
             ("tickfan_bytes_sent", "WebSocket payload bytes written", stats.bytes_sent),
             ("tickfan_updates_sent", "Symbol updates delivered inside frames", stats.updates_sent),
@@ -97,15 +108,15 @@ class NodeCollector(Collector):
              stats.tickets_refused),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
-        yield from self._resume()
-        yield from self._limits()
-        yield from self._orders()
-        yield from self._bars()
-        yield self._latency()
+        yield from self._resume(fanout)
+        yield from self._limits(fanout)
+        yield from self._orders(fanout)
+        yield from self._bars(fanout)
+        yield histogram_family("tickfan_e2e_latency_seconds", "Exchange timestamp to frame written, per symbol "
+                               "update encoded, seconds", hub.latency)
 
-    def _resume(self) -> Iterator[Metric]:
+    def _resume(self, fanout: FanoutServer) -> Iterator[Metric]:
         """Resume: verdicts by kind (complete, partial, not_recoverable), prints replayed, and the history kept."""
-        fanout = self.node.fanout
         verdicts = CounterMetricFamily("tickfan_resume_verdicts", "Recovered verdicts sent to resuming clients",
                                        labels=["verdict"])
         for verdict in ("complete", "partial", "not_recoverable"):
@@ -117,7 +128,7 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily("tickfan_resume_history_prints", "Trade prints this node holds for replay",
                                 value=min(history.total, history.capacity) if history is not None else 0)
 
-    def _bars(self) -> Iterator[Metric]:
+    def _bars(self, fanout: FanoutServer) -> Iterator[Metric]:
         """The bar builder's counters (prints, breaks by outcome, ...), the closed bars it keeps, and the channel."""
         source = getattr(self.node, "bars", None)
         if source is None:
@@ -128,15 +139,14 @@ class NodeCollector(Collector):
         yield events
         yield GaugeMetricFamily("tickfan_bars_kept", "Closed bars held in the history, both intervals",
                                 value=source.bars_kept)
-        stats = self.node.fanout.hub.bars.stats
+        stats = fanout.hub.bars.stats
         sent = CounterMetricFamily("tickfan_bar_channel", "The bars channels' work by kind", labels=["kind"])
         for kind, value in vars(stats).items():
             sent.add_metric([kind], value)
         yield sent
 
-    def _limits(self) -> Iterator[Metric]:
+    def _limits(self, fanout: FanoutServer) -> Iterator[Metric]:
         """The stream's abuse limits: what they refused and closed, and their settings."""
-        fanout = self.node.fanout
         limits, stats, hub = fanout.limits, fanout.stats, fanout.hub.stats
         refused = CounterMetricFamily(
             "tickfan_connections_refused", "WebSocket connections refused by a limit: total (HTTP 503), per_ip and "
@@ -166,12 +176,12 @@ class NodeCollector(Collector):
             setting.add_metric([name], float(getattr(fanout.config, name)))
         yield setting
 
-    def _orders(self) -> Iterator[Metric]:
+    def _orders(self, server: FanoutServer) -> Iterator[Metric]:
         """The WebSocket orders channel (only on a node started with ``--orders-redis``)."""
-        relay = self.node.fanout.orders
+        relay = server.orders
         if relay is None:
             return
-        stats, fanout = relay.stats, self.node.fanout.stats
+        stats, fanout = relay.stats, server.stats
         yield GaugeMetricFamily("tickfan_orders_subscribers", "Connections subscribed to the orders channel",
                                 value=relay.subscribers)
         yield GaugeMetricFamily("tickfan_orders_users", "Users whose Redis order channel this node subscribes to",
@@ -191,17 +201,6 @@ class NodeCollector(Collector):
             ("tickfan_token_revocations_received", "Log-out-everywhere messages read from Redis", stats.revocations),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
-
-    def _latency(self) -> Metric:
-        """End-to-end latency (exchange timestamp -> flush) over the recent samples the hub keeps."""
-        hub = self.node.fanout.hub
-        n = min(hub.latency_count, len(hub.latency_ns))
-        samples = hub.latency_ns[:n] / 1e6
-        counts = [int(np.count_nonzero(samples <= b)) for b in LATENCY_BUCKETS_MS]
-        buckets = [(str(b), c) for b, c in zip(LATENCY_BUCKETS_MS, counts, strict=True)] + [("+Inf", n)]
-        return HistogramMetricFamily("tickfan_e2e_latency_ms",
-                                     "Exchange timestamp to frame written, recent samples, milliseconds",
-                                     buckets=buckets, sum_value=float(samples.sum()))
 
 
 class OriginCollector(Collector):
@@ -240,28 +239,14 @@ class OrderApiCollector(Collector):
             yield CounterMetricFamily(f"tickfan_api_{name}", self.HELP.get(name, name), value=value)
 
 
-def api_metrics_endpoint(service: OrderService, origins: OriginPolicy | None = None
-                         ) -> Callable[[Request], Awaitable[Response]]:
-    registry = CollectorRegistry()
-    registry.register(OrderApiCollector(service))
-    if origins is not None:
-        registry.register(OriginCollector({"http": origins}))
-    for collector in service.collectors():  # the scheduled ledger check
-        registry.register(collector)
-
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    return metrics
-
-
 def metrics_endpoint(node: Measured, extra: Sequence[Collector] = ()) -> Callable[[Request], Awaitable[Response]]:
-    registry = CollectorRegistry()
-    registry.register(NodeCollector(node))
-    for collector in extra:
-        registry.register(collector)
+    """The node's /metrics: its own families and ``extra``'s (the order API's, other processes' through
+    ``tickfan.metrics_share.SharedMetrics``), one family per name."""
+    from tickfan.metrics_share import exposition
+
+    collectors = [NodeCollector(node), *extra]
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(exposition(collectors), media_type=CONTENT_TYPE)
 
     return metrics

@@ -27,6 +27,8 @@ from ingest.session import DEFAULT_MAX_GAP
 from normalize.source import BookSource
 from tickfan.args import add_tls_arguments, date_arg, hostport, source, tls_files
 from tickfan.health import Health
+from tickfan.metrics import NodeCollector
+from tickfan.metrics_share import SharedMetrics, add_metrics_dir_arguments, writer_of
 from tickfan.roles import NodeConfig, Roles, build_roles
 from vocab.origins import normalize_origin, own_origins
 
@@ -404,6 +406,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partition-map", type=Path, default=None, metavar="FILE",
                         help='JSON partition map, e.g. {"partitions": 4, "hot": ["TSLA", "NVDA"]}')
     add_tls_arguments(parser, "serve https:// and wss://")
+    add_metrics_dir_arguments(parser)
 
 
 def node_config(args: argparse.Namespace) -> NodeConfig:
@@ -483,11 +486,28 @@ def print_endpoints(node: Node) -> None:
 
 async def _main(args: argparse.Namespace) -> int:
     node = Node(node_config(args))
+    # --metrics-dir: the process serving HTTP serves what the others write there; a worker (ingest, or a fan-out
+    # worker serving no HTTP) writes its own metrics there
+    serves_http = not node.config.publish and node.config.serve_http
+    if serves_http and getattr(args, "metrics_dir", None):
+        node.extra_collectors = [*node.extra_collectors, SharedMetrics(args.metrics_dir)]
     try:
         await node.start()
     except OSError as exc:
         print(f"tickfan node: cannot start: {exc}", file=sys.stderr)
         return 1
+    writer = None if serves_http else writer_of(args, "ingest" if node.config.publish else "node",
+                                                [NodeCollector(node)])
+    if writer is not None:
+        writer.start()
+    try:
+        return await _serve(args, node)
+    finally:
+        if writer is not None:
+            await writer.close()
+
+
+async def _serve(args: argparse.Namespace, node: Node) -> int:
     if node.config.publish:
         pmap, k = node.config.partition or (PartitionMap(1), 0)
         print(f"tickfan ingest worker is up: partition {k} of {pmap.partitions}, publishing into shared "

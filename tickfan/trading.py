@@ -101,10 +101,15 @@ class TradingStack:
         db = [a for d in (self.args.db or []) for a in ("--db", d)]
         self.children.start("market maker", tickfan_command(
             "market-maker", "--listen", f"{mm_host}:{mm_port}", "--quotes-url", f"http://{http[0]}:{http[1]}",
-            "--status-interval", "0"), quiet=True)
+            "--status-interval", "0", *self._metrics("market-maker")), quiet=True)
         self.children.start("execution worker", tickfan_command(
             "execute", "--market-maker", f"{mm_host}:{mm_port}", "--trading-redis", self.args.trading_redis, *db,
-            "--quiet"), quiet=True)
+            "--quiet", *self._metrics("execute")), quiet=True)
+
+    def _metrics(self, name: str) -> list[str]:
+        """Where a child writes its metrics for the node's /metrics (the demo's directory), if anywhere."""
+        directory = getattr(self.args, "metrics_dir", None)
+        return ["--metrics-dir", directory, "--metrics-name", name] if directory else []
 
     def failed(self) -> str | None:
         return self.children.failed()

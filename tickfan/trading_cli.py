@@ -241,7 +241,7 @@ async def build_api(args: argparse.Namespace) -> Any:
 
     from order_api.api import create_app
     from order_api.quotes import RedisQuotes
-    from tickfan.metrics import api_metrics_endpoint
+    from tickfan.metrics_orders import api_metrics_endpoint
     from vocab.auth import default_verifier
     from vocab.origins import normalize_origin, own_origins
 
@@ -347,12 +347,17 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                      help="mutual TLS: present this client certificate (its CN is our CompID)")
     fix.add_argument("--fix-key", default=None, metavar="PEM",
                      help="the client certificate's key, if not in --fix-cert")
+    from tickfan.metrics_share import add_metrics_dir_arguments
+
+    add_metrics_dir_arguments(parser)
 
 
 def execute_main(args: argparse.Namespace) -> int:
     from order_api.execution import ExecutionWorker
     from order_api.outbox import STREAM_PARTITIONS
     from tickfan.health import CheckResult, start_health_http
+    from tickfan.metrics_orders import ExecutionCollector, metrics_route
+    from tickfan.metrics_share import writer_of
     from vocab.tls import client_context
 
     _logging()
@@ -382,7 +387,14 @@ def execute_main(args: argparse.Namespace) -> int:
         health = api_health(ledger, client)
         health.add_sync("market_maker", lambda: CheckResult(worker.connected, f"FIX {host}:{port} " + (
             "up" if worker.connected else "down")))
-        side = await start_health_http(args, "execute", health)
+        collectors: list[Any] = [ExecutionCollector(worker)]
+        try:
+            side = await start_health_http(args, "execute", health, [metrics_route(collectors)])
+        except SystemExit as e:
+            print(e, file=sys.stderr)
+            await ledger.close()
+            await client.aclose()
+            return 1
         loop = asyncio.get_running_loop()
 
         def drain() -> None:
@@ -401,11 +413,16 @@ def execute_main(args: argparse.Namespace) -> int:
                       f"reconciled {c['status_requests']} dead {c['dead_lettered']} (refused fills "
                       f"{c['fills_refused']}, unknown {c['unknown_dead_lettered']})", flush=True)
 
+        writer = writer_of(args, "execute", collectors)
+        if writer is not None:
+            writer.start()
         ticker = asyncio.create_task(status() if not args.quiet else asyncio.sleep(0))
         try:
             await worker.run()
         finally:
             ticker.cancel()
+            if writer is not None:
+                await writer.close()
             if side is not None:
                 await side.close()
             await ledger.close()

@@ -12,7 +12,8 @@ have exactly one definition, because every hop speaks them:
 - ``auth``: bearer tokens (HS256, RS256/ES256 JWTs) verified against the configured keys, WebSocket tickets;
 - ``digits``: integers in ASCII digits only (``parse_ascii_int``), for every parse of user or counterparty text;
 - ``addr``: ``HOST:PORT`` parsing (raises ``ValueError``; a CLI turns it into a usage error);
-- ``limits``: process limits a server needs (open files).
+- ``limits``: process limits a server needs (open files);
+- ``histogram``: a cumulative histogram (what Prometheus' ``rate()`` and ``histogram_quantile()`` need).
 
 Pure, except ``limits`` (a system call) and ``clock`` (reads the wall clock).
 """

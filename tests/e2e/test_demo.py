@@ -175,7 +175,7 @@ def test_json_mode_and_unknown_symbol_over_http(demo: dict[str, Any]) -> None:
     metrics = httpx.get(f"{demo['http']}/metrics").text
     fed = [line for line in metrics.splitlines() if line.startswith('tickfan_feed_events_total{kind="messages"}')]
     assert fed and float(fed[0].split()[-1]) > 0
-    assert "tickfan_e2e_latency_ms_bucket" in metrics and "tickfan_connections" in metrics
+    assert "tickfan_e2e_latency_seconds_bucket" in metrics and "tickfan_connections" in metrics
     r = httpx.get(f"{demo['http']}/v1/quotes", params={"symbols": "AAPL,ZZZZZZ"})
     assert r.status_code == 404
     assert r.json()["error"] == {"code": "unknown_symbol", "message": r.json()["error"]["message"],

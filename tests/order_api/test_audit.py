@@ -14,7 +14,7 @@ from starlette.routing import Route
 from order_api.api import OrderService, create_app
 from order_api.audit import LedgerAudit
 from tests.conftest import eventually
-from tickfan.metrics import api_metrics_endpoint
+from tickfan.metrics_orders import api_metrics_endpoint
 
 from .conftest import ScopedLedger, quotes
 

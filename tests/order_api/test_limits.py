@@ -19,7 +19,7 @@ from order_api.api import create_app
 from order_api.limits import HttpLimits, RateLimiter
 from order_api.model import Quote
 from tests.conftest import free_port
-from tickfan.metrics import api_metrics_endpoint
+from tickfan.metrics_orders import api_metrics_endpoint
 
 from .conftest import ScopedLedger, quotes
 from .test_api import KEY, auth, order
