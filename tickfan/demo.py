@@ -134,16 +134,6 @@ async def _run(args: argparse.Namespace, children: Children, shared: SharedBookS
             shared.close()
             return 1
         args.attach = shared.name
-    if args.fanout_workers > 1:
-        args.reuse_port = True
-        try:
-            fanouts = start_fanout_workers(children, args, shared.name if shared else "", args.fanout_workers - 1)
-        except ChildFailed as exc:
-            print(f"tickfan demo: {exc}", file=sys.stderr)
-            children.stop_all()
-            if shared is not None:
-                shared.close()
-            return 1
     if not args.no_trading:
         # the market data runs without PostgreSQL and Redis: where they cannot be had, trading is off, said once
         trading_off = await trading_unavailable(args)
@@ -154,7 +144,18 @@ async def _run(args: argparse.Namespace, children: Children, shared: SharedBookS
                   file=sys.stderr, flush=True)
             args.no_trading = True
     if not args.no_trading:
-        args.orders_redis = args.trading_redis  # the node serves the `orders` channel from the same Redis
+        # the node and its extra fan-out workers serve the `orders` channel from the same Redis
+        args.orders_redis = args.trading_redis
+    if args.fanout_workers > 1:
+        args.reuse_port = True
+        try:
+            fanouts = start_fanout_workers(children, args, shared.name if shared else "", args.fanout_workers - 1)
+        except ChildFailed as exc:
+            print(f"tickfan demo: {exc}", file=sys.stderr)
+            children.stop_all()
+            if shared is not None:
+                shared.close()
+            return 1
     node = Node(node_config(args))
     trading = None if args.no_trading else TradingStack(args)
     try:
@@ -255,6 +256,7 @@ def start_fanout_workers(children: Children, args: argparse.Namespace, shm_name:
         cmd = tickfan_command("node", "--attach", shm_name, "--reuse-port", "--no-http",
                               "--ws", f"{args.ws[0]}:{args.ws[1]}", "--flush-ms", str(args.flush_ms), "--quiet",
                               "--metrics-dir", args.metrics_dir, "--metrics-name", f"fanout-{k + 1}",
+                              *(["--orders-redis", args.orders_redis] if getattr(args, "orders_redis", None) else []),
                               *stream_limit_flags(args))
         children.start(f"fan-out worker {k + 1}", cmd, wait_ready=True)
     return count

@@ -44,7 +44,7 @@ def demo(launch_module_demo: Launch, tmp_path_factory: pytest.TempPathFactory) -
         env = {"TICKFAN_JWT_SECRET": "", "XDG_STATE_HOME": str(state)}
         d = launch_module_demo("--market-maker", f"127.0.0.1:{free_port()}", "--trading-redis", redis.url,
                                *(a for dsn in DSNS for a in ("--db", dsn)), "--rate", "2000", "--duration", "120",
-                               trading=True, env=env)
+                               "--fanout-workers", "2", trading=True, env=env)
         key_file = state / "tickfan" / "dev-jwt-secret"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # readable by its owner only
         yield {"proc": d.proc, "http": d.http, "ws": d.ws, "env": {**os.environ, **env},
@@ -99,6 +99,35 @@ def test_orders_channel_is_refused_without_a_token_and_prices_still_flow(demo: d
                     break
             assert "error" in kinds and "snapshot" in kinds
     asyncio.run(go())
+
+
+def test_every_fanout_worker_serves_the_orders_channel(demo: dict[str, Any]) -> None:
+    """The demo runs two fan-out processes on one port: whichever takes a connection serves `orders` (an extra
+    worker once answered orders_unavailable, so `tickfan trade` on it saw its order but none of its updates)."""
+    headers = {"authorization": f"Bearer {mint_token('bob', key=demo['key'])}"}
+
+    async def one() -> tuple[list[str], str]:
+        async with websockets.connect(demo["ws"], additional_headers=headers) as ws:
+            sub = stream_pb2.ClientMessage()
+            sub.subscribe.channels.append("orders")
+            await ws.send(sub.SerializeToString())
+            while True:
+                raw = await asyncio.wait_for(ws.recv(), 10)
+                assert isinstance(raw, bytes)
+                msg = stream_pb2.ServerMessage.FromString(raw)
+                if msg.WhichOneof("kind") == "error":
+                    return [], msg.error.code
+                if msg.WhichOneof("kind") == "subscribed":
+                    return list(msg.subscribed.channels), ""
+
+    async def many() -> list[tuple[list[str], str]]:
+        return list(await asyncio.gather(*(one() for _ in range(12))))
+
+    answers = asyncio.run(many())
+    assert all("orders" in channels and not error for channels, error in answers), answers
+    workers = subprocess.run(["pgrep", "-P", str(demo["proc"].pid), "-f", "tickfan node --attach"], capture_output=True,
+                             text=True).stdout.split()
+    assert len(workers) == 1, "the demo runs one extra fan-out worker beside the node"
 
 
 def test_the_node_exports_the_scheduled_ledger_check(demo: dict[str, Any]) -> None:
