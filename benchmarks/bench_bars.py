@@ -21,7 +21,8 @@ from ingest.batch import decode_buffer
 from ingest.moldudp64 import PacketBuilder
 from ingest.session import FeedSession
 from normalize import Books
-from normalize.bars import BarBuilder, breaks_from_columns, breaks_from_ring, from_prints
+from normalize.bar_types import breaks_from_columns, breaks_from_ring, from_prints
+from normalize.bars import BarBuilder
 from normalize.kernel import KernelBooks, warm_up
 from venue.simulator import ExchangeSimulator
 

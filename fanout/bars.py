@@ -27,8 +27,8 @@ from typing import Protocol
 import numpy as np
 
 from normalize.bar_feed import BarSource
+from normalize.bar_types import INTERVALS, MAX_LOCATES, MINUTE, REVISED, SECOND, UPDATE, Bar
 from normalize.bar_wire import bar_to_pb, conflate
-from normalize.bars import INTERVALS, MAX_LOCATES, MINUTE, REVISED, SECOND, UPDATE, Bar
 from normalize.source import BookSource
 
 from .encode import TAG_BARS, entry, to_json, varint, wrap, wrap_json

@@ -18,8 +18,9 @@ is written against), ``quote`` (the quote view of one locate and all its forms: 
 Redis hash), ``book`` (``Books``, the reference books), ``kernel``/``kernel_loop`` (``KernelBooks``, the
 batched numba path), ``trades`` (the print ring), ``status`` (the ITCH events that gate trading, applied
 and viewed), ``bars`` (1 s and 1 m OHLCV bars from the prints, with broken trades, per message or per
-batch), ``replicas.shm`` and ``replicas.redis`` (the same books published to shared memory or Redis, each a
-publisher and a reader).
+batch; its parts ``bar_types``, ``bar_history``, ``bar_print_log``, ``bar_messages``; ``bar_feed`` runs it on
+a node, ``bar_wire`` puts its bars on the wire), ``replicas.shm`` and ``replicas.redis`` (the same books
+published to shared memory or Redis, each a publisher and a reader).
 """
 
 from .book import ASK, BID, MAX_LOCATES, Books

@@ -26,7 +26,8 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .bars import BOOL, I64, SECOND, UPDATE, Bar, BarBuilder, Emitted, breaks_from_ring, count_of, from_prints
+from .bar_types import BOOL, I64, SECOND, UPDATE, Bar, Emitted, breaks_from_ring, count_of, from_prints
+from .bars import BarBuilder
 from .trades import TradePrints, no_prints
 
 __all__ = ["BarFeed", "BarLog", "BarSource", "PrintSource"]
@@ -299,5 +300,5 @@ class BarFeed(LoggedBars):
 
     @property
     def counters(self) -> dict[str, int]:
-        """The builder's counters (``normalize.bars.COUNTER_NAMES``) and this feed's."""
+        """The builder's counters (``normalize.bar_messages.COUNTER_NAMES``) and this feed's."""
         return {**self.builder.counters, **self.feed_counters}

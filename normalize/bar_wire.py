@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from tickfan_proto import stream_pb2 as pb
 
-from .bars import MINUTE, SECOND, UPDATE, Bar
+from .bar_types import MINUTE, SECOND, UPDATE, Bar
 
 INTERVAL_NAME = {SECOND: "1s", MINUTE: "1m"}
 INTERVAL_NS = {name: ns for ns, name in INTERVAL_NAME.items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from normalize.bars import MINUTE, SECOND, Bar
+from normalize.bar_types import MINUTE, SECOND, Bar
 from vocab.prices import format_price
 
 BAR_INTERVALS = {"1s": SECOND, "1m": MINUTE}

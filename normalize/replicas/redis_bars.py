@@ -28,8 +28,8 @@ from vocab.partition import crc32_partition
 from vocab.redisconn import AnyRedis
 
 from ..bar_feed import BarLog, BarSource, LoggedBars
+from ..bar_types import MAX_LOCATES, MINUTE, SECOND, Bar
 from ..bar_wire import INTERVAL_NAME, bar_from_pb, bar_to_pb, conflate
-from ..bars import MAX_LOCATES, MINUTE, SECOND, Bar
 from ..source import BookSource
 from .redis_channels import PartitionSubscriber
 

@@ -6,7 +6,7 @@ from fanout.hub import Hub, Subscriber
 from ingest.messages import BrokenTrade, Trade
 from normalize import Books
 from normalize.bar_feed import BarFeed
-from normalize.bars import SECOND
+from normalize.bar_types import SECOND
 from tests.conftest import directory
 from tickfan_proto import stream_pb2 as pb
 

@@ -12,7 +12,7 @@ import websockets
 from fanout.server import FanoutServer
 from normalize import Books
 from normalize.bar_feed import BarFeed
-from normalize.bars import MINUTE, SECOND
+from normalize.bar_types import MINUTE, SECOND
 from tests.conftest import eventually
 from tests.normalize.bar_reference import Key, Ohlcv, reference_bars, session
 from tickfan_proto import stream_pb2 as pb

@@ -8,7 +8,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from ingest import messages as im
-from normalize.bars import INTERVALS, SECOND, Bar, BarBuilder
+from normalize.bar_types import INTERVALS, SECOND, Bar
+from normalize.bars import BarBuilder
 from venue.simulator import ExchangeSimulator
 
 # OHLCV fields compared with the reference (everything but the state and version)

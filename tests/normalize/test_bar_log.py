@@ -13,21 +13,21 @@ from hypothesis import strategies as st
 from ingest import itch
 from ingest.batch import decode_buffer
 from normalize.bar_feed import BarFeed, BarLog
-from normalize.bar_wire import conflate
-from normalize.bars import (
+from normalize.bar_print_log import PrintLog
+from normalize.bar_types import (
     I64,
     INTERVALS,
     MAX_LOCATES,
     SECOND,
     Bar,
-    BarBuilder,
     Emitted,
     FinalBars,
     OpenBars,
-    _PrintLog,
     breaks_from_columns,
     from_prints,
 )
+from normalize.bar_wire import conflate
+from normalize.bars import BarBuilder
 from normalize.kernel import KernelBooks
 from vocab.framing import frame_all
 
@@ -44,7 +44,7 @@ PRINT = st.tuples(st.integers(1, 2), st.sampled_from([0, 0, 0, 1, 2]), st.intege
 @given(st.integers(1, 12), st.lists(st.one_of(PRINT, PRINT, st.integers(0, 25)), max_size=60), st.booleans())
 def test_a_break_from_its_neighbours_equals_a_scan_of_the_log(capacity: int, events: list[tuple[int, int, int] | int],
                                                                batched: bool) -> None:
-    log = _PrintLog(capacity)
+    log = PrintLog(capacity)
     prints: list[tuple[int, int, int]] = []  # every print ever: locate, start, price
     alive: list[bool] = []
     second = dict.fromkeys(range(1, 4), 0)

@@ -16,7 +16,7 @@ from ingest import itch
 from ingest import messages as im
 from ingest.batch import decode_buffer
 from normalize import Books
-from normalize.bars import (
+from normalize.bar_types import (
     FINAL,
     INTERVALS,
     MINUTE,
@@ -24,13 +24,13 @@ from normalize.bars import (
     SECOND,
     UPDATE,
     Bar,
-    BarBuilder,
     Breaks,
     Executions,
     breaks_from_columns,
     breaks_from_ring,
     from_prints,
 )
+from normalize.bars import BarBuilder
 from normalize.kernel import KernelBooks
 from vocab.framing import frame_all
 

@@ -15,7 +15,7 @@ from fanout.encode import TAG_QUOTES, build_quote, entry, wrap
 from ingest.messages import AddOrder, BrokenTrade, Trade
 from normalize import MAX_LOCATES, Books
 from normalize.bar_feed import BarFeed
-from normalize.bars import MINUTE, SECOND
+from normalize.bar_types import MINUTE, SECOND
 from normalize.quote import read_quote
 from normalize.replicas.redis import LIVE_MARK_EVERY_NS, RedisBooks, RedisPublisher
 from normalize.replicas.redis_bars import RedisBars

@@ -17,7 +17,7 @@ from ingest.partition import PartitionFilter, PartitionMap
 from ingest.session import FeedSession
 from normalize import Books
 from normalize.bar_feed import BarFeed
-from normalize.bars import INTERVALS, MINUTE
+from normalize.bar_types import INTERVALS, MINUTE
 from normalize.replicas.shm import PRINT_RING, BookView, SharedBookState, ShmPublisher
 from normalize.row import FIELD_NAMES
 from tests.conftest import directory

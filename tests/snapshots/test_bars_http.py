@@ -10,7 +10,7 @@ import pytest
 from ingest.messages import AddOrder, BrokenTrade, OrderExecuted, Trade
 from normalize import Books
 from normalize.bar_feed import BarFeed
-from normalize.bars import MINUTE, SECOND
+from normalize.bar_types import MINUTE, SECOND
 from snapshots.bars import iso_utc
 from snapshots.http import create_app
 from tests.conftest import directory

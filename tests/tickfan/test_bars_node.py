@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from ingest import itch, moldudp64
-from normalize.bars import MINUTE, SECOND
+from normalize.bar_types import MINUTE, SECOND
 from tests.conftest import eventually, free_port
 from tests.fanout.conftest import subscribe, until, until_pong
 from tests.normalize.bar_reference import reference_bars, session
