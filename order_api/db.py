@@ -45,7 +45,9 @@ from order_api.model import (
     Status,
     fill_refusal,
     money,
+    notional_terms,
     pre_trade,
+    quantity,
     reserve_price,
     shard_of,
     transition,
@@ -215,29 +217,35 @@ class Ledger:
             return existing, False
         assert quote is not None
         order_id = uuid.uuid4()
-        if req.side == "buy":
+        qty = req.qty
+        if req.notional is not None:
+            # spend at most the notional: hold it all, send the quantity it buys at the ask (model.notional_terms)
+            qty, price = notional_terms(req.notional, quote, self.rules)
+            held = req.notional
+            entries = ledger.hold_cash(user, held)
+        elif req.side == "buy":
             price = reserve_price(req, quote, self.rules)
-            held = req.qty * price
+            held = ledger.buy_hold(qty, price)
             entries = ledger.hold_cash(user, held)
         else:
-            price, held = 0, req.qty
-            entries = ledger.hold_shares(user, req.symbol, req.qty)
+            price, held = 0, qty
+            entries = ledger.hold_shares(user, req.symbol, qty)
         shown = {"order_id": order_id, "symbol": req.symbol, "side": req.side, "type": req.type,
-                 "status": Status.ACCEPTED.value, "qty": req.qty, "filled_qty": 0, "filled_notional": 0,
-                 "limit_price": req.limit_price, "reason": "", "version": 1}
+                 "status": Status.ACCEPTED.value, "qty": qty, "filled_qty": 0, "filled_notional": 0,
+                 "limit_price": req.limit_price, "reason": "", "version": 1, "notional": req.notional}
         work = orjson.dumps({"action": "new", "order_id": str(order_id), "user_id": user})
         a, b = entries
         placed = await self._batchers[shard_of(user, len(self.pools))].place(Placement(
             order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif,
-            req.qty, req.limit_price, price, held, (a.account, b.account), (a.asset, b.asset), (a.amount, b.amount),
-            order_update_frame(shown), work))
+            qty, req.limit_price, price, held, (a.account, b.account), (a.asset, b.asset), (a.amount, b.amount),
+            order_update_frame(shown), work, req.notional))
         code, have = placed.code, placed.have
         if code == "idempotency_conflict":
             raise ApiError(409, code, "this idempotency_key was already used for a different order")
         if code == "insufficient_funds":
             raise ApiError(422, code, f"buying power {money(have)} is less than {money(held)} needed")
         if code == "insufficient_shares":
-            raise ApiError(422, code, f"{have} {req.symbol} shares available to sell")
+            raise ApiError(422, code, f"{quantity(have)} {req.symbol} shares available to sell")
         row: Row = placed.order
         created = row["order_id"] == order_id
         if created:
@@ -388,34 +396,40 @@ class Ledger:
             except asyncpg.RaiseError as e:
                 raise FillRefused(str(e.args[0] if e.args else e), str(getattr(e, "detail", "") or "")) from e
             status = Status(order["status"])
-            sym = order["symbol"]
+            sym, carry = order["symbol"], int(order["cash_carry"])
             if order["side"] == "buy":
-                entries = ledger.buy_fill(user, sym, qty, price, int(order["reserve_price"]))
-                used = qty * int(order["reserve_price"])
+                amount, carry = ledger.buy_cost(qty, price, carry)
+                if amount > int(order["held"]):
+                    # the limit checks above make this impossible; the CHECK (held >= 0) would refuse it anyway
+                    raise FillRefused("fill_beyond_hold", f"a fill costing {money(amount)} on an order holding "
+                                      f"{money(int(order['held']))}")
+                entries = ledger.buy_fill(user, sym, qty, price, amount)
+                used = amount
             else:
-                entries = ledger.sell_fill(user, sym, qty, price)
+                amount, carry = ledger.sell_proceeds(qty, price, carry)
+                entries = ledger.sell_fill(user, sym, qty, price, amount)
                 used = qty
             await self._post(conn, "fill", entries, order_id=order_id, exec_id=exec_id)
             if order["side"] == "buy":
                 await conn.execute("UPDATE positions SET cost = cost + $3 WHERE user_id = $1 AND symbol = $2",
-                                   user, sym, qty * price)
+                                   user, sym, amount)
             else:
                 await self._reduce_cost(conn, user, sym, qty)
-                fee = ledger.fee_for(qty * price, self.fee_bps)
+                fee = ledger.fee_for(amount, self.fee_bps)
                 if fee:
                     await self._post(conn, "fee", ledger.fee(user, fee), order_id=order_id, exec_id=exec_id)
             filled = int(order["filled_qty"]) + qty
             new = transition(status, Status.FILLED if filled == int(order["qty"]) else Status.PARTIALLY_FILLED)
             row: Row = await conn.fetchrow(
                 "UPDATE orders SET status = $2, filled_qty = $3, filled_notional = filled_notional + $4, "
-                "held = held - $5, version = version + 1, updated_at = now() WHERE order_id = $1 RETURNING *",
-                order_id, new.value, filled, qty * price, used)
+                "held = held - $5, cash_carry = $6, version = version + 1, updated_at = now() "
+                "WHERE order_id = $1 RETURNING *",
+                order_id, new.value, filled, amount, used, carry)
             await self._announce(conn, row, last_qty=qty, last_price=price)
             if new is Status.PARTIALLY_FILLED and leaves_done:
                 row = await self._finish(conn, row, Status.CANCELLED, "the rest was not filled (ioc)")
             elif new is Status.FILLED and int(row["held"]):
-                # A buy filled below its reserve price already returned the difference per fill; nothing
-                # should remain, but release any remainder rather than strand it.
+                # What a filled buy did not spend (a fill below its reserve price, a notional's rest) returns.
                 entries = ledger.release_cash(user, int(row["held"]))
                 await self._post(conn, "release", entries, order_id=order_id)
                 row = await conn.fetchrow("UPDATE orders SET held = 0 WHERE order_id = $1 RETURNING *", order_id)
@@ -426,7 +440,8 @@ class Ledger:
         # Average cost: the sold shares take their proportional share of the basis with them.
         await conn.execute(
             "UPDATE positions SET cost = CASE WHEN qty + qty_held + $3 = 0 THEN 0 "
-            "ELSE cost - (cost * $3) / (qty + qty_held + $3) END WHERE user_id = $1 AND symbol = $2",
+            "ELSE cost - div(cost::numeric * $3, qty + qty_held + $3)::bigint END "
+            "WHERE user_id = $1 AND symbol = $2",
             user, symbol, sold)
 
     async def open_orders(self, *, older_than: float = 0.0, limit: int = 500) -> list[Row]:

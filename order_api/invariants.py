@@ -63,12 +63,12 @@ INVARIANTS: list[tuple[str, str]] = [
      "(o.reserve_price > 0 AND e.price > o.reserve_price))) OR (o.side = 'sell' AND e.price < o.limit_price)) "
      f"AND {_mine('o.user_id')}",
      "fill beyond its order's limit price"),
-    ("SELECT o.order_id, o.side, o.filled_qty, o.limit_price, o.reserve_price, j.market_usd FROM orders o JOIN "
-     "(SELECT order_id, sum(amount) AS market_usd FROM journal WHERE kind = 'fill' AND user_id = '' "
-     "AND account = 'market' AND asset = 'USD' GROUP BY order_id) j USING (order_id) "
-     "WHERE ((o.side = 'buy' AND (j.market_usd > o.filled_qty * o.limit_price OR "
-     "(o.reserve_price > 0 AND j.market_usd > o.filled_qty * o.reserve_price))) "
-     "OR (o.side = 'sell' AND -j.market_usd < o.filled_qty * o.limit_price)) "
+    ("SELECT o.order_id, o.side, o.filled_qty, o.limit_price, o.reserve_price, j.paid FROM orders o JOIN "
+     "(SELECT order_id, abs(sum(amount)) AS paid FROM journal WHERE kind = 'fill' AND user_id <> '' "
+     "AND asset = 'USD' GROUP BY order_id) j USING (order_id) "
+     "WHERE ((o.side = 'buy' AND (j.paid > ceil(o.filled_qty::numeric * o.limit_price / 1000000) OR "
+     "(o.reserve_price > 0 AND j.paid > ceil(o.filled_qty::numeric * o.reserve_price / 1000000)))) "
+     "OR (o.side = 'sell' AND j.paid < floor(o.filled_qty::numeric * o.limit_price / 1000000))) "
      f"AND {_mine('o.user_id')}",
      "fill money beyond its order's limit price"),
     ("SELECT o.order_id, o.symbol, o.side, e.exec_id, e.symbol AS exec_symbol, e.side AS exec_side "
@@ -90,18 +90,29 @@ INVARIANTS: list[tuple[str, str]] = [
      "WHEN 'accepted' THEN filled_qty = 0 WHEN 'routed' THEN filled_qty = 0 WHEN 'rejected' THEN filled_qty = 0 "
      f"WHEN 'cancelled' THEN filled_qty < qty ELSE false END AND {_mine('user_id')}",
      "an order's status disagrees with its fills"),
+    # the rounding rule, per order: a buyer pays the exact cost rounded up, a seller receives it rounded down
     ("SELECT o.order_id, o.filled_notional, coalesce(e.notional, 0) AS executed FROM orders o LEFT JOIN "
-     "(SELECT order_id, sum(qty * price) AS notional FROM executions GROUP BY order_id) e USING (order_id) "
-     f"WHERE o.filled_notional <> coalesce(e.notional, 0) AND {_mine('o.user_id')}",
+     "(SELECT order_id, sum(qty::numeric * price) AS notional FROM executions GROUP BY order_id) e "
+     "USING (order_id) WHERE o.filled_notional <> CASE o.side WHEN 'buy' THEN ceil(coalesce(e.notional, 0) / "
+     f"1000000) ELSE floor(coalesce(e.notional, 0) / 1000000) END AND {_mine('o.user_id')}",
      "filled notional differs from its executions"),
-    # No cash or shares created in a fill: each execution's journal moves exactly its quantity of shares and
-    # its quantity times its price of cash, between the order's owner and the market, in the order's direction.
-    ("SELECT e.order_id, e.exec_id, e.qty, e.price, j.shares, j.cash FROM executions e JOIN orders o USING (order_id) "
-     "LEFT JOIN (SELECT order_id, exec_id, sum(amount) FILTER (WHERE account IN ('shares', 'shares_held')) AS shares, "
-     "sum(amount) FILTER (WHERE user_id = '' AND account = 'market' AND asset = 'USD') AS cash FROM journal "
-     "WHERE kind = 'fill' GROUP BY order_id, exec_id) j USING (order_id, exec_id) "
+    # No cash or shares created in a fill: each execution's journal moves exactly its quantity of shares to or
+    # from the order's owner, whole shares at its price with the market (the rest with the house's fractional
+    # account), and the owner's cash within a unit of the exact quantity times price (the per-order rounding).
+    ("SELECT e.order_id, e.exec_id, e.qty, e.price, j.shares, j.cash, j.market_shares, j.market_cash "
+     "FROM executions e JOIN orders o USING (order_id) LEFT JOIN (SELECT order_id, exec_id, "
+     "sum(amount) FILTER (WHERE user_id <> '' AND account IN ('shares', 'shares_held')) AS shares, "
+     "sum(amount) FILTER (WHERE user_id <> '' AND asset = 'USD') AS cash, "
+     "sum(amount) FILTER (WHERE user_id = '' AND account = 'market' AND asset <> 'USD') AS market_shares, "
+     "sum(amount) FILTER (WHERE user_id = '' AND account = 'market' AND asset = 'USD') AS market_cash "
+     "FROM journal WHERE kind = 'fill' GROUP BY order_id, exec_id) j USING (order_id, exec_id) "
      "WHERE (j.shares IS DISTINCT FROM CASE o.side WHEN 'buy' THEN e.qty ELSE -e.qty END "
-     "OR j.cash IS DISTINCT FROM CASE o.side WHEN 'buy' THEN e.qty * e.price ELSE -e.qty * e.price END) "
+     "OR abs(coalesce(j.cash, 0)) < ceil(e.qty::numeric * e.price / 1000000) - 1 "
+     "OR abs(coalesce(j.cash, 0)) > floor(e.qty::numeric * e.price / 1000000) + 1 "
+     "OR coalesce(j.market_shares, 0) <> CASE o.side WHEN 'buy' THEN -ceil(e.qty / 1000000.0) * 1000000 "
+     "ELSE floor(e.qty / 1000000.0) * 1000000 END "
+     "OR coalesce(j.market_cash, 0) <> CASE o.side WHEN 'buy' THEN ceil(e.qty / 1000000.0) * e.price "
+     "ELSE -floor(e.qty / 1000000.0) * e.price END) "
      f"AND {_mine('o.user_id')}",
      "a fill's journal differs from its execution"),
     # Money enters and leaves only through deposits and withdrawals, trades only with the market, fees only
@@ -109,7 +120,7 @@ INVARIANTS: list[tuple[str, str]] = [
     # as does a user's account under the counterparty's id or the other way round.
     ("SELECT id, txn_id, kind, user_id, account, asset, amount FROM journal WHERE "
      "(CASE WHEN user_id = '' THEN NOT (account = 'external' AND kind IN ('deposit', 'withdrawal') "
-     "OR account = 'market' AND kind = 'fill' OR account = 'fees' AND kind = 'fee') "
+     "OR account IN ('market', 'fractional') AND kind = 'fill' OR account = 'fees' AND kind = 'fee') "
      "ELSE account NOT IN ('cash', 'cash_held', 'shares', 'shares_held') END) "
      f"AND {_in_scope()}",
      "a journal line moves value where its kind may not"),
