@@ -27,6 +27,7 @@ from tests.conftest import WAIT, PrivateRedis, eventually
 from tickfan_proto import stream_pb2
 from venue.marketmaker import Faults, MarketMaker, StaticQuoteProvider
 from vocab.keys import order_channel
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, TEST_DSNS, ScopedLedger
 
@@ -45,7 +46,7 @@ def mm_quotes() -> StaticQuoteProvider:
 
 
 def market_buy(qty: int, symbol: str = "AAPL") -> OrderRequest:
-    return OrderRequest(symbol, "buy", qty, "market", None, "day", uuid.uuid4().hex)
+    return OrderRequest(symbol, "buy", qty * S, "market", None, "day", uuid.uuid4().hex)
 
 
 async def statuses(ledger: Ledger, ids: list[tuple[str, uuid.UUID]]) -> list[tuple[str, int, str]]:

@@ -50,12 +50,13 @@ async def test_the_services_role_trades_over_verified_tls(app_ledger: ScopedLedg
     u = app_ledger.user()
     await app_ledger.deposit(u, 100_000 * 10_000)
     from order_api.model import parse_order
+    from vocab.quantities import QTY_SCALE as S
 
     req = parse_order(b'{"symbol": "AAPL", "side": "buy", "qty": 5, "idempotency_key": "k1"}')
     order, created = await app_ledger.place(u, req, QUOTES["AAPL"])
     assert created
     assert await app_ledger.mark_routed(u, order["order_id"]) is not None
-    fill = await app_ledger.fill(u, order["order_id"], "E1", 5, 1_900_000)
+    fill = await app_ledger.fill(u, order["order_id"], "E1", 5 * S, 1_900_000)
     assert fill is not None and fill.order["status"] == "filled"
     assert await app_ledger.check() == []
 
