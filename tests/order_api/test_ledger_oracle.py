@@ -138,7 +138,8 @@ CORRUPTIONS = {
         "ALTER TABLE orders DROP CONSTRAINT orders_check; "
         "UPDATE orders SET qty = 1 WHERE order_id = '{bought}'; "
         "ALTER TABLE orders ADD CONSTRAINT orders_check CHECK (filled_qty <= qty) NOT VALID",
-        "UPDATE orders SET qty = 10000000 WHERE order_id = '{bought}'; ALTER TABLE orders VALIDATE CONSTRAINT orders_check"),
+        "UPDATE orders SET qty = 10000000 WHERE order_id = '{bought}'; "
+        "ALTER TABLE orders VALIDATE CONSTRAINT orders_check"),
     "status": Corruption(
         # a fully filled order shown as cancelled: nothing held, nothing else wrong
         "an order's status disagrees with its fills",
