@@ -481,6 +481,16 @@ class Ledger:
             "ORDER BY id DESC LIMIT $3", user, before, limit)
         return rows
 
+    async def house(self) -> dict[str, int]:
+        """The broker's ``fractional`` account over every shard, by asset: the residual fractions of shares it holds
+        (millionths) from fractional fills, and under ``USD`` what they cost it net of the fills' rounding."""
+        out: dict[str, int] = {}
+        for pool in self.pools:
+            for r in await pool.fetch("SELECT asset, sum(amount) AS amount FROM journal WHERE user_id = '' "
+                                      "AND account = $1 GROUP BY asset", ledger.FRACTIONAL):
+                out[r["asset"]] = out.get(r["asset"], 0) + int(r["amount"])
+        return out
+
     # -- invariants
 
     async def check(self, users: Sequence[str] | None = None) -> list[str]:
