@@ -5,13 +5,13 @@ execution worker and the FIX market maker, all real processes on loopback."""
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 import os
 import signal
 import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +91,13 @@ def test_a_fractional_and_a_notional_buy_fill_through_the_stack(demo: dict[str, 
     """Half a share, then $10 worth: API -> ledger -> outbox -> worker -> FIX market maker -> fills on the
     WebSocket (the exact quantities of OrderUpdate fields 15-17), and the books balance with the house's fractions."""
     symbol = tradable(demo["http"])
-    lines = trade(demo, "carol", "buy", symbol, "0.5")
+    lines = trade(demo, "bob", "buy", symbol, "0.5")
     assert lines[0].startswith("accepted") and f"buy 0.5 {symbol}" in lines[0], lines
     assert lines[-1].startswith("filled") and "filled 0.5/0.5" in lines[-1], lines
-    lines = trade(demo, "carol", "buy", symbol, "--notional", "10")
+    lines = trade(demo, "bob", "buy", symbol, "--notional", "10")
     assert lines[0].startswith("accepted") and "($10.0000)" in lines[0], lines
     assert lines[-1].startswith("filled"), lines
-    headers = {"authorization": f"Bearer {mint_token('carol', key=demo['key'])}"}
+    headers = {"authorization": f"Bearer {mint_token('bob', key=demo['key'])}"}
     orders = httpx.get(f"{demo['http']}/v1/orders", headers=headers, timeout=5).json()["orders"]
     notional, half = orders[0], orders[1]
     assert half["qty"] == half["filled_qty"] == "0.5" and half["notional"] is None
