@@ -39,7 +39,10 @@ from vocab.keys import MARKET_STATUS  # noqa: E402
 from vocab.redisconn import open_redis  # noqa: E402
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
-DSNS = [f"{SERVER}/tickfan_bench_0", f"{SERVER}/tickfan_bench_1"]
+# TICKFAN_BENCH_DB: the shards' name prefix (each run drops and recreates them: two checkouts benchmarking side by side
+# need their own)
+_BENCH_DB = os.environ.get("TICKFAN_BENCH_DB", "tickfan_bench")
+DSNS = [f"{SERVER}/{_BENCH_DB}_0", f"{SERVER}/{_BENCH_DB}_1"]
 REDIS_URL = "redis://127.0.0.1:6379/7"
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN"]
 
@@ -78,8 +81,14 @@ class Conn:
         return int(status_line.split()[1]), payload
 
 
+# what each order asks for (--kind): a whole share, a fraction of one, or a dollar amount (issue 15)
+AMOUNTS: dict[str, dict[str, object]] = {"whole": {"qty": 1}, "fractional": {"qty": "0.25"},
+                                         "notional": {"notional": "10"}}
+AMOUNT: dict[str, object] = AMOUNTS["whole"]
+
+
 def order_body(i: int) -> bytes:
-    return orjson.dumps({"symbol": SYMBOLS[i % len(SYMBOLS)], "side": "buy", "qty": 1,
+    return orjson.dumps({"symbol": SYMBOLS[i % len(SYMBOLS)], "side": "buy", **AMOUNT,
                          "idempotency_key": uuid.uuid4().hex})
 
 
@@ -190,7 +199,11 @@ def main() -> int:
     ap.add_argument("--pool", type=int, default=20, help="API's PostgreSQL pool size per shard (default %(default)s)")
     ap.add_argument("--redis", default=REDIS_URL, metavar="URL",
                     help="the API's Redis (quotes): a server, or redis+cluster://HOST:PORT,... (default %(default)s)")
+    ap.add_argument("--kind", choices=sorted(AMOUNTS), default="whole",
+                    help="what each order buys: 1 share, 0.25 of one, or $10 (notional) (default %(default)s)")
     args = ap.parse_args()
+    global AMOUNT
+    AMOUNT = AMOUNTS[args.kind]
 
     users = [f"bench-{i}" for i in range(args.users)]
     print(f"preparing {len(DSNS)} ledger shards and {len(users)} funded users ...", flush=True)

@@ -33,7 +33,7 @@ from order_api.batching import CommitOutcomeUnknown
 from order_api.db import Ledger
 from order_api.devtoken import DevTokens
 from order_api.limits import BodyCounters, BodyTooLarge, HttpLimits, RateLimiter, read_body
-from order_api.model import ApiError, Status, money, parse_order
+from order_api.model import ApiError, Status, money, parse_order, quantity
 from order_api.openapi import openapi_document
 from order_api.order_stats import PlacementStats
 from order_api.outbox import OutboxRelay
@@ -43,6 +43,7 @@ from order_api.views import order_json
 from vocab.auth import TICKET_TTL, AuthError, Claims, KeyConfigError, Verifier, bearer, default_verifier
 from vocab.digits import parse_ascii_int
 from vocab.origins import OriginGuard, OriginPolicy
+from vocab.quantities import QTY_SCALE
 from vocab.redisconn import AnyRedis
 
 log = logging.getLogger("tickfan.order_api")
@@ -201,12 +202,13 @@ async def portfolio(request: Request, user: str) -> Response:
         q = quotes.get(p["symbol"])
         shares = int(p["qty"]) + int(p["qty_held"])
         price = (q.bid or q.last) if q is not None else 0
-        value = shares * price
+        value = shares * price // QTY_SCALE  # a fraction of a unit rounded down: a position is valued, not traded
         total_value += value
         stale = q is None or not price or q.is_stale(max_age)
         any_stale = any_stale or (stale and shares > 0)
         holdings.append({
-            "symbol": p["symbol"], "qty": shares, "qty_available": int(p["qty"]), "qty_held": int(p["qty_held"]),
+            "symbol": p["symbol"], "qty": quantity(shares), "qty_available": quantity(int(p["qty"])),
+            "qty_held": quantity(int(p["qty_held"])),
             "cost_basis": money(int(p["cost"])), "price": money(price) if price else None,
             "market_value": money(value) if price else None,
             "unrealized_pnl": money(value - int(p["cost"])) if price else None,

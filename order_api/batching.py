@@ -62,6 +62,7 @@ class Placement:
     amounts: tuple[int, int]
     update: bytes
     work: bytes
+    notional: int | None = None  # dollars to spend (migration 010), None for an order by quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class Placed:
 
 
 BATCH = ("SELECT idx, code, have, placed FROM place_orders($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-         "$14, $15, $16, $17)")
+         "$14, $15, $16, $17, $18)")
 
 
 class ShardBatcher:
@@ -169,5 +170,6 @@ class ShardBatcher:
             [p.fingerprint for p in ps], [p.symbol for p in ps], [p.side for p in ps], [p.type for p in ps],
             [p.tif for p in ps], [p.qty for p in ps], [p.limit_price for p in ps], [p.reserve for p in ps],
             [p.held for p in ps], [a for p in ps for a in p.accounts], [a for p in ps for a in p.assets],
-            [a for p in ps for a in p.amounts], [p.update for p in ps], [p.work for p in ps])
+            [a for p in ps for a in p.amounts], [p.update for p in ps], [p.work for p in ps],
+            [p.notional for p in ps])
         return rows

@@ -17,7 +17,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,7 +24,16 @@ import orjson
 
 from order_api import ledger
 from order_api.batching import CommitOutcomeUnknown, Placement, ShardBatcher, connection_lost
+from order_api.invariants import INVARIANTS
 from order_api.ledger import Entry
+from order_api.migrate import (
+    MIGRATIONS,
+    MigrationsMissing,
+    MigrationsPending,
+    create_databases,
+    migrate,
+    migration_files,
+)
 from order_api.model import (
     OPEN,
     TERMINAL,
@@ -37,100 +45,18 @@ from order_api.model import (
     Status,
     fill_refusal,
     money,
+    notional_terms,
     pre_trade,
+    quantity,
     reserve_price,
     shard_of,
     transition,
 )
 from order_api.views import order_update_frame
 
-MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_DSNS = ("postgresql://postgres@127.0.0.1:5432/tickfan_0", "postgresql://postgres@127.0.0.1:5432/tickfan_1")
 
 Row = Mapping[str, Any]
-
-
-# ---------------------------------------------------------------- migrations
-
-
-async def create_databases(dsns: Sequence[str]) -> list[str]:
-    """Create each shard's database if it does not exist (through the server's ``postgres`` database, reached with
-    the same parameters: user, TLS settings)."""
-    created = []
-    for dsn in dsns:
-        path, sep, query = dsn.partition("?")  # the query may hold paths (sslrootcert=/...)
-        base, _, name = path.rpartition("/")
-        conn = await asyncpg.connect(f"{base}/postgres{sep}{query}")
-        try:
-            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-                await conn.execute(f'CREATE DATABASE "{name}"')
-                created.append(name)
-        finally:
-            await conn.close()
-    return created
-
-
-class MigrationsPending(RuntimeError):
-    """The schema is behind and this role may not migrate it (the services' least-privilege role)."""
-
-
-class MigrationsMissing(RuntimeError):
-    """No migration files where the package keeps them: an incomplete install, never "up to date"."""
-
-
-def migration_files(directory: Path = MIGRATIONS) -> list[Path]:
-    """The migrations in order; MigrationsMissing when there are none (nothing is touched then)."""
-    files = sorted(directory.glob("*.sql"))
-    if not files:
-        raise MigrationsMissing(f"no migrations found in {directory}: this installation of tickfan is incomplete "
-                                "(the package data order_api/migrations/*.sql is missing); reinstall it")
-    return files
-
-
-async def migrate(dsns: Sequence[str]) -> list[tuple[str, str]]:
-    """Apply every migration not yet applied, each in its own transaction, on every shard.
-
-    A shard already up to date is only read, so a role without DDL rights (``tickfan_app``, migration 007) may
-    call this at start; if migrations are pending it raises :class:`MigrationsPending` naming the fix."""
-    files = migration_files()
-    await create_databases(dsns)
-    applied = []
-    for dsn in dsns:
-        conn = await asyncpg.connect(dsn)
-        try:
-            # One migrator per shard at a time (the demo and a test run may start together).
-            await conn.execute("SELECT pg_advisory_lock(7470001)")
-            done: set[str] = set()
-            if await conn.fetchval("SELECT to_regclass('schema_migrations')") is not None:
-                done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            pending = [f for f in files if f.stem not in done]
-            if not pending:
-                continue
-            try:
-                await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, "
-                                   "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-                for f in pending:
-                    async with conn.transaction():
-                        await conn.execute(f.read_text())
-                        await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", f.stem)
-                    applied.append((dsn, f.stem))
-            except asyncpg.InsufficientPrivilegeError as e:
-                raise MigrationsPending(
-                    f"{len(pending)} migration(s) pending on {_without_password(dsn)} ({pending[0].stem}...) and this "
-                    f"role may not apply them ({e}): run `tickfan migrate` with the owner's DSN, or pass "
-                    "--migrate-db") from e
-        finally:
-            await conn.close()
-    return applied
-
-
-def _without_password(dsn: str) -> str:
-    """A DSN fit for a message: any password replaced."""
-    scheme, sep, rest = dsn.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return dsn
-    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
 # ---------------------------------------------------------------- the ledger
@@ -291,29 +217,35 @@ class Ledger:
             return existing, False
         assert quote is not None
         order_id = uuid.uuid4()
-        if req.side == "buy":
+        qty = req.qty
+        if req.notional is not None:
+            # spend at most the notional: hold it all, send the quantity it buys at the ask (model.notional_terms)
+            qty, price = notional_terms(req.notional, quote, self.rules)
+            held = req.notional
+            entries = ledger.hold_cash(user, held)
+        elif req.side == "buy":
             price = reserve_price(req, quote, self.rules)
-            held = req.qty * price
+            held = ledger.buy_hold(qty, price)
             entries = ledger.hold_cash(user, held)
         else:
-            price, held = 0, req.qty
-            entries = ledger.hold_shares(user, req.symbol, req.qty)
+            price, held = 0, qty
+            entries = ledger.hold_shares(user, req.symbol, qty)
         shown = {"order_id": order_id, "symbol": req.symbol, "side": req.side, "type": req.type,
-                 "status": Status.ACCEPTED.value, "qty": req.qty, "filled_qty": 0, "filled_notional": 0,
-                 "limit_price": req.limit_price, "reason": "", "version": 1}
+                 "status": Status.ACCEPTED.value, "qty": qty, "filled_qty": 0, "filled_notional": 0,
+                 "limit_price": req.limit_price, "reason": "", "version": 1, "notional": req.notional}
         work = orjson.dumps({"action": "new", "order_id": str(order_id), "user_id": user})
         a, b = entries
         placed = await self._batchers[shard_of(user, len(self.pools))].place(Placement(
             order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif,
-            req.qty, req.limit_price, price, held, (a.account, b.account), (a.asset, b.asset), (a.amount, b.amount),
-            order_update_frame(shown), work))
+            qty, req.limit_price, price, held, (a.account, b.account), (a.asset, b.asset), (a.amount, b.amount),
+            order_update_frame(shown), work, req.notional))
         code, have = placed.code, placed.have
         if code == "idempotency_conflict":
             raise ApiError(409, code, "this idempotency_key was already used for a different order")
         if code == "insufficient_funds":
             raise ApiError(422, code, f"buying power {money(have)} is less than {money(held)} needed")
         if code == "insufficient_shares":
-            raise ApiError(422, code, f"{have} {req.symbol} shares available to sell")
+            raise ApiError(422, code, f"{quantity(have)} {req.symbol} shares available to sell")
         row: Row = placed.order
         created = row["order_id"] == order_id
         if created:
@@ -464,34 +396,40 @@ class Ledger:
             except asyncpg.RaiseError as e:
                 raise FillRefused(str(e.args[0] if e.args else e), str(getattr(e, "detail", "") or "")) from e
             status = Status(order["status"])
-            sym = order["symbol"]
+            sym, carry = order["symbol"], int(order["cash_carry"])
             if order["side"] == "buy":
-                entries = ledger.buy_fill(user, sym, qty, price, int(order["reserve_price"]))
-                used = qty * int(order["reserve_price"])
+                amount, carry = ledger.buy_cost(qty, price, carry)
+                if amount > int(order["held"]):
+                    # the limit checks above make this impossible; the CHECK (held >= 0) would refuse it anyway
+                    raise FillRefused("fill_beyond_hold", f"a fill costing {money(amount)} on an order holding "
+                                      f"{money(int(order['held']))}")
+                entries = ledger.buy_fill(user, sym, qty, price, amount)
+                used = amount
             else:
-                entries = ledger.sell_fill(user, sym, qty, price)
+                amount, carry = ledger.sell_proceeds(qty, price, carry)
+                entries = ledger.sell_fill(user, sym, qty, price, amount)
                 used = qty
             await self._post(conn, "fill", entries, order_id=order_id, exec_id=exec_id)
             if order["side"] == "buy":
                 await conn.execute("UPDATE positions SET cost = cost + $3 WHERE user_id = $1 AND symbol = $2",
-                                   user, sym, qty * price)
+                                   user, sym, amount)
             else:
                 await self._reduce_cost(conn, user, sym, qty)
-                fee = ledger.fee_for(qty * price, self.fee_bps)
+                fee = ledger.fee_for(amount, self.fee_bps)
                 if fee:
                     await self._post(conn, "fee", ledger.fee(user, fee), order_id=order_id, exec_id=exec_id)
             filled = int(order["filled_qty"]) + qty
             new = transition(status, Status.FILLED if filled == int(order["qty"]) else Status.PARTIALLY_FILLED)
             row: Row = await conn.fetchrow(
                 "UPDATE orders SET status = $2, filled_qty = $3, filled_notional = filled_notional + $4, "
-                "held = held - $5, version = version + 1, updated_at = now() WHERE order_id = $1 RETURNING *",
-                order_id, new.value, filled, qty * price, used)
+                "held = held - $5, cash_carry = $6, version = version + 1, updated_at = now() "
+                "WHERE order_id = $1 RETURNING *",
+                order_id, new.value, filled, amount, used, carry)
             await self._announce(conn, row, last_qty=qty, last_price=price)
             if new is Status.PARTIALLY_FILLED and leaves_done:
                 row = await self._finish(conn, row, Status.CANCELLED, "the rest was not filled (ioc)")
             elif new is Status.FILLED and int(row["held"]):
-                # A buy filled below its reserve price already returned the difference per fill; nothing
-                # should remain, but release any remainder rather than strand it.
+                # What a filled buy did not spend (a fill below its reserve price, a notional's rest) returns.
                 entries = ledger.release_cash(user, int(row["held"]))
                 await self._post(conn, "release", entries, order_id=order_id)
                 row = await conn.fetchrow("UPDATE orders SET held = 0 WHERE order_id = $1 RETURNING *", order_id)
@@ -502,7 +440,8 @@ class Ledger:
         # Average cost: the sold shares take their proportional share of the basis with them.
         await conn.execute(
             "UPDATE positions SET cost = CASE WHEN qty + qty_held + $3 = 0 THEN 0 "
-            "ELSE cost - (cost * $3) / (qty + qty_held + $3) END WHERE user_id = $1 AND symbol = $2",
+            "ELSE cost - div(cost::numeric * $3, qty + qty_held + $3)::bigint END "
+            "WHERE user_id = $1 AND symbol = $2",
             user, symbol, sold)
 
     async def open_orders(self, *, older_than: float = 0.0, limit: int = 500) -> list[Row]:
@@ -542,6 +481,16 @@ class Ledger:
             "ORDER BY id DESC LIMIT $3", user, before, limit)
         return rows
 
+    async def house(self) -> dict[str, int]:
+        """The broker's ``fractional`` account over every shard, by asset: the residual fractions of shares it holds
+        (millionths) from fractional fills, and under ``USD`` what they cost it net of the fills' rounding."""
+        out: dict[str, int] = {}
+        for pool in self.pools:
+            for r in await pool.fetch("SELECT asset, sum(amount) AS amount FROM journal WHERE user_id = '' "
+                                      "AND account = $1 GROUP BY asset", ledger.FRACTIONAL):
+                out[r["asset"]] = out.get(r["asset"], 0) + int(r["amount"])
+        return out
+
     # -- invariants
 
     async def check(self, users: Sequence[str] | None = None) -> list[str]:
@@ -560,119 +509,6 @@ class Ledger:
         return problems
 
 
-def ledger_money(amount: int) -> str:
-    return money(int(amount))
-
-
-def _mine(column: str) -> str:
-    """The scope of :meth:`Ledger.check`: ``$1`` is the users' ids, or NULL for everyone."""
-    return f"($1::text[] IS NULL OR {column} = ANY($1::text[]))"
-
-
-def _in_scope() -> str:
-    """Journal transactions in the scope of :meth:`Ledger.check`: those that touch one of the users."""
-    return "($1::text[] IS NULL OR txn_id IN (SELECT txn_id FROM journal WHERE user_id = ANY($1::text[])))"
-
-
-INVARIANTS: list[tuple[str, str]] = [
-    # a transaction balances across every account it touches, the counterparty ('') included
-    (f"SELECT txn_id, asset, sum(amount) AS total FROM journal WHERE {_in_scope()} "
-     "GROUP BY txn_id, asset HAVING sum(amount) <> 0",
-     "journal transaction does not balance"),
-    ("SELECT a.user_id, a.cash, coalesce(j.total, 0) AS journal FROM accounts a LEFT JOIN "
-     "(SELECT user_id, sum(amount) AS total FROM journal WHERE account = 'cash' GROUP BY user_id) j "
-     f"USING (user_id) WHERE a.cash <> coalesce(j.total, 0) AND {_mine('a.user_id')}",
-     "cash differs from its journal"),
-    ("SELECT a.user_id, a.cash_held, coalesce(j.total, 0) AS journal FROM accounts a LEFT JOIN "
-     "(SELECT user_id, sum(amount) AS total FROM journal WHERE account = 'cash_held' GROUP BY user_id) j "
-     f"USING (user_id) WHERE a.cash_held <> coalesce(j.total, 0) AND {_mine('a.user_id')}",
-     "cash held differs from its journal"),
-    ("SELECT p.user_id, p.symbol, p.qty, p.qty_held, j.shares, j.held FROM positions p FULL JOIN "
-     "(SELECT user_id, asset AS symbol, sum(amount) FILTER (WHERE account = 'shares') AS shares, "
-     "sum(amount) FILTER (WHERE account = 'shares_held') AS held FROM journal "
-     "WHERE account IN ('shares', 'shares_held') GROUP BY user_id, asset) j USING (user_id, symbol) "
-     "WHERE (coalesce(p.qty, 0) <> coalesce(j.shares, 0) OR coalesce(p.qty_held, 0) <> coalesce(j.held, 0)) "
-     f"AND {_mine('user_id')}",
-     "position differs from its journal"),
-    ("SELECT a.user_id, a.cash_held, coalesce(o.held, 0) AS open_holds FROM accounts a LEFT JOIN "
-     "(SELECT user_id, sum(held) AS held FROM orders WHERE side = 'buy' AND status IN "
-     "('accepted', 'routed', 'partially_filled') GROUP BY user_id) o USING (user_id) "
-     f"WHERE a.cash_held <> coalesce(o.held, 0) AND {_mine('a.user_id')}",
-     "cash held differs from open buy orders' holds"),
-    ("SELECT p.user_id, p.symbol, p.qty_held, coalesce(o.held, 0) AS open_holds FROM positions p LEFT JOIN "
-     "(SELECT user_id, symbol, sum(held) AS held FROM orders WHERE side = 'sell' AND status IN "
-     "('accepted', 'routed', 'partially_filled') GROUP BY user_id, symbol) o USING (user_id, symbol) "
-     f"WHERE p.qty_held <> coalesce(o.held, 0) AND {_mine('p.user_id')}",
-     "shares held differ from open sell orders' holds"),
-    ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected') AND held <> 0 "
-     f"AND {_mine('user_id')}",
-     "a closed order still holds something"),
-    ("SELECT o.order_id, o.filled_qty, coalesce(e.qty, 0) AS executed FROM orders o LEFT JOIN "
-     "(SELECT order_id, sum(qty) AS qty FROM executions GROUP BY order_id) e USING (order_id) "
-     f"WHERE o.filled_qty <> coalesce(e.qty, 0) AND {_mine('o.user_id')}",
-     "filled quantity differs from its executions"),
-    (f"SELECT user_id, cash FROM accounts WHERE (cash < 0 OR cash_held < 0) AND {_mine('user_id')}",
-     "negative cash"),
-    # A counterparty's fault that got in: a buy filled above its limit (or the price its cash was held at), a sell
-    # below its limit. Read twice: from the executions, and from the money the journal moved for the order's
-    # fills (the market's side of a fill is exactly qty * price), so neither record can hide a breach.
-    ("SELECT o.order_id, o.side, o.limit_price, o.reserve_price, e.exec_id, e.price FROM executions e "
-     "JOIN orders o USING (order_id) WHERE ((o.side = 'buy' AND (e.price > o.limit_price OR "
-     "(o.reserve_price > 0 AND e.price > o.reserve_price))) OR (o.side = 'sell' AND e.price < o.limit_price)) "
-     f"AND {_mine('o.user_id')}",
-     "fill beyond its order's limit price"),
-    ("SELECT o.order_id, o.side, o.filled_qty, o.limit_price, o.reserve_price, j.market_usd FROM orders o JOIN "
-     "(SELECT order_id, sum(amount) AS market_usd FROM journal WHERE kind = 'fill' AND user_id = '' "
-     "AND account = 'market' AND asset = 'USD' GROUP BY order_id) j USING (order_id) "
-     "WHERE ((o.side = 'buy' AND (j.market_usd > o.filled_qty * o.limit_price OR "
-     "(o.reserve_price > 0 AND j.market_usd > o.filled_qty * o.reserve_price))) "
-     "OR (o.side = 'sell' AND -j.market_usd < o.filled_qty * o.limit_price)) "
-     f"AND {_mine('o.user_id')}",
-     "fill money beyond its order's limit price"),
-    ("SELECT o.order_id, o.symbol, o.side, e.exec_id, e.symbol AS exec_symbol, e.side AS exec_side "
-     "FROM executions e JOIN orders o USING (order_id) "
-     f"WHERE (e.symbol <> o.symbol OR e.side <> o.side) AND {_mine('o.user_id')}",
-     "execution for another symbol or side than its order"),
-    # The CHECK constraints forbid the next two; checked anyway, as the oracle must not trust what it audits
-    # (a migration or a hand-run script can drop a constraint).
-    ("SELECT user_id, symbol, qty, qty_held FROM positions WHERE (qty < 0 OR qty_held < 0 OR cost < 0) "
-     f"AND {_mine('user_id')}",
-     "negative shares"),
-    (f"SELECT order_id, qty, filled_qty, held FROM orders WHERE (filled_qty > qty OR filled_qty < 0 OR held < 0) "
-     f"AND {_mine('user_id')}",
-     "an order filled beyond its quantity or holding less than nothing"),
-    # an order's status says what its fills say: filled means all of it, working orders have filled part of it
-    # at most, and a rejection happened before any fill (reject() turns a partly filled order into cancelled)
-    ("SELECT order_id, status, qty, filled_qty FROM orders WHERE NOT CASE status "
-     "WHEN 'filled' THEN filled_qty = qty WHEN 'partially_filled' THEN filled_qty > 0 AND filled_qty < qty "
-     "WHEN 'accepted' THEN filled_qty = 0 WHEN 'routed' THEN filled_qty = 0 WHEN 'rejected' THEN filled_qty = 0 "
-     f"WHEN 'cancelled' THEN filled_qty < qty ELSE false END AND {_mine('user_id')}",
-     "an order's status disagrees with its fills"),
-    ("SELECT o.order_id, o.filled_notional, coalesce(e.notional, 0) AS executed FROM orders o LEFT JOIN "
-     "(SELECT order_id, sum(qty * price) AS notional FROM executions GROUP BY order_id) e USING (order_id) "
-     f"WHERE o.filled_notional <> coalesce(e.notional, 0) AND {_mine('o.user_id')}",
-     "filled notional differs from its executions"),
-    # No cash or shares created in a fill: each execution's journal moves exactly its quantity of shares and
-    # its quantity times its price of cash, between the order's owner and the market, in the order's direction.
-    ("SELECT e.order_id, e.exec_id, e.qty, e.price, j.shares, j.cash FROM executions e JOIN orders o USING (order_id) "
-     "LEFT JOIN (SELECT order_id, exec_id, sum(amount) FILTER (WHERE account IN ('shares', 'shares_held')) AS shares, "
-     "sum(amount) FILTER (WHERE user_id = '' AND account = 'market' AND asset = 'USD') AS cash FROM journal "
-     "WHERE kind = 'fill' GROUP BY order_id, exec_id) j USING (order_id, exec_id) "
-     "WHERE (j.shares IS DISTINCT FROM CASE o.side WHEN 'buy' THEN e.qty ELSE -e.qty END "
-     "OR j.cash IS DISTINCT FROM CASE o.side WHEN 'buy' THEN e.qty * e.price ELSE -e.qty * e.price END) "
-     f"AND {_mine('o.user_id')}",
-     "a fill's journal differs from its execution"),
-    # Money enters and leaves only through deposits and withdrawals, trades only with the market, fees only
-    # to the fee account: a counterparty account in any other kind of transaction creates or destroys value,
-    # as does a user's account under the counterparty's id or the other way round.
-    ("SELECT id, txn_id, kind, user_id, account, asset, amount FROM journal WHERE "
-     "(CASE WHEN user_id = '' THEN NOT (account = 'external' AND kind IN ('deposit', 'withdrawal') "
-     "OR account = 'market' AND kind = 'fill' OR account = 'fees' AND kind = 'fee') "
-     "ELSE account NOT IN ('cash', 'cash_held', 'shares', 'shares_held') END) "
-     f"AND {_in_scope()}",
-     "a journal line moves value where its kind may not"),
-    # holds and releases move one user's value between their own accounts, nothing else
-    ("SELECT txn_id, kind, count(DISTINCT user_id) AS users FROM journal WHERE kind IN ('hold', 'release') "
-     f"AND {_in_scope()} GROUP BY txn_id, kind HAVING count(DISTINCT user_id) <> 1",
-     "a hold or release touches another user's accounts"),
-]
+__all__ = ["DEFAULT_DSNS", "INVARIANTS", "MIGRATIONS", "Fill", "Ledger", "MigrationsMissing", "MigrationsPending",
+           "Row",
+           "create_databases", "migrate", "migration_files"]

@@ -1,8 +1,15 @@
 """The trading domain, pure: order requests, their validation, the order lifecycle and the hold rules.
 
-Money and prices share ITCH's fixed point: integers of 1/10,000 of a dollar. A fill of ``qty`` shares at
-``price`` costs exactly ``qty * price`` in the same unit, so the ledger never rounds and never loses a cent
-(or the hundredth of one that sub-dollar stocks trade in). JSON shows them as exact decimal strings.
+Money and prices share ITCH's fixed point: integers of 1/10,000 of a dollar. Quantities are integers of a
+millionth of a share (``vocab.quantities.QTY_SCALE``): a fill of ``qty`` at ``price`` costs
+``qty * price / QTY_SCALE`` money units, rounded per order by the ledger's rule (order_api/ledger.py: buyers
+round up, sellers down) with the residual kept by the house, so no cent is created or lost. JSON shows money
+and quantities as exact decimal strings.
+
+A ``notional`` order (market buys only) spends at most that many dollars: it holds the notional, and is sent
+for the quantity the notional buys at the ask seen at placement (rounded down to a millionth), limited to the
+price at which that quantity still costs at most the notional; a fill at a better price spends less, and what
+the order does not spend is released when it closes.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import msgspec
 from normalize.quote import QuoteView
 from vocab.partition import crc32_partition
 from vocab.prices import PRICE_SCALE, format_price, parse_price
+from vocab.quantities import QTY_SCALE, format_qty, parse_qty
 
-MAX_QTY = 1_000_000
+MAX_QTY = 1_000_000 * QTY_SCALE  # a million shares, in millionths
+MAX_NOTIONAL = 1_000_000 * PRICE_SCALE  # a million dollars
 MAX_KEY = 128
 SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ.-")
 
@@ -73,8 +82,10 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True):
 
     symbol: str
     side: Literal["buy", "sell"]
-    qty: int
     idempotency_key: str
+    # shares: a whole number, or a decimal string with at most 6 decimals; exclusive with notional
+    qty: int | str | None = None
+    notional: str | None = None  # dollars, a decimal string (market buys only)
     type: Literal["market", "limit"] = "market"
     limit_price: str | None = None
     time_in_force: Literal["day", "ioc"] = "day"
@@ -82,7 +93,8 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True):
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """A validated order: symbol upper-cased, limit price as a fixed-point integer."""
+    """A validated order: symbol upper-cased, limit price and notional as fixed-point money, ``qty`` in
+    millionths of a share (0 for a notional order: its quantity is priced at placement, ``notional_terms``)."""
 
     symbol: str
     side: str
@@ -91,10 +103,13 @@ class OrderRequest:
     limit_price: int | None
     tif: str
     idempotency_key: str
+    notional: int | None = None
 
     def fingerprint(self) -> str:
-        """What makes two requests "the same body" for idempotency (the key itself excluded)."""
-        text = f"{self.symbol}|{self.side}|{self.qty}|{self.type}|{self.limit_price}|{self.tif}"
+        """What makes two requests "the same body" for idempotency (the key itself excluded). A whole quantity
+        reads as it did before fractions ("100"), so a retry across the upgrade is still the same body."""
+        amount = f"{format_qty(self.qty)}" if self.notional is None else f"${format_price(self.notional)}"
+        text = f"{self.symbol}|{self.side}|{amount}|{self.type}|{self.limit_price}|{self.tif}"
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -114,10 +129,7 @@ def validate(body: OrderBody) -> OrderRequest:
     symbol = body.symbol.strip().upper()
     if not symbol or len(symbol) > 8 or not set(symbol) <= SYMBOL_CHARS:
         raise ApiError(422, "invalid_symbol", f"not a ticker symbol: {body.symbol!r}")
-    if body.qty <= 0:
-        raise ApiError(422, "invalid_quantity", "qty must be a positive whole number of shares")
-    if body.qty > MAX_QTY:
-        raise ApiError(422, "invalid_quantity", f"qty must be at most {MAX_QTY}")
+    qty, notional = _amount(body)
     key = body.idempotency_key
     if not key or len(key) > MAX_KEY:
         raise ApiError(422, "invalid_idempotency_key", f"idempotency_key must be 1-{MAX_KEY} characters")
@@ -136,7 +148,51 @@ def validate(body: OrderBody) -> OrderRequest:
             raise ApiError(422, "invalid_limit_price", "limit_price must be positive")
     elif body.limit_price is not None:
         raise ApiError(422, "unexpected_limit_price", "a market order takes no limit_price")
-    return OrderRequest(symbol, body.side, body.qty, body.type, limit, body.time_in_force, key)
+    if notional is not None and body.type != "market":
+        raise ApiError(422, "notional_market_only", "notional is for market orders only; send qty instead")
+    if notional is not None and body.side != "buy":
+        raise ApiError(422, "notional_buy_only", "notional is for buys only; sell a qty (fractions allowed)")
+    return OrderRequest(symbol, body.side, qty, body.type, limit, body.time_in_force, key, notional)
+
+
+def _amount(body: OrderBody) -> tuple[int, int | None]:
+    """(qty in millionths, notional in money units or None): exactly one of ``qty`` and ``notional``."""
+    if body.qty is not None and body.notional is not None:
+        raise ApiError(422, "qty_and_notional", "send either qty or notional, not both")
+    if body.notional is not None:
+        try:
+            notional = parse_price(body.notional)
+        except ValueError as e:
+            raise ApiError(422, "invalid_notional", f"notional must be dollars as a decimal string: {e}") from e
+        if not 0 < notional <= MAX_NOTIONAL:
+            raise ApiError(422, "invalid_notional", f"notional must be positive and at most "
+                                                    f"{format_price(MAX_NOTIONAL)}")
+        return 0, notional
+    if body.qty is None:
+        raise ApiError(422, "missing_qty", "an order needs qty (shares) or notional (dollars)")
+    if isinstance(body.qty, int):
+        if body.qty <= 0 or body.qty > MAX_QTY // QTY_SCALE:
+            raise ApiError(422, "invalid_quantity", f"qty must be positive and at most {format_qty(MAX_QTY)}")
+        return body.qty * QTY_SCALE, None
+    try:
+        qty = parse_qty(body.qty)
+    except ValueError as e:
+        raise ApiError(422, "invalid_quantity", f"qty must be a whole number or a decimal string with at most 6 "
+                                                f"decimals: {e}") from e
+    if not 0 < qty <= MAX_QTY:
+        raise ApiError(422, "invalid_quantity", f"qty must be positive and at most {format_qty(MAX_QTY)}")
+    return qty, None
+
+
+def notional_terms(notional: int, quote: Quote, rules: Rules) -> tuple[int, int]:
+    """(qty, limit) of a notional buy: the quantity ``notional`` buys at the ask, rounded down to a millionth, and
+    the highest price at which that quantity still costs at most ``notional`` (never above the collar)."""
+    ask = quote.ask or quote.reference
+    qty = min(notional * QTY_SCALE // ask, MAX_QTY) if ask > 0 else 0
+    if qty <= 0:
+        raise ApiError(422, "notional_too_small", f"{format_price(notional)} buys less than a millionth of a share")
+    collar = ask + ceil_div(ask * rules.collar_bps, 10_000)
+    return qty, min(notional * QTY_SCALE // qty, collar)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +337,11 @@ def shard_of(user_id: str, shards: int) -> int:
     return crc32_partition(user_id, shards)
 
 
+def quantity(qty: int) -> str:
+    """A quantity in millionths as an exact decimal string of shares."""
+    return format_qty(qty)
+
+
 def money(amount: int) -> str:
     """Fixed-point money as an exact decimal string."""
     return format_price(amount)
@@ -294,5 +355,6 @@ def parse_money(text: str) -> int:
     return value
 
 
-__all__ = ["PRICE_SCALE", "ApiError", "FillRefused", "OrderRequest", "Quote", "Rules", "Status", "fill_refusal",
-           "parse_order", "pre_trade", "reserve_price", "shard_of", "transition"]
+__all__ = ["PRICE_SCALE", "QTY_SCALE", "ApiError", "FillRefused", "OrderRequest", "Quote", "Rules", "Status",
+           "fill_refusal",
+           "notional_terms", "parse_order", "pre_trade", "reserve_price", "shard_of", "transition"]

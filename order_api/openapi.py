@@ -49,6 +49,31 @@ def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
     return out
 
 
+# The refusal codes of an order's amount (422 unless said): every one leaves nothing changed.
+ORDER_REFUSALS = (
+    "Send exactly one of `qty` (shares: a whole number, or a decimal string with at most 6 decimals, positive, at "
+    "most 1000000) and `notional` (dollars to spend, a decimal string with at most 4 decimals; market buys only: "
+    "the order holds the notional and buys what it pays for at the ask, rounded down to a millionth of a share; "
+    "what it does not spend is released). Refusal codes: `invalid_quantity` (qty not a positive number with at "
+    "most 6 decimals, or too large), `missing_qty` (neither qty nor notional), `qty_and_notional` (both), "
+    "`invalid_notional` (not a positive decimal with at most 4 decimals, or over 1000000), "
+    "`notional_market_only` (notional on a limit order), `notional_buy_only` (notional on a sell), "
+    "`notional_too_small` (it buys less than a millionth of a share), `insufficient_funds`, "
+    "`insufficient_shares`, `invalid_symbol`, `missing_limit_price`, `invalid_limit_price`, "
+    "`unexpected_limit_price`, `limit_off_collar`, `market_closed`, `unknown_symbol`, `symbol_halted`, "
+    "`no_market`, `quote_stale`, `invalid_order` (a field of the wrong type), `idempotency_conflict` (409), "
+    "`malformed_json` (400), `quote_unavailable` (503).")
+ORDER_EXAMPLES = {
+    "whole": {"summary": "100 shares at market", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": 100, "idempotency_key": "k-1"}},
+    "fractional": {"summary": "half a share, limit", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": "0.5", "type": "limit", "limit_price": "189.25",
+        "idempotency_key": "k-2"}},
+    "notional": {"summary": "$10 of AAPL", "value": {
+        "symbol": "AAPL", "side": "buy", "notional": "10", "idempotency_key": "k-3"}},
+}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     (body,), components = msgspec.json.schema_components([OrderBody], ref_template="#/components/schemas/{name}")
@@ -61,10 +86,15 @@ def openapi_document() -> dict[str, Any]:
         "Order": {"type": "object", "properties": {
             "order_id": {"type": "string", "format": "uuid"}, "idempotency_key": {"type": "string"},
             "symbol": {"type": "string"}, "side": {"enum": ["buy", "sell"]}, "type": {"enum": ["market", "limit"]},
-            "time_in_force": {"enum": ["day", "ioc"]}, "qty": {"type": "integer"},
+            "time_in_force": {"enum": ["day", "ioc"]},
+            "qty": {"type": "string", "description": "shares, an exact decimal (at most 6 decimals: \"0.5\"); a "
+                    "notional order's is the quantity its notional buys at the ask at placement"},
+            "notional": {"type": ["string", "null"], "description": "a notional order's dollars to spend; null for "
+                         "an order by quantity"},
             "limit_price": {"type": ["string", "null"], "description": "exact decimal"},
             "status": {"enum": ["accepted", "routed", "partially_filled", "filled", "cancelled", "rejected"]},
-            "filled_qty": {"type": "integer"}, "avg_fill_price": {"type": ["string", "null"]},
+            "filled_qty": {"type": "string", "description": "shares filled, an exact decimal"},
+            "avg_fill_price": {"type": ["string", "null"]},
             "cancel_requested": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
             "version": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
             "quote_age": {"type": "number", "description": "only in the answer to POST /v1/orders: seconds since "
@@ -74,8 +104,9 @@ def openapi_document() -> dict[str, Any]:
                             "is stale (the feed says so, or it is older than the API's --max-quote-age): a limit "
                             "order was still accepted, a market order would be refused quote_stale"}}},
         "Holding": {"type": "object", "properties": {
-            "symbol": {"type": "string"}, "qty": {"type": "integer"}, "qty_available": {"type": "integer"},
-            "qty_held": {"type": "integer"}, "cost_basis": {"type": "string", "description": "exact decimal"},
+            "symbol": {"type": "string"}, "qty": {"type": "string", "description": "shares, an exact decimal"},
+            "qty_available": {"type": "string"}, "qty_held": {"type": "string"},
+            "cost_basis": {"type": "string", "description": "exact decimal"},
             "price": {"type": ["string", "null"], "description": "the bid (else the last sale); null: no price"},
             "market_value": {"type": ["string", "null"]}, "unrealized_pnl": {"type": ["string", "null"]},
             "price_age": {"type": ["number", "null"], "description": "seconds since the price was known current"},
@@ -101,7 +132,9 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/v1/orders": {
                 "post": {"summary": "Place an order (idempotent by idempotency_key)",
-                         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                         "description": ORDER_REFUSALS,
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": body, "examples": ORDER_EXAMPLES}}},
                          "responses": _responses({
                              "201": {"description": "accepted", "content": {"application/json": {"schema": ORDER}}},
                              "200": {"description": "the same key was used before: the first order",

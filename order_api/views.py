@@ -6,13 +6,20 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from order_api.model import money
+from order_api.model import money, quantity
 from tickfan_proto import stream_pb2
+from vocab.quantities import QTY_SCALE, whole_shares
 
 
 def _avg(row: Mapping[str, Any]) -> int:
+    """The average fill price: the money the fills moved per share (quantities are in millionths)."""
     filled = int(row["filled_qty"])
-    return int(row["filled_notional"]) // filled if filled else 0
+    return int(row["filled_notional"]) * QTY_SCALE // filled if filled else 0
+
+
+def _notional(row: Mapping[str, Any]) -> str | None:
+    notional = row.get("notional")
+    return money(int(notional)) if notional is not None else None
 
 
 def order_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -24,10 +31,11 @@ def order_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "side": row["side"],
         "type": row["type"],
         "time_in_force": row["tif"],
-        "qty": int(row["qty"]),
+        "qty": quantity(int(row["qty"])),
+        "notional": _notional(row),
         "limit_price": money(int(row["limit_price"])) if row["limit_price"] is not None else None,
         "status": row["status"],
-        "filled_qty": filled,
+        "filled_qty": quantity(filled),
         "avg_fill_price": money(_avg(row)) if filled else None,
         "cancel_requested": bool(row["cancel_requested"]),
         "reason": row["reason"] or None,
@@ -46,10 +54,14 @@ def order_update_frame(row: Mapping[str, Any], *, last_qty: int = 0, last_price:
     u.side = row["side"]
     u.type = row["type"]
     u.status = row["status"]
-    u.qty = int(row["qty"])
-    u.filled_qty = int(row["filled_qty"])
+    u.qty = whole_shares(int(row["qty"]))
+    u.filled_qty = whole_shares(int(row["filled_qty"]))
     u.limit_price = int(row["limit_price"] or 0)
-    u.last_fill_qty = last_qty
+    u.last_fill_qty = whole_shares(last_qty)
+    u.qty_decimal = quantity(int(row["qty"]))
+    u.filled_qty_decimal = quantity(int(row["filled_qty"]))
+    u.last_fill_qty_decimal = quantity(last_qty)
+    u.notional = _notional(row) or ""
     u.last_fill_price = last_price
     u.avg_fill_price = _avg(row)
     u.reason = row["reason"] or ""

@@ -440,7 +440,10 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
                                      "development key when it is unset)")
     parser.add_argument("side", choices=["buy", "sell"])
     parser.add_argument("symbol")
-    parser.add_argument("qty", type=int)
+    parser.add_argument("qty", nargs="?", default=None,
+                        help="shares: a whole number or a decimal with at most 6 decimals (0.5); omit with --notional")
+    parser.add_argument("--notional", default=None, metavar="DOLLARS",
+                        help="buy this many dollars' worth at market instead of a qty (e.g. --notional 10)")
     parser.add_argument("--limit", default=None, metavar="PRICE", help="limit price (default: a market order)")
     parser.add_argument("--tif", choices=["day", "ioc"], default="day", help="time in force (default %(default)s)")
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="order API (default %(default)s)")
@@ -477,9 +480,14 @@ async def trade(args: argparse.Namespace) -> int:
     from vocab.auth import mint_token
 
     token = mint_token(args.user)
-    body: dict[str, Any] = {"symbol": args.symbol.upper(), "side": args.side, "qty": args.qty,
+    body: dict[str, Any] = {"symbol": args.symbol.upper(), "side": args.side,
                             "idempotency_key": args.key or uuid.uuid4().hex, "time_in_force": args.tif,
                             "type": "limit" if args.limit else "market"}
+    # sent as given (a decimal string): the API says what is wrong with it (qty_and_notional, missing_qty, ...)
+    if args.qty is not None:
+        body["qty"] = int(args.qty) if args.qty.isascii() and args.qty.isdigit() else args.qty
+    if args.notional is not None:
+        body["notional"] = args.notional
     if args.limit:
         body["limit_price"] = args.limit
     headers = {"authorization": f"Bearer {token}"}
@@ -500,7 +508,8 @@ async def trade(args: argparse.Namespace) -> int:
             print(f"refused ({r.status_code} {err.get('code')}): {err.get('message')}", file=sys.stderr)
             return 1
         order = r.json()
-        print(f"{order['status']:<16} {order['side']} {order['qty']} {order['symbol']} "
+        spend = f" (${order['notional']})" if order.get("notional") else ""
+        print(f"{order['status']:<16} {order['side']} {order['qty']} {order['symbol']}{spend} "
               f"order {order['order_id']} (acknowledged in {1000 * (acked - posted):.1f} ms)", flush=True)
         if order["status"] in {s.value for s in TERMINAL}:
             return 0
@@ -524,8 +533,11 @@ async def trade(args: argparse.Namespace) -> int:
             if u.version <= seen:
                 continue
             seen = u.version
-            fill = f" {u.last_fill_qty} @ {money(u.last_fill_price)}" if u.last_fill_qty else ""
-            avg = f" (filled {u.filled_qty}/{u.qty}, avg {money(u.avg_fill_price)})" if u.filled_qty else ""
+            # the exact decimal quantities (fields 15-17); the whole-share ones for an older server
+            last, done, of = (u.last_fill_qty_decimal or str(u.last_fill_qty), u.filled_qty_decimal or
+                              str(u.filled_qty), u.qty_decimal or str(u.qty))
+            fill = f" {last} @ {money(u.last_fill_price)}" if last not in ("0", "") else ""
+            avg = f" (filled {done}/{of}, avg {money(u.avg_fill_price)})" if done not in ("0", "") else ""
             reason = f": {u.reason}" if u.reason else ""
             print(f"{u.status:<16}{fill}{avg}{reason}  +{1000 * (time.monotonic() - posted):.1f} ms", flush=True)
             if Status(u.status) in TERMINAL:

@@ -5,18 +5,22 @@ Each application message converts both ways: ``to_fix()`` builds a :class:`~orde
 (35 and the body; the session adds the header) and ``from_fix()`` validates one, raising
 :class:`FixFieldError` naming the offending tag (answer it with a session Reject). :func:`parse_app` picks the
 right class by MsgType. Prices are decimal strings converted exactly to integers with 4 implied decimals
-("189.2500" <-> 1892500; ``vocab.prices``, the one parser); never floats. Quantities are whole shares.
+("189.2500" <-> 1892500; ``vocab.prices``, the one parser); never floats. Quantities (OrderQty 38, LastQty 32,
+LeavesQty 151, CumQty 14) are decimals of shares on the wire ("0.5") and integers of millionths of a share here
+(``vocab.quantities``): 500000.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal, TypeVar
 
 from vocab.digits import is_ascii_digits, parse_ascii_int
 from vocab.prices import format_price, parse_price
+from vocab.quantities import format_qty, parse_qty
 
 from .codec import (
     AVG_PX,
@@ -133,10 +137,16 @@ class FixFieldError(ValueError):
 
 
 def parse_fix_qty(text: str) -> int:
-    """A FIX Qty as whole shares: "100" or "100.00" (ASCII digits only); anything else is a ValueError."""
+    """A FIX Qty (a decimal: "100", "0.5", "1.000001") as millionths of a share (``vocab.quantities``); more than
+    6 significant decimals, a sign or anything but ASCII digits and one point is a ValueError."""
+    return parse_qty(text)
+
+
+def _whole(text: str) -> int:
+    """A FIX integer field (a sequence number): "12" or "12.00"; anything else is a ValueError."""
     whole, dot, frac = text.partition(".")
     if not is_ascii_digits(whole) or (dot and frac.strip("0")) or (frac and not is_ascii_digits(frac, len(frac))):
-        raise ValueError(f"not a whole quantity: {text[:40]!r}")
+        raise ValueError(f"not a whole number: {text[:40]!r}")
     return int(whole)
 
 
@@ -156,12 +166,13 @@ def _mapped(msg: FixMessage, tag: int, table: dict[str, _T]) -> _T:
                             f"tag {tag}: unsupported value {value!r}") from None
 
 
-def _qty(msg: FixMessage, tag: int, *, positive: bool = False, default: int | None = None) -> int:
+def _qty(msg: FixMessage, tag: int, *, positive: bool = False, default: int | None = None,
+         parse: Callable[[str], int] = parse_fix_qty) -> int:
     if default is not None and tag not in msg:
         return default
     value = _required(msg, tag)
     try:
-        qty = parse_fix_qty(value)
+        qty = parse(value)
     except ValueError as e:
         raise FixFieldError(tag, SessionRejectReason.INCORRECT_DATA_FORMAT, f"tag {tag}: {e}") from None
     if positive and qty <= 0:
@@ -226,7 +237,7 @@ class NewOrder:
             (CL_ORD_ID, self.cl_ord_id),
             (SYMBOL, self.symbol),
             (SIDE, _SIDE_TO_FIX[self.side]),
-            (ORDER_QTY, self.qty),
+            (ORDER_QTY, format_qty(self.qty)),
             (ORD_TYPE, _ORD_TYPE_TO_FIX[self.ord_type]),
             (PRICE, format_price(self.limit_price) if self.limit_price is not None else None),
             (TIME_IN_FORCE, _TIF_TO_FIX[self.tif]),
@@ -275,7 +286,7 @@ class CancelRequest:
             (CL_ORD_ID, self.cl_ord_id),
             (SYMBOL, self.symbol),
             (SIDE, _SIDE_TO_FIX[self.side]),
-            (ORDER_QTY, self.qty),
+            (ORDER_QTY, format_qty(self.qty)),
             (TRANSACT_TIME, _now_stamp(transact_time)),
         )
 
@@ -351,10 +362,10 @@ class ExecutionReport:
             (ORIG_CL_ORD_ID, self.orig_cl_ord_id or None),
             (SYMBOL, self.symbol),
             (SIDE, _SIDE_TO_FIX[self.side]),
-            (LAST_QTY, self.last_qty),
+            (LAST_QTY, format_qty(self.last_qty)),
             (LAST_PX, format_price(self.last_px)),
-            (LEAVES_QTY, self.leaves_qty),
-            (CUM_QTY, self.cum_qty),
+            (LEAVES_QTY, format_qty(self.leaves_qty)),
+            (CUM_QTY, format_qty(self.cum_qty)),
             (AVG_PX, format_price(self.avg_px)),
             (TEXT, self.text or None),
         )
@@ -455,7 +466,7 @@ class SessionReject:
             except ValueError:
                 reason_value = SessionRejectReason.OTHER
         return cls(
-            ref_seq_num=_qty(msg, REF_SEQ_NUM),
+            ref_seq_num=_qty(msg, REF_SEQ_NUM, parse=_whole),
             reason=reason_value,
             text=msg.get(TEXT, "") or "",
             ref_tag=int(ref_tag) if ref_tag is not None and is_ascii_digits(ref_tag, 9) else None,

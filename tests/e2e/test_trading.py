@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,51 @@ def test_a_buy_and_its_fill_arrive_on_the_websocket(demo: dict[str, Any]) -> Non
 
     headers = {"authorization": f"Bearer {mint_token('alice', key=demo['key'])}"}
     portfolio = httpx.get(f"{demo['http']}/v1/portfolio", headers=headers, timeout=5).json()
-    assert [(h["symbol"], h["qty"]) for h in portfolio["holdings"]] == [(symbol, 10)]
+    assert [(h["symbol"], h["qty"]) for h in portfolio["holdings"]] == [(symbol, "10")]
     spent = 100_000 * 10_000 - int(portfolio["cash"].replace(".", ""))
     assert spent == int(portfolio["holdings"][0]["cost_basis"].replace(".", "")) > 0
+
+
+def trade(demo: dict[str, Any], *args: str) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tickfan", "trade", *args, "--api", demo["http"], "--stream", demo["ws"],
+         "--timeout", "40"], capture_output=True, text=True, cwd=ROOT, env=demo["env"], timeout=90)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.splitlines()
+
+
+def test_a_fractional_and_a_notional_buy_fill_through_the_stack(demo: dict[str, Any]) -> None:
+    """Half a share, then $10 worth: API -> ledger -> outbox -> worker -> FIX market maker -> fills on the
+    WebSocket (the exact quantities of OrderUpdate fields 15-17), and the books balance with the house's fractions."""
+    symbol = tradable(demo["http"])
+    lines = trade(demo, "bob", "buy", symbol, "0.5")
+    assert lines[0].startswith("accepted") and f"buy 0.5 {symbol}" in lines[0], lines
+    assert lines[-1].startswith("filled") and "filled 0.5/0.5" in lines[-1], lines
+    lines = trade(demo, "bob", "buy", symbol, "--notional", "10")
+    assert lines[0].startswith("accepted") and "($10.0000)" in lines[0], lines
+    assert lines[-1].startswith("filled"), lines
+    headers = {"authorization": f"Bearer {mint_token('bob', key=demo['key'])}"}
+    orders = httpx.get(f"{demo['http']}/v1/orders", headers=headers, timeout=5).json()["orders"]
+    notional, half = orders[0], orders[1]
+    assert half["qty"] == half["filled_qty"] == "0.5" and half["notional"] is None
+    assert notional["notional"] == "10.0000" and notional["status"] == "filled"
+    bought = Decimal(notional["filled_qty"])
+    assert 0 < bought * Decimal(notional["avg_fill_price"]) <= Decimal("10.0001")  # avg is rounded to 1/10,000
+    portfolio = httpx.get(f"{demo['http']}/v1/portfolio", headers=headers, timeout=5).json()
+    assert [(h["symbol"], Decimal(h["qty"])) for h in portfolio["holdings"]] == [(symbol, Decimal("0.5") + bought)]
+    spent = 100_000 * 10_000 - int(portfolio["cash"].replace(".", ""))
+    assert spent == int(portfolio["holdings"][0]["cost_basis"].replace(".", "")) and portfolio["cash_held"] == "0.0000"
+
+    async def books() -> tuple[list[str], dict[str, int]]:
+        ledger = await Ledger.connect(DSNS, max_size=2)
+        try:
+            return await ledger.check(), await ledger.house()
+        finally:
+            await ledger.close()
+
+    problems, house = asyncio.run(books())
+    assert problems == []
+    assert house[symbol] > 0  # the broker keeps the other part of the whole shares the venue traded
 
 
 def test_orders_channel_is_refused_without_a_token_and_prices_still_flow(demo: dict[str, Any]) -> None:

@@ -45,7 +45,7 @@ async def test_place_get_list_cancel_portfolio_ledger(ledger: ScopedLedger) -> N
         r = await c.post("/v1/orders", json=order(qty=3, type="limit", limit_price="189.50"), headers=auth(u))
         assert r.status_code == 201, r.text
         o = r.json()
-        assert o["status"] == "accepted" and o["limit_price"] == "189.5000" and o["qty"] == 3
+        assert o["status"] == "accepted" and o["limit_price"] == "189.5000" and o["qty"] == "3"
         r = await c.get(f"/v1/orders/{o['order_id']}", headers=auth(u))
         assert r.status_code == 200 and r.json()["order_id"] == o["order_id"]
         r = await c.get("/v1/orders", headers=auth(u))

@@ -12,6 +12,7 @@ import pytest
 from order_api.batching import Placement
 from order_api.model import ApiError, OrderRequest
 from order_api.model import shard_of as model_shard_of
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, ScopedLedger
 
@@ -21,11 +22,11 @@ DOLLAR = 10_000
 
 
 def buy(qty: int, key: str | None = None, symbol: str = "AAPL") -> OrderRequest:
-    return OrderRequest(symbol, "buy", qty, "market", None, "day", key or uuid.uuid4().hex)
+    return OrderRequest(symbol, "buy", qty * S, "market", None, "day", key or uuid.uuid4().hex)
 
 
 def sell(qty: int, key: str | None = None) -> OrderRequest:
-    return OrderRequest("AAPL", "sell", qty, "market", None, "day", key or uuid.uuid4().hex)
+    return OrderRequest("AAPL", "sell", qty * S, "market", None, "day", key or uuid.uuid4().hex)
 
 
 async def outcome(ledger: ScopedLedger, u: str, req: OrderRequest) -> tuple[str, uuid.UUID | None, bool]:

@@ -20,6 +20,7 @@ from order_api.execution import DEAD_LETTER, UNKNOWN_AT_COUNTERPARTY, ExecutionW
 from order_api.fix import ExecType, ExecutionReport, OrdStatus
 from tests.conftest import PrivateRedis, eventually
 from venue.marketmaker import Faults, MarketMaker
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, ScopedLedger
 from .test_execution import market_buy, mm_quotes
@@ -67,7 +68,8 @@ async def test_unknown_order_after_a_market_maker_restart_is_dead_lettered_not_f
     try:
         async with running(worker):
             sent, _ = await ledger.place(u, market_buy(3), QUOTES["AAPL"])
-            await eventually(lambda: first.engine.counters["filled_qty"] == 3, what="filled at the first market maker")
+            await eventually(lambda: first.engine.counters["filled_qty"] == 3 * S,
+                             what="filled at the first market maker")
             await first.stop()  # its state (the order, the fill, the queued reports) is gone with it
             order = await ledger.get_order(u, sent["order_id"])
             assert order is not None and order["sent_at"] is not None and order["filled_qty"] == 0
@@ -95,8 +97,8 @@ async def test_unknown_order_after_a_market_maker_restart_is_dead_lettered_not_f
         assert second is not None
         # The market makers' side: one fill of the sent order (by the first), none by the second, which only ever
         # received the never-sent order. Before: the second filled the sent order again (two fills, one in the books).
-        assert first.engine.counters["orders"] == 1 and first.engine.counters["filled_qty"] == 3
-        assert second.engine.counters["orders"] == 1 and second.engine.counters["filled_qty"] == 2
+        assert first.engine.counters["orders"] == 1 and first.engine.counters["filled_qty"] == 3 * S
+        assert second.engine.counters["orders"] == 1 and second.engine.counters["filled_qty"] == 2 * S
         assert str(sent["order_id"]) not in second.engine.orders
         # The ledger's side: the sent order is still open and held, for a person to settle; nothing was lost.
         order = await ledger.get_order(u, sent["order_id"])

@@ -137,7 +137,7 @@ async def test_with_the_market_data_node_down_trading_and_the_portfolio_go_on_an
                     return bool((await portfolio())["prices_stale"])
                 await eventually(stale, what="the portfolio saying its prices are stale once the mark is old")
                 (holding,) = (await portfolio())["holdings"]
-                assert holding["symbol"] == STALE_SYM and holding["qty"] == QTY
+                assert holding["symbol"] == STALE_SYM and holding["qty"] == str(QTY)
                 assert holding["price"] == "100.0000" and holding["price_stale"] is True  # valued, and flagged
                 assert holding["price_age"] > 2.0
 

@@ -27,6 +27,7 @@ from tests.conftest import WAIT, PrivateRedis, eventually
 from tickfan_proto import stream_pb2
 from venue.marketmaker import Faults, MarketMaker, StaticQuoteProvider
 from vocab.keys import order_channel
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, TEST_DSNS, ScopedLedger
 
@@ -45,7 +46,7 @@ def mm_quotes() -> StaticQuoteProvider:
 
 
 def market_buy(qty: int, symbol: str = "AAPL") -> OrderRequest:
-    return OrderRequest(symbol, "buy", qty, "market", None, "day", uuid.uuid4().hex)
+    return OrderRequest(symbol, "buy", qty * S, "market", None, "day", uuid.uuid4().hex)
 
 
 async def statuses(ledger: Ledger, ids: list[tuple[str, uuid.UUID]]) -> list[tuple[str, int, str]]:
@@ -69,7 +70,7 @@ async def executions_per_order(ledger: Ledger, ids: list[tuple[str, uuid.UUID]])
     out = {}
     for u, oid in ids:
         out[oid] = int(await ledger.pool_for(u).fetchval(
-            "SELECT coalesce(sum(qty), 0) FROM executions WHERE order_id = $1", oid))
+            "SELECT coalesce(sum(qty), 0) / 1000000 FROM executions WHERE order_id = $1", oid))
     return out
 
 
@@ -250,8 +251,8 @@ async def test_market_maker_down_then_up_and_refused_reports_go_to_dead_letters(
             oid = ids[0][1]
             await w.on_report(ExecutionReport(
                 cl_ord_id=str(oid), orig_cl_ord_id=None, order_id="X", exec_id="bogus", exec_type=ExecType.TRADE,
-                ord_status=OrdStatus.FILLED, symbol="MSFT", side="buy", last_qty=5, last_px=4_100_400,
-                leaves_qty=0, cum_qty=8, avg_px=4_100_400, text="", poss_resend=False))
+                ord_status=OrdStatus.FILLED, symbol="MSFT", side="buy", last_qty=5 * S, last_px=4_100_400,
+                leaves_qty=0, cum_qty=8 * S, avg_px=4_100_400, text="", poss_resend=False))
             dead = cast(list[tuple[bytes, dict[bytes, bytes]]], await w.redis.xrange(DEAD_LETTER))
             assert any(b"bogus" in f[b"body"] for _, f in dead)
         assert set((await executions_per_order(ledger, ids)).values()) == {3}

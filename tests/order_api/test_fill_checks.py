@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from order_api.model import FillRefused
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, ScopedLedger
 from .test_ledger import DOLLAR, buy, sell
@@ -23,7 +24,7 @@ async def holder_of(ledger: ScopedLedger, shares: int) -> str:
     u = ledger.user("holder")
     await ledger.deposit(u, 100_000 * DOLLAR)
     o, _ = await ledger.place(u, buy(shares), QUOTES["AAPL"])
-    await ledger.fill(u, o["order_id"], "B1", shares, 1_900_100)
+    await ledger.fill(u, o["order_id"], "B1", shares * S, 1_900_100)
     return u
 
 
@@ -39,7 +40,7 @@ async def refused(ledger: ScopedLedger, u: str, oid: uuid.UUID, exec_id: str, qt
                   symbol: str | None = None, side: str | None = None) -> str:
     before = await unchanged(ledger, u, oid)
     with pytest.raises(FillRefused) as e:
-        await ledger.fill(u, oid, exec_id, qty, price, symbol=symbol, side=side)
+        await ledger.fill(u, oid, exec_id, qty * S, price, symbol=symbol, side=side)
     assert await unchanged(ledger, u, oid) == before
     return e.value.code
 
@@ -51,7 +52,7 @@ async def test_a_sell_limit_at_190_filled_at_a_hundredth_of_a_cent_is_refused(le
     await ledger.mark_routed(u, s["order_id"])
     assert await refused(ledger, u, s["order_id"], "S1", 10, 1, symbol="AAPL", side="sell") == "fill_beyond_limit"
     # price improvement is accepted: a sell above its limit
-    f = await ledger.fill(u, s["order_id"], "S2", 10, LIMIT + 100, symbol="AAPL", side="sell")
+    f = await ledger.fill(u, s["order_id"], "S2", 10 * S, LIMIT + 100, symbol="AAPL", side="sell")
     assert f is not None and f.order["status"] == "filled"
     assert await ledger.check() == []
 
@@ -61,7 +62,7 @@ async def test_a_buy_above_its_limit_is_refused_below_it_accepted(ledger: Scoped
     await ledger.deposit(u, 10_000 * DOLLAR)
     o, _ = await ledger.place(u, buy(4, limit=LIMIT), QUOTES["AAPL"])
     assert await refused(ledger, u, o["order_id"], "X1", 1, LIMIT + 1) == "fill_beyond_limit"
-    f = await ledger.fill(u, o["order_id"], "X2", 4, LIMIT - 500, symbol="AAPL", side="buy")
+    f = await ledger.fill(u, o["order_id"], "X2", 4 * S, LIMIT - 500, symbol="AAPL", side="buy")
     assert f is not None and f.order["status"] == "filled"
     assert await ledger.check() == []
 
@@ -81,8 +82,8 @@ async def test_an_exec_id_reused_with_other_terms_is_refused_the_same_terms_igno
     await ledger.deposit(u, 10_000 * DOLLAR)
     o, _ = await ledger.place(u, buy(10, limit=LIMIT), QUOTES["AAPL"])
     oid = o["order_id"]
-    assert await ledger.fill(u, oid, "E1", 3, LIMIT, symbol="AAPL", side="buy") is not None
-    assert await ledger.fill(u, oid, "E1", 3, LIMIT, symbol="AAPL", side="buy") is None  # a re-sent report
+    assert await ledger.fill(u, oid, "E1", 3 * S, LIMIT, symbol="AAPL", side="buy") is not None
+    assert await ledger.fill(u, oid, "E1", 3 * S, LIMIT, symbol="AAPL", side="buy") is None  # a re-sent report
     # before: any report under a known ExecID was silently dropped as "a duplicate", whatever it said
     assert await refused(ledger, u, oid, "E1", 4, LIMIT) == "fill_exec_id_reused"
     assert await refused(ledger, u, oid, "E1", 3, LIMIT - 1) == "fill_exec_id_reused"
@@ -94,9 +95,9 @@ async def test_the_database_refuses_what_python_would_have(ledger: ScopedLedger)
     u = await holder_of(ledger, 10)
     s, _ = await ledger.place(u, sell(10, limit=LIMIT), QUOTES["AAPL"])
     pool = ledger.pool_for(u)
-    for args, code in [((10, 1, "AAPL", "sell"), "fill_beyond_limit"), ((10, LIMIT, "MSFT", "sell"),
-                       "fill_wrong_instrument"), ((11, LIMIT, "AAPL", "sell"), "fill_overfills"),
-                       ((10, LIMIT, None, None), "fill_without_terms")]:
+    for args, code in [((10 * S, 1, "AAPL", "sell"), "fill_beyond_limit"), ((10 * S, LIMIT, "MSFT", "sell"),
+                       "fill_wrong_instrument"), ((10 * S + 1, LIMIT, "AAPL", "sell"), "fill_overfills"),
+                       ((10 * S, LIMIT, None, None), "fill_without_terms")]:
         qty, price, sym, side = args
         with pytest.raises(asyncpg.RaiseError, match=code):
             await pool.execute("INSERT INTO executions (order_id, exec_id, qty, price, symbol, side) "
@@ -109,7 +110,7 @@ async def test_check_reports_a_limit_breach_already_in_the_books(ledger: ScopedL
     # (triggers off for this one transaction), then found by check() twice: in the executions and in the journal.
     u = await holder_of(ledger, 10)
     s, _ = await ledger.place(u, sell(10, limit=LIMIT), QUOTES["AAPL"])
-    assert await ledger.fill(u, s["order_id"], "S1", 10, LIMIT, symbol="AAPL", side="sell") is not None
+    assert await ledger.fill(u, s["order_id"], "S1", 10 * S, LIMIT, symbol="AAPL", side="sell") is not None
     assert await ledger.check() == []
     pool = ledger.pool_for(u)
     async with pool.acquire() as conn, conn.transaction():

@@ -50,12 +50,13 @@ async def test_the_services_role_trades_over_verified_tls(app_ledger: ScopedLedg
     u = app_ledger.user()
     await app_ledger.deposit(u, 100_000 * 10_000)
     from order_api.model import parse_order
+    from vocab.quantities import QTY_SCALE as S
 
     req = parse_order(b'{"symbol": "AAPL", "side": "buy", "qty": 5, "idempotency_key": "k1"}')
     order, created = await app_ledger.place(u, req, QUOTES["AAPL"])
     assert created
     assert await app_ledger.mark_routed(u, order["order_id"]) is not None
-    fill = await app_ledger.fill(u, order["order_id"], "E1", 5, 1_900_000)
+    fill = await app_ledger.fill(u, order["order_id"], "E1", 5 * S, 1_900_000)
     assert fill is not None and fill.order["status"] == "filled"
     assert await app_ledger.check() == []
 
@@ -124,5 +125,5 @@ async def test_ledger_unavailable_while_postgres_is_stopped_then_nothing_lost_or
         again = await c.post("/v1/orders", json=second, headers=auth)  # the client's retry with the same key
         assert again.status_code == 200
         orders = (await c.get("/v1/orders", headers=auth)).json()["orders"]
-        assert sorted(o["qty"] for o in orders) == [1, 2]  # the first kept, the second once
+        assert sorted(o["qty"] for o in orders) == ["1", "2"]  # the first kept, the second once
     assert await app_ledger.check() == []

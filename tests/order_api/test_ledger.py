@@ -9,6 +9,7 @@ import pytest
 
 from order_api.db import Ledger
 from order_api.model import ApiError, OrderRequest, Status
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, ScopedLedger
 
@@ -19,11 +20,11 @@ DOLLAR = 10_000
 
 def buy(qty: int, key: str | None = None, *, symbol: str = "AAPL", limit: int | None = None,
         tif: str = "day") -> OrderRequest:
-    return OrderRequest(symbol, "buy", qty, "limit" if limit else "market", limit, tif, key or uuid.uuid4().hex)
+    return OrderRequest(symbol, "buy", qty * S, "limit" if limit else "market", limit, tif, key or uuid.uuid4().hex)
 
 
 def sell(qty: int, key: str | None = None, *, symbol: str = "AAPL", limit: int | None = None) -> OrderRequest:
-    return OrderRequest(symbol, "sell", qty, "limit" if limit else "market", limit, "day", key or uuid.uuid4().hex)
+    return OrderRequest(symbol, "sell", qty * S, "limit" if limit else "market", limit, "day", key or uuid.uuid4().hex)
 
 
 async def counts(ledger: ScopedLedger, who: str) -> tuple[int, int, int]:
@@ -56,17 +57,17 @@ async def test_buy_holds_at_the_collar_then_fills_and_returns_the_difference(led
     acct = await ledger.account(u)
     assert acct is not None and acct["cash_held"] == order["held"]
     await ledger.mark_routed(u, order["order_id"])
-    f1 = await ledger.fill(u, order["order_id"], "E1", 4, 1_900_100)
-    assert f1 is not None and f1.order["status"] == "partially_filled" and f1.order["filled_qty"] == 4
-    again = await ledger.fill(u, order["order_id"], "E1", 4, 1_900_100)
+    f1 = await ledger.fill(u, order["order_id"], "E1", 4 * S, 1_900_100)
+    assert f1 is not None and f1.order["status"] == "partially_filled" and f1.order["filled_qty"] == 4 * S
+    again = await ledger.fill(u, order["order_id"], "E1", 4 * S, 1_900_100)
     assert again is None  # the same ExecID twice is applied once
-    f2 = await ledger.fill(u, order["order_id"], "E2", 6, 1_900_000)
+    f2 = await ledger.fill(u, order["order_id"], "E2", 6 * S, 1_900_000)
     assert f2 is not None and f2.order["status"] == "filled" and f2.order["held"] == 0
     acct = await ledger.account(u)
     assert acct is not None
     assert acct["cash"] == 10_000 * DOLLAR - (4 * 1_900_100 + 6 * 1_900_000) and acct["cash_held"] == 0
     (pos,) = await ledger.positions(u)
-    assert pos["qty"] == 10 and pos["cost"] == 4 * 1_900_100 + 6 * 1_900_000
+    assert pos["qty"] == 10 * S and pos["cost"] == 4 * 1_900_100 + 6 * 1_900_000
     assert await ledger.check() == []
 
 
@@ -75,18 +76,18 @@ async def test_sell_holds_shares_and_fills_into_cash_with_fee(ledger: ScopedLedg
     u = ledger.user()
     await ledger.deposit(u, 10_000 * DOLLAR)
     o, _ = await ledger.place(u, buy(5), QUOTES["AAPL"])
-    await ledger.fill(u, o["order_id"], "B1", 5, 1_900_000)
+    await ledger.fill(u, o["order_id"], "B1", 5 * S, 1_900_000)
     s, _ = await ledger.place(u, sell(3), QUOTES["AAPL"])
-    assert s["held"] == 3
+    assert s["held"] == 3 * S
     (pos,) = await ledger.positions(u)
-    assert pos["qty"] == 2 and pos["qty_held"] == 3
-    f = await ledger.fill(u, s["order_id"], "S1", 3, 1_899_900)
+    assert pos["qty"] == 2 * S and pos["qty_held"] == 3 * S
+    f = await ledger.fill(u, s["order_id"], "S1", 3 * S, 1_899_900)
     assert f is not None and f.order["status"] == "filled"
     acct = await ledger.account(u)
     fee = 600  # 1 bp of $569.97 is 5.7 cents, rounded up to 6 cents
     assert acct is not None and acct["cash"] == 10_000 * DOLLAR - 5 * 1_900_000 + 3 * 1_899_900 - fee
     (pos,) = await ledger.positions(u)
-    assert pos["qty"] == 2 and pos["qty_held"] == 0 and pos["cost"] == 2 * 1_900_000
+    assert pos["qty"] == 2 * S and pos["qty_held"] == 0 and pos["cost"] == 2 * 1_900_000
     assert await ledger.check() == []
 
 
@@ -172,12 +173,12 @@ async def test_fill_anomalies_are_refused_not_applied(ledger: ScopedLedger) -> N
     await ledger.deposit(u, 10_000 * DOLLAR)
     o, _ = await ledger.place(u, buy(2, limit=1_900_000), QUOTES["AAPL"])
     with pytest.raises(ValueError):
-        await ledger.fill(u, o["order_id"], "X1", 3, 1_900_000)  # more than ordered
+        await ledger.fill(u, o["order_id"], "X1", 3 * S, 1_900_000)  # more than ordered
     with pytest.raises(ValueError):
-        await ledger.fill(u, o["order_id"], "X2", 1, 1_900_001)  # above the limit held for
-    await ledger.fill(u, o["order_id"], "X3", 2, 1_899_000)
+        await ledger.fill(u, o["order_id"], "X2", 1 * S, 1_900_001)  # above the limit held for
+    await ledger.fill(u, o["order_id"], "X3", 2 * S, 1_899_000)
     with pytest.raises(ValueError):
-        await ledger.fill(u, o["order_id"], "X4", 1, 1_899_000)  # after it is filled
+        await ledger.fill(u, o["order_id"], "X4", 1 * S, 1_899_000)  # after it is filled
     assert await ledger.check() == []
 
 
@@ -200,7 +201,7 @@ async def test_many_users_many_concurrent_orders_keep_every_invariant(ledger: Sc
                 assert a[0]["order_id"] == b[0]["order_id"]
                 outcomes.append("placed")
                 if i % 3 == 0:
-                    await ledger.fill(u, a[0]["order_id"], f"F{i}", 1, 1_900_100)
+                    await ledger.fill(u, a[0]["order_id"], f"F{i}", 1 * S, 1_900_100)
                 elif i % 3 == 1:
                     await ledger.cancel(u, a[0]["order_id"])
             except ApiError as e:

@@ -18,6 +18,7 @@ import pytest
 
 from order_api.db import INVARIANTS
 from order_api.model import OrderRequest
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, ScopedLedger
 
@@ -42,17 +43,17 @@ class Book:
 
 
 def order(symbol: str, side: str, qty: int) -> OrderRequest:
-    return OrderRequest(symbol, side, qty, "market", None, "day", uuid.uuid4().hex)
+    return OrderRequest(symbol, side, qty * S, "market", None, "day", uuid.uuid4().hex)
 
 
 async def book_of(ledger: ScopedLedger) -> Book:
     u = ledger.user("oracle")
     await ledger.deposit(u, 50_000 * DOLLAR)
     bought, _ = await ledger.place(u, order("AAPL", "buy", 10), QUOTES["AAPL"])
-    await ledger.fill(u, bought["order_id"], "B1", 10, 1_900_100)
+    await ledger.fill(u, bought["order_id"], "B1", 10 * S, 1_900_100)
     partial, _ = await ledger.place(u, order("MSFT", "buy", 4), QUOTES["MSFT"])
     await ledger.mark_routed(u, partial["order_id"])
-    await ledger.fill(u, partial["order_id"], "P1", 1, 4_100_400)
+    await ledger.fill(u, partial["order_id"], "P1", 1 * S, 4_100_400)
     selling, _ = await ledger.place(u, order("AAPL", "sell", 3), QUOTES["AAPL"])
     cancelled, _ = await ledger.place(u, order("PENY", "buy", 5), QUOTES["PENY"])
     await ledger.cancel(u, cancelled["order_id"])
@@ -127,9 +128,9 @@ CORRUPTIONS = {
     "negative shares": Corruption(
         ("negative shares", "position differs from its journal"),
         "ALTER TABLE positions DROP CONSTRAINT positions_qty_check; "
-        "UPDATE positions SET qty = qty - 100 WHERE user_id = '{u}' AND symbol = 'AAPL'; "
+        "UPDATE positions SET qty = qty - 100000000 WHERE user_id = '{u}' AND symbol = 'AAPL'; "
         "ALTER TABLE positions ADD CONSTRAINT positions_qty_check CHECK (qty >= 0) NOT VALID",
-        "UPDATE positions SET qty = qty + 100 WHERE user_id = '{u}' AND symbol = 'AAPL'; "
+        "UPDATE positions SET qty = qty + 100000000 WHERE user_id = '{u}' AND symbol = 'AAPL'; "
         "ALTER TABLE positions VALIDATE CONSTRAINT positions_qty_check"),
     "overfill": Corruption(
         ("an order filled beyond its quantity or holding less than nothing",
@@ -137,7 +138,8 @@ CORRUPTIONS = {
         "ALTER TABLE orders DROP CONSTRAINT orders_check; "
         "UPDATE orders SET qty = 1 WHERE order_id = '{bought}'; "
         "ALTER TABLE orders ADD CONSTRAINT orders_check CHECK (filled_qty <= qty) NOT VALID",
-        "UPDATE orders SET qty = 10 WHERE order_id = '{bought}'; ALTER TABLE orders VALIDATE CONSTRAINT orders_check"),
+        "UPDATE orders SET qty = 10000000 WHERE order_id = '{bought}'; "
+        "ALTER TABLE orders VALIDATE CONSTRAINT orders_check"),
     "status": Corruption(
         # a fully filled order shown as cancelled: nothing held, nothing else wrong
         "an order's status disagrees with its fills",

@@ -4,6 +4,10 @@ routes, fills (partial, full, an IOC's rest cancelled, the same ExecID again), c
 through the market maker), and rejects, over two users and three symbols, and after every step compares the
 ledger with a model of what each account, position and order must hold, and runs ``Ledger.check()``.
 
+Quantities are millionths of a share: orders are whole or fractional, fills any part of what is left, so the
+model checks the rounding rule (a buyer pays the exact cost rounded up per order, a seller receives it rounded
+down) and ``Ledger.check()`` that the house's fractional account keeps every journal entry balanced.
+
 The ledger has no replace (cancel/replace, FIX 35=G): an order's terms never change once placed, so a "replace"
 is a cancel and a new order, which the machine already does.
 """
@@ -22,8 +26,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from order_api.db import Row
-from order_api.ledger import fee_for
+from order_api.ledger import buy_cost, buy_hold, fee_for, sell_proceeds
 from order_api.model import ApiError, OrderRequest, Rules, reserve_price
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, TEST_DSNS, ScopedLedger, fresh_shards
 
@@ -50,6 +55,7 @@ class Order:
     reserve: int  # per-share cash held (buys)
     held: int
     filled: int = 0
+    carry: int = 0  # the per-order rounding carry (ledger.buy_cost / sell_proceeds)
     status: str = "accepted"
     cancel_requested: bool = False
     executions: list[tuple[str, int, int]] = field(default_factory=list)
@@ -111,7 +117,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.accounts[u].cash += dollars * DOLLAR
 
     @rule(who=st.integers(0, 1), side=st.sampled_from(["buy", "sell"]), symbol=st.sampled_from(SYMBOLS),
-          qty=st.integers(1, 30), limit_bps=st.none() | st.integers(-900, 900),
+          qty=st.integers(1, 30).map(lambda n: n * S) | st.integers(1, 30 * S),
+          limit_bps=st.none() | st.integers(-900, 900),
           tif=st.sampled_from(["day", "ioc"]))
     def place(self, who: int, side: str, symbol: str, qty: int, limit_bps: int | None, tif: str) -> None:
         u, quote = self.users[who], QUOTES[symbol]
@@ -119,7 +126,7 @@ class LedgerMachine(RuleBasedStateMachine):
         req = OrderRequest(symbol, side, qty, "market" if limit is None else "limit", limit, tif, uuid.uuid4().hex)
         acct = self.accounts[u]
         reserve = reserve_price(req, quote, self.order_rules) if side == "buy" else 0
-        held = qty * reserve if side == "buy" else qty
+        held = buy_hold(qty, reserve) if side == "buy" else qty
         short = held > acct.cash if side == "buy" else qty > acct.shares[symbol]
         try:
             row, created = self.run(self.ledger.place(u, req, quote))
@@ -175,17 +182,20 @@ class LedgerMachine(RuleBasedStateMachine):
         assert fill is not None
         acct, sym = self.accounts[o.user], o.req.symbol
         if o.buy:
-            acct.cash_held -= qty * o.reserve
-            acct.cash += qty * (o.reserve - price)
+            cost, o.carry = buy_cost(qty, price, o.carry)
+            acct.cash_held -= cost
             acct.shares[sym] += qty
-            o.held -= qty * o.reserve
+            o.held -= cost
         else:
+            proceeds, o.carry = sell_proceeds(qty, price, o.carry)
             acct.shares_held[sym] -= qty
-            acct.cash += qty * price - fee_for(qty * price, FEE_BPS)
+            acct.cash += proceeds - fee_for(proceeds, FEE_BPS)
             o.held -= qty
         o.filled += qty
         o.executions.append((exec_id, qty, price))
         o.status = "filled" if o.filled == o.req.qty else "partially_filled"
+        if o.status == "filled":
+            self._release(o)  # what a filled buy did not spend returns
         if o.status == "partially_filled" and ioc:
             o.status = "cancelled"
             self._release(o)

@@ -16,12 +16,13 @@ from order_api.outbox import OutboxRelay, stream_of
 from tests.conftest import PrivateRedis, eventually
 from tickfan_proto import stream_pb2
 from vocab.keys import order_channel
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import QUOTES, ScopedLedger
 
 
 def buy(key: str) -> OrderRequest:
-    return OrderRequest("AAPL", "buy", 1, "market", None, "day", key)
+    return OrderRequest("AAPL", "buy", 1 * S, "market", None, "day", key)
 
 
 @pytest.mark.anyio

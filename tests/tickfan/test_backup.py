@@ -19,6 +19,7 @@ import pytest
 
 from order_api.db import Ledger, migrate
 from order_api.model import OrderRequest, Quote
+from vocab.quantities import QTY_SCALE as S
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 PREFIX = os.environ.get("TICKFAN_TEST_DB", "tickfan_test")
@@ -77,7 +78,7 @@ async def trade(dsns: Sequence[str]) -> list[str]:
     try:
         for user in users:
             await ledger.deposit(user, 50_000 * DOLLAR)
-            filled, _ = await ledger.place(user, OrderRequest("AAPL", "buy", 10, "market", None, "day",
+            filled, _ = await ledger.place(user, OrderRequest("AAPL", "buy", 10 * S, "market", None, "day",
                                                               uuid.uuid4().hex), AAPL)
             await ledger.mark_sending(user, filled["order_id"])
             await ledger.fill(user, filled["order_id"], f"E-{uuid.uuid4().hex[:8]}", 10, 1_900_000)

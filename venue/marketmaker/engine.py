@@ -44,6 +44,7 @@ from order_api.fix import (
     OrdStatus,
     StatusRequest,
 )
+from vocab.quantities import QTY_SCALE
 
 from .quotes import BookQuote, QuoteProvider
 
@@ -64,7 +65,7 @@ class Faults:
     jitter_ms: float = 0.0           # plus a uniform random delay in [0, jitter_ms]
     reject_rate: float = 0.0         # fraction of new orders rejected ("simulated reject")
     partial_fills: bool = True       # False: each execution fills the whole remainder, whatever the size shown
-    max_fill_qty: int | None = None  # cap on each execution's quantity (forces more partial fills)
+    max_fill_qty: int | None = None  # cap on each execution's quantity in whole shares (forces partial fills)
     drop_after: int | None = None    # abort each connection after it has sent this many application messages
     slow: bool = False               # send no heartbeats and answer no TestRequests
 
@@ -79,7 +80,7 @@ class SimOrder:
     owner: str  # CompID of the session that last sent a message about this order
     status: OrdStatus = OrdStatus.NEW
     cum_qty: int = 0
-    notional: int = 0  # sum of qty * px (8 implied decimals)
+    notional: int = 0  # sum of qty * px (qty in millionths of a share, px 4 implied decimals)
     text: str = ""
     trades: list[ExecutionReport] = field(default_factory=list)
     next_check: float = 0.0
@@ -265,9 +266,9 @@ class MatchingEngine:
             return []
         qty = o.leaves_qty
         if self.faults.partial_fills:
-            qty = min(qty, size)
+            qty = min(qty, size * QTY_SCALE)  # the book's sizes are whole shares, quantities millionths
         if self.faults.max_fill_qty:
-            qty = min(qty, self.faults.max_fill_qty)
+            qty = min(qty, self.faults.max_fill_qty * QTY_SCALE)
         if qty <= 0:
             return []
         o.cum_qty += qty

@@ -28,7 +28,10 @@ export type OrderStatus = "accepted" | "routed" | "partially_filled" | "filled" 
 export interface PlaceOrder {
   symbol: string;
   side: Side;
-  qty: number;
+  /** shares: a whole number, or a decimal string with at most 6 decimals ("0.5"); exclusive with notional */
+  qty?: number | string;
+  /** dollars to spend, a decimal string ("10"); market buys only, exclusive with qty */
+  notional?: string;
   type: OrderType;
   /** exact decimal string, at most 4 decimals ("189.25"); limit orders only */
   limitPrice?: string;
@@ -45,10 +48,14 @@ export interface Order {
   side: Side;
   type: OrderType;
   time_in_force: TimeInForce;
-  qty: number;
+  /** shares, an exact decimal string ("0.5", "100") */
+  qty: string;
+  /** a notional order's dollars to spend; null for an order by quantity */
+  notional: string | null;
   limit_price: string | null;
   status: OrderStatus;
-  filled_qty: number;
+  /** shares filled, an exact decimal string */
+  filled_qty: string;
   avg_fill_price: string | null;
   cancel_requested: boolean;
   reason: string | null;
@@ -59,9 +66,10 @@ export interface Order {
 
 export interface Holding {
   symbol: string;
-  qty: number;
-  qty_available: number;
-  qty_held: number;
+  /** shares, exact decimal strings */
+  qty: string;
+  qty_available: string;
+  qty_held: string;
   cost_basis: string;
   price: string | null;
   market_value: string | null;
@@ -112,11 +120,12 @@ export class RestClient {
     const body: Record<string, unknown> = {
       symbol: req.symbol,
       side: req.side,
-      qty: req.qty,
       type: req.type,
       time_in_force: req.timeInForce ?? "day",
       idempotency_key: req.idempotencyKey ?? globalThis.crypto.randomUUID(),
     };
+    if (req.qty !== undefined) body.qty = req.qty;
+    if (req.notional !== undefined) body.notional = req.notional;
     if (req.limitPrice !== undefined) body.limit_price = req.limitPrice;
     const { status, data } = await this.call("POST", "/v1/orders", body);
     return { order: data as Order, created: status === 201 };

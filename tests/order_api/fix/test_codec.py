@@ -33,6 +33,7 @@ from order_api.fix import (
     test_request,
     utc_timestamp,
 )
+from vocab.quantities import QTY_SCALE as S
 
 SOH = b"\x01"
 STAMP = "20240102-03:04:05.678"  # utc_timestamp(1704164645.678)
@@ -64,7 +65,7 @@ def test_checksum_of_a_published_example() -> None:
 
 
 def test_new_order_single_is_byte_exact() -> None:
-    order = NewOrder("ORD-1", "AAPL", "buy", 100, "limit", 1892500, "day")
+    order = NewOrder("ORD-1", "AAPL", "buy", 100 * S, "limit", 1892500, "day")
     assert encode(order.to_fix(transact_time=1704164645.678)) == NOS_WIRE
     assert NewOrder.from_fix(decode(NOS_WIRE)) == order
 
@@ -95,12 +96,13 @@ def test_message_access() -> None:
 # ------------------------------------------------------------------------------- prices and quantities
 
 
-@pytest.mark.parametrize("text,value", [("100", 100), ("100.0", 100), ("100.000", 100), ("0", 0)])
+@pytest.mark.parametrize("text,value", [("100", 100 * S), ("100.0", 100 * S), ("100.000", 100 * S), ("0", 0),
+                                         ("0.5", S // 2), ("1.000001", S + 1), ("1.00000100", S + 1)])
 def test_parse_qty(text: str, value: int) -> None:
     assert parse_fix_qty(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "1.5", "-1", "1e3", "abc", ".0"])
+@pytest.mark.parametrize("text", ["", "1.0000001", "-1", "1e3", "abc", ".", "1.5.0"])
 def test_parse_qty_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_fix_qty(text)
@@ -222,7 +224,7 @@ def test_encode_refuses_what_fix_cannot_carry(fields: list[tuple[int, str]]) -> 
     ("35=D|11=C1|54=1|38=10|40=1", 55, SessionRejectReason.REQUIRED_TAG_MISSING),
     ("35=D|11=C1|55=AAPL|54=7|38=10|40=1", 54, SessionRejectReason.VALUE_OUT_OF_RANGE),
     ("35=D|11=C1|55=AAPL|54=1|38=0|40=1", 38, SessionRejectReason.VALUE_OUT_OF_RANGE),
-    ("35=D|11=C1|55=AAPL|54=1|38=1.5|40=1", 38, SessionRejectReason.INCORRECT_DATA_FORMAT),
+    ("35=D|11=C1|55=AAPL|54=1|38=1.0000001|40=1", 38, SessionRejectReason.INCORRECT_DATA_FORMAT),
     ("35=D|11=C1|55=AAPL|54=1|38=10|40=2", 44, SessionRejectReason.REQUIRED_TAG_MISSING),
     ("35=D|11=C1|55=AAPL|54=1|38=10|40=2|44=1.23456", 44, SessionRejectReason.INCORRECT_DATA_FORMAT),
     ("35=D|11=C1|55=AAPL|54=1|38=10|40=2|44=-1", 44, SessionRejectReason.VALUE_OUT_OF_RANGE),
@@ -238,7 +240,7 @@ def test_from_fix_names_the_bad_tag(text: str, tag: int, reason: SessionRejectRe
 
 def test_market_order_ignores_tif_default() -> None:
     msg = FixMessage([(35, "D"), (11, "C1"), (55, "AAPL"), (54, "2"), (38, "5"), (40, "1")])
-    assert NewOrder.from_fix(msg) == NewOrder("C1", "AAPL", "sell", 5, "market", None, "day")
+    assert NewOrder.from_fix(msg) == NewOrder("C1", "AAPL", "sell", 5 * S, "market", None, "day")
 
 
 # ------------------------------------------------------------------------------- malformed streams

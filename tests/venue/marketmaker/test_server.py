@@ -27,6 +27,7 @@ from order_api.fix.client import FixClient, FixUnavailable
 from tests.conftest import WAIT, eventually
 from tests.order_api.fix.conftest import Reports, done, session, status_of
 from venue.marketmaker import DUPLICATE_TERMS, UNKNOWN_ORDER, Faults, MarketMaker
+from vocab.quantities import QTY_SCALE as S
 
 from .conftest import AAPL, MSFT, market
 
@@ -35,19 +36,19 @@ from .conftest import AAPL, MSFT, market
 async def test_market_buy_fills_at_the_ask() -> None:
     async with market() as (mm, _), session(mm) as (client, reports):
         assert client.connected
-        await client.send_new_order(NewOrder("m1", "AAPL", "buy", 10))
+        await client.send_new_order(NewOrder("m1", "AAPL", "buy", 10 * S))
         items = await reports.until(done("m1"))
         new, fill = items
-        assert (new.exec_type, new.ord_status, new.leaves_qty) == (ExecType.NEW, OrdStatus.NEW, 10)
+        assert (new.exec_type, new.ord_status, new.leaves_qty) == (ExecType.NEW, OrdStatus.NEW, 10 * S)
         assert (fill.exec_type, fill.ord_status, fill.last_px, fill.last_qty, fill.cum_qty) == (
-            ExecType.TRADE, OrdStatus.FILLED, AAPL.ask_px, 10, 10)
+            ExecType.TRADE, OrdStatus.FILLED, AAPL.ask_px, 10 * S, 10 * S)
         assert not fill.poss_resend and new.order_id == fill.order_id
 
 
 @pytest.mark.anyio
 async def test_market_sell_fills_at_the_bid() -> None:
     async with market() as (mm, _), session(mm) as (client, reports):
-        await client.send_new_order(NewOrder("s1", "MSFT", "sell", 20))
+        await client.send_new_order(NewOrder("s1", "MSFT", "sell", 20 * S))
         fill = (await reports.until(done("s1")))[-1]
         assert (fill.last_px, fill.ord_status) == (MSFT.bid_px, OrdStatus.FILLED)
 
@@ -55,11 +56,11 @@ async def test_market_sell_fills_at_the_bid() -> None:
 @pytest.mark.anyio
 async def test_partial_fills_sum_to_the_quantity_with_unique_exec_ids() -> None:
     async with market() as (mm, _), session(mm) as (client, reports):
-        await client.send_new_order(NewOrder("p1", "AAPL", "buy", 250))
+        await client.send_new_order(NewOrder("p1", "AAPL", "buy", 250 * S))
         await reports.until(done("p1"))
         fills = [r for r in reports.of("p1") if r.exec_type is ExecType.TRADE]
-        assert [f.last_qty for f in fills] == [100, 100, 50]
-        assert sum(f.last_qty for f in fills) == 250 == fills[-1].cum_qty
+        assert [f.last_qty // S for f in fills] == [100, 100, 50]
+        assert sum(f.last_qty for f in fills) == 250 * S == fills[-1].cum_qty
         assert len({f.exec_id for f in fills}) == len(fills)
         assert fills[-1].ord_status is OrdStatus.FILLED and fills[-1].leaves_qty == 0
 
@@ -67,10 +68,10 @@ async def test_partial_fills_sum_to_the_quantity_with_unique_exec_ids() -> None:
 @pytest.mark.anyio
 async def test_limit_not_marketable_rests_then_cancel() -> None:
     async with market() as (mm, _), session(mm) as (client, reports):
-        await client.send_new_order(NewOrder("l1", "AAPL", "buy", 10, "limit", 1880000))
+        await client.send_new_order(NewOrder("l1", "AAPL", "buy", 10 * S, "limit", 1880000))
         await client.request_status(StatusRequest("l1", "AAPL", "buy"))
         status = (await reports.until(status_of("l1")))[-1]
-        assert (status.ord_status, status.leaves_qty, status.cum_qty) == (OrdStatus.NEW, 10, 0)
+        assert (status.ord_status, status.leaves_qty, status.cum_qty) == (OrdStatus.NEW, 10 * S, 0)
         await client.send_cancel(CancelRequest("l1:c1", "l1", "AAPL", "buy", 10))
         cancel = (await reports.until(done("l1")))[-1]
         assert (cancel.exec_type, cancel.ord_status, cancel.cl_ord_id, cancel.orig_cl_ord_id) == (
@@ -81,7 +82,7 @@ async def test_limit_not_marketable_rests_then_cancel() -> None:
 @pytest.mark.anyio
 async def test_resting_limit_fills_when_the_book_reaches_it() -> None:
     async with market() as (mm, quotes), session(mm) as (client, reports):
-        await client.send_new_order(NewOrder("l2", "AAPL", "buy", 10, "limit", 1880000))
+        await client.send_new_order(NewOrder("l2", "AAPL", "buy", 10 * S, "limit", 1880000))
         await reports.until(lambda items: len(items) == 1)
         quotes.set("AAPL", 1879000, 100, 1880000, 100)
         fill = (await reports.until(done("l2")))[-1]
@@ -91,20 +92,20 @@ async def test_resting_limit_fills_when_the_book_reaches_it() -> None:
 @pytest.mark.anyio
 async def test_ioc_cancels_the_rest() -> None:
     async with market() as (mm, _), session(mm) as (client, reports):
-        await client.send_new_order(NewOrder("i1", "AAPL", "buy", 10, "limit", 1880000, "ioc"))
+        await client.send_new_order(NewOrder("i1", "AAPL", "buy", 10 * S, "limit", 1880000, "ioc"))
         items = await reports.until(done("i1"))
         assert [(r.exec_type, r.ord_status) for r in items] == [(ExecType.NEW, OrdStatus.NEW),
                                                                  (ExecType.CANCELED, OrdStatus.CANCELED)]
-        await client.send_new_order(NewOrder("i2", "AAPL", "buy", 250, "market", None, "ioc"))
+        await client.send_new_order(NewOrder("i2", "AAPL", "buy", 250 * S, "market", None, "ioc"))
         await reports.until(done("i2"))
-        assert [(r.exec_type, r.cum_qty, r.leaves_qty) for r in reports.of("i2")] == [
+        assert [(r.exec_type, r.cum_qty // S, r.leaves_qty // S) for r in reports.of("i2")] == [
             (ExecType.NEW, 0, 250), (ExecType.TRADE, 100, 150), (ExecType.CANCELED, 100, 0)]
 
 
 @pytest.mark.anyio
 async def test_unknown_symbol_is_rejected_with_a_reason() -> None:
     async with market() as (mm, _), session(mm) as (client, reports):
-        await client.send_new_order(NewOrder("u1", "NOPE", "buy", 1))
+        await client.send_new_order(NewOrder("u1", "NOPE", "buy", 1 * S))
         (rej,) = await reports.until(done("u1"))
         assert (rej.exec_type, rej.ord_status) == (ExecType.REJECTED, OrdStatus.REJECTED)
         assert "NOPE" in rej.text
@@ -113,13 +114,13 @@ async def test_unknown_symbol_is_rejected_with_a_reason() -> None:
 @pytest.mark.anyio
 async def test_duplicate_cl_ord_id_both_ways() -> None:
     async with market() as (mm, _), session(mm) as (client, reports):
-        order = NewOrder("dup1", "AAPL", "buy", 10)
+        order = NewOrder("dup1", "AAPL", "buy", 10 * S)
         await client.send_new_order(order)
         await reports.until(done("dup1"))
         await client.send_new_order(order)  # same terms: the same order, answered with its status
         status = (await reports.until(status_of("dup1")))[-1]
-        assert (status.ord_status, status.cum_qty) == (OrdStatus.FILLED, 10)
-        await client.send_new_order(NewOrder("dup1", "AAPL", "sell", 10))  # different terms
+        assert (status.ord_status, status.cum_qty) == (OrdStatus.FILLED, 10 * S)
+        await client.send_new_order(NewOrder("dup1", "AAPL", "sell", 10 * S))  # different terms
         rej = (await reports.until(lambda items: items[-1].exec_type is ExecType.REJECTED))[-1]
         assert rej.text == DUPLICATE_TERMS and rej.order_id == "NONE"
         assert mm.engine.counters["orders"] == 1
@@ -141,11 +142,11 @@ async def test_drop_then_reconnect_and_reconcile_by_status_request() -> None:
 
         client = FixClient("127.0.0.1", mm.port, on_report=before, on_disconnect=on_disconnect)
         await client.connect()
-        await client.send_new_order(NewOrder("r1", "AAPL", "buy", 250))
+        await client.send_new_order(NewOrder("r1", "AAPL", "buy", 250 * S))
         await asyncio.wait_for(lost.wait(), WAIT)
         assert not client.connected and reasons
         with pytest.raises(FixUnavailable):
-            await client.send_new_order(NewOrder("r2", "AAPL", "buy", 1))
+            await client.send_new_order(NewOrder("r2", "AAPL", "buy", 1 * S))
         seen = {r.exec_id for r in before.items if r.exec_type is ExecType.TRADE}
         assert len(seen) <= 1
 
@@ -156,9 +157,9 @@ async def test_drop_then_reconnect_and_reconcile_by_status_request() -> None:
             items = await reports.until(status_of("r1"))
         resent = [r for r in items if r.exec_type is ExecType.TRADE]
         assert all(r.poss_resend for r in resent)
-        assert sum(r.last_qty for r in resent) == 250 and len({r.exec_id for r in resent}) == 3
+        assert sum(r.last_qty for r in resent) == 250 * S and len({r.exec_id for r in resent}) == 3
         assert seen <= {r.exec_id for r in resent}  # what we had is re-sent under its original ExecID
-        assert (items[-1].ord_status, items[-1].cum_qty, items[-1].leaves_qty) == (OrdStatus.FILLED, 250, 0)
+        assert (items[-1].ord_status, items[-1].cum_qty, items[-1].leaves_qty) == (OrdStatus.FILLED, 250 * S, 0)
 
 
 @pytest.mark.anyio
@@ -194,7 +195,7 @@ async def test_down_refuses_connections_and_up_accepts_again() -> None:
                 await FixClient("127.0.0.1", mm.port, on_report=Reports()).connect()
             await mm.set_down(False)
         async with session(mm) as (client, reports):
-            await client.send_new_order(NewOrder("after", "AAPL", "buy", 1))
+            await client.send_new_order(NewOrder("after", "AAPL", "buy", 1 * S))
             await reports.until(done("after"))
 
 
@@ -219,12 +220,12 @@ async def test_slow_market_maker_is_declared_dead_by_the_client() -> None:
 async def test_reject_rate_and_latency_faults() -> None:
     async with market(faults=Faults(latency_ms=5, jitter_ms=5)) as (mm, _), session(mm) as (client, reports):
         for i in range(5):
-            await client.send_new_order(NewOrder(f"lat{i}", "AAPL", "buy", 150))
+            await client.send_new_order(NewOrder(f"lat{i}", "AAPL", "buy", 150 * S))
         await reports.until(lambda items: all(done(f"lat{i}")(items) for i in range(5)))
         exec_ids = [int(r.exec_id.rsplit("-", 1)[1]) for r in reports.items]
         assert exec_ids == sorted(exec_ids)  # jitter never reorders a connection's reports
         mm.faults.reject_rate = 1.0
-        await client.send_new_order(NewOrder("rr", "AAPL", "buy", 1))
+        await client.send_new_order(NewOrder("rr", "AAPL", "buy", 1 * S))
         await reports.until(done("rr"))
         (r,) = reports.of("rr")
         assert r.exec_type is ExecType.REJECTED and "simulated" in r.text
