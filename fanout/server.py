@@ -629,10 +629,12 @@ class FanoutServer:
             import aiofastnet
         except ImportError:
             self._server = await loop.create_server(protocol, config.host, config.port, ssl=tls,
-                                                    reuse_port=config.reuse_port or None)
+                                                    reuse_port=config.reuse_port or None,
+                                                    backlog=config.listen_backlog)
         else:
             self._server = await aiofastnet.create_server(loop, protocol, config.host, config.port, ssl=tls,
-                                                          reuse_port=config.reuse_port or None)
+                                                          reuse_port=config.reuse_port or None,
+                                                          backlog=config.listen_backlog)
         if self._server.sockets:
             self._port = int(self._server.sockets[0].getsockname()[1])
         self._flusher = asyncio.create_task(self._flush_loop())

@@ -284,6 +284,10 @@ def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--symbol-burst", type=int, default=d.symbol_burst, metavar="N",
                        help="symbols subscribed plus unsubscribed at once, at least the 1,000 of a full "
                             "subscription (default %(default)s)")
+    group.add_argument("--listen-backlog", type=int, default=d.listen_backlog, metavar="N",
+                       help="connections the kernel queues before the node accepts them, capped by "
+                            "net.core.somaxconn; too few turns a reconnect storm into dropped SYNs the clients "
+                            "retry seconds later (default %(default)s)")
     group.add_argument("--upgrade-timeout", type=float, default=d.upgrade_timeout, metavar="SECONDS",
                        help="drop a connection that has not sent its upgrade request by then (default %(default)s)")
     group.add_argument("--close-timeout", type=float, default=d.close_timeout, metavar="SECONDS",
@@ -308,7 +312,7 @@ def stream_limit_flags(args: argparse.Namespace) -> list[str]:
     flags: list[str] = [a for o in allowed_origins(args) for a in ("--allowed-origin", o)]
     for dest in ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
                  "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
-                 "symbol_burst", "upgrade_timeout", "close_timeout", *RESUME_FLAGS):
+                 "symbol_burst", "listen_backlog", "upgrade_timeout", "close_timeout", *RESUME_FLAGS):
         if hasattr(args, dest):
             flags += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
     return flags + (["--limit-loopback"] if args.limit_loopback else [])
@@ -323,7 +327,7 @@ def stream_config(args: argparse.Namespace) -> FanoutConfig:
             max_connections_per_user=args.max_connections_per_user, limit_loopback=args.limit_loopback,
             max_fragments=args.max_fragments, max_fragments_per_second=args.max_fragments_per_second,
             max_symbols_per_second=args.max_symbols_per_second, symbol_burst=args.symbol_burst,
-            upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout,
+            listen_backlog=args.listen_backlog, upgrade_timeout=args.upgrade_timeout, close_timeout=args.close_timeout,
             allowed_origins=allowed_origins(args),
             **{name: getattr(args, name) for name in RESUME_FLAGS if hasattr(args, name)})
     except ValueError as exc:

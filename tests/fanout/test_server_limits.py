@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -184,3 +186,23 @@ def test_per_address_limits_see_the_client_behind_tls(certs: Certs) -> None:
 
     serve(scenario, config(limit_loopback=True, max_connections_per_ip=1,
                            tls=TlsFiles(certs.server_cert, certs.server_key)))
+
+
+def listen_backlog(port: int) -> int | None:
+    """The accept queue the kernel gives a listening port (``ss``' Send-Q for a LISTEN socket), None without ss."""
+    try:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return int(out.split()[2]) if out.split() else None
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read a listening socket's backlog")
+def test_the_listen_backlog_is_the_configured_one_not_asyncios_100() -> None:
+    """A reconnect storm queues in the kernel instead of losing SYNs to a 100-deep accept queue."""
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        backlog = listen_backlog(server.port)
+        somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
+        assert backlog == min(1500, somaxconn)
+
+    serve(scenario, config(listen_backlog=1500))
