@@ -354,6 +354,13 @@ def run_once(cluster: Cluster, mode: str, limits: bool, args: argparse.Namespace
             print(f"  {'own' if tag == 'own' else f'storm {tag}'}: {ok:,} connected ({failed} failed) "
                   f"at {time.monotonic() - started:.1f} s", flush=True)
         time.sleep(args.before)
+        profiler = None
+        if args.profile:  # node B's Python stacks while the herd lands, as py-spy's raw (collapsed) stacks
+            spy = Path(sys.executable).with_name("py-spy")
+            profiler = subprocess.Popen([str(spy), "record", "--nonblocking", "--format", "raw", "--duration",
+                                         str(int(args.profile_seconds)), "--pid", str(b.pid), "-o",
+                                         f"{args.profile}.{mode}.{'limits' if limits else 'open'}.txt"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t_kill = time.monotonic()
         os.kill(a.pid, signal.SIGKILL)
         kill_at.value = t_kill
@@ -380,6 +387,8 @@ def run_once(cluster: Cluster, mode: str, limits: bool, args: argparse.Namespace
         time.sleep(max(0.0, storm_end + args.after - time.monotonic()))
         stop.set()
         _, _, samples, _ = out.get(timeout=60)
+        if profiler is not None:
+            profiler.wait(timeout=args.profile_seconds + 30)
         result.latency_ms = {"before": window(samples, t_kill - args.before, t_kill),
                              "during": window(samples, t_kill, storm_end),
                              "after": window(samples, storm_end, storm_end + args.after)}
@@ -431,6 +440,9 @@ def main() -> None:
     parser.add_argument("--before", type=float, default=5.0, help="seconds measured before the kill")
     parser.add_argument("--after", type=float, default=5.0, help="seconds measured after the storm")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds the storm may take at most")
+    parser.add_argument("--profile", default="", metavar="PREFIX",
+                        help="py-spy node B from the kill on; raw stacks to PREFIX.<mode>.<limits>.txt")
+    parser.add_argument("--profile-seconds", type=float, default=20.0, help="how long to profile (default 20)")
     parser.add_argument("--log", default="/tmp/bench_reconnect_storm.log", help="the servers' output")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     args = parser.parse_args()

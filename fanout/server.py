@@ -67,9 +67,11 @@ from .resume import NOT_RECOVERABLE, ResumeState, TokenCodec, plan_replay, resum
 
 log = logging.getLogger("tickfan.fanout")
 # picows logs whole upgrade requests (the query string's ?token= and ?ticket=, the Authorization header) at its
-# level 9: its logger for our server never goes below DEBUG, whatever the root logger's level, so they never are.
+# level 9: its logger for our server drops anything below DEBUG, whatever the root logger's level, so they never
+# are. Its level is otherwise the root's (WARNING in the commands): pinning it at DEBUG logged a line per
+# connection accepted and closed, 10,000 lines in a reconnect storm, on the connect path.
 _picows_log = logging.getLogger("picows.tickfan")
-_picows_log.setLevel(logging.DEBUG)
+_picows_log.addFilter(lambda record: record.levelno >= logging.DEBUG)
 CLOSE_SLOW_CONSUMER = 1008
 REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
 # a history any node can read (Redis): (ticker, after trade_seq, feed epoch) -> the prints after it it holds

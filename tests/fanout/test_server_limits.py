@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import subprocess
 from typing import Any
@@ -206,3 +207,31 @@ def test_the_listen_backlog_is_the_configured_one_not_asyncios_100() -> None:
         assert backlog == min(1500, somaxconn)
 
     serve(scenario, config(listen_backlog=1500))
+
+
+def test_picows_logs_no_upgrade_request_and_no_line_per_connection() -> None:
+    """Its level 9 carries whole upgrade requests (credentials): dropped even with the root logger at 1. Its
+    per-connection INFO lines follow the root's level (WARNING in the commands): not one per connection."""
+    from fanout import server as fanout_server_module
+
+    log = fanout_server_module._picows_log
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    root = logging.getLogger()
+    handler, level = Keep(), root.level
+    root.addHandler(handler)
+    try:
+        root.setLevel(1)
+        log.log(9, "GET /v1/stream?ticket=secret")
+        assert seen == []
+        root.setLevel(logging.WARNING)
+        assert not log.isEnabledFor(logging.INFO)
+        log.info("New connection accepted")
+        assert seen == []
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
