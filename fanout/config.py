@@ -69,6 +69,9 @@ class FanoutConfig:
     connection_burst_per_ip: int = 50
     max_connections_per_user: int = 50
     limit_loopback: bool = False
+    # new connections a second from everyone, one second's worth at once; past it 503 ``server_busy`` (0: no
+    # limit). The reconnect storm's brake: see ``fanout.limits``
+    connection_rate: float = 0.0
     # a connection that has not completed its upgrade request within this many seconds is dropped
     upgrade_timeout: float = 5.0
     # connections the kernel queues before the node accepts them (capped by net.core.somaxconn): asyncio's
@@ -121,6 +124,9 @@ class FanoutConfig:
                      "resume_history_prints", "resume_history_capacity", "heartbeat_max_symbols"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FanoutConfig.{name} must be at least 1, not {getattr(self, name)!r}")
+        if self.connection_rate < 0:
+            raise ValueError(f"FanoutConfig.connection_rate must be 0 (no limit) or positive, not "
+                             f"{self.connection_rate!r}")
         if self.symbol_burst < self.max_symbols:
             raise ValueError(f"FanoutConfig.symbol_burst ({self.symbol_burst}) must be at least max_symbols "
                              f"({self.max_symbols}): a full subscription must fit in one request")

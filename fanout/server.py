@@ -549,7 +549,8 @@ class FanoutServer:
             max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
             connection_rate_per_ip=config.connection_rate_per_ip,
             connection_burst_per_ip=config.connection_burst_per_ip,
-            max_connections_per_user=config.max_connections_per_user, limit_loopback=config.limit_loopback)
+            max_connections_per_user=config.max_connections_per_user, limit_loopback=config.limit_loopback,
+            connection_rate=config.connection_rate)
         self.origins = OriginPolicy.of(config.allowed_origins)
         self._ids = itertools.count(1)
         self._clients: dict[int, _Client] = {}

@@ -265,6 +265,10 @@ def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
                             "it HTTP 429 with Retry-After (default %(default)s)")
     group.add_argument("--connection-burst-per-ip", type=int, default=d.connection_burst_per_ip, metavar="N",
                        help="new connections per address at once (default %(default)s)")
+    group.add_argument("--connection-rate", type=float, default=d.connection_rate, metavar="PER_S",
+                       help="new connections a second to this node from everyone (loopback too), one second's "
+                            "worth at once; past it HTTP 503 server_busy with Retry-After. The brake on a "
+                            "reconnect storm; 0: no limit (default %(default)s)")
     group.add_argument("--max-connections-per-user", type=int, default=d.max_connections_per_user, metavar="N",
                        help="authenticated connections per user; a newer one is closed with 1008 "
                             "(default %(default)s)")
@@ -311,6 +315,7 @@ def stream_limit_flags(args: argparse.Namespace) -> list[str]:
     allowed origins resolved here: a worker serves no HTTP, so it has no origin of its own)."""
     flags: list[str] = [a for o in allowed_origins(args) for a in ("--allowed-origin", o)]
     for dest in ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
+                 "connection_rate",
                  "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
                  "symbol_burst", "listen_backlog", "upgrade_timeout", "close_timeout", *RESUME_FLAGS):
         if hasattr(args, dest):
@@ -324,6 +329,7 @@ def stream_config(args: argparse.Namespace) -> FanoutConfig:
         return FanoutConfig(
             max_connections=args.max_connections, max_connections_per_ip=args.max_connections_per_ip,
             connection_rate_per_ip=args.connection_rate_per_ip, connection_burst_per_ip=args.connection_burst_per_ip,
+            connection_rate=args.connection_rate,
             max_connections_per_user=args.max_connections_per_user, limit_loopback=args.limit_loopback,
             max_fragments=args.max_fragments, max_fragments_per_second=args.max_fragments_per_second,
             max_symbols_per_second=args.max_symbols_per_second, symbol_burst=args.symbol_burst,

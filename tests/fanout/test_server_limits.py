@@ -78,6 +78,19 @@ def test_new_connections_beyond_the_rate_get_429_with_retry_after() -> None:
     serve(scenario, config(limit_loopback=True, connection_rate_per_ip=0.1, connection_burst_per_ip=3))
 
 
+def test_past_the_node_wide_connection_rate_an_upgrade_gets_503_server_busy() -> None:
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        for _ in range(2):  # a second's worth at once
+            async with websockets.connect(url):
+                pass
+        err = await refused(url)
+        assert err.response.status_code == 503 and body(err)["code"] == "server_busy"
+        assert "Retry-After" in err.response.headers
+        assert server.limits.refused["node_connection_rate"] == 1
+
+    serve(scenario, config(connection_rate=2.0))
+
+
 def test_the_total_cap_answers_503_to_everyone() -> None:
     async def scenario(server: FanoutServer, books: Books, url: str) -> None:
         async with websockets.connect(url), websockets.connect(url):
