@@ -1,7 +1,7 @@
 """A reconnect storm: the clients of a killed fan-out node all come back at once, on the surviving node.
 
     .venv/bin/python benchmarks/bench_reconnect_storm.py --clients 10000 --mode both --runs 3
-    .venv/bin/python benchmarks/bench_reconnect_storm.py --clients 10000 --mode both --runs 3 --limit-loopback
+    .venv/bin/python benchmarks/bench_reconnect_storm.py --clients 10000 --mode both --runs 3 --limits ip,node
 
 Each run, on loopback: a private redis-server, a publisher (``tickfan demo --redis``, no trading) and two edges
 (``tickfan node --from-redis``, A and B, sharing ``TICKFAN_RESUME_SECRET``). ``--own`` clients of B subscribe to
@@ -13,8 +13,10 @@ client reconnects to B and sends ``Subscribe{resume_token}``; it is back when B'
 Modes: ``immediate`` (no backoff: the first attempt at once, a refused one again 0.1 s later, like a naive
 client) and ``jitter`` (the SDK's full-jitter exponential backoff: before attempt n a uniform delay in
 [0, min(--max-ms, --initial-ms * 2^n)], attempt 0 included, as ``clients/js`` does after a drop).
-``--limit-loopback`` gives B its per-address limits on loopback (20 new connections/s, burst 50, 200 open per
-address): then B answers the excess with 429 and the clients back off.
+``--limits`` names B's admission cases, run in turn: ``off`` (the defaults: loopback is exempt from per-address
+limits), ``ip`` (``--limit-loopback``: 20 new connections/s per address, burst 50, 200 open per address; past
+them 429), ``node`` (``--connection-rate``, ``--node-rate`` new connections a second from everyone; past it 503
+``server_busy``). A refused client backs off as its mode says.
 
 Reported per run: seconds from the kill until 50%, 99% and 100% of the storm clients have fresh snapshots, the
 refusals seen (HTTP 429/503) and other failed attempts, and B's own clients' latency p50/p99 before (5 s before
@@ -225,8 +227,8 @@ def own_process(clients: int, url_b: str, connected_q: Any, stop: Any, out: Any)
 class Cluster:
     """redis-server, the publisher and the two edges, on free loopback ports; everything stopped by ``close``."""
 
-    def __init__(self, symbols: int, rate: int, limit_loopback: bool, log: Any) -> None:
-        self.symbols, self.rate, self.limit_loopback, self.log = symbols, rate, limit_loopback, log
+    def __init__(self, symbols: int, rate: int, log: Any) -> None:
+        self.symbols, self.rate, self.log = symbols, rate, log
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "TICKFAN_RESUME_SECRET": "bench-reconnect-storm",
                     "TICKFAN_JWT_SECRET": os.environ.get("TICKFAN_JWT_SECRET", "bench-reconnect-storm-" + "x" * 32)}
@@ -263,12 +265,12 @@ class Cluster:
             time.sleep(0.2)
         raise TimeoutError("the publisher's quotes never reached Redis")
 
-    def edge(self, limits: bool) -> tuple[subprocess.Popen[bytes], str]:
+    def edge(self, limits: list[str]) -> tuple[subprocess.Popen[bytes], str]:
         import httpx
 
         http, ws = free_port(), free_port()
         cmd = [sys.executable, "-m", "tickfan", "node", "--from-redis", self.redis_url, "--http", f"127.0.0.1:{http}",
-               "--ws", f"127.0.0.1:{ws}", "--quiet"] + (["--limit-loopback"] if limits else [])
+               "--ws", f"127.0.0.1:{ws}", "--quiet", *limits]
         proc = self.spawn(cmd)
         end = time.monotonic() + 120
         while time.monotonic() < end:
@@ -298,7 +300,7 @@ class Cluster:
 @dataclass
 class Run:
     mode: str
-    limit_loopback: bool
+    limits: str
     clients: int
     connected: int = 0
     fresh: int = 0
@@ -314,7 +316,7 @@ class Run:
 
     def line(self) -> str:
         lat = "  ".join(f"{w} p50 {p50:.0f} / p99 {p99:.0f} ms" for w, (p50, p99, _) in self.latency_ms.items())
-        return (f"{self.mode:>9} limits={'on ' if self.limit_loopback else 'off'} {self.fresh:,}/{self.connected:,} "
+        return (f"{self.mode:>9} limits={self.limits:<4} {self.fresh:,}/{self.connected:,} "
                 f"back: 50% {self.t50_s:.2f} s, 99% {self.t99_s:.2f} s, 100% {self.t100_s:.2f} s; "
                 f"429 {self.refused_429:,}, 503 {self.refused_503:,}, other {self.failed_other:,} "
                 f"({self.attempts:,} attempts) | B's own {self.own}: {lat}")
@@ -328,12 +330,16 @@ def window(samples: list[tuple[float, float]], lo: float, hi: float) -> tuple[fl
     return (float(p50), float(p99), len(lat))
 
 
-def run_once(cluster: Cluster, mode: str, limits: bool, args: argparse.Namespace) -> Run:
+def limit_flags(case: str, args: argparse.Namespace) -> list[str]:
+    return {"off": [], "ip": ["--limit-loopback"], "node": ["--connection-rate", str(args.node_rate)]}[case]
+
+
+def run_once(cluster: Cluster, mode: str, limits: str, args: argparse.Namespace) -> Run:
     ctx = mp.get_context("fork")
     out, connected_q, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     kill_at = ctx.Value("d", 0.0)
-    a, url_a = cluster.edge(False)  # A is about to die: its own limits are not what is measured
-    b, url_b = cluster.edge(limits)
+    a, url_a = cluster.edge([])  # A is about to die: its own limits are not what is measured
+    b, url_b = cluster.edge(limit_flags(limits, args))
     result = Run(mode, limits, args.clients)
     n, k = args.clients, args.processes
     per = [n // k + (1 if i < n % k else 0) for i in range(k)]
@@ -359,7 +365,7 @@ def run_once(cluster: Cluster, mode: str, limits: bool, args: argparse.Namespace
             spy = Path(sys.executable).with_name("py-spy")
             profiler = subprocess.Popen([str(spy), "record", "--nonblocking", "--format", "raw", "--duration",
                                          str(int(args.profile_seconds)), "--pid", str(b.pid), "-o",
-                                         f"{args.profile}.{mode}.{'limits' if limits else 'open'}.txt"],
+                                         f"{args.profile}.{mode}.{limits}.txt"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t_kill = time.monotonic()
         os.kill(a.pid, signal.SIGKILL)
@@ -429,9 +435,11 @@ def main() -> None:
                         help="127.0.0.x source addresses the storm clients spread over (default %(default)s)")
     parser.add_argument("--mode", choices=("immediate", "jitter", "both"), default="both",
                         help="how the storm reconnects (both: interleaved, immediate first; default %(default)s)")
-    parser.add_argument("--limit-loopback", action="store_true",
-                        help="node B applies its per-address limits to loopback clients")
-    parser.add_argument("--both-limits", action="store_true", help="each run without and then with --limit-loopback")
+    parser.add_argument("--limits", default="off",
+                        help="node B's admission cases, comma-separated, interleaved: off, ip (--limit-loopback), "
+                             "node (--connection-rate --node-rate) (default %(default)s)")
+    parser.add_argument("--node-rate", type=float, default=250.0,
+                        help="the node case's --connection-rate, new connections/s (default %(default)s)")
     parser.add_argument("--runs", type=int, default=1, help="runs of each case, interleaved (default %(default)s)")
     parser.add_argument("--initial-ms", type=float, default=250.0, help="jitter: first delay's cap (default 250)")
     parser.add_argument("--max-ms", type=float, default=30_000.0, help="jitter: largest cap (default 30,000)")
@@ -450,23 +458,24 @@ def main() -> None:
         parser.error(f"--clients must be 1..{MAX_CLIENTS}")
     raise_nofile()
     modes = ["immediate", "jitter"] if args.mode == "both" else [args.mode]
-    limit_cases = [False, True] if args.both_limits else [args.limit_loopback]
+    limit_cases = args.limits.split(",")
+    if not set(limit_cases) <= {"off", "ip", "node"}:
+        parser.error("--limits: off, ip or node, comma-separated")
     runs: list[Run] = []
     with open(args.log, "ab") as log:
-        cluster = Cluster(args.symbols, args.rate, False, log)
+        cluster = Cluster(args.symbols, args.rate, log)
         try:
             cluster.start_feed()
             for i in range(args.runs):
                 for limits in limit_cases:
                     for mode in modes:
-                        print(f"run {i + 1}/{args.runs}: {mode}, limits {'on' if limits else 'off'}", flush=True)
+                        print(f"run {i + 1}/{args.runs}: {mode}, limits {limits}", flush=True)
                         run = run_once(cluster, mode, limits, args)
                         print("  " + run.line(), flush=True)
                         runs.append(run)
         finally:
             cluster.close()
-    summary = {f"{m} limits={'on' if lim else 'off'}": median_of([r for r in runs if r.mode == m
-                                                                  and r.limit_loopback == lim])
+    summary = {f"{m} limits={lim}": median_of([r for r in runs if r.mode == m and r.limits == lim])
                for lim in limit_cases for m in modes}
     print("\nmedians:")
     for case, s in summary.items():
