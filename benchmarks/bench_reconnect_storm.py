@@ -190,6 +190,7 @@ def own_process(clients: int, url_b: str, connected_q: Any, stop: Any, out: Any)
 
     raise_nofile()
     samples: list[tuple[float, float]] = []
+    lost = {"own_lost": 0}  # connections of B's own clients that B (or the machine) closed during the run
 
     class Own(WSListener):
         def on_ws_connected(self, transport: Any) -> None:
@@ -201,6 +202,10 @@ def own_process(clients: int, url_b: str, connected_q: Any, stop: Any, out: Any)
                 now_ns, mono = time.time_ns(), time.monotonic()
                 for q in pb.ServerMessage.FromString(data).quotes.quotes:
                     samples.append((mono, (now_ns - q.exchange_time_ns) / 1e6))
+
+        def on_ws_disconnected(self, transport: Any) -> None:
+            if not stop.is_set():
+                lost["own_lost"] += 1
 
     async def main() -> None:
         connected = 0
@@ -217,7 +222,7 @@ def own_process(clients: int, url_b: str, connected_q: Any, stop: Any, out: Any)
             await asyncio.sleep(0.05)
 
     uvloop.run(main())
-    out.put(("own", 0, samples, {}))
+    out.put(("own", 0, samples, lost))
     out.close()
     out.join_thread()
     os._exit(0)
@@ -312,6 +317,7 @@ class Run:
     failed_other: int = 0
     attempts: int = 0
     own: int = 0
+    own_lost: int = 0  # B's own clients disconnected during the run (a slow consumer dropped: no "after")
     latency_ms: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # window -> (p50, p99, n)
 
     def line(self) -> str:
@@ -319,7 +325,7 @@ class Run:
         return (f"{self.mode:>9} limits={self.limits:<4} {self.fresh:,}/{self.connected:,} "
                 f"back: 50% {self.t50_s:.2f} s, 99% {self.t99_s:.2f} s, 100% {self.t100_s:.2f} s; "
                 f"429 {self.refused_429:,}, 503 {self.refused_503:,}, other {self.failed_other:,} "
-                f"({self.attempts:,} attempts) | B's own {self.own}: {lat}")
+                f"({self.attempts:,} attempts) | B's own {self.own} ({self.own_lost} lost): {lat}")
 
 
 def window(samples: list[tuple[float, float]], lo: float, hi: float) -> tuple[float, float, int]:
@@ -392,7 +398,8 @@ def run_once(cluster: Cluster, mode: str, limits: str, args: argparse.Namespace)
         storm_end = t_kill + (result.t100_s if result.t100_s == result.t100_s else args.deadline)
         time.sleep(max(0.0, storm_end + args.after - time.monotonic()))
         stop.set()
-        _, _, samples, _ = out.get(timeout=60)
+        _, _, samples, own_counts = out.get(timeout=60)
+        result.own_lost = int(own_counts.get("own_lost", 0))
         if profiler is not None:
             profiler.wait(timeout=args.profile_seconds + 30)
         result.latency_ms = {"before": window(samples, t_kill - args.before, t_kill),
