@@ -138,6 +138,9 @@ def storm_process(index: int, clients: int, per_process: int, url_a: str, url_b:
                 status = int(getattr(getattr(e, "response", None), "status", 0) or 0)
                 key = {429: "refused_429", 503: "refused_503"}.get(status, "failed_other")
                 counts[key] += 1
+                if key == "failed_other":  # which kind: a handshake timeout, a reset, a refused TCP connect
+                    name = f"failed:{type(e).__name__}"
+                    counts[name] = counts.get(name, 0) + 1
 
     async def connect_a(i: int, gate: Any) -> None:
         import asyncio
@@ -317,6 +320,7 @@ class Run:
     failed_other: int = 0
     attempts: int = 0
     own: int = 0
+    failures: dict[str, int] = field(default_factory=dict)  # failed_other by exception
     own_lost: int = 0  # B's own clients disconnected during the run (a slow consumer dropped: no "after")
     latency_ms: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # window -> (p50, p99, n)
 
@@ -325,7 +329,9 @@ class Run:
         return (f"{self.mode:>9} limits={self.limits:<4} {self.fresh:,}/{self.connected:,} "
                 f"back: 50% {self.t50_s:.2f} s, 99% {self.t99_s:.2f} s, 100% {self.t100_s:.2f} s; "
                 f"429 {self.refused_429:,}, 503 {self.refused_503:,}, other {self.failed_other:,} "
-                f"({self.attempts:,} attempts) | B's own {self.own} ({self.own_lost} lost): {lat}")
+                f"({self.attempts:,} attempts{'; ' if self.failures else ''}"
+                f"{', '.join(f'{k} {v:,}' for k, v in sorted(self.failures.items()))}) | "
+                f"B's own {self.own} ({self.own_lost} lost): {lat}")
 
 
 def window(samples: list[tuple[float, float]], lo: float, hi: float) -> tuple[float, float, int]:
@@ -390,6 +396,10 @@ def run_once(cluster: Cluster, mode: str, limits: str, args: argparse.Namespace)
         for key in ("refused_429", "refused_503", "failed_other"):
             setattr(result, key, sum(c[key] for _, c in storms))
         result.attempts = sum(c["attempts_b"] for _, c in storms)
+        for _, c in storms:
+            for key, n in c.items():
+                if key.startswith("failed:"):
+                    result.failures[key[7:]] = result.failures.get(key[7:], 0) + n
         if back and result.connected:
             def at(q: float) -> float:
                 need = max(1, int(np.ceil(q * result.connected)))
