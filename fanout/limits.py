@@ -10,11 +10,12 @@ Everything here is arithmetic on counters and a clock the caller reads; nothing 
   ``closed`` count the admitted ones. ``user_joined`` / ``user_left`` count authenticated connections per user;
   past ``max_connections_per_user`` the newest is closed (1008). Refusals are counted by reason for metrics.
 
-The node-wide rate is the herd's limit: the clients of a dead node come back from many addresses at once, each
+The node-wide rate is meant for the herd: the clients of a dead node come back from many addresses at once, each
 within its per-address budget, and a node that takes more upgrades a second than it can set up spends itself on
-connections whose clients time out and retry (a reconnect storm that never ends: benchmarks/RESULTS.md,
-"Reconnect storm"). Past it an upgrade is refused before any work, cheaply, with ``Retry-After``; loopback is
-not exempt (like the total cap, it protects the node, not its neighbours).
+connections whose clients time out and retry. Past it an upgrade is refused before any work with
+``Retry-After``; loopback is not exempt (like the total cap, it protects the node, not its neighbours). Off by
+default: on the loaded 2-core machine it did not yet hold a surviving node's latency (the refused clients'
+retries wait in the accept queue like everyone's; benchmarks/RESULTS.md, "Reconnect storm").
 
 Per-address limits key a client by its IP address, an IPv6 client by its /64 (the block one host or one
 customer line usually owns: per full address, one machine would have 2^64 of them). Loopback is exempt unless
