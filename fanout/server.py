@@ -67,11 +67,17 @@ from .resume import NOT_RECOVERABLE, ResumeState, TokenCodec, plan_replay, resum
 
 log = logging.getLogger("tickfan.fanout")
 # picows logs whole upgrade requests (the query string's ?token= and ?ticket=, the Authorization header) at its
-# level 9: its logger for our server drops anything below DEBUG, whatever the root logger's level, so they never
-# are. Its level is otherwise the root's (WARNING in the commands): pinning it at DEBUG logged a line per
-# connection accepted and closed, 10,000 lines in a reconnect storm, on the connect path.
+# level 9, through a child logger per connection: its logger for our server never goes below DEBUG, whatever the
+# root logger's level, so they never are.
 _picows_log = logging.getLogger("picows.tickfan")
-_picows_log.addFilter(lambda record: record.levelno >= logging.DEBUG)
+_picows_log.setLevel(logging.DEBUG)
+
+
+def follow_root_log_level() -> None:
+    """picows' logger at the root's level, never below DEBUG (see above). Left at DEBUG it logged a line per
+    connection accepted and closed under a root at WARNING: 10,000 lines in a reconnect storm, on the connect
+    path. Called when a server starts, after the command has configured logging."""
+    _picows_log.setLevel(max(logging.DEBUG, logging.getLogger().getEffectiveLevel()))
 CLOSE_SLOW_CONSUMER = 1008
 REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
 # a history any node can read (Redis): (ticker, after trade_seq, feed epoch) -> the prints after it it holds
@@ -617,6 +623,7 @@ class FanoutServer:
     async def start(self) -> None:
         config = self.config
         raise_open_files(OPEN_FILES_WANTED)
+        follow_root_log_level()
         # what ``picows.ws_create_server`` does, with a protocol that knows its peer at the upgrade
         # the logger never goes below DEBUG: picows logs whole upgrade requests (credentials) at level 9
         protocol_args = (_picows_log, True, config.upgrade_timeout, True,
