@@ -69,8 +69,14 @@ class FanoutConfig:
     connection_burst_per_ip: int = 50
     max_connections_per_user: int = 50
     limit_loopback: bool = False
+    # new connections a second from everyone, one second's worth at once; past it 503 ``server_busy`` (0: no
+    # limit). The reconnect storm's brake: see ``fanout.limits``
+    connection_rate: float = 0.0
     # a connection that has not completed its upgrade request within this many seconds is dropped
     upgrade_timeout: float = 5.0
+    # connections the kernel queues before the node accepts them (capped by net.core.somaxconn): asyncio's
+    # default of 100 turns a reconnect storm into dropped SYNs, retried by the clients' kernels 1, 3, 7, 15 s later
+    listen_backlog: int = 4096
     # browser pages that may open the stream (``vocab.origins``): an upgrade whose Origin header is another is
     # refused with HTTP 403 ``origin_not_allowed``; one without an Origin header (not a browser) is accepted.
     # Empty: no browser page may (a node passes its own HTTP origins by default, ``--allowed-origin`` others)
@@ -114,10 +120,13 @@ class FanoutConfig:
                 raise ValueError(f"FanoutConfig.{name} must be positive, not {getattr(self, name)!r}")
         for name in ("max_message_bytes", "max_symbols", "burst", "write_buffer_high", "write_buffer_max",
                      "order_queue_max", "max_fragments", "symbol_burst", "max_connections", "max_connections_per_ip",
-                     "connection_burst_per_ip", "max_connections_per_user", "resume_max_symbols",
+                     "connection_burst_per_ip", "max_connections_per_user", "resume_max_symbols", "listen_backlog",
                      "resume_history_prints", "resume_history_capacity", "heartbeat_max_symbols"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FanoutConfig.{name} must be at least 1, not {getattr(self, name)!r}")
+        if self.connection_rate < 0:
+            raise ValueError(f"FanoutConfig.connection_rate must be 0 (no limit) or positive, not "
+                             f"{self.connection_rate!r}")
         if self.symbol_burst < self.max_symbols:
             raise ValueError(f"FanoutConfig.symbol_burst ({self.symbol_burst}) must be at least max_symbols "
                              f"({self.max_symbols}): a full subscription must fit in one request")

@@ -28,6 +28,9 @@ class TradeHistory:
         self.max_age_ns = max_age_ns
         self.total = 0
         self._cols = {name: np.zeros(capacity, np.int64) for name in (*TradePrints._fields, "recorded")}
+        # the ring grouped by symbol, for the ring as it was at ``total``: a reconnect storm resumes thousands of
+        # clients between two flushes, and sorting the whole ring for each was most of a node's time in one
+        self._grouped: tuple[int, I64, I64] | None = None
 
     def record(self, prints: TradePrints, now_ns: int) -> None:
         """Append one flush's prints (in feed order)."""
@@ -51,12 +54,10 @@ class TradeHistory:
 
     def windows(self, wanted: dict[int, tuple[int, int]], now_ns: int) -> dict[int, TradePrints]:
         """``window`` for many symbols (locate -> (after, upto)) in one pass over the ring."""
-        held = min(self.total, self.capacity)
+        if not wanted:
+            return {}
         cols = self._cols
-        order = (self.total - held + np.arange(held)) % self.capacity  # oldest first
-        locs = cols["locate"][order]
-        by_symbol = order[np.argsort(locs, kind="stable")]  # grouped by locate, oldest first inside a group
-        sorted_locs = cols["locate"][by_symbol]
+        by_symbol, sorted_locs = self._by_symbol()
         out = {}
         for loc, (after, upto) in wanted.items():
             lo, hi = np.searchsorted(sorted_locs, [loc, loc + 1])
@@ -66,3 +67,13 @@ class TradeHistory:
             keep = keep[np.argsort(cols["trade_seq"][keep], kind="stable")]
             out[loc] = TradePrints(*(cols[name][keep] for name in TradePrints._fields))
         return out
+
+    def _by_symbol(self) -> tuple[I64, I64]:
+        """The ring's slots grouped by locate, oldest first inside a group, and their locates; sorted once per
+        ``record`` (the ring changes only there)."""
+        if self._grouped is None or self._grouped[0] != self.total:
+            held = min(self.total, self.capacity)
+            order = (self.total - held + np.arange(held)) % self.capacity  # oldest first
+            by_symbol = order[np.argsort(self._cols["locate"][order], kind="stable")]
+            self._grouped = (self.total, by_symbol, self._cols["locate"][by_symbol])
+        return self._grouped[1], self._grouped[2]

@@ -5,9 +5,17 @@ Everything here is arithmetic on counters and a clock the caller reads; nothing 
 - ``TokenBucket``: ``burst`` at once, then ``rate`` a second. The connection's own budgets (fragments, symbols
   subscribed and unsubscribed) are buckets held by its ``ClientProtocol``.
 - ``ConnectionLimits``: the server's admission decisions. At the upgrade, ``admit`` refuses a connection past
-  the total cap (503), past the per-address cap or the per-address connection rate (429); ``opened`` /
+  the total cap (503), past the per-address cap or the per-address connection rate (429), past the node's own
+  rate of new connections from everyone (503, when ``connection_rate`` is set); ``opened`` /
   ``closed`` count the admitted ones. ``user_joined`` / ``user_left`` count authenticated connections per user;
   past ``max_connections_per_user`` the newest is closed (1008). Refusals are counted by reason for metrics.
+
+The node-wide rate is meant for the herd: the clients of a dead node come back from many addresses at once, each
+within its per-address budget, and a node that takes more upgrades a second than it can set up spends itself on
+connections whose clients time out and retry. Past it an upgrade is refused before any work with
+``Retry-After``; loopback is not exempt (like the total cap, it protects the node, not its neighbours). Off by
+default: on the loaded 2-core machine it did not yet hold a surviving node's latency (the refused clients'
+retries wait in the accept queue like everyone's; benchmarks/RESULTS.md, "Reconnect storm").
 
 Per-address limits key a client by its IP address, an IPv6 client by its /64 (the block one host or one
 customer line usually owns: per full address, one machine would have 2^64 of them). Loopback is exempt unless
@@ -25,10 +33,11 @@ TOTAL = "total"              # the server's connection cap (503)
 PER_IP = "per_ip"            # too many open connections from one address (429)
 RATE = "connection_rate"     # new connections from one address too fast (429)
 PER_USER = "per_user"        # too many authenticated connections of one user (close 1008)
-REASONS = (TOTAL, PER_IP, RATE, PER_USER)
+NODE_RATE = "node_connection_rate"  # new connections from everyone too fast for this node (503)
+REASONS = (TOTAL, PER_IP, RATE, PER_USER, NODE_RATE)
 # the machine-readable ``code`` a refused client is told (the JSON body of the HTTP refusal, or the error frame)
 CODES = {TOTAL: "server_full", PER_IP: "too_many_connections", RATE: "connection_rate_limited",
-         PER_USER: "too_many_connections"}
+         PER_USER: "too_many_connections", NODE_RATE: "server_busy"}
 
 SWEEP_FLOOR = 1024  # per-address buckets kept before idle ones are swept
 
@@ -100,7 +109,9 @@ class ConnectionLimits:
     """Admission of WebSocket connections: in total, per address, per address per second, per user."""
 
     def __init__(self, *, max_connections: int, max_connections_per_ip: int, connection_rate_per_ip: float,
-                 connection_burst_per_ip: int, max_connections_per_user: int, limit_loopback: bool = False) -> None:
+                 connection_burst_per_ip: int, max_connections_per_user: int, limit_loopback: bool = False,
+                 connection_rate: float = 0.0) -> None:
+        """``connection_rate``: new connections a second from everyone, one second's worth at once (0: no limit)."""
         self.max_connections = max_connections
         self.max_connections_per_ip = max_connections_per_ip
         self.connection_rate_per_ip = connection_rate_per_ip
@@ -113,6 +124,8 @@ class ConnectionLimits:
         self.refused: dict[str, int] = dict.fromkeys(REASONS, 0)
         self._buckets: dict[str, TokenBucket] = {}
         self._sweep_at = SWEEP_FLOOR
+        self.connection_rate = connection_rate
+        self._node_bucket = TokenBucket(connection_rate, max(1.0, connection_rate)) if connection_rate > 0 else None
 
     def key(self, host: str | None) -> str | None:
         return address_key(host, self.limit_loopback)
@@ -142,6 +155,11 @@ class ConnectionLimits:
                                                 f"{self.connection_rate_per_ip:g}/s, burst "
                                                 f"{self.connection_burst_per_ip}); retry later",
                                     retry_after=max(1, math.ceil(1 / self.connection_rate_per_ip)))
+        # last: an address refused above spends none of the node's budget, so one flooding address cannot
+        # take everyone else's turn
+        if self._node_bucket is not None and not self._node_bucket.take(now):
+            return self._refuse(NODE_RATE, 503, f"too many new connections to this node (at most "
+                                                 f"{self.connection_rate:g}/s); retry later, or another node")
         return None
 
     def opened(self, host: str | None) -> None:

@@ -68,9 +68,17 @@ from .resume import NOT_RECOVERABLE, ResumeState, TokenCodec, plan_replay, resum
 
 log = logging.getLogger("tickfan.fanout")
 # picows logs whole upgrade requests (the query string's ?token= and ?ticket=, the Authorization header) at its
-# level 9: its logger for our server never goes below DEBUG, whatever the root logger's level, so they never are.
+# level 9, through a child logger per connection: its logger for our server never goes below DEBUG, whatever the
+# root logger's level, so they never are.
 _picows_log = logging.getLogger("picows.tickfan")
 _picows_log.setLevel(logging.DEBUG)
+
+
+def follow_root_log_level() -> None:
+    """picows' logger at the root's level, never below DEBUG (see above). Left at DEBUG it logged a line per
+    connection accepted and closed under a root at WARNING: 10,000 lines in a reconnect storm, on the connect
+    path. Called when a server starts, after the command has configured logging."""
+    _picows_log.setLevel(max(logging.DEBUG, logging.getLogger().getEffectiveLevel()))
 CLOSE_SLOW_CONSUMER = 1008
 REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
 # a history any node can read (Redis): (ticker, after trade_seq, feed epoch) -> the prints after it it holds
@@ -561,7 +569,8 @@ class FanoutServer:
             max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
             connection_rate_per_ip=config.connection_rate_per_ip,
             connection_burst_per_ip=config.connection_burst_per_ip,
-            max_connections_per_user=config.max_connections_per_user, limit_loopback=config.limit_loopback)
+            max_connections_per_user=config.max_connections_per_user, limit_loopback=config.limit_loopback,
+            connection_rate=config.connection_rate)
         self.origins = OriginPolicy.of(config.allowed_origins)
         self._ids = itertools.count(1)
         self._clients: dict[int, _Client] = {}
@@ -628,6 +637,7 @@ class FanoutServer:
     async def start(self) -> None:
         config = self.config
         raise_open_files(OPEN_FILES_WANTED)
+        follow_root_log_level()
         # what ``picows.ws_create_server`` does, with a protocol that knows its peer at the upgrade
         # the logger never goes below DEBUG: picows logs whole upgrade requests (credentials) at level 9
         protocol_args = (_picows_log, True, config.upgrade_timeout, True,
@@ -643,10 +653,12 @@ class FanoutServer:
             import aiofastnet
         except ImportError:
             self._server = await loop.create_server(protocol, config.host, config.port, ssl=tls,
-                                                    reuse_port=config.reuse_port or None)
+                                                    reuse_port=config.reuse_port or None,
+                                                    backlog=config.listen_backlog)
         else:
             self._server = await aiofastnet.create_server(loop, protocol, config.host, config.port, ssl=tls,
-                                                          reuse_port=config.reuse_port or None)
+                                                          reuse_port=config.reuse_port or None,
+                                                          backlog=config.listen_backlog)
         if self._server.sockets:
             self._port = int(self._server.sockets[0].getsockname()[1])
         self._flusher = asyncio.create_task(self._flush_loop())

@@ -149,8 +149,9 @@ class NodeCollector(Collector):
         """The stream's abuse limits: what they refused and closed, and their settings."""
         limits, stats, hub = fanout.limits, fanout.stats, fanout.hub.stats
         refused = CounterMetricFamily(
-            "tickfan_connections_refused", "WebSocket connections refused by a limit: total (HTTP 503), per_ip and "
-                                           "connection_rate (HTTP 429), per_user (closed with 1008)", labels=["reason"])
+            "tickfan_connections_refused", "WebSocket connections refused by a limit: total and node_connection_rate "
+                                           "(HTTP 503), per_ip and connection_rate (HTTP 429), per_user (closed "
+                                           "with 1008)", labels=["reason"])
         for reason, value in limits.refused.items():
             refused.add_metric([reason], value)
         yield refused

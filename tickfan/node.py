@@ -243,6 +243,7 @@ def add_browser_arguments(parser: argparse.ArgumentParser) -> None:
 
 # the FanoutConfig fields set by the "stream limits" flags (a flag's name is its field's, but --message-burst)
 LIMIT_FLAGS = ("max_connections", "max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip",
+               "connection_rate", "listen_backlog",
                "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
                "symbol_burst", "upgrade_timeout", "close_timeout", "max_message_bytes", "max_symbols",
                "max_messages_per_second", "burst", "write_buffer_high", "write_buffer_max", "slow_client_timeout",
@@ -293,6 +294,10 @@ def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
                             "it HTTP 429 with Retry-After (default %(default)s)")
     group.add_argument("--connection-burst-per-ip", type=int, default=d.connection_burst_per_ip, metavar="N",
                        help="new connections per address at once (default %(default)s)")
+    group.add_argument("--connection-rate", type=float, default=d.connection_rate, metavar="PER_S",
+                       help="new connections a second to this node from everyone (loopback too), one second's "
+                            "worth at once; past it HTTP 503 server_busy with Retry-After. The brake on a "
+                            "reconnect storm; 0: no limit (default %(default)s)")
     group.add_argument("--max-connections-per-user", type=int, default=d.max_connections_per_user, metavar="N",
                        help="authenticated connections per user; a newer one is closed with 1008 "
                             "(default %(default)s)")
@@ -312,6 +317,10 @@ def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--symbol-burst", type=int, default=d.symbol_burst, metavar="N",
                        help="symbols subscribed plus unsubscribed at once, at least the 1,000 of a full "
                             "subscription (default %(default)s)")
+    group.add_argument("--listen-backlog", type=int, default=d.listen_backlog, metavar="N",
+                       help="connections the kernel queues before the node accepts them, capped by "
+                            "net.core.somaxconn; too few turns a reconnect storm into dropped SYNs the clients "
+                            "retry seconds later (default %(default)s)")
     group.add_argument("--upgrade-timeout", type=float, default=d.upgrade_timeout, metavar="SECONDS",
                        help="drop a connection that has not sent its upgrade request by then (default %(default)s)")
     group.add_argument("--close-timeout", type=float, default=d.close_timeout, metavar="SECONDS",

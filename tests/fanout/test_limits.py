@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fanout.config import FanoutConfig
-from fanout.limits import PER_IP, PER_USER, RATE, TOTAL, ConnectionLimits, TokenBucket, address_key
+from fanout.limits import NODE_RATE, PER_IP, PER_USER, RATE, TOTAL, ConnectionLimits, TokenBucket, address_key
 from fanout.protocol import CLOSE_MESSAGE_TOO_BIG, CLOSE_POLICY_VIOLATION, ClientProtocol
 from tickfan_proto import stream_pb2 as pb
 
@@ -60,7 +60,7 @@ def test_per_address_cap_and_rate_refuse_with_429_and_count_by_reason() -> None:
     refused = lim.admit("203.0.113.7", now)
     assert refused is not None and (refused.reason, refused.status) == (RATE, 429)
     assert lim.admit("203.0.113.7", now + 1.0) is None  # a token a second
-    assert lim.refused == {TOTAL: 0, PER_IP: 1, RATE: 1, PER_USER: 0}
+    assert lim.refused == {TOTAL: 0, PER_IP: 1, RATE: 1, PER_USER: 0, NODE_RATE: 0}
     assert lim.per_ip == {"203.0.113.7": 2}
 
 
@@ -88,6 +88,27 @@ def test_the_total_cap_refuses_everyone_with_503() -> None:
         assert refused is not None and (refused.reason, refused.status) == (TOTAL, 503)
     lim.closed("127.0.0.1")
     assert lim.admit("127.0.0.1", 0.0) is None
+
+
+def test_the_node_wide_rate_refuses_a_herd_from_many_addresses_with_503() -> None:
+    """Each address within its own budget, together too many for the node: a second's worth, then the rate."""
+    lim = limits(connection_rate=4.0)
+    hosts = [f"198.51.100.{i}" for i in range(1, 11)]
+    verdicts = [lim.admit(h, 0.0) for h in hosts]
+    assert verdicts[:4] == [None] * 4
+    assert all(v is not None and (v.reason, v.status, v.code) == (NODE_RATE, 503, "server_busy") for v in verdicts[4:])
+    assert lim.refused[NODE_RATE] == 6
+    assert lim.admit("127.0.0.1", 0.0) is not None  # loopback too: the node's own protection
+    assert lim.admit("198.51.100.99", 0.25) is None  # refilled at 4/s
+    # an address refused by its own limit spends none of the node's budget
+    single = limits(connection_rate=2.0, max_connections_per_ip=1)
+    assert single.admit("203.0.113.7", 0.0) is None
+    single.opened("203.0.113.7")
+    for _ in range(5):
+        refused = single.admit("203.0.113.7", 0.0)
+        assert refused is not None and refused.reason == PER_IP
+    assert single.admit("203.0.113.8", 0.0) is None
+    assert limits().admit("203.0.113.7", 0.0) is None  # 0: no node-wide limit (the default)
 
 
 def test_authenticated_connections_per_user() -> None:

@@ -77,3 +77,16 @@ def test_history_keeps_per_symbol_count_age_and_capacity() -> None:
     assert h.window(1, 0, 10, now_ns=60).trade_seq.tolist() == []  # pushed out by symbol 3's
     assert h.window(2, 0, 10, now_ns=60).trade_seq.tolist() == [2]
     assert h.window(3, 0, 10, now_ns=60).trade_seq.tolist() == [5, 6, 7]
+
+
+def test_history_windows_ask_nothing_of_the_ring_when_nothing_is_wanted_and_follow_every_record() -> None:
+    """A quote-only resume wants no prints (a reconnect storm resumes thousands between two flushes); the ring's
+    grouping is reused until the next record, and a record is always seen."""
+    h = TradeHistory(16, per_symbol=10, max_age_ns=1_000)
+    assert h.windows({}, now_ns=0) == {}
+    h.record(prints([1, 2, 1], [1, 1, 2]), now_ns=0)
+    assert h.window(1, 0, 10, now_ns=0).trade_seq.tolist() == [1, 2]
+    assert h.window(2, 0, 10, now_ns=0).trade_seq.tolist() == [1]  # the same grouping, reused
+    h.record(prints([2, 1], [2, 3]), now_ns=1)
+    assert h.windows({1: (1, 10), 2: (0, 10)}, now_ns=1)[1].trade_seq.tolist() == [2, 3]
+    assert h.window(2, 0, 10, now_ns=1).trade_seq.tolist() == [1, 2]

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -73,6 +76,19 @@ def test_new_connections_beyond_the_rate_get_429_with_retry_after() -> None:
         assert server.limits.refused["connection_rate"] == 1
 
     serve(scenario, config(limit_loopback=True, connection_rate_per_ip=0.1, connection_burst_per_ip=3))
+
+
+def test_past_the_node_wide_connection_rate_an_upgrade_gets_503_server_busy() -> None:
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        for _ in range(2):  # a second's worth at once
+            async with websockets.connect(url):
+                pass
+        err = await refused(url)
+        assert err.response.status_code == 503 and body(err)["code"] == "server_busy"
+        assert "Retry-After" in err.response.headers
+        assert server.limits.refused["node_connection_rate"] == 1
+
+    serve(scenario, config(connection_rate=2.0))
 
 
 def test_the_total_cap_answers_503_to_everyone() -> None:
@@ -184,3 +200,44 @@ def test_per_address_limits_see_the_client_behind_tls(certs: Certs) -> None:
 
     serve(scenario, config(limit_loopback=True, max_connections_per_ip=1,
                            tls=TlsFiles(certs.server_cert, certs.server_key)))
+
+
+def listen_backlog(port: int) -> int | None:
+    """The accept queue the kernel gives a listening port (``ss``' Send-Q for a LISTEN socket), None without ss."""
+    try:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return int(out.split()[2]) if out.split() else None
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read a listening socket's backlog")
+def test_the_listen_backlog_is_the_configured_one_not_asyncios_100() -> None:
+    """A reconnect storm queues in the kernel instead of losing SYNs to a 100-deep accept queue."""
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        backlog = listen_backlog(server.port)
+        somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
+        assert backlog == min(1500, somaxconn)
+
+    serve(scenario, config(listen_backlog=1500))
+
+
+def test_picows_logs_no_upgrade_request_and_no_line_per_connection() -> None:
+    """Its level 9 carries whole upgrade requests (credentials), through a child logger per connection: never
+    enabled, even with the root logger at 1. Its per-connection INFO lines follow the root's level (WARNING in
+    the commands): not one per connection."""
+    from fanout.server import follow_root_log_level
+
+    root = logging.getLogger()
+    child = logging.getLogger("picows.tickfan.12345")  # how picows names a connection's logger
+    level = root.level
+    try:
+        root.setLevel(1)
+        follow_root_log_level()
+        assert not child.isEnabledFor(9) and child.isEnabledFor(logging.DEBUG)
+        root.setLevel(logging.WARNING)
+        follow_root_log_level()
+        assert not child.isEnabledFor(logging.INFO) and child.isEnabledFor(logging.WARNING)
+    finally:
+        root.setLevel(level)
+        follow_root_log_level()

@@ -31,13 +31,14 @@ def test_node_flags_set_the_fanout_limits_and_pass_on_to_workers() -> None:
     args = parse("--max-connections", "500", "--max-connections-per-ip", "7", "--connection-rate-per-ip", "2.5",
                  "--connection-burst-per-ip", "9", "--max-connections-per-user", "3", "--limit-loopback",
                  "--max-fragments", "16", "--max-fragments-per-second", "40", "--max-symbols-per-second", "300",
-                 "--symbol-burst", "1500", "--upgrade-timeout", "2", "--close-timeout", "3", "--ws", "127.0.0.1:0")
+                 "--symbol-burst", "1500", "--upgrade-timeout", "2", "--close-timeout", "3", "--ws", "127.0.0.1:0",
+                 "--listen-backlog", "777", "--connection-rate", "900")
     stream = node_config(args).stream
     assert (stream.max_connections, stream.max_connections_per_ip, stream.connection_rate_per_ip,
             stream.connection_burst_per_ip, stream.max_connections_per_user, stream.limit_loopback,
             stream.max_fragments, stream.max_fragments_per_second, stream.max_symbols_per_second,
-            stream.symbol_burst, stream.upgrade_timeout, stream.close_timeout
-            ) == (500, 7, 2.5, 9, 3, True, 16, 40.0, 300.0, 1500, 2.0, 3.0)
+            stream.symbol_burst, stream.upgrade_timeout, stream.close_timeout, stream.listen_backlog,
+            stream.connection_rate) == (500, 7, 2.5, 9, 3, True, 16, 40.0, 300.0, 1500, 2.0, 3.0, 777, 900.0)
     assert node_config(parse(*stream_limit_flags(args))).stream == stream  # what a fan-out worker is given
     # no flags: the defaults, with the node's own HTTP origins as the browser pages allowed on the stream
     assert node_config(parse()).stream == FanoutConfig(allowed_origins=own_origins("127.0.0.1", 8000))

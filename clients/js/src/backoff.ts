@@ -1,6 +1,9 @@
-// Reconnect delays: exponential with "equal jitter" (half the exponential cap plus a uniform draw of the other
-// half), so a retry never spins at 0 ms and many
-// clients dropped by one node restart do not come back in lockstep.
+// Reconnect delays: exponential, jittered so the many clients one dead node drops do not come back in lockstep.
+//
+// "full" jitter (the default) draws the whole delay uniformly in [0, cap]: of the usual schemes it spreads a
+// herd the widest for the same cap, so the surviving nodes see the fewest connections at once and the herd is
+// back soonest (measured: benchmarks/bench_reconnect_storm.py, README "When a fan-out node dies"). It cannot
+// spin: the cap doubles with each failed attempt. "equal" jitter keeps half the cap fixed: [cap/2, cap].
 
 export interface BackoffOptions {
   /** first delay's cap, ms (default 250) */
@@ -9,6 +12,8 @@ export interface BackoffOptions {
   maxMs?: number;
   /** growth per failed attempt (default 2) */
   factor?: number;
+  /** "full" (default): uniform in [0, cap]; "equal": uniform in [cap/2, cap] */
+  jitter?: "full" | "equal";
   /** a uniform number in [0, 1); Math.random by default (tests pass their own) */
   random?: () => number;
 }
@@ -18,16 +23,19 @@ export class Backoff {
   private readonly initialMs: number;
   private readonly maxMs: number;
   private readonly factor: number;
-  private readonly random: () => number;
+  private readonly jitter: "full" | "equal";
+  readonly random: () => number;
 
   constructor(options: BackoffOptions = {}) {
     this.initialMs = options.initialMs ?? 250;
     this.maxMs = options.maxMs ?? 30_000;
     this.factor = options.factor ?? 2;
+    this.jitter = options.jitter ?? "full";
     this.random = options.random ?? Math.random;
     if (!(this.initialMs > 0 && this.maxMs >= this.initialMs && this.factor >= 1)) {
       throw new RangeError("backoff: need 0 < initialMs <= maxMs and factor >= 1");
     }
+    if (this.jitter !== "full" && this.jitter !== "equal") throw new RangeError('backoff: jitter is "full" or "equal"');
   }
 
   /** The cap of the next delay, before jitter. */
@@ -39,11 +47,11 @@ export class Backoff {
     return this.attempt;
   }
 
-  /** The delay before the next attempt, in [ceiling/2, ceiling]: half fixed so a retry never spins. */
+  /** The delay before the next attempt: in [0, ceiling] (full jitter) or [ceiling/2, ceiling] (equal). */
   next(): number {
     const cap = this.ceiling;
     this.attempt += 1;
-    return cap / 2 + this.random() * (cap / 2);
+    return this.jitter === "full" ? this.random() * cap : cap / 2 + this.random() * (cap / 2);
   }
 
   /** A connection that worked: start from the first delay again. */

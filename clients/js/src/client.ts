@@ -1,4 +1,5 @@
-// The streaming client: one WebSocket to a node, kept open. It reconnects with jittered backoff, resubscribes,
+// The streaming client: one WebSocket to a node, kept open. It reconnects with jittered backoff (to another of
+// its endpoints when given several), resubscribes,
 // resumes (the newest resume token, answered by Recovered verdicts surfaced as events), checks the stream's
 // ordering promises, watches heartbeats and refreshes its token before expiry.
 import type {
@@ -14,6 +15,7 @@ import type {
   Trade,
 } from "./gen/stream_pb.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Endpoints } from "./endpoints.js";
 import { BarOrderCheck, SeqCheck, TradeSeqCheck, type Anomaly } from "./checks.js";
 import { clientMessage, decodeServer, encodeClient, type Format, type FrameData } from "./codec.js";
 import { RestClient, type TokenProvider } from "./rest.js";
@@ -65,7 +67,8 @@ export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | 
 
 export interface ClientEvents {
   state: ConnectionState;
-  open: { reconnect: boolean };
+  /** `url`: the endpoint this connection went to */
+  open: { reconnect: boolean; url: string };
   close: { code: number; reason: string; retryInMs: number | null };
   subscribed: Subscribed;
   /** every Recovered verdict, complete ones included */
@@ -81,8 +84,10 @@ export interface ClientEvents {
 }
 
 export interface ClientOptions {
-  /** e.g. "ws://127.0.0.1:8765/v1/stream" */
-  url: string;
+  /** e.g. "ws://127.0.0.1:8765/v1/stream"; or several nodes of one service (they share the resume secret):
+   * the first is tried first, and after a lost connection or a failed attempt the next attempt goes to another,
+   * picked at random among the others, resuming there */
+  url: string | readonly string[];
   /** "binary" (protobuf, the default) or "json" (`?format=json`, text frames) */
   format?: Format;
   /** a bearer JWT for the orders channel: called at every (re)connect and before expiry for a Refresh */
@@ -134,6 +139,7 @@ export class TickfanClient {
   readonly format: Format;
   private readonly timers: Timers;
   private readonly backoff: Backoff;
+  private readonly endpoints: Endpoints;
   private readonly heartbeatMs: number;
   private readonly heartbeatMisses: number;
   private readonly refreshBeforeMs: number;
@@ -168,6 +174,7 @@ export class TickfanClient {
     this.format = options.format ?? "binary";
     this.timers = options.timers ?? realTimers;
     this.backoff = new Backoff(options.backoff);
+    this.endpoints = new Endpoints(options.url, this.backoff.random);
     this.heartbeatMs = options.heartbeatIntervalMs ?? 5_000;
     this.heartbeatMisses = options.heartbeatMisses ?? 3;
     this.refreshBeforeMs = options.refreshBeforeMs ?? 60_000;
@@ -176,6 +183,11 @@ export class TickfanClient {
 
   get state(): ConnectionState {
     return this.stateNow;
+  }
+
+  /** The endpoint the current (or next) connection goes to. */
+  get endpoint(): string {
+    return this.endpoints.current;
   }
 
   /** The newest resume token received (Subscribed or Heartbeat); "" before the first. */
@@ -281,7 +293,7 @@ export class TickfanClient {
   private async open(): Promise<void> {
     const attempt = ++this.connectAttempt;
     this.setState(this.everOpened ? "reconnecting" : "connecting");
-    let url = this.options.url;
+    let url = this.endpoints.current;
     const headers: Record<string, string> = {};
     let token = "";
     try {
@@ -371,7 +383,7 @@ export class TickfanClient {
       if (symbols.length > 0) this.send({ case: "subscribe", value: { symbols, channels: [channel] } });
     }
     this.setState("open");
-    this.emit("open", { reconnect });
+    this.emit("open", { reconnect, url: this.endpoints.current });
     this.scheduleRefresh(this.tokenSent);
   }
 
@@ -398,6 +410,7 @@ export class TickfanClient {
 
   private scheduleReconnect(delayMs: number | null = null): number {
     const delay = delayMs ?? this.backoff.next();
+    this.endpoints.failover(); // this one just failed us: the next attempt goes to another node, if there is one
     this.setState("reconnecting");
     if (this.reconnectTimer !== null) this.timers.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = this.timers.setTimeout(() => {

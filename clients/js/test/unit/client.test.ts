@@ -72,8 +72,8 @@ test("a dropped connection reconnects after a jittered backoff and resumes with 
   s.push({ kind: { case: "heartbeat", value: { resumeToken: "T2" } } });
   s.serverClose(1006);
   assert.equal(client.state, "reconnecting");
-  assert.equal(events.close?.[0]?.retryInMs, 75); // initial 100 ms, jittered to [50, 100]
-  timers.advance(74);
+  assert.equal(events.close?.[0]?.retryInMs, 50); // initial 100 ms, full jitter: [0, 100]
+  timers.advance(49);
   assert.equal(factory.sockets.length, 1);
   timers.advance(1);
   await settle();
@@ -83,7 +83,8 @@ test("a dropped connection reconnects after a jittered backoff and resumes with 
   const subs = s.subscribes();
   assert.deepEqual(subs[0], { symbols: [], channels: [], resumeToken: "T2" }); // the resume first, alone
   assert.deepEqual(subs.slice(1).map((x) => x.channels[0]), ["quotes", "trades"]);
-  assert.deepEqual(events.open, [{ reconnect: false }, { reconnect: true }]);
+  const url = "ws://node.test/v1/stream";
+  assert.deepEqual(events.open, [{ reconnect: false, url }, { reconnect: true, url }]);
   // the token (T2) is older than the last print received: the replay repeats print 2, then 3; then the verdict
   s.push({ kind: { case: "trades", value: { trades: [trade("AAPL", 2n), trade("AAPL", 3n)] } } });
   assert.deepEqual(prints, [1n, 2n]); // held until the verdict
@@ -326,4 +327,47 @@ test("a restarted node that does not know the symbols yet: they are asked for ag
   const again = s.subscribes().slice(before);
   assert.deepEqual(again.map((x) => [x.channels, x.symbols]), [[["quotes"], ["AAPL"]]]);
   client.close();
+});
+
+test("several endpoints: a node lost under the client, it reconnects to another and resumes there", async () => {
+  const a = "ws://a.test/v1/stream", b = "ws://b.test/v1/stream";
+  const { client, factory, timers, events } = setup({ url: [a, b] });
+  const prints: bigint[] = [];
+  client.subscribe("trades", ["AAPL"], (t) => prints.push(t.tradeSeq));
+  client.connect();
+  await settle();
+  let s = factory.last;
+  assert.equal(s.url, a);
+  s.accept();
+  s.push({ kind: { case: "subscribed", value: { symbols: ["AAPL"], channels: ["trades"], resumeToken: "T1", protocolVersion: 2 } } });
+  s.push({ kind: { case: "trades", value: { trades: [trade("AAPL", 1n)] } } });
+  s.serverClose(1006); // node A killed
+  assert.equal(client.endpoint, b);
+  timers.advance(events.close?.[0]?.retryInMs ?? 0);
+  await settle();
+  s = factory.last;
+  assert.equal(s.url, b);
+  s.serverClose(1006); // B refuses this attempt (a 429 or 503 at the upgrade looks the same to a WebSocket)
+  assert.equal(client.endpoint, a);
+  assert.ok((events.close?.[1]?.retryInMs ?? 0) <= 200); // the second attempt's cap: 200 ms
+  timers.advance(events.close?.[1]?.retryInMs ?? 0);
+  await settle();
+  assert.equal(factory.last.url, a);
+  factory.last.serverClose(1006); // A is still dead
+  timers.advance(events.close?.[2]?.retryInMs ?? 0);
+  await settle();
+  s = factory.last;
+  assert.equal(s.url, b);
+  s.accept();
+  assert.deepEqual(s.subscribes()[0], { symbols: [], channels: [], resumeToken: "T1" }); // resume on B
+  s.push({ kind: { case: "trades", value: { trades: [trade("AAPL", 2n)] } } });
+  s.push({ kind: { case: "recovered", value: { symbol: "AAPL", verdict: "complete", epochChanged: true } } });
+  assert.deepEqual(prints, [1n, 2n]);
+  assert.deepEqual(events.open?.map((o) => o.url), [a, b]);
+  assert.equal(events.gap, undefined);
+  client.close();
+});
+
+test("an empty endpoint list is refused when the client is made", () => {
+  assert.throws(() => new TickfanClient({ url: [] }), RangeError);
 });
