@@ -300,11 +300,12 @@ class Ledger:
             entries = ledger.hold_shares(user, req.symbol, req.qty)
         shown = {"order_id": order_id, "symbol": req.symbol, "side": req.side, "type": req.type,
                  "status": Status.ACCEPTED.value, "qty": req.qty, "filled_qty": 0, "filled_notional": 0,
-                 "limit_price": req.limit_price, "reason": "", "version": 1}
+                 "limit_price": req.limit_price, "reason": "", "version": 1, "tif": req.tif,
+                 "extended_hours": req.extended_hours}
         work = orjson.dumps({"action": "new", "order_id": str(order_id), "user_id": user})
         a, b = entries
         placed = await self._batchers[shard_of(user, len(self.pools))].place(Placement(
-            order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif,
+            order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif_column,
             req.qty, req.limit_price, price, held, (a.account, b.account), (a.asset, b.asset), (a.amount, b.amount),
             order_update_frame(shown), work))
         code, have = placed.code, placed.have
@@ -423,6 +424,17 @@ class Ledger:
             if int(order["filled_qty"]):
                 return await self._finish(conn, order, Status.CANCELLED, reason)
             return await self._finish(conn, order, Status.REJECTED, reason)
+
+    async def expire(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
+        """Close an open order as expired (its session ended), releasing its hold: ``expire_order`` (migration
+        011) in one transaction with its order update. None when it was not open."""
+        async with self._transaction(user) as conn:
+            await self._lock_account(conn, user)
+            row: Row | None = await conn.fetchrow("SELECT * FROM expire_order($1, $2)", order_id, reason)
+            if row is None or row["order_id"] is None:
+                return None
+            await self._announce(conn, row)
+            return row
 
     async def cancelled(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
         async with self._transaction(user) as conn:
@@ -604,7 +616,8 @@ INVARIANTS: list[tuple[str, str]] = [
      "('accepted', 'routed', 'partially_filled') GROUP BY user_id, symbol) o USING (user_id, symbol) "
      f"WHERE p.qty_held <> coalesce(o.held, 0) AND {_mine('p.user_id')}",
      "shares held differ from open sell orders' holds"),
-    ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected') AND held <> 0 "
+    ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected', 'expired') "
+     "AND held <> 0 "
      f"AND {_mine('user_id')}",
      "a closed order still holds something"),
     ("SELECT o.order_id, o.filled_qty, coalesce(e.qty, 0) AS executed FROM orders o LEFT JOIN "
@@ -646,7 +659,8 @@ INVARIANTS: list[tuple[str, str]] = [
     ("SELECT order_id, status, qty, filled_qty FROM orders WHERE NOT CASE status "
      "WHEN 'filled' THEN filled_qty = qty WHEN 'partially_filled' THEN filled_qty > 0 AND filled_qty < qty "
      "WHEN 'accepted' THEN filled_qty = 0 WHEN 'routed' THEN filled_qty = 0 WHEN 'rejected' THEN filled_qty = 0 "
-     f"WHEN 'cancelled' THEN filled_qty < qty ELSE false END AND {_mine('user_id')}",
+     "WHEN 'cancelled' THEN filled_qty < qty WHEN 'expired' THEN filled_qty < qty "
+     f"ELSE false END AND {_mine('user_id')}",
      "an order's status disagrees with its fills"),
     ("SELECT o.order_id, o.filled_notional, coalesce(e.notional, 0) AS executed FROM orders o LEFT JOIN "
      "(SELECT order_id, sum(qty * price) AS notional FROM executions GROUP BY order_id) e USING (order_id) "

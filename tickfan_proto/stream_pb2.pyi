@@ -93,7 +93,7 @@ class Revoked(_message.Message):
     def __init__(self, revoked_before_ns: _Optional[int] = ...) -> None: ...
 
 class OrderUpdate(_message.Message):
-    __slots__ = ("order_id", "symbol", "side", "type", "status", "qty", "filled_qty", "limit_price", "last_fill_qty", "last_fill_price", "avg_fill_price", "reason", "version", "event_time_ns")
+    __slots__ = ("order_id", "symbol", "side", "type", "status", "qty", "filled_qty", "limit_price", "last_fill_qty", "last_fill_price", "avg_fill_price", "reason", "version", "event_time_ns", "time_in_force", "extended_hours")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,8 @@ class OrderUpdate(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    TIME_IN_FORCE_FIELD_NUMBER: _ClassVar[int]
+    EXTENDED_HOURS_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     symbol: str
     side: str
@@ -122,7 +124,9 @@ class OrderUpdate(_message.Message):
     reason: str
     version: int
     event_time_ns: int
-    def __init__(self, order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[str] = ..., qty: _Optional[int] = ..., filled_qty: _Optional[int] = ..., limit_price: _Optional[int] = ..., last_fill_qty: _Optional[int] = ..., last_fill_price: _Optional[int] = ..., avg_fill_price: _Optional[int] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ..., event_time_ns: _Optional[int] = ...) -> None: ...
+    time_in_force: str
+    extended_hours: bool
+    def __init__(self, order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[str] = ..., qty: _Optional[int] = ..., filled_qty: _Optional[int] = ..., limit_price: _Optional[int] = ..., last_fill_qty: _Optional[int] = ..., last_fill_price: _Optional[int] = ..., avg_fill_price: _Optional[int] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ..., event_time_ns: _Optional[int] = ..., time_in_force: _Optional[str] = ..., extended_hours: _Optional[bool] = ...) -> None: ...
 
 class Quote(_message.Message):
     __slots__ = ("symbol", "seq", "bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "exchange_time_ns", "halted", "stale", "trading_state", "trading_reason")
