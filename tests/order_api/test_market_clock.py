@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 
 
 def ns(*args: int) -> int:
-    return int(dt.datetime(*args, tzinfo=EASTERN).timestamp()) * 1_000_000_000  # type: ignore[misc]
+    return int(dt.datetime(*args, tzinfo=EASTERN).timestamp()) * 1_000_000_000  # type: ignore[misc,arg-type]
 
 
 async def test_clock_and_calendar(ledger: ScopedLedger) -> None:

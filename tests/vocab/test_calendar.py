@@ -61,7 +61,7 @@ def test_sessions_and_year_counts() -> None:
 
 
 def at(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=EASTERN)  # type: ignore[misc]
+    return dt.datetime(*args, tzinfo=EASTERN)  # type: ignore[misc,arg-type]
 
 
 def test_the_clock() -> None:

@@ -359,5 +359,6 @@ class MatchingEngine:
         return self._schedule[0][0] if self._schedule else None
 
 
-__all__ = ["CROSS_TIF", "DUPLICATE_FORGOTTEN", "Cross", "DUPLICATE_TERMS", "MAX_ORDERS", "OPEN_STATUSES", "SYMBOL_RE", "UNKNOWN_ORDER",
+__all__ = ["CROSS_TIF", "DUPLICATE_FORGOTTEN", "Cross",
+           "DUPLICATE_TERMS", "MAX_ORDERS", "OPEN_STATUSES", "SYMBOL_RE", "UNKNOWN_ORDER",
            "Faults", "MatchingEngine", "Report", "SimOrder"]

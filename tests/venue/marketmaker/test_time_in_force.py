@@ -16,7 +16,8 @@ def test_rollover_expires_day_orders_and_keeps_gtc() -> None:
     e.new_order("C", NewOrder("d1", "AAPL", "buy", 10, "limit", low, "day"), 0.0)
     e.new_order("C", NewOrder("g1", "AAPL", "buy", 10, "limit", low, "gtc"), 0.0)
     out = e.rollover()
-    assert [(owner, r.cl_ord_id, r.exec_type, r.ord_status) for owner, r in out] == [
+    assert [(owner, r.cl_ord_id, r.exec_type, r.ord_status) for owner, r in out  # type: ignore[union-attr]
+            ] == [
         ("C", "d1", ExecType.EXPIRED, OrdStatus.EXPIRED)]
     assert e.orders["g1"].open and not e.orders["d1"].open and e.open_count == 1
     assert e.rollover() == []
@@ -39,7 +40,8 @@ def test_opg_and_cls_fill_only_in_their_cross() -> None:
     e.new_order("C", NewOrder("o2", "AAPL", "sell", 5, "limit", AAPL.ask_px + 10000, "opg"), 0.0)
     e.new_order("C", NewOrder("c1", "AAPL", "sell", 7, tif="cls"), 0.0)
     assert trades(reports) == [] and e.next_wakeup() is None
-    assert e.cross("close")[0][1].last_qty == 7  # only the cls order
+    [(_, cls_fill)] = e.cross("close")  # only the cls order
+    assert isinstance(cls_fill, ExecutionReport) and cls_fill.last_qty == 7
     out = e.cross("open")
     fill, expired = (r for _, r in out)
     assert isinstance(fill, ExecutionReport) and (fill.last_qty, fill.last_px, fill.ord_status) == (
