@@ -285,15 +285,18 @@ class MarketMaker:
     # ---------------------------------------------------------------- the session
 
     def session_event(self, event: str) -> int:
-        """Drive the venue's day: "open" (the opening cross fills OPG orders), "close" (the closing cross fills
-        at-the-close orders), "rollover" (the day ends: open day orders expire, gtc ones rest on). Reports go to
-        each order's session; returns how many. ValueError for another event."""
+        """Drive the venue's day (``venue.schedule``): "open" (the opening cross fills OPG orders), "close" (the
+        closing cross fills at-the-close orders), "rollover" (the day ends: open day orders expire, gtc ones rest
+        on), "premarket" (nothing here). Reports go to each order's session; returns how many. ValueError for
+        another event."""
         if event in ("open", "close"):
             reports = self.engine.cross("open" if event == "open" else "close")
         elif event == "rollover":
             reports = self.engine.rollover()
+        elif event == "premarket":
+            reports = []  # the feed's start of system hours: nothing rests on it here
         else:
-            raise ValueError(f"unknown session event {event!r} (open, close, rollover)")
+            raise ValueError(f"unknown session event {event!r} (premarket, open, close, rollover)")
         for owner, report in reports:
             conn = self.sessions.get(owner)
             if conn is not None:
