@@ -62,9 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="premarket (start of system hours), open (market hours and the opening cross), close "
                              "(the closing cross and the end of market hours), rollover (day orders expire, gtc "
                              "orders rest on; the end of system hours)")
-    parser.add_argument("--simulator", action="append", default=[], metavar="URL",
+    parser.add_argument("--feed-control", action="append", default=[], metavar="URL",
                         help="a simulator's --control address, e.g. http://127.0.0.1:9401 (repeatable)")
-    parser.add_argument("--market-maker", action="append", default=[], metavar="URL",
+    parser.add_argument("--mm-control", action="append", default=[], metavar="URL",
                         help="a market maker's --http address, e.g. http://127.0.0.1:9402 (repeatable)")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                         help="per request (default %(default)s)")
@@ -78,11 +78,11 @@ def _post(url: str, event: str, timeout: float) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    if not args.simulator and not args.market_maker:
-        print("tickfan venue: give --simulator URL and/or --market-maker URL", file=sys.stderr)
+    if not args.feed_control and not args.mm_control:
+        print("tickfan venue: give --feed-control URL and/or --mm-control URL", file=sys.stderr)
         return 2
     feed_first = args.event in ("premarket", "open")
-    order = ([*args.simulator, *args.market_maker] if feed_first else [*args.market_maker, *args.simulator])
+    order = ([*args.feed_control, *args.mm_control] if feed_first else [*args.mm_control, *args.feed_control])
     for url in order:
         try:
             print(f"{url}: {_post(url, args.event, args.timeout)}")

@@ -37,13 +37,13 @@ async def test_venue_events_reach_the_feed_and_the_market_maker() -> None:
         await s.start()
     try:
         urls = [f"http://127.0.0.1:{s.port}" for s in servers]
-        args = argparse.Namespace(event="open", simulator=[urls[0]], market_maker=[urls[1]], timeout=5.0)
+        args = argparse.Namespace(event="open", feed_control=[urls[0]], mm_control=[urls[1]], timeout=5.0)
         assert await asyncio.to_thread(venue_cli.main, args) == 0
         assert [m.event_code for m in sim.generate(10) if isinstance(m, SystemEvent)] == ["Q"]
         assert mm.engine.orders["o1"].cum_qty == 5  # filled in the opening cross
-        bad = argparse.Namespace(event="open", simulator=[], market_maker=[], timeout=5.0)
+        bad = argparse.Namespace(event="open", feed_control=[], mm_control=[], timeout=5.0)
         assert await asyncio.to_thread(venue_cli.main, bad) == 2
-        down = argparse.Namespace(event="close", simulator=["http://127.0.0.1:9"], market_maker=[], timeout=2.0)
+        down = argparse.Namespace(event="close", feed_control=["http://127.0.0.1:9"], mm_control=[], timeout=2.0)
         assert await asyncio.to_thread(venue_cli.main, down) == 1
     finally:
         for s in servers:
