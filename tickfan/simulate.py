@@ -40,6 +40,14 @@ def add_status_arguments(parser: argparse.ArgumentParser, defaults: StatusConfig
     parser.add_argument("--close-after", type=float, default=None, metavar="SECONDS",
                         help="end market hours (S 'M': orders refused from then on) this long after the start "
                              "(default: the market stays open)")
+    parser.add_argument("--calendar", action="store_true",
+                        help="follow the exchange calendar (New York time): start in the day's phase (closed, "
+                             "pre-market, open, after hours) and send its system events as the day moves (default: "
+                             "the market opens at the start and stays open)")
+    parser.add_argument("--control", type=hostport, default=None, metavar="HOST:PORT",
+                        help="serve POST /v1/venue/session here, to move the simulated day on demand (`tickfan "
+                             "venue`; the demo serves its market maker's on the next port); an operator's port: "
+                             "bind it to loopback or a private network")
 
 
 def status_config(args: argparse.Namespace) -> StatusConfig:
@@ -57,6 +65,10 @@ def status_flags(args: argparse.Namespace) -> list[str]:
         flags.append("--mwcb-breach")
     if args.close_after is not None:
         flags += ["--close-after", str(args.close_after)]
+    if args.calendar:
+        flags.append("--calendar")
+    if args.control is not None:
+        flags += ["--control", f"{args.control[0]}:{args.control[1]}"]
     return flags
 
 
@@ -87,13 +99,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-payload", type=int, default=MAX_PAYLOAD,
                         help="max UDP payload bytes per packet (default %(default)s: fits one Ethernet frame)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-    parser.add_argument("--calendar", action="store_true",
-                        help="follow the exchange calendar (New York time): start in the day's phase (closed, "
-                             "pre-market, open, after hours) and send its system events as the day moves (default: "
-                             "the market opens at the start and stays open)")
-    parser.add_argument("--control", type=hostport, default=None, metavar="HOST:PORT",
-                        help="serve POST /v1/venue/session here, to move the day on demand (`tickfan venue`); "
-                             "an operator's port: bind it to loopback or a private network")
     add_status_arguments(parser, StatusConfig())
 
 
