@@ -330,5 +330,5 @@ def parse_money(text: str) -> int:
     return value
 
 
-__all__ = ["PRICE_SCALE", "ApiError", "FillRefused", "OrderRequest", "Quote", "Rules", "Status", "fill_refusal",
-           "parse_order", "pre_trade", "reserve_price", "shard_of", "transition"]
+__all__ = ["EXTENDED_SUFFIX", "PRICE_SCALE", "TIFS", "ApiError", "FillRefused", "OrderRequest", "Quote", "Rules",
+           "Status", "fill_refusal", "parse_order", "pre_trade", "reserve_price", "shard_of", "transition"]
