@@ -367,6 +367,14 @@ class MarketStatusView(NamedTuple):
         """Whether any market message arrived (before one, the market's hours are not known)."""
         return self.version > 0
 
+    @property
+    def phase(self) -> str:
+        """Where the feed's day is, from its system events: "pre_market" (start of system hours S, before Q),
+        "open" (market hours, Q..M), "after_hours" (M, before the end of system hours E), else "closed"."""
+        if self.market_open:
+            return "open"
+        return _PHASES.get(self.system_event, "closed")
+
     def to_pb(self) -> pb.MarketStatus:
         return pb.MarketStatus(**self._asdict())
 
@@ -392,6 +400,7 @@ class MarketStatusView(NamedTuple):
         return cls._make(_parse(fields, _MARKET_KINDS, _MARKET_PRICES))
 
 
+_PHASES = {"S": "pre_market", "M": "after_hours"}
 _MARKET_PRICES = ("mwcb_level1", "mwcb_level2", "mwcb_level3")
 _MARKET_KINDS = tuple(typing.get_type_hints(MarketStatusView).items())
 

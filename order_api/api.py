@@ -1,6 +1,7 @@
 """The order API (ASGI, Starlette): thin HTTP around the ledger. Every refusal is a 4xx with a code.
 
-Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/ledger, GET /openapi.json,
+Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/ledger, GET /v1/clock,
+GET /v1/calendar (order_api/market_clock.py), GET /openapi.json,
 GET /healthz, POST /v1/ws-ticket, POST /v1/logout-everywhere, and POST /v1/dev/token only with the development key
 (order_api/devtoken.py). Users authenticate with ``Authorization: Bearer
 <JWT>`` (vocab/auth.py: signature, issuer, audience, expiry, lifetime), and the token must not be revoked
@@ -33,6 +34,7 @@ from order_api.batching import CommitOutcomeUnknown
 from order_api.db import Ledger
 from order_api.devtoken import DevTokens
 from order_api.limits import BodyCounters, BodyTooLarge, HttpLimits, RateLimiter, read_body
+from order_api.market_clock import NowNs, calendar_body, clock_body
 from order_api.model import ApiError, Status, money, parse_order, quantity
 from order_api.openapi import openapi_document
 from order_api.order_stats import PlacementStats
@@ -72,6 +74,7 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     limits: HttpLimits = field(default_factory=HttpLimits)
     bodies: BodyCounters = field(default_factory=BodyCounters)
+    now_ns: NowNs = time.time_ns  # the wall clock the market clock reads (injectable: tests drive it)
 
 
 Handler = Callable[[Request, str], Awaitable[Response]]
@@ -235,6 +238,15 @@ async def journal(request: Request, user: str) -> Response:
         "created_at": r["created_at"].isoformat()} for r in rows]})
 
 
+async def market_clock(request: Request, user: str) -> Response:
+    return json_response(clock_body(services(request).now_ns()))
+
+
+async def market_calendar(request: Request, user: str) -> Response:
+    q = request.query_params
+    return json_response(calendar_body(q.get("start"), q.get("end"), services(request).now_ns()))
+
+
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     text = request.query_params.get(name)
     if text is None:
@@ -360,6 +372,8 @@ class OrderService:
             Route("/v1/orders/{order_id}", bind(cancel_order), methods=["DELETE"]),
             Route("/v1/portfolio", bind(portfolio), methods=["GET"]),
             Route("/v1/ledger", bind(journal), methods=["GET"]),
+            Route("/v1/clock", bind(market_clock), methods=["GET"]),
+            Route("/v1/calendar", bind(market_calendar), methods=["GET"]),
             Route("/v1/ws-ticket", bind(ws_ticket_of(self)), methods=["POST"]),
             Route("/v1/logout-everywhere", bind(logout_everywhere_of(self)), methods=["POST"]),
             Route("/openapi.json", openapi, methods=["GET"]),

@@ -232,11 +232,12 @@ class Ledger:
             entries = ledger.hold_shares(user, req.symbol, qty)
         shown = {"order_id": order_id, "symbol": req.symbol, "side": req.side, "type": req.type,
                  "status": Status.ACCEPTED.value, "qty": qty, "filled_qty": 0, "filled_notional": 0,
-                 "limit_price": req.limit_price, "reason": "", "version": 1, "notional": req.notional}
+                 "limit_price": req.limit_price, "reason": "", "version": 1, "notional": req.notional,
+                 "tif": req.tif, "extended_hours": req.extended_hours}
         work = orjson.dumps({"action": "new", "order_id": str(order_id), "user_id": user})
         a, b = entries
         placed = await self._batchers[shard_of(user, len(self.pools))].place(Placement(
-            order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif,
+            order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif_column,
             qty, req.limit_price, price, held, (a.account, b.account), (a.asset, b.asset), (a.amount, b.amount),
             order_update_frame(shown), work, req.notional))
         code, have = placed.code, placed.have
@@ -355,6 +356,17 @@ class Ledger:
             if int(order["filled_qty"]):
                 return await self._finish(conn, order, Status.CANCELLED, reason)
             return await self._finish(conn, order, Status.REJECTED, reason)
+
+    async def expire(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
+        """Close an open order as expired (its session ended), releasing its hold: ``expire_order`` (migration
+        011) in one transaction with its order update. None when it was not open."""
+        async with self._transaction(user) as conn:
+            await self._lock_account(conn, user)
+            row: Row | None = await conn.fetchrow("SELECT * FROM expire_order($1, $2)", order_id, reason)
+            if row is None or row["order_id"] is None:
+                return None
+            await self._announce(conn, row)
+            return row
 
     async def cancelled(self, user: str, order_id: uuid.UUID, reason: str) -> Row | None:
         async with self._transaction(user) as conn:

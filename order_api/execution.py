@@ -416,6 +416,8 @@ class ExecutionWorker:
             self.counters["fills" if fill is not None else "duplicate_fills"] += 1
         elif r.exec_type == "4":
             await self.ledger.cancelled(user, oid, r.text or "cancelled by the market maker")
+        elif r.exec_type == "C":
+            await self.ledger.expire(user, oid, r.text or "expired at the end of its session")
         elif r.exec_type == "8":
             if r.order_id == "NONE":
                 # A refused duplicate ClOrdID with different terms: about that message, not the live order.
@@ -448,6 +450,8 @@ class ExecutionWorker:
             return
         elif r.ord_status == "4":
             await self.ledger.cancelled(user, oid, r.text or "cancelled by the market maker")
+        elif r.ord_status == "C":
+            await self.ledger.expire(user, oid, r.text or "expired at the end of its session")
         elif r.ord_status == "8":
             await self.ledger.reject(user, oid, r.text or "rejected by the market maker")
         elif r.ord_status == "2" and int(r.cum_qty) != int(order["filled_qty"]):

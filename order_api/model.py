@@ -40,21 +40,33 @@ class Status(StrEnum):
     FILLED = "filled"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
+    EXPIRED = "expired"  # a day order the session's end closed (its hold released); never for gtc
 
 
 OPEN = frozenset({Status.ACCEPTED, Status.ROUTED, Status.PARTIALLY_FILLED})
-TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED})
+TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED})
 
 # The lifecycle as an explicit machine (h11-style): anything not listed is a bug, not a drift.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.ACCEPTED: frozenset({Status.ROUTED, Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED,
-                               Status.REJECTED}),
-    Status.ROUTED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.REJECTED}),
-    Status.PARTIALLY_FILLED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED}),
+                               Status.REJECTED, Status.EXPIRED}),
+    Status.ROUTED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.REJECTED,
+                             Status.EXPIRED}),
+    Status.PARTIALLY_FILLED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.EXPIRED}),
     Status.FILLED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.REJECTED: frozenset(),
+    Status.EXPIRED: frozenset(),
 }
+
+# Time in force (Alpaca's names): day (expires at the session's end), gtc (rests across sessions until filled or
+# cancelled), ioc (what fills at once, the rest cancelled), fok (all at once or nothing), opg and cls (only in
+# the venue's opening and closing crosses).
+TimeInForce = Literal["day", "gtc", "ioc", "fok", "opg", "cls"]
+TIFS: tuple[str, ...] = ("day", "gtc", "ioc", "fok", "opg", "cls")
+# How an extended-hours order's tif reaches the ledger: place_orders passes tif through as text, and migration
+# 011's trigger turns this suffix into the orders.extended_hours column (so place_orders keeps its signature).
+EXTENDED_SUFFIX = "+ext"
 
 
 class IllegalTransition(Exception):
@@ -88,7 +100,8 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True):
     notional: str | None = None  # dollars, a decimal string (market buys only)
     type: Literal["market", "limit"] = "market"
     limit_price: str | None = None
-    time_in_force: Literal["day", "ioc"] = "day"
+    time_in_force: TimeInForce = "day"
+    extended_hours: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +117,21 @@ class OrderRequest:
     tif: str
     idempotency_key: str
     notional: int | None = None
+    extended_hours: bool = False
 
     def fingerprint(self) -> str:
         """What makes two requests "the same body" for idempotency (the key itself excluded). A whole quantity
         reads as it did before fractions ("100"), so a retry across the upgrade is still the same body."""
         amount = f"{format_qty(self.qty)}" if self.notional is None else f"${format_price(self.notional)}"
         text = f"{self.symbol}|{self.side}|{amount}|{self.type}|{self.limit_price}|{self.tif}"
+        if self.extended_hours:  # (only then: the fingerprints of orders from before the flag stay the same)
+            text += "|ext"
         return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def tif_column(self) -> str:
+        """The tif as place_orders takes it (with the extended-hours flag: see ``EXTENDED_SUFFIX``)."""
+        return self.tif + EXTENDED_SUFFIX if self.extended_hours else self.tif
 
 
 def parse_order(raw: bytes) -> OrderRequest:
@@ -152,7 +173,10 @@ def validate(body: OrderBody) -> OrderRequest:
         raise ApiError(422, "notional_market_only", "notional is for market orders only; send qty instead")
     if notional is not None and body.side != "buy":
         raise ApiError(422, "notional_buy_only", "notional is for buys only; sell a qty (fractions allowed)")
-    return OrderRequest(symbol, body.side, qty, body.type, limit, body.time_in_force, key, notional)
+    if body.extended_hours and (body.type != "limit" or body.time_in_force != "day"):
+        raise ApiError(422, "invalid_extended_hours", "extended_hours takes a limit order with time_in_force day")
+    return OrderRequest(symbol, body.side, qty, body.type, limit, body.time_in_force, key, notional,
+                        body.extended_hours)
 
 
 def _amount(body: OrderBody) -> tuple[int, int | None]:
@@ -213,13 +237,16 @@ class Quote:
     market_open: bool | None = None
     trading_state: str = ""  # the feed's trading state and reason ("P", "LUDP"), for the refusal's message
     trading_reason: str = ""
+    # where the feed's day is (``MarketStatusView.phase``): "pre_market", "open", "after_hours", "closed"; None
+    # when the source is not a feed. Extended-hours orders are taken in the first and third.
+    market_phase: str | None = None
 
     @classmethod
-    def of(cls, view: QuoteView, market_open: bool | None = None) -> Quote:
+    def of(cls, view: QuoteView, market_open: bool | None = None, market_phase: str | None = None) -> Quote:
         """What the checks need of the books' quote view (``normalize.quote``) and market status."""
         return cls(bid=view.bid_price, ask=view.ask_price, last=view.last_price, halted=view.halted,
                    stale=view.stale, market_open=market_open, trading_state=view.trading_state,
-                   trading_reason=view.trading_reason)
+                   trading_reason=view.trading_reason, market_phase=market_phase)
 
     def is_stale(self, max_age: float) -> bool:
         """Not to be shown as current: the feed says so, or nothing has vouched for it for over ``max_age``
@@ -268,8 +295,12 @@ def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
         raise ApiError(422, "market_closed", "the market is closed")
     if quote is None:
         raise ApiError(422, "unknown_symbol", f"no such symbol: {req.symbol}")
-    if quote.market_open is False:
-        raise ApiError(422, "market_closed", "the market is closed (outside market hours, as the feed says)")
+    if quote.market_open is False and not _taken_outside_hours(req, quote):
+        raise ApiError(422, "market_closed", "the market is closed (outside market hours, as the feed says)"
+                       + ("; an extended-hours order is taken 04:00-09:30 and 16:00-20:00 exchange time"
+                          if req.extended_hours else ""))
+    if req.tif == "opg" and quote.market_open:
+        raise ApiError(422, "opg_after_open", "the opening cross is over: an opg order is taken before the open")
     if quote.halted:
         why = " ".join(x for x in (_STATES.get(quote.trading_state, ""), quote.trading_reason) if x)
         raise ApiError(422, "symbol_halted", f"{req.symbol} is halted" + (f" ({why})" if why else ""))
@@ -290,6 +321,12 @@ def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
             raise ApiError(422, "limit_off_collar",
                            f"limit {format_price(req.limit_price)} is outside {format_price(ref - band)}"
                            f"-{format_price(ref + band)} ({rules.collar_bps / 100:g}% around {format_price(ref)})")
+
+
+def _taken_outside_hours(req: OrderRequest, quote: Quote) -> bool:
+    """Orders the feed's closed market still takes: opg (for the next opening cross) and extended-hours limits
+    in the pre-market and after-hours windows the feed announces (system events S..Q and M..E)."""
+    return req.tif == "opg" or (req.extended_hours and quote.market_phase in ("pre_market", "after_hours"))
 
 
 _STATES = {"H": "halted", "P": "paused", "Q": "quotation only"}
@@ -355,6 +392,6 @@ def parse_money(text: str) -> int:
     return value
 
 
-__all__ = ["PRICE_SCALE", "QTY_SCALE", "ApiError", "FillRefused", "OrderRequest", "Quote", "Rules", "Status",
-           "fill_refusal",
-           "notional_terms", "parse_order", "pre_trade", "reserve_price", "shard_of", "transition"]
+__all__ = ["EXTENDED_SUFFIX", "PRICE_SCALE", "QTY_SCALE", "TIFS", "ApiError", "FillRefused", "OrderRequest", "Quote",
+           "Rules", "Status", "fill_refusal", "notional_terms", "parse_order", "pre_trade", "reserve_price", "shard_of",
+           "transition"]

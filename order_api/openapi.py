@@ -7,10 +7,17 @@ from typing import Any
 
 import msgspec
 
-from order_api.model import OrderBody
+from order_api.model import TIFS, OrderBody, Status
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ORDER = {"$ref": "#/components/schemas/Order"}
+STATUSES = [s.value for s in Status]
+TIF_DESCRIPTION = ("day: until the session's end, then expired (its hold released); gtc: rests across sessions "
+                   "until filled or cancelled; ioc: what fills at once, the rest cancelled; fok: all at once or "
+                   "cancelled whole; opg: only in the opening cross (placed before the open, outside market "
+                   "hours); cls: only in the closing cross")
+_TIME = {"type": "string", "format": "date-time", "description": "ISO-8601 in exchange time (America/New_York), "
+         "with its offset"}
 
 # what each refusal status means, with its machine-readable codes (order_api/limits.py, api.py, model.py)
 REFUSALS = {
@@ -22,7 +29,8 @@ REFUSALS = {
     422: "invalid_order, invalid_quantity, invalid_symbol, invalid_idempotency_key, invalid_limit_price, "
          "missing_limit_price, unexpected_limit_price, unknown_symbol, symbol_halted, market_closed, no_market, "
          "limit_off_collar, quote_stale (a market order on a quote older than the configured age), "
-         "insufficient_funds, insufficient_shares; nothing was written",
+         "insufficient_funds, insufficient_shares, invalid_extended_hours (extended_hours takes a limit day order), "
+         "opg_after_open (an opg order once the market is open); nothing was written",
     429: "rate_limited: the user's requests in this window are spent (refused requests count too); "
          "retry after Retry-After seconds",
     500: "internal: an unforeseen error, logged; the answer carries no detail",
@@ -86,13 +94,16 @@ def openapi_document() -> dict[str, Any]:
         "Order": {"type": "object", "properties": {
             "order_id": {"type": "string", "format": "uuid"}, "idempotency_key": {"type": "string"},
             "symbol": {"type": "string"}, "side": {"enum": ["buy", "sell"]}, "type": {"enum": ["market", "limit"]},
-            "time_in_force": {"enum": ["day", "ioc"]},
+            "time_in_force": {"enum": list(TIFS), "description": TIF_DESCRIPTION},
+            "extended_hours": {"type": "boolean", "description": "a limit day order that may also trade "
+                               "pre-market (04:00-09:30) and after hours (16:00-20:00) exchange time"},
             "qty": {"type": "string", "description": "shares, an exact decimal (at most 6 decimals: \"0.5\"); a "
                     "notional order's is the quantity its notional buys at the ask at placement"},
             "notional": {"type": ["string", "null"], "description": "a notional order's dollars to spend; null for "
                          "an order by quantity"},
             "limit_price": {"type": ["string", "null"], "description": "exact decimal"},
-            "status": {"enum": ["accepted", "routed", "partially_filled", "filled", "cancelled", "rejected"]},
+            "status": {"enum": STATUSES, "description": "expired: a day order its session's end closed, or an "
+                       "opg/cls order its cross did not fill; its hold released"},
             "filled_qty": {"type": "string", "description": "shares filled, an exact decimal"},
             "avg_fill_price": {"type": ["string", "null"]},
             "cancel_requested": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
@@ -119,6 +130,16 @@ def openapi_document() -> dict[str, Any]:
             "market_value": {"type": "string"}, "equity": {"type": "string"},
             "prices_stale": {"type": "boolean", "description": "some holding is valued at a stale price (see "
                              "Holding.price_stale): market value and equity are as of then"}}},
+        "Clock": {"type": "object", "properties": {
+            "timestamp": _TIME, "is_open": {"type": "boolean", "description": "the regular session is open now "
+                                            "by the exchange calendar (orders are gated by the feed's market "
+                                            "state, which the demo keeps open unless told otherwise)"},
+            "next_open": _TIME, "next_close": _TIME,
+            "phase": {"enum": ["closed", "pre_market", "open", "after_hours"]}}},
+        "Session": {"type": "object", "properties": {
+            "date": {"type": "string", "format": "date"}, "open": _TIME, "close": _TIME,
+            "pre_market_open": _TIME, "after_hours_close": _TIME,
+            "early_close": {"type": "boolean", "description": "closes at 13:00 (after hours end at 17:00)"}}},
     })
     return {
         "openapi": "3.1.0",
@@ -141,8 +162,7 @@ def openapi_document() -> dict[str, Any]:
                                      "content": {"application/json": {"schema": ORDER}}}},
                              400, 401, 409, 413, 422, 503)},
                 "get": {"summary": "The user's orders, newest first",
-                        "parameters": [{"name": "status", "in": "query", "schema": {"enum": [
-                            "accepted", "routed", "partially_filled", "filled", "cancelled", "rejected"]}},
+                        "parameters": [{"name": "status", "in": "query", "schema": {"enum": STATUSES}},
                                        {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                         "responses": _responses({"200": {"description": "orders"}}, 400, 401, 503)}},
             "/v1/orders/{order_id}": {
@@ -162,6 +182,19 @@ def openapi_document() -> dict[str, Any]:
                                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}},
                                                   {"name": "before", "in": "query", "schema": {"type": "integer"}}],
                                    "responses": _responses({"200": {"description": "entries"}}, 400, 401)}},
+            "/v1/clock": {"get": {"summary": "The market clock (from the exchange calendar): is_open, next_open, "
+                                             "next_close, in exchange time",
+                                  "responses": _responses({"200": {"description": "the clock", "content": {
+                                      "application/json": {"schema": {"$ref": "#/components/schemas/Clock"}}}}},
+                                      401)}},
+            "/v1/calendar": {"get": {
+                "summary": "Trading sessions from start to end (default: this year; at most 3 years), with the "
+                           "holidays and early closes of each year they touch, from the exchanges' published "
+                           "rules: {start, end, timezone, sessions: [Session], years: [{year, holidays: [{date, "
+                           "name}], early_closes: [{date, reason, close}]}]}",
+                "parameters": [{"name": "start", "in": "query", "schema": {"type": "string", "format": "date"}},
+                               {"name": "end", "in": "query", "schema": {"type": "string", "format": "date"}}],
+                "responses": _responses({"200": {"description": "the calendar"}}, 400, 401)}},
             "/v1/ws-ticket": {"post": {
                 "summary": "A single-use ticket for the WebSocket upgrade (`?ticket=`), valid 30 s: "
                            "{ticket, expires_in}",

@@ -39,7 +39,8 @@ def quote_from_hash(raw: Mapping[Any, Any], market: Mapping[Any, Any] | None = N
     hash (missing or empty: the feed has not opened the market); None for a symbol that has none."""
     if not raw:
         return None
-    return Quote.of(QuoteView.parse(raw), market_open=MarketStatusView.parse(market or {}).market_open)
+    status = MarketStatusView.parse(market or {})
+    return Quote.of(QuoteView.parse(raw), market_open=status.market_open, market_phase=status.phase)
 
 
 class RedisQuotes:
@@ -159,7 +160,8 @@ class BookQuotes:
         loc = self.books.locate_of.get(symbol)
         if loc is None:
             return None
-        return Quote.of(read_quote(self.books, loc), market_open=MarketStatusView.of(self.books.market).market_open)
+        status = MarketStatusView.of(self.books.market)
+        return Quote.of(read_quote(self.books, loc), market_open=status.market_open, market_phase=status.phase)
 
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         out = {}

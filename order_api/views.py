@@ -31,6 +31,7 @@ def order_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "side": row["side"],
         "type": row["type"],
         "time_in_force": row["tif"],
+        "extended_hours": bool(row.get("extended_hours", False)),
         "qty": quantity(int(row["qty"])),
         "notional": _notional(row),
         "limit_price": money(int(row["limit_price"])) if row["limit_price"] is not None else None,
@@ -66,5 +67,7 @@ def order_update_frame(row: Mapping[str, Any], *, last_qty: int = 0, last_price:
     u.avg_fill_price = _avg(row)
     u.reason = row["reason"] or ""
     u.version = int(row["version"])
+    u.time_in_force = row.get("tif", "") or ""
+    u.extended_hours = bool(row.get("extended_hours", False))
     u.event_time_ns = time.time_ns()
     return msg.SerializeToString()

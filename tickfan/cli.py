@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trade": ("tickfan.trading_cli:trade", "place an order and print its updates as they arrive on the WebSocket"),
     "execute": ("tickfan.trading_cli:execute", "run an execution worker: outbox streams -> FIX market maker -> ledger"),
     "market-maker": ("tickfan.market_maker", "run the FIX 4.4 market-maker simulator (fills at the live book)"),
+    "venue": ("tickfan.venue_cli", "drive the simulated venue's day: premarket, open, close, rollover (the feed's "
+                                   "system events, the market maker's crosses and expiries)"),
     "config": ("tickfan.config_cli", "show a command's effective configuration and where each value came from "
                                      "(flags, TICKFAN_* variables, --config file, defaults)"),
 }
@@ -43,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # simulate, record, replay, config); said when one of its modules is missing.
 EXTRAS = {"demo": "all", "node": "node", "ingest": "node", "migrate": "trading", "api": "trading",
           "token": "trading", "deposit": "trading", "trade": "trading", "execute": "trading",
-          "market-maker": "trading"}
+          "market-maker": "trading", "venue": "trading"}
 OUR_PACKAGES = frozenset({"vocab", "tickfan_proto", "ingest", "normalize", "snapshots", "fanout", "order_api",
                           "venue", "tickfan"})
 

@@ -18,6 +18,7 @@ from tickfan.args import add_tls_arguments, hostport, tls_files
 from tickfan.health import CheckResult, Health, add_health_http, start_health_http
 from tickfan.metrics_orders import MarketMakerCollector, metrics_route
 from tickfan.metrics_share import add_metrics_dir_arguments, writer_of
+from tickfan.venue_cli import follow_calendar, session_route
 from venue.marketmaker import (
     DEFAULT_ACCEPTED_COMP_IDS,
     DEFAULT_COMP_ID,
@@ -108,6 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tls_arguments(parser, "accept FIX over TLS (with --fix-tls-client-ca: mutual TLS, the CompID bound to "
                               "the client certificate's CN)", prefix="fix-")
     add_health_http(parser)
+    parser.add_argument("--calendar", action="store_true",
+                        help="follow the exchange calendar (New York time): the opening and closing crosses at the "
+                             "session's open and close, day orders expired at the end of after hours; without it "
+                             "the day moves only when told (POST /v1/venue/session on --http: `tickfan venue`)")
     parser.add_argument("--quotes-ca", default=None, metavar="PEM",
                         help="verify an https:// --quotes-url against this CA (default: the system's trust store)")
     faults = parser.add_argument_group("fault injection")
@@ -165,13 +170,17 @@ async def serve(args: argparse.Namespace) -> int:
     print(f"market maker {args.comp_id} listening on {mm.host}:{mm.port} (FIX 4.4{over}), {source}", flush=True)
     health = Health()
 
+    def session_event(event: str) -> dict[str, object]:
+        return {"reports": mm.session_event(event)}
+
     def quotes_fresh() -> CheckResult:
         error = provider.last_error if isinstance(provider, HttpQuoteProvider) else None
         return CheckResult(error is None and not mm.down, error or ("down (SIGUSR1)" if mm.down else source))
     health.add_sync("quotes", quotes_fresh)
     collectors = [MarketMakerCollector(mm)]
     try:
-        side = await start_health_http(args, "market-maker", health, [metrics_route(collectors)])
+        side = await start_health_http(args, "market-maker", health,
+                                       [metrics_route(collectors), session_route(session_event)])
     except SystemExit as e:
         print(e, file=sys.stderr)
         await mm.stop()
@@ -219,6 +228,8 @@ async def serve(args: argparse.Namespace) -> int:
         background.append(asyncio.create_task(flap(*args.down_schedule)))
     if args.status_interval > 0:
         background.append(asyncio.create_task(report()))
+    if args.calendar:
+        background.append(asyncio.create_task(follow_calendar(session_event), name="calendar"))
     try:
         await stop.wait()
     finally:

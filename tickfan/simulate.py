@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 
 from ingest.moldudp64 import MAX_PAYLOAD
 from tickfan.args import date_arg, hostport
+from tickfan.httpserver import SideServer
+from tickfan.venue_cli import PATH, session_route
 from venue.feed import Burst, serve
+from venue.schedule import SYSTEM_EVENTS, CalendarSchedule
 from venue.simulator import ExchangeSimulator
 from venue.status import DEMO, StatusConfig
+from vocab import calendar
 
 
 def add_status_arguments(parser: argparse.ArgumentParser, defaults: StatusConfig = DEMO) -> None:
@@ -35,6 +40,14 @@ def add_status_arguments(parser: argparse.ArgumentParser, defaults: StatusConfig
     parser.add_argument("--close-after", type=float, default=None, metavar="SECONDS",
                         help="end market hours (S 'M': orders refused from then on) this long after the start "
                              "(default: the market stays open)")
+    parser.add_argument("--calendar", action="store_true",
+                        help="follow the exchange calendar (New York time): start in the day's phase (closed, "
+                             "pre-market, open, after hours) and send its system events as the day moves (default: "
+                             "the market opens at the start and stays open)")
+    parser.add_argument("--control", type=hostport, default=None, metavar="HOST:PORT",
+                        help="serve POST /v1/venue/session here, to move the simulated day on demand (`tickfan "
+                             "venue`; the demo serves its market maker's on the next port); an operator's port: "
+                             "bind it to loopback or a private network")
 
 
 def status_config(args: argparse.Namespace) -> StatusConfig:
@@ -52,6 +65,10 @@ def status_flags(args: argparse.Namespace) -> list[str]:
         flags.append("--mwcb-breach")
     if args.close_after is not None:
         flags += ["--close-after", str(args.close_after)]
+    if args.calendar:
+        flags.append("--calendar")
+    if args.control is not None:
+        flags += ["--control", f"{args.control[0]}:{args.control[1]}"]
     return flags
 
 
@@ -110,19 +127,37 @@ def main(args: argparse.Namespace) -> int:
         print(f"\rsent {sent:>12,} messages  {rate:>10,.0f} msg/s  {packets:>10,} packets",
               end="", file=sys.stderr, flush=True)
 
+    now = dt.datetime.now(dt.UTC)
+
     async def run() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        sim = ExchangeSimulator(args.symbols, seed=args.seed, session_date=args.session_date, status=status,
+                                opening_phase=calendar.clock(now).phase if args.calendar else "open")
+        control = None
+        if args.control is not None:
+            def session_event(event: str) -> dict[str, object]:
+                sim.session_event(event)
+                return {"system_event": SYSTEM_EVENTS[event]}
+            control = SideServer(args.control[0], args.control[1], [session_route(session_event)])
+            await control.start()
+            print(f"simulate: session control on http://{args.control[0]}:{control.port}{PATH}", file=sys.stderr)
+        try:
+            return await feed(sim, stop)
+        finally:
+            if control is not None:
+                await control.close()
+
+    async def feed(sim: ExchangeSimulator, stop: asyncio.Event) -> int:
         sent = await serve(targets, rate=args.rate, symbols=args.symbols, seed=args.seed,
                            session=args.session, duration=args.duration, stop=stop,
                            max_payload=args.max_payload, progress=None if args.quiet else show,
                            interface=args.interface, rewinder=args.rewinder, history=args.history,
                            snapshot=args.snapshot, burst=burst, session_date=args.session_date,
-                           close_after=args.close_after,
-                           simulator=ExchangeSimulator(args.symbols, seed=args.seed, session_date=args.session_date,
-                                                       status=status))
+                           close_after=args.close_after, simulator=sim,
+                           schedule=CalendarSchedule(now) if args.calendar else None)
         if not args.quiet:
             print(f"\nsent {sent:,} messages", file=sys.stderr)
         return 0

@@ -31,6 +31,16 @@ def add_trading_arguments(parser: argparse.ArgumentParser) -> None:
     add_http_limits(parser)
 
 
+def venue_flags(args: argparse.Namespace) -> list[str]:
+    """The demo's market maker follows its simulator's day: the calendar with it (``--calendar``), and its
+    session control (``tickfan venue``) on the port after the simulator's ``--control``."""
+    flags = ["--calendar"] if getattr(args, "calendar", False) else []
+    control = getattr(args, "control", None)
+    if control is not None:
+        flags += ["--http", f"{control[0]}:{control[1] + 1}"]
+    return flags
+
+
 PROBE_TIMEOUT = 3.0  # seconds a reachability probe of PostgreSQL or Redis may take before trading is called off
 
 
@@ -101,7 +111,7 @@ class TradingStack:
         db = [a for d in (self.args.db or []) for a in ("--db", d)]
         self.children.start("market maker", tickfan_command(
             "market-maker", "--listen", f"{mm_host}:{mm_port}", "--quotes-url", f"http://{http[0]}:{http[1]}",
-            "--status-interval", "0", *self._metrics("market-maker")), quiet=True)
+            "--status-interval", "0", *self._metrics("market-maker"), *venue_flags(self.args)), quiet=True)
         self.children.start("execution worker", tickfan_command(
             "execute", "--market-maker", f"{mm_host}:{mm_port}", "--trading-redis", self.args.trading_redis, *db,
             "--quiet", *self._metrics("execute")), quiet=True)

@@ -445,7 +445,12 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notional", default=None, metavar="DOLLARS",
                         help="buy this many dollars' worth at market instead of a qty (e.g. --notional 10)")
     parser.add_argument("--limit", default=None, metavar="PRICE", help="limit price (default: a market order)")
-    parser.add_argument("--tif", choices=["day", "ioc"], default="day", help="time in force (default %(default)s)")
+    parser.add_argument("--tif", choices=["day", "gtc", "ioc", "fok", "opg", "cls"], default="day",
+                        help="time in force (default %(default)s): gtc rests across sessions, fok fills whole or not "
+                             "at all, opg/cls fill in the opening/closing cross")
+    parser.add_argument("--extended-hours", action="store_true",
+                        help="a limit day order that may also trade pre-market (04:00-09:30) and after hours "
+                             "(16:00-20:00 New York time); needs --limit")
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="order API (default %(default)s)")
     parser.add_argument("--stream", default="ws://127.0.0.1:8765/v1/stream",
                         help="WebSocket stream (default %(default)s)")
@@ -490,6 +495,8 @@ async def trade(args: argparse.Namespace) -> int:
         body["notional"] = args.notional
     if args.limit:
         body["limit_price"] = args.limit
+    if args.extended_hours:
+        body["extended_hours"] = True
     headers = {"authorization": f"Bearer {token}"}
     started = time.monotonic()
     tls = client_tls(args, args.api, args.stream)

@@ -19,6 +19,7 @@ from ingest.udp import send_packet, sender_socket
 
 from .glimpse_server import start_snapshot_server
 from .rewinder import Rewinder
+from .schedule import CalendarSchedule
 from .simulator import ExchangeSimulator
 
 
@@ -57,10 +58,12 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
                 rewinder: tuple[str, int] | None = None, history: int = 200_000,
                 on_rewinder: Callable[[Rewinder], None] | None = None,
                 snapshot: tuple[str, int] | None = None, burst: Burst | None = None,
-                session_date: dt.date | None = None, close_after: float | None = None) -> int:
+                session_date: dt.date | None = None, close_after: float | None = None,
+                schedule: CalendarSchedule | None = None) -> int:
     """Send the simulated feed at ``rate`` messages/s to every target (lines A, B, ...) until ``duration``
     or ``stop``; serve re-requests on ``rewinder`` from the last ``history`` messages; end market hours
-    (``ExchangeSimulator.close_market``) ``close_after`` seconds in, if given. Returns messages sent.
+    (``ExchangeSimulator.close_market``) ``close_after`` seconds in, if given; with ``schedule``, move the
+    session through the exchange calendar's day (``venue.schedule``) on the wall clock. Returns messages sent.
 
     Pacing is a token bucket checked about every millisecond: each tick sends every message owed since
     the start, packed into MTU-sized packets, so the average rate is exact and nothing sleeps per message.
@@ -89,6 +92,7 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
     last_tick = start
     last_progress = start
     last_packet = start
+    last_schedule = start
 
     def send(packet: bytes) -> None:
         for sock in socks:
@@ -102,6 +106,10 @@ async def serve(targets: Sequence[tuple[str, int]], *, rate: float, symbols: int
             if close_after is not None and now - start >= close_after:
                 sim.close_market()
                 close_after = None
+            if schedule is not None and now - last_schedule >= 1.0:
+                last_schedule = now
+                for event in schedule.due(dt.datetime.now(dt.UTC)):
+                    sim.session_event(event)
             current = rate * burst.factor_at(now - start) if burst is not None else rate
             due += (now - last_tick) * current
             last_tick = now

@@ -36,6 +36,7 @@ from ingest.messages import (
 )
 from vocab.clock import itch_now, today_eastern
 
+from .schedule import OPENING, SYSTEM_EVENTS
 from .status import StatusConfig, StatusScript
 
 HOT_TICKERS = (
@@ -77,10 +78,14 @@ def fixed_universe(symbols: int) -> list[str]:
 class ExchangeSimulator:
     def __init__(self, symbols: int = 10_000, *, seed: int = 1, zipf: float = 1.1,
                  session_date: dt.date | None = None, clock: Callable[[], int] | None = None,
-                 status: StatusConfig | None = None) -> None:
+                 status: StatusConfig | None = None, opening_phase: str = "open") -> None:
         """``clock``: the ITCH stamp of each message (default: now, counted from ``session_date``'s Eastern
         midnight). ``status``: which trading status events to emit and how often (``venue.status``; none by
-        default)."""
+        default). ``opening_phase``: where the day is when the feed starts (``venue.schedule.OPENING``: "open",
+        the demo's, unless a calendar says otherwise); ``session_event`` moves it on."""
+        if opening_phase not in OPENING:
+            raise ValueError(f"opening phase must be one of {', '.join(OPENING)}")
+        self.opening_phase = opening_phase
         if not 1 <= symbols <= 65_535:
             raise ValueError("symbols must be between 1 and 65535 (ITCH locates are 16-bit)")
         self.tickers = fixed_universe(symbols)
@@ -125,18 +130,25 @@ class ExchangeSimulator:
         """End market hours (S 'M') with the next messages: orders are refused from then on."""
         self.status.close_market()
 
+    def session_event(self, event: str) -> None:
+        """A session event of the venue's day (``venue.schedule``) as its system event, with the next messages."""
+        if event not in SYSTEM_EVENTS:
+            raise ValueError(f"unknown session event {event!r} ({', '.join(SYSTEM_EVENTS)})")
+        self.status.system(SYSTEM_EVENTS[event])
+
     # ---------------------------------------------------------------- the opening
     def opening(self) -> list[Message]:
         """System events, directory, trading actions and a two-sided opening book for every symbol."""
         ts = self.clock()
-        out: list[Message] = [SystemEvent(0, 0, ts, "O"), SystemEvent(0, 0, ts, "S")]
+        codes = OPENING[self.opening_phase]
+        out: list[Message] = [SystemEvent(0, 0, ts, c) for c in codes if c in "OS"]
         for locate, name in enumerate(self.tickers, start=1):
             etp = "Y" if name in ("SPY", "QQQ") else "N"
             out.append(StockDirectory(locate, 0, ts, name, "Q", "N", 100, "N", "E" if etp == "Y" else "C",
                                       "Z", "P", "N", "N", "1", etp, 0, "N"))
             out.append(TradingAction(locate, 0, ts, name, "T", " ", ""))
-        out.append(SystemEvent(0, 0, ts, "Q"))
-        self.status.system_event = "Q"
+        out += [SystemEvent(0, 0, ts, c) for c in codes if c in "QM"]
+        self.status.system_event = codes[-1]
         for locate in range(1, len(self.tickers) + 1):
             for level in range(3):
                 for side in (0, 1):

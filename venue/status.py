@@ -95,7 +95,11 @@ class StatusScript:
         self._queued: list[Message] = []
 
     def close_market(self) -> None:
-        self._queued.append(SystemEvent(0, 0, 0, "M"))
+        self.system("M")
+
+    def system(self, code: str) -> None:
+        """A system event (S) with the next messages: the venue's day moving on (``venue.schedule``)."""
+        self._queued.append(SystemEvent(0, 0, 0, code))
 
     def end_session(self) -> None:
         self._queued += [SystemEvent(0, 0, 0, "E"), SystemEvent(0, 0, 0, "C")]

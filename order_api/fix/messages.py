@@ -85,6 +85,7 @@ class ExecType(StrEnum):
     NEW = "0"
     CANCELED = "4"
     REJECTED = "8"
+    EXPIRED = "C"  # a day order at its session's end, an opg/cls order its cross did not fill
     TRADE = "F"
     ORDER_STATUS = "I"
 
@@ -95,6 +96,7 @@ class OrdStatus(StrEnum):
     FILLED = "2"
     CANCELED = "4"
     REJECTED = "8"
+    EXPIRED = "C"
 
 
 class SessionRejectReason(IntEnum):
@@ -115,14 +117,15 @@ class CxlRejReason(IntEnum):
 
 Side = Literal["buy", "sell"]
 OrdType = Literal["market", "limit"]
-Tif = Literal["day", "ioc"]
+Tif = Literal["day", "gtc", "ioc", "fok", "opg", "cls"]
 
 _SIDE_TO_FIX: dict[str, str] = {"buy": "1", "sell": "2"}
 _SIDE_FROM_FIX: dict[str, Side] = {"1": "buy", "2": "sell"}
 _ORD_TYPE_TO_FIX: dict[str, str] = {"market": "1", "limit": "2"}
 _ORD_TYPE_FROM_FIX: dict[str, OrdType] = {"1": "market", "2": "limit"}
-_TIF_TO_FIX: dict[str, str] = {"day": "0", "ioc": "3"}
-_TIF_FROM_FIX: dict[str, Tif] = {"0": "day", "3": "ioc"}
+# TimeInForce (59): 0 Day, 1 GTC, 2 At the Opening (OPG), 3 IOC, 4 FOK, 7 At the Close
+_TIF_TO_FIX: dict[str, str] = {"day": "0", "gtc": "1", "opg": "2", "ioc": "3", "fok": "4", "cls": "7"}
+_TIF_FROM_FIX: dict[str, Tif] = {"0": "day", "1": "gtc", "2": "opg", "3": "ioc", "4": "fok", "7": "cls"}
 
 
 class FixFieldError(ValueError):

@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
@@ -43,14 +46,29 @@ def demo(launch_module_demo: Launch, tmp_path_factory: pytest.TempPathFactory) -
     # a Redis of its own: execution streams on a shared one would be claimed by another run's workers
     with PrivateRedis() as redis:
         env = {"TICKFAN_JWT_SECRET": "", "XDG_STATE_HOME": str(state)}
+        control = control_ports()
         d = launch_module_demo("--market-maker", f"127.0.0.1:{free_port()}", "--trading-redis", redis.url,
+                               "--control", f"127.0.0.1:{control}",
                                *(a for dsn in DSNS for a in ("--db", dsn)), "--rate", "2000", "--duration", "120",
                                "--fanout-workers", "2", trading=True, env=env)
         key_file = state / "tickfan" / "dev-jwt-secret"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # readable by its owner only
         yield {"proc": d.proc, "http": d.http, "ws": d.ws, "env": {**os.environ, **env},
-               "key": key_file.read_text().strip()}
+               "key": key_file.read_text().strip(), "feed_control": f"http://127.0.0.1:{control}",
+               "mm_control": f"http://127.0.0.1:{control + 1}"}
         d.stop()
+
+
+def control_ports() -> int:
+    """A free port whose successor is free too: the demo's simulator control, and its market maker's."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
 
 
 def tradable(http: str) -> str:
@@ -208,6 +226,63 @@ def test_a_browser_page_of_the_demo_gets_a_dev_token_and_a_foreign_one_gets_noth
         assert err.value.response.status_code == 403
 
     asyncio.run(stream())
+
+
+def venue(demo: dict[str, Any], event: str) -> int:
+    """``tickfan venue EVENT`` against the demo's simulator and market maker: the market maker's report count."""
+    out = subprocess.run([sys.executable, "-m", "tickfan", "venue", event, "--feed-control", demo["feed_control"],
+                          "--mm-control", demo["mm_control"]], capture_output=True, text=True, cwd=ROOT,
+                         env=demo["env"], timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith(demo["mm_control"]))
+    return int(orjson.loads(line.split(": ", 1)[1])["reports"])
+
+
+def test_the_venue_day_on_demand_gtc_survives_the_rollover_and_the_crosses_fill(demo: dict[str, Any]) -> None:
+    """Issue 15: `tickfan venue` drives the demo's day. The rollover expires a day order (its cash released) and
+    keeps a gtc one; the feed's end of system hours closes the market; pre-market takes an opg order, which the
+    opening cross fills; a cls order fills in the closing cross; the market is left open."""
+    http, h = demo["http"], {"authorization": f"Bearer {mint_token('bob', key=demo['key'])}"}
+    symbol = tradable(http)
+    bid = httpx.get(f"{http}/v1/quotes", params={"symbols": symbol}, timeout=5).json()["quotes"][0]["bid_price"]
+    limit = str((Decimal(bid) * Decimal("0.95")).quantize(Decimal("0.01")))  # rests, inside the collar
+
+    def place(**kw: Any) -> httpx.Response:
+        return httpx.post(f"{http}/v1/orders", headers=h, timeout=10, json={
+            "symbol": symbol, "side": "buy", "qty": 2, "idempotency_key": uuid.uuid4().hex, **kw})
+
+    def status(oid: str) -> str:
+        return str(httpx.get(f"{http}/v1/orders/{oid}", headers=h, timeout=5).json()["status"])
+
+    def placed(**kw: Any) -> str:
+        r = place(**kw)
+        assert r.status_code == 201, r.text
+        return str(r.json()["order_id"])
+
+    def crossed(event: str, oid: str) -> bool:
+        # the order reaches the market maker a moment after it is routed: the cross is asked for again until its
+        # fill is in the ledger (a cross with nothing waiting, and the feed's event again, change nothing)
+        if status(oid) == "filled":
+            return True
+        venue(demo, event)
+        return status(oid) == "filled"
+
+    day, gtc = placed(type="limit", limit_price=limit), placed(type="limit", limit_price=limit, time_in_force="gtc")
+    wait_until(lambda: status(day) == status(gtc) == "routed", 60, "both orders resting at the market maker")
+    venue(demo, "rollover")
+    wait_until(lambda: status(day) == "expired", 60, "the day order expired")
+    assert status(gtc) == "routed"
+    wait_until(lambda: place(qty=1).status_code == 422, 60, "orders refused after the end of system hours")
+    venue(demo, "premarket")
+    opg = placed(time_in_force="opg")
+    wait_until(lambda: status(opg) == "routed", 60, "the opg order routed")
+    wait_until(lambda: crossed("open", opg), 60, "the opg order filled in the opening cross")
+    cls = placed(side="sell", time_in_force="cls")
+    wait_until(lambda: status(cls) == "routed", 60, "the cls order routed")
+    wait_until(lambda: crossed("close", cls), 60, "the cls order filled in the closing cross")
+    venue(demo, "open")  # leave the market open for the tests after this one
+    assert httpx.delete(f"{http}/v1/orders/{gtc}", headers=h, timeout=5).status_code == 202
+    wait_until(lambda: status(gtc) == "cancelled", 60, "the gtc order cancelled")
 
 
 def test_ledger_balances_and_the_demo_stops_cleanly(demo: dict[str, Any]) -> None:

@@ -171,3 +171,11 @@ def test_status_times_are_unix_ns_like_every_stamp_the_books_keep() -> None:
         assert s.event_time_ns == midnight + 34_201 * NS and s.ipo_release_time_ns == midnight + 36_000 * NS
         assert books.exchange_time[L] == midnight + 34_200 * NS  # the pause changed the quote then
         assert MarketStatusView.of(books.market).event_time_ns == midnight + 5
+
+
+def test_the_market_phase_from_the_system_events() -> None:
+    def phase(event: str, market_open: bool = False) -> str:
+        return MarketStatusView(1, event, market_open, 0, 0, 0, "", 0).phase
+
+    assert [phase("O"), phase("S"), phase("Q", True), phase("M"), phase("E"), phase("C"), phase("")] == [
+        "closed", "pre_market", "open", "after_hours", "closed", "closed", "closed"]

@@ -44,7 +44,7 @@ def test_quotes_are_read_kept_briefly_and_read_once_per_symbol() -> None:
             before = await hgetall_calls(client)
             got = await asyncio.gather(*(quotes.quote(symbol) for _ in range(50)))
             # (market_open: whatever this shared database's market hash says)
-            assert {dataclasses.replace(q, market_open=None) for q in got if q} == \
+            assert {dataclasses.replace(q, market_open=None, market_phase=None) for q in got if q} == \
                 {Quote(bid=100_000, ask=100_200, last=100_100, halted=False, stale=False)}
             assert await hgetall_calls(client) - before == 2  # fifty orders, one read (the quote and the market)
 

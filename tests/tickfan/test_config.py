@@ -58,8 +58,8 @@ def test_a_bad_value_names_its_variable_or_key_and_goes_through_the_options_own_
         resolve("node", env={"TICKFAN_HTTP": "nowhere"})
     with pytest.raises(ConfigError, match="TICKFAN_QUIET: expected true or false"):
         resolve("node", env={"TICKFAN_QUIET": "maybe"})
-    with pytest.raises(ConfigError, match=r"key tif: invalid choice: 'gtc'"):
-        resolve("trade", "alice", "buy", "AAPL", "1", "--config", toml(tmp_path, 'tif = "gtc"\n'))
+    with pytest.raises(ConfigError, match=r"key tif: invalid choice: 'gtd'"):
+        resolve("trade", "alice", "buy", "AAPL", "1", "--config", toml(tmp_path, 'tif = "gtd"\n'))
     with pytest.raises(ConfigError, match="key flush-ms: expected a single value"):
         resolve("node", "--config", toml(tmp_path, "flush-ms = [1, 2]\n"))
     with pytest.raises(ConfigError, match="not valid TOML"):

@@ -8,6 +8,12 @@ while the order stays marketable. The book is a quote, not a depth of orders: di
 it is "refreshed" between executions. A day order that is not marketable rests and is re-checked every
 ``recheck_interval``; an IOC order gets one execution at most and its remainder is cancelled at once.
 
+Time in force and the session (driven by ``session_event``, from the venue's schedule or an operator): a gtc
+order rests like a day order but survives the day's ``rollover``, which expires every open day order (ExecType
+and OrdStatus C); a FOK order fills whole in one execution or is cancelled whole at once; OPG and at-the-close
+(cls) orders wait for the venue's opening and closing crosses (``cross``), where each fills whole at the cross
+price (the midpoint of the book at that moment) if its limit allows, and expires otherwise.
+
 Orders and ClOrdIDs. All initiators are treated as one firm: ClOrdIDs are unique across sessions, so an
 execution worker that takes over another worker's orders (after a crash) can ask about them under its own
 CompID. An order's reports go to the session that last sent a message about it (its ``owner``). A repeated
@@ -33,6 +39,7 @@ import re
 import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from order_api.fix import (
     CancelReject,
@@ -55,6 +62,8 @@ DUPLICATE_TERMS = "duplicate ClOrdID with different terms"
 DUPLICATE_FORGOTTEN = "duplicate ClOrdID: order already finished"
 
 Report = ExecutionReport | CancelReject
+Cross = Literal["open", "close"]
+CROSS_TIF: dict[str, str] = {"open": "opg", "close": "cls"}
 
 
 @dataclass
@@ -118,10 +127,11 @@ class MatchingEngine:
         self._forgotten: OrderedDict[str, None] = OrderedDict()  # ClOrdIDs of evicted orders, oldest first
         self._schedule: list[tuple[float, int, str]] = []
         self._seq = 0
+        self._crosses: dict[str, list[str]] = {"opg": [], "cls": []}  # ClOrdIDs waiting for their cross
         self._next_order = 0
         self._next_exec = 0
         self.counters = dict.fromkeys(("orders", "fills", "filled_qty", "rejects", "cancels", "cancel_rejects",
-                                       "status_requests", "duplicates", "evicted"), 0)
+                                       "status_requests", "duplicates", "evicted", "expired", "crossed"), 0)
 
     # ---------------------------------------------------------------- ids and reports
 
@@ -213,11 +223,16 @@ class MatchingEngine:
             return [self._report(o, ExecType.REJECTED, text=reason)]
         reports: list[Report] = [self._report(o, ExecType.NEW)]
         assert quote is not None
-        reports += self._execute(o, BookQuote(*quote), now)
+        if order.tif in self._crosses:
+            self._crosses[order.tif].append(order.cl_ord_id)
+            return reports
+        if order.tif != "fok" or self._fillable(o, BookQuote(*quote))[1] >= order.qty:
+            reports += self._execute(o, BookQuote(*quote), now)
         if o.open:
-            if order.tif == "ioc":
+            if order.tif in ("ioc", "fok"):
                 self.counters["cancels"] += 1
-                self._finish(o, OrdStatus.CANCELED, "IOC: unfilled quantity cancelled")
+                self._finish(o, OrdStatus.CANCELED, "IOC: unfilled quantity cancelled" if order.tif == "ioc"
+                             else "FOK: not fillable in full at once, cancelled whole")
                 reports.append(self._report(o, ExecType.CANCELED, text=o.text))
             else:
                 self._schedule_check(o, now + (self.fill_interval if o.cum_qty else self.recheck_interval))
@@ -256,21 +271,29 @@ class MatchingEngine:
 
     # ---------------------------------------------------------------- executions
 
-    def _execute(self, o: SimOrder, q: BookQuote, now: float) -> list[Report]:
+    def _fillable(self, o: SimOrder, q: BookQuote) -> tuple[int, int]:
+        """(price, quantity) of the order's next execution against the quote; quantity 0: none now."""
         buy = o.order.side == "buy"
         px, size = (q.ask_px, q.ask_size) if buy else (q.bid_px, q.bid_size)
         if px <= 0 or size <= 0:
-            return []
+            return px, 0
         limit = o.order.limit_price
         if limit is not None and (limit < px if buy else limit > px):
-            return []
+            return px, 0
         qty = o.leaves_qty
         if self.faults.partial_fills:
             qty = min(qty, size * QTY_SCALE)  # the book's sizes are whole shares, quantities millionths
         if self.faults.max_fill_qty:
             qty = min(qty, self.faults.max_fill_qty * QTY_SCALE)
+        return px, max(qty, 0)
+
+    def _execute(self, o: SimOrder, q: BookQuote, now: float) -> list[Report]:
+        px, qty = self._fillable(o, q)
         if qty <= 0:
             return []
+        return self._trade(o, qty, px)
+
+    def _trade(self, o: SimOrder, qty: int, px: int) -> list[Report]:
         o.cum_qty += qty
         o.notional += qty * px
         if o.cum_qty >= o.order.qty:
@@ -298,11 +321,45 @@ class MatchingEngine:
                 self._schedule_check(o, now + (self.fill_interval if reports else self.recheck_interval))
         return out
 
+    # ---------------------------------------------------------------- the session
+
+    def cross(self, which: Cross) -> list[tuple[str, Report]]:
+        """The opening or closing cross: every OPG (open) or cls (close) order fills whole at the cross price, the
+        book's midpoint, if its limit allows; the others expire (no quote, or a limit the cross did not reach)."""
+        out: list[tuple[str, Report]] = []
+        waiting, self._crosses[CROSS_TIF[which]] = self._crosses[CROSS_TIF[which]], []
+        for key in waiting:
+            o = self.orders.get(key)
+            if o is None or not o.open:
+                continue  # cancelled while it waited
+            quote = self.quotes.quote(o.order.symbol)
+            px = (quote[0] + quote[2]) // 2 if quote is not None and quote[0] > 0 and quote[2] > 0 else 0
+            limit = o.order.limit_price
+            buy = o.order.side == "buy"
+            if px > 0 and (limit is None or (px <= limit if buy else px >= limit)):
+                self.counters["crossed"] += 1
+                out += [(o.owner, r) for r in self._trade(o, o.leaves_qty, px)]
+            else:
+                out.append((o.owner, self._expire(o, f"not filled in the {which}ing cross")))
+        return out
+
+    def rollover(self) -> list[tuple[str, Report]]:
+        """The end of the trading day: every open day order expires; gtc orders rest on into the next session
+        (OPG/cls orders wait for their next cross)."""
+        return [(o.owner, self._expire(o, "day order expired at the end of its session"))
+                for o in list(self.orders.values()) if o.open and o.order.tif == "day"]
+
+    def _expire(self, o: SimOrder, text: str) -> ExecutionReport:
+        self.counters["expired"] += 1
+        self._finish(o, OrdStatus.EXPIRED, text)
+        return self._report(o, ExecType.EXPIRED, text=text)
+
     def next_wakeup(self) -> float | None:
         while self._schedule and not self._is_current(self._schedule[0]):
             heapq.heappop(self._schedule)
         return self._schedule[0][0] if self._schedule else None
 
 
-__all__ = ["DUPLICATE_FORGOTTEN", "DUPLICATE_TERMS", "MAX_ORDERS", "OPEN_STATUSES", "SYMBOL_RE", "UNKNOWN_ORDER",
+__all__ = ["CROSS_TIF", "DUPLICATE_FORGOTTEN", "Cross",
+           "DUPLICATE_TERMS", "MAX_ORDERS", "OPEN_STATUSES", "SYMBOL_RE", "UNKNOWN_ORDER",
            "Faults", "MatchingEngine", "Report", "SimOrder"]

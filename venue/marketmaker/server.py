@@ -282,6 +282,28 @@ class MarketMaker:
             conn.abort(reason)
         return len(conns)
 
+    # ---------------------------------------------------------------- the session
+
+    def session_event(self, event: str) -> int:
+        """Drive the venue's day (``venue.schedule``): "open" (the opening cross fills OPG orders), "close" (the
+        closing cross fills at-the-close orders), "rollover" (the day ends: open day orders expire, gtc ones rest
+        on), "premarket" (nothing here). Reports go to each order's session; returns how many. ValueError for
+        another event."""
+        if event in ("open", "close"):
+            reports = self.engine.cross("open" if event == "open" else "close")
+        elif event == "rollover":
+            reports = self.engine.rollover()
+        elif event == "premarket":
+            reports = []  # the feed's start of system hours: nothing rests on it here
+        else:
+            raise ValueError(f"unknown session event {event!r} (premarket, open, close, rollover)")
+        for owner, report in reports:
+            conn = self.sessions.get(owner)
+            if conn is not None:
+                conn.enqueue(report)
+        log.info("session event %s: %d report(s)", event, len(reports))
+        return len(reports)
+
     # ---------------------------------------------------------------- connections
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

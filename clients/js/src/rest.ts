@@ -22,8 +22,10 @@ export class ApiError extends Error {
 
 export type Side = "buy" | "sell";
 export type OrderType = "market" | "limit";
-export type TimeInForce = "day" | "ioc";
-export type OrderStatus = "accepted" | "routed" | "partially_filled" | "filled" | "cancelled" | "rejected";
+/** day: until the session's end; gtc: across sessions; ioc/fok: at once (fok whole or nothing); opg/cls: crosses */
+export type TimeInForce = "day" | "gtc" | "ioc" | "fok" | "opg" | "cls";
+export type OrderStatus =
+  | "accepted" | "routed" | "partially_filled" | "filled" | "cancelled" | "rejected" | "expired";
 
 export interface PlaceOrder {
   symbol: string;
@@ -35,6 +37,8 @@ export interface PlaceOrder {
   type: OrderType;
   /** exact decimal string, at most 4 decimals ("189.25"); limit orders only */
   limitPrice?: string;
+  /** a limit day order that may also trade pre-market and after hours (New York 04:00-09:30, 16:00-20:00) */
+  extendedHours?: boolean;
   timeInForce?: TimeInForce;
   /** a retry with the same key returns the first order; generated when absent (keep it to retry safely) */
   idempotencyKey?: string;
@@ -48,6 +52,7 @@ export interface Order {
   side: Side;
   type: OrderType;
   time_in_force: TimeInForce;
+  extended_hours: boolean;
   /** shares, an exact decimal string ("0.5", "100") */
   qty: string;
   /** a notional order's dollars to spend; null for an order by quantity */
@@ -62,6 +67,35 @@ export interface Order {
   version: number;
   created_at: string;
   updated_at: string;
+}
+
+export interface MarketClock {
+  timestamp: string;
+  is_open: boolean;
+  next_open: string;
+  next_close: string;
+  phase: "closed" | "pre_market" | "open" | "after_hours";
+}
+
+export interface MarketSession {
+  date: string;
+  open: string;
+  close: string;
+  pre_market_open: string;
+  after_hours_close: string;
+  early_close: boolean;
+}
+
+export interface MarketCalendar {
+  start: string;
+  end: string;
+  timezone: string;
+  sessions: MarketSession[];
+  years: {
+    year: number;
+    holidays: { date: string; name: string }[];
+    early_closes: { date: string; reason: string; close: string }[];
+  }[];
 }
 
 export interface Holding {
@@ -127,6 +161,7 @@ export class RestClient {
     if (req.qty !== undefined) body.qty = req.qty;
     if (req.notional !== undefined) body.notional = req.notional;
     if (req.limitPrice !== undefined) body.limit_price = req.limitPrice;
+    if (req.extendedHours) body.extended_hours = true;
     const { status, data } = await this.call("POST", "/v1/orders", body);
     return { order: data as Order, created: status === 201 };
   }
@@ -154,6 +189,17 @@ export class RestClient {
   async ledger(params: { before?: number; limit?: number } = {}): Promise<LedgerEntry[]> {
     const q = query({ before: params.before, limit: params.limit });
     return ((await this.call("GET", `/v1/ledger${q}`)).data as { entries: LedgerEntry[] }).entries;
+  }
+
+  /** The market clock from the exchange calendar, every instant ISO-8601 in New York time with its offset. */
+  async clock(): Promise<MarketClock> {
+    return (await this.call("GET", "/v1/clock")).data as MarketClock;
+  }
+
+  /** Sessions (and each year's holidays and early closes) from start to end, dates YYYY-MM-DD. */
+  async calendar(params: { start?: string; end?: string } = {}): Promise<MarketCalendar> {
+    return (await this.call("GET", `/v1/calendar${query({ start: params.start, end: params.end })}`))
+      .data as MarketCalendar;
   }
 
   /** A single-use WebSocket ticket, valid 30 s (what a browser connects with instead of its token). */

@@ -54,11 +54,15 @@ test("list, cancel, ledger and ticket paths", async () => {
   const { cancelled } = await rest.cancelOrder("o/1");
   await rest.ledger({ before: 10 });
   await rest.wsTicket();
+  await rest.clock();
+  await rest.calendar({ start: "2026-11-01", end: "2026-11-30" });
   assert.deepEqual(seen.map((s) => `${s.init.method} ${s.url}`), [
     "GET http://api.test/v1/orders?status=filled&limit=5",
     "DELETE http://api.test/v1/orders/o%2F1",
     "GET http://api.test/v1/ledger?before=10",
     "POST http://api.test/v1/ws-ticket",
+    "GET http://api.test/v1/clock",
+    "GET http://api.test/v1/calendar?start=2026-11-01&end=2026-11-30",
   ]);
   assert.equal(cancelled, false); // 202: requested, not yet cancelled
 });
