@@ -44,7 +44,6 @@ import enum
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -54,6 +53,11 @@ from vocab.auth import AuthError, Claims, bearer, default_verifier
 
 from .config import FanoutConfig
 from .limits import TokenBucket
+from .messages import Upgrade as Upgrade
+from .messages import error_message as error_message
+from .messages import parse_upgrade as parse_upgrade
+from .messages import recovered_message as recovered_message
+from .positions import AccountSequence
 from .resume import NOT_RECOVERABLE, TokenCodec
 
 CHANNELS = ("quotes", "trades", "depth", "bars:1s", "bars:1m", "status")  # per symbol, served by the hub
@@ -122,37 +126,6 @@ class ResumeRequest:
     trades: dict[int, tuple[str, int]]
 
 
-def recovered_message(symbol: str, verdict: str, *, missing: tuple[int, int] | None = None,
-                      epoch_changed: bool = False, reason: str = "") -> pb.ServerMessage:
-    first, last = missing or (0, 0)
-    return pb.ServerMessage(recovered=pb.Recovered(
-        symbol=symbol, verdict=verdict, missing_from_trade_seq=first, missing_to_trade_seq=last,
-        epoch_changed=epoch_changed, reason=reason))
-
-
-@dataclass(frozen=True, slots=True)
-class Upgrade:
-    """What the upgrade request's target asks for."""
-
-    json_mode: bool
-    token: str | None  # deprecated: tokens in URLs end up in logs; use a ticket or the Authorization header
-    ticket: str | None = None
-
-
-def parse_upgrade(target: str, path: str) -> Upgrade | None:
-    """The request target (``/v1/stream?format=json&token=...``) of an upgrade; None when not ``path`` (404)."""
-    url = urlsplit(target)
-    if url.path != path:
-        return None
-    query = parse_qs(url.query, keep_blank_values=True)
-    return Upgrade(json_mode=query.get("format", ["protobuf"])[0] == "json", token=query.get("token", [None])[0],
-                   ticket=query.get("ticket", [None])[0])
-
-
-def error_message(code: str, message: str, symbols: list[str] | None = None) -> pb.ServerMessage:
-    return pb.ServerMessage(error=pb.Error(code=code, message=message, symbols=symbols or []))
-
-
 class ClientProtocol:
     def __init__(self, resolve: Callable[[str], int | None], config: FanoutConfig | None = None, *,
                  json_mode: bool = False, verify: Callable[[str], Claims] | None = None,
@@ -177,8 +150,7 @@ class ClientProtocol:
         self.claims: Claims | None = None  # what the connection's (latest) token proved
         self.orders = False  # subscribed to the orders channel (as the acks say)
         self.positions = False  # subscribed to the positions channel
-        self._account_version: int | None = None  # the newest account version queued; None: awaiting the snapshot
-        self._account_early: list[tuple[int, bytes | str]] = []  # updates that came before the snapshot
+        self._account = AccountSequence(self.order_queue_max)  # the positions channel's snapshot and versions
         # channel -> {symbol: locate}
         self.subscriptions: dict[str, dict[str, int]] = {c: {} for c in CHANNELS}
         self.closed = False  # no more input is taken (too large, or closed)
@@ -286,7 +258,7 @@ class ClientProtocol:
         self.closed = True
         self._held.clear()
         self._order_out.clear()
-        self._account_early.clear()
+        self._account.clear()
         self._parts, self._parts_size = [], 0
         return self.user
 
@@ -453,7 +425,7 @@ class ClientProtocol:
         """The user whose account to fetch for a (new) positions snapshot, or None when positions is not wanted."""
         if not self.positions:
             return None
-        self._account_version = None  # updates wait for the snapshot again
+        self._account.await_snapshot()
         return self.user
 
     def account_frame(self, frame: bytes | str, version: int, *, snapshot: bool = False) -> str | None:
@@ -462,26 +434,14 @@ class ClientProtocol:
         connection must be dropped, as ``order_frame`` does."""
         if self.state is ConnectionState.CLOSED or not self.positions:
             return None
-        if snapshot:
-            if self._account_version is not None and version <= self._account_version:
-                return None  # a newer state is queued already
-            early, self._account_early = self._account_early, []
-            self._account_version = version
-            drop = self.order_frame(frame) if version >= 0 else None  # < 0: none could be read; release the rest
-            for v, f in early:
-                if drop is None and v > self._account_version:
-                    self._account_version = v
-                    drop = self.order_frame(f)
-            return drop
-        if self._account_version is None:
-            if len(self._account_early) >= self.order_queue_max:
-                return f"over {self.order_queue_max} account updates before the snapshot"
-            self._account_early.append((version, frame))
-            return None
-        if version <= self._account_version:
-            return None  # already sent (a re-published update, or one the snapshot includes)
-        self._account_version = version
-        return self.order_frame(frame)
+        frames = self._account.take(frame, version, snapshot=snapshot)
+        if isinstance(frames, str):
+            return frames
+        for f in frames:
+            drop = self.order_frame(f)
+            if drop is not None:
+                return drop
+        return None
 
     def take_order_frame(self) -> bytes | str | None:
         """The oldest order frame not yet written, or None."""
@@ -531,7 +491,7 @@ class ClientProtocol:
                 if relayed and self.state is ConnectionState.ORDERS:
                     reply.account_snapshot = self._snapshot_wanted()  # the relay is live: fetch it now
                 else:
-                    self._account_version = None  # orders_ready asks for it
+                    self._account.await_snapshot()  # orders_ready asks for it
             if not relayed:
                 reply.orders_subscribe = self.user  # the owner's channel only: the user the token proved
             if not channels:  # user channels alone: symbols are ignored
@@ -613,7 +573,7 @@ class ClientProtocol:
                 self.orders = False
             if POSITIONS in mine:
                 self.positions = False
-                self._account_early.clear()
+                self._account.clear()
             if relayed and not (self.orders or self.positions):
                 reply.orders_unsubscribe = self.user
         for channel in channels:
