@@ -14,6 +14,7 @@ from order_api.account import AccountView, decode_cursor, encode_cursor, next_we
 from order_api.model import ApiError, OrderRequest
 
 from .conftest import QUOTES, ScopedLedger
+from .test_api import api, auth
 
 pytestmark = pytest.mark.anyio
 
@@ -131,4 +132,35 @@ async def test_activities_pages_have_no_gap_or_repeat_while_fills_arrive(ledger:
     assert fill["price"] == "190.0000" and fill["net_amount"] == "-190.0000"
     other = ledger.user()
     assert (await settlement.activities(ledger, other)) == ([], None)  # only the caller's own
+    assert await ledger.check() == []
+
+
+async def test_account_and_activities_over_http(ledger: ScopedLedger) -> None:
+    u, other = ledger.user(), ledger.user()
+    await ledger.deposit(u, 1_000 * DOLLAR)
+    await trade(ledger, u, "buy", 2, 1_900_000)
+    await trade(ledger, u, "sell", 1, 2_000_000)
+    async with api(ledger) as c:
+        acct = (await c.get("/v1/account", headers=auth(u))).json()
+        assert acct["unsettled_cash"] == "200.0000" and acct["withdrawable"] == "620.0000"
+        assert acct["cash"] == acct["buying_power"] == "820.0000" and acct["settled_cash"] == "620.0000"
+        assert acct["positions"] == [{"symbol": "AAPL", "qty": "1", "qty_held": "0", "cost_basis": "190.0000",
+                                      "avg_entry_price": "190.0000"}]
+        portfolio = (await c.get("/v1/portfolio", headers=auth(u))).json()
+        assert (portfolio["unsettled_cash"], portfolio["withdrawable"]) == ("200.0000", "620.0000")
+        r = await c.get("/v1/activities", params={"page_size": 2}, headers=auth(u))
+        page = r.json()
+        assert [a["activity_type"] for a in page["activities"]] == ["FILL", "FILL"]
+        assert page["activities"][0]["net_amount"] == "200.0000" and page["activities"][0]["side"] == "sell"
+        rest = (await c.get("/v1/activities", params={"page_token": page["next_page_token"]},
+                            headers=auth(u))).json()
+        assert [a["activity_type"] for a in rest["activities"]] == ["CSD"] and rest["next_page_token"] is None
+        assert rest["activities"][0]["net_amount"] == "1000.0000"
+        assert (await c.get("/v1/activities", headers=auth(other))).json() == {"activities": [],
+                                                                                 "next_page_token": None}
+        for params in ({"page_size": "0"}, {"page_size": "101"}, {"page_token": "nope"}):
+            r = await c.get("/v1/activities", params=params, headers=auth(u))
+            assert r.status_code == 400 and r.json()["error"]["code"] in ("invalid_parameter", "invalid_cursor")
+        doc = (await c.get("/openapi.json")).json()
+        assert {"/v1/account", "/v1/activities"} <= doc["paths"].keys()
     assert await ledger.check() == []
