@@ -186,6 +186,13 @@ def test_positions_channel_gives_a_snapshot_then_every_account_change(demo: dict
                 page = (await http.get("/v1/activities", params={"page_size": 1})).json()
                 assert page["activities"][0]["activity_type"] == "FILL" and page["next_page_token"]
     asyncio.run(go())
+    out = subprocess.run(
+        [sys.executable, "-m", "tickfan", "account", "bob", "--api", demo["http"], "--activities", "2"],
+        capture_output=True, text=True, cwd=ROOT, env=demo["env"], timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    first, *activities = out.stdout.splitlines()
+    assert first.startswith("v") and "buying power" in first and f"{symbol} 1 @ " in first, out.stdout
+    assert len(activities) == 2 and "FILL" in activities[0] and f"buy 1 {symbol}" in activities[0], out.stdout
 
 
 def test_ledger_balances_and_the_demo_stops_cleanly(demo: dict[str, Any]) -> None:
