@@ -27,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stream.proto.
  */
 export const file_stream: GenFile = /*@__PURE__*/
-  fileDesc("CgxzdHJlYW0ucHJvdG8SCnRpY2tmYW4udjEivQEKDUNsaWVudE1lc3NhZ2USKgoJc3Vic2NyaWJlGAEgASgLMhUudGlja2Zhbi52MS5TdWJzY3JpYmVIABIuCgt1bnN1YnNjcmliZRgCIAEoCzIXLnRpY2tmYW4udjEuVW5zdWJzY3JpYmVIABIgCgRwaW5nGAMgASgLMhAudGlja2Zhbi52MS5QaW5nSAASJgoHcmVmcmVzaBgEIAEoCzITLnRpY2tmYW4udjEuUmVmcmVzaEgAQgYKBGtpbmQiGAoHUmVmcmVzaBINCgV0b2tlbhgBIAEoCSJECglTdWJzY3JpYmUSDwoHc3ltYm9scxgBIAMoCRIQCghjaGFubmVscxgCIAMoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAkiMAoLVW5zdWJzY3JpYmUSDwoHc3ltYm9scxgBIAMoCRIQCghjaGFubmVscxgCIAMoCSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIuAECg1TZXJ2ZXJNZXNzYWdlEigKCHNuYXBzaG90GAEgASgLMhQudGlja2Zhbi52MS5TbmFwc2hvdEgAEigKBnF1b3RlcxgCIAEoCzIWLnRpY2tmYW4udjEuUXVvdGVCYXRjaEgAEigKBnRyYWRlcxgDIAEoCzIWLnRpY2tmYW4udjEuVHJhZGVCYXRjaEgAEioKCWhlYXJ0YmVhdBgEIAEoCzIVLnRpY2tmYW4udjEuSGVhcnRiZWF0SAASIgoFZXJyb3IYBSABKAsyES50aWNrZmFuLnYxLkVycm9ySAASIAoEcG9uZxgGIAEoCzIQLnRpY2tmYW4udjEuUG9uZ0gAEiwKCnN1YnNjcmliZWQYByABKAsyFi50aWNrZmFuLnYxLlN1YnNjcmliZWRIABInCgVkZXB0aBgIIAEoCzIWLnRpY2tmYW4udjEuRGVwdGhCYXRjaEgAEi8KDG9yZGVyX3VwZGF0ZRgJIAEoCzIXLnRpY2tmYW4udjEuT3JkZXJVcGRhdGVIABIqCglyZWZyZXNoZWQYCiABKAsyFS50aWNrZmFuLnYxLlJlZnJlc2hlZEgAEiYKB3Jldm9rZWQYCyABKAsyEy50aWNrZmFuLnYxLlJldm9rZWRIABIkCgRiYXJzGAwgASgLMhQudGlja2Zhbi52MS5CYXJCYXRjaEgAEikKBnN0YXR1cxgNIAEoCzIXLnRpY2tmYW4udjEuU3RhdHVzQmF0Y2hIABIqCglyZWNvdmVyZWQYDiABKAsyFS50aWNrZmFuLnYxLlJlY292ZXJlZEgAQgYKBGtpbmQiIgoJUmVmcmVzaGVkEhUKDWV4cGlyZXNfYXRfbnMYASABKAMiJAoHUmV2b2tlZBIZChFyZXZva2VkX2JlZm9yZV9ucxgBIAEoAyKRAgoLT3JkZXJVcGRhdGUSEAoIb3JkZXJfaWQYASABKAkSDgoGc3ltYm9sGAIgASgJEgwKBHNpZGUYAyABKAkSDAoEdHlwZRgEIAEoCRIOCgZzdGF0dXMYBSABKAkSCwoDcXR5GAYgASgDEhIKCmZpbGxlZF9xdHkYByABKAMSEwoLbGltaXRfcHJpY2UYCCABKAMSFQoNbGFzdF9maWxsX3F0eRgJIAEoAxIXCg9sYXN0X2ZpbGxfcHJpY2UYCiABKAMSFgoOYXZnX2ZpbGxfcHJpY2UYCyABKAMSDgoGcmVhc29uGAwgASgJEg8KB3ZlcnNpb24YDSABKAQSFQoNZXZlbnRfdGltZV9ucxgOIAEoAyKNAgoFUXVvdGUSDgoGc3ltYm9sGAEgASgJEgsKA3NlcRgCIAEoBBIRCgliaWRfcHJpY2UYAyABKAMSEAoIYmlkX3NpemUYBCABKAMSEQoJYXNrX3ByaWNlGAUgASgDEhAKCGFza19zaXplGAYgASgDEhIKCmxhc3RfcHJpY2UYByABKAMSEQoJbGFzdF9zaXplGAggASgDEg4KBnZvbHVtZRgJIAEoAxIYChBleGNoYW5nZV90aW1lX25zGAogASgDEg4KBmhhbHRlZBgLIAEoCBINCgVzdGFsZRgMIAEoCBIVCg10cmFkaW5nX3N0YXRlGA0gASgJEhYKDnRyYWRpbmdfcmVhc29uGA4gASgJIkMKCFNuYXBzaG90EiEKBnF1b3RlcxgBIAMoCzIRLnRpY2tmYW4udjEuUXVvdGUSFAoMc2VuZF90aW1lX25zGAIgASgDIkUKClF1b3RlQmF0Y2gSIQoGcXVvdGVzGAEgAygLMhEudGlja2Zhbi52MS5RdW90ZRIUCgxzZW5kX3RpbWVfbnMYAiABKAMiJAoFTGV2ZWwSDQoFcHJpY2UYASABKAMSDAoEc2l6ZRgCIAEoAyKfAQoFRGVwdGgSDgoGc3ltYm9sGAEgASgJEgsKA3NlcRgCIAEoBBIfCgRiaWRzGAMgAygLMhEudGlja2Zhbi52MS5MZXZlbBIfCgRhc2tzGAQgAygLMhEudGlja2Zhbi52MS5MZXZlbBIYChBleGNoYW5nZV90aW1lX25zGAUgASgDEg4KBmhhbHRlZBgGIAEoCBINCgVzdGFsZRgHIAEoCCJWCgpEZXB0aEJhdGNoEiAKBWJvb2tzGAEgAygLMhEudGlja2Zhbi52MS5EZXB0aBIQCghzbmFwc2hvdBgCIAEoCBIUCgxzZW5kX3RpbWVfbnMYAyABKAMiuQEKBVRyYWRlEg4KBnN5bWJvbBgBIAEoCRILCgNzZXEYAiABKAQSDQoFcHJpY2UYAyABKAMSDAoEc2l6ZRgEIAEoAxIYChBleGNoYW5nZV90aW1lX25zGAUgASgDEhQKDG1hdGNoX251bWJlchgGIAEoBBIRCgl0cmFkZV9zZXEYByABKAQSEQoJYWdncmVzc29yGAggASgJEhEKCXByaW50YWJsZRgJIAEoCBINCgVjcm9zcxgKIAEoCSJFCgpUcmFkZUJhdGNoEiEKBnRyYWRlcxgBIAMoCzIRLnRpY2tmYW4udjEuVHJhZGUSFAoMc2VuZF90aW1lX25zGAIgASgDItYBCgNCYXISDgoGc3ltYm9sGAEgASgJEhAKCGludGVydmFsGAIgASgJEhUKDXN0YXJ0X3RpbWVfbnMYAyABKAMSDAoEb3BlbhgEIAEoAxIMCgRoaWdoGAUgASgDEgsKA2xvdxgGIAEoAxINCgVjbG9zZRgHIAEoAxIOCgZ2b2x1bWUYCCABKAMSDgoGdHJhZGVzGAkgASgEEgwKBHZ3YXAYCiABKAMSEAoIbm90aW9uYWwYCyABKAMSDQoFc3RhdGUYDCABKAkSDwoHdmVyc2lvbhgNIAEoBCJRCghCYXJCYXRjaBIdCgRiYXJzGAEgAygLMg8udGlja2Zhbi52MS5CYXISEAoIc25hcHNob3QYAiABKAgSFAoMc2VuZF90aW1lX25zGAMgASgDIsoCCgxTeW1ib2xTdGF0dXMSDgoGc3ltYm9sGAEgASgJEhUKDXRyYWRpbmdfc3RhdGUYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3JlZ19zaG8YBCABKAkSHAoUbHVsZF9yZWZlcmVuY2VfcHJpY2UYBSABKAMSGAoQbHVsZF91cHBlcl9wcmljZRgGIAEoAxIYChBsdWxkX2xvd2VyX3ByaWNlGAcgASgDEhcKD2x1bGRfZXh0ZW5zaW9ucxgIIAEoDRIbChNpcG9fcmVsZWFzZV90aW1lX25zGAkgASgDEhUKDWlwb19xdWFsaWZpZXIYCiABKAkSEQoJaXBvX3ByaWNlGAsgASgDEhgKEG9wZXJhdGlvbmFsX2hhbHQYDCABKAgSFQoNZXZlbnRfdGltZV9ucxgNIAEoAxIPCgd2ZXJzaW9uGA4gASgEIrcBCgxNYXJrZXRTdGF0dXMSFAoMc3lzdGVtX2V2ZW50GAEgASgJEhMKC21hcmtldF9vcGVuGAIgASgIEhMKC213Y2JfbGV2ZWwxGAMgASgDEhMKC213Y2JfbGV2ZWwyGAQgASgDEhMKC213Y2JfbGV2ZWwzGAUgASgDEhUKDW13Y2JfYnJlYWNoZWQYBiABKAkSFQoNZXZlbnRfdGltZV9ucxgHIAEoAxIPCgd2ZXJzaW9uGAggASgEIooBCgtTdGF0dXNCYXRjaBIoCgZtYXJrZXQYASABKAsyGC50aWNrZmFuLnYxLk1hcmtldFN0YXR1cxIpCgdzeW1ib2xzGAIgAygLMhgudGlja2Zhbi52MS5TeW1ib2xTdGF0dXMSEAoIc25hcHNob3QYAyABKAgSFAoMc2VuZF90aW1lX25zGAQgASgDIpEBCglSZWNvdmVyZWQSDgoGc3ltYm9sGAEgASgJEg8KB3ZlcmRpY3QYAiABKAkSHgoWbWlzc2luZ19mcm9tX3RyYWRlX3NlcRgDIAEoBBIcChRtaXNzaW5nX3RvX3RyYWRlX3NlcRgEIAEoBBIVCg1lcG9jaF9jaGFuZ2VkGAUgASgIEg4KBnJlYXNvbhgGIAEoCSJXCghMaXZlbmVzcxIOCgZzeW1ib2wYASABKAkSCwoDc2VxGAIgASgEEhoKEmxhc3RfZXZlbnRfdGltZV9ucxgDIAEoAxISCgpmZWVkX3N0YXRlGAQgASgJImAKCUhlYXJ0YmVhdBIWCg5zZXJ2ZXJfdGltZV9ucxgBIAEoAxIUCgxyZXN1bWVfdG9rZW4YAiABKAkSJQoHc3ltYm9scxgDIAMoCzIULnRpY2tmYW4udjEuTGl2ZW5lc3MiFQoEUG9uZxINCgVub25jZRgBIAEoBCJfCgpTdWJzY3JpYmVkEg8KB3N5bWJvbHMYASADKAkSEAoIY2hhbm5lbHMYAiADKAkSFAoMcmVzdW1lX3Rva2VuGAMgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKA0iNwoFRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3N5bWJvbHMYAyADKAliBnByb3RvMw");
+  fileDesc("CgxzdHJlYW0ucHJvdG8SCnRpY2tmYW4udjEivQEKDUNsaWVudE1lc3NhZ2USKgoJc3Vic2NyaWJlGAEgASgLMhUudGlja2Zhbi52MS5TdWJzY3JpYmVIABIuCgt1bnN1YnNjcmliZRgCIAEoCzIXLnRpY2tmYW4udjEuVW5zdWJzY3JpYmVIABIgCgRwaW5nGAMgASgLMhAudGlja2Zhbi52MS5QaW5nSAASJgoHcmVmcmVzaBgEIAEoCzITLnRpY2tmYW4udjEuUmVmcmVzaEgAQgYKBGtpbmQiGAoHUmVmcmVzaBINCgV0b2tlbhgBIAEoCSJECglTdWJzY3JpYmUSDwoHc3ltYm9scxgBIAMoCRIQCghjaGFubmVscxgCIAMoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAkiMAoLVW5zdWJzY3JpYmUSDwoHc3ltYm9scxgBIAMoCRIQCghjaGFubmVscxgCIAMoCSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIo4FCg1TZXJ2ZXJNZXNzYWdlEigKCHNuYXBzaG90GAEgASgLMhQudGlja2Zhbi52MS5TbmFwc2hvdEgAEigKBnF1b3RlcxgCIAEoCzIWLnRpY2tmYW4udjEuUXVvdGVCYXRjaEgAEigKBnRyYWRlcxgDIAEoCzIWLnRpY2tmYW4udjEuVHJhZGVCYXRjaEgAEioKCWhlYXJ0YmVhdBgEIAEoCzIVLnRpY2tmYW4udjEuSGVhcnRiZWF0SAASIgoFZXJyb3IYBSABKAsyES50aWNrZmFuLnYxLkVycm9ySAASIAoEcG9uZxgGIAEoCzIQLnRpY2tmYW4udjEuUG9uZ0gAEiwKCnN1YnNjcmliZWQYByABKAsyFi50aWNrZmFuLnYxLlN1YnNjcmliZWRIABInCgVkZXB0aBgIIAEoCzIWLnRpY2tmYW4udjEuRGVwdGhCYXRjaEgAEi8KDG9yZGVyX3VwZGF0ZRgJIAEoCzIXLnRpY2tmYW4udjEuT3JkZXJVcGRhdGVIABIqCglyZWZyZXNoZWQYCiABKAsyFS50aWNrZmFuLnYxLlJlZnJlc2hlZEgAEiYKB3Jldm9rZWQYCyABKAsyEy50aWNrZmFuLnYxLlJldm9rZWRIABIkCgRiYXJzGAwgASgLMhQudGlja2Zhbi52MS5CYXJCYXRjaEgAEikKBnN0YXR1cxgNIAEoCzIXLnRpY2tmYW4udjEuU3RhdHVzQmF0Y2hIABIqCglyZWNvdmVyZWQYDiABKAsyFS50aWNrZmFuLnYxLlJlY292ZXJlZEgAEiwKB2FjY291bnQYDyABKAsyGS50aWNrZmFuLnYxLkFjY291bnRVcGRhdGVIAEIGCgRraW5kIiIKCVJlZnJlc2hlZBIVCg1leHBpcmVzX2F0X25zGAEgASgDIiQKB1Jldm9rZWQSGQoRcmV2b2tlZF9iZWZvcmVfbnMYASABKAMikQIKC09yZGVyVXBkYXRlEhAKCG9yZGVyX2lkGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIMCgRzaWRlGAMgASgJEgwKBHR5cGUYBCABKAkSDgoGc3RhdHVzGAUgASgJEgsKA3F0eRgGIAEoAxISCgpmaWxsZWRfcXR5GAcgASgDEhMKC2xpbWl0X3ByaWNlGAggASgDEhUKDWxhc3RfZmlsbF9xdHkYCSABKAMSFwoPbGFzdF9maWxsX3ByaWNlGAogASgDEhYKDmF2Z19maWxsX3ByaWNlGAsgASgDEg4KBnJlYXNvbhgMIAEoCRIPCgd2ZXJzaW9uGA0gASgEEhUKDWV2ZW50X3RpbWVfbnMYDiABKAMi7QEKDUFjY291bnRVcGRhdGUSDwoHdmVyc2lvbhgBIAEoBBIVCg1ldmVudF90aW1lX25zGAIgASgDEgwKBGNhc2gYAyABKAkSFAoMYnV5aW5nX3Bvd2VyGAQgASgJEhQKDHNldHRsZWRfY2FzaBgFIAEoCRIWCg51bnNldHRsZWRfY2FzaBgGIAEoCRIUCgx3aXRoZHJhd2FibGUYByABKAkSJwoJcG9zaXRpb25zGAggAygLMhQudGlja2Zhbi52MS5Qb3NpdGlvbhIQCghzbmFwc2hvdBgJIAEoCBIRCgljYXNoX2hlbGQYCiABKAkiZgoIUG9zaXRpb24SDgoGc3ltYm9sGAEgASgJEgsKA3F0eRgCIAEoCRIQCghxdHlfaGVsZBgDIAEoCRISCgpjb3N0X2Jhc2lzGAQgASgJEhcKD2F2Z19lbnRyeV9wcmljZRgFIAEoCSKNAgoFUXVvdGUSDgoGc3ltYm9sGAEgASgJEgsKA3NlcRgCIAEoBBIRCgliaWRfcHJpY2UYAyABKAMSEAoIYmlkX3NpemUYBCABKAMSEQoJYXNrX3ByaWNlGAUgASgDEhAKCGFza19zaXplGAYgASgDEhIKCmxhc3RfcHJpY2UYByABKAMSEQoJbGFzdF9zaXplGAggASgDEg4KBnZvbHVtZRgJIAEoAxIYChBleGNoYW5nZV90aW1lX25zGAogASgDEg4KBmhhbHRlZBgLIAEoCBINCgVzdGFsZRgMIAEoCBIVCg10cmFkaW5nX3N0YXRlGA0gASgJEhYKDnRyYWRpbmdfcmVhc29uGA4gASgJIkMKCFNuYXBzaG90EiEKBnF1b3RlcxgBIAMoCzIRLnRpY2tmYW4udjEuUXVvdGUSFAoMc2VuZF90aW1lX25zGAIgASgDIkUKClF1b3RlQmF0Y2gSIQoGcXVvdGVzGAEgAygLMhEudGlja2Zhbi52MS5RdW90ZRIUCgxzZW5kX3RpbWVfbnMYAiABKAMiJAoFTGV2ZWwSDQoFcHJpY2UYASABKAMSDAoEc2l6ZRgCIAEoAyKfAQoFRGVwdGgSDgoGc3ltYm9sGAEgASgJEgsKA3NlcRgCIAEoBBIfCgRiaWRzGAMgAygLMhEudGlja2Zhbi52MS5MZXZlbBIfCgRhc2tzGAQgAygLMhEudGlja2Zhbi52MS5MZXZlbBIYChBleGNoYW5nZV90aW1lX25zGAUgASgDEg4KBmhhbHRlZBgGIAEoCBINCgVzdGFsZRgHIAEoCCJWCgpEZXB0aEJhdGNoEiAKBWJvb2tzGAEgAygLMhEudGlja2Zhbi52MS5EZXB0aBIQCghzbmFwc2hvdBgCIAEoCBIUCgxzZW5kX3RpbWVfbnMYAyABKAMiuQEKBVRyYWRlEg4KBnN5bWJvbBgBIAEoCRILCgNzZXEYAiABKAQSDQoFcHJpY2UYAyABKAMSDAoEc2l6ZRgEIAEoAxIYChBleGNoYW5nZV90aW1lX25zGAUgASgDEhQKDG1hdGNoX251bWJlchgGIAEoBBIRCgl0cmFkZV9zZXEYByABKAQSEQoJYWdncmVzc29yGAggASgJEhEKCXByaW50YWJsZRgJIAEoCBINCgVjcm9zcxgKIAEoCSJFCgpUcmFkZUJhdGNoEiEKBnRyYWRlcxgBIAMoCzIRLnRpY2tmYW4udjEuVHJhZGUSFAoMc2VuZF90aW1lX25zGAIgASgDItYBCgNCYXISDgoGc3ltYm9sGAEgASgJEhAKCGludGVydmFsGAIgASgJEhUKDXN0YXJ0X3RpbWVfbnMYAyABKAMSDAoEb3BlbhgEIAEoAxIMCgRoaWdoGAUgASgDEgsKA2xvdxgGIAEoAxINCgVjbG9zZRgHIAEoAxIOCgZ2b2x1bWUYCCABKAMSDgoGdHJhZGVzGAkgASgEEgwKBHZ3YXAYCiABKAMSEAoIbm90aW9uYWwYCyABKAMSDQoFc3RhdGUYDCABKAkSDwoHdmVyc2lvbhgNIAEoBCJRCghCYXJCYXRjaBIdCgRiYXJzGAEgAygLMg8udGlja2Zhbi52MS5CYXISEAoIc25hcHNob3QYAiABKAgSFAoMc2VuZF90aW1lX25zGAMgASgDIsoCCgxTeW1ib2xTdGF0dXMSDgoGc3ltYm9sGAEgASgJEhUKDXRyYWRpbmdfc3RhdGUYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3JlZ19zaG8YBCABKAkSHAoUbHVsZF9yZWZlcmVuY2VfcHJpY2UYBSABKAMSGAoQbHVsZF91cHBlcl9wcmljZRgGIAEoAxIYChBsdWxkX2xvd2VyX3ByaWNlGAcgASgDEhcKD2x1bGRfZXh0ZW5zaW9ucxgIIAEoDRIbChNpcG9fcmVsZWFzZV90aW1lX25zGAkgASgDEhUKDWlwb19xdWFsaWZpZXIYCiABKAkSEQoJaXBvX3ByaWNlGAsgASgDEhgKEG9wZXJhdGlvbmFsX2hhbHQYDCABKAgSFQoNZXZlbnRfdGltZV9ucxgNIAEoAxIPCgd2ZXJzaW9uGA4gASgEIrcBCgxNYXJrZXRTdGF0dXMSFAoMc3lzdGVtX2V2ZW50GAEgASgJEhMKC21hcmtldF9vcGVuGAIgASgIEhMKC213Y2JfbGV2ZWwxGAMgASgDEhMKC213Y2JfbGV2ZWwyGAQgASgDEhMKC213Y2JfbGV2ZWwzGAUgASgDEhUKDW13Y2JfYnJlYWNoZWQYBiABKAkSFQoNZXZlbnRfdGltZV9ucxgHIAEoAxIPCgd2ZXJzaW9uGAggASgEIooBCgtTdGF0dXNCYXRjaBIoCgZtYXJrZXQYASABKAsyGC50aWNrZmFuLnYxLk1hcmtldFN0YXR1cxIpCgdzeW1ib2xzGAIgAygLMhgudGlja2Zhbi52MS5TeW1ib2xTdGF0dXMSEAoIc25hcHNob3QYAyABKAgSFAoMc2VuZF90aW1lX25zGAQgASgDIpEBCglSZWNvdmVyZWQSDgoGc3ltYm9sGAEgASgJEg8KB3ZlcmRpY3QYAiABKAkSHgoWbWlzc2luZ19mcm9tX3RyYWRlX3NlcRgDIAEoBBIcChRtaXNzaW5nX3RvX3RyYWRlX3NlcRgEIAEoBBIVCg1lcG9jaF9jaGFuZ2VkGAUgASgIEg4KBnJlYXNvbhgGIAEoCSJXCghMaXZlbmVzcxIOCgZzeW1ib2wYASABKAkSCwoDc2VxGAIgASgEEhoKEmxhc3RfZXZlbnRfdGltZV9ucxgDIAEoAxISCgpmZWVkX3N0YXRlGAQgASgJImAKCUhlYXJ0YmVhdBIWCg5zZXJ2ZXJfdGltZV9ucxgBIAEoAxIUCgxyZXN1bWVfdG9rZW4YAiABKAkSJQoHc3ltYm9scxgDIAMoCzIULnRpY2tmYW4udjEuTGl2ZW5lc3MiFQoEUG9uZxINCgVub25jZRgBIAEoBCJfCgpTdWJzY3JpYmVkEg8KB3N5bWJvbHMYASADKAkSEAoIY2hhbm5lbHMYAiADKAkSFAoMcmVzdW1lX3Rva2VuGAMgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKA0iNwoFRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3N5bWJvbHMYAyADKAliBnByb3RvMw");
 
 /**
  * @generated from message tickfan.v1.ClientMessage
@@ -274,6 +274,14 @@ export type ServerMessage = Message<"tickfan.v1.ServerMessage"> & {
      */
     value: Recovered;
     case: "recovered";
+  } | {
+    /**
+     * the "positions" channel: the user's own cash and positions
+     *
+     * @generated from field: tickfan.v1.AccountUpdate account = 15;
+     */
+    value: AccountUpdate;
+    case: "account";
   } | { case: undefined; value?: undefined };
 };
 
@@ -432,6 +440,143 @@ export const OrderUpdateSchema: GenMessage<OrderUpdate> = /*@__PURE__*/
   messageDesc(file_stream, 8);
 
 /**
+ * The user's account after one change (the "positions" channel): every committed
+ * transaction that moves the user's cash, holds or shares (a deposit, a placement's
+ * hold, a release, a fill, a fee, a settlement) gives one, never conflated away.
+ * `version` is per user and increases by exactly one per change; the first message
+ * after subscribing is the current state with `snapshot` set. A client keeps the
+ * newest version and ignores an update whose version it already has. Money as
+ * decimal strings of dollars ("1234.5600"), quantities as decimal strings of shares.
+ *
+ * @generated from message tickfan.v1.AccountUpdate
+ */
+export type AccountUpdate = Message<"tickfan.v1.AccountUpdate"> & {
+  /**
+   * per user: +1 per change; 0 in a snapshot of a user with no account yet
+   *
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * Unix time of the change (its commit)
+   *
+   * @generated from field: int64 event_time_ns = 2;
+   */
+  eventTimeNs: bigint;
+
+  /**
+   * all the user's cash: settled + unsettled (holds included)
+   *
+   * @generated from field: string cash = 3;
+   */
+  cash: string;
+
+  /**
+   * cash - holds for open buy orders: what a new buy may spend
+   *
+   * @generated from field: string buying_power = 4;
+   */
+  buyingPower: string;
+
+  /**
+   * cash whose trades have settled
+   *
+   * @generated from field: string settled_cash = 5;
+   */
+  settledCash: string;
+
+  /**
+   * proceeds of sales not yet settled (T+1)
+   *
+   * @generated from field: string unsettled_cash = 6;
+   */
+  unsettledCash: string;
+
+  /**
+   * settled cash - holds for open buys, never below zero
+   *
+   * @generated from field: string withdrawable = 7;
+   */
+  withdrawable: string;
+
+  /**
+   * every symbol held (shares free or held by sell orders), by symbol
+   *
+   * @generated from field: repeated tickfan.v1.Position positions = 8;
+   */
+  positions: Position[];
+
+  /**
+   * the current state sent on subscribe (not a change)
+   *
+   * @generated from field: bool snapshot = 9;
+   */
+  snapshot: boolean;
+
+  /**
+   * held by open buy orders
+   *
+   * @generated from field: string cash_held = 10;
+   */
+  cashHeld: string;
+};
+
+/**
+ * Describes the message tickfan.v1.AccountUpdate.
+ * Use `create(AccountUpdateSchema)` to create a new message.
+ */
+export const AccountUpdateSchema: GenMessage<AccountUpdate> = /*@__PURE__*/
+  messageDesc(file_stream, 9);
+
+/**
+ * One holding of the user's, as of its AccountUpdate.
+ *
+ * @generated from message tickfan.v1.Position
+ */
+export type Position = Message<"tickfan.v1.Position"> & {
+  /**
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * shares owned (free + held by open sell orders), a decimal string
+   *
+   * @generated from field: string qty = 2;
+   */
+  qty: string;
+
+  /**
+   * of which held by open sell orders
+   *
+   * @generated from field: string qty_held = 3;
+   */
+  qtyHeld: string;
+
+  /**
+   * dollars, average cost of qty
+   *
+   * @generated from field: string cost_basis = 4;
+   */
+  costBasis: string;
+
+  /**
+   * dollars per share: cost_basis / qty
+   *
+   * @generated from field: string avg_entry_price = 5;
+   */
+  avgEntryPrice: string;
+};
+
+/**
+ * Describes the message tickfan.v1.Position.
+ * Use `create(PositionSchema)` to create a new message.
+ */
+export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
+  messageDesc(file_stream, 10);
+
+/**
  * Top of book of one symbol at one version.
  *
  * @generated from message tickfan.v1.Quote
@@ -525,7 +670,7 @@ export type Quote = Message<"tickfan.v1.Quote"> & {
  * Use `create(QuoteSchema)` to create a new message.
  */
 export const QuoteSchema: GenMessage<Quote> = /*@__PURE__*/
-  messageDesc(file_stream, 9);
+  messageDesc(file_stream, 11);
 
 /**
  * The full current state of each newly subscribed symbol, sent before any update.
@@ -551,7 +696,7 @@ export type Snapshot = Message<"tickfan.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_stream, 10);
+  messageDesc(file_stream, 12);
 
 /**
  * Conflated updates from one flush: at most one Quote per symbol, the newest.
@@ -577,7 +722,7 @@ export type QuoteBatch = Message<"tickfan.v1.QuoteBatch"> & {
  * Use `create(QuoteBatchSchema)` to create a new message.
  */
 export const QuoteBatchSchema: GenMessage<QuoteBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 11);
+  messageDesc(file_stream, 13);
 
 /**
  * One price level: the total shares resting at one price.
@@ -601,7 +746,7 @@ export type Level = Message<"tickfan.v1.Level"> & {
  * Use `create(LevelSchema)` to create a new message.
  */
 export const LevelSchema: GenMessage<Level> = /*@__PURE__*/
-  messageDesc(file_stream, 12);
+  messageDesc(file_stream, 14);
 
 /**
  * Price-level depth of one symbol, best level first on each side.
@@ -654,7 +799,7 @@ export type Depth = Message<"tickfan.v1.Depth"> & {
  * Use `create(DepthSchema)` to create a new message.
  */
 export const DepthSchema: GenMessage<Depth> = /*@__PURE__*/
-  messageDesc(file_stream, 13);
+  messageDesc(file_stream, 15);
 
 /**
  * Depth of each newly subscribed symbol first (snapshot = true), then conflated updates.
@@ -685,7 +830,7 @@ export type DepthBatch = Message<"tickfan.v1.DepthBatch"> & {
  * Use `create(DepthBatchSchema)` to create a new message.
  */
 export const DepthBatchSchema: GenMessage<DepthBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 14);
+  messageDesc(file_stream, 16);
 
 /**
  * One printable execution (a trade print) of one symbol.
@@ -764,7 +909,7 @@ export type Trade = Message<"tickfan.v1.Trade"> & {
  * Use `create(TradeSchema)` to create a new message.
  */
 export const TradeSchema: GenMessage<Trade> = /*@__PURE__*/
-  messageDesc(file_stream, 15);
+  messageDesc(file_stream, 17);
 
 /**
  * @generated from message tickfan.v1.TradeBatch
@@ -788,7 +933,7 @@ export type TradeBatch = Message<"tickfan.v1.TradeBatch"> & {
  * Use `create(TradeBatchSchema)` to create a new message.
  */
 export const TradeBatchSchema: GenMessage<TradeBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 16);
+  messageDesc(file_stream, 18);
 
 /**
  * One OHLCV bar of one symbol ("bars:1s" / "bars:1m" channels, GET /v1/bars history).
@@ -887,7 +1032,7 @@ export type Bar = Message<"tickfan.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_stream, 17);
+  messageDesc(file_stream, 19);
 
 /**
  * @generated from message tickfan.v1.BarBatch
@@ -918,7 +1063,7 @@ export type BarBatch = Message<"tickfan.v1.BarBatch"> & {
  * Use `create(BarBatchSchema)` to create a new message.
  */
 export const BarBatchSchema: GenMessage<BarBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 18);
+  messageDesc(file_stream, 20);
 
 /**
  * The feed's trading state of one symbol: the ITCH events that gate trading.
@@ -1021,7 +1166,7 @@ export type SymbolStatus = Message<"tickfan.v1.SymbolStatus"> & {
  * Use `create(SymbolStatusSchema)` to create a new message.
  */
 export const SymbolStatusSchema: GenMessage<SymbolStatus> = /*@__PURE__*/
-  messageDesc(file_stream, 19);
+  messageDesc(file_stream, 21);
 
 /**
  * The market as a whole.
@@ -1085,7 +1230,7 @@ export type MarketStatus = Message<"tickfan.v1.MarketStatus"> & {
  * Use `create(MarketStatusSchema)` to create a new message.
  */
 export const MarketStatusSchema: GenMessage<MarketStatus> = /*@__PURE__*/
-  messageDesc(file_stream, 20);
+  messageDesc(file_stream, 22);
 
 /**
  * The "status" channel: on subscribe the current state (snapshot = true: the market and
@@ -1123,7 +1268,7 @@ export type StatusBatch = Message<"tickfan.v1.StatusBatch"> & {
  * Use `create(StatusBatchSchema)` to create a new message.
  */
 export const StatusBatchSchema: GenMessage<StatusBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 21);
+  messageDesc(file_stream, 23);
 
 /**
  * Resume's verdict for one symbol of the trades channel, after the replayed prints.
@@ -1175,7 +1320,7 @@ export type Recovered = Message<"tickfan.v1.Recovered"> & {
  * Use `create(RecoveredSchema)` to create a new message.
  */
 export const RecoveredSchema: GenMessage<Recovered> = /*@__PURE__*/
-  messageDesc(file_stream, 22);
+  messageDesc(file_stream, 24);
 
 /**
  * Per subscribed symbol (at most a configured number per heartbeat, 200 by default: a larger
@@ -1217,7 +1362,7 @@ export type Liveness = Message<"tickfan.v1.Liveness"> & {
  * Use `create(LivenessSchema)` to create a new message.
  */
 export const LivenessSchema: GenMessage<Liveness> = /*@__PURE__*/
-  messageDesc(file_stream, 23);
+  messageDesc(file_stream, 25);
 
 /**
  * @generated from message tickfan.v1.Heartbeat
@@ -1248,7 +1393,7 @@ export type Heartbeat = Message<"tickfan.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_stream, 24);
+  messageDesc(file_stream, 26);
 
 /**
  * @generated from message tickfan.v1.Pong
@@ -1265,7 +1410,7 @@ export type Pong = Message<"tickfan.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_stream, 25);
+  messageDesc(file_stream, 27);
 
 /**
  * Acknowledges a Subscribe or Unsubscribe: the client's full current subscription.
@@ -1301,7 +1446,7 @@ export type Subscribed = Message<"tickfan.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_stream, 26);
+  messageDesc(file_stream, 28);
 
 /**
  * Machine-readable code (e.g. "unknown_symbol", "bad_message", "too_large"),
@@ -1334,5 +1479,5 @@ export type Error = Message<"tickfan.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_stream, 27);
+  messageDesc(file_stream, 29);
 
