@@ -18,12 +18,15 @@
 ALTER TABLE journal DROP CONSTRAINT journal_kind_check;
 ALTER TABLE journal ADD CONSTRAINT journal_kind_check
     CHECK (kind IN ('deposit', 'withdrawal', 'hold', 'release', 'fill', 'fee', 'settlement'));
+-- Each list restates every value earlier migrations allow (005's 'session' topic; 010's house 'fractional'
+-- account, written by the fractional slice, allowed here whichever of the two is applied first).
 ALTER TABLE journal DROP CONSTRAINT journal_account_check;
 ALTER TABLE journal ADD CONSTRAINT journal_account_check
     CHECK (account IN ('cash', 'cash_held', 'shares', 'shares_held', 'unsettled', 'external', 'market', 'fees',
-                       'clearing'));
+                       'fractional', 'clearing'));
 ALTER TABLE outbox DROP CONSTRAINT outbox_topic_check;
-ALTER TABLE outbox ADD CONSTRAINT outbox_topic_check CHECK (topic IN ('execution', 'order_update', 'account'));
+ALTER TABLE outbox ADD CONSTRAINT outbox_topic_check
+    CHECK (topic IN ('execution', 'order_update', 'session', 'account'));
 
 -- One row per sale execution: its proceeds, the exchange date it traded on, and when it settled (NULL: not yet).
 CREATE TABLE settlements (
