@@ -91,16 +91,19 @@ CREATE TABLE account_versions (
 CREATE FUNCTION announce_account() RETURNS TRIGGER AS $$
 DECLARE
     v BIGINT;
+    t BIGINT;
     state JSONB;
 BEGIN
-    UPDATE account_versions SET version = version + 1, txid = txid_current()
-    WHERE user_id = NEW.user_id AND txid <> txid_current() RETURNING version INTO v;
+    -- no race: every transaction writing a user's journal lines holds their account row lock until it ends
+    SELECT version, txid INTO v, t FROM account_versions WHERE user_id = NEW.user_id;
     IF NOT FOUND THEN
-        INSERT INTO account_versions (user_id, version, txid) VALUES (NEW.user_id, 1, txid_current())
-        ON CONFLICT (user_id) DO NOTHING RETURNING version INTO v;
-        IF NOT FOUND THEN
-            RETURN NULL;  -- this transaction announced the user already
-        END IF;
+        v := 1;
+        INSERT INTO account_versions (user_id, version, txid) VALUES (NEW.user_id, v, txid_current());
+    ELSIF t = txid_current() THEN
+        RETURN NULL;  -- this transaction announced the user already (its other lines fire this too)
+    ELSE
+        v := v + 1;
+        UPDATE account_versions SET version = v, txid = txid_current() WHERE user_id = NEW.user_id;
     END IF;
     state := account_state(NEW.user_id);
     IF state IS NULL THEN
