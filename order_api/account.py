@@ -46,10 +46,23 @@ def settlement_date(trade_date: dt.date, next_trading_day: TradingDays = next_we
     return next_trading_day(trade_date)
 
 
+# The ledger's quantity units per share: 1 (whole shares) until the fractional slice's QTY_SCALE lands in vocab;
+# then it is imported here, and these two functions are the only ones that scale.
+SHARE_UNITS = 1
+
+
 def qty_text(qty: int) -> str:
-    """A quantity in the ledger's units as a decimal string of shares (whole shares until the fractional scale
-    lands in vocab; then this is the one place that divides by it)."""
-    return str(int(qty))
+    """A quantity in the ledger's units as a decimal string of shares."""
+    whole, part = divmod(int(qty), SHARE_UNITS)
+    if not part:
+        return str(whole)
+    digits = len(str(SHARE_UNITS)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0")
+
+
+def per_share(amount: int, qty: int) -> int:
+    """Money per share (rounded down to the money unit) of ``amount`` for ``qty`` in the ledger's units."""
+    return amount * SHARE_UNITS // qty if qty else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +74,7 @@ class Holding:
 
     @property
     def avg_entry_price(self) -> int:
-        return self.cost // self.qty if self.qty else 0
+        return per_share(self.cost, self.qty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +175,8 @@ def activity_json(row: Mapping[str, Any]) -> dict[str, Any]:
                            "transaction_time": row["created_at"].isoformat()}
     if kind == "fill":
         qty, price = int(row["exec_qty"] or 0), int(row["exec_price"] or 0)
-        sign = -1 if row["side"] == "buy" else 1
         out.update({"symbol": row["symbol"], "side": row["side"], "qty": qty_text(qty), "price": money(price),
-                    "net_amount": money(sign * qty * price), "order_id": str(row["order_id"]),
+                    "net_amount": money(int(row["cash_moved"] or 0)), "order_id": str(row["order_id"]),
                     "exec_id": row["exec_id"]})
     else:
         out["net_amount"] = money(int(row["amount"]) if kind != "settlement" else -int(row["amount"]))
