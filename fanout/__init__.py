@@ -9,7 +9,8 @@ on the upgrade, and users' order updates published on Redis (``vocab.keys.order_
 Gives out: ``tickfan.v1.ServerMessage`` frames, binary protobuf, or canonical proto3 JSON text with
 ``?format=json``: ``Subscribed`` acks, ``Snapshot``, conflated ``QuoteBatch``/``DepthBatch`` updates,
 ``TradeBatch`` prints, ``StatusBatch`` (the ``status`` channel: a snapshot, then every status event),
-``OrderUpdate`` (the ``orders`` channel), ``Heartbeat``, ``Pong`` and ``Error``
+``OrderUpdate`` (the ``orders`` channel), ``AccountUpdate`` (the ``positions`` channel: a snapshot read from
+Redis, then every version once, in order), ``Heartbeat``, ``Pong`` and ``Error``
 (codes ``bad_message``, ``unknown_symbol``, ``unknown_channel``, ``too_many_symbols``, ``too_large``,
 ``rate_limited``, ``unauthenticated``, ``invalid_token``, ``token_expired``, ``orders_unavailable``).
 
@@ -29,6 +30,7 @@ Guarantees:
 
 Modules: ``config`` (``FanoutConfig``, every setting), ``encode`` (entries and frames, pure), ``hub``
 (subscriptions, conflation, flush at a time passed in; pure), ``protocol`` (one connection's state machine and
-the orders-channel gate; pure), ``orders`` (the Redis relay of order updates), ``server`` (the picows asyncio
+the orders-channel gate; pure), ``messages`` (its stateless messages), ``positions`` (the positions channel's
+order, pure), ``orders`` (the Redis relay of order updates), ``server`` (the picows asyncio
 adapter: moves bytes).
 """

@@ -12,6 +12,11 @@ reads messages and pings; the rest of the node only changes the wanted set and w
 (``OrdersSink.orders_ready(True)``) once Redis has confirmed its user's SSUBSCRIBE, so everything published after
 the client's ``Subscribed`` ack reaches it.
 
+The same channel carries the user's account updates (a ``ServerMessage`` whose ``account`` is set: the positions
+channel), handed to ``account_frame`` of the connections subscribed to it with their version; ``snapshot`` reads
+the user's newest one from Redis (``account_key``, SET by the outbox relay) for a connection whose positions
+channel just went live, marked ``snapshot`` (version 0 and nothing else when the user has no account yet).
+
 The same channel carries the user's revocations ("log out everywhere": a ``ServerMessage`` whose ``revoked`` is
 set, written by the order API to its outbox in the transaction that bumps the user's token generation, so it is
 published at least once). A node listens on the channel of every user with an authenticated connection
@@ -44,7 +49,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tickfan_proto import stream_pb2 as pb
-from vocab.keys import ORDER_CHANNEL_PREFIX, order_channel
+from vocab.keys import ORDER_CHANNEL_PREFIX, account_key, order_channel
 from vocab.redisconn import open_redis
 
 from .order_links import OrderLinks
@@ -64,19 +69,28 @@ class OrdersSink(Protocol):
     def order_frame(self, frame: bytes | str) -> None:
         """Deliver one frame (an order update or an orders error): never dropped while the connection lives."""
 
+    @property
+    def orders_wanted(self) -> bool:
+        """Whether order updates are wanted (a connection may want only its account updates)."""
+
+    def account_frame(self, frame: bytes | str, version: int, snapshot: bool) -> None:
+        """Deliver one account update (the positions channel); ``snapshot``: the current account on subscribe."""
+
 
 @dataclass
 class OrderStats:
     received: int = 0  # payloads read from Redis
     delivered: int = 0  # order updates handed to connections (one per connection per update)
-    bad_payloads: int = 0  # not a ServerMessage carrying an order_update or revoked: dropped, counted, logged
+    bad_payloads: int = 0  # not a ServerMessage carrying an order_update, account or revoked: dropped, counted
+    account_updates: int = 0  # account updates handed to connections (one per connection per update)
+    snapshot_errors: int = 0  # positions snapshots Redis could not give (the connection is told)
     revocations: int = 0  # "log out everywhere" messages received
     outages: int = 0  # lost or refused Redis connections
     up: bool = False
 
 
-def _error(message: str) -> tuple[bytes, str]:
-    msg = pb.ServerMessage(error=pb.Error(code="orders_unavailable", message=message))
+def _error(message: str, code: str = "orders_unavailable") -> tuple[bytes, str]:
+    msg = pb.ServerMessage(error=pb.Error(code=code, message=message))
     return msg.SerializeToString(), json_format.MessageToJson(msg, indent=None)
 
 
@@ -110,6 +124,7 @@ class OrderRelay:
         self._down: bool | None = None  # None until the first attempt: neither known up nor known down
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._snapshots: set[asyncio.Task[None]] = set()  # positions snapshots being read
         self._error_down = _error("the order-update service (Redis) is unreachable; reconnecting. Orders are "
                                   "unaffected: re-read GET /v1/orders when a new `subscribed` ack arrives")
 
@@ -183,6 +198,8 @@ class OrderRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for snapshot in list(self._snapshots):
+            snapshot.cancel()
         for timer in self._waiting.values():
             timer.cancel()
         self._waiting.clear()
@@ -321,10 +338,13 @@ class OrderRelay:
             self.stats.revocations += 1
             self.on_revoked(user, msg.revoked.revoked_before_ns / 1e9)
             return
-        ok = kind == "order_update"
+        ok = kind in ("order_update", "account")
         sinks = self._sinks.get(user)
         if not sinks:
             return  # a late message for a user no connection wants any more
+        if kind == "account":
+            self._deliver_account(msg, data, list(sinks), snapshot=False)
+            return
         if not ok:
             self.stats.bad_payloads += 1
             log.warning("orders: dropped a payload on %s that is not a ServerMessage with an order_update "
@@ -332,6 +352,8 @@ class OrderRelay:
             return
         text: str | None = None
         for sink in list(sinks):
+            if not sink.orders_wanted:
+                continue
             if sink.json:
                 if text is None:
                     text = json_format.MessageToJson(msg, indent=None)  # once per message, for all JSON clients
@@ -339,6 +361,43 @@ class OrderRelay:
             else:
                 sink.order_frame(data)  # the publisher's bytes, unchanged
             self.stats.delivered += 1
+
+    def _deliver_account(self, msg: pb.ServerMessage, data: bytes, sinks: list[OrdersSink], *,
+                         snapshot: bool) -> None:
+        text: str | None = None
+        for sink in sinks:
+            if sink.json:
+                if text is None:
+                    text = json_format.MessageToJson(msg, indent=None)
+                sink.account_frame(text, msg.account.version, snapshot)
+            else:
+                sink.account_frame(data, msg.account.version, snapshot)
+            self.stats.account_updates += 1
+
+    def snapshot(self, user: str, sink: OrdersSink) -> None:
+        """Send ``sink`` the user's current account (the positions channel's snapshot), read from Redis."""
+        task = asyncio.create_task(self._snapshot(user, sink), name="positions-snapshot")
+        self._snapshots.add(task)
+        task.add_done_callback(self._snapshots.discard)
+
+    async def _snapshot(self, user: str, sink: OrdersSink) -> None:
+        try:
+            raw = await self.redis.get(account_key(user))
+            msg = pb.ServerMessage(account=pb.AccountUpdate())  # no account yet: version 0
+            if raw is not None:
+                msg = pb.ServerMessage.FromString(raw.encode() if isinstance(raw, str) else raw)
+        except Exception as exc:  # Redis away, or a payload that is not ours
+            self.stats.snapshot_errors += 1
+            log.warning("orders: no positions snapshot for a connection of %s: %s", user, exc)
+            self._send_error(sink, _error("the account could not be read for the positions snapshot; updates "
+                                          "follow, and GET /v1/account is the record", "positions_unavailable"))
+            sink.account_frame(b"", -1, True)  # no snapshot: the updates waiting for it go through
+            return
+        if msg.WhichOneof("kind") != "account":
+            msg = pb.ServerMessage(account=pb.AccountUpdate())
+        msg.account.snapshot = True
+        if sink in self._sinks.get(user, {}):
+            self._deliver_account(msg, msg.SerializeToString(), [sink], snapshot=True)
 
     def _late(self, sink: OrdersSink) -> None:
         """A connection's SUBSCRIBE is not confirmed in time: release its ack with ``orders_unavailable``."""

@@ -22,6 +22,12 @@ and applies what this returns. Nothing here touches a socket, the hub or Redis.
   second (a ``symbol_rate_limited`` error, the request refused whole), the size of a message and of its
   fragments so far (close 1009), the number of fragments of one message (close 1009) and fragments per second
   (close 1008). ``closed_for`` says which limit closed the connection, for the adapter's metrics.
+- The positions channel (the user's ``AccountUpdate``s) rides the same relay subscription as the orders channel
+  (one Redis channel per user carries both): subscribing to either starts it, leaving both ends it. Once it is
+  live, ``Reply.account_snapshot`` asks the adapter for the user's current account; account updates that come
+  before that snapshot wait for it, and any whose version the connection already has is dropped, so the client
+  sees the snapshot first and then every later version once, in order (``account_frame``). After an outage of
+  the relay a new snapshot is asked for (updates published meanwhile are not replayed by Redis).
 - Order updates are never dropped while the connection lives: ``order_frame`` queues them for the adapter to
   take while it can write (``take_order_frame``); past ``order_queue_max`` unread the connection must go.
 
@@ -38,7 +44,6 @@ import enum
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -48,11 +53,18 @@ from vocab.auth import AuthError, Claims, bearer, default_verifier
 
 from .config import FanoutConfig
 from .limits import TokenBucket
+from .messages import Upgrade as Upgrade
+from .messages import error_message as error_message
+from .messages import parse_upgrade as parse_upgrade
+from .messages import recovered_message as recovered_message
+from .positions import AccountSequence
 from .resume import NOT_RECOVERABLE, TokenCodec
 
 CHANNELS = ("quotes", "trades", "depth", "bars:1s", "bars:1m", "status")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
-ALL_CHANNELS = (*CHANNELS, ORDERS)
+POSITIONS = "positions"  # per user: the user's cash and positions (AccountUpdate), on the same Redis channel
+USER_CHANNELS = (ORDERS, POSITIONS)
+ALL_CHANNELS = (*CHANNELS, *USER_CHANNELS)
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_POLICY_VIOLATION = 1008
 # why a limit closed a connection (``ClientProtocol.closed_for``; the ``reason`` label of its metric)
@@ -95,6 +107,8 @@ class Reply:
     # the orders channel: start / stop delivering this user's order updates to this connection
     orders_subscribe: str | None = None
     orders_unsubscribe: str | None = None
+    # the positions channel is live: fetch this user's current account for the snapshot (``account_frame``)
+    account_snapshot: str | None = None
     close: tuple[int, str] | None = None
     # a Subscribe with a valid resume token: what the adapter replays (after the snapshots)
     resume: ResumeRequest | None = None
@@ -110,37 +124,6 @@ class ResumeRequest:
     feed_epoch: int
     node_epoch: int
     trades: dict[int, tuple[str, int]]
-
-
-def recovered_message(symbol: str, verdict: str, *, missing: tuple[int, int] | None = None,
-                      epoch_changed: bool = False, reason: str = "") -> pb.ServerMessage:
-    first, last = missing or (0, 0)
-    return pb.ServerMessage(recovered=pb.Recovered(
-        symbol=symbol, verdict=verdict, missing_from_trade_seq=first, missing_to_trade_seq=last,
-        epoch_changed=epoch_changed, reason=reason))
-
-
-@dataclass(frozen=True, slots=True)
-class Upgrade:
-    """What the upgrade request's target asks for."""
-
-    json_mode: bool
-    token: str | None  # deprecated: tokens in URLs end up in logs; use a ticket or the Authorization header
-    ticket: str | None = None
-
-
-def parse_upgrade(target: str, path: str) -> Upgrade | None:
-    """The request target (``/v1/stream?format=json&token=...``) of an upgrade; None when not ``path`` (404)."""
-    url = urlsplit(target)
-    if url.path != path:
-        return None
-    query = parse_qs(url.query, keep_blank_values=True)
-    return Upgrade(json_mode=query.get("format", ["protobuf"])[0] == "json", token=query.get("token", [None])[0],
-                   ticket=query.get("ticket", [None])[0])
-
-
-def error_message(code: str, message: str, symbols: list[str] | None = None) -> pb.ServerMessage:
-    return pb.ServerMessage(error=pb.Error(code=code, message=message, symbols=symbols or []))
 
 
 class ClientProtocol:
@@ -166,6 +149,8 @@ class ClientProtocol:
         self.user: str | None = None  # the authenticated user, None when anonymous
         self.claims: Claims | None = None  # what the connection's (latest) token proved
         self.orders = False  # subscribed to the orders channel (as the acks say)
+        self.positions = False  # subscribed to the positions channel
+        self._account = AccountSequence(self.order_queue_max)  # the positions channel's snapshot and versions
         # channel -> {symbol: locate}
         self.subscriptions: dict[str, dict[str, int]] = {c: {} for c in CHANNELS}
         self.closed = False  # no more input is taken (too large, or closed)
@@ -273,6 +258,7 @@ class ClientProtocol:
         self.closed = True
         self._held.clear()
         self._order_out.clear()
+        self._account.clear()
         self._parts, self._parts_size = [], 0
         return self.user
 
@@ -407,8 +393,8 @@ class ClientProtocol:
         if state is ConnectionState.CLOSED:
             return []
         if state is not ConnectionState.AWAITING_ORDERS:
-            if state is ConnectionState.ORDERS and live and self.orders:
-                return [Reply(messages=[self.subscribed_message()])]
+            if state is ConnectionState.ORDERS and live and (self.orders or self.positions):
+                return [Reply(messages=[self.subscribed_message()], account_snapshot=self._snapshot_wanted())]
             return []
         self._to(ConnectionState.ORDERS)
         held, self._held = self._held, []
@@ -420,6 +406,8 @@ class ClientProtocol:
             released = self._emit(reply)
             if released != Reply():
                 out.append(released)
+        if live and self.positions and self.state is ConnectionState.ORDERS:
+            out.append(Reply(account_snapshot=self._snapshot_wanted()))  # after the ack
         return out
 
     def order_frame(self, frame: bytes | str) -> str | None:
@@ -431,6 +419,28 @@ class ClientProtocol:
         if len(self._order_out) >= self.order_queue_max:
             return f"over {self.order_queue_max} order updates unread"
         self._order_out.append(frame)
+        return None
+
+    def _snapshot_wanted(self) -> str | None:
+        """The user whose account to fetch for a (new) positions snapshot, or None when positions is not wanted."""
+        if not self.positions:
+            return None
+        self._account.await_snapshot()
+        return self.user
+
+    def account_frame(self, frame: bytes | str, version: int, *, snapshot: bool = False) -> str | None:
+        """One account update (or, with ``snapshot``, the current account) for the positions channel: queued with
+        the order frames, in version order, each version once, nothing before the snapshot. Returns why the
+        connection must be dropped, as ``order_frame`` does."""
+        if self.state is ConnectionState.CLOSED or not self.positions:
+            return None
+        frames = self._account.take(frame, version, snapshot=snapshot)
+        if isinstance(frames, str):
+            return frames
+        for f in frames:
+            drop = self.order_frame(f)
+            if drop is not None:
+                return drop
         return None
 
     def take_order_frame(self) -> bytes | str | None:
@@ -455,26 +465,36 @@ class ClientProtocol:
         channels = self._channels(list(sub.channels), reply)
         if channels is None:
             return
-        # orders alone: its symbols are ignored, and cost nothing
-        wanted = [] if channels == [ORDERS] else list(dict.fromkeys(s.strip().upper() for s in sub.symbols))
+        # orders or positions alone: its symbols are ignored, and cost nothing
+        mine = [c for c in channels if c in USER_CHANNELS]
+        wanted = [] if len(mine) == len(channels) else list(dict.fromkeys(s.strip().upper() for s in sub.symbols))
         if not self._spend_symbols(wanted, reply):
             return
-        if ORDERS in channels:
+        if mine:
             # refused as a whole, like an unknown channel: nothing else in the message changes anything
             if self.user is None:
                 reply.messages.append(error_message(
-                    "unauthenticated", "the orders channel needs credentials on the WebSocket upgrade (a ticket "
-                                       "from POST /v1/ws-ticket, or an Authorization: Bearer header)"))
+                    "unauthenticated", f"the {mine[0]} channel needs credentials on the WebSocket upgrade (a "
+                                       "ticket from POST /v1/ws-ticket, or an Authorization: Bearer header)"))
                 return
             if not self.orders_enabled:
                 reply.messages.append(error_message(
-                    "orders_unavailable", "this node does not serve the orders channel"))
+                    "orders_unavailable", f"this node does not serve the {mine[0]} channel"))
                 return
-            channels.remove(ORDERS)
-            if not self.orders:
+            relayed = self.orders or self.positions
+            for channel in mine:
+                channels.remove(channel)
+            if ORDERS in mine:
                 self.orders = True
+            if POSITIONS in mine and not self.positions:
+                self.positions = True
+                if relayed and self.state is ConnectionState.ORDERS:
+                    reply.account_snapshot = self._snapshot_wanted()  # the relay is live: fetch it now
+                else:
+                    self._account.await_snapshot()  # orders_ready asks for it
+            if not relayed:
                 reply.orders_subscribe = self.user  # the owner's channel only: the user the token proved
-            if not channels:  # orders alone: symbols are ignored
+            if not channels:  # user channels alone: symbols are ignored
                 reply.messages.append(self.subscribed_message())
                 return
         known: list[tuple[str, int]] = []
@@ -541,13 +561,20 @@ class ClientProtocol:
         channels = self._channels(list(unsub.channels), reply)
         if channels is None:
             return
-        wanted = [] if channels == [ORDERS] else list(dict.fromkeys(x.strip().upper() for x in unsub.symbols))
+        mine = [c for c in channels if c in USER_CHANNELS]
+        wanted = [] if len(mine) == len(channels) else list(dict.fromkeys(x.strip().upper() for x in unsub.symbols))
         if not self._spend_symbols(wanted, reply):
             return
-        if ORDERS in channels:
-            channels.remove(ORDERS)
-            if self.orders:
+        if mine:
+            relayed = self.orders or self.positions
+            for channel in mine:
+                channels.remove(channel)
+            if ORDERS in mine:
                 self.orders = False
+            if POSITIONS in mine:
+                self.positions = False
+                self._account.clear()
+            if relayed and not (self.orders or self.positions):
                 reply.orders_unsubscribe = self.user
         for channel in channels:
             current = self.subscriptions[channel]
@@ -559,6 +586,7 @@ class ClientProtocol:
     def subscribed_message(self) -> pb.ServerMessage:
         """The full current subscription (also re-sent when the orders channel is live again after an outage)."""
         symbols = sorted(set().union(*(set(v) for v in self.subscriptions.values())))
-        channels = [c for c in CHANNELS if self.subscriptions[c]] + ([ORDERS] if self.orders else [])
+        channels = [c for c in CHANNELS if self.subscriptions[c]] + ([ORDERS] if self.orders else []) \
+            + ([POSITIONS] if self.positions else [])
         return pb.ServerMessage(subscribed=pb.Subscribed(symbols=symbols, channels=channels,
                                                          protocol_version=PROTOCOL_VERSION))

@@ -332,6 +332,20 @@ class _Client(WSListener):
             return
         self._write_orders()
 
+    @property
+    def orders_wanted(self) -> bool:
+        return self.protocol.orders
+
+    def account_frame(self, frame: bytes | str, version: int, snapshot: bool) -> None:
+        if self.transport is None or self.transport.is_disconnected:
+            return
+        drop = self.protocol.account_frame(frame, version, snapshot=snapshot)
+        if drop is not None:
+            self.server.stats.order_queue_disconnects += 1
+            self.drop_slow(drop)
+            return
+        self._write_orders()
+
     # writing what the protocol says -------------------------------------------------------------------------
     def _write_orders(self) -> None:
         """Write waiting order frames while the client can take them (a write may pause it)."""
@@ -375,6 +389,8 @@ class _Client(WSListener):
             self._close(transport, code, reason.encode())
         if reply.orders_subscribe is not None and server.orders is not None:
             server.orders.add(reply.orders_subscribe, self)  # calls orders_ready now or soon
+        if reply.account_snapshot is not None and server.orders is not None:
+            server.orders.snapshot(reply.account_snapshot, self)  # calls account_frame soon
 
     # resume -------------------------------------------------------------------------------------------------
     def _resume(self, req: ResumeRequest) -> None:

@@ -1,7 +1,7 @@
 """The order API (ASGI, Starlette): thin HTTP around the ledger. Every refusal is a 4xx with a code.
 
-Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/ledger, GET /v1/clock,
-GET /v1/calendar (order_api/market_clock.py), GET /openapi.json,
+Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/account, GET /v1/activities,
+GET /v1/ledger, GET /v1/clock, GET /v1/calendar (order_api/market_clock.py), GET /openapi.json,
 GET /healthz, POST /v1/ws-ticket, POST /v1/logout-everywhere, and POST /v1/dev/token only with the development key
 (order_api/devtoken.py). Users authenticate with ``Authorization: Bearer
 <JWT>`` (vocab/auth.py: signature, issuer, audience, expiry, lifetime), and the token must not be revoked
@@ -29,6 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from order_api import settlement
+from order_api.account import DEFAULT_PAGE, MAX_PAGE, account_json, decode_cursor
 from order_api.audit import DEFAULT_INTERVAL, AuditCollector, LedgerAudit
 from order_api.batching import CommitOutcomeUnknown
 from order_api.db import Ledger
@@ -71,6 +73,7 @@ class Services:
     ledger: Ledger
     quotes: QuoteSource
     relay: OutboxRelay | None = None
+    settlement: settlement.SettlementJob | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     limits: HttpLimits = field(default_factory=HttpLimits)
     bodies: BodyCounters = field(default_factory=BodyCounters)
@@ -219,11 +222,32 @@ async def portfolio(request: Request, user: str) -> Response:
         })
     cash = int(account["cash"]) if account else 0
     held = int(account["cash_held"]) if account else 0
+    view = await settlement.account_view(s.ledger, user)
     return json_response({
         "user_id": user, "cash": money(cash), "cash_held": money(held), "buying_power": money(cash),
+        "settled_cash": money(view.settled_cash), "unsettled_cash": money(view.unsettled_cash),
+        "withdrawable": money(view.withdrawable),
         "holdings": holdings, "market_value": money(total_value), "equity": money(cash + held + total_value),
         "prices_stale": any_stale,
     })
+
+
+async def account(request: Request, user: str) -> Response:
+    """Cash as a broker shows it (settled and unsettled apart, buying power, withdrawable) and the positions:
+    the same numbers as the positions channel's AccountUpdate, at its ``version``."""
+    view = await settlement.account_view(services(request).ledger, user)
+    return json_response({"user_id": user, **account_json(view)})
+
+
+async def activities(request: Request, user: str) -> Response:
+    """The user's fills, deposits, withdrawals, fees and settlements, newest first, ``page_size`` at a time;
+    ``page_token`` (the previous page's ``next_page_token``) continues below it."""
+    page_size = _int_param(request, "page_size", DEFAULT_PAGE, 1, MAX_PAGE)
+    token = request.query_params.get("page_token")
+    before = decode_cursor(token) if token else None
+    items, next_token = await settlement.activities(services(request).ledger, user, before=before,
+                                                    page_size=page_size)
+    return json_response({"activities": items, "next_page_token": next_token})
 
 
 async def journal(request: Request, user: str) -> Response:
@@ -371,6 +395,8 @@ class OrderService:
             Route("/v1/orders/{order_id}", bind(get_order), methods=["GET"]),
             Route("/v1/orders/{order_id}", bind(cancel_order), methods=["DELETE"]),
             Route("/v1/portfolio", bind(portfolio), methods=["GET"]),
+            Route("/v1/account", bind(account), methods=["GET"]),
+            Route("/v1/activities", bind(activities), methods=["GET"]),
             Route("/v1/ledger", bind(journal), methods=["GET"]),
             Route("/v1/clock", bind(market_clock), methods=["GET"]),
             Route("/v1/calendar", bind(market_calendar), methods=["GET"]),
@@ -389,6 +415,9 @@ class OrderService:
             svc.tasks.append(asyncio.create_task(svc.relay.run()))
         if self.audit is not None:
             svc.tasks.append(asyncio.create_task(self.audit.run(), name="ledger check"))
+        # sales settle T+1: every API process runs the job; the account lock settles each sale once
+        svc.settlement = settlement.SettlementJob(svc.ledger)
+        svc.tasks.append(asyncio.create_task(svc.settlement.run(), name="settlement"))
 
     async def close(self) -> None:
         svc = self.services
@@ -396,6 +425,8 @@ class OrderService:
             svc.relay.stop()
         if self.audit is not None:
             self.audit.stop()
+        if svc.settlement is not None:
+            svc.settlement.stop()
         for t in svc.tasks:
             t.cancel()
         for t in svc.tasks:

@@ -5,6 +5,8 @@ share (``vocab.quantities.QTY_SCALE``), money in 1/10,000 of a dollar; products 
 
 from __future__ import annotations
 
+from order_api.account import settlement_invariants
+
 
 def _mine(column: str) -> str:
     """The scope of :meth:`Ledger.check`: ``$1`` is the users' ids, or NULL for everyone."""
@@ -120,14 +122,19 @@ INVARIANTS: list[tuple[str, str]] = [
     # Money enters and leaves only through deposits and withdrawals, trades only with the market, fees only
     # to the fee account: a counterparty account in any other kind of transaction creates or destroys value,
     # as does a user's account under the counterparty's id or the other way round.
+    # (migration 012) a sale's unsettled proceeds are a memo pair, the user's `unsettled` against the house's
+    # `clearing`, written by its fill and reversed by its settlement
     ("SELECT id, txn_id, kind, user_id, account, asset, amount FROM journal WHERE "
      "(CASE WHEN user_id = '' THEN NOT (account = 'external' AND kind IN ('deposit', 'withdrawal') "
-     "OR account IN ('market', 'fractional') AND kind = 'fill' OR account = 'fees' AND kind = 'fee') "
-     "ELSE account NOT IN ('cash', 'cash_held', 'shares', 'shares_held') END) "
+     "OR account IN ('market', 'fractional') AND kind = 'fill' OR account = 'fees' AND kind = 'fee' "
+     "OR account = 'clearing' AND kind IN ('fill', 'settlement')) "
+     "ELSE account NOT IN ('cash', 'cash_held', 'shares', 'shares_held') "
+     "AND NOT (account = 'unsettled' AND kind IN ('fill', 'settlement')) END) "
      f"AND {_in_scope()}",
      "a journal line moves value where its kind may not"),
     # holds and releases move one user's value between their own accounts, nothing else
     ("SELECT txn_id, kind, count(DISTINCT user_id) AS users FROM journal WHERE kind IN ('hold', 'release') "
      f"AND {_in_scope()} GROUP BY txn_id, kind HAVING count(DISTINCT user_id) <> 1",
      "a hold or release touches another user's accounts"),
+    *settlement_invariants(_mine, _in_scope),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from order_api import openapi_account
 from order_api.model import TIFS, OrderBody, Status
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -21,7 +22,8 @@ _TIME = {"type": "string", "format": "date-time", "description": "ISO-8601 in ex
 
 # what each refusal status means, with its machine-readable codes (order_api/limits.py, api.py, model.py)
 REFUSALS = {
-    400: "malformed_json, invalid_parameter, invalid_content_length; nothing was written",
+    400: "malformed_json, invalid_parameter, invalid_content_length, invalid_cursor (a page_token this API did not "
+         "give); nothing was written",
     401: "unauthenticated, invalid_token, token_expired",
     404: "order_not_found",
     409: "idempotency_conflict, order_not_open",
@@ -125,7 +127,7 @@ def openapi_document() -> dict[str, Any]:
                             "is older than --max-quote-age (the market-data node or Redis down), or there is none"}}},
         "Portfolio": {"type": "object", "properties": {
             "user_id": {"type": "string"}, "cash": {"type": "string"}, "cash_held": {"type": "string"},
-            "buying_power": {"type": "string"}, "holdings": {"type": "array", "items": {
+            **openapi_account.CASH_FIELDS, "holdings": {"type": "array", "items": {
                 "$ref": "#/components/schemas/Holding"}},
             "market_value": {"type": "string"}, "equity": {"type": "string"},
             "prices_stale": {"type": "boolean", "description": "some holding is valued at a stale price (see "
@@ -140,6 +142,7 @@ def openapi_document() -> dict[str, Any]:
             "date": {"type": "string", "format": "date"}, "open": _TIME, "close": _TIME,
             "pre_market_open": _TIME, "after_hours_close": _TIME,
             "early_close": {"type": "boolean", "description": "closes at 13:00 (after hours end at 17:00)"}}},
+        **openapi_account.SCHEMAS,
     })
     return {
         "openapi": "3.1.0",
@@ -178,6 +181,7 @@ def openapi_document() -> dict[str, Any]:
                                       "responses": _responses({"200": {"description": "portfolio", "content": {
                                           "application/json": {"schema": {
                                               "$ref": "#/components/schemas/Portfolio"}}}}}, 401)}},
+            **openapi_account.paths(_responses),
             "/v1/ledger": {"get": {"summary": "The user's journal entries, newest first",
                                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}},
                                                   {"name": "before", "in": "query", "schema": {"type": "integer"}}],

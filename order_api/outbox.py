@@ -2,9 +2,12 @@
 
 Execution work goes to Redis Streams ``tickfan:exec:{partition}`` (partition = CRC-32 of user_id, so one
 user's events stay in order on one stream); order updates are SPUBLISHed (sharded pub/sub: on a Redis Cluster
-only the channel's shard carries them) on the owner's channel for the fan-out nodes. Delivery is at least once:
-a crash between publishing and marking publishes again, and the consumers are idempotent. One relay per shard
-at a time (a PostgreSQL advisory lock), so the order of a shard's outbox is the order of the stream.
+only the channel's shard carries them) on the owner's channel for the fan-out nodes. Account updates (migration
+012: JSON of the user's balances) are encoded here as ``ServerMessage{AccountUpdate}``, SET as the user's newest
+(``account_key``, the positions channel's snapshot) and SPUBLISHed on the same channel, in one pipeline.
+Delivery is at least once: a crash between publishing and marking publishes again, and the consumers are
+idempotent. One relay per shard at a time (a PostgreSQL advisory lock), so the order of a shard's outbox is
+the order of the stream.
 
 Redis acknowledges a write before its replicas have it: a master that dies just after an XADD can take the
 entry with it, the row already marked. PostgreSQL stays the record: an order still ``accepted`` a few seconds
@@ -22,8 +25,9 @@ import asyncpg
 import orjson
 import redis.exceptions
 
+from order_api.account import AccountView, account_update_frame
 from order_api.db import Ledger
-from vocab.keys import EXEC_PARTITIONS, EXEC_STREAM, exec_stream, order_channel
+from vocab.keys import EXEC_PARTITIONS, EXEC_STREAM, account_key, exec_stream, order_channel
 from vocab.partition import crc32_partition
 from vocab.redisconn import UNAVAILABLE, AnyRedis
 
@@ -123,6 +127,11 @@ class OutboxRelay:
                 fields = orjson.loads(r["payload"])
                 fields["outbox_id"] = r["id"]
                 pipe.xadd(stream_of(r["user_id"], self.partitions), fields, maxlen=STREAM_MAXLEN, approximate=True)
+            elif r["topic"] == "account":
+                # a user's rows are published in id order (one relay per shard), so the key ends at the newest
+                frame = account_update_frame(AccountView.of(orjson.loads(r["payload"])))
+                pipe.set(account_key(r["user_id"]), frame)
+                pipe.spublish(order_channel(r["user_id"]), frame)
             else:
                 pipe.spublish(order_channel(r["user_id"]), bytes(r["payload"]))
         await pipe.execute()

@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                            "demo's development key when it is unset"),
     "deposit": ("tickfan.trading_cli:deposit", "journal a deposit into a user's cash (an operator's command)"),
     "trade": ("tickfan.trading_cli:trade", "place an order and print its updates as they arrive on the WebSocket"),
+    "account": ("tickfan.account_cli", "show a user's account (settled and unsettled cash, buying power, positions), "
+                                       "latest activities, and with --follow its live updates"),
     "execute": ("tickfan.trading_cli:execute", "run an execution worker: outbox streams -> FIX market maker -> ledger"),
     "market-maker": ("tickfan.market_maker", "run the FIX 4.4 market-maker simulator (fills at the live book)"),
     "venue": ("tickfan.venue_cli", "drive the simulated venue's day: premarket, open, close, rollover (the feed's "
@@ -44,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # The extra (pyproject's optional dependencies) each command needs beyond the base install (a client: watch,
 # simulate, record, replay, config); said when one of its modules is missing.
 EXTRAS = {"demo": "all", "node": "node", "ingest": "node", "migrate": "trading", "api": "trading",
-          "token": "trading", "deposit": "trading", "trade": "trading", "execute": "trading",
+          "token": "trading", "deposit": "trading", "trade": "trading", "account": "trading", "execute": "trading",
           "market-maker": "trading", "venue": "trading"}
 OUR_PACKAGES = frozenset({"vocab", "tickfan_proto", "ingest", "normalize", "snapshots", "fanout", "order_api",
                           "venue", "tickfan"})
@@ -104,7 +106,8 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, Callable[[argpar
     add = getattr(module, f"add_{prefix}_arguments" if prefix else "add_arguments")
     run = getattr(module, f"{prefix}_main" if prefix else "main")
     sub = argparse.ArgumentParser(prog=f"tickfan {name}", description=COMMANDS[name][1],
-                                  epilog=KEY_HELP if name in SERVERS or name in ("demo", "token", "trade") else None)
+                                  epilog=KEY_HELP if name in SERVERS or name in ("demo", "token", "trade", "account")
+                                  else None)
     add(sub)
     if name != "config":
         from tickfan.config import add_config_argument

@@ -200,6 +200,10 @@ class NodeCollector(Collector):
             ("tickfan_orders_queue_disconnects", "Clients cut off with too many order updates unread",
              fanout.order_queue_disconnects),
             ("tickfan_token_revocations_received", "Log-out-everywhere messages read from Redis", stats.revocations),
+            ("tickfan_account_updates_delivered", "Account updates (the positions channel, snapshots included) "
+             "handed to connections (one per connection)", stats.account_updates),
+            ("tickfan_positions_snapshot_errors", "Positions snapshots Redis could not give (the client was told)",
+             stats.snapshot_errors),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
 

@@ -49,7 +49,7 @@ class Ping(_message.Message):
     def __init__(self, nonce: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("snapshot", "quotes", "trades", "heartbeat", "error", "pong", "subscribed", "depth", "order_update", "refreshed", "revoked", "bars", "status", "recovered")
+    __slots__ = ("snapshot", "quotes", "trades", "heartbeat", "error", "pong", "subscribed", "depth", "order_update", "refreshed", "revoked", "bars", "status", "recovered", "account")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     QUOTES_FIELD_NUMBER: _ClassVar[int]
     TRADES_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class ServerMessage(_message.Message):
     BARS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     RECOVERED_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     snapshot: Snapshot
     quotes: QuoteBatch
     trades: TradeBatch
@@ -78,7 +79,8 @@ class ServerMessage(_message.Message):
     bars: BarBatch
     status: StatusBatch
     recovered: Recovered
-    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., quotes: _Optional[_Union[QuoteBatch, _Mapping]] = ..., trades: _Optional[_Union[TradeBatch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., depth: _Optional[_Union[DepthBatch, _Mapping]] = ..., order_update: _Optional[_Union[OrderUpdate, _Mapping]] = ..., refreshed: _Optional[_Union[Refreshed, _Mapping]] = ..., revoked: _Optional[_Union[Revoked, _Mapping]] = ..., bars: _Optional[_Union[BarBatch, _Mapping]] = ..., status: _Optional[_Union[StatusBatch, _Mapping]] = ..., recovered: _Optional[_Union[Recovered, _Mapping]] = ...) -> None: ...
+    account: AccountUpdate
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., quotes: _Optional[_Union[QuoteBatch, _Mapping]] = ..., trades: _Optional[_Union[TradeBatch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., depth: _Optional[_Union[DepthBatch, _Mapping]] = ..., order_update: _Optional[_Union[OrderUpdate, _Mapping]] = ..., refreshed: _Optional[_Union[Refreshed, _Mapping]] = ..., revoked: _Optional[_Union[Revoked, _Mapping]] = ..., bars: _Optional[_Union[BarBatch, _Mapping]] = ..., status: _Optional[_Union[StatusBatch, _Mapping]] = ..., recovered: _Optional[_Union[Recovered, _Mapping]] = ..., account: _Optional[_Union[AccountUpdate, _Mapping]] = ...) -> None: ...
 
 class Refreshed(_message.Message):
     __slots__ = ("expires_at_ns",)
@@ -135,6 +137,44 @@ class OrderUpdate(_message.Message):
     time_in_force: str
     extended_hours: bool
     def __init__(self, order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[str] = ..., qty: _Optional[int] = ..., filled_qty: _Optional[int] = ..., limit_price: _Optional[int] = ..., last_fill_qty: _Optional[int] = ..., last_fill_price: _Optional[int] = ..., avg_fill_price: _Optional[int] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ..., event_time_ns: _Optional[int] = ..., qty_decimal: _Optional[str] = ..., filled_qty_decimal: _Optional[str] = ..., last_fill_qty_decimal: _Optional[str] = ..., notional: _Optional[str] = ..., time_in_force: _Optional[str] = ..., extended_hours: _Optional[bool] = ...) -> None: ...
+
+class AccountUpdate(_message.Message):
+    __slots__ = ("version", "event_time_ns", "cash", "buying_power", "settled_cash", "unsettled_cash", "withdrawable", "positions", "snapshot", "cash_held")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    CASH_FIELD_NUMBER: _ClassVar[int]
+    BUYING_POWER_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_CASH_FIELD_NUMBER: _ClassVar[int]
+    UNSETTLED_CASH_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAWABLE_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    CASH_HELD_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    event_time_ns: int
+    cash: str
+    buying_power: str
+    settled_cash: str
+    unsettled_cash: str
+    withdrawable: str
+    positions: _containers.RepeatedCompositeFieldContainer[Position]
+    snapshot: bool
+    cash_held: str
+    def __init__(self, version: _Optional[int] = ..., event_time_ns: _Optional[int] = ..., cash: _Optional[str] = ..., buying_power: _Optional[str] = ..., settled_cash: _Optional[str] = ..., unsettled_cash: _Optional[str] = ..., withdrawable: _Optional[str] = ..., positions: _Optional[_Iterable[_Union[Position, _Mapping]]] = ..., snapshot: _Optional[bool] = ..., cash_held: _Optional[str] = ...) -> None: ...
+
+class Position(_message.Message):
+    __slots__ = ("symbol", "qty", "qty_held", "cost_basis", "avg_entry_price")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    QTY_FIELD_NUMBER: _ClassVar[int]
+    QTY_HELD_FIELD_NUMBER: _ClassVar[int]
+    COST_BASIS_FIELD_NUMBER: _ClassVar[int]
+    AVG_ENTRY_PRICE_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    qty: str
+    qty_held: str
+    cost_basis: str
+    avg_entry_price: str
+    def __init__(self, symbol: _Optional[str] = ..., qty: _Optional[str] = ..., qty_held: _Optional[str] = ..., cost_basis: _Optional[str] = ..., avg_entry_price: _Optional[str] = ...) -> None: ...
 
 class Quote(_message.Message):
     __slots__ = ("symbol", "seq", "bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "exchange_time_ns", "halted", "stale", "trading_state", "trading_reason")

@@ -111,5 +111,15 @@ def order_channel(user_id: str) -> str:
     return ORDER_CHANNEL_PREFIX + user_id
 
 
+ACCOUNT_KEY_PREFIX = "tickfan:account:"  # string, one per user: the newest encoded ServerMessage{AccountUpdate}
+#                                           (the outbox relay SETs it before publishing the update on the user's
+#                                           order channel; a fan-out node sends it as the positions snapshot)
+
+
+def account_key(user_id: str) -> str:
+    """The string holding a user's newest account update (the ``positions`` channel's snapshot)."""
+    return ACCOUNT_KEY_PREFIX + user_id
+
+
 def exec_stream(partition: int) -> str:
     return EXEC_STREAM.format(partition)

@@ -285,6 +285,63 @@ def test_the_venue_day_on_demand_gtc_survives_the_rollover_and_the_crosses_fill(
     wait_until(lambda: status(gtc) == "cancelled", 60, "the gtc order cancelled")
 
 
+def test_positions_channel_gives_a_snapshot_then_every_account_change(demo: dict[str, Any]) -> None:
+    """Issue 15: the `positions` channel on the same WebSocket as the orders: the account's snapshot first, then
+    one AccountUpdate per change (the buy's hold, its fill), versions one apart, none missed; GET /v1/account
+    agrees with the last."""
+    symbol = tradable(demo["http"])
+    headers = {"authorization": f"Bearer {mint_token('bob', key=demo['key'])}"}
+
+    async def go() -> None:
+        async with websockets.connect(demo["ws"], additional_headers=headers) as ws:
+            sub = stream_pb2.ClientMessage()
+            sub.subscribe.channels.extend(["positions", "orders"])
+            await ws.send(sub.SerializeToString())
+            accounts: list[stream_pb2.AccountUpdate] = []
+            filled = False
+
+            async def read_until(done: Any) -> None:
+                nonlocal filled
+                while not done():
+                    raw = await asyncio.wait_for(ws.recv(), 30)
+                    assert isinstance(raw, bytes)
+                    msg = stream_pb2.ServerMessage.FromString(raw)
+                    kind = msg.WhichOneof("kind")
+                    assert kind != "error", msg
+                    if kind == "account":
+                        accounts.append(msg.account)
+                    elif kind == "order_update" and msg.order_update.status == "filled":
+                        filled = True
+
+            await read_until(lambda: accounts)
+            snapshot = accounts[0]
+            assert snapshot.snapshot and snapshot.version >= 1 and snapshot.cash  # bob was seeded with cash
+            async with httpx.AsyncClient(base_url=demo["http"], headers=headers, timeout=10) as http:
+                r = await http.post("/v1/orders", json={"symbol": symbol, "side": "buy", "qty": 1, "type": "market",
+                                                       "idempotency_key": "positions-e2e"})
+                assert r.status_code == 201, r.text
+                await read_until(lambda: filled and any(
+                    p.symbol == symbol for a in accounts[1:] for p in a.positions) and accounts[-1].cash_held ==
+                    "0.0000")
+                versions = [a.version for a in accounts]
+                assert versions == list(range(snapshot.version, snapshot.version + len(accounts))), versions
+                assert not any(a.snapshot for a in accounts[1:])
+                assert accounts[1].cash_held != "0.0000"  # the buy's hold, the first change
+                now = (await http.get("/v1/account")).json()
+                assert now["version"] == accounts[-1].version and now["cash"] == accounts[-1].cash
+                assert [p["symbol"] for p in now["positions"]] == [p.symbol for p in accounts[-1].positions]
+                page = (await http.get("/v1/activities", params={"page_size": 1})).json()
+                assert page["activities"][0]["activity_type"] == "FILL" and page["next_page_token"]
+    asyncio.run(go())
+    out = subprocess.run(
+        [sys.executable, "-m", "tickfan", "account", "bob", "--api", demo["http"], "--activities", "2"],
+        capture_output=True, text=True, cwd=ROOT, env=demo["env"], timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    first, *activities = out.stdout.splitlines()
+    assert first.startswith("v") and "buying power" in first and f"{symbol} 1 @ " in first, out.stdout
+    assert len(activities) == 2 and "FILL" in activities[0] and f"buy 1 {symbol}" in activities[0], out.stdout
+
+
 def test_ledger_balances_and_the_demo_stops_cleanly(demo: dict[str, Any]) -> None:
     async def check() -> list[str]:
         ledger = await Ledger.connect(DSNS, max_size=2)

@@ -26,7 +26,7 @@ from order_api.execution import GROUP, read_groups
 from order_api.outbox import STREAM_PARTITIONS, stream_of
 from tests.conftest import WAIT, LocalCluster, eventually
 from venue.marketmaker import Faults
-from vocab.keys import exec_stream, order_channel
+from vocab.keys import account_key, exec_stream, order_channel
 from vocab.redisconn import open_redis
 
 from .conftest import ScopedLedger
@@ -223,6 +223,11 @@ async def test_the_acl_lets_the_trading_and_edge_users_work_on_a_cluster(redis_c
         assert await trading.spublish(order_channel("acl"), b"update") == 1
         with pytest.raises(redis.exceptions.NoPermissionError):
             await edge.spublish(order_channel("acl"), b"a fake update")
+        # the positions snapshot: the outbox relay SETs a user's newest account update, an edge reads it only
+        assert await trading.set(account_key("acl"), b"account")
+        assert await edge.get(account_key("acl")) == b"account"
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await edge.set(account_key("acl"), b"a fake account")
     finally:
         await links.close()
         await trading.aclose()

@@ -136,7 +136,10 @@ async def order_updates(pubsub: PubSub, ids: list[tuple[str, uuid.UUID]], until:
             if len(updates) == len(ids) and {seq[-1].status for seq in updates.values()} == {until}:
                 break
             continue
-        upd = stream_pb2.ServerMessage.FromString(m["data"]).order_update
+        msg = stream_pb2.ServerMessage.FromString(m["data"])
+        if msg.WhichOneof("kind") == "account":
+            continue  # the owner's account updates share the channel (the positions channel)
+        upd = msg.order_update
         assert m["channel"].decode() == order_channel(next(x for x, o in ids if str(o) == upd.order_id))
         updates.setdefault(upd.order_id, []).append(upd)
     return updates

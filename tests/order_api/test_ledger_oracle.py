@@ -183,6 +183,22 @@ CORRUPTIONS = {
         "('{txn}', 'hold', '{u}', 'cash', 'USD', -5), ('{txn}', 'hold', '{u}-twin', 'cash_held', 'USD', 5); "
         "UPDATE accounts SET cash = cash - 5 WHERE user_id = '{u}'",
         FORGET_JOURNAL + " UPDATE accounts SET cash = cash + 5 WHERE user_id = '{u}'"),
+    # settlement (migration 012): a sale's proceeds are `unsettled` until its settlement reverses the memo
+    "a settlement row without its memo": Corruption(
+        "unsettled cash differs from the pending settlements",
+        "INSERT INTO settlements (memo_id, user_id, amount, trade_date) VALUES (-{mark}, '{u}', 7, current_date)",
+        "DELETE FROM settlements WHERE memo_id = -{mark}"),
+    "settled twice": Corruption(
+        ("negative unsettled cash", "unsettled cash differs from the pending settlements"),
+        "INSERT INTO journal (txn_id, kind, user_id, account, asset, amount) VALUES "
+        "('{txn}', 'settlement', '{u}', 'unsettled', 'USD', -5), ('{txn}', 'settlement', '', 'clearing', 'USD', 5)",
+        FORGET_JOURNAL),
+    "a settlement paying cash": Corruption(
+        "a settlement moves more than unsettled cash",
+        "INSERT INTO journal (txn_id, kind, user_id, account, asset, amount) VALUES "
+        "('{txn}', 'settlement', '{u}', 'cash', 'USD', 5), ('{txn}', 'settlement', '', 'clearing', 'USD', -5); "
+        "UPDATE accounts SET cash = cash + 5 WHERE user_id = '{u}'",
+        FORGET_JOURNAL + " UPDATE accounts SET cash = cash - 5 WHERE user_id = '{u}'"),
 }
 
 

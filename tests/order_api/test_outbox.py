@@ -43,10 +43,17 @@ async def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart(
         await eventually(lambda: _has_work(client, stream, u, 1), what="the first order's work in its stream")
         (fields,) = await _work_of(client, stream, u)
         assert fields[b"action"] == b"new" and fields[b"order_id"] == str(o["order_id"]).encode()
-        msg = None
-        while msg is None:
+        # the channel also carries the user's account updates (the positions channel): the placement's hold
+        # gives one beside the order update (the deposit's, version 1, may come first)
+        kinds: dict[str, stream_pb2.ServerMessage] = {}
+        while "order_update" not in kinds or kinds["account"].account.version != 2:
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-        update = stream_pb2.ServerMessage.FromString(msg["data"]).order_update
+            if msg is not None:
+                parsed = stream_pb2.ServerMessage.FromString(msg["data"])
+                kinds[str(parsed.WhichOneof("kind"))] = parsed
+            kinds.setdefault("account", stream_pb2.ServerMessage())
+        update = kinds["order_update"].order_update
+        assert kinds["account"].account.cash == "10000.0000" and kinds["account"].account.buying_power != "10000.0000"
         assert update.order_id == str(o["order_id"]) and update.status == "accepted" and update.version == 1
 
         # Redis goes away: orders are still accepted (the ledger is the source of truth) and wait.
@@ -57,7 +64,7 @@ async def test_relay_publishes_streams_and_updates_and_survives_a_redis_restart(
         pool = ledger.pool_for(u)
         pending = await pool.fetchval(
             "SELECT count(*) FROM outbox WHERE user_id = $1 AND published_at IS NULL", u)
-        assert pending == 2  # the second order's update and its execution work
+        assert pending == 3  # the second order's update, its execution work and the account update
         server.start()  # an empty Redis, as after a restart of a server that keeps nothing on disk
         await eventually(lambda: _has_work(client, stream, u, 1), what="the second order's work after the restart")
         (fields,) = await _work_of(client, stream, u)

@@ -198,7 +198,7 @@ async def test_a_relay_killed_between_publishing_and_marking_publishes_again_and
         order, _ = await ledger.place(u, market_buy(3), QUOTES["AAPL"])
         oid = order["order_id"]
         pending = await unpublished(ledger, u)
-        assert pending == 2  # the order update and the execution work
+        assert pending == 4  # the deposit's and the hold's account updates, the order update, the execution work
         async with ledger.pool_for(u).acquire() as locker:
             held = locker.transaction()
             await held.start()

@@ -35,8 +35,15 @@ class Sink:
     updates: list[pb.OrderUpdate] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
+    accounts: list[pb.AccountUpdate] = field(default_factory=list)
+    orders_wanted: bool = True
+
     def orders_ready(self, live: bool) -> None:
         self.ready.append(live)
+
+    def account_frame(self, frame: bytes | str, version: int, snapshot: bool) -> None:
+        assert isinstance(frame, bytes)
+        self.accounts.append(pb.ServerMessage.FromString(frame).account)
 
     def order_frame(self, frame: bytes | str) -> None:
         assert isinstance(frame, bytes)

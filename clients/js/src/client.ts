@@ -3,6 +3,7 @@
 // resumes (the newest resume token, answered by Recovered verdicts surfaced as events), checks the stream's
 // ordering promises, watches heartbeats and refreshes its token before expiry.
 import type {
+  AccountUpdate,
   Bar,
   Depth,
   Heartbeat,
@@ -23,8 +24,12 @@ import { defaultSocketFactory, realTimers, type SocketFactory, type SocketLike, 
 
 export const PROTOCOL_VERSION = 2;
 
-export type Channel = "quotes" | "trades" | "depth" | "bars:1s" | "bars:1m" | "status" | "orders";
-export const CHANNELS: readonly Channel[] = ["quotes", "trades", "depth", "bars:1s", "bars:1m", "status", "orders"];
+export type Channel = "quotes" | "trades" | "depth" | "bars:1s" | "bars:1m" | "status" | "orders" | "positions";
+export const CHANNELS: readonly Channel[] = [
+  "quotes", "trades", "depth", "bars:1s", "bars:1m", "status", "orders", "positions",
+];
+/** The user's own channels: no symbols, an authenticated connection only. */
+const USER_CHANNELS: readonly Channel[] = ["orders", "positions"];
 
 /** What came with an item: whether its batch was a snapshot, and the node's send time (Unix ns; 0 if none). */
 export interface BatchInfo {
@@ -40,6 +45,9 @@ export interface Handlers {
   "bars:1m": (bar: Bar, info: BatchInfo) => void;
   status: (batch: StatusBatch) => void;
   orders: (update: OrderUpdate) => void;
+  /** The user's cash and positions: first the current account (`update.snapshot`), then every change in version
+   * order, each once (the client drops a version it already delivered; after a reconnect a new snapshot comes). */
+  positions: (update: AccountUpdate) => void;
 }
 
 /** Prints an app did not get: `trade_seq` from..to (inclusive) when known. */
@@ -151,6 +159,7 @@ export class TickfanClient {
   private stopped = false;
   private everOpened = false;
   private resumeToken = "";
+  private accountVersion: bigint | null = null; // the newest positions version delivered
   private watchdog: unknown = null;
   private reconnectTimer: unknown = null;
   private refreshTimer: unknown = null;
@@ -230,17 +239,18 @@ export class TickfanClient {
 
   subscribe<C extends Channel>(channel: C, symbols: readonly string[], handler: Handlers[C]): Subscription {
     if (!CHANNELS.includes(channel)) throw new RangeError(`unknown channel ${channel}`);
-    const wanted = channel === "orders" ? [] : symbols.map((s) => s.trim().toUpperCase());
+    const mine = USER_CHANNELS.includes(channel);
+    const wanted = mine ? [] : symbols.map((s) => s.trim().toUpperCase());
     const fresh = wanted.filter((s) => !this.wants(channel, s));
     const entry: Entry = { channel, symbols: new Set(wanted), handler: handler as Handlers[Channel] };
-    const firstOrders = channel === "orders" && !this.hasChannel("orders");
+    const firstOrders = mine && !this.hasChannel(channel);
     this.entries.add(entry);
     if (fresh.length > 0 || firstOrders) this.send({ case: "subscribe", value: { symbols: fresh, channels: [channel] } });
     return {
       unsubscribe: () => {
         if (!this.entries.delete(entry)) return;
         const gone = [...entry.symbols].filter((s) => !this.wants(channel, s));
-        if (gone.length > 0 || (channel === "orders" && !this.hasChannel("orders"))) {
+        if (gone.length > 0 || (mine && !this.hasChannel(channel))) {
           this.send({ case: "unsubscribe", value: { symbols: gone, channels: [channel] } });
         }
         if (channel === "trades") for (const s of gone) this.tradeSeq.forget(s);
@@ -374,9 +384,10 @@ export class TickfanClient {
     }
     // then every channel explicitly: what the token restored is already there (the server ignores repeats),
     // and what it could not (a token refused, orders) is subscribed again
+    this.accountVersion = null; // a new snapshot comes with the positions channel
     for (const channel of CHANNELS) {
-      if (channel === "orders") {
-        if (this.hasChannel("orders")) this.send({ case: "subscribe", value: { channels: ["orders"] } });
+      if (USER_CHANNELS.includes(channel)) {
+        if (this.hasChannel(channel)) this.send({ case: "subscribe", value: { channels: [channel] } });
         continue;
       }
       const symbols = this.symbolsOf(channel);
@@ -507,6 +518,9 @@ export class TickfanClient {
       case "orderUpdate":
         for (const e of this.entries) if (e.channel === "orders") this.call(() => (e.handler as Handlers["orders"])(k.value));
         break;
+      case "account":
+        this.onAccount(k.value);
+        break;
       case "heartbeat":
         if (k.value.resumeToken) this.resumeToken = k.value.resumeToken;
         this.emit("heartbeat", k.value);
@@ -548,7 +562,7 @@ export class TickfanClient {
       const pending = this.retryUnknown;
       this.retryUnknown = new Set();
       for (const channel of CHANNELS) {
-        if (channel === "orders") continue;
+        if (USER_CHANNELS.includes(channel)) continue;
         const symbols = this.symbolsOf(channel).filter((s) => pending.has(s));
         if (symbols.length > 0) this.send({ case: "subscribe", value: { symbols, channels: [channel] } });
       }
@@ -636,11 +650,19 @@ export class TickfanClient {
     for (const s of symbols) this.release(s, verdict);
   }
 
+  /** The positions channel: a snapshot starts (or restarts) the sequence; an update whose version was delivered
+   * already (the node re-sent it) is dropped, so handlers see each version once, in order. */
+  private onAccount(update: AccountUpdate): void {
+    if (!update.snapshot && this.accountVersion !== null && update.version <= this.accountVersion) return;
+    this.accountVersion = update.version;
+    for (const e of this.entries) if (e.channel === "positions") this.call(() => (e.handler as Handlers["positions"])(update));
+  }
+
   private check(anomaly: Anomaly | null): void {
     if (anomaly !== null) this.emit("anomaly", anomaly);
   }
 
-  private dispatch<C extends Exclude<Channel, "status" | "orders">>(
+  private dispatch<C extends Exclude<Channel, "status" | "orders" | "positions">>(
     channel: C, symbol: string, run: (handler: Handlers[C]) => void,
   ): void {
     for (const e of this.entries) {

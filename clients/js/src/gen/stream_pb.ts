@@ -27,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stream.proto.
  */
 export const file_stream: GenFile = /*@__PURE__*/
-  fileDesc("CgxzdHJlYW0ucHJvdG8SCnRpY2tmYW4udjEivQEKDUNsaWVudE1lc3NhZ2USKgoJc3Vic2NyaWJlGAEgASgLMhUudGlja2Zhbi52MS5TdWJzY3JpYmVIABIuCgt1bnN1YnNjcmliZRgCIAEoCzIXLnRpY2tmYW4udjEuVW5zdWJzY3JpYmVIABIgCgRwaW5nGAMgASgLMhAudGlja2Zhbi52MS5QaW5nSAASJgoHcmVmcmVzaBgEIAEoCzITLnRpY2tmYW4udjEuUmVmcmVzaEgAQgYKBGtpbmQiGAoHUmVmcmVzaBINCgV0b2tlbhgBIAEoCSJECglTdWJzY3JpYmUSDwoHc3ltYm9scxgBIAMoCRIQCghjaGFubmVscxgCIAMoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAkiMAoLVW5zdWJzY3JpYmUSDwoHc3ltYm9scxgBIAMoCRIQCghjaGFubmVscxgCIAMoCSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIuAECg1TZXJ2ZXJNZXNzYWdlEigKCHNuYXBzaG90GAEgASgLMhQudGlja2Zhbi52MS5TbmFwc2hvdEgAEigKBnF1b3RlcxgCIAEoCzIWLnRpY2tmYW4udjEuUXVvdGVCYXRjaEgAEigKBnRyYWRlcxgDIAEoCzIWLnRpY2tmYW4udjEuVHJhZGVCYXRjaEgAEioKCWhlYXJ0YmVhdBgEIAEoCzIVLnRpY2tmYW4udjEuSGVhcnRiZWF0SAASIgoFZXJyb3IYBSABKAsyES50aWNrZmFuLnYxLkVycm9ySAASIAoEcG9uZxgGIAEoCzIQLnRpY2tmYW4udjEuUG9uZ0gAEiwKCnN1YnNjcmliZWQYByABKAsyFi50aWNrZmFuLnYxLlN1YnNjcmliZWRIABInCgVkZXB0aBgIIAEoCzIWLnRpY2tmYW4udjEuRGVwdGhCYXRjaEgAEi8KDG9yZGVyX3VwZGF0ZRgJIAEoCzIXLnRpY2tmYW4udjEuT3JkZXJVcGRhdGVIABIqCglyZWZyZXNoZWQYCiABKAsyFS50aWNrZmFuLnYxLlJlZnJlc2hlZEgAEiYKB3Jldm9rZWQYCyABKAsyEy50aWNrZmFuLnYxLlJldm9rZWRIABIkCgRiYXJzGAwgASgLMhQudGlja2Zhbi52MS5CYXJCYXRjaEgAEikKBnN0YXR1cxgNIAEoCzIXLnRpY2tmYW4udjEuU3RhdHVzQmF0Y2hIABIqCglyZWNvdmVyZWQYDiABKAsyFS50aWNrZmFuLnYxLlJlY292ZXJlZEgAQgYKBGtpbmQiIgoJUmVmcmVzaGVkEhUKDWV4cGlyZXNfYXRfbnMYASABKAMiJAoHUmV2b2tlZBIZChFyZXZva2VkX2JlZm9yZV9ucxgBIAEoAyKiAwoLT3JkZXJVcGRhdGUSEAoIb3JkZXJfaWQYASABKAkSDgoGc3ltYm9sGAIgASgJEgwKBHNpZGUYAyABKAkSDAoEdHlwZRgEIAEoCRIOCgZzdGF0dXMYBSABKAkSCwoDcXR5GAYgASgDEhIKCmZpbGxlZF9xdHkYByABKAMSEwoLbGltaXRfcHJpY2UYCCABKAMSFQoNbGFzdF9maWxsX3F0eRgJIAEoAxIXCg9sYXN0X2ZpbGxfcHJpY2UYCiABKAMSFgoOYXZnX2ZpbGxfcHJpY2UYCyABKAMSDgoGcmVhc29uGAwgASgJEg8KB3ZlcnNpb24YDSABKAQSFQoNZXZlbnRfdGltZV9ucxgOIAEoAxITCgtxdHlfZGVjaW1hbBgPIAEoCRIaChJmaWxsZWRfcXR5X2RlY2ltYWwYECABKAkSHQoVbGFzdF9maWxsX3F0eV9kZWNpbWFsGBEgASgJEhAKCG5vdGlvbmFsGBIgASgJEhUKDXRpbWVfaW5fZm9yY2UYEyABKAkSFgoOZXh0ZW5kZWRfaG91cnMYFCABKAgijQIKBVF1b3RlEg4KBnN5bWJvbBgBIAEoCRILCgNzZXEYAiABKAQSEQoJYmlkX3ByaWNlGAMgASgDEhAKCGJpZF9zaXplGAQgASgDEhEKCWFza19wcmljZRgFIAEoAxIQCghhc2tfc2l6ZRgGIAEoAxISCgpsYXN0X3ByaWNlGAcgASgDEhEKCWxhc3Rfc2l6ZRgIIAEoAxIOCgZ2b2x1bWUYCSABKAMSGAoQZXhjaGFuZ2VfdGltZV9ucxgKIAEoAxIOCgZoYWx0ZWQYCyABKAgSDQoFc3RhbGUYDCABKAgSFQoNdHJhZGluZ19zdGF0ZRgNIAEoCRIWCg50cmFkaW5nX3JlYXNvbhgOIAEoCSJDCghTbmFwc2hvdBIhCgZxdW90ZXMYASADKAsyES50aWNrZmFuLnYxLlF1b3RlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyJFCgpRdW90ZUJhdGNoEiEKBnF1b3RlcxgBIAMoCzIRLnRpY2tmYW4udjEuUXVvdGUSFAoMc2VuZF90aW1lX25zGAIgASgDIiQKBUxldmVsEg0KBXByaWNlGAEgASgDEgwKBHNpemUYAiABKAMinwEKBURlcHRoEg4KBnN5bWJvbBgBIAEoCRILCgNzZXEYAiABKAQSHwoEYmlkcxgDIAMoCzIRLnRpY2tmYW4udjEuTGV2ZWwSHwoEYXNrcxgEIAMoCzIRLnRpY2tmYW4udjEuTGV2ZWwSGAoQZXhjaGFuZ2VfdGltZV9ucxgFIAEoAxIOCgZoYWx0ZWQYBiABKAgSDQoFc3RhbGUYByABKAgiVgoKRGVwdGhCYXRjaBIgCgVib29rcxgBIAMoCzIRLnRpY2tmYW4udjEuRGVwdGgSEAoIc25hcHNob3QYAiABKAgSFAoMc2VuZF90aW1lX25zGAMgASgDIrkBCgVUcmFkZRIOCgZzeW1ib2wYASABKAkSCwoDc2VxGAIgASgEEg0KBXByaWNlGAMgASgDEgwKBHNpemUYBCABKAMSGAoQZXhjaGFuZ2VfdGltZV9ucxgFIAEoAxIUCgxtYXRjaF9udW1iZXIYBiABKAQSEQoJdHJhZGVfc2VxGAcgASgEEhEKCWFnZ3Jlc3NvchgIIAEoCRIRCglwcmludGFibGUYCSABKAgSDQoFY3Jvc3MYCiABKAkiRQoKVHJhZGVCYXRjaBIhCgZ0cmFkZXMYASADKAsyES50aWNrZmFuLnYxLlRyYWRlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyLWAQoDQmFyEg4KBnN5bWJvbBgBIAEoCRIQCghpbnRlcnZhbBgCIAEoCRIVCg1zdGFydF90aW1lX25zGAMgASgDEgwKBG9wZW4YBCABKAMSDAoEaGlnaBgFIAEoAxILCgNsb3cYBiABKAMSDQoFY2xvc2UYByABKAMSDgoGdm9sdW1lGAggASgDEg4KBnRyYWRlcxgJIAEoBBIMCgR2d2FwGAogASgDEhAKCG5vdGlvbmFsGAsgASgDEg0KBXN0YXRlGAwgASgJEg8KB3ZlcnNpb24YDSABKAQiUQoIQmFyQmF0Y2gSHQoEYmFycxgBIAMoCzIPLnRpY2tmYW4udjEuQmFyEhAKCHNuYXBzaG90GAIgASgIEhQKDHNlbmRfdGltZV9ucxgDIAEoAyLKAgoMU3ltYm9sU3RhdHVzEg4KBnN5bWJvbBgBIAEoCRIVCg10cmFkaW5nX3N0YXRlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdyZWdfc2hvGAQgASgJEhwKFGx1bGRfcmVmZXJlbmNlX3ByaWNlGAUgASgDEhgKEGx1bGRfdXBwZXJfcHJpY2UYBiABKAMSGAoQbHVsZF9sb3dlcl9wcmljZRgHIAEoAxIXCg9sdWxkX2V4dGVuc2lvbnMYCCABKA0SGwoTaXBvX3JlbGVhc2VfdGltZV9ucxgJIAEoAxIVCg1pcG9fcXVhbGlmaWVyGAogASgJEhEKCWlwb19wcmljZRgLIAEoAxIYChBvcGVyYXRpb25hbF9oYWx0GAwgASgIEhUKDWV2ZW50X3RpbWVfbnMYDSABKAMSDwoHdmVyc2lvbhgOIAEoBCK3AQoMTWFya2V0U3RhdHVzEhQKDHN5c3RlbV9ldmVudBgBIAEoCRITCgttYXJrZXRfb3BlbhgCIAEoCBITCgttd2NiX2xldmVsMRgDIAEoAxITCgttd2NiX2xldmVsMhgEIAEoAxITCgttd2NiX2xldmVsMxgFIAEoAxIVCg1td2NiX2JyZWFjaGVkGAYgASgJEhUKDWV2ZW50X3RpbWVfbnMYByABKAMSDwoHdmVyc2lvbhgIIAEoBCKKAQoLU3RhdHVzQmF0Y2gSKAoGbWFya2V0GAEgASgLMhgudGlja2Zhbi52MS5NYXJrZXRTdGF0dXMSKQoHc3ltYm9scxgCIAMoCzIYLnRpY2tmYW4udjEuU3ltYm9sU3RhdHVzEhAKCHNuYXBzaG90GAMgASgIEhQKDHNlbmRfdGltZV9ucxgEIAEoAyKRAQoJUmVjb3ZlcmVkEg4KBnN5bWJvbBgBIAEoCRIPCgd2ZXJkaWN0GAIgASgJEh4KFm1pc3NpbmdfZnJvbV90cmFkZV9zZXEYAyABKAQSHAoUbWlzc2luZ190b190cmFkZV9zZXEYBCABKAQSFQoNZXBvY2hfY2hhbmdlZBgFIAEoCBIOCgZyZWFzb24YBiABKAkiVwoITGl2ZW5lc3MSDgoGc3ltYm9sGAEgASgJEgsKA3NlcRgCIAEoBBIaChJsYXN0X2V2ZW50X3RpbWVfbnMYAyABKAMSEgoKZmVlZF9zdGF0ZRgEIAEoCSJgCglIZWFydGJlYXQSFgoOc2VydmVyX3RpbWVfbnMYASABKAMSFAoMcmVzdW1lX3Rva2VuGAIgASgJEiUKB3N5bWJvbHMYAyADKAsyFC50aWNrZmFuLnYxLkxpdmVuZXNzIhUKBFBvbmcSDQoFbm9uY2UYASABKAQiXwoKU3Vic2NyaWJlZBIPCgdzeW1ib2xzGAEgAygJEhAKCGNoYW5uZWxzGAIgAygJEhQKDHJlc3VtZV90b2tlbhgDIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAQgASgNIjcKBUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdzeW1ib2xzGAMgAygJYgZwcm90bzM");
+  fileDesc("CgxzdHJlYW0ucHJvdG8SCnRpY2tmYW4udjEivQEKDUNsaWVudE1lc3NhZ2USKgoJc3Vic2NyaWJlGAEgASgLMhUudGlja2Zhbi52MS5TdWJzY3JpYmVIABIuCgt1bnN1YnNjcmliZRgCIAEoCzIXLnRpY2tmYW4udjEuVW5zdWJzY3JpYmVIABIgCgRwaW5nGAMgASgLMhAudGlja2Zhbi52MS5QaW5nSAASJgoHcmVmcmVzaBgEIAEoCzITLnRpY2tmYW4udjEuUmVmcmVzaEgAQgYKBGtpbmQiGAoHUmVmcmVzaBINCgV0b2tlbhgBIAEoCSJECglTdWJzY3JpYmUSDwoHc3ltYm9scxgBIAMoCRIQCghjaGFubmVscxgCIAMoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAkiMAoLVW5zdWJzY3JpYmUSDwoHc3ltYm9scxgBIAMoCRIQCghjaGFubmVscxgCIAMoCSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIo4FCg1TZXJ2ZXJNZXNzYWdlEigKCHNuYXBzaG90GAEgASgLMhQudGlja2Zhbi52MS5TbmFwc2hvdEgAEigKBnF1b3RlcxgCIAEoCzIWLnRpY2tmYW4udjEuUXVvdGVCYXRjaEgAEigKBnRyYWRlcxgDIAEoCzIWLnRpY2tmYW4udjEuVHJhZGVCYXRjaEgAEioKCWhlYXJ0YmVhdBgEIAEoCzIVLnRpY2tmYW4udjEuSGVhcnRiZWF0SAASIgoFZXJyb3IYBSABKAsyES50aWNrZmFuLnYxLkVycm9ySAASIAoEcG9uZxgGIAEoCzIQLnRpY2tmYW4udjEuUG9uZ0gAEiwKCnN1YnNjcmliZWQYByABKAsyFi50aWNrZmFuLnYxLlN1YnNjcmliZWRIABInCgVkZXB0aBgIIAEoCzIWLnRpY2tmYW4udjEuRGVwdGhCYXRjaEgAEi8KDG9yZGVyX3VwZGF0ZRgJIAEoCzIXLnRpY2tmYW4udjEuT3JkZXJVcGRhdGVIABIqCglyZWZyZXNoZWQYCiABKAsyFS50aWNrZmFuLnYxLlJlZnJlc2hlZEgAEiYKB3Jldm9rZWQYCyABKAsyEy50aWNrZmFuLnYxLlJldm9rZWRIABIkCgRiYXJzGAwgASgLMhQudGlja2Zhbi52MS5CYXJCYXRjaEgAEikKBnN0YXR1cxgNIAEoCzIXLnRpY2tmYW4udjEuU3RhdHVzQmF0Y2hIABIqCglyZWNvdmVyZWQYDiABKAsyFS50aWNrZmFuLnYxLlJlY292ZXJlZEgAEiwKB2FjY291bnQYDyABKAsyGS50aWNrZmFuLnYxLkFjY291bnRVcGRhdGVIAEIGCgRraW5kIiIKCVJlZnJlc2hlZBIVCg1leHBpcmVzX2F0X25zGAEgASgDIiQKB1Jldm9rZWQSGQoRcmV2b2tlZF9iZWZvcmVfbnMYASABKAMiogMKC09yZGVyVXBkYXRlEhAKCG9yZGVyX2lkGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIMCgRzaWRlGAMgASgJEgwKBHR5cGUYBCABKAkSDgoGc3RhdHVzGAUgASgJEgsKA3F0eRgGIAEoAxISCgpmaWxsZWRfcXR5GAcgASgDEhMKC2xpbWl0X3ByaWNlGAggASgDEhUKDWxhc3RfZmlsbF9xdHkYCSABKAMSFwoPbGFzdF9maWxsX3ByaWNlGAogASgDEhYKDmF2Z19maWxsX3ByaWNlGAsgASgDEg4KBnJlYXNvbhgMIAEoCRIPCgd2ZXJzaW9uGA0gASgEEhUKDWV2ZW50X3RpbWVfbnMYDiABKAMSEwoLcXR5X2RlY2ltYWwYDyABKAkSGgoSZmlsbGVkX3F0eV9kZWNpbWFsGBAgASgJEh0KFWxhc3RfZmlsbF9xdHlfZGVjaW1hbBgRIAEoCRIQCghub3Rpb25hbBgSIAEoCRIVCg10aW1lX2luX2ZvcmNlGBMgASgJEhYKDmV4dGVuZGVkX2hvdXJzGBQgASgIIu0BCg1BY2NvdW50VXBkYXRlEg8KB3ZlcnNpb24YASABKAQSFQoNZXZlbnRfdGltZV9ucxgCIAEoAxIMCgRjYXNoGAMgASgJEhQKDGJ1eWluZ19wb3dlchgEIAEoCRIUCgxzZXR0bGVkX2Nhc2gYBSABKAkSFgoOdW5zZXR0bGVkX2Nhc2gYBiABKAkSFAoMd2l0aGRyYXdhYmxlGAcgASgJEicKCXBvc2l0aW9ucxgIIAMoCzIULnRpY2tmYW4udjEuUG9zaXRpb24SEAoIc25hcHNob3QYCSABKAgSEQoJY2FzaF9oZWxkGAogASgJImYKCFBvc2l0aW9uEg4KBnN5bWJvbBgBIAEoCRILCgNxdHkYAiABKAkSEAoIcXR5X2hlbGQYAyABKAkSEgoKY29zdF9iYXNpcxgEIAEoCRIXCg9hdmdfZW50cnlfcHJpY2UYBSABKAkijQIKBVF1b3RlEg4KBnN5bWJvbBgBIAEoCRILCgNzZXEYAiABKAQSEQoJYmlkX3ByaWNlGAMgASgDEhAKCGJpZF9zaXplGAQgASgDEhEKCWFza19wcmljZRgFIAEoAxIQCghhc2tfc2l6ZRgGIAEoAxISCgpsYXN0X3ByaWNlGAcgASgDEhEKCWxhc3Rfc2l6ZRgIIAEoAxIOCgZ2b2x1bWUYCSABKAMSGAoQZXhjaGFuZ2VfdGltZV9ucxgKIAEoAxIOCgZoYWx0ZWQYCyABKAgSDQoFc3RhbGUYDCABKAgSFQoNdHJhZGluZ19zdGF0ZRgNIAEoCRIWCg50cmFkaW5nX3JlYXNvbhgOIAEoCSJDCghTbmFwc2hvdBIhCgZxdW90ZXMYASADKAsyES50aWNrZmFuLnYxLlF1b3RlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyJFCgpRdW90ZUJhdGNoEiEKBnF1b3RlcxgBIAMoCzIRLnRpY2tmYW4udjEuUXVvdGUSFAoMc2VuZF90aW1lX25zGAIgASgDIiQKBUxldmVsEg0KBXByaWNlGAEgASgDEgwKBHNpemUYAiABKAMinwEKBURlcHRoEg4KBnN5bWJvbBgBIAEoCRILCgNzZXEYAiABKAQSHwoEYmlkcxgDIAMoCzIRLnRpY2tmYW4udjEuTGV2ZWwSHwoEYXNrcxgEIAMoCzIRLnRpY2tmYW4udjEuTGV2ZWwSGAoQZXhjaGFuZ2VfdGltZV9ucxgFIAEoAxIOCgZoYWx0ZWQYBiABKAgSDQoFc3RhbGUYByABKAgiVgoKRGVwdGhCYXRjaBIgCgVib29rcxgBIAMoCzIRLnRpY2tmYW4udjEuRGVwdGgSEAoIc25hcHNob3QYAiABKAgSFAoMc2VuZF90aW1lX25zGAMgASgDIrkBCgVUcmFkZRIOCgZzeW1ib2wYASABKAkSCwoDc2VxGAIgASgEEg0KBXByaWNlGAMgASgDEgwKBHNpemUYBCABKAMSGAoQZXhjaGFuZ2VfdGltZV9ucxgFIAEoAxIUCgxtYXRjaF9udW1iZXIYBiABKAQSEQoJdHJhZGVfc2VxGAcgASgEEhEKCWFnZ3Jlc3NvchgIIAEoCRIRCglwcmludGFibGUYCSABKAgSDQoFY3Jvc3MYCiABKAkiRQoKVHJhZGVCYXRjaBIhCgZ0cmFkZXMYASADKAsyES50aWNrZmFuLnYxLlRyYWRlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyLWAQoDQmFyEg4KBnN5bWJvbBgBIAEoCRIQCghpbnRlcnZhbBgCIAEoCRIVCg1zdGFydF90aW1lX25zGAMgASgDEgwKBG9wZW4YBCABKAMSDAoEaGlnaBgFIAEoAxILCgNsb3cYBiABKAMSDQoFY2xvc2UYByABKAMSDgoGdm9sdW1lGAggASgDEg4KBnRyYWRlcxgJIAEoBBIMCgR2d2FwGAogASgDEhAKCG5vdGlvbmFsGAsgASgDEg0KBXN0YXRlGAwgASgJEg8KB3ZlcnNpb24YDSABKAQiUQoIQmFyQmF0Y2gSHQoEYmFycxgBIAMoCzIPLnRpY2tmYW4udjEuQmFyEhAKCHNuYXBzaG90GAIgASgIEhQKDHNlbmRfdGltZV9ucxgDIAEoAyLKAgoMU3ltYm9sU3RhdHVzEg4KBnN5bWJvbBgBIAEoCRIVCg10cmFkaW5nX3N0YXRlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdyZWdfc2hvGAQgASgJEhwKFGx1bGRfcmVmZXJlbmNlX3ByaWNlGAUgASgDEhgKEGx1bGRfdXBwZXJfcHJpY2UYBiABKAMSGAoQbHVsZF9sb3dlcl9wcmljZRgHIAEoAxIXCg9sdWxkX2V4dGVuc2lvbnMYCCABKA0SGwoTaXBvX3JlbGVhc2VfdGltZV9ucxgJIAEoAxIVCg1pcG9fcXVhbGlmaWVyGAogASgJEhEKCWlwb19wcmljZRgLIAEoAxIYChBvcGVyYXRpb25hbF9oYWx0GAwgASgIEhUKDWV2ZW50X3RpbWVfbnMYDSABKAMSDwoHdmVyc2lvbhgOIAEoBCK3AQoMTWFya2V0U3RhdHVzEhQKDHN5c3RlbV9ldmVudBgBIAEoCRITCgttYXJrZXRfb3BlbhgCIAEoCBITCgttd2NiX2xldmVsMRgDIAEoAxITCgttd2NiX2xldmVsMhgEIAEoAxITCgttd2NiX2xldmVsMxgFIAEoAxIVCg1td2NiX2JyZWFjaGVkGAYgASgJEhUKDWV2ZW50X3RpbWVfbnMYByABKAMSDwoHdmVyc2lvbhgIIAEoBCKKAQoLU3RhdHVzQmF0Y2gSKAoGbWFya2V0GAEgASgLMhgudGlja2Zhbi52MS5NYXJrZXRTdGF0dXMSKQoHc3ltYm9scxgCIAMoCzIYLnRpY2tmYW4udjEuU3ltYm9sU3RhdHVzEhAKCHNuYXBzaG90GAMgASgIEhQKDHNlbmRfdGltZV9ucxgEIAEoAyKRAQoJUmVjb3ZlcmVkEg4KBnN5bWJvbBgBIAEoCRIPCgd2ZXJkaWN0GAIgASgJEh4KFm1pc3NpbmdfZnJvbV90cmFkZV9zZXEYAyABKAQSHAoUbWlzc2luZ190b190cmFkZV9zZXEYBCABKAQSFQoNZXBvY2hfY2hhbmdlZBgFIAEoCBIOCgZyZWFzb24YBiABKAkiVwoITGl2ZW5lc3MSDgoGc3ltYm9sGAEgASgJEgsKA3NlcRgCIAEoBBIaChJsYXN0X2V2ZW50X3RpbWVfbnMYAyABKAMSEgoKZmVlZF9zdGF0ZRgEIAEoCSJgCglIZWFydGJlYXQSFgoOc2VydmVyX3RpbWVfbnMYASABKAMSFAoMcmVzdW1lX3Rva2VuGAIgASgJEiUKB3N5bWJvbHMYAyADKAsyFC50aWNrZmFuLnYxLkxpdmVuZXNzIhUKBFBvbmcSDQoFbm9uY2UYASABKAQiXwoKU3Vic2NyaWJlZBIPCgdzeW1ib2xzGAEgAygJEhAKCGNoYW5uZWxzGAIgAygJEhQKDHJlc3VtZV90b2tlbhgDIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAQgASgNIjcKBUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdzeW1ib2xzGAMgAygJYgZwcm90bzM");
 
 /**
  * @generated from message tickfan.v1.ClientMessage
@@ -274,6 +274,14 @@ export type ServerMessage = Message<"tickfan.v1.ServerMessage"> & {
      */
     value: Recovered;
     case: "recovered";
+  } | {
+    /**
+     * the "positions" channel: the user's own cash and positions
+     *
+     * @generated from field: tickfan.v1.AccountUpdate account = 15;
+     */
+    value: AccountUpdate;
+    case: "account";
   } | { case: undefined; value?: undefined };
 };
 
@@ -478,6 +486,143 @@ export const OrderUpdateSchema: GenMessage<OrderUpdate> = /*@__PURE__*/
   messageDesc(file_stream, 8);
 
 /**
+ * The user's account after one change (the "positions" channel): every committed
+ * transaction that moves the user's cash, holds or shares (a deposit, a placement's
+ * hold, a release, a fill, a fee, a settlement) gives one, never conflated away.
+ * `version` is per user and increases by exactly one per change; the first message
+ * after subscribing is the current state with `snapshot` set. A client keeps the
+ * newest version and ignores an update whose version it already has. Money as
+ * decimal strings of dollars ("1234.5600"), quantities as decimal strings of shares.
+ *
+ * @generated from message tickfan.v1.AccountUpdate
+ */
+export type AccountUpdate = Message<"tickfan.v1.AccountUpdate"> & {
+  /**
+   * per user: +1 per change; 0 in a snapshot of a user with no account yet
+   *
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * Unix time of the change (its commit)
+   *
+   * @generated from field: int64 event_time_ns = 2;
+   */
+  eventTimeNs: bigint;
+
+  /**
+   * all the user's cash: settled + unsettled (holds included)
+   *
+   * @generated from field: string cash = 3;
+   */
+  cash: string;
+
+  /**
+   * cash - holds for open buy orders: what a new buy may spend
+   *
+   * @generated from field: string buying_power = 4;
+   */
+  buyingPower: string;
+
+  /**
+   * cash whose trades have settled
+   *
+   * @generated from field: string settled_cash = 5;
+   */
+  settledCash: string;
+
+  /**
+   * proceeds of sales not yet settled (T+1)
+   *
+   * @generated from field: string unsettled_cash = 6;
+   */
+  unsettledCash: string;
+
+  /**
+   * settled cash - holds for open buys, never below zero
+   *
+   * @generated from field: string withdrawable = 7;
+   */
+  withdrawable: string;
+
+  /**
+   * every symbol held (shares free or held by sell orders), by symbol
+   *
+   * @generated from field: repeated tickfan.v1.Position positions = 8;
+   */
+  positions: Position[];
+
+  /**
+   * the current state sent on subscribe (not a change)
+   *
+   * @generated from field: bool snapshot = 9;
+   */
+  snapshot: boolean;
+
+  /**
+   * held by open buy orders
+   *
+   * @generated from field: string cash_held = 10;
+   */
+  cashHeld: string;
+};
+
+/**
+ * Describes the message tickfan.v1.AccountUpdate.
+ * Use `create(AccountUpdateSchema)` to create a new message.
+ */
+export const AccountUpdateSchema: GenMessage<AccountUpdate> = /*@__PURE__*/
+  messageDesc(file_stream, 9);
+
+/**
+ * One holding of the user's, as of its AccountUpdate.
+ *
+ * @generated from message tickfan.v1.Position
+ */
+export type Position = Message<"tickfan.v1.Position"> & {
+  /**
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * shares owned (free + held by open sell orders), a decimal string
+   *
+   * @generated from field: string qty = 2;
+   */
+  qty: string;
+
+  /**
+   * of which held by open sell orders
+   *
+   * @generated from field: string qty_held = 3;
+   */
+  qtyHeld: string;
+
+  /**
+   * dollars, average cost of qty
+   *
+   * @generated from field: string cost_basis = 4;
+   */
+  costBasis: string;
+
+  /**
+   * dollars per share: cost_basis / qty
+   *
+   * @generated from field: string avg_entry_price = 5;
+   */
+  avgEntryPrice: string;
+};
+
+/**
+ * Describes the message tickfan.v1.Position.
+ * Use `create(PositionSchema)` to create a new message.
+ */
+export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
+  messageDesc(file_stream, 10);
+
+/**
  * Top of book of one symbol at one version.
  *
  * @generated from message tickfan.v1.Quote
@@ -571,7 +716,7 @@ export type Quote = Message<"tickfan.v1.Quote"> & {
  * Use `create(QuoteSchema)` to create a new message.
  */
 export const QuoteSchema: GenMessage<Quote> = /*@__PURE__*/
-  messageDesc(file_stream, 9);
+  messageDesc(file_stream, 11);
 
 /**
  * The full current state of each newly subscribed symbol, sent before any update.
@@ -597,7 +742,7 @@ export type Snapshot = Message<"tickfan.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_stream, 10);
+  messageDesc(file_stream, 12);
 
 /**
  * Conflated updates from one flush: at most one Quote per symbol, the newest.
@@ -623,7 +768,7 @@ export type QuoteBatch = Message<"tickfan.v1.QuoteBatch"> & {
  * Use `create(QuoteBatchSchema)` to create a new message.
  */
 export const QuoteBatchSchema: GenMessage<QuoteBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 11);
+  messageDesc(file_stream, 13);
 
 /**
  * One price level: the total shares resting at one price.
@@ -647,7 +792,7 @@ export type Level = Message<"tickfan.v1.Level"> & {
  * Use `create(LevelSchema)` to create a new message.
  */
 export const LevelSchema: GenMessage<Level> = /*@__PURE__*/
-  messageDesc(file_stream, 12);
+  messageDesc(file_stream, 14);
 
 /**
  * Price-level depth of one symbol, best level first on each side.
@@ -700,7 +845,7 @@ export type Depth = Message<"tickfan.v1.Depth"> & {
  * Use `create(DepthSchema)` to create a new message.
  */
 export const DepthSchema: GenMessage<Depth> = /*@__PURE__*/
-  messageDesc(file_stream, 13);
+  messageDesc(file_stream, 15);
 
 /**
  * Depth of each newly subscribed symbol first (snapshot = true), then conflated updates.
@@ -731,7 +876,7 @@ export type DepthBatch = Message<"tickfan.v1.DepthBatch"> & {
  * Use `create(DepthBatchSchema)` to create a new message.
  */
 export const DepthBatchSchema: GenMessage<DepthBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 14);
+  messageDesc(file_stream, 16);
 
 /**
  * One printable execution (a trade print) of one symbol.
@@ -810,7 +955,7 @@ export type Trade = Message<"tickfan.v1.Trade"> & {
  * Use `create(TradeSchema)` to create a new message.
  */
 export const TradeSchema: GenMessage<Trade> = /*@__PURE__*/
-  messageDesc(file_stream, 15);
+  messageDesc(file_stream, 17);
 
 /**
  * @generated from message tickfan.v1.TradeBatch
@@ -834,7 +979,7 @@ export type TradeBatch = Message<"tickfan.v1.TradeBatch"> & {
  * Use `create(TradeBatchSchema)` to create a new message.
  */
 export const TradeBatchSchema: GenMessage<TradeBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 16);
+  messageDesc(file_stream, 18);
 
 /**
  * One OHLCV bar of one symbol ("bars:1s" / "bars:1m" channels, GET /v1/bars history).
@@ -933,7 +1078,7 @@ export type Bar = Message<"tickfan.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_stream, 17);
+  messageDesc(file_stream, 19);
 
 /**
  * @generated from message tickfan.v1.BarBatch
@@ -964,7 +1109,7 @@ export type BarBatch = Message<"tickfan.v1.BarBatch"> & {
  * Use `create(BarBatchSchema)` to create a new message.
  */
 export const BarBatchSchema: GenMessage<BarBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 18);
+  messageDesc(file_stream, 20);
 
 /**
  * The feed's trading state of one symbol: the ITCH events that gate trading.
@@ -1067,7 +1212,7 @@ export type SymbolStatus = Message<"tickfan.v1.SymbolStatus"> & {
  * Use `create(SymbolStatusSchema)` to create a new message.
  */
 export const SymbolStatusSchema: GenMessage<SymbolStatus> = /*@__PURE__*/
-  messageDesc(file_stream, 19);
+  messageDesc(file_stream, 21);
 
 /**
  * The market as a whole.
@@ -1131,7 +1276,7 @@ export type MarketStatus = Message<"tickfan.v1.MarketStatus"> & {
  * Use `create(MarketStatusSchema)` to create a new message.
  */
 export const MarketStatusSchema: GenMessage<MarketStatus> = /*@__PURE__*/
-  messageDesc(file_stream, 20);
+  messageDesc(file_stream, 22);
 
 /**
  * The "status" channel: on subscribe the current state (snapshot = true: the market and
@@ -1169,7 +1314,7 @@ export type StatusBatch = Message<"tickfan.v1.StatusBatch"> & {
  * Use `create(StatusBatchSchema)` to create a new message.
  */
 export const StatusBatchSchema: GenMessage<StatusBatch> = /*@__PURE__*/
-  messageDesc(file_stream, 21);
+  messageDesc(file_stream, 23);
 
 /**
  * Resume's verdict for one symbol of the trades channel, after the replayed prints.
@@ -1221,7 +1366,7 @@ export type Recovered = Message<"tickfan.v1.Recovered"> & {
  * Use `create(RecoveredSchema)` to create a new message.
  */
 export const RecoveredSchema: GenMessage<Recovered> = /*@__PURE__*/
-  messageDesc(file_stream, 22);
+  messageDesc(file_stream, 24);
 
 /**
  * Per subscribed symbol (at most a configured number per heartbeat, 200 by default: a larger
@@ -1263,7 +1408,7 @@ export type Liveness = Message<"tickfan.v1.Liveness"> & {
  * Use `create(LivenessSchema)` to create a new message.
  */
 export const LivenessSchema: GenMessage<Liveness> = /*@__PURE__*/
-  messageDesc(file_stream, 23);
+  messageDesc(file_stream, 25);
 
 /**
  * @generated from message tickfan.v1.Heartbeat
@@ -1294,7 +1439,7 @@ export type Heartbeat = Message<"tickfan.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_stream, 24);
+  messageDesc(file_stream, 26);
 
 /**
  * @generated from message tickfan.v1.Pong
@@ -1311,7 +1456,7 @@ export type Pong = Message<"tickfan.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_stream, 25);
+  messageDesc(file_stream, 27);
 
 /**
  * Acknowledges a Subscribe or Unsubscribe: the client's full current subscription.
@@ -1347,7 +1492,7 @@ export type Subscribed = Message<"tickfan.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_stream, 26);
+  messageDesc(file_stream, 28);
 
 /**
  * Machine-readable code (e.g. "unknown_symbol", "bad_message", "too_large"),
@@ -1380,5 +1525,5 @@ export type Error = Message<"tickfan.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_stream, 27);
+  messageDesc(file_stream, 29);
 

@@ -243,6 +243,36 @@ test("orders with a bearer token: Authorization on the upgrade in Node, updates 
   c.close();
 });
 
+test("positions: typed AccountUpdates, the snapshot first, each version once, a new snapshot after a reconnect", async () => {
+  const factory = new FakeFactory(true);
+  const token = jwt(Math.floor(Date.now() / 1000) + 300);
+  const timers = new FakeTimers();
+  const c = new TickfanClient({ url: "ws://node.test/v1/stream", socketFactory: factory, timers, token: () => token });
+  const seen: string[] = [];
+  c.subscribe("positions", ["IGNORED"], (u) => {
+    seen.push(`${u.snapshot ? "snapshot" : "update"} v${u.version} ${u.buyingPower} ${u.positions.map((p) => `${p.symbol}:${p.qty}`).join(",")}`);
+  });
+  c.connect();
+  await settle();
+  const s = factory.last;
+  s.accept();
+  assert.deepEqual(s.subscribes(), [{ symbols: [], channels: ["positions"], resumeToken: "" }]);
+  s.push({ kind: { case: "account", value: { version: 4n, snapshot: true, buyingPower: "1000.0000" } } });
+  s.push({ kind: { case: "account", value: { version: 5n, buyingPower: "810.0000" } } });
+  s.push({ kind: { case: "account", value: { version: 5n, buyingPower: "810.0000" } } }); // re-sent: dropped
+  s.push({ kind: { case: "account", value: { version: 6n, buyingPower: "810.0000",
+    positions: [{ symbol: "AAPL", qty: "1", qtyHeld: "0", costBasis: "190.0000", avgEntryPrice: "190.0000" }] } } });
+  assert.deepEqual(seen, ["snapshot v4 1000.0000 ", "update v5 810.0000 ", "update v6 810.0000 AAPL:1"]);
+  c.reconnectNow();
+  timers.advance(0);
+  await settle();
+  factory.last.accept();
+  assert.deepEqual(factory.last.subscribes().at(-1)?.channels, ["positions"]);
+  factory.last.push({ kind: { case: "account", value: { version: 6n, snapshot: true, buyingPower: "810.0000" } } });
+  assert.equal(seen.at(-1), "snapshot v6 810.0000 ");
+  c.close();
+});
+
 test("refresh: the provider's new token is sent before the old one's exp", async () => {
   const factory = new FakeFactory(true);
   const timers = new FakeTimers();
