@@ -334,6 +334,10 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on SIGTERM, read no new work and give the entry in hand and the execution reports "
                              "being applied this long to finish (and be acknowledged) before exiting; what is "
                              "left pending is claimed by another worker (default %(default)s)")
+    parser.add_argument("--no-stop-watcher", action="store_true",
+                        help="do not trigger this worker's users' stop orders here (default: they trigger on the "
+                             "quote:{SYM} hashes in --trading-redis; the demo triggers them in the node, on its "
+                             "own books)")
     parser.add_argument("--unknown-grace", type=float, default=UNKNOWN_GRACE, metavar="SECONDS",
                         help="how long an order already sent may stay 'unknown order' at a restarted market maker "
                              "(asked again meanwhile) before it is dead-lettered as unknown_at_counterparty; it is "
@@ -355,6 +359,7 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
 def execute_main(args: argparse.Namespace) -> int:
     from order_api.execution import ExecutionWorker
     from order_api.outbox import STREAM_PARTITIONS
+    from order_api.quotes import RedisQuotes
     from tickfan.health import CheckResult, start_health_http
     from tickfan.metrics_orders import ExecutionCollector, metrics_route
     from tickfan.metrics_share import writer_of
@@ -383,7 +388,8 @@ def execute_main(args: argparse.Namespace) -> int:
         client = open_redis(args.trading_redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
                                  name=args.name, partitions=parts, unknown_grace=args.unknown_grace,
-                                 fix_tls=fix_tls, comp_id=args.comp_id, drain_timeout=args.drain_timeout)
+                                 fix_tls=fix_tls, comp_id=args.comp_id, drain_timeout=args.drain_timeout,
+                                 quotes=None if args.no_stop_watcher else RedisQuotes(client, max_age=0))
         health = api_health(ledger, client)
         health.add_sync("market_maker", lambda: CheckResult(worker.connected, f"FIX {host}:{port} " + (
             "up" if worker.connected else "down")))

@@ -93,7 +93,7 @@ class Revoked(_message.Message):
     def __init__(self, revoked_before_ns: _Optional[int] = ...) -> None: ...
 
 class OrderUpdate(_message.Message):
-    __slots__ = ("order_id", "symbol", "side", "type", "status", "qty", "filled_qty", "limit_price", "last_fill_qty", "last_fill_price", "avg_fill_price", "reason", "version", "event_time_ns", "qty_decimal", "filled_qty_decimal", "last_fill_qty_decimal", "notional")
+    __slots__ = ("order_id", "symbol", "side", "type", "status", "qty", "filled_qty", "limit_price", "last_fill_qty", "last_fill_price", "avg_fill_price", "reason", "version", "event_time_ns", "qty_decimal", "filled_qty_decimal", "last_fill_qty_decimal", "notional", "stop_price", "trail_percent", "trail_price", "triggered_at_ns", "trigger_price")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,11 @@ class OrderUpdate(_message.Message):
     FILLED_QTY_DECIMAL_FIELD_NUMBER: _ClassVar[int]
     LAST_FILL_QTY_DECIMAL_FIELD_NUMBER: _ClassVar[int]
     NOTIONAL_FIELD_NUMBER: _ClassVar[int]
+    STOP_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_PRICE_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     symbol: str
     side: str
@@ -130,7 +135,12 @@ class OrderUpdate(_message.Message):
     filled_qty_decimal: str
     last_fill_qty_decimal: str
     notional: str
-    def __init__(self, order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[str] = ..., qty: _Optional[int] = ..., filled_qty: _Optional[int] = ..., limit_price: _Optional[int] = ..., last_fill_qty: _Optional[int] = ..., last_fill_price: _Optional[int] = ..., avg_fill_price: _Optional[int] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ..., event_time_ns: _Optional[int] = ..., qty_decimal: _Optional[str] = ..., filled_qty_decimal: _Optional[str] = ..., last_fill_qty_decimal: _Optional[str] = ..., notional: _Optional[str] = ...) -> None: ...
+    stop_price: int
+    trail_percent: str
+    trail_price: int
+    triggered_at_ns: int
+    trigger_price: int
+    def __init__(self, order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[str] = ..., qty: _Optional[int] = ..., filled_qty: _Optional[int] = ..., limit_price: _Optional[int] = ..., last_fill_qty: _Optional[int] = ..., last_fill_price: _Optional[int] = ..., avg_fill_price: _Optional[int] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ..., event_time_ns: _Optional[int] = ..., qty_decimal: _Optional[str] = ..., filled_qty_decimal: _Optional[str] = ..., last_fill_qty_decimal: _Optional[str] = ..., notional: _Optional[str] = ..., stop_price: _Optional[int] = ..., trail_percent: _Optional[str] = ..., trail_price: _Optional[int] = ..., triggered_at_ns: _Optional[int] = ..., trigger_price: _Optional[int] = ...) -> None: ...
 
 class Quote(_message.Message):
     __slots__ = ("symbol", "seq", "bid_price", "bid_size", "ask_price", "ask_size", "last_price", "last_size", "volume", "exchange_time_ns", "halted", "stale", "trading_state", "trading_reason")
