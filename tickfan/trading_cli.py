@@ -450,7 +450,16 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shares: a whole number or a decimal with at most 6 decimals (0.5); omit with --notional")
     parser.add_argument("--notional", default=None, metavar="DOLLARS",
                         help="buy this many dollars' worth at market instead of a qty (e.g. --notional 10)")
-    parser.add_argument("--limit", default=None, metavar="PRICE", help="limit price (default: a market order)")
+    parser.add_argument("--limit", default=None, metavar="PRICE",
+                        help="limit price (default: a market order); with --stop, a stop-limit order's limit")
+    parser.add_argument("--stop", default=None, metavar="PRICE",
+                        help="a stop order: rests until the ask (buy) rises or the bid (sell) falls to PRICE, then "
+                             "goes at market (or at --limit: a stop-limit order)")
+    parser.add_argument("--trail-percent", default=None, metavar="PERCENT",
+                        help="a trailing stop: triggers once the bid (sell) falls PERCENT below its highest since "
+                             "placement, or the ask (buy) rises PERCENT above its lowest (e.g. --trail-percent 1)")
+    parser.add_argument("--trail-price", default=None, metavar="DOLLARS",
+                        help="a trailing stop with a trail in dollars instead of a percentage")
     parser.add_argument("--tif", choices=["day", "ioc"], default="day", help="time in force (default %(default)s)")
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="order API (default %(default)s)")
     parser.add_argument("--stream", default="ws://127.0.0.1:8765/v1/stream",
@@ -477,6 +486,15 @@ def trade_main(args: argparse.Namespace) -> int:
         return 1
 
 
+def order_type(args: argparse.Namespace) -> str:
+    """The order's ``type`` from the flags (the API refuses contradictions, e.g. --stop with --trail-price)."""
+    if args.trail_percent is not None or args.trail_price is not None:
+        return "trailing_stop"
+    if args.stop is not None:
+        return "stop_limit" if args.limit else "stop"
+    return "limit" if args.limit else "market"
+
+
 async def trade(args: argparse.Namespace) -> int:
     """Place an order through the API and print each update as it arrives on the WebSocket `orders` channel."""
     import httpx
@@ -488,7 +506,7 @@ async def trade(args: argparse.Namespace) -> int:
     token = mint_token(args.user)
     body: dict[str, Any] = {"symbol": args.symbol.upper(), "side": args.side,
                             "idempotency_key": args.key or uuid.uuid4().hex, "time_in_force": args.tif,
-                            "type": "limit" if args.limit else "market"}
+                            "type": order_type(args)}
     # sent as given (a decimal string): the API says what is wrong with it (qty_and_notional, missing_qty, ...)
     if args.qty is not None:
         body["qty"] = int(args.qty) if args.qty.isascii() and args.qty.isdigit() else args.qty
@@ -496,6 +514,9 @@ async def trade(args: argparse.Namespace) -> int:
         body["notional"] = args.notional
     if args.limit:
         body["limit_price"] = args.limit
+    for field in ("stop", "trail_percent", "trail_price"):
+        if getattr(args, field) is not None:
+            body["stop_price" if field == "stop" else field] = getattr(args, field)
     headers = {"authorization": f"Bearer {token}"}
     started = time.monotonic()
     tls = client_tls(args, args.api, args.stream)
@@ -515,6 +536,8 @@ async def trade(args: argparse.Namespace) -> int:
             return 1
         order = r.json()
         spend = f" (${order['notional']})" if order.get("notional") else ""
+        if order.get("stop_price"):
+            spend += f" stop {order['stop_price']}"
         print(f"{order['status']:<16} {order['side']} {order['qty']} {order['symbol']}{spend} "
               f"order {order['order_id']} (acknowledged in {1000 * (acked - posted):.1f} ms)", flush=True)
         if order["status"] in {s.value for s in TERMINAL}:
@@ -545,6 +568,10 @@ async def trade(args: argparse.Namespace) -> int:
             fill = f" {last} @ {money(u.last_fill_price)}" if last not in ("0", "") else ""
             avg = f" (filled {done}/{of}, avg {money(u.avg_fill_price)})" if done not in ("0", "") else ""
             reason = f": {u.reason}" if u.reason else ""
+            if u.trigger_price and u.status == "accepted":
+                reason += f" triggered at {money(u.trigger_price)}"
+            elif u.status == "pending_trigger" and u.stop_price:
+                reason += f" stop now {money(u.stop_price)}"  # a trailing stop's, following the market
             print(f"{u.status:<16}{fill}{avg}{reason}  +{1000 * (time.monotonic() - posted):.1f} ms", flush=True)
             if Status(u.status) in TERMINAL:
                 return 0 if u.status == "filled" else 1
