@@ -12,7 +12,8 @@ hours as the order API does, ``order_api.quotes.RedisQuotes``), and applies what
   market order (a buy at the price its cash was held at) and a stop-limit as a limit.
 - **Trailed**: a trailing stop's new mark and stop are written with an order update, at most once per
   ``trail_every`` seconds per order (the watcher keeps the newest mark in memory between writes; the trigger
-  writes the final one), so a rising market costs a bounded number of writes.
+  writes the final one), so a rising market costs a bounded number of writes. A restarted worker resumes from the
+  last mark written (at most ``trail_every`` seconds of the mark's moves are lost, never the order).
 
 It samples the quotes: a price that crosses a stop and comes back within one interval may be missed (documented
 in the README). Failures of PostgreSQL or Redis are logged and the next sweep tries again; nothing is lost, as
@@ -144,6 +145,8 @@ class StopWatcher:
             elif isinstance(decision, Trailed):
                 self._marks[oid] = decision
                 await self._write_trail(r["user_id"], oid, decision)
+            elif oid in self._marks:  # a mark held back by the throttle is written once its second is up
+                await self._write_trail(r["user_id"], oid, self._marks[oid])
         return fired
 
     async def _write_trail(self, user: str, oid: uuid.UUID, moved: Trailed) -> None:

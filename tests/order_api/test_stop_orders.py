@@ -14,7 +14,7 @@ import pytest
 
 from order_api.model import OrderRequest
 from order_api.quotes import StaticQuotes
-from order_api.stop_watcher import trigger
+from order_api.stop_watcher import StopWatcher, trigger
 from tests.conftest import PrivateRedis, eventually
 
 from .conftest import QUOTES, ScopedLedger
@@ -137,4 +137,47 @@ async def test_a_trigger_happens_once_however_many_watchers_race_and_a_cancel_re
     cancelled = await ledger.cancel(u, resting["order_id"])
     assert cancelled["status"] == "cancelled" and int(cancelled["held"]) == 0
     assert await trigger(ledger, u, resting["order_id"], price=1, stop=1, mark=None) is None
+    assert await ledger.check() == []
+
+
+async def test_the_watcher_writes_a_rising_trail_at_most_once_a_second_and_triggers_on_its_newest_mark(
+        ledger: ScopedLedger) -> None:
+    u = ledger.user("sweep")
+    await ledger.deposit(u, 100_000 * DOLLAR)
+    bought, _ = await ledger.place(u, OrderRequest("AAPL", "buy", 3_000_000, "market", None, "day", "b"), AAPL)
+    await ledger.fill(u, bought["order_id"], "B1", 3_000_000, 1_900_100)
+    req = OrderRequest("AAPL", "sell", 3_000_000, "trailing_stop", None, "day", "t", trail_price=10_000)
+    o, _ = await ledger.place(u, req, AAPL)
+    assert (o["status"], o["trail_mark"], o["stop_price"]) == ("pending_trigger", 1_899_900, 1_889_900)
+    now = [0.0]
+    source = StaticQuotes(QUOTES)
+    watcher = StopWatcher(ledger, source, mine=lambda who: who == u, clock=lambda: now[0])
+
+    async def shown() -> tuple[str, int, int]:
+        row = await ledger.get_order(u, o["order_id"])
+        assert row is not None
+        return row["status"], int(row["trail_mark"]), int(row["stop_price"])
+
+    move(source, bid=1_950_000)
+    assert await watcher.sweep() == []
+    assert await shown() == ("pending_trigger", 1_950_000, 1_940_000)  # the first move is written at once
+    move(source, bid=1_970_000)
+    await watcher.sweep()
+    assert await shown() == ("pending_trigger", 1_950_000, 1_940_000)  # within the second: kept in memory
+    now[0] = 1.5
+    move(source, bid=1_962_000)  # no new high: the mark held back is written now its second is up
+    await watcher.sweep()
+    assert await shown() == ("pending_trigger", 1_970_000, 1_960_000)
+    now[0] = 3.0
+    move(source, bid=1_975_000)
+    await watcher.sweep()
+    assert await shown() == ("pending_trigger", 1_975_000, 1_965_000)
+    move(source, bid=1_965_000, halted=True)  # crossed while halted: nothing
+    assert await watcher.sweep() == []
+    move(source, halted=False)
+    (fired,) = await watcher.sweep()
+    assert (fired.price, fired.stop, fired.mark) == (1_965_000, 1_965_000, 1_975_000)
+    row = await ledger.get_order(u, o["order_id"])
+    assert row is not None and row["status"] == "accepted" and int(row["trigger_price"]) == 1_965_000
+    assert watcher.counters["triggered"] == 1 and await watcher.sweep() == []
     assert await ledger.check() == []
