@@ -81,9 +81,14 @@ class Conn:
         return int(status_line.split()[1]), payload
 
 
-# what each order asks for (--kind): a whole share, a fraction of one, or a dollar amount (issue 15)
+# what each order asks for (--kind): a whole share, a fraction of one, or a dollar amount (issue 15); or one share
+# by a stop order type, which rests as pending_trigger (no trigger watcher runs here: the placement is measured)
 AMOUNTS: dict[str, dict[str, object]] = {"whole": {"qty": 1}, "fractional": {"qty": "0.25"},
-                                         "notional": {"notional": "10"}}
+                                         "notional": {"notional": "10"},
+                                         "stop": {"qty": 1, "type": "stop", "stop_price": "101"},
+                                         "stop_limit": {"qty": 1, "type": "stop_limit", "stop_price": "101",
+                                                        "limit_price": "101.5"},
+                                         "trailing_stop": {"qty": 1, "type": "trailing_stop", "trail_percent": "1"}}
 AMOUNT: dict[str, object] = AMOUNTS["whole"]
 
 
@@ -200,7 +205,8 @@ def main() -> int:
     ap.add_argument("--redis", default=REDIS_URL, metavar="URL",
                     help="the API's Redis (quotes): a server, or redis+cluster://HOST:PORT,... (default %(default)s)")
     ap.add_argument("--kind", choices=sorted(AMOUNTS), default="whole",
-                    help="what each order buys: 1 share, 0.25 of one, or $10 (notional) (default %(default)s)")
+                    help="what each order buys: 1 share, 0.25 of one, or $10 (notional); or 1 share by a stop, "
+                         "stop_limit or trailing_stop order (they rest: placement only) (default %(default)s)")
     args = ap.parse_args()
     global AMOUNT
     AMOUNT = AMOUNTS[args.kind]

@@ -18,6 +18,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -63,6 +64,12 @@ class Placement:
     update: bytes
     work: bytes
     notional: int | None = None  # dollars to spend (migration 010), None for an order by quantity
+    # a stop's terms (migration 013), None for other orders: its stop now, a trailing stop's trail (percent as
+    # a Decimal, or money) and its mark at placement
+    stop_price: int | None = None
+    trail_percent: Decimal | None = None
+    trail_price: int | None = None
+    trail_mark: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +83,7 @@ class Placed:
 
 
 BATCH = ("SELECT idx, code, have, placed FROM place_orders($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-         "$14, $15, $16, $17, $18)")
+         "$14, $15, $16, $17, $18, $19, $20, $21, $22)")
 
 
 class ShardBatcher:
@@ -171,5 +178,6 @@ class ShardBatcher:
             [p.tif for p in ps], [p.qty for p in ps], [p.limit_price for p in ps], [p.reserve for p in ps],
             [p.held for p in ps], [a for p in ps for a in p.accounts], [a for p in ps for a in p.assets],
             [a for p in ps for a in p.amounts], [p.update for p in ps], [p.work for p in ps],
-            [p.notional for p in ps])
+            [p.notional for p in ps], [p.stop_price for p in ps], [p.trail_percent for p in ps],
+            [p.trail_price for p in ps], [p.trail_mark for p in ps])
         return rows

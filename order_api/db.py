@@ -35,7 +35,7 @@ from order_api.migrate import (
     migration_files,
 )
 from order_api.model import (
-    OPEN,
+    SENDABLE,
     TERMINAL,
     ApiError,
     FillRefused,
@@ -52,6 +52,7 @@ from order_api.model import (
     shard_of,
     transition,
 )
+from order_api.stops import stop_terms
 from order_api.views import order_update_frame
 
 DEFAULT_DSNS = ("postgresql://postgres@127.0.0.1:5432/tickfan_0", "postgresql://postgres@127.0.0.1:5432/tickfan_1")
@@ -230,16 +231,17 @@ class Ledger:
         else:
             price, held = 0, qty
             entries = ledger.hold_shares(user, req.symbol, qty)
+        stop = stop_terms(req, quote)  # a stop rests as pending_trigger (order_api/stops.py)
         shown = {"order_id": order_id, "symbol": req.symbol, "side": req.side, "type": req.type,
-                 "status": Status.ACCEPTED.value, "qty": qty, "filled_qty": 0, "filled_notional": 0,
-                 "limit_price": req.limit_price, "reason": "", "version": 1, "notional": req.notional,
-                 "tif": req.tif, "extended_hours": req.extended_hours}
+                 "status": (Status.PENDING_TRIGGER if req.is_stop else Status.ACCEPTED).value, "qty": qty,
+                 "filled_qty": 0, "filled_notional": 0, "limit_price": req.limit_price, "reason": "", "version": 1,
+                 "notional": req.notional, "tif": req.tif, "extended_hours": req.extended_hours, **stop}
         work = orjson.dumps({"action": "new", "order_id": str(order_id), "user_id": user})
         a, b = entries
         placed = await self._batchers[shard_of(user, len(self.pools))].place(Placement(
             order_id, user, req.idempotency_key, req.fingerprint(), req.symbol, req.side, req.type, req.tif_column,
             qty, req.limit_price, price, held, (a.account, b.account), (a.asset, b.asset), (a.amount, b.amount),
-            order_update_frame(shown), work, req.notional))
+            order_update_frame(shown), work, req.notional, **stop))
         code, have = placed.code, placed.have
         if code == "idempotency_conflict":
             raise ApiError(409, code, "this idempotency_key was already used for a different order")
@@ -264,7 +266,7 @@ class Ledger:
             status = Status(order["status"])
             if status in TERMINAL:
                 raise ApiError(409, "order_not_open", f"the order is already {status}")
-            if status is Status.ACCEPTED:
+            if status in (Status.ACCEPTED, Status.PENDING_TRIGGER):
                 return await self._finish(conn, order, Status.CANCELLED, "cancelled by the user")
             if order["cancel_requested"]:
                 return order
@@ -309,7 +311,7 @@ class Ledger:
         async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order: Row | None = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
-            if order is None or Status(order["status"]) not in OPEN:
+            if order is None or Status(order["status"]) not in SENDABLE:
                 return None
             if order["status"] != Status.ACCEPTED:
                 return order  # re-sent after a crash or a reconcile: same ClOrdID, same terms
@@ -329,8 +331,8 @@ class Ledger:
         async with self._transaction(user) as conn:
             await self._lock_account(conn, user)
             order: Row | None = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
-            if order is None or Status(order["status"]) not in OPEN:
-                return None, False
+            if order is None or Status(order["status"]) not in SENDABLE:
+                return None, False  # closed, or a stop not yet triggered (its trigger queues it again)
             if order["sent_at"] is not None and (again_if_to is None or order["sent_to"] != again_if_to):
                 return order, False
             if order["status"] != Status.ACCEPTED:

@@ -52,10 +52,12 @@ from redis.crc import key_slot
 from order_api.db import Ledger, Row
 from order_api.fix import CancelRequest, ExecutionReport, NewOrder, StatusRequest
 from order_api.fix.client import FixClient, FixNotSent, FixUnavailable
-from order_api.model import OPEN, FillRefused, Status
+from order_api.model import OPEN, FillRefused, Rules, Status
 from order_api.order_stats import AckClock
 from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
+from order_api.quotes import QuoteSource
 from order_api.resilience import Backoff, CircuitBreaker
+from order_api.stop_watcher import StopWatcher
 from vocab.keys import EXEC_DEAD
 from vocab.redisconn import UNAVAILABLE, AnyRedis
 
@@ -104,11 +106,14 @@ class ExecutionWorker:
                  stream_partitions: int = STREAM_PARTITIONS, claim_idle_ms: int = 3_000,
                  reconcile_every: float = 2.0, reconcile_age: float = 5.0, max_attempts: int = 20,
                  unknown_grace: float = UNKNOWN_GRACE, relay: bool = True, fix_tls: ssl.SSLContext | None = None,
-                 comp_id: str | None = None, drain_timeout: float = DRAIN_TIMEOUT) -> None:
+                 comp_id: str | None = None, drain_timeout: float = DRAIN_TIMEOUT,
+                 quotes: QuoteSource | None = None, rules: Rules | None = None) -> None:
         """``drain_timeout``: after ``stop``, how long the work in hand and the reports being applied may take to
         finish before the rest is cancelled (what is left unacknowledged is claimed by another worker).
         ``fix_tls``: the FIX link over (mutual) TLS with this client context; ``comp_id``: our SenderCompID
-        (default ``TF-{name}``; under mutual TLS the market maker wants the CN of our certificate)."""
+        (default ``TF-{name}``; under mutual TLS the market maker wants the CN of our certificate). ``quotes``:
+        where the trigger watcher of this worker's users' stops reads prices (order_api/stop_watcher.py; None: no
+        watcher), gated by ``rules``."""
         self.ledger, self.redis = ledger, client
         self.fix_tls = fix_tls
         self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
@@ -125,6 +130,7 @@ class ExecutionWorker:
         self.backoff = Backoff(base=0.05, cap=2.0)
         self.fix: FixClient | None = None
         self.relay = OutboxRelay(ledger, client) if relay else None
+        self.stops = StopWatcher(ledger, quotes, rules=rules, mine=self._mine) if quotes is not None else None
         self._stop = asyncio.Event()
         self.drain_timeout = drain_timeout
         self._applying = 0  # execution reports being applied to the ledger now
@@ -165,12 +171,16 @@ class ExecutionWorker:
                  asyncio.create_task(self._reconcile_loop(), name="reconcile")]
         if self.relay is not None:
             tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+        if self.stops is not None:
+            tasks.append(asyncio.create_task(self.stops.run(), name="stops"))
         try:
             await self._stop.wait()
             await self._drain(tasks[1])
         finally:
             if self.relay is not None:
                 self.relay.stop()
+            if self.stops is not None:
+                self.stops.stop()
             for t in tasks:
                 t.cancel()
             for t in tasks:

@@ -40,12 +40,13 @@ INVARIANTS: list[tuple[str, str]] = [
      "position differs from its journal"),
     ("SELECT a.user_id, a.cash_held, coalesce(o.held, 0) AS open_holds FROM accounts a LEFT JOIN "
      "(SELECT user_id, sum(held) AS held FROM orders WHERE side = 'buy' AND status IN "
-     "('accepted', 'routed', 'partially_filled') GROUP BY user_id) o USING (user_id) "
+     "('pending_trigger', 'accepted', 'routed', 'partially_filled') GROUP BY user_id) o USING (user_id) "
      f"WHERE a.cash_held <> coalesce(o.held, 0) AND {_mine('a.user_id')}",
      "cash held differs from open buy orders' holds"),
     ("SELECT p.user_id, p.symbol, p.qty_held, coalesce(o.held, 0) AS open_holds FROM positions p LEFT JOIN "
      "(SELECT user_id, symbol, sum(held) AS held FROM orders WHERE side = 'sell' AND status IN "
-     "('accepted', 'routed', 'partially_filled') GROUP BY user_id, symbol) o USING (user_id, symbol) "
+     "('pending_trigger', 'accepted', 'routed', 'partially_filled') GROUP BY user_id, symbol) o "
+     "USING (user_id, symbol) "
      f"WHERE p.qty_held <> coalesce(o.held, 0) AND {_mine('p.user_id')}",
      "shares held differ from open sell orders' holds"),
     ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected', 'expired') "
@@ -90,10 +91,18 @@ INVARIANTS: list[tuple[str, str]] = [
     # at most, and a rejection happened before any fill (reject() turns a partly filled order into cancelled)
     ("SELECT order_id, status, qty, filled_qty FROM orders WHERE NOT CASE status "
      "WHEN 'filled' THEN filled_qty = qty WHEN 'partially_filled' THEN filled_qty > 0 AND filled_qty < qty "
+     "WHEN 'pending_trigger' THEN filled_qty = 0 "
      "WHEN 'accepted' THEN filled_qty = 0 WHEN 'routed' THEN filled_qty = 0 WHEN 'rejected' THEN filled_qty = 0 "
      "WHEN 'cancelled' THEN filled_qty < qty WHEN 'expired' THEN filled_qty < qty "
      f"ELSE false END AND {_mine('user_id')}",
      "an order's status disagrees with its fills"),
+    # a stop is never sent or filled before its trigger, and a triggered one says when and at what price
+    ("SELECT order_id, status, triggered_at, trigger_price, sent_at FROM orders "
+     "WHERE type IN ('stop', 'stop_limit', 'trailing_stop') AND CASE WHEN status = 'pending_trigger' "
+     "THEN triggered_at IS NOT NULL OR sent_at IS NOT NULL "
+     "ELSE (triggered_at IS NULL) <> (trigger_price IS NULL) OR (triggered_at IS NULL AND "
+     f"(sent_at IS NOT NULL OR filled_qty > 0)) END AND {_mine('user_id')}",
+     "a stop routed or filled without its trigger"),
     # the rounding rule, per order: a buyer pays the exact cost rounded up, a seller receives it rounded down
     ("SELECT o.order_id, o.filled_notional, coalesce(e.notional, 0) AS executed FROM orders o LEFT JOIN "
      "(SELECT order_id, sum(qty::numeric * price) AS notional FROM executions GROUP BY order_id) e "

@@ -30,10 +30,13 @@ from vocab.quantities import QTY_SCALE, format_qty, parse_qty
 MAX_QTY = 1_000_000 * QTY_SCALE  # a million shares, in millionths
 MAX_NOTIONAL = 1_000_000 * PRICE_SCALE  # a million dollars
 MAX_KEY = 128
+STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
 SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ.-")
 
 
 class Status(StrEnum):
+    # a stop, stop-limit or trailing stop resting un-routed until the live books cross its stop (order_api/stops.py)
+    PENDING_TRIGGER = "pending_trigger"
     ACCEPTED = "accepted"
     ROUTED = "routed"
     PARTIALLY_FILLED = "partially_filled"
@@ -43,11 +46,16 @@ class Status(StrEnum):
     EXPIRED = "expired"  # a day order the session's end closed (its hold released); never for gtc
 
 
-OPEN = frozenset({Status.ACCEPTED, Status.ROUTED, Status.PARTIALLY_FILLED})
+OPEN = frozenset({Status.PENDING_TRIGGER, Status.ACCEPTED, Status.ROUTED, Status.PARTIALLY_FILLED})
+# what may be sent to the market maker: open, and not a stop still waiting for its trigger
+SENDABLE = OPEN - {Status.PENDING_TRIGGER}
 TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED})
 
 # The lifecycle as an explicit machine (h11-style): anything not listed is a bug, not a drift.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
+    # triggered: one transaction makes it an ordinary accepted order and queues its routing; or cancelled while
+    # resting (its hold released at once, as for an accepted order); never routed or filled before it triggers
+    Status.PENDING_TRIGGER: frozenset({Status.ACCEPTED, Status.CANCELLED}),
     Status.ACCEPTED: frozenset({Status.ROUTED, Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED,
                                Status.REJECTED, Status.EXPIRED}),
     Status.ROUTED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.REJECTED,
@@ -98,10 +106,13 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True):
     # shares: a whole number, or a decimal string with at most 6 decimals; exclusive with notional
     qty: int | str | None = None
     notional: str | None = None  # dollars, a decimal string (market buys only)
-    type: Literal["market", "limit"] = "market"
+    type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
     limit_price: str | None = None
     time_in_force: TimeInForce = "day"
     extended_hours: bool = False
+    stop_price: str | None = None  # stop and stop_limit: the trigger price, dollars as a decimal string
+    trail_percent: str | None = None  # trailing_stop: the trail as a percentage of the mark ("1.5")
+    trail_price: str | None = None  # trailing_stop: the trail in dollars (exclusive with trail_percent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +129,14 @@ class OrderRequest:
     idempotency_key: str
     notional: int | None = None
     extended_hours: bool = False
+    stop_price: int | None = None
+    trail_percent: int | None = None  # in 1/10,000 of a percent (``stops.PCT_SCALE``): "1.5" -> 15000
+    trail_price: int | None = None
+
+    @property
+    def is_stop(self) -> bool:
+        """Rests until the books cross its stop (stop, stop_limit, trailing_stop)."""
+        return self.type in STOP_TYPES
 
     def fingerprint(self) -> str:
         """What makes two requests "the same body" for idempotency (the key itself excluded). A whole quantity
@@ -126,6 +145,8 @@ class OrderRequest:
         text = f"{self.symbol}|{self.side}|{amount}|{self.type}|{self.limit_price}|{self.tif}"
         if self.extended_hours:  # (only then: the fingerprints of orders from before the flag stay the same)
             text += "|ext"
+        if self.is_stop:  # appended only for stops, so every other order's fingerprint is what it was
+            text += f"|{self.stop_price}|{self.trail_percent}|{self.trail_price}"
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property
@@ -158,7 +179,7 @@ def validate(body: OrderBody) -> OrderRequest:
         # NUL cannot be stored in PostgreSQL text (it raised inside the ledger: a 500); no control characters
         raise ApiError(422, "invalid_idempotency_key", "idempotency_key must be printable (no control characters)")
     limit: int | None = None
-    if body.type == "limit":
+    if body.type in ("limit", "stop_limit"):
         if body.limit_price is None:
             raise ApiError(422, "missing_limit_price", "a limit order needs limit_price")
         try:
@@ -168,15 +189,53 @@ def validate(body: OrderBody) -> OrderRequest:
         if limit <= 0:
             raise ApiError(422, "invalid_limit_price", "limit_price must be positive")
     elif body.limit_price is not None:
-        raise ApiError(422, "unexpected_limit_price", "a market order takes no limit_price")
+        raise ApiError(422, "unexpected_limit_price", f"a {body.type} order takes no limit_price")
     if notional is not None and body.type != "market":
         raise ApiError(422, "notional_market_only", "notional is for market orders only; send qty instead")
     if notional is not None and body.side != "buy":
         raise ApiError(422, "notional_buy_only", "notional is for buys only; sell a qty (fractions allowed)")
     if body.extended_hours and (body.type != "limit" or body.time_in_force != "day"):
         raise ApiError(422, "invalid_extended_hours", "extended_hours takes a limit order with time_in_force day")
-    return OrderRequest(symbol, body.side, qty, body.type, limit, body.time_in_force, key, notional,
-                        body.extended_hours)
+    if body.type in STOP_TYPES and body.time_in_force not in ("day", "gtc"):
+        raise ApiError(422, "invalid_time_in_force", f"a {body.type} order takes time_in_force day or gtc")
+    stop, percent, trail = _stop_terms(body)
+    return OrderRequest(symbol, body.side, qty, body.type, limit, body.time_in_force, key, notional=notional,
+                        extended_hours=body.extended_hours, stop_price=stop, trail_percent=percent, trail_price=trail)
+
+
+def _stop_terms(body: OrderBody) -> tuple[int | None, int | None, int | None]:
+    """(stop_price, trail_percent, trail_price) as fixed point: what the order's type needs, and nothing else. A
+    stop may take any positive price (collars apply to marketable prices only)."""
+    stop = _positive(body.stop_price, "stop_price", "invalid_stop_price")
+    percent = _positive(body.trail_percent, "trail_percent", "invalid_trail_percent")
+    trail = _positive(body.trail_price, "trail_price", "invalid_trail_price")
+    if body.type in ("stop", "stop_limit"):
+        if stop is None:
+            raise ApiError(422, "missing_stop_price", f"a {body.type} order needs stop_price")
+    elif stop is not None:
+        raise ApiError(422, "unexpected_stop_price", f"a {body.type} order takes no stop_price")
+    if body.type == "trailing_stop":
+        if (percent is None) == (trail is None):
+            raise ApiError(422, "missing_trail", "a trailing_stop order needs exactly one of trail_percent and "
+                                                 "trail_price")
+        if percent is not None and percent >= 100 * PRICE_SCALE:
+            raise ApiError(422, "invalid_trail_percent", "trail_percent must be below 100")
+    elif percent is not None or trail is not None:
+        raise ApiError(422, "unexpected_trail", f"a {body.type} order takes no trail_percent or trail_price")
+    return stop, percent, trail
+
+
+def _positive(text: str | None, field: str, code: str) -> int | None:
+    """A positive decimal (at most 4 decimals: ``vocab.prices``) as fixed point, or None when absent."""
+    if text is None:
+        return None
+    try:
+        value = parse_price(text)
+    except ValueError as e:
+        raise ApiError(422, code, f"{field}: {e}") from e
+    if value <= 0:
+        raise ApiError(422, code, f"{field} must be positive")
+    return value
 
 
 def _amount(body: OrderBody) -> tuple[int, int | None]:
@@ -276,11 +335,36 @@ class Rules:
 
 
 def reserve_price(req: OrderRequest, quote: Quote, rules: Rules) -> int:
-    """The per-share price held for a buy (and sent as its limit): the limit itself, or the collar above the ask."""
+    """The per-share price held for a buy (and sent as its limit): the limit itself (limit, stop_limit), else the
+    collar above the ask (market), above the stop (stop), or above the trailing stop at placement (trailing_stop:
+    a buy's trailing stop only falls, so this hold covers it whenever it triggers)."""
     if req.limit_price is not None:
         return req.limit_price
-    ref = quote.ask or quote.reference
+    if req.stop_price is not None:
+        ref = req.stop_price
+    elif req.type == "trailing_stop":
+        ref = trail_stop("buy", initial_mark("buy", quote), req.trail_price, req.trail_percent)
+    else:
+        ref = quote.ask or quote.reference
     return ref + ceil_div(ref * rules.collar_bps, 10_000)
+
+
+def initial_mark(side: str, quote: Quote) -> int:
+    """Where a trailing stop's mark starts: the bid for a sell (its high-water mark), the ask for a buy (its
+    low-water mark); the last trade or reference when that side is empty (0: none yet)."""
+    return (quote.bid if side == "sell" else quote.ask) or quote.reference
+
+
+def trail_stop(side: str, mark: int, trail_price: int | None, trail_percent: int | None) -> int:
+    """A trailing stop's stop for its mark, never rounded toward the market: a sell's ``mark - trail`` (or
+    ``mark * (1 - percent/100)``) rounded down, a buy's ``mark + trail`` (``mark * (1 + percent/100)``) rounded
+    up. ``trail_percent`` is in 1/10,000 of a percent (100 % = 1,000,000)."""
+    if trail_price is not None:
+        return max(mark - trail_price, 0) if side == "sell" else mark + trail_price
+    pct = trail_percent or 0
+    if side == "sell":
+        return mark * (1_000_000 - pct) // 1_000_000
+    return ceil_div(mark * (1_000_000 + pct), 1_000_000)
 
 
 def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
@@ -315,7 +399,7 @@ def pre_trade(req: OrderRequest, quote: Quote | None, rules: Rules) -> None:
         raise ApiError(422, "no_market", f"{req.symbol} has no price to trade against")
     if req.type == "market" and req.side == "sell" and not quote.bid:
         raise ApiError(422, "no_market", f"{req.symbol} has no bid")
-    if req.limit_price is not None:
+    if req.limit_price is not None and not req.is_stop:  # a resting stop_limit's limit may be any positive price
         band = ref * rules.collar_bps // 10_000
         if not ref - band <= req.limit_price <= ref + band:
             raise ApiError(422, "limit_off_collar",
@@ -393,5 +477,6 @@ def parse_money(text: str) -> int:
 
 
 __all__ = ["EXTENDED_SUFFIX", "PRICE_SCALE", "QTY_SCALE", "TIFS", "ApiError", "FillRefused", "OrderRequest", "Quote",
-           "Rules", "Status", "fill_refusal", "notional_terms", "parse_order", "pre_trade", "reserve_price", "shard_of",
+           "Rules", "Status", "fill_refusal", "initial_mark", "notional_terms", "parse_order", "pre_trade",
+           "reserve_price", "shard_of", "trail_stop",
            "transition"]

@@ -29,7 +29,9 @@ REFUSALS = {
     409: "idempotency_conflict, order_not_open",
     413: "body_too_large: the body (its Content-Length, or as read) is over the cap; the connection is closed",
     422: "invalid_order, invalid_quantity, invalid_symbol, invalid_idempotency_key, invalid_limit_price, "
-         "missing_limit_price, unexpected_limit_price, unknown_symbol, symbol_halted, market_closed, no_market, "
+         "missing_limit_price, unexpected_limit_price, missing_stop_price, invalid_stop_price, "
+         "unexpected_stop_price, missing_trail, invalid_trail_percent, invalid_trail_price, unexpected_trail, "
+         "unknown_symbol, symbol_halted, market_closed, no_market, "
          "limit_off_collar, quote_stale (a market order on a quote older than the configured age), "
          "insufficient_funds, insufficient_shares, invalid_extended_hours (extended_hours takes a limit day order), "
          "opg_after_open (an opg order once the market is open); nothing was written",
@@ -73,6 +75,26 @@ ORDER_REFUSALS = (
     "`unexpected_limit_price`, `limit_off_collar`, `market_closed`, `unknown_symbol`, `symbol_halted`, "
     "`no_market`, `quote_stale`, `invalid_order` (a field of the wrong type), `idempotency_conflict` (409), "
     "`malformed_json` (400), `quote_unavailable` (503).")
+# Stop orders' fields and refusal codes (README "Stop, stop-limit and trailing-stop orders"; order_api/stops.py)
+STOP_TERMS = (
+    "Stops: `type` `stop` (needs `stop_price`; routed as a market order once triggered), `stop_limit` (needs "
+    "`stop_price` and `limit_price`; routed as a limit), `trailing_stop` (needs exactly one of `trail_percent`, a "
+    "percentage as a decimal string below 100, and `trail_price`, dollars). A stop rests as `pending_trigger`, "
+    "un-routed, until the live books cross it: a buy when the ask reaches `stop_price` (ask >= stop), a sell when "
+    "the bid does (bid <= stop); a trailing stop's stop follows the best bid (sell: high-water mark `hwm` minus the "
+    "trail) or ask (buy: low-water mark plus the trail). Triggering waits while the symbol is halted or paused and "
+    "outside market hours. A buy stop holds its stop plus the collar, a trailing buy its first stop plus the "
+    "collar, a stop-limit buy its limit; a sell holds its shares. Stop and limit prices of a stop may be any "
+    "positive price (no collar). Refusal codes: `missing_stop_price`, `invalid_stop_price`, "
+    "`unexpected_stop_price` (on a market, limit or trailing_stop order), `missing_trail` (a trailing_stop "
+    "without exactly one of trail_percent and trail_price), `invalid_trail_percent`, `invalid_trail_price`, "
+    "`unexpected_trail` (a trail on another type), `notional_market_only` (notional on a stop).")
+STOP_FIELDS = {
+    "stop_price": "stop and stop_limit: the trigger price, dollars as a decimal string (at most 4 decimals)",
+    "trail_percent": "trailing_stop: the trail in percent of the mark, a decimal string (\"1.5\"), below 100",
+    "trail_price": "trailing_stop: the trail in dollars, a decimal string",
+    "type": "market | limit | stop | stop_limit | trailing_stop",
+}
 ORDER_EXAMPLES = {
     "whole": {"summary": "100 shares at market", "value": {
         "symbol": "AAPL", "side": "buy", "qty": 100, "idempotency_key": "k-1"}},
@@ -81,12 +103,25 @@ ORDER_EXAMPLES = {
         "idempotency_key": "k-2"}},
     "notional": {"summary": "$10 of AAPL", "value": {
         "symbol": "AAPL", "side": "buy", "notional": "10", "idempotency_key": "k-3"}},
+    "stop": {"summary": "a stop-loss: sell 10 at market once the bid falls to 180", "value": {
+        "symbol": "AAPL", "side": "sell", "qty": 10, "type": "stop", "stop_price": "180", "idempotency_key": "k-4"}},
+    "stop_limit": {"summary": "buy 5 with a limit of 201 once the ask reaches 200", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": 5, "type": "stop_limit", "stop_price": "200", "limit_price": "201",
+        "idempotency_key": "k-5"}},
+    "trailing_percent": {"summary": "sell 10 once the bid falls 1.5% below its highest since placement", "value": {
+        "symbol": "AAPL", "side": "sell", "qty": 10, "type": "trailing_stop", "trail_percent": "1.5",
+        "idempotency_key": "k-6"}},
+    "trailing_price": {"summary": "buy 2 once the ask rises $1 above its lowest since placement", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": 2, "type": "trailing_stop", "trail_price": "1",
+        "idempotency_key": "k-7"}},
 }
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     (body,), components = msgspec.json.schema_components([OrderBody], ref_template="#/components/schemas/{name}")
+    for name, text in STOP_FIELDS.items():
+        components["OrderBody"]["properties"][name]["description"] = text
     order_id = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
     components.update({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
@@ -95,7 +130,8 @@ def openapi_document() -> dict[str, Any]:
                            "message": {"type": "string"}}}}},
         "Order": {"type": "object", "properties": {
             "order_id": {"type": "string", "format": "uuid"}, "idempotency_key": {"type": "string"},
-            "symbol": {"type": "string"}, "side": {"enum": ["buy", "sell"]}, "type": {"enum": ["market", "limit"]},
+            "symbol": {"type": "string"}, "side": {"enum": ["buy", "sell"]}, "type": {"enum": [
+                "market", "limit", "stop", "stop_limit", "trailing_stop"]},
             "time_in_force": {"enum": list(TIFS), "description": TIF_DESCRIPTION},
             "extended_hours": {"type": "boolean", "description": "a limit day order that may also trade "
                                "pre-market (04:00-09:30) and after hours (16:00-20:00) exchange time"},
@@ -104,8 +140,19 @@ def openapi_document() -> dict[str, Any]:
             "notional": {"type": ["string", "null"], "description": "a notional order's dollars to spend; null for "
                          "an order by quantity"},
             "limit_price": {"type": ["string", "null"], "description": "exact decimal"},
-            "status": {"enum": STATUSES, "description": "expired: a day order its session's end closed, or an "
-                       "opg/cls order its cross did not fill; its hold released"},
+            "status": {"enum": STATUSES, "description": "pending_trigger: a stop resting un-routed until the "
+                       "books cross it, then accepted and on as usual; expired: a day order its session's "
+                       "end closed, or an opg/cls order its cross did not fill; its hold released"},
+            "stop_price": {"type": ["string", "null"], "description": "a stop's stop now (a trailing stop's follows "
+                           "its mark); null for other orders"},
+            "trail_percent": {"type": ["string", "null"], "description": "a trailing stop's trail in percent"},
+            "trail_price": {"type": ["string", "null"], "description": "a trailing stop's trail in dollars"},
+            "hwm": {"type": ["string", "null"], "description": "a trailing stop's mark: the highest bid (sell) or "
+                    "lowest ask (buy) seen while eligible since placement"},
+            "triggered_at": {"type": ["string", "null"], "description": "when the stop triggered (ISO 8601); null "
+                             "until then"},
+            "trigger_price": {"type": ["string", "null"], "description": "the ask (buy) or bid (sell) that "
+                              "crossed the stop"},
             "filled_qty": {"type": "string", "description": "shares filled, an exact decimal"},
             "avg_fill_price": {"type": ["string", "null"]},
             "cancel_requested": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
@@ -156,7 +203,7 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/v1/orders": {
                 "post": {"summary": "Place an order (idempotent by idempotency_key)",
-                         "description": ORDER_REFUSALS,
+                         "description": ORDER_REFUSALS + " " + STOP_TERMS,
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": body, "examples": ORDER_EXAMPLES}}},
                          "responses": _responses({

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from order_api.model import money, quantity
@@ -22,6 +24,28 @@ def _notional(row: Mapping[str, Any]) -> str | None:
     return money(int(notional)) if notional is not None else None
 
 
+def _price(row: Mapping[str, Any], column: str) -> str | None:
+    value = row.get(column)
+    return money(int(value)) if value is not None else None
+
+
+def _percent(row: Mapping[str, Any]) -> str | None:
+    """trail_percent (NUMERIC) as the shortest exact decimal: "1.5", not "1.5000"."""
+    pct = row.get("trail_percent")
+    if pct is None:
+        return None
+    text = f"{Decimal(pct):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _ns(at: datetime | None) -> int:
+    """A timestamptz as Unix nanoseconds, exactly (0 for none)."""
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1_000 if at is not None else 0
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def order_json(row: Mapping[str, Any]) -> dict[str, Any]:
     filled = int(row["filled_qty"])
     return {
@@ -38,6 +62,12 @@ def order_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "filled_qty": quantity(filled),
         "avg_fill_price": money(_avg(row)) if filled else None,
+        "stop_price": _price(row, "stop_price"),
+        "trail_percent": _percent(row),
+        "trail_price": _price(row, "trail_price"),
+        "hwm": _price(row, "trail_mark"),
+        "triggered_at": row["triggered_at"].isoformat() if row.get("triggered_at") is not None else None,
+        "trigger_price": _price(row, "trigger_price"),
         "cancel_requested": bool(row["cancel_requested"]),
         "reason": row["reason"] or None,
         "version": int(row["version"]),
@@ -69,5 +99,10 @@ def order_update_frame(row: Mapping[str, Any], *, last_qty: int = 0, last_price:
     u.version = int(row["version"])
     u.time_in_force = row.get("tif", "") or ""
     u.extended_hours = bool(row.get("extended_hours", False))
+    u.stop_price = int(row.get("stop_price") or 0)
+    u.trail_percent = _percent(row) or ""
+    u.trail_price = int(row.get("trail_price") or 0)
+    u.triggered_at_ns = _ns(row.get("triggered_at"))
+    u.trigger_price = int(row.get("trigger_price") or 0)
     u.event_time_ns = time.time_ns()
     return msg.SerializeToString()

@@ -89,6 +89,10 @@ class ExecutionCollector(Collector):
                                 value=1 if w.fix is not None and w.fix.connected else 0)
         yield histogram_family("tickfan_execution_ack_seconds", "NewOrderSingle written to the counterparty's "
                                "first execution report for it, seconds", w.acks.ack_seconds)
+        if w.stops is not None:
+            yield kinds("tickfan_stop_events", "The stop trigger watcher's events by kind: sweeps, triggered, "
+                                               "trailed, lost_races (another watcher or a cancel was first), errors",
+                        w.stops.counters)
         yield from relay_metrics(w.relay)
 
 

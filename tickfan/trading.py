@@ -4,12 +4,15 @@ the snapshots, the outbox relay, a FIX market-maker simulator and an execution w
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 from typing import Any
 
 from order_api.api import OrderService
 from order_api.db import Ledger, migrate
 from order_api.model import Rules
 from order_api.quotes import BookQuotes
+from order_api.stop_watcher import StopWatcher
 from tickfan.args import hostport
 from tickfan.procs import Children, tickfan_command
 from tickfan.trading_cli import add_db, add_http_limits, add_ledger_check, add_redis, dev_tokens, dsns_of, http_limits
@@ -86,6 +89,8 @@ class TradingStack:
         self.service: OrderService | None = None
         self.children = Children()  # the market maker and one execution worker
         self.seeded: list[str] = []
+        self.stops: StopWatcher | None = None
+        self._watching: asyncio.Task[None] | None = None
 
     async def prepare(self, books: Any) -> OrderService:
         """Before the node starts: migrate, seed, and build the order API to mount beside the snapshots."""
@@ -97,6 +102,9 @@ class TradingStack:
                 await self.ledger.deposit(user, SEED_CASH)
                 self.seeded.append(user)
         self.redis = open_redis(self.args.trading_redis)
+        # stops trigger here, on the node's own books (the same quotes the API checks orders with); the worker's
+        # own watcher reads Redis' quote: hashes, which the demo's node does not publish
+        self.stops = StopWatcher(self.ledger, BookQuotes(books))
         self.service = OrderService(self.ledger, BookQuotes(books), redis_client=self.redis, relay=True,
                                     limits=http_limits(self.args),
                                     ledger_check_interval=self.args.ledger_check_interval,
@@ -107,6 +115,8 @@ class TradingStack:
         """After the node serves: the outbox relay, then the market maker and one execution worker."""
         assert self.service is not None
         await self.service.start()
+        if self.stops is not None:
+            self._watching = asyncio.create_task(self.stops.run(), name="stops")
         mm_host, mm_port = self.args.market_maker
         db = [a for d in (self.args.db or []) for a in ("--db", d)]
         self.children.start("market maker", tickfan_command(
@@ -114,7 +124,7 @@ class TradingStack:
             "--status-interval", "0", *self._metrics("market-maker"), *venue_flags(self.args)), quiet=True)
         self.children.start("execution worker", tickfan_command(
             "execute", "--market-maker", f"{mm_host}:{mm_port}", "--trading-redis", self.args.trading_redis, *db,
-            "--quiet", *self._metrics("execute")), quiet=True)
+            "--no-stop-watcher", "--quiet", *self._metrics("execute")), quiet=True)
 
     def _metrics(self, name: str) -> list[str]:
         """Where a child writes its metrics for the node's /metrics (the demo's directory), if anywhere."""
@@ -126,6 +136,10 @@ class TradingStack:
 
     async def close(self) -> None:
         self.children.stop_all()
+        if self.stops is not None and self._watching is not None:
+            self.stops.stop()
+            with contextlib.suppress(Exception):
+                await self._watching
         if self.service is not None:
             await self.service.close()
         if self.ledger is not None:

@@ -334,6 +334,10 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on SIGTERM, read no new work and give the entry in hand and the execution reports "
                              "being applied this long to finish (and be acknowledged) before exiting; what is "
                              "left pending is claimed by another worker (default %(default)s)")
+    parser.add_argument("--no-stop-watcher", action="store_true",
+                        help="do not trigger this worker's users' stop orders here (default: they trigger on the "
+                             "quote:{SYM} hashes in --trading-redis; the demo triggers them in the node, on its "
+                             "own books)")
     parser.add_argument("--unknown-grace", type=float, default=UNKNOWN_GRACE, metavar="SECONDS",
                         help="how long an order already sent may stay 'unknown order' at a restarted market maker "
                              "(asked again meanwhile) before it is dead-lettered as unknown_at_counterparty; it is "
@@ -355,6 +359,7 @@ def add_execute_arguments(parser: argparse.ArgumentParser) -> None:
 def execute_main(args: argparse.Namespace) -> int:
     from order_api.execution import ExecutionWorker
     from order_api.outbox import STREAM_PARTITIONS
+    from order_api.quotes import RedisQuotes
     from tickfan.health import CheckResult, start_health_http
     from tickfan.metrics_orders import ExecutionCollector, metrics_route
     from tickfan.metrics_share import writer_of
@@ -383,7 +388,8 @@ def execute_main(args: argparse.Namespace) -> int:
         client = open_redis(args.trading_redis)
         worker = ExecutionWorker(ledger, client, fix_host=host, fix_port=port,
                                  name=args.name, partitions=parts, unknown_grace=args.unknown_grace,
-                                 fix_tls=fix_tls, comp_id=args.comp_id, drain_timeout=args.drain_timeout)
+                                 fix_tls=fix_tls, comp_id=args.comp_id, drain_timeout=args.drain_timeout,
+                                 quotes=None if args.no_stop_watcher else RedisQuotes(client, max_age=0))
         health = api_health(ledger, client)
         health.add_sync("market_maker", lambda: CheckResult(worker.connected, f"FIX {host}:{port} " + (
             "up" if worker.connected else "down")))
@@ -444,7 +450,16 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shares: a whole number or a decimal with at most 6 decimals (0.5); omit with --notional")
     parser.add_argument("--notional", default=None, metavar="DOLLARS",
                         help="buy this many dollars' worth at market instead of a qty (e.g. --notional 10)")
-    parser.add_argument("--limit", default=None, metavar="PRICE", help="limit price (default: a market order)")
+    parser.add_argument("--limit", default=None, metavar="PRICE",
+                        help="limit price (default: a market order); with --stop, a stop-limit order's limit")
+    parser.add_argument("--stop", default=None, metavar="PRICE",
+                        help="a stop order: rests until the ask (buy) rises or the bid (sell) falls to PRICE, then "
+                             "goes at market (or at --limit: a stop-limit order)")
+    parser.add_argument("--trail-percent", default=None, metavar="PERCENT",
+                        help="a trailing stop: triggers once the bid (sell) falls PERCENT below its highest since "
+                             "placement, or the ask (buy) rises PERCENT above its lowest (e.g. --trail-percent 1)")
+    parser.add_argument("--trail-price", default=None, metavar="DOLLARS",
+                        help="a trailing stop with a trail in dollars instead of a percentage")
     parser.add_argument("--tif", choices=["day", "gtc", "ioc", "fok", "opg", "cls"], default="day",
                         help="time in force (default %(default)s): gtc rests across sessions, fok fills whole or not "
                              "at all, opg/cls fill in the opening/closing cross")
@@ -476,6 +491,15 @@ def trade_main(args: argparse.Namespace) -> int:
         return 1
 
 
+def order_type(args: argparse.Namespace) -> str:
+    """The order's ``type`` from the flags (the API refuses contradictions, e.g. --stop with --trail-price)."""
+    if args.trail_percent is not None or args.trail_price is not None:
+        return "trailing_stop"
+    if args.stop is not None:
+        return "stop_limit" if args.limit else "stop"
+    return "limit" if args.limit else "market"
+
+
 async def trade(args: argparse.Namespace) -> int:
     """Place an order through the API and print each update as it arrives on the WebSocket `orders` channel."""
     import httpx
@@ -487,7 +511,7 @@ async def trade(args: argparse.Namespace) -> int:
     token = mint_token(args.user)
     body: dict[str, Any] = {"symbol": args.symbol.upper(), "side": args.side,
                             "idempotency_key": args.key or uuid.uuid4().hex, "time_in_force": args.tif,
-                            "type": "limit" if args.limit else "market"}
+                            "type": order_type(args)}
     # sent as given (a decimal string): the API says what is wrong with it (qty_and_notional, missing_qty, ...)
     if args.qty is not None:
         body["qty"] = int(args.qty) if args.qty.isascii() and args.qty.isdigit() else args.qty
@@ -497,6 +521,9 @@ async def trade(args: argparse.Namespace) -> int:
         body["limit_price"] = args.limit
     if args.extended_hours:
         body["extended_hours"] = True
+    for field in ("stop", "trail_percent", "trail_price"):
+        if getattr(args, field) is not None:
+            body["stop_price" if field == "stop" else field] = getattr(args, field)
     headers = {"authorization": f"Bearer {token}"}
     started = time.monotonic()
     tls = client_tls(args, args.api, args.stream)
@@ -516,6 +543,8 @@ async def trade(args: argparse.Namespace) -> int:
             return 1
         order = r.json()
         spend = f" (${order['notional']})" if order.get("notional") else ""
+        if order.get("stop_price"):
+            spend += f" stop {order['stop_price']}"
         print(f"{order['status']:<16} {order['side']} {order['qty']} {order['symbol']}{spend} "
               f"order {order['order_id']} (acknowledged in {1000 * (acked - posted):.1f} ms)", flush=True)
         if order["status"] in {s.value for s in TERMINAL}:
@@ -546,6 +575,10 @@ async def trade(args: argparse.Namespace) -> int:
             fill = f" {last} @ {money(u.last_fill_price)}" if last not in ("0", "") else ""
             avg = f" (filled {done}/{of}, avg {money(u.avg_fill_price)})" if done not in ("0", "") else ""
             reason = f": {u.reason}" if u.reason else ""
+            if u.trigger_price and u.status == "accepted":
+                reason += f" triggered at {money(u.trigger_price)}"
+            elif u.status == "pending_trigger" and u.stop_price:
+                reason += f" stop now {money(u.stop_price)}"  # a trailing stop's, following the market
             print(f"{u.status:<16}{fill}{avg}{reason}  +{1000 * (time.monotonic() - posted):.1f} ms", flush=True)
             if Status(u.status) in TERMINAL:
                 return 0 if u.status == "filled" else 1

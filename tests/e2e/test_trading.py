@@ -139,6 +139,36 @@ def test_a_fractional_and_a_notional_buy_fill_through_the_stack(demo: dict[str, 
     assert house[symbol] > 0  # the broker keeps the other part of the whole shares the venue traded
 
 
+def test_stops_triggered_by_the_simulated_feed_fill_through_the_stack(demo: dict[str, Any]) -> None:
+    """A buy stop below the ask triggers on the node's books at the watcher's next look; a trailing buy one unit
+    (1/10,000 $) behind the lowest ask triggers on the feed's first uptick. Each then routes and fills, the
+    trigger on the WebSocket, and the books balance."""
+    symbol = tradable(demo["http"])
+    quote = httpx.get(f"{demo['http']}/v1/quotes", params={"symbols": symbol}, timeout=5).json()["quotes"][0]
+    stop = (Decimal(quote["ask_price"]) * Decimal("0.97")).quantize(Decimal("0.01"))
+    lines = trade(demo, "alice", "buy", symbol, "2", "--stop", str(stop))
+    assert lines[0].startswith("pending_trigger") and f"stop {stop:.4f}" in lines[0], lines
+    assert any(line.startswith("accepted") and "triggered at" in line for line in lines), lines
+    assert lines[-1].startswith("filled") and "filled 2/2" in lines[-1], lines
+    lines = trade(demo, "alice", "buy", symbol, "1", "--trail-price", "0.0001")
+    assert lines[0].startswith("pending_trigger"), lines
+    assert lines[-1].startswith("filled"), lines
+    headers = {"authorization": f"Bearer {mint_token('alice', key=demo['key'])}"}
+    orders = httpx.get(f"{demo['http']}/v1/orders", headers=headers, timeout=5).json()["orders"]
+    trailing, stopped = orders[0], orders[1]
+    assert stopped["type"] == "stop" and Decimal(stopped["trigger_price"]) >= stop and stopped["triggered_at"]
+    assert trailing["type"] == "trailing_stop" and trailing["trigger_price"] and trailing["triggered_at"]
+
+    async def problems() -> list[str]:
+        ledger = await Ledger.connect(DSNS, max_size=2)
+        try:
+            return await ledger.check()
+        finally:
+            await ledger.close()
+
+    assert asyncio.run(problems()) == []
+
+
 def test_orders_channel_is_refused_without_a_token_and_prices_still_flow(demo: dict[str, Any]) -> None:
     async def go() -> None:
         async with websockets.connect(demo["ws"]) as ws:

@@ -167,6 +167,10 @@ CORRUPTIONS = {
         ("fill beyond its order's limit price", "fill money beyond its order's limit price"),
         "UPDATE orders SET reserve_price = 1900000 WHERE order_id = '{bought}'",
         "UPDATE orders SET reserve_price = {reserve} WHERE order_id = '{bought}'"),
+    "stop filled untriggered": Corruption(
+        "a stop routed or filled without its trigger",
+        "UPDATE orders SET type = 'stop', stop_price = 1900000 WHERE order_id = '{bought}'",
+        "UPDATE orders SET type = 'market', stop_price = NULL WHERE order_id = '{bought}'"),
     "execution on another symbol": Corruption(
         "execution for another symbol or side than its order",
         "UPDATE executions SET symbol = 'MSFT' WHERE order_id = '{bought}'",

@@ -71,6 +71,10 @@ async def test_whole_shares_become_millionths_and_trading_goes_on() -> None:
         assert sorted(r[0] for r in await conn.fetch("SELECT amount FROM journal WHERE asset = 'USD'")) == [
             -119000000, -19000000, 19000000, 119000000]
         assert await conn.fetchval("SELECT cash FROM accounts") == 100000000
+        for later in [f for f in migration_files() if f.stem > ten.stem]:  # what the code below needs too
+            async with conn.transaction():
+                await conn.execute(later.read_text())
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", later.stem)
     finally:
         await conn.close()
     ledger = await Ledger.connect([dsn], max_size=2)

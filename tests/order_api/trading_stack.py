@@ -64,25 +64,28 @@ class Stack:
 
 @asynccontextmanager
 async def stack(ledger: ScopedLedger, url: str, mm: MarketMaker, users: list[str],
-                source: QuoteSource | None = None, *, subscribed: bool = True) -> AsyncIterator[Stack]:
+                source: QuoteSource | None = None, *, subscribed: bool = True,
+                stops: bool = False) -> AsyncIterator[Stack]:
     """The API (HTTP, no rate limit; prices from ``source``, else a fixed table), one execution worker with its
     outbox relay, and the orders relay of a fan-out node with one connection per user, all on the Redis at
-    ``url`` (a server or a cluster). With ``subscribed``, it waits until every user's channel is live."""
+    ``url`` (a server or a cluster). With ``subscribed``, it waits until every user's channel is live. With
+    ``stops``, the worker's trigger watcher reads the API's prices (``source``) to fire stop orders."""
     # Other tests leave unpublished outbox rows in the shared test shards (test_batching's placeholder work among
     # them): this stack's relay would publish them as work. Mark them, as an operator clearing a backlog would.
     for pool in ledger.pools:
         await pool.execute("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
     worker_redis = open_redis(url)
     api_redis = open_redis(url)
+    source = source or quotes()
     worker = ExecutionWorker(ledger, worker_redis, fix_port=mm.port, name="fo", claim_idle_ms=500,
-                             reconcile_every=0.3, reconcile_age=1.0)
+                             reconcile_every=0.3, reconcile_age=1.0, quotes=source if stops else None)
     running = asyncio.create_task(worker.run())
     relay = OrderRelay(url, reconnect_min=0.05, reconnect_max=0.5, confirm_timeout=5.0, ping_interval=1.0)
     await relay.start()
     sinks = {u: Sink() for u in users}
     for u, sink in sinks.items():
         relay.add(u, sink)
-    app = create_app(ledger, source or quotes(), jwt_key=KEY, redis_client=api_redis, relay=False,
+    app = create_app(ledger, source, jwt_key=KEY, redis_client=api_redis, relay=False,
                      limits=HttpLimits(rate=0), ledger_check_interval=0)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:

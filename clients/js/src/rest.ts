@@ -21,11 +21,12 @@ export class ApiError extends Error {
 }
 
 export type Side = "buy" | "sell";
-export type OrderType = "market" | "limit";
+export type OrderType = "market" | "limit" | "stop" | "stop_limit" | "trailing_stop";
 /** day: until the session's end; gtc: across sessions; ioc/fok: at once (fok whole or nothing); opg/cls: crosses */
 export type TimeInForce = "day" | "gtc" | "ioc" | "fok" | "opg" | "cls";
+/** pending_trigger: a stop resting un-routed until the books cross it (then accepted, and on as usual) */
 export type OrderStatus =
-  | "accepted" | "routed" | "partially_filled" | "filled" | "cancelled" | "rejected" | "expired";
+  | "pending_trigger" | "accepted" | "routed" | "partially_filled" | "filled" | "cancelled" | "rejected" | "expired";
 
 export interface PlaceOrder {
   symbol: string;
@@ -35,10 +36,16 @@ export interface PlaceOrder {
   /** dollars to spend, a decimal string ("10"); market buys only, exclusive with qty */
   notional?: string;
   type: OrderType;
-  /** exact decimal string, at most 4 decimals ("189.25"); limit orders only */
+  /** exact decimal string, at most 4 decimals ("189.25"); limit and stop_limit orders only */
   limitPrice?: string;
   /** a limit day order that may also trade pre-market and after hours (New York 04:00-09:30, 16:00-20:00) */
   extendedHours?: boolean;
+  /** stop and stop_limit: the trigger price (a buy triggers when the ask reaches it, a sell when the bid does) */
+  stopPrice?: string;
+  /** trailing_stop: the trail in percent of the best price seen ("1.5"); exclusive with trailPrice */
+  trailPercent?: string;
+  /** trailing_stop: the trail in dollars ("1") */
+  trailPrice?: string;
   timeInForce?: TimeInForce;
   /** a retry with the same key returns the first order; generated when absent (keep it to retry safely) */
   idempotencyKey?: string;
@@ -59,6 +66,15 @@ export interface Order {
   notional: string | null;
   limit_price: string | null;
   status: OrderStatus;
+  /** a stop's stop now (a trailing stop's follows its mark); null for other orders */
+  stop_price: string | null;
+  trail_percent: string | null;
+  trail_price: string | null;
+  /** a trailing stop's mark: the highest bid (sell) or lowest ask (buy) seen since placement */
+  hwm: string | null;
+  /** when the stop triggered (ISO 8601) and the ask or bid that crossed it; null until then */
+  triggered_at: string | null;
+  trigger_price: string | null;
   /** shares filled, an exact decimal string */
   filled_qty: string;
   avg_fill_price: string | null;
@@ -162,6 +178,9 @@ export class RestClient {
     if (req.notional !== undefined) body.notional = req.notional;
     if (req.limitPrice !== undefined) body.limit_price = req.limitPrice;
     if (req.extendedHours) body.extended_hours = true;
+    if (req.stopPrice !== undefined) body.stop_price = req.stopPrice;
+    if (req.trailPercent !== undefined) body.trail_percent = req.trailPercent;
+    if (req.trailPrice !== undefined) body.trail_price = req.trailPrice;
     const { status, data } = await this.call("POST", "/v1/orders", body);
     return { order: data as Order, created: status === 201 };
   }

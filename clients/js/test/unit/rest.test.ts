@@ -27,6 +27,19 @@ test("placeOrder sends the API's snake_case body with an idempotency key and the
   assert.equal(again.created, true);
 });
 
+test("placeOrder sends a stop's and a trailing stop's terms in the API's field names", async () => {
+  const { seen, f } = fakeApi(201, { order_id: "s1", status: "pending_trigger", stop_price: "180.0000" });
+  const rest = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: f });
+  const { order } = await rest.placeOrder({ symbol: "AAPL", side: "sell", qty: 10, type: "stop_limit", stopPrice: "180", limitPrice: "179.5", idempotencyKey: "s1" });
+  assert.equal(order.status, "pending_trigger");
+  assert.deepEqual(JSON.parse(String(seen[0]?.init.body)), {
+    symbol: "AAPL", side: "sell", qty: 10, type: "stop_limit", time_in_force: "day", idempotency_key: "s1",
+    limit_price: "179.5", stop_price: "180",
+  });
+  await rest.placeOrder({ symbol: "AAPL", side: "sell", qty: 10, type: "trailing_stop", trailPercent: "1.5", idempotencyKey: "s2" });
+  assert.equal(JSON.parse(String(seen[1]?.init.body)).trail_percent, "1.5");
+});
+
 test("a refusal is an ApiError with the API's code and message (and Retry-After)", async () => {
   const { f } = fakeApi(422, { error: { code: "insufficient_funds", message: "needs $1,892.50, has $10.00" } });
   const rest = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: f });
