@@ -9,6 +9,7 @@ import uuid
 import orjson
 import pytest
 
+from order_api import settlement
 from order_api.model import OrderRequest, Quote
 from order_api.split_db import CORPORATE_ACTION, Split, apply_split, symbol_known
 from order_api.splits import BadSplit, Ratio
@@ -133,6 +134,10 @@ async def test_reverse_split_pays_cash_in_lieu_and_scales_the_house_fractions(le
         "AND txn_id IN (SELECT txn_id FROM journal WHERE kind = 'split' AND (user_id = $2 OR asset = $1)) "
         "GROUP BY asset", sym, u)}
     assert issuer[sym] == (qty - 100_001) + (house_before - 99_998)  # every retired share went to the issuer
+    # the user's activities show the split: the shares it took and the cash-in-lieu it paid
+    newest = (await settlement.activities(ledger, u))[0][0]
+    assert (newest["activity_type"], newest["symbol"], newest["qty"], newest["net_amount"]) == \
+        ("SPLIT", sym, "-0.900014", "0.0050")
     assert await ledger.check() == []
 
 
