@@ -30,6 +30,7 @@ from order_api.model import Status
 from order_api.splits import BadSplit, Holding, Ratio
 
 CORPORATE_ACTION = "corporate_action"  # the reason on every order a split cancels
+DEADLOCK_RETRIES = 3
 _CLOSED = ("filled", "cancelled", "rejected", "expired", "replaced")
 
 
@@ -89,11 +90,13 @@ async def _apply(ledger: Ledger, conn: asyncpg.Connection, split: Split, touched
             raise BadSplit(f"split {split.split_id} was applied with other terms ({seen['symbol']} "
                            f"{seen['ratio_new']}:{seen['ratio_old']} at {seen['price']} on {seen['effective']})")
         return ShardOutcome("already")
-    # every user holding the symbol or with an open order on it, locked in user id order
-    await conn.execute(
-        "SELECT 1 FROM accounts WHERE user_id IN (SELECT user_id FROM positions WHERE symbol = $1 "
-        "AND qty + qty_held > 0 UNION SELECT user_id FROM orders WHERE symbol = $1 AND NOT status = ANY($2)) "
-        "ORDER BY user_id FOR UPDATE", sym, list(_CLOSED))
+    # every user holding the symbol or with an open order on it, locked in user id order; again for whoever joined
+    # them before the first lock was granted (a deadlock this could make is retried by apply_split)
+    for _ in range(2):
+        await conn.execute(
+            "SELECT 1 FROM accounts WHERE user_id IN (SELECT user_id FROM positions WHERE symbol = $1 "
+            "AND qty + qty_held > 0 UNION SELECT user_id FROM orders WHERE symbol = $1 AND NOT status = ANY($2)) "
+            "ORDER BY user_id FOR UPDATE", sym, list(_CLOSED))
     out = ShardOutcome("applied")
     open_orders = await conn.fetch("SELECT * FROM orders WHERE symbol = $1 AND NOT status = ANY($2) "
                                    "ORDER BY user_id, order_id FOR UPDATE", sym, list(_CLOSED))
@@ -161,4 +164,13 @@ async def _record(conn: asyncpg.Connection, split_id: str, user: str, txn: uuid.
 
 async def apply_split(ledger: Ledger, split: Split) -> list[ShardOutcome]:
     """One attempt on every shard (each its own transaction); the caller retries while any is ``waiting``."""
-    return [await apply_on_shard(ledger, shard, split) for shard in range(len(ledger.pools))]
+    outcomes = []
+    for shard in range(len(ledger.pools)):
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                outcomes.append(await apply_on_shard(ledger, shard, split))
+                break
+            except asyncpg.DeadlockDetectedError:  # rolled back whole: nothing to undo
+                if attempt == DEADLOCK_RETRIES - 1:
+                    raise
+    return outcomes
