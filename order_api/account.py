@@ -143,8 +143,10 @@ def account_update_frame(view: AccountView, *, snapshot: bool = False) -> bytes:
 
 # ---------------------------------------------------------------- activities
 
-# Alpaca's activity types where one fits; SETTLE is tickfan's (Alpaca reports no settlements)
-ACTIVITY_TYPES = {"fill": "FILL", "deposit": "CSD", "withdrawal": "CSW", "fee": "FEE", "settlement": "SETTLE"}
+# Alpaca's activity types where one fits; SETTLE is tickfan's (Alpaca reports no settlements). A split (SPLIT)
+# carries its cash-in-lieu as its net amount.
+ACTIVITY_TYPES = {"fill": "FILL", "deposit": "CSD", "withdrawal": "CSW", "fee": "FEE", "settlement": "SETTLE",
+                  "split": "SPLIT"}
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 _CURSOR_PREFIX = b"a1:"
@@ -177,6 +179,10 @@ def activity_json(row: Mapping[str, Any]) -> dict[str, Any]:
         out.update({"symbol": row["symbol"], "side": row["side"], "qty": qty_text(qty), "price": money(price),
                     "net_amount": money(int(row["cash_moved"] or 0)), "order_id": str(row["order_id"]),
                     "exec_id": row["exec_id"]})
+    elif kind == "split":
+        # the shares the split added (or, reverse, took: negative) and the cash-in-lieu paid
+        out.update({"symbol": row["asset"], "qty": qty_text(int(row["amount"])),
+                    "net_amount": money(int(row["cash_moved"] or 0))})
     else:
         out["net_amount"] = money(int(row["amount"]) if kind != "settlement" else -int(row["amount"]))
         if row["order_id"] is not None:

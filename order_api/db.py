@@ -376,7 +376,8 @@ class Ledger:
             order = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
             if order is None or Status(order["status"]) in TERMINAL:
                 return None
-            return await self._finish(conn, order, Status.CANCELLED, reason)
+            # a cancel the ledger itself asked for (a corporate action) keeps its reason
+            return await self._finish(conn, order, Status.CANCELLED, order["reason"] or reason)
 
     async def fill(self, user: str, order_id: uuid.UUID, exec_id: str, qty: int, price: int,
                    *, symbol: str | None = None, side: str | None = None, leaves_done: bool = False) -> Fill | None:

@@ -6,6 +6,7 @@ share (``vocab.quantities.QTY_SCALE``), money in 1/10,000 of a dollar; products 
 from __future__ import annotations
 
 from order_api.account import settlement_invariants
+from order_api.splits import split_invariants
 
 
 def _mine(column: str) -> str:
@@ -131,12 +132,14 @@ INVARIANTS: list[tuple[str, str]] = [
     # Money enters and leaves only through deposits and withdrawals, trades only with the market, fees only
     # to the fee account: a counterparty account in any other kind of transaction creates or destroys value,
     # as does a user's account under the counterparty's id or the other way round.
+    # (migration 015) a split moves shares and cash-in-lieu against the issuer, and scales the house's fractions
     # (migration 012) a sale's unsettled proceeds are a memo pair, the user's `unsettled` against the house's
     # `clearing`, written by its fill and reversed by its settlement
     ("SELECT id, txn_id, kind, user_id, account, asset, amount FROM journal WHERE "
      "(CASE WHEN user_id = '' THEN NOT (account = 'external' AND kind IN ('deposit', 'withdrawal') "
      "OR account IN ('market', 'fractional') AND kind = 'fill' OR account = 'fees' AND kind = 'fee' "
-     "OR account = 'clearing' AND kind IN ('fill', 'settlement')) "
+     "OR account = 'clearing' AND kind IN ('fill', 'settlement') "
+     "OR account IN ('issuer', 'fractional') AND kind = 'split') "
      "ELSE account NOT IN ('cash', 'cash_held', 'shares', 'shares_held') "
      "AND NOT (account = 'unsettled' AND kind IN ('fill', 'settlement')) END) "
      f"AND {_in_scope()}",
@@ -146,4 +149,5 @@ INVARIANTS: list[tuple[str, str]] = [
      f"AND {_in_scope()} GROUP BY txn_id, kind HAVING count(DISTINCT user_id) <> 1",
      "a hold or release touches another user's accounts"),
     *settlement_invariants(_mine, _in_scope),
+    *split_invariants(_mine, _in_scope),
 ]

@@ -37,15 +37,19 @@ SCHEMAS: dict[str, Any] = {
     "Activity": {"type": "object", "required": ["id", "activity_type", "transaction_time", "net_amount"],
                  "properties": {
         "id": {"type": "string", "description": "opaque; also a page_token that continues below this activity"},
-        "activity_type": {"enum": ["FILL", "CSD", "CSW", "FEE", "SETTLE"],
+        "activity_type": {"enum": ["FILL", "CSD", "CSW", "FEE", "SETTLE", "SPLIT"],
                           "description": "Alpaca's codes: FILL a fill, CSD a cash deposit, CSW a withdrawal, FEE a "
-                                         "fee; SETTLE (tickfan's) a sale's proceeds settling"},
+                                         "fee, SPLIT a stock split (qty: the shares it added, negative for those a "
+                                         "reverse split took; net_amount: its cash-in-lieu); SETTLE (tickfan's) a "
+                                         "sale's proceeds settling"},
         "transaction_time": {"type": "string", "format": "date-time"},
         "net_amount": {**_MONEY, "description": "the cash it moved for the user: a buy's cost negative, a sale's "
-                                                "proceeds, a deposit positive; a settlement the amount settled"},
-        "symbol": {"type": "string", "description": "FILL only"},
+                                                "proceeds, a deposit positive; a settlement the amount settled; a "
+                                                "split its cash-in-lieu"},
+        "symbol": {"type": "string", "description": "FILL and SPLIT only"},
         "side": {"enum": ["buy", "sell"], "description": "FILL only"},
-        "qty": {"type": "string", "description": "FILL only: shares of this fill, a decimal string"},
+        "qty": {"type": "string", "description": "FILL: shares of this fill; SPLIT: the shares the split added "
+                                                 "(negative: took); a decimal string"},
         "price": {**_MONEY, "description": "FILL only: the fill's price per share"},
         "order_id": {"type": "string", "format": "uuid"},
         "exec_id": {"type": "string", "description": "FILL only: the market maker's execution id"}},

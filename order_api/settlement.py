@@ -43,17 +43,19 @@ EXCHANGE_ZONE = zoneinfo.ZoneInfo("America/New_York")
 DEFAULT_INTERVAL = 60.0
 
 ACTIVITIES = (
-    "SELECT j.id, j.kind, j.amount, j.order_id, j.exec_id, j.created_at, o.side, o.symbol, "
+    "SELECT j.id, j.kind, j.amount, j.asset, j.order_id, j.exec_id, j.created_at, o.side, o.symbol, "
     "e.qty AS exec_qty, e.price AS exec_price, "
-    # a fill's cash for the user, as the journal moved it (a buy's hold and its return included: the cost)
-    "(SELECT sum(c.amount) FROM journal c WHERE j.kind = 'fill' AND c.txn_id = j.txn_id "
+    # a fill's cash for the user, as the journal moved it (a buy's hold and its return included: the cost); a
+    # split's cash-in-lieu
+    "(SELECT sum(c.amount) FROM journal c WHERE j.kind IN ('fill', 'split') AND c.txn_id = j.txn_id "
     "AND c.user_id = j.user_id AND c.account IN ('cash', 'cash_held')) AS cash_moved FROM journal j "
     "LEFT JOIN orders o ON j.kind = 'fill' AND o.order_id = j.order_id "
     "LEFT JOIN executions e ON j.kind = 'fill' AND e.order_id = j.order_id AND e.exec_id = j.exec_id "
     "WHERE j.user_id = $1 AND ($2::bigint IS NULL OR j.id < $2) AND ("
     "(j.kind IN ('deposit', 'withdrawal', 'fee') AND j.account = 'cash') "
     "OR (j.kind = 'fill' AND j.account IN ('shares', 'shares_held')) "
-    "OR (j.kind = 'settlement' AND j.account = 'unsettled')) "
+    "OR (j.kind = 'settlement' AND j.account = 'unsettled') "
+    "OR (j.kind = 'split' AND j.account = 'shares')) "
     "ORDER BY j.id DESC LIMIT $3")
 
 

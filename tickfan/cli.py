@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("tickfan.trading_cli:token", "mint a bearer token (JWT) for a user with $TICKFAN_JWT_SECRET, or the "
                                            "demo's development key when it is unset"),
     "deposit": ("tickfan.trading_cli:deposit", "journal a deposit into a user's cash (an operator's command)"),
+    "split": ("tickfan.split_cli", "apply a stock split N:M to positions, cost basis and open orders (an operator's "
+                                   "command; one journalled transaction per shard, idempotent)"),
     "trade": ("tickfan.trading_cli:trade", "place an order and print its updates as they arrive on the WebSocket"),
     "account": ("tickfan.account_cli", "show a user's account (settled and unsettled cash, buying power, positions), "
                                        "latest activities, and with --follow its live updates"),
@@ -46,8 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # The extra (pyproject's optional dependencies) each command needs beyond the base install (a client: watch,
 # simulate, record, replay, config); said when one of its modules is missing.
 EXTRAS = {"demo": "all", "node": "node", "ingest": "node", "migrate": "trading", "api": "trading",
-          "token": "trading", "deposit": "trading", "trade": "trading", "account": "trading", "execute": "trading",
-          "market-maker": "trading", "venue": "trading"}
+          "token": "trading", "deposit": "trading", "split": "trading", "trade": "trading", "account": "trading",
+          "execute": "trading", "market-maker": "trading", "venue": "trading"}
 OUR_PACKAGES = frozenset({"vocab", "tickfan_proto", "ingest", "normalize", "snapshots", "fanout", "order_api",
                           "venue", "tickfan"})
 

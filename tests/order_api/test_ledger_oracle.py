@@ -203,6 +203,26 @@ CORRUPTIONS = {
         "('{txn}', 'settlement', '{u}', 'cash', 'USD', 5), ('{txn}', 'settlement', '', 'clearing', 'USD', -5); "
         "UPDATE accounts SET cash = cash + 5 WHERE user_id = '{u}'",
         FORGET_JOURNAL + " UPDATE accounts SET cash = cash - 5 WHERE user_id = '{u}'"),
+    # stock splits (migration 015): each holder's recorded result follows the rule and matches its journal
+    "a split holder off the rule": Corruption(
+        "a split's holder does not follow the split rule",
+        "INSERT INTO splits (split_id, symbol, ratio_new, ratio_old, price, effective) VALUES "
+        "('X{u}', 'AAPL', 2, 1, 0, current_date); INSERT INTO split_holders (split_id, user_id, txn_id, old_qty, "
+        "new_qty, cash_in_lieu) VALUES ('X{u}', '{u}', NULL, 10, 10, 0)",
+        "DELETE FROM split_holders WHERE split_id = 'X{u}'; DELETE FROM splits WHERE split_id = 'X{u}'"),
+    "a split holder without its journal": Corruption(
+        "a split's journal differs from its holder's result",
+        "INSERT INTO splits (split_id, symbol, ratio_new, ratio_old, price, effective) VALUES "
+        "('X{u}', 'AAPL', 2, 1, 0, current_date); INSERT INTO split_holders (split_id, user_id, txn_id, old_qty, "
+        "new_qty, cash_in_lieu) VALUES ('X{u}', '{u}', NULL, 10, 20, 0)",
+        "DELETE FROM split_holders WHERE split_id = 'X{u}'; DELETE FROM splits WHERE split_id = 'X{u}'"),
+    "a split of two symbols": Corruption(
+        "a split transaction moves more than one holder's shares of one symbol",
+        "INSERT INTO journal (txn_id, kind, user_id, account, asset, amount) VALUES "
+        "('{txn}', 'split', '{u}', 'shares', 'AAPL', 1), ('{txn}', 'split', '', 'issuer', 'AAPL', -1), "
+        "('{txn}', 'split', '{u}', 'shares', 'MSFT', 1), ('{txn}', 'split', '', 'issuer', 'MSFT', -1); "
+        "UPDATE positions SET qty = qty + 1 WHERE user_id = '{u}' AND symbol IN ('AAPL', 'MSFT')",
+        FORGET_JOURNAL + " UPDATE positions SET qty = qty - 1 WHERE user_id = '{u}' AND symbol IN ('AAPL', 'MSFT')"),
 }
 
 
