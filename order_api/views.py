@@ -41,6 +41,8 @@ def order_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "cancel_requested": bool(row["cancel_requested"]),
         "reason": row["reason"] or None,
         "version": int(row["version"]),
+        "replaces": str(row["replaces"]) if row.get("replaces") else None,
+        "replaced_by": str(row["replaced_by"]) if row.get("replaced_by") else None,
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }
@@ -69,5 +71,7 @@ def order_update_frame(row: Mapping[str, Any], *, last_qty: int = 0, last_price:
     u.version = int(row["version"])
     u.time_in_force = row.get("tif", "") or ""
     u.extended_hours = bool(row.get("extended_hours", False))
+    u.replaces = str(row.get("replaces") or "")
+    u.replaced_by = str(row.get("replaced_by") or "")
     u.event_time_ns = time.time_ns()
     return msg.SerializeToString()
