@@ -185,4 +185,9 @@ async def test_replace_refusals(ledger: ScopedLedger, private_redis: PrivateRedi
         faults.latency_ms = 0
         await refused(409, "order_not_open", qty=4)
         assert await cash_held(ledger, u) == 5 * 1_800_000
+        doc = (await st.http.get("/openapi.json")).json()
+        op = doc["paths"]["/v1/orders/{order_id}"]["patch"]
+        assert "price_and_qty" in op["requestBody"]["content"]["application/json"]["examples"]
+        assert "replaced" in doc["components"]["schemas"]["Order"]["properties"]["status"]["enum"]
+        assert set(doc["components"]["schemas"]["ReplaceBody"]["properties"]) >= {"qty", "limit_price"}
     assert await ledger.check([u, other]) == []
