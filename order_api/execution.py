@@ -385,6 +385,7 @@ class ExecutionWorker:
         """A refused replace leaves the order as it was (its extra hold released); a refused cancel changes
         nothing here (the order's own reports say what happened to it)."""
         if not reject.replace:
+            log.info("cancel %s of %s refused: %s", reject.cl_ord_id, reject.orig_cl_ord_id, reject.text)
             return
         try:
             old, new = uuid.UUID(reject.orig_cl_ord_id), uuid.UUID(reject.cl_ord_id)

@@ -28,7 +28,12 @@ BEGIN
     PERFORM 1 FROM accounts WHERE user_id = p_user FOR UPDATE;
     SELECT * INTO o FROM orders WHERE order_id = p_order AND user_id = p_user FOR UPDATE;
     IF NOT FOUND THEN code := 'order_not_found'; o := NULL; RETURN; END IF;
-    IF o.pending_key = p_key THEN code := 'repeat'; RETURN; END IF;
+    IF o.pending_key = p_key THEN
+        -- the same request again (the same key and terms): the order as it stands; other terms: a conflict
+        code := CASE WHEN (o.pending_qty, o.pending_limit, o.pending_tif) = (p_qty, p_limit, p_tif) THEN 'repeat'
+                     ELSE 'idempotency_conflict' END;
+        RETURN;
+    END IF;
     IF EXISTS (SELECT 1 FROM orders WHERE user_id = p_user AND (idempotency_key = p_key OR pending_key = p_key)) THEN
         code := 'idempotency_conflict'; RETURN;
     END IF;

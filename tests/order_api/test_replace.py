@@ -65,6 +65,8 @@ async def test_replace_a_resting_limit_order_price_and_qty(ledger: ScopedLedger,
         assert str(new) in mm.engine.orders and mm.engine.orders[str(old)].status.value == "5"
         again = await patch(st, u, old, key="r-1", qty="6", limit_price="181.00", time_in_force="gtc")
         assert again.status_code == 200 and again.json()["replaced_by"] == str(new)
+        other = await patch(st, u, old, key="r-1", qty="7", limit_price="181.00", time_in_force="gtc")
+        assert (other.status_code, other.json()["error"]["code"]) == (409, "idempotency_conflict")
         shown = (await st.http.get(f"/v1/orders/{new}", headers=auth(u))).json()
         assert (shown["replaces"], shown["qty"], shown["limit_price"]) == (str(old), "6", "181.0000")
         sink = st.sinks[u]
