@@ -1,6 +1,7 @@
 """The order API (ASGI, Starlette): thin HTTP around the ledger. Every refusal is a 4xx with a code.
 
-Routes: POST/GET /v1/orders, GET/DELETE /v1/orders/{id}, GET /v1/portfolio, GET /v1/account, GET /v1/activities,
+Routes: POST/GET /v1/orders, GET/PATCH/DELETE /v1/orders/{id} (PATCH replaces: order_api/replacing.py),
+GET /v1/portfolio, GET /v1/account, GET /v1/activities,
 GET /v1/ledger, GET /v1/clock, GET /v1/calendar (order_api/market_clock.py), GET /openapi.json,
 GET /healthz, POST /v1/ws-ticket, POST /v1/logout-everywhere, and POST /v1/dev/token only with the development key
 (order_api/devtoken.py). Users authenticate with ``Authorization: Bearer
@@ -29,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from order_api import settlement
+from order_api import replacing, settlement
 from order_api.account import DEFAULT_PAGE, MAX_PAGE, account_json, decode_cursor
 from order_api.audit import DEFAULT_INTERVAL, AuditCollector, LedgerAudit
 from order_api.batching import CommitOutcomeUnknown
@@ -37,7 +38,7 @@ from order_api.db import Ledger
 from order_api.devtoken import DevTokens
 from order_api.limits import BodyCounters, BodyTooLarge, HttpLimits, RateLimiter, read_body
 from order_api.market_clock import NowNs, calendar_body, clock_body
-from order_api.model import ApiError, Status, money, parse_order, quantity
+from order_api.model import TERMINAL, ApiError, OrderRequest, Status, money, parse_order, pre_trade, quantity
 from order_api.openapi import openapi_document
 from order_api.order_stats import PlacementStats
 from order_api.outbox import OutboxRelay
@@ -192,6 +193,28 @@ async def list_orders(request: Request, user: str) -> Response:
 async def cancel_order(request: Request, user: str) -> Response:
     order = await services(request).ledger.cancel(user, order_id_of(request))
     return json_response(order_json(order), 200 if order["status"] == "cancelled" else 202)
+
+
+async def replace_order(request: Request, user: str) -> Response:
+    """202 with the order, ``replaced_by`` naming its replacement to be: the market maker's answer decides (the
+    WebSocket shows the old order ``replaced`` and the replacement, or ``replaced_by`` cleared if too late).
+    200 for the same idempotency key again."""
+    s = services(request)
+    terms = replacing.parse_replace(await read_body(request, s.limits.max_body, s.bodies),
+                                    request.headers.get("idempotency-key"))
+    order_id = order_id_of(request)
+    current = await s.ledger.get_order(user, order_id)
+    if current is None:
+        raise ApiError(404, "order_not_found", "no such order")
+    replacing.replaceable(current)
+    if terms.limit_price is not None and Status(current["status"]) not in TERMINAL:
+        # validated like a new order: the market open, the symbol trading, a marketable limit within its collar
+        quote = await s.quotes.quote(current["symbol"])
+        pre_trade(OrderRequest(current["symbol"], current["side"], terms.qty or int(current["qty"]), "limit",
+                               terms.limit_price, terms.tif or current["tif"], terms.idempotency_key), quote,
+                  s.ledger.rules)
+    order, created = await replacing.request(s.ledger, user, order_id, terms, current)
+    return json_response(order_json(order), 202 if created else 200)
 
 
 async def portfolio(request: Request, user: str) -> Response:
@@ -394,6 +417,7 @@ class OrderService:
             Route("/v1/orders", bind(list_orders), methods=["GET"]),
             Route("/v1/orders/{order_id}", bind(get_order), methods=["GET"]),
             Route("/v1/orders/{order_id}", bind(cancel_order), methods=["DELETE"]),
+            Route("/v1/orders/{order_id}", bind(replace_order), methods=["PATCH"]),
             Route("/v1/portfolio", bind(portfolio), methods=["GET"]),
             Route("/v1/account", bind(account), methods=["GET"]),
             Route("/v1/activities", bind(activities), methods=["GET"]),

@@ -268,6 +268,9 @@ class Ledger:
                 raise ApiError(409, "order_not_open", f"the order is already {status}")
             if status in (Status.ACCEPTED, Status.PENDING_TRIGGER):
                 return await self._finish(conn, order, Status.CANCELLED, "cancelled by the user")
+            if order.get("replaced_by") is not None:
+                # the market maker decides the replace first (migration 014); then cancel what stands
+                raise ApiError(409, "replace_pending", "a replace of this order is pending; cancel once answered")
             if order["cancel_requested"]:
                 return order
             order = await conn.fetchrow(

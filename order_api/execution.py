@@ -49,8 +49,9 @@ import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
+from order_api import replacing
 from order_api.db import Ledger, Row
-from order_api.fix import CancelRequest, ExecutionReport, NewOrder, StatusRequest
+from order_api.fix import CancelReject, CancelRequest, ExecutionReport, NewOrder, ReplaceRequest, StatusRequest
 from order_api.fix.client import FixClient, FixNotSent, FixUnavailable
 from order_api.model import OPEN, FillRefused, Rules, Status
 from order_api.order_stats import AckClock
@@ -144,7 +145,8 @@ class ExecutionWorker:
         self._given_up: set[uuid.UUID] = set()
         self.counters = {"sent": 0, "cancels_sent": 0, "reports": 0, "fills": 0, "duplicate_fills": 0,
                          "fills_refused": 0, "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0,
-                         "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0, "claimed": 0}
+                         "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0, "claimed": 0,
+                         "replaces_sent": 0, "replaced": 0, "replaces_refused": 0}
         self.acks = AckClock()  # NewOrderSingle written -> first report for it (tickfan_execution_ack_seconds)
 
     def stop(self) -> None:
@@ -215,7 +217,8 @@ class ExecutionWorker:
                 self._connected.clear()
                 client = FixClient(self.fix_host, self.fix_port, sender_comp_id=self.comp_id,
                                    target_comp_id="MM1", on_report=self.on_report,
-                                   on_disconnect=self._on_disconnect, heartbeat_interval=2, tls=self.fix_tls)
+                                   on_disconnect=self._on_disconnect, heartbeat_interval=2, tls=self.fix_tls,
+                                   on_cancel_reject=self.on_cancel_reject)
                 try:
                     await client.connect()
                 except (FixUnavailable, OSError) as e:
@@ -326,6 +329,8 @@ class ExecutionWorker:
                 await self._send_new(user, oid)
             elif action == "cancel":
                 await self._send_cancel(user, oid)
+            elif action == "replace":
+                await self._send_replace(user, oid)
             else:
                 raise ValueError(f"unknown action {action!r}")
         except (Retry, FixUnavailable, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
@@ -374,6 +379,33 @@ class ExecutionWorker:
                                             symbol=order["symbol"], side=order["side"], qty=int(order["qty"])))
         self.counters["cancels_sent"] += 1
 
+    async def _send_replace(self, user: str, oid: uuid.UUID) -> None:
+        """The OrderCancelReplaceRequest of a pending replace (order_api/replacing.py); sent again by the sweep
+        until answered (the market maker answers a repeat with its first answer)."""
+        fix = self._fix()
+        order = await self.ledger.get_order(user, oid)
+        if order is None or Status(order["status"]) not in OPEN or not replacing.pending(order):
+            return
+        await fix.send_replace(ReplaceRequest(
+            cl_ord_id=str(order["replaced_by"]), orig_cl_ord_id=str(oid), symbol=order["symbol"], side=order["side"],
+            qty=int(order["pending_qty"]), limit_price=int(order["pending_limit"]), tif=order["pending_tif"]))
+        self.counters["replaces_sent"] += 1
+
+    async def on_cancel_reject(self, reject: CancelReject) -> None:
+        """A refused replace leaves the order as it was (its extra hold released); a refused cancel changes
+        nothing here (the order's own reports say what happened to it)."""
+        if not reject.replace:
+            log.info("cancel %s of %s refused: %s", reject.cl_ord_id, reject.orig_cl_ord_id, reject.text)
+            return
+        try:
+            old, new = uuid.UUID(reject.orig_cl_ord_id), uuid.UUID(reject.cl_ord_id)
+        except ValueError:
+            return
+        order = await self.ledger.find_order(old)
+        if order is not None:
+            await replacing.refuse(self.ledger, order["user_id"], old, new)
+            self.counters["replaces_refused"] += 1
+
     def _fix(self) -> FixClient:
         if self.fix is None or not self.fix.connected:
             raise Retry("no FIX session")
@@ -408,7 +440,8 @@ class ExecutionWorker:
             self._applying -= 1
 
     async def _apply(self, r: ExecutionReport) -> None:
-        target = r.orig_cl_ord_id if r.exec_type == "4" and r.orig_cl_ord_id else r.cl_ord_id
+        # a cancel's and a replace's reports name the order they act on as OrigClOrdID
+        target = r.orig_cl_ord_id if r.exec_type in ("4", "5") and r.orig_cl_ord_id else r.cl_ord_id
         oid = order_of(target)
         if not _unknown_answer(r):
             # the counterparty's own word on the order: whatever "unknown" said before no longer stands
@@ -424,6 +457,9 @@ class ExecutionWorker:
             fill = await self.ledger.fill(user, oid, r.exec_id, int(r.last_qty), int(r.last_px), symbol=r.symbol,
                                           side=r.side)
             self.counters["fills" if fill is not None else "duplicate_fills"] += 1
+        elif r.exec_type == "5":
+            if await replacing.confirm(self.ledger, user, oid, uuid.UUID(r.cl_ord_id), int(r.leaves_qty)):
+                self.counters["replaced"] += 1
         elif r.exec_type == "4":
             await self.ledger.cancelled(user, oid, r.text or "cancelled by the market maker")
         elif r.exec_type == "C":
@@ -528,6 +564,8 @@ class ExecutionWorker:
                 self.counters["status_requests"] += 1
                 if order["cancel_requested"]:
                     await self._send_cancel(user, oid)
+                if replacing.pending(order):
+                    await self._send_replace(user, oid)
             await self.ledger.touch(user, oid)
 
 

@@ -50,8 +50,8 @@ INVARIANTS: list[tuple[str, str]] = [
      "USING (user_id, symbol) "
      f"WHERE p.qty_held <> coalesce(o.held, 0) AND {_mine('p.user_id')}",
      "shares held differ from open sell orders' holds"),
-    ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected', 'expired') "
-     "AND held <> 0 "
+    ("SELECT order_id, status, held FROM orders WHERE status IN ('filled', 'cancelled', 'rejected', 'expired', "
+     "'replaced') AND held <> 0 "
      f"AND {_mine('user_id')}",
      "a closed order still holds something"),
     ("SELECT o.order_id, o.filled_qty, coalesce(e.qty, 0) AS executed FROM orders o LEFT JOIN "
@@ -95,6 +95,7 @@ INVARIANTS: list[tuple[str, str]] = [
      "WHEN 'pending_trigger' THEN filled_qty = 0 "
      "WHEN 'accepted' THEN filled_qty = 0 WHEN 'routed' THEN filled_qty = 0 WHEN 'rejected' THEN filled_qty = 0 "
      "WHEN 'cancelled' THEN filled_qty < qty WHEN 'expired' THEN filled_qty < qty "
+     "WHEN 'replaced' THEN filled_qty < qty "
      f"ELSE false END AND {_mine('user_id')}",
      "an order's status disagrees with its fills"),
     # a stop is never sent or filled before its trigger, and a triggered one says when and at what price

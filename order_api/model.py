@@ -44,12 +44,15 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     EXPIRED = "expired"  # a day order the session's end closed (its hold released); never for gtc
+    # the market maker replaced it (PATCH /v1/orders/{id}): its fills stay, its hold moved to the replacement, a
+    # new order (``replaced_by``); only from routed or partially filled, and only on the market maker's word
+    REPLACED = "replaced"
 
 
 OPEN = frozenset({Status.PENDING_TRIGGER, Status.ACCEPTED, Status.ROUTED, Status.PARTIALLY_FILLED})
 # what may be sent to the market maker: open, and not a stop still waiting for its trigger
 SENDABLE = OPEN - {Status.PENDING_TRIGGER}
-TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED})
+TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED, Status.REPLACED})
 
 # The lifecycle as an explicit machine (h11-style): anything not listed is a bug, not a drift.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -59,12 +62,14 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.ACCEPTED: frozenset({Status.ROUTED, Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED,
                                Status.REJECTED, Status.EXPIRED}),
     Status.ROUTED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.REJECTED,
-                             Status.EXPIRED}),
-    Status.PARTIALLY_FILLED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.EXPIRED}),
+                             Status.EXPIRED, Status.REPLACED}),
+    Status.PARTIALLY_FILLED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.EXPIRED,
+                                       Status.REPLACED}),
     Status.FILLED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.REJECTED: frozenset(),
     Status.EXPIRED: frozenset(),
+    Status.REPLACED: frozenset(),
 }
 
 # Time in force (Alpaca's names): day (expires at the session's end), gtc (rests across sessions until filled or

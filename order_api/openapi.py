@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from order_api import openapi_account
+from order_api import openapi_account, openapi_replace
 from order_api.model import TIFS, OrderBody, Status
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -26,7 +26,7 @@ REFUSALS = {
          "give); nothing was written",
     401: "unauthenticated, invalid_token, token_expired",
     404: "order_not_found",
-    409: "idempotency_conflict, order_not_open",
+    409: "idempotency_conflict, order_not_open; a replace: order_not_routed, replace_pending, cancel_pending",
     413: "body_too_large: the body (its Content-Length, or as read) is over the cap; the connection is closed",
     422: "invalid_order, invalid_quantity, invalid_symbol, invalid_idempotency_key, invalid_limit_price, "
          "missing_limit_price, unexpected_limit_price, missing_stop_price, invalid_stop_price, "
@@ -142,7 +142,8 @@ def openapi_document() -> dict[str, Any]:
             "limit_price": {"type": ["string", "null"], "description": "exact decimal"},
             "status": {"enum": STATUSES, "description": "pending_trigger: a stop resting un-routed until the "
                        "books cross it, then accepted and on as usual; expired: a day order its session's "
-                       "end closed, or an opg/cls order its cross did not fill; its hold released"},
+                       "end closed, or an opg/cls order its cross did not fill; its hold released; replaced: the "
+                       "market maker replaced it by replaced_by (PATCH), its fills stay with it"},
             "stop_price": {"type": ["string", "null"], "description": "a stop's stop now (a trailing stop's follows "
                            "its mark); null for other orders"},
             "trail_percent": {"type": ["string", "null"], "description": "a trailing stop's trail in percent"},
@@ -156,6 +157,9 @@ def openapi_document() -> dict[str, Any]:
             "filled_qty": {"type": "string", "description": "shares filled, an exact decimal"},
             "avg_fill_price": {"type": ["string", "null"]},
             "cancel_requested": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
+            "replaces": {"type": ["string", "null"], "format": "uuid", "description": "the order this one replaced"},
+            "replaced_by": {"type": ["string", "null"], "format": "uuid", "description": "its replacement: asked "
+                            "for (status unchanged until the market maker answers) or done (status replaced)"},
             "version": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
             "quote_age": {"type": "number", "description": "only in the answer to POST /v1/orders: seconds since "
                           "the quote the pre-trade checks used was known current (its publisher's last change; "
@@ -190,6 +194,7 @@ def openapi_document() -> dict[str, Any]:
             "pre_market_open": _TIME, "after_hours_close": _TIME,
             "early_close": {"type": "boolean", "description": "closes at 13:00 (after hours end at 17:00)"}}},
         **openapi_account.SCHEMAS,
+        "ReplaceBody": openapi_replace.schema(),
     })
     return {
         "openapi": "3.1.0",
@@ -219,6 +224,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {"summary": "One order", "parameters": [order_id],
                         "responses": _responses({"200": {"description": "the order", "content": {
                             "application/json": {"schema": ORDER}}}}, 401, 404)},
+                "patch": openapi_replace.operation(order_id, _responses, ORDER),
                 "delete": {"summary": "Cancel an order", "parameters": [order_id],
                            "responses": _responses({
                                "200": {"description": "cancelled at once (it had not reached a market maker)"},

@@ -71,6 +71,8 @@ def order_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "cancel_requested": bool(row["cancel_requested"]),
         "reason": row["reason"] or None,
         "version": int(row["version"]),
+        "replaces": str(row["replaces"]) if row.get("replaces") else None,
+        "replaced_by": str(row["replaced_by"]) if row.get("replaced_by") else None,
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }
@@ -104,5 +106,7 @@ def order_update_frame(row: Mapping[str, Any], *, last_qty: int = 0, last_price:
     u.trail_price = int(row.get("trail_price") or 0)
     u.triggered_at_ns = _ns(row.get("triggered_at"))
     u.trigger_price = int(row.get("trigger_price") or 0)
+    u.replaces = str(row.get("replaces") or "")
+    u.replaced_by = str(row.get("replaced_by") or "")
     u.event_time_ns = time.time_ns()
     return msg.SerializeToString()

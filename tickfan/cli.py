@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "split": ("tickfan.split_cli", "apply a stock split N:M to positions, cost basis and open orders (an operator's "
                                    "command; one journalled transaction per shard, idempotent)"),
     "trade": ("tickfan.trading_cli:trade", "place an order and print its updates as they arrive on the WebSocket"),
+    "replace": ("tickfan.replace_cli", "replace an open limit order (new qty, limit, tif) and print the market "
+                                       "maker's answer from the WebSocket"),
     "account": ("tickfan.account_cli", "show a user's account (settled and unsettled cash, buying power, positions), "
                                        "latest activities, and with --follow its live updates"),
     "execute": ("tickfan.trading_cli:execute", "run an execution worker: outbox streams -> FIX market maker -> ledger"),
@@ -48,8 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # The extra (pyproject's optional dependencies) each command needs beyond the base install (a client: watch,
 # simulate, record, replay, config); said when one of its modules is missing.
 EXTRAS = {"demo": "all", "node": "node", "ingest": "node", "migrate": "trading", "api": "trading",
-          "token": "trading", "deposit": "trading", "split": "trading", "trade": "trading", "account": "trading",
-          "execute": "trading", "market-maker": "trading", "venue": "trading"}
+          "token": "trading", "deposit": "trading", "split": "trading", "trade": "trading", "replace": "trading",
+          "account": "trading", "execute": "trading", "market-maker": "trading", "venue": "trading"}
 OUR_PACKAGES = frozenset({"vocab", "tickfan_proto", "ingest", "normalize", "snapshots", "fanout", "order_api",
                           "venue", "tickfan"})
 
@@ -107,9 +109,9 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, Callable[[argpar
         raise (missing_extra(name, exc) or exc) from None
     add = getattr(module, f"add_{prefix}_arguments" if prefix else "add_arguments")
     run = getattr(module, f"{prefix}_main" if prefix else "main")
+    clients = ("demo", "token", "trade", "replace", "account")
     sub = argparse.ArgumentParser(prog=f"tickfan {name}", description=COMMANDS[name][1],
-                                  epilog=KEY_HELP if name in SERVERS or name in ("demo", "token", "trade", "account")
-                                  else None)
+                                  epilog=KEY_HELP if name in SERVERS or name in clients else None)
     add(sub)
     if name != "config":
         from tickfan.config import add_config_argument

@@ -95,7 +95,7 @@ class Revoked(_message.Message):
     def __init__(self, revoked_before_ns: _Optional[int] = ...) -> None: ...
 
 class OrderUpdate(_message.Message):
-    __slots__ = ("order_id", "symbol", "side", "type", "status", "qty", "filled_qty", "limit_price", "last_fill_qty", "last_fill_price", "avg_fill_price", "reason", "version", "event_time_ns", "qty_decimal", "filled_qty_decimal", "last_fill_qty_decimal", "notional", "time_in_force", "extended_hours", "stop_price", "trail_percent", "trail_price", "triggered_at_ns", "trigger_price")
+    __slots__ = ("order_id", "symbol", "side", "type", "status", "qty", "filled_qty", "limit_price", "last_fill_qty", "last_fill_price", "avg_fill_price", "reason", "version", "event_time_ns", "qty_decimal", "filled_qty_decimal", "last_fill_qty_decimal", "notional", "time_in_force", "extended_hours", "stop_price", "trail_percent", "trail_price", "triggered_at_ns", "trigger_price", "replaces", "replaced_by")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,8 @@ class OrderUpdate(_message.Message):
     TRAIL_PRICE_FIELD_NUMBER: _ClassVar[int]
     TRIGGERED_AT_NS_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_PRICE_FIELD_NUMBER: _ClassVar[int]
+    REPLACES_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     symbol: str
     side: str
@@ -146,7 +148,9 @@ class OrderUpdate(_message.Message):
     trail_price: int
     triggered_at_ns: int
     trigger_price: int
-    def __init__(self, order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[str] = ..., qty: _Optional[int] = ..., filled_qty: _Optional[int] = ..., limit_price: _Optional[int] = ..., last_fill_qty: _Optional[int] = ..., last_fill_price: _Optional[int] = ..., avg_fill_price: _Optional[int] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ..., event_time_ns: _Optional[int] = ..., qty_decimal: _Optional[str] = ..., filled_qty_decimal: _Optional[str] = ..., last_fill_qty_decimal: _Optional[str] = ..., notional: _Optional[str] = ..., time_in_force: _Optional[str] = ..., extended_hours: _Optional[bool] = ..., stop_price: _Optional[int] = ..., trail_percent: _Optional[str] = ..., trail_price: _Optional[int] = ..., triggered_at_ns: _Optional[int] = ..., trigger_price: _Optional[int] = ...) -> None: ...
+    replaces: str
+    replaced_by: str
+    def __init__(self, order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[str] = ..., qty: _Optional[int] = ..., filled_qty: _Optional[int] = ..., limit_price: _Optional[int] = ..., last_fill_qty: _Optional[int] = ..., last_fill_price: _Optional[int] = ..., avg_fill_price: _Optional[int] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ..., event_time_ns: _Optional[int] = ..., qty_decimal: _Optional[str] = ..., filled_qty_decimal: _Optional[str] = ..., last_fill_qty_decimal: _Optional[str] = ..., notional: _Optional[str] = ..., time_in_force: _Optional[str] = ..., extended_hours: _Optional[bool] = ..., stop_price: _Optional[int] = ..., trail_percent: _Optional[str] = ..., trail_price: _Optional[int] = ..., triggered_at_ns: _Optional[int] = ..., trigger_price: _Optional[int] = ..., replaces: _Optional[str] = ..., replaced_by: _Optional[str] = ...) -> None: ...
 
 class AccountUpdate(_message.Message):
     __slots__ = ("version", "event_time_ns", "cash", "buying_power", "settled_cash", "unsettled_cash", "withdrawable", "positions", "snapshot", "cash_held")

@@ -50,6 +50,7 @@ from .messages import (
     NewOrder,
     OrdStatus,
     OrdType,
+    ReplaceRequest,
     SessionReject,
     SessionRejectReason,
     Side,
@@ -78,7 +79,7 @@ __all__ = [
     "BEGIN_STRING", "CL_ORD_ID", "MAX_MESSAGE_SIZE", "MSG_SEQ_NUM", "MSG_TYPE", "SOH", "AppMessage", "CancelReject",
     "CancelRequest", "Closed", "CxlRejReason", "DecodeErrorKind", "Event", "ExecType", "ExecutionReport",
     "FixDecodeError", "FixEncodeError", "FixFieldError", "FixMessage", "FixParser", "FixSession", "FixSessionError",
-    "LoggedOn", "MsgType", "NewOrder", "OrdStatus", "OrdType", "Received", "RejectReceived", "Role",
+    "LoggedOn", "MsgType", "NewOrder", "OrdStatus", "OrdType", "Received", "RejectReceived", "ReplaceRequest", "Role",
     "SessionReject", "SessionRejectReason", "SessionState", "Side", "StatusRequest", "Tif", "checksum", "decode",
     "encode", "heartbeat", "logon", "logout", "parse_app", "parse_fix_qty", "test_request", "utc_timestamp",
 ]

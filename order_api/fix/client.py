@@ -30,7 +30,16 @@ from typing import Any
 
 from .codec import FixMessage
 from .connection import FixConnection
-from .messages import CancelReject, CancelRequest, ExecutionReport, FixFieldError, NewOrder, StatusRequest, parse_app
+from .messages import (
+    CancelReject,
+    CancelRequest,
+    ExecutionReport,
+    FixFieldError,
+    NewOrder,
+    ReplaceRequest,
+    StatusRequest,
+    parse_app,
+)
 from .session import Closed, FixSession, LoggedOn, RejectReceived, Role, SessionState
 
 log = logging.getLogger("tickfan.fix")
@@ -112,6 +121,9 @@ class FixClient:
         await self._send_app(order.to_fix())
 
     async def send_cancel(self, request: CancelRequest) -> None:
+        await self._send_app(request.to_fix())
+
+    async def send_replace(self, request: ReplaceRequest) -> None:
         await self._send_app(request.to_fix())
 
     async def request_status(self, request: StatusRequest) -> None:

@@ -75,6 +75,7 @@ class MsgType(StrEnum):
     NEW_ORDER_SINGLE = "D"
     ORDER_CANCEL_REQUEST = "F"
     ORDER_STATUS_REQUEST = "H"
+    ORDER_CANCEL_REPLACE_REQUEST = "G"
 
 
 SESSION_MSG_TYPES = frozenset({MsgType.HEARTBEAT, MsgType.TEST_REQUEST, MsgType.REJECT, MsgType.LOGOUT,
@@ -84,6 +85,7 @@ SESSION_MSG_TYPES = frozenset({MsgType.HEARTBEAT, MsgType.TEST_REQUEST, MsgType.
 class ExecType(StrEnum):
     NEW = "0"
     CANCELED = "4"
+    REPLACED = "5"  # an OrderCancelReplaceRequest done: the report is about the replacement (OrigClOrdID the old)
     REJECTED = "8"
     EXPIRED = "C"  # a day order at its session's end, an opg/cls order its cross did not fill
     TRADE = "F"
@@ -95,6 +97,7 @@ class OrdStatus(StrEnum):
     PARTIALLY_FILLED = "1"
     FILLED = "2"
     CANCELED = "4"
+    REPLACED = "5"  # the old order of a replace: finished, its replacement goes on under the new ClOrdID
     REJECTED = "8"
     EXPIRED = "C"
 
@@ -306,6 +309,54 @@ class CancelRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplaceRequest:
+    """OrderCancelReplaceRequest (35=G): replace ``orig_cl_ord_id`` by a limit order ``cl_ord_id`` (a new id) of
+    ``qty`` in all (OrderQty is the total: what the old order filled counts against it), at ``limit_price``."""
+
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    symbol: str
+    side: Side
+    qty: int
+    limit_price: int
+    tif: Tif = "day"
+
+    def to_fix(self, transact_time: float | None = None) -> FixMessage:
+        if self.qty <= 0 or self.limit_price <= 0:
+            raise FixEncodeError(f"a replace needs a positive quantity and limit: {self.qty} at {self.limit_price}")
+        return FixMessage.of(
+            MsgType.ORDER_CANCEL_REPLACE_REQUEST,
+            (ORIG_CL_ORD_ID, self.orig_cl_ord_id),
+            (CL_ORD_ID, self.cl_ord_id),
+            (SYMBOL, self.symbol),
+            (SIDE, _SIDE_TO_FIX[self.side]),
+            (ORDER_QTY, format_qty(self.qty)),
+            (ORD_TYPE, _ORD_TYPE_TO_FIX["limit"]),
+            (PRICE, format_price(self.limit_price)),
+            (TIME_IN_FORCE, _TIF_TO_FIX[self.tif]),
+            (TRANSACT_TIME, _now_stamp(transact_time)),
+        )
+
+    @classmethod
+    def from_fix(cls, msg: FixMessage) -> ReplaceRequest:
+        _expect_type(msg, MsgType.ORDER_CANCEL_REPLACE_REQUEST)
+        if _mapped(msg, ORD_TYPE, _ORD_TYPE_FROM_FIX) != "limit":
+            raise FixFieldError(ORD_TYPE, SessionRejectReason.VALUE_OUT_OF_RANGE, "only a limit order replaces")
+        limit = _price(msg, PRICE)
+        if limit <= 0:
+            raise FixFieldError(PRICE, SessionRejectReason.VALUE_OUT_OF_RANGE, "limit price must be positive")
+        return cls(
+            cl_ord_id=_required(msg, CL_ORD_ID),
+            orig_cl_ord_id=_required(msg, ORIG_CL_ORD_ID),
+            symbol=_required(msg, SYMBOL),
+            side=_mapped(msg, SIDE, _SIDE_FROM_FIX),
+            qty=_qty(msg, ORDER_QTY, positive=True),
+            limit_price=limit,
+            tif=_mapped(msg, TIME_IN_FORCE, _TIF_FROM_FIX),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StatusRequest:
     """OrderStatusRequest (35=H): ask for an order's executions and state by its ClOrdID."""
 
@@ -397,7 +448,8 @@ class ExecutionReport:
 
 @dataclass(frozen=True, slots=True)
 class CancelReject:
-    """OrderCancelReject (35=9): the cancel ``cl_ord_id`` of ``orig_cl_ord_id`` was refused."""
+    """OrderCancelReject (35=9): the cancel (or, ``replace``, the replace) ``cl_ord_id`` of ``orig_cl_ord_id`` was
+    refused (CxlRejResponseTo 434: 1 to an OrderCancelRequest, 2 to an OrderCancelReplaceRequest)."""
 
     cl_ord_id: str
     orig_cl_ord_id: str
@@ -405,6 +457,7 @@ class CancelReject:
     ord_status: OrdStatus
     reason: CxlRejReason
     text: str = ""
+    replace: bool = False
 
     def to_fix(self) -> FixMessage:
         return FixMessage.of(
@@ -413,7 +466,7 @@ class CancelReject:
             (CL_ORD_ID, self.cl_ord_id),
             (ORIG_CL_ORD_ID, self.orig_cl_ord_id),
             (ORD_STATUS, OrdStatus(self.ord_status).value),
-            (CXL_REJ_RESPONSE_TO, "1"),  # to an OrderCancelRequest
+            (CXL_REJ_RESPONSE_TO, "2" if self.replace else "1"),
             (CXL_REJ_REASON, int(self.reason)),
             (TEXT, self.text or None),
         )
@@ -434,6 +487,7 @@ class CancelReject:
             ord_status=_enum_value(msg, ORD_STATUS, OrdStatus),
             reason=reason,
             text=msg.get(TEXT, "") or "",
+            replace=msg.get(CXL_REJ_RESPONSE_TO) == "2",
         )
 
 
@@ -479,9 +533,10 @@ class SessionReject:
 
 # --------------------------------------------------------------------------------------------- by MsgType
 
-AppMessage = NewOrder | CancelRequest | StatusRequest | ExecutionReport | CancelReject
+AppMessage = NewOrder | CancelRequest | ReplaceRequest | StatusRequest | ExecutionReport | CancelReject
 _APP_TYPES: dict[str, type[AppMessage]] = {
     MsgType.NEW_ORDER_SINGLE: NewOrder, MsgType.ORDER_CANCEL_REQUEST: CancelRequest,
+    MsgType.ORDER_CANCEL_REPLACE_REQUEST: ReplaceRequest,
     MsgType.ORDER_STATUS_REQUEST: StatusRequest, MsgType.EXECUTION_REPORT: ExecutionReport,
     MsgType.ORDER_CANCEL_REJECT: CancelReject,
 }

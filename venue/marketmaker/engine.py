@@ -49,6 +49,7 @@ from order_api.fix import (
     ExecutionReport,
     NewOrder,
     OrdStatus,
+    ReplaceRequest,
     StatusRequest,
 )
 from vocab.quantities import QTY_SCALE
@@ -77,6 +78,9 @@ class Faults:
     max_fill_qty: int | None = None  # cap on each execution's quantity in whole shares (forces partial fills)
     drop_after: int | None = None    # abort each connection after it has sent this many application messages
     slow: bool = False               # send no heartbeats and answer no TestRequests
+    # a counterparty's fill racing a replace: just before an OrderCancelReplaceRequest is handled, the old order
+    # trades this many whole shares (0: all it has left) at its own limit
+    fill_before_replace: int | None = None
 
 
 OPEN_STATUSES = frozenset({OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED})
@@ -131,7 +135,7 @@ class MatchingEngine:
         self._next_order = 0
         self._next_exec = 0
         self.counters = dict.fromkeys(("orders", "fills", "filled_qty", "rejects", "cancels", "cancel_rejects",
-                                       "status_requests", "duplicates", "evicted", "expired", "crossed"), 0)
+                                       "status_requests", "duplicates", "evicted", "expired", "crossed", "replaces"), 0)
 
     # ---------------------------------------------------------------- ids and reports
 
@@ -258,6 +262,57 @@ class MatchingEngine:
         self._finish(o, OrdStatus.CANCELED, "cancelled on request")
         return [self._report(o, ExecType.CANCELED, text=o.text, cl_ord_id=req.cl_ord_id,
                              orig_cl_ord_id=o.order.cl_ord_id)]
+
+    def replace_order(self, owner: str, req: ReplaceRequest, now: float) -> list[Report]:
+        """OrderCancelReplaceRequest: the old order ends (OrdStatus 5) and a new one, ``req.cl_ord_id``, takes over
+        what is left of ``req.qty`` (a total: the old order's fills count) at the new limit and tif, answered with
+        ExecType 5 for it. Too late (the old order closed, or already filled ``req.qty``) or unknown: an
+        OrderCancelReject (434=2), nothing changed. The same request again re-sends its answer."""
+        done = self.orders.get(req.cl_ord_id)
+        if done is not None:
+            old = self.orders.get(req.orig_cl_ord_id)
+            answer = next((t for t in (old.trades if old else []) if t.exec_type == ExecType.REPLACED), None)
+            if answer is not None and answer.cl_ord_id == req.cl_ord_id:
+                return [replace(answer, poss_resend=True)]
+            return [self._refuse_replace(req, done, "duplicate ClOrdID")]
+        o = self.orders.get(req.orig_cl_ord_id)
+        if o is None:
+            self.counters["cancel_rejects"] += 1
+            return [CancelReject(req.cl_ord_id, req.orig_cl_ord_id, "NONE", OrdStatus.REJECTED,
+                                 CxlRejReason.UNKNOWN_ORDER, UNKNOWN_ORDER, replace=True)]
+        o.owner = owner
+        out: list[Report] = []
+        racing = self.faults.fill_before_replace
+        if racing is not None and o.open and o.order.limit_price:
+            qty = o.leaves_qty if racing == 0 else min(racing * QTY_SCALE, o.leaves_qty)
+            out += self._trade(o, qty, o.order.limit_price)
+        if not o.open:
+            return [*out, self._refuse_replace(req, o, f"too late to replace: order is {o.status.name}")]
+        if req.qty <= o.cum_qty:
+            return [*out, self._refuse_replace(req, o, "too late to replace: the new quantity is filled already")]
+        if (req.symbol, req.side) != (o.order.symbol, o.order.side) or o.order.tif not in ("day", "gtc") \
+                or req.tif not in ("day", "gtc"):
+            return [*out, self._refuse_replace(req, o, "only the quantity, limit and tif (day or gtc) change")]
+        self.counters["replaces"] += 1
+        new = SimOrder(NewOrder(req.cl_ord_id, o.order.symbol, o.order.side, req.qty - o.cum_qty, "limit",
+                                req.limit_price, req.tif), self._order_id(), owner)
+        self._finish(o, OrdStatus.REPLACED, f"replaced by {req.cl_ord_id}")
+        self.orders[req.cl_ord_id] = new
+        self.open_count += 1
+        answer = self._report(new, ExecType.REPLACED, orig_cl_ord_id=o.order.cl_ord_id)
+        o.trades.append(answer)  # a status request about the old order re-sends it
+        out.append(answer)
+        quote = self.quotes.quote(new.order.symbol)
+        if quote is not None:
+            out += self._execute(new, BookQuote(*quote), now)
+        if new.open:
+            self._schedule_check(new, now + (self.fill_interval if new.cum_qty else self.recheck_interval))
+        return out
+
+    def _refuse_replace(self, req: ReplaceRequest, o: SimOrder, text: str) -> CancelReject:
+        self.counters["cancel_rejects"] += 1
+        return CancelReject(req.cl_ord_id, req.orig_cl_ord_id, o.order_id, o.status, CxlRejReason.TOO_LATE_TO_CANCEL,
+                            text, replace=True)
 
     def status(self, owner: str, req: StatusRequest) -> list[Report]:
         """Every trade of the order again (original ExecIDs, PossResend=Y), then an ExecType I status report."""

@@ -39,6 +39,7 @@ from order_api.fix import (
     LoggedOn,
     NewOrder,
     RejectReceived,
+    ReplaceRequest,
     Role,
     StatusRequest,
     parse_app,
@@ -171,12 +172,14 @@ class _Peer:
         engine, loop = self.mm.engine, asyncio.get_running_loop()
         owner = self.peer or ""
         try:
-            value = parse_app(message, (NewOrder, CancelRequest, StatusRequest))
+            value = parse_app(message, (NewOrder, CancelRequest, ReplaceRequest, StatusRequest))
             if isinstance(value, NewOrder):
                 await self.mm._prime(value.symbol)
                 reports = engine.new_order(owner, value, loop.time())
             elif isinstance(value, CancelRequest):
                 reports = engine.cancel(owner, value, loop.time())
+            elif isinstance(value, ReplaceRequest):
+                reports = engine.replace_order(owner, value, loop.time())
             else:
                 assert isinstance(value, StatusRequest)
                 reports = engine.status(owner, value)

@@ -26,7 +26,20 @@ export type OrderType = "market" | "limit" | "stop" | "stop_limit" | "trailing_s
 export type TimeInForce = "day" | "gtc" | "ioc" | "fok" | "opg" | "cls";
 /** pending_trigger: a stop resting un-routed until the books cross it (then accepted, and on as usual) */
 export type OrderStatus =
-  | "pending_trigger" | "accepted" | "routed" | "partially_filled" | "filled" | "cancelled" | "rejected" | "expired";
+  | "pending_trigger" | "accepted" | "routed" | "partially_filled" | "filled" | "cancelled" | "rejected" | "expired"
+  /** the market maker replaced it by `replaced_by` (PATCH); its fills stay with it */
+  | "replaced";
+
+/** What `replaceOrder` changes (at least one field): the replacement is a new order, the market maker decides. */
+export interface ReplaceOrder {
+  /** the order's new total quantity (what it filled counts against it): a whole number or a decimal string */
+  qty?: number | string;
+  /** exact decimal string, at most 4 decimals */
+  limitPrice?: string;
+  timeInForce?: "day" | "gtc";
+  /** the same key again answers the order as it stands (200); generated when absent */
+  idempotencyKey?: string;
+}
 
 export interface PlaceOrder {
   symbol: string;
@@ -81,6 +94,10 @@ export interface Order {
   cancel_requested: boolean;
   reason: string | null;
   version: number;
+  /** the order this one replaced; null otherwise */
+  replaces?: string | null;
+  /** its replacement: asked for (status unchanged until the market maker answers) or done (status replaced) */
+  replaced_by?: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -198,6 +215,18 @@ export class RestClient {
   async cancelOrder(orderId: string): Promise<{ order: Order; cancelled: boolean }> {
     const { status, data } = await this.call("DELETE", `/v1/orders/${encodeURIComponent(orderId)}`);
     return { order: data as Order, cancelled: status === 200 };
+  }
+
+  /** PATCH: 202 replace requested (`order.replaced_by` names the replacement to be; the orders channel shows the
+   * old order `replaced`, or `replaced_by` cleared when the market maker was too late); `repeated` true: 200, the
+   * same idempotency key again. */
+  async replaceOrder(orderId: string, req: ReplaceOrder): Promise<{ order: Order; repeated: boolean }> {
+    const body: Record<string, unknown> = { idempotency_key: req.idempotencyKey ?? globalThis.crypto.randomUUID() };
+    if (req.qty !== undefined) body.qty = req.qty;
+    if (req.limitPrice !== undefined) body.limit_price = req.limitPrice;
+    if (req.timeInForce !== undefined) body.time_in_force = req.timeInForce;
+    const { status, data } = await this.call("PATCH", `/v1/orders/${encodeURIComponent(orderId)}`, body);
+    return { order: data as Order, repeated: status === 200 };
   }
 
   async portfolio(): Promise<Portfolio> {

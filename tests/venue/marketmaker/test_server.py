@@ -286,7 +286,7 @@ async def test_malformed_order_gets_a_session_reject_naming_the_tag() -> None:
         rej = await raw.next()
         assert rej is not None and rej.msg_type == "3"
         assert (rej[45], rej[371], rej[373], rej[372]) == ("2", "55", "1", "D")
-        raw.send("G", (11, "x"))  # an unsupported MsgType
+        raw.send("E", (11, "x"))  # an unsupported MsgType (NewOrderList; G, replace, is supported)
         rej = await raw.next()
         assert rej is not None and rej.msg_type == "3" and rej[373] == "11"
         raw.send("D", (11, "ok"), (55, "AAPL"), (54, "1"), (38, "1"), (40, "1"))  # the session goes on

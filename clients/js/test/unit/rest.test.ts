@@ -79,3 +79,19 @@ test("list, cancel, ledger and ticket paths", async () => {
   ]);
   assert.equal(cancelled, false); // 202: requested, not yet cancelled
 });
+
+test("replaceOrder PATCHes only the given fields with an idempotency key", async () => {
+  const { seen, f } = fakeApi(202, { order_id: "o/1", status: "routed", replaced_by: "n1" });
+  const rest = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: f });
+  const { order, repeated } = await rest.replaceOrder("o/1", { qty: "6", limitPrice: "181.00", idempotencyKey: "r-1" });
+  assert.equal(order.replaced_by, "n1");
+  assert.equal(repeated, false);
+  assert.equal(`${seen[0]?.init.method} ${seen[0]?.url}`, "PATCH http://api.test/v1/orders/o%2F1");
+  assert.deepEqual(JSON.parse(String(seen[0]?.init.body)), { idempotency_key: "r-1", qty: "6", limit_price: "181.00" });
+  await rest.replaceOrder("o/1", { timeInForce: "gtc" });
+  const second = JSON.parse(String(seen[1]?.init.body));
+  assert.equal(second.time_in_force, "gtc");
+  assert.match(String(second.idempotency_key), /^[0-9a-f-]{36}$/);
+  const again = new RestClient({ baseUrl: "http://api.test", token: () => "JWT", fetch: fakeApi(200, { order_id: "o1" }).f });
+  assert.equal((await again.replaceOrder("o1", { limitPrice: "1" })).repeated, true);
+});
