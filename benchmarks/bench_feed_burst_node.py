@@ -134,11 +134,13 @@ def sender_main(target: int, schedule: list[tuple[float, float]], path: Path, se
                 owed -= n
         phases.append((sent - base, time.monotonic() - phase_start))
         phase_start = max(phase_end, time.monotonic())
-    eos = end_of_session(SESSION, sent + 1)
-    for _ in range(5):
-        send_packet(sock, eos)
-        time.sleep(0.02)
     done.put((sent, time.monotonic() - start, start_ns, phases, 0))
+    # the End of Session, again and again until terminated, as an exchange's heartbeats keep coming: a node whose
+    # queue was full dropped the last packets and the first announcements, and learns the tail's gap from these
+    eos = end_of_session(SESSION, sent + 1)
+    while True:
+        send_packet(sock, eos)
+        time.sleep(0.25)
 
 
 def rewinder_main(path: Path, sent_ns: Any, port: int, ready: Any) -> None:
@@ -243,9 +245,13 @@ async def run(args: argparse.Namespace) -> bool:
                   flush=True)
     sent, span, start_ns, phases_sent, _ = done.get()
     deadline = time.monotonic() + args.drain
-    while (session.state is State.RECOVERING or not session.ended or (session.next_seq or 1) <= sent
-           or handler.queued_bytes) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    # not waiting for the End of Session: its few datagrams may be dropped while the node's queue is full
+    while (session.state is State.RECOVERING or (session.next_seq or 1) <= sent or handler.queued_bytes) \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        if args.verbose:
+            print(f"  draining t={time.monotonic() - start:5.1f}s sequenced {(session.next_seq or 1) - 1:>11,} of "
+                  f"{sent:,}  queued {handler.queued_bytes >> 10:>7,} KiB  {session.state.value}", flush=True)
     caught_up = time.monotonic() - start
     clients = await load
     for p in (proc, rw_proc):
