@@ -13,7 +13,8 @@ The feed handler runs here on the batched path (``KernelBooks``: frame + decode 
 is per message (one in --sample, by its position in each batch): stamp (= the packet's send, i.e. its
 arrival over loopback) -> its batch applied to the books, grouped by the phase the message was sent in.
 At the end the books are compared with books built from the generated session directly: every published
-array, the live orders and the counters must be equal.
+array, the live orders and the counters must be equal. ``bench_feed_burst_node.py`` sends the same sessions
+into a whole node (fan-out and clients included).
 """
 
 from __future__ import annotations
