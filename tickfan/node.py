@@ -194,13 +194,14 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop cleanly after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--quiet", action="store_true", help="no live status line")
-    engine = parser.add_mutually_exclusive_group()
-    engine.add_argument("--plain", "--no-batched", action="store_true", dest="plain",
+    parser.add_argument("--plain", "--no-batched", action="store_true", dest="plain",
                         help="apply one decoded message at a time (the plain engine, ~170k msg/s per core) instead "
                              "of the default batched path (numpy decoder + numba book kernel, ~2M msg/s per core, "
                              "--publish workers too, partitioned or not)")
-    engine.add_argument("--batched", action="store_true",
-                        help="accepted for old scripts and configs: the batched path is the default (no effect)")
+    # not exclusive with --plain: a config file's old ``batched = true`` must not conflict with TICKFAN_PLAIN
+    parser.add_argument("--batched", action="store_true",
+                        help="accepted for old scripts and configs: the batched path is the default (no effect; "
+                             "--plain wins)")
     parser.add_argument("--session-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
                         help="the trading day the feed's ITCH timestamps count from (ns since its midnight US "
                              "Eastern); every time sent is converted to ns since the Unix epoch with it and the "
