@@ -13,7 +13,8 @@ The feed handler runs here on the batched path (``KernelBooks``: frame + decode 
 is per message (one in --sample, by its position in each batch): stamp (= the packet's send, i.e. its
 arrival over loopback) -> its batch applied to the books, grouped by the phase the message was sent in.
 At the end the books are compared with books built from the generated session directly: every published
-array, the live orders and the counters must be equal.
+array, the live orders and the counters must be equal. ``bench_feed_burst_node.py`` sends the same sessions
+into a whole node (fan-out and clients included).
 """
 
 from __future__ import annotations
@@ -51,20 +52,73 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def session_file(cache_dir: str, symbols: int, total: int) -> Path:
-    """The generated session as a capture (length-prefixed ITCH): generated once, then reused."""
-    path = Path(cache_dir) / f"tickfan-burst-{symbols}-{total}-{SEED}.itch"
-    if not path.exists():
-        from venue.simulator import ExchangeSimulator
+BASE_MAX = 6_100_000  # messages the simulator generates at most; a longer session repeats them (see below)
+REF_FIELDS = {ord("A"): (11,), ord("F"): (11,), ord("E"): (11,), ord("C"): (11,), ord("X"): (11,), ord("D"): (11,),
+              ord("U"): (11, 19), ord("P"): (11,)}
+MATCH_FIELDS = {ord("E"): 23, ord("C"): 23, ord("P"): 36, ord("Q"): 31, ord("B"): 11}
 
-        t = time.monotonic()
-        print(f"generating {total:,} messages (untimed, once; cached as {path}) ...", flush=True)
-        messages = ExchangeSimulator(symbols, seed=SEED).generate_encoded(total)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(b"".join(len(m).to_bytes(2, "big") + m for m in messages))
-        tmp.replace(path)
-        print(f"  generated in {time.monotonic() - t:.0f} s", flush=True)
+
+def session_file(cache_dir: str, symbols: int, total: int) -> Path:
+    """The generated session as a capture (length-prefixed ITCH): generated once, then reused.
+
+    The simulator makes some 150,000 messages a second on an idle core, 30,000 on this shared machine: a 60 s
+    burst (61M messages) would take half an hour to generate. Beyond ``BASE_MAX`` messages the session is
+    the first ``BASE_MAX`` repeated, each repetition's order references and match numbers moved by
+    ``repetition << 40`` (``repeated``), so every order is a new one; its directory entries and opening events
+    come again (the books recognise a repeated directory entry). The reference books are built from this same
+    file, so equality still checks every message."""
+    path = Path(cache_dir) / f"tickfan-burst-{symbols}-{total}-{SEED}.itch"
+    if path.exists():
+        return path
+    base = path if total <= BASE_MAX else session_file(cache_dir, symbols, BASE_MAX)
+    if total > BASE_MAX:
+        return repeated(base, path, total)
+    from venue.simulator import ExchangeSimulator
+
+    t = time.monotonic()
+    print(f"generating {total:,} messages (untimed, once; cached as {path}) ...", flush=True)
+    sim = ExchangeSimulator(symbols, seed=SEED)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as f:
+        left = total
+        while left:
+            n = min(left, 1_000_000)
+            f.write(b"".join(len(m).to_bytes(2, "big") + m for m in sim.generate_encoded(n)))
+            left -= n
+    tmp.replace(path)
+    print(f"  generated in {time.monotonic() - t:.0f} s", flush=True)
+    return path
+
+
+def repeated(base: Path, path: Path, total: int) -> Path:
+    """``base`` repeated until ``total`` messages, order references and match numbers moved per repetition."""
+    from ingest.batch import frame
+
+    t = time.monotonic()
+    print(f"repeating {base.name} to {total:,} messages (untimed, once; cached as {path}) ...", flush=True)
+    buf, size = read_capture(base)
+    offsets, counts = frame(buf, size)
+    starts = offsets - 2  # each message's length prefix
+    kinds = buf[offsets]
+    fields = [offsets[kinds == k] + off for k, offs in REF_FIELDS.items() for off in offs]
+    fields += [offsets[kinds == k] + off for k, off in MATCH_FIELDS.items()]
+    where = np.concatenate(fields)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    written = rep = 0
+    with tmp.open("wb") as f:
+        while written < total:
+            n = min(counts.messages, total - written)
+            data = buf[:size].copy()
+            if rep:
+                u8 = np.ndarray((size - 7,), dtype=np.dtype(">u8"), buffer=data, strides=(1,))
+                u8[where] = u8[where] + (rep << 40)  # big-endian in place: refs stay below 2^40 per repetition
+            end = int(starts[n]) if n < counts.messages else size
+            f.write(data[:end].tobytes())
+            written += n
+            rep += 1
+    tmp.replace(path)
+    print(f"  {rep} repetitions in {time.monotonic() - t:.0f} s", flush=True)
     return path
 
 

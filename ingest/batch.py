@@ -41,6 +41,7 @@ run past the end):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numba
@@ -162,11 +163,17 @@ def decode_columns(buf: U8, offsets: I64) -> Columns:
     return Columns(kind, locate, timestamp, ref, new_ref, shares, price, match, flag, offsets)
 
 
-def decode_buffer(data: bytes | bytearray | memoryview) -> tuple[U8, Columns, FrameCounts]:
-    """Frame and decode a whole buffer of length-prefixed messages: (padded buffer, columns, counts)."""
+def decode_buffer(data: bytes | bytearray | memoryview,
+                  keep: Callable[[U8, I64], I64] | None = None) -> tuple[U8, Columns, FrameCounts]:
+    """Frame and decode a whole buffer of length-prefixed messages: (padded buffer, columns, counts).
+
+    ``keep``: which of the framed messages (their offsets) to decode, e.g. a symbol partition's
+    (``ingest.partition.PartitionFilter.keep_offsets``); ``counts`` still counts every framed message."""
     buf = np.zeros(len(data) + PAD, np.uint8)
     buf[: len(data)] = np.frombuffer(data, np.uint8)
     offsets, counts = frame(buf, len(data))
+    if keep is not None:
+        offsets = keep(buf, offsets)
     return buf, decode_columns(buf, offsets), counts
 
 

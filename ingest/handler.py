@@ -84,14 +84,16 @@ class FeedHandler:
                  on_stale: Callable[[bool], None] | None = None, snapshot: tuple[str, int] | None = None,
                  on_snapshot: Callable[[list[Message]], None] | None = None,
                  raw_sink: Callable[[bytes], object] | None = None,
-                 sources: Sequence[Source] | None = None) -> None:
+                 sources: Sequence[Source] | None = None, partition: PartitionFilter | None = None) -> None:
+        """``partition``: the symbols a snapshot is cut down to (the session's own filter if it has one)."""
         self.sink = sink
+        self.partition = partition if partition is not None else session.partition
         # None: any source (no --feed-source given); else the hosts allowed on any port, and exact addresses
         self.sources = list(sources) if sources is not None else None
         self._source_hosts = frozenset(h for h, p in sources or () if p is None)
         self._source_addrs = frozenset((h, p) for h, p in sources or () if p is not None)
-        # batched consumers take blocks undecoded, from a session made with raw=True (without it, e.g. with a
-        # partition filter, decoded messages go to ``sink`` as usual)
+        # batched consumers take blocks undecoded, from a session made with raw=True (without it, decoded
+        # messages go to ``sink`` as usual)
         self.raw_sink = raw_sink if session.raw else None
         self._queue: list[bytes] = []
         self._queued_bytes = 0
@@ -264,7 +266,7 @@ class FeedHandler:
             self._queue.clear()
             self._queued_bytes = 0
             # a snapshot holds every symbol: keep only this partition's, as the live path does
-            part = session.partition
+            part = self.partition
             self.on_snapshot(reader.messages if part is None else part.keep(reader.messages))
         except (TimeoutError, OSError, ConnectionError, ValueError) as exc:
             self.rebuild_failures += 1
@@ -364,19 +366,21 @@ async def open_feeds(lines: Sequence[tuple[str, int]], sink: Sink, *, session: s
                      max_held_bytes: int = DEFAULT_MAX_HELD_BYTES, adopt_session: bool = True) -> FeedHandler:
     """Listen on every line of one MoldUDP64 session (A/B: the first copy of each message wins).
 
-    With ``raw_sink`` (and no partition), in-sequence messages go to it as undecoded blocks; ``sink`` then
-    only sees what a partition filter or a snapshot needs decoded. ``sources``: the only addresses feed
+    With ``raw_sink``, in-sequence messages go to it as undecoded blocks of every symbol (with a ``partition``,
+    the raw sink filters them itself with the same filter, e.g. ``KernelBooks(partition=...)``: the snapshot's
+    directory teaches it too); ``sink`` then only sees a snapshot's messages. Without, decoded messages go to
+    ``sink``, only the partition's if there is one. ``sources``: the only addresses feed
     datagrams are taken from (None: any). ``session`` None and ``adopt_session`` False: the session is
     pinned from the first snapshot, fetched at once (``snapshot`` is then required).
     """
     if session is None and not adopt_session and snapshot is None:
         raise ValueError("a feed with no session name needs a snapshot server to learn it from")
     loop = asyncio.get_running_loop()
-    feed_session = FeedSession(session, recovery_timeout=recovery_timeout, partition=partition,
-                               raw=raw_sink is not None and partition is None, max_gap=max_gap,
-                               max_held_bytes=max_held_bytes, adopt_session=adopt_session)
+    raw = raw_sink is not None
+    feed_session = FeedSession(session, recovery_timeout=recovery_timeout, partition=None if raw else partition,
+                               raw=raw, max_gap=max_gap, max_held_bytes=max_held_bytes, adopt_session=adopt_session)
     handler = FeedHandler(sink, feed_session, rewinder=rewinder, on_stale=on_stale, snapshot=snapshot,
-                          on_snapshot=on_snapshot, raw_sink=raw_sink, sources=sources)
+                          on_snapshot=on_snapshot, raw_sink=raw_sink, sources=sources, partition=partition)
     try:
         for host, port in lines:
             handler.lines.append(Line(bind_feed_socket(host, port, interface=interface), loop, handler.readable))

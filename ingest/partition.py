@@ -7,6 +7,11 @@ process and every run). Every process still reads and sequences the whole feed (
 gap recovery are per session, not per symbol) but decodes and applies only its own symbols' messages: a
 message of another partition costs one byte lookup.
 
+The batched path filters undecoded blocks the same way (``PartitionFilter.keep_offsets``): after framing,
+before the field decode, from the type byte and the locate of each message, so a worker of N partitions
+decodes and applies about 1/N of the feed; directory entries are decoded (rare: the start of day) to learn
+their partition, in message order, exactly as ``keep`` and ``ingest.packets.decode_blocks`` do.
+
 The map is configuration: ``--partitions N --partition K --hot TSLA,NVDA`` or a JSON file
 ``{"partitions": 4, "hot": ["TSLA", "NVDA"]}``.
 """
@@ -17,11 +22,17 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from vocab.partition import crc32_partition
 
+from .itch import decode as itch_decode
 from .messages import Message, StockDirectory
 
 DEFAULT_HOT = ("TSLA", "NVDA", "AAPL")
+_DIRECTORY, _SYSTEM_EVENT = ord("R"), ord("S")
+_DIRECTORY_SIZE = 39
 
 
 class PartitionMap:
@@ -92,3 +103,34 @@ class PartitionFilter:
             elif m.locate == 0 or self.accept[m.locate]:
                 kept.append(m)
         return kept
+
+    def keep_offsets(self, buf: npt.NDArray[np.uint8],
+                     offsets: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], int]:
+        """This partition's share of framed messages (``ingest.batch.frame``'s offsets into ``buf``, each
+        message's type byte at its offset), in order, and how many were another partition's.
+
+        The same decisions as ``keep`` on the decoded messages: a system event (S) is every partition's, a
+        directory entry (R) is kept if it names one of this partition's symbols and teaches the filter its
+        locate from there on, any other message is kept if its locate is accepted at that point."""
+        if not offsets.shape[0]:
+            return offsets, 0
+        kind = buf[offsets]
+        locate = (buf[offsets + 1].astype(np.int64) << 8) | buf[offsets + 2]
+        accept = np.frombuffer(self.accept, np.uint8)  # a live view: ``learn`` below moves it
+        system = kind == _SYSTEM_EVENT
+        directory = np.flatnonzero(kind == _DIRECTORY).tolist()
+        if not directory:  # the steady state: one gather
+            keep = (accept[locate] != 0) | system
+        else:  # the start of day: each entry decides for its locate's later messages, in order
+            keep = np.empty(offsets.shape[0], np.bool_)
+            start = 0
+            data = buf.data
+            for j in directory:
+                keep[start:j] = (accept[locate[start:j]] != 0) | system[start:j]
+                m = itch_decode(data, int(offsets[j]), _DIRECTORY_SIZE)
+                assert isinstance(m, StockDirectory)
+                keep[j] = self.learn(m.locate, m.stock)
+                start = j + 1
+            keep[start:] = (accept[locate[start:]] != 0) | system[start:]
+        kept = offsets[keep]
+        return kept, int(offsets.shape[0] - kept.shape[0])

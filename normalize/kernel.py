@@ -17,8 +17,9 @@ after the run Python decodes the noted ones and applies the rest of each, in ord
 its place. Status messages are a few a second in a day of millions of messages (and one per symbol at the
 opening), so the side path costs nothing measurable (benchmarks/RESULTS.md) and keeps one definition.
 
-Not supported: publishing into shared memory (``normalize.replicas.shm.ShmPublisher`` publishes depth from
-``Books.levels`` per packet; a kernel batch would do that once per batch: not built yet).
+With a ``partition`` (``ingest.partition.PartitionFilter``), ``apply_bytes`` applies only that partition's
+messages (filtered after framing, before the field decode; the others are counted in
+``frame_counters["other_partition"]``), as the plain engine's feed session filters decoded ones.
 ``apply``/``apply_batch`` take NamedTuples, as the feed handler's sink, by encoding them to ITCH bytes
 (correct, not fast: the fast path is bytes -> ``decode_buffer`` -> ``apply_columns``); a message that
 cannot be encoded (a locate outside 0..65535, a field out of range) is counted as ``unknown_message`` and
@@ -40,6 +41,7 @@ from ingest.itch import LENGTHS
 from ingest.itch import decode as itch_decode
 from ingest.itch import encode as itch_encode
 from ingest.messages import Message, StockDirectory, TradingAction
+from ingest.partition import PartitionFilter
 from ingest.sample import every_kind
 from vocab.framing import frame, frame_all
 
@@ -72,11 +74,16 @@ class KernelBooks(Books):
 
     def __init__(self, *, trade_capacity: int = 65_536, order_capacity: int = 1 << 16,
                  level_capacity: int = 1 << 14, session_date: dt.date | None = None,
-                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None, market: I64 | None = None) -> None:
-        """``arrays``/``market``: publish into these (``Books``' meaning: a shared-memory block's rows)."""
+                 arrays: Mapping[str, npt.NDArray[np.generic]] | None = None, market: I64 | None = None,
+                 partition: PartitionFilter | None = None) -> None:
+        """``arrays``/``market``: publish into these (``Books``' meaning: a shared-memory block's rows).
+        ``partition``: ``apply_bytes`` applies only its symbols' messages (and the market's)."""
         super().__init__(trade_capacity=trade_capacity, session_date=session_date, arrays=arrays, market=market)
         # messages ``apply_bytes`` skipped before the books (as FeedSession counts them)
         self.frame_counters = {"unknown_types": 0, "bad_lengths": 0}
+        self.partition = partition
+        if partition is not None:
+            self.frame_counters["other_partition"] = 0
         self._counter_arr = np.zeros(len(COUNTER_NAMES), np.int64)
         self._names = np.zeros(MAX_LOCATES, np.int64)
         self._meta = np.zeros(8, np.int64)
@@ -232,11 +239,17 @@ class KernelBooks(Books):
     def apply_bytes(self, data: bytes | bytearray | memoryview) -> int:
         """Frame, decode and apply a buffer of length-prefixed ITCH messages; returns the bytes consumed (a
         partial message at the end is left for the caller to prepend to the next buffer)."""
-        buf, cols, counts = decode_buffer(data)
+        buf, cols, counts = decode_buffer(data, self._keep if self.partition is not None else None)
         self.frame_counters["unknown_types"] += counts.unknown_types
         self.frame_counters["bad_lengths"] += counts.bad_lengths
         self.apply_columns(cols, buf)
         return counts.consumed
+
+    def _keep(self, buf: npt.NDArray[np.uint8], offsets: I64) -> I64:
+        assert self.partition is not None
+        kept, other = self.partition.keep_offsets(buf, offsets)
+        self.frame_counters["other_partition"] += other
+        return kept
 
     # ------------------------------------------------------------------ the Books interface
     def apply(self, msg: Message) -> None:

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "multicast on --interface")
     parser.add_argument("--fanout-workers", type=_workers, default=1, metavar="N|auto",
                         help="fan-out processes sharing the WebSocket port (SO_REUSEPORT), all reading the books "
-                             "from shared memory (ingest then runs in a process of its own, batched); auto: one "
+                             "from shared memory (ingest then runs in a process of its own); auto: one "
                              "per core this process may use (default %(default)s: feed, books and fan-out in one "
                              "process); the choice is printed at start")
     parser.add_argument("--hot", default=None, metavar="SYM,SYM",
@@ -244,8 +244,8 @@ def start_workers(children: Children, args: argparse.Namespace, shm_name: str) -
             cmd += ["--rewinder", f"{args.rewinder[0]}:{args.rewinder[1]}"]
         if args.snapshot:
             cmd += ["--snapshot", f"{args.snapshot[0]}:{args.snapshot[1]}"]
-        if args.partitions == 1:
-            cmd.append("--batched")  # the whole feed in one process: the kernel's blocks, not message by message
+        if getattr(args, "plain", False):
+            cmd.append("--plain")  # the workers run the engine the demo was asked for (batched by default)
         children.start(f"ingest worker {k}", cmd, wait_ready=True)  # up once its feed sockets are bound
     return int(args.partitions)
 

@@ -5,7 +5,7 @@ A node is a short list of roles started in order and closed in reverse:
 =================  ==============================================================  =========================
 role               what it is                                                       when
 =================  ==============================================================  =========================
-``IngestRole``     feed handler -> books (``Books``, ``KernelBooks`` when batched,  a feed: not --attach,
+``IngestRole``     feed handler -> books (``KernelBooks``, ``Books`` when --plain,  a feed: not --attach,
                    a shared-memory ``ShmPublisher``'s books when --publish)          not --from-redis
 ``AttachedBooks``  a ``BookView`` over the books ingest workers publish in shm      --attach
 ``RemoteBooks``    ``RedisBooks``: the books another host publishes to Redis        --from-redis
@@ -93,8 +93,9 @@ class NodeConfig:
     # across hosts: publish book changes to Redis, or serve books that another host publishes there
     redis: str | None = None
     from_redis: str | None = None
-    # apply in-sequence packets through the batched decoder and numba book kernel
-    batched: bool = False
+    # apply in-sequence packets through the batched decoder and numba book kernel (False: --plain, the
+    # message-at-a-time engine)
+    batched: bool = True
     # the WebSocket `orders` channel: users' order updates from this Redis (tickfan:orders:{user}); None: off
     orders_redis: str | None = None
     # https:// and wss:// on the edge (certificate, key; ``ca``: clients must present a certificate it signed)
@@ -136,16 +137,20 @@ class IngestRole:
         self.config = config
         self.shared: SharedBookState | None = None
         self.shm_publisher: ShmPublisher | None = None
+        # this node's share of the symbols: the feed session's filter (plain), or the kernel's (batched: it
+        # filters undecoded blocks); the same object cuts a snapshot down, so both learn the same directory
+        self.partition = self._partition_filter()
+        kernel_partition = self.partition if config.batched else None
         if config.publish:  # a worker's books are rows of the shared block
             self.shared = SharedBookState.attach(config.publish)
             self.shm_publisher = ShmPublisher(self.shared, config.partition[1] if config.partition else 0,
-                                              batched=config.batched)
+                                              batched=config.batched, partition=kernel_partition)
             self.books: Books = self.shm_publisher.books
         elif config.batched:
             from normalize.kernel import KernelBooks, warm_up
 
             warm_up()  # compile or load the kernels now, not on the first packet
-            self.books = KernelBooks()
+            self.books = KernelBooks(partition=kernel_partition)
         else:
             self.books = Books()
         if config.session_date is not None:
@@ -201,7 +206,7 @@ class IngestRole:
         self.feed = await open_feeds(
             c.feeds, sink, session=c.session, interface=c.interface, rewinder=c.rewinder,
             on_stale=target.set_stale_all, recovery_timeout=c.recovery_timeout, snapshot=c.snapshot,
-            on_snapshot=rebuild, partition=self._partition_filter(),
+            on_snapshot=rebuild, partition=self.partition,
             raw_sink=raw_sink, sources=c.feed_sources, max_gap=c.max_gap, max_held_bytes=c.max_held_bytes,
             adopt_session=False,
         )
@@ -213,8 +218,8 @@ class IngestRole:
             self._bar_timer = asyncio.create_task(self._close_quiet_bars(self.bars))
 
     def _partition_filter(self) -> PartitionFilter | None:
-        """The worker's share of the symbols; none for a batched worker that has them all (one partition), so
-        its undecoded blocks go straight to the kernel (a filter needs every message decoded)."""
+        """The worker's share of the symbols; none for a batched worker that has them all (one partition): its
+        blocks go to the kernel unfiltered (a filter refuses a locate until its directory entry)."""
         part = self.config.partition
         if part is None or (self.config.batched and part[0].partitions == 1):
             return None

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.messages import Message, StockDirectory
+from ingest.partition import PartitionFilter
 
 from ..book import ASK, BID, MAX_LOCATES, Books
 from ..row import DEPTH_LEVELS, FIELD_NAMES, ROW_FIELDS, BookRow, bind_row, new_row
@@ -136,10 +137,12 @@ class ShmPublisher:
     """
 
     def __init__(self, state: SharedBookState, writer: int, *, trade_capacity: int = 65_536,
-                 batched: bool = False) -> None:
+                 batched: bool = False, partition: PartitionFilter | None = None) -> None:
         """``batched``: the books are a ``KernelBooks`` (the numba kernel) and ``apply_bytes`` takes whole
-        undecoded blocks, as a one-process node's ``--batched`` path does (the plain engine costs several times
-        as much per message: at 100,000 msg/s it needs more than a core and falls behind)."""
+        undecoded blocks, as a one-process node's default path does (the plain engine costs several times
+        as much per message: at 100,000 msg/s it needs more than a core and falls behind); with ``partition``,
+        of every symbol, the kernel applying only that partition's messages (``KernelBooks(partition=...)``).
+        A plain publisher is given decoded messages already filtered (``FeedSession(partition=...)``)."""
         if not 0 <= writer < MAX_WRITERS:
             raise ValueError(f"writer must be 0..{MAX_WRITERS - 1}, not {writer}")
         a = state.arrays
@@ -151,7 +154,7 @@ class ShmPublisher:
 
             warm_up()
             self.books = self._kernel = KernelBooks(trade_capacity=trade_capacity, arrays=rows,
-                                                    market=a["market"][writer])
+                                                    market=a["market"][writer], partition=partition)
             # what this writer last published of its rows: depth (by depth_seq) and names (the kernel's packed
             # names), so a block's changes are found by comparing arrays instead of walking its messages
             self._depth_published = self.books.depth_seq.copy()

@@ -108,3 +108,32 @@ def test_every_partition_applies_the_markets_messages_and_its_own_symbols_status
         for field in FIELD_NAMES:
             np.testing.assert_array_equal(getattr(books, field)[mine], getattr(full, field)[mine],
                                           err_msg=f"partition {k} {field}")
+
+
+def test_undecoded_blocks_are_filtered_as_decoded_messages_are() -> None:
+    """``keep_offsets`` (the batched path's filter, before the field decode) keeps exactly the messages
+    ``decode_blocks`` keeps, learning the directory in order, a locate given to another symbol mid-stream too."""
+    from ingest import itch
+    from ingest.batch import PAD, frame
+    from ingest.messages import StockDirectory
+    from ingest.packets import decode_blocks
+    from vocab.framing import frame_all
+
+    sim = ExchangeSimulator(40, seed=12)
+    raw = sim.generate_encoded(8_000)
+    moved = next(m for m in map(itch.decode, raw) if isinstance(m, StockDirectory))
+    assert isinstance(moved, StockDirectory)
+    # the same locate named again, as another ticker, halfway: its later messages follow the new name's partition
+    renamed = itch.encode(moved._replace(stock="TSLA" if moved.stock != "TSLA" else "NVDA"))
+    data = frame_all([*raw[:4_000], renamed, *raw[4_000:]])
+    pmap = PartitionMap(3, ["TSLA"])
+    for k in range(3):
+        want_counters = {"messages": 0, "other_partition": 0, "unknown_message_types": 0, "truncated_messages": 0}
+        want = decode_blocks(data, want_counters, PartitionFilter(pmap, k))
+        buf = np.zeros(len(data) + PAD, np.uint8)
+        buf[: len(data)] = np.frombuffer(data, np.uint8)
+        offsets, _ = frame(buf, len(data))
+        kept, other = PartitionFilter(pmap, k).keep_offsets(buf, offsets)
+        got = [itch.decode(buf.data, int(off), itch.LENGTHS[int(buf[off])]) for off in kept]
+        assert got == want and other == want_counters["other_partition"]
+        assert 0 < len(got) < len(raw)

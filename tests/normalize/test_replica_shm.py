@@ -299,6 +299,34 @@ def test_a_batched_writer_publishes_what_the_plain_engine_does() -> None:
         state.close()
 
 
+def test_partitioned_batched_writers_publish_what_one_process_does() -> None:
+    """Each worker takes every block undecoded and its kernel applies only its partition's messages, learnt from
+    the directory as the blocks come: the reader sees the books one process builds (the plain engine's)."""
+    stream = packets(80, 30_000, seed=25)
+    full = Books()
+    feed(full, FeedSession(), stream)
+    state = SharedBookState.create()
+    try:
+        pmap = PartitionMap(3, ["TSLA"])
+        view = BookView(SharedBookState.attach(state.name))
+        pubs = [ShmPublisher(state, k, batched=True, partition=PartitionFilter(pmap, k)) for k in range(3)]
+        for block in _blocks(stream):
+            for pub in pubs:
+                pub.apply_bytes(block)
+        assert view.sync() > 0
+        assert_view_equals(view, full)
+        owners = state.arrays["owner"]
+        assert {sym: int(owners[loc]) for sym, loc in full.locate_of.items()} == {
+            sym: pmap.partition_of(sym) for sym in full.locate_of}
+        kernels = [pub.books for pub in pubs]
+        applied = sum(k.counters["messages"] for k in kernels)
+        other = sum(cast(Any, k).frame_counters["other_partition"] for k in kernels)
+        assert applied + other == 3 * full.counters["messages"]  # each message applied by one, refused by two
+        assert view.trades_total + view.counters["prints_lost"] == full.trades_total
+    finally:
+        state.close()
+
+
 def test_a_plain_publisher_refuses_undecoded_blocks() -> None:
     state = SharedBookState.create(n=16)
     try:

@@ -32,7 +32,7 @@ def shm() -> Iterator[str]:
 
 
 def test_plain_node_is_ingest_and_edge() -> None:
-    node = Node(NodeConfig())
+    node = Node(NodeConfig(batched=False))  # the plain engine, asked for (the default is the kernel)
     roles = node.roles
     assert isinstance(roles.source, IngestRole) and roles.ingest is roles.source
     assert type(node.books) is Books
@@ -47,7 +47,7 @@ def test_plain_node_is_ingest_and_edge() -> None:
 def test_batched_node_applies_through_the_kernel() -> None:
     from normalize.kernel import KernelBooks
 
-    node = Node(NodeConfig(batched=True))
+    node = Node(NodeConfig())  # the default
     assert isinstance(node.books, KernelBooks) and node.roles.edge is not None
 
 
@@ -69,8 +69,8 @@ def test_ingest_worker_publishes_into_shared_memory_and_serves_nothing(shm: str)
 
 
 def test_ingest_worker_can_also_publish_to_redis(shm: str) -> None:
-    roles = build_roles(NodeConfig(publish=shm, redis=REDIS))
-    assert type(roles.source.books) is Books  # not batched: the plain engine
+    roles = build_roles(NodeConfig(publish=shm, redis=REDIS, batched=False))
+    assert type(roles.source.books) is Books  # --plain: the plain engine
     assert roles.publisher is not None and roles.publisher.publisher.books is roles.source.books
     assert roles.in_order() == [roles.source, roles.publisher]
     if roles.ingest is not None and roles.ingest.shared is not None:
