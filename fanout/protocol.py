@@ -49,6 +49,7 @@ from vocab.auth import AuthError, Claims, bearer, default_verifier
 from .config import FanoutConfig
 from .limits import TokenBucket
 from .resume import NOT_RECOVERABLE, TokenCodec
+from .tiers import BAD_RATE, rate_problem
 
 CHANNELS = ("quotes", "trades", "depth", "bars:1s", "bars:1m", "status")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
@@ -100,6 +101,8 @@ class Reply:
     resume: ResumeRequest | None = None
     # messages for after the snapshots (a resume's verdicts that need no replay)
     after: list[pb.ServerMessage] = field(default_factory=list)
+    # a Subscribe's max_rate_hz (0: no cap), for the adapter's conflation tiers (``fanout.tiers``) before the ack
+    max_rate_hz: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +455,11 @@ class ClientProtocol:
         return list(dict.fromkeys(channels))
 
     def _subscribe(self, sub: pb.Subscribe, reply: Reply) -> None:
+        if sub.HasField("max_rate_hz"):
+            problem = rate_problem(sub.max_rate_hz)
+            if problem is not None:
+                reply.messages.append(error_message(BAD_RATE, problem + "; request ignored"))
+                return
         channels = self._channels(list(sub.channels), reply)
         if channels is None:
             return
@@ -475,7 +483,7 @@ class ClientProtocol:
                 self.orders = True
                 reply.orders_subscribe = self.user  # the owner's channel only: the user the token proved
             if not channels:  # orders alone: symbols are ignored
-                reply.messages.append(self.subscribed_message())
+                self._acknowledge(sub, reply)
                 return
         known: list[tuple[str, int]] = []
         unknown: list[str] = []
@@ -502,6 +510,12 @@ class ClientProtocol:
                 reply.subscribed[channel] = [loc for _, loc in new]
         if sub.resume_token:
             self._resume(sub.resume_token, reply)
+        self._acknowledge(sub, reply)
+
+    def _acknowledge(self, sub: pb.Subscribe, reply: Reply) -> None:
+        """A Subscribe taken: its cap (if it named one) applies before the ack, which says the tier it gives."""
+        if sub.HasField("max_rate_hz"):
+            reply.max_rate_hz = sub.max_rate_hz
         reply.messages.append(self.subscribed_message())
 
     def _resume(self, token: str, reply: Reply) -> None:
