@@ -664,12 +664,11 @@ class FanoutServer:
             await self.orders.start()
 
     async def close(self) -> None:
-        if self._flusher is not None:
+        # Python 3.11's wait_for swallows a cancel that lands as its awaitable completes (a flush woken by a notify
+        # at that moment): the flush loop then runs on. Cancel again until it has stopped.
+        while self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
-            try:
-                await self._flusher
-            except asyncio.CancelledError:
-                pass
+            await asyncio.wait([self._flusher], timeout=0.5)
         if self._server is not None:
             self._server.close()
         for client in list(self._clients.values()):
@@ -724,9 +723,9 @@ class FanoutServer:
                     self.hub.flush(unix_ns, send_time_ns=unix_ns)
                 now = time.monotonic()
                 cost = now - started
-                self._drop_stuck(now)
-                if self.tiers.due(now):
+                if self.tiers.due(now):  # first: a client falling behind is moved down before it is dropped
                     self._sweep_tiers(now)
+                self._drop_stuck(now)
                 if now >= next_heartbeat:
                     next_heartbeat = now + heartbeat
                     self._heartbeat()
