@@ -98,7 +98,7 @@ def big_books() -> Books:
     return b
 
 
-TIERS = TierPolicy(down_after=0.3, up_after=0.6, behind_bytes=16 * 1024, clear_bytes=4 * 1024, sweep_every=0.05)
+TIERS = TierPolicy(down_after=0.3, up_after=1.0, behind_bytes=16 * 1024, clear_bytes=4 * 1024, sweep_every=0.05)
 
 
 async def churn(books: Books, server: FanoutServer, symbols: list[int]) -> None:
@@ -123,7 +123,7 @@ def test_a_reader_that_stops_moves_down_a_tier_before_any_disconnect_and_back_up
     async def main() -> None:
         books = big_books()
         settings = config(slow_client_timeout=60, write_buffer_high=32 * 1024, socket_send_buffer=16 * 1024,
-                          heartbeat_interval=0.2, tiers=TIERS)
+                          heartbeat_interval=0.1, tiers=TIERS)
         async with fanout_server(books, settings) as server:
             changing = list(range(1, N + 1))
             churner = asyncio.create_task(churn(books, server, changing))
@@ -140,11 +140,11 @@ def test_a_reader_that_stops_moves_down_a_tier_before_any_disconnect_and_back_up
                     assert metric(server, books, "tickfan_tier_moves_total")["down"] >= 1
                     del changing[5:]  # a light feed from now on: a reader that reads keeps up
                     seen: list[int] = []
-                    while not seen or seen[-1] != 0:  # reads again: the heartbeats say the tier, down then up
+                    # reads again: the heartbeats say the tier, down then up (those queued before the move first)
+                    while not (seen and max(seen) >= 1 and seen[-1] == 0):
                         msg = decode(await asyncio.wait_for(ws.recv(), WAIT))
                         if msg.WhichOneof("kind") == "heartbeat":
                             seen.append(msg.heartbeat.tier)
-                    assert max(seen) >= 1 and seen[-1] == 0, seen
                     assert server.tiers.moves_up >= 1 and server.stats.slow_disconnects == 0
                     assert metric(server, books, "tickfan_tier_clients")["0"] == 1
             finally:
