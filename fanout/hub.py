@@ -212,7 +212,7 @@ class StateChannel:
         loc16 = (keys & 0xFFFF).astype(np.uint16)
         starts = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
         ends = np.append(starts[1:], len(keys))
-        pacing.sent(slots[starts])
+        pacing.sent(slots, starts)
         offsets = np.concatenate(([0], np.cumsum(cache.lengths[loc16])))
         locs_l = loc16.tolist()
         entries = cache.entries

@@ -129,8 +129,11 @@ class TierLadder:
 
     def request(self, key: int, hz: float) -> None:
         """The client's own cap (``rate_problem`` checked first; 0: none). A client at its floor follows the new
-        floor; one moved down for falling behind stays down, unless the new floor is slower still."""
-        c = self._clients[key]
+        floor; one moved down for falling behind stays down, unless the new floor is slower still. A client not
+        (or no longer) here is ignored."""
+        c = self._clients.get(key)
+        if c is None:
+            return
         demoted = c.tier > c.floor
         c.cap = 1.0 / hz if hz else 0.0
         c.floor = floor_of(c.cap, self.policy.ladder)
@@ -237,8 +240,11 @@ class Pacing:
             return idx, False
         return idx[keep], True
 
-    def sent(self, slots: npt.NDArray[np.int64]) -> None:
+    def sent(self, slots: npt.NDArray[np.int64], starts: npt.NDArray[np.int64] | None = None) -> None:
+        """The slots (``slots[starts]`` when given) were given frames this flush: next due a period from now."""
         if self.paced:
+            if starts is not None:
+                slots = slots[starts]
             self.next_due[slots] = self._now + self.period[slots]
 
 
