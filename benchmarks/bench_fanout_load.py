@@ -11,7 +11,9 @@ tickers): by a ``Subscribe`` message (tickfan and the Python peers), or in the U
 first byte is not the ``quotes`` tag are other messages: snapshots, heartbeats); the exchange timestamp of
 every quote in one frame out of ``--sample`` is compared with the client's clock. Reports client
 updates/s, frames/s, latency p50/p99/p999, the server's CPU over the run and its memory per connection
-(from /proc, summed over the server's process tree, when --node-pid is given).
+(from /proc, summed over the server's process tree, when --node-pid is given). ``--capped F --max-rate-hz R``:
+a fraction F of the connections asks for at most R updates/s per symbol (``Subscribe.max_rate_hz``, conflation
+tiers); their frames and updates are also reported on their own, and the latency is the uncapped clients' only.
 
 ``bench_peers.py`` drives the same clients (``run_clients``) against tickfan and the peer servers.
 """
@@ -61,7 +63,8 @@ def watchlists(process: int, clients: int, symbols: int, size: tuple[int, int]) 
 
 
 def client_process(index: int, clients: int, url: str, symbols: int, size: tuple[int, int], sample: int,
-                   connected_q: Any, measure: Any, stop: Any, out: Any) -> None:
+                   connected_q: Any, measure: Any, stop: Any, out: Any, cap: tuple[float, float] = (0.0, 0.0)
+                   ) -> None:
     import uvloop
     from picows import WSListener, WSMsgType, ws_connect
 
@@ -69,20 +72,26 @@ def client_process(index: int, clients: int, url: str, symbols: int, size: tuple
     lists = watchlists(index, clients, symbols, size)
     latencies: list[int] = []
     counts = {"frames": 0, "updates": 0, "bytes": 0, "errors": 0, "connected": 0, "closed": 0,
-              "connect_failures": 0, "other_frames": 0}
+              "connect_failures": 0, "other_frames": 0, "capped_frames": 0, "capped_updates": 0, "capped": 0}
+    capped_fraction, max_rate_hz = cap
     measuring = [False]
     from_quote = pb.ServerMessage.FromString
     in_path = "{symbols}" in url
     # a ServerMessage may come as one frame (tickfan) or as several WebSocket frames of one message each
 
     class Client(WSListener):  # type: ignore[misc]
-        def __init__(self, symbols_: list[str]) -> None:
+        def __init__(self, symbols_: list[str], capped: bool = False) -> None:
             self.symbols = symbols_
+            self.capped = capped
 
         def on_ws_connected(self, transport: Any) -> None:
             counts["connected"] += 1
+            counts["capped"] += self.capped
             if not in_path:
-                msg = pb.ClientMessage(subscribe=pb.Subscribe(symbols=self.symbols))
+                sub = pb.Subscribe(symbols=self.symbols)
+                if self.capped:
+                    sub.max_rate_hz = max_rate_hz
+                msg = pb.ClientMessage(subscribe=sub)
                 transport.send(WSMsgType.BINARY, msg.SerializeToString())
 
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
@@ -97,7 +106,11 @@ def client_process(index: int, clients: int, url: str, symbols: int, size: tuple
             counts["frames"] += 1
             counts["bytes"] += len(data)
             counts["updates"] += len(quotes)
-            if counts["frames"] % sample == 0:  # decoding is the client's cost, not the server's
+            if self.capped:
+                counts["capped_frames"] += 1
+                counts["capped_updates"] += len(quotes)
+            # decoding is the client's cost, not the server's; a capped client's quotes wait for it by design
+            if counts["frames"] % sample == 0 and not self.capped:
                 latencies.extend(now - q.exchange_time_ns for q in quotes)
 
         def on_ws_disconnected(self, transport: Any) -> None:
@@ -110,7 +123,7 @@ def client_process(index: int, clients: int, url: str, symbols: int, size: tuple
         async with gate:
             for attempt in range(3):
                 try:
-                    await ws_connect(lambda: Client(lists[i]), target,
+                    await ws_connect(lambda: Client(lists[i], i < capped_fraction * clients), target,
                                      local_addr=(source, 0) if source else None)
                     return
                 except (TimeoutError, OSError):
@@ -209,6 +222,10 @@ class LoadResult:
             out.append(f"  server CPU {self.server_cpu * 100:.0f}% of a core while measuring (clients "
                        f"{self.client_cpu * 100:.0f}%); server memory {self.server_rss_mb:,.0f} MB, "
                        f"{self.kb_per_connection:,.1f} kB per connection")
+        if self.extra.get("capped"):
+            out.append(f"  of which the {self.extra['capped']:,} capped clients: "
+                       f"{self.extra['capped_frames_per_s']:,.0f} frames/s, "
+                       f"{self.extra['capped_updates_per_s']:,.0f} updates/s")
         if self.extra.get("server_cpu_by_pid"):
             out.append("  server CPU by process (cores): " + ", ".join(
                 f"{pid}: {c:.2f}" for pid, c in self.extra["server_cpu_by_pid"].items()))
@@ -219,9 +236,10 @@ def run_clients(url: str, clients: int, processes: int, seconds: float, *, symbo
                 size: tuple[int, int] = (3, 15), sample: int = 4, warmup: float = 3.0,
                 server_pids: Callable[[], list[int]] | None = None, connect_timeout: float = 300.0,
                 on_connected: Callable[[], None] | None = None, on_measure: Callable[[], None] | None = None,
-                progress: bool = True) -> LoadResult:
+                progress: bool = True, capped: float = 0.0, max_rate_hz: float = 0.0) -> LoadResult:
     """Connect ``clients`` over ``processes``, call ``on_connected`` (the feed goes to full rate), wait
-    ``warmup`` seconds, measure for ``seconds``. Bounded: a process that does not report in time is killed."""
+    ``warmup`` seconds, measure for ``seconds``. Bounded: a process that does not report in time is killed.
+    ``capped``: the fraction of each process's connections that ask for at most ``max_rate_hz``."""
     ctx = mp.get_context("fork")
     out, connected_q = ctx.Queue(), ctx.Queue()
     measure, stop = ctx.Event(), ctx.Event()
@@ -229,7 +247,7 @@ def run_clients(url: str, clients: int, processes: int, seconds: float, *, symbo
     pids = server_pids() if server_pids else []
     base = proc_stat(pids) if pids else None
     procs = [ctx.Process(target=client_process, args=(i, per[i], url, symbols, size, sample, connected_q,
-                                                      measure, stop, out), daemon=True)
+                                                      measure, stop, out, (capped, max_rate_hz)), daemon=True)
              for i in range(processes)]
     result = LoadResult(clients)
     started = time.monotonic()
@@ -287,6 +305,9 @@ def run_clients(url: str, clients: int, processes: int, seconds: float, *, symbo
     result.frames_per_s = total["frames"] / elapsed
     result.mb_per_s = total["bytes"] / elapsed / 1e6
     result.samples = len(lat)
+    if total.get("capped"):
+        result.extra.update(capped=int(total["capped"]), capped_frames_per_s=total["capped_frames"] / elapsed,
+                            capped_updates_per_s=total["capped_updates"] / elapsed)
     if len(lat):
         result.p50_ms, result.p99_ms, result.p999_ms = (float(x) for x in np.percentile(lat, [50, 99, 99.9]))
     if base is not None:
@@ -311,13 +332,18 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=10_000, help="universe size the node serves")
     parser.add_argument("--watch", default="3-15", help="watchlist size range per client (default %(default)s)")
     parser.add_argument("--sample", type=int, default=4, help="take latencies from 1 frame in N")
+    parser.add_argument("--capped", type=float, default=0.0,
+                        help="fraction of the connections that send --max-rate-hz (default %(default)s)")
+    parser.add_argument("--max-rate-hz", type=float, default=2.0,
+                        help="the capped connections' Subscribe.max_rate_hz (default %(default)s)")
     parser.add_argument("--node-pid", type=int, default=None,
                         help="server process (its descendants are counted too), for CPU and memory")
     args = parser.parse_args()
     lo, _, hi = args.watch.partition("-")
     res = run_clients(args.url, args.clients, args.processes, args.seconds, symbols=args.symbols,
                       size=(int(lo), int(hi or lo)), sample=args.sample, warmup=args.warmup,
-                      server_pids=(lambda: process_tree(args.node_pid)) if args.node_pid else None)
+                      server_pids=(lambda: process_tree(args.node_pid)) if args.node_pid else None,
+                      capped=args.capped, max_rate_hz=args.max_rate_hz)
     print("\n".join(res.lines()))
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from vocab.origins import normalize_origin
 from vocab.tls import TlsFiles
 
+from .tiers import TierPolicy
+
 WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client counts as slow (paused)
 WRITE_BUFFER_MAX = 4 * 1024 * 1024  # a client whose queue passes this (replies it does not read) is dropped
 SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
@@ -92,6 +94,8 @@ class FanoutConfig:
     # the socket is cut; nothing else is sent to it meanwhile
     close_timeout: float = 5.0
     order_queue_max: int = ORDER_QUEUE_MAX
+    # conflation tiers (``fanout.tiers``): when a client that falls behind moves to a slower flush period and back
+    tiers: TierPolicy = TierPolicy()
 
     # resume (README "Trade prints, resume and liveness"). The tokens' signing secret: the same on every node
     # behind one load balancer (empty: TICKFAN_RESUME_SECRET, else derived from TICKFAN_JWT_SECRET, else random

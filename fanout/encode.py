@@ -9,6 +9,7 @@ message, with no per-client encoding. JSON mode does the same with canonical pro
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -171,21 +172,30 @@ def liveness_entry(liveness: pb.Liveness) -> bytes:
 
 
 def heartbeat_frame(server_time_ns: int, resume_token: str, symbols: Sequence[bytes | str],
-                    json_mode: bool) -> bytes | str:
-    """One client's Heartbeat: its own token around the shared Liveness entries (``liveness_entry`` bytes, or
-    their ``to_json`` text in JSON mode); byte-identical to protobuf's own serialization."""
+                    json_mode: bool, tier: int = 0, max_rate_hz: float = 0.0) -> bytes | str:
+    """One client's Heartbeat: its own token and conflation tier (``fanout.tiers``) around the shared Liveness
+    entries (``liveness_entry`` bytes, or their ``to_json`` text in JSON mode); byte-identical to protobuf's own
+    serialization."""
     if json_mode:
         parts = ['"serverTimeNs":"' + str(server_time_ns) + '"'] if server_time_ns else []
         if resume_token:
             parts.append('"resumeToken":' + json.dumps(resume_token))
         if symbols:
             parts.append('"symbols":[' + ",".join(str(s) for s in symbols) + "]")
+        if tier:
+            parts.append('"tier":' + str(tier))
+        if max_rate_hz:
+            parts.append('"maxRateHz":' + repr(float(max_rate_hz)))
         return '{"heartbeat":{' + ",".join(parts) + "}}"
     body = b"\x08" + varint(server_time_ns) if server_time_ns else b""
     if resume_token:
         token = resume_token.encode()
         body += b"\x12" + varint(len(token)) + token
     body += b"".join(s for s in symbols if isinstance(s, bytes))
+    if tier:
+        body += b"\x20" + varint(tier)
+    if max_rate_hz:
+        body += b"\x29" + struct.pack("<d", max_rate_hz)
     return TAG_HEARTBEAT + varint(len(body)) + body
 
 

@@ -47,6 +47,7 @@ from .encode import (
 from .history import TradeHistory
 from .status import CHANNEL as STATUS
 from .status import StatusChannel
+from .tiers import NO_PACING, Pacing
 
 LATENCY_SAMPLES = 65_536
 
@@ -69,6 +70,7 @@ class Subscriber:
     trade_floor: dict[int, int] = field(default_factory=dict)
     # bumped whenever what a resume token would say changes (subscriptions, trade_seen): tokens are cached by it
     version: int = 0
+    period_ns: int = 0  # its conflation tier's flush period (``fanout.tiers``; 0: every flush)
 
 
 @dataclass
@@ -177,8 +179,8 @@ class StateChannel:
         flag[locates] = False
         self.any_owed = True
 
-    def frames(self, stats: HubStats, subscriber_of: list[Subscriber | None], stamp: SendTime = NO_SEND_TIME
-               ) -> tuple[list[Subscriber], list[bytes | str]]:
+    def frames(self, stats: HubStats, subscriber_of: list[Subscriber | None], stamp: SendTime = NO_SEND_TIME,
+               pacing: Pacing = NO_PACING) -> tuple[list[Subscriber], list[bytes | str]]:
         """One frame per writable owing subscriber (parallel lists); the stuck ones keep owing.
 
         The owed entries, grouped by subscriber, are joined once into one buffer, so a subscriber's frame
@@ -189,10 +191,10 @@ class StateChannel:
         frames_out: list[bytes | str] = []
         if not self.any_owed:
             return subs_out, frames_out
-        n = self.high
-        idx = np.flatnonzero(self.owed[:n])
+        # a subscriber of a slower conflation tier not due this flush keeps owing (``fanout.tiers``)
+        idx, held = pacing.due_edges(np.flatnonzero(self.owed[:self.high]), self.edge_slot)
         if not len(idx):
-            self.any_owed = False
+            self.any_owed = held
             return subs_out, frames_out
         cache = self.cache
         locs = self.edge_loc[idx]
@@ -202,7 +204,7 @@ class StateChannel:
             self.owed[idx[~fresh]] = False
             idx, locs = idx[fresh], locs[fresh]
             if not len(idx):
-                self.any_owed = False
+                self.any_owed = held
                 return subs_out, frames_out
         # group by subscriber slot (ascending locates inside a group, so equal sets have equal keys)
         keys = np.sort((self.edge_slot[idx] << 16) | locs)
@@ -210,6 +212,7 @@ class StateChannel:
         loc16 = (keys & 0xFFFF).astype(np.uint16)
         starts = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
         ends = np.append(starts[1:], len(keys))
+        pacing.sent(slots, starts)
         offsets = np.concatenate(([0], np.cumsum(cache.lengths[loc16])))
         locs_l = loc16.tolist()
         entries = cache.entries
@@ -249,7 +252,7 @@ class StateChannel:
             self.owed[idx[~keep]] = False
         else:
             self.owed[idx] = False
-            self.any_owed = False
+            self.any_owed = held
         stats.updates += updates
         stats.conflated_skips += skips
         return subs_out, frames_out
@@ -316,6 +319,7 @@ class Hub:
             snapshot_json=lambda j, t: wrap_json("depth", "books", j, ',"snapshot":true' + t.json), size=size)
         self.state_channels = {"quotes": self.quotes, "depth": self.depth}
         self.subscriber_of: list[Subscriber | None] = []  # by slot
+        self.pacing = Pacing()  # per slot: its conflation tier's flush period
         self._free_slots: list[int] = []
         self.trade_subs: dict[int, set[Subscriber]] = {}
         self.trade_count: npt.NDArray[np.int32] = np.zeros(size, np.int32)
@@ -343,7 +347,13 @@ class Hub:
             else:
                 sub.slot = len(self.subscriber_of)
                 self.subscriber_of.append(sub)
+            self.pacing.assign(sub.slot, sub.period_ns)
         return sub.slot
+
+    def pace(self, sub: Subscriber, period_ns: int) -> None:
+        """``sub``'s quotes and depth at most once per ``period_ns`` (its conflation tier; 0: every flush)."""
+        sub.period_ns = period_ns
+        self.pacing.assign(sub.slot, period_ns)  # a slot given later gets it then
 
     def subscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
         sub.version += 1
@@ -410,6 +420,7 @@ class Hub:
             self.unsubscribe(sub, channel, list(sub.channels[channel]))
         if sub.slot >= 0:
             self.subscriber_of[sub.slot] = None
+            self.pacing.assign(sub.slot, 0)
             self._free_slots.append(sub.slot)
             sub.slot = -1
 
@@ -453,6 +464,7 @@ class Hub:
         stats.flushes += 1
         high = min(books.high_locate + 1, self.size)
         parts: list[tuple[list[Subscriber], list[bytes | str]]] = []
+        self.pacing.hold(now_ns)
         for state in self.state_channels.values():
             watched = state.changed(high)
             if len(watched):
@@ -461,7 +473,7 @@ class Hub:
                     self._sample_latency(watched, now_ns)
                 state.mark(watched)
             stamp = stamp_send_time(send_time_ns, SEND_TIME_FIELD[state.json_key])
-            subs, frames = state.frames(stats, self.subscriber_of, stamp)
+            subs, frames = state.frames(stats, self.subscriber_of, stamp, self.pacing)
             if subs:
                 parts.append((subs, frames))
         trades = self._trade_frames(send_time_ns)

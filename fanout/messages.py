@@ -1,9 +1,10 @@
-"""The messages of the client protocol that need no connection state: the upgrade request's target, errors and
-resume verdicts (split from ``fanout.protocol``, which re-exports them)."""
+"""The values of the client protocol that need no connection state: the upgrade request's target, errors and
+resume verdicts, and what the protocol core hands its adapter (``Reply``, ``ResumeRequest``). Split from
+``fanout.protocol``, which re-exports them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from tickfan_proto import stream_pb2 as pb
@@ -39,3 +40,32 @@ def parse_upgrade(target: str, path: str) -> Upgrade | None:
 def error_message(code: str, message: str, symbols: list[str] | None = None) -> pb.ServerMessage:
     return pb.ServerMessage(error=pb.Error(code=code, message=message, symbols=symbols or []))
 
+
+@dataclass
+class Reply:
+    messages: list[pb.ServerMessage] = field(default_factory=list)
+    # channel -> locates newly added / removed by this message
+    subscribed: dict[str, list[int]] = field(default_factory=dict)
+    unsubscribed: dict[str, list[int]] = field(default_factory=dict)
+    # the orders channel: start / stop delivering this user's order updates to this connection
+    orders_subscribe: str | None = None
+    orders_unsubscribe: str | None = None
+    # the positions channel is live: fetch this user's current account for the snapshot (``account_frame``)
+    account_snapshot: str | None = None
+    close: tuple[int, str] | None = None
+    # a Subscribe with a valid resume token: what the adapter replays (after the snapshots)
+    resume: ResumeRequest | None = None
+    # messages for after the snapshots (a resume's verdicts that need no replay)
+    after: list[pb.ServerMessage] = field(default_factory=list)
+    # a Subscribe's max_rate_hz (0: no cap), for the adapter's conflation tiers (``fanout.tiers``) before the ack
+    max_rate_hz: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRequest:
+    """What a valid token asks the adapter to replay: per locate of the trades channel, (ticker, the last
+    trade_seq the old connection was sent), and the epochs the token names."""
+
+    feed_epoch: int
+    node_epoch: int
+    trades: dict[int, tuple[str, int]]

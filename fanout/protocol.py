@@ -43,7 +43,6 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -53,12 +52,15 @@ from vocab.auth import AuthError, Claims, bearer, default_verifier
 
 from .config import FanoutConfig
 from .limits import TokenBucket
+from .messages import Reply as Reply
+from .messages import ResumeRequest as ResumeRequest
 from .messages import Upgrade as Upgrade
 from .messages import error_message as error_message
 from .messages import parse_upgrade as parse_upgrade
 from .messages import recovered_message as recovered_message
 from .positions import AccountSequence
 from .resume import NOT_RECOVERABLE, TokenCodec
+from .tiers import BAD_RATE, rate_problem
 
 CHANNELS = ("quotes", "trades", "depth", "bars:1s", "bars:1m", "status")  # per symbol, served by the hub
 ORDERS = "orders"  # per user: the authenticated user's own order updates, served from Redis
@@ -96,34 +98,6 @@ TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
 
 class ClientProtocolError(Exception):
     """The protocol was driven in a way its state does not allow (a bug in the adapter, h11's LocalProtocolError)."""
-
-
-@dataclass
-class Reply:
-    messages: list[pb.ServerMessage] = field(default_factory=list)
-    # channel -> locates newly added / removed by this message
-    subscribed: dict[str, list[int]] = field(default_factory=dict)
-    unsubscribed: dict[str, list[int]] = field(default_factory=dict)
-    # the orders channel: start / stop delivering this user's order updates to this connection
-    orders_subscribe: str | None = None
-    orders_unsubscribe: str | None = None
-    # the positions channel is live: fetch this user's current account for the snapshot (``account_frame``)
-    account_snapshot: str | None = None
-    close: tuple[int, str] | None = None
-    # a Subscribe with a valid resume token: what the adapter replays (after the snapshots)
-    resume: ResumeRequest | None = None
-    # messages for after the snapshots (a resume's verdicts that need no replay)
-    after: list[pb.ServerMessage] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeRequest:
-    """What a valid token asks the adapter to replay: per locate of the trades channel, (ticker, the last
-    trade_seq the old connection was sent), and the epochs the token names."""
-
-    feed_epoch: int
-    node_epoch: int
-    trades: dict[int, tuple[str, int]]
 
 
 class ClientProtocol:
@@ -462,6 +436,11 @@ class ClientProtocol:
         return list(dict.fromkeys(channels))
 
     def _subscribe(self, sub: pb.Subscribe, reply: Reply) -> None:
+        if sub.HasField("max_rate_hz"):
+            problem = rate_problem(sub.max_rate_hz)
+            if problem is not None:
+                reply.messages.append(error_message(BAD_RATE, problem + "; request ignored"))
+                return
         channels = self._channels(list(sub.channels), reply)
         if channels is None:
             return
@@ -495,7 +474,7 @@ class ClientProtocol:
             if not relayed:
                 reply.orders_subscribe = self.user  # the owner's channel only: the user the token proved
             if not channels:  # user channels alone: symbols are ignored
-                reply.messages.append(self.subscribed_message())
+                self._acknowledge(sub, reply)
                 return
         known: list[tuple[str, int]] = []
         unknown: list[str] = []
@@ -522,6 +501,12 @@ class ClientProtocol:
                 reply.subscribed[channel] = [loc for _, loc in new]
         if sub.resume_token:
             self._resume(sub.resume_token, reply)
+        self._acknowledge(sub, reply)
+
+    def _acknowledge(self, sub: pb.Subscribe, reply: Reply) -> None:
+        """A Subscribe taken: its cap (if it named one) applies before the ack, which says the tier it gives."""
+        if sub.HasField("max_rate_hz"):
+            reply.max_rate_hz = sub.max_rate_hz
         reply.messages.append(self.subscribed_message())
 
     def _resume(self, token: str, reply: Reply) -> None:

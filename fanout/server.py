@@ -65,6 +65,7 @@ from .protocol import (
     recovered_message,
 )
 from .resume import NOT_RECOVERABLE, ResumeState, TokenCodec, plan_replay, resume_key
+from .tiers import TierLadder
 
 log = logging.getLogger("tickfan.fanout")
 # picows logs whole upgrade requests (the query string's ?token= and ?ticket=, the Authorization header) at its
@@ -158,6 +159,7 @@ class _Client(WSListener):
             # bound the kernel's memory per client too: autotuning would give each one megabytes
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
         server._clients[self.sub.id] = self
+        server.tiers.join(self.sub.id)
         server.stats.clients = len(server._clients)
         server.stats.connections_total += 1
         server.limits.opened(self.peer)
@@ -242,6 +244,7 @@ class _Client(WSListener):
                 server.orders.unwatch(self._watched)
             self._watched = None
         server._clients.pop(self.sub.id, None)
+        server.tiers.leave(self.sub.id)
         server._paused.discard(self)
         server.hub.remove(self.sub)
         server.stats.clients = len(server._clients)
@@ -253,6 +256,7 @@ class _Client(WSListener):
         self.sub.writable = False
         self.paused_since = time.monotonic()
         self.server._paused.add(self)
+        self.server.tiers.fell_behind(self.sub.id)  # conflation tiers: watched from now on
 
     def resume_writing(self) -> None:
         self.sub.writable = True
@@ -374,6 +378,9 @@ class _Client(WSListener):
             server.hub.unsubscribe(self.sub, channel, locates)
         for channel, locates in reply.subscribed.items():
             server.hub.subscribe(self.sub, channel, locates)
+        if reply.max_rate_hz is not None:  # the client's own cap (``fanout.tiers``), said in the ack below
+            server.tiers.request(self.sub.id, reply.max_rate_hz)
+            server.repace(self.sub)
         for message in reply.messages:
             self._send(transport, message)
         for channel in ("quotes", "depth", "bars:1s", "bars:1m", "status"):
@@ -489,6 +496,8 @@ class _Client(WSListener):
         kind = message.WhichOneof("kind")
         if kind == "subscribed":
             message.subscribed.resume_token = self.resume_token()
+            tiers, key = self.server.tiers, self.sub.id
+            message.subscribed.tier, message.subscribed.max_rate_hz = tiers.tier(key), tiers.rate_hz(key)
         if kind == "error":
             self.server.stats.errors_sent += 1
         self._raw(transport, _encode(message, self.sub.json))
@@ -581,6 +590,7 @@ class FanoutServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeats = 0
         self.stats = FanoutStats()
+        self.tiers = TierLadder(config.tiers)  # each client's conflation tier (``fanout.tiers``)
         self.limits = ConnectionLimits(
             max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
             connection_rate_per_ip=config.connection_rate_per_ip,
@@ -682,12 +692,11 @@ class FanoutServer:
             await self.orders.start()
 
     async def close(self) -> None:
-        if self._flusher is not None:
+        # Python 3.11's wait_for swallows a cancel that lands as its awaitable completes (a flush woken by a notify
+        # at that moment): the flush loop then runs on. Cancel again until it has stopped.
+        while self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
-            try:
-                await self._flusher
-            except asyncio.CancelledError:
-                pass
+            await asyncio.wait([self._flusher], timeout=0.5)
         if self._server is not None:
             self._server.close()
         for client in list(self._clients.values()):
@@ -742,6 +751,8 @@ class FanoutServer:
                     self.hub.flush(unix_ns, send_time_ns=unix_ns)
                 now = time.monotonic()
                 cost = now - started
+                if self.tiers.due(now):  # first: a client falling behind is moved down before it is dropped
+                    self._sweep_tiers(now)
                 self._drop_stuck(now)
                 if now >= next_heartbeat:
                     next_heartbeat = now + heartbeat
@@ -769,6 +780,23 @@ class FanoutServer:
                 log.debug("send to client %d failed", sub.id, exc_info=True)
         stats.updates_sent += self.hub.stats.updates - before
         stats.conflated_skips = self.hub.stats.conflated_skips
+
+    # conflation tiers (``fanout.tiers``): the policy decides, the hub paces -----------------------------------
+    def _sweep_tiers(self, now: float) -> None:
+        for move in self.tiers.sweep(now, self._backlog):
+            client = self._clients[move.key]
+            self.repace(client.sub)
+            log.info("client %d moved %s to conflation tier %d", move.key, "down" if move.down else "up", move.tier)
+
+    def _backlog(self, key: int) -> tuple[int, bool] | None:
+        """A watched client's bytes not yet written to its socket, and whether it is paused (None: gone)."""
+        client = self._clients.get(key)
+        if client is None or client.transport is None or client.closing:
+            return None
+        return client.transport.underlying_transport.get_write_buffer_size(), not client.sub.writable
+
+    def repace(self, sub: Subscriber) -> None:
+        self.hub.pace(sub, round(self.tiers.period(sub.id) * 1e9))
 
     def _drop_stuck(self, now: float) -> None:
         limit = self.config.slow_client_timeout
@@ -803,8 +831,9 @@ class FanoutServer:
                     e = entries[loc] = liveness_entry(msg), to_json(msg)
                 parts.append(e)
             json_mode = client.sub.json
+            key = client.sub.id
             frame = heartbeat_frame(now, client.resume_token(), [p[1] if json_mode else p[0] for p in parts],
-                                    json_mode)
+                                    json_mode, self.tiers.tier(key), self.tiers.rate_hz(key))
             try:
                 client._raw(client.transport, frame)
             except Exception:

@@ -108,12 +108,27 @@ class NodeCollector(Collector):
              stats.tickets_refused),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
+        yield from self._tiers(fanout)
         yield from self._resume(fanout)
         yield from self._limits(fanout)
         yield from self._orders(fanout)
         yield from self._bars(fanout)
         yield histogram_family("tickfan_e2e_latency_seconds", "Exchange timestamp to frame written, per symbol "
                                "update encoded, seconds", hub.latency)
+
+    def _tiers(self, fanout: FanoutServer) -> Iterator[Metric]:
+        """Conflation tiers (``fanout.tiers``): clients per tier now, and the moves the node made."""
+        tiers = fanout.tiers
+        clients = GaugeMetricFamily("tickfan_tier_clients", "Connections per conflation tier (0: every flush, "
+                                    "then slower flush periods)", labels=["tier"])
+        for tier, count in enumerate(tiers.per_tier):
+            clients.add_metric([str(tier)], count)
+        yield clients
+        moves = CounterMetricFamily("tickfan_tier_moves", "Clients moved to a slower conflation tier for falling "
+                                    "behind (down) or back to a faster one once keeping up (up)", labels=["direction"])
+        moves.add_metric(["down"], tiers.moves_down)
+        moves.add_metric(["up"], tiers.moves_up)
+        yield moves
 
     def _resume(self, fanout: FanoutServer) -> Iterator[Metric]:
         """Resume: verdicts by kind (complete, partial, not_recoverable), prints replayed, and the history kept."""

@@ -25,14 +25,16 @@ class Refresh(_message.Message):
     def __init__(self, token: _Optional[str] = ...) -> None: ...
 
 class Subscribe(_message.Message):
-    __slots__ = ("symbols", "channels", "resume_token")
+    __slots__ = ("symbols", "channels", "resume_token", "max_rate_hz")
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     symbols: _containers.RepeatedScalarFieldContainer[str]
     channels: _containers.RepeatedScalarFieldContainer[str]
     resume_token: str
-    def __init__(self, symbols: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., resume_token: _Optional[str] = ...) -> None: ...
+    max_rate_hz: float
+    def __init__(self, symbols: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., resume_token: _Optional[str] = ..., max_rate_hz: _Optional[float] = ...) -> None: ...
 
 class Unsubscribe(_message.Message):
     __slots__ = ("symbols", "channels")
@@ -439,14 +441,18 @@ class Liveness(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., seq: _Optional[int] = ..., last_event_time_ns: _Optional[int] = ..., feed_state: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("server_time_ns", "resume_token", "symbols")
+    __slots__ = ("server_time_ns", "resume_token", "symbols", "tier", "max_rate_hz")
     SERVER_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     server_time_ns: int
     resume_token: str
     symbols: _containers.RepeatedCompositeFieldContainer[Liveness]
-    def __init__(self, server_time_ns: _Optional[int] = ..., resume_token: _Optional[str] = ..., symbols: _Optional[_Iterable[_Union[Liveness, _Mapping]]] = ...) -> None: ...
+    tier: int
+    max_rate_hz: float
+    def __init__(self, server_time_ns: _Optional[int] = ..., resume_token: _Optional[str] = ..., symbols: _Optional[_Iterable[_Union[Liveness, _Mapping]]] = ..., tier: _Optional[int] = ..., max_rate_hz: _Optional[float] = ...) -> None: ...
 
 class Pong(_message.Message):
     __slots__ = ("nonce",)
@@ -455,16 +461,20 @@ class Pong(_message.Message):
     def __init__(self, nonce: _Optional[int] = ...) -> None: ...
 
 class Subscribed(_message.Message):
-    __slots__ = ("symbols", "channels", "resume_token", "protocol_version")
+    __slots__ = ("symbols", "channels", "resume_token", "protocol_version", "tier", "max_rate_hz")
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     symbols: _containers.RepeatedScalarFieldContainer[str]
     channels: _containers.RepeatedScalarFieldContainer[str]
     resume_token: str
     protocol_version: int
-    def __init__(self, symbols: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., resume_token: _Optional[str] = ..., protocol_version: _Optional[int] = ...) -> None: ...
+    tier: int
+    max_rate_hz: float
+    def __init__(self, symbols: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., resume_token: _Optional[str] = ..., protocol_version: _Optional[int] = ..., tier: _Optional[int] = ..., max_rate_hz: _Optional[float] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message", "symbols")

@@ -73,6 +73,27 @@ export interface ServerErrorEvent {
 
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
 
+/** The connection's conflation tier (README "Conflation tiers"), as the node last said (Subscribed, Heartbeat). */
+export interface TierInfo {
+  /** 0: every flush; 1: at most 4 updates/s per symbol; 2: at most 1/s. The node moves a client that keeps
+   * falling behind down a tier, and back up once it keeps up. */
+  tier: number;
+  /** the cap in force, updates per second per symbol of quotes and depth: the slower of `maxRateHz` and the
+   * tier's; 0: none (every flush) */
+  maxRateHz: number;
+}
+
+/** The smallest `maxRateHz` a node takes (one update every 10 s); 0 means no cap. */
+export const MIN_RATE_HZ = 0.1;
+
+/** Throws a RangeError for a cap the node would refuse (`bad_rate`): NaN, infinite, negative, under 0.1. */
+export function checkMaxRate(hz: number): number {
+  if (!Number.isFinite(hz) || (hz !== 0 && !(hz >= MIN_RATE_HZ))) {
+    throw new RangeError(`maxRateHz must be 0 (no cap) or a finite number of at least ${MIN_RATE_HZ}, not ${hz}`);
+  }
+  return hz;
+}
+
 export interface ClientEvents {
   state: ConnectionState;
   /** `url`: the endpoint this connection went to */
@@ -87,6 +108,8 @@ export interface ClientEvents {
   /** server Error frames, and the client's own trouble ("bad_frame", "token_provider", "ticket", ...) */
   error: ServerErrorEvent;
   heartbeat: Heartbeat;
+  /** the conflation tier or the cap in force changed (see `tier`) */
+  tier: TierInfo;
   refreshed: { expiresAtNs: bigint };
   revoked: { revokedBeforeNs: bigint };
 }
@@ -105,6 +128,10 @@ export interface ClientOptions {
   /** "header" (Node default): Authorization on the upgrade; "ticket" (browser default): `?ticket=` */
   auth?: "header" | "ticket";
   backoff?: BackoffOptions;
+  /** at most this many updates a second per symbol of quotes and depth, each the newest (a phone on a cell
+   * network: 2-4); unset or 0: every flush (a desktop). Sent with every connection's first Subscribe;
+   * `setMaxRate` changes it. Trades, bars and status are not capped. */
+  maxRateHz?: number;
   /** the node's heartbeat period (default 5,000 ms) */
   heartbeatIntervalMs?: number;
   /** close and reopen after this many heartbeat periods without any frame (default 3) */
@@ -172,6 +199,8 @@ export class TickfanClient {
   private readonly tradeSeq = new TradeSeqCheck();
   private readonly barOrder = new BarOrderCheck();
   private connectAttempt = 0;
+  private maxRate: number;
+  private tierNow: TierInfo = { tier: 0, maxRateHz: 0 };
   // symbols a node has acknowledged: one that calls them unknown right after a reconnect is most likely a
   // restarted node whose books are not loaded yet, so they are asked for again (with a backoff, a few times)
   private known = new Set<string>();
@@ -188,6 +217,19 @@ export class TickfanClient {
     this.heartbeatMisses = options.heartbeatMisses ?? 3;
     this.refreshBeforeMs = options.refreshBeforeMs ?? 60_000;
     this.factory = options.socketFactory;
+    this.maxRate = checkMaxRate(options.maxRateHz ?? 0);
+  }
+
+  /** The conflation tier and cap the node last reported ({0, 0}: every flush, or nothing heard yet). */
+  get tier(): TierInfo {
+    return this.tierNow;
+  }
+
+  /** Asks for at most `hz` updates a second per symbol of quotes and depth (0: no cap), now and on every
+   * reconnect; the node answers with Subscribed (and a `tier` event when the tier or cap changes). */
+  setMaxRate(hz: number): void {
+    this.maxRate = checkMaxRate(hz);
+    this.send({ case: "subscribe", value: { maxRateHz: hz } });
   }
 
   get state(): ConnectionState {
@@ -364,9 +406,16 @@ export class TickfanClient {
     this.barOrder.forget();
     const trades = this.symbolsOf("trades");
     this.resuming = new Map(); // prints held for a connection that then dropped are replayed again
+    // a new connection starts uncapped: the first Subscribe carries the cap, before any snapshot is sent
+    let rate: { maxRateHz?: number } = this.maxRate > 0 ? { maxRateHz: this.maxRate } : {};
+    const first = () => {
+      const r = rate;
+      rate = {};
+      return r;
+    };
     if (reconnect && this.resumeToken !== "") {
       this.resuming = new Map(trades.map((s) => [s, { before: this.tradeSeq.lastOf(s), buffer: [] }]));
-      this.send({ case: "subscribe", value: { resumeToken: this.resumeToken } });
+      this.send({ case: "subscribe", value: { resumeToken: this.resumeToken, ...first() } });
     } else if (reconnect) {
       for (const s of trades) {
         this.tradeSeq.forget(s);
@@ -387,12 +436,13 @@ export class TickfanClient {
     this.accountVersion = null; // a new snapshot comes with the positions channel
     for (const channel of CHANNELS) {
       if (USER_CHANNELS.includes(channel)) {
-        if (this.hasChannel(channel)) this.send({ case: "subscribe", value: { channels: [channel] } });
+        if (this.hasChannel(channel)) this.send({ case: "subscribe", value: { channels: [channel], ...first() } });
         continue;
       }
       const symbols = this.symbolsOf(channel);
-      if (symbols.length > 0) this.send({ case: "subscribe", value: { symbols, channels: [channel] } });
+      if (symbols.length > 0) this.send({ case: "subscribe", value: { symbols, channels: [channel], ...first() } });
     }
+    if (rate.maxRateHz !== undefined) this.send({ case: "subscribe", value: first() }); // nothing subscribed yet
     this.setState("open");
     this.emit("open", { reconnect, url: this.endpoints.current });
     this.scheduleRefresh(this.tokenSent);
@@ -523,10 +573,12 @@ export class TickfanClient {
         break;
       case "heartbeat":
         if (k.value.resumeToken) this.resumeToken = k.value.resumeToken;
+        this.onTier(k.value.tier, k.value.maxRateHz);
         this.emit("heartbeat", k.value);
         break;
       case "subscribed":
         if (k.value.resumeToken) this.resumeToken = k.value.resumeToken;
+        this.onTier(k.value.tier, k.value.maxRateHz);
         for (const sym of k.value.symbols) this.known.add(sym);
         if (this.retryUnknown.size === 0 && k.value.symbols.length > 0) this.retryBackoff.reset();
         this.emit("subscribed", k.value);
@@ -550,6 +602,12 @@ export class TickfanClient {
       case undefined:
         break;
     }
+  }
+
+  private onTier(tier: number, maxRateHz: number): void {
+    if (tier === this.tierNow.tier && maxRateHz === this.tierNow.maxRateHz) return;
+    this.tierNow = { tier, maxRateHz };
+    this.emit("tier", this.tierNow);
   }
 
   private onUnknown(symbols: readonly string[]): void {

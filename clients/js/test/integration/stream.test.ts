@@ -11,7 +11,7 @@ const SYMBOLS = ["AAPL", "TSLA", "NVDA"];
 function record(client: TickfanClient) {
   const seen: { [K in keyof ClientEvents]: ClientEvents[K][] } = {
     state: [], open: [], close: [], subscribed: [], recovered: [], gap: [], anomaly: [], error: [], heartbeat: [],
-    refreshed: [], revoked: [],
+    refreshed: [], revoked: [], tier: [],
   };
   for (const k of Object.keys(seen) as (keyof ClientEvents)[]) client.on(k, (e) => (seen[k] as unknown[]).push(e));
   return seen;
@@ -60,6 +60,29 @@ describe("against a running node", { timeout: 300_000 }, () => {
       } finally {
         client.close();
       }
+    }
+  });
+
+  test("a client capped at 2 Hz is told its tier and gets a symbol's quotes at most every 500 ms", async () => {
+    const client = new TickfanClient({ url: node.ws, maxRateHz: 2 });
+    const seen = record(client);
+    const sent = new Map<string, bigint[]>();
+    client.subscribe("quotes", SYMBOLS, (q, info) => {
+      if (info.snapshot) return;
+      const times = sent.get(q.symbol) ?? [];
+      if (times.at(-1) !== info.sendTimeNs) times.push(info.sendTimeNs);
+      sent.set(q.symbol, times);
+    });
+    client.connect();
+    try {
+      await waitFor("four paced batches", () => [...sent.values()].some((t) => t.length >= 4) || undefined);
+      assert.deepEqual(client.tier, { tier: 1, maxRateHz: 2 });
+      assert.equal(seen.subscribed.at(-1)?.maxRateHz, 2);
+      for (const times of sent.values()) {
+        for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 500_000_000n, `${times}`);
+      }
+    } finally {
+      client.close();
     }
   });
 
