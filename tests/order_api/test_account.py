@@ -12,7 +12,6 @@ import pytest
 from order_api import settlement
 from order_api.account import AccountView, decode_cursor, encode_cursor, next_weekday, settlement_date
 from order_api.model import ApiError, OrderRequest
-
 from vocab.quantities import shares
 
 from .conftest import QUOTES, ScopedLedger
