@@ -70,7 +70,7 @@ INVARIANTS: list[tuple[str, str]] = [
      "fill beyond its order's limit price"),
     ("SELECT o.order_id, o.side, o.filled_qty, o.limit_price, o.reserve_price, j.paid FROM orders o JOIN "
      "(SELECT order_id, abs(sum(amount)) AS paid FROM journal WHERE kind = 'fill' AND user_id <> '' "
-     "AND asset = 'USD' GROUP BY order_id) j USING (order_id) "
+     "AND asset = 'USD' AND account IN ('cash', 'cash_held') GROUP BY order_id) j USING (order_id) "
      "WHERE ((o.side = 'buy' AND (j.paid > ceil(o.filled_qty::numeric * o.limit_price / 1000000) OR "
      "(o.reserve_price > 0 AND j.paid > ceil(o.filled_qty::numeric * o.reserve_price / 1000000)))) "
      "OR (o.side = 'sell' AND j.paid < floor(o.filled_qty::numeric * o.limit_price / 1000000))) "
@@ -114,10 +114,12 @@ INVARIANTS: list[tuple[str, str]] = [
     # No cash or shares created in a fill: each execution's journal moves exactly its quantity of shares to or
     # from the order's owner, whole shares at its price with the market (the rest with the house's fractional
     # account), and the owner's cash within a unit of the exact quantity times price (the per-order rounding).
+    # A sale's `unsettled` line is a memo (against the house's `clearing`), not cash: counting it would count the
+    # proceeds twice.
     ("SELECT e.order_id, e.exec_id, e.qty, e.price, j.shares, j.cash, j.market_shares, j.market_cash "
      "FROM executions e JOIN orders o USING (order_id) LEFT JOIN (SELECT order_id, exec_id, "
      "sum(amount) FILTER (WHERE user_id <> '' AND account IN ('shares', 'shares_held')) AS shares, "
-     "sum(amount) FILTER (WHERE user_id <> '' AND asset = 'USD') AS cash, "
+     "sum(amount) FILTER (WHERE user_id <> '' AND asset = 'USD' AND account IN ('cash', 'cash_held')) AS cash, "
      "sum(amount) FILTER (WHERE user_id = '' AND account = 'market' AND asset <> 'USD') AS market_shares, "
      "sum(amount) FILTER (WHERE user_id = '' AND account = 'market' AND asset = 'USD') AS market_cash "
      "FROM journal WHERE kind = 'fill' GROUP BY order_id, exec_id) j USING (order_id, exec_id) "

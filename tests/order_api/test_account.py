@@ -12,6 +12,7 @@ import pytest
 from order_api import settlement
 from order_api.account import AccountView, decode_cursor, encode_cursor, next_weekday, settlement_date
 from order_api.model import ApiError, OrderRequest
+from vocab.quantities import shares
 
 from .conftest import QUOTES, ScopedLedger
 from .test_api import api, auth
@@ -25,10 +26,11 @@ def order(side: str, qty: int) -> OrderRequest:
     return OrderRequest("AAPL", side, qty, "market", None, "day", uuid.uuid4().hex)
 
 
-async def trade(ledger: ScopedLedger, u: str, side: str, qty: int, price: int) -> uuid.UUID:
-    o, _ = await ledger.place(u, order(side, qty), QUOTES["AAPL"])
+async def trade(ledger: ScopedLedger, u: str, side: str, whole: int, price: int) -> uuid.UUID:
+    """Place, route and fill an order for ``whole`` shares (the ledger counts millionths of a share)."""
+    o, _ = await ledger.place(u, order(side, shares(whole)), QUOTES["AAPL"])
     await ledger.mark_routed(u, o["order_id"])
-    await ledger.fill(u, o["order_id"], uuid.uuid4().hex[:12], qty, price)
+    await ledger.fill(u, o["order_id"], uuid.uuid4().hex[:12], shares(whole), price)
     oid: uuid.UUID = o["order_id"]
     return oid
 
@@ -111,7 +113,7 @@ async def test_one_account_update_per_transaction_versions_one_apart(ledger: Sco
     last = AccountView.of(updates[-1])
     now = await settlement.account_view(ledger, u)
     assert last == AccountView(now.cash, now.cash_held, now.unsettled_cash, now.holdings, 3, last.event_time_ns)
-    assert now.version == 3 and [h.qty for h in now.holdings] == [3]
+    assert now.version == 3 and [h.qty for h in now.holdings] == [shares(3)]
 
 
 async def test_activities_pages_have_no_gap_or_repeat_while_fills_arrive(ledger: ScopedLedger) -> None:

@@ -23,6 +23,7 @@ import pytest
 from order_api.model import Quote
 from order_api.quotes import StaticQuotes
 from tests.conftest import PrivateRedis, eventually
+from vocab.quantities import shares
 
 from .conftest import QUOTES, ScopedLedger
 from .test_api import auth, order
@@ -95,7 +96,7 @@ async def test_the_rollover_expires_day_orders_and_keeps_gtc_with_their_holds(
         account = await ledger.account(u)
         assert account is not None and int(account["cash_held"]) == 3 * 1_800_000  # the day order's hold released
         [position] = await ledger.positions(u)
-        assert (int(position["qty"]), int(position["qty_held"])) == (10, 0)
+        assert (int(position["qty"]), int(position["qty_held"])) == (shares(10), 0)
         kinds = [r["kind"] for r in await ledger.journal(u) if r["order_id"] in (day, sell)]
         assert kinds.count("release") == 4  # two balanced lines each
         r = await st.http.get(f"/v1/orders/{day}", headers=auth(u))
@@ -163,7 +164,7 @@ async def test_fok_fills_whole_or_is_cancelled_whole(ledger: ScopedLedger, priva
         await reach(ledger, u, whole, "filled")
         await reach(ledger, u, none, "cancelled")
         [(_, filled, _), (_, unfilled, reason)] = await statuses(ledger, [(u, whole), (u, none)])
-        assert (filled, unfilled) == (300, 0) and "FOK" in reason
+        assert (filled, unfilled) == (shares(300), 0) and "FOK" in reason
         account = await ledger.account(u)
         assert account is not None and int(account["cash_held"]) == 0
     assert await ledger.check() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from order_api.fix import ExecType, ExecutionReport, NewOrder, OrdStatus
 from order_api.fix.codec import decode, encode
+from vocab.quantities import shares
 
 from .conftest import AAPL, engine, trades
 
@@ -25,9 +26,9 @@ def test_rollover_expires_day_orders_and_keeps_gtc() -> None:
 
 def test_fok_fills_whole_or_is_cancelled_whole() -> None:
     e, _ = engine()
-    reports = e.new_order("C", NewOrder("f1", "AAPL", "buy", 100, tif="fok"), 0.0)  # 100 shown at the ask
-    assert [r.last_qty for r in trades(reports)] == [100] and e.orders["f1"].status is OrdStatus.FILLED
-    reports = e.new_order("C", NewOrder("f2", "AAPL", "buy", 101, tif="fok"), 0.0)
+    reports = e.new_order("C", NewOrder("f1", "AAPL", "buy", shares(100), tif="fok"), 0.0)  # 100 shown
+    assert [r.last_qty for r in trades(reports)] == [shares(100)] and e.orders["f1"].status is OrdStatus.FILLED
+    reports = e.new_order("C", NewOrder("f2", "AAPL", "buy", shares(101), tif="fok"), 0.0)
     assert trades(reports) == []
     last = reports[-1]
     assert isinstance(last, ExecutionReport) and last.exec_type is ExecType.CANCELED and last.cum_qty == 0
