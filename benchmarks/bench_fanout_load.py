@@ -9,11 +9,13 @@ limit to the hard limit, and subscribe each connection to a heavy-tailed watchli
 tickers): by a ``Subscribe`` message (tickfan and the Python peers), or in the URL path
 (``--url ws://.../sub/{symbols}``, nchan's multiplexed channels). Every frame of quotes counts (frames whose
 first byte is not the ``quotes`` tag are other messages: snapshots, heartbeats); the exchange timestamp of
-every quote in one frame out of ``--sample`` is compared with the client's clock. Reports client
-updates/s, frames/s, latency p50/p99/p999, the server's CPU over the run and its memory per connection
-(from /proc, summed over the server's process tree, when --node-pid is given). ``--capped F --max-rate-hz R``:
-a fraction F of the connections asks for at most R updates/s per symbol (``Subscribe.max_rate_hz``, conflation
-tiers); their frames and updates are also reported on their own, and the latency is the uncapped clients' only.
+every quote in one frame out of ``--sample`` is compared with the client's clock, and every quote of every
+frame is counted fresh when it arrives within ``--fresh-ms`` of its exchange timestamp (an update that comes
+seconds late is not a price). Reports client updates/s, fresh updates/s, frames/s, latency p50/p99/p999, the
+server's CPU over the run and its memory per connection (RSS growth over the run's connections, from /proc,
+summed over the server's process tree, when --node-pid is given). ``--capped F --max-rate-hz R``: a fraction F
+of the connections asks for at most R updates/s per symbol (``Subscribe.max_rate_hz``, conflation tiers); their
+frames and updates are also reported on their own, and the latency is the uncapped clients' only.
 
 ``bench_peers.py`` drives the same clients (``run_clients``) against tickfan and the peer servers.
 """
@@ -42,6 +44,7 @@ from vocab.limits import raise_open_files  # noqa: E402
 
 QUOTES_TAG = 0x12  # ServerMessage.quotes, field 2, length-delimited
 CONNECT_CONCURRENCY = 64  # handshakes in flight per client process (listen backlogs are ~100 by default)
+FRESH_MS = 500.0  # an update delivered within this long of its exchange timestamp counts as fresh
 
 
 def raise_nofile() -> int:
@@ -63,17 +66,18 @@ def watchlists(process: int, clients: int, symbols: int, size: tuple[int, int]) 
 
 
 def client_process(index: int, clients: int, url: str, symbols: int, size: tuple[int, int], sample: int,
-                   connected_q: Any, measure: Any, stop: Any, out: Any, cap: tuple[float, float] = (0.0, 0.0)
-                   ) -> None:
+                   connected_q: Any, measure: Any, stop: Any, out: Any, cap: tuple[float, float] = (0.0, 0.0),
+                   fresh_ms: float = FRESH_MS) -> None:
     import uvloop
     from picows import WSListener, WSMsgType, ws_connect
 
     raise_nofile()
     lists = watchlists(index, clients, symbols, size)
     latencies: list[int] = []
-    counts = {"frames": 0, "updates": 0, "bytes": 0, "errors": 0, "connected": 0, "closed": 0,
+    counts = {"frames": 0, "updates": 0, "fresh": 0, "bytes": 0, "errors": 0, "connected": 0, "closed": 0,
               "connect_failures": 0, "other_frames": 0, "capped_frames": 0, "capped_updates": 0, "capped": 0}
     capped_fraction, max_rate_hz = cap
+    fresh_ns = int(fresh_ms * 1e6)
     measuring = [False]
     from_quote = pb.ServerMessage.FromString
     in_path = "{symbols}" in url
@@ -109,9 +113,14 @@ def client_process(index: int, clients: int, url: str, symbols: int, size: tuple
             if self.capped:
                 counts["capped_frames"] += 1
                 counts["capped_updates"] += len(quotes)
+            cut = now - fresh_ns
             # decoding is the client's cost, not the server's; a capped client's quotes wait for it by design
             if counts["frames"] % sample == 0 and not self.capped:
-                latencies.extend(now - q.exchange_time_ns for q in quotes)
+                stamps = [q.exchange_time_ns for q in quotes]
+                latencies.extend(now - t for t in stamps)
+                counts["fresh"] += sum(t >= cut for t in stamps)
+            else:
+                counts["fresh"] += sum(q.exchange_time_ns >= cut for q in quotes)
 
         def on_ws_disconnected(self, transport: Any) -> None:
             counts["closed"] += 1
@@ -196,6 +205,8 @@ class LoadResult:
     closed: int = 0
     seconds: float = 0.0
     updates_per_s: float = 0.0
+    fresh_updates_per_s: float = 0.0  # delivered within fresh_ms of the exchange timestamp
+    fresh_ms: float = FRESH_MS
     frames_per_s: float = 0.0
     mb_per_s: float = 0.0
     p50_ms: float = float("nan")
@@ -214,6 +225,7 @@ class LoadResult:
                f"{self.closed} closed while measuring) in {self.connect_seconds:.0f} s; "
                f"{self.seconds:.0f} s measured",
                f"  client updates delivered {self.updates_per_s:>12,.0f} /s",
+               f"{f'  fresh (<= {self.fresh_ms:g} ms)':<27}{self.fresh_updates_per_s:>12,.0f} /s",
                f"  frames                   {self.frames_per_s:>12,.0f} /s   ({self.mb_per_s:,.1f} MB/s)"]
         if self.samples:
             out.append(f"  latency exchange -> client: p50 {self.p50_ms:.1f} ms  p99 {self.p99_ms:.1f} ms  "
@@ -236,7 +248,8 @@ def run_clients(url: str, clients: int, processes: int, seconds: float, *, symbo
                 size: tuple[int, int] = (3, 15), sample: int = 4, warmup: float = 3.0,
                 server_pids: Callable[[], list[int]] | None = None, connect_timeout: float = 300.0,
                 on_connected: Callable[[], None] | None = None, on_measure: Callable[[], None] | None = None,
-                progress: bool = True, capped: float = 0.0, max_rate_hz: float = 0.0) -> LoadResult:
+                progress: bool = True, capped: float = 0.0, max_rate_hz: float = 0.0,
+                fresh_ms: float = FRESH_MS) -> LoadResult:
     """Connect ``clients`` over ``processes``, call ``on_connected`` (the feed goes to full rate), wait
     ``warmup`` seconds, measure for ``seconds``. Bounded: a process that does not report in time is killed.
     ``capped``: the fraction of each process's connections that ask for at most ``max_rate_hz``."""
@@ -247,9 +260,10 @@ def run_clients(url: str, clients: int, processes: int, seconds: float, *, symbo
     pids = server_pids() if server_pids else []
     base = proc_stat(pids) if pids else None
     procs = [ctx.Process(target=client_process, args=(i, per[i], url, symbols, size, sample, connected_q,
-                                                      measure, stop, out, (capped, max_rate_hz)), daemon=True)
+                                                      measure, stop, out, (capped, max_rate_hz), fresh_ms),
+                             daemon=True)
              for i in range(processes)]
-    result = LoadResult(clients)
+    result = LoadResult(clients, fresh_ms=fresh_ms)
     started = time.monotonic()
     try:
         for p in procs:
@@ -302,6 +316,7 @@ def run_clients(url: str, clients: int, processes: int, seconds: float, *, symbo
     result.seconds = elapsed
     result.closed = int(total.get("closed_while_measuring", 0))
     result.updates_per_s = total["updates"] / elapsed
+    result.fresh_updates_per_s = total["fresh"] / elapsed
     result.frames_per_s = total["frames"] / elapsed
     result.mb_per_s = total["bytes"] / elapsed / 1e6
     result.samples = len(lat)
@@ -336,6 +351,9 @@ def main() -> None:
                         help="fraction of the connections that send --max-rate-hz (default %(default)s)")
     parser.add_argument("--max-rate-hz", type=float, default=2.0,
                         help="the capped connections' Subscribe.max_rate_hz (default %(default)s)")
+    parser.add_argument("--fresh-ms", type=float, default=FRESH_MS,
+                        help="an update delivered within this many ms of its exchange timestamp is fresh "
+                             "(default %(default)s)")
     parser.add_argument("--node-pid", type=int, default=None,
                         help="server process (its descendants are counted too), for CPU and memory")
     args = parser.parse_args()
@@ -343,7 +361,7 @@ def main() -> None:
     res = run_clients(args.url, args.clients, args.processes, args.seconds, symbols=args.symbols,
                       size=(int(lo), int(hi or lo)), sample=args.sample, warmup=args.warmup,
                       server_pids=(lambda: process_tree(args.node_pid)) if args.node_pid else None,
-                      capped=args.capped, max_rate_hz=args.max_rate_hz)
+                      capped=args.capped, max_rate_hz=args.max_rate_hz, fresh_ms=args.fresh_ms)
     print("\n".join(res.lines()))
 
 

@@ -1,6 +1,7 @@
 """Side by side: the same clients, feed and machine against tickfan and established broadcast servers.
 
     .venv/bin/python benchmarks/bench_peers.py --clients 1000 --rate 100000 --seconds 20
+    .venv/bin/python benchmarks/bench_peers.py --peers tickfan,socketify-conflated,floor-conflated --clients 10000
     .venv/bin/python benchmarks/bench_peers.py --peers tickfan --clients 10000 --fanout-workers 1
     .venv/bin/python benchmarks/bench_peers.py --peers tickfan --clients 50000 --fanout-workers 4 --processes 4
 
@@ -14,16 +15,24 @@ Servers (each on 127.0.0.1 only, one at a time, stopped by this script, bounded 
 - ``socketify``: uWebSockets pub/sub under Python (``benchmarks/peers/socketify_server.py``): a topic per
   symbol, one ``publish`` per update; uWS writes each subscriber's messages once per loop iteration.
 - ``floor``: a plain picows server (``benchmarks/peers/floor_server.py``), one send per update per client.
+- ``socketify-conflated``, ``floor-conflated``, ``nchan-conflated``: the same servers behind a conflating
+  publisher at tickfan's bound (``--flush-ms``): once per period, each watched symbol that moved is published
+  once with its newest quote, so the server makes one ``publish`` (socketify, nchan) or one send per client
+  (floor) per symbol per period: the same job tickfan does, as a user choosing a peer would set it up.
 
 The feed (``benchmarks/peers/feed.py``) is one pre-generated simulator session, paced at --rate ITCH
 messages/s and stamped at send time. tickfan gets the packets; for the peers the feed applies each packet to
 its own books (tickfan's batched kernel) and publishes every watched symbol whose quote moved, as the exact
-frame tickfan would send for one quote. The clients (``bench_fanout_load.run_clients``) are the same
-processes for everyone; latency is from the exchange timestamp in each quote to the client.
+frame tickfan would send for one quote (``-conflated``: at most once per symbol per ``--flush-ms``). The
+clients (``bench_fanout_load.run_clients``) are the same processes for everyone; latency is from the exchange
+timestamp in each quote to the client, and an update is fresh when it arrives within ``--fresh-ms`` (500) of
+that stamp. Memory per connection is the servers' RSS growth from before the clients connect to the end of
+the measurement, over the connections.
 
 The peers install themselves on first use: ``apt-get install -y nginx libnginx-mod-nchan`` (nginx is not
-started as a service: policy-rc.d on this machine, and we run our own instance) and a virtualenv under
-``build/peers/venv`` with ``pip install socketify``. Nothing of theirs is committed.
+started as a service: policy-rc.d on this machine, and we run our own instance); socketify comes with the
+``load`` extra (``pip install -e .[load]``), and when this Python lacks it, a virtualenv under
+``build/peers/venv`` gets ``pip install socketify``. Nothing of theirs is committed.
 """
 
 from __future__ import annotations
@@ -49,14 +58,23 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
 
-from bench_fanout_load import LoadResult, proc_stat, process_tree, raise_nofile, run_clients, watchlists  # noqa: E402
+from bench_fanout_load import (  # noqa: E402
+    FRESH_MS,
+    LoadResult,
+    proc_stat,
+    process_tree,
+    raise_nofile,
+    run_clients,
+    watchlists,
+)
 from feed import SESSION, free_port  # noqa: E402
 from feed import run as run_feed  # noqa: E402
 
 BUILD = ROOT / "build" / "peers"
 VENV = BUILD / "venv"
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
-PEERS = ("tickfan", "nchan", "socketify", "floor")
+PEERS = ("tickfan", "nchan", "nchan-conflated", "socketify", "socketify-conflated", "floor", "floor-conflated")
+CONFLATED = "-conflated"  # a peer's name with this suffix: the same server behind the conflating publisher
 MULTICAST = "239.192.77.7"  # tickfan demo's feed group when ingest is a separate process
 
 
@@ -73,11 +91,29 @@ def install(peers: list[str]) -> None:
         if subprocess.run(["apt-get", "install", "-y", "-q", "nginx", "libnginx-mod-nchan"], env=env).returncode:
             subprocess.run(["apt-get", "update", "-q"], env=env, check=True)
             subprocess.run(["apt-get", "install", "-y", "-q", "nginx", "libnginx-mod-nchan"], env=env, check=True)
-    if "socketify" in peers and not (VENV / "bin" / "python").exists():
+    if "socketify" in peers and socketify_python() is None:
         print(f"installing socketify into {VENV} ...", flush=True)
         BUILD.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "socketify"], check=True)
+
+
+def socketify_python() -> str | None:
+    """The Python to run the socketify server with: this one when it has socketify (the ``load`` extra),
+    else ``build/peers/venv``'s once made."""
+    import importlib.util
+
+    if importlib.util.find_spec("socketify") is not None:
+        return sys.executable
+    return str(VENV / "bin" / "python") if (VENV / "bin" / "python").exists() else None
+
+
+def base_peer(label: str) -> tuple[str, bool]:
+    """(the server, whether the feed conflates in front of it) of a peer's name."""
+    name = label.removesuffix(CONFLATED)
+    if name == "tickfan" and label != name:
+        raise SystemExit("tickfan conflates itself: there is no tickfan-conflated")
+    return name, label != name
 
 
 # ---------------------------------------------------------------------------------------------- servers
@@ -135,7 +171,8 @@ class Server:
                 self._start([py, str(ROOT / "benchmarks" / "peers" / "floor_server.py"), "--port",
                              str(self.port), "--duration", str(int(duration))], "is up")
             elif name == "socketify":
-                self._start([str(VENV / "bin" / "python"), str(ROOT / "benchmarks" / "peers" / "socketify_server.py"),
+                server_py = str(ROOT / "benchmarks" / "peers" / "socketify_server.py")
+                self._start([socketify_python() or "python3", server_py,
                              "--port", str(self.port), "--duration", str(int(duration))], "is up")
             elif name == "nchan":
                 prefix = BUILD / f"nginx-{self.port}"
@@ -221,7 +258,13 @@ def socket_kind_udp() -> int:
 
 
 # ---------------------------------------------------------------------------------------------- one run
-def run_peer(name: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str, Any]]:
+def peer_period_ms(args: argparse.Namespace) -> float:
+    """The conflating publisher's period in front of the -conflated peers: tickfan's bound unless told."""
+    return float(args.peer_flush_ms if args.peer_flush_ms is not None else args.flush_ms)
+
+
+def run_peer(label: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str, Any]]:
+    name, conflated = base_peer(label)
     lo, _, hi = args.watch.partition("-")
     size = (int(lo), int(hi or lo))
     per = [args.clients // args.processes + (1 if i < args.clients % args.processes else 0)
@@ -233,7 +276,7 @@ def run_peer(name: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str,
     ctx = mp.get_context("fork")
     go, stop, ready, opened = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Event()
     report = ctx.Queue()
-    print(f"\n== {name}: {args.clients:,} clients over {args.processes} processes, feed {args.rate:,.0f} msg/s",
+    print(f"\n== {label}: {args.clients:,} clients over {args.processes} processes, feed {args.rate:,.0f} msg/s",
           flush=True)
     server = Server(name, args, budget)
     feed = None
@@ -243,7 +286,8 @@ def run_peer(name: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str,
         feed = ctx.Process(target=run_feed, kwargs=dict(
             mode=server.feed_mode, target=server.feed_target, rate=args.rate, idle_rate=args.idle_rate,
             symbols=args.symbols, count=count, watched=watched, go=go, stop=stop, report=report, ready=ready,
-            opened=opened, rewinder=server.rewinder), daemon=True)
+            opened=opened, rewinder=server.rewinder, conflate_s=peer_period_ms(args) / 1000.0 if conflated else 0.0),
+            daemon=True)
         feed.start()
         deadline = time.monotonic() + 300
         while not opened.is_set():
@@ -263,7 +307,7 @@ def run_peer(name: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str,
             if not args.profile:
                 return
             for pid in server.main_pids():
-                out = BUILD / f"profile-{name}-{args.clients}-{pid}.txt"
+                out = BUILD / f"profile-{label}-{args.clients}-{pid}.txt"
                 profilers.append(subprocess.Popen(
                     [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--nonblocking", "-r", "50", "-d",
                      str(int(args.seconds)), "--format", "raw", "-o", str(out), "-p", str(pid)],
@@ -273,7 +317,8 @@ def run_peer(name: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str,
         try:
             result = run_clients(server.url, args.clients, args.processes, args.seconds, symbols=args.symbols,
                                  size=size, sample=args.sample, warmup=args.warmup, server_pids=server.pids,
-                                 connect_timeout=args.connect_timeout, on_connected=connected, on_measure=profile)
+                                 connect_timeout=args.connect_timeout, on_connected=connected, on_measure=profile,
+                                 fresh_ms=args.fresh_ms)
         finally:
             for prof in profilers:
                 try:
@@ -301,7 +346,8 @@ def run_peer(name: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str,
         print(f"  rewinder: {counters['rewinder_requests']:,} re-requests, {counters['rewinder_resent']:,} "
               "messages re-sent (a receive buffer overflowed)", flush=True)
     print(f"  feed: {counters['feed_msgs_per_s']:,.0f} ITCH msg/s at full rate"
-          + (f", {counters['feed_updates_per_s']:,.0f} quote updates/s published" if server.feed_mode == "publish"
+          + (f", {counters['feed_updates_per_s']:,.0f} quote updates/s published"
+             + (f" (conflated per {peer_period_ms(args):g} ms)" if conflated else "") if server.feed_mode == "publish"
              else "") + (" (RAN OUT of messages)" if counters.get("ran_out") else ""), flush=True)
     return result, counters
 
@@ -333,7 +379,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds: every server (and worker count) once per round, in turn, so a noisy "
                              "machine weighs on each alike; with more than one, a table of medians at the end")
-    parser.add_argument("--flush-ms", type=float, default=50.0, help="tickfan's flush interval bound")
+    parser.add_argument("--flush-ms", type=float, default=50.0,
+                        help="tickfan's flush interval bound, and the period of the -conflated peers' publisher "
+                             "(default %(default)s)")
+    parser.add_argument("--peer-flush-ms", type=float, default=None,
+                        help="the -conflated peers' publishing period, if not --flush-ms (tickfan's flush is "
+                             "adaptive, at once when idle and at most --flush-ms apart when busy; this one is fixed)")
+    parser.add_argument("--fresh-ms", type=float, default=FRESH_MS,
+                        help="an update delivered within this many ms of its exchange timestamp is fresh "
+                             "(default %(default)s)")
     parser.add_argument("--nginx-workers", type=int, default=2, help="nginx worker processes")
     parser.add_argument("--connect-timeout", type=float, default=300.0)
     parser.add_argument("--profile", action="store_true",
@@ -343,13 +397,14 @@ def main() -> None:
     args = parser.parse_args()
     args.processes = args.processes or max(2, math.ceil(args.clients / 15_000))
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    bases = [base_peer(p)[0] for p in peers]
     raise_nofile()
     # a node refuses to start without a token key; these clients are anonymous, so any key serves
     if not os.environ.get("TICKFAN_JWT_SECRET"):
         from vocab.auth import new_secret
 
         os.environ["TICKFAN_JWT_SECRET"] = new_secret()
-    install(peers)
+    install(bases)
     BUILD.mkdir(parents=True, exist_ok=True)
     workers = [int(w) for w in str(args.fanout_workers).split(",")]
     # (label, peer, tickfan's worker count): every worker count of tickfan is a server of its own here
@@ -362,7 +417,7 @@ def main() -> None:
             if args.repeat > 1:
                 print(f"\n-- round {rnd + 1} of {args.repeat}: {label}", flush=True)
             try:
-                res, counters = run_peer(name, args)
+                res, counters = run_peer(name, args)  # name: the peer as given, -conflated or not
             except (RuntimeError, TimeoutError) as exc:
                 print(f"  {label} FAILED: {exc}", flush=True)
                 continue
@@ -370,6 +425,8 @@ def main() -> None:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             with args.json.open("a") as f:
                 f.write(json.dumps({"peer": name, "label": label, "fanout_workers": w, "round": rnd,
+                                    "conflated": base_peer(name)[1], "flush_ms": args.flush_ms,
+                                    "peer_flush_ms": peer_period_ms(args),
                                     "argv": sys.argv[1:], "time": time.time(), **asdict(res),
                                     "feed": counters}) + "\n")
     print_table(rows, [label for label, _, _ in servers])
@@ -386,26 +443,34 @@ def _median(values: list[float]) -> float:
 def print_table(rows: list[tuple[str, LoadResult, dict[str, Any]]], labels: list[str]) -> None:
     """One line per server: the run itself, or the medians of its runs (each column's own median) with the
     number of runs; ratios against the first server."""
-    table = []
+    keys = ("connected", "updates_per_s", "fresh_updates_per_s", "frames_per_s", "p50_ms", "p99_ms", "p999_ms",
+            "server_cpu", "kb_per_connection")
+    table: list[tuple[str, int, dict[str, float]]] = []
     for label in labels:
         runs = [r for n, r, _ in rows if n == label]
         if runs:
-            table.append((label, len(runs), *(_median([getattr(r, k) for r in runs]) for k in
-                                              ("connected", "updates_per_s", "frames_per_s", "p50_ms", "p99_ms",
-                                               "server_cpu")),
-                          # per core the server was given: on a shared machine more processes get more CPU
-                          _median([r.updates_per_s / r.server_cpu for r in runs if r.server_cpu > 0])))
+            cols = {k: _median([getattr(r, k) for r in runs]) for k in keys}
+            # per core the server was given: on a shared machine more processes get more CPU
+            cols["per_core"] = _median([r.fresh_updates_per_s / r.server_cpu for r in runs if r.server_cpu > 0])
+            table.append((label, len(runs), cols))
     if not table:
         return
-    base = table[0]
-    print(f"\n| server | runs | connected | updates delivered/s | frames/s | p50 ms | p99 ms | server CPU | "
-          f"updates/s per server core | updates/s vs {base[0]} | p99 vs {base[0]} |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for label, n, conn, ups, fps, p50, p99, cpu, per_core in table:
-        ratio_u = f"{ups / base[3]:.2f}x" if base[3] else "-"
-        ratio_p = f"{p99 / base[6]:.2f}x" if base[6] == base[6] and base[6] else "-"
-        print(f"| {label} | {n} | {conn:,.0f} | {ups:,.0f} | {fps:,.0f} | {p50:,.1f} | {p99:,.1f} | {cpu * 100:.0f}% | "
-              f"{per_core:,.0f} | {ratio_u} | {ratio_p} |")
+    first, _, base = table[0]
+
+    def ratio(value: float, of: float) -> str:
+        return f"{value / of:.2f}x" if of == of and of and value == value else "-"
+
+    print(f"\n| server | runs | connected | updates delivered/s | fresh updates/s | frames/s | p50 ms | p99 ms | "
+          f"p99.9 ms | server CPU | kB per connection | fresh updates/s per server core | fresh vs {first} | "
+          f"p99 vs {first} |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, n, c in table:
+        print(f"| {label} | {n} | {c['connected']:,.0f} | {c['updates_per_s']:,.0f} | "
+              f"{c['fresh_updates_per_s']:,.0f} | {c['frames_per_s']:,.0f} | {c['p50_ms']:,.1f} | "
+              f"{c['p99_ms']:,.1f} | {c['p999_ms']:,.1f} | "
+              f"{c['server_cpu'] * 100:.0f}% | {c['kb_per_connection']:,.1f} | {c['per_core']:,.0f} | "
+              f"{ratio(c['fresh_updates_per_s'], base['fresh_updates_per_s'])} | "
+              f"{ratio(c['p99_ms'], base['p99_ms'])} |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ measure starts when the update left the exchange side. Two ways out:
   kernel a tickfan node uses), and every symbol whose quote moved in that packet is published to a peer
   server as one update: a ``ServerMessage{quotes: [Quote]}`` frame, byte for byte what tickfan would send
   for one quote, carrying the exchange timestamp. Peers get every change of every watched symbol, packet
-  by packet: conflation, if any, is theirs to do.
+  by packet: conflation, if any, is theirs to do. With ``conflate_s`` (the ``-conflated`` peers) the feed
+  is instead the conflating publisher a user would put in front of such a server: once per period, each
+  watched symbol that moved is published once with its newest quote (``conflate.Conflator``), so the
+  server sends one frame per subscriber per symbol per period, the job tickfan does at ``--flush-ms``.
 
 The pace is given in ITCH messages/s (R). It starts at ``idle_rate`` while clients connect and switches to
 ``rate`` when the orchestrator says go; it stops after the messages run out or on stop.
@@ -32,6 +35,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from conflate import Conflator  # noqa: E402
 
 from ingest.moldudp64 import PacketBuilder, end_of_session  # noqa: E402
 from venue.simulator import fixed_universe  # noqa: E402
@@ -191,11 +197,12 @@ class NchanPublisher(Publisher):
 # ---------------------------------------------------------------------------------------------- the run
 def run(*, mode: str, target: str, rate: float, idle_rate: float, symbols: int, count: int,
         watched: set[str] | None, go: Any, stop: Any, report: Any, ready: Any, opened: Any,
-        rewinder: tuple[str, int] | None = None) -> None:
+        rewinder: tuple[str, int] | None = None, conflate_s: float = 0.0) -> None:
     """The feed process (see the module docstring). ``go``/``stop``/``ready``/``opened`` are multiprocessing
     Events (``opened``: the opening, every stock directory included, has been sent); ``report`` a Queue that
     gets the counters at the end. In ``udp`` mode, ``rewinder`` serves MoldUDP64 re-requests of what was
-    sent (as stamped), so a node that overflowed its receive buffer recovers instead of going stale."""
+    sent (as stamped), so a node that overflowed its receive buffer recovers instead of going stale. In
+    ``publish`` mode, ``conflate_s`` > 0 publishes each moved symbol at most once per that many seconds."""
     import uvloop
 
     from venue.simulator import ExchangeSimulator
@@ -237,12 +244,25 @@ def run(*, mode: str, target: str, rate: float, idle_rate: float, symbols: int, 
             rw = Rewinder(SESSION, 2_000_000)
             await asyncio.get_running_loop().create_datagram_endpoint(lambda: rw, local_addr=rewinder)
         ready.set()
-        published = np.zeros(len(books.seq), np.int64) if books is not None else None
         # the simulator gives ticker k of fixed_universe the locate k + 1
         watched_mask = np.zeros(len(books.seq) if books is not None else 1, np.bool_)
         if books is not None:
             for k, sym in enumerate(fixed_universe(symbols)):
                 watched_mask[k + 1] = watched is None or sym in watched
+        conflator = Conflator(watched_mask, conflate_s)
+
+        def publish(now: float) -> None:
+            moved = conflator.take(books.seq, books.high_locate + 1, now)
+            if not len(moved):
+                return
+            updates = []
+            for loc in moved.tolist():
+                q = build_quote(books, loc)
+                updates.append((q.symbol, wrap(TAG_QUOTES, (entry(q.SerializeToString()),))))
+            assert publisher is not None
+            publisher.send(updates)
+            counters["updates"] += len(updates)
+
         i = 0
         sent = 0
         due = 0.0
@@ -279,18 +299,12 @@ def run(*, mode: str, target: str, rate: float, idle_rate: float, symbols: int, 
                         pass
                     continue
                 books.apply_bytes(memoryview(data)[20:])
-                high = books.high_locate + 1
-                moved = np.flatnonzero((books.seq[:high] != published[:high]) & watched_mask[:high])
-                if not len(moved):
-                    continue
-                published[moved] = books.seq[moved]
-                updates = []
-                for loc in moved.tolist():
-                    q = build_quote(books, loc)
-                    updates.append((q.symbol, wrap(TAG_QUOTES, (entry(q.SerializeToString()),))))
-                assert publisher is not None
-                publisher.send(updates)
-                counters["updates"] += len(updates)
+                if not conflator.conflating:
+                    publish(now)  # every packet's changes, as they come
+            if books is not None and conflator.conflating:
+                now = time.monotonic()
+                if conflator.due(now):
+                    publish(now)
             await asyncio.sleep(0.001)
         if fast_since is not None:
             counters["seconds_at_rate"] = time.monotonic() - fast_since
