@@ -32,7 +32,6 @@ from .encode import (
     TAG_DEPTH,
     TAG_QUOTES,
     TAG_SNAPSHOT,
-    TAG_TRADES,
     EntryCache,
     Headers,
     SendTime,
@@ -41,6 +40,7 @@ from .encode import (
     build_depth,
     build_quote,
     stamp_send_time,
+    trade_batches,
     wrap,
     wrap_json,
 )
@@ -322,6 +322,7 @@ class Hub:
         self.status = StatusChannel(books, size)
         self.trade_encoder = TradeEncoder(books)
         self.trade_cursor = books.trades_total
+        self._trade_burst = False
         # per locate: the trade_seq of the newest print a flush has passed (what live delivery is at)
         self.last_trade_seq: npt.NDArray[np.int64] = np.zeros(size, np.int64)
         self._epoch = int(getattr(books, "session_epoch", 0))
@@ -474,7 +475,7 @@ class Hub:
         stats.frames += sum(len(p[0]) for p in parts) + sum(len(f) for f in status_frames)
         if not parts and not status_subs:
             return EMPTY
-        if len(parts) == 1 and not status_subs:
+        if len(parts) == 1 and not status_subs and not self._trade_burst:
             return FlushResult(parts[0][0], parts[0][1], True)
         per_sub: dict[Subscriber, list[bytes | str]] = {}
         for subs, frames in parts:
@@ -494,6 +495,7 @@ class Hub:
         subs_out: list[Subscriber] = []
         frames_out: list[bytes | str] = []
         out = (subs_out, frames_out)
+        self._trade_burst = False  # a subscriber given several frames (it is then listed once for each)
         if books.trades_total == self.trade_cursor:
             return out
         prints, self.trade_cursor, lost = books.trades_since(self.trade_cursor)
@@ -535,13 +537,12 @@ class Hub:
             if not sent:
                 continue
             sub.version += 1
-            if sub.json:
-                frame: bytes | str = wrap_json("trades", "trades", (j for p in parts for j in p.json), stamp.json)
-            else:
-                frame = wrap(TAG_TRADES, (p.blob for p in parts), stamp.binary)
             self.stats.trade_prints += sent
-            subs_out.append(sub)
-            frames_out.append(frame)
+            frames = trade_batches(parts, sub.json, stamp)
+            self._trade_burst |= len(frames) > 1
+            for frame in frames:
+                subs_out.append(sub)
+                frames_out.append(frame)
         return out
 
     def _past_floor(self, sub: Subscriber, loc: int, p: SymbolPrints) -> SymbolPrints:
