@@ -50,7 +50,7 @@ from vocab.tls import server_context_of
 
 from .config import FanoutConfig
 from .encode import heartbeat_frame, liveness_entry, to_json, trade_message
-from .follow import Follow, FollowGate
+from .follow import FOLLOW_TIMEOUT, Follow, FollowGate
 from .history import TradeHistory
 from .hub import Hub, Subscriber
 from .limits import PER_USER, ConnectionLimits, Refusal
@@ -419,6 +419,15 @@ class _Client(WSListener):
     async def _resume_remote(self, req: ResumeRequest, node_changed: bool) -> None:
         fetch = self.server.remote_history
         assert fetch is not None
+        # the history is read only once the edge follows these symbols' partitions (Redis confirmed them): a
+        # print published before is in the stream, one after reaches the live feed; the gate waited for this
+        # already, unless it gave up, so this is usually nothing to wait for
+        pending = self.server.follow({"trades": list(req.trades)}) if self.server.follow is not None else None
+        if pending is not None:
+            try:
+                await asyncio.wait_for(pending, FOLLOW_TIMEOUT)
+            except Exception:
+                log.warning("following the partitions of a resume's symbols failed", exc_info=True)
         remote: dict[int, list[pb.Trade]] = {}
         for loc, (sym, seen) in req.trades.items():
             try:
