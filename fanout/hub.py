@@ -496,19 +496,11 @@ class Hub:
         frames_out: list[bytes | str] = []
         out = (subs_out, frames_out)
         self._trade_burst = False  # a subscriber given several frames (it is then listed once for each)
+        self.sync_epoch()
         if books.trades_total == self.trade_cursor:
             return out
         prints, self.trade_cursor, lost = books.trades_since(self.trade_cursor)
         self.stats.trades_lost += lost
-        epoch = int(getattr(books, "session_epoch", 0))
-        if epoch != self._epoch:  # a new feed session (a Redis publisher restarted): trade_seq starts again
-            self._epoch = epoch
-            self.last_trade_seq[:] = 0
-            for subs in self.trade_subs.values():
-                for sub in subs:
-                    sub.trade_seen.clear()
-                    sub.trade_floor.clear()
-                    sub.version += 1
         if len(prints.locate):
             np.maximum.at(self.last_trade_seq, prints.locate, prints.trade_seq)
             if self.history is not None:
@@ -544,6 +536,22 @@ class Hub:
                 subs_out.append(sub)
                 frames_out.append(frame)
         return out
+
+    def sync_epoch(self) -> None:
+        """Follow the books' feed session: a new one (a Redis publisher restarted, or an edge's first marks)
+        numbers its prints from 1 again, so what live delivery and each subscriber are at starts over. Called
+        every flush, prints or not, and before a resume sets its floors: a switch noticed only at the first print
+        after a resume would wipe the floor its replay just set, and the replay's tail would go out again."""
+        epoch = int(getattr(self.books, "session_epoch", 0))
+        if epoch == self._epoch:
+            return
+        self._epoch = epoch
+        self.last_trade_seq[:] = 0
+        for subs in self.trade_subs.values():
+            for sub in subs:
+                sub.trade_seen.clear()
+                sub.trade_floor.clear()
+                sub.version += 1
 
     def _past_floor(self, sub: Subscriber, loc: int, p: SymbolPrints) -> SymbolPrints:
         """A resumed subscriber's prints of ``loc`` past what its replay already gave (the floor is dropped

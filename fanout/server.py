@@ -401,6 +401,7 @@ class _Client(WSListener):
         is in this node's own history, so nothing falls between the two."""
         server = self.server
         node_changed = req.node_epoch != server.node_epoch
+        server.hub.sync_epoch()  # before any floor is set (``Hub.sync_epoch``)
         if req.feed_epoch != server.feed_epoch():
             for sym in sorted(s for s, _ in req.trades.values()):
                 self._verdict(recovered_message(
@@ -441,6 +442,7 @@ class _Client(WSListener):
 
     def _replay(self, req: ResumeRequest, remote: dict[int, list[pb.Trade]], node_changed: bool) -> None:
         server, hub, sub = self.server, self.server.hub, self.sub
+        hub.sync_epoch()
         now = time.time_ns()
         local = hub.history.windows({loc: (seen, int(hub.last_trade_seq[loc]))
                                      for loc, (_, seen) in req.trades.items()}, now) if hub.history else {}

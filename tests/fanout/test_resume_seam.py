@@ -99,3 +99,23 @@ def test_a_burst_goes_out_in_frames_of_bounded_size() -> None:
         assert len(frames[s]) == 3
         assert [len(trade_seqs([f])) for f in frames[s]] == [TRADE_FRAME_PRINTS, TRADE_FRAME_PRINTS, 1]
         assert trade_seqs(frames[s]) == list(range(1, 2 * TRADE_FRAME_PRINTS + 2))
+
+
+def test_an_edge_learning_its_feed_session_late_does_not_send_the_replay_tail_again() -> None:
+    """A Redis edge's hub starts before the publisher's marks are read, and on a node whose clients watched
+    nothing its first flush with prints came only after a resume had set its floor: the session switch then
+    wiped the floor, and live delivery sent the replay's tail again (tests/e2e/test_node_failover.py: 848..854
+    twice, right at the verdict)."""
+    books = make_books()
+    hub = Hub(books, 16)
+    hub.history = TradeHistory(10_000, per_symbol=10_000, max_age_ns=10**12)
+    books.session_epoch += 1  # the edge reads the publisher's marks: no print flushed since
+    hub.flush(NOW, send_time_ns=NOW)  # a quiet flush: the node watches nothing
+    trade(books, TSLA, 7)  # heard since the edge followed TSLA for this resume, not flushed yet
+    sub = Subscriber(1)
+    hub.subscribe(sub, "trades", [TSLA])
+    hub.sync_epoch()  # as the server does before it sets a floor
+    # the replay came from the publisher's stream (1..7), so live delivery is held back to 7
+    sub.trade_seen[TSLA] = sub.trade_floor[TSLA] = 7
+    trade(books, TSLA, 3)
+    assert live(hub, sub) == [8, 9, 10]
