@@ -37,6 +37,8 @@ TAG_REPEATED_1 = b"\x0a"  # Snapshot.quotes, QuoteBatch.quotes, TradeBatch.trade
 
 # send_time_ns' field number in each batch message (Snapshot, QuoteBatch, TradeBatch: 2; DepthBatch, BarBatch: 3;
 # StatusBatch: 4), by the ServerMessage oneof name that carries it
+# prints in one live TradeBatch frame at most (a replay's frames hold as many): a burst goes out in several
+TRADE_FRAME_PRINTS = 500
 SEND_TIME_FIELD = {"snapshot": 2, "quotes": 2, "trades": 2, "depth": 3, "bars": 3, "status": 4}
 
 
@@ -266,12 +268,15 @@ class SymbolPrints(NamedTuple):
 
 
 class TradeEncoder:
-    """Groups one flush's trade prints by symbol and encodes each symbol's prints once."""
+    """Groups one flush's trade prints by symbol and encodes each symbol's prints once.
 
-    def __init__(self, books: BookSource, per_symbol_limit: int = 100) -> None:
+    Every print is kept, however many a symbol had since the last flush: a loaded node flushes late and a
+    flush then carries more, but a print left out here would be a hole in every watcher's trade_seq (and the
+    watcher's position would already be past it, so not even a resume could give it back). The frame size is
+    bounded by ``trade_batches`` instead."""
+
+    def __init__(self, books: BookSource) -> None:
         self.books = books
-        self.per_symbol_limit = per_symbol_limit
-        self.dropped = 0
 
     def encode(self, prints: TradePrints, wanted: npt.NDArray[np.int32]) -> dict[int, SymbolPrints]:
         """locate -> its prints (entries and JSON) for prints of symbols someone watches."""
@@ -285,14 +290,26 @@ class TradeEncoder:
             slot = out.get(loc)
             if slot is None:
                 slot = out[loc] = ([], [], [])
-            if len(slot[0]) >= self.per_symbol_limit:
-                self.dropped += 1
-                continue
             t = trade_message(symbol_of[loc] or "", prints, i)
             slot[0].append(entry(t.SerializeToString()))
             slot[1].append(to_json(t))
             slot[2].append(t.trade_seq)
         return {loc: SymbolPrints(b"".join(e), j, e, n) for loc, (e, j, n) in out.items()}
+
+
+def trade_batches(parts: Sequence[SymbolPrints], json_mode: bool, stamp: SendTime) -> list[bytes | str]:
+    """One subscriber's prints of one flush as ``TradeBatch`` frames, in order: one frame, or (a burst) several
+    of at most ``TRADE_FRAME_PRINTS`` prints each, so no frame grows past what a client's WebSocket takes."""
+    if sum(len(p.trade_seqs) for p in parts) <= TRADE_FRAME_PRINTS:
+        if json_mode:
+            return [wrap_json("trades", "trades", (j for p in parts for j in p.json), stamp.json)]
+        return [wrap(TAG_TRADES, (p.blob for p in parts), stamp.binary)]
+    n = TRADE_FRAME_PRINTS
+    if json_mode:
+        texts = [j for p in parts for j in p.json]
+        return [wrap_json("trades", "trades", texts[i:i + n], stamp.json) for i in range(0, len(texts), n)]
+    entries = [e for p in parts for e in p.entries]
+    return [wrap(TAG_TRADES, entries[i:i + n], stamp.binary) for i in range(0, len(entries), n)]
 
 
 def trade_message(symbol: str, prints: TradePrints, i: int) -> pb.Trade:

@@ -32,7 +32,6 @@ from .encode import (
     TAG_DEPTH,
     TAG_QUOTES,
     TAG_SNAPSHOT,
-    TAG_TRADES,
     EntryCache,
     Headers,
     SendTime,
@@ -41,6 +40,7 @@ from .encode import (
     build_depth,
     build_quote,
     stamp_send_time,
+    trade_batches,
     wrap,
     wrap_json,
 )
@@ -326,6 +326,7 @@ class Hub:
         self.status = StatusChannel(books, size)
         self.trade_encoder = TradeEncoder(books)
         self.trade_cursor = books.trades_total
+        self._trade_burst = False
         # per locate: the trade_seq of the newest print a flush has passed (what live delivery is at)
         self.last_trade_seq: npt.NDArray[np.int64] = np.zeros(size, np.int64)
         self._epoch = int(getattr(books, "session_epoch", 0))
@@ -486,7 +487,7 @@ class Hub:
         stats.frames += sum(len(p[0]) for p in parts) + sum(len(f) for f in status_frames)
         if not parts and not status_subs:
             return EMPTY
-        if len(parts) == 1 and not status_subs:
+        if len(parts) == 1 and not status_subs and not self._trade_burst:
             return FlushResult(parts[0][0], parts[0][1], True)
         per_sub: dict[Subscriber, list[bytes | str]] = {}
         for subs, frames in parts:
@@ -506,19 +507,12 @@ class Hub:
         subs_out: list[Subscriber] = []
         frames_out: list[bytes | str] = []
         out = (subs_out, frames_out)
+        self._trade_burst = False  # a subscriber given several frames (it is then listed once for each)
+        self.sync_epoch()
         if books.trades_total == self.trade_cursor:
             return out
         prints, self.trade_cursor, lost = books.trades_since(self.trade_cursor)
         self.stats.trades_lost += lost
-        epoch = int(getattr(books, "session_epoch", 0))
-        if epoch != self._epoch:  # a new feed session (a Redis publisher restarted): trade_seq starts again
-            self._epoch = epoch
-            self.last_trade_seq[:] = 0
-            for subs in self.trade_subs.values():
-                for sub in subs:
-                    sub.trade_seen.clear()
-                    sub.trade_floor.clear()
-                    sub.version += 1
         if len(prints.locate):
             np.maximum.at(self.last_trade_seq, prints.locate, prints.trade_seq)
             if self.history is not None:
@@ -547,14 +541,29 @@ class Hub:
             if not sent:
                 continue
             sub.version += 1
-            if sub.json:
-                frame: bytes | str = wrap_json("trades", "trades", (j for p in parts for j in p.json), stamp.json)
-            else:
-                frame = wrap(TAG_TRADES, (p.blob for p in parts), stamp.binary)
             self.stats.trade_prints += sent
-            subs_out.append(sub)
-            frames_out.append(frame)
+            frames = trade_batches(parts, sub.json, stamp)
+            self._trade_burst |= len(frames) > 1
+            for frame in frames:
+                subs_out.append(sub)
+                frames_out.append(frame)
         return out
+
+    def sync_epoch(self) -> None:
+        """Follow the books' feed session: a new one (a Redis publisher restarted, or an edge's first marks)
+        numbers its prints from 1 again, so what live delivery and each subscriber are at starts over. Called
+        every flush, prints or not, and before a resume sets its floors: a switch noticed only at the first print
+        after a resume would wipe the floor its replay just set, and the replay's tail would go out again."""
+        epoch = int(getattr(self.books, "session_epoch", 0))
+        if epoch == self._epoch:
+            return
+        self._epoch = epoch
+        self.last_trade_seq[:] = 0
+        for subs in self.trade_subs.values():
+            for sub in subs:
+                sub.trade_seen.clear()
+                sub.trade_floor.clear()
+                sub.version += 1
 
     def _past_floor(self, sub: Subscriber, loc: int, p: SymbolPrints) -> SymbolPrints:
         """A resumed subscriber's prints of ``loc`` past what its replay already gave (the floor is dropped

@@ -50,7 +50,7 @@ from vocab.tls import server_context_of
 
 from .config import FanoutConfig
 from .encode import heartbeat_frame, liveness_entry, to_json, trade_message
-from .follow import Follow, FollowGate
+from .follow import FOLLOW_TIMEOUT, Follow, FollowGate
 from .history import TradeHistory
 from .hub import Hub, Subscriber
 from .limits import PER_USER, ConnectionLimits, Refusal
@@ -408,6 +408,7 @@ class _Client(WSListener):
         is in this node's own history, so nothing falls between the two."""
         server = self.server
         node_changed = req.node_epoch != server.node_epoch
+        server.hub.sync_epoch()  # before any floor is set (``Hub.sync_epoch``)
         if req.feed_epoch != server.feed_epoch():
             for sym in sorted(s for s, _ in req.trades.values()):
                 self._verdict(recovered_message(
@@ -426,6 +427,15 @@ class _Client(WSListener):
     async def _resume_remote(self, req: ResumeRequest, node_changed: bool) -> None:
         fetch = self.server.remote_history
         assert fetch is not None
+        # the history is read only once the edge follows these symbols' partitions (Redis confirmed them): a
+        # print published before is in the stream, one after reaches the live feed; the gate waited for this
+        # already, unless it gave up, so this is usually nothing to wait for
+        pending = self.server.follow({"trades": list(req.trades)}) if self.server.follow is not None else None
+        if pending is not None:
+            try:
+                await asyncio.wait_for(pending, FOLLOW_TIMEOUT)
+            except Exception:
+                log.warning("following the partitions of a resume's symbols failed", exc_info=True)
         remote: dict[int, list[pb.Trade]] = {}
         for loc, (sym, seen) in req.trades.items():
             try:
@@ -439,6 +449,7 @@ class _Client(WSListener):
 
     def _replay(self, req: ResumeRequest, remote: dict[int, list[pb.Trade]], node_changed: bool) -> None:
         server, hub, sub = self.server, self.server.hub, self.sub
+        hub.sync_epoch()
         now = time.time_ns()
         local = hub.history.windows({loc: (seen, int(hub.last_trade_seq[loc]))
                                      for loc, (_, seen) in req.trades.items()}, now) if hub.history else {}

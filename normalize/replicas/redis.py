@@ -12,8 +12,9 @@ published as a ``StatusBatch`` on its partition's channel; the market-wide statu
 Both are conflated per round (``interval``): the state sent is the newest, and its version says how many events
 it covers. A partition's channel that carried nothing for a second gets a keepalive (an encoded ``Heartbeat``), so
 a reader tells a quiet partition from a silent one. A round is one non-transactional pipeline (on a Redis Cluster,
-split per master); a round that failed anywhere is sent again whole (a master's failover): quotes and status are
-versioned, readers drop the prints they hold, and a history entry already written is let pass.
+split per master; a round with prints first writes their history in one of its own); a round that failed anywhere
+is sent again whole (a master's failover): quotes and status are versioned, readers drop the prints they hold,
+and a history entry already written is let pass.
 
 ``RedisBooks`` (on a fan-out node with no feed): a ``BookSource`` fed from Redis. It subscribes only to the
 partitions of symbols its clients watch, seeding each newly watched symbol from its ``quote:`` hash, and
@@ -203,10 +204,16 @@ class RedisPublisher:
             pipe.hset(MARKET_STATUS, mapping=market.hash_fields())  # type: ignore[arg-type]
             pipe.spublish(MARKET_CHANNEL, pb.ServerMessage(status=pb.StatusBatch(market=market.to_pb()))
                           .SerializeToString())
-        spoke = {*by_partition, *status_by_partition, *self._trades(pipe, prints, epoch, now)}
+        history = self.redis.pipeline(transaction=False)
+        spoke = {*by_partition, *status_by_partition, *self._trades(history, pipe, prints, epoch, now)}
         spoke.update(self._keepalives(pipe, spoke, now))
         # the hashes are current as of now: readers measure a quote's age from this (a dead feed stops it)
         self._marks(pipe, epoch, now)
+        if len(prints.locate):
+            # the prints' history is written before they are published: on a cluster the stream and the channel
+            # live on different masters, and a node that starts following a partition reads the stream after
+            # Redis confirmed its subscription, so a print it did not hear published must be in the stream then
+            await self._execute(history)
         await self._execute(pipe)
         self._spoke_ns[list(spoke)] = now
         self._marked_ns = now
@@ -246,8 +253,9 @@ class RedisPublisher:
             if isinstance(result, Exception) and not _already_written(result):
                 raise result
 
-    def _trades(self, pipe: Any, prints: TradePrints, epoch: int, now: int) -> set[int]:
-        """This round's prints: on the partition channels beside the quotes, and into each symbol's history."""
+    def _trades(self, history: Any, pipe: Any, prints: TradePrints, epoch: int, now: int) -> set[int]:
+        """This round's prints: into each symbol's history (``history``), and on the partition channels beside
+        the quotes (``pipe``, sent after ``history``)."""
         symbol_of = self.books.symbol_of
         by_partition: dict[int, list[pb.Trade]] = {}
         touched: set[str] = set()
@@ -258,11 +266,11 @@ class RedisPublisher:
             t = trade_pb(symbol, prints, i)
             by_partition.setdefault(crc32_partition(symbol, self.partitions), []).append(t)
             key = trades_key(epoch, symbol)
-            pipe.xadd(key, {"t": t.SerializeToString(), "at": now}, id=f"{t.trade_seq}-0",
-                      maxlen=self.history_prints, approximate=False)
+            history.xadd(key, {"t": t.SerializeToString(), "at": now}, id=f"{t.trade_seq}-0",
+                         maxlen=self.history_prints, approximate=False)
             touched.add(key)
         for key in touched:
-            pipe.expire(key, self.history_ttl)
+            history.expire(key, self.history_ttl)
         for p, trades in by_partition.items():
             pipe.spublish(quotes_channel(p), pb.ServerMessage(trades=pb.TradeBatch(trades=trades)).SerializeToString())
         return set(by_partition)

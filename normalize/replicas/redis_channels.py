@@ -19,6 +19,11 @@ replica has been promoted. ``on_regained`` is then awaited with the channels bac
 symbols from the hashes: what was published while nobody listened). ``heard`` holds each channel's last
 message time (monotonic), for readers that judge silence (the publisher's keepalives make a quiet partition
 still speak once a second).
+
+**Live means confirmed.** redis-py's ``ssubscribe`` only sends the command; the server's confirmation comes back
+later on the subscription connection. ``subscribe`` returns once Redis has confirmed every channel it was asked
+for (also those another caller asked for just before), so whatever is read from Redis after it (a resume's
+history stream) meets the channel's messages with nothing published between the two reaching neither.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from vocab.redisconn import AnyRedis, open_redis
 log = logging.getLogger("tickfan.redis")
 FOLLOW_EVERY = 0.05  # seconds between the owner's follow rounds
 REPAIR_EVERY = 0.25  # seconds between attempts to resubscribe lost channels
+CONFIRM_TIMEOUT = 5.0  # seconds ``subscribe`` waits for Redis to confirm a channel, at most
 
 OnChannels = Callable[[set[str]], Awaitable[None]]
 
@@ -88,6 +94,11 @@ class PartitionSubscriber:
         self.channels: set[str] = set()  # every channel asked for
         self.lost: set[str] = set()      # asked for, but its node's subscription is gone (not yet repaired)
         self.heard: dict[str, float] = {}
+        # per channel, done once Redis confirmed its latest SSUBSCRIBE (a new one for each resubscription)
+        self._confirmed: dict[str, asyncio.Future[None]] = {}
+        # one SSUBSCRIBE round at a time: redis-py's PubSub opens its connection on its first command, and two
+        # callers at once would each open one, the subscription sent on the first then read by nobody
+        self._subscribing = asyncio.Lock()
         self.counters = {"messages": 0, "bad_messages": 0, "channels_lost": 0, "channels_regained": 0}
         self._feeds: dict[str, _NodeFeed] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,17 +119,34 @@ class PartitionSubscriber:
         await self.redis.aclose()
 
     async def subscribe(self, channels: Iterable[str]) -> None:
-        """Follow ``channels`` (those already followed are skipped). One whose node cannot be reached now is
-        lost at once (``on_lost``), and the repair task subscribes it when it can."""
-        new = set(channels) - self.channels
-        if not new:
+        """Follow ``channels`` (those already followed are not asked again), returning once Redis confirmed
+        each (or after ``CONFIRM_TIMEOUT``). One whose node cannot be reached now is lost at once (``on_lost``),
+        and the repair task subscribes it when it can."""
+        wanted = set(channels)
+        new = wanted - self.channels
+        if new:
+            self.channels |= new
+            try:
+                async with self._subscribing:
+                    await self._subscribe_on_owners(new)
+            except Exception as e:
+                log.warning("subscribing to %s failed: %s", self.what, e)
+                await self._lose({ch for ch in new if not any(ch in f.channels for f in self._feeds.values())})
+        await self._until_confirmed(wanted - self.lost)
+
+    async def _until_confirmed(self, channels: set[str]) -> None:
+        waiting = [f for ch in channels if (f := self._confirmed.get(ch)) is not None and not f.done()]
+        if not waiting:
             return
-        self.channels |= new
-        try:
-            await self._subscribe_on_owners(new)
-        except Exception as e:
-            log.warning("subscribing to %s failed: %s", self.what, e)
-            await self._lose({ch for ch in new if not any(ch in f.channels for f in self._feeds.values())})
+        done, _ = await asyncio.wait(waiting, timeout=CONFIRM_TIMEOUT)
+        if len(done) < len(waiting):
+            log.warning("Redis did not confirm %d of the %s subscribed in %g s", len(waiting) - len(done),
+                        self.what, CONFIRM_TIMEOUT)
+
+    def confirmed(self, channel: str) -> bool:
+        """Redis confirmed this channel's subscription, and it was not lost since."""
+        f = self._confirmed.get(channel)
+        return f is not None and f.done() and channel not in self.lost
 
     async def _subscribe_on_owners(self, channels: set[str]) -> None:
         by_node: dict[str, list[str]] = {}
@@ -139,6 +167,9 @@ class PartitionSubscriber:
                 feed = self._feeds[name] = self._open_feed(name, nodes[name])
             try:
                 for ch in chans:  # one slot a command: a cluster node refuses SSUBSCRIBE across slots
+                    old = self._confirmed.get(ch)
+                    if old is None or old.done():
+                        self._confirmed[ch] = asyncio.get_running_loop().create_future()
                     await feed.pubsub.ssubscribe(ch)
                     feed.channels.add(ch)
             except Exception:
@@ -183,6 +214,10 @@ class PartitionSubscriber:
                     except Exception:  # a malformed message is counted, never the end of the feed
                         self.counters["bad_messages"] += 1
                         log.warning("a message on %s could not be read", channel, exc_info=True)
+                elif kind == "ssubscribe":
+                    confirmed = self._confirmed.get(channel)
+                    if confirmed is not None and not confirmed.done():
+                        confirmed.set_result(None)
                 elif kind == "sunsubscribe" and channel in feed.channels:
                     # unasked: the server no longer owns the channel's slot (migrated, or demoted in a failover)
                     feed.channels.discard(channel)
@@ -220,7 +255,8 @@ class PartitionSubscriber:
                 if isinstance(self.redis, RedisCluster):
                     await self.redis.nodes_manager.initialize()
                 lost = set(self.lost)
-                await self._subscribe_on_owners(lost)
+                async with self._subscribing:
+                    await self._subscribe_on_owners(lost)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the owner is still the dead master: the failover has not happened yet
