@@ -11,8 +11,8 @@ import time
 import uuid
 from typing import Any
 
-from tickfan.args import add_client_tls_arguments, client_tls
-from tickfan.trading_cli import _run
+from tickfan.args import client_tls
+from tickfan.trading_cli import add_order_client_arguments, run_order_client
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,29 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                     "number or a decimal with at most 6 decimals")
     parser.add_argument("--limit", default=None, metavar="PRICE", help="the new limit price")
     parser.add_argument("--tif", choices=["day", "gtc"], default=None, help="the new time in force")
-    parser.add_argument("--api", default="http://127.0.0.1:8000", help="order API (default %(default)s)")
-    parser.add_argument("--stream", default="ws://127.0.0.1:8765/v1/stream",
-                        help="WebSocket stream (default %(default)s)")
-    parser.add_argument("--key", default=None, help="idempotency key (default: a new one; reuse it to retry)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the market maker's answer")
-    add_client_tls_arguments(parser)
+    add_order_client_arguments(parser, "the market maker's answer")
 
 
 def main(args: argparse.Namespace) -> int:
-    import httpx
-    import websockets
-
-    from tickfan.devkey import DevKeyError, use_dev_key
-    try:
-        use_dev_key(create=False)
-    except DevKeyError as e:
-        print(f"tickfan replace: {e}", file=sys.stderr)
-        return 2
-    try:
-        return _run(replace(args))
-    except (OSError, websockets.exceptions.WebSocketException, httpx.HTTPError) as e:
-        print(f"tickfan replace: cannot reach the platform ({args.api}, {args.stream}): {e}", file=sys.stderr)
-        return 1
+    return run_order_client("replace", args, replace)
 
 
 def body_of(args: argparse.Namespace) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from order_api.db import DEFAULT_DSNS, Ledger, MigrationsMissing, MigrationsPending, migrate
@@ -466,15 +466,23 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extended-hours", action="store_true",
                         help="a limit day order that may also trade pre-market (04:00-09:30) and after hours "
                              "(16:00-20:00 New York time); needs --limit")
+    add_order_client_arguments(parser, "the order to finish")
+
+
+def add_order_client_arguments(parser: argparse.ArgumentParser, waits_for: str) -> None:
+    """Where a user's order command talks to (the API, the stream), its idempotency key and how long it waits."""
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="order API (default %(default)s)")
     parser.add_argument("--stream", default="ws://127.0.0.1:8765/v1/stream",
                         help="WebSocket stream (default %(default)s)")
     parser.add_argument("--key", default=None, help="idempotency key (default: a new one; reuse it to retry)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the order to finish")
+    parser.add_argument("--timeout", type=float, default=30.0, help=f"seconds to wait for {waits_for}")
     add_client_tls_arguments(parser)
 
 
-def trade_main(args: argparse.Namespace) -> int:
+def run_order_client(command: str, args: argparse.Namespace,
+                     work: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
+    """A user's order command: the development key found if tokens need it, then ``work``; the platform
+    unreachable is one line naming it, exit 1."""
     import httpx
     import websockets
 
@@ -482,13 +490,17 @@ def trade_main(args: argparse.Namespace) -> int:
     try:
         use_dev_key(create=False)
     except DevKeyError as e:
-        print(f"tickfan trade: {e}", file=sys.stderr)
+        print(f"tickfan {command}: {e}", file=sys.stderr)
         return 2
     try:
-        return _run(trade(args))
+        return _run(work(args))
     except (OSError, websockets.exceptions.WebSocketException, httpx.HTTPError) as e:
-        print(f"tickfan trade: cannot reach the platform ({args.api}, {args.stream}): {e}", file=sys.stderr)
+        print(f"tickfan {command}: cannot reach the platform ({args.api}, {args.stream}): {e}", file=sys.stderr)
         return 1
+
+
+def trade_main(args: argparse.Namespace) -> int:
+    return run_order_client("trade", args, trade)
 
 
 def order_type(args: argparse.Namespace) -> str:
