@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tickfan.trading_cli import _run, add_db, dsns_of
+from tickfan.order_client import run as _run
+from tickfan.trading_cli import add_db, dsns_of
 
 FORMAT = "tickfan-ledger-backup/1"
 MANIFEST = "manifest.json"

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from tickfan.args import client_tls
-from tickfan.trading_cli import add_order_client_arguments, run_order_client
+from tickfan.order_client import add_order_client_arguments, run_order_client
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

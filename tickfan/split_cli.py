@@ -20,7 +20,8 @@ from order_api.model import ApiError, parse_money
 from order_api.settlement import exchange_today
 from order_api.split_db import Split, apply_split, check_terms, symbol_known
 from order_api.splits import BadSplit, adjusted_price, parse_ratio, split_id
-from tickfan.trading_cli import _run, add_db, dsns_of
+from tickfan.order_client import run as _run
+from tickfan.trading_cli import add_db, dsns_of
 from vocab.prices import format_price
 from vocab.quantities import format_qty
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from order_api.db import DEFAULT_DSNS, Ledger, MigrationsMissing, MigrationsPending, migrate
@@ -23,7 +22,9 @@ from order_api.devtoken import DevTokens
 from order_api.execution import DRAIN_TIMEOUT, UNKNOWN_GRACE
 from order_api.limits import MAX_BODY, RATE, WINDOW, HttpLimits
 from order_api.model import TERMINAL, Rules, Status, money, parse_money
-from tickfan.args import add_client_tls_arguments, add_tls_arguments, client_tls, hostport, tls_files
+from tickfan.args import add_tls_arguments, client_tls, hostport, tls_files
+from tickfan.order_client import add_order_client_arguments, run_order_client
+from tickfan.order_client import run as _run
 from vocab.auth import Verifier
 from vocab.digits import parse_ascii_int
 from vocab.redisconn import open_redis
@@ -88,13 +89,6 @@ def add_rules(parser: argparse.ArgumentParser) -> None:
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-
-
-def _run(coro: Any) -> int:
-    with contextlib.suppress(ImportError):
-        import uvloop
-        return int(uvloop.run(coro))
-    return int(asyncio.run(coro))
 
 
 # ---------------------------------------------------------------- migrate
@@ -467,36 +461,6 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a limit day order that may also trade pre-market (04:00-09:30) and after hours "
                              "(16:00-20:00 New York time); needs --limit")
     add_order_client_arguments(parser, "the order to finish")
-
-
-def add_order_client_arguments(parser: argparse.ArgumentParser, waits_for: str) -> None:
-    """Where a user's order command talks to (the API, the stream), its idempotency key and how long it waits."""
-    parser.add_argument("--api", default="http://127.0.0.1:8000", help="order API (default %(default)s)")
-    parser.add_argument("--stream", default="ws://127.0.0.1:8765/v1/stream",
-                        help="WebSocket stream (default %(default)s)")
-    parser.add_argument("--key", default=None, help="idempotency key (default: a new one; reuse it to retry)")
-    parser.add_argument("--timeout", type=float, default=30.0, help=f"seconds to wait for {waits_for}")
-    add_client_tls_arguments(parser)
-
-
-def run_order_client(command: str, args: argparse.Namespace,
-                     work: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
-    """A user's order command: the development key found if tokens need it, then ``work``; the platform
-    unreachable is one line naming it, exit 1."""
-    import httpx
-    import websockets
-
-    from tickfan.devkey import DevKeyError, use_dev_key
-    try:
-        use_dev_key(create=False)
-    except DevKeyError as e:
-        print(f"tickfan {command}: {e}", file=sys.stderr)
-        return 2
-    try:
-        return _run(work(args))
-    except (OSError, websockets.exceptions.WebSocketException, httpx.HTTPError) as e:
-        print(f"tickfan {command}: cannot reach the platform ({args.api}, {args.stream}): {e}", file=sys.stderr)
-        return 1
 
 
 def trade_main(args: argparse.Namespace) -> int:
