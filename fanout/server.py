@@ -16,6 +16,7 @@ Before them, an upgrade from a browser page of an origin not in ``config.allowed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -86,6 +87,9 @@ REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
 RemoteHistory = Callable[[str, int, int], Awaitable[list[pb.Trade]]]
 WRITE_BATCH = 1000  # clients written between two turns of the event loop in one flush
 OPEN_FILES_WANTED = 1 << 20  # a file per client: as many as the kernel allows this process
+# picows' first read buffer per connection (it doubles when a message needs more; 2,048 is its minimum): clients
+# send small requests, and 16 kB here was 14 kB of every connection's memory (benchmarks/bench_conn_memory.py)
+READ_BUFFER = 2048
 
 
 @dataclass
@@ -679,16 +683,21 @@ class FanoutServer:
         # the logger never goes below DEBUG: picows logs whole upgrade requests (credentials) at level 9
         protocol_args = (_picows_log, True, config.upgrade_timeout, True,
                          config.ping_idle_timeout, config.ping_reply_timeout, WSAutoPingStrategy.PING_WHEN_IDLE,
-                         True, max(4 * config.max_message_bytes, 1 << 22), None, 16 * 1024)
+                         True, max(4 * config.max_message_bytes, 1 << 22), None, READ_BUFFER)
 
         def protocol() -> _PeerProtocol:
             return _PeerProtocol(self, *protocol_args)
 
         loop = asyncio.get_running_loop()
         tls = server_context_of(config.tls)  # None: plain TCP
-        try:  # picows' own choice of transport: aiofastnet's when it is installed
-            import aiofastnet
-        except ImportError:
+        # plain TCP: the loop's own transport (uvloop's in a node): ~5 kB less per connection than aiofastnet's and
+        # the same cost per write (picows makes the send call itself either way; benchmarks/RESULTS.md, "The
+        # write path and memory per connection"); TLS: picows' own choice, aiofastnet's when it is installed
+        aiofastnet: Any = None
+        if tls is not None:
+            with contextlib.suppress(ImportError):
+                import aiofastnet
+        if aiofastnet is None:
             self._server = await loop.create_server(protocol, config.host, config.port, ssl=tls,
                                                     reuse_port=config.reuse_port or None,
                                                     backlog=config.listen_backlog)
