@@ -114,6 +114,24 @@ ORDER_EXAMPLES = {
     "trailing_price": {"summary": "buy 2 once the ask rises $1 above its lowest since placement", "value": {
         "symbol": "AAPL", "side": "buy", "qty": 2, "type": "trailing_stop", "trail_price": "1",
         "idempotency_key": "k-7"}},
+    "limit_gtc": {"summary": "a limit buy that rests across sessions until filled or cancelled", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": 10, "type": "limit", "limit_price": "180",
+        "time_in_force": "gtc", "idempotency_key": "k-8"}},
+    "fok": {"summary": "all 50 at once at 190 or better, or nothing", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": 50, "type": "limit", "limit_price": "190",
+        "time_in_force": "fok", "idempotency_key": "k-9"}},
+    "ioc": {"summary": "buy up to 20 at 190 or better now; what does not fill at once is cancelled", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": 20, "type": "limit", "limit_price": "190",
+        "time_in_force": "ioc", "idempotency_key": "k-13"}},
+    "opg": {"summary": "buy 5 in the opening cross (placed before the open)", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": 5, "type": "market", "time_in_force": "opg",
+        "idempotency_key": "k-10"}},
+    "cls": {"summary": "sell 5 in the closing cross", "value": {
+        "symbol": "AAPL", "side": "sell", "qty": 5, "type": "market", "time_in_force": "cls",
+        "idempotency_key": "k-11"}},
+    "extended_hours": {"summary": "a limit day order that may also trade pre-market and after hours", "value": {
+        "symbol": "AAPL", "side": "buy", "qty": 3, "type": "limit", "limit_price": "185",
+        "time_in_force": "day", "extended_hours": True, "idempotency_key": "k-12"}},
 }
 
 
