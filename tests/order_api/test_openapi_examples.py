@@ -3,6 +3,8 @@ force has one (issue 15: the document shows each with an example)."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import msgspec
 
 from order_api.model import TIFS, parse_order
@@ -16,7 +18,7 @@ def test_every_example_is_a_valid_order() -> None:
 
 
 def test_every_order_type_and_time_in_force_has_an_example() -> None:
-    values = [e["value"] for e in ORDER_EXAMPLES.values()]
+    values: list[dict[str, Any]] = [cast(dict[str, Any], e["value"]) for e in ORDER_EXAMPLES.values()]
     order_types = openapi_document()["components"]["schemas"]["Order"]["properties"]["type"]["enum"]
     assert set(order_types) <= {v.get("type", "market") for v in values}
     assert set(TIFS) <= {v.get("time_in_force", "day") for v in values}
