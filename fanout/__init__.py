@@ -29,8 +29,10 @@ Guarantees:
   frame for ``orders`` and its prices as before.
 
 Modules: ``config`` (``FanoutConfig``, every setting), ``encode`` (entries and frames, pure), ``hub``
-(subscriptions, conflation, flush at a time passed in; pure), ``protocol`` (one connection's state machine and
+(subscriptions, conflation, flush at a time passed in; pure; its ``Subscriber`` and ``FlushResult`` in
+``subscriber``), ``protocol`` (one connection's state machine and
 the orders-channel gate; pure), ``messages`` (its stateless messages), ``positions`` (the positions channel's
 order, pure), ``orders`` (the Redis relay of order updates), ``server`` (the picows asyncio
-adapter: moves bytes).
+adapter: moves bytes; its flushes in ``flushing``, a connection's resume in ``resuming``, the upgrade's protocol
+in ``upgrade``).
 """

@@ -11,6 +11,10 @@ HTTP 503, past the per-address cap or connection rate 429, each with a JSON body
 ``code``; a connection authenticated as a user who already has ``max_connections_per_user`` is closed with 1008.
 Before them, an upgrade from a browser page of an origin not in ``config.allowed_origins`` is refused with 403
 ``origin_not_allowed`` (``vocab.origins``); one without an ``Origin`` header (not a browser) passes.
+
+Its halves live beside it: the flushes, tiers sweep, heartbeats and counters in ``fanout.flushing`` (a mixin of
+``FanoutServer``), a connection's resume in ``fanout.resuming`` (a mixin of ``_Client``), the upgrade's picows
+protocol and refusal answer in ``fanout.upgrade``.
 """
 
 from __future__ import annotations
@@ -18,13 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
@@ -39,7 +41,6 @@ from picows import (
     WSUpgradeResponse,
     WSUpgradeResponseWithListener,
 )
-from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in picows' stubs
 
 from normalize.bar_feed import BarSource
 from normalize.source import BookSource
@@ -50,73 +51,33 @@ from vocab.origins import OriginPolicy
 from vocab.tls import server_context_of
 
 from .config import FanoutConfig
-from .encode import heartbeat_frame, liveness_entry, to_json, trade_message
-from .follow import FOLLOW_TIMEOUT, Follow, FollowGate
+from .flushing import FanoutStats, Flushing
+from .follow import Follow, FollowGate
 from .history import TradeHistory
 from .hub import Hub, Subscriber
-from .limits import PER_USER, ConnectionLimits, Refusal
+from .limits import PER_USER, ConnectionLimits
 from .orders import OrderRelay
 from .protocol import (
     CHANNELS,
     CLOSE_POLICY_VIOLATION,
     ClientProtocol,
     Reply,
-    ResumeRequest,
     parse_upgrade,
-    recovered_message,
 )
-from .resume import NOT_RECOVERABLE, ResumeState, TokenCodec, plan_replay, resume_key
+from .resume import TokenCodec, resume_key
+from .resuming import Resuming
 from .tiers import TierLadder
+from .upgrade import _PeerProtocol, _picows_log, _refusal_response
+from .upgrade import follow_root_log_level as follow_root_log_level  # still importable from here
 
 log = logging.getLogger("tickfan.fanout")
-# picows logs whole upgrade requests (the query string's ?token= and ?ticket=, the Authorization header) at its
-# level 9, through a child logger per connection: its logger for our server never goes below DEBUG, whatever the
-# root logger's level, so they never are.
-_picows_log = logging.getLogger("picows.tickfan")
-_picows_log.setLevel(logging.DEBUG)
-
-
-def follow_root_log_level() -> None:
-    """picows' logger at the root's level, never below DEBUG (see above). Left at DEBUG it logged a line per
-    connection accepted and closed under a root at WARNING: 10,000 lines in a reconnect storm, on the connect
-    path. Called when a server starts, after the command has configured logging."""
-    _picows_log.setLevel(max(logging.DEBUG, logging.getLogger().getEffectiveLevel()))
 CLOSE_SLOW_CONSUMER = 1008
-REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
 # a history any node can read (Redis): (ticker, after trade_seq, feed epoch) -> the prints after it it holds
 RemoteHistory = Callable[[str, int, int], Awaitable[list[pb.Trade]]]
-WRITE_BATCH = 1000  # clients written between two turns of the event loop in one flush
 OPEN_FILES_WANTED = 1 << 20  # a file per client: as many as the kernel allows this process
 # picows' first read buffer per connection (it doubles when a message needs more; 2,048 is its minimum): clients
 # send small requests, and 16 kB here was 14 kB of every connection's memory (benchmarks/bench_conn_memory.py)
 READ_BUFFER = 2048
-
-
-@dataclass
-class FanoutStats:
-    clients: int = 0
-    connections_total: int = 0
-    frames_sent: int = 0
-    bytes_sent: int = 0
-    updates_sent: int = 0
-    errors_sent: int = 0
-    send_failures: int = 0
-    slow_disconnects: int = 0
-    rate_limited: int = 0
-    # updates a paused (slow) client was not given in a flush: it gets the newest state when it drains
-    conflated_skips: int = 0
-    order_frames_sent: int = 0  # orders-channel frames written (order updates and orders errors)
-    order_queue_disconnects: int = 0  # clients cut off with more than ``order_queue_max`` order frames unread
-    symbol_rate_limited: int = 0  # subscribe/unsubscribe requests refused by the symbol budget
-    # connections a limit of their own closed, by ``ClientProtocol.closed_for`` (too_large, too_many_fragments, ...)
-    limit_closes: dict[str, int] = field(default_factory=dict)
-    token_expired_closes: int = 0  # connections closed (4001) when their token expired unrefreshed
-    token_revoked_closes: int = 0  # connections closed (4003) when their user logged out everywhere
-    tickets_redeemed: int = 0  # upgrades authenticated by a single-use ticket
-    tickets_refused: int = 0  # tickets refused: invalid, expired, or used before
-    # resume: verdicts sent by kind, and prints replayed
-    resumes: dict[str, int] = field(default_factory=dict)
-    prints_replayed: int = 0
 
 
 def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
@@ -125,7 +86,7 @@ def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
     return bytes(message.SerializeToString())
 
 
-class _Client(WSListener):
+class _Client(Resuming, WSListener):
     """One connection: picows callbacks in, ``ClientProtocol`` decides, this writes what it returns."""
 
     def __init__(self, server: FanoutServer, json_mode: bool, authorization: str | None = None,
@@ -403,110 +364,6 @@ class _Client(WSListener):
         if reply.account_snapshot is not None and server.orders is not None:
             server.orders.snapshot(reply.account_snapshot, self)  # calls account_frame soon
 
-    # resume -------------------------------------------------------------------------------------------------
-    def _resume(self, req: ResumeRequest) -> None:
-        """Replay what a valid token's connection missed, then one Recovered per symbol of its trades channel.
-
-        In Redis mode the history any node can read is fetched first (a task): until it is back, live prints of
-        those symbols are held from this client (a floor no print passes), and whatever a flush passed meanwhile
-        is in this node's own history, so nothing falls between the two."""
-        server = self.server
-        node_changed = req.node_epoch != server.node_epoch
-        server.hub.sync_epoch()  # before any floor is set (``Hub.sync_epoch``)
-        if req.feed_epoch != server.feed_epoch():
-            for sym in sorted(s for s, _ in req.trades.values()):
-                self._verdict(recovered_message(
-                    sym, NOT_RECOVERABLE, epoch_changed=True,
-                    reason="the feed session changed since the token (trade_seq restarted at 1)"))
-            return
-        if server.remote_history is None or not req.trades:
-            self._replay(req, {}, node_changed)
-            return
-        for loc in req.trades:
-            self.sub.trade_floor[loc] = 1 << 62
-        task = asyncio.create_task(self._resume_remote(req, node_changed))
-        server._tasks.add(task)
-        task.add_done_callback(server._tasks.discard)
-
-    async def _resume_remote(self, req: ResumeRequest, node_changed: bool) -> None:
-        fetch = self.server.remote_history
-        assert fetch is not None
-        # the history is read only once the edge follows these symbols' partitions (Redis confirmed them): a
-        # print published before is in the stream, one after reaches the live feed; the gate waited for this
-        # already, unless it gave up, so this is usually nothing to wait for
-        pending = self.server.follow({"trades": list(req.trades)}) if self.server.follow is not None else None
-        if pending is not None:
-            try:
-                await asyncio.wait_for(pending, FOLLOW_TIMEOUT)
-            except Exception:
-                log.warning("following the partitions of a resume's symbols failed", exc_info=True)
-        remote: dict[int, list[pb.Trade]] = {}
-        for loc, (sym, seen) in req.trades.items():
-            try:
-                remote[loc] = await fetch(sym, seen, req.feed_epoch)
-            except Exception:  # Redis down: what this node holds is still replayed; the verdict says the rest
-                log.warning("reading the trade history of %s failed", sym, exc_info=True)
-                remote[loc] = []
-        if self.transport is None or self.transport.is_disconnected or self.closing:
-            return
-        self._replay(req, remote, node_changed)
-
-    def _replay(self, req: ResumeRequest, remote: dict[int, list[pb.Trade]], node_changed: bool) -> None:
-        server, hub, sub = self.server, self.server.hub, self.sub
-        hub.sync_epoch()
-        now = time.time_ns()
-        local = hub.history.windows({loc: (seen, int(hub.last_trade_seq[loc]))
-                                     for loc, (_, seen) in req.trades.items()}, now) if hub.history else {}
-        for loc, (sym, seen) in sorted(req.trades.items(), key=lambda kv: kv[1][0]):
-            held: dict[int, pb.Trade] = {t.trade_seq: t for t in remote.get(loc, ()) if t.trade_seq > seen}
-            prints = local.get(loc)
-            if prints is not None:
-                for i in range(len(prints.locate)):
-                    held.setdefault(int(prints.trade_seq[i]), trade_message(sym, prints, i))
-            upto = max(int(hub.last_trade_seq[loc]), max(held, default=0))
-            plan = plan_replay(seen, upto, sorted(held))
-            replay = [held[n] for n in range(plan.replay_from, plan.upto + 1)]
-            for i in range(0, len(replay), REPLAY_BATCH):
-                self._send_now(pb.ServerMessage(trades=pb.TradeBatch(trades=replay[i:i + REPLAY_BATCH],
-                                                                     send_time_ns=time.time_ns())))
-            server.stats.prints_replayed += len(replay)
-            if loc in sub.channels["trades"]:
-                sub.trade_seen[loc] = max(seen, upto)
-                sub.trade_floor[loc] = max(seen, upto)
-                sub.version += 1
-            self._verdict(recovered_message(sym, plan.verdict, missing=plan.missing, epoch_changed=node_changed,
-                                            reason="" if plan.missing is None else
-                                            "older than the trade history kept (see missing_*_trade_seq)"))
-
-    def _verdict(self, message: pb.ServerMessage) -> None:
-        stats = self.server.stats
-        verdict = message.recovered.verdict
-        stats.resumes[verdict] = stats.resumes.get(verdict, 0) + 1
-        self._send_now(message)
-
-    def _send_now(self, message: pb.ServerMessage) -> None:
-        transport = self.transport
-        if transport is not None and not transport.is_disconnected:
-            self._send(transport, message)
-
-    def resume_token(self) -> str:
-        """What this connection has been sent, signed: its subscriptions, and per trades symbol the last
-        trade_seq. Made again only when that changed (most clients' heartbeats reuse it)."""
-        server = self.server
-        key = (self.sub.version, server.feed_epoch())
-        if self._token is not None and self._token[0] == key:
-            return self._token[1]
-        bits: dict[str, int] = {}
-        for i, channel in enumerate(CHANNELS):
-            for sym in self.protocol.subscriptions[channel]:
-                bits[sym] = bits.get(sym, 0) | 1 << i
-        seen = self.sub.trade_seen
-        trades = self.protocol.subscriptions["trades"]
-        symbols = {sym: (b, seen.get(trades[sym], 0) if sym in trades else 0) for sym, b in bits.items()}
-        token = server.tokens.encode(ResumeState(server.feed_epoch(), server.node_epoch, symbols))
-        self._token = (key, token)
-        return token
-
     def _send(self, transport: WSTransport, message: pb.ServerMessage) -> None:
         kind = message.WhichOneof("kind")
         if kind == "subscribed":
@@ -533,36 +390,7 @@ class _Client(WSListener):
             self.drop_slow(f"over {self.server.config.write_buffer_max} bytes unread")
 
 
-class _PeerProtocol(WSProtocol):  # type: ignore[misc]  # picows' protocol has no stubs
-    """picows' server protocol, one per connection, telling the listener factory the client's address.
-
-    picows calls the factory with the upgrade request alone, but the per-address limits must refuse at the
-    upgrade (an HTTP 429 before any WebSocket frame), so each connection gets a factory bound to its own
-    protocol, which learnt the peer in ``connection_made``. Arguments after the factory are ``WSProtocol``'s own,
-    as ``picows.ws_create_server`` passes them.
-    """
-
-    def __init__(self, server: FanoutServer, *args: Any) -> None:
-        self.peer: str | None = None
-        super().__init__(None, None, False, self._listener, *args)
-        self._server = server
-
-    def _listener(self, request: WSUpgradeRequest) -> _Client | WSUpgradeResponseWithListener | None:
-        return self._server._listener(request, self.peer)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else None
-        super().connection_made(transport)
-
-
-def _refusal_response(refusal: Refusal) -> WSUpgradeResponseWithListener:
-    body = json.dumps({"error": {"code": refusal.code, "message": refusal.message}}).encode()
-    return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(
-        refusal.status, body, {"Content-Type": "application/json", "Retry-After": str(refusal.retry_after)}), None)
-
-
-class FanoutServer:
+class FanoutServer(Flushing):
     def __init__(self, books: BookSource, config: FanoutConfig | None = None, *,
                  verifier: Verifier | None = None, verify: Callable[[str], Claims] | None = None,
                  orders: OrderRelay | None = None, before_flush: Callable[[], object] | None = None,
@@ -734,130 +562,6 @@ class FanoutServer:
     def notify(self) -> None:
         """The books changed (the feed handler calls this after each packet): flush soon."""
         self._changed.set()
-
-    async def _flush_loop(self) -> None:
-        """Adaptive flushing: at once when idle, batched when busy, never later than ``flush_interval``.
-
-        After a change, the loop waits only as long as the coalescing gap: twice what the last flush cost,
-        at least ``min_flush_interval``, at most ``flush_interval``. A quiet feed is delivered immediately;
-        a busy one is batched so the flush never takes more than about a third of the core.
-        """
-        config = self.config
-        heartbeat, flush_interval, poll, floor = (config.heartbeat_interval, config.flush_interval,
-                                                  config.poll_every, config.coalesce_floor)
-        next_heartbeat = time.monotonic() + heartbeat
-        last_flush = 0.0
-        cost = 0.0
-        changed = self._changed
-        while True:
-            try:
-                await asyncio.wait_for(changed.wait(), poll)
-            except TimeoutError:
-                pass
-            changed.clear()
-            gap = min(flush_interval, max(floor, 2 * cost))
-            since = time.monotonic() - last_flush
-            if since < gap:
-                await asyncio.sleep(gap - since)
-            started = time.monotonic()
-            last_flush = started
-            try:
-                if self.before_flush is not None:
-                    self.before_flush()
-                if self._clients:
-                    await self._write(self._clients)
-                else:
-                    unix_ns = time.time_ns()  # keep versions current: a first subscriber starts now
-                    self.hub.flush(unix_ns, send_time_ns=unix_ns)
-                now = time.monotonic()
-                cost = now - started
-                if self.tiers.due(now):  # first: a client falling behind is moved down before it is dropped
-                    self._sweep_tiers(now)
-                self._drop_stuck(now)
-                if now >= next_heartbeat:
-                    next_heartbeat = now + heartbeat
-                    self._heartbeat()
-            except Exception:  # the flush loop is the node's heartbeat: never let it die
-                log.exception("flush failed")
-
-    async def _write(self, clients_of: dict[int, _Client]) -> None:
-        """Write this flush's frames; every ``WRITE_BATCH`` clients, let the loop run (the feed's datagrams
-        must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
-        stats = self.stats
-        before = self.hub.stats.updates
-        now = time.time_ns()  # the books' clock is Unix epoch ns too: one reading serves both
-        for i, (sub, frames) in enumerate(self.hub.flush(now, send_time_ns=now)):
-            if i and not i % WRITE_BATCH:
-                await asyncio.sleep(0)
-            client = clients_of.get(sub.id)
-            if client is None or client.transport is None:
-                continue
-            try:
-                for frame in frames:
-                    client._raw(client.transport, frame)
-            except Exception:
-                stats.send_failures += 1
-                log.debug("send to client %d failed", sub.id, exc_info=True)
-        stats.updates_sent += self.hub.stats.updates - before
-        stats.conflated_skips = self.hub.stats.conflated_skips
-
-    # conflation tiers (``fanout.tiers``): the policy decides, the hub paces -----------------------------------
-    def _sweep_tiers(self, now: float) -> None:
-        for move in self.tiers.sweep(now, self._backlog):
-            client = self._clients[move.key]
-            self.repace(client.sub)
-            log.info("client %d moved %s to conflation tier %d", move.key, "down" if move.down else "up", move.tier)
-
-    def _backlog(self, key: int) -> tuple[int, bool] | None:
-        """A watched client's bytes not yet written to its socket, and whether it is paused (None: gone)."""
-        client = self._clients.get(key)
-        if client is None or client.transport is None or client.closing:
-            return None
-        return client.transport.underlying_transport.get_write_buffer_size(), not client.sub.writable
-
-    def repace(self, sub: Subscriber) -> None:
-        self.hub.pace(sub, round(self.tiers.period(sub.id) * 1e9))
-
-    def _drop_stuck(self, now: float) -> None:
-        limit = self.config.slow_client_timeout
-        for client in [c for c in self._paused if c.paused_since is not None]:
-            assert client.paused_since is not None
-            if now - client.paused_since > limit:
-                client.drop_slow(f"not reading for {limit:g} s")
-
-    def _heartbeat(self) -> None:
-        """Each client's heartbeat: the server's clock, its resume token, and per subscribed symbol (at most
-        ``heartbeat_max_symbols``, rotating through a larger subscription) its liveness, each symbol's entry
-        encoded once for all clients."""
-        books, cap = self.books, self.config.heartbeat_max_symbols
-        now = time.time_ns()
-        self._heartbeats += 1
-        node_state = self.feed_state()
-        entries: dict[int, tuple[bytes, str]] = {}
-        for client in list(self._clients.values()):
-            if client.transport is None or not client.sub.writable:
-                continue
-            locs = sorted(set().union(*client.sub.channels.values()))
-            if len(locs) > cap:
-                start = (self._heartbeats - 1) * cap % len(locs)
-                locs = (locs + locs)[start:start + cap]
-            parts = []
-            for loc in locs:
-                e = entries.get(loc)
-                if e is None:
-                    state = "stale" if books.stale[loc] else node_state
-                    msg = pb.Liveness(symbol=books.symbol_of[loc] or "", seq=int(books.seq[loc]),
-                                      last_event_time_ns=int(books.exchange_time[loc]), feed_state=state)
-                    e = entries[loc] = liveness_entry(msg), to_json(msg)
-                parts.append(e)
-            json_mode = client.sub.json
-            key = client.sub.id
-            frame = heartbeat_frame(now, client.resume_token(), [p[1] if json_mode else p[0] for p in parts],
-                                    json_mode, self.tiers.tier(key), self.tiers.rate_hz(key))
-            try:
-                client._raw(client.transport, frame)
-            except Exception:
-                self.stats.send_failures += 1
 
     def latency_percentiles(self) -> tuple[float, float]:
         return self.hub.latency_percentiles()
