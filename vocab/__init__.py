@@ -13,7 +13,11 @@ have exactly one definition, because every hop speaks them:
 - ``digits``: integers in ASCII digits only (``parse_ascii_int``), for every parse of user or counterparty text;
 - ``addr``: ``HOST:PORT`` parsing (raises ``ValueError``; a CLI turns it into a usage error);
 - ``limits``: process limits a server needs (open files);
-- ``histogram``: a cumulative histogram (what Prometheus' ``rate()`` and ``histogram_quantile()`` need).
+- ``histogram``: a cumulative histogram (what Prometheus' ``rate()`` and ``histogram_quantile()`` need);
+- ``quantities``: fixed-point quantities (millionths of a share): one parser, one formatter;
+- ``calendar``: the exchange's sessions, holidays and early closes from its published rules, and the clock;
+- ``origins``, ``tls``: browser origins allowed, TLS contexts from certificate files;
+- ``redisconn``: one way to open Redis (a single server or a Redis Cluster, by the URL).
 
-Pure, except ``limits`` (a system call) and ``clock`` (reads the wall clock).
+Pure, except ``limits`` (a system call), ``clock`` (reads the wall clock) and ``redisconn`` (opens clients).
 """
