@@ -47,10 +47,9 @@ def rss_kb() -> int:
     return 0
 
 
-def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, trace: bool, send_buffer: int, loop: str,
-          transport: str) -> None:
-    from fanout.config import FanoutConfig
-    from fanout.server import FanoutServer
+def server_books(symbols: int, transport: str) -> Any:
+    """In a server process: the transport chosen, open files raised, a token key for anonymous clients, and
+    books of ``symbols`` priced symbols for the server to serve."""
     from ingest.messages import AddOrder, StockDirectory, SystemEvent
     from normalize import Books
 
@@ -64,6 +63,14 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, trace: bool, s
         books.apply(StockDirectory(loc, 0, 1, sym, "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1", "N", 0, "N"))
         books.apply(AddOrder(loc, 0, 2, 2 * loc, "B", 100, sym, 1_000_000))
         books.apply(AddOrder(loc, 0, 3, 2 * loc + 1, "S", 100, sym, 1_000_100))
+    return books
+
+
+def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, trace: bool, send_buffer: int, loop: str,
+          transport: str) -> None:
+    from fanout.config import FanoutConfig
+    from fanout.server import FanoutServer
+    books = server_books(symbols, transport)
 
     async def main() -> None:
         # the raw clients do not answer pings: none are sent while they are held

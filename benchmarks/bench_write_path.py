@@ -30,28 +30,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_conn_memory import clients  # noqa: E402
+from bench_conn_memory import clients, server_books  # noqa: E402
 
-from venue.simulator import fixed_universe  # noqa: E402
 from vocab.limits import raise_open_files  # noqa: E402
 
 
 def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, transport: str) -> None:
     from fanout.config import FanoutConfig
     from fanout.server import FanoutServer
-    from ingest.messages import AddOrder, StockDirectory, SystemEvent
-    from normalize import Books
-
-    if transport == "asyncio":
-        sys.modules["aiofastnet"] = None  # type: ignore[assignment]  # the server then takes the loop's own
-    raise_open_files(1 << 20)
-    os.environ.setdefault("TICKFAN_JWT_SECRET", "bench-only-secret-" + "x" * 32)  # anonymous clients here
-    books = Books()
-    books.apply(SystemEvent(0, 0, 1, "Q"))
-    for loc, sym in enumerate(fixed_universe(symbols), start=1):
-        books.apply(StockDirectory(loc, 0, 1, sym, "Q", "N", 100, "N", "C", "Z ", "P", "N", "N", "1", "N", 0, "N"))
-        books.apply(AddOrder(loc, 0, 2, 2 * loc, "B", 100, sym, 1_000_000))
-        books.apply(AddOrder(loc, 0, 3, 2 * loc + 1, "S", 100, sym, 1_000_100))
+    books = server_books(symbols, transport)
 
     async def main() -> None:
         # flush_interval long: the server's own loop stays out of the way of the timed flushes
