@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import ssl
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import asyncpg
@@ -51,6 +52,7 @@ from redis.crc import key_slot
 
 from order_api import replacing
 from order_api.db import Ledger, Row
+from order_api.dead_letters import log_fields, report_fields
 from order_api.fix import CancelReject, CancelRequest, ExecutionReport, NewOrder, ReplaceRequest, StatusRequest
 from order_api.fix.client import FixClient, FixNotSent, FixUnavailable
 from order_api.model import OPEN, FillRefused, Rules, Status
@@ -59,6 +61,7 @@ from order_api.outbox import STREAM, STREAM_PARTITIONS, OutboxRelay, stream_of
 from order_api.quotes import QuoteSource
 from order_api.resilience import Backoff, CircuitBreaker
 from order_api.stop_watcher import StopWatcher
+from order_api.supervise import supervised
 from vocab.keys import EXEC_DEAD
 from vocab.redisconn import UNAVAILABLE, AnyRedis
 
@@ -146,7 +149,7 @@ class ExecutionWorker:
         self.counters = {"sent": 0, "cancels_sent": 0, "reports": 0, "fills": 0, "duplicate_fills": 0,
                          "fills_refused": 0, "status_requests": 0, "resent": 0, "requeued": 0, "dead_lettered": 0,
                          "retries": 0, "unknown_answers": 0, "unknown_dead_lettered": 0, "claimed": 0,
-                         "replaces_sent": 0, "replaced": 0, "replaces_refused": 0}
+                         "replaces_sent": 0, "replaced": 0, "replaces_refused": 0, "loop_restarts": 0}
         self.acks = AckClock()  # NewOrderSingle written -> first report for it (tickfan_execution_ack_seconds)
 
     def stop(self) -> None:
@@ -167,17 +170,18 @@ class ExecutionWorker:
 
     async def run(self) -> None:
         await self._ensure_groups()
-        tasks = [asyncio.create_task(self._keep_connected(), name="fix"),
-                 *(asyncio.create_task(self._consume(group), name=f"consume {','.join(group)}")
-                   for group in read_groups(self.redis, self.streams)),
-                 asyncio.create_task(self._reconcile_loop(), name="reconcile")]
+        def keep(name: str, loop: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+            return asyncio.create_task(supervised(name, loop, self._stop.is_set, log, self.counters), name=name)
+        consumers = [keep(f"consume {','.join(group)}", functools.partial(self._consume, group))
+                     for group in read_groups(self.redis, self.streams)]
+        tasks = [keep("fix", self._keep_connected), *consumers, keep("reconcile", self._reconcile_loop)]
         if self.relay is not None:
-            tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+            tasks.append(keep("relay", self.relay.run))
         if self.stops is not None:
-            tasks.append(asyncio.create_task(self.stops.run(), name="stops"))
+            tasks.append(keep("stops", self.stops.run))
         try:
             await self._stop.wait()
-            await self._drain(tasks[1])
+            await self._drain(consumers)
         finally:
             if self.relay is not None:
                 self.relay.stop()
@@ -192,12 +196,12 @@ class ExecutionWorker:
                 with contextlib.suppress(Exception):
                     await self.fix.close()
 
-    async def _drain(self, consume: asyncio.Task[None]) -> None:
-        """Let the entry in hand be finished and acknowledged (the consumer reads nothing more once stopped), then
-        the reports being applied, within ``drain_timeout`` in all."""
+    async def _drain(self, consumers: Sequence[asyncio.Task[None]]) -> None:
+        """Let the entries in hand be finished and acknowledged (the consumers read nothing more once stopped),
+        then the reports being applied, within ``drain_timeout`` in all."""
         deadline = time.monotonic() + self.drain_timeout
         with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-            await asyncio.wait_for(asyncio.shield(consume), self.drain_timeout)
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*consumers)), self.drain_timeout)
         while self._applying and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
@@ -413,7 +417,7 @@ class ExecutionWorker:
 
     async def _dead_letter(self, reason: str, detail: str, **what: Any) -> None:
         self.counters["dead_lettered"] += 1
-        log.error("dead-lettered (%s): %s %s", reason, detail, what, extra={"reason": reason, **_log_fields(what)})
+        log.error("dead-lettered (%s): %s %s", reason, detail, what, extra={"reason": reason, **log_fields(what)})
         body = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in what.items() if k != "entry"}
         if "entry" in what:
             body.update({k.decode(): v.decode() for k, v in what["entry"].items()})
@@ -433,9 +437,9 @@ class ExecutionWorker:
             # a counterparty fault (beyond the limit, wrong symbol or side, overfill, ExecID reused): the reason
             # is the rule's code, for whoever takes it up with the market maker
             self.counters["fills_refused"] += 1
-            await self._dead_letter(e.code, e.detail, report=_report_fields(report))
+            await self._dead_letter(e.code, e.detail, report=report_fields(report))
         except (LookupError, ValueError) as e:
-            await self._dead_letter("report_refused", str(e), report=_report_fields(report))
+            await self._dead_letter("report_refused", str(e), report=report_fields(report))
         finally:
             self._applying -= 1
 
@@ -569,32 +573,6 @@ class ExecutionWorker:
             await self.ledger.touch(user, oid)
 
 
-def _log_fields(what: Mapping[str, Any]) -> dict[str, str]:
-    """The order, user and symbol a dead letter is about, for the log line's own fields (tickfan.logs)."""
-    fields: dict[str, str] = {}
-    report = what.get("report")
-    if isinstance(report, Mapping):
-        for key, name in (("cl_ord_id", "order_id"), ("symbol", "symbol")):
-            if report.get(key):
-                fields[name] = str(report[key])
-    entry = what.get("entry")
-    if isinstance(entry, Mapping):
-        for key in ("order_id", "user_id", "symbol"):
-            value = entry.get(key.encode())
-            if isinstance(value, bytes):
-                fields[key] = value.decode(errors="replace")
-    for key in ("order_id", "user_id", "symbol", "stream"):
-        if what.get(key) is not None:
-            value = what[key]
-            fields[key] = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-    return fields
-
-
 def _unknown_answer(r: ExecutionReport) -> bool:
     """A status answer saying the market maker does not know the order at all."""
     return r.exec_type == "I" and r.ord_status == "8" and UNKNOWN_ORDER in (r.text or "").lower()
-
-
-def _report_fields(r: ExecutionReport) -> dict[str, Any]:
-    return {k: getattr(r, k) for k in ("cl_ord_id", "orig_cl_ord_id", "order_id", "exec_id", "exec_type",
-                                       "ord_status", "symbol", "side", "last_qty", "last_px", "cum_qty", "text")}

@@ -73,7 +73,11 @@ class OutboxRelay:
             event.set()
 
     async def run(self) -> None:
-        await asyncio.gather(*(self._run_shard(i) for i in range(len(self.ledger.pools))))
+        # a task group, not gather: if one shard's loop dies, the others stop too, so whoever restarts ``run``
+        # does not end up with two loops for the same shard
+        async with asyncio.TaskGroup() as group:
+            for shard in range(len(self.ledger.pools)):
+                group.create_task(self._run_shard(shard), name=f"outbox shard {shard}")
 
     async def _run_shard(self, shard: int) -> None:
         backoff = 0.1

@@ -137,8 +137,13 @@ async def test_orders_flow_through_master_failovers_and_each_is_routed_and_fille
             async def all_terminal() -> bool:
                 return all(s in ("filled", "cancelled", "rejected") for s, _, _ in await statuses(ledger, placed))
 
-            async def open_ones() -> list[tuple[str, int, str]]:
-                return [s for s in await statuses(ledger, placed) if s[0] not in ("filled", "cancelled", "rejected")]
+            async def open_ones() -> object:
+                """What is stuck and why: the open orders' partitions, the worker's counters, the tasks' stacks."""
+                stuck = [(stream_of(u), s) for (u, _), s in zip(placed, await statuses(ledger, placed), strict=True)
+                         if s[0] not in ("filled", "cancelled", "rejected")]
+                stacks = {t.get_name(): [f"{f.f_code.co_name}:{f.f_lineno}" for f in t.get_stack()]
+                          for t in asyncio.all_tasks()}
+                return stuck, worker.counters, worker.connected, stacks
             await eventually(all_terminal, timeout=60, what="every accepted order terminal", state=open_ones)
             assert {s for s, _, _ in await statuses(ledger, placed)} == {"filled"}
             assert set((await executions_per_order(ledger, placed)).values()) == {QTY}  # filled once, exactly

@@ -1,0 +1,33 @@
+"""Keep a worker's long-lived loops alive: a loop that ends on an exception nobody expected is logged with its
+traceback and started again, so one unforeseen error (a client library's internals during a Redis failover)
+cannot silently leave a stream partition without a reader while the process still looks healthy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+RESTART_PAUSE = 0.5  # seconds before a crashed loop starts again: a loop crashing at once must not spin
+
+
+async def supervised(name: str, loop: Callable[[], Awaitable[None]], stopping: Callable[[], bool],
+                     log: logging.Logger, crashes: dict[str, int] | None = None) -> None:
+    """Run ``loop()`` until it returns while ``stopping()``; restart it after any other exit. ``crashes``
+    (a counter dict) gets ``loop_restarts`` incremented each time, for metrics and tests."""
+    while True:
+        try:
+            await loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s ended on an unexpected error; starting it again", name)
+        else:
+            if stopping():
+                return
+            log.error("%s returned while the worker runs; starting it again", name)
+        if crashes is not None:
+            crashes["loop_restarts"] = crashes.get("loop_restarts", 0) + 1
+        if stopping():
+            return
+        await asyncio.sleep(RESTART_PAUSE)
