@@ -92,7 +92,10 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, trace: bool, s
         if trace:
             assert snap0 is not None
             snap1 = tracemalloc.take_snapshot()
-            top = [(str(s.traceback[0]), s.size_diff) for s in snap1.compare_to(snap0, "lineno")[:25]]
+            lines = snap1.compare_to(snap0, "lineno")
+            top = [(str(s.traceback[0]), s.size_diff) for s in lines[:30]]
+            top.append(("(every traced allocation)", sum(s.size_diff for s in lines)))
+            top += [(f"(file) {s.traceback[0].filename}", s.size_diff) for s in snap1.compare_to(snap0, "filename")[:12]]
         out.put((os.getpid(), before, after, clients, top))
         await server.close()
 

@@ -172,7 +172,7 @@ class Flushing:
         for client in list(self._clients.values()):
             if client.transport is None or not client.sub.writable:
                 continue
-            locs = sorted(set().union(*client.sub.channels.values()))
+            locs = sorted(client.sub.locates())
             if len(locs) > cap:
                 start = (self._heartbeats - 1) * cap % len(locs)
                 locs = (locs + locs)[start:start + cap]

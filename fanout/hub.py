@@ -299,22 +299,25 @@ class Hub:
         if channel == STATUS:
             self.status.subscribe(sub, locates)
             return
-        mine = sub.channels[channel]
+        state = self.state_channels.get(channel)
+        if state is not None:
+            if not locates:
+                return
+            slot = self._slot(sub)
+            edges = sub.edges.get(channel)
+            if edges is None:
+                edges = sub.edges[channel] = {}
+            for loc in locates:
+                if loc not in edges:
+                    edges[loc] = state.add_edge(slot, loc)
+            return
+        mine = sub.stream(channel)
         interval = BAR_CHANNELS.get(channel)
         if interval is not None:
             new = [loc for loc in locates if loc not in mine]
             mine.update(new)
             self.bars.subscribe(sub, interval, new)
-            return
-        state = self.state_channels.get(channel)
-        if state is not None:
-            slot = self._slot(sub)
-            edges = sub.edges[channel]
-            for loc in locates:
-                if loc in mine:
-                    continue
-                mine.add(loc)
-                edges[loc] = state.add_edge(slot, loc)
+            sub.settle(channel)
             return
         for loc in locates:
             if loc in mine:
@@ -324,6 +327,7 @@ class Hub:
             self.trade_count[loc] += 1
             # prints already flushed are not this subscriber's to miss; the ring's unflushed ones come next flush
             sub.trade_seen[loc] = int(self.last_trade_seq[loc])
+        sub.settle(channel)
         sub.version += 1
 
     def unsubscribe(self, sub: Subscriber, channel: str, locates: list[int]) -> None:
@@ -331,21 +335,30 @@ class Hub:
         if channel == STATUS:
             self.status.unsubscribe(sub, locates)
             return
-        mine = sub.channels[channel]
+        state = self.state_channels.get(channel)
+        if state is not None:
+            edges = sub.edges.get(channel)
+            if edges is not None:
+                for loc in locates:
+                    e = edges.pop(loc, None)
+                    if e is not None:
+                        state.drop_edge(e)
+                sub.settle(channel)
+            return
+        mine = sub.channels.get(channel)
+        if mine is None:
+            return
         interval = BAR_CHANNELS.get(channel)
         if interval is not None:
             gone = [loc for loc in locates if loc in mine]
             mine.difference_update(gone)
             self.bars.unsubscribe(sub, interval, gone)
+            sub.settle(channel)
             return
-        state = self.state_channels.get(channel)
         for loc in locates:
             if loc not in mine:
                 continue
             mine.discard(loc)
-            if state is not None:
-                state.drop_edge(sub.edges[channel].pop(loc))
-                continue
             sub.trade_seen.pop(loc, None)
             sub.trade_floor.pop(loc, None)
             subs = self.trade_subs[loc]
@@ -353,10 +366,11 @@ class Hub:
             if not subs:
                 del self.trade_subs[loc]
             self.trade_count[loc] -= 1
+        sub.settle(channel)
 
     def remove(self, sub: Subscriber) -> None:
-        for channel in sub.channels:
-            self.unsubscribe(sub, channel, list(sub.channels[channel]))
+        for channel in [*sub.edges, *sub.channels]:
+            self.unsubscribe(sub, channel, list(sub.watching(channel)))
         if sub.slot >= 0:
             self.subscriber_of[sub.slot] = None
             self.pacing.assign(sub.slot, 0)
@@ -380,7 +394,7 @@ class Hub:
         cache = state.cache
         self.stats.snapshot_symbols += len(locates)
         self.stats.snapshot_encoded += cache.current(locates, state.versions)
-        edges = sub.edges[channel]
+        edges = sub.edges.get(channel, {})
         for loc in locates:
             e = edges.get(loc)
             if e is not None:

@@ -43,6 +43,8 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable
+from types import MappingProxyType
+from typing import cast
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -100,7 +102,29 @@ class ClientProtocolError(Exception):
     """The protocol was driven in a way its state does not allow (a bug in the adapter, h11's LocalProtocolError)."""
 
 
+class Subscriptions(dict[str, dict[str, int]]):
+    """channel -> {symbol: locate}, holding a channel only while it has a symbol: a channel not subscribed reads as
+    an empty mapping that refuses writes (``ClientProtocol._symbols_of`` makes the one to add to)."""
+
+    __slots__ = ()
+
+    def __missing__(self, channel: str) -> dict[str, int]:
+        return _NO_SYMBOLS
+
+
+_NO_SYMBOLS = cast(dict[str, int], MappingProxyType({}))
+
+
 class ClientProtocol:
+    # slots, and what most connections never use (the fragments' bucket and buffer, the held replies, the order
+    # frames' queue, the positions channel's sequence) made on first use: tens of thousands of these live at once
+    # (benchmarks/RESULTS.md, "Memory per connection (item 3)")
+    __slots__ = ("config", "tokens", "resolve", "verify", "redeem", "orders_enabled", "json_mode",
+                 "max_message_bytes", "max_symbols", "order_queue_max", "state", "user", "claims", "orders",
+                 "positions", "_account", "subscriptions", "closed", "rate", "burst", "_tokens", "_last",
+                 "rate_limited", "max_fragments", "_fragments", "_symbols", "symbol_rate_limited", "closed_for",
+                 "_now", "_held", "_order_out", "_parts", "_parts_size", "_parts_text")
+
     def __init__(self, resolve: Callable[[str], int | None], config: FanoutConfig | None = None, *,
                  json_mode: bool = False, verify: Callable[[str], Claims] | None = None,
                  redeem: Callable[[str], Claims] | None = None, orders_enabled: bool = False,
@@ -110,6 +134,7 @@ class ClientProtocol:
         single-use ticket (None: tickets are refused); ``orders_enabled`` says whether this node serves the orders
         channel at all (it needs Redis); ``tokens`` checks resume tokens (None: every token is not recoverable)."""
         config = config or FanoutConfig()
+        self.config = config
         self.tokens = tokens
         self.resolve = resolve
         self.verify = verify or default_verifier().claims
@@ -124,28 +149,28 @@ class ClientProtocol:
         self.claims: Claims | None = None  # what the connection's (latest) token proved
         self.orders = False  # subscribed to the orders channel (as the acks say)
         self.positions = False  # subscribed to the positions channel
-        self._account = AccountSequence(self.order_queue_max)  # the positions channel's snapshot and versions
-        # channel -> {symbol: locate}
-        self.subscriptions: dict[str, dict[str, int]] = {c: {} for c in CHANNELS}
+        # the positions channel's snapshot and versions (while it is subscribed)
+        self._account: AccountSequence | None = None
+        self.subscriptions = Subscriptions()  # channel -> {symbol: locate}
         self.closed = False  # no more input is taken (too large, or closed)
         # token bucket: a client may send ``burst`` messages at once, then ``max_messages_per_second``
         self.rate = config.max_messages_per_second
         self.burst = config.burst
-        self._tokens = float(self.burst)
+        self._tokens: float = self.burst
         self._last = 0.0
         self.rate_limited = 0
         # fragments: at most ``max_fragments`` per message, and a bucket of them per second (empty ones count)
         self.max_fragments = config.max_fragments
-        self._fragments = TokenBucket(config.max_fragments_per_second, config.max_fragments)
+        self._fragments: TokenBucket | None = None  # made at the first fragment
         # subscribe churn: distinct symbols per subscribe/unsubscribe, against a bucket of them per second
         self._symbols = TokenBucket(config.max_symbols_per_second, config.symbol_burst)
         self.symbol_rate_limited = 0
         self.closed_for: str | None = None  # the limit that closed this connection (TOO_LARGE, ...), if one did
         self._now = 0.0
-        self._held: list[Reply] = []  # replies behind an unconfirmed orders subscription, in order
-        self._order_out: deque[bytes | str] = deque()  # order frames the adapter has not taken yet
+        self._held: list[Reply] | None = None  # replies behind an unconfirmed orders subscription, in order
+        self._order_out: deque[bytes | str] | None = None  # order frames the adapter has not taken yet
         # a fragmented message being collected: its parts, their size, and whether it is text
-        self._parts: list[bytes] = []
+        self._parts: list[bytes] | None = None
         self._parts_size = 0
         self._parts_text = False
 
@@ -230,10 +255,8 @@ class ClientProtocol:
         if self.state is not ConnectionState.CLOSED:
             self._to(ConnectionState.CLOSED)
         self.closed = True
-        self._held.clear()
-        self._order_out.clear()
-        self._account.clear()
-        self._parts, self._parts_size = [], 0
+        self._held = self._order_out = self._account = self._parts = None
+        self._parts_size = 0
         return self.user
 
     # ------------------------------------------------------------------ input
@@ -247,24 +270,30 @@ class ClientProtocol:
                 return Reply()
             if not continuation:
                 self._parts_text = text
-            if len(self._parts) >= self.max_fragments:
-                self._parts, self._parts_size = [], 0
+            parts = self._parts
+            if parts is None:
+                parts = self._parts = []
+            if len(parts) >= self.max_fragments:
+                self._parts, self._parts_size = None, 0
                 return self.close_for(TOO_MANY_FRAGMENTS, CLOSE_MESSAGE_TOO_BIG, "too many fragments",
                                        f"a message in more than {self.max_fragments} fragments")
-            if not self._fragments.take(now):
-                self._parts, self._parts_size = [], 0
+            bucket = self._fragments
+            if bucket is None:
+                bucket = self._fragments = TokenBucket(self.config.max_fragments_per_second, self.max_fragments)
+            if not bucket.take(now):
+                self._parts, self._parts_size = None, 0
                 return self.close_for(FRAGMENT_RATE, CLOSE_POLICY_VIOLATION, "fragment rate limit",
-                                       f"fragments over {self._fragments.rate:g}/s (burst {self.max_fragments})")
-            self._parts.append(payload)
+                                       f"fragments over {bucket.rate:g}/s (burst {self.max_fragments})")
+            parts.append(payload)
             self._parts_size += len(payload)
             if self._parts_size > self.max_message_bytes:
                 size = self._parts_size
-                self._parts, self._parts_size = [], 0
+                self._parts, self._parts_size = None, 0
                 return self.too_large(size)
             if not fin:
                 return Reply()
-            payload, text = b"".join(self._parts), self._parts_text
-            self._parts, self._parts_size = [], 0
+            payload, text = b"".join(parts), self._parts_text
+            self._parts, self._parts_size = None, 0
         if not text:
             return self.receive(payload, now)
         try:
@@ -344,20 +373,25 @@ class ClientProtocol:
         for an orders subscription, only the relay event (the rest, with its ack, waits for ``orders_ready``)."""
         state = self.state
         if state is ConnectionState.AWAITING_ORDERS:
-            self._held.append(reply)
+            self._hold(reply)
             return Reply()
         if state is ConnectionState.CLOSED:
             return Reply()
         if reply.orders_subscribe is not None:
             self._to(ConnectionState.AWAITING_ORDERS)
             user, reply.orders_subscribe = reply.orders_subscribe, None
-            self._held.append(reply)
+            self._hold(reply)
             return Reply(orders_subscribe=user)
         if reply.orders_unsubscribe is not None and state is ConnectionState.ORDERS:
             self._to(ConnectionState.OPEN)
         if reply.close is not None:
             self._to(ConnectionState.CLOSED)
         return reply
+
+    def _hold(self, reply: Reply) -> None:
+        if self._held is None:
+            self._held = []
+        self._held.append(reply)
 
     def orders_ready(self, live: bool) -> list[Reply]:
         """The relay confirmed the user's channel (``live``), or cannot now (an ``orders_unavailable`` frame
@@ -371,11 +405,12 @@ class ClientProtocol:
                 return [Reply(messages=[self.subscribed_message()], account_snapshot=self._snapshot_wanted())]
             return []
         self._to(ConnectionState.ORDERS)
-        held, self._held = self._held, []
+        held, self._held = self._held or [], None
         out: list[Reply] = []
         for i, reply in enumerate(held):
             if self.state is ConnectionState.AWAITING_ORDERS:
-                self._held.extend(held[i:])  # a later orders subscription: the rest waits for its confirmation
+                for later in held[i:]:  # a later orders subscription: the rest waits for its confirmation
+                    self._hold(later)
                 break
             released = self._emit(reply)
             if released != Reply():
@@ -390,17 +425,25 @@ class ClientProtocol:
         already unread: an order update is never silently skipped."""
         if self.state is ConnectionState.CLOSED:
             return None
-        if len(self._order_out) >= self.order_queue_max:
+        queue = self._order_out
+        if queue is None:
+            queue = self._order_out = deque()
+        elif len(queue) >= self.order_queue_max:
             return f"over {self.order_queue_max} order updates unread"
-        self._order_out.append(frame)
+        queue.append(frame)
         return None
 
     def _snapshot_wanted(self) -> str | None:
         """The user whose account to fetch for a (new) positions snapshot, or None when positions is not wanted."""
         if not self.positions:
             return None
-        self._account.await_snapshot()
+        self._account_sequence().await_snapshot()
         return self.user
+
+    def _account_sequence(self) -> AccountSequence:
+        if self._account is None:
+            self._account = AccountSequence(self.order_queue_max)
+        return self._account
 
     def account_frame(self, frame: bytes | str, version: int, *, snapshot: bool = False) -> str | None:
         """One account update (or, with ``snapshot``, the current account) for the positions channel: queued with
@@ -408,7 +451,7 @@ class ClientProtocol:
         connection must be dropped, as ``order_frame`` does."""
         if self.state is ConnectionState.CLOSED or not self.positions:
             return None
-        frames = self._account.take(frame, version, snapshot=snapshot)
+        frames = self._account_sequence().take(frame, version, snapshot=snapshot)
         if isinstance(frames, str):
             return frames
         for f in frames:
@@ -419,11 +462,17 @@ class ClientProtocol:
 
     def take_order_frame(self) -> bytes | str | None:
         """The oldest order frame not yet written, or None."""
-        return self._order_out.popleft() if self._order_out else None
+        queue = self._order_out
+        if not queue:
+            return None
+        frame = queue.popleft()
+        if not queue:
+            self._order_out = None  # most connections have no order frames most of the time
+        return frame
 
     @property
     def order_frames_waiting(self) -> int:
-        return len(self._order_out)
+        return len(self._order_out) if self._order_out is not None else 0
 
     # ------------------------------------------------------------------ subscriptions
     def _channels(self, requested: list[str], reply: Reply) -> list[str] | None:
@@ -470,7 +519,7 @@ class ClientProtocol:
                 if relayed and self.state is ConnectionState.ORDERS:
                     reply.account_snapshot = self._snapshot_wanted()  # the relay is live: fetch it now
                 else:
-                    self._account.await_snapshot()  # orders_ready asks for it
+                    self._account_sequence().await_snapshot()  # orders_ready asks for it
             if not relayed:
                 reply.orders_subscribe = self.user  # the owner's channel only: the user the token proved
             if not channels:  # user channels alone: symbols are ignored
@@ -495,9 +544,10 @@ class ClientProtocol:
                     "too_many_symbols", f"at most {self.max_symbols} symbols per channel; "
                                         f"{len(current)} already on {channel!r}", [s for s, _ in new]))
                 continue
-            for s, loc in new:
-                current[s] = loc
             if new:
+                current = self._symbols_of(channel)
+                for s, loc in new:
+                    current[s] = loc
                 reply.subscribed[channel] = [loc for _, loc in new]
         if sub.resume_token:
             self._resume(sub.resume_token, reply)
@@ -536,7 +586,7 @@ class ClientProtocol:
                 if sym not in current:
                     if len(current) >= self.max_symbols:
                         continue
-                    current[sym] = loc
+                    self._symbols_of(channel)[sym] = loc
                     reply.subscribed.setdefault(channel, []).append(loc)
                 if channel == "trades":
                     trades[loc] = (sym, seen)
@@ -558,15 +608,26 @@ class ClientProtocol:
                 self.orders = False
             if POSITIONS in mine:
                 self.positions = False
-                self._account.clear()
+                self._account = None
             if relayed and not (self.orders or self.positions):
                 reply.orders_unsubscribe = self.user
         for channel in channels:
-            current = self.subscriptions[channel]
+            current = self.subscriptions.get(channel)
+            if current is None:
+                continue
             gone = [current.pop(s) for s in wanted if s in current]
             if gone:
                 reply.unsubscribed[channel] = gone
+            if not current:
+                del self.subscriptions[channel]
         reply.messages.append(self.subscribed_message())
+
+    def _symbols_of(self, channel: str) -> dict[str, int]:
+        """``channel``'s subscriptions, to add to (made on first use; an unsubscribe that empties it drops it)."""
+        current = self.subscriptions.get(channel)
+        if current is None:
+            current = self.subscriptions[channel] = {}
+        return current
 
     def subscribed_message(self) -> pb.ServerMessage:
         """The full current subscription (also re-sent when the orders channel is live again after an outage)."""

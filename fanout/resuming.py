@@ -34,6 +34,8 @@ REPLAY_BATCH = 500  # replayed prints per TradeBatch frame
 class Resuming:
     """The resume half of a connection; the connection gives it these."""
 
+    __slots__ = ()  # the connection's own slots hold them (no dict per connection)
+
     server: FanoutServer
     sub: Subscriber
     protocol: ClientProtocol
@@ -110,7 +112,7 @@ class Resuming:
                 self._send_now(pb.ServerMessage(trades=pb.TradeBatch(trades=replay[i:i + REPLAY_BATCH],
                                                                      send_time_ns=time.time_ns())))
             server.stats.prints_replayed += len(replay)
-            if loc in sub.channels["trades"]:
+            if loc in sub.watching("trades"):
                 sub.trade_seen[loc] = max(seen, upto)
                 sub.trade_floor[loc] = max(seen, upto)
                 sub.version += 1

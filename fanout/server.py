@@ -67,7 +67,7 @@ from .protocol import (
 from .resume import TokenCodec, resume_key
 from .resuming import Resuming
 from .tiers import TierLadder
-from .upgrade import _PeerProtocol, _picows_log, _refusal_response
+from .upgrade import _PeerProtocol, _refusal_response, connection_log, release_handshake
 from .upgrade import follow_root_log_level as follow_root_log_level  # still importable from here
 
 log = logging.getLogger("tickfan.fanout")
@@ -89,6 +89,9 @@ def _encode(message: pb.ServerMessage, json_mode: bool) -> bytes | str:
 class _Client(Resuming, WSListener):
     """One connection: picows callbacks in, ``ClientProtocol`` decides, this writes what it returns."""
 
+    __slots__ = ("server", "peer", "counted", "counted_user", "closing", "sub", "protocol", "paused_since",
+                 "transport", "_credentials", "_expiry", "_watched", "_token", "_gate")
+
     def __init__(self, server: FanoutServer, json_mode: bool, authorization: str | None = None,
                  token: str | None = None, ticket: str | None = None, peer: str | None = None) -> None:
         self.server = server
@@ -106,8 +109,9 @@ class _Client(Resuming, WSListener):
         self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
         self._watched: str | None = None  # the user whose revocations this connection listens for
         self._token: tuple[tuple[int, int], str] | None = None  # (what it was made from, the resume token)
-        # a subscription whose symbols the book source fetches first holds it and the replies after it
-        self._gate = FollowGate(server.follow, self._writable, server._tasks)
+        # a subscription whose symbols the book source fetches first holds it and the replies after it (None: the
+        # source holds every symbol already, and replies are applied at once)
+        self._gate = FollowGate(server.follow, self._writable, server._tasks) if server.follow is not None else None
 
     @property
     def json(self) -> bool:
@@ -116,6 +120,7 @@ class _Client(Resuming, WSListener):
     # picows callbacks -----------------------------------------------------------
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        release_handshake(transport)  # the credentials were taken at the upgrade (``_credentials``)
         server = self.server
         config = server.config
         transport.underlying_transport.set_write_buffer_limits(high=config.write_buffer_high)
@@ -330,7 +335,10 @@ class _Client(Resuming, WSListener):
         """Apply ``reply`` now, or, when it subscribes to symbols the book source must fetch first (a Redis edge
         seeding them), once they are here: its snapshots then carry the books, not empty rows. Later replies
         wait behind it, in order (``fanout.follow``)."""
-        self._gate.submit(reply.subscribed, lambda: self._apply_now(transport, reply))
+        if self._gate is None:
+            self._apply_now(transport, reply)
+        else:
+            self._gate.submit(reply.subscribed, lambda: self._apply_now(transport, reply))
 
     def _writable(self) -> bool:
         return self.transport is not None and not self.transport.is_disconnected and not self.closing
@@ -509,7 +517,7 @@ class FanoutServer(Flushing):
         follow_root_log_level()
         # what ``picows.ws_create_server`` does, with a protocol that knows its peer at the upgrade
         # the logger never goes below DEBUG: picows logs whole upgrade requests (credentials) at level 9
-        protocol_args = (_picows_log, True, config.upgrade_timeout, True,
+        protocol_args = (connection_log, True, config.upgrade_timeout, True,
                          config.ping_idle_timeout, config.ping_reply_timeout, WSAutoPingStrategy.PING_WHEN_IDLE,
                          True, max(4 * config.max_message_bytes, 1 << 22), None, READ_BUFFER)
 

@@ -100,7 +100,7 @@ class StatusChannel:
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(self, sub: Subscriber, locates: list[int]) -> None:
-        mine = sub.channels[CHANNEL]
+        mine = sub.stream(CHANNEL)
         for loc in locates:
             if loc in mine:
                 continue
@@ -108,9 +108,12 @@ class StatusChannel:
             self.subs.setdefault(loc, set()).add(sub)
             self.count[loc] += 1
             self.members[sub] = self.members.get(sub, 0) + 1
+        sub.settle(CHANNEL)
 
     def unsubscribe(self, sub: Subscriber, locates: list[int]) -> None:
-        mine = sub.channels[CHANNEL]
+        mine = sub.channels.get(CHANNEL)
+        if mine is None:
+            return
         for loc in locates:
             if loc not in mine:
                 continue
@@ -126,6 +129,7 @@ class StatusChannel:
             else:
                 del self.members[sub]
                 self.resync.discard(sub)
+        sub.settle(CHANNEL)
 
     # ------------------------------------------------------------------ frames
     def _current(self, locates: Iterable[int]) -> list[_Item]:
@@ -165,7 +169,7 @@ class StatusChannel:
                 self.resync.discard(sub)
                 self.stats.resyncs += 1
                 self.stats.frames += 1
-                snap = frame(self._current(sorted(sub.channels[CHANNEL])), sub.json, snapshot=True,
+                snap = frame(self._current(sorted(sub.watching(CHANNEL))), sub.json, snapshot=True,
                              send_time_ns=send_time_ns)
                 subs_out.append(sub)
                 frames_out.append([snap])

@@ -6,23 +6,26 @@ re-exports ``Subscriber``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscriber:
+    """One connection as the hub sees it. Slots, and a channel's structure only while it holds a locate: tens of
+    thousands of these live at once, most watching a few symbols of one channel (benchmarks/RESULTS.md, "Memory per
+    connection (item 3)")."""
+
     id: int
     json: bool = False
-    # channel -> subscribed locates
-    channels: dict[str, set[int]] = field(default_factory=lambda: {"quotes": set(), "depth": set(), "trades": set(),
-                                                                   "bars:1s": set(), "bars:1m": set(),
-                                                                   "status": set()})
+    # stream channel (trades, bars:1s, bars:1m, status) -> its subscribed locates; a channel only while non-empty
+    channels: dict[str, set[int]] = field(default_factory=dict)
     writable: bool = True
-    # the hub's bookkeeping: this subscriber's row, and per state channel its edges (locate -> edge index)
+    # the hub's bookkeeping: this subscriber's row, and per state channel (quotes, depth) its edges (locate -> edge
+    # index), which are also its subscribed locates there (no second set); a channel only while non-empty
     slot: int = -1
-    edges: dict[str, dict[int, int]] = field(default_factory=lambda: {"quotes": {}, "depth": {}})
+    edges: dict[str, dict[int, int]] = field(default_factory=dict)
     # trades channel, per locate: the last trade_seq this subscriber was sent (what its resume token names),
     # and after a resume's replay, the trade_seq up to which live prints are not sent again
     trade_seen: dict[int, int] = field(default_factory=dict)
@@ -30,6 +33,31 @@ class Subscriber:
     # bumped whenever what a resume token would say changes (subscriptions, trade_seen): tokens are cached by it
     version: int = 0
     period_ns: int = 0  # its conflation tier's flush period (``fanout.tiers``; 0: every flush)
+
+    def watching(self, channel: str) -> Collection[int]:
+        """The locates subscribed on ``channel`` (empty when none); read-only."""
+        return self.edges.get(channel) or self.channels.get(channel) or NO_LOCATES
+
+    def locates(self) -> set[int]:
+        """Every locate subscribed, on any channel."""
+        return set().union(*self.edges.values(), *self.channels.values())
+
+    def stream(self, channel: str) -> set[int]:
+        """A stream channel's locates, to add to (made on first use; ``settle`` drops it when emptied)."""
+        mine = self.channels.get(channel)
+        if mine is None:
+            mine = self.channels[channel] = set()
+        return mine
+
+    def settle(self, channel: str) -> None:
+        """Forget ``channel``'s structures once nothing is subscribed on it."""
+        if not self.channels.get(channel, True):
+            del self.channels[channel]
+        if not self.edges.get(channel, True):
+            del self.edges[channel]
+
+
+NO_LOCATES: frozenset[int] = frozenset()
 
 
 class FlushResult(Sequence[tuple[Subscriber, Sequence[bytes | str]]]):

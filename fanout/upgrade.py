@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any, cast
 
-from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
+from multidict import CIMultiDict, CIMultiDictProxy
+from picows import WSTransport, WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in picows' stubs
 
 from .limits import Refusal
@@ -23,6 +25,29 @@ if TYPE_CHECKING:
 # root logger's level, so they never are.
 _picows_log = logging.getLogger("picows.tickfan")
 _picows_log.setLevel(logging.DEBUG)
+
+
+class _ConnectionLog(logging.LoggerAdapter[logging.Logger]):
+    """picows' logger as its connections get it: given a ``logging.Logger``, picows makes a child ``Logger`` per
+    connection and keeps it for the connection's life (~1 kB each: benchmarks/RESULTS.md, "Memory per connection
+    (item 3)"); given anything else, it logs through it as it is. The same records, without the socket's number in
+    the logger's name."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return msg, kwargs
+
+
+connection_log = _ConnectionLog(_picows_log)
+# what stands for the upgrade's headers once a connection is open: picows keeps the request and the answer for the
+# connection's life, and nothing reads their headers after the upgrade (the request's carried its credentials)
+_NO_HEADERS = cast(CIMultiDict[str], CIMultiDictProxy(CIMultiDict[str]()))
+
+
+def release_handshake(transport: WSTransport) -> None:
+    """Drop the upgrade request's and answer's headers that picows holds for the connection's life."""
+    for message in (transport.request, transport.response):
+        if message is not None:
+            message.headers = _NO_HEADERS
 
 
 def follow_root_log_level() -> None:

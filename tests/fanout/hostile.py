@@ -74,7 +74,7 @@ def check(p: ClientProtocol, frame: Frame, now: float, user: str | None) -> None
         assert chan in CHANNELS and len(subs) <= CONFIG.max_symbols
         assert all(KNOWN.get(s) == loc for s, loc in subs.items())
     assert not p.orders or (user is not None)
-    assert len(p._parts) <= CONFIG.max_fragments
+    assert len(p._parts or ()) <= CONFIG.max_fragments  # None: no fragmented message being collected
     assert p.state in (ConnectionState.OPEN, ConnectionState.ORDERS, ConnectionState.CLOSED)
 
 
