@@ -146,5 +146,5 @@ class Resuming:
         trades = self.protocol.subscriptions["trades"]
         symbols = {sym: (b, seen.get(trades[sym], 0) if sym in trades else 0) for sym, b in bits.items()}
         token = server.tokens.encode(ResumeState(server.feed_epoch(), server.node_epoch, symbols))
-        self._token = (key, token)
+        self._token = (key, token)  # type: ignore[misc]  # a slot of the connection class (``__slots__`` above)
         return token

@@ -55,6 +55,7 @@ from .flushing import FanoutStats, Flushing
 from .follow import Follow, FollowGate
 from .history import TradeHistory
 from .hub import Hub, Subscriber
+from .keepalive import NOT_PINGED, Keepalive
 from .limits import PER_USER, ConnectionLimits
 from .orders import OrderRelay
 from .protocol import (
@@ -90,7 +91,7 @@ class _Client(Resuming, WSListener):
     """One connection: picows callbacks in, ``ClientProtocol`` decides, this writes what it returns."""
 
     __slots__ = ("server", "peer", "counted", "counted_user", "closing", "sub", "protocol", "paused_since",
-                 "transport", "_credentials", "_expiry", "_watched", "_token", "_gate")
+                 "transport", "_credentials", "_expiry", "_watched", "_token", "_gate", "heard", "pinged")
 
     def __init__(self, server: FanoutServer, json_mode: bool, authorization: str | None = None,
                  token: str | None = None, ticket: str | None = None, peer: str | None = None) -> None:
@@ -105,6 +106,7 @@ class _Client(Resuming, WSListener):
                                        orders_enabled=server.orders is not None, tokens=server.tokens)
         self.paused_since: float | None = None
         self.transport: WSTransport | None = None
+        self.heard, self.pinged = server.keepalive.tick, NOT_PINGED  # ``fanout.keepalive``
         self._credentials = (authorization, token, ticket)
         self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
         self._watched: str | None = None  # the user whose revocations this connection listens for
@@ -264,13 +266,19 @@ class _Client(Resuming, WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
+        self.heard = self.server.keepalive.tick
         if kind == WSMsgType.CLOSE:
             if not self.closing:  # else the client is answering the close it was sent
                 transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
             return
-        if kind in (WSMsgType.PING, WSMsgType.PONG):
-            return  # picows answers pings itself
+        if kind == WSMsgType.PING:
+            transport.send_pong(frame.get_payload_as_bytes())  # what picows' auto-pong did
+            return
+        if kind == WSMsgType.PONG:
+            if self.pinged > 0:
+                self.pinged = NOT_PINGED
+            return
         protocol = self.protocol
         limited, symbols_limited = protocol.rate_limited, protocol.symbol_rate_limited
         claims = protocol.claims
@@ -442,6 +450,8 @@ class FanoutServer(Flushing):
         self._heartbeats = 0
         self.stats = FanoutStats()
         self.tiers = TierLadder(config.tiers)  # each client's conflation tier (``fanout.tiers``)
+        self.keepalive = Keepalive(config.ping_idle_timeout, config.ping_reply_timeout)
+        self._keepalive: asyncio.Task[None] | None = None
         self.limits = ConnectionLimits(
             max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
             connection_rate_per_ip=config.connection_rate_per_ip,
@@ -516,10 +526,11 @@ class FanoutServer(Flushing):
         raise_open_files(OPEN_FILES_WANTED)
         follow_root_log_level()
         # what ``picows.ws_create_server`` does, with a protocol that knows its peer at the upgrade
-        # the logger never goes below DEBUG: picows logs whole upgrade requests (credentials) at level 9
-        protocol_args = (connection_log, True, config.upgrade_timeout, True,
+        # the logger never goes below DEBUG: picows logs whole upgrade requests (credentials) at level 9; no auto-ping
+        # nor auto-pong: a task per connection for them, ``fanout.keepalive`` does it for all from one timer
+        protocol_args = (connection_log, True, config.upgrade_timeout, False,
                          config.ping_idle_timeout, config.ping_reply_timeout, WSAutoPingStrategy.PING_WHEN_IDLE,
-                         True, max(4 * config.max_message_bytes, 1 << 22), None, READ_BUFFER)
+                         False, max(4 * config.max_message_bytes, 1 << 22), None, READ_BUFFER)
 
         def protocol() -> _PeerProtocol:
             return _PeerProtocol(self, *protocol_args)
@@ -544,6 +555,7 @@ class FanoutServer(Flushing):
         if self._server.sockets:
             self._port = int(self._server.sockets[0].getsockname()[1])
         self._flusher = asyncio.create_task(self._flush_loop())
+        self._keepalive = asyncio.create_task(self.keepalive.run(self._clients.values))
         if self.orders is not None:
             await self.orders.start()
 
@@ -553,6 +565,8 @@ class FanoutServer(Flushing):
         while self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
             await asyncio.wait([self._flusher], timeout=0.5)
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         if self._server is not None:
             self._server.close()
         for client in list(self._clients.values()):
