@@ -92,7 +92,9 @@ class TierLadder:
 
     def __init__(self, policy: TierPolicy | None = None) -> None:
         self.policy = policy or TierPolicy()
-        self._clients: dict[int, _Client] = {}
+        # key -> its state; None for a client never capped nor behind (most of them): the same as a new ``_Client``,
+        # without one per connection
+        self._clients: dict[int, _Client | None] = {}
         self._watched: set[int] = set()  # fell behind lately, or below its floor
         self.per_tier = [0] * len(self.policy.ladder)
         self.moves_down = 0
@@ -104,13 +106,13 @@ class TierLadder:
 
     def join(self, key: int) -> None:
         if key not in self._clients:
-            self._clients[key] = _Client()
+            self._clients[key] = None
             self.per_tier[0] += 1
 
     def leave(self, key: int) -> None:
-        c = self._clients.pop(key, None)
-        if c is not None:
-            self.per_tier[c.tier] -= 1
+        if key in self._clients:
+            c = self._clients.pop(key)
+            self.per_tier[c.tier if c is not None else 0] -= 1
             self._watched.discard(key)
 
     def tier(self, key: int) -> int:
@@ -131,7 +133,7 @@ class TierLadder:
         """The client's own cap (``rate_problem`` checked first; 0: none). A client at its floor follows the new
         floor; one moved down for falling behind stays down, unless the new floor is slower still. A client not
         (or no longer) here is ignored."""
-        c = self._clients.get(key)
+        c = self._state(key)
         if c is None:
             return
         demoted = c.tier > c.floor
@@ -141,10 +143,19 @@ class TierLadder:
 
     def fell_behind(self, key: int) -> None:
         """The adapter paused writing to this client (its write buffer passed the high-water mark)."""
-        c = self._clients.get(key)
+        c = self._state(key)
         if c is not None:
             c.fell = True
             self._watched.add(key)
+
+    def _state(self, key: int) -> _Client | None:
+        """The client's state, to change (made on first use); None when the client is not here."""
+        if key not in self._clients:
+            return None
+        c = self._clients[key]
+        if c is None:
+            c = self._clients[key] = _Client()
+        return c
 
     def due(self, now: float) -> bool:
         """Whether a sweep is due at ``now`` (seconds, monotonic)."""
