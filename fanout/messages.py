@@ -1,10 +1,14 @@
 """The values of the client protocol that need no connection state: the upgrade request's target, errors and
-resume verdicts, and what the protocol core hands its adapter (``Reply``, ``ResumeRequest``). Split from
-``fanout.protocol``, which re-exports them."""
+resume verdicts, what the protocol core hands its adapter (``Reply``, ``ResumeRequest``), the connection's states
+and their transitions, and the shape of its subscriptions (``Subscriptions``). Split from ``fanout.protocol``,
+which re-exports them."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from tickfan_proto import stream_pb2 as pb
@@ -69,3 +73,38 @@ class ResumeRequest:
     feed_epoch: int
     node_epoch: int
     trades: dict[int, tuple[str, int]]
+
+
+class ConnectionState(enum.Enum):
+    CONNECTING = "connecting"            # upgraded; credentials not taken yet
+    OPEN = "open"                        # prices; the orders channel not delivered
+    AWAITING_ORDERS = "awaiting_orders"  # orders subscription sent to the relay, unconfirmed: replies held
+    ORDERS = "orders"                    # prices and the user's order updates
+    CLOSED = "closed"                    # close sent or connection lost: nothing more in or out
+
+
+_S = ConnectionState
+TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
+    _S.CONNECTING: frozenset({_S.OPEN, _S.CLOSED}),
+    _S.OPEN: frozenset({_S.AWAITING_ORDERS, _S.CLOSED}),
+    _S.AWAITING_ORDERS: frozenset({_S.ORDERS, _S.CLOSED}),
+    _S.ORDERS: frozenset({_S.OPEN, _S.CLOSED}),
+    _S.CLOSED: frozenset(),
+}
+
+
+class ClientProtocolError(Exception):
+    """The protocol was driven in a way its state does not allow (a bug in the adapter, h11's LocalProtocolError)."""
+
+
+class Subscriptions(dict[str, dict[str, int]]):
+    """channel -> {symbol: locate}, holding a channel only while it has a symbol: a channel not subscribed reads as
+    an empty mapping that refuses writes (``ClientProtocol._symbols_of`` makes the one to add to)."""
+
+    __slots__ = ()
+
+    def __missing__(self, channel: str) -> dict[str, int]:
+        return _NO_SYMBOLS
+
+
+_NO_SYMBOLS = cast(dict[str, int], MappingProxyType({}))

@@ -40,11 +40,8 @@ States (``ConnectionState``; a call its state does not allow raises ``ClientProt
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from collections.abc import Callable
-from types import MappingProxyType
-from typing import cast
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -54,8 +51,12 @@ from vocab.auth import AuthError, Claims, bearer, default_verifier
 
 from .config import FanoutConfig
 from .limits import TokenBucket
+from .messages import TRANSITIONS as TRANSITIONS
+from .messages import ClientProtocolError as ClientProtocolError
+from .messages import ConnectionState as ConnectionState
 from .messages import Reply as Reply
 from .messages import ResumeRequest as ResumeRequest
+from .messages import Subscriptions
 from .messages import Upgrade as Upgrade
 from .messages import error_message as error_message
 from .messages import parse_upgrade as parse_upgrade
@@ -78,41 +79,6 @@ FRAGMENT_RATE = "fragment_rate"
 CLOSE_TOKEN_EXPIRED = 4001  # the connection's token expired and was not refreshed
 CLOSE_TOKEN_REVOKED = 4003  # the user logged out everywhere after the connection's token was issued
 PROTOCOL_VERSION = 2  # Subscribed.protocol_version (proto/stream.proto's header says what changed)
-
-
-class ConnectionState(enum.Enum):
-    CONNECTING = "connecting"            # upgraded; credentials not taken yet
-    OPEN = "open"                        # prices; the orders channel not delivered
-    AWAITING_ORDERS = "awaiting_orders"  # orders subscription sent to the relay, unconfirmed: replies held
-    ORDERS = "orders"                    # prices and the user's order updates
-    CLOSED = "closed"                    # close sent or connection lost: nothing more in or out
-
-
-_S = ConnectionState
-TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
-    _S.CONNECTING: frozenset({_S.OPEN, _S.CLOSED}),
-    _S.OPEN: frozenset({_S.AWAITING_ORDERS, _S.CLOSED}),
-    _S.AWAITING_ORDERS: frozenset({_S.ORDERS, _S.CLOSED}),
-    _S.ORDERS: frozenset({_S.OPEN, _S.CLOSED}),
-    _S.CLOSED: frozenset(),
-}
-
-
-class ClientProtocolError(Exception):
-    """The protocol was driven in a way its state does not allow (a bug in the adapter, h11's LocalProtocolError)."""
-
-
-class Subscriptions(dict[str, dict[str, int]]):
-    """channel -> {symbol: locate}, holding a channel only while it has a symbol: a channel not subscribed reads as
-    an empty mapping that refuses writes (``ClientProtocol._symbols_of`` makes the one to add to)."""
-
-    __slots__ = ()
-
-    def __missing__(self, channel: str) -> dict[str, int]:
-        return _NO_SYMBOLS
-
-
-_NO_SYMBOLS = cast(dict[str, int], MappingProxyType({}))
 
 
 class ClientProtocol:
@@ -463,9 +429,7 @@ class ClientProtocol:
     def take_order_frame(self) -> bytes | str | None:
         """The oldest order frame not yet written, or None."""
         queue = self._order_out
-        if not queue:
-            return None
-        frame = queue.popleft()
+        frame = queue.popleft() if queue else None
         if not queue:
             self._order_out = None  # most connections have no order frames most of the time
         return frame
@@ -612,22 +576,17 @@ class ClientProtocol:
             if relayed and not (self.orders or self.positions):
                 reply.orders_unsubscribe = self.user
         for channel in channels:
-            current = self.subscriptions.get(channel)
-            if current is None:
-                continue
+            current = self.subscriptions.get(channel, {})
             gone = [current.pop(s) for s in wanted if s in current]
             if gone:
                 reply.unsubscribed[channel] = gone
             if not current:
-                del self.subscriptions[channel]
+                self.subscriptions.pop(channel, None)
         reply.messages.append(self.subscribed_message())
 
     def _symbols_of(self, channel: str) -> dict[str, int]:
         """``channel``'s subscriptions, to add to (made on first use; an unsubscribe that empties it drops it)."""
-        current = self.subscriptions.get(channel)
-        if current is None:
-            current = self.subscriptions[channel] = {}
-        return current
+        return self.subscriptions.setdefault(channel, {})
 
     def subscribed_message(self) -> pb.ServerMessage:
         """The full current subscription (also re-sent when the orders channel is live again after an outage)."""
