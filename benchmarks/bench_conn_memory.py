@@ -67,7 +67,7 @@ def server_books(symbols: int, transport: str) -> Any:
 
 
 def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, trace: bool, send_buffer: int, loop: str,
-          transport: str) -> None:
+          transport: str, trim: bool) -> None:
     from fanout.config import FanoutConfig
     from fanout.server import FanoutServer
     books = server_books(symbols, transport)
@@ -95,8 +95,14 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, trace: bool, s
             lines = snap1.compare_to(snap0, "lineno")
             top = [(str(s.traceback[0]), s.size_diff) for s in lines[:30]]
             top.append(("(every traced allocation)", sum(s.size_diff for s in lines)))
-            top += [(f"(file) {s.traceback[0].filename}", s.size_diff) for s in snap1.compare_to(snap0, "filename")[:12]]
-        out.put((os.getpid(), before, after, clients, top))
+            by_file = snap1.compare_to(snap0, "filename")[:12]
+            top += [(f"(file) {s.traceback[0].filename}", s.size_diff) for s in by_file]
+        trimmed = after
+        if trim:  # what glibc holds free inside the heap, given back (the figure without it is the one reported)
+            import ctypes
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            trimmed = rss_kb()
+        out.put((os.getpid(), before, after, clients, top, trimmed))
         await server.close()
 
     if loop == "uvloop":  # what ``tickfan node`` runs
@@ -176,6 +182,8 @@ def main() -> None:
                              "loop's transport anyway, so this changes nothing without TLS; before it, aiofastnet "
                              "(the default) was picows' choice (the comparison in RESULTS)")
     parser.add_argument("--tracemalloc", action="store_true", help="Python allocations per connection, by line")
+    parser.add_argument("--trim", action="store_true",
+                        help="also the RSS after malloc_trim(0) in each server (what malloc held free)")
     args = parser.parse_args()
     raise_open_files(1 << 20)
     from fanout.config import FanoutConfig
@@ -186,7 +194,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     ready, go, out, connected, hold = ctx.Queue(), ctx.Queue(), ctx.Queue(), ctx.Queue(), ctx.Queue()
     servers = [ctx.Process(target=serve, args=(port, args.symbols, ready, go, out, args.tracemalloc, send_buffer,
-                                                    args.loop, args.transport))
+                                                    args.loop, args.transport, args.trim))
                for _ in range(args.servers)]
     for p in servers:
         p.start()
@@ -209,11 +217,12 @@ def main() -> None:
         p.join(timeout=30)
         if p.is_alive():
             p.kill()
-    grown = sum(after - before for _, before, after, _, _ in results)
+    grown = sum(r[2] - r[1] for r in results)
     served = sum(r[3] for r in results)
-    for pid, before, after, n, top in results:
+    for pid, before, after, n, top, trimmed in results:
         print(f"server {pid}: {n} clients, RSS {before / 1024:.1f} MB -> {after / 1024:.1f} MB, "
-              f"{(after - before) * 1024 / max(n, 1) / 1000:.2f} kB per connection")
+              f"{(after - before) * 1024 / max(n, 1) / 1000:.2f} kB per connection"
+              + (f"; after malloc_trim {(trimmed - before) * 1024 / max(n, 1) / 1000:.2f} kB" if args.trim else ""))
         for where, size in top:
             print(f"    {size / max(n, 1):8.0f} B/conn  {where}")
     print(f"RSS per connection: {grown * 1024 / max(served, 1) / 1000:.2f} kB ({served} connections, "
