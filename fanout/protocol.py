@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from sys import intern
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -496,7 +497,7 @@ class ClientProtocol:
             if loc is None:
                 unknown.append(sym)
             else:
-                known.append((sym, loc))
+                known.append((intern(sym), loc))  # one str per ticker kept, whatever the connections
         if unknown:
             reply.messages.append(error_message("unknown_symbol", f"unknown symbol(s): {', '.join(unknown)}",
                                                 unknown))
@@ -538,7 +539,7 @@ class ClientProtocol:
         trades: dict[int, tuple[str, int]] = {}
         channels = self.tokens.channels if self.tokens is not None else ()
         for sym, (bits, seen) in state.symbols.items():
-            loc = self.resolve(sym)
+            sym, loc = intern(sym), self.resolve(sym)
             if loc is None:
                 if bits & 1 << channels.index("trades"):
                     reply.after.append(recovered_message(sym, NOT_RECOVERABLE, reason="unknown symbol"))
