@@ -101,8 +101,8 @@ class _Client(Resuming, WSListener):
         self.counted_user: str | None = None  # in the per-user count, as this user
         self.closing = False  # a close was sent: waiting for the client's (the closing handshake)
         self.sub = Subscriber(next(server._ids), json=json_mode)
-        self.protocol = ClientProtocol(server.books.locate_of.get, server.config, json_mode=json_mode,
-                                       verify=server.verify, redeem=server.redeem,
+        self.protocol = ClientProtocol(server.resolve, server.config, json_mode=json_mode,
+                                       verify=server.verify, redeem=server.redeem_ticket,
                                        orders_enabled=server.orders is not None, tokens=server.tokens)
         self.paused_since: float | None = None
         self.transport: WSTransport | None = None
@@ -428,6 +428,8 @@ class FanoutServer(Flushing):
         self.verify = verify or self.verifier.claims
         # tickets are single-use within this process (see README "Tokens and sessions")
         self.used_tickets = UsedTickets()
+        # what every connection's protocol is given, made once (a bound method taken per connection is an object each)
+        self.resolve, self.redeem_ticket = books.locate_of.get, self.redeem
         self._by_user: dict[str, set[_Client]] = {}  # authenticated connections, for revocations
         # revocations heard: user -> (revoked before, forget after): a revoked token cannot open a connection here
         # either, until it would have expired anyway (the verifier's maximum lifetime)
