@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from types import MappingProxyType
+from typing import Any, cast, overload
+
+NO_CHANNELS = cast(dict[str, set[int]], MappingProxyType({}))  # read-only: ``stream`` makes a subscriber its own
 
 
 @dataclass(eq=False, slots=True)
@@ -19,8 +22,9 @@ class Subscriber:
 
     id: int
     json: bool = False
-    # stream channel (trades, bars:1s, bars:1m, status) -> its subscribed locates; a channel only while non-empty
-    channels: dict[str, set[int]] = field(default_factory=dict)
+    # stream channel (trades, bars:1s, bars:1m, status) -> its subscribed locates; a channel only while non-empty,
+    # and while there is none, one empty mapping shared by every subscriber (most watch quotes alone)
+    channels: dict[str, set[int]] = field(default_factory=lambda: NO_CHANNELS)
     writable: bool = True
     # the hub's bookkeeping: this subscriber's row, and per state channel (quotes, depth) its edges (locate -> edge
     # index), which are also its subscribed locates there (no second set); a channel only while non-empty
@@ -46,6 +50,8 @@ class Subscriber:
         """A stream channel's locates, to add to (made on first use; ``settle`` drops it when emptied)."""
         mine = self.channels.get(channel)
         if mine is None:
+            if self.channels is NO_CHANNELS:
+                self.channels = {}
             mine = self.channels[channel] = set()
         return mine
 
@@ -53,6 +59,8 @@ class Subscriber:
         """Forget ``channel``'s structures once nothing is subscribed on it."""
         if not self.channels.get(channel, True):
             del self.channels[channel]
+            if not self.channels:
+                self.channels = NO_CHANNELS
         if not self.edges.get(channel, True):
             del self.edges[channel]
 

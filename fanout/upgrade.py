@@ -66,6 +66,8 @@ class _PeerProtocol(WSProtocol):  # type: ignore[misc]  # picows' protocol has n
     as ``picows.ws_create_server`` passes them.
     """
 
+    __slots__ = ("peer", "_server")  # no dict per connection
+
     def __init__(self, server: FanoutServer, *args: Any) -> None:
         self.peer: str | None = None
         super().__init__(None, None, False, self._listener, *args)
