@@ -41,7 +41,7 @@ class Resuming:
     protocol: ClientProtocol
     transport: WSTransport | None
     closing: bool
-    _token: tuple[tuple[int, int], str] | None
+    _token: tuple[int, int, str] | None
 
     def _send(self, transport: WSTransport, message: pb.ServerMessage) -> None:
         raise NotImplementedError  # the connection's
@@ -135,16 +135,17 @@ class Resuming:
         """What this connection has been sent, signed: its subscriptions, and per trades symbol the last
         trade_seq. Made again only when that changed (most clients' heartbeats reuse it)."""
         server = self.server
-        key = (self.sub.version, server.feed_epoch())
-        if self._token is not None and self._token[0] == key:
-            return self._token[1]
+        version, epoch = self.sub.version, server.feed_epoch()
+        cached = self._token
+        if cached is not None and cached[0] == version and cached[1] == epoch:
+            return cached[2]
         bits: dict[str, int] = {}
         for i, channel in enumerate(CHANNELS):
             for sym in self.protocol.subscriptions[channel]:
                 bits[sym] = bits.get(sym, 0) | 1 << i
-        seen = self.sub.trade_seen
         trades = self.protocol.subscriptions["trades"]
+        seen = self.sub.trade_seen if trades else {}  # (made on first use: a subscriber of no trades has none)
         symbols = {sym: (b, seen.get(trades[sym], 0) if sym in trades else 0) for sym, b in bits.items()}
         token = server.tokens.encode(ResumeState(server.feed_epoch(), server.node_epoch, symbols))
-        self._token = (key, token)  # type: ignore[misc]  # a slot of the connection class (``__slots__`` above)
+        self._token = (version, epoch, token)  # type: ignore[misc]  # a slot of the connection class (``__slots__`` above)
         return token

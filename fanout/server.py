@@ -110,7 +110,7 @@ class _Client(Resuming, WSListener):
         self._credentials = (authorization, token, ticket)
         self._expiry: asyncio.TimerHandle | None = None  # the token's expiry, while the connection lives
         self._watched: str | None = None  # the user whose revocations this connection listens for
-        self._token: tuple[tuple[int, int], str] | None = None  # (what it was made from, the resume token)
+        self._token: tuple[int, int, str] | None = None  # (what it was made from: version, epoch; the resume token)
         # a subscription whose symbols the book source fetches first holds it and the replies after it (None: the
         # source holds every symbol already, and replies are applied at once)
         self._gate = FollowGate(server.follow, self._writable, server._tasks) if server.follow is not None else None

@@ -30,13 +30,27 @@ class Subscriber:
     # index), which are also its subscribed locates there (no second set); a channel only while non-empty
     slot: int = -1
     edges: dict[str, dict[int, int]] = field(default_factory=dict)
-    # trades channel, per locate: the last trade_seq this subscriber was sent (what its resume token names),
-    # and after a resume's replay, the trade_seq up to which live prints are not sent again
-    trade_seen: dict[int, int] = field(default_factory=dict)
-    trade_floor: dict[int, int] = field(default_factory=dict)
+    # trades channel (``trade_seen``, ``trade_floor`` below; None until first used)
+    _seen: dict[int, int] | None = field(default=None, init=False, repr=False)
+    _floor: dict[int, int] | None = field(default=None, init=False, repr=False)
     # bumped whenever what a resume token would say changes (subscriptions, trade_seen): tokens are cached by it
     version: int = 0
     period_ns: int = 0  # its conflation tier's flush period (``fanout.tiers``; 0: every flush)
+
+    @property
+    def trade_seen(self) -> dict[int, int]:
+        """Trades channel, per locate: the last trade_seq this subscriber was sent (what its resume token names)."""
+        if self._seen is None:
+            self._seen = {}
+        return self._seen
+
+    @property
+    def trade_floor(self) -> dict[int, int]:
+        """Trades channel, per locate, after a resume's replay: the trade_seq up to which live prints are not sent
+        again."""
+        if self._floor is None:
+            self._floor = {}
+        return self._floor
 
     def watching(self, channel: str) -> Collection[int]:
         """The locates subscribed on ``channel`` (empty when none); read-only."""
