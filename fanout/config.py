@@ -111,7 +111,8 @@ class FanoutConfig:
     # liveness: at most this many symbols' Liveness per heartbeat (a larger subscription rotates through them)
     heartbeat_max_symbols: int = 200
 
-    # WebSocket pings (picows): a ping after this many idle seconds, the peer dropped without a pong in as many
+    # WebSocket pings (``fanout.keepalive``): a ping after this many idle seconds, the peer dropped without a pong
+    # in as many
     ping_idle_timeout: float = 15.0
     ping_reply_timeout: float = 15.0
 
