@@ -57,8 +57,9 @@ TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.E
 # The lifecycle as an explicit machine (h11-style): anything not listed is a bug, not a drift.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # triggered: one transaction makes it an ordinary accepted order and queues its routing; or cancelled while
-    # resting (its hold released at once, as for an accepted order); never routed or filled before it triggers
-    Status.PENDING_TRIGGER: frozenset({Status.ACCEPTED, Status.CANCELLED}),
+    # resting (its hold released at once, as for an accepted order); or, a day stop, expired by the day's end
+    # (the feed's end of system hours: order_api.stop_watcher); never routed or filled before it triggers
+    Status.PENDING_TRIGGER: frozenset({Status.ACCEPTED, Status.CANCELLED, Status.EXPIRED}),
     Status.ACCEPTED: frozenset({Status.ROUTED, Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED,
                                Status.REJECTED, Status.EXPIRED}),
     Status.ROUTED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.REJECTED,
@@ -304,13 +305,17 @@ class Quote:
     # where the feed's day is (``MarketStatusView.phase``): "pre_market", "open", "after_hours", "closed"; None
     # when the source is not a feed. Extended-hours orders are taken in the first and third.
     market_phase: str | None = None
+    # the feed's latest system event (``MarketStatusView.system_event``: "E" once it has ended system hours, the
+    # day's rollover, which expires the resting day stops: ``order_api.stops.session_ended``); "" when unknown
+    market_event: str = ""
 
     @classmethod
-    def of(cls, view: QuoteView, market_open: bool | None = None, market_phase: str | None = None) -> Quote:
+    def of(cls, view: QuoteView, market_open: bool | None = None, market_phase: str | None = None,
+           market_event: str = "") -> Quote:
         """What the checks need of the books' quote view (``normalize.quote``) and market status."""
         return cls(bid=view.bid_price, ask=view.ask_price, last=view.last_price, halted=view.halted,
                    stale=view.stale, market_open=market_open, trading_state=view.trading_state,
-                   trading_reason=view.trading_reason, market_phase=market_phase)
+                   trading_reason=view.trading_reason, market_phase=market_phase, market_event=market_event)
 
     def is_stale(self, max_age: float) -> bool:
         """Not to be shown as current: the feed says so, or nothing has vouched for it for over ``max_age``
