@@ -6,10 +6,13 @@ millionth of a share (``vocab.quantities.QTY_SCALE``): a fill of ``qty`` at ``pr
 round up, sellers down) with the residual kept by the house, so no cent is created or lost. JSON shows money
 and quantities as exact decimal strings.
 
-A ``notional`` order (market buys only) spends at most that many dollars: it holds the notional, and is sent
-for the quantity the notional buys at the ask seen at placement (rounded down to a millionth), limited to the
-price at which that quantity still costs at most the notional; a fill at a better price spends less, and what
-the order does not spend is released when it closes.
+A ``notional`` order (market orders only) trades that many dollars' worth. A buy spends at most the notional:
+it holds the notional, and is sent for the quantity the notional buys at the ask seen at placement (rounded down
+to a millionth), limited to the price at which that quantity still costs at most the notional; a fill at a better
+price spends less, and what the order does not spend is released when it closes. A sell sells the quantity the
+notional is worth at the bid seen at placement (rounded down to a millionth: at that bid it raises at most the
+notional), holding those shares like any sell, never more than the position (``insufficient_shares``
+otherwise); it is sent as an ordinary market sell of that quantity.
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True):
     idempotency_key: str
     # shares: a whole number, or a decimal string with at most 6 decimals; exclusive with notional
     qty: int | str | None = None
-    notional: str | None = None  # dollars, a decimal string (market buys only)
+    notional: str | None = None  # dollars, a decimal string (market orders: a buy spends it, a sell raises it)
     type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
     limit_price: str | None = None
     time_in_force: TimeInForce = "day"
@@ -198,8 +201,6 @@ def validate(body: OrderBody) -> OrderRequest:
         raise ApiError(422, "unexpected_limit_price", f"a {body.type} order takes no limit_price")
     if notional is not None and body.type != "market":
         raise ApiError(422, "notional_market_only", "notional is for market orders only; send qty instead")
-    if notional is not None and body.side != "buy":
-        raise ApiError(422, "notional_buy_only", "notional is for buys only; sell a qty (fractions allowed)")
     if body.extended_hours and (body.type != "limit" or body.time_in_force != "day"):
         raise ApiError(422, "invalid_extended_hours", "extended_hours takes a limit order with time_in_force day")
     if body.type in STOP_TYPES and body.time_in_force not in ("day", "gtc"):
@@ -282,6 +283,15 @@ def notional_terms(notional: int, quote: Quote, rules: Rules) -> tuple[int, int]
         raise ApiError(422, "notional_too_small", f"{format_price(notional)} buys less than a millionth of a share")
     collar = ask + ceil_div(ask * rules.collar_bps, 10_000)
     return qty, min(notional * QTY_SCALE // qty, collar)
+
+
+def notional_sell_qty(notional: int, quote: Quote) -> int:
+    """The quantity a notional sell sells: what ``notional`` is worth at the bid, rounded down to a millionth (at
+    that bid it raises at most the notional). ``pre_trade`` has refused a market sell without a bid."""
+    qty = min(notional * QTY_SCALE // quote.bid, MAX_QTY) if quote.bid > 0 else 0
+    if qty <= 0:
+        raise ApiError(422, "notional_too_small", f"{format_price(notional)} is less than a millionth of a share")
+    return qty
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,6 +497,7 @@ def parse_money(text: str) -> int:
 
 
 __all__ = ["EXTENDED_SUFFIX", "PRICE_SCALE", "QTY_SCALE", "TIFS", "ApiError", "FillRefused", "OrderRequest", "Quote",
-           "Rules", "Status", "fill_refusal", "initial_mark", "notional_terms", "parse_order", "pre_trade",
+           "Rules", "Status", "fill_refusal", "initial_mark", "notional_sell_qty", "notional_terms", "parse_order",
+           "pre_trade",
            "reserve_price", "shard_of", "trail_stop",
            "transition"]
