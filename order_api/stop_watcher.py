@@ -15,6 +15,13 @@ hours as the order API does, ``order_api.quotes.RedisQuotes``), and applies what
   writes the final one), so a rising market costs a bounded number of writes. A restarted worker resumes from the
   last mark written (at most ``trail_every`` seconds of the mark's moves are lost, never the order).
 
+- **Expired**: a ``day`` stop still resting when the feed rolls the day over (``stops.session_ended``: its end of
+  system hours) expires as a routed day order does at the market maker: ``Ledger.expire`` (``expire_order``,
+  migration 017 lets it take a ``pending_trigger`` order), the hold released by a balanced ``release`` entry, the
+  order update to the user, in one transaction under the account lock. A trigger or a cancel that got the lock
+  first leaves nothing to expire; a worker that was down at the rollover expires them on its first sweep while
+  the feed still says E.
+
 It samples the quotes: a price that crosses a stop and comes back within one interval may be missed (documented
 in the README). Failures of PostgreSQL or Redis are logged and the next sweep tries again; nothing is lost, as
 the ledger is the only state.
@@ -34,13 +41,15 @@ import asyncpg
 from order_api.db import Ledger, Row
 from order_api.model import Rules, Status, transition
 from order_api.quotes import QuoteSource
-from order_api.stops import Resting, Trailed, Triggered, step
+from order_api.stops import Resting, Trailed, Triggered, expires, session_ended, step
 from vocab.redisconn import UNAVAILABLE
 
 log = logging.getLogger("tickfan.stops")
+# the reason a routed day order gets from the market maker at the rollover (venue/marketmaker/engine.py)
+EXPIRED_REASON = "day order expired at the end of its session"
 MAX_RESTING = 10_000  # pending stops read per shard per sweep (the oldest first); bounds a sweep's memory
 
-_PENDING = ("SELECT order_id, user_id, symbol, side, type, stop_price, trail_percent, trail_price, trail_mark "
+_PENDING = ("SELECT order_id, user_id, symbol, side, type, tif, stop_price, trail_percent, trail_price, trail_mark "
             "FROM orders WHERE status = 'pending_trigger' ORDER BY created_at LIMIT $1")
 
 
@@ -95,7 +104,8 @@ class StopWatcher:
         # a trailing stop's newest mark and stop not yet written, and when each order's trail was last written
         self._marks: dict[uuid.UUID, Trailed] = {}
         self._written: dict[uuid.UUID, float] = {}
-        self.counters = {"sweeps": 0, "triggered": 0, "trailed": 0, "lost_races": 0, "errors": 0}
+        self.counters = {"sweeps": 0, "triggered": 0, "trailed": 0, "expired": 0, "lost_races": 0,
+                         "errors": 0}
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -129,8 +139,17 @@ class StopWatcher:
         if not resting:
             return []
         quotes = await self.quotes.quotes({r["symbol"] for r, _ in resting.values()})
+        ended = session_ended(quotes.values())
         fired: list[Triggered] = []
         for oid, (r, order) in resting.items():
+            if expires(r["tif"], ended):
+                self._marks.pop(oid, None)
+                if await self.ledger.expire(r["user_id"], oid, EXPIRED_REASON) is None:
+                    self.counters["lost_races"] += 1
+                else:
+                    self.counters["expired"] += 1
+                    log.info("day stop %s expired at the end of its session", oid)
+                continue
             decision = step(order, quotes.get(r["symbol"]), self.rules)
             if isinstance(decision, Triggered):
                 row = await trigger(self.ledger, r["user_id"], oid, price=decision.price, stop=decision.stop,
