@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import asyncpg
 
@@ -38,7 +38,7 @@ from order_api.model import Status
 from order_api.splits import BadSplit, Holding, Ratio
 from order_api.stops import PCT_SCALE
 
-CORPORATE_ACTION = "corporate_action"  # the reason on every order a split cancels
+CORPORATE_ACTION = "corporate_action"  # the reason on every order a split cancels or rescales
 DEADLOCK_RETRIES = 3
 _CLOSED = ("filled", "cancelled", "rejected", "expired", "replaced")
 
