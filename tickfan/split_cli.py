@@ -4,7 +4,8 @@ N new shares for every M old ones (2:1 forward, 1:10 reverse). Every holder's sh
 millionths, the sub-millionth remainder paid as cash-in-lieu at the split-adjusted price of ``--price`` (needed
 when M > 1 after reduction); cost basis is kept; open orders on the symbol that no market maker has are
 rescaled with it (quantity x N/M, prices to the tick never against the user; reason ``corporate_action``), those
-at the market maker cancelled first through FIX cancels, the split waiting (``--wait``) for their answers. One transaction per shard; idempotent by the split id (default ``SYMBOL:N:M:DATE``). README "Stock splits".
+at the market maker cancelled first through FIX cancels, the split waiting (``--wait``) for their answers.
+One transaction per shard; idempotent by the split id (default ``SYMBOL:N:M:DATE``). README "Stock splits".
 """
 
 from __future__ import annotations

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from order_api.ledger import buy_hold
 from order_api.model import OrderRequest, Quote
+from order_api.quotes import StaticQuotes
 from order_api.split_db import CORPORATE_ACTION, Split, apply_split
 from order_api.splits import Ratio
+from order_api.stop_watcher import StopWatcher
 from tickfan_proto import stream_pb2
 from vocab.quantities import QTY_SCALE as S
 
@@ -192,4 +195,37 @@ async def test_a_partially_filled_order_at_the_market_maker_is_cancelled_before_
     r = await now(ledger, u, resting)
     assert (r["qty"], r["limit_price"], r["held"]) == (2 * S, 4_995_000, 2 * 4_995_000)
     assert await held(ledger, u, sym) == (2 * 4_995_000, 2 * S, 0)
+    assert await ledger.check() == []
+
+
+async def test_the_stop_watcher_never_writes_a_mark_of_before_the_split_over_the_rescaled_one(
+        ledger: ScopedLedger) -> None:
+    sym = symbol()
+    u = ledger.user("trail")
+    await holding(ledger, u, sym, 2 * S)
+    o = await place(ledger, u, sym, "sell", 2 * S, "trailing_stop", trail_price=10 * DOLLAR)
+    source = StaticQuotes({sym: QUOTE})
+    clock = [0.0]
+    watcher = StopWatcher(ledger, source, mine=lambda who: who == u, clock=lambda: clock[0])
+    source.table[sym] = replace(QUOTE, bid=PRICE + 10 * DOLLAR)
+    await watcher.sweep()  # the first move is written at once
+    source.table[sym] = replace(QUOTE, bid=PRICE + 20 * DOLLAR)
+    await watcher.sweep()  # within the second: the new high ($1020) is held in memory
+    row = await now(ledger, u, o)
+    assert (row["trail_mark"], row["stop_price"]) == (PRICE + 10 * DOLLAR, PRICE)
+    assert {s.state for s in await apply_split(ledger, Split(f"{sym}:2:1", sym, Ratio(2, 1), 0, DAY))} == \
+        {"applied"}
+    split = await now(ledger, u, o)
+    assert (split["trail_mark"], split["stop_price"], split["trail_price"]) == (505 * DOLLAR, 500 * DOLLAR, 5 * DOLLAR)
+    # the market reopens at the new prices; the held-back $1020 mark (a stop of $1010, far above the new bid)
+    # must neither be written nor trigger a sale
+    clock[0] = 5.0
+    source.table[sym] = replace(QUOTE, bid=504 * DOLLAR, ask=505 * DOLLAR, last=504 * DOLLAR)
+    assert await watcher.sweep() == []
+    row = await now(ledger, u, o)
+    assert (row["status"], row["trail_mark"], row["stop_price"]) == ("pending_trigger", 505 * DOLLAR, 500 * DOLLAR)
+    source.table[sym] = replace(QUOTE, bid=510 * DOLLAR, ask=511 * DOLLAR, last=510 * DOLLAR)
+    await watcher.sweep()  # and it trails on from the rescaled mark
+    row = await now(ledger, u, o)
+    assert (row["trail_mark"], row["stop_price"]) == (510 * DOLLAR, 505 * DOLLAR)
     assert await ledger.check() == []
