@@ -31,10 +31,10 @@ from decimal import Decimal
 import asyncpg
 
 from order_api import ledger as ledger_rules
-from order_api import splits
+from order_api import replacing, splits
 from order_api.db import Ledger, Row
 from order_api.ledger import Entry
-from order_api.model import Status
+from order_api.model import ApiError, Status
 from order_api.splits import BadSplit, Holding, Ratio
 from order_api.stops import PCT_SCALE
 
@@ -59,6 +59,7 @@ class ShardOutcome:
     cancelled: int = 0
     rescaled: int = 0
     cancel_requested: int = 0
+    replace_requested: int = 0
     house: Holding | None = None
 
 
@@ -110,23 +111,32 @@ async def _apply(ledger: Ledger, conn: asyncpg.Connection, split: Split, touched
     out = ShardOutcome("applied")
     open_orders = await conn.fetch("SELECT * FROM orders WHERE symbol = $1 AND NOT status = ANY($2) "
                                    "ORDER BY user_id, order_id FOR UPDATE", sym, list(_CLOSED))
+    # at the market maker, and not yet a replacement with this split's terms (nor a replacement of one in turn)
     at_maker = [o for o in open_orders
-                if o["status"] in (Status.ROUTED, Status.PARTIALLY_FILLED) or o["sent_at"] is not None]
+                if _at_maker(o) and (o["split_id"] != split.split_id or o["replaced_by"] is not None)]
     if at_maker:
         for order in at_maker:
-            if order["cancel_requested"]:
-                continue
             touched.add(order["user_id"])
-            row = await conn.fetchrow(
-                "UPDATE orders SET cancel_requested = true, reason = $2, version = version + 1, updated_at = now() "
-                "WHERE order_id = $1 RETURNING *", order["order_id"], CORPORATE_ACTION)
-            await ledger._announce(conn, row, execute="cancel")  # noqa: SLF001 -- as Ledger.cancel asks
-            out.cancel_requested += 1
+            if order["pending_split"] == split.split_id or order["cancel_requested"] \
+                    or order["replaced_by"] is not None:
+                continue  # its answer is awaited
+            if order["split_refused"] != split.split_id and await _ask_venue(ledger, conn, order, split):
+                out.replace_requested += 1
+            else:
+                await _ask_cancel(ledger, conn, order)
+                out.cancel_requested += 1
         out.state = "waiting"
         return out
     rehold: list[tuple[Row, splits.OrderTerms]] = []
     for order in open_orders:
         touched.add(order["user_id"])
+        if order["split_id"] == split.split_id:  # replaced at the venue with the new terms: only its hold is left
+            new = await _rehold_replacement(ledger, conn, order)
+            if order["side"] == "sell":
+                rehold.append((order, new))
+            else:
+                out.rescaled += 1
+            continue
         new = await _rescale_order(ledger, conn, order, ratio)
         if new is None:
             out.cancelled += 1
@@ -162,6 +172,58 @@ async def _apply(ledger: Ledger, conn: asyncpg.Connection, split: Split, touched
         await _rewrite(ledger, conn, order, new, new.qty)
         out.rescaled += 1
     return out
+
+
+def _at_maker(order: Row) -> bool:
+    return order["status"] in (Status.ROUTED, Status.PARTIALLY_FILLED) or order["sent_at"] is not None
+
+
+async def _ask_venue(ledger: Ledger, conn: asyncpg.Connection, order: Row, split: Split) -> bool:
+    """Ask the market maker to replace ``order`` by its rescaled terms (FIX 35=G through the outbox, as
+    ``replacing.request`` does, holding nothing extra); False when it cannot be (not a replaceable order, or terms
+    the rule cannot rescale): it is cancelled instead."""
+    try:
+        replacing.replaceable(order)
+    except ApiError:
+        return False
+    new = splits.rescale(_terms(order), split.ratio)
+    if new is None:
+        return False
+    row = await conn.fetchrow(
+        "UPDATE orders SET pending_qty = filled_qty + $2, pending_limit = $3, pending_tif = tif, pending_key = $4, "
+        "pending_extra = 0, replaced_by = $5, pending_split = $6, reason = $7, version = version + 1, "
+        "updated_at = now() WHERE order_id = $1 RETURNING *", order["order_id"], new.qty, new.limit_price,
+        f"split:{split.split_id}:{order['order_id']}", uuid.uuid4(), split.split_id, CORPORATE_ACTION)
+    await ledger._announce(conn, row, execute="replace")  # noqa: SLF001 -- as replacing.request asks
+    return True
+
+
+async def _ask_cancel(ledger: Ledger, conn: asyncpg.Connection, order: Row) -> None:
+    row = await conn.fetchrow(
+        "UPDATE orders SET cancel_requested = true, reason = $2, version = version + 1, updated_at = now() "
+        "WHERE order_id = $1 RETURNING *", order["order_id"], CORPORATE_ACTION)
+    await ledger._announce(conn, row, execute="cancel")  # noqa: SLF001 -- as Ledger.cancel asks
+
+
+async def _rehold_replacement(ledger: Ledger, conn: asyncpg.Connection, order: Row) -> splits.OrderTerms:
+    """The hold of a replacement the market maker confirmed with the post-split terms, still holding what the old
+    order held: a buy's set to exactly its need (the excess released; a unit more held if the old order's fills
+    left it a unit short, as ``request_replace`` allows for), a sell's released for :func:`_apply` to take again."""
+    user, held, left = order["user_id"], int(order["held"]), int(order["qty"]) - int(order["filled_qty"])
+    new = splits.OrderTerms(order["side"], left, _int(order["limit_price"]), reserve=int(order["reserve_price"]))
+    if order["side"] == "buy":
+        need = ledger_rules.buy_hold(left, new.reserve)
+        if need != held:
+            entries = (ledger_rules.release_cash(user, held - need) if held > need
+                       else ledger_rules.hold_cash(user, need - held))
+            await Ledger._post(conn, "release" if held > need else "hold", entries,  # noqa: SLF001
+                               order_id=order["order_id"])
+        await conn.execute("UPDATE orders SET held = $2 WHERE order_id = $1", order["order_id"], need)
+    elif held:
+        await Ledger._post(conn, "release", ledger_rules.release_shares(user, order["symbol"], held),  # noqa: SLF001
+                           order_id=order["order_id"])
+        await conn.execute("UPDATE orders SET held = 0 WHERE order_id = $1", order["order_id"])
+    return new
 
 
 def _terms(order: Row) -> splits.OrderTerms:

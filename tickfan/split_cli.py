@@ -88,7 +88,7 @@ async def run(split: Split, dsns: list[str], wait: float) -> int:
         print(f"shard {shard}: {o.state}: {len(o.holders)} holder(s), shares {format_qty(moved)} net, cash-in-lieu "
               f"{format_price(sum(h.cash_in_lieu for h in o.holders))}, {o.rescaled} order(s) rescaled, "
               f"{o.cancelled} cancelled, "
-              f"{o.cancel_requested} cancel(s) asked of the market maker"
+              f"{o.replace_requested} replace(s) and {o.cancel_requested} cancel(s) asked of the market maker"
               + (f", house fractional {format_qty(o.house.old_qty)} -> {format_qty(o.house.new_qty)}"
                  if o.house else ""))
     if waiting:

@@ -9,7 +9,7 @@ import uuid
 import orjson
 import pytest
 
-from order_api import settlement
+from order_api import replacing, settlement
 from order_api.model import OrderRequest, Quote
 from order_api.split_db import CORPORATE_ACTION, Split, apply_split, symbol_known
 from order_api.splits import BadSplit, Ratio
@@ -71,10 +71,24 @@ async def test_forward_split_scales_positions_keeps_cost_and_orders(ledger: Scop
     states = await split_until_applied(ledger, split)
     assert "waiting" in states  # b's sell is at the market maker: nothing split on its shard yet
     sell = await ledger.get_order(b, resting_sell["order_id"])
+    assert sell is not None and sell["pending_split"] == split.split_id and sell["status"] == "routed"
+    assert (sell["pending_qty"], sell["pending_limit"], sell["reason"]) == (S, 7_000_000, CORPORATE_ACTION)
+
+    async def last_work() -> object:
+        work = await ledger.pool_for(b).fetchval(
+            "SELECT payload FROM outbox WHERE user_id = $1 AND topic = 'execution' ORDER BY id DESC LIMIT 1", b)
+        return orjson.loads(work)
+
+    # the split asks the market maker to replace it by its rescaled terms (1.5 -> 1 whole share at $700)
+    assert await last_work() == {"action": "replace", "order_id": str(sell["order_id"]), "user_id": b}
+    assert "waiting" in await split_until_applied(ledger, split)  # asked once, then its answer is awaited
+    assert (await ledger.get_order(b, sell["order_id"]) or {})["version"] == sell["version"]
+    # the market maker refuses the replace: the split asks for its cancel instead
+    assert await replacing.refuse(ledger, b, sell["order_id"], sell["replaced_by"]) is not None
+    assert "waiting" in await split_until_applied(ledger, split)
+    sell = await ledger.get_order(b, resting_sell["order_id"])
     assert sell is not None and sell["cancel_requested"] and sell["status"] == "routed"
-    work = await ledger.pool_for(b).fetchval(
-        "SELECT payload FROM outbox WHERE user_id = $1 AND topic = 'execution' ORDER BY id DESC LIMIT 1", b)
-    assert orjson.loads(work) == {"action": "cancel", "order_id": str(sell["order_id"]), "user_id": b}
+    assert await last_work() == {"action": "cancel", "order_id": str(sell["order_id"]), "user_id": b}
     assert await position(ledger, b, sym) == (qb - S, S, cost_b)
     # the market maker answers the cancel: the order closes with the corporate action's reason
     closed = await ledger.cancelled(b, sell["order_id"], "cancelled by the market maker")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from order_api import replacing
 from order_api.ledger import buy_hold
 from order_api.model import OrderRequest, Quote
 from order_api.quotes import StaticQuotes
@@ -171,7 +172,7 @@ async def test_a_reverse_split_keeps_whole_share_orders_whole_and_cancels_what_i
     assert await ledger.check() == []
 
 
-async def test_a_partially_filled_order_at_the_market_maker_is_cancelled_before_the_split(
+async def test_a_partially_filled_order_at_the_market_maker_is_replaced_by_its_rescaled_rest(
         ledger: ScopedLedger) -> None:
     sym = symbol()
     u = ledger.user("part")
@@ -182,19 +183,26 @@ async def test_a_partially_filled_order_at_the_market_maker_is_cancelled_before_
     assert (await now(ledger, u, order))["status"] == "partially_filled"
     resting = await place(ledger, u, sym, "buy", S, limit=PRICE - DOLLAR)  # not at the market maker
     split = Split(f"{sym}:2:1", sym, Ratio(2, 1), 0, DAY)
-    assert "waiting" in {o.state for o in await apply_split(ledger, split)}
+    outcomes = await apply_split(ledger, split)
+    assert "waiting" in {o.state for o in outcomes} and sum(o.replace_requested for o in outcomes) == 1
     routed = await now(ledger, u, order)
-    assert routed["cancel_requested"] and routed["reason"] == CORPORATE_ACTION
+    # FIX's OrderQty is the total: the share filled, and the 3 left become 6 at $500
+    assert (routed["pending_split"], routed["pending_qty"], routed["pending_limit"], routed["pending_extra"]) == \
+        (split.split_id, 7 * S, 5_000_000, 0)
     # nothing else moved while the market maker may still fill: the resting order keeps its pre-split terms
     assert (await now(ledger, u, resting))["version"] == resting["version"]
     assert await held(ledger, u, sym) == (int(routed["held"]) + int(resting["held"]), S, 0)
-    closed = await ledger.cancelled(u, order["order_id"], "cancelled by the market maker")
-    assert closed is not None and (closed["status"], closed["reason"], closed["held"]) == \
-        ("cancelled", CORPORATE_ACTION, 0)
+    # the market maker confirms (ExecType 5): the replacement has the new terms, still the old hold until the split
+    old, new = await replacing.confirm(ledger, u, order["order_id"], routed["replaced_by"], 6 * S)
+    assert (old["status"], new["qty"], new["limit_price"], new["split_id"]) == \
+        ("replaced", 6 * S, 5_000_000, split.split_id)
     assert {o.state for o in await apply_split(ledger, split)} <= {"applied", "already"}
+    n = await now(ledger, u, new)  # not rescaled again: only its hold set, exactly 6 x $500
+    assert (n["status"], n["qty"], n["limit_price"], n["held"]) == ("routed", 6 * S, 5_000_000, 6 * 5_000_000)
     r = await now(ledger, u, resting)
     assert (r["qty"], r["limit_price"], r["held"]) == (2 * S, 4_995_000, 2 * 4_995_000)
-    assert await held(ledger, u, sym) == (2 * 4_995_000, 2 * S, 0)
+    # the share bought before the split is two now
+    assert await held(ledger, u, sym) == (6 * 5_000_000 + 2 * 4_995_000, 2 * S, 0)
     assert await ledger.check() == []
 
 
