@@ -130,14 +130,9 @@ async def _apply(ledger: Ledger, conn: asyncpg.Connection, split: Split, touched
     rehold: list[tuple[Row, splits.OrderTerms]] = []
     for order in open_orders:
         touched.add(order["user_id"])
-        if order["split_id"] == split.split_id:  # replaced at the venue with the new terms: only its hold is left
-            new = await _rehold_replacement(ledger, conn, order)
-            if order["side"] == "sell":
-                rehold.append((order, new))
-            else:
-                out.rescaled += 1
-            continue
-        new = await _rescale_order(ledger, conn, order, ratio)
+        # a replacement at the venue has the new terms already: only its hold is left to set
+        new = (await _rehold_replacement(ledger, conn, order) if order["split_id"] == split.split_id
+               else await _rescale_order(ledger, conn, order, ratio))
         if new is None:
             out.cancelled += 1
         elif order["side"] == "sell":
