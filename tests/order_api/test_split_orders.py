@@ -194,8 +194,8 @@ async def test_a_partially_filled_order_at_the_market_maker_is_replaced_by_its_r
     assert await held(ledger, u, sym) == (int(routed["held"]) + int(resting["held"]), S, 0)
     # the market maker confirms (ExecType 5): the replacement has the new terms, still the old hold until the split
     old, new = await replacing.confirm(ledger, u, order["order_id"], routed["replaced_by"], 6 * S)
-    assert (old["status"], new["qty"], new["limit_price"], new["split_id"]) == \
-        ("replaced", 6 * S, 5_000_000, split.split_id)
+    assert (old["status"], new["qty"], new["limit_price"], new["split_id"], new["held"]) == \
+        ("replaced", 6 * S, 5_000_000, split.split_id, routed["held"])
     assert {o.state for o in await apply_split(ledger, split)} <= {"applied", "already"}
     n = await now(ledger, u, new)  # not rescaled again: only its hold set, exactly 6 x $500
     assert (n["status"], n["qty"], n["limit_price"], n["held"]) == ("routed", 6 * S, 5_000_000, 6 * 5_000_000)
