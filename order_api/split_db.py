@@ -4,16 +4,19 @@ On each shard, under the account row locks of every user holding the symbol or w
 user id order, the order every other multi-user transaction takes), :func:`apply_on_shard`:
 
 1. returns ``already`` if this split id was applied here (refuses the same id with other terms);
-2. if orders on the symbol are at a market maker (routed, or sent), asks for their cancels (FIX OrderCancelRequest,
-   through the outbox as a user's cancel does) and returns ``waiting``, changing nothing else: the split is not
-   applied while an order priced before it can still fill at the venue; the caller retries once the market maker
-   has answered;
-3. otherwise rescales every open order on the symbol that no market maker has (``pending_trigger``, or
+2. if orders on the symbol are at a market maker (routed, or sent), asks to replace each by its rescaled terms
+   (FIX OrderCancelReplaceRequest through the outbox and the execution worker, as ``replacing.request`` does, but
+   holding nothing extra: migration 018), or to cancel it where it cannot be replaced or the venue refused (FIX
+   OrderCancelRequest, as a user's cancel), and returns ``waiting``, changing nothing else: the split is not applied
+   while an order priced before it can still fill at the venue; the caller retries until every such order is the
+   venue's replacement with the new terms (``orders.split_id``) or closed;
+3. then rescales every open order on the symbol that no market maker has (``pending_trigger``, or
    ``accepted`` and never sent: nothing of it is filled) by ``splits.rescale``, in the same transaction as the
    positions, so no order ever lives with terms of the other side of the split: a buy keeps holding exactly the
    new quantity at its new reserve price (the excess released by a ``release`` entry; never more than it held),
    a sell's held shares are released before the positions split and the new quantity held again after it. An
-   order the rule cannot rescale is cancelled with reason ``corporate_action``, its hold released;
+   order the rule cannot rescale is cancelled with reason ``corporate_action``, its hold released. The venue's
+   replacements keep their terms; their holds are set the same way;
 4. posts one ``split`` journal transaction per holder (``order_api.splits``), the house's fractional shares of the
    symbol included, and records the split and each holder's result.
 

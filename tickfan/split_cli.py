@@ -4,7 +4,8 @@ N new shares for every M old ones (2:1 forward, 1:10 reverse). Every holder's sh
 millionths, the sub-millionth remainder paid as cash-in-lieu at the split-adjusted price of ``--price`` (needed
 when M > 1 after reduction); cost basis is kept; open orders on the symbol that no market maker has are
 rescaled with it (quantity x N/M, prices to the tick never against the user; reason ``corporate_action``), those
-at the market maker cancelled first through FIX cancels, the split waiting (``--wait``) for their answers.
+at the market maker first replaced there (FIX 35=G; cancelled when that is refused), the split waiting
+(``--wait``) for their answers.
 One transaction per shard; idempotent by the split id (default ``SYMBOL:N:M:DATE``). README "Stock splits".
 """
 
@@ -93,7 +94,8 @@ async def run(split: Split, dsns: list[str], wait: float) -> int:
                  if o.house else ""))
     if waiting:
         print(f"tickfan split: orders on {split.symbol} are still at the market maker after {wait:.0f} s; nothing "
-              "split on those shards: run the same command again once they are cancelled", file=sys.stderr)
+              "split on those shards: run the same command again once they are replaced or cancelled",
+              file=sys.stderr)
         return 1
     adjusted = (f" (split-adjusted price {format_price(adjusted_price(split.price, split.ratio))})"
                 if split.price else "")
