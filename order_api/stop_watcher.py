@@ -49,8 +49,8 @@ log = logging.getLogger("tickfan.stops")
 EXPIRED_REASON = "day order expired at the end of its session"
 MAX_RESTING = 10_000  # pending stops read per shard per sweep (the oldest first); bounds a sweep's memory
 
-_PENDING = ("SELECT order_id, user_id, symbol, side, type, tif, stop_price, trail_percent, trail_price, trail_mark "
-            "FROM orders WHERE status = 'pending_trigger' ORDER BY created_at LIMIT $1")
+_PENDING = ("SELECT order_id, user_id, symbol, side, type, tif, stop_price, trail_percent, trail_price, trail_mark, "
+            "version FROM orders WHERE status = 'pending_trigger' ORDER BY created_at LIMIT $1")
 
 
 async def pending(ledger: Ledger, *, limit: int = MAX_RESTING) -> list[Row]:
@@ -62,13 +62,15 @@ async def pending(ledger: Ledger, *, limit: int = MAX_RESTING) -> list[Row]:
 
 
 async def trigger(ledger: Ledger, user: str, order_id: uuid.UUID, *, price: int, stop: int,
-                  mark: int | None) -> Row | None:
+                  mark: int | None, version: int | None = None) -> Row | None:
     """Fire one stop: ``pending_trigger -> accepted`` with its trigger price and time, its update and routing work
-    in the outbox, in one transaction. None when it is no longer resting (triggered by another, or cancelled)."""
+    in the outbox, in one transaction. None when it is no longer resting (triggered by another, or cancelled), or
+    when ``version`` is given and the order is no longer that version (a split rescaled its terms since they were
+    read: the decision was made on prices of the other side of the split)."""
     async with ledger._transaction(user) as conn:
         await ledger._lock_account(conn, user)
-        order = await conn.fetchrow("SELECT status FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
-        if order is None or order["status"] != Status.PENDING_TRIGGER:
+        order = await conn.fetchrow("SELECT status, version FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+        if order is None or order["status"] != Status.PENDING_TRIGGER or version not in (None, order["version"]):
             return None
         transition(Status.PENDING_TRIGGER, Status.ACCEPTED)
         row: Row = await conn.fetchrow(
@@ -79,13 +81,16 @@ async def trigger(ledger: Ledger, user: str, order_id: uuid.UUID, *, price: int,
         return row
 
 
-async def trail(ledger: Ledger, user: str, order_id: uuid.UUID, *, stop: int, mark: int) -> Row | None:
-    """Move a resting trailing stop's mark and stop (an order update shows it); None if it no longer rests."""
+async def trail(ledger: Ledger, user: str, order_id: uuid.UUID, *, stop: int, mark: int,
+                version: int | None = None) -> Row | None:
+    """Move a resting trailing stop's mark and stop (an order update shows it); None if it no longer rests (or is
+    no longer ``version``, as :func:`trigger`)."""
     async with ledger._transaction(user) as conn:
         await ledger._lock_account(conn, user)
         row: Row | None = await conn.fetchrow(
             "UPDATE orders SET stop_price = $2, trail_mark = $3, version = version + 1, updated_at = now() "
-            "WHERE order_id = $1 AND status = 'pending_trigger' RETURNING *", order_id, stop, mark)
+            "WHERE order_id = $1 AND status = 'pending_trigger' AND ($4::int IS NULL OR version = $4) RETURNING *",
+            order_id, stop, mark, version)
         if row is not None:
             await ledger._announce(conn, row)
         return row
@@ -101,8 +106,10 @@ class StopWatcher:
         self.rules = rules or Rules()
         self.interval, self.trail_every = interval, trail_every
         self.mine, self.clock = mine, clock
-        # a trailing stop's newest mark and stop not yet written, and when each order's trail was last written
-        self._marks: dict[uuid.UUID, Trailed] = {}
+        # a trailing stop's newest mark and stop not yet written (with the order's version it was computed from: a
+        # split that rescaled the order since makes it a mark of the other side of the split, dropped), and when
+        # each order's trail was last written
+        self._marks: dict[uuid.UUID, tuple[Trailed, int]] = {}
         self._written: dict[uuid.UUID, float] = {}
         self.counters = {"sweeps": 0, "triggered": 0, "trailed": 0, "expired": 0, "lost_races": 0,
                          "errors": 0}
@@ -128,8 +135,10 @@ class StopWatcher:
         resting: dict[uuid.UUID, tuple[Row, Resting]] = {}
         for r in rows:
             order = Resting.of(r)
-            held = self._marks.get(r["order_id"])
-            if held is not None:  # a mark newer than the row's (not yet written)
+            held, version = self._marks.get(r["order_id"]) or (None, 0)
+            if held is not None and version != r["version"]:
+                del self._marks[r["order_id"]]
+            elif held is not None:  # a mark newer than the row's (not yet written)
                 order = Resting(order.order_id, order.side, held.stop, order.trail_price, order.trail_percent,
                                 held.mark)
             resting[r["order_id"]] = (r, order)
@@ -153,7 +162,7 @@ class StopWatcher:
             decision = step(order, quotes.get(r["symbol"]), self.rules)
             if isinstance(decision, Triggered):
                 row = await trigger(self.ledger, r["user_id"], oid, price=decision.price, stop=decision.stop,
-                                    mark=decision.mark if order.trailing else None)
+                                    mark=decision.mark if order.trailing else None, version=r["version"])
                 self._marks.pop(oid, None)
                 if row is None:
                     self.counters["lost_races"] += 1
@@ -162,20 +171,20 @@ class StopWatcher:
                 fired.append(decision)
                 log.info("stop %s triggered at %d (stop %d)", oid, decision.price, decision.stop)
             elif isinstance(decision, Trailed):
-                self._marks[oid] = decision
-                await self._write_trail(r["user_id"], oid, decision)
+                self._marks[oid] = (decision, r["version"])
+                await self._write_trail(r["user_id"], oid)
             elif oid in self._marks:  # a mark held back by the throttle is written once its second is up
-                await self._write_trail(r["user_id"], oid, self._marks[oid])
+                await self._write_trail(r["user_id"], oid)
         return fired
 
-    async def _write_trail(self, user: str, oid: uuid.UUID, moved: Trailed) -> None:
+    async def _write_trail(self, user: str, oid: uuid.UUID) -> None:
         now = self.clock()
         if now - self._written.get(oid, -1e18) < self.trail_every:
             return
         self._written[oid] = now
-        if await trail(self.ledger, user, oid, stop=moved.stop, mark=moved.mark) is not None:
+        moved, version = self._marks.pop(oid)
+        if await trail(self.ledger, user, oid, stop=moved.stop, mark=moved.mark, version=version) is not None:
             self.counters["trailed"] += 1
-        self._marks.pop(oid, None)
 
 
 __all__ = ["StopWatcher", "pending", "trail", "trigger"]
