@@ -54,7 +54,7 @@ COUNTER_NAMES = (
     "breaks_repeated",       # a match number already broken
     "breaks_wrong_locate",   # the break's locate is not the print's: changes nothing
     "breaks_expired",        # the print's bar has left the history (per interval)
-    "breaks_approximate",    # the bar's other prints have left the log: volume exact, open/high/low/close kept
+    "breaks_approximate",    # the log lost track of the print's bar (never, by construction): open/high/low/close kept
     "batch_fallbacks",       # batches applied print by print (times going back within a symbol)
 )
 
@@ -244,13 +244,12 @@ class MessageBarBuilder:
                 return []
             where, old = found
         v, n, t = old.volume - size, old.notional - price * size, old.trades - 1
-        live, o, h, lo, c = self._log.unprinted(slot, k, old.open, old.high, old.low, old.close)
-        if live < 0 or live == t:  # every other live print of the bar is still in the log: exact
-            if not t:
-                o = h = lo = c = 0
+        if not t:
+            o = h = lo = c = 0
         else:
-            self.counters["breaks_approximate"] += 1
-            o, h, lo, c = old.open, old.high, old.low, old.close
+            exact, o, h, lo, c = self._log.unprinted(slot, k, old.open, old.high, old.low, old.close)
+            if not exact:
+                self.counters["breaks_approximate"] += 1
         if is_open:
             nb = old._replace(open=o, high=h, low=lo, close=c, volume=v, notional=n, trades=t)
             self._write(k, loc, nb)
