@@ -43,7 +43,7 @@ def framing_error(data: bytes | bytearray, count: int) -> str | None:
 def _framed_end(data: bytes, count: int) -> int:
     """Where ``count`` length-prefixed messages after the header end, or -1 if they run past the packet.
     Compiled: every datagram of the batched path is framed here before it is sequenced, ~30 messages each,
-    and the interpreted loop cost about 4x more (``RESULTS.md``, item 6)."""
+    and the interpreted loop cost about 8x more (``bench_framing.py``: 113 against 13.5 ns a message)."""
     pos = HEADER_SIZE
     end = len(data)
     for _ in range(count):
