@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import queue
 import random
 import sys
 import time
@@ -100,6 +101,11 @@ def client_process(index: int, clients: int, url: str, symbols: int, size: tuple
 
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             if not measuring[0]:
+                return
+            if counts["frames"] & 255 == 255 and stop.is_set():
+                # the window is over: a server seconds behind keeps this loop busy with its backlog, and the
+                # coroutine that would notice the stop may not run for a long time (socketify at 10,000 clients)
+                measuring[0] = False
                 return
             data = frame.get_payload_as_bytes()
             if not data or data[0] != QUOTES_TAG:
@@ -303,7 +309,10 @@ def run_clients(url: str, clients: int, processes: int, seconds: float, *, symbo
         per_pid = {pid: proc_stat([pid])[0] for pid in pids}
         elapsed = time.monotonic() - t0
         stop.set()
-        results = [out.get(timeout=120) for _ in procs]
+        try:
+            results = [out.get(timeout=120) for _ in procs]
+        except queue.Empty:
+            raise TimeoutError("a client process did not report within 120 s of the window's end") from None
     finally:
         stop.set()
         for p in procs:

@@ -47,6 +47,56 @@ REDIS_URL = "redis://127.0.0.1:6379/7"
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN"]
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU time per phase of the API process, of the PostgreSQL backends serving the bench shards, and of this
+    load generator: a measure that other work on a shared machine disturbs far less than latency."""
+
+    def __init__(self, api_pid: int) -> None:
+        self.api_pid = api_pid
+
+    @staticmethod
+    def _backends() -> list[int]:
+        async def pids() -> list[int]:
+            conn = await asyncpg.connect(f"{SERVER}/postgres")
+            try:
+                rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) "
+                                        "AND pid <> pg_backend_pid()", [d.rsplit("/", 1)[1] for d in DSNS])
+            finally:
+                await conn.close()
+            return [int(r["pid"]) for r in rows]
+        return asyncio.run(pids())
+
+    def start(self) -> None:
+        self.backends = {pid: _proc_cpu(pid) for pid in self._backends()}
+        self.api, self.load, self.wall = _proc_cpu(self.api_pid), time.process_time(), time.perf_counter()
+
+    def stop(self, orders: int) -> dict[str, float]:
+        wall = time.perf_counter() - self.wall
+        api = _proc_cpu(self.api_pid) - self.api
+        # a backend opened during the phase counts from 0: all its CPU is this phase's
+        pg = sum(_proc_cpu(pid) - self.backends.get(pid, 0.0) for pid in {*self.backends, *self._backends()})
+        load = time.process_time() - self.load
+        per = 1000 / max(1, orders)
+        return {"api_ms_per_order": api * per, "pg_ms_per_order": pg * per, "load_ms_per_order": load * per,
+                "api_cores": api / wall, "pg_cores": pg / wall, "load_cores": load / wall}
+
+
+def cpu_line(c: dict[str, float]) -> str:
+    return (f"cpu per order: api {c['api_ms_per_order']:.3f} ms ({c['api_cores']:.2f} core), postgres "
+            f"{c['pg_ms_per_order']:.3f} ms ({c['pg_cores']:.2f} core), load {c['load_ms_per_order']:.3f} ms "
+            f"({c['load_cores']:.2f} core); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -236,14 +286,21 @@ def main() -> int:
             print(f"API up on port {port}; warm-up at {args.rate:,.0f} orders/s for {args.warmup:g} s", flush=True)
             uvloop.run(paced(port, tokens, args.rate, args.warmup, args.conns))
         print(f"paced phase at {args.rate:,.0f} orders/s for {args.seconds:g} s", flush=True)
+        meter = CpuMeter(server.pid)
+        meter.start()
         p = uvloop.run(paced(port, tokens, args.rate, args.seconds, args.conns))
+        p_cpu = meter.stop(int(p["orders"]))
         print(f"paced:   {p['orders']:,.0f} orders, {p['orders_per_s']:,.0f}/s, ack p50 {p['p50_ms']:.2f} ms, "
               f"p90 {p['p90_ms']:.2f} ms, p99 {p['p99_ms']:.2f} ms, max {p['max_ms']:.1f} ms, "
               f"errors {p['errors']:.0f}", flush=True)
+        print(f"paced:   {cpu_line(p_cpu)}", flush=True)
         print(f"ceiling phase: {args.concurrency} connections back to back for {args.seconds:g} s", flush=True)
+        meter.start()
         c = uvloop.run(ceiling(port, tokens, args.seconds, args.concurrency))
+        c_cpu = meter.stop(int(c["orders"]))
         print(f"ceiling: {c['orders']:,.0f} orders, {c['orders_per_s']:,.0f}/s, ack p50 {c['p50_ms']:.2f} ms, "
               f"p99 {c['p99_ms']:.2f} ms, errors {c['errors']:.0f}", flush=True)
+        print(f"ceiling: {cpu_line(c_cpu)}", flush=True)
     finally:
         server.send_signal(signal.SIGINT)
         try:

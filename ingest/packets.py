@@ -8,6 +8,8 @@ number. A bad message inside good framing is counted in ``counters`` (the sessio
 
 from __future__ import annotations
 
+import numba
+
 from .itch import DECODERS, STRUCTS, decode_directory
 from .messages import Message, StockDirectory
 from .moldudp64 import HEADER_SIZE
@@ -29,17 +31,41 @@ def skip_messages(payload: bytes, n: int) -> bytes:
     return payload[pos:]
 
 
-def framing_error(data: bytes, count: int) -> str | None:
+def framing_error(data: bytes | bytearray, count: int) -> str | None:
     """None if ``data`` (a whole packet) holds exactly ``count`` length-prefixed messages, else why not."""
+    pos = _framed_end(data, count) if type(data) is bytes else _framed_end_py(data, count)
+    if pos < 0:
+        return "truncated_block"
+    return None if pos == len(data) else "count_mismatch"
+
+
+@numba.njit(cache=True, nogil=True)
+def _framed_end(data: bytes, count: int) -> int:
+    """Where ``count`` length-prefixed messages after the header end, or -1 if they run past the packet.
+    Compiled: every datagram of the batched path is framed here before it is sequenced, ~30 messages each,
+    and the interpreted loop cost about 8x more (``bench_framing.py``: 113 against 13.5 ns a message)."""
     pos = HEADER_SIZE
     end = len(data)
     for _ in range(count):
         if pos + 2 > end:
-            return "truncated_block"
+            return -1
         pos += 2 + ((data[pos] << 8) | data[pos + 1])
         if pos > end:
-            return "truncated_block"
-    return None if pos == end else "count_mismatch"
+            return -1
+    return pos
+
+
+def _framed_end_py(data: bytes | bytearray, count: int) -> int:
+    """``_framed_end`` for any other buffer (a bytearray or memoryview a caller may hand in)."""
+    pos = HEADER_SIZE
+    end = len(data)
+    for _ in range(count):
+        if pos + 2 > end:
+            return -1
+        pos += 2 + ((data[pos] << 8) | data[pos + 1])
+        if pos > end:
+            return -1
+    return pos
 
 
 def count_decoded(counters: dict[str, int], good: int, bad_type: int, truncated: int) -> None:

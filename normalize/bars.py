@@ -31,11 +31,12 @@ History: per symbol and interval the last ``history_1s``/``history_1m`` closed b
 later emissions leaves no gap and no overlap (the open bar's later updates replace it; a revised bar
 replaces the one with its start). Breaks are resolved through a bounded log of the last ``print_log``
 prints (81 bytes each, allocated up front): a break whose print has left the log is ``breaks_unknown`` and
-changes nothing; one whose bar's other prints have left it still fixes volume, trades and notional exactly
-but keeps open/high/low/close (``breaks_approximate``); one whose bar has left the history is
-``breaks_expired`` for that interval. A break costs O(log size) to find its print (match numbers ascend:
-bisection) and O(1) to fix its bars (the print's neighbours in its symbol's chain), unless the print was at
-its bar's high or low or the bar reaches past the log: then O(the bar's prints), in a compiled loop.
+changes nothing; one whose bar has left the history is ``breaks_expired`` for that interval; every other
+break is exact, also when the bar's first prints have left the log (they are kept as a summary per symbol and
+interval as they leave). A break costs O(log size) to find its print (match numbers ascend: bisection) and
+O(1) to fix its bars (the print's neighbours in its symbol's chain), unless the print was at its bar's high
+or low: then the bar's prints in the log are walked, in a compiled loop, until a live one at that price
+turns up (O(1) expected when breaks fall at random on a bar's prints; ``bar_print_log`` says why).
 
 Two input paths with the same semantics: per message (``add_print``, ``add_break``, ``close_until``: plain
 Python, a few microseconds, each returning the bars it emitted) and per batch (``apply``: numpy columns,

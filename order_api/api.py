@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
-import orjson
-import redis.exceptions
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,13 +28,14 @@ from starlette.routing import Route
 
 from order_api import replacing, settlement
 from order_api.account import DEFAULT_PAGE, MAX_PAGE, account_json, decode_cursor
+from order_api.answers import answered, error_response, internal_error, json_response
 from order_api.audit import DEFAULT_INTERVAL, AuditCollector, LedgerAudit
-from order_api.batching import CommitOutcomeUnknown
 from order_api.db import Ledger
 from order_api.devtoken import DevTokens
-from order_api.limits import BodyCounters, BodyTooLarge, HttpLimits, RateLimiter, read_body
+from order_api.hot_path import PlaceOrderRoute, placement
+from order_api.limits import BodyCounters, HttpLimits, RateLimiter, read_body
 from order_api.market_clock import NowNs, calendar_body, clock_body
-from order_api.model import TERMINAL, ApiError, OrderRequest, Status, money, parse_order, pre_trade, quantity
+from order_api.model import TERMINAL, ApiError, OrderRequest, Status, money, pre_trade, quantity
 from order_api.openapi import openapi_document
 from order_api.order_stats import PlacementStats
 from order_api.outbox import OutboxRelay
@@ -51,22 +48,7 @@ from vocab.origins import OriginGuard, OriginPolicy
 from vocab.quantities import QTY_SCALE
 from vocab.redisconn import AnyRedis
 
-log = logging.getLogger("tickfan.order_api")
 STATUSES = frozenset(s.value for s in Status)
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    return json_response({"error": {"code": code, "message": message}}, status)
-
-
-async def internal_error(request: Request, exc: Exception) -> Response:
-    """The last resort: logged with its traceback here, answered without one."""
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal", "internal error; it has been logged")
 
 
 @dataclass
@@ -109,43 +91,9 @@ def authenticated(handler: Handler, service: OrderService) -> Callable[[Request]
         async def run() -> Response:
             await service.sessions.check(claims)
             return await handler(request, claims.user)
-        return await answered(request, service, run)
+        return await answered(lambda: f"{request.method} {request.url.path}", service, run)
 
     return endpoint
-
-
-async def answered(request: Request, service: OrderService, run: Callable[[], Awaitable[Response]]) -> Response:
-    """``run``'s answer, every refusal and fault turned into its 4xx/503/500 with a code."""
-    try:
-        return await run()
-    except AuthError as e:
-        return error_response(401, e.code, str(e))
-    except BodyTooLarge as e:
-        response = error_response(e.status, e.code, e.message)
-        response.headers["connection"] = "close"  # the rest of the body is not read: drop the connection
-        return response
-    except ApiError as e:
-        return error_response(e.status, e.code, e.message)
-    except CommitOutcomeUnknown as e:  # before OSError: it is one, but something may have been written
-        service.outcomes_unknown += 1
-        log.warning("commit outcome unknown: %s", e)
-        return error_response(503, "outcome_unknown", "the connection to the ledger was lost as the change "
-                              "was committed: it may have been written. Retry the same request; an order with "
-                              "the same idempotency_key (never a new one): the retry returns the order if it "
-                              "was placed")
-    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.InternalClientError,
-            asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError) as e:
-        # a pooled connection to a server that was shut down can fail as InternalClientError or
-        # AdminShutdownError before anything was sent; a loss after sending is CommitOutcomeUnknown above
-        log.warning("ledger unavailable: %s", e)
-        return error_response(503, "ledger_unavailable", "the ledger is unavailable; nothing was written")
-    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as e:
-        # down, timed out, refused (a user without the ACL rights), a cluster's slot uncovered mid-failover
-        log.warning("quotes unavailable: %s", e)
-        return error_response(503, "quotes_unavailable", "prices are unavailable; nothing was written")
-    except Exception as e:  # a bug: logged with its traceback, answered without it
-        service.internal_errors += 1
-        return await internal_error(request, e)
 
 
 def services(request: Request) -> Services:
@@ -161,17 +109,11 @@ def order_id_of(request: Request) -> uuid.UUID:
 
 
 async def place_order(request: Request, user: str) -> Response:
+    """Starlette's route for POST /v1/orders (mounted in the demo's node); ``create_app`` answers it in front of
+    Starlette (order_api/hot_path.py), with the same :func:`placement`."""
     s = services(request)
-    req = parse_order(await read_body(request, s.limits.max_body, s.bodies))
-    quote = await s.quotes.quote(req.symbol)
-    order, created = await s.ledger.place(user, req, quote)
-    body = order_json(order)
-    if quote is not None:
-        # the price the checks just used: a limit order still goes on an old one (the market-data node down),
-        # and the answer says so
-        body["quote_age"] = round(quote.age, 3)
-        body["quote_stale"] = quote.is_stale(s.ledger.rules.max_quote_age)
-    return json_response(body, 201 if created else 200)
+    status, body = await placement(s, user, await read_body(request, s.limits.max_body, s.bodies))
+    return json_response(body, status)
 
 
 async def get_order(request: Request, user: str) -> Response:
@@ -342,11 +284,11 @@ def dev_token_of(service: OrderService, dev: DevTokens) -> Callable[[Request], A
                                   "expires_in": int(dev.ttl)})
 
         if service.limiter is None:
-            return await answered(request, service, run)
+            return await answered(lambda: f"{request.method} {request.url.path}", service, run)
         client = request.client.host if request.client is not None else "unknown"
         verdict = service.limiter.hit(f"dev-token@{client}")  # never a user id: USER_ID has no '@'
         if verdict.allowed:
-            response = await answered(request, service, run)
+            response = await answered(lambda: f"{request.method} {request.url.path}", service, run)
         else:
             response = error_response(429, "rate_limited", f"at most {verdict.limit} requests per "
                                       f"{service.limiter.window:g} s per address; retry after Retry-After seconds")
@@ -481,6 +423,7 @@ def create_app(ledger: Ledger, quotes: QuoteSource, *, jwt_key: str | None = Non
 
     app = Starlette(routes=[*service.routes(), Route("/healthz", healthz_of(service), methods=["GET"])],
                     lifespan=lifespan, exception_handlers={Exception: internal_error})
+    app.add_middleware(PlaceOrderRoute, service=service)  # inside the origin guard: browsers' rules still apply
     app.state.order_service = service  # for the command's /metrics
     app.state.origin_policy = None
     if allowed_origins is not None:

@@ -45,6 +45,7 @@ from order_api.model import (
     Status,
     fill_refusal,
     money,
+    notional_sell_qty,
     notional_terms,
     pre_trade,
     quantity,
@@ -219,7 +220,7 @@ class Ledger:
         assert quote is not None
         order_id = uuid.uuid4()
         qty = req.qty
-        if req.notional is not None:
+        if req.notional is not None and req.side == "buy":
             # spend at most the notional: hold it all, send the quantity it buys at the ask (model.notional_terms)
             qty, price = notional_terms(req.notional, quote, self.rules)
             held = req.notional
@@ -229,6 +230,8 @@ class Ledger:
             held = ledger.buy_hold(qty, price)
             entries = ledger.hold_cash(user, held)
         else:
+            if req.notional is not None:  # what the notional is worth at the bid (model.notional_sell_qty)
+                qty = notional_sell_qty(req.notional, quote)
             price, held = 0, qty
             entries = ledger.hold_shares(user, req.symbol, qty)
         stop = stop_terms(req, quote)  # a stop rests as pending_trigger (order_api/stops.py)
@@ -248,7 +251,8 @@ class Ledger:
         if code == "insufficient_funds":
             raise ApiError(422, code, f"buying power {money(have)} is less than {money(held)} needed")
         if code == "insufficient_shares":
-            raise ApiError(422, code, f"{quantity(have)} {req.symbol} shares available to sell")
+            worth = "" if req.notional is None else f"; ${money(req.notional)} is {quantity(qty)} at the bid"
+            raise ApiError(422, code, f"{quantity(have)} {req.symbol} shares available to sell{worth}")
         row: Row = placed.order
         created = row["order_id"] == order_id
         if created:

@@ -97,11 +97,13 @@ def order_of(cl_ord_id: str) -> uuid.UUID:
 
 def new_order_for(order: Row) -> NewOrder:
     """The FIX order for a ledger order. Buys always carry a limit: market buys are sent at the price their
-    cash was held at (the collar), so no fill can cost more than was reserved."""
+    cash was held at (the collar), so no fill can cost more than was reserved. An extended-hours order says so
+    (the trading-session group, FIX 336: order_api/FIX.md), so the venue takes it outside regular hours."""
     buy = order["side"] == "buy"
     limit = int(order["reserve_price"]) if buy else (int(order["limit_price"]) if order["limit_price"] else None)
     return NewOrder(cl_ord_id=str(order["order_id"]), symbol=order["symbol"], side=order["side"], qty=int(order["qty"]),
-                    ord_type="limit" if limit is not None else "market", limit_price=limit, tif=order["tif"])
+                    ord_type="limit" if limit is not None else "market", limit_price=limit, tif=order["tif"],
+                    extended_hours=bool(order.get("extended_hours")))
 
 
 class ExecutionWorker:

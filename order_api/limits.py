@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -53,7 +53,13 @@ class BodyCounters:
 
 async def read_body(request: Request, cap: int, counters: BodyCounters | None = None) -> bytes:
     """The request body, at most ``cap`` bytes; :class:`BodyTooLarge` (413) as soon as it is known to be larger."""
-    declared = request.headers.get("content-length")
+    return await read_capped(request.headers.get("content-length"), request.stream(), cap, counters)
+
+
+async def read_capped(declared: str | None, chunks: AsyncIterator[bytes], cap: int,
+                      counters: BodyCounters | None = None) -> bytes:
+    """A body from its ``Content-Length`` (None: not declared) and its chunks, at most ``cap`` bytes: refused by the
+    declared length before a chunk is read, or as soon as the chunks pass the cap."""
     if declared is not None:
         try:
             length = parse_ascii_int(declared.strip())
@@ -65,7 +71,7 @@ async def read_body(request: Request, cap: int, counters: BodyCounters | None = 
             raise BodyTooLarge(cap)
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > cap:
             # the rest of the stream is never read: the server drops it with the connection (Connection: close)

@@ -6,10 +6,13 @@ millionth of a share (``vocab.quantities.QTY_SCALE``): a fill of ``qty`` at ``pr
 round up, sellers down) with the residual kept by the house, so no cent is created or lost. JSON shows money
 and quantities as exact decimal strings.
 
-A ``notional`` order (market buys only) spends at most that many dollars: it holds the notional, and is sent
-for the quantity the notional buys at the ask seen at placement (rounded down to a millionth), limited to the
-price at which that quantity still costs at most the notional; a fill at a better price spends less, and what
-the order does not spend is released when it closes.
+A ``notional`` order (market orders only) trades that many dollars' worth. A buy spends at most the notional:
+it holds the notional, and is sent for the quantity the notional buys at the ask seen at placement (rounded down
+to a millionth), limited to the price at which that quantity still costs at most the notional; a fill at a better
+price spends less, and what the order does not spend is released when it closes. A sell sells the quantity the
+notional is worth at the bid seen at placement (rounded down to a millionth: at that bid it raises at most the
+notional), holding those shares like any sell, never more than the position (``insufficient_shares``
+otherwise); it is sent as an ordinary market sell of that quantity.
 """
 
 from __future__ import annotations
@@ -57,8 +60,9 @@ TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.E
 # The lifecycle as an explicit machine (h11-style): anything not listed is a bug, not a drift.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # triggered: one transaction makes it an ordinary accepted order and queues its routing; or cancelled while
-    # resting (its hold released at once, as for an accepted order); never routed or filled before it triggers
-    Status.PENDING_TRIGGER: frozenset({Status.ACCEPTED, Status.CANCELLED}),
+    # resting (its hold released at once, as for an accepted order); or, a day stop, expired by the day's end
+    # (the feed's end of system hours: order_api.stop_watcher); never routed or filled before it triggers
+    Status.PENDING_TRIGGER: frozenset({Status.ACCEPTED, Status.CANCELLED, Status.EXPIRED}),
     Status.ACCEPTED: frozenset({Status.ROUTED, Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED,
                                Status.REJECTED, Status.EXPIRED}),
     Status.ROUTED: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.REJECTED,
@@ -110,7 +114,7 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True):
     idempotency_key: str
     # shares: a whole number, or a decimal string with at most 6 decimals; exclusive with notional
     qty: int | str | None = None
-    notional: str | None = None  # dollars, a decimal string (market buys only)
+    notional: str | None = None  # dollars, a decimal string (market orders: a buy spends it, a sell raises it)
     type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
     limit_price: str | None = None
     time_in_force: TimeInForce = "day"
@@ -197,8 +201,6 @@ def validate(body: OrderBody) -> OrderRequest:
         raise ApiError(422, "unexpected_limit_price", f"a {body.type} order takes no limit_price")
     if notional is not None and body.type != "market":
         raise ApiError(422, "notional_market_only", "notional is for market orders only; send qty instead")
-    if notional is not None and body.side != "buy":
-        raise ApiError(422, "notional_buy_only", "notional is for buys only; sell a qty (fractions allowed)")
     if body.extended_hours and (body.type != "limit" or body.time_in_force != "day"):
         raise ApiError(422, "invalid_extended_hours", "extended_hours takes a limit order with time_in_force day")
     if body.type in STOP_TYPES and body.time_in_force not in ("day", "gtc"):
@@ -283,6 +285,15 @@ def notional_terms(notional: int, quote: Quote, rules: Rules) -> tuple[int, int]
     return qty, min(notional * QTY_SCALE // qty, collar)
 
 
+def notional_sell_qty(notional: int, quote: Quote) -> int:
+    """The quantity a notional sell sells: what ``notional`` is worth at the bid, rounded down to a millionth (at
+    that bid it raises at most the notional). ``pre_trade`` has refused a market sell without a bid."""
+    qty = min(notional * QTY_SCALE // quote.bid, MAX_QTY) if quote.bid > 0 else 0
+    if qty <= 0:
+        raise ApiError(422, "notional_too_small", f"{format_price(notional)} is less than a millionth of a share")
+    return qty
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     """What pre-trade checks need of the current snapshot; prices fixed-point, 0 when the side is empty."""
@@ -304,13 +315,17 @@ class Quote:
     # where the feed's day is (``MarketStatusView.phase``): "pre_market", "open", "after_hours", "closed"; None
     # when the source is not a feed. Extended-hours orders are taken in the first and third.
     market_phase: str | None = None
+    # the feed's latest system event (``MarketStatusView.system_event``: "E" once it has ended system hours, the
+    # day's rollover, which expires the resting day stops: ``order_api.stops.session_ended``); "" when unknown
+    market_event: str = ""
 
     @classmethod
-    def of(cls, view: QuoteView, market_open: bool | None = None, market_phase: str | None = None) -> Quote:
+    def of(cls, view: QuoteView, market_open: bool | None = None, market_phase: str | None = None,
+           market_event: str = "") -> Quote:
         """What the checks need of the books' quote view (``normalize.quote``) and market status."""
         return cls(bid=view.bid_price, ask=view.ask_price, last=view.last_price, halted=view.halted,
                    stale=view.stale, market_open=market_open, trading_state=view.trading_state,
-                   trading_reason=view.trading_reason, market_phase=market_phase)
+                   trading_reason=view.trading_reason, market_phase=market_phase, market_event=market_event)
 
     def is_stale(self, max_age: float) -> bool:
         """Not to be shown as current: the feed says so, or nothing has vouched for it for over ``max_age``
@@ -482,6 +497,7 @@ def parse_money(text: str) -> int:
 
 
 __all__ = ["EXTENDED_SUFFIX", "PRICE_SCALE", "QTY_SCALE", "TIFS", "ApiError", "FillRefused", "OrderRequest", "Quote",
-           "Rules", "Status", "fill_refusal", "initial_mark", "notional_terms", "parse_order", "pre_trade",
+           "Rules", "Status", "fill_refusal", "initial_mark", "notional_sell_qty", "notional_terms", "parse_order",
+           "pre_trade",
            "reserve_price", "shard_of", "trail_stop",
            "transition"]

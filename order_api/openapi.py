@@ -64,14 +64,16 @@ def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
 # The refusal codes of an order's amount (422 unless said): every one leaves nothing changed.
 ORDER_REFUSALS = (
     "Send exactly one of `qty` (shares: a whole number, or a decimal string with at most 6 decimals, positive, at "
-    "most 1000000) and `notional` (dollars to spend, a decimal string with at most 4 decimals; market buys only: "
-    "the order holds the notional and buys what it pays for at the ask, rounded down to a millionth of a share; "
-    "what it does not spend is released). Refusal codes: `invalid_quantity` (qty not a positive number with at "
+    "most 1000000) and `notional` (dollars, a decimal string with at most 4 decimals; market orders only: a buy "
+    "holds the notional and buys what it pays for at the ask, rounded down to a millionth of a share, what it does "
+    "not spend released; a sell sells what the notional is worth at the bid, rounded down to a millionth, holding "
+    "those shares, never more than the position: `insufficient_shares` otherwise). Refusal codes: "
+    "`invalid_quantity` (qty not a positive number with at "
     "most 6 decimals, or too large), `missing_qty` (neither qty nor notional), `qty_and_notional` (both), "
     "`invalid_notional` (not a positive decimal with at most 4 decimals, or over 1000000), "
-    "`notional_market_only` (notional on a limit order), `notional_buy_only` (notional on a sell), "
-    "`notional_too_small` (it buys less than a millionth of a share), `insufficient_funds`, "
-    "`insufficient_shares`, `invalid_symbol`, `missing_limit_price`, `invalid_limit_price`, "
+    "`notional_market_only` (notional on a limit order), `notional_too_small` (it buys or sells less than a "
+    "millionth of a share), `insufficient_funds`, `insufficient_shares` (also a notional sell worth more than the "
+    "position at the bid), `invalid_symbol`, `missing_limit_price`, `invalid_limit_price`, "
     "`unexpected_limit_price`, `limit_off_collar`, `market_closed`, `unknown_symbol`, `symbol_halted`, "
     "`no_market`, `quote_stale`, `invalid_order` (a field of the wrong type), `idempotency_conflict` (409), "
     "`malformed_json` (400), `quote_unavailable` (503).")
@@ -83,7 +85,9 @@ STOP_TERMS = (
     "un-routed, until the live books cross it: a buy when the ask reaches `stop_price` (ask >= stop), a sell when "
     "the bid does (bid <= stop); a trailing stop's stop follows the best bid (sell: high-water mark `hwm` minus the "
     "trail) or ask (buy: low-water mark plus the trail). Triggering waits while the symbol is halted or paused and "
-    "outside market hours. A buy stop holds its stop plus the collar, a trailing buy its first stop plus the "
+    "outside market hours. A `day` stop still resting when the feed ends the day (the rollover) expires, its "
+    "hold released, as a routed day order does; a `gtc` one rests on. A buy stop holds its stop plus the "
+    "collar, a trailing buy its first stop plus the "
     "collar, a stop-limit buy its limit; a sell holds its shares. Stop and limit prices of a stop may be any "
     "positive price (no collar). Refusal codes: `missing_stop_price`, `invalid_stop_price`, "
     "`unexpected_stop_price` (on a market, limit or trailing_stop order), `missing_trail` (a trailing_stop "
@@ -103,6 +107,8 @@ ORDER_EXAMPLES = {
         "idempotency_key": "k-2"}},
     "notional": {"summary": "$10 of AAPL", "value": {
         "symbol": "AAPL", "side": "buy", "notional": "10", "idempotency_key": "k-3"}},
+    "notional_sell": {"summary": "sell $25 of AAPL: what $25 is worth at the bid, a fraction of a share", "value": {
+        "symbol": "AAPL", "side": "sell", "notional": "25", "idempotency_key": "k-14"}},
     "stop": {"summary": "a stop-loss: sell 10 at market once the bid falls to 180", "value": {
         "symbol": "AAPL", "side": "sell", "qty": 10, "type": "stop", "stop_price": "180", "idempotency_key": "k-4"}},
     "stop_limit": {"summary": "buy 5 with a limit of 201 once the ask reaches 200", "value": {
@@ -154,8 +160,10 @@ def openapi_document() -> dict[str, Any]:
             "extended_hours": {"type": "boolean", "description": "a limit day order that may also trade "
                                "pre-market (04:00-09:30) and after hours (16:00-20:00) exchange time"},
             "qty": {"type": "string", "description": "shares, an exact decimal (at most 6 decimals: \"0.5\"); a "
-                    "notional order's is the quantity its notional buys at the ask at placement"},
-            "notional": {"type": ["string", "null"], "description": "a notional order's dollars to spend; null for "
+                    "notional buy's is the quantity its notional buys at the ask at placement, a notional sell's "
+                    "what its notional is worth at the bid"},
+            "notional": {"type": ["string", "null"], "description": "a notional order's dollars (a buy's to spend, "
+                         "a sell's to raise); null for "
                          "an order by quantity"},
             "limit_price": {"type": ["string", "null"], "description": "exact decimal"},
             "status": {"enum": STATUSES, "description": "pending_trigger: a stop resting un-routed until the "

@@ -40,7 +40,8 @@ def quote_from_hash(raw: Mapping[Any, Any], market: Mapping[Any, Any] | None = N
     if not raw:
         return None
     status = MarketStatusView.parse(market or {})
-    return Quote.of(QuoteView.parse(raw), market_open=status.market_open, market_phase=status.phase)
+    return Quote.of(QuoteView.parse(raw), market_open=status.market_open, market_phase=status.phase,
+                    market_event=status.system_event)
 
 
 class RedisQuotes:
@@ -161,7 +162,8 @@ class BookQuotes:
         if loc is None:
             return None
         status = MarketStatusView.of(self.books.market)
-        return Quote.of(read_quote(self.books, loc), market_open=status.market_open, market_phase=status.phase)
+        return Quote.of(read_quote(self.books, loc), market_open=status.market_open, market_phase=status.phase,
+                        market_event=status.system_event)
 
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         out = {}

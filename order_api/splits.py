@@ -9,6 +9,12 @@ the pre-split reference price), rounded DOWN to the money unit as a sale's proce
 N))``. Both come from the house's ``issuer`` account (the shares the issuer creates or retires, the cash it pays),
 so every journal transaction balances. The cost basis is not touched: the average price moves by M/N by itself;
 a holding that a reverse split turns into nothing takes its whole basis with it (cost 0, the cash-in-lieu paid).
+
+Open orders (README "Stock splits", :func:`rescale`): the quantity becomes ``floor(Q * N / M)`` (an order for whole
+shares stays whole: rounded down to the share), prices ``P * M / N`` rounded to the tick never against the user
+(a buy's limit down, a sell's up; a stop so that it triggers no earlier: a buy's up, a sell's down), a trailing
+stop's trail amount and mark scaled and its stop recomputed from them. An order the rule would leave with no
+quantity or no price, or a notional one (priced from the pre-split quote), is cancelled instead (None).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from order_api.ledger import HOUSE, USD, Entry, balanced
+from order_api.model import trail_stop
+from vocab.prices import PRICE_SCALE
 from vocab.quantities import QTY_SCALE
 
 ISSUER = "issuer"  # the house account on the other side of every split line
@@ -85,6 +93,62 @@ def needs_price(ratio: Ratio) -> bool:
 def adjusted_price(price: int, ratio: Ratio) -> int:
     """The split-adjusted price of ``price`` (shown to the operator), to the nearest unit."""
     return (2 * price * ratio.old + ratio.new) // (2 * ratio.new)
+
+
+def tick(price: int) -> int:
+    """The price increment at ``price`` (Reg NMS rule 612): a cent from $1.00 up, 1/10,000 of a dollar below."""
+    return 100 if price >= PRICE_SCALE else 1
+
+
+def scale_price(price: int, ratio: Ratio, *, up: bool) -> int:
+    """``price * M / N`` rounded to the tick of the exact result: up (``up``) or down."""
+    num, den = price * ratio.old, ratio.new
+    step = 100 if num >= PRICE_SCALE * den else 1
+    units = -(-num // (den * step)) if up else num // (den * step)
+    return units * step
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTerms:
+    """What a split changes of an open order no market maker has (nothing filled yet): quantity in millionths,
+    prices in 1/10,000 of a dollar (None: the order has none). ``reserve``: a buy's per-share price held."""
+
+    side: str
+    qty: int
+    limit_price: int | None = None
+    stop_price: int | None = None
+    reserve: int = 0
+    trail_price: int | None = None
+    trail_percent: int | None = None  # 1/10,000 of a percent (``stops.PCT_SCALE``), never scaled
+    trail_mark: int | None = None
+    notional: int | None = None
+
+    @property
+    def trailing(self) -> bool:
+        return self.trail_price is not None or self.trail_percent is not None
+
+
+def rescale(order: OrderTerms, ratio: Ratio) -> OrderTerms | None:
+    """``order``'s terms after the split (the rule above), or None when it is to be cancelled instead."""
+    if order.notional is not None:
+        return None
+    qty = order.qty * ratio.new // ratio.old
+    if order.qty % QTY_SCALE == 0:
+        qty -= qty % QTY_SCALE
+    buy = order.side == "buy"
+    limit = None if order.limit_price is None else scale_price(order.limit_price, ratio, up=not buy)
+    trail = None if order.trail_price is None else max(1, adjusted_price(order.trail_price, ratio))
+    mark = None if order.trail_mark is None else adjusted_price(order.trail_mark, ratio)
+    if order.trailing and mark:
+        stop: int | None = trail_stop(order.side, mark, trail, order.trail_percent)
+    else:
+        stop = None if order.stop_price is None else scale_price(order.stop_price, ratio, up=buy)
+    if qty <= 0 or limit == 0 or (stop == 0 and not order.trailing):
+        return None
+    # a limit buy holds its limit; a market or stop buy its collar price, scaled down to the unit (so the new hold,
+    # the new quantity at it, is never more than the old one: a split must not take cash a user did not hold)
+    reserve = 0 if not buy else limit if limit is not None else order.reserve * ratio.old // ratio.new
+    return OrderTerms(order.side, qty, limit, stop, reserve, trail, order.trail_percent, mark)
 
 
 def holder_entries(user: str, symbol: str, h: Holding) -> list[Entry]:

@@ -15,6 +15,13 @@ hours as the order API does, ``order_api.quotes.RedisQuotes``), and applies what
   writes the final one), so a rising market costs a bounded number of writes. A restarted worker resumes from the
   last mark written (at most ``trail_every`` seconds of the mark's moves are lost, never the order).
 
+- **Expired**: a ``day`` stop still resting when the feed rolls the day over (``stops.session_ended``: its end of
+  system hours) expires as a routed day order does at the market maker: ``Ledger.expire`` (``expire_order``,
+  migration 017 lets it take a ``pending_trigger`` order), the hold released by a balanced ``release`` entry, the
+  order update to the user, in one transaction under the account lock. A trigger or a cancel that got the lock
+  first leaves nothing to expire; a worker that was down at the rollover expires them on its first sweep while
+  the feed still says E.
+
 It samples the quotes: a price that crosses a stop and comes back within one interval may be missed (documented
 in the README). Failures of PostgreSQL or Redis are logged and the next sweep tries again; nothing is lost, as
 the ledger is the only state.
@@ -34,14 +41,16 @@ import asyncpg
 from order_api.db import Ledger, Row
 from order_api.model import Rules, Status, transition
 from order_api.quotes import QuoteSource
-from order_api.stops import Resting, Trailed, Triggered, step
+from order_api.stops import Resting, Trailed, Triggered, expires, session_ended, step
 from vocab.redisconn import UNAVAILABLE
 
 log = logging.getLogger("tickfan.stops")
+# the reason a routed day order gets from the market maker at the rollover (venue/marketmaker/engine.py)
+EXPIRED_REASON = "day order expired at the end of its session"
 MAX_RESTING = 10_000  # pending stops read per shard per sweep (the oldest first); bounds a sweep's memory
 
-_PENDING = ("SELECT order_id, user_id, symbol, side, type, stop_price, trail_percent, trail_price, trail_mark "
-            "FROM orders WHERE status = 'pending_trigger' ORDER BY created_at LIMIT $1")
+_PENDING = ("SELECT order_id, user_id, symbol, side, type, tif, stop_price, trail_percent, trail_price, trail_mark, "
+            "version FROM orders WHERE status = 'pending_trigger' ORDER BY created_at LIMIT $1")
 
 
 async def pending(ledger: Ledger, *, limit: int = MAX_RESTING) -> list[Row]:
@@ -53,13 +62,15 @@ async def pending(ledger: Ledger, *, limit: int = MAX_RESTING) -> list[Row]:
 
 
 async def trigger(ledger: Ledger, user: str, order_id: uuid.UUID, *, price: int, stop: int,
-                  mark: int | None) -> Row | None:
+                  mark: int | None, version: int | None = None) -> Row | None:
     """Fire one stop: ``pending_trigger -> accepted`` with its trigger price and time, its update and routing work
-    in the outbox, in one transaction. None when it is no longer resting (triggered by another, or cancelled)."""
+    in the outbox, in one transaction. None when it is no longer resting (triggered by another, or cancelled), or
+    when ``version`` is given and the order is no longer that version (a split rescaled its terms since they were
+    read: the decision was made on prices of the other side of the split)."""
     async with ledger._transaction(user) as conn:
         await ledger._lock_account(conn, user)
-        order = await conn.fetchrow("SELECT status FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
-        if order is None or order["status"] != Status.PENDING_TRIGGER:
+        order = await conn.fetchrow("SELECT status, version FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+        if order is None or order["status"] != Status.PENDING_TRIGGER or version not in (None, order["version"]):
             return None
         transition(Status.PENDING_TRIGGER, Status.ACCEPTED)
         row: Row = await conn.fetchrow(
@@ -70,13 +81,16 @@ async def trigger(ledger: Ledger, user: str, order_id: uuid.UUID, *, price: int,
         return row
 
 
-async def trail(ledger: Ledger, user: str, order_id: uuid.UUID, *, stop: int, mark: int) -> Row | None:
-    """Move a resting trailing stop's mark and stop (an order update shows it); None if it no longer rests."""
+async def trail(ledger: Ledger, user: str, order_id: uuid.UUID, *, stop: int, mark: int,
+                version: int | None = None) -> Row | None:
+    """Move a resting trailing stop's mark and stop (an order update shows it); None if it no longer rests (or is
+    no longer ``version``, as :func:`trigger`)."""
     async with ledger._transaction(user) as conn:
         await ledger._lock_account(conn, user)
         row: Row | None = await conn.fetchrow(
             "UPDATE orders SET stop_price = $2, trail_mark = $3, version = version + 1, updated_at = now() "
-            "WHERE order_id = $1 AND status = 'pending_trigger' RETURNING *", order_id, stop, mark)
+            "WHERE order_id = $1 AND status = 'pending_trigger' AND ($4::int IS NULL OR version = $4) RETURNING *",
+            order_id, stop, mark, version)
         if row is not None:
             await ledger._announce(conn, row)
         return row
@@ -92,10 +106,13 @@ class StopWatcher:
         self.rules = rules or Rules()
         self.interval, self.trail_every = interval, trail_every
         self.mine, self.clock = mine, clock
-        # a trailing stop's newest mark and stop not yet written, and when each order's trail was last written
-        self._marks: dict[uuid.UUID, Trailed] = {}
+        # a trailing stop's newest mark and stop not yet written (with the order's version it was computed from: a
+        # split that rescaled the order since makes it a mark of the other side of the split, dropped), and when
+        # each order's trail was last written
+        self._marks: dict[uuid.UUID, tuple[Trailed, int]] = {}
         self._written: dict[uuid.UUID, float] = {}
-        self.counters = {"sweeps": 0, "triggered": 0, "trailed": 0, "lost_races": 0, "errors": 0}
+        self.counters = {"sweeps": 0, "triggered": 0, "trailed": 0, "expired": 0, "lost_races": 0,
+                         "errors": 0}
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -118,8 +135,10 @@ class StopWatcher:
         resting: dict[uuid.UUID, tuple[Row, Resting]] = {}
         for r in rows:
             order = Resting.of(r)
-            held = self._marks.get(r["order_id"])
-            if held is not None:  # a mark newer than the row's (not yet written)
+            held, version = self._marks.get(r["order_id"]) or (None, 0)
+            if held is not None and version != r["version"]:
+                del self._marks[r["order_id"]]
+            elif held is not None:  # a mark newer than the row's (not yet written)
                 order = Resting(order.order_id, order.side, held.stop, order.trail_price, order.trail_percent,
                                 held.mark)
             resting[r["order_id"]] = (r, order)
@@ -129,12 +148,21 @@ class StopWatcher:
         if not resting:
             return []
         quotes = await self.quotes.quotes({r["symbol"] for r, _ in resting.values()})
+        ended = session_ended(quotes.values())
         fired: list[Triggered] = []
         for oid, (r, order) in resting.items():
+            if expires(r["tif"], ended):
+                self._marks.pop(oid, None)
+                if await self.ledger.expire(r["user_id"], oid, EXPIRED_REASON) is None:
+                    self.counters["lost_races"] += 1
+                else:
+                    self.counters["expired"] += 1
+                    log.info("day stop %s expired at the end of its session", oid)
+                continue
             decision = step(order, quotes.get(r["symbol"]), self.rules)
             if isinstance(decision, Triggered):
                 row = await trigger(self.ledger, r["user_id"], oid, price=decision.price, stop=decision.stop,
-                                    mark=decision.mark if order.trailing else None)
+                                    mark=decision.mark if order.trailing else None, version=r["version"])
                 self._marks.pop(oid, None)
                 if row is None:
                     self.counters["lost_races"] += 1
@@ -143,20 +171,20 @@ class StopWatcher:
                 fired.append(decision)
                 log.info("stop %s triggered at %d (stop %d)", oid, decision.price, decision.stop)
             elif isinstance(decision, Trailed):
-                self._marks[oid] = decision
-                await self._write_trail(r["user_id"], oid, decision)
+                self._marks[oid] = (decision, r["version"])
+                await self._write_trail(r["user_id"], oid)
             elif oid in self._marks:  # a mark held back by the throttle is written once its second is up
-                await self._write_trail(r["user_id"], oid, self._marks[oid])
+                await self._write_trail(r["user_id"], oid)
         return fired
 
-    async def _write_trail(self, user: str, oid: uuid.UUID, moved: Trailed) -> None:
+    async def _write_trail(self, user: str, oid: uuid.UUID) -> None:
         now = self.clock()
         if now - self._written.get(oid, -1e18) < self.trail_every:
             return
         self._written[oid] = now
-        if await trail(self.ledger, user, oid, stop=moved.stop, mark=moved.mark) is not None:
+        moved, version = self._marks.pop(oid)
+        if await trail(self.ledger, user, oid, stop=moved.stop, mark=moved.mark, version=version) is not None:
             self.counters["trailed"] += 1
-        self._marks.pop(oid, None)
 
 
 __all__ = ["StopWatcher", "pending", "trail", "trigger"]

@@ -12,12 +12,19 @@ The rule (README "Stop, stop-limit and trailing-stop orders"):
   (``Rules.market_open``) on. An ineligible quote neither triggers nor moves a mark, so a stop resting through a
   halt or the night triggers on the first eligible quote after it, at that quote's price.
 
+- **The day's end.** A ``day`` stop that has not triggered expires at the day's rollover, as a routed day order
+  does at the market maker: when the feed has ended system hours (its system event E, or C, end of messages,
+  after it: ``session_ended``). Nothing else counts as the end (a feed that has said nothing, or only O, start of
+  messages, after a restart, is closed but has not rolled the day over), so a restart never expires a stop; a
+  ``gtc`` stop rests on. No stop triggers meanwhile (outside market hours no quote is eligible).
+
 The decision names the price that triggered (the ask or bid) and the order's final mark and stop; applying it
 (one transaction, exactly once, ``order_api.stop_watcher``) is the caller's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -81,6 +88,19 @@ class Trailed:
     order_id: Any
     stop: int
     mark: int
+
+
+SESSION_END_EVENTS = frozenset("EC")  # ITCH system events: end of system hours, end of messages
+
+
+def session_ended(quotes: Iterable[Quote]) -> bool:
+    """Has the feed rolled the day over (the rule above)? The market's status is market-wide: any quote says."""
+    return any(q.market_event in SESSION_END_EVENTS for q in quotes)
+
+
+def expires(tif: str, ended: bool) -> bool:
+    """Does a resting stop of time in force ``tif`` expire now? (``ended``: :func:`session_ended`)"""
+    return ended and tif == "day"
 
 
 def eligible(quote: Quote | None, rules: Rules) -> bool:

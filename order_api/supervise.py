@@ -1,6 +1,9 @@
 """Keep a worker's long-lived loops alive: a loop that ends on an exception nobody expected is logged with its
 traceback and started again, so one unforeseen error (a client library's internals during a Redis failover)
-cannot silently leave a stream partition without a reader while the process still looks healthy."""
+cannot silently leave a stream partition without a reader while the process still looks healthy. (Seen: redis-py
+8.1's asyncio cluster client lets ``AttributeError: 'NoneType' object has no attribute 'writelines'`` escape
+from a write racing a connection's teardown during a master's failover, redis/redis-py#4287 and #3546, instead
+of its ``ConnectionError``.)"""
 
 from __future__ import annotations
 

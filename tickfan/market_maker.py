@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 import sys
@@ -33,6 +34,7 @@ from venue.marketmaker import (
     StaticQuoteProvider,
     parse_static_quotes,
 )
+from vocab import calendar
 from vocab.digits import is_ascii_digits, parse_ascii_int
 from vocab.tls import client_context, server_context_of
 
@@ -229,6 +231,8 @@ async def serve(args: argparse.Namespace) -> int:
     if args.status_interval > 0:
         background.append(asyncio.create_task(report()))
     if args.calendar:
+        # start in the day's trading hours (the schedule then moves them at each session event)
+        mm.engine.enter(calendar.clock(dt.datetime.now(dt.UTC)).phase)
         background.append(asyncio.create_task(follow_calendar(session_event), name="calendar"))
     try:
         await stop.wait()

@@ -2,9 +2,11 @@
 
 N new shares for every M old ones (2:1 forward, 1:10 reverse). Every holder's shares are scaled exactly in
 millionths, the sub-millionth remainder paid as cash-in-lieu at the split-adjusted price of ``--price`` (needed
-when M > 1 after reduction); cost basis is kept; open orders on the symbol are cancelled (reason
-``corporate_action``), those at the market maker through FIX cancels, the split waiting (``--wait``) for their
-answers. One transaction per shard; idempotent by the split id (default ``SYMBOL:N:M:DATE``). README "Stock splits".
+when M > 1 after reduction); cost basis is kept; open orders on the symbol that no market maker has are
+rescaled with it (quantity x N/M, prices to the tick never against the user; reason ``corporate_action``), those
+at the market maker first replaced there (FIX 35=G; cancelled when that is refused), the split waiting
+(``--wait``) for their answers.
+One transaction per shard; idempotent by the split id (default ``SYMBOL:N:M:DATE``). README "Stock splits".
 """
 
 from __future__ import annotations
@@ -85,13 +87,15 @@ async def run(split: Split, dsns: list[str], wait: float) -> int:
     for shard, o in enumerate(outcomes):
         moved = sum(h.new_qty for h in o.holders) - sum(h.old_qty for h in o.holders)
         print(f"shard {shard}: {o.state}: {len(o.holders)} holder(s), shares {format_qty(moved)} net, cash-in-lieu "
-              f"{format_price(sum(h.cash_in_lieu for h in o.holders))}, {o.cancelled} order(s) cancelled, "
-              f"{o.cancel_requested} cancel(s) asked of the market maker"
+              f"{format_price(sum(h.cash_in_lieu for h in o.holders))}, {o.rescaled} order(s) rescaled, "
+              f"{o.cancelled} cancelled, "
+              f"{o.replace_requested} replace(s) and {o.cancel_requested} cancel(s) asked of the market maker"
               + (f", house fractional {format_qty(o.house.old_qty)} -> {format_qty(o.house.new_qty)}"
                  if o.house else ""))
     if waiting:
         print(f"tickfan split: orders on {split.symbol} are still at the market maker after {wait:.0f} s; nothing "
-              "split on those shards: run the same command again once they are cancelled", file=sys.stderr)
+              "split on those shards: run the same command again once they are replaced or cancelled",
+              file=sys.stderr)
         return 1
     adjusted = (f" (split-adjusted price {format_price(adjusted_price(split.price, split.ratio))})"
                 if split.price else "")

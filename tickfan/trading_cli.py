@@ -443,7 +443,8 @@ def add_trade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("qty", nargs="?", default=None,
                         help="shares: a whole number or a decimal with at most 6 decimals (0.5); omit with --notional")
     parser.add_argument("--notional", default=None, metavar="DOLLARS",
-                        help="buy this many dollars' worth at market instead of a qty (e.g. --notional 10)")
+                        help="buy (or sell: worth at the bid) this many dollars' worth at market instead of a qty "
+                             "(e.g. --notional 10)")
     parser.add_argument("--limit", default=None, metavar="PRICE",
                         help="limit price (default: a market order); with --stop, a stop-limit order's limit")
     parser.add_argument("--stop", default=None, metavar="PRICE",

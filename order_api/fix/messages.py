@@ -37,6 +37,7 @@ from .codec import (
     LAST_QTY,
     LEAVES_QTY,
     MSG_TYPE,
+    NO_TRADING_SESSIONS,
     ORD_STATUS,
     ORD_TYPE,
     ORDER_ID,
@@ -54,6 +55,7 @@ from .codec import (
     TEST_REQ_ID,
     TEXT,
     TIME_IN_FORCE,
+    TRADING_SESSION_ID,
     TRANSACT_TIME,
     FixEncodeError,
     FixMessage,
@@ -110,6 +112,7 @@ class SessionRejectReason(IntEnum):
     INCORRECT_DATA_FORMAT = 6
     COMP_ID_PROBLEM = 9
     INVALID_MSG_TYPE = 11
+    INCORRECT_NUM_IN_GROUP = 16
     OTHER = 99
 
 
@@ -129,6 +132,12 @@ _ORD_TYPE_FROM_FIX: dict[str, OrdType] = {"1": "market", "2": "limit"}
 # TimeInForce (59): 0 Day, 1 GTC, 2 At the Opening (OPG), 3 IOC, 4 FOK, 7 At the Close
 _TIF_TO_FIX: dict[str, str] = {"day": "0", "gtc": "1", "opg": "2", "ioc": "3", "fok": "4", "cls": "7"}
 _TIF_FROM_FIX: dict[str, Tif] = {"0": "day", "1": "gtc", "2": "opg", "3": "ioc", "4": "fok", "7": "cls"}
+
+# TradingSessionID (336) in NewOrderSingle's trading-session group (FIX 4.4 TrdgSesGrp: 386 NoTradingSessions, then
+# one 336 each). FIX 4.4 leaves the values to the counterparties: ours are the US equity day's three sessions. An
+# order without the group trades in the regular session only; an extended-hours order lists all three.
+SESSION_PRE, SESSION_REGULAR, SESSION_POST = "PRE", "REG", "POST"
+EXTENDED_SESSIONS = (SESSION_PRE, SESSION_REGULAR, SESSION_POST)
 
 
 class FixFieldError(ValueError):
@@ -205,6 +214,33 @@ def _enum_value(msg: FixMessage, tag: int, enum: type[_E]) -> _E:
                             f"tag {tag}: unsupported value {value!r}") from None
 
 
+def _extended_hours(msg: FixMessage) -> bool:
+    """Whether a NewOrderSingle's trading-session group (386, then that many 336) lists the extended sessions: no
+    group, or REG alone, is the regular session only; PRE, REG and POST (any order) are extended hours; anything
+    else is refused, naming the tag (a count that is not the 336s right after it: 16, a bad NumInGroup)."""
+    fields = msg.fields
+    start = next((i for i, (tag, _) in enumerate(fields) if tag == NO_TRADING_SESSIONS), None)
+    listed = [v for tag, v in fields if tag == TRADING_SESSION_ID]
+    if start is None:
+        if listed:
+            raise FixFieldError(NO_TRADING_SESSIONS, SessionRejectReason.REQUIRED_TAG_MISSING,
+                                f"tag {TRADING_SESSION_ID} outside its group: {NO_TRADING_SESSIONS} missing")
+        return False
+    count = fields[start][1]
+    group = [v for tag, v in fields[start + 1:start + 1 + len(listed)] if tag == TRADING_SESSION_ID]
+    if not is_ascii_digits(count, 2) or int(count) != len(listed) or len(group) != len(listed) or not listed:
+        raise FixFieldError(NO_TRADING_SESSIONS, SessionRejectReason.INCORRECT_NUM_IN_GROUP,
+                            f"tag {NO_TRADING_SESSIONS}: {count!r} is not the number of {TRADING_SESSION_ID} "
+                            "fields right after it")
+    if sorted(listed) == [SESSION_REGULAR]:
+        return False
+    if sorted(listed) == sorted(EXTENDED_SESSIONS):
+        return True
+    raise FixFieldError(TRADING_SESSION_ID, SessionRejectReason.VALUE_OUT_OF_RANGE,
+                        f"tag {TRADING_SESSION_ID}: sessions {'+'.join(listed)[:40]!r}: REG alone, or PRE, REG and "
+                        "POST (extended hours)")
+
+
 def _expect_type(msg: FixMessage, msg_type: str) -> None:
     if msg.msg_type != msg_type:
         raise FixFieldError(MSG_TYPE, SessionRejectReason.INVALID_MSG_TYPE,
@@ -217,9 +253,15 @@ def _now_stamp(transact_time: float | None) -> str:
 
 # --------------------------------------------------------------------------------------------- domain structs
 
+_EXTENDED_GROUP: tuple[tuple[int, str | int | None], ...] = (
+    (NO_TRADING_SESSIONS, len(EXTENDED_SESSIONS)), *((TRADING_SESSION_ID, x) for x in EXTENDED_SESSIONS))
+
+
 @dataclass(frozen=True, slots=True)
 class NewOrder:
-    """NewOrderSingle (35=D). ``limit_price`` has 4 implied decimals (1892500 = $189.25); None for market."""
+    """NewOrderSingle (35=D). ``limit_price`` has 4 implied decimals (1892500 = $189.25); None for market.
+    ``extended_hours``: it may also trade in the pre-market and after-hours sessions (the trading-session group:
+    ``386=3|336=PRE|336=REG|336=POST``); without it, the regular session only (no group on the wire)."""
 
     cl_ord_id: str
     symbol: str
@@ -228,10 +270,11 @@ class NewOrder:
     ord_type: OrdType = "market"
     limit_price: int | None = None
     tif: Tif = "day"
+    extended_hours: bool = False
 
-    def terms(self) -> tuple[str, str, int, str, int | None, str]:
+    def terms(self) -> tuple[str, str, int, str, int | None, str, bool]:
         """What must match for a repeated ClOrdID to be "the same order"."""
-        return (self.symbol, self.side, self.qty, self.ord_type, self.limit_price, self.tif)
+        return (self.symbol, self.side, self.qty, self.ord_type, self.limit_price, self.tif, self.extended_hours)
 
     def to_fix(self, transact_time: float | None = None) -> FixMessage:
         if self.qty <= 0:
@@ -247,6 +290,7 @@ class NewOrder:
             (ORD_TYPE, _ORD_TYPE_TO_FIX[self.ord_type]),
             (PRICE, format_price(self.limit_price) if self.limit_price is not None else None),
             (TIME_IN_FORCE, _TIF_TO_FIX[self.tif]),
+            *(_EXTENDED_GROUP if self.extended_hours else ()),
             (TRANSACT_TIME, _now_stamp(transact_time)),
         )
 
@@ -272,6 +316,7 @@ class NewOrder:
             ord_type=ord_type,
             limit_price=limit,
             tif=_TIF_FROM_FIX[tif_text],
+            extended_hours=_extended_hours(msg),
         )
 
 

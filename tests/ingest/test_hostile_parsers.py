@@ -11,6 +11,7 @@ from ingest import glimpse, itch, moldudp64
 from ingest.batch import PAD, decode_buffer, frame
 from ingest.itch import LENGTHS, ItchError
 from ingest.moldudp64 import MoldError
+from ingest.packets import _framed_end, _framed_end_py, framing_error
 from ingest.session import TRANSITIONS, FeedSession, State
 
 from .hostile import framed, itch_message, itch_stream, mold_packet, mutated
@@ -133,3 +134,14 @@ def test_mutated_valid_packets_never_break_the_session(data: st.DataObject) -> N
     s.rebuilt(seq, now=30.0)
     assert len(s.on_packet(moldudp64.encode_packet("TICKFAN001", seq, [b"S" + bytes(11)]), now=30.0)) == 1
     assert s.state is State.IN_SYNC and s.next_seq == seq + 1
+
+
+@PARSER
+@given(st.one_of(mold_packet(), st.binary(max_size=300)), st.integers(0, 70))
+def test_the_compiled_framing_check_agrees_with_the_interpreted_one(data: bytes, count: int) -> None:
+    """``framing_error`` frames datagrams in a compiled loop; any bytes, any count: the same answer as the
+    interpreted walk (what the session's other buffers, bytearrays and views, still take)."""
+    real = moldudp64.HEADER.unpack_from(data)[2] if len(data) >= moldudp64.HEADER_SIZE else count
+    for n in (count, real):
+        assert _framed_end(data, n) == _framed_end_py(data, n)
+        assert framing_error(data, n) == framing_error(bytearray(data), n)

@@ -1,6 +1,6 @@
-"""The cheap paths of bars on a node, against the plain ones: a break fixed from its print's neighbours in the
-print log against a scan of the whole log, and the bar log's column blocks read for a few watched symbols (or
-conflated, as the Redis publisher reads them) against every bar turned into a row."""
+"""The cheap paths of bars on a node, against the plain ones: bars after breaks fixed from the print log
+against bars recomputed from the surviving prints, and the bar log's column blocks read for a few watched
+symbols (or conflated, as the Redis publisher reads them) against every bar turned into a row."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from hypothesis import strategies as st
 from ingest import itch
 from ingest.batch import decode_buffer
 from normalize.bar_feed import BarFeed, BarLog
-from normalize.bar_print_log import PrintLog
 from normalize.bar_types import (
     I64,
     INTERVALS,
     MAX_LOCATES,
+    MINUTE,
     SECOND,
     Bar,
     Emitted,
+    Executions,
     FinalBars,
     OpenBars,
     breaks_from_columns,
@@ -31,66 +32,75 @@ from normalize.bars import BarBuilder
 from normalize.kernel import KernelBooks
 from vocab.framing import frame_all
 
-from .bar_reference import session
+from .bar_reference import T0, Key, Ohlcv, ohlcv, session
 
 PACKETS = session()
 END = PACKETS[-1][-1].timestamp + 120 * SECOND
 
-# a print: (locate, seconds after the symbol's last print, price); an int breaks the print with that index
-PRINT = st.tuples(st.integers(1, 2), st.sampled_from([0, 0, 0, 1, 2]), st.integers(1, 4))
+# a print: (locate, ns after the last event, price in ticks, shares); an int n breaks the print n back from the
+# newest (mostly still in the log)
+PRINT = st.tuples(st.integers(1, 3), st.sampled_from([0, 0, 1, 2, SECOND // 3, SECOND, MINUTE, -SECOND]),
+                  st.integers(1, 6) | st.integers(1, 10_000), st.integers(1, 50))
 
 
-@settings(max_examples=200)
-@given(st.integers(1, 12), st.lists(st.one_of(PRINT, PRINT, st.integers(0, 25)), max_size=60), st.booleans())
-def test_a_break_from_its_neighbours_equals_a_scan_of_the_log(capacity: int, events: list[tuple[int, int, int] | int],
-                                                               batched: bool) -> None:
-    log = PrintLog(capacity)
-    prints: list[tuple[int, int, int]] = []  # every print ever: locate, start, price
-    alive: list[bool] = []
-    second = dict.fromkeys(range(1, 4), 0)
-    pending: list[tuple[int, int, int]] = []
+def surviving_bars(prints: list[tuple[int, int, int, int]], broken: set[int]) -> dict[Key, Ohlcv]:
+    """Bars recomputed from scratch: every print not broken, grouped by the bar the builder's rule puts it in
+    (its interval's start, or the symbol's latest bar if that is later: a late print joins it)."""
+    latest: dict[tuple[int, int], int] = {}
+    groups: dict[Key, list[tuple[int, int]]] = {}
+    for i, (loc, t, price, size) in enumerate(prints):
+        for width in INTERVALS:
+            start = max(t - t % width, latest.get((loc, width), t - t % width))
+            latest[loc, width] = start
+            if i not in broken:
+                groups.setdefault((loc, width, start), []).append((price, size))
+    return {key: (ps[0][0], max(p for p, _ in ps), min(p for p, _ in ps), ps[-1][0], sum(s for _, s in ps),
+                  len(ps), sum(p * s for p, s in ps)) for key, ps in groups.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 12), st.lists(st.one_of(PRINT, PRINT, st.integers(0, 15)), max_size=80), st.booleans())
+def test_breaks_leave_the_bars_recomputed_from_the_surviving_prints(
+        capacity: int, events: list[tuple[int, int, int, int] | int], batched: bool) -> None:
+    """Any prints and breaks, through either path and a small print log (bars reaching past it, ties at the
+    extremes, late prints): every bar equals the one recomputed from the prints not broken, where a break
+    counts if its print was still in the log; none is approximate."""
+    builder = BarBuilder(print_log=capacity)
+    prints: list[tuple[int, int, int, int]] = []  # locate, time, price, shares; match number = index + 1
+    broken: set[int] = set()
+    pending: list[tuple[int, int, int, int, int]] = []
+    t = T0
 
     def flush() -> None:
-        if not pending:
-            return
-        cols = [np.array(c, np.int64) for c in zip(*pending, strict=True)]
-        loc, start, price = cols
-        match = np.arange(len(prints) - len(pending), len(prints), dtype=np.int64)
-        log.extend(loc, price, price, match, start, start // 60 * 60)
-        pending.clear()
+        if pending:
+            builder.apply(Executions(*(np.array(c, np.int64) for c in zip(*pending, strict=True))))
+            pending.clear()
 
     for ev in events:
         if isinstance(ev, tuple):
-            loc, later, price = ev
-            second[loc] += later  # a symbol's bar starts never go back
-            prints.append((loc, second[loc], price))
-            alive.append(True)
+            loc, dt, ticks, size = ev
+            t = max(T0, t + dt)
+            prints.append((loc, t, ticks * 100, size))
+            row = (loc, t, ticks * 100, size, len(prints))
             if batched:
-                pending.append(prints[-1])
+                pending.append(row)
             else:
-                log.add(loc, price, price, len(prints) - 1, second[loc], second[loc] // 60 * 60)
+                builder.add_print(*row)
+            continue
+        if ev >= len(prints):
             continue
         flush()
-        if ev >= len(prints) or not alive[ev]:
-            continue
-        slot = log.find_match(ev)
-        if slot < 0:  # left the log
-            continue
-        bar = [i for i, p in enumerate(prints) if p[:2] == prints[ev][:2] and alive[i]]
-        ps = [prints[i][2] for i in bar]
-        before = (ps[0], max(ps), min(ps), ps[-1])
-        alive[ev] = False
-        log.alive[slot] = False
-        n, o, h, lo, c = log.unprinted(slot, 0, *before)
-        oldest = len(prints) - capacity
-        rest = [prints[i][2] for i in bar if i != ev and i >= oldest]
-        everything_in_log = min(i for i, p in enumerate(prints) if p[:2] == prints[ev][:2]) >= oldest
-        if everything_in_log:
-            assert n == -1
-        else:
-            assert n == len(rest)
-        if rest and (everything_in_log or n):
-            assert (o, h, lo, c) == (rest[0], max(rest), min(rest), rest[-1])
+        i = len(prints) - 1 - ev
+        if ev < capacity:  # still in the log: the break applies (once)
+            broken.add(i)
+        builder.add_break(prints[i][0], t, i + 1)
+    flush()
+    want = surviving_bars(prints, broken)
+    got = {(loc, width, b.start_ns): ohlcv(b) for loc in (1, 2, 3) for width in INTERVALS
+           for b in builder.history(loc, width, 100_000) if b.trades}
+    assert got == want
+    assert builder.counters["breaks_approximate"] == 0
+    assert builder.counters["breaks"] == len(broken)
 
 
 def feed_log() -> tuple[BarFeed, list[Bar]]:

@@ -148,15 +148,23 @@ def test_a_broken_trade_revises_the_closed_bar_that_held_it() -> None:
     assert b.add_break(5, t + SECOND + 7, 3)[0].version == 2
 
 
-def test_a_break_older_than_the_print_log_keeps_volume_exact() -> None:
-    b = BarBuilder(print_log=2)
-    for i in range(4):
-        b.add_print(1, T0 + i, 1_000_000 + i, 10, i + 1)
-    b.close_until(T0 + SECOND)
-    assert b.add_break(1, T0 + SECOND, 1) == []  # gone from the log: unknown
-    out = b.add_break(1, T0 + SECOND, 4)  # the other prints of its bar are gone: approximate
-    assert b.counters["breaks_approximate"] == 2
-    assert (out[0].volume, out[0].trades, out[0].high) == (30, 3, 1_000_003)
+def test_a_break_in_a_bar_reaching_past_the_print_log_is_exact() -> None:
+    for batched in (False, True):
+        b = BarBuilder(print_log=2)
+        rows = [(1, T0 + i, 1_000_000 + i, 10, i + 1) for i in range(4)]
+        if batched:
+            b.apply(Executions(*(np.array(c, np.int64) for c in zip(*rows, strict=True))))
+        else:
+            for row in rows:
+                b.add_print(*row)
+        b.close_until(T0 + SECOND)
+        assert b.add_break(1, T0 + SECOND, 1) == []  # gone from the log: unknown
+        out = b.add_break(1, T0 + SECOND, 4)  # its bar's high and close; the bar's first two left the log
+        assert [ohlcv(x) for x in out] == [(1_000_000, 1_000_002, 1_000_000, 1_000_002, 30, 3,
+                                            10 * (3_000_003))] * 2
+        out = b.add_break(1, T0 + SECOND, 3)  # the last live print in the log: the close is a summary's
+        assert ohlcv(out[0])[:4] == (1_000_000, 1_000_001, 1_000_000, 1_000_001)
+        assert b.counters["breaks_approximate"] == 0 and b.counters["breaks_unknown"] == 1
 
 
 def test_quiet_symbols_close_with_the_feed_clock_and_close_until() -> None:

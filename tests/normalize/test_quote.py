@@ -117,7 +117,7 @@ def test_the_order_api_quote(books: Books) -> None:
     assert q == Quote(bid=1892500, ask=1892600, last=1892600, halted=False, stale=True)
     market = {b"system_event": b"Q", b"market_open": b"True", b"version": b"3"}
     assert quote_from_hash({k.encode(): v.encode() for k, v in AAPL_HASH.items()}, market) == \
-        dataclasses.replace(q, market_open=True, market_phase="open")
+        dataclasses.replace(q, market_open=True, market_phase="open", market_event="Q")
     # no market hash: the feed has not opened the market
     assert quote_from_hash(MSFT_HASH) == Quote(bid=0, ask=0, last=0, halted=True, stale=True, market_open=False,
                                                trading_state="H", market_phase="closed")

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from order_api import ledger
-from order_api.model import ApiError, Quote, Rules, notional_terms, parse_order
+from order_api.model import ApiError, Quote, Rules, notional_sell_qty, notional_terms, parse_order
 from vocab.quantities import QTY_SCALE
 
 S = QTY_SCALE
@@ -38,7 +38,7 @@ def test_qty_is_a_whole_number_or_a_decimal_string() -> None:
     ({"qty": "1", "notional": "10"}, "qty_and_notional"),
     ({}, "missing_qty"),
     ({"notional": "10", "type": "limit", "limit_price": "1"}, "notional_market_only"),
-    ({"notional": "10", "side": "sell"}, "notional_buy_only"),
+    ({"notional": "10", "side": "sell", "type": "stop", "stop_price": "1"}, "notional_market_only"),
     ({"notional": "0"}, "invalid_notional"),
     ({"notional": "1.00001"}, "invalid_notional"),
     ({"notional": "abc"}, "invalid_notional"),
@@ -57,6 +57,30 @@ def test_a_notional_buys_what_it_pays_for_at_the_ask() -> None:
     with pytest.raises(ApiError) as e:
         notional_terms(1, Quote(bid=0, ask=10**10, last=0, halted=False, stale=False), Rules())
     assert e.value.code == "notional_too_small"
+
+
+def test_a_notional_sell_sells_what_the_notional_is_worth_at_the_bid() -> None:
+    r = parse_order(_order(side="sell", notional="10"))  # taken now (it was refused as notional_buy_only)
+    assert (r.side, r.qty, r.notional, r.type) == ("sell", 0, 100_000, "market")
+    quote = Quote(bid=1_899_000, ask=1_900_000, last=1_899_500, halted=False, stale=False)
+    qty = notional_sell_qty(100_000, quote)  # $10 at the bid of $189.90
+    assert qty == 100_000 * S // 1_899_000 == 52_659
+    assert qty * 1_899_000 <= 100_000 * S < (qty + 1) * 1_899_000  # at the bid: at most $10, a millionth short
+    with pytest.raises(ApiError) as e:
+        notional_sell_qty(1, Quote(bid=10**10, ask=10**10, last=0, halted=False, stale=False))
+    assert e.value.code == "notional_too_small"
+
+
+@given(st.integers(1, 10**10), st.integers(1, 10**9))
+def test_a_notional_sell_never_raises_more_than_its_notional_at_the_bid(notional: int, bid: int) -> None:
+    quote = Quote(bid=bid, ask=bid + 1, last=bid, halted=False, stale=False)
+    try:
+        qty = notional_sell_qty(notional, quote)
+    except ApiError:
+        assert notional * S < bid  # less than a millionth of a share
+        return
+    proceeds, _ = ledger.sell_proceeds(qty, bid, 0)
+    assert proceeds <= notional and qty * bid <= notional * S < (qty + 1) * bid or qty == 1_000_000 * S
 
 
 fills = st.lists(st.tuples(st.integers(1, 3 * S), st.integers(1, 5_000_000)), min_size=1, max_size=12)

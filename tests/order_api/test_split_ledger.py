@@ -9,7 +9,7 @@ import uuid
 import orjson
 import pytest
 
-from order_api import settlement
+from order_api import replacing, settlement
 from order_api.model import OrderRequest, Quote
 from order_api.split_db import CORPORATE_ACTION, Split, apply_split, symbol_known
 from order_api.splits import BadSplit, Ratio
@@ -53,7 +53,7 @@ async def split_until_applied(ledger: ScopedLedger, split: Split) -> list[str]:
     return [o.state for o in await apply_split(ledger, split)]
 
 
-async def test_forward_split_scales_positions_keeps_cost_and_cancels_open_orders(ledger: ScopedLedger) -> None:
+async def test_forward_split_scales_positions_keeps_cost_and_orders(ledger: ScopedLedger) -> None:
     sym = symbol()
     a, b = ledger.user("a"), ledger.user("b")
     await bought(ledger, a, sym, 10 * S)
@@ -61,7 +61,7 @@ async def test_forward_split_scales_positions_keeps_cost_and_cancels_open_orders
     qa, _, cost_a = await position(ledger, a, sym)
     qb, _, cost_b = await position(ledger, b, sym)
     cash_a = (await ledger.account(a) or {})["cash"]
-    # a: an open buy no market maker has (cancelled here); b: a sell at the market maker (cancel asked first)
+    # a: an open buy no market maker has (rescaled here); b: a sell at the market maker (cancel asked first)
     resting_buy, _ = await ledger.place(a, order(sym, "buy", 3 * S, PRICE - 50 * DOLLAR), QUOTE)
     resting_sell, _ = await ledger.place(b, order(sym, "sell", S, PRICE + 50 * DOLLAR), QUOTE)
     await ledger.mark_sending(b, resting_sell["order_id"], to="mm-1")
@@ -71,25 +71,42 @@ async def test_forward_split_scales_positions_keeps_cost_and_cancels_open_orders
     states = await split_until_applied(ledger, split)
     assert "waiting" in states  # b's sell is at the market maker: nothing split on its shard yet
     sell = await ledger.get_order(b, resting_sell["order_id"])
+    assert sell is not None and sell["pending_split"] == split.split_id and sell["status"] == "routed"
+    assert (sell["pending_qty"], sell["pending_limit"], sell["reason"]) == (S, 7_000_000, CORPORATE_ACTION)
+
+    async def last_work() -> object:
+        work = await ledger.pool_for(b).fetchval(
+            "SELECT payload FROM outbox WHERE user_id = $1 AND topic = 'execution' ORDER BY id DESC LIMIT 1", b)
+        return orjson.loads(work)
+
+    # the split asks the market maker to replace it by its rescaled terms (1.5 -> 1 whole share at $700)
+    assert await last_work() == {"action": "replace", "order_id": str(sell["order_id"]), "user_id": b}
+    assert "waiting" in await split_until_applied(ledger, split)  # asked once, then its answer is awaited
+    assert (await ledger.get_order(b, sell["order_id"]) or {})["version"] == sell["version"]
+    # the market maker refuses the replace: the split asks for its cancel instead
+    assert await replacing.refuse(ledger, b, sell["order_id"], sell["replaced_by"]) is not None
+    assert "waiting" in await split_until_applied(ledger, split)
+    sell = await ledger.get_order(b, resting_sell["order_id"])
     assert sell is not None and sell["cancel_requested"] and sell["status"] == "routed"
-    work = await ledger.pool_for(b).fetchval(
-        "SELECT payload FROM outbox WHERE user_id = $1 AND topic = 'execution' ORDER BY id DESC LIMIT 1", b)
-    assert orjson.loads(work) == {"action": "cancel", "order_id": str(sell["order_id"]), "user_id": b}
+    assert await last_work() == {"action": "cancel", "order_id": str(sell["order_id"]), "user_id": b}
     assert await position(ledger, b, sym) == (qb - S, S, cost_b)
     # the market maker answers the cancel: the order closes with the corporate action's reason
     closed = await ledger.cancelled(b, sell["order_id"], "cancelled by the market maker")
     assert closed is not None and closed["reason"] == CORPORATE_ACTION
 
     assert set(await split_until_applied(ledger, split)) <= {"applied", "already"}
+    # a's buy of 3 whole shares at $950: 4.5 shares -> 4 (whole stays whole), $633.333... -> $633.33 (a buy's
+    # limit rounded down), holding 4 x $633.33 exactly, the rest of the old hold released
     buy = await ledger.get_order(a, resting_buy["order_id"])
-    assert buy is not None and (buy["status"], buy["reason"], buy["held"]) == ("cancelled", CORPORATE_ACTION, 0)
+    assert buy is not None and (buy["status"], buy["reason"], buy["qty"], buy["limit_price"], buy["held"]) == \
+        ("accepted", CORPORATE_ACTION, 4 * S, 6_333_300, 4 * 6_333_300)
     acct_a = await ledger.account(a)
-    assert acct_a is not None and acct_a["cash_held"] == 0
+    assert acct_a is not None and acct_a["cash_held"] == 4 * 6_333_300
     # 10 shares -> 15; 2.500001 -> 3.7500015 -> 3.750001 and half a millionth paid at $1000 * 2/3
     assert await position(ledger, a, sym) == (15 * S, 0, cost_a)
     assert await position(ledger, b, sym) == (3_750_001, 0, cost_b)
     assert qa == 10 * S
-    assert acct_a["cash"] == cash_a  # a's hold released, a's position had no remainder: no cash-in-lieu
+    assert acct_a["cash"] == cash_a - 4 * 6_333_300  # a's position had no remainder: no cash-in-lieu
     journal = await ledger.pool_for(b).fetch(
         "SELECT account, asset, amount FROM journal WHERE user_id = $1 AND kind = 'split'", b)
     # remainder 1/2 of a millionth at $666.67: 0.0000005 * 6,666,666.67 units = 3.33 units -> 3

@@ -9,17 +9,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from order_api.ledger import HOUSE, USD
+from order_api.ledger import HOUSE, USD, buy_hold
 from order_api.splits import (
     ISSUER,
     BadSplit,
+    OrderTerms,
     Ratio,
     adjusted_price,
     holder_entries,
     house_entries,
     needs_price,
     parse_ratio,
+    rescale,
     scale,
+    scale_price,
+    tick,
 )
 from vocab.quantities import QTY_SCALE as S
 
@@ -100,3 +104,46 @@ def test_average_price_scales_by_m_over_n_when_the_basis_is_kept(qty: int, cost:
         assert after >= exact_after
         if h.remainder == 0:
             assert after == exact_after
+
+
+def test_prices_scale_to_the_tick_never_against_the_user() -> None:
+    assert tick(10_000) == 100 and tick(9_999) == 1
+    assert scale_price(1_000_100, Ratio(2, 1), up=False) == 500_000   # $100.01 / 2 = $50.005: a buy's $50.00
+    assert scale_price(1_000_100, Ratio(2, 1), up=True) == 500_100    # a sell's $50.01
+    assert scale_price(15_000, Ratio(2, 1), up=True) == 7_500         # $0.75: below $1 the tick is $0.0001
+    assert scale_price(1, Ratio(2, 1), up=False) == 0                 # nothing left: the order is cancelled
+    assert rescale(OrderTerms("buy", S, 1), Ratio(2, 1)) is None
+    assert rescale(OrderTerms("buy", S, 10_000, notional=100), Ratio(2, 1)) is None  # priced pre-split
+    assert rescale(OrderTerms("sell", 3 * S, 10_000), Ratio(1, 4)) is None  # 0.75 of a whole-share order
+    kept = rescale(OrderTerms("sell", 3 * S + 1, 10_000), Ratio(1, 4))  # a fractional order stays fractional
+    assert kept is not None and kept.qty == 750_000
+
+
+terms = st.builds(
+    OrderTerms, side=st.sampled_from(["buy", "sell"]),
+    qty=st.one_of(st.integers(1, 10**4).map(lambda n: n * S), st.integers(1, 10**4 * S)),
+    limit_price=st.one_of(st.none(), st.integers(1, 10**8)), stop_price=st.one_of(st.none(), st.integers(1, 10**8)),
+    reserve=st.integers(1, 10**8))
+
+
+@settings(max_examples=500, deadline=None)
+@given(order=terms, ratio=ratios)
+def test_a_rescaled_order_is_never_worse_for_the_user_nor_holds_more(order: OrderTerms, ratio: Ratio) -> None:
+    if order.side == "buy" and order.limit_price is not None:
+        order = OrderTerms("buy", order.qty, order.limit_price, order.stop_price, order.limit_price)
+    new = rescale(order, ratio)
+    if new is None:
+        return
+    k = Fraction(ratio.new, ratio.old)
+    assert new.qty <= order.qty * k and (order.qty % S or new.qty % S == 0)
+    assert order.qty * k - new.qty < (S if order.qty % S == 0 else 1)
+    if order.limit_price is not None:
+        exact = order.limit_price / k
+        assert new.limit_price is not None and abs(new.limit_price - exact) < 100
+        assert new.limit_price <= exact if order.side == "buy" else new.limit_price >= exact
+    if order.stop_price is not None:
+        exact = order.stop_price / k
+        assert new.stop_price is not None and abs(new.stop_price - exact) < 100
+        assert new.stop_price >= exact if order.side == "buy" else new.stop_price <= exact
+    if order.side == "buy":  # the cash held for the new order never exceeds the old hold: no money created
+        assert buy_hold(new.qty, new.reserve) <= buy_hold(order.qty, order.reserve)

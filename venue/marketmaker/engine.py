@@ -14,6 +14,13 @@ and OrdStatus C); a FOK order fills whole in one execution or is cancelled whole
 (cls) orders wait for the venue's opening and closing crosses (``cross``), where each fills whole at the cross
 price (the midpoint of the book at that moment) if its limit allows, and expires otherwise.
 
+Trading hours (``phase``, moved by ``enter`` on each session event: "pre_market", "open", "after_hours",
+"closed"; "open" until told otherwise, as the demo's day is). An order trades in the regular session only unless
+its NewOrderSingle lists the extended sessions (``NewOrder.extended_hours``, FIX 336 in its trading-session group),
+which also trade in the pre-market and after hours. Outside the sessions an order may trade in, a new one is
+rejected ("outside regular trading hours", ExecType 8) and a resting one (a gtc overnight) waits without trading;
+OPG and cls orders are taken at any time for their crosses; when "closed" nothing new is taken.
+
 Orders and ClOrdIDs. All initiators are treated as one firm: ClOrdIDs are unique across sessions, so an
 execution worker that takes over another worker's orders (after a crash) can ask about them under its own
 CompID. An order's reports go to the session that last sent a message about it (its ``owner``). A repeated
@@ -65,6 +72,11 @@ DUPLICATE_FORGOTTEN = "duplicate ClOrdID: order already finished"
 Report = ExecutionReport | CancelReject
 Cross = Literal["open", "close"]
 CROSS_TIF: dict[str, str] = {"open": "opg", "close": "cls"}
+PHASES = ("closed", "pre_market", "open", "after_hours")
+# where the venue's day is after each session event (``venue.schedule``)
+PHASE_AFTER: dict[str, str] = {"premarket": "pre_market", "open": "open", "close": "after_hours",
+                               "rollover": "closed"}
+EXTENDED_PHASES = frozenset({"pre_market", "after_hours"})
 
 
 @dataclass
@@ -134,8 +146,10 @@ class MatchingEngine:
         self._crosses: dict[str, list[str]] = {"opg": [], "cls": []}  # ClOrdIDs waiting for their cross
         self._next_order = 0
         self._next_exec = 0
+        self.phase = "open"  # the trading hours now (``enter``)
         self.counters = dict.fromkeys(("orders", "fills", "filled_qty", "rejects", "cancels", "cancel_rejects",
-                                       "status_requests", "duplicates", "evicted", "expired", "crossed", "replaces"), 0)
+                                       "status_requests", "duplicates", "evicted", "expired", "crossed", "replaces",
+                                       "outside_hours"), 0)
 
     # ---------------------------------------------------------------- ids and reports
 
@@ -215,7 +229,12 @@ class MatchingEngine:
         self.open_count += 1
         quote = self.quotes.quote(order.symbol) if SYMBOL_RE.match(order.symbol) else None
         reason = None
-        if quote is None:
+        if order.tif not in self._crosses and not self.may_trade(order):
+            self.counters["outside_hours"] += 1
+            reason = (f"outside regular trading hours ({self.phase}): " + (
+                "the venue is closed" if self.phase == "closed" or order.extended_hours
+                else "the order is not marked for extended hours (336)"))
+        elif quote is None:
             reason = f"unknown symbol or no quote: {order.symbol}"
         elif self.faults.reject_rate > 0 and self.rng.random() < self.faults.reject_rate:
             reason = "simulated reject (fault injection)"
@@ -295,7 +314,7 @@ class MatchingEngine:
             return [*out, self._refuse_replace(req, o, "only the quantity, limit and tif (day or gtc) change")]
         self.counters["replaces"] += 1
         new = SimOrder(NewOrder(req.cl_ord_id, o.order.symbol, o.order.side, req.qty - o.cum_qty, "limit",
-                                req.limit_price, req.tif), self._order_id(), owner)
+                                req.limit_price, req.tif, o.order.extended_hours), self._order_id(), owner)
         self._finish(o, OrdStatus.REPLACED, f"replaced by {req.cl_ord_id}")
         self.orders[req.cl_ord_id] = new
         self.open_count += 1
@@ -326,11 +345,15 @@ class MatchingEngine:
 
     # ---------------------------------------------------------------- executions
 
+    def may_trade(self, order: NewOrder) -> bool:
+        """Whether ``order`` may trade in the session now: the regular session, or an extended one if it says so."""
+        return self.phase == "open" or (order.extended_hours and self.phase in EXTENDED_PHASES)
+
     def _fillable(self, o: SimOrder, q: BookQuote) -> tuple[int, int]:
         """(price, quantity) of the order's next execution against the quote; quantity 0: none now."""
         buy = o.order.side == "buy"
         px, size = (q.ask_px, q.ask_size) if buy else (q.bid_px, q.bid_size)
-        if px <= 0 or size <= 0:
+        if px <= 0 or size <= 0 or not self.may_trade(o.order):
             return px, 0
         limit = o.order.limit_price
         if limit is not None and (limit < px if buy else limit > px):
@@ -398,6 +421,12 @@ class MatchingEngine:
                 out.append((o.owner, self._expire(o, f"not filled in the {which}ing cross")))
         return out
 
+    def enter(self, phase: str) -> None:
+        """The venue's day moved to ``phase`` (one of ``PHASES``): which orders may trade from now on."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r} ({', '.join(PHASES)})")
+        self.phase = phase
+
     def rollover(self) -> list[tuple[str, Report]]:
         """The end of the trading day: every open day order expires; gtc orders rest on into the next session
         (OPG/cls orders wait for their next cross)."""
@@ -415,6 +444,6 @@ class MatchingEngine:
         return self._schedule[0][0] if self._schedule else None
 
 
-__all__ = ["CROSS_TIF", "DUPLICATE_FORGOTTEN", "Cross",
+__all__ = ["CROSS_TIF", "DUPLICATE_FORGOTTEN", "PHASES", "PHASE_AFTER", "Cross",
            "DUPLICATE_TERMS", "MAX_ORDERS", "OPEN_STATUSES", "SYMBOL_RE", "UNKNOWN_ORDER",
            "Faults", "MatchingEngine", "Report", "SimOrder"]

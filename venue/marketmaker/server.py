@@ -46,7 +46,7 @@ from order_api.fix import (
 )
 from order_api.fix.connection import FixConnection
 
-from .engine import MAX_ORDERS, SYMBOL_RE, Faults, MatchingEngine, Report
+from .engine import MAX_ORDERS, PHASE_AFTER, SYMBOL_RE, Faults, MatchingEngine, Report
 from .identity import bound_comp_id
 from .quotes import PrimableQuoteProvider, QuoteProvider
 
@@ -290,16 +290,18 @@ class MarketMaker:
     def session_event(self, event: str) -> int:
         """Drive the venue's day (``venue.schedule``): "open" (the opening cross fills OPG orders), "close" (the
         closing cross fills at-the-close orders), "rollover" (the day ends: open day orders expire, gtc ones rest
-        on), "premarket" (nothing here). Reports go to each order's session; returns how many. ValueError for
-        another event."""
+        on), "premarket" (extended-hours orders taken); each moves the engine's trading hours (``enter``: the
+        regular session between open and close, the extended ones before and after). Reports go to each order's
+        session; returns how many. ValueError for another event."""
+        if event not in PHASE_AFTER:
+            raise ValueError(f"unknown session event {event!r} (premarket, open, close, rollover)")
         if event in ("open", "close"):
             reports = self.engine.cross("open" if event == "open" else "close")
         elif event == "rollover":
             reports = self.engine.rollover()
-        elif event == "premarket":
-            reports = []  # the feed's start of system hours: nothing rests on it here
         else:
-            raise ValueError(f"unknown session event {event!r} (premarket, open, close, rollover)")
+            reports = []  # the feed's start of system hours: extended-hours orders are taken from now on
+        self.engine.enter(PHASE_AFTER[event])  # after the cross or the expiries (the crosses take any phase)
         for owner, report in reports:
             conn = self.sessions.get(owner)
             if conn is not None:

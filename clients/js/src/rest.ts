@@ -46,7 +46,8 @@ export interface PlaceOrder {
   side: Side;
   /** shares: a whole number, or a decimal string with at most 6 decimals ("0.5"); exclusive with notional */
   qty?: number | string;
-  /** dollars to spend, a decimal string ("10"); market buys only, exclusive with qty */
+  /** dollars, a decimal string ("10"); market orders only, exclusive with qty: a buy spends at most it, a sell
+   * sells what it is worth at the bid (never more than the position: insufficient_shares) */
   notional?: string;
   type: OrderType;
   /** exact decimal string, at most 4 decimals ("189.25"); limit and stop_limit orders only */
@@ -75,7 +76,7 @@ export interface Order {
   extended_hours: boolean;
   /** shares, an exact decimal string ("0.5", "100") */
   qty: string;
-  /** a notional order's dollars to spend; null for an order by quantity */
+  /** a notional order's dollars (a buy's to spend, a sell's worth at the bid); null for an order by quantity */
   notional: string | null;
   limit_price: string | null;
   status: OrderStatus;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,6 +49,11 @@ HEARTBEAT_MSG = FixMessage([(35, "0"), (49, "TICKFAN"), (56, "MM1"), (34, "2"), 
 NOS_WIRE = (b"8=FIX.4.4\x019=81\x0135=D\x0111=ORD-1\x0155=AAPL\x0154=1\x0138=100\x0140=2\x0144=189.2500\x01"
             b"59=0\x0160=20240102-03:04:05.678\x0110=098\x01")
 
+# An extended-hours order: the same shape plus the trading-session group (FIX 4.4 TrdgSesGrp) after 59; the body is
+# 81 - 1 (38=10 for 38=100) + 6 (386=3) + 8 (336=PRE) + 8 (336=REG) + 9 (336=POST) = 111 bytes; checksum 255
+EXT_WIRE = (b"8=FIX.4.4\x019=111\x0135=D\x0111=ORD-2\x0155=AAPL\x0154=1\x0138=10\x0140=2\x0144=180.2500\x01"
+            b"59=0\x01386=3\x01336=PRE\x01336=REG\x01336=POST\x0160=20240102-03:04:05.678\x0110=255\x01")
+
 
 def wire(text: str) -> bytes:
     return text.replace("|", "\x01").encode("latin-1")
@@ -68,6 +75,25 @@ def test_new_order_single_is_byte_exact() -> None:
     order = NewOrder("ORD-1", "AAPL", "buy", 100 * S, "limit", 1892500, "day")
     assert encode(order.to_fix(transact_time=1704164645.678)) == NOS_WIRE
     assert NewOrder.from_fix(decode(NOS_WIRE)) == order
+
+
+def test_an_extended_hours_order_is_byte_exact_and_a_regular_one_carries_no_group() -> None:
+    order = NewOrder("ORD-2", "AAPL", "buy", 10 * S, "limit", 1802500, "day", extended_hours=True)
+    assert encode(order.to_fix(transact_time=1704164645.678)) == EXT_WIRE
+    assert len(EXT_WIRE[EXT_WIRE.index(b"35="):EXT_WIRE.index(b"10=")]) == 111
+    assert sum(EXT_WIRE[:EXT_WIRE.index(b"10=")]) % 256 == 255
+    assert NewOrder.from_fix(decode(EXT_WIRE)) == order
+    assert b"336=" not in NOS_WIRE and b"386=" not in NOS_WIRE  # regular hours: the bytes of before
+    assert order.terms() != dataclasses.replace(order, extended_hours=False).terms()
+
+
+@pytest.mark.parametrize(("group", "extended"), [
+    ("", False), ("|386=1|336=REG", False), ("|386=3|336=POST|336=PRE|336=REG", True),
+])
+def test_the_trading_session_group_read(group: str, extended: bool) -> None:
+    msg = FixMessage((int(t), v) for t, _, v in (f.partition("=") for f in
+                                                 f"35=D|11=C1|55=AAPL|54=1|38=10|40=2|44=1{group}|60=x".split("|")))
+    assert NewOrder.from_fix(msg).extended_hours is extended
 
 
 def test_utc_timestamp() -> None:
@@ -146,8 +172,10 @@ symbols = st.text(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), min_size=1, max
 qtys = st.integers(min_value=1, max_value=10**9)
 prices = st.integers(min_value=1, max_value=10**12)
 new_orders = st.one_of(
-    st.builds(NewOrder, ids, symbols, sides, qtys, st.just("market"), st.none(), st.sampled_from(["day", "ioc"])),
-    st.builds(NewOrder, ids, symbols, sides, qtys, st.just("limit"), prices, st.sampled_from(["day", "ioc"])),
+    st.builds(NewOrder, ids, symbols, sides, qtys, st.just("market"), st.none(), st.sampled_from(["day", "ioc"]),
+              st.booleans()),
+    st.builds(NewOrder, ids, symbols, sides, qtys, st.just("limit"), prices, st.sampled_from(["day", "ioc"]),
+              st.booleans()),
 )
 reports = st.builds(
     ExecutionReport, ids, st.one_of(st.none(), ids), ids, ids, st.sampled_from(list(ExecType)),
@@ -230,6 +258,18 @@ def test_encode_refuses_what_fix_cannot_carry(fields: list[tuple[int, str]]) -> 
     ("35=D|11=C1|55=AAPL|54=1|38=10|40=2|44=-1", 44, SessionRejectReason.VALUE_OUT_OF_RANGE),
     ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|59=6", 59, SessionRejectReason.VALUE_OUT_OF_RANGE),
     ("35=8|11=C1", 35, SessionRejectReason.INVALID_MSG_TYPE),
+    # the trading-session group (FIX 336 in 386): a count that is not the 336s right after it, a 336 outside a
+    # group, sessions that are neither REG alone nor PRE+REG+POST
+    ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|386=2|336=PRE|336=REG|336=POST", 386,
+     SessionRejectReason.INCORRECT_NUM_IN_GROUP),
+    ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|386=3|336=PRE|59=0|336=REG|336=POST", 386,
+     SessionRejectReason.INCORRECT_NUM_IN_GROUP),
+    ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|386=0", 386, SessionRejectReason.INCORRECT_NUM_IN_GROUP),
+    ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|386=x|336=REG", 386, SessionRejectReason.INCORRECT_NUM_IN_GROUP),
+    ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|336=PRE", 386, SessionRejectReason.REQUIRED_TAG_MISSING),
+    ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|386=1|336=PRE", 336, SessionRejectReason.VALUE_OUT_OF_RANGE),
+    ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|386=2|336=REG|336=POST", 336, SessionRejectReason.VALUE_OUT_OF_RANGE),
+    ("35=D|11=C1|55=AAPL|54=1|38=10|40=1|386=3|336=REG|336=REG|336=REG", 336, SessionRejectReason.VALUE_OUT_OF_RANGE),
 ])
 def test_from_fix_names_the_bad_tag(text: str, tag: int, reason: SessionRejectReason) -> None:
     msg = FixMessage((int(t), v) for t, _, v in (f.partition("=") for f in text.split("|")))
