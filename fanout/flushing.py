@@ -20,6 +20,7 @@ from .config import FanoutConfig
 from .encode import heartbeat_frame, liveness_entry, to_json
 from .hub import Hub, Subscriber
 from .tiers import TierLadder
+from .wire import BINARY_HEADERS, TEXT_HEADERS, ws_frames
 
 if TYPE_CHECKING:
     from .server import _Client
@@ -117,24 +118,56 @@ class Flushing:
 
     async def _write(self, clients_of: dict[int, _Client]) -> None:
         """Write this flush's frames; every ``WRITE_BATCH`` clients, let the loop run (the feed's datagrams
-        must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
-        stats = self.stats
-        before = self.hub.stats.updates
+        must be read while tens of thousands of clients are written, or the receive buffer overflows).
+
+        Each client's frames go out framed here (``fanout.wire``), all of them in one write to its stream
+        transport: one system call per client per flush when nothing is queued for it. Per client, only what
+        must be per client: is it still here and open, the write, and the queue's size only for a client the
+        transport has paused (the only kind whose queue can be past ``write_buffer_max``)."""
+        stats, hub = self.stats, self.hub
+        before = hub.stats.updates
         now = time.time_ns()  # the books' clock is Unix epoch ns too: one reading serves both
-        for i, (sub, frames) in enumerate(self.hub.flush(now, send_time_ns=now)):
-            if i and not i % WRITE_BATCH:
+        result = hub.flush(now, send_time_ns=now)
+        subs, frames_of = result.subs, result.frames
+        limit = self.config.write_buffer_max
+        every = self.config.write_buffer_high >= limit  # else only a paused client can be over the limit
+        binary, text = BINARY_HEADERS, TEXT_HEADERS
+        frames = payload = 0
+        single = result.single
+        for lo in range(0, len(subs), WRITE_BATCH):
+            if lo:
                 await asyncio.sleep(0)
-            client = clients_of.get(sub.id)
-            if client is None or client.transport is None:
-                continue
-            try:
-                for frame in frames:
-                    client._raw(client.transport, frame)
-            except Exception:
-                stats.send_failures += 1
-                log.debug("send to client %d failed", sub.id, exc_info=True)
-        stats.updates_sent += self.hub.stats.updates - before
-        stats.conflated_skips = self.hub.stats.conflated_skips
+            for sub, frame in zip(subs[lo:lo + WRITE_BATCH], frames_of[lo:lo + WRITE_BATCH], strict=True):
+                client = clients_of.get(sub.id)
+                if client is None or client.closing:
+                    continue  # gone, or closed: nothing follows a close frame
+                ws = client.transport
+                if ws is None or ws.is_close_frame_sent:
+                    continue  # picows closed it itself (a protocol error, a ping unanswered)
+                try:
+                    if single:
+                        if type(frame) is not bytes:
+                            frame = frame.encode()
+                            data = text[len(frame)] + frame
+                        else:
+                            data = binary[len(frame)] + frame
+                        frames += 1
+                        payload += len(frame)
+                    else:
+                        data, n = ws_frames(frame)
+                        frames += len(frame)
+                        payload += n
+                    transport = ws.underlying_transport
+                    transport.write(data)
+                    if (every or not sub.writable) and transport.get_write_buffer_size() > limit:
+                        client.drop_slow(f"over {limit} bytes unread")
+                except Exception:
+                    stats.send_failures += 1
+                    log.debug("send to client %d failed", sub.id, exc_info=True)
+        stats.frames_sent += frames
+        stats.bytes_sent += payload
+        stats.updates_sent += hub.stats.updates - before
+        stats.conflated_skips = hub.stats.conflated_skips
 
     # conflation tiers (``fanout.tiers``): the policy decides, the hub paces -----------------------------------
     def _sweep_tiers(self, now: float) -> None:
