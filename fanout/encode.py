@@ -70,17 +70,18 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
-class Headers:
-    """``tag + varint(n)`` for one oneof tag, memoised by body length ``n`` (a frame is header + body)."""
+class Headers(dict[int, bytes]):
+    """``tag + varint(n)`` for one oneof tag, memoised by body length ``n`` (a frame is header + body). A dict
+    with ``__missing__``: a known length is a plain dict lookup (no Python call per frame of a flush)."""
+
+    __slots__ = ("tag",)
 
     def __init__(self, tag: bytes) -> None:
+        super().__init__()
         self.tag = tag
-        self._cache: dict[int, bytes] = {}
 
-    def __getitem__(self, n: int) -> bytes:
-        h = self._cache.get(n)
-        if h is None:
-            h = self._cache[n] = self.tag + varint(n)
+    def __missing__(self, n: int) -> bytes:
+        h = self[n] = self.tag + varint(n)
         return h
 
 

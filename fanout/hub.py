@@ -203,6 +203,8 @@ class StateChannel:
         blob = b"".join([entries[loc] for loc in locs_l])
         raw = loc16.tobytes()
         heads = self.headers
+        trailer = stamp.binary
+        extra = len(trailer)
         shared: dict[bytes, bytes] = {}
         shared_json: dict[bytes, str] = {}
         stuck: list[int] = []
@@ -226,7 +228,7 @@ class StateChannel:
             else:
                 frame = shared.get(key)
                 if frame is None:
-                    frame = shared[key] = heads[y - x + len(stamp.binary)] + blob[x:y] + stamp.binary
+                    frame = shared[key] = heads[y - x + extra] + blob[x:y] + trailer
                 frames_out.append(frame)
             subs_out.append(sub)
             updates += b - a
