@@ -25,6 +25,7 @@ import numpy.typing as npt
 from normalize import MAX_LOCATES
 from normalize.bar_feed import BarSource
 from normalize.source import BookSource
+from tickfan_proto import stream_pb2 as pb
 from vocab.histogram import Histogram
 
 from .bars import BAR_CHANNELS, BarChannel
@@ -35,6 +36,7 @@ from .encode import (
     TAG_DEPTH,
     TAG_QUOTES,
     TAG_SNAPSHOT,
+    BatchBuild,
     EntryCache,
     Headers,
     SendTime,
@@ -48,6 +50,7 @@ from .encode import (
     wrap_json,
 )
 from .history import TradeHistory
+from .quote_kernel import QuoteEncoder
 from .status import CHANNEL as STATUS
 from .status import StatusChannel
 from .subscriber import EMPTY, FlushResult
@@ -85,10 +88,14 @@ class StateChannel:
 
     def __init__(self, name: str, versions: npt.NDArray[np.int64], build: Callable[[int], Any], *,
                  tag: bytes, json_key: str, json_inner: str, snapshot: Callable[[list[bytes], SendTime], bytes],
-                 snapshot_json: Callable[[list[str], SendTime], str], size: int) -> None:
+                 snapshot_json: Callable[[list[str], SendTime], str], size: int, batch: BatchBuild | None = None,
+                 exchange_time: npt.NDArray[np.int64] | None = None, parse: Callable[[bytes], Any] | None = None
+                 ) -> None:
+        """``batch``, ``exchange_time``, ``parse``: a compiled encoder of a whole refresh (``EntryCache``)."""
         self.name = name
         self.versions = versions
-        self.cache = EntryCache(build, size)
+        self.cache = EntryCache(build, size, batch=batch, versions=versions, exchange_time=exchange_time,
+                                parse=parse)
         self.tag = tag
         self.json_key = json_key
         self.json_inner = json_inner
@@ -252,7 +259,8 @@ class Hub:
         self.quotes = StateChannel(
             "quotes", books.seq, lambda loc: build_quote(books, loc), tag=TAG_QUOTES, json_key="quotes",
             json_inner="quotes", snapshot=lambda e, t: wrap(TAG_SNAPSHOT, e, t.binary),
-            snapshot_json=lambda j, t: wrap_json("snapshot", "quotes", j, t.json), size=size)
+            snapshot_json=lambda j, t: wrap_json("snapshot", "quotes", j, t.json), size=size,
+            batch=QuoteEncoder(books), exchange_time=books.exchange_time, parse=pb.Quote.FromString)
         self.depth = StateChannel(
             "depth", books.depth_seq, lambda loc: build_depth(books, loc), tag=TAG_DEPTH, json_key="depth",
             json_inner="books", snapshot=lambda e, t: wrap(TAG_DEPTH, e, DEPTH_SNAPSHOT_FLAG + t.binary),
