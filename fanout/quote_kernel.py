@@ -134,6 +134,7 @@ class QuoteEncoder:
         self._names: list[str | None] = []
         self._sym: U8 = np.zeros((0, SYMBOL_WIDTH), np.uint8)
         self._sym_len: I64 = np.zeros(0, np.int64)
+        self(np.zeros(0, np.int64))  # compiled (or loaded from numba's cache) now, not inside the first flush
 
     def _tickers(self, upto: int) -> None:
         """The byte table follows ``symbol_of`` up to the highest locate in use (a list compare, in C, when
