@@ -117,17 +117,32 @@ class Flushing:
                 log.exception("flush failed")
 
     async def _write(self, clients_of: dict[int, _Client]) -> None:
-        """Write this flush's frames; every ``WRITE_BATCH`` clients, let the loop run (the feed's datagrams
-        must be read while tens of thousands of clients are written, or the receive buffer overflows).
+        """Write this flush's frames, window by window (``FanoutConfig.flush_window`` hub slots each): each
+        window's frames are made when its turn comes, from the books as they are then, and between two windows
+        (and every ``WRITE_BATCH`` clients) the loop runs: the feed's datagrams must be read while tens of
+        thousands of clients are written, or the receive buffer overflows."""
+        hub = self.hub
+        size = self.config.flush_window
+        slots = len(hub.subscriber_of)
+        if not size or slots <= size:
+            await self._write_window(clients_of, None)
+            return
+        for lo in range(0, slots, size):
+            if lo:
+                await asyncio.sleep(0)
+                if self.before_flush is not None:
+                    self.before_flush()  # books another process writes: this window sees them as they are now
+            await self._write_window(clients_of, (lo, lo + size))
 
-        Each client's frames go out framed here (``fanout.wire``), all of them in one write to its stream
-        transport: one system call per client per flush when nothing is queued for it. Per client, only what
-        must be per client: is it still here and open, the write, and the queue's size only for a client the
-        transport has paused (the only kind whose queue can be past ``write_buffer_max``)."""
+    async def _write_window(self, clients_of: dict[int, _Client], window: tuple[int, int] | None) -> None:
+        """One window's frames (``Hub.flush``), each client's framed here (``fanout.wire``) and all of them in
+        one write straight to its stream transport: one system call per client when nothing is queued for it.
+        Per client, only what must be per client: is it still here and open, the write, and the queue's size only
+        for a client the transport has paused (the only kind whose queue can be past ``write_buffer_max``)."""
         stats, hub = self.stats, self.hub
         before = hub.stats.updates
         now = time.time_ns()  # the books' clock is Unix epoch ns too: one reading serves both
-        result = hub.flush(now, send_time_ns=now)
+        result = hub.flush(now, send_time_ns=now, window=window)
         subs, frames_of = result.subs, result.frames
         limit = self.config.write_buffer_max
         every = self.config.write_buffer_high >= limit  # else only a paused client can be over the limit

@@ -401,19 +401,21 @@ class Hub:
         return state.snapshot_frame([cache.entries[loc] for loc in locates], stamp)
 
     # ------------------------------------------------------------------ the flush
-    def flush(self, now_ns: int, send_time_ns: int = 0) -> FlushResult:
+    def flush(self, now_ns: int, send_time_ns: int = 0, window: tuple[int, int] | None = None) -> FlushResult:
         """Encode what changed once, and return each writable subscriber's frames for this flush.
 
         ``now_ns``: the time of this flush in ns since the Unix epoch, the books' clock (read by the adapter:
         this core never reads a clock), for the latency samples; ``send_time_ns``: the Unix time the frames are
         sent, appended once to every batch's shared frame (``stamp_send_time``; 0: not carried), and the trade
-        history's clock."""
+        history's clock. ``window`` (lo, hi): only the subscribers of slots lo..hi-1 are given quotes and depth
+        (the others keep owing theirs), and the streams (trades, bars, status) only in the window at slot 0, so a
+        pass over every window gives each subscriber its streams once."""
         books = self.books
         stats = self.stats
         stats.flushes += 1
         high = min(books.high_locate + 1, self.size)
         parts: list[tuple[list[Subscriber], list[bytes | str]]] = []
-        self.pacing.hold(now_ns)
+        self.pacing.hold(now_ns, window)
         for state in self.state_channels.values():
             watched = state.changed(high)
             if len(watched):
@@ -425,13 +427,17 @@ class Hub:
             subs, frames = state.frames(stats, self.subscriber_of, stamp, self.pacing)
             if subs:
                 parts.append((subs, frames))
-        trades = self._trade_frames(send_time_ns)
-        if trades[0]:
-            parts.append(trades)
-        bars = self.bars.frames(send_time_ns)
-        if bars:
-            parts.append(([cast(Subscriber, sub) for sub in bars], list(bars.values())))
-        status_subs, status_frames = self.status.frames(send_time_ns)
+        status_subs: list[Subscriber] = []
+        status_frames: list[list[bytes | str]] = []
+        self._trade_burst = False
+        if window is None or window[0] == 0:
+            trades = self._trade_frames(send_time_ns)
+            if trades[0]:
+                parts.append(trades)
+            bars = self.bars.frames(send_time_ns)
+            if bars:
+                parts.append(([cast(Subscriber, sub) for sub in bars], list(bars.values())))
+            status_subs, status_frames = self.status.frames(send_time_ns)
         stats.frames += sum(len(p[0]) for p in parts) + sum(len(f) for f in status_frames)
         if not parts and not status_subs:
             return EMPTY
