@@ -68,11 +68,12 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, 
         hub = server.hub
         flush = hub.flush
         hub_cpu = [0.0]
-        last: list[Any] = [None]
+        last: list[Any] = []  # the hub's results of the latest flush (one a window)
 
-        def timed_flush(now_ns: int, send_time_ns: int = 0) -> Any:
+        def timed_flush(now_ns: int, send_time_ns: int = 0, **window: Any) -> Any:
             t = time.process_time()
-            result = last[0] = flush(now_ns, send_time_ns=send_time_ns)
+            result = flush(now_ns, send_time_ns=send_time_ns, **window)
+            last.append(result)
             hub_cpu[0] += time.process_time() - t
             return result
 
@@ -90,6 +91,7 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, 
             books.seq[1:high] += 1
             hub_cpu[0] = 0.0
             before = server.stats.frames_sent
+            last.clear()
             t = time.process_time()
             await server._write(server._clients)
             cpu = time.process_time() - t
@@ -104,8 +106,9 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, 
         sock_of = {}
         for client in server._clients.values():
             if client.transport is not None:
-                socks.append(socket.socket(fileno=os.dup(client.transport.underlying_transport
-                                                         .get_extra_info("socket").fileno())))
+                # the transport's own descriptor (a dup of each would need twice the open files); detached after
+                socks.append(socket.socket(fileno=client.transport.underlying_transport
+                                           .get_extra_info("socket").fileno()))
                 socks[-1].setblocking(False)  # a full socket is skipped, never waited for
                 sock_of[client.sub.id] = socks[-1]
         payload = b"\x82" + bytes([100]) + b"x" * 100
@@ -120,8 +123,8 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, 
             floor.append((time.process_time() - t) / max(len(socks), 1))
             await asyncio.sleep(0.3)
         # the floor for the same job: each client's frames of the last flush, WebSocket-framed beforehand
-        same = [(sock_of[sub.id], ws_framed(frame)) for sub, frames in last[0] if sub.id in sock_of
-                for frame in frames]
+        same = [(sock_of[sub.id], ws_framed(frame)) for result in last for sub, frames in result
+                if sub.id in sock_of for frame in frames]
         floor_same = []
         for _ in range(min(flushes, 10)):
             t = time.process_time()
@@ -134,7 +137,6 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, 
             await asyncio.sleep(0.3)
         for s in socks:
             s.detach()
-            os.close(s.fileno()) if s.fileno() >= 0 else None
         out.put((rows, floor, floor_same, len(server._clients)))
         await server.close()
 
