@@ -77,7 +77,7 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, 
             hub_cpu[0] += time.process_time() - t
             return result
 
-        hub.flush = timed_flush  # type: ignore[method-assign]
+        hub.flush = timed_flush  # type: ignore[method-assign,assignment]
         rows: list[tuple[int, float, float, float]] = []
         high = books.high_locate + 1
         gc.collect()

@@ -17,7 +17,7 @@ from .tiers import TierPolicy
 WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client counts as slow (paused)
 WRITE_BUFFER_MAX = 4 * 1024 * 1024  # a client whose queue passes this (replies it does not read) is dropped
 SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
-FLUSH_WINDOW = 2000  # clients a flush makes frames for at once (benchmarks/RESULTS.md, "Frame assembly ...")
+FLUSH_WINDOW = 0  # off: fresher prices (p50) but fewer frames a second, measured (benchmarks/RESULTS.md, item 2)
 # order updates (and orders errors) held for a client that cannot be written to; never dropped: past this the
 # client is disconnected (1008, "slow consumer: ...") rather than silently miss one
 ORDER_QUEUE_MAX = 1000
