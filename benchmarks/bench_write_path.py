@@ -8,9 +8,10 @@ reading everything). No feed: before each flush every symbol's version is bumped
 then one ``_write`` (the hub's flush and the writes) is timed in the server's own CPU time (``time.process_time``,
 which a busy shared machine does not inflate the way wall time is), and split into the hub's part (conflation,
 grouping, encoding) and the rest (the sends). Reports per flush: frames, µs of CPU per frame in all, in the hub
-and in the writes, and the same process's plain ``socket.send`` of each frame's bytes to the same sockets (the
-floor: the system call and the kernel's loopback TCP path, no WebSocket framing, no Python per client beyond a
-call). Medians over --flushes.
+and in the writes, and the same process's plain ``socket.send`` to the same sockets (the floor: the system call
+and the kernel's loopback TCP path, no Python per client beyond a call) of a 102-byte frame and of the same
+WebSocket frames the last flush wrote (framed beforehand). Medians over --flushes. ``--profile FILE``: py-spy
+(native frames too) on the server over the timed flushes, as collapsed stacks.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import asyncio
 import gc
 import multiprocessing as mp
 import os
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,7 +38,19 @@ from bench_conn_memory import clients, server_books  # noqa: E402
 from vocab.limits import raise_open_files  # noqa: E402
 
 
-def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, transport: str) -> None:
+def ws_framed(frame: bytes | str) -> bytes:
+    """A server's (unmasked) WebSocket frame of one message."""
+    data, op = (frame.encode(), 0x81) if isinstance(frame, str) else (frame, 0x82)
+    n = len(data)
+    if n < 126:
+        return bytes((op, n)) + data
+    if n < 1 << 16:
+        return bytes((op, 126)) + n.to_bytes(2, "big") + data
+    return bytes((op, 127)) + n.to_bytes(8, "big") + data
+
+
+def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, transport: str,
+          profile: str | None) -> None:
     from fanout.config import FanoutConfig
     from fanout.server import FanoutServer
     books = server_books(symbols, transport)
@@ -53,34 +68,49 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, 
         hub = server.hub
         flush = hub.flush
         hub_cpu = [0.0]
+        last: list[Any] = []  # the hub's results of the latest flush (one a window)
 
-        def timed_flush(now_ns: int, send_time_ns: int = 0) -> Any:
+        def timed_flush(now_ns: int, send_time_ns: int = 0, **window: Any) -> Any:
             t = time.process_time()
-            result = flush(now_ns, send_time_ns=send_time_ns)
+            result = flush(now_ns, send_time_ns=send_time_ns, **window)
+            last.append(result)
             hub_cpu[0] += time.process_time() - t
             return result
 
-        hub.flush = timed_flush  # type: ignore[method-assign]
+        hub.flush = timed_flush  # type: ignore[method-assign,assignment]
         rows: list[tuple[int, float, float, float]] = []
         high = books.high_locate + 1
         gc.collect()
+        spy = None
+        if profile:  # py-spy on this process over the timed flushes only (the sleeps between them are idle)
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(os.getpid()),
+                                    "--rate", "500", "--native", "--format", "raw", "--output", profile],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.sleep(2.0)
         for _ in range(flushes):
             books.seq[1:high] += 1
             hub_cpu[0] = 0.0
             before = server.stats.frames_sent
+            last.clear()
             t = time.process_time()
             await server._write(server._clients)
             cpu = time.process_time() - t
             n = server.stats.frames_sent - before
             rows.append((n, cpu, hub_cpu[0], cpu - hub_cpu[0]))
             await asyncio.sleep(0.3)  # the clients read
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         # the floor: the same number of plain sends of a frame's size to the same sockets
         socks = []
+        sock_of = {}
         for client in server._clients.values():
             if client.transport is not None:
-                socks.append(socket.socket(fileno=os.dup(client.transport.underlying_transport
-                                                         .get_extra_info("socket").fileno())))
+                # the transport's own descriptor (a dup of each would need twice the open files); detached after
+                socks.append(socket.socket(fileno=client.transport.underlying_transport
+                                           .get_extra_info("socket").fileno()))
                 socks[-1].setblocking(False)  # a full socket is skipped, never waited for
+                sock_of[client.sub.id] = socks[-1]
         payload = b"\x82" + bytes([100]) + b"x" * 100
         floor = []
         for _ in range(min(flushes, 10)):
@@ -92,10 +122,22 @@ def serve(port: int, symbols: int, ready: Any, go: Any, out: Any, flushes: int, 
                     pass
             floor.append((time.process_time() - t) / max(len(socks), 1))
             await asyncio.sleep(0.3)
+        # the floor for the same job: each client's frames of the last flush, WebSocket-framed beforehand
+        same = [(sock_of[sub.id], ws_framed(frame)) for result in last for sub, frames in result
+                if sub.id in sock_of for frame in frames]
+        floor_same = []
+        for _ in range(min(flushes, 10)):
+            t = time.process_time()
+            for s, data in same:
+                try:
+                    s.send(data)
+                except OSError:
+                    pass
+            floor_same.append((time.process_time() - t) / max(len(same), 1))
+            await asyncio.sleep(0.3)
         for s in socks:
             s.detach()
-            os.close(s.fileno()) if s.fileno() >= 0 else None
-        out.put((rows, floor, len(server._clients)))
+        out.put((rows, floor, floor_same, len(server._clients)))
         await server.close()
 
     import uvloop
@@ -113,6 +155,8 @@ def main() -> None:
                              "loop's transport anyway, so this changes nothing without TLS; before it, aiofastnet "
                              "(the default) was picows' choice (the comparison in RESULTS)")
     parser.add_argument("--flushes", type=int, default=30, help="timed flushes (default %(default)s)")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy (with native frames) on the server over the timed "
+                                                          "flushes, collapsed stacks into FILE")
     args = parser.parse_args()
     raise_open_files(1 << 20)
     with socket.socket() as s:
@@ -120,7 +164,8 @@ def main() -> None:
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     ready, go, out, connected, hold = ctx.Queue(), ctx.Queue(), ctx.Queue(), ctx.Queue(), ctx.Queue()
-    server = ctx.Process(target=serve, args=(port, args.symbols, ready, go, out, args.flushes, args.transport))
+    server = ctx.Process(target=serve, args=(port, args.symbols, ready, go, out, args.flushes, args.transport,
+                                             args.profile))
     server.start()
     ready.get(timeout=120)
     per = [args.clients // args.processes + (k < args.clients % args.processes) for k in range(args.processes)]
@@ -129,7 +174,7 @@ def main() -> None:
         p.start()
     total = sum(connected.get(timeout=600) for _ in procs)
     go.put(1)
-    rows, floor, served = out.get(timeout=600)
+    rows, floor, floor_same, served = out.get(timeout=600)
     for _ in procs:
         hold.put(1)
     for p in [*procs, server]:
@@ -144,7 +189,8 @@ def main() -> None:
     print(f"{total} connected, {served} served; median of {len(rows)} flushes: {frames:.0f} frames, "
           f"{flush_ms:.1f} ms CPU per flush")
     print(f"  CPU per frame: {per_frame:.2f} us (hub {hub:.2f} us, writes {writes:.2f} us); "
-          f"plain socket.send floor {statistics.median(floor) * 1e6:.2f} us")
+          f"plain socket.send floor {statistics.median(floor) * 1e6:.2f} us, "
+          f"of the same frames {statistics.median(floor_same) * 1e6:.2f} us")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from .tiers import TierPolicy
 WRITE_BUFFER_HIGH = 512 * 1024  # bytes queued in the transport before a client counts as slow (paused)
 WRITE_BUFFER_MAX = 4 * 1024 * 1024  # a client whose queue passes this (replies it does not read) is dropped
 SOCKET_SEND_BUFFER = 256 * 1024  # SO_SNDBUF per client connection
+FLUSH_WINDOW = 0  # off: fresher prices (p50) but fewer frames a second, measured (benchmarks/RESULTS.md, item 2)
 # order updates (and orders errors) held for a client that cannot be written to; never dropped: past this the
 # client is disconnected (1008, "slow consumer: ...") rather than silently miss one
 ORDER_QUEUE_MAX = 1000
@@ -46,6 +47,10 @@ class FanoutConfig:
     min_flush_interval: float = 0.002
     poll_interval: float | None = None
     heartbeat_interval: float = 5.0
+    # a flush to more clients than this is made and written window by window (this many hub slots each), each
+    # window's frames from the books as they are when its turn comes: the last client of a large node is not sent
+    # prices as old as the whole flush (0: one window, every client's frames made at the flush's start)
+    flush_window: int = FLUSH_WINDOW
 
     # what one client may send
     max_message_bytes: int = 65_536
@@ -129,6 +134,8 @@ class FanoutConfig:
                      "resume_history_prints", "resume_history_capacity", "heartbeat_max_symbols"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FanoutConfig.{name} must be at least 1, not {getattr(self, name)!r}")
+        if self.flush_window < 0:
+            raise ValueError(f"FanoutConfig.flush_window must be 0 (one window) or positive, not {self.flush_window!r}")
         if self.connection_rate < 0:
             raise ValueError(f"FanoutConfig.connection_rate must be 0 (no limit) or positive, not "
                              f"{self.connection_rate!r}")

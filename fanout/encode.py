@@ -70,17 +70,18 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
-class Headers:
-    """``tag + varint(n)`` for one oneof tag, memoised by body length ``n`` (a frame is header + body)."""
+class Headers(dict[int, bytes]):
+    """``tag + varint(n)`` for one oneof tag, memoised by body length ``n`` (a frame is header + body). A dict
+    with ``__missing__``: a known length is a plain dict lookup (no Python call per frame of a flush)."""
+
+    __slots__ = ("tag",)
 
     def __init__(self, tag: bytes) -> None:
+        super().__init__()
         self.tag = tag
-        self._cache: dict[int, bytes] = {}
 
-    def __getitem__(self, n: int) -> bytes:
-        h = self._cache.get(n)
-        if h is None:
-            h = self._cache[n] = self.tag + varint(n)
+    def __missing__(self, n: int) -> bytes:
+        h = self[n] = self.tag + varint(n)
         return h
 
 
@@ -97,6 +98,14 @@ def wrap_json(key: str, inner: str, parts: Iterable[str], extra: str = "") -> st
 
 def entry(message_bytes: bytes) -> bytes:
     return TAG_REPEATED_1 + varint(len(message_bytes)) + message_bytes
+
+
+def entry_body(e: bytes) -> bytes:
+    """The message inside an ``entry``: past its tag and its length's varint."""
+    i = 1
+    while e[i] & 0x80:
+        i += 1
+    return e[i + 1:]
 
 
 def build_quote(books: BookSource, locate: int) -> pb.Quote:
@@ -205,6 +214,9 @@ def build_depth(books: BookSource, locate: int) -> pb.Depth:
     return read_depth(books, locate, DEPTH_LEVELS).to_pb()
 
 
+BatchBuild = Callable[[npt.NDArray[np.int64]], tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.bool_]]]
+
+
 class EntryCache:
     """Per locate: the newest message's entry bytes and (lazily) its JSON, with the version they were built at.
 
@@ -212,10 +224,22 @@ class EntryCache:
     symbol per flush, whatever the number of subscribers. Snapshots take the same bytes (``current``): a symbol
     is encoded again only when its version moved, so subscribing (and re-subscribing, as a hostile client can
     many times a second) costs a lookup per symbol, not an encoding.
+
+    ``batch`` (with ``versions``, ``exchange_time`` and ``parse``), when given, encodes a whole refresh in one
+    call (``fanout.quote_kernel``: the entries joined, where each ends, which it left out); ``build`` then
+    serves only the symbols it left out, and a JSON client's text is printed from the entry's own message
+    (``parse``), so it says exactly what the bytes say.
     """
 
-    def __init__(self, build: Callable[[int], Any], size: int) -> None:
+    def __init__(self, build: Callable[[int], Any], size: int, *, batch: BatchBuild | None = None,
+                 versions: npt.NDArray[np.int64] | None = None,
+                 exchange_time: npt.NDArray[np.int64] | None = None,
+                 parse: Callable[[bytes], Any] | None = None) -> None:
         self.build = build
+        self.batch = batch
+        self._versions = versions
+        self._exchange_time = exchange_time
+        self._parse = parse
         self.entries: list[bytes] = [b""] * size
         self.lengths: npt.NDArray[np.int64] = np.zeros(size, np.int64)  # len(entries[loc])
         self.seq_of: npt.NDArray[np.int64] = np.zeros(size, np.int64)
@@ -226,19 +250,46 @@ class EntryCache:
 
     def refresh(self, locates: Sequence[int] | npt.NDArray[np.int64]) -> int:
         """Re-encode these symbols from the books (once each); returns how many were encoded."""
+        if self.batch is not None and len(locates):
+            return self._refresh_batch(np.asarray(locates, np.int64))
         n = 0
-        build = self.build
         for loc in locates.tolist() if isinstance(locates, np.ndarray) else locates:
-            m = build(loc)
-            self._messages[loc] = m
-            e = self.entries[loc] = entry(m.SerializeToString())
-            self.lengths[loc] = len(e)
-            self.seq_of[loc] = m.seq
-            self.exchange_time[loc] = m.exchange_time_ns
-            self.built[loc] = True
-            self._json.pop(loc, None)
+            self._build_one(loc)
             n += 1
         return n
+
+    def _build_one(self, loc: int) -> None:
+        m = self.build(loc)
+        self._messages[loc] = m
+        e = self.entries[loc] = entry(m.SerializeToString())
+        self.lengths[loc] = len(e)
+        self.seq_of[loc] = m.seq
+        self.exchange_time[loc] = m.exchange_time_ns
+        self.built[loc] = True
+        self._json.pop(loc, None)
+
+    def _refresh_batch(self, locs: npt.NDArray[np.int64]) -> int:
+        assert self.batch is not None and self._versions is not None and self._exchange_time is not None
+        blob, ends, bad = self.batch(locs)
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1]
+        entries = self.entries
+        locs_l = locs.tolist()
+        for loc, a, b in zip(locs_l, starts.tolist(), ends.tolist(), strict=True):
+            entries[loc] = blob[a:b]
+        self.lengths[locs] = ends - starts
+        self.seq_of[locs] = self._versions[locs]
+        self.exchange_time[locs] = self._exchange_time[locs]
+        self.built[locs] = True
+        if self._json or self._messages:  # JSON clients, or a symbol the kernel left out: drop the old texts
+            for loc in locs_l:
+                self._json.pop(loc, None)
+                self._messages.pop(loc, None)
+        if bad.any():
+            for loc in locs[bad].tolist():
+                self._build_one(loc)
+        return len(locs_l)
 
     def current(self, locates: Sequence[int], versions: npt.NDArray[np.int64]) -> int:
         """Make these symbols' entries those of their version in ``versions`` (the books' own): encode only the
@@ -252,7 +303,10 @@ class EntryCache:
         if text is None:
             m = self._messages.get(locate)
             if m is None:
-                m = self.build(locate)
+                if self._parse is not None and self.built[locate]:
+                    m = self._parse(entry_body(self.entries[locate]))
+                else:
+                    m = self.build(locate)
             text = self._json[locate] = to_json(m)
         return text
 

@@ -20,6 +20,7 @@ from .config import FanoutConfig
 from .encode import heartbeat_frame, liveness_entry, to_json
 from .hub import Hub, Subscriber
 from .tiers import TierLadder
+from .wire import BINARY_HEADERS, TEXT_HEADERS, ws_frames
 
 if TYPE_CHECKING:
     from .server import _Client
@@ -116,25 +117,72 @@ class Flushing:
                 log.exception("flush failed")
 
     async def _write(self, clients_of: dict[int, _Client]) -> None:
-        """Write this flush's frames; every ``WRITE_BATCH`` clients, let the loop run (the feed's datagrams
-        must be read while tens of thousands of clients are written, or the receive buffer overflows)."""
-        stats = self.stats
-        before = self.hub.stats.updates
-        now = time.time_ns()  # the books' clock is Unix epoch ns too: one reading serves both
-        for i, (sub, frames) in enumerate(self.hub.flush(now, send_time_ns=now)):
-            if i and not i % WRITE_BATCH:
+        """Write this flush's frames, window by window (``FanoutConfig.flush_window`` hub slots each): each
+        window's frames are made when its turn comes, from the books as they are then, and between two windows
+        (and every ``WRITE_BATCH`` clients) the loop runs: the feed's datagrams must be read while tens of
+        thousands of clients are written, or the receive buffer overflows."""
+        hub = self.hub
+        size = self.config.flush_window
+        slots = len(hub.subscriber_of)
+        if not size or slots <= size:
+            await self._write_window(clients_of, None)
+            return
+        for lo in range(0, slots, size):
+            if lo:
                 await asyncio.sleep(0)
-            client = clients_of.get(sub.id)
-            if client is None or client.transport is None:
-                continue
-            try:
-                for frame in frames:
-                    client._raw(client.transport, frame)
-            except Exception:
-                stats.send_failures += 1
-                log.debug("send to client %d failed", sub.id, exc_info=True)
-        stats.updates_sent += self.hub.stats.updates - before
-        stats.conflated_skips = self.hub.stats.conflated_skips
+                if self.before_flush is not None:
+                    self.before_flush()  # books another process writes: this window sees them as they are now
+            await self._write_window(clients_of, (lo, lo + size))
+
+    async def _write_window(self, clients_of: dict[int, _Client], window: tuple[int, int] | None) -> None:
+        """One window's frames (``Hub.flush``), each client's framed here (``fanout.wire``) and all of them in
+        one write straight to its stream transport: one system call per client when nothing is queued for it.
+        Per client, only what must be per client: is it still here and open, the write, and the queue's size only
+        for a client the transport has paused (the only kind whose queue can be past ``write_buffer_max``)."""
+        stats, hub = self.stats, self.hub
+        before = hub.stats.updates
+        now = time.time_ns()  # the books' clock is Unix epoch ns too: one reading serves both
+        result = hub.flush(now, send_time_ns=now, window=window)
+        subs, frames_of = result.subs, result.frames
+        limit = self.config.write_buffer_max
+        every = self.config.write_buffer_high >= limit  # else only a paused client can be over the limit
+        binary, text = BINARY_HEADERS, TEXT_HEADERS
+        frames = payload = 0
+        single = result.single
+        for lo in range(0, len(subs), WRITE_BATCH):
+            if lo:
+                await asyncio.sleep(0)
+            for sub, frame in zip(subs[lo:lo + WRITE_BATCH], frames_of[lo:lo + WRITE_BATCH], strict=True):
+                client = clients_of.get(sub.id)
+                if client is None or client.closing:
+                    continue  # gone, or closed: nothing follows a close frame
+                ws = client.transport
+                if ws is None or ws.is_close_frame_sent:
+                    continue  # picows closed it itself (a protocol error, a ping unanswered)
+                try:
+                    if single:
+                        if type(frame) is not bytes:
+                            frame = frame.encode()
+                            data = text[len(frame)] + frame
+                        else:
+                            data = binary[len(frame)] + frame
+                        frames += 1
+                        payload += len(frame)
+                    else:
+                        data, n = ws_frames(frame)
+                        frames += len(frame)
+                        payload += n
+                    transport = ws.underlying_transport
+                    transport.write(data)
+                    if (every or not sub.writable) and transport.get_write_buffer_size() > limit:
+                        client.drop_slow(f"over {limit} bytes unread")
+                except Exception:
+                    stats.send_failures += 1
+                    log.debug("send to client %d failed", sub.id, exc_info=True)
+        stats.frames_sent += frames
+        stats.bytes_sent += payload
+        stats.updates_sent += hub.stats.updates - before
+        stats.conflated_skips = hub.stats.conflated_skips
 
     # conflation tiers (``fanout.tiers``): the policy decides, the hub paces -----------------------------------
     def _sweep_tiers(self, now: float) -> None:

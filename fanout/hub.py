@@ -25,6 +25,7 @@ import numpy.typing as npt
 from normalize import MAX_LOCATES
 from normalize.bar_feed import BarSource
 from normalize.source import BookSource
+from tickfan_proto import stream_pb2 as pb
 from vocab.histogram import Histogram
 
 from .bars import BAR_CHANNELS, BarChannel
@@ -35,6 +36,7 @@ from .encode import (
     TAG_DEPTH,
     TAG_QUOTES,
     TAG_SNAPSHOT,
+    BatchBuild,
     EntryCache,
     Headers,
     SendTime,
@@ -48,6 +50,7 @@ from .encode import (
     wrap_json,
 )
 from .history import TradeHistory
+from .quote_kernel import QuoteEncoder
 from .status import CHANNEL as STATUS
 from .status import StatusChannel
 from .subscriber import EMPTY, FlushResult
@@ -85,10 +88,14 @@ class StateChannel:
 
     def __init__(self, name: str, versions: npt.NDArray[np.int64], build: Callable[[int], Any], *,
                  tag: bytes, json_key: str, json_inner: str, snapshot: Callable[[list[bytes], SendTime], bytes],
-                 snapshot_json: Callable[[list[str], SendTime], str], size: int) -> None:
+                 snapshot_json: Callable[[list[str], SendTime], str], size: int, batch: BatchBuild | None = None,
+                 exchange_time: npt.NDArray[np.int64] | None = None, parse: Callable[[bytes], Any] | None = None
+                 ) -> None:
+        """``batch``, ``exchange_time``, ``parse``: a compiled encoder of a whole refresh (``EntryCache``)."""
         self.name = name
         self.versions = versions
-        self.cache = EntryCache(build, size)
+        self.cache = EntryCache(build, size, batch=batch, versions=versions, exchange_time=exchange_time,
+                                parse=parse)
         self.tag = tag
         self.json_key = json_key
         self.json_inner = json_inner
@@ -203,6 +210,8 @@ class StateChannel:
         blob = b"".join([entries[loc] for loc in locs_l])
         raw = loc16.tobytes()
         heads = self.headers
+        trailer = stamp.binary
+        extra = len(trailer)
         shared: dict[bytes, bytes] = {}
         shared_json: dict[bytes, str] = {}
         stuck: list[int] = []
@@ -226,7 +235,7 @@ class StateChannel:
             else:
                 frame = shared.get(key)
                 if frame is None:
-                    frame = shared[key] = heads[y - x + len(stamp.binary)] + blob[x:y] + stamp.binary
+                    frame = shared[key] = heads[y - x + extra] + blob[x:y] + trailer
                 frames_out.append(frame)
             subs_out.append(sub)
             updates += b - a
@@ -250,7 +259,8 @@ class Hub:
         self.quotes = StateChannel(
             "quotes", books.seq, lambda loc: build_quote(books, loc), tag=TAG_QUOTES, json_key="quotes",
             json_inner="quotes", snapshot=lambda e, t: wrap(TAG_SNAPSHOT, e, t.binary),
-            snapshot_json=lambda j, t: wrap_json("snapshot", "quotes", j, t.json), size=size)
+            snapshot_json=lambda j, t: wrap_json("snapshot", "quotes", j, t.json), size=size,
+            batch=QuoteEncoder(books), exchange_time=books.exchange_time, parse=pb.Quote.FromString)
         self.depth = StateChannel(
             "depth", books.depth_seq, lambda loc: build_depth(books, loc), tag=TAG_DEPTH, json_key="depth",
             json_inner="books", snapshot=lambda e, t: wrap(TAG_DEPTH, e, DEPTH_SNAPSHOT_FLAG + t.binary),
@@ -405,19 +415,21 @@ class Hub:
         return state.snapshot_frame([cache.entries[loc] for loc in locates], stamp)
 
     # ------------------------------------------------------------------ the flush
-    def flush(self, now_ns: int, send_time_ns: int = 0) -> FlushResult:
+    def flush(self, now_ns: int, send_time_ns: int = 0, window: tuple[int, int] | None = None) -> FlushResult:
         """Encode what changed once, and return each writable subscriber's frames for this flush.
 
         ``now_ns``: the time of this flush in ns since the Unix epoch, the books' clock (read by the adapter:
         this core never reads a clock), for the latency samples; ``send_time_ns``: the Unix time the frames are
         sent, appended once to every batch's shared frame (``stamp_send_time``; 0: not carried), and the trade
-        history's clock."""
+        history's clock. ``window`` (lo, hi): only the subscribers of slots lo..hi-1 are given quotes and depth
+        (the others keep owing theirs), and the streams (trades, bars, status) only in the window at slot 0, so a
+        pass over every window gives each subscriber its streams once."""
         books = self.books
         stats = self.stats
         stats.flushes += 1
         high = min(books.high_locate + 1, self.size)
         parts: list[tuple[list[Subscriber], list[bytes | str]]] = []
-        self.pacing.hold(now_ns)
+        self.pacing.hold(now_ns, window)
         for state in self.state_channels.values():
             watched = state.changed(high)
             if len(watched):
@@ -429,13 +441,17 @@ class Hub:
             subs, frames = state.frames(stats, self.subscriber_of, stamp, self.pacing)
             if subs:
                 parts.append((subs, frames))
-        trades = self._trade_frames(send_time_ns)
-        if trades[0]:
-            parts.append(trades)
-        bars = self.bars.frames(send_time_ns)
-        if bars:
-            parts.append(([cast(Subscriber, sub) for sub in bars], list(bars.values())))
-        status_subs, status_frames = self.status.frames(send_time_ns)
+        status_subs: list[Subscriber] = []
+        status_frames: list[list[bytes | str]] = []
+        self._trade_burst = False
+        if window is None or window[0] == 0:
+            trades = self._trade_frames(send_time_ns)
+            if trades[0]:
+                parts.append(trades)
+            bars = self.bars.frames(send_time_ns)
+            if bars:
+                parts.append(([cast(Subscriber, sub) for sub in bars], list(bars.values())))
+            status_subs, status_frames = self.status.frames(send_time_ns)
         stats.frames += sum(len(p[0]) for p in parts) + sum(len(f) for f in status_frames)
         if not parts and not status_subs:
             return EMPTY

@@ -235,10 +235,17 @@ class Pacing:
         self.period[slot] = period_ns
         self.next_due[slot] = min(int(self.next_due[slot]), self._now + period_ns)  # a faster tier applies now
 
-    def hold(self, now_ns: int) -> None:
-        """This flush's slots not due (None: every slot is)."""
+    def hold(self, now_ns: int, window: tuple[int, int] | None = None) -> None:
+        """This flush's slots not due (None: every slot is); with ``window`` (lo, hi), the slots outside it sit
+        this flush out too (the flush of a large node is written window by window: ``Flushing._write``)."""
         self._now = now_ns
-        self._held = self.next_due > now_ns if self.paced else None
+        held = self.next_due > now_ns if self.paced else None
+        if window is not None:
+            lo, hi = window
+            outside = np.ones(len(self.period), np.bool_)
+            outside[lo:hi] = False
+            held = outside if held is None else held | outside
+        self._held = held
 
     def due_edges(self, idx: npt.NDArray[np.int64], edge_slot: npt.NDArray[np.int64]
                   ) -> tuple[npt.NDArray[np.int64], bool]:

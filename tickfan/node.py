@@ -251,7 +251,7 @@ LIMIT_FLAGS = ("max_connections", "max_connections_per_ip", "connection_rate_per
                "max_connections_per_user", "max_fragments", "max_fragments_per_second", "max_symbols_per_second",
                "symbol_burst", "upgrade_timeout", "close_timeout", "max_message_bytes", "max_symbols",
                "max_messages_per_second", "burst", "write_buffer_high", "write_buffer_max", "slow_client_timeout",
-               "order_queue_max", "socket_send_buffer", "ping_idle_timeout",
+               "order_queue_max", "socket_send_buffer", "flush_window", "ping_idle_timeout",
                "ping_reply_timeout")
 RESUME_FLAGS = ("resume_history_seconds", "resume_history_prints", "resume_history_capacity", "resume_max_symbols",
                 "heartbeat_max_symbols", "heartbeat_interval")
@@ -355,6 +355,9 @@ def add_stream_limit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--socket-send-buffer", type=int, default=d.socket_send_buffer, metavar="BYTES",
                        help="SO_SNDBUF of each client connection; 0 leaves the kernel's autotuning "
                             "(default %(default)s)")
+    group.add_argument("--flush-window", type=int, default=d.flush_window, metavar="CLIENTS",
+                       help="a flush to more clients than this makes and writes their frames this many at a time, "
+                            "each window from the books as they are then; 0: all at once (default %(default)s)")
     group.add_argument("--ping-idle-timeout", type=float, default=d.ping_idle_timeout, metavar="SECONDS",
                        help="a WebSocket ping after this long without traffic from the client (default %(default)s)")
     group.add_argument("--ping-reply-timeout", type=float, default=d.ping_reply_timeout, metavar="SECONDS",

@@ -135,3 +135,31 @@ def test_latency_is_sampled_against_the_time_passed_in() -> None:
     assert sorted(hub.latency_ns[:2].tolist()) == [3_000_000, 5_000_000]
     p50, p99 = hub.latency_percentiles()
     assert p50 == 4.0 and 4.0 < p99 <= 5.0  # milliseconds
+
+
+def test_a_windowed_flush_gives_only_the_windows_subscribers_and_the_rest_keep_owing_the_newest() -> None:
+    from ingest.messages import Trade
+
+    books = make_books()
+    hub = Hub(books, 16)
+    subs = [Subscriber(i) for i in range(4)]  # slots 0..3
+    for s in subs:
+        hub.subscribe(s, "quotes", [1])
+        hub.subscribe(s, "trades", [2])
+    bump(books, 1, 1000500)
+    books.apply(Trade(2, 0, 9, 0, "B", 300, "TSLA", 2000050, 77))
+    first = hub.flush(NOW, window=(0, 2))
+    kinds = {(s.id, pb.ServerMessage.FromString(f).WhichOneof("kind")) for s, frames in first  # type: ignore[arg-type]
+             for f in frames}
+    # the window's subscribers get the quote; every trades watcher gets the prints, in the pass's first window
+    assert kinds == {(0, "quotes"), (1, "quotes"), (0, "trades"), (1, "trades"), (2, "trades"), (3, "trades")}
+    bump(books, 1, 1000600)  # moved again before the second window's turn
+    second = hub.flush(NOW, window=(2, 4))
+    assert sorted(s.id for s, _ in second) == [2, 3]  # no prints again: they went out with the first window
+    for _, frames in second:
+        (q,) = quotes_of(frames)
+        assert q.bid_price == 1000600  # the newest, as the books are at this window's turn
+    third = hub.flush(NOW, window=(0, 2))
+    assert sorted(s.id for s, _ in third) == [0, 1]
+    assert [quotes_of(f)[0].bid_price for _, f in third] == [1000600, 1000600]
+    assert hub.flush(NOW, window=(2, 4)) == [] and hub.flush(NOW) == []

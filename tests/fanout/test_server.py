@@ -12,7 +12,7 @@ from fanout.server import FanoutServer
 from normalize import Books
 from tests.conftest import WAIT
 
-from .conftest import bump, serve, subscribe, until
+from .conftest import bump, config, serve, subscribe, until
 
 
 def test_two_clients_get_snapshot_then_updates() -> None:
@@ -30,6 +30,29 @@ def test_two_clients_get_snapshot_then_updates() -> None:
             assert server.stats.clients == 2
 
     serve(scenario)
+
+
+@pytest.mark.parametrize("window", [0, 1, 2])
+def test_flushed_window_by_window_every_client_gets_every_newest_version_binary_and_json(window: int) -> None:
+    """Five clients, binary and JSON, flushed in windows of ``window`` clients (0: one window): each is given
+    every new version of AAPL, each frame a valid WebSocket frame (websockets checks every byte)."""
+    async def scenario(server: FanoutServer, books: Books, url: str) -> None:
+        clients = [await websockets.connect(url + ("?format=json" if i % 2 else "")) for i in range(5)]
+        try:
+            for i, ws in enumerate(clients):
+                await ws.send(json.dumps({"subscribe": {"symbols": ["AAPL"]}}) if i % 2 else subscribe("AAPL"))
+                await until(ws, "snapshot")
+            for k in range(3):
+                price = 1000500 + 100 * k
+                bump(books, 1, price)
+                for ws in clients:
+                    assert (await until(ws, "quotes")).quotes.quotes[0].bid_price == price
+            assert server.stats.send_failures == 0
+        finally:
+            for ws in clients:
+                await ws.close()
+
+    serve(scenario, config(flush_window=window))
 
 
 def test_unknown_path_is_refused() -> None:

@@ -20,7 +20,8 @@ from .conftest import bump, decode, make_books
 
 
 def count_builds(hub: Hub) -> dict[str, int]:
-    """Count the encodings of each state channel (its cache's ``build`` calls)."""
+    """Count the encodings of each state channel (its cache's ``build`` calls, and the symbols of its compiled
+    ``batch`` calls)."""
     counts = {"quotes": 0, "depth": 0}
     for name, state in hub.state_channels.items():
         build = state.cache.build
@@ -30,6 +31,13 @@ def count_builds(hub: Hub) -> dict[str, int]:
             return build(loc)
 
         state.cache.build = counted
+        batch = state.cache.batch
+        if batch is not None:
+            def counted_batch(locs: Any, batch: Any = batch, name: str = name) -> Any:
+                counts[name] += len(locs)
+                return batch(locs)
+
+            state.cache.batch = counted_batch
     return counts
 
 
