@@ -50,7 +50,7 @@ from redis.backoff import NoBackoff
 
 from tickfan_proto import stream_pb2 as pb
 from vocab.keys import ORDER_CHANNEL_PREFIX, account_key, order_channel
-from vocab.redisconn import open_redis
+from vocab.redisconn import cancel_swallowed, open_redis
 
 from .order_links import OrderLinks
 
@@ -224,6 +224,8 @@ class OrderRelay:
                 self._sent.clear()
                 self._confirmed.clear()
                 await links.close()
+            if cancel_swallowed():
+                raise asyncio.CancelledError
             if connected:
                 delay = self.reconnect_min  # this attempt got through: start the backoff over
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))

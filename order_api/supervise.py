@@ -11,6 +11,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from vocab.redisconn import cancel_swallowed
+
 RESTART_PAUSE = 0.5  # seconds before a crashed loop starts again: a loop crashing at once must not spin
 
 
@@ -29,6 +31,8 @@ async def supervised(name: str, loop: Callable[[], Awaitable[None]], stopping: C
             if stopping():
                 return
             log.error("%s returned while the worker runs; starting it again", name)
+        if cancel_swallowed():  # a client library ate our cancellation: do not restart what is being stopped
+            raise asyncio.CancelledError
         if crashes is not None:
             crashes["loop_restarts"] = crashes.get("loop_restarts", 0) + 1
         if stopping():

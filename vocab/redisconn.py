@@ -13,6 +13,7 @@ a hash tag.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
 
@@ -68,3 +69,12 @@ def open_redis(url: str, **kwargs: Any) -> AnyRedis:
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterError,
     redis.exceptions.TryAgainError, redis.exceptions.RedisClusterException, OSError)
+
+
+def cancel_swallowed() -> bool:
+    """True when the running task was asked to stop and is still running: redis-py can swallow a cancellation
+    inside a call that then returns or fails normally (a read racing a connection's teardown while Redis
+    restarts), and a ``while True`` loop around that call would go on forever and hang whoever waits for it to
+    end. Loops that call redis-py check this before going round again and raise ``CancelledError`` if so."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -64,7 +64,7 @@ from vocab.keys import (
     trades_key,
 )
 from vocab.partition import crc32_partition
-from vocab.redisconn import open_redis
+from vocab.redisconn import cancel_swallowed, open_redis
 
 from ..bar_feed import BarSource
 from ..book import MAX_LOCATES
@@ -147,6 +147,8 @@ class RedisPublisher:
             except Exception:  # Redis down: keep the node serving, try again next interval
                 self.counters["errors"] += 1
                 log.warning("publishing to Redis failed", exc_info=self.counters["errors"] == 1)
+            if cancel_swallowed():
+                raise asyncio.CancelledError
 
     async def publish_once(self) -> int:
         books = self.books

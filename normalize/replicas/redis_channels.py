@@ -39,7 +39,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-from vocab.redisconn import AnyRedis, open_redis
+from vocab.redisconn import AnyRedis, cancel_swallowed, open_redis
 
 log = logging.getLogger("tickfan.redis")
 FOLLOW_EVERY = 0.05  # seconds between the owner's follow rounds
@@ -196,12 +196,16 @@ class PartitionSubscriber:
                 await self.follow()
             except Exception:
                 log.warning("following %s failed", self.what, exc_info=True)
+            if cancel_swallowed():
+                raise asyncio.CancelledError
             await asyncio.sleep(FOLLOW_EVERY)
 
     async def _listen(self, feed: _NodeFeed) -> None:
         try:
             while True:
                 msg = await feed.pubsub.get_message(timeout=1.0)
+                if cancel_swallowed():
+                    raise asyncio.CancelledError
                 if msg is None:
                     continue
                 kind = _text(msg.get("type", ""))
@@ -261,6 +265,8 @@ class PartitionSubscriber:
                 raise
             except Exception as e:  # the owner is still the dead master: the failover has not happened yet
                 log.debug("resubscribing %s: %s", self.what, e)
+                if cancel_swallowed():
+                    raise asyncio.CancelledError from None
                 continue
             self.lost -= lost
             self.counters["channels_regained"] += len(lost)
