@@ -191,12 +191,7 @@ def validate(body: OrderBody) -> OrderRequest:
     if body.type in ("limit", "stop_limit"):
         if body.limit_price is None:
             raise ApiError(422, "missing_limit_price", "a limit order needs limit_price")
-        try:
-            limit = parse_price(body.limit_price)
-        except ValueError as e:
-            raise ApiError(422, "invalid_limit_price", str(e)) from e
-        if limit <= 0:
-            raise ApiError(422, "invalid_limit_price", "limit_price must be positive")
+        limit = limit_price(body.limit_price)
     elif body.limit_price is not None:
         raise ApiError(422, "unexpected_limit_price", f"a {body.type} order takes no limit_price")
     if notional is not None and body.type != "market":
@@ -471,6 +466,17 @@ def fill_refusal(order: Mapping[str, Any], *, symbol: str, side: str, qty: int, 
 
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def limit_price(text: str) -> int:
+    """A request's ``limit_price`` in price units, or the 422 ``invalid_limit_price`` (placement and replace)."""
+    try:
+        limit = parse_price(text)
+    except ValueError as e:
+        raise ApiError(422, "invalid_limit_price", str(e)) from e
+    if limit <= 0:
+        raise ApiError(422, "invalid_limit_price", "limit_price must be positive")
+    return limit
 
 
 def shard_of(user_id: str, shards: int) -> int:

@@ -29,8 +29,7 @@ import asyncpg
 import msgspec
 
 from order_api.db import Ledger, Row
-from order_api.model import MAX_KEY, ApiError, Status, money, quantity
-from vocab.prices import parse_price
+from order_api.model import MAX_KEY, ApiError, Status, limit_price, money, quantity
 from vocab.quantities import QTY_SCALE, parse_qty
 
 ReplaceTif = Literal["day", "gtc"]
@@ -83,12 +82,7 @@ def parse_replace(raw: bytes, header_key: str | None) -> ReplaceTerms:
             raise ApiError(422, "invalid_quantity", "qty must be positive and at most 1000000")
     limit: int | None = None
     if body.limit_price is not None:
-        try:
-            limit = parse_price(body.limit_price)
-        except ValueError as e:
-            raise ApiError(422, "invalid_limit_price", str(e)) from e
-        if limit <= 0:
-            raise ApiError(422, "invalid_limit_price", "limit_price must be positive")
+        limit = limit_price(body.limit_price)
     return ReplaceTerms(qty, limit, body.time_in_force, key)
 
 
